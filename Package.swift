@@ -1,0 +1,89 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Bitten",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "bitten", targets: ["bitten"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(
+            name: "ZeroMQ",
+            dependencies: ["CZeroMQ", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Redis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(name: "BittenCore"),
+        .target(
+            name: "BittenServices",
+            dependencies: [
+                "BittenCore", "ZeroMQ", "Redis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "BittenDashboard",
+            dependencies: [
+                "BittenCore", "BittenServices", "Redis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .target(
+            name: "EASimulator",
+            dependencies: ["BittenCore", "ZeroMQ", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "bitten",
+            dependencies: [
+                "BittenCore", "BittenServices", "BittenDashboard", "EASimulator", "ZeroMQ", "Redis", "CZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(name: "BittenTestSupport", dependencies: ["BittenCore", "Redis"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "BittenTestSupport"]),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "BittenTestSupport"]),
+        .testTarget(name: "BittenCoreTests", dependencies: ["BittenCore", "BittenTestSupport"]),
+        .testTarget(
+            name: "BittenTests",
+            dependencies: [
+                "bitten", "BittenServices", "EASimulator", "ZeroMQ", "Redis", "BittenTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+    ]
+)

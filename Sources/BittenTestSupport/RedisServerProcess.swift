@@ -1,0 +1,51 @@
+import Foundation
+import Redis
+
+/// A real `redis-server` for tests: started on a free loopback port in a temporary directory,
+/// stopped (and its directory removed) by `stop()` or when released.
+public final class RedisServerProcess: @unchecked Sendable {
+    /// The port it listens on.
+    public let port: Int
+    /// Its working directory (AOF files).
+    public let directory: URL
+    private let appendOnly: Bool
+    private let lock = NSLock()
+    private var server: LocalRedisServer?
+
+    /// `redis://127.0.0.1:PORT`.
+    public var url: String { "redis://127.0.0.1:\(port)" }
+
+    /// Starts redis-server and waits until it answers PING.
+    public init(port: Int = FreePort.next(), appendOnly: Bool = false) throws {
+        self.port = port
+        self.appendOnly = appendOnly
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-redis-\(port)-\(UUID().uuidString)")
+        try start()
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Starts (or restarts) the server on the same port and directory.
+    public func start() throws {
+        let started = try LocalRedisServer(port: port, directory: directory.path, appendOnly: appendOnly)
+        lock.withLock { server = started }
+    }
+
+    /// Stops the server (SIGTERM, waiting for it to exit).
+    public func stop() {
+        let running = lock.withLock { () -> LocalRedisServer? in
+            defer { server = nil }
+            return server
+        }
+        running?.stop()
+    }
+}
+
+/// A failure inside the test helpers.
+public struct TestSupportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

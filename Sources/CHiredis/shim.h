@@ -1,0 +1,4 @@
+#ifndef BITTEN_CHIREDIS_SHIM_H
+#define BITTEN_CHIREDIS_SHIM_H
+#include <hiredis/hiredis.h>
+#endif

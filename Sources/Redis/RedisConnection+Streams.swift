@@ -1,0 +1,77 @@
+extension RedisConnection {
+    /// XADD with an automatic id and an optional approximate MAXLEN; returns the new entry id.
+    public func xadd(_ stream: String, fields: [(String, String)], maxLength: Int? = nil) throws(RedisError)
+        -> String
+    {
+        var args = ["XADD", stream]
+        if let maxLength { args += ["MAXLEN", "~", String(maxLength)] }
+        args.append("*")
+        for (field, value) in fields { args += [field, value] }
+        guard let id = try command(args).orThrow().string else {
+            throw RedisError(.unexpectedReply, "XADD returned no id")
+        }
+        return id
+    }
+
+    /// Creates a consumer group (and the stream, with MKSTREAM); an existing group is not an error.
+    public func xgroupCreate(_ stream: String, group: String, startID: String = "0") throws(RedisError) {
+        let reply = try command(["XGROUP", "CREATE", stream, group, startID, "MKSTREAM"])
+        if case .error(let message) = reply, !message.hasPrefix("BUSYGROUP") {
+            throw RedisError(.server, message)
+        }
+    }
+
+    /// XREADGROUP for one stream; `id` is `>` for new entries or `0` for this consumer's pending ones.
+    public func xreadgroup(
+        group: String, consumer: String, stream: String, id: String = ">", count: Int = 100,
+        block: Duration? = nil
+    ) throws(RedisError) -> [StreamEntry] {
+        var args = ["XREADGROUP", "GROUP", group, consumer, "COUNT", String(count)]
+        if let block { args += ["BLOCK", String(block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000)] }
+        args += ["STREAMS", stream, id]
+        let reply = try command(args).orThrow()
+        guard let streams = reply.array else { return [] }
+        var entries: [StreamEntry] = []
+        for item in streams {
+            guard let pair = item.array, pair.count == 2, let list = pair[1].array else { continue }
+            for raw in list {
+                guard let parts = raw.array, parts.count == 2, let entryID = parts[0].string else { continue }
+                var fields: [(String, String)] = []
+                let values = parts[1].array ?? []
+                var index = 0
+                while index + 1 < values.count {
+                    fields.append((values[index].string ?? "", values[index + 1].string ?? ""))
+                    index += 2
+                }
+                entries.append(StreamEntry(id: entryID, fields: fields))
+            }
+        }
+        return entries
+    }
+
+    /// XACK; returns how many entries were acknowledged.
+    public func xack(_ stream: String, group: String, ids: [String]) throws(RedisError) -> Int {
+        try command(["XACK", stream, group] + ids).orThrow().int ?? 0
+    }
+
+    /// The number of entries delivered to the group but not yet acknowledged (XPENDING summary).
+    public func xpendingCount(_ stream: String, group: String) throws(RedisError) -> Int {
+        let reply = try command(["XPENDING", stream, group]).orThrow()
+        return reply.array?.first?.int ?? 0
+    }
+}
+
+/// One stream entry: its id and its field/value pairs in order.
+public struct StreamEntry: Sendable, Equatable {
+    /// The entry id (`ms-seq`).
+    public let id: String
+    /// Field/value pairs.
+    public let fields: [(String, String)]
+
+    /// The value of the first field named `name`.
+    public subscript(_ name: String) -> String? { fields.first(where: { $0.0 == name })?.1 }
+
+    public static func == (lhs: StreamEntry, rhs: StreamEntry) -> Bool {
+        lhs.id == rhs.id && lhs.fields.map(\.0) == rhs.fields.map(\.0) && lhs.fields.map(\.1) == rhs.fields.map(\.1)
+    }
+}

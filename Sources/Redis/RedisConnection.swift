@@ -1,0 +1,225 @@
+import CHiredis
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One blocking connection to Redis over hiredis. Not thread-safe: it belongs to one thread at a
+/// time (a `RedisClient` worker, or the caller's own thread in tools and benchmarks).
+public final class RedisConnection {
+    private var context: UnsafeMutablePointer<redisContext>?
+    /// Where this connection points.
+    public let url: RedisURL
+    /// True once an I/O error has made the connection unusable.
+    public private(set) var isBroken = false
+    private var scriptSHAs: [String: String] = [:]
+
+    /// Connects, then sends AUTH and SELECT as the URL asks.
+    public init(url: RedisURL, timeout: Duration = .seconds(2)) throws(RedisError) {
+        self.url = url
+        let tv = timeval(tv_sec: Int(timeout.components.seconds),
+                         tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
+        guard let ctx = redisConnectWithTimeout(url.host, Int32(url.port), tv) else {
+            throw RedisError(.connectionFailed, "\(url.host):\(url.port): out of memory")
+        }
+        if ctx.pointee.err != 0 {
+            let reason = RedisConnection.errorText(ctx)
+            redisFree(ctx)
+            throw RedisError(.connectionFailed, "\(url.host):\(url.port): \(reason)")
+        }
+        context = ctx
+        _ = redisSetTimeout(ctx, tv)
+        if let password = url.password {
+            let args = url.user.map { ["AUTH", $0, password] } ?? ["AUTH", password]
+            do {
+                try command(args).orThrow()
+            } catch {
+                close()
+                throw RedisError(.connectionFailed, "AUTH refused: \(error.message)")
+            }
+        }
+        if url.database != 0 {
+            try command(["SELECT", String(url.database)]).orThrow()
+        }
+    }
+
+    deinit { close() }
+
+    /// Closes the connection.
+    public func close() {
+        if let ctx = context { redisFree(ctx) }
+        context = nil
+        isBroken = true
+    }
+
+    /// Sets the read/write timeout of later commands (nil: wait forever).
+    public func setTimeout(_ timeout: Duration?) {
+        guard let ctx = context else { return }
+        let value = timeout ?? .zero
+        _ = redisSetTimeout(ctx, timeval(tv_sec: Int(value.components.seconds),
+                                         tv_usec: Int(value.components.attoseconds / 1_000_000_000_000)))
+    }
+
+    /// The socket descriptor (for shutting a blocked reader down from another thread).
+    var fileDescriptor: Int32 { context?.pointee.fd ?? -1 }
+
+    static func errorText(_ ctx: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: ctx.pointee.errstr) { raw in
+            let bytes = raw.prefix(while: { $0 != 0 })
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    private func liveContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+        guard let ctx = context, !isBroken else { throw RedisError(.io, "connection to \(url.host):\(url.port) is closed") }
+        return ctx
+    }
+
+    private func ioFailure(_ ctx: UnsafeMutablePointer<redisContext>) -> RedisError {
+        let reason = RedisConnection.errorText(ctx)
+        isBroken = true
+        return RedisError(.io, "\(url.host):\(url.port): \(reason.isEmpty ? "connection lost" : reason)")
+    }
+
+    /// Runs one command (`redisCommandArgv`). Error replies come back as `.error`, not thrown.
+    public func command(_ args: [String]) throws(RedisError) -> RedisReply {
+        try command(bytes: args.map { Array($0.utf8) })
+    }
+
+    /// Runs one command with binary-safe arguments.
+    public func command(bytes args: [[UInt8]]) throws(RedisError) -> RedisReply {
+        let ctx = try liveContext()
+        let raw = withArgv(args) { argc, argv, lengths in redisCommandArgv(ctx, argc, argv, lengths) }
+        guard let raw else { throw ioFailure(ctx) }
+        defer { freeReplyObject(raw) }
+        return RedisConnection.convert(raw.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// Sends every command in one write (`redisAppendCommandArgv`), then reads the replies in order
+    /// (`redisGetReply`).
+    public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        try pipeline(bytes: commands.map { $0.map { Array($0.utf8) } })
+    }
+
+    /// Pipelines binary-safe commands.
+    public func pipeline(bytes commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
+        let ctx = try liveContext()
+        for args in commands {
+            let rc = withArgv(args) { argc, argv, lengths in redisAppendCommandArgv(ctx, argc, argv, lengths) }
+            guard rc == REDIS_OK else { throw ioFailure(ctx) }
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(ctx, &raw) == REDIS_OK, let raw else { throw ioFailure(ctx) }
+            replies.append(RedisConnection.convert(raw.assumingMemoryBound(to: redisReply.self)))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
+    /// Runs `commands` atomically in MULTI … EXEC and returns EXEC's replies, one per command.
+    public func transaction(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        let replies = try pipeline([["MULTI"]] + commands + [["EXEC"]])
+        for reply in replies.dropLast() {
+            if case .error(let message) = reply {
+                throw RedisError(.server, "transaction refused: \(message)")
+            }
+        }
+        switch replies.last {
+        case .array(let items)?: return items
+        case .null?: throw RedisError(.transactionAborted, "EXEC returned nil (a WATCHed key changed)")
+        case .error(let message)?: throw RedisError(.server, "EXEC failed: \(message)")
+        default: throw RedisError(.unexpectedReply, "EXEC returned \(replies.last?.description ?? "nothing")")
+        }
+    }
+
+    /// Runs a Lua script by its SHA (EVALSHA), loading it first when the server does not know it.
+    public func evaluate(_ script: RedisScript, keys: [String] = [], args: [String] = []) throws(RedisError)
+        -> RedisReply
+    {
+        for attempt in 0..<2 {
+            let sha: String
+            if let known = scriptSHAs[script.source], attempt == 0 {
+                sha = known
+            } else {
+                guard let loaded = try command(["SCRIPT", "LOAD", script.source]).orThrow().string else {
+                    throw RedisError(.unexpectedReply, "SCRIPT LOAD returned no SHA")
+                }
+                scriptSHAs[script.source] = loaded
+                sha = loaded
+            }
+            let reply = try command(["EVALSHA", sha, String(keys.count)] + keys + args)
+            if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+                scriptSHAs[script.source] = nil
+                continue
+            }
+            return reply
+        }
+        throw RedisError(.server, "script could not be loaded")
+    }
+
+    /// Reads one more reply without sending anything (pub/sub messages).
+    public func readReply() throws(RedisError) -> RedisReply {
+        let ctx = try liveContext()
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReply(ctx, &raw) == REDIS_OK, let raw else { throw ioFailure(ctx) }
+        defer { freeReplyObject(raw) }
+        return RedisConnection.convert(raw.assumingMemoryBound(to: redisReply.self))
+    }
+
+    static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
+        let r = reply.pointee
+        switch r.type {
+        case REDIS_REPLY_STRING:
+            guard let str = r.str else { return .string([]) }
+            return .string(Array(UnsafeRawBufferPointer(start: str, count: r.len)))
+        case REDIS_REPLY_STATUS:
+            return .status(r.str.map { text(from: $0, count: r.len) } ?? "")
+        case REDIS_REPLY_ERROR:
+            return .error(r.str.map { text(from: $0, count: r.len) } ?? "")
+        case REDIS_REPLY_INTEGER:
+            return .integer(Int(r.integer))
+        case REDIS_REPLY_ARRAY:
+            var items: [RedisReply] = []
+            items.reserveCapacity(r.elements)
+            for index in 0..<r.elements {
+                if let element = r.element[index] { items.append(convert(element)) } else { items.append(.null) }
+            }
+            return .array(items)
+        default:
+            return .null
+        }
+    }
+
+    private static func text(from pointer: UnsafeMutablePointer<CChar>, count: Int) -> String {
+        String(decoding: UnsafeRawBufferPointer(start: pointer, count: count), as: UTF8.self)
+    }
+
+    private func withArgv<T>(
+        _ args: [[UInt8]],
+        _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T
+    ) -> T {
+        // One contiguous buffer holds every argument; argv points into it.
+        var storage: [UInt8] = []
+        storage.reserveCapacity(args.reduce(0) { $0 + $1.count } + args.count)
+        var offsets: [Int] = []
+        var lengths: [Int] = []
+        for arg in args {
+            offsets.append(storage.count)
+            lengths.append(arg.count)
+            storage.append(contentsOf: arg)
+            storage.append(0)
+        }
+        return storage.withUnsafeBufferPointer { buffer in
+            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            var argv: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
+            return argv.withUnsafeMutableBufferPointer { argvBuffer in
+                lengths.withUnsafeBufferPointer { lengthBuffer in
+                    body(Int32(args.count), argvBuffer.baseAddress!, lengthBuffer.baseAddress!)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/// A handle to a socket owned by a `SocketLoop`. Safe to share; every operation is carried
+/// out on the loop's thread.
+public struct LoopSocket: Sendable {
+    let id: Int
+    /// The socket's pattern.
+    public let type: SocketType
+    /// The loop that owns the socket.
+    public let loop: SocketLoop
+    /// Received messages, in batches (one batch per poll wake-up). Empty for PUB and PUSH.
+    public let messages: AsyncStream<[Message]>
+    /// Counters for this socket.
+    public let stats: SocketStats
+    /// The TCP port bound during configuration, if any (useful after binding port 0).
+    public let boundPort: Int?
+
+    /// Sends one message; throws when libzmq refuses it (e.g. `EHOSTUNREACH` from ROUTER_MANDATORY).
+    public func send(_ message: Message) async throws {
+        try await loop.send([message], on: id)
+    }
+
+    /// Sends several messages in order with a single hop to the loop thread.
+    public func send(batch: [Message]) async throws {
+        guard !batch.isEmpty else { return }
+        try await loop.send(batch, on: id)
+    }
+
+    /// Queues messages without waiting; failures are only counted (`stats.failed`).
+    public func post(_ messages: [Message]) {
+        guard !messages.isEmpty else { return }
+        loop.post(messages, on: id)
+    }
+
+    /// Closes the socket on the loop thread.
+    public func close() { loop.closeSocket(id) }
+}

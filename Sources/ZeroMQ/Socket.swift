@@ -1,0 +1,117 @@
+import CZeroMQ
+
+/// A libzmq socket. Not thread-safe: a socket is used only by the thread that owns it (a
+/// `SocketLoop` thread, or the one thread of a blocking client such as a benchmark loop).
+public final class Socket {
+    /// The pattern this socket was created with.
+    public let type: SocketType
+    let handle: UnsafeMutableRawPointer
+    private let context: Context
+    private var closed = false
+
+    /// Creates a socket with a short linger (never infinite) so that shutdown cannot hang.
+    public init(context: Context, type: SocketType, linger: Duration = .milliseconds(100)) throws(ZMQError) {
+        guard let socket = zmq_socket(context.handle, type.raw) else {
+            throw ZMQError.last("zmq_socket \(type.rawValue)")
+        }
+        self.handle = socket
+        self.type = type
+        self.context = context
+        try setOption(ZMQ_LINGER, Int32(linger.milliseconds), name: "ZMQ_LINGER")
+    }
+
+    deinit { close() }
+
+    /// Closes the socket; later calls fail with `ENOTSOCK`.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        zmq_close(handle)
+    }
+
+    /// Binds to an endpoint such as `tcp://*:5555` or `tcp://127.0.0.1:0`.
+    public func bind(_ endpoint: String) throws(ZMQError) {
+        guard zmq_bind(handle, endpoint) == 0 else { throw ZMQError.last("bind \(endpoint)") }
+    }
+
+    /// Connects to an endpoint such as `tcp://127.0.0.1:5555`.
+    public func connect(_ endpoint: String) throws(ZMQError) {
+        guard zmq_connect(handle, endpoint) == 0 else { throw ZMQError.last("connect \(endpoint)") }
+    }
+
+    /// Unbinds an endpoint (as returned by `lastEndpoint`).
+    public func unbind(_ endpoint: String) throws(ZMQError) {
+        guard zmq_unbind(handle, endpoint) == 0 else { throw ZMQError.last("unbind \(endpoint)") }
+    }
+
+    /// The endpoint last bound, with the real port when bound to port 0.
+    public var lastEndpoint: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        var size = buffer.count
+        guard zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size) == 0 else { return "" }
+        return cString(buffer)
+    }
+
+    /// The TCP port of `lastEndpoint`, if any.
+    public var boundPort: Int? {
+        guard let colon = lastEndpoint.lastIndex(of: ":") else { return nil }
+        return Int(lastEndpoint[lastEndpoint.index(after: colon)...])
+    }
+
+    /// Sends every frame of `message`. With `dontWait` a full queue throws `EAGAIN` instead of blocking.
+    public func send(_ message: Message, dontWait: Bool = false) throws(ZMQError) {
+        let last = message.frames.count - 1
+        guard last >= 0 else { return }
+        let base: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+        for (index, frame) in message.frames.enumerated() {
+            let flags = index < last ? base | ZMQ_SNDMORE : base
+            let rc = frame.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+            if rc < 0 { throw ZMQError.last("send (\(type.rawValue))") }
+        }
+    }
+
+    /// Sends one frame built from a string.
+    public func send(_ text: String, dontWait: Bool = false) throws(ZMQError) {
+        try send(Message(strings: [text]), dontWait: dontWait)
+    }
+
+    /// Receives one whole multipart message. Returns nil when `dontWait` is set and nothing is queued,
+    /// or when the receive timeout (`ZMQ_RCVTIMEO`) expires.
+    public func receive(dontWait: Bool = false) throws(ZMQError) -> Message? {
+        var frames: [[UInt8]] = []
+        var part = zmq_msg_t()
+        let flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+        while true {
+            zmq_msg_init(&part)
+            let rc = zmq_msg_recv(&part, handle, frames.isEmpty ? flags : 0)
+            if rc < 0 {
+                let error = ZMQError.last("receive (\(type.rawValue))")
+                zmq_msg_close(&part)
+                if error.wouldBlock && frames.isEmpty { return nil }
+                throw error
+            }
+            let size = zmq_msg_size(&part)
+            if let data = zmq_msg_data(&part), size > 0 {
+                frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
+            } else {
+                frames.append([])
+            }
+            let more = zmq_msg_more(&part)
+            zmq_msg_close(&part)
+            if more == 0 { return Message(frames) }
+        }
+    }
+
+    /// The pending events (`ZMQ_EVENTS`): whether a receive or a send would succeed now.
+    public var events: (readable: Bool, writable: Bool) {
+        let value = (try? intOption(ZMQ_EVENTS)) ?? 0
+        return (value & Int32(ZMQ_POLLIN) != 0, value & Int32(ZMQ_POLLOUT) != 0)
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,142 @@
+import BittenTestSupport
+import Foundation
+import Testing
+
+@testable import Redis
+
+@Suite("Redis client against a real redis-server", .serialized)
+final class RedisClientTests {
+    let server: RedisServerProcess
+    let url: RedisURL
+
+    init() throws {
+        server = try RedisServerProcess()
+        url = try RedisURL(parsing: server.url)
+    }
+
+    deinit { server.stop() }
+
+    @Test func singleCommandsAndTypedReplies() throws {
+        let connection = try RedisConnection(url: url)
+        #expect(try connection.command(["SET", "k", "v"]) == .status("OK"))
+        #expect(try connection.command(["GET", "k"]).string == "v")
+        #expect(try connection.command(["GET", "missing"]) == .null)
+        #expect(try connection.command(["INCRBY", "n", "5"]) == .integer(5))
+        _ = try connection.command(["RPUSH", "l", "a", "b"])
+        #expect(try connection.command(["LRANGE", "l", "0", "-1"]).array?.compactMap(\.string) == ["a", "b"])
+        if case .error(let message) = try connection.command(["INCR", "k"]) {
+            #expect(message.contains("not an integer"))
+        } else {
+            Issue.record("INCR on a string should be an error reply")
+        }
+        // Binary-safe values survive the round trip.
+        let binary: [UInt8] = [0, 255, 10, 13, 34]
+        _ = try connection.command(bytes: [Array("SET".utf8), Array("bin".utf8), binary])
+        #expect(try connection.command(["GET", "bin"]) == .string(binary))
+    }
+
+    @Test func pipelineRepliesComeBackInOrder() throws {
+        let connection = try RedisConnection(url: url)
+        let commands = (0..<500).map { ["HSET", "h:\($0)", "f", String($0)] } + [["HGET", "h:42", "f"], ["BAD"]]
+        let replies = try connection.pipeline(commands)
+        #expect(replies.count == 502)
+        #expect(replies[0] == .integer(1))
+        #expect(replies[500].string == "42")
+        if case .error = replies[501] {} else { Issue.record("unknown command should be an error reply") }
+    }
+
+    @Test func multiExecIsAtomic() throws {
+        let connection = try RedisConnection(url: url)
+        let results = try connection.transaction([["SET", "a", "1"], ["INCR", "a"], ["SADD", "s", "x"]])
+        #expect(results == [.status("OK"), .integer(2), .integer(1)])
+        #expect {
+            try connection.transaction([["SET", "b", "1"], ["NOSUCHCOMMAND"]])
+        } throws: { ($0 as? RedisError)?.code == .server }
+        #expect(try connection.command(["EXISTS", "b"]) == .integer(0))
+    }
+
+    @Test func evalshaLoadsScriptsAndSurvivesFlush() throws {
+        let connection = try RedisConnection(url: url)
+        let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        #expect(try connection.evaluate(script, keys: ["counter"], args: ["3"]) == .integer(3))
+        _ = try connection.command(["SCRIPT", "FLUSH"])
+        #expect(try connection.evaluate(script, keys: ["counter"], args: ["4"]) == .integer(7))
+    }
+
+    @Test func streamsWithConsumerGroups() throws {
+        let connection = try RedisConnection(url: url)
+        try connection.xgroupCreate("stream:test", group: "g")
+        try connection.xgroupCreate("stream:test", group: "g")  // idempotent
+        let first = try connection.xadd("stream:test", fields: [("ticket", "1"), ("event", "open")])
+        _ = try connection.xadd("stream:test", fields: [("ticket", "2"), ("event", "open")], maxLength: 1000)
+        let entries = try connection.xreadgroup(group: "g", consumer: "c1", stream: "stream:test")
+        #expect(entries.count == 2)
+        #expect(entries[0].id == first)
+        #expect(entries[0]["ticket"] == "1")
+        #expect(try connection.xpendingCount("stream:test", group: "g") == 2)
+        #expect(try connection.xack("stream:test", group: "g", ids: [first]) == 1)
+        #expect(try connection.xpendingCount("stream:test", group: "g") == 1)
+        let again = try connection.xreadgroup(group: "g", consumer: "c1", stream: "stream:test", id: "0")
+        #expect(again.map { $0["ticket"] } == ["2"])
+    }
+
+    @Test func publishSubscribeOnDedicatedConnection() async throws {
+        let subscriber = RedisSubscriber(url: url, channels: ["gateway:a", "gateway:b"])
+        for _ in 0..<200 where !subscriber.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(subscriber.isSubscribed)
+        let publisher = try RedisConnection(url: url)
+        #expect(try publisher.command(["PUBLISH", "gateway:b", "fire-1"]) == .integer(1))
+        var iterator = subscriber.messages.makeAsyncIterator()
+        let message = await iterator.next()
+        #expect(message == PubSubMessage(channel: "gateway:b", payload: "fire-1"))
+        subscriber.stop()
+    }
+
+    @Test func authAndSelectFromURL() throws {
+        let admin = try RedisConnection(url: url)
+        _ = try admin.command(["CONFIG", "SET", "requirepass", "s3cret"])
+        defer { _ = try? RedisConnection(url: RedisURL(parsing: "redis://:s3cret@127.0.0.1:\(server.port)")).command(["CONFIG", "SET", "requirepass", ""]) }
+        let authed = try RedisConnection(url: RedisURL(parsing: "redis://:s3cret@127.0.0.1:\(server.port)/3"))
+        _ = try authed.command(["SET", "only-in-3", "x"])
+        #expect(try authed.command(["GET", "only-in-3"]).string == "x")
+        #expect(try authed.command(["SELECT", "0"]) == .status("OK"))
+        #expect(try authed.command(["GET", "only-in-3"]) == .null)
+        #expect {
+            try RedisConnection(url: RedisURL(parsing: "redis://:wrong@127.0.0.1:\(server.port)"))
+        } throws: { ($0 as? RedisError)?.code == .connectionFailed }
+    }
+
+    @Test func urlParsing() throws {
+        let full = try RedisURL(parsing: "redis://bob:pw@redis.local:6380/2")
+        #expect(full == RedisURL(host: "redis.local", port: 6380, user: "bob", password: "pw", database: 2))
+        #expect(!full.description.contains("pw"))
+        #expect(try RedisURL(parsing: "redis://localhost") == RedisURL(host: "localhost"))
+        for bad in ["http://x", "redis://", "redis://host:99999", "redis://host:abc", "redis://host/x"] {
+            #expect(throws: RedisError.self) { try RedisURL(parsing: bad) }
+        }
+    }
+
+    @Test func poolSurvivesServerRestart() async throws {
+        let client = RedisClient(url: url, poolSize: 2, minBackoff: .milliseconds(50), maxBackoff: .milliseconds(200))
+        defer { client.shutdown() }
+        try await client.command("SET", "before", "1")
+        #expect(client.state == .ready)
+        server.stop()
+        await #expect {
+            try await client.command("GET", "before")
+        } throws: { ($0 as? RedisError)?.isConnectionProblem == true }
+        if case .unavailable = client.state {} else { Issue.record("state should be unavailable, is \(client.state)") }
+        try server.start()
+        var recovered = false
+        for _ in 0..<100 {
+            if (try? await client.command("SET", "after", "2")) != nil {
+                recovered = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(recovered)
+        #expect(client.state == .ready)
+        #expect(try await client.command("GET", "after").string == "2")
+    }
+}

@@ -1,0 +1,180 @@
+import BittenTestSupport
+import Testing
+
+@testable import ZeroMQ
+
+@Suite("ZeroMQ socket pairs over TCP loopback")
+struct SocketPairTests {
+    let context: Context
+
+    init() throws { context = try Context() }
+
+    /// Waits for the first batch on a loop socket, failing after a few seconds instead of hanging.
+    func firstBatch(_ socket: LoopSocket, within seconds: Int = 5) async throws -> [Message] {
+        try await withThrowingTaskGroup(of: [Message]?.self) { group in
+            group.addTask {
+                for await batch in socket.messages { return batch }
+                return nil
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                return nil
+            }
+            let result = try await group.next() ?? nil
+            group.cancelAll()
+            guard let result else { throw TestSupportError("no message within \(seconds) s") }
+            return result
+        }
+    }
+
+    @Test func pushPullDeliversInOrder() async throws {
+        let loop = try SocketLoop(context: context)
+        let pull = try await loop.open(.pull) { try $0.bind("tcp://127.0.0.1:0") }
+        let port = try #require(pull.boundPort)
+        let push = try await loop.open(.push) { try $0.connect("tcp://127.0.0.1:\(port)") }
+        try await push.send(batch: (0..<100).map { Message(strings: ["m\($0)"]) })
+        var received: [String] = []
+        for await batch in pull.messages {
+            received += batch.map { String(decoding: $0.payload, as: UTF8.self) }
+            if received.count >= 100 { break }
+        }
+        #expect(received == (0..<100).map { "m\($0)" })
+        #expect(pull.stats.received == 100)
+        await loop.shutdown()
+    }
+
+    @Test func routerDealerWithIdentities() async throws {
+        let loop = try SocketLoop(context: context)
+        let router = try await loop.open(.router) { socket in
+            try socket.setRouterMandatory(true)
+            try socket.bind("tcp://127.0.0.1:0")
+        }
+        let port = try #require(router.boundPort)
+        let alice = try await loop.open(.dealer) { socket in
+            try socket.setIdentity(Array("user_alice".utf8))
+            try socket.connect("tcp://127.0.0.1:\(port)")
+        }
+        let bob = try await loop.open(.dealer) { socket in
+            try socket.setIdentity(Array("user_bob".utf8))
+            try socket.connect("tcp://127.0.0.1:\(port)")
+        }
+        try await alice.send(Message(strings: ["hello from alice"]))
+        try await bob.send(Message(strings: ["hello from bob"]))
+        var seen: [String: String] = [:]
+        for await batch in router.messages {
+            for message in batch {
+                seen[String(decoding: message.frames[0], as: UTF8.self)] = String(decoding: message.payload, as: UTF8.self)
+            }
+            if seen.count == 2 { break }
+        }
+        #expect(seen == ["user_alice": "hello from alice", "user_bob": "hello from bob"])
+        try await router.send(Message(strings: ["user_bob", "for bob only"]))
+        let toBob = try await firstBatch(bob)
+        #expect(toBob.map { String(decoding: $0.payload, as: UTF8.self) } == ["for bob only"])
+        #expect(alice.stats.received == 0)
+        await loop.shutdown()
+    }
+
+    @Test func routerMandatoryRefusesUnknownIdentity() async throws {
+        let loop = try SocketLoop(context: context)
+        let router = try await loop.open(.router) { socket in
+            try socket.setRouterMandatory(true)
+            try socket.bind("tcp://127.0.0.1:0")
+        }
+        await #expect {
+            try await router.send(Message(strings: ["nobody_here", "{}"]))
+        } throws: { error in
+            (error as? ZMQError)?.hostUnreachable == true
+        }
+        #expect(router.stats.failed == 1)
+        await loop.shutdown()
+    }
+
+    @Test func pubSubFiltersByTopic() async throws {
+        let loop = try SocketLoop(context: context)
+        let pub = try await loop.open(.pub) { try $0.bind("tcp://127.0.0.1:0") }
+        let port = try #require(pub.boundPort)
+        let sub = try await loop.open(.sub) { socket in
+            try socket.subscribe("EURUSD")
+            try socket.connect("tcp://127.0.0.1:\(port)")
+        }
+        // PUB drops until the subscription has propagated: publish until the first one arrives.
+        var topics: [String] = []
+        let collector = Task {
+            for await batch in sub.messages {
+                for message in batch { topics.append(String(decoding: message.frames[0], as: UTF8.self)) }
+                if topics.count >= 3 { return topics }
+            }
+            return topics
+        }
+        for _ in 0..<200 {
+            try await pub.send(batch: [
+                Message(strings: ["GBPUSD", "{}"]), Message(strings: ["EURUSD", "{\"bid\":1}"]),
+            ])
+            try await Task.sleep(for: .milliseconds(10))
+            if sub.stats.received >= 3 { break }
+        }
+        let result = await collector.value
+        #expect(result.count >= 3)
+        #expect(result.allSatisfy { $0 == "EURUSD" })
+        await loop.shutdown()
+    }
+
+    @Test func reqRepRoundTrip() async throws {
+        let loop = try SocketLoop(context: context)
+        let rep = try await loop.open(.rep) { try $0.bind("tcp://127.0.0.1:0") }
+        let port = try #require(rep.boundPort)
+        let server = Task {
+            for await batch in rep.messages {
+                for message in batch {
+                    try await rep.send(Message(strings: ["echo:" + String(decoding: message.payload, as: UTF8.self)]))
+                }
+            }
+        }
+        // A plain blocking REQ on this test's own thread, as a client tool would use it.
+        let req = try Socket(context: context, type: .req)
+        try req.setReceiveTimeout(.seconds(5))
+        try req.connect("tcp://127.0.0.1:\(port)")
+        try req.send("ping")
+        let answer = try #require(try req.receive())
+        #expect(String(decoding: answer.payload, as: UTF8.self) == "echo:ping")
+        req.close()
+        await loop.shutdown()
+        server.cancel()
+    }
+
+    @Test func oversizedMessageIsRefusedWithoutCrashing() async throws {
+        let loop = try SocketLoop(context: context)
+        let pull = try await loop.open(.pull) { socket in
+            try socket.setMaxMessageSize(1024)
+            try socket.bind("tcp://127.0.0.1:0")
+        }
+        let port = try #require(pull.boundPort)
+        let big = try await loop.open(.push) { try $0.connect("tcp://127.0.0.1:\(port)") }
+        try await big.send(Message([[UInt8](repeating: 65, count: 1_000_000)]))
+        // The oversized peer is disconnected; a well-behaved peer still gets through.
+        let small = try await loop.open(.push) { try $0.connect("tcp://127.0.0.1:\(port)") }
+        try await small.send(Message(strings: ["small"]))
+        let batch = try await firstBatch(pull)
+        #expect(batch.map { String(decoding: $0.payload, as: UTF8.self) } == ["small"])
+        #expect(pull.stats.received == 1)
+        await loop.shutdown()
+    }
+
+    @Test func errorsCarryErrnoAndMessage() throws {
+        let socket = try Socket(context: context, type: .pull)
+        #expect {
+            try socket.bind("tcp://not-an-address:abc")
+        } throws: { error in
+            guard let zmq = error as? ZMQError else { return false }
+            return zmq.code != 0 && !zmq.message.isEmpty && zmq.description.contains("bind")
+        }
+    }
+
+    @Test func curveKeysAreGenerated() throws {
+        guard Context.has("curve") else { return }
+        let pair = try CurveKeyPair.generate()
+        #expect(pair.publicKey.count == 40)
+        #expect(try CurveKeyPair.publicKey(forSecret: pair.secretKey) == pair.publicKey)
+    }
+}
