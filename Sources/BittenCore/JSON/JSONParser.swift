@@ -1,0 +1,266 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A strict JSON parser over bytes with errors that name the field being read. It rejects
+/// duplicate keys, non-finite numbers (`inf`, `nan`, `1e999`), invalid UTF-8 and trailing data.
+public struct JSONParser {
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private var index = 0
+    private var depth = 0
+    private var currentField: String?
+
+    /// Parses a whole document that must be a JSON object.
+    public static func parseObject(_ input: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes) throws(WireError)
+        -> [String: JSONValue]
+    {
+        guard input.count <= maxBytes else {
+            throw WireError(.oversized, "message is \(input.count) bytes, the limit is \(maxBytes)")
+        }
+        let result: Result<[String: JSONValue], WireError> = input.withUnsafeBufferPointer { buffer in
+            var parser = JSONParser(bytes: buffer)
+            do throws(WireError) {
+                parser.skipWhitespace()
+                guard parser.index < buffer.count else { throw WireError(.notJSON, "message is empty") }
+                guard buffer[parser.index] == UInt8(ascii: "{") else {
+                    if buffer[parser.index] < 0x20 || buffer[parser.index] >= 0x80 {
+                        throw WireError(.notJSON, "message is not JSON text (starts with byte 0x\(String(buffer[parser.index], radix: 16)))")
+                    }
+                    throw WireError(.notObject, "message must be a JSON object")
+                }
+                let value = try parser.parseValue()
+                parser.skipWhitespace()
+                guard parser.index == buffer.count else {
+                    throw WireError(.malformed, "unexpected data after the object at byte \(parser.index)")
+                }
+                guard case .object(let object) = value else { throw WireError(.notObject, "message must be a JSON object") }
+                return .success(object)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
+    }
+
+    private func truncated() -> WireError {
+        WireError(.truncated, field: currentField, "message ends in the middle of the JSON")
+    }
+
+    private func unexpected(_ what: String) -> WireError {
+        guard index < bytes.count else { return truncated() }
+        let byte = bytes[index]
+        let shown = byte >= 0x20 && byte < 0x7F ? "'\(Character(UnicodeScalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
+        var hint = ""
+        if let field = currentField, what.contains("after") {
+            hint = " (an unescaped quote inside `\(field)`?)"
+        }
+        return WireError(.malformed, field: currentField, "expected \(what) at byte \(index), found \(shown)\(hint)")
+    }
+
+    private mutating func parseValue() throws(WireError) -> JSONValue {
+        skipWhitespace()
+        guard index < bytes.count else { throw truncated() }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return try parseObjectBody()
+        case UInt8(ascii: "["): return try parseArray()
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
+        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
+        case UInt8(ascii: "n"):
+            if matches("nan") { throw WireError(.nonFinite, field: currentField, "NaN is not a number") }
+            try expectLiteral("null")
+            return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+        case UInt8(ascii: "i"), UInt8(ascii: "I"), UInt8(ascii: "N"):
+            throw WireError(.nonFinite, field: currentField, "non-finite number is not allowed")
+        default: throw unexpected("a value")
+        }
+    }
+
+    private func matches(_ literal: StaticString) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        guard index + count <= bytes.count else { return false }
+        let start = literal.utf8Start
+        for offset in 0..<count where bytes[index + offset] != start[offset] { return false }
+        return true
+    }
+
+    private mutating func expectLiteral(_ literal: StaticString) throws(WireError) {
+        guard matches(literal) else {
+            if index + literal.utf8CodeUnitCount > bytes.count { throw truncated() }
+            throw unexpected("`\(literal)`")
+        }
+        index += literal.utf8CodeUnitCount
+    }
+
+    private mutating func parseObjectBody() throws(WireError) -> JSONValue {
+        depth += 1
+        guard depth <= 16 else { throw WireError(.malformed, "nesting deeper than 16 levels") }
+        defer { depth -= 1 }
+        index += 1
+        var object: [String: JSONValue] = [:]
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return .object(object)
+        }
+        let outerField = currentField
+        while true {
+            skipWhitespace()
+            guard index < bytes.count else { throw truncated() }
+            guard bytes[index] == UInt8(ascii: "\"") else { throw unexpected("a field name") }
+            let key = try parseString()
+            currentField = key
+            skipWhitespace()
+            guard index < bytes.count else { throw truncated() }
+            guard bytes[index] == UInt8(ascii: ":") else { throw unexpected("':' after the field name") }
+            index += 1
+            let value = try parseValue()
+            guard object.updateValue(value, forKey: key) == nil else {
+                throw WireError(.duplicateField, field: key, "field appears more than once")
+            }
+            skipWhitespace()
+            guard index < bytes.count else { throw truncated() }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                currentField = outerField
+                return .object(object)
+            }
+            throw unexpected("',' or '}' after the value")
+        }
+    }
+
+    private mutating func parseArray() throws(WireError) -> JSONValue {
+        depth += 1
+        guard depth <= 16 else { throw WireError(.malformed, "nesting deeper than 16 levels") }
+        defer { depth -= 1 }
+        index += 1
+        var items: [JSONValue] = []
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return .array(items)
+        }
+        while true {
+            items.append(try parseValue())
+            skipWhitespace()
+            guard index < bytes.count else { throw truncated() }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return .array(items)
+            }
+            throw unexpected("',' or ']' in the array")
+        }
+    }
+
+    private mutating func parseString() throws(WireError) -> String {
+        index += 1
+        let start = index
+        var hasEscapes = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") { break }
+            if byte == UInt8(ascii: "\\") {
+                hasEscapes = true
+                index += 2
+                continue
+            }
+            if byte < 0x20 { throw WireError(.malformed, field: currentField, "control character in a string at byte \(index)") }
+            index += 1
+        }
+        guard index < bytes.count else { throw truncated() }
+        let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
+        index += 1
+        guard let text = String(validating: raw, as: UTF8.self) else {
+            throw WireError(.malformed, field: currentField, "string is not valid UTF-8")
+        }
+        return hasEscapes ? try unescape(text) : text
+    }
+
+    private func unescape(_ text: String) throws(WireError) -> String {
+        var result = ""
+        var iterator = text.unicodeScalars.makeIterator()
+        while let scalar = iterator.next() {
+            guard scalar == "\\" else {
+                result.unicodeScalars.append(scalar)
+                continue
+            }
+            guard let next = iterator.next() else { throw WireError(.malformed, field: currentField, "dangling escape") }
+            switch next {
+            case "\"": result.append("\"")
+            case "\\": result.append("\\")
+            case "/": result.append("/")
+            case "b": result.append("\u{08}")
+            case "f": result.append("\u{0C}")
+            case "n": result.append("\n")
+            case "r": result.append("\r")
+            case "t": result.append("\t")
+            case "u":
+                var hex = ""
+                for _ in 0..<4 { if let h = iterator.next() { hex.unicodeScalars.append(h) } }
+                guard let code = UInt32(hex, radix: 16), let value = Unicode.Scalar(code) else {
+                    throw WireError(.malformed, field: currentField, "invalid \\u escape")
+                }
+                result.unicodeScalars.append(value)
+            default: throw WireError(.malformed, field: currentField, "invalid escape \\\(next)")
+            }
+        }
+        return result
+    }
+
+    private mutating func parseNumber() throws(WireError) -> JSONValue {
+        let start = index
+        var isInteger = true
+        if bytes[index] == UInt8(ascii: "-") {
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "i") || bytes[index] == UInt8(ascii: "I") {
+                throw WireError(.nonFinite, field: currentField, "non-finite number is not allowed")
+            }
+        }
+        var digits = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digits += 1
+            case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): isInteger = false
+            case UInt8(ascii: "+"), UInt8(ascii: "-"): break
+            default:
+                return try finishNumber(start: start, isInteger: isInteger, digits: digits)
+            }
+            index += 1
+        }
+        throw truncated()
+    }
+
+    private func finishNumber(start: Int, isInteger: Bool, digits: Int) throws(WireError) -> JSONValue {
+        guard digits > 0, index - start <= 64 else { throw WireError(.malformed, field: currentField, "invalid number") }
+        var buffer = [CChar](repeating: 0, count: index - start + 1)
+        for offset in 0..<(index - start) { buffer[offset] = CChar(bitPattern: bytes[start + offset]) }
+        var end: UnsafeMutablePointer<CChar>?
+        let value = buffer.withUnsafeMutableBufferPointer { pointer -> Double in
+            let result = strtod(pointer.baseAddress!, &end)
+            if let end, end - pointer.baseAddress! != index - start { return .nan }
+            return result
+        }
+        guard !value.isNaN else { throw WireError(.malformed, field: currentField, "invalid number") }
+        guard value.isFinite else { throw WireError(.nonFinite, field: currentField, "number is out of the finite range") }
+        return .number(value, isInteger: isInteger)
+    }
+}

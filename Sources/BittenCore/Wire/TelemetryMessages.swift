@@ -1,0 +1,150 @@
+/// `handshake` on 5556, sent once when the EA starts.
+public struct Handshake: Sendable, Equatable {
+    public var nodeID: String
+    public var userUUID: String
+    public var accountNumber: Int
+    public var broker: String
+    public var server: String
+    public var chartSymbol: String
+    public var monitoredSymbols: Int
+    public var symbolList: [String]
+    public var account: AccountSnapshot
+    public var version: String
+    public var socketType: String
+    public var timestamp: MetaTraderTime
+
+    init(reading r: FieldReader) throws(WireError) {
+        nodeID = try r.string("node_id", maxLength: 64, allowEmpty: false)
+        userUUID = try r.uuid("user_uuid")
+        accountNumber = try r.intOrString("account")
+        broker = try r.string("broker")
+        server = try r.string("server")
+        chartSymbol = try r.string("chart_symbol", maxLength: 32)
+        monitoredSymbols = try r.int("monitored_symbols", nonNegative: true)
+        symbolList = try r.string("symbol_list", maxLength: WireLimits.maxListLength)
+            .split(separator: ",").map { String($0) }
+        account = try AccountSnapshot(reading: r, requireMargin: false, requireFreeMargin: false)
+        version = try r.string("version", maxLength: 32)
+        socketType = try r.optionalString("socket_type", maxLength: 16) ?? ""
+        timestamp = try r.timestamp()
+    }
+}
+
+/// `heartbeat` on 5556, every 30 s.
+public struct TelemetryHeartbeat: Sendable, Equatable {
+    public var nodeID: String
+    public var userUUID: String
+    public var accountNumber: Int
+    public var account: AccountSnapshot
+    public var symbolsMonitored: Int
+    public var ticksProcessed: Int
+    public var timestamp: MetaTraderTime
+
+    init(reading r: FieldReader) throws(WireError) {
+        nodeID = try r.string("node_id", maxLength: 64, allowEmpty: false)
+        userUUID = try r.uuid("user_uuid")
+        accountNumber = try r.intOrString("account")
+        account = try AccountSnapshot(reading: r, requireMargin: false, requireFreeMargin: true)
+        symbolsMonitored = try r.int("symbols_monitored", nonNegative: true)
+        ticksProcessed = try r.int("ticks_processed", nonNegative: true)
+        timestamp = try r.timestamp()
+    }
+}
+
+/// `DISCONNECT` on 5556, sent when the EA stops.
+public struct Disconnect: Sendable, Equatable {
+    public var nodeID: String
+    public var userUUID: String
+    public var ticksProcessed: Int
+    public var timestamp: MetaTraderTime
+
+    init(reading r: FieldReader) throws(WireError) {
+        nodeID = try r.string("node_id", maxLength: 64, allowEmpty: false)
+        userUUID = try r.uuid("user_uuid")
+        ticksProcessed = try r.optionalInt("ticks_processed", nonNegative: true) ?? 0
+        timestamp = try r.timestamp()
+    }
+}
+
+/// `TICK` on 5556: one quote.
+public struct Tick: Sendable, Equatable {
+    public var nodeID: String
+    public var userUUID: String
+    public var symbol: String
+    public var bid: Double
+    public var ask: Double
+    public var spread: Double
+    public var volume: Double
+    public var timestamp: MetaTraderTime
+
+    public init(nodeID: String, userUUID: String, symbol: String, bid: Double, ask: Double, spread: Double,
+                volume: Double, timestamp: MetaTraderTime) {
+        self.nodeID = nodeID
+        self.userUUID = userUUID
+        self.symbol = symbol
+        self.bid = bid
+        self.ask = ask
+        self.spread = spread
+        self.volume = volume
+        self.timestamp = timestamp
+    }
+
+    init(reading r: FieldReader) throws(WireError) {
+        nodeID = try r.string("node_id", maxLength: 64, allowEmpty: false)
+        userUUID = try r.uuid("user_uuid")
+        symbol = try Symbol.validated(r.string("symbol", maxLength: 32), field: "symbol")
+        bid = try r.price("bid")
+        ask = try r.price("ask")
+        spread = try r.double("spread", nonNegative: true)
+        volume = try r.double("volume", nonNegative: true)
+        timestamp = try r.timestamp()
+    }
+}
+
+/// `OHLC` on 5556: one completed bar.
+public struct OHLCBar: Sendable, Equatable {
+    public var nodeID: String
+    public var userUUID: String
+    public var symbol: String
+    public var timeframe: String
+    public var time: Int
+    public var open: Double
+    public var high: Double
+    public var low: Double
+    public var close: Double
+    public var timestamp: MetaTraderTime
+
+    init(reading r: FieldReader) throws(WireError) {
+        nodeID = try r.string("node_id", maxLength: 64, allowEmpty: false)
+        userUUID = try r.uuid("user_uuid")
+        symbol = try Symbol.validated(r.string("symbol", maxLength: 32), field: "symbol")
+        timeframe = try r.string("timeframe", maxLength: 4)
+        guard ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"].contains(timeframe) else {
+            throw WireError(.outOfRange, field: "timeframe", "'\(timeframe)' is not a MetaTrader timeframe")
+        }
+        time = try r.int("time", nonNegative: true)
+        open = try r.price("open")
+        high = try r.price("high")
+        low = try r.price("low")
+        close = try r.price("close")
+        guard high >= low else { throw WireError(.outOfRange, field: "high", "high \(high) is below low \(low)") }
+        timestamp = try r.timestamp()
+    }
+}
+
+/// Rules for symbols that end up inside Redis keys and PUB topics.
+public enum Symbol {
+    /// Upper-case letters, digits, `.`, `_`, `#`, 2–32 characters.
+    public static func isValid(_ text: String) -> Bool {
+        guard (2...32).contains(text.utf8.count) else { return false }
+        return text.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2E || byte == 0x5F || byte == 0x23
+        }
+    }
+
+    static func validated(_ text: String, field: String) throws(WireError) -> String {
+        guard isValid(text) else { throw WireError(.outOfRange, field: field, "'\(text)' is not a valid symbol") }
+        return text
+    }
+}
