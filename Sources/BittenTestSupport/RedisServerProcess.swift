@@ -44,6 +44,13 @@ public final class RedisServerProcess: @unchecked Sendable {
     }
 }
 
+extension RedisServerProcess {
+    /// Whether something answers PING on 127.0.0.1:`port`.
+    public static func isUp(port: Int) -> Bool {
+        (try? RedisConnection(url: RedisURL(host: "127.0.0.1", port: port), timeout: .milliseconds(300)).command(["PING"])) == .status("PONG")
+    }
+}
+
 /// A failure inside the test helpers.
 public struct TestSupportError: Error, CustomStringConvertible {
     public let description: String

@@ -19,6 +19,26 @@ public final class LocalRedisServer: @unchecked Sendable {
     /// `redis://127.0.0.1:PORT`.
     public var url: RedisURL { RedisURL(host: "127.0.0.1", port: port) }
 
+    /// A TCP port on 127.0.0.1 that is free right now (bind port 0, read it back, release it).
+    public static func freeLoopbackPort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return Int.random(in: 20_000...40_000) }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { return Int.random(in: 20_000...40_000) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     /// Finds `redis-server` on PATH (and in /usr/sbin, /usr/bin).
     public static func locateBinary() -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""

@@ -130,7 +130,7 @@ public final class RedisClient: Service, @unchecked Sendable {
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 _ = try? await ping()
-                try? await Task.sleep(for: healthInterval)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.healthInterval) }
             }
         } onGracefulShutdown: {}
         shutdown()

@@ -1,0 +1,31 @@
+# Bitten: two commands for a newcomer.
+#   make run   installs what is missing, builds, and starts the whole system (demo EAs included)
+#   make test  installs what is missing, builds, and runs the whole test suite
+SHELL := /bin/bash
+SWIFT ?= swift
+ARGS ?= --demo
+
+.PHONY: run run-quiet test deps build bench fmt-lint clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+run: build
+	$(SWIFT) run bitten up $(ARGS)
+
+test: deps
+	$(SWIFT) build --build-tests
+	scripts/test.sh
+
+bench: deps
+	$(SWIFT) build -c release
+	.build/release/bitten bench transport
+
+fmt-lint:
+	$(SWIFT) format lint --recursive Sources Tests
+
+clean:
+	rm -rf .build data

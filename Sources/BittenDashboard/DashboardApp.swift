@@ -1,0 +1,37 @@
+import BittenCore
+import BittenServices
+import Foundation
+import Hummingbird
+import Logging
+
+/// Builds the HTTP API (Hummingbird 2).
+public enum DashboardApp {
+    /// The application, ready to run as a `Service`. `onRunning` receives the bound port.
+    public static func make(
+        _ deps: DashboardDependencies, host: String, port: Int, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        _ = ProcessStats.started
+        let router = Router()
+        router.add(middleware: JSONErrorMiddleware())
+        router.get("/health") { _, _ in
+            let report = await deps.healthReport()
+            return try json(report, status: report.redis.reachable ? .ok : .serviceUnavailable)
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: .init(byteBuffer: ByteBuffer(string: deps.metricsText())))
+        }
+        router.get("/services") { _, _ in try json(["services": deps.board.all]) }
+        NodeRoutes.add(to: router, deps)
+        deps.board.register("http")
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "bitten"),
+            onServerRunning: { channel in
+                deps.board.set("http", .running)
+                await onRunning(channel.localAddress?.port ?? port)
+            },
+            logger: logger)
+    }
+}

@@ -1,0 +1,28 @@
+import BittenCore
+import BittenServices
+import Redis
+
+/// What the HTTP API reads from the running system.
+public struct DashboardDependencies: Sendable {
+    public var board: ServiceBoard
+    public var redis: RedisClient?
+    public var registry: NodeRegistry?
+    public var monitor: HeartbeatMonitor?
+    public var sockets: ServerSockets?
+    public var dataDir: String
+    public var version: String
+    /// Prometheus text of every metric.
+    public var metricsText: @Sendable () -> String
+
+    public init(board: ServiceBoard, redis: RedisClient?, registry: NodeRegistry?, monitor: HeartbeatMonitor?,
+                sockets: ServerSockets?, dataDir: String, version: String, metricsText: @escaping @Sendable () -> String) {
+        self.board = board
+        self.redis = redis
+        self.registry = registry
+        self.monitor = monitor
+        self.sockets = sockets
+        self.dataDir = dataDir
+        self.version = version
+        self.metricsText = metricsText
+    }
+}

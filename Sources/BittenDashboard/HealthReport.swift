@@ -1,0 +1,118 @@
+import BittenCore
+import BittenServices
+import Foundation
+import Redis
+
+/// The body of `GET /health`.
+struct HealthReport: Encodable {
+    struct RedisStatus: Encodable {
+        var reachable: Bool
+        var state: String
+        var pingMs: Double?
+        var usedMemoryBytes: Int?
+    }
+    struct PortStatus: Encodable {
+        var name: String
+        var port: Int
+        var socketType: String
+        var received: Int
+        var sent: Int
+        var failed: Int
+    }
+    struct ProcessStatus: Encodable {
+        var pid: Int32
+        var uptimeSeconds: Double
+        var rssBytes: Int?
+        var cpuSeconds: Double?
+        var dataDirFreeBytes: Int?
+    }
+
+    var status: String
+    var version: String
+    var healthScore: Int?
+    var healthFactors: [String: Double]?
+    var redis: RedisStatus
+    var services: [ServiceReport]
+    var ports: [PortStatus]
+    var nodes: NodeCounts?
+    var process: ProcessStatus
+
+    struct NodeCounts: Encodable {
+        var online: Int
+        var total: Int
+    }
+}
+
+enum ProcessStats {
+    static let started = Date()
+
+    /// Resident set size from /proc/self/statm.
+    static var rssBytes: Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// User + system CPU seconds from getrusage.
+    static var cpuSeconds: Double? {
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return nil }
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    static func freeBytes(at path: String) -> Int? {
+        var stats = statvfs()
+        guard statvfs(path, &stats) == 0 else { return nil }
+        return Int(stats.f_bavail) * Int(stats.f_frsize)
+    }
+}
+
+extension DashboardDependencies {
+    func healthReport() async -> HealthReport {
+        var redisStatus = HealthReport.RedisStatus(reachable: false, state: redis?.state.description ?? "not configured")
+        if let redis {
+            let clock = ContinuousClock()
+            let start = clock.now
+            if let info = try? await redis.command("INFO", "memory") {
+                let elapsed = clock.now - start
+                redisStatus.reachable = true
+                redisStatus.state = redis.state.description
+                redisStatus.pingMs = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+                let text = info.string ?? ""
+                if let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix("used_memory:") }) {
+                    redisStatus.usedMemoryBytes = Int(line.dropFirst("used_memory:".count))
+                }
+            } else {
+                redisStatus.state = redis.state.description
+            }
+        }
+        let services = board.all
+        let score = monitor?.health
+        let anyFailed = services.contains { $0.state == .failed }
+        var status: String
+        if !redisStatus.reachable || anyFailed {
+            status = "degraded"
+        } else if let score {
+            status = score.status.rawValue
+        } else {
+            status = "healthy"
+        }
+        if services.contains(where: { $0.state == .stopped || $0.state == .stopping }) { status = "stopping" }
+        let ports = (sockets?.bound ?? []).map {
+            HealthReport.PortStatus(name: $0.name, port: $0.port, socketType: $0.type, received: $0.stats.received,
+                                    sent: $0.stats.sent, failed: $0.stats.failed)
+        }
+        let counts = registry.map { r -> HealthReport.NodeCounts in
+            let c = r.counts()
+            return .init(online: c.online, total: c.total)
+        }
+        return HealthReport(
+            status: status, version: version, healthScore: score?.score, healthFactors: score?.factors, redis: redisStatus,
+            services: services, ports: ports, nodes: counts,
+            process: .init(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(ProcessStats.started),
+                           rssBytes: ProcessStats.rssBytes, cpuSeconds: ProcessStats.cpuSeconds,
+                           dataDirFreeBytes: ProcessStats.freeBytes(at: dataDir)))
+    }
+}

@@ -1,0 +1,110 @@
+import BittenCore
+import BittenServices
+import Foundation
+import Hummingbird
+
+/// `/nodes` and `/nodes/{uuid}`.
+enum NodeRoutes {
+    struct NodeView: Encodable {
+        var uuid: String
+        var nodeId: String
+        var status: String
+        var account: Int
+        var broker: String
+        var server: String
+        var currency: String
+        var balance: Double
+        var equity: Double
+        var leverage: Int
+        var lastHeartbeat: Double
+        var heartbeatAgeSeconds: Double
+        var latencyMs: Double?
+        var uptimeSeconds: Double
+        var reconnects: Int
+        var accountSwitches: Int
+        var offlineReason: String?
+
+        init(_ n: NodeRecord, now: Double) {
+            uuid = n.uuid
+            nodeId = n.nodeID
+            status = n.online ? "online" : "offline"
+            account = n.account
+            broker = n.broker
+            server = n.server
+            currency = n.currency
+            balance = n.balance
+            equity = n.equity
+            leverage = n.leverage
+            lastHeartbeat = n.lastHeartbeat
+            heartbeatAgeSeconds = max(0, now - n.lastHeartbeat)
+            latencyMs = n.latencyMs
+            uptimeSeconds = n.uptime(at: now)
+            reconnects = n.reconnects
+            accountSwitches = n.accountSwitches
+            offlineReason = n.offlineReason
+        }
+    }
+
+    struct Page: Encodable {
+        var total: Int
+        var page: Int
+        var pageSize: Int
+        var nodes: [NodeView]
+    }
+
+    static let sortKeys = ["uuid", "last_heartbeat", "balance", "equity", "latency", "broker"]
+
+    static func add(to router: Router<BasicRequestContext>, _ deps: DashboardDependencies) {
+        router.get("/nodes") { request, _ in
+            guard let registry = deps.registry else { throw APIError(.serviceUnavailable, code: "unavailable", "node registry is not running in this process") }
+            let query = request.uri.queryParameters
+            let page = try intParameter(query["page"].map(String.init), name: "page", default: 1, range: 1...1_000_000)
+            let size = try intParameter(query["page_size"].map(String.init), name: "page_size", default: 50, range: 1...500)
+            var nodes = registry.all
+            if let status = query["status"].map(String.init) {
+                guard status == "online" || status == "offline" else {
+                    throw APIError(.badRequest, code: "bad_parameter", "status must be online or offline")
+                }
+                nodes = nodes.filter { $0.online == (status == "online") }
+            }
+            if let broker = query["broker"].map(String.init) { nodes = nodes.filter { $0.broker == broker } }
+            if let search = query["q"].map(String.init), !search.isEmpty {
+                nodes = nodes.filter { $0.uuid.contains(search) || String($0.account).contains(search) || $0.broker.contains(search) }
+            }
+            let sort = query["sort"].map(String.init) ?? "uuid"
+            guard sortKeys.contains(sort) else {
+                throw APIError(.badRequest, code: "bad_parameter", "sort must be one of \(sortKeys.joined(separator: ", "))")
+            }
+            let descending = query["order"].map(String.init) == "desc"
+            nodes.sort { a, b in
+                let ascending: Bool
+                switch sort {
+                case "last_heartbeat": ascending = a.lastHeartbeat < b.lastHeartbeat
+                case "balance": ascending = a.balance < b.balance
+                case "equity": ascending = a.equity < b.equity
+                case "latency": ascending = (a.latencyMs ?? .infinity) < (b.latencyMs ?? .infinity)
+                case "broker": ascending = (a.broker, a.uuid) < (b.broker, b.uuid)
+                default: ascending = a.uuid < b.uuid
+                }
+                return descending ? !ascending : ascending
+            }
+            let now = Date().timeIntervalSince1970
+            let slice = nodes.dropFirst((page - 1) * size).prefix(size).map { NodeView($0, now: now) }
+            return try json(Page(total: nodes.count, page: page, pageSize: size, nodes: Array(slice)))
+        }
+        router.get("/nodes/:uuid") { _, context in
+            let uuid = context.parameters.get("uuid") ?? ""
+            guard UserID.isValid(uuid) else { throw APIError(.badRequest, code: "bad_parameter", "'\(uuid)' is not a valid UUID") }
+            guard let node = deps.registry?.node(uuid) else { throw APIError(.notFound, code: "not_found", "no node \(uuid)") }
+            return try json(NodeView(node, now: Date().timeIntervalSince1970))
+        }
+    }
+
+    static func intParameter(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw APIError(.badRequest, code: "bad_parameter", "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+}

@@ -1,0 +1,45 @@
+import Redis
+
+/// Every setting of a running Bitten, resolved and validated.
+public struct BittenConfig: Sendable, Equatable {
+    /// An external Redis; nil means `bitten up` starts a managed local redis-server.
+    public var redisURL: RedisURL?
+    /// Managed Redis data, logs, spool, pid file.
+    public var dataDir: String = "./data"
+    /// Where HTTP binds.
+    public var httpHost: String = "127.0.0.1"
+    /// Where EA-facing ZeroMQ sockets bind (`*` = all interfaces).
+    public var zmqHost: String = "*"
+    public var commandPort: Int = 5555
+    public var marketPort: Int = 5556
+    public var signalPort: Int = 5557
+    public var confirmPort: Int = 5558
+    public var signalInPort: Int = 5559
+    public var relayPort: Int = 5560
+    public var alertPort: Int = 5565
+    public var queryPort: Int = 5566
+    public var httpPort: Int = 5567
+    /// Seconds without a heartbeat before a node is dead.
+    public var heartbeatTimeout: Double = 60
+    /// Seconds between two alerts about the same node.
+    public var alertCooldown: Double = 300
+    /// Seconds between pings to each online EA.
+    public var pingInterval: Double = 30
+    /// Relay format on 5560: `topic` (two frames) or `legacy` (one frame).
+    public var relayFormat: RelayFormat = .topic
+    /// Silence node alerts from Friday 22:00 to Sunday 22:00 UTC, when heartbeats stop with the market.
+    public var suppressAlertsWhenMarketClosed = true
+    /// Bearer token for mutating HTTP calls.
+    public var apiToken: String?
+
+    /// Relay formats of the market-data PUB.
+    public enum RelayFormat: String, Sendable {
+        case topic, legacy
+    }
+
+    /// The defaults.
+    public init() {}
+
+    /// `tcp://HOST:PORT` for an EA-facing or internal ZeroMQ port.
+    public func endpoint(_ port: Int) -> String { "tcp://\(zmqHost):\(port)" }
+}

@@ -1,0 +1,136 @@
+import Redis
+
+/// A configuration value that could not be used; the message names the setting and where it came from.
+public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The environment-variable name of the setting.
+    public let setting: String
+    /// A one-line explanation.
+    public let message: String
+
+    public init(setting: String, message: String) {
+        self.setting = setting
+        self.message = message
+    }
+
+    public var description: String { "invalid \(setting): \(message)" }
+}
+
+/// Resolves settings from command-line options, then the environment, then the YAML file, then
+/// the defaults. Every layer is keyed by the environment-variable name (`BITTEN_HTTP_PORT`).
+public enum ConfigLoader {
+    /// Where a value came from.
+    public enum Source: String, Sendable {
+        case option = "command-line option"
+        case environment
+        case file = "config file"
+    }
+
+    /// All settings, by environment name.
+    public static let settings: [String] = [
+        "BITTEN_REDIS_URL", "BITTEN_DATA_DIR", "BITTEN_BIND_HOST", "BITTEN_HTTP_HOST", "BITTEN_COMMAND_PORT",
+        "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT", "BITTEN_CONFIRM_PORT", "BITTEN_SIGNAL_IN_PORT",
+        "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT", "BITTEN_HTTP_PORT",
+        "BITTEN_HEARTBEAT_TIMEOUT", "BITTEN_ALERT_COOLDOWN", "BITTEN_PING_INTERVAL", "BITTEN_RELAY_FORMAT",
+        "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE",
+    ]
+
+    /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
+    public static func fileKey(_ setting: String) -> String {
+        String(setting.dropFirst("BITTEN_".count)).lowercased()
+    }
+
+    /// Maps a flat YAML dictionary (`http_port: 5567`) to setting names; unknown keys are an error.
+    public static func fileLayer(_ values: [String: String]) throws(ConfigError) -> [String: String] {
+        var layer: [String: String] = [:]
+        for (key, value) in values {
+            let setting = "BITTEN_" + key.uppercased()
+            guard settings.contains(setting) else {
+                throw ConfigError(setting: key, message: "unknown setting in the config file (known: \(settings.map(fileKey).joined(separator: ", ")))")
+            }
+            layer[setting] = value
+        }
+        return layer
+    }
+
+    /// Resolves every setting: option beats environment beats file beats default.
+    public static func resolve(
+        options: [String: String], environment: [String: String], file: [String: String]
+    ) throws(ConfigError) -> BittenConfig {
+        func lookup(_ setting: String) -> (String, Source)? {
+            if let value = options[setting] { return (value, .option) }
+            if let value = environment[setting], !value.isEmpty { return (value, .environment) }
+            if let value = file[setting] { return (value, .file) }
+            return nil
+        }
+        var config = BittenConfig()
+        func port(_ setting: String, _ keyPath: WritableKeyPath<BittenConfig, Int>) throws(ConfigError) {
+            guard let (text, source) = lookup(setting) else { return }
+            guard let value = Int(text.trimmingSpaces), (1...65535).contains(value) else {
+                throw ConfigError(setting: setting, message: "'\(text)' from the \(source.rawValue) is not a port (1-65535)")
+            }
+            config[keyPath: keyPath] = value
+        }
+        func seconds(_ setting: String, _ keyPath: WritableKeyPath<BittenConfig, Double>) throws(ConfigError) {
+            guard let (text, source) = lookup(setting) else { return }
+            guard let value = Double(text.trimmingSpaces), value.isFinite, value > 0, value <= 86_400 else {
+                throw ConfigError(setting: setting, message: "'\(text)' from the \(source.rawValue) is not a number of seconds (0-86400)")
+            }
+            config[keyPath: keyPath] = value
+        }
+        if let (text, source) = lookup("BITTEN_REDIS_URL") {
+            do {
+                config.redisURL = try RedisURL(parsing: text)
+            } catch {
+                throw ConfigError(setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): \(error.message)")
+            }
+        }
+        if let (text, _) = lookup("BITTEN_DATA_DIR") { config.dataDir = text }
+        if let (text, _) = lookup("BITTEN_BIND_HOST") {
+            config.zmqHost = text
+            config.httpHost = text == "*" ? "0.0.0.0" : text
+        }
+        if let (text, _) = lookup("BITTEN_HTTP_HOST") { config.httpHost = text }
+        try port("BITTEN_COMMAND_PORT", \.commandPort)
+        try port("BITTEN_MARKET_PORT", \.marketPort)
+        try port("BITTEN_SIGNAL_PORT", \.signalPort)
+        try port("BITTEN_CONFIRM_PORT", \.confirmPort)
+        try port("BITTEN_SIGNAL_IN_PORT", \.signalInPort)
+        try port("BITTEN_RELAY_PORT", \.relayPort)
+        try port("BITTEN_ALERT_PORT", \.alertPort)
+        try port("BITTEN_QUERY_PORT", \.queryPort)
+        try port("BITTEN_HTTP_PORT", \.httpPort)
+        try seconds("BITTEN_HEARTBEAT_TIMEOUT", \.heartbeatTimeout)
+        try seconds("BITTEN_ALERT_COOLDOWN", \.alertCooldown)
+        try seconds("BITTEN_PING_INTERVAL", \.pingInterval)
+        if let (text, source) = lookup("BITTEN_RELAY_FORMAT") {
+            guard let format = BittenConfig.RelayFormat(rawValue: text) else {
+                throw ConfigError(setting: "BITTEN_RELAY_FORMAT", message: "'\(text)' from the \(source.rawValue) is neither topic nor legacy")
+            }
+            config.relayFormat = format
+        }
+        if let (text, _) = lookup("BITTEN_API_TOKEN") { config.apiToken = text }
+        if let (text, source) = lookup("BITTEN_MARKET_CLOSED_SILENCE") {
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": config.suppressAlertsWhenMarketClosed = true
+            case "0", "false", "no", "off": config.suppressAlertsWhenMarketClosed = false
+            default:
+                throw ConfigError(setting: "BITTEN_MARKET_CLOSED_SILENCE", message: "'\(text)' from the \(source.rawValue) is not true or false")
+            }
+        }
+        let ports = [config.commandPort, config.marketPort, config.signalPort, config.confirmPort, config.signalInPort,
+                     config.relayPort, config.alertPort, config.queryPort, config.httpPort]
+        if Set(ports).count != ports.count {
+            throw ConfigError(setting: "ports", message: "two services are configured on the same port")
+        }
+        return config
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var text = Substring(self)
+        while text.first == " " { text = text.dropFirst() }
+        while text.last == " " { text = text.dropLast() }
+        return String(text)
+    }
+}

@@ -1,0 +1,174 @@
+import BittenCore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// Why a command could not be handed to an EA.
+public struct GatewayError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Code: String, Sendable {
+        /// No HELLO/HEARTBEAT from this UUID since the server started, or its connection is gone.
+        case notConnected = "not_connected"
+        /// The command cannot be written in a form the EA reads.
+        case unencodable
+        /// libzmq refused the send (queue full).
+        case transport
+    }
+
+    public let code: Code
+    public let message: String
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// The EA command channel (ROUTER 5555). Learns each EA's identity frame from its HELLO and
+/// HEARTBEAT (the frame is not the UUID: the EA drops its last character) and sends commands to
+/// exactly that frame with ROUTER_MANDATORY.
+public final class GatewayService: Service, Sendable {
+    public static let name = "gateway"
+
+    private let socket: LoopSocket
+    private let registry: NodeRegistry
+    private let board: ServiceBoard
+    private let metrics: WireMetrics
+    private let logger: Logger
+    private let throttle = LogThrottle()
+    private let pingInterval: Duration
+    private let now: @Sendable () -> Double
+    /// uuid → identity frame, and identity frame → uuid.
+    private let routes = Mutex<(byUUID: [String: [UInt8]], byIdentity: [[UInt8]: String])>(([:], [:]))
+    private let pingCounter = Atomic<Int>(0)
+
+    public init(socket: LoopSocket, registry: NodeRegistry, board: ServiceBoard, port: Int, pingInterval: Duration,
+                logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.socket = socket
+        self.registry = registry
+        self.board = board
+        self.metrics = WireMetrics(port: port)
+        self.pingInterval = pingInterval
+        self.logger = logger
+        self.now = now
+        board.register(Self.name)
+    }
+
+    /// Whether a route to `uuid` is known.
+    public func isConnected(_ uuid: String) -> Bool { routes.withLock { $0.byUUID[uuid] != nil } }
+
+    /// UUIDs with a known route.
+    public var connectedUUIDs: [String] { routes.withLock { Array($0.byUUID.keys) } }
+
+    /// Sends `command` to the EA of its target UUID only.
+    public func send(_ command: EACommand) async throws(GatewayError) {
+        let uuid = command.targetUUID
+        let payload: [UInt8]
+        do {
+            payload = try CommandEncoder.encode(command)
+        } catch {
+            throw GatewayError(code: .unencodable, message: error.description)
+        }
+        guard let identity = routes.withLock({ $0.byUUID[uuid] }) else {
+            throw GatewayError(code: .notConnected, message: "EA \(uuid) is not connected (no HELLO or HEARTBEAT received)")
+        }
+        do {
+            try await socket.send(Message([identity, payload]))
+            metrics.sentMessages(1)
+            board.count(Self.name, out: 1)
+        } catch let error as ZMQError where error.hostUnreachable {
+            forget(uuid: uuid, identity: identity)
+            throw GatewayError(code: .notConnected, message: "EA \(uuid) is no longer connected")
+        } catch {
+            board.count(Self.name, errors: 1)
+            throw GatewayError(code: .transport, message: "\(error)")
+        }
+    }
+
+    private func forget(uuid: String, identity: [UInt8]) {
+        routes.withLock { r in
+            if r.byUUID[uuid] == identity { r.byUUID[uuid] = nil }
+            if r.byIdentity[identity] == uuid { r.byIdentity[identity] = nil }
+        }
+    }
+
+    private func learn(uuid: String, identity: [UInt8]) {
+        let displaced: String? = routes.withLock { r in
+            var displaced: String?
+            if let owner = r.byIdentity[identity], owner != uuid {
+                // Two UUIDs that differ only in their last character share a frame: never let a
+                // command for one reach the other.
+                r.byUUID[owner] = nil
+                displaced = owner
+            }
+            if let old = r.byUUID[uuid], old != identity { r.byIdentity[old] = nil }
+            r.byUUID[uuid] = identity
+            r.byIdentity[identity] = uuid
+            return displaced
+        }
+        if let displaced {
+            logger.warning("identity frame collision: route removed",
+                           metadata: ["bitten.node.uuid": "\(uuid)", "displaced_uuid": "\(displaced)"])
+        }
+    }
+
+    public func run() async throws {
+        board.set(Self.name, .running)
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.receiveLoop() }
+            group.addTask { await self.pingLoop() }
+        }
+        board.set(Self.name, .stopped)
+    }
+
+    private func receiveLoop() async {
+        await withGracefulShutdownHandler {
+            for await batch in socket.messages.cancelOnGracefulShutdown() {
+                handle(batch)
+            }
+        } onGracefulShutdown: {}
+    }
+
+    func handle(_ batch: [Message]) {
+        let at = now()
+        metrics.receivedMessages(batch.count)
+        var rejected = 0
+        for message in batch {
+            let frames = message.frames
+            guard frames.count == 2 || (frames.count == 3 && frames[1].isEmpty) else {
+                rejected += 1
+                reject(WireError(.malformed, "expected identity and one JSON frame, got \(frames.count) frames"), identity: frames.first)
+                continue
+            }
+            do {
+                let decoded = try EAMessage.decode(message.payload, channel: .command)
+                learn(uuid: decoded.userUUID, identity: frames[0])
+                registry.handle(decoded, at: at)
+            } catch {
+                rejected += 1
+                reject(error, identity: frames[0])
+            }
+        }
+        board.count(Self.name, in: batch.count - rejected, errors: rejected)
+    }
+
+    private func reject(_ error: WireError, identity: [UInt8]?) {
+        metrics.rejected(error)
+        if let suppressed = throttle.allow() {
+            logger.warning("message rejected", metadata: [
+                "port": "command", "reason": "\(error)", "identity": "\(String(decoding: (identity ?? []).prefix(64), as: UTF8.self))",
+                "suppressed_since_last": "\(suppressed)",
+            ])
+        }
+    }
+
+    private func pingLoop() async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.pingInterval) } } catch { return }
+            let time = MetaTraderTime(epochSeconds: Int(now()))
+            for uuid in connectedUUIDs {
+                let id = "P-\(pingCounter.add(1, ordering: .relaxed).newValue)"
+                registry.pingSent(uuid: uuid, pingID: id)
+                try? await send(.ping(targetUUID: uuid, pingID: id, timestamp: time))
+            }
+        }
+    }
+}

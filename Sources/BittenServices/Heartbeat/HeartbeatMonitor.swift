@@ -1,0 +1,134 @@
+import BittenCore
+import Foundation
+import Logging
+import Metrics
+import Redis
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// A raised alert as stored in `system_alerts` and published on the alert PUB.
+public struct SystemAlert: Sendable, Codable, Equatable {
+    public var kind: String
+    public var uuid: String?
+    public var broker: String?
+    public var count: Int
+    public var reason: String
+    public var at: Double
+}
+
+/// Declares silent nodes dead, raises alerts (with cooldowns, market-hours silence and broker-wide
+/// grouping) and computes the system health score every `checkInterval`.
+public final class HeartbeatMonitor: Service, Sendable {
+    public static let name = "heartbeat_monitor"
+
+    private let registry: NodeRegistry
+    private let redis: RedisClient
+    private let board: ServiceBoard
+    private let alertSocket: LoopSocket?
+    private let timeout: Double
+    private let checkInterval: Duration
+    private let logger: Logger
+    private let now: @Sendable () -> Double
+    private let policy: Mutex<AlertPolicy>
+    private let recent = Mutex<[Double]>([])
+    private let latest = Mutex<HealthScore?>(nil)
+    private let pendingAlerts = Mutex<[SystemAlert]>([])
+    private let healthGauge = Gauge(label: "bitten_health_score")
+    private let alertCounter = Counter(label: "bitten_alerts_total")
+    private let maxAlerts = 1000
+
+    public init(registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, alertSocket: LoopSocket?, timeout: Double,
+                cooldown: Double, suppressWhenMarketClosed: Bool = true, checkInterval: Duration? = nil, logger: Logger,
+                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.registry = registry
+        self.redis = redis
+        self.board = board
+        self.alertSocket = alertSocket
+        self.timeout = timeout
+        self.checkInterval = checkInterval ?? .milliseconds(Int64(min(5, max(0.2, timeout / 4)) * 1000))
+        self.logger = logger
+        self.now = now
+        self.policy = Mutex(AlertPolicy(cooldown: cooldown, suppressWhenMarketClosed: suppressWhenMarketClosed))
+        board.register(Self.name)
+    }
+
+    /// The last computed health score.
+    public var health: HealthScore? { latest.withLock { $0 } }
+
+    public func run() async throws {
+        board.set(Self.name, .running)
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                await sweep()
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.checkInterval) }
+            }
+        } onGracefulShutdown: {}
+        board.set(Self.name, .stopped)
+    }
+
+    /// One pass: expire silent nodes, raise alerts, compute and publish health.
+    public func sweep() async {
+        let at = now()
+        let (events, onlineBefore) = registry.expire(timeout: timeout)
+        let raised = policy.withLock { $0.alerts(for: events, onlineBefore: onlineBefore, at: at) }.map {
+            SystemAlert(kind: $0.kind, uuid: $0.uuid, broker: $0.broker, count: $0.count, reason: $0.reason, at: $0.at)
+        }
+        if !raised.isEmpty {
+            recent.withLock { $0 += raised.map(\.at) }
+            pendingAlerts.withLock { $0 += raised }
+            alertCounter.increment(by: raised.count)
+            for alert in raised {
+                logger.warning("alert", metadata: ["kind": "\(alert.kind)", "bitten.node.uuid": "\(alert.uuid ?? "")", "reason": "\(alert.reason)"])
+            }
+        }
+        board.count(Self.name, in: events.count, out: raised.count)
+        let latency = try? await redis.ping()
+        let score = computeHealth(at: at, redisLatency: latency)
+        latest.withLock { $0 = score }
+        healthGauge.record(score.score)
+        await publish(score: score, at: at)
+    }
+
+    private func computeHealth(at: Double, redisLatency latency: Duration?) -> HealthScore {
+        let counts = registry.counts(at: at)
+        let recentCount = recent.withLock { r in
+            r.removeAll { at - $0 > 600 }
+            return r.count
+        }
+        let services = board.all
+        return HealthScore(HealthInputs(
+            totalNodes: counts.total, onlineNodes: counts.online, freshNodes: counts.fresh, redisLatency: latency,
+            servicesRunning: services.filter { $0.state == .running }.count, servicesTotal: services.count,
+            recentAlerts: recentCount))
+    }
+
+    private func publish(score: HealthScore, at: Double) async {
+        let alerts = pendingAlerts.withLock { a in
+            defer { a = [] }
+            return a
+        }
+        let encoder = JSONEncoder()
+        var commands: [[String]] = []
+        var messages: [Message] = []
+        for alert in alerts {
+            guard let data = try? encoder.encode(alert) else { continue }
+            let json = String(decoding: data, as: UTF8.self)
+            commands.append(["LPUSH", RedisKeys.systemAlerts, json])
+            messages.append(Message(strings: ["SYSTEM_ALERT " + json]))
+        }
+        if !commands.isEmpty { commands.append(["LTRIM", RedisKeys.systemAlerts, "0", String(maxAlerts - 1)]) }
+        if let data = try? encoder.encode(score) {
+            let json = String(decoding: data, as: UTF8.self)
+            commands.append(["SET", RedisKeys.health, json])
+            messages.append(Message(strings: ["SYSTEM_HEALTH " + json]))
+        }
+        alertSocket?.post(messages)
+        do {
+            _ = try await redis.pipeline(commands)
+        } catch {
+            // Keep the alerts for the next sweep; the health line is recomputed anyway.
+            pendingAlerts.withLock { $0 = alerts + $0 }
+        }
+    }
+}

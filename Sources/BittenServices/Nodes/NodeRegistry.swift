@@ -1,0 +1,226 @@
+import BittenCore
+import Foundation
+import Logging
+import Metrics
+import Redis
+import ServiceLifecycle
+import Synchronization
+
+/// The single owner of node state. Message handlers call it synchronously (cheap, in memory); a
+/// flush loop writes what changed to Redis in one pipeline every `flushInterval`, retrying after a
+/// Redis outage, so no socket loop ever waits for Redis.
+public final class NodeRegistry: Service, Sendable {
+    struct State {
+        var table: NodeTable
+        var dirty: Set<String> = []
+        var events: [NodeEvent] = []
+        var droppedEvents = 0
+    }
+
+    private let state: Mutex<State>
+    private let redis: RedisClient
+    private let board: ServiceBoard
+    private let logger: Logger
+    private let now: @Sendable () -> Double
+    private let flushInterval: Duration
+    private let onlineGauge = Gauge(label: "bitten_nodes_online")
+    private let historyLength = 100
+    private let maxPendingEvents = 50_000
+    /// The service name on the board.
+    public static let name = "node_registry"
+
+    public init(redis: RedisClient, board: ServiceBoard, gateway: String = "gateway-1",
+                flushInterval: Duration = .milliseconds(200), logger: Logger,
+                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.state = Mutex(State(table: NodeTable(gateway: gateway)))
+        self.redis = redis
+        self.board = board
+        self.logger = logger
+        self.now = now
+        self.flushInterval = flushInterval
+        board.register(Self.name)
+    }
+
+    // MARK: events
+
+    /// Applies one EA message received at `time` (server clock).
+    public func handle(_ message: EAMessage, at time: Double? = nil) {
+        let at = time ?? now()
+        let events: [NodeEvent] = state.withLock { s in
+            let events: [NodeEvent]
+            switch message {
+            case .hello(let m): events = s.table.apply(m, at: at)
+            case .heartbeat(let m): events = s.table.apply(m, at: at)
+            case .handshake(let m): events = s.table.apply(m, at: at)
+            case .telemetryHeartbeat(let m): events = s.table.apply(m, at: at)
+            case .disconnect(let m): events = s.table.apply(m, at: at)
+            case .pong(let m):
+                s.table.apply(m, at: at)
+                events = []
+            default: return []
+            }
+            s.dirty.insert(message.userUUID)
+            append(events, to: &s)
+            return events
+        }
+        for event in events { log(event) }
+    }
+
+    /// Records a ping sent to `uuid`.
+    public func pingSent(uuid: String, pingID: String) {
+        let at = now()
+        state.withLock { $0.table.pingSent(uuid: uuid, pingID: pingID, at: at) }
+    }
+
+    /// Marks offline every node silent for longer than `timeout`; returns the offline events.
+    public func expire(timeout: Double) -> (events: [NodeEvent], onlineBefore: [String: Int]) {
+        let at = now()
+        return state.withLock { s in
+            let before = s.table.countsByBroker.mapValues(\.online)
+            let events = s.table.expire(at: at, timeout: timeout)
+            for case .offline(let uuid, _, _, _) in events { s.dirty.insert(uuid) }
+            append(events, to: &s)
+            return (events, before)
+        }
+    }
+
+    private func append(_ events: [NodeEvent], to s: inout State) {
+        s.events += events
+        if s.events.count > maxPendingEvents {
+            s.droppedEvents += s.events.count - maxPendingEvents
+            s.events.removeFirst(s.events.count - maxPendingEvents)
+        }
+    }
+
+    private func log(_ event: NodeEvent) {
+        switch event {
+        case .accountSwitch(let uuid, let old, let new, _):
+            logger.notice("account switch", metadata: ["bitten.node.uuid": "\(uuid)", "old_account": "\(old)", "new_account": "\(new)"])
+        case .offline(let uuid, _, let reason, _):
+            logger.info("node offline", metadata: ["bitten.node.uuid": "\(uuid)", "reason": "\(reason)"])
+        case .connected(let uuid, let nodeID, _, _, _, let reconnect):
+            logger.debug("node online", metadata: ["bitten.node.uuid": "\(uuid)", "node_id": "\(nodeID)", "reconnect": "\(reconnect)"])
+        }
+    }
+
+    // MARK: reads
+
+    /// One node.
+    public func node(_ uuid: String) -> NodeRecord? { state.withLock { $0.table.nodes[uuid] } }
+    /// Every known node.
+    public var all: [NodeRecord] { state.withLock { Array($0.table.nodes.values) } }
+    /// Online nodes.
+    public var active: [NodeRecord] { state.withLock { $0.table.online } }
+    /// (online, total) per broker.
+    public var countsByBroker: [String: (online: Int, total: Int)] { state.withLock { $0.table.countsByBroker } }
+    /// (online, total, fresh) where fresh means a heartbeat within 1.5 × its interval (or 45 s).
+    public func counts(at time: Double? = nil) -> (online: Int, total: Int, fresh: Int) {
+        let at = time ?? now()
+        return state.withLock { s in
+            var online = 0
+            var fresh = 0
+            for node in s.table.nodes.values where node.online {
+                online += 1
+                if at - node.lastHeartbeat <= 1.5 * max(node.heartbeatInterval ?? 30, 1) { fresh += 1 }
+            }
+            return (online, s.table.nodes.count, fresh)
+        }
+    }
+
+    // MARK: persistence
+
+    /// Loads persisted nodes, then flushes changes until shutdown (with a last flush on the way out).
+    public func run() async throws {
+        board.set(Self.name, .running)
+        await restore()
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                await flush()
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.flushInterval) }
+            }
+        } onGracefulShutdown: {}
+        await flush()
+        board.set(Self.name, .stopped)
+    }
+
+    private func restore() async {
+        for attempt in 0..<20 {
+            do {
+                let records: [NodeRecord] = try await redis.withConnection { connection in
+                    let uuids = try connection.command(["SMEMBERS", RedisKeys.activeNodes]).orThrow().array?
+                        .compactMap(\.string) ?? []
+                    guard !uuids.isEmpty else { return [] }
+                    let replies = try connection.pipeline(uuids.map { ["HGETALL", RedisKeys.node($0)] })
+                    return replies.compactMap { $0.hash.flatMap(NodeRecord.init(redisHash:)) }
+                }
+                state.withLock { $0.table.restore(records) }
+                if !records.isEmpty { logger.info("restored nodes", metadata: ["count": "\(records.count)"]) }
+                return
+            } catch {
+                if attempt == 19 { logger.warning("could not restore nodes", metadata: ["error": "\(error)"]) }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    /// Writes every changed node and pending event in one pipeline. On failure they stay queued.
+    public func flush() async {
+        let (records, events, counts): ([NodeRecord], [NodeEvent], [String: (online: Int, total: Int)]) = state.withLock { s in
+            let records = s.dirty.compactMap { s.table.nodes[$0] }
+            let events = s.events
+            s.dirty = []
+            s.events = []
+            return (records, events, events.isEmpty ? [:] : s.table.countsByBroker)
+        }
+        onlineGauge.record(self.counts(at: now()).online)
+        guard !records.isEmpty || !events.isEmpty else { return }
+        let commands = commandsFor(records: records, events: events, counts: counts)
+        do {
+            let replies = try await redis.pipeline(commands)
+            if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
+                logger.error("node flush had an error reply", metadata: ["reply": "\(failure)"])
+            }
+            board.count(Self.name, out: records.count + events.count)
+        } catch {
+            state.withLock { s in
+                for record in records { s.dirty.insert(record.uuid) }
+                s.events = events + s.events
+            }
+            board.count(Self.name, errors: 1)
+        }
+    }
+
+    private func commandsFor(records: [NodeRecord], events: [NodeEvent], counts: [String: (online: Int, total: Int)])
+        -> [[String]]
+    {
+        var commands: [[String]] = []
+        for record in records {
+            commands.append(["HSET", RedisKeys.node(record.uuid)] + record.redisFields.flatMap { [$0.0, $0.1] })
+            commands.append([record.online ? "SADD" : "SREM", RedisKeys.activeNodes, record.uuid])
+        }
+        var brokers: Set<String> = []
+        for event in events {
+            switch event {
+            case .connected(let uuid, let nodeID, let account, let broker, let at, let reconnect):
+                commands.append(["LPUSH", RedisKeys.nodeHistory(uuid),
+                                 #"{"event":"\#(reconnect ? "reconnect" : "connect")","node_id":"\#(RedisKeys.safe(nodeID))","account":\#(account),"at":\#(Int(at))}"#])
+                commands.append(["LTRIM", RedisKeys.nodeHistory(uuid), "0", String(historyLength - 1)])
+                commands.append(["HINCRBY", RedisKeys.brokerStats(broker), "connections", "1"])
+                commands.append(["HSET", RedisKeys.brokerStats(broker), "last_seen", String(Int(at))])
+                brokers.insert(broker)
+            case .accountSwitch(let uuid, let old, let new, let at):
+                commands.append(["LPUSH", RedisKeys.accountSwitches(uuid), #"{"old_account":\#(old),"new_account":\#(new),"at":\#(Int(at))}"#])
+                commands.append(["LTRIM", RedisKeys.accountSwitches(uuid), "0", String(historyLength - 1)])
+            case .offline(let uuid, let broker, let reason, let at):
+                commands.append(["LPUSH", RedisKeys.nodeHistory(uuid), #"{"event":"offline","reason":"\#(reason)","at":\#(Int(at))}"#])
+                commands.append(["LTRIM", RedisKeys.nodeHistory(uuid), "0", String(historyLength - 1)])
+                brokers.insert(broker)
+            }
+        }
+        for broker in brokers {
+            let count = counts[broker] ?? (0, 0)
+            commands.append(["HSET", RedisKeys.brokerStats(broker), "nodes", String(count.total), "online", String(count.online)])
+        }
+        return commands
+    }
+}

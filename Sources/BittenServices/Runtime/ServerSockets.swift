@@ -1,0 +1,125 @@
+import Logging
+import ZeroMQ
+
+/// The server's ZeroMQ sockets, bound once at start-up so that a busy port fails fast with a clear
+/// error. EA-facing sockets share one loop thread; the rest share another.
+public final class ServerSockets: Sendable {
+    /// Which sockets to bind.
+    public struct Selection: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        public static let command = Selection(rawValue: 1 << 0)
+        public static let market = Selection(rawValue: 1 << 1)
+        public static let confirm = Selection(rawValue: 1 << 2)
+        public static let relay = Selection(rawValue: 1 << 3)
+        public static let signals = Selection(rawValue: 1 << 4)
+        public static let signalIn = Selection(rawValue: 1 << 5)
+        public static let alerts = Selection(rawValue: 1 << 6)
+        public static let query = Selection(rawValue: 1 << 7)
+        public static let all: Selection = [.command, .market, .confirm, .relay, .signals, .signalIn, .alerts, .query]
+    }
+
+    public let context: Context
+    public let eaLoop: SocketLoop
+    public let auxLoop: SocketLoop
+    public let command: LoopSocket?
+    public let market: LoopSocket?
+    public let confirm: LoopSocket?
+    public let relay: LoopSocket?
+    public let signals: LoopSocket?
+    public let signalIn: LoopSocket?
+    public let alerts: LoopSocket?
+    public let query: LoopSocket?
+
+    /// The largest frame libzmq accepts from a peer before dropping its connection; smaller frames
+    /// that break the wire limits reach the decoders and are rejected with a counted reason.
+    public static let maxFrameBytes = 2 * 1024 * 1024
+
+    /// Binds the selected sockets; throws naming the port that could not be bound.
+    public static func bind(_ config: BittenConfig, selection: Selection = .all, logger: Logger) async throws -> ServerSockets {
+        let context = try Context(ioThreads: 2, maxSockets: 4096)
+        let eaLoop = try SocketLoop(context: context, name: "zmq-ea", logger: logger)
+        let auxLoop = try SocketLoop(context: context, name: "zmq-aux", logger: logger)
+        func open(_ loop: SocketLoop, _ type: SocketType, _ port: Int, _ name: String, _ wanted: Selection,
+                  host: String? = nil, configure: @escaping @Sendable (Socket) throws -> Void = { _ in }) async throws
+            -> LoopSocket?
+        {
+            guard selection.contains(wanted) else { return nil }
+            let endpoint = "tcp://\(host ?? config.zmqHost):\(port)"
+            do {
+                return try await loop.open(type) { socket in
+                    try socket.setMaxMessageSize(ServerSockets.maxFrameBytes)
+                    try configure(socket)
+                    try socket.bind(endpoint)
+                }
+            } catch {
+                throw StartupError("cannot bind \(name) (\(type.rawValue)) on \(endpoint): \(error)")
+            }
+        }
+        do {
+            let command = try await open(eaLoop, .router, config.commandPort, "command channel", .command) { socket in
+                try socket.setRouterMandatory(true)
+                try socket.setRouterHandover(true)
+                try socket.setSendHighWaterMark(1000)
+            }
+            let market = try await open(eaLoop, .pull, config.marketPort, "market data", .market) {
+                try $0.setReceiveHighWaterMark(100_000)
+            }
+            let confirm = try await open(eaLoop, .pull, config.confirmPort, "confirmations", .confirm)
+            let relay = try await open(eaLoop, .pub, config.relayPort, "market relay", .relay) {
+                try $0.setSendHighWaterMark(100_000)
+            }
+            let signals = try await open(auxLoop, .pub, config.signalPort, "shielded signals", .signals)
+            let signalIn = try await open(auxLoop, .pull, config.signalInPort, "signal intake", .signalIn)
+            let alerts = try await open(auxLoop, .pub, config.alertPort, "alerts", .alerts)
+            let query = try await open(auxLoop, .rep, config.queryPort, "protection queries", .query)
+            return ServerSockets(context: context, eaLoop: eaLoop, auxLoop: auxLoop, command: command, market: market,
+                                 confirm: confirm, relay: relay, signals: signals, signalIn: signalIn, alerts: alerts,
+                                 query: query)
+        } catch {
+            await eaLoop.shutdown()
+            await auxLoop.shutdown()
+            throw error
+        }
+    }
+
+    private init(context: Context, eaLoop: SocketLoop, auxLoop: SocketLoop, command: LoopSocket?, market: LoopSocket?,
+                 confirm: LoopSocket?, relay: LoopSocket?, signals: LoopSocket?, signalIn: LoopSocket?,
+                 alerts: LoopSocket?, query: LoopSocket?) {
+        self.context = context
+        self.eaLoop = eaLoop
+        self.auxLoop = auxLoop
+        self.command = command
+        self.market = market
+        self.confirm = confirm
+        self.relay = relay
+        self.signals = signals
+        self.signalIn = signalIn
+        self.alerts = alerts
+        self.query = query
+    }
+
+    /// Bound sockets with their port numbers, for `/health`.
+    public var bound: [(name: String, port: Int, type: String, stats: SocketStats)] {
+        let all: [(String, LoopSocket?)] = [
+            ("command", command), ("market", market), ("confirm", confirm), ("relay", relay), ("signals", signals),
+            ("signal_in", signalIn), ("alerts", alerts), ("query", query),
+        ]
+        return all.compactMap { name, socket in
+            guard let socket, let port = socket.boundPort else { return nil }
+            return (name, port, socket.type.rawValue, socket.stats)
+        }
+    }
+
+    /// Closes every socket and stops both loop threads.
+    public func shutdown() async {
+        await eaLoop.shutdown()
+        await auxLoop.shutdown()
+    }
+}
+
+/// A start-up failure with a one-line reason.
+public struct StartupError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

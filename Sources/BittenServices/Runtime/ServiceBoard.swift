@@ -1,0 +1,72 @@
+import Foundation
+import Synchronization
+
+/// The lifecycle state of one service.
+public enum ServiceState: String, Sendable, Codable {
+    case starting, running, stopping, stopped, failed
+}
+
+/// What the dashboard shows about one service.
+public struct ServiceReport: Sendable, Codable, Equatable {
+    public var name: String
+    public var state: ServiceState
+    public var startedAt: Double?
+    public var lastActivity: Double?
+    public var messagesIn: Int
+    public var messagesOut: Int
+    public var errors: Int
+    public var restarts: Int
+    public var detail: String?
+}
+
+/// Every service's state and counters, shared by the services (writers) and the dashboard (reader).
+public final class ServiceBoard: Sendable {
+    private let reports = Mutex<[String: ServiceReport]>([:])
+    private let now: @Sendable () -> Double
+
+    /// Creates a board; `now` returns epoch seconds (injected for tests).
+    public init(now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) { self.now = now }
+
+    /// Declares a service (state `starting`).
+    public func register(_ name: String) {
+        reports.withLock {
+            if $0[name] == nil {
+                $0[name] = ServiceReport(name: name, state: .starting, messagesIn: 0, messagesOut: 0, errors: 0, restarts: 0)
+            }
+        }
+    }
+
+    /// Sets a service's state (and the start time when it becomes running).
+    public func set(_ name: String, _ state: ServiceState, detail: String? = nil) {
+        let time = now()
+        reports.withLock {
+            var report = $0[name] ?? ServiceReport(name: name, state: state, messagesIn: 0, messagesOut: 0, errors: 0, restarts: 0)
+            if state == .running && report.state != .running {
+                if report.startedAt != nil { report.restarts += 1 }
+                report.startedAt = time
+            }
+            report.state = state
+            report.detail = detail
+            $0[name] = report
+        }
+    }
+
+    /// Adds to a service's counters and stamps its last activity.
+    public func count(_ name: String, in received: Int = 0, out sent: Int = 0, errors: Int = 0) {
+        let time = now()
+        reports.withLock {
+            guard var report = $0[name] else { return }
+            report.messagesIn += received
+            report.messagesOut += sent
+            report.errors += errors
+            report.lastActivity = time
+            $0[name] = report
+        }
+    }
+
+    /// Every report, sorted by name.
+    public var all: [ServiceReport] { reports.withLock { $0.values.sorted { $0.name < $1.name } } }
+
+    /// One report.
+    public func report(_ name: String) -> ServiceReport? { reports.withLock { $0[name] } }
+}

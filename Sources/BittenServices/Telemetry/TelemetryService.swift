@@ -1,0 +1,137 @@
+import BittenCore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// The latest quote of a symbol.
+public struct Quote: Sendable, Equatable, Codable {
+    public var symbol: String
+    public var bid: Double
+    public var ask: Double
+    public var spread: Double
+    /// Server receive time, epoch seconds.
+    public var receivedAt: Double
+}
+
+/// Market data (PULL 5556 → PUB 5560): decodes each message once, hands handshakes, heartbeats and
+/// DISCONNECTs to the node registry, re-publishes TICK and OHLC by symbol, and keeps the latest
+/// quote per symbol. It never waits for Redis.
+public final class TelemetryService: Service, Sendable {
+    public static let name = "telemetry"
+
+    private let input: LoopSocket
+    private let relay: LoopSocket?
+    private let registry: NodeRegistry
+    private let board: ServiceBoard
+    private let metrics: WireMetrics
+    private let relayMetrics: WireMetrics?
+    private let format: BittenConfig.RelayFormat
+    private let logger: Logger
+    private let throttle = LogThrottle()
+    private let quotes = Mutex<[String: Quote]>([:])
+    private let now: @Sendable () -> Double
+    private let observers = Mutex<[@Sendable ([Tick], [OHLCBar]) -> Void]>([])
+
+    public init(input: LoopSocket, relay: LoopSocket?, registry: NodeRegistry, board: ServiceBoard, inputPort: Int,
+                relayPort: Int, format: BittenConfig.RelayFormat, logger: Logger,
+                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.input = input
+        self.relay = relay
+        self.registry = registry
+        self.board = board
+        self.metrics = WireMetrics(port: inputPort)
+        self.relayMetrics = relay == nil ? nil : WireMetrics(port: relayPort)
+        self.format = format
+        self.logger = logger
+        self.now = now
+        board.register(Self.name)
+    }
+
+    /// The latest quote per symbol.
+    public var latestQuotes: [String: Quote] { quotes.withLock { $0 } }
+
+    /// The latest quote of one symbol.
+    public func quote(_ symbol: String) -> Quote? { quotes.withLock { $0[symbol] } }
+
+    /// Registers a consumer of decoded ticks and bars (CITADEL); called on the telemetry task.
+    public func observe(_ observer: @escaping @Sendable ([Tick], [OHLCBar]) -> Void) {
+        observers.withLock { $0.append(observer) }
+    }
+
+    public func run() async throws {
+        board.set(Self.name, .running)
+        await withGracefulShutdownHandler {
+            for await batch in input.messages.cancelOnGracefulShutdown() {
+                handle(batch)
+            }
+        } onGracefulShutdown: {}
+        board.set(Self.name, .stopped)
+    }
+
+    func handle(_ batch: [Message]) {
+        let at = now()
+        metrics.receivedMessages(batch.count)
+        var out: [Message] = []
+        out.reserveCapacity(batch.count)
+        var ticks: [Tick] = []
+        var bars: [OHLCBar] = []
+        var rejected = 0
+        for message in batch {
+            guard message.frames.count == 1 else {
+                rejected += 1
+                reject(WireError(.malformed, "expected one JSON frame, got \(message.frames.count)"))
+                continue
+            }
+            let payload = message.frames[0]
+            let decoded: EAMessage
+            do {
+                decoded = try EAMessage.decode(payload, channel: .market)
+            } catch {
+                rejected += 1
+                reject(error)
+                continue
+            }
+            switch decoded {
+            case .tick(let tick):
+                ticks.append(tick)
+                out.append(relayMessage(symbol: tick.symbol, payload: payload, legacyPrefix: nil))
+            case .ohlc(let bar):
+                bars.append(bar)
+                out.append(relayMessage(symbol: bar.symbol, payload: payload, legacyPrefix: "OHLC "))
+            default:
+                registry.handle(decoded, at: at)
+            }
+        }
+        if !ticks.isEmpty {
+            quotes.withLock { q in
+                for tick in ticks {
+                    q[tick.symbol] = Quote(symbol: tick.symbol, bid: tick.bid, ask: tick.ask, spread: tick.spread, receivedAt: at)
+                }
+            }
+        }
+        if let relay, !out.isEmpty {
+            relay.post(out)
+            relayMetrics?.sentMessages(out.count)
+        }
+        if !ticks.isEmpty || !bars.isEmpty {
+            for observer in observers.withLock({ $0 }) { observer(ticks, bars) }
+        }
+        board.count(Self.name, in: batch.count - rejected, out: out.count, errors: rejected)
+    }
+
+    private func relayMessage(symbol: String, payload: [UInt8], legacyPrefix: String?) -> Message {
+        switch format {
+        case .topic: return Message([Array(symbol.utf8), payload])
+        case .legacy: return Message([Array((legacyPrefix ?? "").utf8) + payload])
+        }
+    }
+
+    private func reject(_ error: WireError) {
+        metrics.rejected(error)
+        if let suppressed = throttle.allow() {
+            logger.warning("message rejected", metadata: ["port": "market", "reason": "\(error)", "suppressed_since_last": "\(suppressed)"])
+        }
+    }
+}

@@ -1,0 +1,321 @@
+import BittenCore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// Counters of a running fleet.
+public struct FleetStats: Sendable, Equatable {
+    public var connected = 0
+    public var sent = 0
+    public var ticksSent = 0
+    public var heartbeatsSent = 0
+    public var commandsReceived = 0
+    public var firesReceived = 0
+    public var confirmationsSent = 0
+    public var pongsSent = 0
+}
+
+/// A fleet of simulated EAs speaking the real wire protocol: a DEALER (identity = UUID minus its last
+/// character) to the command port and PUSH sockets to the market and confirmation ports, exactly
+/// as the EA opens them. Used by the demo, the tests and the benchmarks.
+public final class Fleet: Service, Sendable {
+    struct EASockets: Sendable {
+        let dealer: LoopSocket
+        let market: LoopSocket
+        let confirm: LoopSocket
+    }
+
+    struct State {
+        var eas: [SimulatedEA]
+        var market: MarketWalk
+        var stats = FleetStats()
+        var nextTicket = 500_000_000
+        var bars: [String: (open: Double, high: Double, low: Double, close: Double, minute: Int)] = [:]
+    }
+
+    public let configuration: FleetConfiguration
+    private let logger: Logger
+    private let state: Mutex<State>
+    private let sockets = Mutex<[EASockets]>([])
+    private let loops: [SocketLoop]
+    private let ready = Mutex<Bool>(false)
+
+    public init(configuration: FleetConfiguration, logger: Logger = Logger(label: "bitten.simulator")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let socketsNeeded = configuration.count * 3
+        let context = try Context(ioThreads: 1, maxSockets: max(1024, socketsNeeded + 64))
+        Context.raiseFileDescriptorLimit(to: UInt64(max(65_536, socketsNeeded * 2 + 1024)))
+        let loopCount = max(1, min(4, (socketsNeeded + configuration.socketsPerLoop - 1) / configuration.socketsPerLoop))
+        loops = try (0..<loopCount).map { try SocketLoop(context: context, name: "sim-\($0)", logger: logger) }
+        let eas = (0..<configuration.count).map { index in
+            SimulatedEA(uuid: configuration.uuid(index), account: configuration.accountBase + index,
+                        nodeID: "NODE_\(configuration.accountBase + index)_\(Int.random(in: 100_000...999_999))",
+                        symbols: configuration.symbols)
+        }
+        state = Mutex(State(eas: eas, market: MarketWalk(symbols: configuration.symbols)))
+    }
+
+    /// Every EA's UUID, in order.
+    public var uuids: [String] { state.withLock { $0.eas.map(\.uuid) } }
+    /// Current counters.
+    public var stats: FleetStats { state.withLock { $0.stats } }
+    /// Whether every EA has connected and said HELLO.
+    public var isReady: Bool { ready.withLock { $0 } }
+    /// One EA's state.
+    public func ea(_ uuid: String) -> SimulatedEA? { state.withLock { $0.eas.first { $0.uuid == uuid } } }
+
+    /// Makes EAs go silent (no heartbeats, no ticks) while staying connected.
+    public func silence(_ uuids: [String]) {
+        state.withLock { s in for i in s.eas.indices where uuids.contains(s.eas[i].uuid) { s.eas[i].silenced = true } }
+    }
+
+    /// Restarts one EA as a new terminal start (new node id), optionally on another account.
+    public func restart(_ uuid: String, account: Int? = nil) {
+        let time = Self.now()
+        let messages: (Int, String, String)? = state.withLock { s in
+            guard let i = s.eas.firstIndex(where: { $0.uuid == uuid }) else { return nil }
+            if let account { s.eas[i].account = account }
+            s.eas[i].nodeID = "NODE_\(s.eas[i].account)_\(Int.random(in: 100_000...999_999))"
+            s.eas[i].silenced = false
+            s.eas[i].stopped = false
+            return (i, EAMessages.hello(s.eas[i], broker: configuration.broker, company: configuration.company, time: time),
+                    EAMessages.handshake(s.eas[i], broker: configuration.broker, company: configuration.company, time: time))
+        }
+        guard let (index, hello, handshake) = messages, let socket = sockets.withLock({ index < $0.count ? $0[index] : nil }) else { return }
+        socket.dealer.post([Message(strings: [hello])])
+        socket.market.post([Message(strings: [handshake])])
+    }
+
+    /// Stops EAs the way the real EA stops: a DISCONNECT on the market channel.
+    public func disconnect(_ uuids: [String]) {
+        let time = Self.now()
+        let out: [(Int, String)] = state.withLock { s in
+            s.eas.indices.filter { uuids.contains(s.eas[$0].uuid) && !s.eas[$0].stopped }.map { i in
+                s.eas[i].stopped = true
+                return (i, EAMessages.disconnect(s.eas[i], time: time))
+            }
+        }
+        let all = sockets.withLock { $0 }
+        for (i, text) in out where i < all.count { all[i].market.post([Message(strings: [text])]) }
+    }
+
+    static func now() -> String { MetaTraderTime(epochSeconds: Int(Date().timeIntervalSince1970)).description }
+
+    public func run() async throws {
+        try await connectAll()
+        await withDiscardingTaskGroup { group in
+            let all = sockets.withLock { $0 }
+            for (index, socket) in all.enumerated() {
+                group.addTask { await self.serveCommands(index: index, socket: socket) }
+            }
+            group.addTask { await self.clockLoop() }
+        }
+        disconnect(uuids)
+        try? await Task.sleep(for: .milliseconds(200))
+        for loop in loops { await loop.shutdown() }
+    }
+
+    private func connectAll() async throws {
+        let c = configuration
+        let eas = state.withLock { $0.eas }
+        var opened: [EASockets] = []
+        for (index, ea) in eas.enumerated() {
+            let loop = loops[index % loops.count]
+            let identity = ea.identity
+            let dealer = try await loop.open(.dealer) { socket in
+                try socket.setIdentity(identity)
+                try socket.connect("tcp://\(c.host):\(c.commandPort)")
+            }
+            let market = try await loop.open(.push) { socket in
+                try socket.setSendHighWaterMark(1000)
+                try socket.connect("tcp://\(c.host):\(c.marketPort)")
+            }
+            let confirm = try await loop.open(.push) { socket in
+                try socket.setSendHighWaterMark(1000)
+                try socket.connect("tcp://\(c.host):\(c.confirmPort)")
+            }
+            opened.append(EASockets(dealer: dealer, market: market, confirm: confirm))
+        }
+        sockets.withLock { $0 = opened }
+        let time = Self.now()
+        for (index, ea) in eas.enumerated() {
+            opened[index].dealer.post([Message(strings: [EAMessages.hello(ea, broker: c.broker, company: c.company, time: time)])])
+            opened[index].market.post([Message(strings: [EAMessages.handshake(ea, broker: c.broker, company: c.company, time: time)])])
+        }
+        state.withLock {
+            $0.stats.connected = eas.count
+            $0.stats.sent += eas.count * 2
+        }
+        ready.withLock { $0 = true }
+        logger.info("simulated EAs connected", metadata: ["count": "\(eas.count)"])
+    }
+
+    /// Sends heartbeats, ticks and bars on schedule until shutdown.
+    private func clockLoop() async {
+        let clock = ContinuousClock()
+        var nextHeartbeat = clock.now + configuration.heartbeatInterval
+        var nextTick = clock.now + (configuration.tickInterval ?? .seconds(3600))
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let wake = min(nextHeartbeat, nextTick)
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(until: wake, clock: clock) } } catch { return }
+            let now = clock.now
+            if now >= nextHeartbeat {
+                sendHeartbeats()
+                nextHeartbeat = nextHeartbeat + configuration.heartbeatInterval
+                if nextHeartbeat < now { nextHeartbeat = now + configuration.heartbeatInterval }
+            }
+            if let interval = configuration.tickInterval, now >= nextTick {
+                sendTicks()
+                nextTick = nextTick + interval
+                if nextTick < now { nextTick = now + interval }
+            }
+        }
+    }
+
+    private func sendHeartbeats() {
+        let time = Self.now()
+        let all = sockets.withLock { $0 }
+        let out: [(Int, String, String)] = state.withLock { s in
+            s.eas.indices.compactMap { i in
+                guard !s.eas[i].silenced && !s.eas[i].stopped else { return nil }
+                return (i, EAMessages.dealerHeartbeat(s.eas[i], time: time), EAMessages.heartbeat(s.eas[i], time: time))
+            }
+        }
+        for (i, dealer, market) in out where i < all.count {
+            all[i].dealer.post([Message(strings: [dealer])])
+            all[i].market.post([Message(strings: [market])])
+        }
+        state.withLock {
+            $0.stats.heartbeatsSent += out.count * 2
+            $0.stats.sent += out.count * 2
+        }
+    }
+
+    private func sendTicks() {
+        let time = Self.now()
+        let epoch = Int(Date().timeIntervalSince1970)
+        let all = sockets.withLock { $0 }
+        let sendBars = configuration.sendOHLC
+        let out: [(Int, [Message])] = state.withLock { s in
+            s.market.step()
+            var barMessages: [String: (Int, Double, Double, Double, Double)] = [:]
+            for symbol in configuration.symbols {
+                guard let q = s.market.quote(symbol) else { continue }
+                let minute = epoch / 60
+                if var bar = s.bars[symbol], bar.minute == minute {
+                    bar.high = max(bar.high, q.bid)
+                    bar.low = min(bar.low, q.bid)
+                    bar.close = q.bid
+                    s.bars[symbol] = bar
+                } else {
+                    if let bar = s.bars[symbol], sendBars { barMessages[symbol] = (bar.minute * 60, bar.open, bar.high, bar.low, bar.close) }
+                    s.bars[symbol] = (q.bid, q.bid, q.bid, q.bid, minute)
+                }
+            }
+            var result: [(Int, [Message])] = []
+            for i in s.eas.indices where !s.eas[i].silenced && !s.eas[i].stopped {
+                var messages: [Message] = []
+                for symbol in s.eas[i].symbols {
+                    guard let q = s.market.quote(symbol), let digits = s.market.instruments[symbol]?.digits else { continue }
+                    messages.append(Message(strings: [EAMessages.tick(s.eas[i], symbol: symbol, bid: q.bid, ask: q.ask, spread: q.spread, digits: digits, time: time)]))
+                    if let bar = barMessages[symbol] {
+                        messages.append(Message(strings: [EAMessages.ohlc(s.eas[i], symbol: symbol, barTime: bar.0, open: bar.1, high: bar.2, low: bar.3, close: bar.4, digits: digits, time: time)]))
+                    }
+                }
+                s.eas[i].ticks += messages.count
+                result.append((i, messages))
+            }
+            let count = result.reduce(0) { $0 + $1.1.count }
+            s.stats.ticksSent += count
+            s.stats.sent += count
+            return result
+        }
+        for (i, messages) in out where i < all.count { all[i].market.post(messages) }
+    }
+
+    /// Answers the commands that arrive on one EA's DEALER.
+    private func serveCommands(index: Int, socket: EASockets) async {
+        await withGracefulShutdownHandler {
+            for await batch in socket.dealer.messages.cancelOnGracefulShutdown() {
+                for message in batch {
+                    if let reply = answer(index: index, payload: message.payload) {
+                        socket.confirm.post([Message(strings: [reply])])
+                    }
+                }
+            }
+        } onGracefulShutdown: {}
+    }
+
+    func answer(index: Int, payload: [UInt8]) -> String? {
+        let command: EACommand
+        do {
+            command = try EACommand.decode(payload)
+        } catch {
+            logger.warning("simulated EA could not read a command", metadata: ["error": "\(error)"])
+            return nil
+        }
+        let time = Self.now()
+        return state.withLock { s -> String? in
+            guard index < s.eas.count else { return nil }
+            s.stats.commandsReceived += 1
+            // The real EA ignores commands addressed to another UUID.
+            guard command.targetUUID == s.eas[index].uuid, !s.eas[index].stopped else { return nil }
+            var ea = s.eas[index]
+            defer { s.eas[index] = ea }
+            let reply: String?
+            switch command {
+            case .fire(let fire):
+                s.stats.firesReceived += 1
+                let lot = fire.lot <= 0 ? 0.01 : fire.lot
+                let failed = s.market.unit() < configuration.failureRate
+                if failed || s.market.quote(fire.symbol) == nil {
+                    reply = EAMessages.confirmation(ea, fireID: fire.fireID, success: false, ticket: 0, price: 0, lot: lot,
+                                                    message: "Trade execution failed - Error: 4756 Result: 10019", time: time)
+                } else {
+                    let q = s.market.quote(fire.symbol)!
+                    let price = fire.direction == .buy ? q.ask : q.bid
+                    s.nextTicket += 1
+                    ea.positions[s.nextTicket] = .init(symbol: fire.symbol, buy: fire.direction == .buy, lot: lot, openPrice: price)
+                    ea.margin += lot * 1000 / 5
+                    reply = EAMessages.confirmation(ea, fireID: fire.fireID, success: true, ticket: s.nextTicket,
+                                                    price: price, lot: lot, message: "Trade executed successfully via DEALER", time: time)
+                }
+                s.stats.confirmationsSent += 1
+            case .closeTicket(_, let ticket, _):
+                reply = close(&ea, ticket: ticket, market: s.market, commandType: "close_ticket", time: time)
+                s.stats.confirmationsSent += 1
+            case .closeAll:
+                let tickets = ea.positions.keys.sorted()
+                reply = tickets.isEmpty
+                    ? EAMessages.closeConfirmation(ea, commandType: "close_all", ticket: 0, closePrice: 0, lot: 0, success: true,
+                                                   message: "No positions", time: time)
+                    : tickets.map { close(&ea, ticket: $0, market: s.market, commandType: "close_all", time: time) }.last ?? nil
+                s.stats.confirmationsSent += 1
+            case .ping(_, let pingID, _):
+                reply = EAMessages.pong(ea, pingID: pingID, time: time)
+                s.stats.pongsSent += 1
+            }
+            s.stats.sent += reply == nil ? 0 : 1
+            return reply
+        }
+    }
+
+    private func close(_ ea: inout SimulatedEA, ticket: Int, market: MarketWalk, commandType: String, time: String) -> String {
+        guard let position = ea.positions[ticket], let q = market.quote(position.symbol),
+              let contract = market.instruments[position.symbol]?.contractSize else {
+            return EAMessages.closeConfirmation(ea, commandType: commandType, ticket: ticket, closePrice: 0, lot: 0,
+                                                success: false, message: "Position not found", time: time)
+        }
+        let closePrice = position.buy ? q.bid : q.ask
+        let profit = (closePrice - position.openPrice) * (position.buy ? 1 : -1) * position.lot * contract
+        ea.positions[ticket] = nil
+        ea.balance += profit
+        ea.equity = ea.balance
+        ea.margin = max(0, ea.margin - position.lot * 1000 / 5)
+        return EAMessages.closeConfirmation(ea, commandType: commandType, ticket: ticket, closePrice: closePrice,
+                                            lot: position.lot, success: true, message: "Position closed", time: time)
+    }
+}

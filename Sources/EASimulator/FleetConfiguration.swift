@@ -1,0 +1,45 @@
+/// How a simulated fleet of EAs behaves.
+public struct FleetConfiguration: Sendable {
+    /// Number of EAs.
+    public var count: Int
+    /// Server host the EAs connect to.
+    public var host: String
+    public var commandPort: Int
+    public var marketPort: Int
+    public var confirmPort: Int
+    /// Every EA's UUID is `uuidPrefix` + a 7-digit number.
+    public var uuidPrefix: String = "user_sim_"
+    /// First account number (EA i gets accountBase + i).
+    public var accountBase: Int = 70_000_000
+    public var broker: String = "Bitten-Sim"
+    public var company: String = "Bitten Simulated Broker"
+    /// Seconds between heartbeats on each channel (the real EA: 30 s).
+    public var heartbeatInterval: Duration = .seconds(30)
+    /// How often each EA sends a TICK for each of its symbols.
+    public var tickInterval: Duration? = .seconds(1)
+    /// Symbols each EA monitors.
+    public var symbols: [String] = ["EURUSD", "GBPUSD", "USDJPY", "XAUUSD"]
+    /// Share of fires answered with a failed confirmation.
+    public var failureRate: Double = 0
+    /// Send an M1 OHLC bar per symbol every minute.
+    public var sendOHLC: Bool = true
+    /// Sockets per loop thread.
+    public var socketsPerLoop: Int = 3000
+
+    public init(count: Int, host: String = "127.0.0.1", commandPort: Int = 5555, marketPort: Int = 5556,
+                confirmPort: Int = 5558, heartbeatInterval: Duration = .seconds(30), tickInterval: Duration? = .seconds(1)) {
+        self.count = count
+        self.host = host
+        self.commandPort = commandPort
+        self.marketPort = marketPort
+        self.confirmPort = confirmPort
+        self.heartbeatInterval = heartbeatInterval
+        self.tickInterval = tickInterval
+    }
+
+    /// The UUID of EA number `index`.
+    public func uuid(_ index: Int) -> String {
+        let digits = String(index)
+        return uuidPrefix + String(repeating: "0", count: max(0, 7 - digits.count)) + digits
+    }
+}

@@ -1,0 +1,159 @@
+import ArgumentParser
+import CZeroMQ
+import Foundation
+import Redis
+import ZeroMQ
+
+/// `bitten bench`: throughput figures that later work is compared with.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks (numbers live here, not in tests).", subcommands: [Transport.self])
+
+    struct Transport: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "ZeroMQ PUSH→PULL and Redis pipelined HSET, wrapper vs. plain libzmq / redis-benchmark.")
+
+        @Option(help: "Messages for the ZeroMQ runs.") var messages = 1_000_000
+        @Option(help: "Message size in bytes.") var size = 200
+        @Option(help: "HSET operations for the Redis runs.") var redisOps = 500_000
+        @Option(help: "Pipeline depth (the same for the wrapper and redis-benchmark -P).") var pipeline = 32
+        @Option(help: "Redis URL to use (default: start a throw-away redis-server).") var redisURL: String?
+
+        func run() async throws {
+            let payload = [UInt8](repeating: 0x41, count: size)
+            let plain = try plainZeroMQ(count: messages, payload: payload)
+            let wrapped = try await wrapperZeroMQ(count: messages, payload: payload)
+            print(String(format: "zeromq push->pull  plain libzmq : %10.0f msg/s", plain))
+            print(String(format: "zeromq push->pull  wrapper      : %10.0f msg/s  (%.0f%% of plain)", wrapped, wrapped / plain * 100))
+
+            var server: LocalRedisServer?
+            let url: RedisURL
+            if let redisURL {
+                url = try RedisURL(parsing: redisURL)
+            } else {
+                let dir = NSTemporaryDirectory() + "bitten-bench-\(getpid())"
+                server = try LocalRedisServer(port: LocalRedisServer.freeLoopbackPort(), directory: dir, appendOnly: false)
+                url = server!.url
+            }
+            defer { server?.stop() }
+            let ours = try redisWrapper(url: url, ops: redisOps, depth: pipeline)
+            print(String(format: "redis hset pipelined (P=%d) wrapper        : %10.0f ops/s", pipeline, ours))
+            if let theirs = redisBenchmark(url: url, ops: redisOps, depth: pipeline) {
+                print(String(format: "redis hset pipelined (P=%d) redis-benchmark: %10.0f ops/s  (wrapper = %.0f%%)", pipeline, theirs, ours / theirs * 100))
+            } else {
+                print("redis-benchmark not found on PATH: no reference figure")
+            }
+        }
+
+        /// A plain libzmq loop: PUSH and PULL on two threads, no wrapper.
+        func plainZeroMQ(count: Int, payload: [UInt8]) throws -> Double {
+            guard let ctx = zmq_ctx_new() else { throw ZMQError(code: zmq_errno(), operation: "ctx") }
+            defer { zmq_ctx_term(ctx) }
+            let pull = zmq_socket(ctx, ZMQ_PULL)
+            var linger: Int32 = 0
+            var hwm: Int32 = 100_000
+            zmq_setsockopt(pull, ZMQ_LINGER, &linger, 4)
+            zmq_setsockopt(pull, ZMQ_RCVHWM, &hwm, 4)
+            guard zmq_bind(pull, "tcp://127.0.0.1:0") == 0 else { throw ZMQError(code: zmq_errno(), operation: "bind") }
+            var buffer = [CChar](repeating: 0, count: 256)
+            var length = buffer.count
+            zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, &buffer, &length)
+            let endpoint = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let pushPointer = UInt(bitPattern: zmq_socket(ctx, ZMQ_PUSH))
+            let start = Date()
+            let sender = Thread {
+                let push = UnsafeMutableRawPointer(bitPattern: pushPointer)
+                var linger: Int32 = 0
+                var hwm: Int32 = 100_000
+                zmq_setsockopt(push, ZMQ_LINGER, &linger, 4)
+                zmq_setsockopt(push, ZMQ_SNDHWM, &hwm, 4)
+                zmq_connect(push, endpoint)
+                payload.withUnsafeBytes { raw in
+                    for _ in 0..<count { zmq_send(push, raw.baseAddress, raw.count, 0) }
+                }
+                zmq_close(push)
+            }
+            sender.start()
+            var message = [UInt8](repeating: 0, count: payload.count + 16)
+            for _ in 0..<count { _ = zmq_recv(pull, &message, message.count, 0) }
+            let elapsed = Date().timeIntervalSince(start)
+            zmq_close(pull)
+            return Double(count) / elapsed
+        }
+
+        /// The wrapper: loop-owned sockets, batched posts, batches received on an AsyncStream.
+        func wrapperZeroMQ(count: Int, payload: [UInt8]) async throws -> Double {
+            let context = try Context()
+            let receiver = try SocketLoop(context: context, name: "bench-pull")
+            let sender = try SocketLoop(context: context, name: "bench-push")
+            let pull = try await receiver.open(.pull) { socket in
+                try socket.setReceiveHighWaterMark(100_000)
+                try socket.bind("tcp://127.0.0.1:0")
+            }
+            let push = try await sender.open(.push) { socket in
+                try socket.setSendHighWaterMark(100_000)
+                try socket.connect("tcp://127.0.0.1:\(pull.boundPort ?? 0)")
+            }
+            let start = Date()
+            let message = Message([payload])
+            async let sent: Void = {
+                var remaining = count
+                while remaining > 0 {
+                    let n = min(1000, remaining)
+                    try await push.send(batch: Array(repeating: message, count: n))
+                    remaining -= n
+                }
+            }()
+            var received = 0
+            for await batch in pull.messages {
+                received += batch.count
+                if received >= count { break }
+            }
+            try await sent
+            let elapsed = Date().timeIntervalSince(start)
+            await sender.shutdown()
+            await receiver.shutdown()
+            return Double(received) / elapsed
+        }
+
+        func redisWrapper(url: RedisURL, ops: Int, depth: Int) throws -> Double {
+            let connection = try RedisConnection(url: url)
+            _ = try connection.command(["DEL", "bench:hash"])
+            let start = Date()
+            var done = 0
+            while done < ops {
+                let n = min(depth, ops - done)
+                let commands = (0..<n).map { ["HSET", "bench:hash", "field:\(done + $0)", "value"] }
+                _ = try connection.pipeline(commands)
+                done += n
+            }
+            let elapsed = Date().timeIntervalSince(start)
+            _ = try connection.command(["DEL", "bench:hash"])
+            return Double(ops) / elapsed
+        }
+
+        func redisBenchmark(url: RedisURL, ops: Int, depth: Int) -> Double? {
+            let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
+            guard let binary = (path.split(separator: ":").map { "\($0)/redis-benchmark" } + ["/usr/bin/redis-benchmark"])
+                .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            var args = ["-h", url.host, "-p", String(url.port), "-t", "hset", "-n", String(ops), "-P", String(depth), "-c", "1", "-q"]
+            if let password = url.password { args += ["-a", password] }
+            process.arguments = args
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { return nil }
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            while process.isRunning { usleep(10_000) }
+            // "HSET: 123456.79 requests per second, p50=…" (the text may carry carriage-return progress lines)
+            let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\r", with: "\n")
+            for line in text.split(separator: "\n") where line.hasPrefix("HSET:") {
+                let number = line.dropFirst(5).trimmingCharacters(in: .whitespaces).split(separator: " ").first
+                if let number, let value = Double(number) { return value }
+            }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// The `bitten` command: one executable for the server, its tools, the EA simulator and benchmarks.
+@main
+struct Bitten: AsyncParsableCommand {
+    static let version = "0.2.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "bitten",
+        abstract: "Trading infrastructure for MetaTrader 5 EAs over ZeroMQ, with state in Redis.",
+        version: version,
+        subcommands: [Up.self, Run.self, Status.self, Simulate.self, Bench.self]
+    )
+}

@@ -1,0 +1,121 @@
+import BittenDashboard
+import BittenServices
+import EASimulator
+import Foundation
+import Hummingbird
+import Logging
+import Redis
+import ServiceLifecycle
+import ZeroMQ
+
+/// The composition root: Redis (managed or configured), the bound sockets, the services and the
+/// HTTP API in one `ServiceGroup`, stopped gracefully on SIGTERM/SIGINT.
+struct SystemRunner {
+    let config: BittenConfig
+    let services: Set<ServiceName>
+    let demoEAs: Int
+
+    func run() async throws {
+        let logger = Logger(label: "bitten")
+        try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
+        Context.raiseFileDescriptorLimit()
+
+        var managed: LocalRedisServer?
+        let redisURL: RedisURL
+        if let configured = config.redisURL {
+            redisURL = configured
+        } else {
+            do {
+                let server = try ManagedRedis.start(dataDir: config.dataDir, logger: logger)
+                managed = server
+                redisURL = server.url
+            } catch let error as RedisError {
+                throw StartupError(error.message)
+            }
+        }
+        let pidFile = (config.dataDir as NSString).appendingPathComponent("bitten.pid")
+        try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        defer {
+            try? FileManager.default.removeItem(atPath: pidFile)
+            if let managed { ManagedRedis.stop(managed, dataDir: config.dataDir, logger: logger) }
+        }
+
+        var selection: ServerSockets.Selection = []
+        if services.contains(.gateway) { selection.insert(.command) }
+        if services.contains(.telemetry) { selection.formUnion([.market, .relay]) }
+        if services.contains(.confirmations) { selection.insert(.confirm) }
+        if services.contains(.monitor) || services.contains(.citadel) { selection.insert(.alerts) }
+        if services.contains(.citadel) { selection.formUnion([.signals, .signalIn, .query]) }
+        let sockets = try await ServerSockets.bind(config, selection: selection, logger: logger)
+
+        let board = ServiceBoard()
+        let redis = RedisClient(url: redisURL, poolSize: 4, logger: Logger(label: "bitten.redis"))
+        let needsRegistry = !services.isDisjoint(with: [.gateway, .telemetry, .confirmations, .nodes, .monitor])
+        let registry = needsRegistry ? NodeRegistry(redis: redis, board: board, logger: Logger(label: "bitten.nodes")) : nil
+        var group: [any Service] = [redis]
+        if let registry { group.append(registry) }
+        var monitor: HeartbeatMonitor?
+        if let registry {
+            if services.contains(.gateway), let socket = sockets.command {
+                group.append(GatewayService(socket: socket, registry: registry, board: board, port: config.commandPort,
+                                            pingInterval: .milliseconds(Int64(config.pingInterval * 1000)),
+                                            logger: Logger(label: "bitten.gateway")))
+            }
+            if services.contains(.telemetry), let socket = sockets.market {
+                group.append(TelemetryService(input: socket, relay: sockets.relay, registry: registry, board: board,
+                                              inputPort: config.marketPort, relayPort: config.relayPort,
+                                              format: config.relayFormat, logger: Logger(label: "bitten.telemetry")))
+            }
+            if services.contains(.confirmations), let socket = sockets.confirm {
+                group.append(ConfirmationService(input: socket, registry: registry, redis: redis, board: board,
+                                                 port: config.confirmPort, logger: Logger(label: "bitten.confirmations")))
+            }
+            if services.contains(.monitor) {
+                let heartbeat = HeartbeatMonitor(
+                    registry: registry, redis: redis, board: board, alertSocket: sockets.alerts,
+                    timeout: config.heartbeatTimeout, cooldown: config.alertCooldown,
+                    suppressWhenMarketClosed: config.suppressAlertsWhenMarketClosed,
+                    logger: Logger(label: "bitten.monitor"))
+                monitor = heartbeat
+                group.append(heartbeat)
+            }
+        }
+        if services.contains(.citadel) {
+            group.append(CitadelStandIn(query: sockets.query, signalIn: sockets.signalIn, board: board,
+                                        signalInPort: config.signalInPort, logger: Logger(label: "bitten.citadel")))
+        }
+        if services.contains(.http) {
+            let deps = DashboardDependencies(
+                board: board, redis: redis, registry: registry, monitor: monitor, sockets: sockets,
+                dataDir: config.dataDir, version: Bitten.version, metricsText: { Observability.metricsText() })
+            let httpLogger = Logger(label: "bitten.http")
+            group.append(DashboardApp.make(deps, host: config.httpHost, port: config.httpPort, logger: httpLogger) { port in
+                httpLogger.notice("HTTP API listening", metadata: ["url": "http://\(config.httpHost):\(port)/health"])
+            })
+        }
+        if demoEAs > 0 {
+            let host = config.zmqHost == "*" ? "127.0.0.1" : config.zmqHost
+            let simulator = try Fleet(
+                configuration: FleetConfiguration(
+                    count: demoEAs, host: host, commandPort: config.commandPort, marketPort: config.marketPort,
+                    confirmPort: config.confirmPort, heartbeatInterval: .seconds(5), tickInterval: .seconds(1)),
+                logger: Logger(label: "bitten.demo"))
+            group.append(simulator)
+        }
+        logger.notice("bitten starting", metadata: [
+            "services": "\(services.map(\.rawValue).sorted().joined(separator: ","))", "redis": "\(redisURL)",
+            "ports": "\(sockets.bound.map { "\($0.name)=\($0.port)" }.joined(separator: " "))",
+        ])
+        let serviceGroup = ServiceGroup(
+            configuration: .init(services: group, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await serviceGroup.run()
+        } catch {
+            logger.error("service group failed", metadata: ["error": "\(error)"])
+            await sockets.shutdown()
+            throw error
+        }
+        await sockets.shutdown()
+        logger.notice("bitten stopped")
+    }
+}

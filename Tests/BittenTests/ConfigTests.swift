@@ -1,0 +1,69 @@
+import BittenServices
+import BittenTestSupport
+import Foundation
+import Testing
+
+@testable import bitten
+
+@Suite("Configuration precedence and validation")
+struct ConfigTests {
+    @Test func optionBeatsEnvironmentBeatsFileBeatsDefault() throws {
+        let file = ["BITTEN_HTTP_PORT": "7003", "BITTEN_COMMAND_PORT": "7103", "BITTEN_MARKET_PORT": "7203"]
+        let environment = ["BITTEN_HTTP_PORT": "7002", "BITTEN_COMMAND_PORT": "7102"]
+        let options = ["BITTEN_HTTP_PORT": "7001"]
+        let config = try ConfigLoader.resolve(options: options, environment: environment, file: file)
+        #expect(config.httpPort == 7001)
+        #expect(config.commandPort == 7102)
+        #expect(config.marketPort == 7203)
+        #expect(config.confirmPort == 5558)
+        #expect(config.redisURL == nil)
+        #expect(config.heartbeatTimeout == 60)
+    }
+
+    @Test func yamlFileIsReadThroughTheCommandLineOptions() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-\(UUID().uuidString).yaml").path
+        try "http_port: 7301\nheartbeat_timeout: 12\nredis_url: redis://127.0.0.1:7000/2\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let options = try ConfigOptions.parse(["--config", path, "--heartbeat-timeout", "9"])
+        let config = try options.resolve(environment: ["BITTEN_HTTP_PORT": "7302"])
+        #expect(config.httpPort == 7302)
+        #expect(config.heartbeatTimeout == 9)
+        #expect(config.redisURL?.port == 7000)
+        #expect(config.redisURL?.database == 2)
+    }
+
+    @Test func badValuesNameTheSetting() throws {
+        #expect {
+            try ConfigLoader.resolve(options: [:], environment: ["BITTEN_HTTP_PORT": "99999"], file: [:])
+        } throws: { error in
+            let config = error as? ConfigError
+            return config?.setting == "BITTEN_HTTP_PORT" && config?.description.contains("99999") == true
+                && config?.description.contains("environment") == true
+        }
+        #expect {
+            try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "http://nope"], environment: [:], file: [:])
+        } throws: { ($0 as? ConfigError)?.setting == "BITTEN_REDIS_URL" }
+        #expect {
+            try ConfigLoader.resolve(options: [:], environment: [:], file: ["BITTEN_HEARTBEAT_TIMEOUT": "-1"])
+        } throws: { ($0 as? ConfigError)?.setting == "BITTEN_HEARTBEAT_TIMEOUT" }
+        #expect {
+            try ConfigLoader.fileLayer(["http_prot": "1"])
+        } throws: { ($0 as? ConfigError)?.description.contains("unknown setting") == true }
+        #expect {
+            try ConfigLoader.resolve(options: [:], environment: ["BITTEN_HTTP_PORT": "5555"], file: [:])
+        } throws: { ($0 as? ConfigError)?.setting == "ports" }
+    }
+
+    @Test(arguments: [
+        (["up", "--http-port", "99999"], "BITTEN_HTTP_PORT"),
+        (["up", "--redis-url", "redis://host:notaport"], "BITTEN_REDIS_URL"),
+    ])
+    func theExecutablePrintsOneLineNamingTheSetting(_ arguments: [String], _ setting: String) async throws {
+        let bitten = try BittenProcess(arguments: arguments)
+        for _ in 0..<200 where bitten.isRunning { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(!bitten.isRunning)
+        let errorLines = bitten.logTail().split(separator: "\n").filter { $0.contains("Error") || $0.contains("invalid") }
+        #expect(errorLines.count == 1, "\(bitten.logTail())")
+        #expect(errorLines.first?.contains(setting) == true, "\(bitten.logTail())")
+    }
+}
