@@ -7,7 +7,7 @@ public struct FleetConfiguration: Sendable {
     public var commandPort: Int
     public var marketPort: Int
     public var confirmPort: Int
-    /// Every EA's UUID is `uuidPrefix` + a 7-digit number.
+    /// Every EA's UUID is `uuidPrefix` + a 7-digit number + `x`.
     public var uuidPrefix: String = "user_sim_"
     /// First account number (EA i gets accountBase + i).
     public var accountBase: Int = 70_000_000
@@ -37,9 +37,10 @@ public struct FleetConfiguration: Sendable {
         self.tickInterval = tickInterval
     }
 
-    /// The UUID of EA number `index`.
+    /// The UUID of EA number `index`. It ends in `x` so that the identity frame (the UUID minus its
+    /// last character, as the real EA sends it) is unique per EA.
     public func uuid(_ index: Int) -> String {
         let digits = String(index)
-        return uuidPrefix + String(repeating: "0", count: max(0, 7 - digits.count)) + digits
+        return uuidPrefix + String(repeating: "0", count: max(0, 7 - digits.count)) + digits + "x"
     }
 }

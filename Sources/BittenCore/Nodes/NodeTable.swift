@@ -20,7 +20,8 @@ public struct NodeTable: Sendable {
 
     /// Applies a HELLO (5555).
     public mutating func apply(_ m: Hello, at now: Double) -> [NodeEvent] {
-        var events = register(uuid: m.targetUUID, nodeID: m.nodeID, account: m.accountLogin, broker: m.broker, at: now)
+        // HELLO's `broker` is the trade server's name; the broker firm is `company` (handshake's `broker`).
+        var events = register(uuid: m.targetUUID, nodeID: m.nodeID, account: m.accountLogin, broker: m.company, at: now)
         update(m.targetUUID) { node in
             node.company = m.company
             node.server = m.broker

@@ -10,13 +10,13 @@ public final class WireMetrics: Sendable {
     private let rejected: [WireError.Code: Counter]
     private let rejectedOther: Counter
 
-    /// Counters for one port.
-    public init(port: Int) {
+    /// Counters for one port; `decodes` adds the rejected-by-reason counters of a port that reads input.
+    public init(port: Int, decodes: Bool = true) {
         self.port = String(port)
         received = Counter(label: "bitten_messages_received_total", dimensions: [("port", self.port)])
         sent = Counter(label: "bitten_messages_sent_total", dimensions: [("port", self.port)])
         var rejected: [WireError.Code: Counter] = [:]
-        for code in WireError.Code.allCases {
+        for code in WireError.Code.allCases where decodes {
             rejected[code] = Counter(label: "bitten_messages_rejected_total",
                                      dimensions: [("port", self.port), ("reason", code.rawValue)])
         }

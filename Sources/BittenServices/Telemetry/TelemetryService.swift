@@ -42,7 +42,7 @@ public final class TelemetryService: Service, Sendable {
         self.registry = registry
         self.board = board
         self.metrics = WireMetrics(port: inputPort)
-        self.relayMetrics = relay == nil ? nil : WireMetrics(port: relayPort)
+        self.relayMetrics = relay == nil ? nil : WireMetrics(port: relayPort, decodes: false)
         self.format = format
         self.logger = logger
         self.now = now
