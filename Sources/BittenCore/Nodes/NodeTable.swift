@@ -179,9 +179,8 @@ public struct NodeTable: Sendable {
                     node.heartbeatJitter = 0
                 }
                 node.lastHeartbeat = now
-            } else if gap >= 0 {
-                node.lastHeartbeat = max(node.lastHeartbeat, now)
             }
+            // A twin within a second leaves the anchor alone, so the next gap is measured from the first of the pair.
             node.lastSeen = now
         }
         return events

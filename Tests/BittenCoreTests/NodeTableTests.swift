@@ -1,0 +1,101 @@
+import BittenTestSupport
+import Testing
+
+@testable import BittenCore
+
+@Suite("Node table and alert policy (pure, manual time)")
+struct NodeTableTests {
+    func hello(_ uuid: String = "user_5512093", account: String = "94017233", node: String = "NODE_1_1") throws -> Hello {
+        var text = String(decoding: try Fixtures.bytes("ea/hello.json"), as: UTF8.self)
+        text = text.replacingOccurrences(of: "user_5512093", with: uuid)
+            .replacingOccurrences(of: "\"94017233\"", with: "\"\(account)\"")
+            .replacingOccurrences(of: "NODE_94017233_1873450", with: node)
+        guard case .hello(let m) = try EAMessage.decode(Array(text.utf8)) else { throw TestSupportError("not a hello") }
+        return m
+    }
+
+    func heartbeat(_ uuid: String = "user_5512093", node: String = "NODE_1_1") throws -> TelemetryHeartbeat {
+        var text = String(decoding: try Fixtures.bytes("ea/heartbeat.json"), as: UTF8.self)
+        text = text.replacingOccurrences(of: "user_5512093", with: uuid).replacingOccurrences(of: "NODE_94017233_1873450", with: node)
+        guard case .telemetryHeartbeat(let m) = try EAMessage.decode(Array(text.utf8)) else { throw TestSupportError("not a heartbeat") }
+        return m
+    }
+
+    @Test func helloRegistersAndHeartbeatsMeasureTheInterval() throws {
+        var table = NodeTable()
+        let events = table.apply(try hello(), at: 1000)
+        #expect(events.count == 1)
+        let node = try #require(table.nodes["user_5512093"])
+        #expect(node.online && node.broker == "MetaQuotes Ltd." && node.server == "MetaQuotes-Demo" && node.account == 94_017_233)
+        _ = table.apply(try heartbeat(), at: 1030)
+        _ = table.apply(try heartbeat(), at: 1030.2)  // the twin heartbeat on the other channel
+        _ = table.apply(try heartbeat(), at: 1062)
+        let measured = try #require(table.nodes["user_5512093"])
+        #expect(measured.heartbeatInterval.map { abs($0 - 30.4) < 0.01 } == true)  // 0.8 × 30 + 0.2 × 32
+        #expect(measured.lastHeartbeat == 1062)
+        #expect(measured.uptime(at: 1100) == 100)
+    }
+
+    @Test func expiryUsesTheServerClockAndReconnectCounts() throws {
+        var table = NodeTable()
+        _ = table.apply(try hello(), at: 0)
+        #expect(table.expire(at: 59, timeout: 60).isEmpty)
+        let expired = table.expire(at: 61, timeout: 60)
+        #expect(expired == [.offline(uuid: "user_5512093", broker: "MetaQuotes Ltd.", reason: "timeout", at: 61)])
+        #expect(table.expire(at: 200, timeout: 60).isEmpty)  // once only
+        let back = table.apply(try heartbeat(), at: 300)
+        #expect(back.contains { if case .connected(_, _, _, _, _, true) = $0 { true } else { false } })
+        #expect(table.nodes["user_5512093"]?.reconnects == 1)
+        #expect(table.nodes["user_5512093"]?.online == true)
+    }
+
+    @Test func accountSwitchIsRecorded() throws {
+        var table = NodeTable()
+        _ = table.apply(try hello(), at: 0)
+        let events = table.apply(try hello(account: "55555555", node: "NODE_2_2"), at: 10)
+        #expect(events.contains(.accountSwitch(uuid: "user_5512093", oldAccount: 94_017_233, newAccount: 55_555_555, at: 10)))
+        #expect(table.nodes["user_5512093"]?.accountSwitches == 1)
+        #expect(table.nodes["user_5512093"]?.account == 55_555_555)
+    }
+
+    @Test func pongGivesLatencyOnlyForTheOutstandingPing() throws {
+        var table = NodeTable()
+        _ = table.apply(try hello(), at: 0)
+        table.pingSent(uuid: "user_5512093", pingID: "P-7731", at: 100)
+        guard case .pong(let pong) = try EAMessage.decode(try Fixtures.bytes("ea/pong.json")) else { return }
+        table.apply(pong, at: 100.025)
+        #expect(table.nodes["user_5512093"]?.latencyMs.map { abs($0 - 25) < 0.001 } == true)
+        table.apply(pong, at: 200)  // a late duplicate changes nothing
+        #expect(table.nodes["user_5512093"]?.latencyMs.map { abs($0 - 25) < 0.001 } == true)
+    }
+
+    @Test func redisHashRoundTrips() throws {
+        var table = NodeTable()
+        _ = table.apply(try hello(), at: 1_795_529_160)
+        let node = try #require(table.nodes["user_5512093"])
+        let hash = Dictionary(uniqueKeysWithValues: node.redisFields)
+        #expect(NodeRecord(redisHash: hash) == node)
+    }
+
+    @Test func alertPolicyCooldownMarketHoursAndBrokerWideEvents() {
+        let tuesday = 1_795_529_160.0  // 2026-11-24 14:06 UTC, a Tuesday
+        var policy = AlertPolicy(cooldown: 300)
+        let one: [NodeEvent] = [.offline(uuid: "a_1234", broker: "B", reason: "timeout", at: tuesday)]
+        #expect(policy.alerts(for: one, onlineBefore: ["B": 100], at: tuesday).map(\.kind) == ["node_timeout"])
+        #expect(policy.alerts(for: one, onlineBefore: ["B": 100], at: tuesday + 100).isEmpty)
+        #expect(policy.alerts(for: one, onlineBefore: ["B": 100], at: tuesday + 301).count == 1)
+        let disconnect: [NodeEvent] = [.offline(uuid: "c_1234", broker: "B", reason: "disconnect", at: tuesday)]
+        #expect(policy.alerts(for: disconnect, onlineBefore: [:], at: tuesday).isEmpty)
+        let storm: [NodeEvent] = (0..<8).map { .offline(uuid: "s_\($0)000", broker: "Q", reason: "timeout", at: tuesday) }
+        let stormAlerts = policy.alerts(for: storm, onlineBefore: ["Q": 10], at: tuesday)
+        #expect(stormAlerts.map(\.kind) == ["broker_silent"])
+        #expect(stormAlerts.first?.count == 8)
+        let saturday = 1_795_529_160.0 + 4 * 86_400
+        #expect(AlertPolicy.marketClosed(at: saturday))
+        #expect(AlertPolicy.marketClosed(at: tuesday + 3 * 86_400 + 9 * 3600))  // Friday 23:06
+        #expect(!AlertPolicy.marketClosed(at: tuesday + 5 * 86_400 + 9 * 3600))  // Sunday 23:06
+        #expect(!AlertPolicy.marketClosed(at: tuesday))
+        #expect(policy.alerts(for: [.offline(uuid: "w_1234", broker: "B", reason: "timeout", at: saturday)],
+                              onlineBefore: [:], at: saturday).isEmpty)
+    }
+}
