@@ -59,7 +59,10 @@ let package = Package(
         ),
         .target(
             name: "EASimulator",
-            dependencies: ["BittenCore", "ZeroMQ", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "BittenCore", "ZeroMQ", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .executableTarget(
             name: "bitten",

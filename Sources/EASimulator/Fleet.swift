@@ -45,7 +45,7 @@ public final class Fleet: Service, Sendable {
     public init(configuration: FleetConfiguration, logger: Logger = Logger(label: "bitten.simulator")) throws {
         self.configuration = configuration
         self.logger = logger
-        let socketsNeeded = configuration.count * 3
+        let socketsNeeded = configuration.sharedPushSockets.map { configuration.count + 2 * $0 } ?? configuration.count * 3
         let context = try Context(ioThreads: 1, maxSockets: max(1024, socketsNeeded + 64))
         Context.raiseFileDescriptorLimit(to: UInt64(max(65_536, socketsNeeded * 2 + 1024)))
         let loopCount = max(1, min(4, (socketsNeeded + configuration.socketsPerLoop - 1) / configuration.socketsPerLoop))
@@ -122,6 +122,19 @@ public final class Fleet: Service, Sendable {
         let c = configuration
         let eas = state.withLock { $0.eas }
         var opened: [EASockets] = []
+        func push(_ loop: SocketLoop, _ port: Int) async throws -> LoopSocket {
+            try await loop.open(.push) { socket in
+                try socket.setSendHighWaterMark(c.sharedPushSockets == nil ? 1000 : 100_000)
+                try socket.connect("tcp://\(c.host):\(port)")
+            }
+        }
+        var shared: [(LoopSocket, LoopSocket)] = []
+        if let pool = c.sharedPushSockets {
+            for index in 0..<max(1, pool) {
+                let loop = loops[index % loops.count]
+                shared.append((try await push(loop, c.marketPort), try await push(loop, c.confirmPort)))
+            }
+        }
         for (index, ea) in eas.enumerated() {
             let loop = loops[index % loops.count]
             let identity = ea.identity
@@ -129,15 +142,13 @@ public final class Fleet: Service, Sendable {
                 try socket.setIdentity(identity)
                 try socket.connect("tcp://\(c.host):\(c.commandPort)")
             }
-            let market = try await loop.open(.push) { socket in
-                try socket.setSendHighWaterMark(1000)
-                try socket.connect("tcp://\(c.host):\(c.marketPort)")
+            if shared.isEmpty {
+                opened.append(EASockets(dealer: dealer, market: try await push(loop, c.marketPort),
+                                        confirm: try await push(loop, c.confirmPort)))
+            } else {
+                let (market, confirm) = shared[index % shared.count]
+                opened.append(EASockets(dealer: dealer, market: market, confirm: confirm))
             }
-            let confirm = try await loop.open(.push) { socket in
-                try socket.setSendHighWaterMark(1000)
-                try socket.connect("tcp://\(c.host):\(c.confirmPort)")
-            }
-            opened.append(EASockets(dealer: dealer, market: market, confirm: confirm))
         }
         sockets.withLock { $0 = opened }
         let time = Self.now()

@@ -23,6 +23,10 @@ public struct FleetConfiguration: Sendable {
     public var failureRate: Double = 0
     /// Send an M1 OHLC bar per symbol every minute.
     public var sendOHLC: Bool = true
+    /// When set, the EAs share this many PUSH sockets per channel instead of one each (the real EA has
+    /// its own; sharing keeps a 5 000-EA load test within one process's descriptor limit). Each EA
+    /// keeps its own DEALER and identity.
+    public var sharedPushSockets: Int?
     /// Sockets per loop thread.
     public var socketsPerLoop: Int = 3000
 

@@ -83,34 +83,67 @@ public final class RedisConnection {
 
     /// Runs one command (`redisCommandArgv`). Error replies come back as `.error`, not thrown.
     public func command(_ args: [String]) throws(RedisError) -> RedisReply {
-        try command(bytes: args.map { Array($0.utf8) })
+        let ctx = try liveContext()
+        var arguments = ArgumentBuffer()
+        arguments.beginCommand()
+        for arg in args {
+            var text = arg
+            text.withUTF8 { arguments.append($0) }
+        }
+        let raw = arguments.withArgv { argv, lengths in redisCommandArgv(ctx, Int32(args.count), argv, lengths) }
+        guard let raw else { throw ioFailure(ctx) }
+        defer { freeReplyObject(raw) }
+        return RedisConnection.convert(raw.assumingMemoryBound(to: redisReply.self))
     }
 
     /// Runs one command with binary-safe arguments.
     public func command(bytes args: [[UInt8]]) throws(RedisError) -> RedisReply {
         let ctx = try liveContext()
-        let raw = withArgv(args) { argc, argv, lengths in redisCommandArgv(ctx, argc, argv, lengths) }
+        var arguments = ArgumentBuffer()
+        arguments.beginCommand()
+        for arg in args { arg.withUnsafeBufferPointer { arguments.append($0) } }
+        let raw = arguments.withArgv { argv, lengths in redisCommandArgv(ctx, Int32(args.count), argv, lengths) }
         guard let raw else { throw ioFailure(ctx) }
         defer { freeReplyObject(raw) }
         return RedisConnection.convert(raw.assumingMemoryBound(to: redisReply.self))
     }
 
     /// Sends every command in one write (`redisAppendCommandArgv`), then reads the replies in order
-    /// (`redisGetReply`).
+    /// (`redisGetReply`). All arguments are copied once into one buffer for the whole batch.
     public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
-        try pipeline(bytes: commands.map { $0.map { Array($0.utf8) } })
+        var arguments = ArgumentBuffer()
+        for command in commands {
+            arguments.beginCommand()
+            for arg in command {
+                var text = arg
+                text.withUTF8 { arguments.append($0) }
+            }
+        }
+        return try send(arguments)
     }
 
     /// Pipelines binary-safe commands.
     public func pipeline(bytes commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
-        let ctx = try liveContext()
-        for args in commands {
-            let rc = withArgv(args) { argc, argv, lengths in redisAppendCommandArgv(ctx, argc, argv, lengths) }
-            guard rc == REDIS_OK else { throw ioFailure(ctx) }
+        var arguments = ArgumentBuffer()
+        for command in commands {
+            arguments.beginCommand()
+            for arg in command { arg.withUnsafeBufferPointer { arguments.append($0) } }
         }
+        return try send(arguments)
+    }
+
+    private func send(_ arguments: ArgumentBuffer) throws(RedisError) -> [RedisReply] {
+        let ctx = try liveContext()
+        let appended: Bool = arguments.withArgv { argv, lengths in
+            for (start, count) in arguments.commands {
+                guard redisAppendCommandArgv(ctx, Int32(count), argv + start, lengths + start) == REDIS_OK else { return false }
+            }
+            return true
+        }
+        guard appended else { throw ioFailure(ctx) }
         var replies: [RedisReply] = []
-        replies.reserveCapacity(commands.count)
-        for _ in commands {
+        replies.reserveCapacity(arguments.commands.count)
+        for _ in arguments.commands {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(ctx, &raw) == REDIS_OK, let raw else { throw ioFailure(ctx) }
             replies.append(RedisConnection.convert(raw.assumingMemoryBound(to: redisReply.self)))
@@ -195,31 +228,5 @@ public final class RedisConnection {
 
     private static func text(from pointer: UnsafeMutablePointer<CChar>, count: Int) -> String {
         String(decoding: UnsafeRawBufferPointer(start: pointer, count: count), as: UTF8.self)
-    }
-
-    private func withArgv<T>(
-        _ args: [[UInt8]],
-        _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T
-    ) -> T {
-        // One contiguous buffer holds every argument; argv points into it.
-        var storage: [UInt8] = []
-        storage.reserveCapacity(args.reduce(0) { $0 + $1.count } + args.count)
-        var offsets: [Int] = []
-        var lengths: [Int] = []
-        for arg in args {
-            offsets.append(storage.count)
-            lengths.append(arg.count)
-            storage.append(contentsOf: arg)
-            storage.append(0)
-        }
-        return storage.withUnsafeBufferPointer { buffer in
-            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
-            var argv: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
-            return argv.withUnsafeMutableBufferPointer { argvBuffer in
-                lengths.withUnsafeBufferPointer { lengthBuffer in
-                    body(Int32(args.count), argvBuffer.baseAddress!, lengthBuffer.baseAddress!)
-                }
-            }
-        }
     }
 }

@@ -4,10 +4,15 @@ import Foundation
 import Redis
 import ZeroMQ
 
+/// Free loopback ports for the benchmark's child server.
+enum LocalRedisServerPort {
+    static func next() -> Int { LocalRedisServer.freeLoopbackPort() }
+}
+
 /// `bitten bench`: throughput figures that later work is compared with.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks (numbers live here, not in tests).", subcommands: [Transport.self])
+        abstract: "Benchmarks (numbers live here, not in tests).", subcommands: [Transport.self, Lifecycle.self])
 
     struct Transport: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -63,7 +68,7 @@ struct Bench: AsyncParsableCommand {
             let start = Date()
             let sender = Thread {
                 let push = UnsafeMutableRawPointer(bitPattern: pushPointer)
-                var linger: Int32 = 0
+                var linger: Int32 = 5000  // let queued messages go out before close
                 var hwm: Int32 = 100_000
                 zmq_setsockopt(push, ZMQ_LINGER, &linger, 4)
                 zmq_setsockopt(push, ZMQ_SNDHWM, &hwm, 4)
@@ -118,17 +123,18 @@ struct Bench: AsyncParsableCommand {
 
         func redisWrapper(url: RedisURL, ops: Int, depth: Int) throws -> Double {
             let connection = try RedisConnection(url: url)
-            _ = try connection.command(["DEL", "bench:hash"])
+            _ = try connection.command(["DEL", "myhash"])
             let start = Date()
             var done = 0
             while done < ops {
                 let n = min(depth, ops - done)
-                let commands = (0..<n).map { ["HSET", "bench:hash", "field:\(done + $0)", "value"] }
+                // The same workload as redis-benchmark -t hset -r 100000: one hash, fields from a 100 000 range.
+                let commands = (0..<n).map { ["HSET", "myhash", "element:\((done + $0) % 100_000)", "xxx"] }
                 _ = try connection.pipeline(commands)
                 done += n
             }
             let elapsed = Date().timeIntervalSince(start)
-            _ = try connection.command(["DEL", "bench:hash"])
+            _ = try connection.command(["DEL", "myhash"])
             return Double(ops) / elapsed
         }
 
@@ -138,7 +144,7 @@ struct Bench: AsyncParsableCommand {
                 .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
-            var args = ["-h", url.host, "-p", String(url.port), "-t", "hset", "-n", String(ops), "-P", String(depth), "-c", "1", "-q"]
+            var args = ["-h", url.host, "-p", String(url.port), "-t", "hset", "-n", String(ops), "-P", String(depth), "-c", "1", "-r", "100000", "-q"]
             if let password = url.password { args += ["-a", password] }
             process.arguments = args
             let pipe = Pipe()

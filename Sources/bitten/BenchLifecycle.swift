@@ -1,0 +1,233 @@
+import ArgumentParser
+import EASimulator
+import Foundation
+import Logging
+import ZeroMQ
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+extension Bench {
+    /// `bitten bench lifecycle`: a real `bitten up` child process under EA load.
+    struct Lifecycle: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Relay throughput, server CPU with N heartbeating EAs plus ticks, and memory with many nodes.")
+
+        @Option(help: "Messages for the relay throughput run.") var relayMessages = 1_000_000
+        @Option(help: "Simulated EAs for the load run.") var eas = 5000
+        @Option(help: "Total TICKs per second in the load run.") var ticksPerSecond = 20_000
+        @Option(help: "Seconds the load run is measured.") var seconds = 20
+        @Option(help: "Nodes registered for the memory figure.") var nodes = 10_000
+
+        func run() async throws {
+            let server = try ServerUnderTest.start()
+            defer { server.stop() }
+            print("server: pid \(server.pid), data \(server.dataDir)")
+
+            let plain = try Bench.Transport().plainZeroMQ(count: min(relayMessages, 1_000_000), payload: [UInt8](repeating: 65, count: 180))
+            let relay = try relayThroughput(server)
+            print(String(format: "relay 5556->5560: %d in, %d out at the subscriber, %.0f msg/s (%.0f%% of plain libzmq %.0f msg/s)",
+                         relay.sent, relay.received, relay.rate, relay.rate / plain * 100, plain))
+
+            try await load(server)
+            try memory(server)
+        }
+
+        func relayThroughput(_ server: ServerUnderTest) throws -> (sent: Int, received: Int, rate: Double) {
+            let context = try Context()
+            let sub = try Socket(context: context, type: .sub)
+            try sub.setReceiveHighWaterMark(0)
+            try sub.setReceiveTimeout(.seconds(5))
+            try sub.subscribe("")
+            try sub.connect("tcp://127.0.0.1:\(server.port("BITTEN_RELAY_PORT"))")
+            Thread.sleep(forTimeInterval: 0.5)  // let the subscription reach the PUB
+            let symbols = ["EURUSD", "GBPUSD", "USDJPY", "XAUUSD"]
+            let payloads = symbols.map {
+                Array(#"{"type":"TICK","node_id":"NODE_1_1","user_uuid":"user_bench_01","symbol":"\#($0)","bid":1.08512,"ask":1.08525,"spread":1.3,"volume":7,"timestamp":"2026.11.24 14:03:12"}"#.utf8)
+            }
+            let senders = 4
+            let perSender = relayMessages / senders
+            let total = perSender * senders
+            let marketPort = server.port("BITTEN_MARKET_PORT")
+            let start = Date()
+            for s in 0..<senders {
+                let thread = Thread {
+                    guard let push = try? Socket(context: context, type: .push) else { return }
+                    try? push.setSendHighWaterMark(100_000)
+                    try? push.connect("tcp://127.0.0.1:\(marketPort)")
+                    for i in 0..<perSender { try? push.send(Message([payloads[(i + s) % payloads.count]])) }
+                    push.close()
+                }
+                thread.start()
+            }
+            var received = 0
+            while received < total, let _ = try sub.receive() { received += 1 }
+            let elapsed = Date().timeIntervalSince(start)
+            sub.close()
+            return (total, received, Double(received) / elapsed)
+        }
+
+        func load(_ server: ServerUnderTest) async throws {
+            var config = FleetConfiguration(
+                count: eas, commandPort: server.port("BITTEN_COMMAND_PORT"), marketPort: server.port("BITTEN_MARKET_PORT"),
+                confirmPort: server.port("BITTEN_CONFIRM_PORT"), heartbeatInterval: .seconds(1),
+                tickInterval: .microseconds(Int64(1_000_000 * Double(eas) / Double(ticksPerSecond))))
+            config.symbols = ["EURUSD"]
+            config.sendOHLC = false
+            config.sharedPushSockets = 50
+            var logger = Logger(label: "bench")
+            logger.logLevel = .warning
+            let fleet = try Fleet(configuration: config, logger: logger)
+            let task = Task { try await fleet.run() }
+            defer { task.cancel() }
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline {
+                if let online = try? await server.health()["nodes"] as? [String: Any], online["online"] as? Int ?? 0 >= eas { break }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            try await Task.sleep(for: .seconds(2))
+            let before = try await server.portCounters()
+            let cpuBefore = server.cpuSeconds()
+            let fleetBefore = fleet.stats
+            let start = Date()
+            try await Task.sleep(for: .seconds(seconds))
+            let elapsed = Date().timeIntervalSince(start)
+            let cpu = (server.cpuSeconds() - cpuBefore) / elapsed * 100
+            let after = try await server.portCounters()
+            let fleetAfter = fleet.stats
+            let marketIn = (after["market"]?.received ?? 0) - (before["market"]?.received ?? 0)
+            let relayOut = (after["relay"]?.sent ?? 0) - (before["relay"]?.sent ?? 0)
+            let commandIn = (after["command"]?.received ?? 0) - (before["command"]?.received ?? 0)
+            let ticks = fleetAfter.ticksSent - fleetBefore.ticksSent
+            let online = (try? await server.health()["nodes"] as? [String: Any])?["online"] as? Int ?? 0
+            print(String(format: "load: %d EAs online, heartbeat 1 s on both channels, %.0f ticks/s sent; server CPU %.1f%% of one core over %.0f s",
+                         online, Double(ticks) / elapsed, cpu, elapsed))
+            print(String(format: "load: market in %.0f msg/s, command in %.0f msg/s, relay out %.0f msg/s; server RSS %.1f MB",
+                         Double(marketIn) / elapsed, Double(commandIn) / elapsed, Double(relayOut) / elapsed, server.rssMB()))
+            task.cancel()
+            _ = try? await task.value
+            // Every TICK the server received was relayed (telemetry decodes each once and republishes it).
+            let final = try await server.portCounters()
+            let tickOut = (final["relay"]?.sent ?? 0)
+            print("load: relay count check: relay sent \(tickOut) in total, market received \(final["market"]?.received ?? 0) (market includes heartbeats/handshakes)")
+        }
+
+        func memory(_ server: ServerUnderTest) throws {
+            let context = try Context()
+            let push = try Socket(context: context, type: .push)
+            try push.setSendHighWaterMark(100_000)
+            try push.connect("tcp://127.0.0.1:\(server.port("BITTEN_MARKET_PORT"))")
+            for i in 0..<nodes {
+                let uuid = "user_mem_\(i)"
+                let text = #"{"type":"handshake","deployment_mode":"universal_dealer","node_id":"NODE_\#(80_000_000 + i)_1","user_uuid":"\#(uuid)","account":\#(80_000_000 + i),"broker":"Bench Broker \#(i % 20)","server":"Bench-\#(i % 20)","chart_symbol":"EURUSD","monitored_symbols":15,"symbol_list":"EURUSD,GBPUSD,USDJPY,USDCAD,AUDUSD,NZDUSD,EURJPY,GBPJPY,EURGBP,USDCHF,EURAUD,GBPCHF,AUDJPY,XAUUSD,BTCUSD","currency":"USD","balance":10000.00,"equity":10000.00,"leverage":500,"version":"2.05","socket_type":"DEALER","timestamp":"2026.11.24 14:03:11"}"#
+                try push.send(text)
+            }
+            let deadline = Date().addingTimeInterval(60)
+            var total = 0
+            while Date() < deadline {
+                total = server.nodesTotalBlocking()
+                if total >= nodes + eas { break }
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+            Thread.sleep(forTimeInterval: 2)
+            print(String(format: "memory: %d registered nodes, server RSS %.1f MB", total, server.rssMB()))
+            push.close()
+        }
+    }
+}
+
+/// A `bitten up` child process on free ports with its own data directory.
+struct ServerUnderTest {
+    let process: Process
+    let ports: [String: Int]
+    let dataDir: String
+    var pid: Int32 { process.processIdentifier }
+
+    func port(_ name: String) -> Int { ports[name] ?? 0 }
+
+    static func start() throws -> ServerUnderTest {
+        let names = ["BITTEN_HTTP_PORT", "BITTEN_COMMAND_PORT", "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT", "BITTEN_CONFIRM_PORT",
+                     "BITTEN_SIGNAL_IN_PORT", "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT"]
+        var ports: [String: Int] = [:]
+        for name in names {
+            var port = LocalRedisServerPort.next()
+            while ports.values.contains(port) { port = LocalRedisServerPort.next() }
+            ports[name] = port
+        }
+        let dataDir = NSTemporaryDirectory() + "bitten-bench-\(getpid())"
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BITTEN_") }
+        for (name, port) in ports { environment[name] = String(port) }
+        environment["BITTEN_DATA_DIR"] = dataDir
+        environment["BITTEN_BIND_HOST"] = "127.0.0.1"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        process.arguments = ["up", "--log-level", "warning"]
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dataDir + "/server.log", contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dataDir + "/server.log"))
+        try process.run()
+        let server = ServerUnderTest(process: process, ports: ports, dataDir: dataDir)
+        for _ in 0..<300 {
+            if server.healthBlocking() != nil { return server }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw ValidationError("bitten up did not become healthy; see \(dataDir)/server.log")
+    }
+
+    func stop() {
+        kill(pid, SIGTERM)
+        for _ in 0..<200 where process.isRunning { Thread.sleep(forTimeInterval: 0.05) }
+    }
+
+    func health() async throws -> [String: Any] {
+        let url = URL(string: "http://127.0.0.1:\(port("BITTEN_HTTP_PORT"))/health")!
+        let (data, _) = try await URLSession.shared.data(from: url)
+        return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+    }
+
+    func healthBlocking() -> [String: Any]? {
+        let box = ResultBox()
+        let semaphore = DispatchSemaphore(value: 0)
+        let url = URL(string: "http://127.0.0.1:\(port("BITTEN_HTTP_PORT"))/health")!
+        URLSession.shared.dataTask(with: url) { data, _, _ in
+            box.value = data.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+            semaphore.signal()
+        }.resume()
+        _ = semaphore.wait(timeout: .now() + 5)
+        return box.value
+    }
+
+    func nodesTotalBlocking() -> Int { (healthBlocking()?["nodes"] as? [String: Any])?["total"] as? Int ?? 0 }
+
+    func portCounters() async throws -> [String: (received: Int, sent: Int)] {
+        var result: [String: (received: Int, sent: Int)] = [:]
+        for entry in try await health()["ports"] as? [[String: Any]] ?? [] {
+            guard let name = entry["name"] as? String else { continue }
+            result[name] = (entry["received"] as? Int ?? 0, entry["sent"] as? Int ?? 0)
+        }
+        return result
+    }
+
+    /// utime + stime of the server process, in seconds.
+    func cpuSeconds() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    func rssMB() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        let kb = Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+        return kb / 1024
+    }
+}
+
+final class ResultBox: @unchecked Sendable {
+    var value: [String: Any]?
+}
