@@ -11,11 +11,18 @@ public struct DashboardDependencies: Sendable {
     public var sockets: ServerSockets?
     public var dataDir: String
     public var version: String
+    /// The trade path, when this process runs it.
+    public var trade: TradeDependencies?
+    /// Bearer token required on mutating calls, when set.
+    public var apiToken: String?
     /// Prometheus text of every metric.
     public var metricsText: @Sendable () -> String
 
     public init(board: ServiceBoard, redis: RedisClient?, registry: NodeRegistry?, monitor: HeartbeatMonitor?,
-                sockets: ServerSockets?, dataDir: String, version: String, metricsText: @escaping @Sendable () -> String) {
+                sockets: ServerSockets?, dataDir: String, version: String, trade: TradeDependencies? = nil,
+                apiToken: String? = nil, metricsText: @escaping @Sendable () -> String) {
+        self.trade = trade
+        self.apiToken = apiToken
         self.board = board
         self.redis = redis
         self.registry = registry

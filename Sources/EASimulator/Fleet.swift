@@ -33,6 +33,8 @@ public final class Fleet: Service, Sendable {
         var stats = FleetStats()
         var nextTicket = 500_000_000
         var bars: [String: (open: Double, high: Double, low: Double, close: Double, minute: Int)] = [:]
+        var fires: [FireCommand] = []
+        var muted: Set<String> = []
     }
 
     public let configuration: FleetConfiguration
@@ -66,6 +68,16 @@ public final class Fleet: Service, Sendable {
     public var isReady: Bool { ready.withLock { $0 } }
     /// One EA's state.
     public func ea(_ uuid: String) -> SimulatedEA? { state.withLock { $0.eas.first { $0.uuid == uuid } } }
+
+    /// The `fire` commands received (the latest 10 000), optionally for one EA only.
+    public func receivedFires(for uuid: String? = nil) -> [FireCommand] {
+        state.withLock { s in uuid.map { id in s.fires.filter { $0.targetUUID == id } } ?? s.fires }
+    }
+
+    /// Makes EAs read commands without ever answering them (a terminal whose trading is stuck).
+    public func mute(_ uuids: [String]) {
+        state.withLock { $0.muted.formUnion(uuids) }
+    }
 
     /// Makes EAs go silent (no heartbeats, no ticks) while staying connected.
     public func silence(_ uuids: [String]) {
@@ -252,66 +264,81 @@ public final class Fleet: Service, Sendable {
         await withGracefulShutdownHandler {
             for await batch in socket.dealer.messages.cancelOnGracefulShutdown() {
                 for message in batch {
-                    if let reply = answer(index: index, payload: message.payload) {
-                        socket.confirm.post([Message(strings: [reply])])
-                    }
+                    let replies = answer(index: index, payload: message.payload)
+                    if !replies.isEmpty { socket.confirm.post(replies.map { Message(strings: [$0]) }) }
                 }
             }
         } onGracefulShutdown: {}
     }
 
-    func answer(index: Int, payload: [UInt8]) -> String? {
+    func answer(index: Int, payload: [UInt8]) -> [String] {
         let command: EACommand
         do {
             command = try EACommand.decode(payload)
         } catch {
             logger.warning("simulated EA could not read a command", metadata: ["error": "\(error)"])
-            return nil
+            return []
         }
         let time = Self.now()
-        return state.withLock { s -> String? in
-            guard index < s.eas.count else { return nil }
+        return state.withLock { s -> [String] in
+            guard index < s.eas.count else { return [] }
             s.stats.commandsReceived += 1
+            if case .fire(let fire) = command {
+                s.fires.append(fire)
+                if s.fires.count > 10_000 { s.fires.removeFirst(s.fires.count - 10_000) }
+            }
             // The real EA ignores commands addressed to another UUID.
-            guard command.targetUUID == s.eas[index].uuid, !s.eas[index].stopped else { return nil }
+            guard command.targetUUID == s.eas[index].uuid, !s.eas[index].stopped else { return [] }
+            if s.muted.contains(s.eas[index].uuid), !isPing(command) { return [] }
             var ea = s.eas[index]
             defer { s.eas[index] = ea }
-            let reply: String?
+            let reply: [String]
             switch command {
             case .fire(let fire):
                 s.stats.firesReceived += 1
                 let lot = fire.lot <= 0 ? 0.01 : fire.lot
                 let failed = s.market.unit() < configuration.failureRate
                 if failed || s.market.quote(fire.symbol) == nil {
-                    reply = EAMessages.confirmation(ea, fireID: fire.fireID, success: false, ticket: 0, price: 0, lot: lot,
-                                                    message: "Trade execution failed - Error: 4756 Result: 10019", time: time)
+                    reply = [EAMessages.confirmation(ea, fireID: fire.fireID, success: false, ticket: 0, price: 0, lot: lot,
+                                                     message: "Trade execution failed - Error: 4756 Result: 10019", time: time)]
                 } else {
                     let q = s.market.quote(fire.symbol)!
                     let price = fire.direction == .buy ? q.ask : q.bid
                     s.nextTicket += 1
                     ea.positions[s.nextTicket] = .init(symbol: fire.symbol, buy: fire.direction == .buy, lot: lot, openPrice: price)
                     ea.margin += lot * 1000 / 5
-                    reply = EAMessages.confirmation(ea, fireID: fire.fireID, success: true, ticket: s.nextTicket,
-                                                    price: price, lot: lot, message: "Trade executed successfully via DEALER", time: time)
+                    reply = [EAMessages.confirmation(ea, fireID: fire.fireID, success: true, ticket: s.nextTicket,
+                                                     price: price, lot: lot, message: "Trade executed successfully via DEALER", time: time)]
                 }
                 s.stats.confirmationsSent += 1
             case .closeTicket(_, let ticket, _):
-                reply = close(&ea, ticket: ticket, market: s.market, commandType: "close_ticket", time: time)
+                reply = [close(&ea, ticket: ticket, market: s.market, commandType: "close_ticket", time: time)]
                 s.stats.confirmationsSent += 1
             case .closeAll:
                 let tickets = ea.positions.keys.sorted()
+                // One close_confirmation per position closed.
                 reply = tickets.isEmpty
-                    ? EAMessages.closeConfirmation(ea, commandType: "close_all", ticket: 0, closePrice: 0, lot: 0, success: true,
-                                                   message: "No positions", time: time)
-                    : tickets.map { close(&ea, ticket: $0, market: s.market, commandType: "close_all", time: time) }.last ?? nil
-                s.stats.confirmationsSent += 1
+                    ? [EAMessages.closeConfirmation(ea, commandType: "close_all", ticket: 0, closePrice: 0, lot: 0, success: true,
+                                                    message: "No positions", time: time)]
+                    : tickets.map { close(&ea, ticket: $0, market: s.market, commandType: "close_all", time: time) }
+                s.stats.confirmationsSent += reply.count
             case .ping(_, let pingID, _):
-                reply = EAMessages.pong(ea, pingID: pingID, time: time)
+                reply = [EAMessages.pong(ea, pingID: pingID, time: time)]
                 s.stats.pongsSent += 1
             }
-            s.stats.sent += reply == nil ? 0 : 1
+            s.stats.sent += reply.count
             return reply
         }
+    }
+
+    private func isPing(_ command: EACommand) -> Bool {
+        if case .ping = command { return true }
+        return false
+    }
+
+    /// The simulated market's mid price of `symbol`.
+    public func price(_ symbol: String) -> (bid: Double, ask: Double)? {
+        state.withLock { $0.market.quote(symbol).map { ($0.bid, $0.ask) } }
     }
 
     private func close(_ ea: inout SimulatedEA, ticket: Int, market: MarketWalk, commandType: String, time: String) -> String {

@@ -1,3 +1,4 @@
+import BittenCore
 import BittenDashboard
 import BittenServices
 import EASimulator
@@ -55,20 +56,33 @@ struct SystemRunner {
         var group: [any Service] = [redis]
         if let registry { group.append(registry) }
         var monitor: HeartbeatMonitor?
+        var gateway: GatewayService?
+        var telemetry: TelemetryService?
+        var processor: ConfirmationProcessor?
+        if services.contains(.confirmations) {
+            let consumer = ConfirmationProcessor(redis: redis, board: board, logger: Logger(label: "bitten.processor"))
+            processor = consumer
+            group.append(consumer)
+        }
         if let registry {
             if services.contains(.gateway), let socket = sockets.command {
-                group.append(GatewayService(socket: socket, registry: registry, board: board, port: config.commandPort,
-                                            pingInterval: .milliseconds(Int64(config.pingInterval * 1000)),
-                                            logger: Logger(label: "bitten.gateway")))
+                let service = GatewayService(socket: socket, registry: registry, board: board, port: config.commandPort,
+                                             pingInterval: .milliseconds(Int64(config.pingInterval * 1000)),
+                                             logger: Logger(label: "bitten.gateway"))
+                gateway = service
+                group.append(service)
             }
             if services.contains(.telemetry), let socket = sockets.market {
-                group.append(TelemetryService(input: socket, relay: sockets.relay, registry: registry, board: board,
-                                              inputPort: config.marketPort, relayPort: config.relayPort,
-                                              format: config.relayFormat, logger: Logger(label: "bitten.telemetry")))
+                let service = TelemetryService(input: socket, relay: sockets.relay, registry: registry, board: board,
+                                               inputPort: config.marketPort, relayPort: config.relayPort,
+                                               format: config.relayFormat, logger: Logger(label: "bitten.telemetry"))
+                telemetry = service
+                group.append(service)
             }
             if services.contains(.confirmations), let socket = sockets.confirm {
                 group.append(ConfirmationService(input: socket, registry: registry, redis: redis, board: board,
-                                                 port: config.confirmPort, logger: Logger(label: "bitten.confirmations")))
+                                                 port: config.confirmPort, logger: Logger(label: "bitten.confirmations"),
+                                                 onAppended: { [processor] in processor?.wake() }))
             }
             if services.contains(.monitor) {
                 let heartbeat = HeartbeatMonitor(
@@ -80,14 +94,35 @@ struct SystemRunner {
                 group.append(heartbeat)
             }
         }
+        let store = TradeStore(redis: redis)
+        var intake: SignalIntake?
         if services.contains(.citadel) {
-            group.append(CitadelStandIn(query: sockets.query, signalIn: sockets.signalIn, board: board,
+            let service = SignalIntake(input: sockets.signalIn, publisher: sockets.signals, store: store, scorer: NeutralScorer(),
+                                       defaultTTL: config.signalTTL, board: board, port: config.signalInPort,
+                                       logger: Logger(label: "bitten.signals"))
+            intake = service
+            group.append(service)
+            group.append(CitadelStandIn(query: sockets.query, signalIn: nil, board: board,
                                         signalInPort: config.signalInPort, logger: Logger(label: "bitten.citadel")))
+        }
+        var trade: TradeDependencies?
+        if services.contains(.trade) {
+            var settings = TradeSettings()
+            settings.confirmationTimeout = config.fireTimeout
+            settings.sizer = PositionSizer(baseRiskPercent: config.baseRiskPercent)
+            let desk = FireDesk(store: store, channel: gateway, registry: registry, quotes: telemetry, settings: settings,
+                                board: board, logger: Logger(label: "bitten.trade"))
+            group.append(desk)
+            trade = TradeDependencies(store: store, desk: desk, intake: intake,
+                                      tracker: PositionTracker(store: store, quotes: telemetry))
+            if let webhook = config.webhookURL, let url = URL(string: webhook) {
+                group.append(EventWebhook(url: url, redisURL: redisURL, board: board, logger: Logger(label: "bitten.webhook")))
+            }
         }
         if services.contains(.http) {
             let deps = DashboardDependencies(
                 board: board, redis: redis, registry: registry, monitor: monitor, sockets: sockets,
-                dataDir: config.dataDir, version: Bitten.version, metricsText: { Observability.metricsText() })
+                dataDir: config.dataDir, version: Bitten.version, trade: trade, apiToken: config.apiToken, metricsText: { Observability.metricsText() })
             let httpLogger = Logger(label: "bitten.http")
             group.append(DashboardApp.make(deps, host: config.httpHost, port: config.httpPort, logger: httpLogger) { port in
                 httpLogger.notice("HTTP API listening", metadata: ["url": "http://\(config.httpHost):\(port)/health"])

@@ -31,6 +31,14 @@ public struct BittenConfig: Sendable, Equatable {
     public var suppressAlertsWhenMarketClosed = true
     /// Bearer token for mutating HTTP calls.
     public var apiToken: String?
+    /// Seconds to wait for an EA's confirmation before a command is `timed_out`.
+    public var fireTimeout: Double = 30
+    /// Base risk per trade in percent (1-2).
+    public var baseRiskPercent: Double = 1.0
+    /// Lifetime of a signal that arrives without `expires_at`, in seconds.
+    public var signalTTL: Double = 7200
+    /// Where trade events are POSTed, if anywhere.
+    public var webhookURL: String?
 
     /// Relay formats of the market-data PUB.
     public enum RelayFormat: String, Sendable {

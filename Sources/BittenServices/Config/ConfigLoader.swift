@@ -31,7 +31,8 @@ public enum ConfigLoader {
         "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT", "BITTEN_CONFIRM_PORT", "BITTEN_SIGNAL_IN_PORT",
         "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT", "BITTEN_HTTP_PORT",
         "BITTEN_HEARTBEAT_TIMEOUT", "BITTEN_ALERT_COOLDOWN", "BITTEN_PING_INTERVAL", "BITTEN_RELAY_FORMAT",
-        "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE",
+        "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
+        "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -109,6 +110,20 @@ public enum ConfigLoader {
             config.relayFormat = format
         }
         if let (text, _) = lookup("BITTEN_API_TOKEN") { config.apiToken = text }
+        try seconds("BITTEN_FIRE_TIMEOUT", \.fireTimeout)
+        try seconds("BITTEN_SIGNAL_TTL", \.signalTTL)
+        if let (text, source) = lookup("BITTEN_BASE_RISK") {
+            guard let value = Double(text.trimmingSpaces), value >= 1, value <= 2 else {
+                throw ConfigError(setting: "BITTEN_BASE_RISK", message: "'\(text)' from the \(source.rawValue) is not a percent from 1 to 2")
+            }
+            config.baseRiskPercent = value
+        }
+        if let (text, source) = lookup("BITTEN_WEBHOOK_URL") {
+            guard text.hasPrefix("http://") || text.hasPrefix("https://") else {
+                throw ConfigError(setting: "BITTEN_WEBHOOK_URL", message: "'\(text)' from the \(source.rawValue) is not an http(s) URL")
+            }
+            config.webhookURL = text
+        }
         if let (text, source) = lookup("BITTEN_MARKET_CLOSED_SILENCE") {
             switch text.lowercased() {
             case "1", "true", "yes", "on": config.suppressAlertsWhenMarketClosed = true

@@ -23,9 +23,12 @@ public final class ConfirmationService: Service, Sendable {
     private let now: @Sendable () -> Double
     private let queue = Mutex<[[String]]>([])
     private let (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    private let onAppended: @Sendable () -> Void
 
     public init(input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
-                logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+                logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+                onAppended: @escaping @Sendable () -> Void = {}) {
+        self.onAppended = onAppended
         self.input = input
         self.registry = registry
         self.redis = redis
@@ -102,6 +105,7 @@ public final class ConfirmationService: Service, Sendable {
             do {
                 _ = try await redis.pipeline(batch)
                 queue.withLock { $0.removeFirst(batch.count) }
+                onAppended()
             } catch {
                 if Task.isCancelled { return }
                 try? await Task.sleep(for: backoff)

@@ -1,0 +1,79 @@
+/// The life of a trade command (`fire`, and the close requests): created `pending` together with
+/// its slot, `sent` once the gateway handed it to the EA's identity, then `filled`, `rejected` (the
+/// EA said no, or the send failed) or `timed_out` (no answer in time; never re-sent). A confirmation
+/// that arrives after the timeout still reconciles the record: `timed_out → filled | rejected`.
+public enum FireState: String, Sendable, CaseIterable, Codable {
+    case pending
+    case sent
+    case filled
+    case rejected
+    case timedOut = "timed_out"
+
+    /// The states this one may move to.
+    public var next: Set<FireState> {
+        switch self {
+        case .pending: [.sent, .rejected, .timedOut, .filled]
+        case .sent: [.filled, .rejected, .timedOut]
+        case .timedOut: [.filled, .rejected]
+        case .filled, .rejected: []
+        }
+    }
+
+    /// Whether the command still holds its slot in this state.
+    public var holdsSlot: Bool { self == .pending || self == .sent || self == .filled }
+
+    /// Whether no further change is expected (a late confirmation may still turn `timed_out` around).
+    public var isFinal: Bool { next.isEmpty }
+
+    /// Whether `self → target` is allowed.
+    public func canMove(to target: FireState) -> Bool { next.contains(target) }
+
+    /// The transition table as a Lua table literal, `{pending={sent=true,…},…}`, so that the Redis
+    /// scripts enforce exactly the transitions written here.
+    public static var luaTable: String {
+        let rows = allCases.map { state in
+            let targets = state.next.map(\.rawValue).sorted().map { "[\"\($0)\"]=true" }.joined(separator: ",")
+            return "[\"\(state.rawValue)\"]={\(targets)}"
+        }
+        return "{" + rows.joined(separator: ",") + "}"
+    }
+}
+
+/// Why a fire (or close) was refused, with an HTTP-like status and a stable code.
+public struct FireRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case badRequest = "bad_request"
+        case signalNotFound = "signal_not_found"
+        case signalExpired = "signal_expired"
+        case userNotFound = "user_not_found"
+        case eaOffline = "ea_offline"
+        case noFreeSlot = "no_free_slot"
+        case stopLossWrongSide = "stop_loss_wrong_side"
+        case unknownInstrument = "unknown_instrument"
+        case sizing = "sizing_failed"
+        case positionNotFound = "position_not_found"
+        case sendFailed = "send_failed"
+        case storeUnavailable = "store_unavailable"
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The HTTP status that fits.
+    public var httpStatus: Int {
+        switch code {
+        case .badRequest, .stopLossWrongSide, .unknownInstrument, .sizing: 422
+        case .signalNotFound, .userNotFound, .positionNotFound: 404
+        case .signalExpired: 410
+        case .eaOffline, .noFreeSlot, .sendFailed: 409
+        case .storeUnavailable: 503
+        }
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

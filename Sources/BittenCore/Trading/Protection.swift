@@ -1,0 +1,32 @@
+/// A CITADEL verdict on a signal: score 1–10, its risk level, the sizing multiplier and plain-word
+/// reasons.
+public struct ProtectionAssessment: Sendable, Equatable, Codable {
+    public var score: Double
+    public var level: String
+    public var multiplier: Double
+    public var insights: [String]
+
+    public init(score: Double, level: String, multiplier: Double, insights: [String]) {
+        self.score = score
+        self.level = level
+        self.multiplier = multiplier
+        self.insights = insights
+    }
+}
+
+/// Scores signals for market protection (CITADEL).
+public protocol ProtectionScorer: Sendable {
+    /// The assessment of `signal` at `time` (epoch seconds).
+    func assess(_ signal: Signal, at time: Double) -> ProtectionAssessment
+}
+
+/// The stand-in until CITADEL scoring exists: every signal gets the neutral score 5 (CAUTION) and
+/// multiplier 1.0, and says so.
+public struct NeutralScorer: ProtectionScorer {
+    public init() {}
+
+    public func assess(_ signal: Signal, at time: Double) -> ProtectionAssessment {
+        ProtectionAssessment(score: 5, level: "CAUTION", multiplier: 1.0,
+                             insights: ["CITADEL market analysis is not active yet: neutral score, no size adjustment"])
+    }
+}

@@ -1,0 +1,159 @@
+import BittenCore
+import Foundation
+import Logging
+import Metrics
+import Redis
+import ServiceLifecycle
+
+/// Consumes the durable ledger `stream:confirmations` with a consumer group and applies each entry
+/// (fill, rejection, close with P&L and statistics) through one idempotent Lua script, then
+/// acknowledges it. After a crash the entries this consumer read but did not acknowledge are read
+/// again first; the scripts recognise what was already applied, so nothing counts twice.
+public final class ConfirmationProcessor: Service, Sendable {
+    public static let name = "confirmation_processor"
+    public static let group = "processors"
+
+    private let redis: RedisClient
+    private let consumer: String
+    private let board: ServiceBoard
+    private let logger: Logger
+    private let batchSize: Int
+    private let pollInterval: Duration
+    private let (wakeups, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    private let outcomes: [String: Counter]
+    private let lagGauge = Gauge(label: "bitten_confirmations_pending")
+
+    public init(redis: RedisClient, consumer: String = "bitten-1", board: ServiceBoard, batchSize: Int = 500,
+                pollInterval: Duration = .milliseconds(250), logger: Logger) {
+        self.redis = redis
+        self.consumer = consumer
+        self.board = board
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+        self.logger = logger
+        var outcomes: [String: Counter] = [:]
+        for outcome in ["ok", "duplicate", "unknown_fire", "unknown_position", "wrong_user", "invalid", "rejected",
+                        "ignored", "undecodable", "error"] {
+            outcomes[outcome] = Counter(label: "bitten_confirmations_processed_total", dimensions: [("outcome", outcome)])
+        }
+        self.outcomes = outcomes
+        board.register(Self.name)
+    }
+
+    /// Tells the processor that entries were appended (it also polls, for other processes' entries).
+    public func wake() { wakeContinuation.yield() }
+
+    public func run() async throws {
+        board.set(Self.name, .running)
+        await withGracefulShutdownHandler {
+            var backlogFirst = true
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                do {
+                    let processed = try await processBatch(id: backlogFirst ? "0" : ">")
+                    if backlogFirst && processed == 0 { backlogFirst = false }
+                    if processed > 0 { continue }
+                } catch {
+                    backlogFirst = true
+                    if Task.isCancelled { break }
+                    try? await Task.sleep(for: .milliseconds(200))
+                    continue
+                }
+                await waitForWork()
+            }
+        } onGracefulShutdown: {
+            self.wakeContinuation.yield()
+        }
+        board.set(Self.name, .stopped)
+    }
+
+    private func waitForWork() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in self.wakeups { return }
+            }
+            group.addTask { try? await Task.sleep(for: self.pollInterval) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Reads one batch (`0`: this consumer's unacknowledged entries; `>`: new ones), applies it and
+    /// acknowledges it. Returns how many entries it handled.
+    @discardableResult
+    public func processBatch(id: String = ">") async throws -> Int {
+        let stream = RedisKeys.confirmations
+        let group = Self.group
+        let consumer = self.consumer
+        let size = batchSize
+        let (entries, results, pending): ([StreamEntry], [String], Int) = try await redis.withConnection { connection in
+            try connection.xgroupCreate(stream, group: group)
+            let entries = try connection.xreadgroup(group: group, consumer: consumer, stream: stream, id: id, count: size)
+            guard !entries.isEmpty else { return ([], [], try connection.xpendingCount(stream, group: group)) }
+            let confirmSHA = try Self.load(TradeScripts.applyConfirmation, connection)
+            let closeSHA = try Self.load(TradeScripts.applyClose, connection)
+            var calls: [[String]] = []
+            var slots: [Int?] = []
+            var results = [String](repeating: "undecodable", count: entries.count)
+            for (index, entry) in entries.enumerated() {
+                guard let call = Self.call(for: entry, confirmSHA: confirmSHA, closeSHA: closeSHA) else {
+                    slots.append(nil)
+                    continue
+                }
+                slots.append(calls.count)
+                calls.append(call)
+            }
+            let replies = calls.isEmpty ? [] : try connection.pipeline(calls)
+            for (index, slot) in slots.enumerated() {
+                guard let slot else { continue }
+                switch replies[slot] {
+                case .error(let message):
+                    // A script error is a bug or a full Redis; leave the entry unacknowledged for a retry.
+                    throw RedisError(.server, "applying \(entries[index].id): \(message)")
+                case let reply:
+                    results[index] = reply.array?.first?.string ?? "error"
+                }
+            }
+            _ = try connection.xack(stream, group: group, ids: entries.map(\.id))
+            return (entries, results, try connection.xpendingCount(stream, group: group))
+        }
+        lagGauge.record(pending)
+        for (entry, result) in zip(entries, results) {
+            outcomes[result]?.increment()
+            if !["ok", "duplicate", "rejected", "ignored"].contains(result) {
+                logger.warning("confirmation not applied", metadata: [
+                    "stream_id": "\(entry.id)", "outcome": "\(result)", "type": "\(entry["type"] ?? "")",
+                    "bitten.node.uuid": "\(entry["user_uuid"] ?? "")",
+                ])
+            }
+        }
+        if !entries.isEmpty { board.count(Self.name, in: entries.count, out: results.filter { $0 == "ok" }.count) }
+        return entries.count
+    }
+
+    private static func load(_ script: RedisScript, _ connection: RedisConnection) throws -> String {
+        guard let sha = try connection.command(["SCRIPT", "LOAD", script.source]).orThrow().string else {
+            throw RedisError(.unexpectedReply, "SCRIPT LOAD returned no SHA")
+        }
+        return sha
+    }
+
+    /// The EVALSHA call for one ledger entry, or nil when its payload cannot be read.
+    static func call(for entry: StreamEntry, confirmSHA: String, closeSHA: String) -> [String]? {
+        guard let payload = entry["payload"], let receivedAt = entry["received_at"],
+              let message = try? EAMessage.decode(Array(payload.utf8), channel: .confirm) else { return nil }
+        func n(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
+        switch message {
+        case .confirmation(let c):
+            guard !c.fireID.isEmpty else { return nil }
+            return ["EVALSHA", confirmSHA, "0", entry.id, c.fireID, c.succeeded ? "success" : "failed", String(c.ticket),
+                    n(c.price), n(c.lot), c.message, String(c.accountNumber), c.userUUID, receivedAt]
+        case .closeConfirmation(let c):
+            let day = MetaTraderTime(epochSeconds: Int(Double(receivedAt) ?? 0))
+            let dayText = String(format: "%04d-%02d-%02d", day.year, day.month, day.day)
+            return ["EVALSHA", closeSHA, "0", entry.id, String(c.ticket), c.succeeded ? "success" : "failed", n(c.closePrice),
+                    n(c.lot), c.message, String(c.accountNumber), c.userUUID, receivedAt, dayText]
+        default:
+            return nil
+        }
+    }
+}

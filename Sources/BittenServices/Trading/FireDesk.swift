@@ -1,0 +1,286 @@
+import BittenCore
+import Foundation
+import Logging
+import Metrics
+import Redis
+import ServiceLifecycle
+
+/// Sends commands to one EA (the gateway, or a route to the gateway that holds the EA).
+public protocol CommandChannel: Sendable {
+    /// Hands `command` to the EA of its target UUID, or throws why not.
+    func send(_ command: EACommand) async throws(GatewayError)
+    /// Whether a route to `uuid` is known.
+    func isConnected(_ uuid: String) -> Bool
+}
+
+extension GatewayService: CommandChannel {}
+
+/// Latest market prices.
+public protocol QuoteSource: Sendable {
+    func quote(_ symbol: String) -> Quote?
+}
+
+extension TelemetryService: QuoteSource {}
+
+/// Trade settings.
+public struct TradeSettings: Sendable, Equatable {
+    public var tiers = TierTable.standard
+    public var instruments = InstrumentTable.standard
+    public var sizer = PositionSizer(baseRiskPercent: 1.0)
+    /// Seconds to wait for a confirmation before a command is `timed_out`.
+    public var confirmationTimeout: Double = 30
+    /// How often overdue commands are looked for.
+    public var sweepInterval: Duration = .milliseconds(250)
+
+    public init() {}
+}
+
+/// The fire path: checks, sizing, the atomic reservation, the send to exactly one EA, and the
+/// timeouts. Never re-sends: a command without an answer becomes `timed_out` and is reported.
+public final class FireDesk: Service, Sendable {
+    public static let name = "trade"
+
+    private let store: TradeStore
+    private let channel: (any CommandChannel)?
+    private let registry: NodeRegistry?
+    private let quotes: (any QuoteSource)?
+    private let settings: TradeSettings
+    private let board: ServiceBoard
+    private let logger: Logger
+    private let now: @Sendable () -> Double
+    private let outcomes: [String: Counter]
+
+    public init(store: TradeStore, channel: (any CommandChannel)?, registry: NodeRegistry?, quotes: (any QuoteSource)?,
+                settings: TradeSettings, board: ServiceBoard, logger: Logger,
+                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.store = store
+        self.channel = channel
+        self.registry = registry
+        self.quotes = quotes
+        self.settings = settings
+        self.board = board
+        self.logger = logger
+        self.now = now
+        var outcomes: [String: Counter] = [:]
+        for outcome in ["sent", "duplicate", "refused", "send_failed", "timed_out", "close_sent"] {
+            outcomes[outcome] = Counter(label: "bitten_fires_total", dimensions: [("outcome", outcome)])
+        }
+        self.outcomes = outcomes
+        board.register(Self.name)
+    }
+
+    private func count(_ outcome: String) { outcomes[outcome]?.increment() }
+
+    /// The settings in force.
+    public var tradeSettings: TradeSettings { settings }
+
+    private func guarded<T>(_ body: () async throws -> T) async throws(FireRefusal) -> T {
+        do {
+            return try await body()
+        } catch let refusal as FireRefusal {
+            throw refusal
+        } catch {
+            throw FireRefusal(.storeUnavailable, "trade store unavailable: \(error)")
+        }
+    }
+
+    private func refuse(_ code: FireRefusal.Code, _ message: String) -> FireRefusal {
+        count("refused")
+        board.count(Self.name, errors: 1)
+        logger.info("fire refused", metadata: ["code": "\(code.rawValue)", "reason": "\(message)"])
+        return FireRefusal(code, message)
+    }
+
+    /// Fires `signalID` for `userUUID`. A repeat returns the first fire's record with `duplicate`.
+    public func fire(signalID: String, userUUID: String) async throws(FireRefusal) -> FireRecord {
+        guard SignalID.isValid(signalID) else { throw refuse(.badRequest, "'\(signalID)' is not a valid signal id") }
+        guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
+        let at = now()
+        guard let signal = try await guarded({ try await store.signal(signalID) }) else {
+            throw refuse(.signalNotFound, "no signal \(signalID)")
+        }
+        guard let user = try await guarded({ try await store.user(userUUID) }) else {
+            throw refuse(.userNotFound, "no user \(userUUID)")
+        }
+        if let earlier = try await guarded({ try await store.redis.command(["GET", "fired:\(signalID):\(userUUID)"]).string }),
+           var record = try await guarded({ try await store.fire(earlier) }) {
+            count("duplicate")
+            record.duplicate = true
+            return record
+        }
+        guard signal.expiresAt > at else {
+            throw refuse(.signalExpired, "signal \(signalID) expired at \(Int(signal.expiresAt)) (now \(Int(at)))")
+        }
+        guard let channel else { throw refuse(.eaOffline, "no gateway in this process can reach EAs") }
+        guard let node = registry?.node(userUUID), node.online, channel.isConnected(userUUID) else {
+            throw refuse(.eaOffline, "the EA of \(userUUID) is not online")
+        }
+        guard let direction = Direction(rawValue: signal.direction) else {
+            throw refuse(.badRequest, "signal \(signalID) has direction \(signal.direction)")
+        }
+        let stopOK = direction == .buy ? signal.stopLoss < signal.entry : signal.stopLoss > signal.entry
+        guard stopOK else {
+            throw refuse(.stopLossWrongSide,
+                         "stop loss \(signal.stopLoss) is on the wrong side of entry \(signal.entry) for \(direction.rawValue)")
+        }
+        guard let instrument = settings.instruments[signal.symbol] else {
+            throw refuse(.unknownInstrument, "no instrument definition for \(signal.symbol)")
+        }
+        let quotes = self.quotes
+        guard let tickValue = instrument.tickValue(accountCurrency: node.currency, price: signal.entry, rate: { symbol in
+            quotes?.quote(symbol).map { ($0.bid + $0.ask) / 2 }
+        }) else {
+            throw refuse(.sizing, "cannot value \(signal.symbol) in \(node.currency): no conversion price")
+        }
+        let rule = settings.tiers.rule(user.tier)
+        let size: PositionSize
+        do {
+            size = try settings.sizer.size(balance: node.balance, entry: signal.entry, stopLoss: signal.stopLoss,
+                                           instrument: instrument, tickValue: tickValue, rule: rule,
+                                           userOverride: user.riskOverride, citadelMultiplier: signal.citadelMultiplier)
+        } catch {
+            throw refuse(.sizing, error.message)
+        }
+        let fireID = try await guarded { try await store.nextFireID(now: at) }
+        let deadline = at + settings.confirmationTimeout
+        func n(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
+        let fields = [
+            "kind", "fire", "fire_id", fireID, "signal_id", signalID, "user_uuid", userUUID, "symbol", signal.symbol,
+            "direction", direction.rawValue, "entry", n(signal.entry), "sl", n(signal.stopLoss), "tp", n(signal.takeProfit),
+            "lot", n(size.lot), "risk_percent", n(size.riskPercent), "risk_amount", n(size.riskAmount),
+            "citadel_multiplier", n(signal.citadelMultiplier), "tier", user.tier.rawValue, "balance", n(node.balance),
+            "tick_size", n(instrument.tickSize), "tick_value", n(tickValue), "created_at", n(at), "deadline", n(deadline),
+        ]
+        let reservation = try await guarded {
+            try await store.reserveFire(fireID: fireID, signalID: signalID, userUUID: userUUID, slots: rule.slots,
+                                        deadline: deadline, fields: fields)
+        }
+        switch reservation {
+        case .reserved: break
+        case .duplicate(let first):
+            if var record = try await guarded({ try await store.fire(first) }) {
+                count("duplicate")
+                record.duplicate = true
+                return record
+            }
+            throw refuse(.storeUnavailable, "fire \(first) is recorded but could not be read")
+        case .noSlot(let used):
+            throw refuse(.noFreeSlot, "\(user.tier.rawValue) has \(rule.slots) slot(s) and \(used) in use")
+        }
+        let command = FireCommand(
+            fireID: fireID, targetUUID: userUUID, symbol: signal.symbol, direction: direction, entry: signal.entry,
+            sl: signal.stopLoss, tp: signal.takeProfit, lot: size.lot, signalID: signalID, source: "bitten",
+            timestamp: MetaTraderTime(epochSeconds: Int(at)))
+        do {
+            try await channel.send(.fire(command))
+        } catch {
+            count("send_failed")
+            _ = try? await store.transition("fire:\(fireID)", to: .rejected, fields: ["reason", "send failed: \(error)"])
+            try? await store.forgetFire(signalID: signalID, userUUID: userUUID)
+            logger.warning("fire not delivered", metadata: ["fire_id": "\(fireID)", "error": "\(error)"])
+            throw FireRefusal(error.code == .notConnected ? .eaOffline : .sendFailed, error.message)
+        }
+        let sentAt = now()
+        _ = try? await store.transition("fire:\(fireID)", to: .sent, deadline: sentAt + settings.confirmationTimeout,
+                                        fields: ["sent_at", n(sentAt), "deadline", n(sentAt + settings.confirmationTimeout)])
+        count("sent")
+        board.count(Self.name, in: 1, out: 1)
+        logger.info("fire sent", metadata: [
+            "fire_id": "\(fireID)", "bitten.node.uuid": "\(userUUID)", "symbol": "\(signal.symbol)", "lot": "\(size.lot)",
+        ])
+        guard let record = try await guarded({ try await store.fire(fireID) }) else {
+            throw FireRefusal(.storeUnavailable, "fire \(fireID) was sent but its record could not be read")
+        }
+        return record
+    }
+
+    /// Asks the EA holding `ticket` to close it.
+    public func close(ticket: Int) async throws(FireRefusal) -> FireRecord {
+        guard let position = try await guarded({ try await store.position(ticket) }), position.status == "open" else {
+            throw refuse(.positionNotFound, "no open position \(ticket)")
+        }
+        let records = try await requestClose([position], command: .closeTicket(
+            targetUUID: position.userUUID, ticket: ticket, timestamp: MetaTraderTime(epochSeconds: Int(now()))))
+        guard let record = records.first else { throw refuse(.positionNotFound, "position \(ticket) closed meanwhile") }
+        return record
+    }
+
+    /// Asks a user's EA to close every position.
+    public func closeAll(userUUID: String) async throws(FireRefusal) -> [FireRecord] {
+        guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
+        guard try await guarded({ try await store.user(userUUID) }) != nil else { throw refuse(.userNotFound, "no user \(userUUID)") }
+        let positions = try await guarded { try await store.openPositions(user: userUUID) }
+        guard !positions.isEmpty else { return [] }
+        return try await requestClose(positions, command: .closeAll(
+            targetUUID: userUUID, timestamp: MetaTraderTime(epochSeconds: Int(now()))))
+    }
+
+    private func requestClose(_ positions: [PositionRecord], command: EACommand) async throws(FireRefusal) -> [FireRecord] {
+        let uuid = command.targetUUID
+        guard let channel, channel.isConnected(uuid), registry?.node(uuid)?.online ?? true else {
+            throw refuse(.eaOffline, "the EA of \(uuid) is not online")
+        }
+        let at = now()
+        let deadline = at + settings.confirmationTimeout
+        var reserved: [Int] = []
+        for position in positions {
+            let (outcome, _) = try await guarded {
+                try await store.reserveClose(ticket: position.ticket, deadline: deadline, fields: [
+                    "ticket", String(position.ticket), "user_uuid", uuid, "symbol", position.symbol,
+                    "command", command.typeName, "created_at", TradeStore.number(at), "deadline", TradeStore.number(deadline),
+                ])
+            }
+            if outcome == "ok" { reserved.append(position.ticket) }
+        }
+        if !reserved.isEmpty {
+            do {
+                try await channel.send(command)
+                count("close_sent")
+                for ticket in reserved {
+                    _ = try? await store.transition("close:\(ticket)", to: .sent, deadline: deadline,
+                                                    fields: ["sent_at", TradeStore.number(now())])
+                }
+            } catch {
+                for ticket in reserved {
+                    _ = try? await store.transition("close:\(ticket)", to: .rejected, fields: ["reason", "send failed: \(error)"])
+                }
+                throw FireRefusal(error.code == .notConnected ? .eaOffline : .sendFailed, error.message)
+            }
+        }
+        var records: [FireRecord] = []
+        for position in positions {
+            if let record = try await guarded({ try await store.closeRequest(position.ticket) }) { records.append(record) }
+        }
+        return records
+    }
+
+    /// Marks overdue commands `timed_out` until shutdown.
+    public func run() async throws {
+        board.set(Self.name, .running)
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                await sweep()
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.settings.sweepInterval) }
+            }
+        } onGracefulShutdown: {}
+        board.set(Self.name, .stopped)
+    }
+
+    /// One pass over overdue commands.
+    public func sweep() async {
+        let at = now()
+        guard let keys = try? await store.overdue(at: at) else { return }
+        for key in keys {
+            guard let (outcome, previous) = try? await store.transition(
+                key, to: .timedOut, fields: ["timed_out_at", TradeStore.number(at), "reason", "no confirmation within \(Int(settings.confirmationTimeout)) s"])
+            else { continue }
+            if outcome == "ok" {
+                count("timed_out")
+                logger.warning("command timed out", metadata: ["record": "\(key)", "was": "\(previous)"])
+            } else {
+                // Filled, rejected or timed out meanwhile, or gone: nothing waits for it any more.
+                _ = try? await store.redis.command(["ZREM", "fires:deadlines", key])
+            }
+        }
+    }
+}

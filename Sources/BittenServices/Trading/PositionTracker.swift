@@ -1,0 +1,73 @@
+import BittenCore
+import Foundation
+import Synchronization
+
+/// Open positions with unrealized P&L at the latest quotes, slots per user and exposure per symbol.
+/// The open set is read from Redis at most every `refreshInterval` however often it is asked for.
+public final class PositionTracker: Sendable {
+    /// Net lots and P&L of one symbol.
+    public struct Exposure: Sendable, Codable, Equatable {
+        public var symbol: String
+        public var positions: Int
+        /// Long lots minus short lots.
+        public var netLots: Double
+        public var unrealizedProfit: Double
+    }
+
+    /// Everything open, priced now.
+    public struct Snapshot: Sendable, Encodable {
+        public var positions: [PositionRecord]
+        public var exposure: [Exposure]
+        public var unrealizedProfit: Double
+        public var asOf: Double
+    }
+
+    private let store: TradeStore
+    private let quotes: (any QuoteSource)?
+    private let refreshInterval: Double
+    private let now: @Sendable () -> Double
+    private let cache = Mutex<(at: Double, positions: [PositionRecord])?>(nil)
+
+    public init(store: TradeStore, quotes: (any QuoteSource)?, refreshInterval: Double = 0.5,
+                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.store = store
+        self.quotes = quotes
+        self.refreshInterval = refreshInterval
+        self.now = now
+    }
+
+    /// Open positions (all, or one user's) priced at the latest quotes.
+    public func snapshot(user: String? = nil) async throws -> Snapshot {
+        let at = now()
+        var open: [PositionRecord]
+        if let cached = cache.withLock({ $0 }), at - cached.at < refreshInterval {
+            open = cached.positions
+        } else {
+            open = try await store.openPositions()
+            let fresh = open
+            cache.withLock { $0 = (at, fresh) }
+        }
+        if let user { open = open.filter { $0.userUUID == user } }
+        var exposure: [String: Exposure] = [:]
+        var total = 0.0
+        for index in open.indices {
+            let position = open[index]
+            var entry = exposure[position.symbol] ?? Exposure(symbol: position.symbol, positions: 0, netLots: 0, unrealizedProfit: 0)
+            entry.positions += 1
+            entry.netLots += position.direction == "BUY" ? position.lot : -position.lot
+            if let quote = quotes?.quote(position.symbol) {
+                let pnl = position.profit(bid: quote.bid, ask: quote.ask)
+                open[index].unrealizedProfit = pnl
+                open[index].currentPrice = position.direction == "BUY" ? quote.bid : quote.ask
+                entry.unrealizedProfit += pnl
+                total += pnl
+            }
+            exposure[position.symbol] = entry
+        }
+        return Snapshot(positions: open, exposure: exposure.values.sorted { $0.symbol < $1.symbol },
+                        unrealizedProfit: (total * 100).rounded() / 100, asOf: at)
+    }
+
+    /// Forgets the cached open set (after a fill or close seen by this process).
+    public func invalidate() { cache.withLock { $0 = nil } }
+}

@@ -1,0 +1,231 @@
+import BittenCore
+import Redis
+
+/// The Lua scripts of the trade path. Each multi-key change is one script, so Redis applies it
+/// atomically and a crash leaves either all of it or none. Fire/close records follow the
+/// transitions of `FireState` (its table is compiled into the scripts).
+enum TradeScripts {
+    /// Shared helpers: the transition table, hash reading and event publishing.
+    static let prelude = """
+        local T = \(FireState.luaTable)
+        local function hgetall(key)
+          local flat = redis.call('HGETALL', key)
+          local map = {}
+          for i = 1, #flat, 2 do map[flat[i]] = flat[i + 1] end
+          return map
+        end
+        local function publish(event, record)
+          record['event'] = event
+          redis.call('PUBLISH', 'bitten:events', cjson.encode(record))
+        end
+        """
+
+    /// KEYS: fired marker, slots set, fire record, deadlines zset, recent list.
+    /// ARGV: fire_id, slot limit, deadline, then field/value pairs. → {'ok'|'duplicate'|'no_slot', detail}
+    static let reserveFire = RedisScript(prelude + """
+
+        local existing = redis.call('GET', KEYS[1])
+        if existing then return {'duplicate', existing} end
+        local used = redis.call('SCARD', KEYS[2])
+        if used >= tonumber(ARGV[2]) then return {'no_slot', tostring(used)} end
+        local fields = {}
+        for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+        redis.call('HSET', KEYS[3], 'state', 'pending', 'holds_slot', '1', unpack(fields))
+        redis.call('SET', KEYS[1], ARGV[1])
+        redis.call('SADD', KEYS[2], ARGV[1])
+        redis.call('ZADD', KEYS[4], ARGV[3], KEYS[3])
+        redis.call('LPUSH', KEYS[5], ARGV[1])
+        redis.call('LTRIM', KEYS[5], 0, 999)
+        return {'ok', ARGV[1]}
+        """)
+
+    /// Moves a fire or close record. KEYS: record, deadlines zset. ARGV: target state, new deadline
+    /// (or ''), then field/value pairs. A record that holds a slot gives it back on rejected/timed_out.
+    /// → {'ok'|'same'|'invalid'|'missing', previous state}
+    static let transition = RedisScript(prelude + """
+
+        local state = redis.call('HGET', KEYS[1], 'state')
+        if not state then return {'missing', ''} end
+        if state == ARGV[1] then return {'same', state} end
+        if not T[state] or not T[state][ARGV[1]] then return {'invalid', state} end
+        local fields = {}
+        for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+        redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(fields))
+        local r = hgetall(KEYS[1])
+        if (ARGV[1] == 'rejected' or ARGV[1] == 'timed_out') and r['holds_slot'] == '1' then
+          redis.call('SREM', 'slots:' .. r['user_uuid'], r['fire_id'])
+        end
+        if ARGV[2] ~= '' then
+          redis.call('ZADD', KEYS[2], ARGV[2], KEYS[1])
+        else
+          redis.call('ZREM', KEYS[2], KEYS[1])
+        end
+        publish((r['kind'] or 'fire') .. '.' .. ARGV[1], r)
+        return {'ok', state}
+        """)
+
+    /// Applies a `confirmation` (answer to fire), once per fire_id.
+    /// ARGV: stream id, fire_id, status, ticket, price, lot, message, account, user_uuid, received_at.
+    /// → {'ok', state} | {'duplicate'} | {'unknown_fire'} | {'wrong_user', owner} | {'invalid', state}
+    static let applyConfirmation = RedisScript(prelude + """
+
+        local stream_id, fire_id, status, ticket = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+        local price, lot, message, account, uuid, at = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+        local key = 'fire:' .. fire_id
+        if not redis.call('SET', 'done:confirm:' .. fire_id, stream_id, 'NX', 'EX', 2592000) then
+          return {'duplicate', ''}
+        end
+        if redis.call('EXISTS', key) == 0 then
+          redis.call('LPUSH', 'orphan_confirmations', cjson.encode({stream_id = stream_id, fire_id = fire_id,
+            user_uuid = uuid, ticket = ticket, status = status, at = at}))
+          redis.call('LTRIM', 'orphan_confirmations', 0, 999)
+          return {'unknown_fire', ''}
+        end
+        local f = hgetall(key)
+        if f['user_uuid'] ~= uuid then
+          redis.call('DEL', 'done:confirm:' .. fire_id)
+          return {'wrong_user', f['user_uuid']}
+        end
+        local target = (status == 'success') and 'filled' or 'rejected'
+        if not T[f['state']] or not T[f['state']][target] then return {'invalid', f['state']} end
+        local late = (f['state'] == 'timed_out') and '1' or '0'
+        redis.call('HSET', key, 'state', target, 'confirmed_at', at, 'ea_message', message, 'late', late,
+          'account', account)
+        redis.call('ZREM', 'fires:deadlines', key)
+        if target == 'filled' then
+          redis.call('HSET', key, 'ticket', ticket, 'fill_price', price, 'fill_lot', lot)
+          local pkey = 'position:' .. ticket
+          redis.call('HSET', pkey, 'ticket', ticket, 'fire_id', fire_id, 'signal_id', f['signal_id'],
+            'user_uuid', uuid, 'account', account, 'symbol', f['symbol'], 'direction', f['direction'],
+            'lot', lot, 'open_price', price, 'sl', f['sl'], 'tp', f['tp'], 'open_time', at,
+            'tick_size', f['tick_size'], 'tick_value', f['tick_value'], 'status', 'open')
+          redis.call('SADD', 'all_open_positions', ticket)
+          redis.call('SADD', 'user_positions:' .. uuid, ticket)
+          redis.call('SADD', 'slots:' .. uuid, fire_id)
+        else
+          redis.call('SREM', 'slots:' .. uuid, fire_id)
+        end
+        publish('fire.' .. target, hgetall(key))
+        return {'ok', target}
+        """)
+
+    /// Applies a `close_confirmation`, once per ticket (a failure once per stream entry). Computes the
+    /// P&L from the position's prices and tick value, closes it, writes the trade record and its
+    /// lists, and updates four statistics hashes.
+    /// ARGV: stream id, ticket, status, close_price, lot, message, account, user_uuid, received_at, day.
+    static let applyClose = RedisScript(prelude + """
+
+        local stream_id, ticket, status, close_price = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+        local message, account, uuid, at, day = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]
+        if ticket == '0' then return {'ignored', ''} end
+        local ckey = 'close:' .. ticket
+        if status ~= 'success' then
+          if not redis.call('SET', 'done:entry:' .. stream_id, '1', 'NX', 'EX', 2592000) then return {'duplicate', ''} end
+          local cstate = redis.call('HGET', ckey, 'state')
+          if cstate and T[cstate] and T[cstate]['rejected'] then
+            redis.call('HSET', ckey, 'state', 'rejected', 'ea_message', message, 'confirmed_at', ARGV[9])
+            redis.call('ZREM', 'fires:deadlines', ckey)
+          end
+          publish('close.rejected', {ticket = ticket, user_uuid = uuid, ea_message = message})
+          return {'rejected', ''}
+        end
+        if not redis.call('SET', 'done:close:' .. ticket, stream_id, 'NX', 'EX', 2592000) then return {'duplicate', ''} end
+        local pkey = 'position:' .. ticket
+        if redis.call('EXISTS', pkey) == 0 then
+          redis.call('LPUSH', 'orphan_confirmations', cjson.encode({stream_id = stream_id, ticket = ticket,
+            user_uuid = uuid, status = status, kind = 'close'}))
+          redis.call('LTRIM', 'orphan_confirmations', 0, 999)
+          return {'unknown_position', ''}
+        end
+        local p = hgetall(pkey)
+        if p['status'] == 'closed' then return {'duplicate', ''} end
+        local dir = (p['direction'] == 'BUY') and 1 or -1
+        local open_price, lot = tonumber(p['open_price']), tonumber(p['lot'])
+        local raw = (close_price - open_price) * dir / tonumber(p['tick_size']) * tonumber(p['tick_value']) * lot
+        local cents = (raw >= 0) and math.floor(raw * 100 + 0.5) or -math.floor(-raw * 100 + 0.5)
+        local profit = string.format('%.2f', cents / 100)
+        local duration = at - tonumber(p['open_time'])
+        redis.call('HSET', pkey, 'status', 'closed', 'close_price', ARGV[4], 'profit', profit, 'closed_at', ARGV[9],
+          'duration', string.format('%.0f', duration))
+        redis.call('SREM', 'all_open_positions', ticket)
+        redis.call('SREM', 'user_positions:' .. p['user_uuid'], ticket)
+        redis.call('LPUSH', 'closed_positions:' .. p['user_uuid'], ticket)
+        redis.call('LTRIM', 'closed_positions:' .. p['user_uuid'], 0, 999)
+        redis.call('SREM', 'slots:' .. p['user_uuid'], p['fire_id'])
+        local cstate = redis.call('HGET', ckey, 'state')
+        if cstate and T[cstate] and T[cstate]['filled'] then
+          redis.call('HSET', ckey, 'state', 'filled', 'confirmed_at', ARGV[9], 'close_price', ARGV[4], 'profit', profit)
+          redis.call('ZREM', 'fires:deadlines', ckey)
+        end
+        local tkey = 'trade:' .. ticket
+        redis.call('HSET', tkey, 'ticket', ticket, 'fire_id', p['fire_id'], 'signal_id', p['signal_id'],
+          'user_uuid', p['user_uuid'], 'account', p['account'], 'symbol', p['symbol'], 'direction', p['direction'],
+          'lot', p['lot'], 'open_price', p['open_price'], 'close_price', ARGV[4], 'sl', p['sl'], 'tp', p['tp'],
+          'open_time', p['open_time'], 'close_time', ARGV[9], 'duration', string.format('%.0f', duration),
+          'profit', profit, 'result', (cents > 0) and 'win' or ((cents < 0) and 'loss' or 'breakeven'))
+        redis.call('EXPIRE', tkey, 2592000)
+        for _, list in ipairs({'trades:' .. p['symbol'], 'trades:account:' .. p['account'], 'trades:day:' .. day,
+                               'trades:recent'}) do
+          redis.call('LPUSH', list, ticket)
+          redis.call('LTRIM', list, 0, 999)
+        end
+        redis.call('EXPIRE', 'trades:day:' .. day, 2592000)
+        local function num(key, field) return tonumber(redis.call('HGET', key, field) or '0') end
+        local function money(c) return string.format('%.2f', c / 100) end
+        local function stats(key)
+          local total = redis.call('HINCRBY', key, 'total', 1)
+          if cents > 0 then
+            redis.call('HINCRBY', key, 'wins', 1)
+            redis.call('HINCRBY', key, 'gross_profit_cents', cents)
+          elseif cents < 0 then
+            redis.call('HINCRBY', key, 'losses', 1)
+            redis.call('HINCRBY', key, 'gross_loss_cents', -cents)
+          else
+            redis.call('HINCRBY', key, 'breakeven', 1)
+          end
+          local wins, losses = num(key, 'wins'), num(key, 'losses')
+          local gp, gl = num(key, 'gross_profit_cents'), num(key, 'gross_loss_cents')
+          if cents > num(key, 'largest_win_cents') then redis.call('HSET', key, 'largest_win_cents', cents) end
+          if -cents > num(key, 'largest_loss_cents') then redis.call('HSET', key, 'largest_loss_cents', -cents) end
+          local streak = num(key, 'current_streak')
+          if cents > 0 then streak = (streak > 0) and streak + 1 or 1
+          elseif cents < 0 then streak = (streak < 0) and streak - 1 or -1
+          else streak = 0 end
+          local best, worst = num(key, 'best_streak'), num(key, 'worst_streak')
+          if streak > best then best = streak end
+          if -streak > worst then worst = -streak end
+          local pf = ''
+          if gl > 0 then pf = string.format('%.4f', gp / gl) elseif gp == 0 then pf = '0' end
+          redis.call('HSET', key, 'current_streak', streak, 'best_streak', best, 'worst_streak', worst,
+            'win_rate', string.format('%.2f', wins / total * 100), 'gross_profit', money(gp), 'gross_loss', money(gl),
+            'net', money(gp - gl), 'profit_factor', pf,
+            'average_win', (wins > 0) and money(gp / wins) or '0.00',
+            'average_loss', (losses > 0) and money(gl / losses) or '0.00',
+            'largest_win', money(num(key, 'largest_win_cents')), 'largest_loss', money(num(key, 'largest_loss_cents')),
+            'last_trade_at', ARGV[9])
+        end
+        stats('global_trade_stats')
+        stats('symbol_stats:' .. p['symbol'])
+        stats('account_stats_trades:' .. p['account'])
+        stats('user_stats:' .. p['user_uuid'])
+        publish('position.closed', hgetall(tkey))
+        return {'ok', profit}
+        """)
+
+    /// Opens a close request for an open position unless one is under way.
+    /// KEYS: close record, position, deadlines. ARGV: deadline, then field/value pairs.
+    /// → {'ok'} | {'duplicate', state} | {'not_open', status}
+    static let reserveClose = RedisScript(prelude + """
+
+        local status = redis.call('HGET', KEYS[2], 'status')
+        if status ~= 'open' then return {'not_open', status or ''} end
+        local state = redis.call('HGET', KEYS[1], 'state')
+        if state == 'pending' or state == 'sent' then return {'duplicate', state} end
+        redis.call('DEL', KEYS[1])
+        local fields = {}
+        for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+        redis.call('HSET', KEYS[1], 'state', 'pending', 'kind', 'close', unpack(fields))
+        redis.call('ZADD', KEYS[3], ARGV[1], KEYS[1])
+        return {'ok', ''}
+        """)
+}

@@ -1,0 +1,198 @@
+import BittenCore
+import Foundation
+import Redis
+
+/// The trade path's state in Redis: users, signals, fire and close records, positions, trades and
+/// statistics. Every multi-key change goes through one of `TradeScripts`.
+public struct TradeStore: Sendable {
+    public let redis: RedisClient
+
+    public init(redis: RedisClient) { self.redis = redis }
+
+    // MARK: users
+
+    /// Creates or replaces a user.
+    public func save(_ user: UserRecord) async throws {
+        _ = try await redis.transaction([
+            ["HSET", "user:\(user.uuid)"] + user.redisFields,
+            ["SADD", "users", user.uuid],
+        ])
+    }
+
+    /// One user.
+    public func user(_ uuid: String) async throws -> UserRecord? {
+        try await redis.command(["HGETALL", "user:\(uuid)"]).hash.flatMap(UserRecord.init(hash:))
+    }
+
+    /// Every user, sorted by UUID.
+    public func users() async throws -> [UserRecord] {
+        try await redis.withConnection { connection in
+            let uuids = (try connection.command(["SMEMBERS", "users"]).orThrow().array ?? []).compactMap(\.string).sorted()
+            guard !uuids.isEmpty else { return [] }
+            return try connection.pipeline(uuids.map { ["HGETALL", "user:\($0)"] }).compactMap { $0.hash.flatMap(UserRecord.init(hash:)) }
+        }
+    }
+
+    /// Trades open or under way for the user (the slot count).
+    public func slotsUsed(_ uuid: String) async throws -> Int {
+        try await redis.command(["SCARD", "slots:\(uuid)"]).int ?? 0
+    }
+
+    // MARK: signals
+
+    /// Stores a signal until it expires (and a day longer, for the record). Returns false when a
+    /// signal with that id exists already.
+    public func save(_ signal: SignalRecord, now: Double) async throws -> Bool {
+        let ttl = max(60, Int(signal.expiresAt - now) + 86_400)
+        let replies = try await redis.withConnection { connection in
+            let created = try connection.command(["HSETNX", "signal:\(signal.signalID)", "signal_id", signal.signalID]).orThrow()
+            guard created.int == 1 else { return [RedisReply.integer(0)] }
+            return try connection.pipeline([
+                ["HSET", "signal:\(signal.signalID)"] + signal.redisFields,
+                ["EXPIRE", "signal:\(signal.signalID)", String(ttl)],
+                ["ZADD", "signals:recent", String(signal.receivedAt), signal.signalID],
+                ["ZREMRANGEBYRANK", "signals:recent", "0", "-1001"],
+            ])
+        }
+        return replies.first?.int != 0
+    }
+
+    /// One signal.
+    public func signal(_ id: String) async throws -> SignalRecord? {
+        try await redis.command(["HGETALL", "signal:\(id)"]).hash.flatMap(SignalRecord.init(hash:))
+    }
+
+    /// The latest signals, newest first.
+    public func recentSignals(limit: Int) async throws -> [SignalRecord] {
+        try await redis.withConnection { connection in
+            let ids = (try connection.command(["ZREVRANGE", "signals:recent", "0", String(max(0, limit - 1))]).orThrow().array ?? [])
+                .compactMap(\.string)
+            guard !ids.isEmpty else { return [] }
+            return try connection.pipeline(ids.map { ["HGETALL", "signal:\($0)"] }).compactMap { $0.hash.flatMap(SignalRecord.init(hash:)) }
+        }
+    }
+
+    // MARK: fires
+
+    /// A new fire id: `F-YYYYMMDD-NNNNNN`, unique across processes (Redis INCR).
+    public func nextFireID(now: Double) async throws -> String {
+        let n = try await redis.command(["INCR", "fire:seq"]).int ?? 0
+        let t = MetaTraderTime(epochSeconds: Int(now))
+        let digits = String(n)
+        let date = String(format: "%04d%02d%02d", t.year, t.month, t.day)
+        return "F-\(date)-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+    }
+
+    /// Outcome of reserving a fire.
+    public enum Reservation: Sendable, Equatable {
+        case reserved
+        case duplicate(fireID: String)
+        case noSlot(used: Int)
+    }
+
+    /// Creates the `pending` fire record, its slot and its idempotency marker in one step.
+    public func reserveFire(fireID: String, signalID: String, userUUID: String, slots: Int, deadline: Double,
+                            fields: [String]) async throws -> Reservation {
+        let reply = try await redis.evaluate(
+            TradeScripts.reserveFire,
+            keys: ["fired:\(signalID):\(userUUID)", "slots:\(userUUID)", "fire:\(fireID)", "fires:deadlines", "fires:recent"],
+            args: [fireID, String(slots), Self.number(deadline)] + fields)
+        let parts = reply.array?.compactMap(\.string) ?? []
+        switch parts.first {
+        case "ok": return .reserved
+        case "duplicate": return .duplicate(fireID: parts.count > 1 ? parts[1] : "")
+        case "no_slot": return .noSlot(used: parts.count > 1 ? Int(parts[1]) ?? 0 : 0)
+        default: throw RedisError(.unexpectedReply, "reserve fire returned \(reply)")
+        }
+    }
+
+    /// Moves a fire (`fire:{id}`) or close (`close:{ticket}`) record; returns the script's verdict.
+    @discardableResult
+    public func transition(_ key: String, to state: FireState, deadline: Double? = nil, fields: [String] = [])
+        async throws -> (outcome: String, previous: String)
+    {
+        let reply = try await redis.evaluate(
+            TradeScripts.transition, keys: [key, "fires:deadlines"],
+            args: [state.rawValue, deadline.map(Self.number) ?? ""] + fields)
+        let parts = reply.array?.compactMap(\.string) ?? []
+        return (parts.first ?? "", parts.count > 1 ? parts[1] : "")
+    }
+
+    /// Frees the idempotency marker of a fire that never reached the EA, so the user may fire again.
+    public func forgetFire(signalID: String, userUUID: String) async throws {
+        try await redis.command(["DEL", "fired:\(signalID):\(userUUID)"])
+    }
+
+    /// A fire record.
+    public func fire(_ fireID: String) async throws -> FireRecord? {
+        try await redis.command(["HGETALL", "fire:\(fireID)"]).hash.flatMap(FireRecord.init(hash:))
+    }
+
+    /// The latest fires, newest first.
+    public func recentFires(limit: Int) async throws -> [FireRecord] {
+        try await redis.withConnection { connection in
+            let ids = (try connection.command(["LRANGE", "fires:recent", "0", String(max(0, limit - 1))]).orThrow().array ?? [])
+                .compactMap(\.string)
+            guard !ids.isEmpty else { return [] }
+            return try connection.pipeline(ids.map { ["HGETALL", "fire:\($0)"] }).compactMap { $0.hash.flatMap(FireRecord.init(hash:)) }
+        }
+    }
+
+    /// Records (fire or close keys) whose deadline has passed.
+    public func overdue(at now: Double, limit: Int = 500) async throws -> [String] {
+        (try await redis.command(["ZRANGEBYSCORE", "fires:deadlines", "-inf", Self.number(now), "LIMIT", "0", String(limit)])
+            .array ?? []).compactMap(\.string)
+    }
+
+    /// Opens a close request for an open position.
+    public func reserveClose(ticket: Int, deadline: Double, fields: [String]) async throws -> (outcome: String, detail: String) {
+        let reply = try await redis.evaluate(
+            TradeScripts.reserveClose, keys: ["close:\(ticket)", "position:\(ticket)", "fires:deadlines"],
+            args: [Self.number(deadline)] + fields)
+        let parts = reply.array?.compactMap(\.string) ?? []
+        return (parts.first ?? "", parts.count > 1 ? parts[1] : "")
+    }
+
+    /// A close request record.
+    public func closeRequest(_ ticket: Int) async throws -> FireRecord? {
+        try await redis.command(["HGETALL", "close:\(ticket)"]).hash.flatMap(FireRecord.init(hash:))
+    }
+
+    // MARK: positions and statistics
+
+    /// One position (open or closed).
+    public func position(_ ticket: Int) async throws -> PositionRecord? {
+        try await redis.command(["HGETALL", "position:\(ticket)"]).hash.flatMap(PositionRecord.init(hash:))
+    }
+
+    /// Open positions, all or one user's.
+    public func openPositions(user: String? = nil) async throws -> [PositionRecord] {
+        try await redis.withConnection { connection in
+            let set = user.map { "user_positions:\($0)" } ?? "all_open_positions"
+            let tickets = (try connection.command(["SMEMBERS", set]).orThrow().array ?? []).compactMap(\.string)
+            guard !tickets.isEmpty else { return [] }
+            return try connection.pipeline(tickets.map { ["HGETALL", "position:\($0)"] })
+                .compactMap { $0.hash.flatMap(PositionRecord.init(hash:)) }.sorted { $0.ticket < $1.ticket }
+        }
+    }
+
+    /// A statistics hash (`global_trade_stats`, `symbol_stats:EURUSD`, …).
+    public func stats(_ key: String) async throws -> TradeStats {
+        TradeStats(hash: try await redis.command(["HGETALL", key]).hash ?? [:])
+    }
+
+    /// Recent closed trades, newest first, from one of the bounded lists.
+    public func trades(list: String, limit: Int) async throws -> [[String: String]] {
+        try await redis.withConnection { connection in
+            let tickets = (try connection.command(["LRANGE", list, "0", String(max(0, limit - 1))]).orThrow().array ?? [])
+                .compactMap(\.string)
+            guard !tickets.isEmpty else { return [] }
+            return try connection.pipeline(tickets.map { ["HGETALL", "trade:\($0)"] }).compactMap { reply in
+                guard let hash = reply.hash, !hash.isEmpty else { return nil }
+                return hash
+            }
+        }
+    }
+
+    static func number(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 6) ?? "0" }
+}
