@@ -91,6 +91,14 @@ public final class BittenProcess: @unchecked Sendable {
         return ContinuousClock.now - start
     }
 
+    /// SIGTERM, then waits (blocking, at most `seconds`) for a graceful exit, so that the managed
+    /// Redis is stopped too; for `defer` blocks, which cannot await.
+    public func terminateAndWait(seconds: Double = 10) {
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    }
+
     /// The last lines of its output.
     public func logTail(_ lines: Int = 40) -> String {
         let text = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
@@ -116,6 +124,29 @@ public enum HTTP {
         request.timeoutInterval = 5
         let (data, response) = try await URLSession.shared.data(for: request)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    /// Any method with an optional body; returns the status code and body.
+    public static func send(_ method: String, _ url: String, body: String? = nil,
+                            headers: [String: String] = ["Content-Type": "application/json"]) async throws -> (Int, Data) {
+        guard let target = URL(string: url) else { throw TestSupportError("bad URL \(url)") }
+        var request = URLRequest(url: target)
+        request.httpMethod = method
+        request.timeoutInterval = 10
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        if let body { request.httpBody = Data(body.utf8) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    /// Sends and decodes a JSON object reply.
+    public static func sendJSON(_ method: String, _ url: String, body: String? = nil,
+                                headers: [String: String] = ["Content-Type": "application/json"]) async throws -> (Int, [String: Any]) {
+        let (status, data) = try await send(method, url, body: body, headers: headers)
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw TestSupportError("\(url) did not return a JSON object: \(String(decoding: data, as: UTF8.self))")
+        }
+        return (status, object)
     }
 
     /// GET and decode a JSON object.

@@ -107,8 +107,13 @@ public final class ConfirmationProcessor: Service, Sendable {
                 guard let slot else { continue }
                 switch replies[slot] {
                 case .error(let message):
-                    // A script error is a bug or a full Redis; leave the entry unacknowledged for a retry.
-                    throw RedisError(.server, "applying \(entries[index].id): \(message)")
+                    // Never let one entry block the ledger: note it for a later replay (the entry stays
+                    // in the stream) and go on.
+                    results[index] = "error"
+                    _ = try connection.pipeline([
+                        ["LPUSH", "confirmations:failed", "\(entries[index].id) \(message)"],
+                        ["LTRIM", "confirmations:failed", "0", "9999"],
+                    ])
                 case let reply:
                     results[index] = reply.array?.first?.string ?? "error"
                 }

@@ -151,17 +151,18 @@ enum TradeScripts {
         redis.call('SREM', 'user_positions:' .. p['user_uuid'], ticket)
         redis.call('LPUSH', 'closed_positions:' .. p['user_uuid'], ticket)
         redis.call('LTRIM', 'closed_positions:' .. p['user_uuid'], 0, 999)
-        redis.call('SREM', 'slots:' .. p['user_uuid'], p['fire_id'])
+        redis.call('SREM', 'slots:' .. p['user_uuid'], p['fire_id'] or '')
         local cstate = redis.call('HGET', ckey, 'state')
         if cstate and T[cstate] and T[cstate]['filled'] then
           redis.call('HSET', ckey, 'state', 'filled', 'confirmed_at', ARGV[9], 'close_price', ARGV[4], 'profit', profit)
           redis.call('ZREM', 'fires:deadlines', ckey)
         end
         local tkey = 'trade:' .. ticket
-        redis.call('HSET', tkey, 'ticket', ticket, 'fire_id', p['fire_id'], 'signal_id', p['signal_id'],
-          'user_uuid', p['user_uuid'], 'account', p['account'], 'symbol', p['symbol'], 'direction', p['direction'],
-          'lot', p['lot'], 'open_price', p['open_price'], 'close_price', ARGV[4], 'sl', p['sl'], 'tp', p['tp'],
-          'open_time', p['open_time'], 'close_time', ARGV[9], 'duration', string.format('%.0f', duration),
+        local function f(k) return p[k] or '' end
+        redis.call('HSET', tkey, 'ticket', ticket, 'fire_id', f('fire_id'), 'signal_id', f('signal_id'),
+          'user_uuid', f('user_uuid'), 'account', f('account'), 'symbol', f('symbol'), 'direction', f('direction'),
+          'lot', f('lot'), 'open_price', f('open_price'), 'close_price', ARGV[4], 'sl', f('sl'), 'tp', f('tp'),
+          'open_time', f('open_time'), 'close_time', ARGV[9], 'duration', string.format('%.0f', duration),
           'profit', profit, 'result', (cents > 0) and 'win' or ((cents < 0) and 'loss' or 'breakeven'))
         redis.call('EXPIRE', tkey, 2592000)
         for _, list in ipairs({'trades:' .. p['symbol'], 'trades:account:' .. p['account'], 'trades:day:' .. day,

@@ -1,0 +1,121 @@
+import BittenServices
+import BittenTestSupport
+import Foundation
+import Logging
+import Redis
+import Testing
+
+/// The confirmation processor and its Lua scripts against a real redis-server.
+@Suite("Confirmation ledger: statistics and replay against real Redis")
+struct ConfirmationLedgerTests {
+    /// Twenty trades, P&L in USD (1 lot EURUSD BUY from 1.10000: one tick is 1 USD).
+    static let profits: [Int] = [25, -10, 40, 15, -30, -20, -5, 60, 10, -15, 35, -25, 50, 5, -40, 20, 30, -10, 45, -5]
+
+    func seedPositions(_ redis: RedisConnection, uuid: String) throws {
+        for (index, _) in Self.profits.enumerated() {
+            let ticket = 900_000 + index
+            _ = try redis.command([
+                "HSET", "position:\(ticket)", "ticket", String(ticket), "fire_id", "F-TEST-\(index)", "signal_id", "SIG_T_\(index)",
+                "user_uuid", uuid, "account", "55501", "symbol", "EURUSD", "direction", "BUY", "lot", "1",
+                "open_price", "1.1", "sl", "1.099", "tp", "1.102", "open_time", "1000", "tick_size", "0.00001",
+                "tick_value", "1", "status", "open",
+            ]).orThrow()
+            _ = try redis.command(["SADD", "all_open_positions", String(ticket)]).orThrow()
+            _ = try redis.command(["SADD", "slots:\(uuid)", "F-TEST-\(index)"]).orThrow()
+        }
+    }
+
+    func appendCloses(_ redis: RedisConnection, uuid: String) throws {
+        for (index, profit) in Self.profits.enumerated() {
+            let close = String(format: "%.5f", 1.1 + Double(profit) / 100_000)
+            let payload = #"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_55501_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(900_000 + index),"close_price":\#(close),"lot":1.00,"message":"Position closed","account":55501,"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#
+            _ = try redis.xadd("stream:confirmations", fields: [
+                ("type", "close_confirmation"), ("user_uuid", uuid), ("received_at", String(2000 + index)), ("payload", payload),
+            ])
+        }
+    }
+
+    func processor(_ url: String) throws -> (ConfirmationProcessor, RedisClient) {
+        let client = RedisClient(url: try RedisURL(parsing: url), poolSize: 1)
+        return (ConfirmationProcessor(redis: client, board: ServiceBoard(), logger: Logger(label: "test")), client)
+    }
+
+    @Test func twentyTradesGiveTheHandComputedStatistics() async throws {
+        let server = try RedisServerProcess()
+        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        try seedPositions(redis, uuid: "user_stats_01")
+        try appendCloses(redis, uuid: "user_stats_01")
+        let (processor, client) = try processor(server.url)
+        defer { client.shutdown() }
+        #expect(try await processor.processBatch(id: ">") == 20)
+
+        for key in ["global_trade_stats", "symbol_stats:EURUSD", "account_stats_trades:55501", "user_stats:user_stats_01"] {
+            let stats = TradeStats(hash: try #require(try redis.command(["HGETALL", key]).hash))
+            // By hand: 11 wins (335 USD), 9 losses (160 USD).
+            #expect(stats.total == 20, "\(key)")
+            #expect(stats.wins == 11)
+            #expect(stats.losses == 9)
+            #expect(stats.winRate == 55.0)
+            #expect(stats.grossProfit == 335.0)
+            #expect(stats.grossLoss == 160.0)
+            #expect(stats.net == 175.0)
+            #expect(abs((stats.profitFactor ?? 0) - 2.09375) < 0.0001)
+            #expect(stats.averageWin == 30.45)  // 335 / 11
+            #expect(stats.averageLoss == 17.78)  // 160 / 9
+            #expect(stats.largestWin == 60.0)
+            #expect(stats.largestLoss == 40.0)
+            #expect(stats.bestStreak == 2)  // W L WW LLL WW L W L WW L WW L W L
+            #expect(stats.worstStreak == 3)
+            #expect(stats.currentStreak == -1)
+        }
+        #expect(try redis.command(["SCARD", "all_open_positions"]).int == 0)
+        #expect(try redis.command(["SCARD", "slots:user_stats_01"]).int == 0)
+        #expect(try redis.command(["HGET", "trade:900007", "profit"]).string == "60.00")
+        #expect(try redis.command(["LLEN", "trades:EURUSD"]).int == 20)
+        #expect(try redis.command(["XPENDING", "stream:confirmations", "processors"]).array?.first?.int == 0)
+    }
+
+    @Test func replayAfterACrashCountsNothingTwice() async throws {
+        let server = try RedisServerProcess()
+        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        try seedPositions(redis, uuid: "user_replay_1")
+        try appendCloses(redis, uuid: "user_replay_1")
+        let (processor, client) = try processor(server.url)
+        defer { client.shutdown() }
+        #expect(try await processor.processBatch(id: ">") == 20)
+        let before = try #require(try redis.command(["HGETALL", "global_trade_stats"]).hash)
+
+        // The worst crash: applied but never acknowledged. Every entry is delivered again…
+        _ = try redis.command(["XGROUP", "SETID", "stream:confirmations", "processors", "0"]).orThrow()
+        let (restarted, client2) = try self.processor(server.url)
+        defer { client2.shutdown() }
+        #expect(try await restarted.processBatch(id: ">") == 20)
+        // …and recognised: the statistics are unchanged.
+        #expect(try redis.command(["HGETALL", "global_trade_stats"]).hash == before)
+        #expect(TradeStats(hash: before).total == 20)
+
+        // An entry appended while no processor ran is applied once when one starts.
+        _ = try redis.command(["HSET", "position:999999", "ticket", "999999", "fire_id", "F-LATE", "user_uuid", "user_replay_1",
+                               "account", "55501", "symbol", "EURUSD", "direction", "SELL", "lot", "0.5", "open_price", "1.1",
+                               "open_time", "1000", "tick_size", "0.00001", "tick_value", "1", "status", "open"]).orThrow()
+        let payload = #"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_55501_1","user_uuid":"user_replay_1","status":"success","ticket":999999,"close_price":1.09900,"lot":0.50,"message":"Position closed","account":55501,"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#
+        _ = try redis.xadd("stream:confirmations", fields: [("type", "close_confirmation"), ("user_uuid", "user_replay_1"),
+                                                            ("received_at", "3000"), ("payload", payload)])
+        #expect(try await restarted.processBatch(id: ">") == 1)
+        #expect(try redis.command(["HGET", "position:999999", "profit"]).string == "50.00")
+        #expect(try redis.command(["HGET", "global_trade_stats", "total"]).int == 21)
+    }
+
+    @Test func confirmationForAnUnknownFireIsKeptAsAnOrphan() async throws {
+        let server = try RedisServerProcess()
+        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        let payload = String(decoding: try Fixtures.data("ea/confirmation_success.json"), as: UTF8.self)
+        _ = try redis.xadd("stream:confirmations", fields: [("type", "confirmation"), ("user_uuid", "user_5512093"),
+                                                            ("received_at", "1000"), ("payload", payload)])
+        let (processor, client) = try processor(server.url)
+        defer { client.shutdown() }
+        #expect(try await processor.processBatch(id: ">") == 1)
+        #expect(try redis.command(["LLEN", "orphan_confirmations"]).int == 1)
+        #expect(try redis.command(["EXISTS", "position:508812347"]).int == 0)
+    }
+}
