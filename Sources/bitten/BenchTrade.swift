@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Redis
+import ZeroMQ
+
+extension Bench {
+    /// `bitten bench trade`: confirmations ingested end to end by a real `bitten up` child process.
+    struct Trade: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Confirmations per second through 5558 → stream → processor (fill, close, P&L, statistics).")
+
+        @Option(help: "Trades; each sends one fill and one close confirmation.") var trades = 20_000
+
+        func run() async throws {
+            let server = try ServerUnderTest.start()
+            defer { server.stop() }
+            let stateFile = server.dataDir + "/redis/managed-redis.state"
+            guard let text = try? String(contentsOfFile: stateFile, encoding: .utf8),
+                  let port = text.split(separator: " ").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+                throw ValidationError("no managed Redis state in \(stateFile)")
+            }
+            let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: port))
+            // Fires as the fire desk leaves them: sent, holding a slot.
+            var batch: [[String]] = []
+            for i in 0..<trades {
+                batch.append(["HSET", "fire:FB-\(i)", "kind", "fire", "fire_id", "FB-\(i)", "state", "sent", "holds_slot", "1",
+                              "signal_id", "SIG_BENCH", "user_uuid", "user_bench_\(i % 100)", "symbol", "EURUSD", "direction", "BUY",
+                              "sl", "1.08", "tp", "1.09", "tick_size", "0.00001", "tick_value", "1"])
+                if batch.count == 1000 {
+                    _ = try redis.pipeline(batch)
+                    batch = []
+                }
+            }
+            if !batch.isEmpty { _ = try redis.pipeline(batch) }
+            let context = try Context()
+            let push = try Socket(context: context, type: .push)
+            try push.setSendHighWaterMark(0)
+            try push.connect("tcp://127.0.0.1:\(server.port("BITTEN_CONFIRM_PORT"))")
+            Thread.sleep(forTimeInterval: 0.3)
+            let start = Date()
+            for i in 0..<trades {
+                let uuid = "user_bench_\(i % 100)"
+                let ticket = 700_000_000 + i
+                try push.send(#"{"type":"confirmation","command_type":"fire","fire_id":"FB-\#(i)","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(ticket),"price":1.08500,"lot":0.10,"message":"Trade executed successfully via DEALER","account":\#(80_000 + i % 100),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 14:06:02"}"#)
+            }
+            for i in 0..<trades {
+                let close = i % 3 == 0 ? "1.08400" : "1.08620"
+                try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_1_1","user_uuid":"user_bench_\#(i % 100)","status":"success","ticket":\#(700_000_000 + i),"close_price":\#(close),"lot":0.10,"message":"Position closed","account":\#(80_000 + i % 100),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#)
+            }
+            let sent = Date().timeIntervalSince(start)
+            var total = 0
+            while Date().timeIntervalSince(start) < 300 {
+                total = try redis.command(["HGET", "global_trade_stats", "total"]).int ?? 0
+                if total >= trades { break }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            let elapsed = Date().timeIntervalSince(start)
+            let streamLength = try redis.command(["XLEN", "stream:confirmations"]).int ?? 0
+            let open = try redis.command(["SCARD", "all_open_positions"]).int ?? 0
+            let wins = try redis.command(["HGET", "global_trade_stats", "wins"]).int ?? 0
+            push.close()
+            print(String(format: "trade: %d confirmations (%d fills + %d closes) pushed in %.2f s", trades * 2, trades, trades, sent))
+            print(String(format: "trade: all applied after %.2f s: %.0f confirmations/s end to end (stream + lifecycle + statistics)",
+                         elapsed, Double(trades * 2) / elapsed))
+            print("trade: stream length \(streamLength), statistics total \(total) (wins \(wins)), open positions left \(open)")
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import BittenCore
+import Foundation
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Calls the running system's HTTP API (with the API token when one is configured).
+struct APIClient {
+    let base: String
+    let token: String?
+
+    init(_ options: ConfigOptions) throws {
+        let config = try resolveOrExit(options)
+        let host = config.httpHost == "0.0.0.0" ? "127.0.0.1" : config.httpHost
+        base = "http://\(host):\(config.httpPort)"
+        token = config.apiToken
+    }
+
+    /// Sends the request, prints the JSON answer, and exits non-zero on a 4xx/5xx.
+    func call(_ method: String, _ path: String, body: [String: Any]? = nil) async throws {
+        guard let url = URL(string: base + path) else { throw ValidationError("bad path \(path)") }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.timeoutInterval = 10
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let body {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        }
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            print("bitten is not reachable at \(base): \(error.localizedDescription)")
+            throw ExitCode(1)
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        if let object = try? JSONSerialization.jsonObject(with: data),
+           let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
+            print(String(decoding: pretty, as: UTF8.self))
+        } else {
+            print(String(decoding: data, as: UTF8.self))
+        }
+        if status >= 400 { throw ExitCode(1) }
+    }
+}
+
+extension Tier: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+}
+
+/// `bitten user add|set|show|list`.
+struct User: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage users (UUID, tier, risk override) of a running bitten.", subcommands: [Add.self, Set.self, Show.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user.")
+        @OptionGroup var options: ConfigOptions
+        @Argument(help: "The user's UUID (the EA's target_uuid).") var uuid: String
+        @Option(help: "Tier: \(Tier.allCases.map(\.rawValue).joined(separator: ", ")).") var tier: Tier = .recruit
+        @Option(help: "Display name.") var name: String?
+        @Option(help: "Risk percent per trade instead of the base risk (capped by the tier).") var risk: Double?
+
+        func run() async throws {
+            var body: [String: Any] = ["uuid": uuid, "tier": tier.rawValue]
+            if let name { body["display_name"] = name }
+            if let risk { body["risk_override"] = risk }
+            try await APIClient(options).call("POST", "/users", body: body)
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a user's tier, name or risk override.")
+        @OptionGroup var options: ConfigOptions
+        @Argument var uuid: String
+        @Option var tier: Tier?
+        @Option var name: String?
+        @Option(help: "Risk percent per trade; 0 removes the override.") var risk: Double?
+
+        func run() async throws {
+            var body: [String: Any] = [:]
+            if let tier { body["tier"] = tier.rawValue }
+            if let name { body["display_name"] = name }
+            if let risk { body["risk_override"] = risk == 0 ? NSNull() : risk }
+            try await APIClient(options).call("PUT", "/users/\(uuid)", body: body)
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one user with slots in use.")
+        @OptionGroup var options: ConfigOptions
+        @Argument var uuid: String
+        func run() async throws { try await APIClient(options).call("GET", "/users/\(uuid)") }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users.")
+        @OptionGroup var options: ConfigOptions
+        func run() async throws { try await APIClient(options).call("GET", "/users") }
+    }
+}
+
+/// `bitten fire SIGNAL_ID --user UUID`.
+struct Fire: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Fire a signal for one user's EA (idempotent per signal and user).")
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "The signal id.") var signalID: String
+    @Option(help: "The user's UUID.") var user: String
+
+    func run() async throws {
+        try await APIClient(options).call("POST", "/fire/\(signalID)", body: ["user_uuid": user])
+    }
+}
