@@ -36,7 +36,7 @@ extension Bench {
             let push = try Socket(context: context, type: .push)
             try push.setSendHighWaterMark(0)
             try push.connect("tcp://127.0.0.1:\(server.port("BITTEN_CONFIRM_PORT"))")
-            Thread.sleep(forTimeInterval: 0.3)
+            try await Task.sleep(for: .milliseconds(300))
             let start = Date()
             for i in 0..<trades {
                 let uuid = "user_bench_\(i % 100)"
@@ -52,7 +52,7 @@ extension Bench {
             while Date().timeIntervalSince(start) < 300 {
                 total = try redis.command(["HGET", "global_trade_stats", "total"]).int ?? 0
                 if total >= trades { break }
-                Thread.sleep(forTimeInterval: 0.05)
+                try await Task.sleep(for: .milliseconds(50))
             }
             let elapsed = Date().timeIntervalSince(start)
             let streamLength = try redis.command(["XLEN", "stream:confirmations"]).int ?? 0
