@@ -171,38 +171,43 @@ enum TradeScripts {
           redis.call('LTRIM', list, 0, 999)
         end
         redis.call('EXPIRE', 'trades:day:' .. day, 2592000)
-        local function num(key, field) return tonumber(redis.call('HGET', key, field) or '0') end
         local function money(c) return string.format('%.2f', c / 100) end
+        local fields = {'total', 'wins', 'losses', 'breakeven', 'gross_profit_cents', 'gross_loss_cents',
+          'largest_win_cents', 'largest_loss_cents', 'current_streak', 'best_streak', 'worst_streak'}
+        -- One read and one write per statistics hash.
         local function stats(key)
-          local total = redis.call('HINCRBY', key, 'total', 1)
+          local raw = redis.call('HMGET', key, unpack(fields))
+          local v = {}
+          for i, name in ipairs(fields) do v[name] = tonumber(raw[i] or '0') or 0 end
+          v.total = v.total + 1
           if cents > 0 then
-            redis.call('HINCRBY', key, 'wins', 1)
-            redis.call('HINCRBY', key, 'gross_profit_cents', cents)
+            v.wins = v.wins + 1
+            v.gross_profit_cents = v.gross_profit_cents + cents
+            if cents > v.largest_win_cents then v.largest_win_cents = cents end
+            v.current_streak = (v.current_streak > 0) and v.current_streak + 1 or 1
           elseif cents < 0 then
-            redis.call('HINCRBY', key, 'losses', 1)
-            redis.call('HINCRBY', key, 'gross_loss_cents', -cents)
+            v.losses = v.losses + 1
+            v.gross_loss_cents = v.gross_loss_cents - cents
+            if -cents > v.largest_loss_cents then v.largest_loss_cents = -cents end
+            v.current_streak = (v.current_streak < 0) and v.current_streak - 1 or -1
           else
-            redis.call('HINCRBY', key, 'breakeven', 1)
+            v.breakeven = v.breakeven + 1
+            v.current_streak = 0
           end
-          local wins, losses = num(key, 'wins'), num(key, 'losses')
-          local gp, gl = num(key, 'gross_profit_cents'), num(key, 'gross_loss_cents')
-          if cents > num(key, 'largest_win_cents') then redis.call('HSET', key, 'largest_win_cents', cents) end
-          if -cents > num(key, 'largest_loss_cents') then redis.call('HSET', key, 'largest_loss_cents', -cents) end
-          local streak = num(key, 'current_streak')
-          if cents > 0 then streak = (streak > 0) and streak + 1 or 1
-          elseif cents < 0 then streak = (streak < 0) and streak - 1 or -1
-          else streak = 0 end
-          local best, worst = num(key, 'best_streak'), num(key, 'worst_streak')
-          if streak > best then best = streak end
-          if -streak > worst then worst = -streak end
+          if v.current_streak > v.best_streak then v.best_streak = v.current_streak end
+          if -v.current_streak > v.worst_streak then v.worst_streak = -v.current_streak end
+          local gp, gl = v.gross_profit_cents, v.gross_loss_cents
           local pf = ''
           if gl > 0 then pf = string.format('%.4f', gp / gl) elseif gp == 0 then pf = '0' end
-          redis.call('HSET', key, 'current_streak', streak, 'best_streak', best, 'worst_streak', worst,
-            'win_rate', string.format('%.2f', wins / total * 100), 'gross_profit', money(gp), 'gross_loss', money(gl),
+          redis.call('HSET', key, 'total', v.total, 'wins', v.wins, 'losses', v.losses, 'breakeven', v.breakeven,
+            'gross_profit_cents', gp, 'gross_loss_cents', gl, 'largest_win_cents', v.largest_win_cents,
+            'largest_loss_cents', v.largest_loss_cents, 'current_streak', v.current_streak,
+            'best_streak', v.best_streak, 'worst_streak', v.worst_streak,
+            'win_rate', string.format('%.2f', v.wins / v.total * 100), 'gross_profit', money(gp), 'gross_loss', money(gl),
             'net', money(gp - gl), 'profit_factor', pf,
-            'average_win', (wins > 0) and money(gp / wins) or '0.00',
-            'average_loss', (losses > 0) and money(gl / losses) or '0.00',
-            'largest_win', money(num(key, 'largest_win_cents')), 'largest_loss', money(num(key, 'largest_loss_cents')),
+            'average_win', (v.wins > 0) and money(gp / v.wins) or '0.00',
+            'average_loss', (v.losses > 0) and money(gl / v.losses) or '0.00',
+            'largest_win', money(v.largest_win_cents), 'largest_loss', money(v.largest_loss_cents),
             'last_trade_at', ARGV[9])
         end
         stats('global_trade_stats')
