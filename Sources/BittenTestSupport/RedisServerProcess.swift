@@ -15,12 +15,25 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// `redis://127.0.0.1:PORT`.
     public var url: String { "redis://127.0.0.1:\(port)" }
 
-    /// Starts redis-server and waits until it answers PING.
-    public init(port: Int = FreePort.next(), appendOnly: Bool = false) throws {
-        self.port = port
+    /// Starts redis-server and waits until it answers PING. Without a `port`, a free one is chosen,
+    /// and another one when a parallel test took it first.
+    public init(port wanted: Int? = nil, appendOnly: Bool = false) throws {
         self.appendOnly = appendOnly
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-redis-\(port)-\(UUID().uuidString)")
-        try start()
+        var attempt = 0
+        while true {
+            let port = wanted ?? FreePort.next()
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-redis-\(port)-\(UUID().uuidString)")
+            do {
+                let started = try LocalRedisServer(port: port, directory: directory.path, appendOnly: appendOnly)
+                self.port = port
+                self.directory = directory
+                server = started
+                return
+            } catch {
+                attempt += 1
+                if wanted != nil || attempt >= 5 { throw error }
+            }
+        }
     }
 
     deinit {
