@@ -26,11 +26,8 @@ public struct TradeStore: Sendable {
 
     /// Every user, sorted by UUID.
     public func users() async throws -> [UserRecord] {
-        try await redis.withConnection { connection in
-            let uuids = (try connection.command(["SMEMBERS", "users"]).orThrow().array ?? []).compactMap(\.string).sorted()
-            guard !uuids.isEmpty else { return [] }
-            return try connection.pipeline(uuids.map { ["HGETALL", "user:\($0)"] }).compactMap { $0.hash.flatMap(UserRecord.init(hash:)) }
-        }
+        try await hashes(["SMEMBERS", "users"], prefix: "user:").compactMap(UserRecord.init(hash:))
+            .sorted { $0.uuid < $1.uuid }
     }
 
     /// Trades open or under way for the user (the slot count).
@@ -64,12 +61,8 @@ public struct TradeStore: Sendable {
 
     /// The latest signals, newest first.
     public func recentSignals(limit: Int) async throws -> [SignalRecord] {
-        try await redis.withConnection { connection in
-            let ids = (try connection.command(["ZREVRANGE", "signals:recent", "0", String(max(0, limit - 1))]).orThrow().array ?? [])
-                .compactMap(\.string)
-            guard !ids.isEmpty else { return [] }
-            return try connection.pipeline(ids.map { ["HGETALL", "signal:\($0)"] }).compactMap { $0.hash.flatMap(SignalRecord.init(hash:)) }
-        }
+        try await hashes(["ZREVRANGE", "signals:recent", "0", String(max(0, limit - 1))], prefix: "signal:")
+            .compactMap(SignalRecord.init(hash:))
     }
 
     // MARK: fires
@@ -130,12 +123,8 @@ public struct TradeStore: Sendable {
 
     /// The latest fires, newest first.
     public func recentFires(limit: Int) async throws -> [FireRecord] {
-        try await redis.withConnection { connection in
-            let ids = (try connection.command(["LRANGE", "fires:recent", "0", String(max(0, limit - 1))]).orThrow().array ?? [])
-                .compactMap(\.string)
-            guard !ids.isEmpty else { return [] }
-            return try connection.pipeline(ids.map { ["HGETALL", "fire:\($0)"] }).compactMap { $0.hash.flatMap(FireRecord.init(hash:)) }
-        }
+        try await hashes(["LRANGE", "fires:recent", "0", String(max(0, limit - 1))], prefix: "fire:")
+            .compactMap(FireRecord.init(hash:))
     }
 
     /// Records (fire or close keys) whose deadline has passed.
@@ -167,13 +156,9 @@ public struct TradeStore: Sendable {
 
     /// Open positions, all or one user's.
     public func openPositions(user: String? = nil) async throws -> [PositionRecord] {
-        try await redis.withConnection { connection in
-            let set = user.map { "user_positions:\($0)" } ?? "all_open_positions"
-            let tickets = (try connection.command(["SMEMBERS", set]).orThrow().array ?? []).compactMap(\.string)
-            guard !tickets.isEmpty else { return [] }
-            return try connection.pipeline(tickets.map { ["HGETALL", "position:\($0)"] })
-                .compactMap { $0.hash.flatMap(PositionRecord.init(hash:)) }.sorted { $0.ticket < $1.ticket }
-        }
+        let set = user.map { "user_positions:\($0)" } ?? "all_open_positions"
+        return try await hashes(["SMEMBERS", set], prefix: "position:").compactMap(PositionRecord.init(hash:))
+            .sorted { $0.ticket < $1.ticket }
     }
 
     /// A statistics hash (`global_trade_stats`, `symbol_stats:EURUSD`, …).
@@ -183,11 +168,16 @@ public struct TradeStore: Sendable {
 
     /// Recent closed trades, newest first, from one of the bounded lists.
     public func trades(list: String, limit: Int) async throws -> [[String: String]] {
+        try await hashes(["LRANGE", list, "0", String(max(0, limit - 1))], prefix: "trade:")
+    }
+
+    /// Runs `idsCommand` (a list of ids), then HGETALL `prefix + id` for each in one pipeline; empty
+    /// hashes (expired records) are left out.
+    private func hashes(_ idsCommand: [String], prefix: String) async throws -> [[String: String]] {
         try await redis.withConnection { connection in
-            let tickets = (try connection.command(["LRANGE", list, "0", String(max(0, limit - 1))]).orThrow().array ?? [])
-                .compactMap(\.string)
-            guard !tickets.isEmpty else { return [] }
-            return try connection.pipeline(tickets.map { ["HGETALL", "trade:\($0)"] }).compactMap { reply in
+            let ids = (try connection.command(idsCommand).orThrow().array ?? []).compactMap(\.string)
+            guard !ids.isEmpty else { return [] }
+            return try connection.pipeline(ids.map { ["HGETALL", prefix + $0] }).compactMap { reply in
                 guard let hash = reply.hash, !hash.isEmpty else { return nil }
                 return hash
             }
