@@ -182,7 +182,6 @@ enum TradeRoutes {
             }
             do {
                 let record = try await trade.desk.fire(signalID: context.parameters.get("signal_id") ?? "", userUUID: uuid ?? "")
-                trade.tracker.invalidate()
                 return try json(record, status: record.duplicate ? .ok : .created)
             } catch let error as FireRefusal {
                 throw refusal(error)

@@ -34,6 +34,7 @@ public final class Fleet: Service, Sendable {
         var nextTicket = 500_000_000
         var bars: [String: (open: Double, high: Double, low: Double, close: Double, minute: Int)] = [:]
         var fires: [FireCommand] = []
+        var fireReceivedAt: [String: Double] = [:]
         var muted: Set<String> = []
     }
 
@@ -73,6 +74,9 @@ public final class Fleet: Service, Sendable {
     public func receivedFires(for uuid: String? = nil) -> [FireCommand] {
         state.withLock { s in uuid.map { id in s.fires.filter { $0.targetUUID == id } } ?? s.fires }
     }
+
+    /// When each `fire` reached its EA (epoch seconds, by fire id; the latest 100 000).
+    public var fireReceiveTimes: [String: Double] { state.withLock { $0.fireReceivedAt } }
 
     /// Makes EAs read commands without ever answering them (a terminal whose trading is stuck).
     public func mute(_ uuids: [String]) {
@@ -272,6 +276,7 @@ public final class Fleet: Service, Sendable {
     }
 
     func answer(index: Int, payload: [UInt8]) -> [String] {
+        let receivedAt = Date().timeIntervalSince1970
         let command: EACommand
         do {
             command = try EACommand.decode(payload)
@@ -284,6 +289,8 @@ public final class Fleet: Service, Sendable {
             guard index < s.eas.count else { return [] }
             s.stats.commandsReceived += 1
             if case .fire(let fire) = command {
+                if s.fireReceivedAt.count >= 100_000 { s.fireReceivedAt = [:] }
+                s.fireReceivedAt[fire.fireID] = receivedAt
                 s.fires.append(fire)
                 if s.fires.count > 10_000 { s.fires.removeFirst(s.fires.count - 10_000) }
             }
@@ -334,11 +341,6 @@ public final class Fleet: Service, Sendable {
     private func isPing(_ command: EACommand) -> Bool {
         if case .ping = command { return true }
         return false
-    }
-
-    /// The simulated market's mid price of `symbol`.
-    public func price(_ symbol: String) -> (bid: Double, ask: Double)? {
-        state.withLock { $0.market.quote(symbol).map { ($0.bid, $0.ask) } }
     }
 
     private func close(_ ea: inout SimulatedEA, ticket: Int, market: MarketWalk, commandType: String, time: String) -> String {

@@ -168,24 +168,35 @@ public final class RedisConnection {
         }
     }
 
+    /// The SHA of `script`, loaded with SCRIPT LOAD the first time this connection needs it. For
+    /// pipelined EVALSHA calls; a `NOSCRIPT` reply means the server lost its scripts (a restart or
+    /// SCRIPT FLUSH): call `forgetScripts()` and run the calls again.
+    public func scriptSHA(_ script: RedisScript) throws(RedisError) -> String {
+        if let known = scriptSHAs[script.source] { return known }
+        guard let loaded = try command(["SCRIPT", "LOAD", script.source]).orThrow().string else {
+            throw RedisError(.unexpectedReply, "SCRIPT LOAD returned no SHA")
+        }
+        scriptSHAs[script.source] = loaded
+        return loaded
+    }
+
+    /// Forgets every script SHA, so that the next use loads the script again.
+    public func forgetScripts() { scriptSHAs = [:] }
+
+    /// Whether `reply` says the server does not know the script.
+    public static func isNoScript(_ reply: RedisReply) -> Bool {
+        if case .error(let message) = reply { return message.hasPrefix("NOSCRIPT") }
+        return false
+    }
+
     /// Runs a Lua script by its SHA (EVALSHA), loading it first when the server does not know it.
     public func evaluate(_ script: RedisScript, keys: [String] = [], args: [String] = []) throws(RedisError)
         -> RedisReply
     {
-        for attempt in 0..<2 {
-            let sha: String
-            if let known = scriptSHAs[script.source], attempt == 0 {
-                sha = known
-            } else {
-                guard let loaded = try command(["SCRIPT", "LOAD", script.source]).orThrow().string else {
-                    throw RedisError(.unexpectedReply, "SCRIPT LOAD returned no SHA")
-                }
-                scriptSHAs[script.source] = loaded
-                sha = loaded
-            }
-            let reply = try command(["EVALSHA", sha, String(keys.count)] + keys + args)
-            if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-                scriptSHAs[script.source] = nil
+        for _ in 0..<2 {
+            let reply = try command(["EVALSHA", try scriptSHA(script), String(keys.count)] + keys + args)
+            guard !Self.isNoScript(reply) else {
+                forgetScripts()
                 continue
             }
             return reply

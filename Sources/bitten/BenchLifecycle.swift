@@ -146,6 +146,16 @@ struct ServerUnderTest {
 
     func port(_ name: String) -> Int { ports[name] ?? 0 }
 
+    /// The port of the managed redis-server it started (from its state file).
+    func managedRedisPort() throws -> Int {
+        let file = dataDir + "/redis/managed-redis.state"
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+              let port = text.split(separator: " ").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+            throw ValidationError("no managed Redis state in \(file)")
+        }
+        return port
+    }
+
     static func start() throws -> ServerUnderTest {
         let names = ["BITTEN_HTTP_PORT", "BITTEN_COMMAND_PORT", "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT", "BITTEN_CONFIRM_PORT",
                      "BITTEN_SIGNAL_IN_PORT", "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT"]

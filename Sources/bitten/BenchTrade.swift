@@ -10,16 +10,14 @@ extension Bench {
             abstract: "Confirmations per second through 5558 → stream → processor (fill, close, P&L, statistics).")
 
         @Option(help: "Trades; each sends one fill and one close confirmation.") var trades = 20_000
+        @Flag(help: "Turn the managed Redis's AOF off for the run (to see what durability costs).") var noAOF = false
 
         func run() async throws {
             let server = try ServerUnderTest.start()
             defer { server.stop() }
-            let stateFile = server.dataDir + "/redis/managed-redis.state"
-            guard let text = try? String(contentsOfFile: stateFile, encoding: .utf8),
-                  let port = text.split(separator: " ").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
-                throw ValidationError("no managed Redis state in \(stateFile)")
-            }
+            let port = try server.managedRedisPort()
             let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: port))
+            if noAOF { _ = try redis.command(["CONFIG", "SET", "appendonly", "no"]).orThrow() }
             // Fires as the fire desk leaves them: sent, holding a slot.
             var batch: [[String]] = []
             for i in 0..<trades {
@@ -49,17 +47,28 @@ extension Bench {
             }
             let sent = Date().timeIntervalSince(start)
             var total = 0
+            var appended: Double?
             while Date().timeIntervalSince(start) < 300 {
+                if appended == nil, try redis.command(["XLEN", "stream:confirmations"]).int ?? 0 >= trades * 2 {
+                    appended = Date().timeIntervalSince(start)
+                }
                 total = try redis.command(["HGET", "global_trade_stats", "total"]).int ?? 0
                 if total >= trades { break }
-                try await Task.sleep(for: .milliseconds(50))
+                try await Task.sleep(for: .milliseconds(20))
             }
             let elapsed = Date().timeIntervalSince(start)
             let streamLength = try redis.command(["XLEN", "stream:confirmations"]).int ?? 0
             let open = try redis.command(["SCARD", "all_open_positions"]).int ?? 0
             let wins = try redis.command(["HGET", "global_trade_stats", "wins"]).int ?? 0
             push.close()
+            let commandStats = try redis.command(["INFO", "commandstats"]).string ?? ""
+            for line in commandStats.split(whereSeparator: \.isNewline) where line.contains("evalsha") || line.contains("xreadgroup") || line.contains("xadd") {
+                print("redis: \(line)")
+            }
             print(String(format: "trade: %d confirmations (%d fills + %d closes) pushed in %.2f s", trades * 2, trades, trades, sent))
+            if let appended {
+                print(String(format: "trade: all in the stream after %.2f s (%.0f/s appended)", appended, Double(trades * 2) / appended))
+            }
             print(String(format: "trade: all applied after %.2f s: %.0f confirmations/s end to end (stream + lifecycle + statistics)",
                          elapsed, Double(trades * 2) / elapsed))
             print("trade: stream length \(streamLength), statistics total \(total) (wins \(wins)), open positions left \(open)")

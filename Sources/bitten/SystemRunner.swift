@@ -102,8 +102,7 @@ struct SystemRunner {
                                        logger: Logger(label: "bitten.signals"))
             intake = service
             group.append(service)
-            group.append(CitadelStandIn(query: sockets.query, signalIn: nil, board: board,
-                                        signalInPort: config.signalInPort, logger: Logger(label: "bitten.citadel")))
+            group.append(CitadelStandIn(query: sockets.query, board: board))
         }
         var trade: TradeDependencies?
         if services.contains(.trade) {

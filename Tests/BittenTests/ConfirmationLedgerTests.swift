@@ -90,6 +90,12 @@ struct ConfirmationLedgerTests {
         let (restarted, client2) = try self.processor(server.url)
         defer { client2.shutdown() }
         #expect(try await restarted.processBatch(id: ">") == 20)
+        // A Redis that lost its scripts (restart, SCRIPT FLUSH) fails the batch without acknowledging it;
+        // the next read loads them again and the entries are recognised once more.
+        _ = try redis.command(["XGROUP", "SETID", "stream:confirmations", "processors", "0"]).orThrow()
+        _ = try redis.command(["SCRIPT", "FLUSH"]).orThrow()
+        await #expect(throws: RedisError.self) { try await restarted.processBatch(id: ">") }
+        #expect(try await restarted.processBatch(id: "0") == 20)
         // …and recognised: the statistics are unchanged.
         #expect(try redis.command(["HGETALL", "global_trade_stats"]).hash == before)
         #expect(TradeStats(hash: before).total == 20)

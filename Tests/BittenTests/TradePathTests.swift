@@ -188,6 +188,10 @@ struct TradePathTests {
         (status, body) = try await fire(system, "SIG_REF_2", uuid)
         #expect(status == 409 && code(body) == "no_free_slot", "\(body)")
 
+        // A signal id is taken once.
+        (status, body) = try await HTTP.sendJSON("POST", system.api + "/signals", body: signal("SIG_REF_1"))
+        #expect(status == 409 && code(body) == "duplicate", "\(body)")
+
         // Bad input: 4xx with a JSON reason.
         (status, body) = try await HTTP.sendJSON("POST", system.api + "/signals", body: #"{"signal_id":"X_1","symbol":"EURUSD"}"#)
         #expect(status == 400 && code(body) == "invalid", "\(body)")
@@ -242,5 +246,35 @@ struct TradePathTests {
         #expect((open["positions"] as? [Any])?.isEmpty == true)
         let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")
         #expect(user["slots_used"] as? Int == 0)
+    }
+
+    @Test func closeAllClosesEveryPositionOfTheUser() async throws {
+        let system = try await start(eas: 2)
+        defer { system.stop() }
+        let uuid = system.fleet.uuids[1]
+        try await addUser(system, uuid, tier: "CORPORAL")
+        try await postSignal(system, signal("SIG_ALL_1"))
+        try await postSignal(system, signal("SIG_ALL_2", symbol: "XAUUSD", direction: "SELL", entry: 2641.4, sl: 2651.4, tp: 2621.4))
+        for id in ["SIG_ALL_1", "SIG_ALL_2"] {
+            let (status, body) = try await fire(system, id, uuid)
+            #expect(status == 201, "\(body)")
+        }
+        #expect(try await eventually {
+            let (_, open) = try await HTTP.json(system.api + "/users/\(uuid)/positions")
+            return (open["positions"] as? [Any])?.count == 2
+        })
+        let (status, body) = try await HTTP.sendJSON("POST", system.api + "/users/\(uuid)/close-all")
+        #expect(status == 202, "\(body)")
+        #expect((body["closes"] as? [[String: Any]])?.count == 2)
+        #expect(try await eventually {
+            let (_, stats) = try await HTTP.json(system.api + "/stats/users/\(uuid)")
+            return stats["total"] as? Int == 2
+        }, "\(system.bitten.logTail())")
+        let (_, open) = try await HTTP.json(system.api + "/positions")
+        #expect((open["positions"] as? [Any])?.isEmpty == true)
+        let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")
+        #expect(user["slots_used"] as? Int == 0)
+        let (_, trades) = try await HTTP.json(system.api + "/trades?account=70000001")
+        #expect((trades["trades"] as? [Any])?.count == 2)
     }
 }

@@ -89,8 +89,8 @@ public final class ConfirmationProcessor: Service, Sendable {
             try connection.xgroupCreate(stream, group: group)
             let entries = try connection.xreadgroup(group: group, consumer: consumer, stream: stream, id: id, count: size)
             guard !entries.isEmpty else { return ([], [], try connection.xpendingCount(stream, group: group)) }
-            let confirmSHA = try Self.load(TradeScripts.applyConfirmation, connection)
-            let closeSHA = try Self.load(TradeScripts.applyClose, connection)
+            let confirmSHA = try connection.scriptSHA(TradeScripts.applyConfirmation)
+            let closeSHA = try connection.scriptSHA(TradeScripts.applyClose)
             var calls: [[String]] = []
             var slots: [Int?] = []
             var results = [String](repeating: "undecodable", count: entries.count)
@@ -103,6 +103,12 @@ public final class ConfirmationProcessor: Service, Sendable {
                 calls.append(call)
             }
             let replies = calls.isEmpty ? [] : try connection.pipeline(calls)
+            if replies.contains(where: RedisConnection.isNoScript) {
+                // Redis lost its scripts (restarted): nothing is acknowledged, the batch is read again and
+                // the entries that did apply are recognised as duplicates.
+                connection.forgetScripts()
+                throw RedisError(.server, "NOSCRIPT: scripts reloaded, batch will be retried")
+            }
             for (index, slot) in slots.enumerated() {
                 guard let slot else { continue }
                 switch replies[slot] {
@@ -133,13 +139,6 @@ public final class ConfirmationProcessor: Service, Sendable {
         }
         if !entries.isEmpty { board.count(Self.name, in: entries.count, out: results.filter { $0 == "ok" }.count) }
         return entries.count
-    }
-
-    private static func load(_ script: RedisScript, _ connection: RedisConnection) throws -> String {
-        guard let sha = try connection.command(["SCRIPT", "LOAD", script.source]).orThrow().string else {
-            throw RedisError(.unexpectedReply, "SCRIPT LOAD returned no SHA")
-        }
-        return sha
     }
 
     /// The EVALSHA call for one ledger entry, or nil when its payload cannot be read.

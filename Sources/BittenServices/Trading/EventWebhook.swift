@@ -9,8 +9,9 @@ import FoundationNetworking
 
 /// Forwards every trade event published on the Redis channel `bitten:events` (fills, rejections,
 /// timeouts, closes with P&L) to a webhook as a JSON POST, retrying with back-off. It runs apart
-/// from the trade path: a slow or dead webhook delays only its own queue (bounded; the oldest
-/// events are dropped and counted past it).
+/// from the trade path: a slow or dead webhook delays only its own queue (the subscriber keeps
+/// the newest 10 000 events; older ones are dropped). An event that fails every attempt is counted
+/// as an error of this service.
 public final class EventWebhook: Service, Sendable {
     public static let name = "webhook"
 

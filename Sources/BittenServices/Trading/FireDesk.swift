@@ -96,14 +96,10 @@ public final class FireDesk: Service, Sendable {
         guard SignalID.isValid(signalID) else { throw refuse(.badRequest, "'\(signalID)' is not a valid signal id") }
         guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
         let at = now()
-        guard let signal = try await guarded({ try await store.signal(signalID) }) else {
-            throw refuse(.signalNotFound, "no signal \(signalID)")
-        }
-        guard let user = try await guarded({ try await store.user(userUUID) }) else {
-            throw refuse(.userNotFound, "no user \(userUUID)")
-        }
-        if let earlier = try await guarded({ try await store.redis.command(["GET", "fired:\(signalID):\(userUUID)"]).string }),
-           var record = try await guarded({ try await store.fire(earlier) }) {
+        let context = try await guarded { try await store.fireContext(signalID: signalID, userUUID: userUUID) }
+        guard let signal = context.signal else { throw refuse(.signalNotFound, "no signal \(signalID)") }
+        guard let user = context.user else { throw refuse(.userNotFound, "no user \(userUUID)") }
+        if let earlier = context.earlierFireID, var record = try await guarded({ try await store.fire(earlier) }) {
             count("duplicate")
             record.duplicate = true
             return record
@@ -141,22 +137,22 @@ public final class FireDesk: Service, Sendable {
         } catch {
             throw refuse(.sizing, error.message)
         }
-        let fireID = try await guarded { try await store.nextFireID(now: at) }
         let deadline = at + settings.confirmationTimeout
         func n(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
         let fields = [
-            "kind", "fire", "fire_id", fireID, "signal_id", signalID, "user_uuid", userUUID, "symbol", signal.symbol,
+            "kind", "fire", "signal_id", signalID, "user_uuid", userUUID, "symbol", signal.symbol,
             "direction", direction.rawValue, "entry", n(signal.entry), "sl", n(signal.stopLoss), "tp", n(signal.takeProfit),
             "lot", n(size.lot), "risk_percent", n(size.riskPercent), "risk_amount", n(size.riskAmount),
             "citadel_multiplier", n(signal.citadelMultiplier), "tier", user.tier.rawValue, "balance", n(node.balance),
             "tick_size", n(instrument.tickSize), "tick_value", n(tickValue), "created_at", n(at), "deadline", n(deadline),
         ]
         let reservation = try await guarded {
-            try await store.reserveFire(fireID: fireID, signalID: signalID, userUUID: userUUID, slots: rule.slots,
-                                        deadline: deadline, fields: fields)
+            try await store.reserveFire(signalID: signalID, userUUID: userUUID, slots: rule.slots, deadline: deadline,
+                                        now: at, fields: fields)
         }
+        let fireID: String
         switch reservation {
-        case .reserved: break
+        case .reserved(let id): fireID = id
         case .duplicate(let first):
             if var record = try await guarded({ try await store.fire(first) }) {
                 count("duplicate")
@@ -279,7 +275,7 @@ public final class FireDesk: Service, Sendable {
                 logger.warning("command timed out", metadata: ["record": "\(key)", "was": "\(previous)"])
             } else {
                 // Filled, rejected or timed out meanwhile, or gone: nothing waits for it any more.
-                _ = try? await store.redis.command(["ZREM", "fires:deadlines", key])
+                try? await store.removeDeadline(key)
             }
         }
     }

@@ -1,9 +1,8 @@
 import BittenCore
 import Foundation
-import Synchronization
 
-/// Open positions with unrealized P&L at the latest quotes, slots per user and exposure per symbol.
-/// The open set is read from Redis at most every `refreshInterval` however often it is asked for.
+/// Open positions with unrealized P&L at the latest quotes and exposure per symbol. Each snapshot
+/// reads the open set from Redis (one pipelined round trip), so it is never staler than Redis.
 public final class PositionTracker: Sendable {
     /// Net lots and P&L of one symbol.
     public struct Exposure: Sendable, Codable, Equatable {
@@ -24,30 +23,19 @@ public final class PositionTracker: Sendable {
 
     private let store: TradeStore
     private let quotes: (any QuoteSource)?
-    private let refreshInterval: Double
     private let now: @Sendable () -> Double
-    private let cache = Mutex<(at: Double, positions: [PositionRecord])?>(nil)
 
-    public init(store: TradeStore, quotes: (any QuoteSource)?, refreshInterval: Double = 0.5,
+    public init(store: TradeStore, quotes: (any QuoteSource)?,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.store = store
         self.quotes = quotes
-        self.refreshInterval = refreshInterval
         self.now = now
     }
 
     /// Open positions (all, or one user's) priced at the latest quotes.
     public func snapshot(user: String? = nil) async throws -> Snapshot {
         let at = now()
-        var open: [PositionRecord]
-        if let cached = cache.withLock({ $0 }), at - cached.at < refreshInterval {
-            open = cached.positions
-        } else {
-            open = try await store.openPositions()
-            let fresh = open
-            cache.withLock { $0 = (at, fresh) }
-        }
-        if let user { open = open.filter { $0.userUUID == user } }
+        var open = try await store.openPositions(user: user)
         var exposure: [String: Exposure] = [:]
         var total = 0.0
         for index in open.indices {
@@ -67,7 +55,4 @@ public final class PositionTracker: Sendable {
         return Snapshot(positions: open, exposure: exposure.values.sorted { $0.symbol < $1.symbol },
                         unrealizedProfit: (total * 100).rounded() / 100, asOf: at)
     }
-
-    /// Forgets the cached open set (after a fill or close seen by this process).
-    public func invalidate() { cache.withLock { $0 = nil } }
 }

@@ -14,29 +14,54 @@ enum TradeScripts {
           for i = 1, #flat, 2 do map[flat[i]] = flat[i + 1] end
           return map
         end
+        -- Bounded lists: trimmed back to 1 000 once they pass 1 100, not on every push.
+        local function push(list, value)
+          if redis.call('LPUSH', list, value) > 1100 then redis.call('LTRIM', list, 0, 999) end
+        end
+        local function hset(key, map)
+          local flat = {}
+          for k, v in pairs(map) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+          redis.call('HSET', key, unpack(flat))
+        end
         local function publish(event, record)
           record['event'] = event
           redis.call('PUBLISH', 'bitten:events', cjson.encode(record))
         end
         """
 
-    /// KEYS: fired marker, slots set, fire record, deadlines zset, recent list.
-    /// ARGV: fire_id, slot limit, deadline, then field/value pairs. → {'ok'|'duplicate'|'no_slot', detail}
+    /// Stores a new signal (never overwrites one). KEYS: signal hash, recent zset.
+    /// ARGV: ttl seconds, received_at, signal_id, then field/value pairs. → 1 stored, 0 exists already
+    static let saveSignal = RedisScript("""
+        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+        local fields = {}
+        for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+        redis.call('HSET', KEYS[1], unpack(fields))
+        redis.call('EXPIRE', KEYS[1], ARGV[1])
+        redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+        redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -1001)
+        return 1
+        """)
+
+    /// Creates a fire: its id (`F-{date}-{seq}`), the `pending` record, its slot and the idempotency
+    /// marker, in one step. KEYS: fired marker, slots set, deadlines zset, recent list.
+    /// ARGV: date (YYYYMMDD), slot limit, deadline, then field/value pairs.
+    /// → {'ok', fire_id} | {'duplicate', fire_id} | {'no_slot', used}
     static let reserveFire = RedisScript(prelude + """
 
         local existing = redis.call('GET', KEYS[1])
         if existing then return {'duplicate', existing} end
         local used = redis.call('SCARD', KEYS[2])
         if used >= tonumber(ARGV[2]) then return {'no_slot', tostring(used)} end
+        local id = 'F-' .. ARGV[1] .. '-' .. string.format('%06d', redis.call('INCR', 'fire:seq'))
+        local key = 'fire:' .. id
         local fields = {}
         for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
-        redis.call('HSET', KEYS[3], 'state', 'pending', 'holds_slot', '1', unpack(fields))
-        redis.call('SET', KEYS[1], ARGV[1])
-        redis.call('SADD', KEYS[2], ARGV[1])
-        redis.call('ZADD', KEYS[4], ARGV[3], KEYS[3])
-        redis.call('LPUSH', KEYS[5], ARGV[1])
-        redis.call('LTRIM', KEYS[5], 0, 999)
-        return {'ok', ARGV[1]}
+        redis.call('HSET', key, 'state', 'pending', 'holds_slot', '1', 'fire_id', id, unpack(fields))
+        redis.call('SET', KEYS[1], id)
+        redis.call('SADD', KEYS[2], id)
+        redis.call('ZADD', KEYS[3], ARGV[3], key)
+        push(KEYS[4], id)
+        return {'ok', id}
         """)
 
     /// Moves a fire or close record. KEYS: record, deadlines zset. ARGV: target state, new deadline
@@ -76,9 +101,8 @@ enum TradeScripts {
           return {'duplicate', ''}
         end
         if redis.call('EXISTS', key) == 0 then
-          redis.call('LPUSH', 'orphan_confirmations', cjson.encode({stream_id = stream_id, fire_id = fire_id,
+          push('orphan_confirmations', cjson.encode({stream_id = stream_id, fire_id = fire_id,
             user_uuid = uuid, ticket = ticket, status = status, at = at}))
-          redis.call('LTRIM', 'orphan_confirmations', 0, 999)
           return {'unknown_fire', ''}
         end
         local f = hgetall(key)
@@ -88,12 +112,15 @@ enum TradeScripts {
         end
         local target = (status == 'success') and 'filled' or 'rejected'
         if not T[f['state']] or not T[f['state']][target] then return {'invalid', f['state']} end
-        local late = (f['state'] == 'timed_out') and '1' or '0'
-        redis.call('HSET', key, 'state', target, 'confirmed_at', at, 'ea_message', message, 'late', late,
-          'account', account)
+        local change = {state = target, confirmed_at = at, ea_message = message, account = account,
+          late = (f['state'] == 'timed_out') and '1' or '0'}
+        if target == 'filled' then
+          change['ticket'], change['fill_price'], change['fill_lot'] = ticket, price, lot
+        end
+        hset(key, change)
+        for k, v in pairs(change) do f[k] = v end
         redis.call('ZREM', 'fires:deadlines', key)
         if target == 'filled' then
-          redis.call('HSET', key, 'ticket', ticket, 'fill_price', price, 'fill_lot', lot)
           local pkey = 'position:' .. ticket
           redis.call('HSET', pkey, 'ticket', ticket, 'fire_id', fire_id, 'signal_id', f['signal_id'],
             'user_uuid', uuid, 'account', account, 'symbol', f['symbol'], 'direction', f['direction'],
@@ -105,7 +132,7 @@ enum TradeScripts {
         else
           redis.call('SREM', 'slots:' .. uuid, fire_id)
         end
-        publish('fire.' .. target, hgetall(key))
+        publish('fire.' .. target, f)
         return {'ok', target}
         """)
 
@@ -132,9 +159,8 @@ enum TradeScripts {
         if not redis.call('SET', 'done:close:' .. ticket, stream_id, 'NX', 'EX', 2592000) then return {'duplicate', ''} end
         local pkey = 'position:' .. ticket
         if redis.call('EXISTS', pkey) == 0 then
-          redis.call('LPUSH', 'orphan_confirmations', cjson.encode({stream_id = stream_id, ticket = ticket,
+          push('orphan_confirmations', cjson.encode({stream_id = stream_id, ticket = ticket,
             user_uuid = uuid, status = status, kind = 'close'}))
-          redis.call('LTRIM', 'orphan_confirmations', 0, 999)
           return {'unknown_position', ''}
         end
         local p = hgetall(pkey)
@@ -149,8 +175,7 @@ enum TradeScripts {
           'duration', string.format('%.0f', duration))
         redis.call('SREM', 'all_open_positions', ticket)
         redis.call('SREM', 'user_positions:' .. p['user_uuid'], ticket)
-        redis.call('LPUSH', 'closed_positions:' .. p['user_uuid'], ticket)
-        redis.call('LTRIM', 'closed_positions:' .. p['user_uuid'], 0, 999)
+        push('closed_positions:' .. p['user_uuid'], ticket)
         redis.call('SREM', 'slots:' .. p['user_uuid'], p['fire_id'] or '')
         local cstate = redis.call('HGET', ckey, 'state')
         if cstate and T[cstate] and T[cstate]['filled'] then
@@ -159,16 +184,16 @@ enum TradeScripts {
         end
         local tkey = 'trade:' .. ticket
         local function f(k) return p[k] or '' end
-        redis.call('HSET', tkey, 'ticket', ticket, 'fire_id', f('fire_id'), 'signal_id', f('signal_id'),
-          'user_uuid', f('user_uuid'), 'account', f('account'), 'symbol', f('symbol'), 'direction', f('direction'),
-          'lot', f('lot'), 'open_price', f('open_price'), 'close_price', ARGV[4], 'sl', f('sl'), 'tp', f('tp'),
-          'open_time', f('open_time'), 'close_time', ARGV[9], 'duration', string.format('%.0f', duration),
-          'profit', profit, 'result', (cents > 0) and 'win' or ((cents < 0) and 'loss' or 'breakeven'))
+        local trade = {ticket = ticket, fire_id = f('fire_id'), signal_id = f('signal_id'), user_uuid = f('user_uuid'),
+          account = f('account'), symbol = f('symbol'), direction = f('direction'), lot = f('lot'),
+          open_price = f('open_price'), close_price = ARGV[4], sl = f('sl'), tp = f('tp'), open_time = f('open_time'),
+          close_time = ARGV[9], duration = string.format('%.0f', duration), profit = profit,
+          result = (cents > 0) and 'win' or ((cents < 0) and 'loss' or 'breakeven')}
+        hset(tkey, trade)
         redis.call('EXPIRE', tkey, 2592000)
         for _, list in ipairs({'trades:' .. p['symbol'], 'trades:account:' .. p['account'], 'trades:day:' .. day,
                                'trades:recent'}) do
-          redis.call('LPUSH', list, ticket)
-          redis.call('LTRIM', list, 0, 999)
+          push(list, ticket)
         end
         redis.call('EXPIRE', 'trades:day:' .. day, 2592000)
         local function money(c) return string.format('%.2f', c / 100) end
@@ -214,7 +239,7 @@ enum TradeScripts {
         stats('symbol_stats:' .. p['symbol'])
         stats('account_stats_trades:' .. p['account'])
         stats('user_stats:' .. p['user_uuid'])
-        publish('position.closed', hgetall(tkey))
+        publish('position.closed', trade)
         return {'ok', profit}
         """)
 

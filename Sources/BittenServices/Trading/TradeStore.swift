@@ -41,17 +41,10 @@ public struct TradeStore: Sendable {
     /// signal with that id exists already.
     public func save(_ signal: SignalRecord, now: Double) async throws -> Bool {
         let ttl = max(60, Int(signal.expiresAt - now) + 86_400)
-        let replies = try await redis.withConnection { connection in
-            let created = try connection.command(["HSETNX", "signal:\(signal.signalID)", "signal_id", signal.signalID]).orThrow()
-            guard created.int == 1 else { return [RedisReply.integer(0)] }
-            return try connection.pipeline([
-                ["HSET", "signal:\(signal.signalID)"] + signal.redisFields,
-                ["EXPIRE", "signal:\(signal.signalID)", String(ttl)],
-                ["ZADD", "signals:recent", String(signal.receivedAt), signal.signalID],
-                ["ZREMRANGEBYRANK", "signals:recent", "0", "-1001"],
-            ])
-        }
-        return replies.first?.int != 0
+        let reply = try await redis.evaluate(
+            TradeScripts.saveSignal, keys: ["signal:\(signal.signalID)", "signals:recent"],
+            args: [String(ttl), Self.number(signal.receivedAt), signal.signalID] + signal.redisFields)
+        return reply.int == 1
     }
 
     /// One signal.
@@ -67,34 +60,43 @@ public struct TradeStore: Sendable {
 
     // MARK: fires
 
-    /// A new fire id: `F-YYYYMMDD-NNNNNN`, unique across processes (Redis INCR).
-    public func nextFireID(now: Double) async throws -> String {
-        let n = try await redis.command(["INCR", "fire:seq"]).int ?? 0
-        let t = MetaTraderTime(epochSeconds: Int(now))
-        let digits = String(n)
-        let date = String(format: "%04d%02d%02d", t.year, t.month, t.day)
-        return "F-\(date)-" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+    /// What a fire needs to know first, in one round trip: the signal, the user and an earlier fire of
+    /// that signal by that user.
+    public func fireContext(signalID: String, userUUID: String) async throws
+        -> (signal: SignalRecord?, user: UserRecord?, earlierFireID: String?)
+    {
+        let replies = try await redis.pipeline([
+            ["HGETALL", "signal:\(signalID)"], ["HGETALL", "user:\(userUUID)"], ["GET", "fired:\(signalID):\(userUUID)"],
+        ])
+        guard replies.count == 3 else { throw RedisError(.unexpectedReply, "fire context: \(replies.count) replies") }
+        for reply in replies { try reply.orThrow() }
+        return (replies[0].hash.flatMap(SignalRecord.init(hash:)), replies[1].hash.flatMap(UserRecord.init(hash:)),
+                replies[2].string)
     }
 
     /// Outcome of reserving a fire.
     public enum Reservation: Sendable, Equatable {
-        case reserved
+        case reserved(fireID: String)
         case duplicate(fireID: String)
         case noSlot(used: Int)
     }
 
-    /// Creates the `pending` fire record, its slot and its idempotency marker in one step.
-    public func reserveFire(fireID: String, signalID: String, userUUID: String, slots: Int, deadline: Double,
+    /// Creates the `pending` fire record with a new id (`F-YYYYMMDD-NNNNNN`, unique across processes),
+    /// its slot and its idempotency marker in one step.
+    public func reserveFire(signalID: String, userUUID: String, slots: Int, deadline: Double, now: Double,
                             fields: [String]) async throws -> Reservation {
+        let t = MetaTraderTime(epochSeconds: Int(now))
+        let date = String(format: "%04d%02d%02d", t.year, t.month, t.day)
         let reply = try await redis.evaluate(
             TradeScripts.reserveFire,
-            keys: ["fired:\(signalID):\(userUUID)", "slots:\(userUUID)", "fire:\(fireID)", "fires:deadlines", "fires:recent"],
-            args: [fireID, String(slots), Self.number(deadline)] + fields)
+            keys: ["fired:\(signalID):\(userUUID)", "slots:\(userUUID)", "fires:deadlines", "fires:recent"],
+            args: [date, String(slots), Self.number(deadline)] + fields)
         let parts = reply.array?.compactMap(\.string) ?? []
+        let detail = parts.count > 1 ? parts[1] : ""
         switch parts.first {
-        case "ok": return .reserved
-        case "duplicate": return .duplicate(fireID: parts.count > 1 ? parts[1] : "")
-        case "no_slot": return .noSlot(used: parts.count > 1 ? Int(parts[1]) ?? 0 : 0)
+        case "ok": return .reserved(fireID: detail)
+        case "duplicate": return .duplicate(fireID: detail)
+        case "no_slot": return .noSlot(used: Int(detail) ?? 0)
         default: throw RedisError(.unexpectedReply, "reserve fire returned \(reply)")
         }
     }
@@ -109,6 +111,11 @@ public struct TradeStore: Sendable {
             args: [state.rawValue, deadline.map(Self.number) ?? ""] + fields)
         let parts = reply.array?.compactMap(\.string) ?? []
         return (parts.first ?? "", parts.count > 1 ? parts[1] : "")
+    }
+
+    /// Takes a record off the deadline list (it no longer waits for an answer).
+    public func removeDeadline(_ key: String) async throws {
+        try await redis.command(["ZREM", "fires:deadlines", key])
     }
 
     /// Frees the idempotency marker of a fire that never reached the EA, so the user may fire again.

@@ -1,0 +1,122 @@
+import ArgumentParser
+import EASimulator
+import Foundation
+import Logging
+import Redis
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+extension Bench {
+    /// `bitten bench fire`: fire latency from the HTTP request to the simulated EA receiving the command.
+    struct FireLatency: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fire", abstract: "Fire latency (p50/p99) at a given rate with many EAs online.")
+
+        @Option(help: "Simulated EAs online (each one is also a user).") var eas = 5000
+        @Option(help: "Fires per second.") var rate = 1000
+        @Option(help: "Fires in all (each for another user, so none is a duplicate).") var fires = 5000
+
+        func run() async throws {
+            let server = try ServerUnderTest.start()
+            defer { server.stop() }
+            let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: try server.managedRedisPort()))
+            var config = FleetConfiguration(
+                count: eas, commandPort: server.port("BITTEN_COMMAND_PORT"), marketPort: server.port("BITTEN_MARKET_PORT"),
+                confirmPort: server.port("BITTEN_CONFIRM_PORT"), heartbeatInterval: .seconds(10), tickInterval: nil)
+            config.symbols = ["EURUSD"]
+            config.sendOHLC = false
+            config.sharedPushSockets = 50
+            var logger = Logger(label: "bench")
+            logger.logLevel = .warning
+            let fleet = try Fleet(configuration: config, logger: logger)
+            let running = Task { try await fleet.run() }
+            defer { running.cancel() }
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline {
+                if let nodes = try? await server.health()["nodes"] as? [String: Any], nodes["online"] as? Int ?? 0 >= eas { break }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            let uuids = fleet.uuids
+            var users: [[String]] = []
+            for uuid in uuids {
+                users.append(["HSET", "user:\(uuid)", "uuid", uuid, "tier", "COMMANDER", "display_name", uuid, "created", "0"])
+                users.append(["SADD", "users", uuid])
+            }
+            _ = try redis.pipeline(users)
+            let base = "http://127.0.0.1:\(server.port("BITTEN_HTTP_PORT"))"
+            let sessionConfig = URLSessionConfiguration.default
+            sessionConfig.httpMaximumConnectionsPerHost = 64
+            let session = URLSession(configuration: sessionConfig)
+            let signal = #"{"signal_id":"BENCH_FIRE_1","symbol":"EURUSD","direction":"BUY","entry":1.0852,"sl":1.0832,"tp":1.0892}"#
+            _ = try await post(session, base + "/signals", signal)
+            let count = min(fires, uuids.count)
+            let start = Date().timeIntervalSince1970
+            let sent = try await withThrowingTaskGroup(of: (Int, Double, Int, String?).self) { group in
+                for i in 0..<count {
+                    let due = start + Double(i) / Double(rate)
+                    let wait = due - Date().timeIntervalSince1970
+                    if wait > 0 { try await Task.sleep(for: .microseconds(Int64(wait * 1_000_000))) }
+                    group.addTask {
+                        let t0 = Date().timeIntervalSince1970
+                        let (status, body) = try await post(session, base + "/fire/BENCH_FIRE_1", #"{"user_uuid":"\#(uuids[i])"}"#)
+                        let fireID = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["fire_id"] as? String
+                        return (i, t0, status, fireID)
+                    }
+                }
+                var results: [(Int, Double, Int, String?)] = []
+                for try await result in group { results.append(result) }
+                return results
+            }
+            let issued = Date().timeIntervalSince1970 - start
+            try await Task.sleep(for: .seconds(2))
+            let received = fleet.fireReceiveTimes
+            var fromRequest: [Double] = []
+            var fromAccepted: [Double] = []
+            var pipeline: [[String]] = []
+            var ids: [(String, Double)] = []
+            for (_, t0, status, fireID) in sent where status == 201 {
+                guard let fireID, let at = received[fireID] else { continue }
+                fromRequest.append(at - t0)
+                ids.append((fireID, at))
+                pipeline.append(["HMGET", "fire:\(fireID)", "created_at", "sent_at"])
+            }
+            var handedOver: [Double] = []
+            for ((_, at), reply) in zip(ids, try redis.pipeline(pipeline)) {
+                let times = (reply.array ?? []).map { $0.string.flatMap(Double.init) }
+                guard times.count == 2, let created = times[0] else { continue }
+                fromAccepted.append(at - created)
+                if let sentAt = times[1] { handedOver.append(sentAt - created) }
+            }
+            let failed = sent.filter { $0.2 != 201 }.count
+            print(String(format: "fire: %d EAs online, %d fires issued in %.2f s (%.0f/s asked, %.0f/s achieved), %d refused, %d reached their EA",
+                         eas, count, issued, Double(rate), Double(count) / issued, failed, fromRequest.count))
+            print(String(format: "fire: server accepted → EA received: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                         percentile(fromAccepted, 0.50) * 1000, percentile(fromAccepted, 0.99) * 1000, (fromAccepted.max() ?? 0) * 1000))
+            print(String(format: "fire: server accepted → handed to libzmq (checks, sizing, reservation, send): p50 %.2f ms, p99 %.2f ms",
+                         percentile(handedOver, 0.50) * 1000, percentile(handedOver, 0.99) * 1000))
+            print(String(format: "fire: client sends HTTP → EA received: p50 %.2f ms, p99 %.2f ms",
+                         percentile(fromRequest, 0.50) * 1000, percentile(fromRequest, 0.99) * 1000))
+            let wrong = fleet.receivedFires().filter { fire in !uuids.contains(fire.targetUUID) }.count
+            print("fire: \(fleet.receivedFires().count) fire commands received by the fleet, \(wrong) for an unknown UUID")
+        }
+
+        func percentile(_ values: [Double], _ p: Double) -> Double {
+            guard !values.isEmpty else { return .nan }
+            let sorted = values.sorted()
+            return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+        }
+    }
+}
+
+private func post(_ session: URLSession, _ url: String, _ body: String) async throws -> (Int, Data) {
+    guard let target = URL(string: url) else { throw ValidationError("bad URL \(url)") }
+    var request = URLRequest(url: target)
+    request.httpMethod = "POST"
+    request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+    request.httpBody = Data(body.utf8)
+    request.timeoutInterval = 30
+    let (data, response) = try await session.data(for: request)
+    return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+}
