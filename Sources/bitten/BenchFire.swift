@@ -1,7 +1,5 @@
 import ArgumentParser
-import EASimulator
 import Foundation
-import Logging
 import Redis
 
 #if canImport(FoundationNetworking)
@@ -22,22 +20,8 @@ extension Bench {
             let server = try ServerUnderTest.start()
             defer { server.stop() }
             let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: try server.managedRedisPort()))
-            var config = FleetConfiguration(
-                count: eas, commandPort: server.port("BITTEN_COMMAND_PORT"), marketPort: server.port("BITTEN_MARKET_PORT"),
-                confirmPort: server.port("BITTEN_CONFIRM_PORT"), heartbeatInterval: .seconds(10), tickInterval: nil)
-            config.symbols = ["EURUSD"]
-            config.sendOHLC = false
-            config.sharedPushSockets = 50
-            var logger = Logger(label: "bench")
-            logger.logLevel = .warning
-            let fleet = try Fleet(configuration: config, logger: logger)
-            let running = Task { try await fleet.run() }
+            let (fleet, running) = try await server.startFleet(eas: eas, heartbeat: .seconds(10), tickInterval: nil)
             defer { running.cancel() }
-            let deadline = Date().addingTimeInterval(120)
-            while Date() < deadline {
-                if let nodes = try? await server.health()["nodes"] as? [String: Any], nodes["online"] as? Int ?? 0 >= eas { break }
-                try await Task.sleep(for: .milliseconds(500))
-            }
             let uuids = fleet.uuids
             var users: [[String]] = []
             for uuid in uuids {

@@ -69,23 +69,9 @@ extension Bench {
         }
 
         func load(_ server: ServerUnderTest) async throws {
-            var config = FleetConfiguration(
-                count: eas, commandPort: server.port("BITTEN_COMMAND_PORT"), marketPort: server.port("BITTEN_MARKET_PORT"),
-                confirmPort: server.port("BITTEN_CONFIRM_PORT"), heartbeatInterval: .seconds(1),
-                tickInterval: .microseconds(Int64(1_000_000 * Double(eas) / Double(ticksPerSecond))))
-            config.symbols = ["EURUSD"]
-            config.sendOHLC = false
-            config.sharedPushSockets = 50
-            var logger = Logger(label: "bench")
-            logger.logLevel = .warning
-            let fleet = try Fleet(configuration: config, logger: logger)
-            let task = Task { try await fleet.run() }
+            let (fleet, task) = try await server.startFleet(
+                eas: eas, heartbeat: .seconds(1), tickInterval: .microseconds(Int64(1_000_000 * Double(eas) / Double(ticksPerSecond))))
             defer { task.cancel() }
-            let deadline = Date().addingTimeInterval(120)
-            while Date() < deadline {
-                if let online = try? await server.health()["nodes"] as? [String: Any], online["online"] as? Int ?? 0 >= eas { break }
-                try await Task.sleep(for: .milliseconds(500))
-            }
             try await Task.sleep(for: .seconds(2))
             let before = try await server.portCounters()
             let cpuBefore = server.cpuSeconds()
@@ -145,6 +131,27 @@ struct ServerUnderTest {
     var pid: Int32 { process.processIdentifier }
 
     func port(_ name: String) -> Int { ports[name] ?? 0 }
+
+    /// Starts a fleet of `eas` simulated EAs (one symbol, shared PUSH sockets) against this server and
+    /// waits (at most 2 minutes) until they are all online.
+    func startFleet(eas: Int, heartbeat: Duration, tickInterval: Duration?) async throws -> (Fleet, Task<Void, any Error>) {
+        var config = FleetConfiguration(
+            count: eas, commandPort: port("BITTEN_COMMAND_PORT"), marketPort: port("BITTEN_MARKET_PORT"),
+            confirmPort: port("BITTEN_CONFIRM_PORT"), heartbeatInterval: heartbeat, tickInterval: tickInterval)
+        config.symbols = ["EURUSD"]
+        config.sendOHLC = false
+        config.sharedPushSockets = 50
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        let fleet = try Fleet(configuration: config, logger: logger)
+        let task = Task { try await fleet.run() }
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            if let nodes = try? await health()["nodes"] as? [String: Any], nodes["online"] as? Int ?? 0 >= eas { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        return (fleet, task)
+    }
 
     /// The port of the managed redis-server it started (from its state file).
     func managedRedisPort() throws -> Int {
