@@ -86,6 +86,7 @@ let package = Package(
             dependencies: [
                 "bitten", "BittenServices", "EASimulator", "ZeroMQ", "Redis", "BittenTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
     ]

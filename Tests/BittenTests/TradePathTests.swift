@@ -1,8 +1,11 @@
 import BittenTestSupport
 import EASimulator
 import Foundation
+import Hummingbird
 import Redis
+import Synchronization
 import Testing
+import ZeroMQ
 
 /// The trade path end to end: `bitten up`, simulated EAs, the HTTP API and the managed Redis.
 @Suite("Trade path end to end: signal, fire, confirmation, close, statistics", .serialized)
@@ -21,8 +24,9 @@ struct TradePathTests {
         }
     }
 
-    func start(eas: Int = 3, failureRate: Double = 0) async throws -> System {
-        let bitten = try BittenProcess(environment: ["BITTEN_FIRE_TIMEOUT": "2", "BITTEN_MARKET_CLOSED_SILENCE": "false"])
+    func start(eas: Int = 3, failureRate: Double = 0, environment: [String: String] = [:]) async throws -> System {
+        let bitten = try BittenProcess(environment: ["BITTEN_FIRE_TIMEOUT": "2", "BITTEN_MARKET_CLOSED_SILENCE": "false"]
+            .merging(environment) { _, extra in extra })
         try await bitten.waitUntilHealthy()
         var config = FleetConfiguration(count: eas, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
                                         confirmPort: bitten.confirmPort, heartbeatInterval: .seconds(1),
@@ -276,5 +280,74 @@ struct TradePathTests {
         #expect(user["slots_used"] as? Int == 0)
         let (_, trades) = try await HTTP.json(system.api + "/trades?account=70000001")
         #expect((trades["trades"] as? [Any])?.count == 2)
+    }
+
+    @Test func engineSignalsOnTheIntakeSocketArePublishedShielded() async throws {
+        let system = try await start(eas: 1)
+        defer { system.stop() }
+        let context = try Context()
+        let sub = try Socket(context: context, type: .sub)
+        try sub.setReceiveTimeout(.seconds(5))
+        try sub.subscribe("ELITE_GUARD_SIGNAL")
+        try sub.connect("tcp://127.0.0.1:\(system.bitten.ports["BITTEN_SIGNAL_PORT"] ?? 0)")
+        let push = try Socket(context: context, type: .push)
+        let intakePort = system.bitten.ports["BITTEN_SIGNAL_IN_PORT"] ?? 0
+        try push.connect("tcp://127.0.0.1:\(intakePort)")
+        try await Task.sleep(for: .milliseconds(300))  // let the subscription reach the PUB
+        try push.send("ELITE_GUARD_SIGNAL {\"signal_id\":\"BROKEN_1\",")
+        // The engine's own shape and prefix, with an expiry still ahead.
+        let future = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3600)).replacingOccurrences(of: "Z", with: "")
+        let engine = String(decoding: try Fixtures.data("ea/signal_elite_guard.json"), as: UTF8.self)
+            .replacingOccurrences(of: "2026-11-24T16:10:00", with: future)
+        try push.send("ELITE_GUARD_SIGNAL " + engine)
+        let message = try #require(try sub.receive())
+        let frame = String(decoding: message.frames[0], as: UTF8.self)
+        #expect(frame.hasPrefix("ELITE_GUARD_SIGNAL {"))
+        let published = try #require(
+            try JSONSerialization.jsonObject(with: Data(frame.dropFirst("ELITE_GUARD_SIGNAL ".count).utf8)) as? [String: Any])
+        #expect(published["signal_id"] as? String == "ELITE_GUARD_GBPUSD_1795961400")
+        #expect(published["citadel_shielded"] as? Bool == true)
+        #expect(published["citadel_score"] as? Double == 5)
+        #expect(published["citadel_multiplier"] as? Double == 1)
+        #expect(published["xp_reward"] as? Int == 120)  // the engine's extras are kept
+        let (status, stored) = try await HTTP.json(system.api + "/signals/ELITE_GUARD_GBPUSD_1795961400")
+        #expect(status == 200 && stored["risk_level"] as? String == "CAUTION")
+        let (_, metricsData) = try await HTTP.get(system.api + "/metrics")
+        #expect(String(decoding: metricsData, as: UTF8.self).contains(#"port="\#(intakePort)",reason="truncated""#))
+        sub.close()
+        push.close()
+    }
+
+    @Test func tradeEventsReachTheWebhook() async throws {
+        let received = Mutex<[[String: String]]>([])
+        let router = Router()
+        router.post("/hook") { request, _ -> HTTPResponse.Status in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            if let event = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] {
+                let strings = event.compactMapValues { $0 as? String }
+                received.withLock { $0.append(strings) }
+            }
+            return .ok
+        }
+        let port = Mutex<Int?>(nil)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+        let server = Task { try await app.runService() }
+        defer { server.cancel() }
+        #expect(try await eventually { port.withLock { $0 } != nil })
+        let hook = "http://127.0.0.1:\(port.withLock { $0 } ?? 0)/hook"
+        let system = try await start(eas: 1, environment: ["BITTEN_WEBHOOK_URL": hook])
+        defer { system.stop() }
+        let uuid = system.fleet.uuids[0]
+        try await addUser(system, uuid, tier: "RECRUIT")
+        try await postSignal(system, signal("SIG_HOOK_1"))
+        let (status, body) = try await fire(system, "SIG_HOOK_1", uuid)
+        #expect(status == 201, "\(body)")
+        let fireID = try #require(body["fire_id"] as? String)
+        #expect(try await eventually {
+            received.withLock { events in
+                events.contains { $0["event"] == "fire.filled" && $0["fire_id"] == fireID }
+            }
+        }, "\(system.bitten.logTail())")
     }
 }
