@@ -40,12 +40,22 @@ struct ConfigOptions: ParsableArguments {
     /// Resolves the configuration: options, then environment, then the YAML file, then defaults.
     func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> BittenConfig {
         let path = config ?? environment["BITTEN_CONFIG"]
-        let fileLayer = try path.map { try Self.loadFile($0) } ?? [:]
-        return try ConfigLoader.resolve(options: optionLayer, environment: environment, file: fileLayer)
+        let file = try path.map { try Self.loadFile($0) } ?? ConfigFile()
+        var resolved = try ConfigLoader.resolve(options: optionLayer, environment: environment, file: file.settings)
+        try ConfigLoader.applyTrading(instruments: file.instruments, tiers: file.tiers, to: &resolved)
+        return resolved
     }
 
-    /// Reads a flat YAML mapping of settings (`http_port: 5567`).
-    static func loadFile(_ path: String) throws -> [String: String] {
+    /// What the YAML file holds: flat settings (`http_port: 5567`) and the `instruments:` and
+    /// `tiers:` sections (name → field → value).
+    struct ConfigFile {
+        var settings: [String: String] = [:]
+        var instruments: [String: [String: String]] = [:]
+        var tiers: [String: [String: String]] = [:]
+    }
+
+    /// Reads the YAML configuration file.
+    static func loadFile(_ path: String) throws -> ConfigFile {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigError(setting: "BITTEN_CONFIG", message: "cannot read config file \(path)")
         }
@@ -55,17 +65,47 @@ struct ConfigOptions: ParsableArguments {
         } catch {
             throw ConfigError(setting: "BITTEN_CONFIG", message: "\(path) is not valid YAML: \(error)")
         }
-        guard let node else { return [:] }
+        guard let node else { return ConfigFile() }
         guard let mapping = node.mapping else {
             throw ConfigError(setting: "BITTEN_CONFIG", message: "\(path) must be a mapping of setting: value")
         }
+        var file = ConfigFile()
         var values: [String: String] = [:]
         for (key, value) in mapping {
-            guard let name = key.string, let scalar = value.scalar?.string else {
-                throw ConfigError(setting: "BITTEN_CONFIG", message: "\(path): every value must be a scalar (key \(key.string ?? "?"))")
+            guard let name = key.string else { continue }
+            if name == "instruments" || name == "tiers" {
+                let sections = try Self.sections(value, name: name, path: path)
+                if name == "instruments" { file.instruments = sections } else { file.tiers = sections }
+                continue
+            }
+            guard let scalar = value.scalar?.string else {
+                throw ConfigError(setting: "BITTEN_CONFIG", message: "\(path): every value must be a scalar (key \(name))")
             }
             values[name] = scalar
         }
-        return try ConfigLoader.fileLayer(values)
+        file.settings = try ConfigLoader.fileLayer(values)
+        return file
+    }
+
+    /// A mapping of name → mapping of scalar fields.
+    private static func sections(_ node: Node, name: String, path: String) throws -> [String: [String: String]] {
+        guard let mapping = node.mapping else {
+            throw ConfigError(setting: name, message: "\(path): \(name) must be a mapping of name: {field: value}")
+        }
+        var sections: [String: [String: String]] = [:]
+        for (key, value) in mapping {
+            guard let entry = key.string, let fields = value.mapping else {
+                throw ConfigError(setting: name, message: "\(path): \(name).\(key.string ?? "?") must be a mapping of field: value")
+            }
+            var section: [String: String] = [:]
+            for (field, scalar) in fields {
+                guard let fieldName = field.string, let text = scalar.scalar?.string else {
+                    throw ConfigError(setting: "\(name).\(entry)", message: "\(path): every field must be a scalar")
+                }
+                section[fieldName] = text
+            }
+            sections[entry] = section
+        }
+        return sections
     }
 }

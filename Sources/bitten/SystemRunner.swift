@@ -109,6 +109,8 @@ struct SystemRunner {
             var settings = TradeSettings()
             settings.confirmationTimeout = config.fireTimeout
             settings.sizer = PositionSizer(baseRiskPercent: config.baseRiskPercent)
+            settings.tiers = config.tiers
+            settings.instruments = config.instruments
             let desk = FireDesk(store: store, channel: gateway, registry: registry, quotes: telemetry, settings: settings,
                                 board: board, logger: Logger(label: "bitten.trade"))
             group.append(desk)

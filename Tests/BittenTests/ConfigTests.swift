@@ -32,6 +32,45 @@ struct ConfigTests {
         #expect(config.redisURL?.database == 2)
     }
 
+    @Test func instrumentsAndTiersComeFromTheConfigFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-\(UUID().uuidString).yaml").path
+        try """
+            http_port: 7401
+            instruments:
+              EURUSD: {max_lot: 20, lot_step: 0.1}
+              US30: {tick_size: 1, contract_size: 1, pip_size: 1, profit_currency: USD}
+            tiers:
+              RECRUIT: {slots: 2, max_risk_percent: 1.5}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let config = try ConfigOptions.parse(["--config", path]).resolve(environment: [:])
+        #expect(config.httpPort == 7401)
+        #expect(config.instruments["EURUSD"]?.maxLot == 20)
+        #expect(config.instruments["EURUSD"]?.lotStep == 0.1)
+        #expect(config.instruments["EURUSD"]?.tickSize == 0.00001)  // the rest is kept
+        #expect(config.instruments["US30"]?.contractSize == 1)
+        #expect(config.instruments["US30"]?.digits == 0)
+        #expect(config.tiers.rule(.recruit).slots == 2)
+        #expect(config.tiers.rule(.recruit).maxRiskPercent == 1.5)
+        #expect(config.tiers.rule(.recruit).riskMultiplier == 1.0)
+        #expect(config.tiers.rule(.soldier).slots == 1)
+
+        for (section, setting) in [
+            ("instruments:\n  EURUSD: {tick_size: -1}", "instruments.EURUSD.tick_size"),
+            ("instruments:\n  NEWONE: {tick_size: 1}", "instruments.NEWONE"),
+            ("instruments:\n  EURUSD: {tick_sise: 1}", "instruments.EURUSD.tick_sise"),
+            ("tiers:\n  EMPEROR: {slots: 1}", "tiers.EMPEROR"),
+            ("tiers:\n  RECRUIT: {slots: 1.5}", "tiers.RECRUIT.slots"),
+        ] {
+            try section.write(toFile: path, atomically: true, encoding: .utf8)
+            #expect {
+                try ConfigOptions.parse(["--config", path]).resolve(environment: [:])
+            } throws: { error in
+                (error as? ConfigError)?.setting == setting
+            }
+        }
+    }
+
     @Test func badValuesNameTheSetting() throws {
         #expect {
             try ConfigLoader.resolve(options: [:], environment: ["BITTEN_HTTP_PORT": "99999"], file: [:])

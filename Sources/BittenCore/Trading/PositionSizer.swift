@@ -54,7 +54,8 @@ public struct PositionSizer: Sendable, Equatable {
                             tickValue: tickValue)
     }
 
-    static func decimals(of step: Double) -> Int {
+    /// Decimal places of a step such as 0.01 (2) or 0.00001 (5).
+    public static func decimals(of step: Double) -> Int {
         var digits = 0
         var value = step
         while digits < 8 && abs(value.rounded() - value) > 1e-9 {

@@ -1,3 +1,4 @@
+import BittenCore
 import Redis
 
 /// Every setting of a running Bitten, resolved and validated.
@@ -39,6 +40,10 @@ public struct BittenConfig: Sendable, Equatable {
     public var signalTTL: Double = 7200
     /// Where trade events are POSTed, if anywhere.
     public var webhookURL: String?
+    /// Slots, maximum risk and risk multiplier per tier (config file section `tiers:`).
+    public var tiers = TierTable.standard
+    /// Symbols that can be sized (config file section `instruments:`).
+    public var instruments = InstrumentTable.standard
 
     /// Relay formats of the market-data PUB.
     public enum RelayFormat: String, Sendable {
