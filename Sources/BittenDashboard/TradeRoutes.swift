@@ -132,7 +132,7 @@ enum TradeRoutes {
             let (tier, risk, name) = try tierAndRisk(r)
             if let tier { user.tier = tier }
             if let name { user.displayName = name }
-            if r.object["risk_override"] == .null { user.riskOverride = nil } else if let risk { user.riskOverride = risk }
+            if r["risk_override"] == .null { user.riskOverride = nil } else if let risk { user.riskOverride = risk }
             try await trade.store.save(user)
             return try json(try await userView(user, trade))
         }

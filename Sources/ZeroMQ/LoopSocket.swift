@@ -30,6 +30,18 @@ public struct LoopSocket: Sendable {
         loop.post(messages, on: id)
     }
 
+    /// From now on, received batches go to `handler` on the loop thread instead of `messages`
+    /// (batches already in the stream stay there). The handler may `post` on sockets of the same
+    /// loop without a hop; it must not block.
+    public func handleInline(_ handler: @escaping @Sendable ([Message]) -> Void) async {
+        await loop.setInlineHandler(handler, on: id)
+    }
+
+    /// Sends received batches to `messages` again.
+    public func stopInlineHandling() async {
+        await loop.setInlineHandler(nil, on: id)
+    }
+
     /// Closes the socket on the loop thread.
     public func close() { loop.closeSocket(id) }
 }

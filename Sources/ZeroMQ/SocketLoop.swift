@@ -33,6 +33,8 @@ public final class SocketLoop: @unchecked Sendable {
     private var pollIDs: [Int] = []
     private var itemsDirty = true
     private var running = true
+    /// The loop thread, set once it starts; lets `post` from the loop thread itself skip the inbox.
+    private let loopThread = Atomic<UInt>(0)
 
     struct Inbox {
         var jobs: [@Sendable () -> Void] = []
@@ -46,6 +48,8 @@ public final class SocketLoop: @unchecked Sendable {
         let socket: Socket
         let stats: SocketStats
         let continuation: AsyncStream<[Message]>.Continuation?
+        /// When set, received batches are handed to this closure on the loop thread instead of the stream.
+        var inlineHandler: (@Sendable ([Message]) -> Void)?
         var pending: [(Message, CheckedContinuation<Void, any Error>?)] = []
         var pendingHead = 0
 
@@ -178,8 +182,32 @@ public final class SocketLoop: @unchecked Sendable {
         }
     }
 
+    /// Whether the caller runs on this loop's thread.
+    var isLoopThread: Bool {
+        let thread = loopThread.load(ordering: .acquiring)
+        return thread != 0 && pthread_equal(pthread_t(thread), pthread_self()) != 0
+    }
+
+    /// Hands later batches received on `id` to `handler`, called on the loop thread (nil: back to
+    /// the stream). The handler must be quick and must not block: it holds up every socket of the loop.
+    func setInlineHandler(_ handler: (@Sendable ([Message]) -> Void)?, on id: Int) async {
+        await withCheckedContinuation { (reply: CheckedContinuation<Void, Never>) in
+            let job: @Sendable () -> Void = { [self] in
+                entries[id]?.inlineHandler = handler
+                reply.resume()
+            }
+            if !submit(job) { reply.resume() }
+        }
+    }
+
     /// Sends without waiting for the outcome; failures are counted in the socket's stats.
+    /// Called on the loop thread (from an inline handler) it sends at once, without a hop.
     func post(_ messages: [Message], on id: Int) {
+        if isLoopThread {
+            guard let entry = entries[id] else { return }
+            for message in messages { _ = transmit(message, entry: entry, reply: nil) }
+            return
+        }
         _ = submit { [self] in
             guard let entry = entries[id] else { return }
             for message in messages { _ = transmit(message, entry: entry, reply: nil) }
@@ -294,6 +322,7 @@ public final class SocketLoop: @unchecked Sendable {
     }
 
     private func runLoop() {
+        loopThread.store(UInt(pthread_self()), ordering: .releasing)
         while running {
             if itemsDirty { rebuildItems() }
             let count = pollItems.count
@@ -350,6 +379,7 @@ public final class SocketLoop: @unchecked Sendable {
         }
         guard !batch.isEmpty, let continuation = entry.continuation else { return }
         entry.stats.receivedCount.add(batch.count, ordering: .relaxed)
+        if let handler = entry.inlineHandler { return handler(batch) }
         if case .dropped = continuation.yield(batch) {
             entry.stats.droppedCount.add(batch.count, ordering: .relaxed)
         }

@@ -19,19 +19,32 @@ extension Bench {
         @Option(help: "Total TICKs per second in the load run.") var ticksPerSecond = 20_000
         @Option(help: "Seconds the load run is measured.") var seconds = 20
         @Option(help: "Nodes registered for the memory figure.") var nodes = 10_000
+        @Option(help: "Sender threads for the relay run.") var relaySenders = 1
+        @Option(help: "Phases to run, comma-separated: relay, load, memory.") var phases = "relay,load,memory"
 
         func run() async throws {
             let server = try ServerUnderTest.start()
             defer { server.stop() }
             print("server: pid \(server.pid), data \(server.dataDir)")
 
-            let plain = try Bench.Transport().plainZeroMQ(count: min(relayMessages, 1_000_000), payload: [UInt8](repeating: 65, count: 180))
-            let relay = try relayThroughput(server)
-            print(String(format: "relay 5556->5560: %d in, %d out at the subscriber, %.0f msg/s (%.0f%% of plain libzmq %.0f msg/s)",
-                         relay.sent, relay.received, relay.rate, relay.rate / plain * 100, plain))
-
-            try await load(server)
-            try memory(server)
+            let selected = Set(phases.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            if selected.contains("relay") {
+                let plain = try Bench.Transport().plainZeroMQ(count: min(relayMessages, 1_000_000), payload: [UInt8](repeating: 65, count: 180))
+                let cpuBefore = server.cpuSeconds()
+                let countersBefore = try await server.portCounters()
+                let relay = try relayThroughput(server)
+                let cpu = server.cpuSeconds() - cpuBefore
+                let countersAfter = try await server.portCounters()
+                print(String(format: "relay: server counted %d received on 5556, %d published on 5560",
+                             (countersAfter["market"]?.received ?? 0) - (countersBefore["market"]?.received ?? 0),
+                             (countersAfter["relay"]?.sent ?? 0) - (countersBefore["relay"]?.sent ?? 0)))
+                print(String(format: "relay 5556->5560: %d in, %d out at the subscriber (%d lost), %.0f msg/s (%.0f%% of plain libzmq %.0f msg/s)",
+                             relay.sent, relay.received, relay.sent - relay.received, relay.rate, relay.rate / plain * 100, plain))
+                print(String(format: "relay: server CPU %.2f s for %d messages = %.2f µs/message, i.e. %.0f msg/s per core",
+                             cpu, relay.sent, cpu / Double(relay.sent) * 1e6, Double(relay.sent) / max(cpu, 0.001)))
+            }
+            if selected.contains("load") { try await load(server) }
+            if selected.contains("memory") { try memory(server, loadEAs: selected.contains("load") ? eas : 0) }
         }
 
         func relayThroughput(_ server: ServerUnderTest) throws -> (sent: Int, received: Int, rate: Double) {
@@ -46,7 +59,7 @@ extension Bench {
             let payloads = symbols.map {
                 Array(#"{"type":"TICK","node_id":"NODE_1_1","user_uuid":"user_bench_01","symbol":"\#($0)","bid":1.08512,"ask":1.08525,"spread":1.3,"volume":7,"timestamp":"2026.11.24 14:03:12"}"#.utf8)
             }
-            let senders = 4
+            let senders = max(1, relaySenders)
             let perSender = relayMessages / senders
             let total = perSender * senders
             let marketPort = server.port("BITTEN_MARKET_PORT")
@@ -55,6 +68,8 @@ extension Bench {
                 let thread = Thread {
                     guard let push = try? Socket(context: context, type: .push) else { return }
                     try? push.setSendHighWaterMark(100_000)
+                    // Closing must deliver what is still queued, or the tail of the run is lost here.
+                    try? push.setLinger(.seconds(30))
                     try? push.connect("tcp://127.0.0.1:\(marketPort)")
                     for i in 0..<perSender { try? push.send(Message([payloads[(i + s) % payloads.count]])) }
                     push.close()
@@ -99,7 +114,7 @@ extension Bench {
             print("load: relay count check: relay sent \(tickOut) in total, market received \(final["market"]?.received ?? 0) (market includes heartbeats/handshakes)")
         }
 
-        func memory(_ server: ServerUnderTest) throws {
+        func memory(_ server: ServerUnderTest, loadEAs: Int) throws {
             let context = try Context()
             let push = try Socket(context: context, type: .push)
             try push.setSendHighWaterMark(100_000)
@@ -113,7 +128,7 @@ extension Bench {
             var total = 0
             while Date() < deadline {
                 total = server.nodesTotalBlocking()
-                if total >= nodes + eas { break }
+                if total >= nodes + loadEAs { break }
                 Thread.sleep(forTimeInterval: 0.5)
             }
             Thread.sleep(forTimeInterval: 2)

@@ -1,5 +1,6 @@
 import BittenTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 @testable import ZeroMQ
@@ -119,6 +120,51 @@ struct SocketPairTests {
         #expect(result.count >= 3)
         #expect(result.allSatisfy { $0 == "EURUSD" })
         await loop.shutdown()
+    }
+
+    /// A PULL handled inline republishes on a PUB of the same loop without a hop, in order; after
+    /// `stopInlineHandling` batches go to the stream again.
+    @Test func inlineHandlerForwardsOnTheLoopThread() async throws {
+        let loop = try SocketLoop(context: context)
+        let other = try SocketLoop(context: context)
+        let pull = try await loop.open(.pull) { try $0.bind("tcp://127.0.0.1:0") }
+        let pub = try await loop.open(.pub) { try $0.bind("tcp://127.0.0.1:0") }
+        let pullPort = try #require(pull.boundPort)
+        let pubPort = try #require(pub.boundPort)
+        let sub = try await other.open(.sub) { socket in
+            try socket.subscribe("")
+            try socket.connect("tcp://127.0.0.1:\(pubPort)")
+        }
+        let onLoopThread = Mutex<[Bool]>([])
+        await pull.handleInline { batch in
+            onLoopThread.withLock { $0.append(loop.isLoopThread) }
+            pub.post(batch.map { Message([Array("T".utf8), $0.frames[0]]) })
+        }
+        let push = try await other.open(.push) { try $0.connect("tcp://127.0.0.1:\(pullPort)") }
+        // PUB drops until the subscription arrives: send probes until one comes back.
+        var probes = 0
+        while sub.stats.received == 0 && probes < 200 {
+            try await push.send(Message(strings: ["probe"]))
+            probes += 1
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try #require(sub.stats.received > 0)
+        try await push.send(batch: (0..<500).map { Message(strings: ["m\($0)"]) })
+        var received: [String] = []
+        for await batch in sub.messages {
+            received += batch.map { String(decoding: $0.frames[1], as: UTF8.self) }.filter { $0 != "probe" }
+            if received.count >= 500 { break }
+        }
+        #expect(received == (0..<500).map { "m\($0)" })
+        #expect(onLoopThread.withLock { $0.allSatisfy { $0 } && !$0.isEmpty })
+        #expect(!loop.isLoopThread)
+
+        await pull.stopInlineHandling()
+        try await push.send(Message(strings: ["back to the stream"]))
+        let batch = try await firstBatch(pull)
+        #expect(batch.map { String(decoding: $0.payload, as: UTF8.self) } == ["back to the stream"])
+        await loop.shutdown()
+        await other.shutdown()
     }
 
     @Test func reqRepRoundTrip() async throws {

@@ -14,10 +14,18 @@ public struct JSONParser {
     public static func parseObject(_ input: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes) throws(WireError)
         -> [String: JSONValue]
     {
+        try parseFields(input, maxBytes: maxBytes).dictionary
+    }
+
+    /// Parses a whole document that must be a JSON object, keeping its top-level fields in order
+    /// in flat storage (no hashing: the EA's messages are small flat objects read field by field).
+    public static func parseFields(_ input: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes) throws(WireError)
+        -> JSONFields
+    {
         guard input.count <= maxBytes else {
             throw WireError(.oversized, "message is \(input.count) bytes, the limit is \(maxBytes)")
         }
-        let result: Result<[String: JSONValue], WireError> = input.withUnsafeBufferPointer { buffer in
+        let result: Result<JSONFields, WireError> = input.withUnsafeBufferPointer { buffer in
             var parser = JSONParser(bytes: buffer)
             do throws(WireError) {
                 parser.skipWhitespace()
@@ -28,13 +36,12 @@ public struct JSONParser {
                     }
                     throw WireError(.notObject, "message must be a JSON object")
                 }
-                let value = try parser.parseValue()
+                let fields = try parser.parseTopLevelObject()
                 parser.skipWhitespace()
                 guard parser.index == buffer.count else {
                     throw WireError(.malformed, "unexpected data after the object at byte \(parser.index)")
                 }
-                guard case .object(let object) = value else { throw WireError(.notObject, "message must be a JSON object") }
-                return .success(object)
+                return .success(fields)
             } catch {
                 return .failure(error)
             }
@@ -103,15 +110,45 @@ public struct JSONParser {
     }
 
     private mutating func parseObjectBody() throws(WireError) -> JSONValue {
+        var object: [String: JSONValue] = [:]
+        try parseMembers { key, value throws(WireError) in
+            guard object.updateValue(value, forKey: key) == nil else {
+                throw WireError(.duplicateField, field: key, "field appears more than once")
+            }
+        }
+        return .object(object)
+    }
+
+    private mutating func parseTopLevelObject() throws(WireError) -> JSONFields {
+        var fields = JSONFields()
+        fields.pairs.reserveCapacity(16)
+        var seen: Set<String>?
+        try parseMembers { key, value throws(WireError) in
+            // Small objects: a linear scan; large ones (hostile input) switch to a set.
+            let duplicate: Bool
+            if let set = seen {
+                duplicate = set.contains(key)
+                seen!.insert(key)
+            } else {
+                duplicate = fields.index(of: key) != nil
+                if fields.count >= 32 { seen = Set(fields.pairs.map(\.key) + [key]) }
+            }
+            guard !duplicate else { throw WireError(.duplicateField, field: key, "field appears more than once") }
+            fields.pairs.append((key, value))
+        }
+        return fields
+    }
+
+    /// Reads `{ "key": value, ... }` from the opening brace, handing each member to `member`.
+    private mutating func parseMembers(_ member: (String, JSONValue) throws(WireError) -> Void) throws(WireError) {
         depth += 1
         guard depth <= 16 else { throw WireError(.malformed, "nesting deeper than 16 levels") }
         defer { depth -= 1 }
         index += 1
-        var object: [String: JSONValue] = [:]
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(object)
+            return
         }
         let outerField = currentField
         while true {
@@ -125,9 +162,7 @@ public struct JSONParser {
             guard bytes[index] == UInt8(ascii: ":") else { throw unexpected("':' after the field name") }
             index += 1
             let value = try parseValue()
-            guard object.updateValue(value, forKey: key) == nil else {
-                throw WireError(.duplicateField, field: key, "field appears more than once")
-            }
+            try member(key, value)
             skipWhitespace()
             guard index < bytes.count else { throw truncated() }
             if bytes[index] == UInt8(ascii: ",") {
@@ -137,7 +172,7 @@ public struct JSONParser {
             if bytes[index] == UInt8(ascii: "}") {
                 index += 1
                 currentField = outerField
-                return .object(object)
+                return
             }
             throw unexpected("',' or '}' after the value")
         }
@@ -174,9 +209,11 @@ public struct JSONParser {
         index += 1
         let start = index
         var hasEscapes = false
+        var ascii = true
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") { break }
+            if byte >= 0x80 { ascii = false }
             if byte == UInt8(ascii: "\\") {
                 hasEscapes = true
                 index += 2
@@ -188,6 +225,8 @@ public struct JSONParser {
         guard index < bytes.count else { throw truncated() }
         let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
         index += 1
+        // ASCII needs no validation (and the generic validating initialiser is slow).
+        if ascii && !hasEscapes { return String(decoding: raw, as: UTF8.self) }
         guard let text = String(validating: raw, as: UTF8.self) else {
             throw WireError(.malformed, field: currentField, "string is not valid UTF-8")
         }
@@ -251,12 +290,13 @@ public struct JSONParser {
 
     private func finishNumber(start: Int, isInteger: Bool, digits: Int) throws(WireError) -> JSONValue {
         guard digits > 0, index - start <= 64 else { throw WireError(.malformed, field: currentField, "invalid number") }
-        var buffer = [CChar](repeating: 0, count: index - start + 1)
-        for offset in 0..<(index - start) { buffer[offset] = CChar(bitPattern: bytes[start + offset]) }
-        var end: UnsafeMutablePointer<CChar>?
-        let value = buffer.withUnsafeMutableBufferPointer { pointer -> Double in
+        let length = index - start
+        let value = withUnsafeTemporaryAllocation(of: CChar.self, capacity: 66) { pointer -> Double in
+            for offset in 0..<length { pointer[offset] = CChar(bitPattern: bytes[start + offset]) }
+            pointer[length] = 0
+            var end: UnsafeMutablePointer<CChar>?
             let result = strtod(pointer.baseAddress!, &end)
-            if let end, end - pointer.baseAddress! != index - start { return .nan }
+            if let end, end - pointer.baseAddress! != length { return .nan }
             return result
         }
         guard !value.isNaN else { throw WireError(.malformed, field: currentField, "invalid number") }

@@ -20,3 +20,34 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 }
+
+/// The top-level fields of a parsed object, in order, in flat storage. Looking a field up is a
+/// linear scan, which beats hashing for the EA's objects of a dozen or so fields.
+public struct JSONFields: Sendable, Equatable {
+    /// The fields in document order; keys are unique.
+    public var pairs: [(key: String, value: JSONValue)] = []
+
+    public init() {}
+
+    public init(_ dictionary: [String: JSONValue]) {
+        pairs = dictionary.map { ($0.key, $0.value) }
+    }
+
+    public var count: Int { pairs.count }
+
+    public func index(of key: String) -> Int? {
+        pairs.firstIndex { $0.key == key }
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        for pair in pairs where pair.key == key { return pair.value }
+        return nil
+    }
+
+    /// The fields as a dictionary.
+    public var dictionary: [String: JSONValue] {
+        Dictionary(pairs.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    public static func == (lhs: JSONFields, rhs: JSONFields) -> Bool { lhs.dictionary == rhs.dictionary }
+}

@@ -48,7 +48,7 @@ public struct Signal: Sendable, Equatable {
             throw WireError(.outOfRange, field: "direction", "'\(sideText ?? "")' is neither BUY nor SELL")
         }
         func price(_ long: String, _ short: String) throws(WireError) -> Double {
-            if r.object[long] != nil && r.object[long] != .null { return try r.price(long) }
+            if r[long] != nil && r[long] != .null { return try r.price(long) }
             return try r.price(short)
         }
         let entry = try price("entry_price", "entry")
@@ -59,7 +59,7 @@ public struct Signal: Sendable, Equatable {
             throw WireError(.outOfRange, field: "confidence", "must be 0-100 (got \(confidence))")
         }
         let created: Double
-        switch r.object["timestamp"] {
+        switch r["timestamp"] {
         case nil, .null?: created = now
         case .number(let value, _)?:
             guard value > 0 else { throw WireError(.outOfRange, field: "timestamp", "must be positive epoch seconds") }

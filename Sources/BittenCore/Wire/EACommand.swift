@@ -91,7 +91,7 @@ public enum EACommand: Sendable, Equatable {
                 throw WireError(.outOfRange, field: "direction", "'\(sideText)' is neither BUY nor SELL")
             }
             var hybrid: HybridOptions?
-            if case .object(let block)? = r.object["hybrid"] {
+            if case .object(let block)? = r["hybrid"] {
                 let h = FieldReader(block)
                 guard case .bool(let enabled)? = block["enabled"] else {
                     throw WireError(.wrongType, field: "hybrid.enabled", "expected a boolean")

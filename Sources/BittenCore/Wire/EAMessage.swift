@@ -7,6 +7,15 @@ public enum EAChannel: String, Sendable, CaseIterable {
     /// 5558 PULL: confirmation, close_confirmation, pong.
     case confirm
 
+    /// Whether `type` is accepted on this channel (no set built per message).
+    public func accepts(_ type: String) -> Bool {
+        switch self {
+        case .command: type == "HELLO" || type == "HEARTBEAT"
+        case .market: type == "TICK" || type == "OHLC" || type == "heartbeat" || type == "handshake" || type == "DISCONNECT"
+        case .confirm: type == "confirmation" || type == "close_confirmation" || type == "pong"
+        }
+    }
+
     /// The `type` values accepted on this channel.
     public var acceptedTypes: Set<String> {
         switch self {
@@ -34,8 +43,8 @@ public enum EAMessage: Sendable, Equatable {
     public static func decode(_ bytes: [UInt8], channel: EAChannel? = nil) throws(WireError) -> EAMessage {
         let reader = try FieldReader(parsing: bytes)
         let type = try reader.string("type", maxLength: 32)
-        if let channel, !channel.acceptedTypes.contains(type) {
-            let known = EAChannel.allCases.contains { $0.acceptedTypes.contains(type) }
+        if let channel, !channel.accepts(type) {
+            let known = EAChannel.allCases.contains { $0.accepts(type) }
             throw WireError(.unknownType, field: "type",
                             known ? "'\(type)' is not accepted on the \(channel.rawValue) channel" : "unknown type '\(type)'")
         }

@@ -1,18 +1,24 @@
 /// Reads typed fields out of a parsed JSON object; every failure names the field.
 public struct FieldReader: Sendable {
-    /// The parsed object.
-    public let object: [String: JSONValue]
+    /// The parsed fields.
+    public let fields: JSONFields
+
+    /// The parsed object as a dictionary (built on each call; prefer `self[key]`).
+    public var object: [String: JSONValue] { fields.dictionary }
 
     /// Wraps a parsed object.
-    public init(_ object: [String: JSONValue]) { self.object = object }
+    public init(_ object: [String: JSONValue]) { self.fields = JSONFields(object) }
 
     /// Parses bytes (size-checked) and wraps the object.
     public init(parsing bytes: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes) throws(WireError) {
-        object = try JSONParser.parseObject(bytes, maxBytes: maxBytes)
+        fields = try JSONParser.parseFields(bytes, maxBytes: maxBytes)
     }
 
+    /// One field's raw value.
+    public subscript(key: String) -> JSONValue? { fields[key] }
+
     private func required(_ key: String) throws(WireError) -> JSONValue {
-        guard let value = object[key], value != .null else {
+        guard let value = fields[key], value != .null else {
             throw WireError(.missingField, field: key, "required field is missing")
         }
         return value
@@ -23,7 +29,7 @@ public struct FieldReader: Sendable {
         throws(WireError) -> String
     {
         guard case .string(let text) = try required(key) else {
-            throw WireError(.wrongType, field: key, "expected a string, got \(object[key]?.typeName ?? "nothing")")
+            throw WireError(.wrongType, field: key, "expected a string, got \(fields[key]?.typeName ?? "nothing")")
         }
         guard text.utf8.count <= maxLength else {
             throw WireError(.tooLong, field: key, "string of \(text.utf8.count) bytes exceeds \(maxLength)")
@@ -34,14 +40,14 @@ public struct FieldReader: Sendable {
 
     /// An optional string (absent or null → nil).
     public func optionalString(_ key: String, maxLength: Int = WireLimits.maxStringLength) throws(WireError) -> String? {
-        guard let value = object[key], value != .null else { return nil }
+        guard let value = fields[key], value != .null else { return nil }
         return try string(key, maxLength: maxLength)
     }
 
     /// A required finite number. Integers are accepted where numbers are.
     public func double(_ key: String, nonNegative: Bool = false) throws(WireError) -> Double {
         guard case .number(let value, _) = try required(key) else {
-            throw WireError(.wrongType, field: key, "expected a number, got \(object[key]?.typeName ?? "nothing")")
+            throw WireError(.wrongType, field: key, "expected a number, got \(fields[key]?.typeName ?? "nothing")")
         }
         if nonNegative && value < 0 { throw WireError(.outOfRange, field: key, "must not be negative (got \(value))") }
         return value
@@ -49,7 +55,7 @@ public struct FieldReader: Sendable {
 
     /// An optional number.
     public func optionalDouble(_ key: String, nonNegative: Bool = false) throws(WireError) -> Double? {
-        guard let value = object[key], value != .null else { return nil }
+        guard let value = fields[key], value != .null else { return nil }
         return try double(key, nonNegative: nonNegative)
     }
 
@@ -63,7 +69,7 @@ public struct FieldReader: Sendable {
     /// A required integer (an integer literal, or a number with no fractional part).
     public func int(_ key: String, nonNegative: Bool = false) throws(WireError) -> Int {
         guard case .number(let value, _) = try required(key) else {
-            throw WireError(.wrongType, field: key, "expected an integer, got \(object[key]?.typeName ?? "nothing")")
+            throw WireError(.wrongType, field: key, "expected an integer, got \(fields[key]?.typeName ?? "nothing")")
         }
         guard value.rounded() == value, abs(value) < 9.0e15 else {
             throw WireError(.wrongType, field: key, "expected an integer, got \(value)")
@@ -74,13 +80,13 @@ public struct FieldReader: Sendable {
 
     /// An optional integer.
     public func optionalInt(_ key: String, nonNegative: Bool = false) throws(WireError) -> Int? {
-        guard let value = object[key], value != .null else { return nil }
+        guard let value = fields[key], value != .null else { return nil }
         return try int(key, nonNegative: nonNegative)
     }
 
     /// An integer that may also arrive as a string of digits (the EA sends `account_login` as a string).
     public func intOrString(_ key: String) throws(WireError) -> Int {
-        if case .string(let text)? = object[key] {
+        if case .string(let text)? = fields[key] {
             guard let value = Int(text) else { throw WireError(.wrongType, field: key, "expected digits, got '\(text)'") }
             return value
         }

@@ -2,7 +2,9 @@ import Logging
 import ZeroMQ
 
 /// The server's ZeroMQ sockets, bound once at start-up so that a busy port fails fast with a clear
-/// error. EA-facing sockets share one loop thread; the rest share another.
+/// error. The EA command and confirmation sockets share one loop thread; market data (5556) and its
+/// relay (5560) have a thread of their own, where telemetry decodes and republishes inline; the
+/// rest share a third.
 public final class ServerSockets: Sendable {
     /// Which sockets to bind.
     public struct Selection: OptionSet, Sendable {
@@ -21,6 +23,7 @@ public final class ServerSockets: Sendable {
 
     public let context: Context
     public let eaLoop: SocketLoop
+    public let marketLoop: SocketLoop
     public let auxLoop: SocketLoop
     public let command: LoopSocket?
     public let market: LoopSocket?
@@ -39,6 +42,7 @@ public final class ServerSockets: Sendable {
     public static func bind(_ config: BittenConfig, selection: Selection = .all, logger: Logger) async throws -> ServerSockets {
         let context = try Context(ioThreads: 2, maxSockets: 4096)
         let eaLoop = try SocketLoop(context: context, name: "zmq-ea", logger: logger)
+        let marketLoop = try SocketLoop(context: context, name: "zmq-market", logger: logger)
         let auxLoop = try SocketLoop(context: context, name: "zmq-aux", logger: logger)
         func open(_ loop: SocketLoop, _ type: SocketType, _ port: Int, _ name: String, _ wanted: Selection,
                   host: String? = nil, configure: @escaping @Sendable (Socket) throws -> Void = { _ in }) async throws
@@ -62,32 +66,34 @@ public final class ServerSockets: Sendable {
                 try socket.setRouterHandover(true)
                 try socket.setSendHighWaterMark(1000)
             }
-            let market = try await open(eaLoop, .pull, config.marketPort, "market data", .market) {
+            let market = try await open(marketLoop, .pull, config.marketPort, "market data", .market) {
                 try $0.setReceiveHighWaterMark(100_000)
             }
             let confirm = try await open(eaLoop, .pull, config.confirmPort, "confirmations", .confirm)
-            let relay = try await open(eaLoop, .pub, config.relayPort, "market relay", .relay) {
+            let relay = try await open(marketLoop, .pub, config.relayPort, "market relay", .relay) {
                 try $0.setSendHighWaterMark(100_000)
             }
             let signals = try await open(auxLoop, .pub, config.signalPort, "shielded signals", .signals)
             let signalIn = try await open(auxLoop, .pull, config.signalInPort, "signal intake", .signalIn)
             let alerts = try await open(auxLoop, .pub, config.alertPort, "alerts", .alerts)
             let query = try await open(auxLoop, .rep, config.queryPort, "protection queries", .query)
-            return ServerSockets(context: context, eaLoop: eaLoop, auxLoop: auxLoop, command: command, market: market,
+            return ServerSockets(context: context, eaLoop: eaLoop, marketLoop: marketLoop, auxLoop: auxLoop, command: command, market: market,
                                  confirm: confirm, relay: relay, signals: signals, signalIn: signalIn, alerts: alerts,
                                  query: query)
         } catch {
             await eaLoop.shutdown()
+            await marketLoop.shutdown()
             await auxLoop.shutdown()
             throw error
         }
     }
 
-    private init(context: Context, eaLoop: SocketLoop, auxLoop: SocketLoop, command: LoopSocket?, market: LoopSocket?,
+    private init(context: Context, eaLoop: SocketLoop, marketLoop: SocketLoop, auxLoop: SocketLoop, command: LoopSocket?, market: LoopSocket?,
                  confirm: LoopSocket?, relay: LoopSocket?, signals: LoopSocket?, signalIn: LoopSocket?,
                  alerts: LoopSocket?, query: LoopSocket?) {
         self.context = context
         self.eaLoop = eaLoop
+        self.marketLoop = marketLoop
         self.auxLoop = auxLoop
         self.command = command
         self.market = market
@@ -111,9 +117,10 @@ public final class ServerSockets: Sendable {
         }
     }
 
-    /// Closes every socket and stops both loop threads.
+    /// Closes every socket and stops the loop threads.
     public func shutdown() async {
         await eaLoop.shutdown()
+        await marketLoop.shutdown()
         await auxLoop.shutdown()
     }
 }

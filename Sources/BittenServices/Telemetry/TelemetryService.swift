@@ -60,13 +60,17 @@ public final class TelemetryService: Service, Sendable {
         observers.withLock { $0.append(observer) }
     }
 
+    /// Decodes and relays on the market socket's own loop thread (no hop to a task and back per
+    /// batch); anything that arrived before the switch is read from the socket's stream first.
     public func run() async throws {
         board.set(Self.name, .running)
+        await input.handleInline { [self] batch in handle(batch) }
         await withGracefulShutdownHandler {
             for await batch in input.messages.cancelOnGracefulShutdown() {
                 handle(batch)
             }
         } onGracefulShutdown: {}
+        await input.stopInlineHandling()
         board.set(Self.name, .stopped)
     }
 

@@ -19,7 +19,7 @@ public final class ConfirmationProcessor: Service, Sendable {
     private let logger: Logger
     private let batchSize: Int
     private let pollInterval: Duration
-    private let (wakeups, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    private let wakeups = WakeSignal()
     private let outcomes: [String: Counter]
     private let lagGauge = Gauge(label: "bitten_confirmations_pending")
 
@@ -41,7 +41,7 @@ public final class ConfirmationProcessor: Service, Sendable {
     }
 
     /// Tells the processor that entries were appended (it also polls, for other processes' entries).
-    public func wake() { wakeContinuation.yield() }
+    public func wake() { wakeups.signal() }
 
     public func run() async throws {
         board.set(Self.name, .running)
@@ -58,23 +58,12 @@ public final class ConfirmationProcessor: Service, Sendable {
                     try? await Task.sleep(for: .milliseconds(200))
                     continue
                 }
-                await waitForWork()
+                await wakeups.wait(timeout: pollInterval)
             }
         } onGracefulShutdown: {
-            self.wakeContinuation.yield()
+            self.wakeups.signal()
         }
         board.set(Self.name, .stopped)
-    }
-
-    private func waitForWork() async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await _ in self.wakeups { return }
-            }
-            group.addTask { try? await Task.sleep(for: self.pollInterval) }
-            await group.next()
-            group.cancelAll()
-        }
     }
 
     /// Reads one batch (`0`: this consumer's unacknowledged entries; `>`: new ones), applies it and
