@@ -56,6 +56,8 @@ public final class HeartbeatMonitor: Service, Sendable {
     /// The last computed health score.
     public var health: HealthScore? { latest.withLock { $0 } }
 
+    private let lastTrim = Mutex<Double>(0)
+
     public func run() async throws {
         board.set(Self.name, .running)
         await withGracefulShutdownHandler {
@@ -88,6 +90,20 @@ public final class HeartbeatMonitor: Service, Sendable {
         latest.withLock { $0 = score }
         healthGauge.record(score.score)
         await publish(score: score, at: at)
+        releaseFreedMemory(at: at)
+    }
+
+    /// glibc keeps freed heap (after a burst of messages or a wave of EA connections) unless asked to
+    /// give it back; every 30 s the free pages go back to the system so RSS follows the live data.
+    private func releaseFreedMemory(at: Double) {
+        let due = lastTrim.withLock { last in
+            guard at - last >= 30 else { return false }
+            last = at
+            return true
+        }
+        #if os(Linux)
+        if due { _ = glibcMallocTrim(0) }
+        #endif
     }
 
     private func computeHealth(at: Double, redisLatency latency: Duration?) -> HealthScore {
@@ -132,3 +148,9 @@ public final class HeartbeatMonitor: Service, Sendable {
         }
     }
 }
+
+#if os(Linux)
+/// glibc's `int malloc_trim(size_t pad)` (declared in <malloc.h>, which Glibc's module does not export).
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif
