@@ -1,0 +1,181 @@
+/// A CITADEL alert. `kind` is the protocol's: `liquidity_sweep`, `manipulation_detected`,
+/// `zone_broken`, `signal_stale`.
+public struct CitadelAlert: Sendable, Equatable {
+    public var kind: String
+    public var symbol: String
+    public var at: Double
+    public var message: String
+    public var details: [String: JSONValue]
+
+    /// The alert's JSON object (for the PUB frame, Redis and the API).
+    public var json: JSONValue {
+        var object = details
+        object["kind"] = .string(kind)
+        object["symbol"] = .string(symbol)
+        object["timestamp"] = .number(at, isInteger: false)
+        object["message"] = .string(message)
+        return .object(object)
+    }
+}
+
+/// All of CITADEL's state, for every symbol: market state, liquidity map, alert cooldowns and the live
+/// signals it watches for decay. Pure and clock-free: every call takes the time. Not thread-safe; the
+/// service keeps it behind a lock.
+public struct CitadelEngine: Sendable {
+    public let settings: CitadelSettings
+    public let instruments: InstrumentTable
+    public private(set) var markets: [String: SymbolMarket] = [:]
+    public private(set) var maps: [String: LiquidityMap] = [:]
+    private var lastAlert: [String: Double] = [:]
+    private var liveSignals: [String: (query: ProtectionQuery, expiresAt: Double, stale: Bool)] = [:]
+    /// Alerts held back by the cooldown, by kind.
+    public private(set) var suppressed: [String: Int] = [:]
+    /// Ticks and bars processed.
+    public private(set) var ticksSeen = 0
+    public private(set) var barsSeen = 0
+
+    public static let maxLiveSignals = 500
+
+    public init(settings: CitadelSettings = CitadelSettings(), instruments: InstrumentTable = .standard) {
+        self.settings = settings
+        self.instruments = instruments
+    }
+
+    /// Symbols with market data.
+    public var symbols: [String] { markets.keys.sorted() }
+
+    /// A quote; returns the alerts it raised (spread spikes, and whatever a completed bar raised).
+    public mutating func addTick(symbol: String, bid: Double, ask: Double, volume: Double, at time: Double) -> [CitadelAlert] {
+        guard bid > 0, ask >= bid else { return [] }
+        ticksSeen += 1
+        var market = markets[symbol] ?? SymbolMarket(symbol: symbol, price: bid, settings: settings, instruments: instruments)
+        let completed = market.addTick(bid: bid, ask: ask, volume: volume, at: time)
+        markets[symbol] = market
+        var alerts: [CitadelAlert] = []
+        // Spread spike against the hour's median (needs a minute of history).
+        let stats = market.spreadStats(at: time, window: settings.spreadWindow)
+        if stats.samples >= 60, stats.median > 0, stats.current >= settings.spreadSpikeRatio * stats.median,
+           stats.current - stats.median >= 1 {
+            if let alert = raise(CitadelAlert(
+                kind: "manipulation_detected", symbol: symbol, at: time,
+                message: String(format: "%@ spread %.1f pips is %.1f× its hourly median of %.1f", symbol, stats.current,
+                                stats.ratio, stats.median),
+                details: ["reason": .string("spread_spike"), "spread_pips": .number(stats.current, isInteger: false),
+                          "median_pips": .number(stats.median, isInteger: false),
+                          "ratio": .number(stats.ratio, isInteger: false)]))
+            { alerts.append(alert) }
+        }
+        if completed != nil { alerts += onBar(symbol: symbol, at: time) }
+        return alerts
+    }
+
+    /// A completed bar of the analysis timeframe from the feed (EA's OHLC).
+    public mutating func addBar(symbol: String, _ bar: Bar, at time: Double) -> [CitadelAlert] {
+        var market = markets[symbol] ?? SymbolMarket(symbol: symbol, price: bar.close, settings: settings, instruments: instruments)
+        let added = market.addFeedBar(bar)
+        markets[symbol] = market
+        guard added != nil else { return [] }
+        return onBar(symbol: symbol, at: time)
+    }
+
+    private mutating func onBar(symbol: String, at time: Double) -> [CitadelAlert] {
+        guard let market = markets[symbol] else { return [] }
+        barsSeen += 1
+        var map = maps[symbol] ?? LiquidityMap(symbol: symbol, settings: settings)
+        let events = map.onBar(market: market, at: time)
+        maps[symbol] = map
+        var alerts: [CitadelAlert] = []
+        for event in events {
+            switch event {
+            case .sweep(let sweep):
+                let candidate = CitadelAlert(
+                    kind: "liquidity_sweep", symbol: symbol, at: time,
+                    message: String(format: "%@ %@: pierced the strength-%.0f %@ at %@ by %.1f pips and closed back inside",
+                                    symbol, sweep.kind, sweep.zoneStrength, sweep.zoneKind.rawValue,
+                                    PlainDecimal.format(sweep.zonePrice, maxFractionDigits: 6) ?? "?", sweep.depthPips),
+                    details: ["sweep_type": .string(sweep.kind), "zone_price": .number(sweep.zonePrice, isInteger: false),
+                              "zone_kind": .string(sweep.zoneKind.rawValue),
+                              "zone_strength": .number(sweep.zoneStrength, isInteger: false),
+                              "depth_pips": .number(sweep.depthPips, isInteger: false),
+                              "reversal": .string(sweep.reversal.rawValue)])
+                if let alert = raise(candidate) { alerts.append(alert) }
+            case .zoneBroken(let zone, let close):
+                let candidate = CitadelAlert(
+                    kind: "zone_broken", symbol: symbol, at: time,
+                    message: String(format: "%@ %@ at %@ broke: price stayed beyond it for %d bars", symbol, zone.kind.rawValue,
+                                    PlainDecimal.format(zone.price, maxFractionDigits: 6) ?? "?", settings.confirmationBars),
+                    details: ["zone_price": .number(zone.price, isInteger: false), "zone_kind": .string(zone.kind.rawValue),
+                              "close": .number(close, isInteger: false)])
+                if let alert = raise(candidate) { alerts.append(alert) }
+            case .zoneFormed, .zoneTouched:
+                break
+            }
+        }
+        // Volume spike on the bar just completed.
+        if let average = market.averageVolume(), let last = market.bars.last, last.volume >= settings.volumeSpikeRatio * average {
+            if let alert = raise(CitadelAlert(
+                kind: "manipulation_detected", symbol: symbol, at: time,
+                message: String(format: "%@ bar volume %.0f is %.1f× the average", symbol, last.volume, last.volume / average),
+                details: ["reason": .string("volume_spike"), "volume": .number(last.volume, isInteger: false),
+                          "average": .number(average, isInteger: false)]))
+            { alerts.append(alert) }
+        }
+        return alerts
+    }
+
+    /// Applies the per-symbol, per-kind cooldown.
+    private mutating func raise(_ alert: CitadelAlert) -> CitadelAlert? {
+        let key = alert.symbol + "|" + alert.kind
+        if let last = lastAlert[key], alert.at - last < settings.alertCooldown {
+            suppressed[alert.kind, default: 0] += 1
+            return nil
+        }
+        lastAlert[key] = alert.at
+        return alert
+    }
+
+    /// Scores a query against the current state.
+    public func assess(_ query: ProtectionQuery, at time: Double) -> ProtectionReport {
+        ProtectionModel.assess(query, market: markets[query.symbol], map: maps[query.symbol], settings: settings, at: time)
+    }
+
+    /// Starts watching a signal for decay until it expires.
+    public mutating func watch(signalID: String, query: ProtectionQuery, expiresAt: Double) {
+        if liveSignals.count >= Self.maxLiveSignals, let oldest = liveSignals.min(by: { $0.value.expiresAt < $1.value.expiresAt }) {
+            liveSignals.removeValue(forKey: oldest.key)
+        }
+        liveSignals[signalID] = (query, expiresAt, false)
+    }
+
+    /// Number of signals watched.
+    public var watchedSignals: Int { liveSignals.count }
+
+    /// Re-scores the live signals; a signal whose decay falls below the threshold is marked stale once
+    /// and alerted (cooldown per symbol applies to the alert, not to the marking).
+    public mutating func reviewSignals(at time: Double) -> [CitadelAlert] {
+        var alerts: [CitadelAlert] = []
+        for (id, entry) in liveSignals {
+            if time > entry.expiresAt {
+                liveSignals.removeValue(forKey: id)
+                continue
+            }
+            guard !entry.stale, let direction = entry.query.direction, let market = markets[entry.query.symbol],
+                  market.bid > 0 else { continue }
+            let decay = ProtectionModel.signalDecay(entry.query, direction: direction, market: market, settings: settings, at: time)
+            guard decay.factor < settings.staleDecay else { continue }
+            liveSignals[id]?.stale = true
+            if let alert = raise(CitadelAlert(
+                kind: "signal_stale", symbol: entry.query.symbol, at: time,
+                message: String(format: "signal %@ is stale: decay %.2f (drift %.2f of the stop, spread %.1f× normal, %d minutes old)",
+                                id, decay.factor, decay.drift, decay.spreadRatio, Int(decay.ageSeconds / 60)),
+                details: ["signal_id": .string(id), "decay": .number(decay.factor, isInteger: false),
+                          "drift": .number(decay.drift, isInteger: false),
+                          "spread_ratio": .number(decay.spreadRatio, isInteger: false)]))
+            { alerts.append(alert) }
+        }
+        return alerts
+    }
+
+    /// Whether a watched signal has been marked stale.
+    public func isStale(_ signalID: String) -> Bool? { liveSignals[signalID]?.stale }
+}
