@@ -25,6 +25,7 @@ public enum DashboardApp {
         router.get("/services") { _, _ in try json(["services": deps.board.all]) }
         NodeRoutes.add(to: router, deps)
         TradeRoutes.add(to: router, deps)
+        CitadelRoutes.add(to: router, deps)
         deps.board.register("http")
         return Application(
             router: router,

@@ -13,6 +13,8 @@ public struct DashboardDependencies: Sendable {
     public var version: String
     /// The trade path, when this process runs it.
     public var trade: TradeDependencies?
+    /// CITADEL, when this process runs it.
+    public var citadel: CitadelService?
     /// Bearer token required on mutating calls, when set.
     public var apiToken: String?
     /// Prometheus text of every metric.
@@ -20,8 +22,9 @@ public struct DashboardDependencies: Sendable {
 
     public init(board: ServiceBoard, redis: RedisClient?, registry: NodeRegistry?, monitor: HeartbeatMonitor?,
                 sockets: ServerSockets?, dataDir: String, version: String, trade: TradeDependencies? = nil,
-                apiToken: String? = nil, metricsText: @escaping @Sendable () -> String) {
+                citadel: CitadelService? = nil, apiToken: String? = nil, metricsText: @escaping @Sendable () -> String) {
         self.trade = trade
+        self.citadel = citadel
         self.apiToken = apiToken
         self.board = board
         self.redis = redis

@@ -96,13 +96,19 @@ struct SystemRunner {
         }
         let store = TradeStore(redis: redis)
         var intake: SignalIntake?
+        var citadel: CitadelService?
         if services.contains(.citadel) {
-            let service = SignalIntake(input: sockets.signalIn, publisher: sockets.signals, store: store, scorer: NeutralScorer(),
+            let analysis = CitadelService(instruments: config.instruments, query: sockets.query, queryPort: config.queryPort,
+                                          alerts: sockets.alerts, redis: redis, board: board,
+                                          logger: Logger(label: "bitten.citadel"))
+            if let telemetry { analysis.attach(to: telemetry) }
+            citadel = analysis
+            group.append(analysis)
+            let service = SignalIntake(input: sockets.signalIn, publisher: sockets.signals, store: store, scorer: analysis,
                                        defaultTTL: config.signalTTL, board: board, port: config.signalInPort,
                                        logger: Logger(label: "bitten.signals"))
             intake = service
             group.append(service)
-            group.append(CitadelStandIn(query: sockets.query, board: board))
         }
         var trade: TradeDependencies?
         if services.contains(.trade) {
@@ -123,7 +129,7 @@ struct SystemRunner {
         if services.contains(.http) {
             let deps = DashboardDependencies(
                 board: board, redis: redis, registry: registry, monitor: monitor, sockets: sockets,
-                dataDir: config.dataDir, version: Bitten.version, trade: trade, apiToken: config.apiToken, metricsText: { Observability.metricsText() })
+                dataDir: config.dataDir, version: Bitten.version, trade: trade, citadel: citadel, apiToken: config.apiToken, metricsText: { Observability.metricsText() })
             let httpLogger = Logger(label: "bitten.http")
             group.append(DashboardApp.make(deps, host: config.httpHost, port: config.httpPort, logger: httpLogger) { port in
                 httpLogger.notice("HTTP API listening", metadata: ["url": "http://\(config.httpHost):\(port)/health"])

@@ -1,3 +1,4 @@
+import BittenCore
 import BittenTestSupport
 import EASimulator
 import Foundation
@@ -86,9 +87,14 @@ struct TradePathTests {
         let (status, fired) = try await fire(system, "SIG_HAPPY_1", uuid)
         #expect(status == 201, "\(fired)")
         let fireID = try #require(fired["fire_id"] as? String)
-        // CORPORAL: 1 % × 1.1 = 1.1 % of 10 000 = 110 USD over a 200-tick stop at 1 USD a tick → 0.55 lot.
-        #expect(fired["lot"] as? Double == 0.55)
-        #expect(fired["risk_percent"] as? Double == 1.1)
+        // CORPORAL: 1 % × 1.1 = 1.1 % × the CITADEL multiplier the signal got, of 10 000 USD, over a
+        // 200-tick stop at 1 USD a tick (0.55 lot at multiplier 1).
+        let (_, storedSignal) = try await HTTP.json(system.api + "/signals/SIG_HAPPY_1")
+        let multiplier = try #require(storedSignal["citadel_multiplier"] as? Double)
+        let riskPercent = (1.1 * multiplier * 1000).rounded() / 1000
+        let lot = ((10_000 * riskPercent / 100 / 200) / 0.01).rounded(.down) * 0.01
+        #expect(abs((fired["risk_percent"] as? Double ?? 0) - riskPercent) < 1e-9)
+        #expect(abs((fired["lot"] as? Double ?? 0) - lot) < 1e-9)
 
         // Exactly one fire, to that EA only, with the sized lot.
         #expect(try await eventually { system.fleet.receivedFires().count >= 1 })
@@ -97,7 +103,7 @@ struct TradePathTests {
         #expect(received.count == 1)
         #expect(received.first?.targetUUID == uuid)
         #expect(received.first?.fireID == fireID)
-        #expect(received.first?.lot == 0.55)
+        #expect(abs((received.first?.lot ?? 0) - lot) < 1e-9)
         #expect(received.first?.direction == .buy)
         #expect(received.first?.sl == 1.0832)
 
@@ -116,7 +122,7 @@ struct TradePathTests {
         #expect(position["user_uuid"] as? String == uuid)
         #expect(position["symbol"] as? String == "EURUSD")
         #expect(position["direction"] as? String == "BUY")
-        #expect(position["lot"] as? Double == 0.55)
+        #expect(abs((position["lot"] as? Double ?? 0) - lot) < 1e-9)
         #expect(position["fire_id"] as? String == fireID)
         #expect(position["signal_id"] as? String == "SIG_HAPPY_1")
         #expect(position["account"] as? Int == 70_000_000)
@@ -141,7 +147,7 @@ struct TradePathTests {
             return closed["status"] as? String == "closed"
         })
         let closePrice = try #require(closed["close_price"] as? Double)
-        let expected = ((closePrice - openPrice) / 0.00001 * 1.0 * 0.55 * 100).rounded() / 100
+        let expected = ((closePrice - openPrice) / 0.00001 * 1.0 * lot * 100).rounded() / 100
         #expect(abs((closed["profit"] as? Double ?? .nan) - expected) < 0.005)
         let (_, stats) = try await HTTP.json(system.api + "/stats")
         #expect(stats["total"] as? Int == 1)
@@ -307,11 +313,16 @@ struct TradePathTests {
             try JSONSerialization.jsonObject(with: Data(frame.dropFirst("ELITE_GUARD_SIGNAL ".count).utf8)) as? [String: Any])
         #expect(published["signal_id"] as? String == "ELITE_GUARD_GBPUSD_1795961400")
         #expect(published["citadel_shielded"] as? Bool == true)
-        #expect(published["citadel_score"] as? Double == 5)
-        #expect(published["citadel_multiplier"] as? Double == 1)
+        // Scored by CITADEL: a score in 1–10, its level, the level's multiplier and plain-word insights.
+        let score = try #require(published["citadel_score"] as? Double)
+        #expect((1...10).contains(score))
+        let level = RiskLevel(score: score)
+        #expect(published["citadel_level"] as? String == level.rawValue)
+        #expect(published["citadel_multiplier"] as? Double == CitadelSettings().multiplier(for: level))
+        #expect(((published["citadel_insights"] as? [String]) ?? []).count >= 1)
         #expect(published["xp_reward"] as? Int == 120)  // the engine's extras are kept
         let (status, stored) = try await HTTP.json(system.api + "/signals/ELITE_GUARD_GBPUSD_1795961400")
-        #expect(status == 200 && stored["risk_level"] as? String == "CAUTION")
+        #expect(status == 200 && stored["risk_level"] as? String == level.rawValue)
         let (_, metricsData) = try await HTTP.get(system.api + "/metrics")
         #expect(String(decoding: metricsData, as: UTF8.self).contains(#"port="\#(intakePort)",reason="truncated""#))
         sub.close()

@@ -179,3 +179,51 @@ public struct CitadelEngine: Sendable {
     /// Whether a watched signal has been marked stale.
     public func isStale(_ signalID: String) -> Bool? { liveSignals[signalID]?.stale }
 }
+
+extension CitadelEngine {
+    /// The state of one symbol for `GET /citadel/{symbol}` and the `zones` query: zones (strongest
+    /// first), recent sweeps, spread and volatility. Nil when the symbol has no data.
+    public func snapshot(symbol: String, at time: Double) -> JSONValue? {
+        guard let market = markets[symbol] else { return nil }
+        let map = maps[symbol]
+        let zones: [JSONValue] = (map?.currentZones(at: time) ?? []).map { zone, strength in
+            .object([
+                "kind": .string(zone.kind.rawValue), "price": .number(zone.price, isInteger: false),
+                "strength": .number((strength * 10).rounded() / 10, isInteger: false),
+                "institutional": .bool(strength >= settings.institutionalStrength),
+                "touches": .number(Double(zone.touches), isInteger: true),
+                "formed_at": .number(zone.formedAt, isInteger: false), "updated_at": .number(zone.updatedAt, isInteger: false),
+                "distance_pips": .number(market.bid > 0 ? ((zone.price - market.mid) / market.pip * 10).rounded() / 10 : 0,
+                                         isInteger: false),
+            ])
+        }
+        let sweeps: [JSONValue] = (map?.recentSweeps(at: time, window: settings.sweepRetention) ?? []).map { sweep in
+            .object([
+                "kind": .string(sweep.kind), "zone_price": .number(sweep.zonePrice, isInteger: false),
+                "zone_kind": .string(sweep.zoneKind.rawValue), "zone_strength": .number(sweep.zoneStrength, isInteger: false),
+                "depth_pips": .number((sweep.depthPips * 10).rounded() / 10, isInteger: false),
+                "at": .number(sweep.at, isInteger: false), "reversal": .string(sweep.reversal.rawValue),
+            ])
+        }
+        let spread = market.spreadStats(at: time, window: settings.spreadWindow)
+        let atr = market.atr()
+        return .object([
+            "symbol": .string(symbol), "timestamp": .number(time, isInteger: false),
+            "bid": .number(market.bid, isInteger: false), "ask": .number(market.ask, isInteger: false),
+            "pip": .number(market.pip, isInteger: false),
+            "last_tick_at": .number(market.lastTickAt, isInteger: false),
+            "bars": .number(Double(market.bars.count), isInteger: true),
+            "bar_source": .string(market.feedBars ? "ohlc" : "ticks"),
+            "zones": .array(zones), "sweeps": .array(sweeps),
+            "spread": .object([
+                "current_pips": .number(spread.current, isInteger: false), "median_pips": .number(spread.median, isInteger: false),
+                "p90_pips": .number(spread.p90, isInteger: false), "p99_pips": .number(spread.p99, isInteger: false),
+                "samples": .number(Double(spread.samples), isInteger: true),
+            ]),
+            "volatility": .object([
+                "atr_pips": atr.map { .number($0 / market.pip, isInteger: false) } ?? .null,
+                "ratio": .number(market.volatilityRatio(), isInteger: false),
+            ]),
+        ])
+    }
+}

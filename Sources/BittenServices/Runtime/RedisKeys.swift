@@ -6,6 +6,8 @@ public enum RedisKeys {
     public static func accountSwitches(_ uuid: String) -> String { "account_switches:\(uuid)" }
     public static func brokerStats(_ broker: String) -> String { "broker_stats:\(safe(broker))" }
     public static let systemAlerts = "system_alerts"
+    /// CITADEL alerts, newest first, bounded.
+    public static let citadelAlerts = "citadel:alerts"
     public static let services = "bitten:services"
     public static let health = "bitten:health"
     public static let confirmations = "stream:confirmations"
