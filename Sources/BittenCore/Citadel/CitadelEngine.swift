@@ -48,12 +48,16 @@ public struct CitadelEngine: Sendable {
     public mutating func addTick(symbol: String, bid: Double, ask: Double, volume: Double, at time: Double) -> [CitadelAlert] {
         guard bid > 0, ask >= bid else { return [] }
         ticksSeen += 1
-        var market = markets[symbol] ?? SymbolMarket(symbol: symbol, price: bid, settings: settings, instruments: instruments)
-        let completed = market.addTick(bid: bid, ask: ask, volume: volume, at: time)
-        markets[symbol] = market
+        // Mutated in place: copying the market out and back would copy its rings on every tick.
+        let settings = self.settings
+        let instruments = self.instruments
+        let completed = markets[symbol, default: SymbolMarket(symbol: symbol, price: bid, settings: settings, instruments: instruments)]
+            .addTick(bid: bid, ask: ask, volume: volume, at: time)
+        guard let market = markets[symbol] else { return [] }
         var alerts: [CitadelAlert] = []
         // Spread spike against the hour's median (needs a minute of history).
-        let stats = market.spreadStats(at: time, window: settings.spreadWindow)
+        let stats = SpreadStats(current: market.spreadPips, median: market.spreadMedian, p90: 0, p99: 0,
+                                samples: market.spreadSampleCount)
         if stats.samples >= 60, stats.median > 0, stats.current >= settings.spreadSpikeRatio * stats.median,
            stats.current - stats.median >= 1 {
             if let alert = raise(CitadelAlert(
@@ -71,9 +75,10 @@ public struct CitadelEngine: Sendable {
 
     /// A completed bar of the analysis timeframe from the feed (EA's OHLC).
     public mutating func addBar(symbol: String, _ bar: Bar, at time: Double) -> [CitadelAlert] {
-        var market = markets[symbol] ?? SymbolMarket(symbol: symbol, price: bar.close, settings: settings, instruments: instruments)
-        let added = market.addFeedBar(bar)
-        markets[symbol] = market
+        let settings = self.settings
+        let instruments = self.instruments
+        let added = markets[symbol, default: SymbolMarket(symbol: symbol, price: bar.close, settings: settings, instruments: instruments)]
+            .addFeedBar(bar)
         guard added != nil else { return [] }
         return onBar(symbol: symbol, at: time)
     }
@@ -81,9 +86,8 @@ public struct CitadelEngine: Sendable {
     private mutating func onBar(symbol: String, at time: Double) -> [CitadelAlert] {
         guard let market = markets[symbol] else { return [] }
         barsSeen += 1
-        var map = maps[symbol] ?? LiquidityMap(symbol: symbol, settings: settings)
-        let events = map.onBar(market: market, at: time)
-        maps[symbol] = map
+        let settings = self.settings
+        let events = maps[symbol, default: LiquidityMap(symbol: symbol, settings: settings)].onBar(market: market, at: time)
         var alerts: [CitadelAlert] = []
         for event in events {
             switch event {

@@ -71,6 +71,12 @@ public struct SymbolMarket: Sendable {
     public private(set) var ticks: Ring<TickSample>
     private var spreads: Ring<(time: Double, pips: Double)>
     private var lastSpreadSecond = -1.0
+    /// Median spread (pips) and sample count over the window, refreshed when a sample is added (at
+    /// most once a second), so the per-tick spike check does not sort.
+    public private(set) var spreadMedian = 0.0
+    public private(set) var spreadSampleCount = 0
+    private var lastMedianAt = -Double.infinity
+    let spreadWindow: Double
     public private(set) var bars: Ring<Bar>
     /// The bar being built from ticks.
     public private(set) var forming: Bar?
@@ -92,6 +98,7 @@ public struct SymbolMarket: Sendable {
         self.spreads = Ring(capacity: max(60, Int(settings.spreadWindow)))
         self.bars = Ring(capacity: settings.maxBars)
         self.barSeconds = settings.barSeconds
+        self.spreadWindow = settings.spreadWindow
     }
 
     public var mid: Double { (bid + ask) / 2 }
@@ -105,6 +112,14 @@ public struct SymbolMarket: Sendable {
         ticks.append(TickSample(time: time, bid: bid, ask: ask))
         let second = time.rounded(.down)
         if second != lastSpreadSecond {
+            // The median of the samples before this one (a spike is compared with what was normal),
+            // refreshed every 10 s: sorting an hour of samples per second per symbol is not free.
+            if time - lastMedianAt >= 10 || spreadSampleCount < 60 {
+                let stats = spreadStats(at: time, window: spreadWindow)
+                spreadMedian = stats.median
+                spreadSampleCount = stats.samples
+                lastMedianAt = time
+            }
             spreads.append((time, spreadPips))
             lastSpreadSecond = second
         }
