@@ -98,7 +98,7 @@ struct SystemRunner {
         var intake: SignalIntake?
         var citadel: CitadelService?
         if services.contains(.citadel) {
-            let analysis = CitadelService(instruments: config.instruments, query: sockets.query, queryPort: config.queryPort,
+            let analysis = CitadelService(settings: config.citadel, instruments: config.instruments, query: sockets.query, queryPort: config.queryPort,
                                           alerts: sockets.alerts, redis: redis, board: board,
                                           logger: Logger(label: "bitten.citadel"))
             if let telemetry { analysis.attach(to: telemetry) }

@@ -71,6 +71,23 @@ struct ConfigTests {
         }
     }
 
+    @Test func citadelSettingsComeFromTheEnvironmentOrFile() throws {
+        let config = try ConfigLoader.resolve(
+            options: [:], environment: ["BITTEN_CITADEL_MULTIPLIERS": "danger=0, FORTRESS=1.5"],
+            file: ["BITTEN_CITADEL_SWEEP_PIPS": "5", "BITTEN_CITADEL_ALERT_COOLDOWN": "60"])
+        #expect(config.citadel.multiplier(for: .danger) == 0)
+        #expect(config.citadel.multiplier(for: .fortress) == 1.5)
+        #expect(config.citadel.multiplier(for: .caution) == 0.75)  // not named: default kept
+        #expect(config.citadel.sweepThresholdPips == 5)
+        #expect(config.citadel.alertCooldown == 60)
+        #expect {
+            try ConfigLoader.resolve(options: [:], environment: ["BITTEN_CITADEL_MULTIPLIERS": "SAFE=1"], file: [:])
+        } throws: { ($0 as? ConfigError)?.setting == "BITTEN_CITADEL_MULTIPLIERS" && "\($0)".contains("SAFE=1") }
+        #expect {
+            try ConfigLoader.resolve(options: [:], environment: ["BITTEN_CITADEL_SWEEP_PIPS": "-3"], file: [:])
+        } throws: { ($0 as? ConfigError)?.setting == "BITTEN_CITADEL_SWEEP_PIPS" }
+    }
+
     @Test func badValuesNameTheSetting() throws {
         #expect {
             try ConfigLoader.resolve(options: [:], environment: ["BITTEN_HTTP_PORT": "99999"], file: [:])

@@ -83,6 +83,14 @@ public struct CitadelEngine: Sendable {
         return onBar(symbol: symbol, at: time)
     }
 
+    /// A bar of another timeframe: kept for display, not analysed.
+    public mutating func addOtherBar(symbol: String, timeframe: String, _ bar: Bar) {
+        let settings = self.settings
+        let instruments = self.instruments
+        markets[symbol, default: SymbolMarket(symbol: symbol, price: bar.close, settings: settings, instruments: instruments)]
+            .addOtherBar(bar, timeframe: timeframe)
+    }
+
     private mutating func onBar(symbol: String, at time: Double) -> [CitadelAlert] {
         guard let market = markets[symbol] else { return [] }
         barsSeen += 1
@@ -218,6 +226,7 @@ extension CitadelEngine {
             "last_tick_at": .number(market.lastTickAt, isInteger: false),
             "bars": .number(Double(market.bars.count), isInteger: true),
             "bar_source": .string(market.feedBars ? "ohlc" : "ticks"),
+            "other_timeframes": .object(market.otherBars.mapValues { .number(Double($0.count), isInteger: true) }),
             "zones": .array(zones), "sweeps": .array(sweeps),
             "spread": .object([
                 "current_pips": .number(spread.current, isInteger: false), "median_pips": .number(spread.median, isInteger: false),

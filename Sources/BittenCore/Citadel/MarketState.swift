@@ -144,6 +144,15 @@ public struct SymbolMarket: Sendable {
         return nil
     }
 
+    /// Bars of the other timeframes the EA sends (by timeframe name), 200 each, for display.
+    public private(set) var otherBars: [String: Ring<Bar>] = [:]
+
+    /// Keeps a bar of a timeframe that is not the analysis one (repeats ignored).
+    public mutating func addOtherBar(_ bar: Bar, timeframe: String) {
+        if let last = otherBars[timeframe]?.last, bar.time <= last.time { return }
+        otherBars[timeframe, default: Ring(capacity: 200)].append(bar)
+    }
+
     /// Adds a completed bar from the feed; returns it when it is new (repeats and older bars are ignored).
     public mutating func addFeedBar(_ bar: Bar) -> Bar? {
         if !feedBars {

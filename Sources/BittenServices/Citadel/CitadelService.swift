@@ -65,9 +65,13 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
             for tick in ticks {
                 alerts += e.addTick(symbol: tick.symbol, bid: tick.bid, ask: tick.ask, volume: tick.volume, at: at)
             }
-            for bar in bars where bar.timeframe == timeframe {
-                alerts += e.addBar(symbol: bar.symbol, Bar(time: Double(bar.time), open: bar.open, high: bar.high,
-                                                          low: bar.low, close: bar.close), at: at)
+            for bar in bars {
+                let value = Bar(time: Double(bar.time), open: bar.open, high: bar.high, low: bar.low, close: bar.close)
+                if bar.timeframe == timeframe {
+                    alerts += e.addBar(symbol: bar.symbol, value, at: at)
+                } else {
+                    e.addOtherBar(symbol: bar.symbol, timeframe: bar.timeframe, value)
+                }
             }
             return alerts
         }

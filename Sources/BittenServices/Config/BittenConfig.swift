@@ -44,6 +44,8 @@ public struct BittenConfig: Sendable, Equatable {
     public var tiers = TierTable.standard
     /// Symbols that can be sized (config file section `instruments:`).
     public var instruments = InstrumentTable.standard
+    /// CITADEL's settings (`BITTEN_CITADEL_MULTIPLIERS`, `BITTEN_CITADEL_SWEEP_PIPS`, `BITTEN_CITADEL_ALERT_COOLDOWN`).
+    public var citadel = CitadelSettings()
 
     /// Relay formats of the market-data PUB.
     public enum RelayFormat: String, Sendable {

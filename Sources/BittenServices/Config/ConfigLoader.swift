@@ -1,3 +1,4 @@
+import BittenCore
 import Redis
 
 /// A configuration value that could not be used; the message names the setting and where it came from.
@@ -32,7 +33,8 @@ public enum ConfigLoader {
         "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT", "BITTEN_HTTP_PORT",
         "BITTEN_HEARTBEAT_TIMEOUT", "BITTEN_ALERT_COOLDOWN", "BITTEN_PING_INTERVAL", "BITTEN_RELAY_FORMAT",
         "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
-        "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL",
+        "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
+        "BITTEN_CITADEL_ALERT_COOLDOWN",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -123,6 +125,30 @@ public enum ConfigLoader {
                 throw ConfigError(setting: "BITTEN_WEBHOOK_URL", message: "'\(text)' from the \(source.rawValue) is not an http(s) URL")
             }
             config.webhookURL = text
+        }
+        if let (text, source) = lookup("BITTEN_CITADEL_MULTIPLIERS") {
+            // "DANGER=0.25,HIGH_RISK=0.5,CAUTION=0.75,PROTECTED=1,FORTRESS=1.25"; levels not named keep their default.
+            for pair in text.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).trimmingSpaces }
+                guard parts.count == 2, let level = RiskLevel(rawValue: parts[0].uppercased()),
+                      let value = Double(parts[1]), value >= 0, value <= 3 else {
+                    throw ConfigError(setting: "BITTEN_CITADEL_MULTIPLIERS",
+                                      message: "'\(pair)' from the \(source.rawValue) is not LEVEL=multiplier (levels \(RiskLevel.allCases.map(\.rawValue).joined(separator: ", ")), multiplier 0-3)")
+                }
+                config.citadel.multipliers[level] = value
+            }
+        }
+        if let (text, source) = lookup("BITTEN_CITADEL_SWEEP_PIPS") {
+            guard let value = Double(text.trimmingSpaces), value > 0, value <= 1000 else {
+                throw ConfigError(setting: "BITTEN_CITADEL_SWEEP_PIPS", message: "'\(text)' from the \(source.rawValue) is not a number of pips (0-1000)")
+            }
+            config.citadel.sweepThresholdPips = value
+        }
+        if let (text, source) = lookup("BITTEN_CITADEL_ALERT_COOLDOWN") {
+            guard let value = Double(text.trimmingSpaces), value.isFinite, value >= 0, value <= 86_400 else {
+                throw ConfigError(setting: "BITTEN_CITADEL_ALERT_COOLDOWN", message: "'\(text)' from the \(source.rawValue) is not a number of seconds (0-86400)")
+            }
+            config.citadel.alertCooldown = value
         }
         if let (text, source) = lookup("BITTEN_MARKET_CLOSED_SILENCE") {
             switch text.lowercased() {
