@@ -87,6 +87,7 @@ let package = Package(
                 "bitten", "BittenServices", "EASimulator", "ZeroMQ", "Redis", "BittenTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
     ]

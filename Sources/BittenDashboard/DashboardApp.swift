@@ -13,6 +13,7 @@ public enum DashboardApp {
     ) -> some ApplicationProtocol {
         _ = ProcessStats.started
         let router = Router()
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         router.get("/health") { _, _ in
             let report = await deps.healthReport()
@@ -26,6 +27,7 @@ public enum DashboardApp {
         NodeRoutes.add(to: router, deps)
         TradeRoutes.add(to: router, deps)
         CitadelRoutes.add(to: router, deps)
+        LiveRoutes.add(to: router, deps)
         deps.board.register("http")
         return Application(
             router: router,

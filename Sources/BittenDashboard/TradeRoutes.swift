@@ -244,7 +244,8 @@ enum TradeRoutes {
                 }
                 list = "trades:day:\(day)"
             }
-            return try json(["trades": try await trade().store.trades(list: list, limit: try limit(request))])
+            let trades = try await trade().store.trades(list: list, limit: try limit(request))
+            return CitadelRoutes.raw(.object(["trades": .array(trades.map(typedTrade))]))
         }
         router.get("/stats") { _, _ in try json(try await trade().store.stats("global_trade_stats")) }
         router.get("/stats/symbols/:symbol") { _, context in
@@ -262,6 +263,23 @@ enum TradeRoutes {
             try json(try await trade().store.stats("user_stats:\(try uuidParameter(context))"))
         }
     }
+}
+
+/// A closed trade as stored (all strings in Redis) with its numbers as JSON numbers.
+func typedTrade(_ fields: [String: String]) -> JSONValue {
+    let integers: Set<String> = ["ticket", "account"]
+    let numbers: Set<String> = ["open_price", "close_price", "profit", "lot", "sl", "tp", "duration", "open_time", "close_time"]
+    var object: [String: JSONValue] = [:]
+    for (key, value) in fields {
+        if integers.contains(key), let number = Int(value) {
+            object[key] = .number(Double(number), isInteger: true)
+        } else if numbers.contains(key), let number = Double(value), number.isFinite {
+            object[key] = .number(number, isInteger: false)
+        } else {
+            object[key] = .string(value)
+        }
+    }
+    return .object(object)
 }
 
 /// Bearer-token check in constant time (no early exit on the first differing byte).

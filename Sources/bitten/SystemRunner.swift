@@ -143,6 +143,10 @@ struct SystemRunner {
                     confirmPort: config.confirmPort, heartbeatInterval: .seconds(5), tickInterval: .seconds(1)),
                 logger: Logger(label: "bitten.demo"))
             group.append(simulator)
+            if let trade, let intake = trade.intake, let telemetry {
+                group.append(DemoTrader(fleet: simulator, intake: intake, desk: trade.desk, store: trade.store, quotes: telemetry,
+                                        interval: .seconds(10), logger: Logger(label: "bitten.demo")))
+            }
         }
         logger.notice("bitten starting", metadata: [
             "services": "\(services.map(\.rawValue).sorted().joined(separator: ","))", "redis": "\(redisURL)",

@@ -1,0 +1,270 @@
+/// The live dashboard: one self-contained page (no external scripts, fonts or styles — the machine
+/// running Bitten may be offline). It listens to `/events` (Server-Sent Events); when the stream
+/// fails it polls `/snapshot` every 5 s and says so in the header.
+enum DashboardPage {
+    static let html = #"""
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Bitten — health</title>
+<style>
+:root { --bg:#0f1419; --panel:#171d24; --line:#26303b; --text:#e6edf3; --dim:#8b98a5; --ok:#3fb950; --warn:#d29922; --bad:#f85149; --accent:#58a6ff; }
+* { box-sizing: border-box; }
+body { margin:0; font:14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background:var(--bg); color:var(--text); }
+header { display:flex; flex-wrap:wrap; align-items:center; gap:12px; padding:12px 18px; border-bottom:1px solid var(--line); position:sticky; top:0; background:var(--bg); z-index:2; }
+header h1 { font-size:18px; margin:0; letter-spacing:.5px; }
+.pill { padding:2px 10px; border-radius:999px; font-size:12px; border:1px solid var(--line); color:var(--dim); }
+.pill.live { color:var(--ok); border-color:var(--ok); }
+.pill.polling { color:var(--warn); border-color:var(--warn); }
+.pill.lost { color:var(--bad); border-color:var(--bad); }
+main { display:grid; gap:14px; padding:14px 18px; grid-template-columns: repeat(12, 1fr); }
+section { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:12px 14px; min-width:0; }
+section h2 { font-size:13px; text-transform:uppercase; letter-spacing:.8px; color:var(--dim); margin:0 0 10px; font-weight:600; }
+.span3 { grid-column: span 3; } .span4 { grid-column: span 4; } .span5 { grid-column: span 5; } .span6 { grid-column: span 6; } .span7 { grid-column: span 7; } .span8 { grid-column: span 8; } .span12 { grid-column: span 12; }
+@media (max-width: 1100px) { .span3, .span4, .span5, .span6, .span7, .span8 { grid-column: span 6; } }
+@media (max-width: 700px) { main { grid-template-columns: 1fr; padding:10px; } section { grid-column: 1 / -1 !important; } }
+table { width:100%; border-collapse:collapse; font-size:13px; }
+th, td { text-align:left; padding:5px 6px; border-bottom:1px solid var(--line); white-space:nowrap; }
+th { color:var(--dim); font-weight:500; }
+td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; }
+.scroll { overflow:auto; max-height:340px; }
+.state-running, .ok { color:var(--ok); } .state-degraded, .warn { color:var(--warn); } .state-stopped, .state-failed, .bad { color:var(--bad); }
+.big { font-size:30px; font-weight:700; }
+.kv { display:grid; grid-template-columns: auto 1fr; gap:4px 12px; font-size:13px; }
+.kv div:nth-child(odd) { color:var(--dim); }
+.level { padding:1px 7px; border-radius:4px; font-size:11px; font-weight:700; }
+.FORTRESS { background:#1f6f3a; } .PROTECTED { background:#2d5c8a; } .CAUTION { background:#7a5b12; } .HIGH_RISK { background:#8a3b12; } .DANGER { background:#8b1a1a; }
+input[type=search] { width:100%; padding:6px 8px; border-radius:6px; border:1px solid var(--line); background:var(--bg); color:var(--text); margin-bottom:8px; }
+.gauge { display:flex; align-items:center; gap:16px; }
+.empty { color:var(--dim); font-style:italic; }
+canvas { width:100%; height:160px; display:block; }
+</style>
+</head>
+<body>
+<header>
+  <h1>BITTEN</h1>
+  <span id="conn" class="pill">connecting…</span>
+  <span class="pill" id="version">—</span>
+  <span class="pill" id="updated">no data yet</span>
+</header>
+<main>
+  <section class="span3" aria-label="health">
+    <h2>System health</h2>
+    <div class="gauge">
+      <svg width="120" height="120" viewBox="0 0 120 120" role="img" aria-label="health score gauge">
+        <circle cx="60" cy="60" r="50" stroke="#26303b" stroke-width="12" fill="none"/>
+        <circle id="gauge-arc" cx="60" cy="60" r="50" stroke="#3fb950" stroke-width="12" fill="none" stroke-linecap="round"
+                stroke-dasharray="0 314.16" transform="rotate(-90 60 60)"/>
+        <text id="health-score" x="60" y="68" text-anchor="middle" font-size="28" font-weight="700" fill="#e6edf3" data-score="">—</text>
+      </svg>
+      <div class="kv" id="health-kv"></div>
+    </div>
+  </section>
+  <section class="span4" aria-label="nodes">
+    <h2>EA nodes</h2>
+    <div><span class="big" id="nodes-online">—</span> <span class="dim">online of</span> <span id="nodes-total">—</span></div>
+    <canvas id="nodes-chart" width="600" height="160" aria-label="nodes online over time"></canvas>
+  </section>
+  <section class="span5" aria-label="process">
+    <h2>Process and Redis</h2>
+    <div class="kv" id="process-kv"></div>
+  </section>
+  <section class="span7" aria-label="services">
+    <h2>Services</h2>
+    <div class="scroll"><table id="services-table"><thead><tr><th>service</th><th>state</th><th class="num">in</th><th class="num">out</th><th class="num">errors</th><th class="num">restarts</th><th>last activity</th></tr></thead><tbody></tbody></table></div>
+  </section>
+  <section class="span5" aria-label="ports">
+    <h2>ZeroMQ ports</h2>
+    <div class="scroll"><table id="ports-table"><thead><tr><th>name</th><th class="num">port</th><th>type</th><th class="num">msg/s in</th><th class="num">msg/s out</th></tr></thead><tbody></tbody></table></div>
+  </section>
+  <section class="span12" aria-label="node list">
+    <h2>Nodes</h2>
+    <input type="search" id="node-search" placeholder="search UUID, account or broker" aria-label="search nodes">
+    <div class="scroll"><table id="nodes-table"><thead><tr><th>uuid</th><th>status</th><th>account</th><th>broker</th><th class="num">balance</th><th class="num">equity</th><th class="num">heartbeat age</th><th class="num">latency</th><th class="num">uptime</th></tr></thead><tbody></tbody></table></div>
+  </section>
+  <section class="span7" aria-label="positions">
+    <h2>Open positions <span id="upl" class="pill">P&amp;L —</span></h2>
+    <div class="scroll"><table id="positions-table"><thead><tr><th>ticket</th><th>user</th><th>symbol</th><th>side</th><th class="num">lot</th><th class="num">open</th><th class="num">now</th><th class="num">P&amp;L</th></tr></thead><tbody></tbody></table></div>
+  </section>
+  <section class="span5" aria-label="trading statistics">
+    <h2>Closed trades</h2>
+    <div class="kv" id="stats-kv"></div>
+    <canvas id="symbols-chart" width="600" height="160" aria-label="net P&L and win rate per symbol"></canvas>
+  </section>
+  <section class="span6" aria-label="alerts">
+    <h2>Latest alerts</h2>
+    <div class="scroll"><table id="alerts-table"><thead><tr><th>time</th><th>source</th><th>kind</th><th>about</th><th>message</th></tr></thead><tbody></tbody></table></div>
+  </section>
+  <section class="span6" aria-label="signals">
+    <h2>Latest signals (CITADEL)</h2>
+    <div class="scroll"><table id="signals-table"><thead><tr><th>time</th><th>signal</th><th>symbol</th><th>side</th><th class="num">entry</th><th class="num">score</th><th>level</th></tr></thead><tbody></tbody></table></div>
+  </section>
+</main>
+<script>
+"use strict";
+const $ = (id) => document.getElementById(id);
+const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const num = (v, d = 2) => (typeof v === "number" && isFinite(v)) ? v.toFixed(d) : "—";
+const ago = (s) => s == null ? "—" : s < 60 ? Math.round(s) + " s" : s < 3600 ? Math.round(s / 60) + " min" : (s / 3600).toFixed(1) + " h";
+const clock = (t) => t ? new Date(t * 1000).toLocaleTimeString() : "—";
+const history = [];
+let lastPorts = null;
+let snapshot = null;
+let searchText = "";
+
+function rows(tbody, items, render, emptyText, columns) {
+  tbody.innerHTML = items.length ? items.map(render).join("") : `<tr><td class="empty" colspan="${columns}">${esc(emptyText)}</td></tr>`;
+}
+
+function drawLine(canvas, points) {
+  const ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  if (points.length < 2) { ctx.fillStyle = "#8b98a5"; ctx.fillText("collecting…", 10, 20); return; }
+  const max = Math.max(1, ...points.map((p) => p.total));
+  const x = (i) => 30 + (w - 40) * i / (points.length - 1), y = (v) => h - 20 - (h - 30) * v / max;
+  ctx.strokeStyle = "#26303b"; ctx.beginPath(); ctx.moveTo(30, y(0)); ctx.lineTo(w - 10, y(0)); ctx.moveTo(30, y(max)); ctx.lineTo(w - 10, y(max)); ctx.stroke();
+  ctx.fillStyle = "#8b98a5"; ctx.font = "11px sans-serif"; ctx.fillText(String(max), 2, y(max) + 4); ctx.fillText("0", 2, y(0) + 4);
+  for (const [key, color] of [["total", "#8b98a5"], ["online", "#3fb950"]]) {
+    ctx.strokeStyle = color; ctx.lineWidth = 2; ctx.beginPath();
+    points.forEach((p, i) => i ? ctx.lineTo(x(i), y(p[key])) : ctx.moveTo(x(i), y(p[key])));
+    ctx.stroke();
+  }
+}
+
+function drawSymbols(canvas, symbols) {
+  const ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  ctx.font = "11px sans-serif";
+  if (!symbols.length) { ctx.fillStyle = "#8b98a5"; ctx.fillText("no closed trades yet", 10, 20); return; }
+  const maxAbs = Math.max(1, ...symbols.map((s) => Math.abs(s.net)));
+  const slot = (w - 20) / symbols.length, mid = (h - 30) / 2 + 5;
+  symbols.forEach((s, i) => {
+    const bx = 10 + i * slot, bw = Math.max(4, slot * 0.5), bh = (h - 40) / 2 * Math.abs(s.net) / maxAbs;
+    ctx.fillStyle = s.net >= 0 ? "#3fb950" : "#f85149";
+    ctx.fillRect(bx, s.net >= 0 ? mid - bh : mid, bw, bh);
+    ctx.fillStyle = "#58a6ff"; ctx.fillRect(bx + bw + 2, h - 20 - (h - 40) * s.win_rate / 100, 4, (h - 40) * s.win_rate / 100);
+    ctx.fillStyle = "#8b98a5"; ctx.fillText(s.symbol, bx, h - 6);
+  });
+  ctx.fillStyle = "#8b98a5"; ctx.fillText("bars: net P&L · blue: win rate", w - 170, 12);
+}
+
+function render(s) {
+  snapshot = s;
+  const hp = s.health || {};
+  const score = hp.health_score;
+  const arc = $("gauge-arc"), label = $("health-score");
+  label.textContent = score == null ? "—" : String(score);
+  label.setAttribute("data-score", score == null ? "" : String(score));
+  arc.setAttribute("stroke-dasharray", `${314.16 * (score || 0) / 100} 314.16`);
+  arc.setAttribute("stroke", score >= 80 ? "#3fb950" : score >= 50 ? "#d29922" : "#f85149");
+  $("version").textContent = "v" + (hp.version || "?");
+  $("updated").textContent = "updated " + clock(s.at);
+  const factors = hp.health_factors || {};
+  $("health-kv").innerHTML = `<div>status</div><div class="${hp.status === "healthy" ? "ok" : hp.status === "degraded" ? "warn" : "bad"}">${esc(hp.status)}</div>` +
+    Object.keys(factors).sort().map((k) => `<div>${esc(k.replace(/_/g, " "))}</div><div>${num(factors[k] * 100, 0)} %</div>`).join("");
+  const proc = hp.process || {}, redis = hp.redis || {};
+  $("process-kv").innerHTML = [
+    ["uptime", ago(proc.uptime_seconds)], ["memory (RSS)", proc.rss_bytes ? (proc.rss_bytes / 1048576).toFixed(0) + " MB" : "—"],
+    ["CPU time", num(proc.cpu_seconds, 1) + " s"], ["disk free", proc.data_dir_free_bytes ? (proc.data_dir_free_bytes / 1073741824).toFixed(1) + " GB" : "—"],
+    ["Redis", `<span class="${redis.reachable ? "ok" : "bad"}">${esc(redis.state)}</span>`], ["Redis ping", redis.ping_ms != null ? num(redis.ping_ms, 2) + " ms" : "—"],
+    ["Redis memory", redis.used_memory_bytes ? (redis.used_memory_bytes / 1048576).toFixed(1) + " MB" : "—"],
+  ].map(([k, v]) => `<div>${k}</div><div>${v}</div>`).join("");
+  const now = s.at;
+  rows($("services-table").tBodies[0], hp.services || [], (v) =>
+    `<tr><td>${esc(v.name)}</td><td class="state-${esc(v.state)}">${esc(v.state)}${v.detail ? " · " + esc(v.detail) : ""}</td><td class="num">${v.messages_in}</td><td class="num">${v.messages_out}</td><td class="num ${v.errors ? "warn" : ""}">${v.errors}</td><td class="num">${v.restarts}</td><td>${v.last_activity ? ago(now - v.last_activity) + " ago" : "—"}</td></tr>`, "no services", 7);
+  const ports = hp.ports || [];
+  const prev = lastPorts;
+  rows($("ports-table").tBodies[0], ports, (p) => {
+    const before = prev && prev.ports.find((q) => q.name === p.name), dt = prev ? Math.max(1, now - prev.at) : 0;
+    const rin = before ? (p.received - before.received) / dt : null, rout = before ? (p.sent - before.sent) / dt : null;
+    return `<tr><td>${esc(p.name)}</td><td class="num">${p.port}</td><td>${esc(p.socket_type)}</td><td class="num">${num(rin, 1)}</td><td class="num">${num(rout, 1)}</td></tr>`;
+  }, "no sockets", 5);
+  lastPorts = { at: now, ports };
+  const nodes = s.nodes || { online: 0, total: 0, recent: [] };
+  $("nodes-online").textContent = nodes.online; $("nodes-total").textContent = nodes.total;
+  history.push({ online: nodes.online, total: nodes.total });
+  if (history.length > 180) history.shift();
+  drawLine($("nodes-chart"), history);
+  renderNodes();
+  const pos = s.positions || { count: 0, unrealized_profit: 0, positions: [] };
+  const upl = $("upl");
+  upl.textContent = `${pos.count} open · P&L ${num(pos.unrealized_profit)}`;
+  upl.className = "pill " + (pos.unrealized_profit >= 0 ? "ok" : "bad");
+  rows($("positions-table").tBodies[0], pos.positions, (p) =>
+    `<tr><td>${p.ticket}</td><td>${esc(p.user_uuid)}</td><td>${esc(p.symbol)}</td><td>${esc(p.direction)}</td><td class="num">${num(p.lot)}</td><td class="num">${num(p.open_price, 5)}</td><td class="num">${num(p.current_price, 5)}</td><td class="num ${(p.unrealized_profit || 0) >= 0 ? "ok" : "bad"}">${num(p.unrealized_profit)}</td></tr>`, "no open positions", 8);
+  const st = s.stats;
+  $("stats-kv").innerHTML = st ? [["trades", st.total], ["win rate", num(st.win_rate, 1) + " %"], ["net", num(st.net)], ["profit factor", num(st.profit_factor)]]
+    .map(([k, v]) => `<div>${k}</div><div>${v}</div>`).join("") : `<div class="empty">trade path not running</div><div></div>`;
+  drawSymbols($("symbols-chart"), s.symbols || []);
+  rows($("alerts-table").tBodies[0], s.alerts || [], (a) =>
+    `<tr><td>${clock(a.timestamp)}</td><td>${esc(a.source)}</td><td>${esc(a.kind)}</td><td>${esc(a.symbol || a.uuid || "")}</td><td>${esc(a.message)}</td></tr>`, "no alerts", 5);
+  rows($("signals-table").tBodies[0], s.signals || [], (g) =>
+    `<tr><td>${clock(g.received_at)}</td><td>${esc(g.signal_id)}</td><td>${esc(g.symbol)}</td><td>${esc(g.direction)}</td><td class="num">${num(g.entry, 5)}</td><td class="num">${num(g.protection_score, 1)}</td><td><span class="level ${esc(g.risk_level)}">${esc(g.risk_level)}</span></td></tr>`, "no signals yet", 7);
+}
+
+function renderNodes() {
+  const recent = (snapshot && snapshot.nodes && snapshot.nodes.recent) || [];
+  const q = searchText.toLowerCase();
+  const list = q ? recent.filter((n) => (n.uuid + " " + n.account + " " + n.broker).toLowerCase().includes(q)) : recent;
+  rows($("nodes-table").tBodies[0], list, (n) =>
+    `<tr><td>${esc(n.uuid)}</td><td class="${n.status === "online" ? "ok" : "bad"}">${esc(n.status)}</td><td>${n.account}</td><td>${esc(n.broker)}</td><td class="num">${num(n.balance)}</td><td class="num">${num(n.equity)}</td><td class="num">${ago(n.heartbeat_age_seconds)}</td><td class="num">${n.latency_ms != null ? num(n.latency_ms, 1) + " ms" : "—"}</td><td class="num">${ago(n.uptime_seconds)}</td></tr>`,
+    q ? "no node matches" : "no nodes registered", 9);
+}
+
+let searchTimer = null;
+$("node-search").addEventListener("input", (e) => {
+  searchText = e.target.value.trim();
+  renderNodes();
+  // Beyond the 100 most recent nodes the server searches.
+  clearTimeout(searchTimer);
+  if (searchText.length >= 2) searchTimer = setTimeout(async () => {
+    try {
+      const r = await fetch("/nodes?page_size=100&q=" + encodeURIComponent(searchText));
+      if (!r.ok) return;
+      const page = await r.json();
+      rows($("nodes-table").tBodies[0], page.nodes, (n) =>
+        `<tr><td>${esc(n.uuid)}</td><td class="${n.status === "online" ? "ok" : "bad"}">${esc(n.status)}</td><td>${n.account}</td><td>${esc(n.broker)}</td><td class="num">${num(n.balance)}</td><td class="num">${num(n.equity)}</td><td class="num">${ago(n.heartbeat_age_seconds)}</td><td class="num">${n.latency_ms != null ? num(n.latency_ms, 1) + " ms" : "—"}</td><td class="num">${ago(n.uptime_seconds)}</td></tr>`, "no node matches", 9);
+    } catch (err) { /* the live stream keeps the table current */ }
+  }, 300);
+});
+
+function setConn(state, text) { const c = $("conn"); c.className = "pill " + state; c.textContent = text; }
+
+let pollTimer = null;
+async function poll() {
+  try {
+    const r = await fetch("/snapshot", { cache: "no-store" });
+    if (!r.ok) throw new Error("HTTP " + r.status);
+    render(await r.json());
+    setConn("polling", "polling (live stream unavailable)");
+  } catch (err) {
+    setConn("lost", "connection lost — retrying");
+  }
+}
+function startPolling() { if (!pollTimer) { poll(); pollTimer = setInterval(poll, 5000); } }
+function stopPolling() { if (pollTimer) { clearInterval(pollTimer); pollTimer = null; } }
+
+function connect() {
+  if (!window.EventSource) return startPolling();
+  const source = new EventSource("/events");
+  let failures = 0;
+  source.addEventListener("snapshot", (e) => {
+    failures = 0;
+    stopPolling();
+    setConn("live", "live");
+    render(JSON.parse(e.data));
+  });
+  source.onerror = () => {
+    failures += 1;
+    setConn("lost", "connection lost — reconnecting");
+    if (failures >= 3) startPolling();
+  };
+}
+connect();
+</script>
+</body>
+</html>
+"""#
+}
