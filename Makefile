@@ -17,6 +17,7 @@ run: build
 	$(SWIFT) run bitten up $(ARGS)
 
 test: deps
+	@scripts/install-deps.sh --browser || echo "could not install Chromium; the browser check will say it is skipped"
 	$(SWIFT) build --build-tests
 	scripts/test.sh
 

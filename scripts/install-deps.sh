@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Bitten needs when they are missing (libzmq, hiredis, redis-server).
+# With --browser, also Chromium and python3 for the dashboard's browser check (tests only).
 set -euo pipefail
 need=()
+if [ "${1:-}" = "--browser" ]; then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v python3 >/dev/null 2>&1 || need+=(python3)
+fi
 dpkg -s libzmq3-dev >/dev/null 2>&1 || need+=(libzmq3-dev)
 dpkg -s libhiredis-dev >/dev/null 2>&1 || need+=(libhiredis-dev)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)

@@ -4,3 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 swift test --skip-build "$@"
+# The dashboard in headless Chromium (part of the test command; see scripts/dashboard-check.sh).
+if [ $# -eq 0 ]; then
+  scripts/dashboard-check.sh
+fi

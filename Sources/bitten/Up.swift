@@ -1,5 +1,6 @@
 import ArgumentParser
 import BittenServices
+import Foundation
 
 /// `bitten up`: every service in one process.
 struct Up: AsyncParsableCommand {
@@ -11,7 +12,8 @@ struct Up: AsyncParsableCommand {
 
     func run() async throws {
         let config = try resolveOrExit(options)
-        Observability.bootstrap(format: options.logFormat, level: options.logLevel)
+        Observability.bootstrap(format: options.logFormat, level: options.logLevel,
+                                logDirectory: (config.dataDir as NSString).appendingPathComponent("logs"))
         try await SystemRunner(config: config, services: Set(ServiceName.allCases), demoEAs: demo ? demoEAs : 0).run()
     }
 }
@@ -25,7 +27,8 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let config = try resolveOrExit(options)
-        Observability.bootstrap(format: options.logFormat, level: options.logLevel)
+        Observability.bootstrap(format: options.logFormat, level: options.logLevel,
+                                logDirectory: (config.dataDir as NSString).appendingPathComponent("logs"))
         try await SystemRunner(config: config, services: Set(services), demoEAs: 0).run()
     }
 }

@@ -1,0 +1,342 @@
+import ArgumentParser
+import BittenCore
+import BittenServices
+import Foundation
+import Redis
+import ZeroMQ
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `bitten stop`: a graceful stop of the `bitten up` whose pid file is in the data directory.
+struct Stop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stop a running bitten gracefully (SIGTERM via its pid file, then wait).")
+
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "Seconds to wait for it to finish.") var timeout = 30.0
+
+    func run() async throws {
+        let config = try resolveOrExit(options)
+        let pidFile = (config.dataDir as NSString).appendingPathComponent("bitten.pid")
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            print("bitten is not running (no pid file at \(pidFile))")
+            throw ExitCode(1)
+        }
+        guard kill(pid, 0) == 0 else {
+            print("bitten is not running (pid \(pid) from \(pidFile) is gone); removing the stale pid file")
+            try? FileManager.default.removeItem(atPath: pidFile)
+            throw ExitCode(1)
+        }
+        guard kill(pid, SIGTERM) == 0 else {
+            print("cannot signal pid \(pid): \(String(cString: strerror(errno)))")
+            throw ExitCode(1)
+        }
+        print("sent SIGTERM to bitten (pid \(pid)); waiting for it to drain and stop…")
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if kill(pid, 0) != 0 {
+                print("bitten stopped")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        print("bitten (pid \(pid)) did not stop within \(Int(timeout)) s")
+        throw ExitCode(1)
+    }
+}
+
+/// `bitten logs [SERVICE]`: the tail of the per-service log files in `$BITTEN_DATA_DIR/logs`.
+struct Logs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the tail of the per-service logs (data dir logs/SERVICE.log).")
+
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "A service (telemetry, gateway, trade, citadel, http, …); all when omitted.") var service: String?
+    @Option(name: [.customShort("n"), .long], help: "Lines per file.") var lines = 50
+    @Flag(name: .shortAndLong, help: "Keep printing new lines.") var follow = false
+
+    func run() async throws {
+        let config = try resolveOrExit(options)
+        let directory = (config.dataDir as NSString).appendingPathComponent("logs")
+        let available = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasSuffix(".log") }.map { String($0.dropLast(4)) }.sorted()
+        guard !available.isEmpty else {
+            print("no logs in \(directory) (has bitten up run with this data directory?)")
+            throw ExitCode(1)
+        }
+        let chosen: [String]
+        if let service {
+            guard available.contains(service) else {
+                print("no log for '\(service)'; available: \(available.joined(separator: ", "))")
+                throw ExitCode(1)
+            }
+            chosen = [service]
+        } else {
+            chosen = available
+        }
+        var offsets: [String: UInt64] = [:]
+        for name in chosen {
+            let path = (directory as NSString).appendingPathComponent(name + ".log")
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            if chosen.count > 1 { print("==> \(name) <==") }
+            for line in text.split(separator: "\n", omittingEmptySubsequences: true).suffix(lines) { print(line) }
+            offsets[name] = UInt64(text.utf8.count)
+        }
+        guard follow else { return }
+        while !Task.isCancelled {
+            try await Task.sleep(for: .milliseconds(500))
+            for name in chosen {
+                let path = (directory as NSString).appendingPathComponent(name + ".log")
+                guard let handle = FileHandle(forReadingAtPath: path) else { continue }
+                defer { try? handle.close() }
+                let size = (try? handle.seekToEnd()) ?? 0
+                var offset = offsets[name] ?? 0
+                if size < offset { offset = 0 }  // rotated
+                guard size > offset else { continue }
+                try? handle.seek(toOffset: offset)
+                let data = handle.readData(ofLength: Int(size - offset))
+                offsets[name] = size
+                for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+                    print(chosen.count > 1 ? "[\(name)] \(line)" : String(line))
+                }
+            }
+        }
+    }
+}
+
+/// `bitten check`: the infrastructure checks, one line each; the exit code is the number of failures.
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a running system: Redis, every ZeroMQ port and its socket type, a synthetic EA, a protection query, the HTTP API.")
+
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "Seconds each check may take.") var timeout = 5.0
+
+    func run() async throws {
+        let config = try resolveOrExit(options)
+        let host = config.zmqHost == "*" || config.zmqHost == "0.0.0.0" ? "127.0.0.1" : config.zmqHost
+        let httpHost = config.httpHost == "0.0.0.0" ? "127.0.0.1" : config.httpHost
+        let api = "http://\(httpHost):\(config.httpPort)"
+        var failures = 0
+        func report(_ name: String, _ result: Result<String, CheckFailure>) {
+            switch result {
+            case .success(let detail): print("PASS  \(name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(detail)")
+            case .failure(let failure):
+                failures += 1
+                print("FAIL  \(name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(failure.reason)")
+            }
+        }
+
+        // Redis.
+        let redisURL: RedisURL? = config.redisURL ?? Self.managedRedisURL(dataDir: config.dataDir)
+        if let redisURL {
+            report("redis: connect and PING", Result { () throws(CheckFailure) -> String in
+                do {
+                    let connection = try RedisConnection(url: redisURL, timeout: .seconds(Int64(timeout)))
+                    let start = ContinuousClock.now
+                    let reply = try connection.command(["PING"])
+                    guard reply.string == "PONG" else { throw CheckFailure("PING answered \(reply)") }
+                    return "\(redisURL.host):\(redisURL.port) answered in \(Int((ContinuousClock.now - start) / .microseconds(1))) µs"
+                } catch let failure as CheckFailure { throw failure } catch { throw CheckFailure("\(redisURL.host):\(redisURL.port): \(error)") }
+            })
+            report("redis: persistence round trip", Result { () throws(CheckFailure) -> String in
+                do {
+                    let connection = try RedisConnection(url: redisURL, timeout: .seconds(Int64(timeout)))
+                    let key = "bitten:check:\(getpid()):\(UInt32.random(in: 0...UInt32.max))"
+                    let value = UUID().uuidString
+                    _ = try connection.command(["SET", key, value, "EX", "60"])
+                    let back = try connection.command(["GET", key]).string
+                    _ = try connection.command(["DEL", key])
+                    guard back == value else { throw CheckFailure("wrote \(value), read \(back ?? "nothing")") }
+                    let info = try connection.command(["INFO", "persistence"]).string ?? ""
+                    let aof = info.contains("aof_enabled:1")
+                    let rdbOK = info.contains("rdb_last_bgsave_status:ok")
+                    let aofOK = !aof || info.contains("aof_last_write_status:ok")
+                    guard aofOK && rdbOK else { throw CheckFailure("last write to disk failed (INFO persistence: aof ok \(aofOK), rdb ok \(rdbOK))") }
+                    return "write/read/delete ok; " + (aof ? "AOF on" : "AOF off, RDB snapshots only")
+                } catch let failure as CheckFailure { throw failure } catch { throw CheckFailure("\(error)") }
+            })
+        } else {
+            report("redis: connect and PING", .failure(CheckFailure("no BITTEN_REDIS_URL and no managed redis state in \(config.dataDir)/redis")))
+            report("redis: persistence round trip", .failure(CheckFailure("no Redis to check")))
+        }
+
+        // Every ZeroMQ port answers the ZMTP handshake as the right socket type.
+        let ports: [(String, Int, String)] = [
+            ("command", config.commandPort, "ROUTER"), ("market", config.marketPort, "PULL"), ("signals", config.signalPort, "PUB"),
+            ("confirm", config.confirmPort, "PULL"), ("signal_in", config.signalInPort, "PULL"), ("relay", config.relayPort, "PUB"),
+            ("alerts", config.alertPort, "PUB"), ("query", config.queryPort, "REP"),
+        ]
+        for (name, port, type) in ports {
+            report("zmq: \(name) \(port) is \(type)", Result { () throws(CheckFailure) -> String in
+                let peer = try ZMTPProbe.socketType(host: host, port: port, timeout: timeout)
+                guard peer == type else { throw CheckFailure("port \(port) speaks \(peer), expected \(type)") }
+                return "handshake ok"
+            })
+        }
+
+        // A synthetic EA: HELLO on 5555 and handshake on 5556 → visible in the API → DISCONNECT → offline.
+        let uuid = "check_\(getpid())_\(Int.random(in: 100...999))"
+        report("synthetic EA: register, disconnect", await Result { () async throws(CheckFailure) -> String in
+            do {
+                let context = try Context()
+                let dealer = try Socket(context: context, type: .dealer)
+                try dealer.setIdentity(Array(uuid.utf8.dropLast()))
+                try dealer.connect("tcp://\(host):\(config.commandPort)")
+                let push = try Socket(context: context, type: .push)
+                try push.setLinger(.seconds(2))
+                try push.connect("tcp://\(host):\(config.marketPort)")
+                defer { dealer.close(); push.close() }
+                let stamp = MetaTraderTime(epochSeconds: Int(Date().timeIntervalSince1970)).description
+                try dealer.send(#"{"type":"HELLO","target_uuid":"\#(uuid)","node_id":"NODE_CHECK_1","account_login":"1","broker":"bitten-check","company":"Bitten","terminal":"check","currency":"USD","balance":0,"equity":0,"leverage":1,"margin":0,"free_margin":0,"margin_level":0,"symbols":1,"version":"check","timestamp":"\#(stamp)"}"#)
+                try push.send(#"{"type":"handshake","deployment_mode":"universal_dealer","node_id":"NODE_CHECK_1","user_uuid":"\#(uuid)","account":1,"broker":"bitten-check","server":"check","chart_symbol":"EURUSD","monitored_symbols":1,"symbol_list":"EURUSD","currency":"USD","balance":0,"equity":0,"leverage":1,"version":"check","socket_type":"DEALER","timestamp":"\#(stamp)"}"#)
+                guard try await Self.waitFor(api + "/nodes/\(uuid)", timeout: timeout, until: { $0["status"] as? String == "online" }) else {
+                    throw CheckFailure("the node did not appear online at \(api)/nodes/\(uuid) within \(Int(timeout)) s")
+                }
+                try push.send(#"{"type":"DISCONNECT","deployment_mode":"universal_dealer","node_id":"NODE_CHECK_1","user_uuid":"\#(uuid)","symbols_monitored":1,"ticks_processed":0,"socket_type":"DEALER","timestamp":"\#(stamp)"}"#)
+                guard try await Self.waitFor(api + "/nodes/\(uuid)", timeout: timeout, until: { $0["status"] as? String == "offline" }) else {
+                    throw CheckFailure("registered, but DISCONNECT did not take it offline within \(Int(timeout)) s")
+                }
+                return "\(uuid) registered online, then offline after DISCONNECT"
+            } catch let failure as CheckFailure { throw failure } catch { throw CheckFailure("\(error)") }
+        })
+
+        report("citadel: protection query", Result { () throws(CheckFailure) -> String in
+            do {
+                let context = try Context()
+                let req = try Socket(context: context, type: .req)
+                try req.setReceiveTimeout(.milliseconds(Int64(timeout * 1000)))
+                try req.connect("tcp://\(host):\(config.queryPort)")
+                defer { req.close() }
+                try req.send(#"{"type":"protection_query","symbol":"EURUSD","direction":"BUY","entry":1.1,"sl":1.098}"#)
+                guard let reply = try req.receive() else { throw CheckFailure("no reply on \(config.queryPort) within \(Int(timeout)) s") }
+                let object = try JSONSerialization.jsonObject(with: Data(reply.frames[0])) as? [String: Any]
+                guard let score = object?["protection_score"] as? Double, object?["error"] == nil else {
+                    throw CheckFailure("answer without a score: \(String(decoding: reply.frames[0], as: UTF8.self).prefix(120))")
+                }
+                return "score \(score) (\(object?["risk_level"] as? String ?? "?"))"
+            } catch let failure as CheckFailure { throw failure } catch { throw CheckFailure("\(error)") }
+        })
+
+        for path in ["/health", "/nodes", "/services", "/positions", "/alerts", "/openapi.yaml", "/metrics", "/"] {
+            report("http: GET \(path)", await Result { () async throws(CheckFailure) -> String in
+                guard let url = URL(string: api + path) else { throw CheckFailure("bad URL") }
+                var request = URLRequest(url: url)
+                request.timeoutInterval = timeout
+                do {
+                    let (data, response) = try await URLSession.shared.data(for: request)
+                    let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+                    guard status == 200 else { throw CheckFailure("HTTP \(status): \(String(decoding: data.prefix(160), as: UTF8.self))") }
+                    return "200, \(data.count) bytes"
+                } catch let failure as CheckFailure { throw failure } catch { throw CheckFailure("\(api)\(path): \(error.localizedDescription)") }
+            })
+        }
+        print(failures == 0 ? "all checks passed" : "\(failures) check(s) failed")
+        if failures > 0 { throw ExitCode(Int32(min(failures, 125))) }
+    }
+
+    static func managedRedisURL(dataDir: String) -> RedisURL? {
+        let file = (dataDir as NSString).appendingPathComponent("redis/managed-redis.state")
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
+        let parts = text.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        guard parts.count == 2 else { return nil }
+        return RedisURL(host: "127.0.0.1", port: parts[1])
+    }
+
+    static func waitFor(_ url: String, timeout: Double, until condition: ([String: Any]) -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let target = URL(string: url), let (data, response) = try? await URLSession.shared.data(from: target),
+               (response as? HTTPURLResponse)?.statusCode == 200,
+               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], condition(object) {
+                return true
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return false
+    }
+}
+
+struct CheckFailure: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}
+
+extension Result where Failure == CheckFailure {
+    init(_ body: () throws(CheckFailure) -> Success) {
+        do { self = .success(try body()) } catch { self = .failure(error) }
+    }
+
+    init(_ body: () async throws(CheckFailure) -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
+
+/// Reads a ZeroMQ peer's socket type from its ZMTP 3 handshake (NULL mechanism) over plain TCP.
+enum ZMTPProbe {
+    /// The `Socket-Type` the peer announces in its READY command.
+    static func socketType(host: String, port: Int, timeout: Double) throws(CheckFailure) -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CheckFailure("socket(): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(host)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw CheckFailure("nothing listening on \(host):\(port) (\(String(cString: strerror(errno))))") }
+        // Greeting: signature, version 3.0, mechanism NULL, as-server 0, filler.
+        var greeting: [UInt8] = [0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, 0]
+        greeting += Array("NULL".utf8) + [UInt8](repeating: 0, count: 16)
+        greeting += [0] + [UInt8](repeating: 0, count: 31)
+        guard send(fd, greeting, greeting.count, 0) == greeting.count else { throw CheckFailure("could not send the ZMTP greeting") }
+        var buffer: [UInt8] = []
+        func fill(_ count: Int) throws(CheckFailure) {
+            var chunk = [UInt8](repeating: 0, count: 512)
+            while buffer.count < count {
+                let n = recv(fd, &chunk, chunk.count, 0)
+                guard n > 0 else { throw CheckFailure("the peer closed or timed out during the ZMTP handshake (not a ZeroMQ socket?)") }
+                buffer += chunk[0..<n]
+            }
+        }
+        try fill(64)
+        guard buffer[0] == 0xFF, buffer[9] == 0x7F else { throw CheckFailure("not a ZMTP greeting (not a ZeroMQ socket)") }
+        let mechanism = String(decoding: buffer[12..<32].prefix { $0 != 0 }, as: UTF8.self)
+        guard mechanism == "NULL" else { return "(\(mechanism) security)" }
+        // The READY command: flags, size (short or long), name, properties.
+        try fill(66)
+        let flags = buffer[64]
+        var offset = 66
+        var size = Int(buffer[65])
+        if flags & 0x02 != 0 {
+            try fill(73)
+            size = buffer[65..<73].reduce(0) { $0 << 8 | Int($1) }
+            offset = 73
+        }
+        try fill(offset + size)
+        let body = Array(buffer[offset..<(offset + size)])
+        guard let nameLength = body.first, body.count > Int(nameLength),
+              String(decoding: body[1...Int(nameLength)], as: UTF8.self) == "READY" else {
+            throw CheckFailure("the peer sent no READY command")
+        }
+        var index = 1 + Int(nameLength)
+        while index < body.count {
+            let keyLength = Int(body[index])
+            let key = String(decoding: body[(index + 1)..<(index + 1 + keyLength)], as: UTF8.self)
+            index += 1 + keyLength
+            guard index + 4 <= body.count else { break }
+            let valueLength = body[index..<(index + 4)].reduce(0) { $0 << 8 | Int($1) }
+            index += 4
+            let value = String(decoding: body[index..<min(body.count, index + valueLength)], as: UTF8.self)
+            index += valueLength
+            if key.lowercased() == "socket-type" { return value }
+        }
+        throw CheckFailure("READY without a Socket-Type")
+    }
+}
