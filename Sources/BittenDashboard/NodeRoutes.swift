@@ -60,36 +60,66 @@ enum NodeRoutes {
             let query = request.uri.queryParameters
             let page = try intParameter(query["page"].map(String.init), name: "page", default: 1, range: 1...1_000_000)
             let size = try intParameter(query["page_size"].map(String.init), name: "page_size", default: 50, range: 1...500)
-            var nodes = registry.all
+            // Filter and sort indices with precomputed keys: moving 10 000 full records around in a
+            // sort is what made this slow.
+            let all = registry.all
+            var selected = Array(all.indices)
             if let status = query["status"].map(String.init) {
                 guard status == "online" || status == "offline" else {
                     throw APIError(.badRequest, code: "bad_parameter", "status must be online or offline")
                 }
-                nodes = nodes.filter { $0.online == (status == "online") }
+                selected = selected.filter { all[$0].online == (status == "online") }
             }
-            if let broker = query["broker"].map(String.init) { nodes = nodes.filter { $0.broker == broker } }
+            if let broker = query["broker"].map(String.init) { selected = selected.filter { all[$0].broker == broker } }
             if let search = query["q"].map(String.init), !search.isEmpty {
-                nodes = nodes.filter { $0.uuid.contains(search) || String($0.account).contains(search) || $0.broker.contains(search) }
+                selected = selected.filter {
+                    all[$0].uuid.contains(search) || String(all[$0].account).contains(search) || all[$0].broker.contains(search)
+                }
             }
             let sort = query["sort"].map(String.init) ?? "uuid"
             guard sortKeys.contains(sort) else {
                 throw APIError(.badRequest, code: "bad_parameter", "sort must be one of \(sortKeys.joined(separator: ", "))")
             }
             let descending = query["order"].map(String.init) == "desc"
-            nodes.sort { a, b in
-                let ascending: Bool
-                switch sort {
-                case "last_heartbeat": ascending = a.lastHeartbeat < b.lastHeartbeat
-                case "balance": ascending = a.balance < b.balance
-                case "equity": ascending = a.equity < b.equity
-                case "latency": ascending = (a.latencyMs ?? .infinity) < (b.latencyMs ?? .infinity)
-                case "broker": ascending = (a.broker, a.uuid) < (b.broker, b.uuid)
-                default: ascending = a.uuid < b.uuid
+            switch sort {
+            case "uuid", "broker":
+                // Every key's bytes in one buffer, compared with memcmp (String comparison is several
+                // times slower, and this sorts 10 000 keys per request).
+                var blob: [UInt8] = []
+                var spans: [(start: Int, count: Int)] = []
+                spans.reserveCapacity(all.count)
+                for node in all {
+                    let start = blob.count
+                    if sort == "broker" {
+                        blob += node.broker.utf8
+                        blob.append(0)
+                    }
+                    blob += node.uuid.utf8
+                    spans.append((start, blob.count - start))
                 }
-                return descending ? !ascending : ascending
+                blob.withUnsafeBufferPointer { bytes in
+                    let base = bytes.baseAddress!
+                    func less(_ a: Int, _ b: Int) -> Bool {
+                        let x = spans[a], y = spans[b]
+                        let order = memcmp(base + x.start, base + y.start, min(x.count, y.count))
+                        return order != 0 ? order < 0 : x.count < y.count
+                    }
+                    selected.sort { a, b in descending ? less(b, a) : less(a, b) }
+                }
+            default:
+                let keys: [Double] = all.map { n in
+                    switch sort {
+                    case "last_heartbeat": n.lastHeartbeat
+                    case "balance": n.balance
+                    case "equity": n.equity
+                    default: n.latencyMs ?? .infinity
+                    }
+                }
+                selected.sort { a, b in descending ? keys[a] > keys[b] : keys[a] < keys[b] }
             }
             let now = Date().timeIntervalSince1970
-            let slice = nodes.dropFirst((page - 1) * size).prefix(size).map { NodeView($0, now: now) }
+            let slice = selected.dropFirst((page - 1) * size).prefix(size).map { NodeView(all[$0], now: now) }
+            let nodes = selected
             return try json(Page(total: nodes.count, page: page, pageSize: size, nodes: Array(slice)))
         }
         router.get("/nodes/:uuid") { _, context in

@@ -12,7 +12,7 @@ enum LocalRedisServerPort {
 /// `bitten bench`: throughput figures that later work is compared with.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks (numbers live here, not in tests).", subcommands: [Transport.self, Lifecycle.self, Trade.self, FireLatency.self, Citadel.self])
+        abstract: "Benchmarks (numbers live here, not in tests).", subcommands: [Transport.self, Lifecycle.self, Trade.self, FireLatency.self, Citadel.self, Dashboard.self])
 
     struct Transport: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
