@@ -19,7 +19,7 @@ func eventually(_ timeout: Duration = .seconds(15), _ condition: () async throws
 struct LifecycleTests {
     func startBitten() async throws -> (BittenProcess, RedisConnection) {
         let bitten = try BittenProcess(environment: [
-            "BITTEN_HEARTBEAT_TIMEOUT": "2", "BITTEN_MARKET_CLOSED_SILENCE": "false", "BITTEN_PING_INTERVAL": "1",
+            "BITTEN_HEARTBEAT_TIMEOUT": "4", "BITTEN_MARKET_CLOSED_SILENCE": "false", "BITTEN_PING_INTERVAL": "1",
         ])
         try await bitten.waitUntilHealthy()
         let redis = try #require(bitten.managedRedis)
