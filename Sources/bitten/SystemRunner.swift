@@ -82,6 +82,7 @@ struct SystemRunner {
             if services.contains(.confirmations), let socket = sockets.confirm {
                 group.append(ConfirmationService(input: socket, registry: registry, redis: redis, board: board,
                                                  port: config.confirmPort, logger: Logger(label: "bitten.confirmations"),
+                                                 spoolDirectory: (config.dataDir as NSString).appendingPathComponent("spool"),
                                                  onAppended: { [processor] in processor?.wake() }))
             }
             if services.contains(.monitor) {

@@ -9,7 +9,13 @@ import ZeroMQ
 /// The confirmation channel (PULL 5558). Every accepted `confirmation` and `close_confirmation` is
 /// appended to the durable ledger `stream:confirmations`; `pong` goes to the node registry.
 /// Receiving never waits for Redis: accepted entries queue in memory and a writer appends them in
-/// pipelined batches, keeping them queued (in order) while Redis is away.
+/// pipelined batches. When Redis cannot be reached, batches go to the spool file (fsync'd) and are
+/// replayed in order once it answers again.
+///
+/// Exactly once: each entry carries its writer's id and a sequence number that only grows (receive
+/// time in microseconds, bumped to stay unique); the append script keeps the highest sequence per
+/// writer (`confirmations:writers`) and skips anything at or below it, so a retried pipeline or a
+/// replayed spool never adds an entry twice.
 public final class ConfirmationService: Service, Sendable {
     public static let name = "confirmations"
 
@@ -24,11 +30,38 @@ public final class ConfirmationService: Service, Sendable {
     private let queue = Mutex<[[String]]>([])
     private let (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     private let onAppended: @Sendable () -> Void
+    private let spool: ConfirmationSpool?
+    private let writerID: String
+    private let sequence = Mutex<Int>(0)
+    private let redisDown = Mutex<Bool>(false)
+    private let stopping = Atomic<Bool>(false)
+
+    /// Appends one entry unless this writer already appended it (or a later one).
+    /// KEYS: stream, writers hash. ARGV: writer, sequence, then field/value pairs. → stream id or false.
+    static let appendScript = RedisScript("""
+        local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+        local seq = tonumber(ARGV[2])
+        if seq <= last then return false end
+        redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+        return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+        """)
 
     public init(input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
                 logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+                spoolDirectory: String? = nil, writerID: String = "bitten",
                 onAppended: @escaping @Sendable () -> Void = {}) {
         self.onAppended = onAppended
+        self.writerID = writerID
+        var spool: ConfirmationSpool?
+        if let spoolDirectory {
+            do {
+                spool = try ConfirmationSpool(directory: spoolDirectory)
+            } catch {
+                logger.error("cannot open the confirmation spool; entries will wait in memory while Redis is away",
+                             metadata: ["dir": "\(spoolDirectory)", "error": "\(error)"])
+            }
+        }
+        self.spool = spool
         self.input = input
         self.registry = registry
         self.redis = redis
@@ -39,8 +72,19 @@ public final class ConfirmationService: Service, Sendable {
         board.register(Self.name)
     }
 
-    /// Entries accepted but not yet in Redis.
-    public var backlog: Int { queue.withLock { $0.count } }
+    /// Entries accepted but not yet in Redis (memory and spool).
+    public var backlog: Int { queue.withLock { $0.count } + (spool?.count ?? 0) }
+
+    /// Entries waiting in the spool file.
+    public var spooled: Int { spool?.count ?? 0 }
+
+    /// The next sequence number: receive time in µs, kept strictly increasing.
+    private func nextSequence(at time: Double) -> Int {
+        sequence.withLock { last in
+            last = max(last + 1, Int(time * 1_000_000))
+            return last
+        }
+    }
 
     public func run() async throws {
         board.set(Self.name, .running)
@@ -49,6 +93,7 @@ public final class ConfirmationService: Service, Sendable {
                 await withGracefulShutdownHandler {
                     for await batch in self.input.messages.cancelOnGracefulShutdown() { self.handle(batch) }
                 } onGracefulShutdown: {}
+                self.stopping.store(true, ordering: .relaxed)
                 self.wakeContinuation.finish()
             }
             group.addTask { await self.writeLoop() }
@@ -72,9 +117,11 @@ public final class ConfirmationService: Service, Sendable {
                 switch decoded {
                 case .pong: registry.handle(decoded, at: at)
                 default:
+                    let seq = String(nextSequence(at: at))
                     entries.append([
-                        "XADD", RedisKeys.confirmations, "*", "type", decoded.typeName, "user_uuid", decoded.userUUID,
+                        writerID, seq, "type", decoded.typeName, "user_uuid", decoded.userUUID,
                         "received_at", PlainDecimal.format(at, maxFractionDigits: 6) ?? "0",
+                        "entry_id", writerID + ":" + seq,
                         "payload", String(decoding: message.frames[0], as: UTF8.self),
                     ])
                 }
@@ -97,20 +144,97 @@ public final class ConfirmationService: Service, Sendable {
         await drain()
     }
 
+    /// Spool first (older), then memory, in batches; on a Redis failure the memory batch goes to the
+    /// spool and the writer backs off and probes again.
     private func drain() async {
         var backoff = Duration.milliseconds(50)
         while true {
-            let batch = queue.withLock { Array($0.prefix(1000)) }
-            guard !batch.isEmpty else { return }
             do {
-                _ = try await redis.pipeline(batch)
-                queue.withLock { $0.removeFirst(batch.count) }
-                onAppended()
+                if let spool, spool.count > 0 {
+                    let spooled = try spool.entries()
+                    for start in stride(from: 0, to: spooled.count, by: 1000) {
+                        try await append(Array(spooled[start..<min(spooled.count, start + 1000)]))
+                    }
+                    try spool.clear()
+                    logger.notice("spooled confirmations replayed", metadata: ["entries": "\(spooled.count)"])
+                }
+                let batch = queue.withLock { Array($0.prefix(1000)) }
+                guard !batch.isEmpty else {
+                    markRedis(up: true)
+                    return
+                }
+                do {
+                    try await append(batch)
+                    queue.withLock { $0.removeFirst(batch.count) }
+                } catch {
+                    // Keep the order: this batch joins the spool behind what is already there.
+                    if let spool {
+                        try spool.append(batch)
+                        queue.withLock { $0.removeFirst(batch.count) }
+                    }
+                    throw error
+                }
+                markRedis(up: true)
+                backoff = .milliseconds(50)
             } catch {
-                if Task.isCancelled { return }
+                markRedis(up: false, error: error)
+                if Task.isCancelled || stopping.load(ordering: .relaxed) {
+                    // Stopping while Redis is away: what is still in memory goes to the spool for the next start.
+                    let waiting = queue.withLock { q -> [[String]] in
+                        defer { q = [] }
+                        return q
+                    }
+                    if let spool, !waiting.isEmpty {
+                        do { try spool.append(waiting) } catch {
+                            logger.error("could not spool confirmations at shutdown", metadata: ["entries": "\(waiting.count)"])
+                        }
+                    }
+                    return
+                }
                 try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(2))
+                backoff = min(backoff * 2, .seconds(1))
+                // Move what arrived meanwhile to the spool too, so memory stays small during an outage.
+                if let spool {
+                    let waiting = queue.withLock { q -> [[String]] in
+                        defer { q = [] }
+                        return q
+                    }
+                    do { try spool.append(waiting) } catch { queue.withLock { $0 = waiting + $0 } }
+                }
             }
+        }
+    }
+
+    /// Appends entries through the idempotent script in one pipeline.
+    private func append(_ entries: [[String]]) async throws {
+        let stream = RedisKeys.confirmations
+        try await redis.withConnection { connection in
+            let sha = try connection.scriptSHA(Self.appendScript)
+            let calls = entries.map { ["EVALSHA", sha, "2", stream, "confirmations:writers"] + $0 }
+            let replies = try connection.pipeline(calls)
+            if replies.contains(where: RedisConnection.isNoScript) {
+                connection.forgetScripts()
+                throw RedisError(.server, "NOSCRIPT: the append script was reloaded; the batch is sent again")
+            }
+            if let failure = replies.first(where: { if case .error = $0 { return true } else { return false } }) {
+                throw RedisError(.server, "append failed: \(failure)")
+            }
+        }
+        onAppended()
+    }
+
+    private func markRedis(up: Bool, error: (any Error)? = nil) {
+        let changed = redisDown.withLock { down in
+            defer { down = !up }
+            return down == up
+        }
+        guard changed else { return }
+        if up {
+            board.set(Self.name, .running)
+            logger.notice("Redis reachable again; confirmations flow to the stream")
+        } else {
+            board.set(Self.name, .running, detail: "Redis unreachable: confirmations are spooled to disk")
+            logger.error("Redis unreachable; spooling confirmations", metadata: ["error": "\(error.map { "\($0)" } ?? "")"])
         }
     }
 

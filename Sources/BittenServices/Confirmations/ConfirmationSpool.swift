@@ -1,0 +1,63 @@
+import Foundation
+import Synchronization
+
+/// The append-only file where accepted confirmations wait while Redis is unreachable
+/// (`$BITTEN_DATA_DIR/spool/confirmations.spool`, one JSON array per line, fsync'd per batch).
+/// It is replayed in order when Redis is back and then truncated. A replay that is interrupted (a
+/// crash) starts again from the top: the append script recognises entries it already took.
+public final class ConfirmationSpool: Sendable {
+    public let path: String
+    private let state = Mutex<Int>(0)  // lines in the file
+
+    public init(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = (directory as NSString).appendingPathComponent("confirmations.spool")
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
+        let existing = (try? Self.read(path).count) ?? 0
+        state.withLock { $0 = existing }
+    }
+
+    /// Entries waiting in the file.
+    public var count: Int { state.withLock { $0 } }
+
+    /// Appends entries and fsyncs once.
+    public func append(_ entries: [[String]]) throws {
+        guard !entries.isEmpty else { return }
+        var data = Data()
+        for entry in entries {
+            data.append(try JSONSerialization.data(withJSONObject: entry))
+            data.append(10)
+        }
+        try state.withLock { count in
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o600)
+            guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+            defer { close(fd) }
+            let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard written == data.count, fsync(fd) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            count += entries.count
+        }
+    }
+
+    /// Every entry in the file, oldest first. A torn last line (a crash in the middle of a write) is skipped.
+    public func entries() throws -> [[String]] { try Self.read(path) }
+
+    /// Empties the file after a complete replay.
+    public func clear() throws {
+        try state.withLock { count in
+            let fd = open(path, O_WRONLY | O_TRUNC)
+            guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+            fsync(fd)
+            close(fd)
+            count = 0
+        }
+    }
+
+    static func read(_ path: String) throws -> [[String]] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return data.split(separator: 10).compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line))) as? [String]
+        }
+    }
+}
