@@ -46,3 +46,22 @@ func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> 
     let data = try encoder.encode(value)
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
+
+/// With `BITTEN_PROTECT_READS`, every call but `/health` needs the API token: the `Authorization:
+/// Bearer` header, or `access_token` in the query (a browser's EventSource cannot set headers).
+struct ReadTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        if request.uri.path == "/health" { return try await next(request, context) }
+        let header = request.headers[.authorization] ?? ""
+        let query = request.uri.queryParameters["access_token"].map { "Bearer " + String($0) } ?? ""
+        guard BearerToken.matches(header, token) || BearerToken.matches(query, token) else {
+            throw APIError(.unauthorized, code: "unauthorized",
+                           "this server protects reads: send Authorization: Bearer <BITTEN_API_TOKEN> (or ?access_token=)")
+        }
+        return try await next(request, context)
+    }
+}

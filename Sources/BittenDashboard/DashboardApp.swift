@@ -15,6 +15,9 @@ public enum DashboardApp {
         let router = Router()
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware())
+        if deps.protectReads, let token = deps.apiToken, !token.isEmpty {
+            router.add(middleware: ReadTokenMiddleware(token: token))
+        }
         router.get("/health") { _, _ in
             let report = await deps.healthReport()
             return try json(report, status: report.redis.reachable ? .ok : .serviceUnavailable)

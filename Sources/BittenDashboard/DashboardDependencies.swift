@@ -17,6 +17,9 @@ public struct DashboardDependencies: Sendable {
     public var citadel: CitadelService?
     /// Bearer token required on mutating calls, when set.
     public var apiToken: String?
+    /// When true (and a token is set), read-only calls need the token too (header, or `access_token`
+    /// in the query for the dashboard's page and event stream); `/health` stays open.
+    public var protectReads = false
     /// Prometheus text of every metric.
     public var metricsText: @Sendable () -> String
 

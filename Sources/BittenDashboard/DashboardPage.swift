@@ -110,6 +110,9 @@ const num = (v, d = 2) => (typeof v === "number" && isFinite(v)) ? v.toFixed(d) 
 const ago = (s) => s == null ? "—" : s < 60 ? Math.round(s) + " s" : s < 3600 ? Math.round(s / 60) + " min" : (s / 3600).toFixed(1) + " h";
 const clock = (t) => t ? new Date(t * 1000).toLocaleTimeString() : "—";
 const history = [];
+// With protected reads the page is opened as /?access_token=…; the same token goes with every call.
+const accessToken = new URLSearchParams(location.search).get("access_token");
+const withToken = (path) => accessToken ? path + (path.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(accessToken) : path;
 let lastPorts = null;
 let snapshot = null;
 let searchText = "";
@@ -221,7 +224,7 @@ $("node-search").addEventListener("input", (e) => {
   clearTimeout(searchTimer);
   if (searchText.length >= 2) searchTimer = setTimeout(async () => {
     try {
-      const r = await fetch("/nodes?page_size=100&q=" + encodeURIComponent(searchText));
+      const r = await fetch(withToken("/nodes?page_size=100&q=" + encodeURIComponent(searchText)));
       if (!r.ok) return;
       const page = await r.json();
       rows($("nodes-table").tBodies[0], page.nodes, (n) =>
@@ -235,7 +238,7 @@ function setConn(state, text) { const c = $("conn"); c.className = "pill " + sta
 let pollTimer = null;
 async function poll() {
   try {
-    const r = await fetch("/snapshot", { cache: "no-store" });
+    const r = await fetch(withToken("/snapshot"), { cache: "no-store" });
     if (!r.ok) throw new Error("HTTP " + r.status);
     render(await r.json());
     setConn("polling", "polling (live stream unavailable)");
@@ -248,7 +251,7 @@ function stopPolling() { if (pollTimer) { clearInterval(pollTimer); pollTimer = 
 
 function connect() {
   if (!window.EventSource) return startPolling();
-  const source = new EventSource("/events");
+  const source = new EventSource(withToken("/events"));
   let failures = 0;
   source.addEventListener("snapshot", (e) => {
     failures = 0;

@@ -191,11 +191,11 @@ struct Check: AsyncParsableCommand {
                 let stamp = MetaTraderTime(epochSeconds: Int(Date().timeIntervalSince1970)).description
                 try dealer.send(#"{"type":"HELLO","target_uuid":"\#(uuid)","node_id":"NODE_CHECK_1","account_login":"1","broker":"bitten-check","company":"Bitten","terminal":"check","currency":"USD","balance":0,"equity":0,"leverage":1,"margin":0,"free_margin":0,"margin_level":0,"symbols":1,"version":"check","timestamp":"\#(stamp)"}"#)
                 try push.send(#"{"type":"handshake","deployment_mode":"universal_dealer","node_id":"NODE_CHECK_1","user_uuid":"\#(uuid)","account":1,"broker":"bitten-check","server":"check","chart_symbol":"EURUSD","monitored_symbols":1,"symbol_list":"EURUSD","currency":"USD","balance":0,"equity":0,"leverage":1,"version":"check","socket_type":"DEALER","timestamp":"\#(stamp)"}"#)
-                guard try await Self.waitFor(api + "/nodes/\(uuid)", timeout: timeout, until: { $0["status"] as? String == "online" }) else {
+                guard try await Self.waitFor(api + "/nodes/\(uuid)", token: config.apiToken, timeout: timeout, until: { $0["status"] as? String == "online" }) else {
                     throw CheckFailure("the node did not appear online at \(api)/nodes/\(uuid) within \(Int(timeout)) s")
                 }
                 try push.send(#"{"type":"DISCONNECT","deployment_mode":"universal_dealer","node_id":"NODE_CHECK_1","user_uuid":"\#(uuid)","symbols_monitored":1,"ticks_processed":0,"socket_type":"DEALER","timestamp":"\#(stamp)"}"#)
-                guard try await Self.waitFor(api + "/nodes/\(uuid)", timeout: timeout, until: { $0["status"] as? String == "offline" }) else {
+                guard try await Self.waitFor(api + "/nodes/\(uuid)", token: config.apiToken, timeout: timeout, until: { $0["status"] as? String == "offline" }) else {
                     throw CheckFailure("registered, but DISCONNECT did not take it offline within \(Int(timeout)) s")
                 }
                 return "\(uuid) registered online, then offline after DISCONNECT"
@@ -224,6 +224,7 @@ struct Check: AsyncParsableCommand {
                 guard let url = URL(string: api + path) else { throw CheckFailure("bad URL") }
                 var request = URLRequest(url: url)
                 request.timeoutInterval = timeout
+                if let token = config.apiToken, !token.isEmpty { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
                 do {
                     let (data, response) = try await URLSession.shared.data(for: request)
                     let status = (response as? HTTPURLResponse)?.statusCode ?? 0
@@ -244,10 +245,13 @@ struct Check: AsyncParsableCommand {
         return RedisURL(host: "127.0.0.1", port: parts[1])
     }
 
-    static func waitFor(_ url: String, timeout: Double, until condition: ([String: Any]) -> Bool) async throws -> Bool {
+    static func waitFor(_ url: String, token: String?, timeout: Double, until condition: ([String: Any]) -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let target = URL(string: url), let (data, response) = try? await URLSession.shared.data(from: target),
+            guard let target = URL(string: url) else { return false }
+            var request = URLRequest(url: target)
+            if let token, !token.isEmpty { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+            if let (data, response) = try? await URLSession.shared.data(for: request),
                (response as? HTTPURLResponse)?.statusCode == 200,
                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], condition(object) {
                 return true

@@ -128,9 +128,10 @@ struct SystemRunner {
             }
         }
         if services.contains(.http) {
-            let deps = DashboardDependencies(
+            var deps = DashboardDependencies(
                 board: board, redis: redis, registry: registry, monitor: monitor, sockets: sockets,
                 dataDir: config.dataDir, version: Bitten.version, trade: trade, citadel: citadel, apiToken: config.apiToken, metricsText: { Observability.metricsText() })
+            deps.protectReads = config.protectReads
             let httpLogger = Logger(label: "bitten.http")
             group.append(DashboardApp.make(deps, host: config.httpHost, port: config.httpPort, logger: httpLogger) { port in
                 httpLogger.notice("HTTP API listening", metadata: ["url": "http://\(config.httpHost):\(port)/health"])

@@ -123,3 +123,20 @@ struct ConfigTests {
         #expect(errorLines.first?.contains(setting) == true, "\(bitten.logTail())")
     }
 }
+
+@Suite("HTTP exposure rules")
+struct ExposureConfigTests {
+    @Test func nonLoopbackNeedsAToken() throws {
+        #expect {
+            try ConfigLoader.resolve(options: [:], environment: ["BITTEN_HTTP_HOST": "0.0.0.0"], file: [:])
+        } throws: { ($0 as? ConfigError)?.setting == "BITTEN_HTTP_HOST" && "\($0)".contains("BITTEN_API_TOKEN") }
+        #expect {
+            try ConfigLoader.resolve(options: [:], environment: ["BITTEN_BIND_HOST": "*"], file: [:])
+        } throws: { ($0 as? ConfigError)?.setting == "BITTEN_HTTP_HOST" }
+        let open = try ConfigLoader.resolve(options: [:], environment: ["BITTEN_HTTP_HOST": "0.0.0.0", "BITTEN_API_TOKEN": "t0ken"], file: [:])
+        #expect(open.httpHost == "0.0.0.0")
+        #expect {
+            try ConfigLoader.resolve(options: [:], environment: ["BITTEN_PROTECT_READS": "true"], file: [:])
+        } throws: { ($0 as? ConfigError)?.setting == "BITTEN_PROTECT_READS" }
+    }
+}

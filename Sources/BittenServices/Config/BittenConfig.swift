@@ -32,6 +32,8 @@ public struct BittenConfig: Sendable, Equatable {
     public var suppressAlertsWhenMarketClosed = true
     /// Bearer token for mutating HTTP calls.
     public var apiToken: String?
+    /// Whether read-only HTTP calls need the token too (`BITTEN_PROTECT_READS`).
+    public var protectReads = false
     /// Seconds to wait for an EA's confirmation before a command is `timed_out`.
     public var fireTimeout: Double = 30
     /// Base risk per trade in percent (1-2).

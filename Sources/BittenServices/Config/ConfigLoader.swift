@@ -34,7 +34,7 @@ public enum ConfigLoader {
         "BITTEN_HEARTBEAT_TIMEOUT", "BITTEN_ALERT_COOLDOWN", "BITTEN_PING_INTERVAL", "BITTEN_RELAY_FORMAT",
         "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
-        "BITTEN_CITADEL_ALERT_COOLDOWN",
+        "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -157,6 +157,23 @@ public enum ConfigLoader {
             default:
                 throw ConfigError(setting: "BITTEN_MARKET_CLOSED_SILENCE", message: "'\(text)' from the \(source.rawValue) is not true or false")
             }
+        }
+        if let (text, source) = lookup("BITTEN_PROTECT_READS") {
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": config.protectReads = true
+            case "0", "false", "no", "off": config.protectReads = false
+            default:
+                throw ConfigError(setting: "BITTEN_PROTECT_READS", message: "'\(text)' from the \(source.rawValue) is not true or false")
+            }
+        }
+        // Anyone who can reach the API can trade: it only leaves the machine with a token.
+        let loopback = ["127.0.0.1", "localhost", "::1"].contains(config.httpHost) || config.httpHost.hasPrefix("127.")
+        if !loopback && (config.apiToken ?? "").isEmpty {
+            throw ConfigError(setting: "BITTEN_HTTP_HOST",
+                              message: "refusing to serve the HTTP API on \(config.httpHost) without BITTEN_API_TOKEN (set a token, or bind 127.0.0.1)")
+        }
+        if config.protectReads && (config.apiToken ?? "").isEmpty {
+            throw ConfigError(setting: "BITTEN_PROTECT_READS", message: "needs BITTEN_API_TOKEN")
         }
         let ports = [config.commandPort, config.marketPort, config.signalPort, config.confirmPort, config.signalInPort,
                      config.relayPort, config.alertPort, config.queryPort, config.httpPort]
