@@ -201,7 +201,7 @@ struct DashboardTests {
         let snapshot = try JSONSerialization.jsonObject(with: Data(json.utf8))
         #expect(validator.validate(snapshot, try #require(validator.responseSchema("/snapshot"))).isEmpty)
         let (pageStatus, page) = try await HTTP.get(api + "/")
-        #expect(pageStatus == 200 && String(decoding: page, as: UTF8.self).contains("EventSource(\"/events\")"))
+        #expect(pageStatus == 200 && String(decoding: page, as: UTF8.self).contains("new EventSource(withToken(\"/events\"))"))
         #expect(!String(decoding: page, as: UTF8.self).contains("http://") && !String(decoding: page, as: UTF8.self).contains("https://"),
                 "the page must not load anything from elsewhere")
         let (_, metrics) = try await HTTP.get(api + "/metrics")
