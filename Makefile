@@ -5,7 +5,8 @@ SHELL := /bin/bash
 SWIFT ?= swift
 ARGS ?= --demo
 
-.PHONY: run run-quiet test deps build bench fmt-lint clean
+.PHONY: run run-quiet test deps build bench fuzz fmt-lint clean
+FUZZ_SECONDS ?= 60
 
 deps:
 	@scripts/install-deps.sh
@@ -24,6 +25,10 @@ test: deps
 bench: deps
 	$(SWIFT) build -c release
 	.build/release/bitten bench transport
+
+# libFuzzer over every decoder, FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=600).
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 fmt-lint:
 	$(SWIFT) format lint --recursive Sources Tests
