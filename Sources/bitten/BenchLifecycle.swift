@@ -56,8 +56,11 @@ extension Bench {
             try sub.connect("tcp://127.0.0.1:\(server.port("BITTEN_RELAY_PORT"))")
             Thread.sleep(forTimeInterval: 0.5)  // let the subscription reach the PUB
             let symbols = ["EURUSD", "GBPUSD", "USDJPY", "XAUUSD"]
-            let payloads = symbols.map {
-                Array(#"{"type":"TICK","node_id":"NODE_1_1","user_uuid":"user_bench_01","symbol":"\#($0)","bid":1.08512,"ask":1.08525,"spread":1.3,"volume":7,"timestamp":"2026.11.24 14:03:12"}"#.utf8)
+            // A thousand EAs' worth of ticks (each stays far below the per-EA rate limit).
+            let payloads = (0..<1000).flatMap { ea in
+                symbols.map {
+                    Array(#"{"type":"TICK","node_id":"NODE_1_1","user_uuid":"user_bench_\#(ea)","symbol":"\#($0)","bid":1.08512,"ask":1.08525,"spread":1.3,"volume":7,"timestamp":"2026.11.24 14:03:12"}"#.utf8)
+                }
             }
             let senders = max(1, relaySenders)
             let perSender = relayMessages / senders

@@ -64,18 +64,20 @@ struct SystemRunner {
             processor = consumer
             group.append(consumer)
         }
+        let rateLimit: (rate: Double, burst: Double)? = config.eaRateLimit > 0 ? (config.eaRateLimit, 2 * config.eaRateLimit) : nil
         if let registry {
             if services.contains(.gateway), let socket = sockets.command {
                 let service = GatewayService(socket: socket, registry: registry, board: board, port: config.commandPort,
                                              pingInterval: .milliseconds(Int64(config.pingInterval * 1000)),
-                                             logger: Logger(label: "bitten.gateway"))
+                                             logger: Logger(label: "bitten.gateway"), rateLimit: rateLimit)
                 gateway = service
                 group.append(service)
             }
             if services.contains(.telemetry), let socket = sockets.market {
                 let service = TelemetryService(input: socket, relay: sockets.relay, registry: registry, board: board,
                                                inputPort: config.marketPort, relayPort: config.relayPort,
-                                               format: config.relayFormat, logger: Logger(label: "bitten.telemetry"))
+                                               format: config.relayFormat, logger: Logger(label: "bitten.telemetry"),
+                                               rateLimit: rateLimit)
                 telemetry = service
                 group.append(service)
             }

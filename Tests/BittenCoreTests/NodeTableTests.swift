@@ -99,3 +99,36 @@ struct NodeTableTests {
                               onlineBefore: [:], at: saturday).isEmpty)
     }
 }
+
+@Suite("Per-EA rate limiter")
+struct RateLimiterTests {
+    @Test func burstThenRateAndKeysAreIndependent() {
+        var limiter = RateLimiter(rate: 10, burst: 20)
+        var allowed = 0
+        for _ in 0..<100 where limiter.allow("flood", at: 0) { allowed += 1 }
+        #expect(allowed == 20)
+        let quiet = limiter.allow("quiet", at: 0)
+        #expect(quiet, "another EA is not affected")
+        // Half a second later: 5 more tokens.
+        allowed = 0
+        for _ in 0..<100 where limiter.allow("flood", at: 0.5) { allowed += 1 }
+        #expect(allowed == 5)
+        // Long idle: back to a full burst, never more.
+        allowed = 0
+        for _ in 0..<100 where limiter.allow("flood", at: 1_000) { allowed += 1 }
+        #expect(allowed == 20)
+        let refusals = limiter.drainRefusals()
+        #expect(refusals["flood"] == 80 + 95 + 80)
+        #expect(refusals["quiet"] == nil)
+        let again = limiter.drainRefusals()
+        #expect(again.isEmpty)
+    }
+
+    @Test func theKeyTableStaysBounded() {
+        var limiter = RateLimiter(rate: 1, burst: 1, maxKeys: 1000)
+        for i in 0..<10_000 { _ = limiter.allow("ea\(i)", at: Double(i)) }
+        #expect(limiter.trackedKeys <= 1000)
+        let recent = limiter.allow("ea9999", at: 9999.5)
+        #expect(recent == false, "recent keys are kept")
+    }
+}

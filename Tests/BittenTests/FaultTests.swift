@@ -131,3 +131,63 @@ struct FaultTests {
         #expect(try await eventually { (try? admin.command(["XPENDING", "stream:confirmations", "processors"]).array?.first?.int) == 0 })
     }
 }
+
+@Suite("Faults: a flooding EA", .serialized)
+struct FloodTests {
+    @Test func aFloodingEAIsRateLimitedWithoutStarvingOthers() async throws {
+        let bitten = try BittenProcess(environment: ["BITTEN_EA_RATE_LIMIT": "500"])
+        defer { bitten.terminateAndWait() }
+        try await bitten.waitUntilHealthy()
+        let context = try Context()
+        let sub = try Socket(context: context, type: .sub)
+        try sub.setReceiveHighWaterMark(0)
+        try sub.setReceiveTimeout(.seconds(3))
+        try sub.subscribe("")
+        try sub.connect("tcp://127.0.0.1:\(bitten.relayPort)")
+        defer { sub.close() }
+        try await Task.sleep(for: .milliseconds(400))
+        func tick(_ uuid: String) -> String {
+            #"{"type":"TICK","node_id":"NODE_1_1","user_uuid":"\#(uuid)","symbol":"EURUSD","bid":1.08512,"ask":1.08525,"spread":1.3,"volume":1,"timestamp":"2026.11.25 14:00:00"}"#
+        }
+        let flood = try Socket(context: context, type: .push)
+        try flood.setLinger(.seconds(10))
+        try flood.setSendHighWaterMark(200_000)
+        try flood.connect("tcp://127.0.0.1:\(bitten.marketPort)")
+        let calm = try Socket(context: context, type: .push)
+        try calm.setLinger(.seconds(10))
+        try calm.connect("tcp://127.0.0.1:\(bitten.marketPort)")
+        defer { flood.close(); calm.close() }
+        let start = Date()
+        let floodText = tick("user_flood_1")
+        for i in 0..<100_000 {
+            try flood.send(floodText)
+            if i % 1000 == 0 { try calm.send(tick("user_calm_1")) }
+        }
+        var counts: [String: Int] = [:]
+        while let message = try sub.receive() {
+            let text = String(decoding: message.frames.last ?? [], as: UTF8.self)
+            counts[text.contains("user_flood_1") ? "flood" : "calm", default: 0] += 1
+            if counts["calm"] == 100 && Date().timeIntervalSince(start) > 2 { break }
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(counts["calm"] == 100, "the calm EA lost ticks: \(counts)")
+        let flooded = counts["flood"] ?? 0
+        #expect(flooded >= 1000 && Double(flooded) <= 1000 + 500 * elapsed + 50, "flood relayed \(flooded) in \(elapsed) s")
+        // Every message the server took is either relayed or counted as rate_limited.
+        var accounting = ""
+        #expect(try await eventually(.seconds(20)) {
+            let (_, metrics) = try await HTTP.get(bitten.httpBase + "/metrics")
+            let line = String(decoding: metrics, as: UTF8.self).split(separator: "\n")
+                .first { $0.contains("bitten_messages_rejected_total") && $0.contains("rate_limited") && $0.contains("\"\(bitten.marketPort)\"") }
+            let limited = Int(Double(line?.split(separator: " ").last ?? "0") ?? 0)
+            let (_, health) = try await HTTP.json(bitten.httpBase + "/health")
+            let ports = health["ports"] as? [[String: Any]] ?? []
+            let received = ports.first { $0["name"] as? String == "market" }?["received"] as? Int ?? 0
+            let relayed = ports.first { $0["name"] as? String == "relay" }?["sent"] as? Int ?? 0
+            accounting = "received \(received), relayed \(relayed), rate_limited \(limited)"
+            return received == 100_100 && relayed + limited == received
+        }, "\(accounting)")
+        let (status, health) = try await HTTP.json(bitten.httpBase + "/health")
+        #expect(status == 200 && health["status"] as? String != nil)
+    }
+}

@@ -17,6 +17,8 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case tooLong = "too_long"
         case badTimestamp = "bad_timestamp"
         case unencodable
+        /// Over the per-EA message rate.
+        case rateLimited = "rate_limited"
     }
 
     /// The reason.

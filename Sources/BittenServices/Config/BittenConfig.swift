@@ -34,6 +34,8 @@ public struct BittenConfig: Sendable, Equatable {
     public var apiToken: String?
     /// Whether read-only HTTP calls need the token too (`BITTEN_PROTECT_READS`).
     public var protectReads = false
+    /// Messages per second each EA may send on 5555 and on 5556 (bursts up to twice that); 0 = no limit.
+    public var eaRateLimit: Double = 2000
     /// Seconds to wait for an EA's confirmation before a command is `timed_out`.
     public var fireTimeout: Double = 30
     /// Base risk per trade in percent (1-2).

@@ -34,7 +34,7 @@ public enum ConfigLoader {
         "BITTEN_HEARTBEAT_TIMEOUT", "BITTEN_ALERT_COOLDOWN", "BITTEN_PING_INTERVAL", "BITTEN_RELAY_FORMAT",
         "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
-        "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS",
+        "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -165,6 +165,12 @@ public enum ConfigLoader {
             default:
                 throw ConfigError(setting: "BITTEN_PROTECT_READS", message: "'\(text)' from the \(source.rawValue) is not true or false")
             }
+        }
+        if let (text, source) = lookup("BITTEN_EA_RATE_LIMIT") {
+            guard let value = Double(text.trimmingSpaces), value.isFinite, value >= 0 else {
+                throw ConfigError(setting: "BITTEN_EA_RATE_LIMIT", message: "'\(text)' from the \(source.rawValue) is not a number of messages per second (0 = no limit)")
+            }
+            config.eaRateLimit = value
         }
         // Anyone who can reach the API can trade: it only leaves the machine with a token.
         let loopback = ["127.0.0.1", "localhost", "::1"].contains(config.httpHost) || config.httpHost.hasPrefix("127.")

@@ -40,8 +40,12 @@ public final class GatewayService: Service, Sendable {
     private let routes = Mutex<(byUUID: [String: [UInt8]], byIdentity: [[UInt8]: String])>(([:], [:]))
     private let pingCounter = Atomic<Int>(0)
 
+    private let limiter: Mutex<RateLimiter?>
+
     public init(socket: LoopSocket, registry: NodeRegistry, board: ServiceBoard, port: Int, pingInterval: Duration,
-                logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+                logger: Logger, rateLimit: (rate: Double, burst: Double)? = nil,
+                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.limiter = Mutex(rateLimit.map { RateLimiter(rate: $0.rate, burst: $0.burst) })
         self.socket = socket
         self.registry = registry
         self.board = board
@@ -136,6 +140,11 @@ public final class GatewayService: Service, Sendable {
             guard frames.count == 2 || (frames.count == 3 && frames[1].isEmpty) else {
                 rejected += 1
                 reject(WireError(.malformed, "expected identity and one JSON frame, got \(frames.count) frames"), identity: frames.first)
+                continue
+            }
+            if !limiter.withLock({ $0 == nil || $0!.allow(String(decoding: frames[0], as: UTF8.self), at: at) }) {
+                rejected += 1
+                reject(WireError(.rateLimited, "identity over its message rate"), identity: frames[0])
                 continue
             }
             do {

@@ -33,10 +33,12 @@ public final class TelemetryService: Service, Sendable {
     private let quotes = Mutex<[String: Quote]>([:])
     private let now: @Sendable () -> Double
     private let observers = Mutex<[@Sendable ([Tick], [OHLCBar]) -> Void]>([])
+    private let limiter: Mutex<RateLimiter?>
 
     public init(input: LoopSocket, relay: LoopSocket?, registry: NodeRegistry, board: ServiceBoard, inputPort: Int,
-                relayPort: Int, format: BittenConfig.RelayFormat, logger: Logger,
+                relayPort: Int, format: BittenConfig.RelayFormat, logger: Logger, rateLimit: (rate: Double, burst: Double)? = nil,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.limiter = Mutex(rateLimit.map { RateLimiter(rate: $0.rate, burst: $0.burst) })
         self.input = input
         self.relay = relay
         self.registry = registry
@@ -97,6 +99,12 @@ public final class TelemetryService: Service, Sendable {
                 reject(error)
                 continue
             }
+            if !limiter.withLock({ $0 == nil || $0!.allow(decoded.userUUID, at: at) }) {
+                // Over its rate: dropped and counted, so one flooding EA cannot crowd the relay or the registry.
+                rejected += 1
+                metrics.rejected(WireError(.rateLimited, "over the per-EA rate"))
+                continue
+            }
             switch decoded {
             case .tick(let tick):
                 ticks.append(tick)
@@ -123,6 +131,11 @@ public final class TelemetryService: Service, Sendable {
             for observer in observers.withLock({ $0 }) { observer(ticks, bars) }
         }
         board.count(Self.name, in: batch.count - rejected, out: out.count, errors: rejected)
+        if let offenders = limiter.withLock({ ($0?.refusals.isEmpty ?? true) ? nil : $0!.drainRefusals() }),
+           throttle.allow() != nil {
+            let worst = offenders.sorted { $0.value > $1.value }.prefix(3).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            logger.warning("EAs over their message rate; messages dropped", metadata: ["port": "market", "dropped_by_uuid": "\(worst)"])
+        }
     }
 
     private func relayMessage(symbol: String, payload: [UInt8], legacyPrefix: String?) -> Message {
