@@ -38,11 +38,13 @@ public final class BittenProcess: @unchecked Sendable {
     }
 
     /// Starts `bitten ARGS` (default `up`) with free ports and the given extra environment.
-    public init(arguments: [String] = ["up"], environment extra: [String: String] = [:], dataDir: URL? = nil) throws {
+    /// `ports`: reuse these (a restart on the same ports); otherwise free ones are picked.
+    public init(arguments: [String] = ["up"], environment extra: [String: String] = [:], dataDir: URL? = nil,
+                ports reused: [String: Int]? = nil) throws {
         let names = ["BITTEN_HTTP_PORT", "BITTEN_COMMAND_PORT", "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT",
                      "BITTEN_CONFIRM_PORT", "BITTEN_SIGNAL_IN_PORT", "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT",
                      "BITTEN_QUERY_PORT"]
-        ports = Dictionary(uniqueKeysWithValues: zip(names, FreePort.several(names.count)))
+        ports = reused ?? Dictionary(uniqueKeysWithValues: zip(names, FreePort.several(names.count)))
         self.dataDir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("bitten-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.dataDir, withIntermediateDirectories: true)
         logFile = self.dataDir.appendingPathComponent("bitten.out")
@@ -67,7 +69,15 @@ public final class BittenProcess: @unchecked Sendable {
     }
 
     /// Whether the process is still running (checked with kill 0, which Foundation's reaping cannot confuse).
-    public var isRunning: Bool { process.isRunning }
+    public var isRunning: Bool {
+        let pid = process.processIdentifier
+        guard pid > 0, kill(pid, 0) == 0 else { return false }
+        // A killed child stays a zombie until Foundation reaps it: that is not running.
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)...].prefix(1)
+        return state != "Z" && state != "X"
+    }
 
     /// Waits until `/health` answers (any status), or throws with the log's tail.
     public func waitUntilHealthy(timeout: Duration = .seconds(30)) async throws {

@@ -191,3 +191,94 @@ struct FloodTests {
         #expect(status == 200 && health["status"] as? String != nil)
     }
 }
+
+@Suite("Faults: bitten killed with SIGKILL", .serialized)
+struct CrashTests {
+    @Test func aKilledServerRestartsWithItsStateAndNeverResends() async throws {
+        let environment = ["BITTEN_FIRE_TIMEOUT": "3", "BITTEN_MARKET_CLOSED_SILENCE": "false"]
+        let first = try BittenProcess(environment: environment)
+        defer { first.terminateAndWait() }
+        try await first.waitUntilHealthy()
+        let api = first.httpBase
+        var config = FleetConfiguration(count: 5, commandPort: first.commandPort, marketPort: first.marketPort,
+                                        confirmPort: first.confirmPort, heartbeatInterval: .seconds(1),
+                                        tickInterval: .milliseconds(500))
+        config.symbols = ["EURUSD"]
+        config.sendOHLC = false
+        let fleet = try Fleet(configuration: config)
+        let running = Task { try await fleet.run() }
+        defer { running.cancel() }
+        #expect(try await eventually {
+            let (_, nodes) = try await HTTP.json(api + "/nodes?status=online")
+            return nodes["total"] as? Int == 5
+        })
+        let uuids = fleet.uuids
+        let now = Int(Date().timeIntervalSince1970)
+        _ = try await HTTP.sendJSON("POST", api + "/signals", body: #"{"signal_id":"CRASH_1","symbol":"EURUSD","direction":"BUY","entry_price":1.0852,"sl":1.0832,"tp":1.0892,"timestamp":\#(now)}"#)
+        for uuid in uuids { _ = try await HTTP.sendJSON("POST", api + "/users", body: #"{"uuid":"\#(uuid)","tier":"CORPORAL"}"#) }
+        // Three fills; two EAs take the command but never answer (fires stay `sent`).
+        let stuck = Array(uuids.suffix(2))
+        fleet.mute(stuck)
+        var stuckFires: [String] = []
+        for uuid in uuids {
+            let (status, body) = try await HTTP.sendJSON("POST", api + "/fire/CRASH_1", body: #"{"user_uuid":"\#(uuid)"}"#)
+            #expect(status == 201, "\(body)")
+            if stuck.contains(uuid), let id = body["fire_id"] as? String { stuckFires.append(id) }
+        }
+        #expect(try await eventually {
+            let (_, open) = try await HTTP.json(api + "/positions")
+            return (open["positions"] as? [Any])?.count == 3
+        })
+        let redisBefore = try #require(first.managedRedis)
+
+        // SIGKILL: no graceful anything. The managed redis-server keeps running.
+        kill(first.pid, SIGKILL)
+        #expect(try await eventually(.seconds(5)) { !first.isRunning })
+        #expect(kill(redisBefore.pid, 0) == 0, "the managed redis-server died with bitten")
+
+        // Same data directory and ports: the managed Redis is found and reused, not duplicated.
+        let second = try BittenProcess(environment: environment, dataDir: first.dataDir, ports: first.ports)
+        defer { second.terminateAndWait() }
+        try await second.waitUntilHealthy()
+        #expect(second.managedRedis?.pid == redisBefore.pid && second.managedRedis?.port == redisBefore.port)
+        #expect(second.logTail(200).contains("reusing managed redis-server"))
+        let servers = try String(contentsOfFile: "/proc/\(redisBefore.pid)/cmdline", encoding: .utf8)
+        #expect(servers.contains("redis-server"))
+
+        // Nodes and open positions are intact.
+        // (The registry reloads its nodes from Redis as it starts, within moments of the first request.)
+        #expect(try await eventually(.seconds(5)) {
+            let (_, nodes) = try await HTTP.json(api + "/nodes")
+            return nodes["total"] as? Int == 5
+        })
+        let (_, open) = try await HTTP.json(api + "/positions")
+        #expect((open["positions"] as? [Any])?.count == 3)
+
+        // The unanswered fires time out on the new process and are never sent again.
+        for fireID in stuckFires {
+            #expect(try await eventually(.seconds(15)) {
+                let (_, fire) = try await HTTP.json(api + "/fires/\(fireID)")
+                return fire["state"] as? String == "timed_out"
+            }, "\(fireID) did not time out:\n\(second.logTail())")
+        }
+        try await Task.sleep(for: .seconds(1))
+        for uuid in stuck {
+            #expect(fleet.receivedFires(for: uuid).count == 1, "\(uuid) got \(fleet.receivedFires(for: uuid).count) fire commands")
+        }
+
+        // A confirmation that arrives late is reconciled (filled, marked late), not lost.
+        let lateFire = stuckFires[0]
+        let context = try Context()
+        let push = try Socket(context: context, type: .push)
+        try push.setLinger(.seconds(5))
+        try push.connect("tcp://127.0.0.1:\(first.confirmPort)")
+        defer { push.close() }
+        try push.send(#"{"type":"confirmation","command_type":"fire","fire_id":"\#(lateFire)","node_id":"NODE_1_1","user_uuid":"\#(stuck[0])","status":"success","ticket":777000111,"price":1.0853,"lot":0.41,"message":"late fill","account":70000003,"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.25 14:00:00"}"#)
+        #expect(try await eventually(.seconds(10)) {
+            let (_, fire) = try await HTTP.json(api + "/fires/\(lateFire)")
+            return fire["state"] as? String == "filled" && fire["late"] as? Bool == true
+        })
+        let (_, afterLate) = try await HTTP.json(api + "/positions")
+        #expect((afterLate["positions"] as? [Any])?.count == 4)
+    }
+}
