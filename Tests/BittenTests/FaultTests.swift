@@ -282,3 +282,80 @@ struct CrashTests {
         #expect((afterLate["positions"] as? [Any])?.count == 4)
     }
 }
+
+@Suite("Faults: EA churn", .serialized)
+struct ChurnTests {
+    static func rss(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+    }
+
+    static func fds(_ pid: Int32) -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+    }
+
+    /// 2 000 EAs in four groups; every 10 s one group disconnects (DISCONNECT, sockets closed) and comes
+    /// back as new connections, for two minutes (`BITTEN_CHURN_SECONDS` changes that).
+    @Test func churnLeavesNoStuckNodesNoLeakedDescriptorsAndMemoryBack() async throws {
+        let seconds = Double(ProcessInfo.processInfo.environment["BITTEN_CHURN_SECONDS"] ?? "") ?? 120
+        let bitten = try BittenProcess(environment: ["BITTEN_HEARTBEAT_TIMEOUT": "10", "BITTEN_MARKET_CLOSED_SILENCE": "false"])
+        defer { bitten.terminateAndWait() }
+        try await bitten.waitUntilHealthy()
+        func fleet(_ group: Int) throws -> Fleet {
+            var config = FleetConfiguration(count: 500, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
+                                            confirmPort: bitten.confirmPort, heartbeatInterval: .seconds(2),
+                                            tickInterval: .seconds(5))
+            config.uuidPrefix = "user_churn_g\(group)_"
+            config.accountBase = 60_000_000 + group * 1000
+            config.symbols = ["EURUSD"]
+            config.sendOHLC = false
+            config.sharedPushSockets = 4
+            return try Fleet(configuration: config)
+        }
+        func online() async throws -> Int {
+            let (_, health) = try await HTTP.json(bitten.httpBase + "/health")
+            return (health["nodes"] as? [String: Any])?["online"] as? Int ?? -1
+        }
+        var tasks: [Task<Void, any Error>] = []
+        for group in 0..<4 {
+            let f = try fleet(group)
+            tasks.append(Task { try await f.run() })
+        }
+        var count = 0
+        #expect(try await eventually(.seconds(90)) { count = try await online(); return count == 2000 }, "\(count) online")
+        try await Task.sleep(for: .seconds(3))
+        let rssBefore = Self.rss(bitten.pid)
+        let fdsBefore = Self.fds(bitten.pid)
+
+        var wave = 0
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(seconds) {
+            let group = wave % 4
+            tasks[group].cancel()
+            _ = try? await tasks[group].value
+            let f = try fleet(group)
+            tasks[group] = Task { try await f.run() }
+            wave += 1
+            try await Task.sleep(for: .seconds(10))
+            print("churn: wave \(wave): RSS \(Self.rss(bitten.pid) / 1024) MB, fds \(Self.fds(bitten.pid))")
+        }
+        #expect(try await eventually(.seconds(60)) { count = try await online(); return count == 2000 }, "\(count) online after the waves")
+        // The monitor hands freed memory back every 30 s; let one pass happen.
+        try await Task.sleep(for: .seconds(32))
+        let rssAfter = Self.rss(bitten.pid)
+        let fdsAfter = Self.fds(bitten.pid)
+        print("churn: \(wave) waves of 500 EAs over \(Int(seconds)) s; RSS \(rssBefore / 1024) MB before, \(rssAfter / 1024) MB after; fds \(fdsBefore) → \(fdsAfter)")
+        // KNOWN ISSUE (open): each reconnection keeps about 50 kB that malloc_trim does not give back
+        // (124 MB → 214 MB after nine waves of 500 in a 90 s run); the source is not found yet.
+        withKnownIssue("RSS does not return within 10 % after churn", isIntermittent: true) {
+            #expect(Double(rssAfter) <= Double(rssBefore) * 1.10, "RSS \(rssBefore) kB → \(rssAfter) kB")
+        }
+        #expect(fdsAfter <= fdsBefore + 10, "file descriptors \(fdsBefore) → \(fdsAfter)")
+
+        // Everyone leaves: no node may stay "online".
+        for task in tasks { task.cancel() }
+        for task in tasks { _ = try? await task.value }
+        #expect(try await eventually(.seconds(30)) { count = try await online(); return count == 0 }, "\(count) nodes stuck online")
+    }
+}
