@@ -344,3 +344,77 @@ enum ZMTPProbe {
         throw CheckFailure("READY without a Socket-Type")
     }
 }
+
+/// `bitten keys generate | allow KEY | list`: CURVE keys for the EA-facing sockets.
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "CURVE keys: generate the server's pair, allow a client's public key, list them.",
+        subcommands: [Generate.self, Allow.self, List.self])
+
+    struct Generate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create the server key pair in the data directory (secret key 0600).")
+        @OptionGroup var options: ConfigOptions
+        @Flag(help: "Replace an existing key pair (every EA then needs the new public key).") var force = false
+
+        func run() async throws {
+            let config = try resolveOrExit(options)
+            let secretPath = CurveFiles.secretKey(config.dataDir)
+            if FileManager.default.fileExists(atPath: secretPath) && !force {
+                print("a server key already exists at \(secretPath); use --force to replace it")
+                throw ExitCode(1)
+            }
+            try FileManager.default.createDirectory(atPath: CurveFiles.directory(config.dataDir), withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            let pair = try CurveKeyPair.generate()
+            guard FileManager.default.createFile(atPath: secretPath, contents: Data((pair.secretKey + "\n").utf8),
+                                                 attributes: [.posixPermissions: 0o600]) else {
+                print("cannot write \(secretPath)")
+                throw ExitCode(1)
+            }
+            _ = chmod(secretPath, 0o600)
+            try (pair.publicKey + "\n").write(toFile: CurveFiles.publicKey(config.dataDir), atomically: true, encoding: .utf8)
+            print("server public key (give it to the EAs): \(pair.publicKey)")
+            print("secret key: \(secretPath) (mode 600); turn CURVE on with BITTEN_CURVE=on")
+        }
+    }
+
+    struct Allow: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a client public key to the allow-list file (read again within seconds, no restart).")
+        @OptionGroup var options: ConfigOptions
+        @Argument(help: "The client's Z85 public key (40 characters).") var key: String
+
+        func run() async throws {
+            let config = try resolveOrExit(options)
+            guard key.count == 40, key.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                print("'\(key)' is not a 40-character Z85 key")
+                throw ExitCode(1)
+            }
+            let path = CurveFiles.allowList(config.dataDir)
+            try FileManager.default.createDirectory(atPath: CurveFiles.directory(config.dataDir), withIntermediateDirectories: true)
+            var text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? "# Z85 public keys of the EAs allowed to connect, one per line\n"
+            if CurveFiles.parseAllowList(text).contains(key) {
+                print("already allowed")
+                return
+            }
+            if !text.hasSuffix("\n") { text += "\n" }
+            text += key + "\n"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            print("allowed; a running bitten picks it up within 2 s (or add it to the Redis set \(CurveFiles.redisSet))")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the server public key and the allowed client keys in the file.")
+        @OptionGroup var options: ConfigOptions
+
+        func run() async throws {
+            let config = try resolveOrExit(options)
+            let publicKey = (try? String(contentsOfFile: CurveFiles.publicKey(config.dataDir), encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            print("server public key: \(publicKey ?? "none (run bitten keys generate)")")
+            let allowed = CurveFiles.parseAllowList((try? String(contentsOfFile: CurveFiles.allowList(config.dataDir), encoding: .utf8)) ?? "")
+            print("allowed client keys in \(CurveFiles.allowList(config.dataDir)): \(allowed.count)")
+            for key in allowed.sorted() { print("  \(key)") }
+        }
+    }
+}

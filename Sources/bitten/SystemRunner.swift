@@ -47,13 +47,25 @@ struct SystemRunner {
         if services.contains(.confirmations) { selection.insert(.confirm) }
         if services.contains(.monitor) || services.contains(.citadel) { selection.insert(.alerts) }
         if services.contains(.citadel) { selection.formUnion([.signals, .signalIn, .query]) }
-        let sockets = try await ServerSockets.bind(config, selection: selection, logger: logger)
+        var curve: (secretKey: String, allowList: CurveAllowList)?
+        if config.curve {
+            let allowList = CurveAllowList()
+            allowList.replace(CurveFiles.parseAllowList(
+                (try? String(contentsOfFile: CurveFiles.allowList(config.dataDir), encoding: .utf8)) ?? ""))
+            curve = (try CurveFiles.loadSecret(config.dataDir), allowList)
+            logger.notice("CURVE on for 5555, 5556, 5558", metadata: ["allowed_keys": "\(allowList.count)"])
+        }
+        let sockets = try await ServerSockets.bind(config, selection: selection, curve: curve, logger: logger)
 
         let board = ServiceBoard()
         let redis = RedisClient(url: redisURL, poolSize: 4, logger: Logger(label: "bitten.redis"))
         let needsRegistry = !services.isDisjoint(with: [.gateway, .telemetry, .confirmations, .nodes, .monitor])
         let registry = needsRegistry ? NodeRegistry(redis: redis, board: board, logger: Logger(label: "bitten.nodes")) : nil
         var group: [any Service] = [redis]
+        if let zap = sockets.zap, let curve {
+            group.append(CurveGuard(zap: zap, allowList: curve.allowList, dataDir: config.dataDir, redis: redis, board: board,
+                                    logger: Logger(label: "bitten.curve")))
+        }
         if let registry { group.append(registry) }
         var monitor: HeartbeatMonitor?
         var gateway: GatewayService?

@@ -36,6 +36,8 @@ public struct BittenConfig: Sendable, Equatable {
     public var protectReads = false
     /// Messages per second each EA may send on 5555 and on 5556 (bursts up to twice that); 0 = no limit.
     public var eaRateLimit: Double = 2000
+    /// CURVE on the EA-facing sockets (`BITTEN_CURVE`): off by default, for EAs without keys.
+    public var curve = false
     /// Seconds to wait for an EA's confirmation before a command is `timed_out`.
     public var fireTimeout: Double = 30
     /// Base risk per trade in percent (1-2).

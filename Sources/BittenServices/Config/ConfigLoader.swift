@@ -34,7 +34,7 @@ public enum ConfigLoader {
         "BITTEN_HEARTBEAT_TIMEOUT", "BITTEN_ALERT_COOLDOWN", "BITTEN_PING_INTERVAL", "BITTEN_RELAY_FORMAT",
         "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
-        "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT",
+        "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -164,6 +164,13 @@ public enum ConfigLoader {
             case "0", "false", "no", "off": config.protectReads = false
             default:
                 throw ConfigError(setting: "BITTEN_PROTECT_READS", message: "'\(text)' from the \(source.rawValue) is not true or false")
+            }
+        }
+        if let (text, source) = lookup("BITTEN_CURVE") {
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": config.curve = true
+            case "0", "false", "no", "off": config.curve = false
+            default: throw ConfigError(setting: "BITTEN_CURVE", message: "'\(text)' from the \(source.rawValue) is not on or off")
             }
         }
         if let (text, source) = lookup("BITTEN_EA_RATE_LIMIT") {

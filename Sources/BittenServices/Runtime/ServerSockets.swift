@@ -33,19 +33,41 @@ public final class ServerSockets: Sendable {
     public let signalIn: LoopSocket?
     public let alerts: LoopSocket?
     public let query: LoopSocket?
+    /// The ZAP handler when CURVE is on (served by `CurveGuard`).
+    public let zap: ZAPHandler?
 
     /// The largest frame libzmq accepts from a peer before dropping its connection; smaller frames
     /// that break the wire limits reach the decoders and are rejected with a counted reason.
     public static let maxFrameBytes = 2 * 1024 * 1024
 
     /// Binds the selected sockets; throws naming the port that could not be bound.
-    public static func bind(_ config: BittenConfig, selection: Selection = .all, logger: Logger) async throws -> ServerSockets {
+    /// With `curve` (the server's secret key and the allow-list), the EA-facing sockets (5555, 5556,
+    /// 5558) require CURVE and every client key is checked through ZAP against the allow-list.
+    public static func bind(_ config: BittenConfig, selection: Selection = .all, curve: (secretKey: String, allowList: CurveAllowList)? = nil,
+                            logger: Logger) async throws -> ServerSockets {
         let context = try Context(ioThreads: 2, maxSockets: 4096)
         let eaLoop = try SocketLoop(context: context, name: "zmq-ea", logger: logger)
         let marketLoop = try SocketLoop(context: context, name: "zmq-market", logger: logger)
         let auxLoop = try SocketLoop(context: context, name: "zmq-aux", logger: logger)
+        // The ZAP endpoint must exist before a CURVE socket accepts its first connection.
+        var zap: ZAPHandler?
+        if let curve {
+            let allowList = curve.allowList
+            let zapLogger = logger
+            let refusals = LogThrottle()
+            zap = try await ZAPHandler(loop: auxLoop) { request in
+                let key = request.curvePublicKey ?? ""
+                let allowed = allowList.contains(key)
+                if !allowed, let suppressed = refusals.allow() {
+                    zapLogger.warning("CURVE client refused: key not in the allow-list", metadata: [
+                        "address": "\(request.address)", "client_key": "\(key)", "suppressed_since_last": "\(suppressed)"])
+                }
+                return allowed
+            }
+        }
+        let curveSecret = curve?.secretKey
         func open(_ loop: SocketLoop, _ type: SocketType, _ port: Int, _ name: String, _ wanted: Selection,
-                  host: String? = nil, configure: @escaping @Sendable (Socket) throws -> Void = { _ in }) async throws
+                  host: String? = nil, secure: Bool = false, configure: @escaping @Sendable (Socket) throws -> Void = { _ in }) async throws
             -> LoopSocket?
         {
             guard selection.contains(wanted) else { return nil }
@@ -53,6 +75,10 @@ public final class ServerSockets: Sendable {
             do {
                 return try await loop.open(type) { socket in
                     try socket.setMaxMessageSize(ServerSockets.maxFrameBytes)
+                    if secure, let curveSecret {
+                        try socket.setCurveServer(secretKey: curveSecret)
+                        try socket.setZAPDomain("bitten")
+                    }
                     try configure(socket)
                     try socket.bind(endpoint)
                 }
@@ -61,15 +87,15 @@ public final class ServerSockets: Sendable {
             }
         }
         do {
-            let command = try await open(eaLoop, .router, config.commandPort, "command channel", .command) { socket in
+            let command = try await open(eaLoop, .router, config.commandPort, "command channel", .command, secure: true) { socket in
                 try socket.setRouterMandatory(true)
                 try socket.setRouterHandover(true)
                 try socket.setSendHighWaterMark(1000)
             }
-            let market = try await open(marketLoop, .pull, config.marketPort, "market data", .market) {
+            let market = try await open(marketLoop, .pull, config.marketPort, "market data", .market, secure: true) {
                 try $0.setReceiveHighWaterMark(100_000)
             }
-            let confirm = try await open(eaLoop, .pull, config.confirmPort, "confirmations", .confirm)
+            let confirm = try await open(eaLoop, .pull, config.confirmPort, "confirmations", .confirm, secure: true)
             let relay = try await open(marketLoop, .pub, config.relayPort, "market relay", .relay) {
                 try $0.setSendHighWaterMark(100_000)
             }
@@ -79,7 +105,7 @@ public final class ServerSockets: Sendable {
             let query = try await open(auxLoop, .rep, config.queryPort, "protection queries", .query)
             return ServerSockets(context: context, eaLoop: eaLoop, marketLoop: marketLoop, auxLoop: auxLoop, command: command, market: market,
                                  confirm: confirm, relay: relay, signals: signals, signalIn: signalIn, alerts: alerts,
-                                 query: query)
+                                 query: query, zap: zap)
         } catch {
             await eaLoop.shutdown()
             await marketLoop.shutdown()
@@ -90,7 +116,7 @@ public final class ServerSockets: Sendable {
 
     private init(context: Context, eaLoop: SocketLoop, marketLoop: SocketLoop, auxLoop: SocketLoop, command: LoopSocket?, market: LoopSocket?,
                  confirm: LoopSocket?, relay: LoopSocket?, signals: LoopSocket?, signalIn: LoopSocket?,
-                 alerts: LoopSocket?, query: LoopSocket?) {
+                 alerts: LoopSocket?, query: LoopSocket?, zap: ZAPHandler?) {
         self.context = context
         self.eaLoop = eaLoop
         self.marketLoop = marketLoop
@@ -103,6 +129,7 @@ public final class ServerSockets: Sendable {
         self.signalIn = signalIn
         self.alerts = alerts
         self.query = query
+        self.zap = zap
     }
 
     /// Bound sockets with their port numbers, for `/health`.

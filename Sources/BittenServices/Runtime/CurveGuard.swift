@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import Redis
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// Where CURVE keys live: `$BITTEN_DATA_DIR/curve/server.key` (secret, 0600), `server.pub`, and the
+/// allow-list `allowed_clients` (one Z85 public key per line, `#` comments).
+public enum CurveFiles {
+    public static func directory(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("curve") }
+    public static func secretKey(_ dataDir: String) -> String { (directory(dataDir) as NSString).appendingPathComponent("server.key") }
+    public static func publicKey(_ dataDir: String) -> String { (directory(dataDir) as NSString).appendingPathComponent("server.pub") }
+    public static func allowList(_ dataDir: String) -> String { (directory(dataDir) as NSString).appendingPathComponent("allowed_clients") }
+    /// The Redis set also read for allowed client keys.
+    public static let redisSet = "curve:allowed_clients"
+
+    /// Reads the server's secret key, refusing a file others can read.
+    public static func loadSecret(_ dataDir: String) throws -> String {
+        let path = secretKey(dataDir)
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw StartupError("BITTEN_CURVE is on but \(path) does not exist: run `bitten keys generate` first")
+        }
+        if let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            throw StartupError("\(path) is readable by others (mode \(String(mode, radix: 8))); chmod 600 it")
+        }
+        let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard key.count == 40 else { throw StartupError("\(path) does not hold a 40-character Z85 secret key") }
+        return key
+    }
+
+    /// Keys in an allow-list file (40-character Z85 lines; blank lines and `#` comments skipped).
+    public static func parseAllowList(_ text: String) -> Set<String> {
+        Set(text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { $0.count == 40 && !$0.hasPrefix("#") })
+    }
+}
+
+/// The allowed client keys, from the file and the Redis set, swapped in whole on each refresh.
+public final class CurveAllowList: Sendable {
+    private let keys = Mutex<Set<String>>([])
+    public init() {}
+    public func contains(_ key: String) -> Bool { keys.withLock { $0.contains(key) } }
+    public func replace(_ new: Set<String>) { keys.withLock { $0 = new } }
+    public var count: Int { keys.withLock { $0.count } }
+}
+
+/// Serves ZAP for the CURVE sockets and reloads the allow-list every `refresh` (file and Redis set),
+/// so keys are added or revoked without a restart. A refused key is logged (throttled) with the address.
+public final class CurveGuard: Service, Sendable {
+    public static let name = "curve_guard"
+    private let zap: ZAPHandler
+    private let allowList: CurveAllowList
+    private let dataDir: String
+    private let redis: RedisClient?
+    private let refresh: Duration
+    private let logger: Logger
+    private let board: ServiceBoard
+
+    public init(zap: ZAPHandler, allowList: CurveAllowList, dataDir: String, redis: RedisClient?, board: ServiceBoard,
+                refresh: Duration = .seconds(2), logger: Logger) {
+        self.zap = zap
+        self.allowList = allowList
+        self.dataDir = dataDir
+        self.redis = redis
+        self.refresh = refresh
+        self.logger = logger
+        self.board = board
+        board.register(Self.name)
+    }
+
+    /// Reads the file and the Redis set now.
+    public func reload() async {
+        var keys = CurveFiles.parseAllowList((try? String(contentsOfFile: CurveFiles.allowList(dataDir), encoding: .utf8)) ?? "")
+        if let redis, let members = try? await redis.command(["SMEMBERS", CurveFiles.redisSet]).array {
+            keys.formUnion(members.compactMap(\.string).filter { $0.count == 40 })
+        }
+        let before = allowList.count
+        allowList.replace(keys)
+        if keys.count != before { logger.notice("CURVE allow-list loaded", metadata: ["keys": "\(keys.count)"]) }
+        board.set(Self.name, .running, detail: "\(keys.count) client keys allowed")
+    }
+
+    public func run() async throws {
+        await reload()
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.zap.serve() }
+            group.addTask {
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.refresh) }
+                    await self.reload()
+                }
+                self.zap.close()
+            }
+        }
+        board.set(Self.name, .stopped)
+    }
+}
