@@ -181,7 +181,8 @@ function render(s) {
   const prev = lastPorts;
   rows($("ports-table").tBodies[0], ports, (p) => {
     const before = prev && prev.ports.find((q) => q.name === p.name), dt = prev ? Math.max(1, now - prev.at) : 0;
-    const rin = before ? (p.received - before.received) / dt : null, rout = before ? (p.sent - before.sent) / dt : null;
+    const rin = p.received_per_second ?? (before ? (p.received - before.received) / dt : null);
+    const rout = p.sent_per_second ?? (before ? (p.sent - before.sent) / dt : null);
     return `<tr><td>${esc(p.name)}</td><td class="num">${p.port}</td><td>${esc(p.socket_type)}</td><td class="num">${num(rin, 1)}</td><td class="num">${num(rout, 1)}</td></tr>`;
   }, "no sockets", 5);
   lastPorts = { at: now, ports };

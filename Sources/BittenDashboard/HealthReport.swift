@@ -1,6 +1,7 @@
 import BittenCore
 import BittenServices
 import Foundation
+import Synchronization
 import Redis
 
 /// The body of `GET /health`.
@@ -18,6 +19,9 @@ struct HealthReport: Encodable {
         var received: Int
         var sent: Int
         var failed: Int
+        /// Messages per second over the last few seconds (nil until two samples exist).
+        var receivedPerSecond: Double?
+        var sentPerSecond: Double?
     }
     struct ProcessStatus: Encodable {
         var pid: Int32
@@ -100,9 +104,11 @@ extension DashboardDependencies {
             status = "healthy"
         }
         if services.contains(where: { $0.state == .stopped || $0.state == .stopping }) { status = "stopping" }
+        let rates = PortRates.shared.update(sockets?.bound.map { ($0.name, $0.stats.received, $0.stats.sent) } ?? [])
         let ports = (sockets?.bound ?? []).map {
             HealthReport.PortStatus(name: $0.name, port: $0.port, socketType: $0.type, received: $0.stats.received,
-                                    sent: $0.stats.sent, failed: $0.stats.failed)
+                                    sent: $0.stats.sent, failed: $0.stats.failed,
+                                    receivedPerSecond: rates[$0.name]?.0, sentPerSecond: rates[$0.name]?.1)
         }
         let counts = registry.map { r -> HealthReport.NodeCounts in
             let c = r.counts()
@@ -114,5 +120,30 @@ extension DashboardDependencies {
             process: .init(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(ProcessStats.started),
                            rssBytes: ProcessStats.rssBytes, cpuSeconds: ProcessStats.cpuSeconds,
                            dataDirFreeBytes: ProcessStats.freeBytes(at: dataDir)))
+    }
+}
+
+/// Per-port message rates: counters sampled when `/health` is read, rates over the span between
+/// the newest sample and one at least 2 s older (samples kept for 30 s).
+final class PortRates: Sendable {
+    static let shared = PortRates()
+    private let samples = Mutex<[(at: Double, counts: [String: (Int, Int)])]>([])
+
+    func update(_ counts: [(String, Int, Int)]) -> [String: (Double, Double)] {
+        let now = Date().timeIntervalSince1970
+        let current = Dictionary(counts.map { ($0.0, ($0.1, $0.2)) }, uniquingKeysWith: { a, _ in a })
+        return samples.withLock { list in
+            list.removeAll { now - $0.at > 30 }
+            let base = list.last { now - $0.at >= 2 }
+            if list.last.map({ now - $0.at >= 1 }) ?? true { list.append((now, current)) }
+            guard let base else { return [:] }
+            let span = now - base.at
+            var rates: [String: (Double, Double)] = [:]
+            for (name, value) in current {
+                guard let old = base.counts[name] else { continue }
+                rates[name] = (Double(value.0 - old.0) / span, Double(value.1 - old.1) / span)
+            }
+            return rates
+        }
     }
 }

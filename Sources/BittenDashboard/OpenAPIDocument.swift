@@ -212,6 +212,8 @@ components:
               received: {type: integer}
               sent: {type: integer}
               failed: {type: integer}
+              received_per_second: {type: number, description: messages/s over the last seconds}
+              sent_per_second: {type: number}
         nodes:
           type: object
           required: [online, total]
@@ -238,6 +240,7 @@ components:
         errors: {type: integer}
         restarts: {type: integer}
         detail: {type: string}
+        uptime_seconds: {type: number}
     Services:
       type: object
       required: [services]

@@ -167,6 +167,14 @@ struct DashboardTests {
             #expect(problems.isEmpty, "\(check.url): \(problems.prefix(5))")
         }
 
+        // Per-port message rates and service uptimes in /health.
+        _ = try await HTTP.json(api + "/health")
+        try await Task.sleep(for: .milliseconds(2500))
+        let (_, rated) = try await HTTP.json(api + "/health")
+        let market = (rated["ports"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "market" }
+        #expect((market?["received_per_second"] as? Double ?? 0) > 0, "\(market ?? [:])")
+        #expect((rated["services"] as? [[String: Any]] ?? []).allSatisfy { ($0["uptime_seconds"] as? Double ?? -1) >= 0 })
+
         // Pagination and filters.
         let (_, page3) = try await HTTP.json(api + "/nodes?page=3&page_size=10")
         #expect(page3["total"] as? Int == 25 && (page3["nodes"] as? [Any])?.count == 5)

@@ -17,6 +17,8 @@ public struct ServiceReport: Sendable, Codable, Equatable {
     public var errors: Int
     public var restarts: Int
     public var detail: String?
+    /// Seconds since it started (filled in when read).
+    public var uptimeSeconds: Double?
 }
 
 /// Every service's state and counters, shared by the services (writers) and the dashboard (reader).
@@ -65,7 +67,14 @@ public final class ServiceBoard: Sendable {
     }
 
     /// Every report, sorted by name.
-    public var all: [ServiceReport] { reports.withLock { $0.values.sorted { $0.name < $1.name } } }
+    public var all: [ServiceReport] {
+        let now = Date().timeIntervalSince1970
+        return reports.withLock { $0.values.sorted { $0.name < $1.name } }.map { report in
+            var report = report
+            report.uptimeSeconds = report.startedAt.map { max(0, now - $0) }
+            return report
+        }
+    }
 
     /// One report.
     public func report(_ name: String) -> ServiceReport? { reports.withLock { $0[name] } }
