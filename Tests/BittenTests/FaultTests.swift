@@ -359,3 +359,41 @@ struct ChurnTests {
         #expect(try await eventually(.seconds(30)) { count = try await online(); return count == 0 }, "\(count) nodes stuck online")
     }
 }
+
+@Suite("Faults: a subscriber that stops reading", .serialized)
+struct StuckSubscriberTests {
+    @Test func aStuckRelaySubscriberDoesNotGrowServerMemory() async throws {
+        let bitten = try BittenProcess(environment: ["BITTEN_EA_RATE_LIMIT": "0"])
+        defer { bitten.terminateAndWait() }
+        try await bitten.waitUntilHealthy()
+        let context = try Context()
+        let stuck = try Socket(context: context, type: .sub)
+        try stuck.setReceiveHighWaterMark(10)
+        try stuck.subscribe("")
+        try stuck.connect("tcp://127.0.0.1:\(bitten.relayPort)")
+        defer { stuck.close() }
+        try await Task.sleep(for: .milliseconds(400))
+        let rssBefore = ChurnTests.rss(bitten.pid)
+        let push = try Socket(context: context, type: .push)
+        try push.setLinger(.seconds(30))
+        try push.setSendHighWaterMark(100_000)
+        try push.connect("tcp://127.0.0.1:\(bitten.marketPort)")
+        defer { push.close() }
+        let payloads = (0..<100).map {
+            #"{"type":"TICK","node_id":"NODE_1_1","user_uuid":"user_stuck_\#($0)","symbol":"EURUSD","bid":1.08512,"ask":1.08525,"spread":1.3,"volume":1,"timestamp":"2026.11.25 14:00:00","pad":"\#(String(repeating: "x", count: 200))"}"#
+        }
+        for i in 0..<1_000_000 { try push.send(payloads[i % payloads.count]) }
+        // Everything is read by the server (the PULL never stalls) …
+        #expect(try await eventually(.seconds(60)) {
+            let (_, health) = try await HTTP.json(bitten.httpBase + "/health")
+            let market = (health["ports"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "market" }
+            return market?["received"] as? Int == 1_000_000
+        })
+        let rssAfter = ChurnTests.rss(bitten.pid)
+        print("stuck subscriber: 1 000 000 ticks (~400 MB) relayed to a SUB that never reads; server RSS \(rssBefore / 1024) MB → \(rssAfter / 1024) MB")
+        // … and the relay's queue for the stuck subscriber stops at its high-water mark (100 000
+        // messages, ~40 MB, plus the market socket's own 100 000): growth stays well below the 400 MB
+        // that went through (measured: +149 MB).
+        #expect(rssAfter - rssBefore < 250 * 1024, "RSS grew \((rssAfter - rssBefore) / 1024) MB")
+    }
+}
