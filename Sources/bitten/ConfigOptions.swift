@@ -15,6 +15,7 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: "PULL port of confirmations.") var confirmPort: String?
     @Option(help: "PUB port of the market-data relay.") var relayPort: String?
     @Option(help: "Seconds without a heartbeat before a node is dead.") var heartbeatTimeout: String?
+    @Option(help: "This process's gateway id when several gateways share one Redis (scale-out).") var gatewayId: String?
     @Option(help: "Log format.") var logFormat: LogFormat = .text
     @Option(help: "Log level (trace, debug, info, notice, warning, error, critical).") var logLevel: String = "info"
 
@@ -34,6 +35,7 @@ struct ConfigOptions: ParsableArguments {
         layer["BITTEN_CONFIRM_PORT"] = confirmPort
         layer["BITTEN_RELAY_PORT"] = relayPort
         layer["BITTEN_HEARTBEAT_TIMEOUT"] = heartbeatTimeout
+        layer["BITTEN_GATEWAY_ID"] = gatewayId
         return layer
     }
 

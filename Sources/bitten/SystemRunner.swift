@@ -60,7 +60,7 @@ struct SystemRunner {
         let board = ServiceBoard()
         let redis = RedisClient(url: redisURL, poolSize: 4, logger: Logger(label: "bitten.redis"))
         let needsRegistry = !services.isDisjoint(with: [.gateway, .telemetry, .confirmations, .nodes, .monitor])
-        let registry = needsRegistry ? NodeRegistry(redis: redis, board: board, logger: Logger(label: "bitten.nodes")) : nil
+        let registry = needsRegistry ? NodeRegistry(redis: redis, board: board, gateway: config.gatewayID, logger: Logger(label: "bitten.nodes")) : nil
         var group: [any Service] = [redis]
         if let zap = sockets.zap, let curve {
             group.append(CurveGuard(zap: zap, allowList: curve.allowList, dataDir: config.dataDir, redis: redis, board: board,
@@ -72,7 +72,7 @@ struct SystemRunner {
         var telemetry: TelemetryService?
         var processor: ConfirmationProcessor?
         if services.contains(.confirmations) {
-            let consumer = ConfirmationProcessor(redis: redis, board: board, logger: Logger(label: "bitten.processor"))
+            let consumer = ConfirmationProcessor(redis: redis, consumer: config.gatewayID, board: board, logger: Logger(label: "bitten.processor"))
             processor = consumer
             group.append(consumer)
         }
@@ -84,6 +84,11 @@ struct SystemRunner {
                                              logger: Logger(label: "bitten.gateway"), rateLimit: rateLimit)
                 gateway = service
                 group.append(service)
+                // Commands for this gateway's EAs from other processes (scale-out), on a connection of its own.
+                let inboxRedis = RedisClient(url: redisURL, poolSize: 1, logger: Logger(label: "bitten.redis.inbox"))
+                group.append(inboxRedis)
+                group.append(GatewayInbox(gateway: service, gatewayID: config.gatewayID, redis: inboxRedis, board: board,
+                                          logger: Logger(label: "bitten.gateway")))
             }
             if services.contains(.telemetry), let socket = sockets.market {
                 let service = TelemetryService(input: socket, relay: sockets.relay, registry: registry, board: board,
@@ -97,6 +102,7 @@ struct SystemRunner {
                 group.append(ConfirmationService(input: socket, registry: registry, redis: redis, board: board,
                                                  port: config.confirmPort, logger: Logger(label: "bitten.confirmations"),
                                                  spoolDirectory: (config.dataDir as NSString).appendingPathComponent("spool"),
+                                                 writerID: config.gatewayID,
                                                  onAppended: { [processor] in processor?.wake() }))
             }
             if services.contains(.monitor) {
@@ -136,7 +142,7 @@ struct SystemRunner {
             settings.sizer = PositionSizer(baseRiskPercent: config.baseRiskPercent)
             settings.tiers = config.tiers
             settings.instruments = config.instruments
-            let desk = FireDesk(store: store, channel: gateway, registry: registry, quotes: telemetry, settings: settings,
+            let desk = FireDesk(store: store, channel: RoutedCommandChannel(local: gateway, redis: tradeRedis), registry: registry, quotes: telemetry, settings: settings,
                                 board: board, logger: Logger(label: "bitten.trade"))
             group.append(desk)
             trade = TradeDependencies(store: store, desk: desk, intake: intake,

@@ -38,6 +38,9 @@ public struct BittenConfig: Sendable, Equatable {
     public var eaRateLimit: Double = 2000
     /// CURVE on the EA-facing sockets (`BITTEN_CURVE`): off by default, for EAs without keys.
     public var curve = false
+    /// This process's gateway id (`BITTEN_GATEWAY_ID`, `--gateway-id`): recorded on each node it
+    /// serves, names its command inbox, its confirmation writer and consumer.
+    public var gatewayID = "gateway-1"
     /// Seconds to wait for an EA's confirmation before a command is `timed_out`.
     public var fireTimeout: Double = 30
     /// Base risk per trade in percent (1-2).

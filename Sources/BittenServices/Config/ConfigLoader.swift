@@ -34,7 +34,7 @@ public enum ConfigLoader {
         "BITTEN_HEARTBEAT_TIMEOUT", "BITTEN_ALERT_COOLDOWN", "BITTEN_PING_INTERVAL", "BITTEN_RELAY_FORMAT",
         "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
-        "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE",
+        "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE", "BITTEN_GATEWAY_ID",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -165,6 +165,12 @@ public enum ConfigLoader {
             default:
                 throw ConfigError(setting: "BITTEN_PROTECT_READS", message: "'\(text)' from the \(source.rawValue) is not true or false")
             }
+        }
+        if let (text, source) = lookup("BITTEN_GATEWAY_ID") {
+            guard (1...32).contains(text.count), text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+                throw ConfigError(setting: "BITTEN_GATEWAY_ID", message: "'\(text)' from the \(source.rawValue) is not 1-32 letters, digits, - or _")
+            }
+            config.gatewayID = text
         }
         if let (text, source) = lookup("BITTEN_CURVE") {
             switch text.lowercased() {

@@ -108,7 +108,10 @@ public final class FireDesk: Service, Sendable {
             throw refuse(.signalExpired, "signal \(signalID) expired at \(Int(signal.expiresAt)) (now \(Int(at)))")
         }
         guard let channel else { throw refuse(.eaOffline, "no gateway in this process can reach EAs") }
-        guard let node = registry?.node(userUUID), node.online, channel.isConnected(userUUID) else {
+        // This process's registry when it has one; in a split deployment, the node hash its gateway writes.
+        let known: NodeRecord?
+        if let registry { known = registry.node(userUUID) } else { known = try await guarded { try await store.node(userUUID) } }
+        guard let node = known, node.online, channel.isConnected(userUUID) else {
             throw refuse(.eaOffline, "the EA of \(userUUID) is not online")
         }
         guard let direction = Direction(rawValue: signal.direction) else {

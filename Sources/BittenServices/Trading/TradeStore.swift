@@ -20,6 +20,12 @@ public struct TradeStore: Sendable {
     }
 
     /// One user.
+    /// A node as its gateway last wrote it.
+    public func node(_ uuid: String) async throws -> NodeRecord? {
+        guard let hash = try await redis.command(["HGETALL", "node:\(uuid)"]).hash, !hash.isEmpty else { return nil }
+        return NodeRecord(redisHash: hash)
+    }
+
     public func user(_ uuid: String) async throws -> UserRecord? {
         try await redis.command(["HGETALL", "user:\(uuid)"]).hash.flatMap(UserRecord.init(hash:))
     }

@@ -1,0 +1,148 @@
+import BittenCore
+import Foundation
+import Logging
+import Redis
+import ServiceLifecycle
+
+/// Scale-out: several gateway processes share one Redis. Each EA is connected to one gateway (its
+/// node hash says which: `node:{uuid}.gateway`). A command for an EA of another gateway is pushed
+/// onto that gateway's inbox list (`gateway:{id}:inbox`); the gateway pops it (one consumer, so it is
+/// delivered once), sends it to the EA and pushes the outcome onto `gateway:reply:{request}`.
+/// A command whose outcome does not come back in time is reported as not sent by the caller but is
+/// never sent again (the fire record then times out like any unanswered command).
+public enum GatewayRouting {
+    public static func inbox(_ gateway: String) -> String { "gateway:\(gateway):inbox" }
+    public static func reply(_ request: String) -> String { "gateway:reply:\(request)" }
+}
+
+/// The gateway side: pops this gateway's inbox and sends each command to its EA.
+public final class GatewayInbox: Service, Sendable {
+    public static let name = "gateway_inbox"
+    private let gateway: GatewayService
+    private let gatewayID: String
+    private let redis: RedisClient
+    private let board: ServiceBoard
+    private let logger: Logger
+
+    /// `redis` should be a client of its own: the pop blocks a connection for up to a second.
+    public init(gateway: GatewayService, gatewayID: String, redis: RedisClient, board: ServiceBoard, logger: Logger) {
+        self.gateway = gateway
+        self.gatewayID = gatewayID
+        self.redis = redis
+        self.board = board
+        self.logger = logger
+        board.register(Self.name)
+    }
+
+    public func run() async throws {
+        board.set(Self.name, .running, detail: "inbox \(GatewayRouting.inbox(gatewayID))")
+        let inbox = GatewayRouting.inbox(gatewayID)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let popped: String?
+            do {
+                popped = try await redis.command(["BRPOP", inbox, "1"]).array?.last?.string
+            } catch {
+                try? await Task.sleep(for: .milliseconds(500))
+                continue
+            }
+            guard let text = popped else { continue }
+            await handle(text)
+        }
+        board.set(Self.name, .stopped)
+    }
+
+    func handle(_ text: String) async {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String],
+              let request = object["request"], let payload = object["command"],
+              let expires = object["expires_at"].flatMap(Double.init) else {
+            logger.warning("malformed inbox entry", metadata: ["entry": "\(text.prefix(200))"])
+            board.count(Self.name, errors: 1)
+            return
+        }
+        var outcome = "sent"
+        // A command that waited too long (this gateway was down or stalled) is not delivered late.
+        guard Date().timeIntervalSince1970 <= expires else {
+            logger.warning("routed command expired before delivery", metadata: ["request": "\(request)"])
+            _ = try? await redis.pipeline([
+                ["LPUSH", GatewayRouting.reply(request), "transport:expired in the inbox"], ["EXPIRE", GatewayRouting.reply(request), "60"],
+            ])
+            return
+        }
+        do {
+            let command = try EACommand.decode(Array(payload.utf8))
+            try await gateway.send(command)
+            board.count(Self.name, in: 1, out: 1)
+        } catch let error as GatewayError {
+            outcome = "\(error.code.rawValue):\(error.message)"
+        } catch {
+            outcome = "unencodable:\(error)"
+        }
+        _ = try? await redis.pipeline([
+            ["LPUSH", GatewayRouting.reply(request), outcome], ["EXPIRE", GatewayRouting.reply(request), "60"],
+        ])
+    }
+}
+
+/// The sending side: a command for an EA connected here goes out directly; one for an EA of
+/// another gateway goes through that gateway's inbox.
+public final class RoutedCommandChannel: CommandChannel, Sendable {
+    private let local: GatewayService?
+    private let redis: RedisClient
+    private let replyTimeout: Int
+    /// Seconds a routed command may wait in an inbox before the gateway drops it.
+    public static let maxAge = 10.0
+
+    public init(local: GatewayService?, redis: RedisClient, replyTimeout: Int = 2) {
+        self.local = local
+        self.redis = redis
+        self.replyTimeout = replyTimeout
+    }
+
+    /// A route may exist through another gateway; the send finds out.
+    public func isConnected(_ uuid: String) -> Bool { true }
+
+    public func send(_ command: EACommand) async throws(GatewayError) {
+        let uuid = command.targetUUID
+        if let local, local.isConnected(uuid) { return try await local.send(command) }
+        let gateway: String
+        do {
+            guard let name = try await redis.command(["HGET", "node:\(uuid)", "gateway"]).string, !name.isEmpty else {
+                throw GatewayError(code: .notConnected, message: "EA \(uuid) is not connected to any gateway")
+            }
+            gateway = name
+        } catch let error as GatewayError {
+            throw error
+        } catch {
+            throw GatewayError(code: .transport, message: "cannot look up the gateway of \(uuid): \(error)")
+        }
+        let payload: String
+        do {
+            payload = String(decoding: try CommandEncoder.encode(command), as: UTF8.self)
+        } catch {
+            throw GatewayError(code: .unencodable, message: error.description)
+        }
+        let request = UUID().uuidString
+        let expires = Date().timeIntervalSince1970 + Self.maxAge
+        let entry = (try? JSONSerialization.data(withJSONObject: [
+            "request": request, "command": payload, "uuid": uuid, "expires_at": String(expires),
+        ]))
+            .map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let outcome: String?
+        do {
+            _ = try await redis.command(["LPUSH", GatewayRouting.inbox(gateway), entry])
+            outcome = try await redis.command(["BRPOP", GatewayRouting.reply(request), String(replyTimeout)]).array?.last?.string
+        } catch {
+            throw GatewayError(code: .transport, message: "routing through gateway \(gateway) failed: \(error)")
+        }
+        guard let outcome else {
+            // Still in that gateway's inbox: it is delivered once if popped within `maxAge`, dropped
+            // after. Reported as handed over; the fire record times out if no confirmation comes.
+            return
+        }
+        guard outcome == "sent" else {
+            let parts = outcome.split(separator: ":", maxSplits: 1).map(String.init)
+            let code = GatewayError.Code(rawValue: parts.first ?? "") ?? .transport
+            throw GatewayError(code: code, message: "via gateway \(gateway): \(parts.count > 1 ? parts[1] : outcome)")
+        }
+    }
+}
