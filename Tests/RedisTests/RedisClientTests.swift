@@ -106,6 +106,17 @@ final class RedisClientTests {
         } throws: { ($0 as? RedisError)?.code == .connectionFailed }
     }
 
+    @Test func aclUserFromURL() throws {
+        let admin = try RedisConnection(url: url)
+        _ = try admin.command(["ACL", "SETUSER", "bitten_app", "on", ">app-pw", "~*", "+@all"])
+        defer { _ = try? admin.command(["ACL", "DELUSER", "bitten_app"]) }
+        let user = try RedisConnection(url: RedisURL(parsing: "redis://bitten_app:app-pw@127.0.0.1:\(server.port)"))
+        #expect(try user.command(["ACL", "WHOAMI"]).string == "bitten_app")
+        #expect {
+            try RedisConnection(url: RedisURL(parsing: "redis://bitten_app:nope@127.0.0.1:\(server.port)"))
+        } throws: { ($0 as? RedisError)?.code == .connectionFailed }
+    }
+
     @Test func urlParsing() throws {
         let full = try RedisURL(parsing: "redis://bob:pw@redis.local:6380/2")
         #expect(full == RedisURL(host: "redis.local", port: 6380, user: "bob", password: "pw", database: 2))
