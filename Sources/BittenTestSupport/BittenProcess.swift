@@ -8,12 +8,18 @@ import FoundationNetworking
 /// free ports, stopped with SIGTERM.
 public final class BittenProcess: @unchecked Sendable {
     /// Ports by setting name (BITTEN_HTTP_PORT …).
-    public let ports: [String: Int]
+    public private(set) var ports: [String: Int]
     /// Its data directory.
     public let dataDir: URL
     /// Where its standard output and error go.
     public let logFile: URL
-    private let process = Process()
+    private var process = Process()
+    private let arguments: [String]
+    private let extra: [String: String]
+    private let portsChosenByCaller: Bool
+    static let portNames = ["BITTEN_HTTP_PORT", "BITTEN_COMMAND_PORT", "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT",
+                            "BITTEN_CONFIRM_PORT", "BITTEN_SIGNAL_IN_PORT", "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT",
+                            "BITTEN_QUERY_PORT"]
 
     /// `http://127.0.0.1:PORT`.
     public var httpBase: String { "http://127.0.0.1:\(ports["BITTEN_HTTP_PORT"] ?? 0)" }
@@ -41,24 +47,30 @@ public final class BittenProcess: @unchecked Sendable {
     /// `ports`: reuse these (a restart on the same ports); otherwise free ones are picked.
     public init(arguments: [String] = ["up"], environment extra: [String: String] = [:], dataDir: URL? = nil,
                 ports reused: [String: Int]? = nil) throws {
-        let names = ["BITTEN_HTTP_PORT", "BITTEN_COMMAND_PORT", "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT",
-                     "BITTEN_CONFIRM_PORT", "BITTEN_SIGNAL_IN_PORT", "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT",
-                     "BITTEN_QUERY_PORT"]
-        ports = reused ?? Dictionary(uniqueKeysWithValues: zip(names, FreePort.several(names.count)))
+        ports = reused ?? Dictionary(uniqueKeysWithValues: zip(Self.portNames, FreePort.several(Self.portNames.count)))
+        portsChosenByCaller = reused != nil
+        self.arguments = arguments
+        self.extra = extra
         self.dataDir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("bitten-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.dataDir, withIntermediateDirectories: true)
         logFile = self.dataDir.appendingPathComponent("bitten.out")
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        try launch()
+    }
+
+    private func launch() throws {
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BITTEN_") }
         for (name, port) in ports { environment[name] = String(port) }
         environment["BITTEN_DATA_DIR"] = self.dataDir.path
         environment["BITTEN_BIND_HOST"] = "127.0.0.1"
         environment["SWIFT_BACKTRACE"] = "enable=no"
         for (key, value) in extra { environment[key] = value }
+        process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
         process.environment = environment
         let handle = try FileHandle(forWritingTo: logFile)
+        try handle.seekToEnd()
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
@@ -82,8 +94,18 @@ public final class BittenProcess: @unchecked Sendable {
     /// Waits until `/health` answers (any status), or throws with the log's tail.
     public func waitUntilHealthy(timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
+        var relaunches = 0
         while ContinuousClock.now < deadline {
-            if !process.isRunning { throw TestSupportError("bitten exited early:\n\(logTail())") }
+            if !isRunning {
+                // A parallel test took one of the ports between the check and the bind: try others.
+                if !portsChosenByCaller, relaunches < 3, logTail(5).contains("Address already in use") {
+                    relaunches += 1
+                    ports = Dictionary(uniqueKeysWithValues: zip(Self.portNames, FreePort.several(Self.portNames.count)))
+                    try launch()
+                    continue
+                }
+                throw TestSupportError("bitten exited early:\n\(logTail())")
+            }
             if let (status, _) = try? await HTTP.get(httpBase + "/health"), status == 200 { return }
             try await Task.sleep(for: .milliseconds(100))
         }

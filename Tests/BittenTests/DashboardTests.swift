@@ -124,99 +124,101 @@ func firstServerSentEvent(host: String = "127.0.0.1", port: Int, path: String, e
     throw TestSupportError("no `\(event)` event within \(timeout) s; got: \(received.prefix(300))")
 }
 
-@Suite("HTTP API and dashboard against a running demo system", .serialized)
-struct DashboardTests {
-    @Test func everyEndpointMatchesTheOpenAPIFileAndErrorsAreJSON() async throws {
-        let bitten = try BittenProcess(arguments: ["up", "--demo"])
-        defer { bitten.terminateAndWait() }
-        try await bitten.waitUntilHealthy()
-        let api = bitten.httpBase
-        // The demo fleet registers and the demo trader opens positions.
-        #expect(try await eventually(.seconds(30)) {
-            let (_, health) = try await HTTP.json(api + "/health")
-            let (_, positions) = try await HTTP.json(api + "/positions")
-            return ((health["nodes"] as? [String: Any])?["online"] as? Int) == 25
-                && !((positions["positions"] as? [Any]) ?? []).isEmpty
-        }, "\(bitten.logTail())")
+extension EndToEnd {
+    @Suite("HTTP API and dashboard against a running demo system", .serialized)
+    struct DashboardTests {
+        @Test func everyEndpointMatchesTheOpenAPIFileAndErrorsAreJSON() async throws {
+            let bitten = try BittenProcess(arguments: ["up", "--demo"])
+            defer { bitten.terminateAndWait() }
+            try await bitten.waitUntilHealthy()
+            let api = bitten.httpBase
+            // The demo fleet registers and the demo trader opens positions.
+            #expect(try await eventually(.seconds(30)) {
+                let (_, health) = try await HTTP.json(api + "/health")
+                let (_, positions) = try await HTTP.json(api + "/positions")
+                return ((health["nodes"] as? [String: Any])?["online"] as? Int) == 25
+                    && !((positions["positions"] as? [Any]) ?? []).isEmpty
+            }, "\(bitten.logTail())")
 
-        let (yamlStatus, yamlData) = try await HTTP.get(api + "/openapi.yaml")
-        #expect(yamlStatus == 200)
-        let validator = try SchemaValidator(yaml: String(decoding: yamlData, as: UTF8.self))
+            let (yamlStatus, yamlData) = try await HTTP.get(api + "/openapi.yaml")
+            #expect(yamlStatus == 200)
+            let validator = try SchemaValidator(yaml: String(decoding: yamlData, as: UTF8.self))
 
-        let (_, nodesPage) = try await HTTP.json(api + "/nodes?page_size=5")
-        let uuid = try #require(((nodesPage["nodes"] as? [[String: Any]])?.first)?["uuid"] as? String)
-        let (_, fires) = try await HTTP.json(api + "/fires")
-        let fireID = try #require(((fires["fires"] as? [[String: Any]])?.first)?["fire_id"] as? String)
-        let (_, signals) = try await HTTP.json(api + "/signals")
-        let signalID = try #require(((signals["signals"] as? [[String: Any]])?.first)?["signal_id"] as? String)
-        let checks: [(url: String, template: String)] = [
-            ("/health", "/health"), ("/services", "/services"), ("/nodes", "/nodes"),
-            ("/nodes?page=2&page_size=10&status=online&sort=balance&order=desc", "/nodes"), ("/nodes/\(uuid)", "/nodes/{uuid}"),
-            ("/positions", "/positions"), ("/trades", "/trades"), ("/stats", "/stats"), ("/signals", "/signals"),
-            ("/signals/\(signalID)", "/signals/{id}"), ("/fires", "/fires"), ("/fires/\(fireID)", "/fires/{fire_id}"),
-            ("/users", "/users"), ("/users/\(uuid)", "/users/{uuid}"), ("/alerts", "/alerts"), ("/alerts?source=system&limit=5", "/alerts"),
-            ("/citadel", "/citadel"), ("/citadel/EURUSD", "/citadel/{symbol}"),
-            ("/citadel/score?symbol=EURUSD&direction=BUY&entry=1.085&sl=1.08", "/citadel/score"), ("/snapshot", "/snapshot"),
-        ]
-        for check in checks {
-            let (status, data) = try await HTTP.get(api + check.url)
-            #expect(status == 200, "\(check.url): \(status) \(String(decoding: data, as: UTF8.self).prefix(200))")
-            let schema = try #require(validator.responseSchema(check.template), "no schema for \(check.template)")
-            let body = try JSONSerialization.jsonObject(with: data)
-            let problems = validator.validate(body, schema)
-            #expect(problems.isEmpty, "\(check.url): \(problems.prefix(5))")
-        }
+            let (_, nodesPage) = try await HTTP.json(api + "/nodes?page_size=5")
+            let uuid = try #require(((nodesPage["nodes"] as? [[String: Any]])?.first)?["uuid"] as? String)
+            let (_, fires) = try await HTTP.json(api + "/fires")
+            let fireID = try #require(((fires["fires"] as? [[String: Any]])?.first)?["fire_id"] as? String)
+            let (_, signals) = try await HTTP.json(api + "/signals")
+            let signalID = try #require(((signals["signals"] as? [[String: Any]])?.first)?["signal_id"] as? String)
+            let checks: [(url: String, template: String)] = [
+                ("/health", "/health"), ("/services", "/services"), ("/nodes", "/nodes"),
+                ("/nodes?page=2&page_size=10&status=online&sort=balance&order=desc", "/nodes"), ("/nodes/\(uuid)", "/nodes/{uuid}"),
+                ("/positions", "/positions"), ("/trades", "/trades"), ("/stats", "/stats"), ("/signals", "/signals"),
+                ("/signals/\(signalID)", "/signals/{id}"), ("/fires", "/fires"), ("/fires/\(fireID)", "/fires/{fire_id}"),
+                ("/users", "/users"), ("/users/\(uuid)", "/users/{uuid}"), ("/alerts", "/alerts"), ("/alerts?source=system&limit=5", "/alerts"),
+                ("/citadel", "/citadel"), ("/citadel/EURUSD", "/citadel/{symbol}"),
+                ("/citadel/score?symbol=EURUSD&direction=BUY&entry=1.085&sl=1.08", "/citadel/score"), ("/snapshot", "/snapshot"),
+            ]
+            for check in checks {
+                let (status, data) = try await HTTP.get(api + check.url)
+                #expect(status == 200, "\(check.url): \(status) \(String(decoding: data, as: UTF8.self).prefix(200))")
+                let schema = try #require(validator.responseSchema(check.template), "no schema for \(check.template)")
+                let body = try JSONSerialization.jsonObject(with: data)
+                let problems = validator.validate(body, schema)
+                #expect(problems.isEmpty, "\(check.url): \(problems.prefix(5))")
+            }
 
-        // Per-port message rates and service uptimes in /health.
-        _ = try await HTTP.json(api + "/health")
-        try await Task.sleep(for: .milliseconds(2500))
-        let (_, rated) = try await HTTP.json(api + "/health")
-        let market = (rated["ports"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "market" }
-        #expect((market?["received_per_second"] as? Double ?? 0) > 0, "\(market ?? [:])")
-        #expect((rated["services"] as? [[String: Any]] ?? []).allSatisfy { ($0["uptime_seconds"] as? Double ?? -1) >= 0 })
+            // Per-port message rates and service uptimes in /health.
+            _ = try await HTTP.json(api + "/health")
+            try await Task.sleep(for: .milliseconds(2500))
+            let (_, rated) = try await HTTP.json(api + "/health")
+            let market = (rated["ports"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "market" }
+            #expect((market?["received_per_second"] as? Double ?? 0) > 0, "\(market ?? [:])")
+            #expect((rated["services"] as? [[String: Any]] ?? []).allSatisfy { ($0["uptime_seconds"] as? Double ?? -1) >= 0 })
 
-        // Pagination and filters.
-        let (_, page3) = try await HTTP.json(api + "/nodes?page=3&page_size=10")
-        #expect(page3["total"] as? Int == 25 && (page3["nodes"] as? [Any])?.count == 5)
-        let (_, offline) = try await HTTP.json(api + "/nodes?status=offline")
-        #expect(offline["total"] as? Int == 0)
-        let (_, searched) = try await HTTP.json(api + "/nodes?q=\(uuid)")
-        #expect((searched["nodes"] as? [[String: Any]])?.map { $0["uuid"] as? String } == [uuid])
-        let (_, sorted) = try await HTTP.json(api + "/nodes?sort=uuid&order=desc&page_size=25")
-        let uuids = (sorted["nodes"] as? [[String: Any]] ?? []).compactMap { $0["uuid"] as? String }
-        #expect(uuids == uuids.sorted(by: >) && uuids.count == 25)
+            // Pagination and filters.
+            let (_, page3) = try await HTTP.json(api + "/nodes?page=3&page_size=10")
+            #expect(page3["total"] as? Int == 25 && (page3["nodes"] as? [Any])?.count == 5)
+            let (_, offline) = try await HTTP.json(api + "/nodes?status=offline")
+            #expect(offline["total"] as? Int == 0)
+            let (_, searched) = try await HTTP.json(api + "/nodes?q=\(uuid)")
+            #expect((searched["nodes"] as? [[String: Any]])?.map { $0["uuid"] as? String } == [uuid])
+            let (_, sorted) = try await HTTP.json(api + "/nodes?sort=uuid&order=desc&page_size=25")
+            let uuids = (sorted["nodes"] as? [[String: Any]] ?? []).compactMap { $0["uuid"] as? String }
+            #expect(uuids == uuids.sorted(by: >) && uuids.count == 25)
 
-        // Unknown routes and bad parameters: JSON error with a 4xx.
-        let errorSchema = try #require(validator.resolve(["$ref": "#/components/schemas/Error"]) as [String: Any]?)
-        let bad: [(String, Int)] = [
-            ("/no/such/route", 404), ("/nodes?page=0", 400), ("/nodes?page_size=5000", 400), ("/nodes?sort=shoe_size", 400),
-            ("/nodes?status=maybe", 400), ("/nodes/not%20a%20uuid", 400), ("/nodes/user_nobody", 404), ("/alerts?limit=0", 400),
-            ("/alerts?source=ufo", 400), ("/trades?day=2026", 400), ("/trades?symbol=EUR%2FUSD", 400),
-            ("/citadel/score?symbol=EURUSD", 400), ("/citadel/score?symbol=EURUSD&entry=abc", 400), ("/citadel/ZZZZZZ", 404),
-            ("/events?interval=0", 400), ("/fires/F-NOPE", 404),
-        ]
-        for (url, expected) in bad {
-            let (status, data) = try await HTTP.get(api + url)
-            #expect(status == expected, "\(url): \(status)")
-            let body = try? JSONSerialization.jsonObject(with: data)
-            #expect(validator.validate(body, errorSchema).isEmpty, "\(url): \(String(decoding: data, as: UTF8.self).prefix(200))")
-        }
+            // Unknown routes and bad parameters: JSON error with a 4xx.
+            let errorSchema = try #require(validator.resolve(["$ref": "#/components/schemas/Error"]) as [String: Any]?)
+            let bad: [(String, Int)] = [
+                ("/no/such/route", 404), ("/nodes?page=0", 400), ("/nodes?page_size=5000", 400), ("/nodes?sort=shoe_size", 400),
+                ("/nodes?status=maybe", 400), ("/nodes/not%20a%20uuid", 400), ("/nodes/user_nobody", 404), ("/alerts?limit=0", 400),
+                ("/alerts?source=ufo", 400), ("/trades?day=2026", 400), ("/trades?symbol=EUR%2FUSD", 400),
+                ("/citadel/score?symbol=EURUSD", 400), ("/citadel/score?symbol=EURUSD&entry=abc", 400), ("/citadel/ZZZZZZ", 404),
+                ("/events?interval=0", 400), ("/fires/F-NOPE", 404),
+            ]
+            for (url, expected) in bad {
+                let (status, data) = try await HTTP.get(api + url)
+                #expect(status == expected, "\(url): \(status)")
+                let body = try? JSONSerialization.jsonObject(with: data)
+                #expect(validator.validate(body, errorSchema).isEmpty, "\(url): \(String(decoding: data, as: UTF8.self).prefix(200))")
+            }
 
-        // The live stream sends snapshots in the documented shape; the page is served.
-        let port = try #require(URL(string: api)?.port)
-        let event = try firstServerSentEvent(port: port, path: "/events?interval=1", event: "snapshot")
-        let json = try #require(event.split(separator: "\n").first { $0.hasPrefix("data: ") }).dropFirst(6)
-        let snapshot = try JSONSerialization.jsonObject(with: Data(json.utf8))
-        #expect(validator.validate(snapshot, try #require(validator.responseSchema("/snapshot"))).isEmpty)
-        let (pageStatus, page) = try await HTTP.get(api + "/")
-        #expect(pageStatus == 200 && String(decoding: page, as: UTF8.self).contains("new EventSource(withToken(\"/events\"))"))
-        #expect(!String(decoding: page, as: UTF8.self).contains("http://") && !String(decoding: page, as: UTF8.self).contains("https://"),
-                "the page must not load anything from elsewhere")
-        let (_, metrics) = try await HTTP.get(api + "/metrics")
-        let text = String(decoding: metrics, as: UTF8.self)
-        for name in ["bitten_messages_received_total", "bitten_nodes_online", "bitten_health_score", "bitten_fires_total",
-                     "bitten_confirmations_pending", "bitten_redis_command_duration_seconds", "http_server_request_duration"] {
-            #expect(text.contains(name), "\(name) missing from /metrics")
+            // The live stream sends snapshots in the documented shape; the page is served.
+            let port = try #require(URL(string: api)?.port)
+            let event = try firstServerSentEvent(port: port, path: "/events?interval=1", event: "snapshot")
+            let json = try #require(event.split(separator: "\n").first { $0.hasPrefix("data: ") }).dropFirst(6)
+            let snapshot = try JSONSerialization.jsonObject(with: Data(json.utf8))
+            #expect(validator.validate(snapshot, try #require(validator.responseSchema("/snapshot"))).isEmpty)
+            let (pageStatus, page) = try await HTTP.get(api + "/")
+            #expect(pageStatus == 200 && String(decoding: page, as: UTF8.self).contains("new EventSource(withToken(\"/events\"))"))
+            #expect(!String(decoding: page, as: UTF8.self).contains("http://") && !String(decoding: page, as: UTF8.self).contains("https://"),
+                    "the page must not load anything from elsewhere")
+            let (_, metrics) = try await HTTP.get(api + "/metrics")
+            let text = String(decoding: metrics, as: UTF8.self)
+            for name in ["bitten_messages_received_total", "bitten_nodes_online", "bitten_health_score", "bitten_fires_total",
+                         "bitten_confirmations_pending", "bitten_redis_command_duration_seconds", "http_server_request_duration"] {
+                #expect(text.contains(name), "\(name) missing from /metrics")
+            }
         }
     }
 }

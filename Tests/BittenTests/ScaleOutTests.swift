@@ -4,74 +4,65 @@ import Foundation
 import Redis
 import Testing
 
-/// Two gateway processes and a third with the trade path, sharing one Redis; the EAs are split
-/// between the gateways. A fire for any EA is delivered exactly once, through its own gateway.
-@Suite("Scale-out: two gateways and a trade process on one Redis", .serialized)
-struct ScaleOutTests {
-    @Test func firesReachEAsOnEitherGatewayExactlyOnce() async throws {
-        let redisServer = try RedisServerProcess(appendOnly: false)
-        defer { redisServer.stop() }
-        let shared = ["BITTEN_REDIS_URL": redisServer.url, "BITTEN_MARKET_CLOSED_SILENCE": "false", "BITTEN_FIRE_TIMEOUT": "5"]
-        let gatewayServices = ["run", "gateway", "telemetry", "confirmations", "nodes", "monitor", "http"]
-        let g1 = try BittenProcess(arguments: gatewayServices + ["--gateway-id", "g1"], environment: shared)
-        defer { g1.terminateAndWait() }
-        let g2 = try BittenProcess(arguments: gatewayServices + ["--gateway-id", "g2"], environment: shared)
-        defer { g2.terminateAndWait() }
-        let desk = try BittenProcess(arguments: ["run", "trade", "citadel", "http", "--gateway-id", "desk"], environment: shared)
-        defer { desk.terminateAndWait() }
-        try await g1.waitUntilHealthy()
-        try await g2.waitUntilHealthy()
-        try await desk.waitUntilHealthy()
+extension EndToEnd {
+    /// Two gateway processes and a third with the trade path, sharing one Redis; the EAs are split
+    /// between the gateways. A fire for any EA is delivered exactly once, through its own gateway.
+    @Suite("Scale-out: two gateways and a trade process on one Redis", .serialized)
+    struct ScaleOutTests {
+        @Test func firesReachEAsOnEitherGatewayExactlyOnce() async throws {
+            let redisServer = try RedisServerProcess(appendOnly: false)
+            defer { redisServer.stop() }
+            let shared = ["BITTEN_REDIS_URL": redisServer.url, "BITTEN_MARKET_CLOSED_SILENCE": "false", "BITTEN_FIRE_TIMEOUT": "5"]
+            let gatewayServices = ["run", "gateway", "telemetry", "confirmations", "nodes", "monitor", "http"]
+            let g1 = try BittenProcess(arguments: gatewayServices + ["--gateway-id", "g1"], environment: shared)
+            defer { g1.terminateAndWait() }
+            let g2 = try BittenProcess(arguments: gatewayServices + ["--gateway-id", "g2"], environment: shared)
+            defer { g2.terminateAndWait() }
+            let desk = try BittenProcess(arguments: ["run", "trade", "citadel", "http", "--gateway-id", "desk"], environment: shared)
+            defer { desk.terminateAndWait() }
+            try await g1.waitUntilHealthy()
+            try await g2.waitUntilHealthy()
+            try await desk.waitUntilHealthy()
 
-        func fleet(_ name: String, _ gateway: BittenProcess, account: Int) throws -> Fleet {
-            var config = FleetConfiguration(count: 3, commandPort: gateway.commandPort, marketPort: gateway.marketPort,
-                                            confirmPort: gateway.confirmPort, heartbeatInterval: .seconds(1),
-                                            tickInterval: .milliseconds(500))
-            config.uuidPrefix = "user_\(name)_"
-            config.accountBase = account
-            config.symbols = ["EURUSD"]
-            config.sendOHLC = false
-            return try Fleet(configuration: config)
-        }
-        let fleet1 = try fleet("g1", g1, account: 71_000_000)
-        let fleet2 = try fleet("g2", g2, account: 72_000_000)
-        let run1 = Task { try await fleet1.run() }
-        let run2 = Task { try await fleet2.run() }
-        defer { run1.cancel(); run2.cancel() }
-        let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: redisServer.port))
-        #expect(try await eventually(.seconds(20)) { try redis.command(["SCARD", "active_nodes"]).int == 6 })
-        for uuid in fleet1.uuids { #expect(try redis.command(["HGET", "node:\(uuid)", "gateway"]).string == "g1") }
-        for uuid in fleet2.uuids { #expect(try redis.command(["HGET", "node:\(uuid)", "gateway"]).string == "g2") }
+            let running1 = try await startFleet(3, for: g1, prefix: "user_g1_", account: 71_000_000)
+            let running2 = try await startFleet(3, for: g2, prefix: "user_g2_", account: 72_000_000)
+            let fleet1 = running1.fleet, fleet2 = running2.fleet
+            defer { running1.stop(); running2.stop() }
+            let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: redisServer.port))
+            #expect(try await eventually(.seconds(20)) { try redis.command(["SCARD", "active_nodes"]).int == 6 })
+            for uuid in fleet1.uuids { #expect(try redis.command(["HGET", "node:\(uuid)", "gateway"]).string == "g1") }
+            for uuid in fleet2.uuids { #expect(try redis.command(["HGET", "node:\(uuid)", "gateway"]).string == "g2") }
 
-        let api = desk.httpBase
-        let now = Int(Date().timeIntervalSince1970)
-        let (signalStatus, signalBody) = try await HTTP.sendJSON("POST", api + "/signals", body: #"{"signal_id":"SCALE_1","symbol":"EURUSD","direction":"BUY","entry_price":1.0852,"sl":1.0832,"tp":1.0892,"timestamp":\#(now)}"#)
-        #expect(signalStatus == 201, "\(signalBody)")
-        var fires: [String: String] = [:]
-        for uuid in fleet1.uuids + fleet2.uuids {
-            _ = try await HTTP.sendJSON("POST", api + "/users", body: #"{"uuid":"\#(uuid)","tier":"CORPORAL"}"#)
-            let (status, body) = try await HTTP.sendJSON("POST", api + "/fire/SCALE_1", body: #"{"user_uuid":"\#(uuid)"}"#)
-            #expect(status == 201, "\(uuid): \(body)\n\(desk.logTail())")
-            fires[uuid] = body["fire_id"] as? String
-        }
-        // Each EA got its fire once, through its own gateway, and the fills came back.
-        #expect(try await eventually(.seconds(15)) {
-            fleet1.receivedFires().count == 3 && fleet2.receivedFires().count == 3
-        }, "g1 \(fleet1.receivedFires().count), g2 \(fleet2.receivedFires().count)")
-        for (uuid, fireID) in fires {
+            let api = desk.httpBase
+            let now = Int(Date().timeIntervalSince1970)
+            let (signalStatus, signalBody) = try await HTTP.sendJSON("POST", api + "/signals", body: #"{"signal_id":"SCALE_1","symbol":"EURUSD","direction":"BUY","entry_price":1.0852,"sl":1.0832,"tp":1.0892,"timestamp":\#(now)}"#)
+            #expect(signalStatus == 201, "\(signalBody)")
+            var fires: [String: String] = [:]
+            for uuid in fleet1.uuids + fleet2.uuids {
+                _ = try await HTTP.sendJSON("POST", api + "/users", body: #"{"uuid":"\#(uuid)","tier":"CORPORAL"}"#)
+                let (status, body) = try await HTTP.sendJSON("POST", api + "/fire/SCALE_1", body: #"{"user_uuid":"\#(uuid)"}"#)
+                #expect(status == 201, "\(uuid): \(body)\n\(desk.logTail())")
+                fires[uuid] = body["fire_id"] as? String
+            }
+            // Each EA got its fire once, through its own gateway, and the fills came back.
             #expect(try await eventually(.seconds(15)) {
-                let (_, record) = try await HTTP.json(api + "/fires/\(fireID)")
-                return record["state"] as? String == "filled"
-            }, "\(uuid) \(fireID)")
-        }
-        try await Task.sleep(for: .seconds(1))
-        for uuid in fleet1.uuids { #expect(fleet1.receivedFires(for: uuid).map(\.fireID) == [fires[uuid]]) }
-        for uuid in fleet2.uuids { #expect(fleet2.receivedFires(for: uuid).map(\.fireID) == [fires[uuid]]) }
-        #expect(try redis.command(["LLEN", "gateway:g1:inbox"]).int == 0 && redis.command(["LLEN", "gateway:g2:inbox"]).int == 0)
+                fleet1.receivedFires().count == 3 && fleet2.receivedFires().count == 3
+            }, "g1 \(fleet1.receivedFires().count), g2 \(fleet2.receivedFires().count)")
+            for (uuid, fireID) in fires {
+                #expect(try await eventually(.seconds(15)) {
+                    let (_, record) = try await HTTP.json(api + "/fires/\(fireID)")
+                    return record["state"] as? String == "filled"
+                }, "\(uuid) \(fireID)")
+            }
+            try await Task.sleep(for: .seconds(1))
+            for uuid in fleet1.uuids { #expect(fleet1.receivedFires(for: uuid).map(\.fireID) == [fires[uuid]]) }
+            for uuid in fleet2.uuids { #expect(fleet2.receivedFires(for: uuid).map(\.fireID) == [fires[uuid]]) }
+            #expect(try redis.command(["LLEN", "gateway:g1:inbox"]).int == 0 && redis.command(["LLEN", "gateway:g2:inbox"]).int == 0)
 
-        // An EA that is not connected anywhere is refused with the reason.
-        _ = try await HTTP.sendJSON("POST", api + "/users", body: #"{"uuid":"user_nowhere_1","tier":"CORPORAL"}"#)
-        let (refused, body) = try await HTTP.sendJSON("POST", api + "/fire/SCALE_1", body: #"{"user_uuid":"user_nowhere_1"}"#)
-        #expect(refused == 409, "\(body)")
+            // An EA that is not connected anywhere is refused with the reason.
+            _ = try await HTTP.sendJSON("POST", api + "/users", body: #"{"uuid":"user_nowhere_1","tier":"CORPORAL"}"#)
+            let (refused, body) = try await HTTP.sendJSON("POST", api + "/fire/SCALE_1", body: #"{"user_uuid":"user_nowhere_1"}"#)
+            #expect(refused == 409, "\(body)")
+        }
     }
 }

@@ -8,357 +8,359 @@ import Synchronization
 import Testing
 import ZeroMQ
 
-/// The trade path end to end: `bitten up`, simulated EAs, the HTTP API and the managed Redis.
-@Suite("Trade path end to end: signal, fire, confirmation, close, statistics", .serialized)
-struct TradePathTests {
-    struct System {
-        let bitten: BittenProcess
-        let fleet: Fleet
-        let running: Task<Void, any Error>
-        let redis: RedisConnection
-        var api: String { bitten.httpBase }
+extension EndToEnd {
+    /// The trade path end to end: `bitten up`, simulated EAs, the HTTP API and the managed Redis.
+    @Suite("Trade path end to end: signal, fire, confirmation, close, statistics", .serialized)
+    struct TradePathTests {
+        struct System {
+            let bitten: BittenProcess
+            let fleet: Fleet
+            let running: Task<Void, any Error>
+            let redis: RedisConnection
+            var api: String { bitten.httpBase }
 
-        /// Stops the EAs and sends SIGTERM (bitten then stops its managed Redis).
-        func stop() {
-            running.cancel()
-            bitten.terminateAndWait()
+            /// Stops the EAs and sends SIGTERM (bitten then stops its managed Redis).
+            func stop() {
+                running.cancel()
+                bitten.terminateAndWait()
+            }
         }
-    }
 
-    func start(eas: Int = 3, failureRate: Double = 0, environment: [String: String] = [:]) async throws -> System {
-        let bitten = try BittenProcess(environment: ["BITTEN_FIRE_TIMEOUT": "2", "BITTEN_MARKET_CLOSED_SILENCE": "false"]
-            .merging(environment) { _, extra in extra })
-        try await bitten.waitUntilHealthy()
-        var config = FleetConfiguration(count: eas, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
-                                        confirmPort: bitten.confirmPort, heartbeatInterval: .seconds(1),
-                                        tickInterval: .milliseconds(200))
-        config.symbols = ["EURUSD", "XAUUSD"]
-        config.failureRate = failureRate
-        config.sendOHLC = false
-        let fleet = try Fleet(configuration: config)
-        let running = Task { try await fleet.run() }
-        let port = try #require(bitten.managedRedis).port
-        let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: port))
-        let system = System(bitten: bitten, fleet: fleet, running: running, redis: redis)
-        let online = try await eventually {
-            let (_, nodes) = try await HTTP.json(bitten.httpBase + "/nodes?status=online")
-            return nodes["total"] as? Int == eas
+        func start(eas: Int = 3, failureRate: Double = 0, environment: [String: String] = [:]) async throws -> System {
+            let bitten = try BittenProcess(environment: ["BITTEN_FIRE_TIMEOUT": "2", "BITTEN_MARKET_CLOSED_SILENCE": "false"]
+                .merging(environment) { _, extra in extra })
+            try await bitten.waitUntilHealthy()
+            var config = FleetConfiguration(count: eas, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
+                                            confirmPort: bitten.confirmPort, heartbeatInterval: .seconds(1),
+                                            tickInterval: .milliseconds(200))
+            config.symbols = ["EURUSD", "XAUUSD"]
+            config.failureRate = failureRate
+            config.sendOHLC = false
+            let fleet = try Fleet(configuration: config)
+            let running = Task { try await fleet.run() }
+            let port = try #require(bitten.managedRedis).port
+            let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: port))
+            let system = System(bitten: bitten, fleet: fleet, running: running, redis: redis)
+            let online = try await eventually {
+                let (_, nodes) = try await HTTP.json(bitten.httpBase + "/nodes?status=online")
+                return nodes["total"] as? Int == eas
+            }
+            #expect(online, "EAs did not come online:\n\(bitten.logTail())")
+            return system
         }
-        #expect(online, "EAs did not come online:\n\(bitten.logTail())")
-        return system
-    }
 
-    /// A signal in the engine's short form with a fresh timestamp and a unique id.
-    func signal(_ id: String, symbol: String = "EURUSD", direction: String = "BUY", entry: Double = 1.08520,
-                sl: Double = 1.08320, tp: Double = 1.08920, expiresIn: Double? = nil) -> String {
-        let now = Date().timeIntervalSince1970
-        var text = #"{"signal_id":"\#(id)","symbol":"\#(symbol)","direction":"\#(direction)","entry_price":\#(entry),"sl":\#(sl),"tp":\#(tp),"confidence":78.5,"pattern":"LIQUIDITY_SWEEP_REVERSAL","timeframe":"M5","timestamp":\#(Int(now))"#
-        if let expiresIn {
-            let t = Date(timeIntervalSince1970: now + expiresIn)
-            let f = ISO8601DateFormatter()
-            f.formatOptions = [.withInternetDateTime]
-            text += #","expires_at":"\#(f.string(from: t))""#
+        /// A signal in the engine's short form with a fresh timestamp and a unique id.
+        func signal(_ id: String, symbol: String = "EURUSD", direction: String = "BUY", entry: Double = 1.08520,
+                    sl: Double = 1.08320, tp: Double = 1.08920, expiresIn: Double? = nil) -> String {
+            let now = Date().timeIntervalSince1970
+            var text = #"{"signal_id":"\#(id)","symbol":"\#(symbol)","direction":"\#(direction)","entry_price":\#(entry),"sl":\#(sl),"tp":\#(tp),"confidence":78.5,"pattern":"LIQUIDITY_SWEEP_REVERSAL","timeframe":"M5","timestamp":\#(Int(now))"#
+            if let expiresIn {
+                let t = Date(timeIntervalSince1970: now + expiresIn)
+                let f = ISO8601DateFormatter()
+                f.formatOptions = [.withInternetDateTime]
+                text += #","expires_at":"\#(f.string(from: t))""#
+            }
+            return text + "}"
         }
-        return text + "}"
-    }
 
-    func addUser(_ system: System, _ uuid: String, tier: String) async throws {
-        let (status, body) = try await HTTP.sendJSON("POST", system.api + "/users", body: #"{"uuid":"\#(uuid)","tier":"\#(tier)"}"#)
-        #expect(status == 201, "\(body)")
-    }
-
-    func postSignal(_ system: System, _ text: String) async throws {
-        let (status, body) = try await HTTP.sendJSON("POST", system.api + "/signals", body: text)
-        #expect(status == 201, "\(body)")
-    }
-
-    func fire(_ system: System, _ signalID: String, _ uuid: String) async throws -> (Int, [String: Any]) {
-        try await HTTP.sendJSON("POST", system.api + "/fire/\(signalID)", body: #"{"user_uuid":"\#(uuid)"}"#)
-    }
-
-    func code(_ body: [String: Any]) -> String? { (body["error"] as? [String: Any])?["code"] as? String }
-
-    @Test func happyPathFromSignalToClosedTradeWithStatistics() async throws {
-        let system = try await start()
-        defer { system.stop() }
-        let uuid = system.fleet.uuids[0]
-        try await addUser(system, uuid, tier: "CORPORAL")
-        try await postSignal(system, signal("SIG_HAPPY_1"))
-        let (status, fired) = try await fire(system, "SIG_HAPPY_1", uuid)
-        #expect(status == 201, "\(fired)")
-        let fireID = try #require(fired["fire_id"] as? String)
-        // CORPORAL: 1 % × 1.1 = 1.1 % × the CITADEL multiplier the signal got, of 10 000 USD, over a
-        // 200-tick stop at 1 USD a tick (0.55 lot at multiplier 1).
-        let (_, storedSignal) = try await HTTP.json(system.api + "/signals/SIG_HAPPY_1")
-        let multiplier = try #require(storedSignal["citadel_multiplier"] as? Double)
-        let riskPercent = (1.1 * multiplier * 1000).rounded() / 1000
-        let lot = ((10_000 * riskPercent / 100 / 200) / 0.01).rounded(.down) * 0.01
-        #expect(abs((fired["risk_percent"] as? Double ?? 0) - riskPercent) < 1e-9)
-        #expect(abs((fired["lot"] as? Double ?? 0) - lot) < 1e-9)
-
-        // Exactly one fire, to that EA only, with the sized lot.
-        #expect(try await eventually { system.fleet.receivedFires().count >= 1 })
-        try await Task.sleep(for: .milliseconds(300))
-        let received = system.fleet.receivedFires()
-        #expect(received.count == 1)
-        #expect(received.first?.targetUUID == uuid)
-        #expect(received.first?.fireID == fireID)
-        #expect(abs((received.first?.lot ?? 0) - lot) < 1e-9)
-        #expect(received.first?.direction == .buy)
-        #expect(received.first?.sl == 1.0832)
-
-        // Confirmation → filled → position open.
-        var ticket = 0
-        #expect(try await eventually {
-            let (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
-            ticket = record["ticket"] as? Int ?? 0
-            return record["state"] as? String == "filled"
-        }, "\(system.bitten.logTail())")
-        let (_, open) = try await HTTP.json(system.api + "/positions")
-        let positions = try #require(open["positions"] as? [[String: Any]])
-        #expect(positions.count == 1)
-        let position = try #require(positions.first)
-        #expect(position["ticket"] as? Int == ticket)
-        #expect(position["user_uuid"] as? String == uuid)
-        #expect(position["symbol"] as? String == "EURUSD")
-        #expect(position["direction"] as? String == "BUY")
-        #expect(abs((position["lot"] as? Double ?? 0) - lot) < 1e-9)
-        #expect(position["fire_id"] as? String == fireID)
-        #expect(position["signal_id"] as? String == "SIG_HAPPY_1")
-        #expect(position["account"] as? Int == 70_000_000)
-        #expect(position["unrealized_profit"] != nil)
-        let openPrice = try #require(position["open_price"] as? Double)
-        let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")
-        #expect(user["slots_used"] as? Int == 1)
-        #expect(user["slots"] as? Int == 2)
-
-        // Firing the same signal again gives the same fire, not a second trade.
-        let (again, repeated) = try await fire(system, "SIG_HAPPY_1", uuid)
-        #expect(again == 200)
-        #expect(repeated["fire_id"] as? String == fireID)
-        #expect(repeated["duplicate"] as? Bool == true)
-
-        // Close → P&L, statistics, slot released.
-        let (closeStatus, closeBody) = try await HTTP.sendJSON("POST", system.api + "/positions/\(ticket)/close")
-        #expect(closeStatus == 202, "\(closeBody)")
-        var closed: [String: Any] = [:]
-        #expect(try await eventually {
-            (_, closed) = try await HTTP.json(system.api + "/positions/\(ticket)")
-            return closed["status"] as? String == "closed"
-        })
-        let closePrice = try #require(closed["close_price"] as? Double)
-        let expected = ((closePrice - openPrice) / 0.00001 * 1.0 * lot * 100).rounded() / 100
-        #expect(abs((closed["profit"] as? Double ?? .nan) - expected) < 0.005)
-        let (_, stats) = try await HTTP.json(system.api + "/stats")
-        #expect(stats["total"] as? Int == 1)
-        #expect((stats["wins"] as? Int ?? 0) + (stats["losses"] as? Int ?? 0) + (stats["breakeven"] as? Int ?? 0) == 1)
-        #expect(abs((stats["net"] as? Double ?? .nan) - expected) < 0.005)
-        let (_, symbolStats) = try await HTTP.json(system.api + "/stats/symbols/EURUSD")
-        #expect(symbolStats["total"] as? Int == 1)
-        let (_, accountStats) = try await HTTP.json(system.api + "/stats/accounts/70000000")
-        #expect(accountStats["total"] as? Int == 1)
-        let (_, after) = try await HTTP.json(system.api + "/users/\(uuid)")
-        #expect(after["slots_used"] as? Int == 0)
-        let (_, trades) = try await HTTP.json(system.api + "/trades?symbol=EURUSD")
-        #expect((trades["trades"] as? [[String: Any]])?.count == 1)
-        // The confirmations are in the durable ledger, each once.
-        #expect(try system.redis.command(["XLEN", "stream:confirmations"]).int == 2)
-        #expect(system.fleet.receivedFires().count == 1)
-    }
-
-    @Test func everyRefusalHasItsReason() async throws {
-        let system = try await start(eas: 2)
-        defer { system.stop() }
-        let uuid = system.fleet.uuids[0]
-        try await addUser(system, uuid, tier: "RECRUIT")
-        try await addUser(system, "user_without_ea", tier: "GENERAL")
-
-        var (status, body) = try await fire(system, "NO_SUCH_SIGNAL", uuid)
-        #expect(status == 404 && code(body) == "signal_not_found", "\(body)")
-        try await postSignal(system, signal("SIG_REF_1"))
-        (status, body) = try await fire(system, "SIG_REF_1", "user_nobody_here")
-        #expect(status == 404 && code(body) == "user_not_found", "\(body)")
-        (status, body) = try await fire(system, "SIG_REF_1", "user_without_ea")
-        #expect(status == 409 && code(body) == "ea_offline", "\(body)")
-        #expect(try system.redis.command(["LLEN", "fires:recent"]).int == 0, "nothing stored for an offline EA")
-
-        try await postSignal(system, signal("SIG_WRONG_SL", direction: "SELL", entry: 1.08520, sl: 1.08320, tp: 1.08000))
-        (status, body) = try await fire(system, "SIG_WRONG_SL", uuid)
-        #expect(status == 422 && code(body) == "stop_loss_wrong_side", "\(body)")
-
-        try await postSignal(system, signal("SIG_SHORT_LIVED", expiresIn: 1))
-        try await Task.sleep(for: .milliseconds(1500))
-        (status, body) = try await fire(system, "SIG_SHORT_LIVED", uuid)
-        #expect(status == 410 && code(body) == "signal_expired", "\(body)")
-
-        // RECRUIT has one slot: a second signal is refused while the first trade is open.
-        (status, body) = try await fire(system, "SIG_REF_1", uuid)
-        #expect(status == 201, "\(body)")
-        try await postSignal(system, signal("SIG_REF_2", symbol: "XAUUSD", entry: 2641.5, sl: 2631.5, tp: 2661.5))
-        (status, body) = try await fire(system, "SIG_REF_2", uuid)
-        #expect(status == 409 && code(body) == "no_free_slot", "\(body)")
-
-        // A signal id is taken once.
-        (status, body) = try await HTTP.sendJSON("POST", system.api + "/signals", body: signal("SIG_REF_1"))
-        #expect(status == 409 && code(body) == "duplicate", "\(body)")
-
-        // Bad input: 4xx with a JSON reason.
-        (status, body) = try await HTTP.sendJSON("POST", system.api + "/signals", body: #"{"signal_id":"X_1","symbol":"EURUSD"}"#)
-        #expect(status == 400 && code(body) == "invalid", "\(body)")
-        #expect((body["error"] as? [String: Any])?["message"] as? String ?? "" != "")
-        (status, body) = try await HTTP.sendJSON("POST", system.api + "/fire/SIG_REF_1", body: "{not json")
-        #expect(status == 400 && code(body) == "bad_json", "\(body)")
-        (status, body) = try await HTTP.sendJSON("POST", system.api + "/users", body: #"{"uuid":"user_x_1","tier":"EMPEROR"}"#)
-        #expect(status == 400 && code(body) == "bad_field", "\(body)")
-        (status, body) = try await HTTP.sendJSON("POST", system.api + "/users", body: "uuid=x", headers: ["Content-Type": "text/plain"])
-        #expect(status == 415, "\(body)")
-        (status, body) = try await HTTP.sendJSON("POST", system.api + "/signals", body: String(repeating: " ", count: 70_000) + "{}")
-        #expect(status == 413, "\(body)")
-        #expect(system.bitten.isRunning)
-    }
-
-    @Test func unansweredFireTimesOutFreesTheSlotAndIsNeverResent() async throws {
-        let system = try await start(eas: 1)
-        defer { system.stop() }
-        let uuid = system.fleet.uuids[0]
-        system.fleet.mute([uuid])
-        try await addUser(system, uuid, tier: "RECRUIT")
-        try await postSignal(system, signal("SIG_SILENT_1"))
-        let (status, body) = try await fire(system, "SIG_SILENT_1", uuid)
-        #expect(status == 201, "\(body)")
-        let fireID = try #require(body["fire_id"] as? String)
-        #expect(try await eventually {
-            let (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
-            return record["state"] as? String == "timed_out"
-        }, "\(system.bitten.logTail())")
-        let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")
-        #expect(user["slots_used"] as? Int == 0)
-        try await Task.sleep(for: .seconds(1))
-        #expect(system.fleet.receivedFires().count == 1)
-    }
-
-    @Test func failedConfirmationIsARejectionWithTheEAMessage() async throws {
-        let system = try await start(eas: 1, failureRate: 1.0)
-        defer { system.stop() }
-        let uuid = system.fleet.uuids[0]
-        try await addUser(system, uuid, tier: "RECRUIT")
-        try await postSignal(system, signal("SIG_FAIL_1"))
-        let (status, body) = try await fire(system, "SIG_FAIL_1", uuid)
-        #expect(status == 201, "\(body)")
-        let fireID = try #require(body["fire_id"] as? String)
-        var record: [String: Any] = [:]
-        #expect(try await eventually {
-            (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
-            return record["state"] as? String == "rejected"
-        })
-        #expect((record["ea_message"] as? String)?.contains("10019") == true)
-        let (_, open) = try await HTTP.json(system.api + "/positions")
-        #expect((open["positions"] as? [Any])?.isEmpty == true)
-        let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")
-        #expect(user["slots_used"] as? Int == 0)
-    }
-
-    @Test func closeAllClosesEveryPositionOfTheUser() async throws {
-        let system = try await start(eas: 2)
-        defer { system.stop() }
-        let uuid = system.fleet.uuids[1]
-        try await addUser(system, uuid, tier: "CORPORAL")
-        try await postSignal(system, signal("SIG_ALL_1"))
-        try await postSignal(system, signal("SIG_ALL_2", symbol: "XAUUSD", direction: "SELL", entry: 2641.4, sl: 2651.4, tp: 2621.4))
-        for id in ["SIG_ALL_1", "SIG_ALL_2"] {
-            let (status, body) = try await fire(system, id, uuid)
+        func addUser(_ system: System, _ uuid: String, tier: String) async throws {
+            let (status, body) = try await HTTP.sendJSON("POST", system.api + "/users", body: #"{"uuid":"\#(uuid)","tier":"\#(tier)"}"#)
             #expect(status == 201, "\(body)")
         }
-        #expect(try await eventually {
-            let (_, open) = try await HTTP.json(system.api + "/users/\(uuid)/positions")
-            return (open["positions"] as? [Any])?.count == 2
-        })
-        let (status, body) = try await HTTP.sendJSON("POST", system.api + "/users/\(uuid)/close-all")
-        #expect(status == 202, "\(body)")
-        #expect((body["closes"] as? [[String: Any]])?.count == 2)
-        #expect(try await eventually {
-            let (_, stats) = try await HTTP.json(system.api + "/stats/users/\(uuid)")
-            return stats["total"] as? Int == 2
-        }, "\(system.bitten.logTail())")
-        let (_, open) = try await HTTP.json(system.api + "/positions")
-        #expect((open["positions"] as? [Any])?.isEmpty == true)
-        let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")
-        #expect(user["slots_used"] as? Int == 0)
-        let (_, trades) = try await HTTP.json(system.api + "/trades?account=70000001")
-        #expect((trades["trades"] as? [Any])?.count == 2)
-    }
 
-    @Test func engineSignalsOnTheIntakeSocketArePublishedShielded() async throws {
-        let system = try await start(eas: 1)
-        defer { system.stop() }
-        let context = try Context()
-        let sub = try Socket(context: context, type: .sub)
-        try sub.setReceiveTimeout(.seconds(5))
-        try sub.subscribe("ELITE_GUARD_SIGNAL")
-        try sub.connect("tcp://127.0.0.1:\(system.bitten.ports["BITTEN_SIGNAL_PORT"] ?? 0)")
-        let push = try Socket(context: context, type: .push)
-        let intakePort = system.bitten.ports["BITTEN_SIGNAL_IN_PORT"] ?? 0
-        try push.connect("tcp://127.0.0.1:\(intakePort)")
-        try await Task.sleep(for: .milliseconds(300))  // let the subscription reach the PUB
-        try push.send("ELITE_GUARD_SIGNAL {\"signal_id\":\"BROKEN_1\",")
-        // The engine's own shape and prefix, with an expiry still ahead.
-        let future = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3600)).replacingOccurrences(of: "Z", with: "")
-        let engine = String(decoding: try Fixtures.data("ea/signal_elite_guard.json"), as: UTF8.self)
-            .replacingOccurrences(of: "2026-11-24T16:10:00", with: future)
-        try push.send("ELITE_GUARD_SIGNAL " + engine)
-        let message = try #require(try sub.receive())
-        let frame = String(decoding: message.frames[0], as: UTF8.self)
-        #expect(frame.hasPrefix("ELITE_GUARD_SIGNAL {"))
-        let published = try #require(
-            try JSONSerialization.jsonObject(with: Data(frame.dropFirst("ELITE_GUARD_SIGNAL ".count).utf8)) as? [String: Any])
-        #expect(published["signal_id"] as? String == "ELITE_GUARD_GBPUSD_1795961400")
-        #expect(published["citadel_shielded"] as? Bool == true)
-        // Scored by CITADEL: a score in 1–10, its level, the level's multiplier and plain-word insights.
-        let score = try #require(published["citadel_score"] as? Double)
-        #expect((1...10).contains(score))
-        let level = RiskLevel(score: score)
-        #expect(published["citadel_level"] as? String == level.rawValue)
-        #expect(published["citadel_multiplier"] as? Double == CitadelSettings().multiplier(for: level))
-        #expect(((published["citadel_insights"] as? [String]) ?? []).count >= 1)
-        #expect(published["xp_reward"] as? Int == 120)  // the engine's extras are kept
-        let (status, stored) = try await HTTP.json(system.api + "/signals/ELITE_GUARD_GBPUSD_1795961400")
-        #expect(status == 200 && stored["risk_level"] as? String == level.rawValue)
-        let (_, metricsData) = try await HTTP.get(system.api + "/metrics")
-        #expect(String(decoding: metricsData, as: UTF8.self).contains(#"port="\#(intakePort)",reason="truncated""#))
-        sub.close()
-        push.close()
-    }
-
-    @Test func tradeEventsReachTheWebhook() async throws {
-        let received = Mutex<[[String: String]]>([])
-        let router = Router()
-        router.post("/hook") { request, _ -> HTTPResponse.Status in
-            let body = try await request.body.collect(upTo: 1 << 20)
-            if let event = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] {
-                let strings = event.compactMapValues { $0 as? String }
-                received.withLock { $0.append(strings) }
-            }
-            return .ok
+        func postSignal(_ system: System, _ text: String) async throws {
+            let (status, body) = try await HTTP.sendJSON("POST", system.api + "/signals", body: text)
+            #expect(status == 201, "\(body)")
         }
-        let port = Mutex<Int?>(nil)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
-        let server = Task { try await app.runService() }
-        defer { server.cancel() }
-        #expect(try await eventually { port.withLock { $0 } != nil })
-        let hook = "http://127.0.0.1:\(port.withLock { $0 } ?? 0)/hook"
-        let system = try await start(eas: 1, environment: ["BITTEN_WEBHOOK_URL": hook])
-        defer { system.stop() }
-        let uuid = system.fleet.uuids[0]
-        try await addUser(system, uuid, tier: "RECRUIT")
-        try await postSignal(system, signal("SIG_HOOK_1"))
-        let (status, body) = try await fire(system, "SIG_HOOK_1", uuid)
-        #expect(status == 201, "\(body)")
-        let fireID = try #require(body["fire_id"] as? String)
-        #expect(try await eventually {
-            received.withLock { events in
-                events.contains { $0["event"] == "fire.filled" && $0["fire_id"] == fireID }
+
+        func fire(_ system: System, _ signalID: String, _ uuid: String) async throws -> (Int, [String: Any]) {
+            try await HTTP.sendJSON("POST", system.api + "/fire/\(signalID)", body: #"{"user_uuid":"\#(uuid)"}"#)
+        }
+
+        func code(_ body: [String: Any]) -> String? { (body["error"] as? [String: Any])?["code"] as? String }
+
+        @Test func happyPathFromSignalToClosedTradeWithStatistics() async throws {
+            let system = try await start()
+            defer { system.stop() }
+            let uuid = system.fleet.uuids[0]
+            try await addUser(system, uuid, tier: "CORPORAL")
+            try await postSignal(system, signal("SIG_HAPPY_1"))
+            let (status, fired) = try await fire(system, "SIG_HAPPY_1", uuid)
+            #expect(status == 201, "\(fired)")
+            let fireID = try #require(fired["fire_id"] as? String)
+            // CORPORAL: 1 % × 1.1 = 1.1 % × the CITADEL multiplier the signal got, of 10 000 USD, over a
+            // 200-tick stop at 1 USD a tick (0.55 lot at multiplier 1).
+            let (_, storedSignal) = try await HTTP.json(system.api + "/signals/SIG_HAPPY_1")
+            let multiplier = try #require(storedSignal["citadel_multiplier"] as? Double)
+            let riskPercent = (1.1 * multiplier * 1000).rounded() / 1000
+            let lot = ((10_000 * riskPercent / 100 / 200) / 0.01).rounded(.down) * 0.01
+            #expect(abs((fired["risk_percent"] as? Double ?? 0) - riskPercent) < 1e-9)
+            #expect(abs((fired["lot"] as? Double ?? 0) - lot) < 1e-9)
+
+            // Exactly one fire, to that EA only, with the sized lot.
+            #expect(try await eventually { system.fleet.receivedFires().count >= 1 })
+            try await Task.sleep(for: .milliseconds(300))
+            let received = system.fleet.receivedFires()
+            #expect(received.count == 1)
+            #expect(received.first?.targetUUID == uuid)
+            #expect(received.first?.fireID == fireID)
+            #expect(abs((received.first?.lot ?? 0) - lot) < 1e-9)
+            #expect(received.first?.direction == .buy)
+            #expect(received.first?.sl == 1.0832)
+
+            // Confirmation → filled → position open.
+            var ticket = 0
+            #expect(try await eventually {
+                let (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
+                ticket = record["ticket"] as? Int ?? 0
+                return record["state"] as? String == "filled"
+            }, "\(system.bitten.logTail())")
+            let (_, open) = try await HTTP.json(system.api + "/positions")
+            let positions = try #require(open["positions"] as? [[String: Any]])
+            #expect(positions.count == 1)
+            let position = try #require(positions.first)
+            #expect(position["ticket"] as? Int == ticket)
+            #expect(position["user_uuid"] as? String == uuid)
+            #expect(position["symbol"] as? String == "EURUSD")
+            #expect(position["direction"] as? String == "BUY")
+            #expect(abs((position["lot"] as? Double ?? 0) - lot) < 1e-9)
+            #expect(position["fire_id"] as? String == fireID)
+            #expect(position["signal_id"] as? String == "SIG_HAPPY_1")
+            #expect(position["account"] as? Int == 70_000_000)
+            #expect(position["unrealized_profit"] != nil)
+            let openPrice = try #require(position["open_price"] as? Double)
+            let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")
+            #expect(user["slots_used"] as? Int == 1)
+            #expect(user["slots"] as? Int == 2)
+
+            // Firing the same signal again gives the same fire, not a second trade.
+            let (again, repeated) = try await fire(system, "SIG_HAPPY_1", uuid)
+            #expect(again == 200)
+            #expect(repeated["fire_id"] as? String == fireID)
+            #expect(repeated["duplicate"] as? Bool == true)
+
+            // Close → P&L, statistics, slot released.
+            let (closeStatus, closeBody) = try await HTTP.sendJSON("POST", system.api + "/positions/\(ticket)/close")
+            #expect(closeStatus == 202, "\(closeBody)")
+            var closed: [String: Any] = [:]
+            #expect(try await eventually {
+                (_, closed) = try await HTTP.json(system.api + "/positions/\(ticket)")
+                return closed["status"] as? String == "closed"
+            })
+            let closePrice = try #require(closed["close_price"] as? Double)
+            let expected = ((closePrice - openPrice) / 0.00001 * 1.0 * lot * 100).rounded() / 100
+            #expect(abs((closed["profit"] as? Double ?? .nan) - expected) < 0.005)
+            let (_, stats) = try await HTTP.json(system.api + "/stats")
+            #expect(stats["total"] as? Int == 1)
+            #expect((stats["wins"] as? Int ?? 0) + (stats["losses"] as? Int ?? 0) + (stats["breakeven"] as? Int ?? 0) == 1)
+            #expect(abs((stats["net"] as? Double ?? .nan) - expected) < 0.005)
+            let (_, symbolStats) = try await HTTP.json(system.api + "/stats/symbols/EURUSD")
+            #expect(symbolStats["total"] as? Int == 1)
+            let (_, accountStats) = try await HTTP.json(system.api + "/stats/accounts/70000000")
+            #expect(accountStats["total"] as? Int == 1)
+            let (_, after) = try await HTTP.json(system.api + "/users/\(uuid)")
+            #expect(after["slots_used"] as? Int == 0)
+            let (_, trades) = try await HTTP.json(system.api + "/trades?symbol=EURUSD")
+            #expect((trades["trades"] as? [[String: Any]])?.count == 1)
+            // The confirmations are in the durable ledger, each once.
+            #expect(try system.redis.command(["XLEN", "stream:confirmations"]).int == 2)
+            #expect(system.fleet.receivedFires().count == 1)
+        }
+
+        @Test func everyRefusalHasItsReason() async throws {
+            let system = try await start(eas: 2)
+            defer { system.stop() }
+            let uuid = system.fleet.uuids[0]
+            try await addUser(system, uuid, tier: "RECRUIT")
+            try await addUser(system, "user_without_ea", tier: "GENERAL")
+
+            var (status, body) = try await fire(system, "NO_SUCH_SIGNAL", uuid)
+            #expect(status == 404 && code(body) == "signal_not_found", "\(body)")
+            try await postSignal(system, signal("SIG_REF_1"))
+            (status, body) = try await fire(system, "SIG_REF_1", "user_nobody_here")
+            #expect(status == 404 && code(body) == "user_not_found", "\(body)")
+            (status, body) = try await fire(system, "SIG_REF_1", "user_without_ea")
+            #expect(status == 409 && code(body) == "ea_offline", "\(body)")
+            #expect(try system.redis.command(["LLEN", "fires:recent"]).int == 0, "nothing stored for an offline EA")
+
+            try await postSignal(system, signal("SIG_WRONG_SL", direction: "SELL", entry: 1.08520, sl: 1.08320, tp: 1.08000))
+            (status, body) = try await fire(system, "SIG_WRONG_SL", uuid)
+            #expect(status == 422 && code(body) == "stop_loss_wrong_side", "\(body)")
+
+            try await postSignal(system, signal("SIG_SHORT_LIVED", expiresIn: 1))
+            try await Task.sleep(for: .milliseconds(1500))
+            (status, body) = try await fire(system, "SIG_SHORT_LIVED", uuid)
+            #expect(status == 410 && code(body) == "signal_expired", "\(body)")
+
+            // RECRUIT has one slot: a second signal is refused while the first trade is open.
+            (status, body) = try await fire(system, "SIG_REF_1", uuid)
+            #expect(status == 201, "\(body)")
+            try await postSignal(system, signal("SIG_REF_2", symbol: "XAUUSD", entry: 2641.5, sl: 2631.5, tp: 2661.5))
+            (status, body) = try await fire(system, "SIG_REF_2", uuid)
+            #expect(status == 409 && code(body) == "no_free_slot", "\(body)")
+
+            // A signal id is taken once.
+            (status, body) = try await HTTP.sendJSON("POST", system.api + "/signals", body: signal("SIG_REF_1"))
+            #expect(status == 409 && code(body) == "duplicate", "\(body)")
+
+            // Bad input: 4xx with a JSON reason.
+            (status, body) = try await HTTP.sendJSON("POST", system.api + "/signals", body: #"{"signal_id":"X_1","symbol":"EURUSD"}"#)
+            #expect(status == 400 && code(body) == "invalid", "\(body)")
+            #expect((body["error"] as? [String: Any])?["message"] as? String ?? "" != "")
+            (status, body) = try await HTTP.sendJSON("POST", system.api + "/fire/SIG_REF_1", body: "{not json")
+            #expect(status == 400 && code(body) == "bad_json", "\(body)")
+            (status, body) = try await HTTP.sendJSON("POST", system.api + "/users", body: #"{"uuid":"user_x_1","tier":"EMPEROR"}"#)
+            #expect(status == 400 && code(body) == "bad_field", "\(body)")
+            (status, body) = try await HTTP.sendJSON("POST", system.api + "/users", body: "uuid=x", headers: ["Content-Type": "text/plain"])
+            #expect(status == 415, "\(body)")
+            (status, body) = try await HTTP.sendJSON("POST", system.api + "/signals", body: String(repeating: " ", count: 70_000) + "{}")
+            #expect(status == 413, "\(body)")
+            #expect(system.bitten.isRunning)
+        }
+
+        @Test func unansweredFireTimesOutFreesTheSlotAndIsNeverResent() async throws {
+            let system = try await start(eas: 1)
+            defer { system.stop() }
+            let uuid = system.fleet.uuids[0]
+            system.fleet.mute([uuid])
+            try await addUser(system, uuid, tier: "RECRUIT")
+            try await postSignal(system, signal("SIG_SILENT_1"))
+            let (status, body) = try await fire(system, "SIG_SILENT_1", uuid)
+            #expect(status == 201, "\(body)")
+            let fireID = try #require(body["fire_id"] as? String)
+            #expect(try await eventually {
+                let (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
+                return record["state"] as? String == "timed_out"
+            }, "\(system.bitten.logTail())")
+            let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")
+            #expect(user["slots_used"] as? Int == 0)
+            try await Task.sleep(for: .seconds(1))
+            #expect(system.fleet.receivedFires().count == 1)
+        }
+
+        @Test func failedConfirmationIsARejectionWithTheEAMessage() async throws {
+            let system = try await start(eas: 1, failureRate: 1.0)
+            defer { system.stop() }
+            let uuid = system.fleet.uuids[0]
+            try await addUser(system, uuid, tier: "RECRUIT")
+            try await postSignal(system, signal("SIG_FAIL_1"))
+            let (status, body) = try await fire(system, "SIG_FAIL_1", uuid)
+            #expect(status == 201, "\(body)")
+            let fireID = try #require(body["fire_id"] as? String)
+            var record: [String: Any] = [:]
+            #expect(try await eventually {
+                (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
+                return record["state"] as? String == "rejected"
+            })
+            #expect((record["ea_message"] as? String)?.contains("10019") == true)
+            let (_, open) = try await HTTP.json(system.api + "/positions")
+            #expect((open["positions"] as? [Any])?.isEmpty == true)
+            let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")
+            #expect(user["slots_used"] as? Int == 0)
+        }
+
+        @Test func closeAllClosesEveryPositionOfTheUser() async throws {
+            let system = try await start(eas: 2)
+            defer { system.stop() }
+            let uuid = system.fleet.uuids[1]
+            try await addUser(system, uuid, tier: "CORPORAL")
+            try await postSignal(system, signal("SIG_ALL_1"))
+            try await postSignal(system, signal("SIG_ALL_2", symbol: "XAUUSD", direction: "SELL", entry: 2641.4, sl: 2651.4, tp: 2621.4))
+            for id in ["SIG_ALL_1", "SIG_ALL_2"] {
+                let (status, body) = try await fire(system, id, uuid)
+                #expect(status == 201, "\(body)")
             }
-        }, "\(system.bitten.logTail())")
+            #expect(try await eventually {
+                let (_, open) = try await HTTP.json(system.api + "/users/\(uuid)/positions")
+                return (open["positions"] as? [Any])?.count == 2
+            })
+            let (status, body) = try await HTTP.sendJSON("POST", system.api + "/users/\(uuid)/close-all")
+            #expect(status == 202, "\(body)")
+            #expect((body["closes"] as? [[String: Any]])?.count == 2)
+            #expect(try await eventually {
+                let (_, stats) = try await HTTP.json(system.api + "/stats/users/\(uuid)")
+                return stats["total"] as? Int == 2
+            }, "\(system.bitten.logTail())")
+            let (_, open) = try await HTTP.json(system.api + "/positions")
+            #expect((open["positions"] as? [Any])?.isEmpty == true)
+            let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")
+            #expect(user["slots_used"] as? Int == 0)
+            let (_, trades) = try await HTTP.json(system.api + "/trades?account=70000001")
+            #expect((trades["trades"] as? [Any])?.count == 2)
+        }
+
+        @Test func engineSignalsOnTheIntakeSocketArePublishedShielded() async throws {
+            let system = try await start(eas: 1)
+            defer { system.stop() }
+            let context = try Context()
+            let sub = try Socket(context: context, type: .sub)
+            try sub.setReceiveTimeout(.seconds(5))
+            try sub.subscribe("ELITE_GUARD_SIGNAL")
+            try sub.connect("tcp://127.0.0.1:\(system.bitten.ports["BITTEN_SIGNAL_PORT"] ?? 0)")
+            let push = try Socket(context: context, type: .push)
+            let intakePort = system.bitten.ports["BITTEN_SIGNAL_IN_PORT"] ?? 0
+            try push.connect("tcp://127.0.0.1:\(intakePort)")
+            try await Task.sleep(for: .milliseconds(300))  // let the subscription reach the PUB
+            try push.send("ELITE_GUARD_SIGNAL {\"signal_id\":\"BROKEN_1\",")
+            // The engine's own shape and prefix, with an expiry still ahead.
+            let future = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3600)).replacingOccurrences(of: "Z", with: "")
+            let engine = String(decoding: try Fixtures.data("ea/signal_elite_guard.json"), as: UTF8.self)
+                .replacingOccurrences(of: "2026-11-24T16:10:00", with: future)
+            try push.send("ELITE_GUARD_SIGNAL " + engine)
+            let message = try #require(try sub.receive())
+            let frame = String(decoding: message.frames[0], as: UTF8.self)
+            #expect(frame.hasPrefix("ELITE_GUARD_SIGNAL {"))
+            let published = try #require(
+                try JSONSerialization.jsonObject(with: Data(frame.dropFirst("ELITE_GUARD_SIGNAL ".count).utf8)) as? [String: Any])
+            #expect(published["signal_id"] as? String == "ELITE_GUARD_GBPUSD_1795961400")
+            #expect(published["citadel_shielded"] as? Bool == true)
+            // Scored by CITADEL: a score in 1–10, its level, the level's multiplier and plain-word insights.
+            let score = try #require(published["citadel_score"] as? Double)
+            #expect((1...10).contains(score))
+            let level = RiskLevel(score: score)
+            #expect(published["citadel_level"] as? String == level.rawValue)
+            #expect(published["citadel_multiplier"] as? Double == CitadelSettings().multiplier(for: level))
+            #expect(((published["citadel_insights"] as? [String]) ?? []).count >= 1)
+            #expect(published["xp_reward"] as? Int == 120)  // the engine's extras are kept
+            let (status, stored) = try await HTTP.json(system.api + "/signals/ELITE_GUARD_GBPUSD_1795961400")
+            #expect(status == 200 && stored["risk_level"] as? String == level.rawValue)
+            let (_, metricsData) = try await HTTP.get(system.api + "/metrics")
+            #expect(String(decoding: metricsData, as: UTF8.self).contains(#"port="\#(intakePort)",reason="truncated""#))
+            sub.close()
+            push.close()
+        }
+
+        @Test func tradeEventsReachTheWebhook() async throws {
+            let received = Mutex<[[String: String]]>([])
+            let router = Router()
+            router.post("/hook") { request, _ -> HTTPResponse.Status in
+                let body = try await request.body.collect(upTo: 1 << 20)
+                if let event = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] {
+                    let strings = event.compactMapValues { $0 as? String }
+                    received.withLock { $0.append(strings) }
+                }
+                return .ok
+            }
+            let port = Mutex<Int?>(nil)
+            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                                  onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+            let server = Task { try await app.runService() }
+            defer { server.cancel() }
+            #expect(try await eventually { port.withLock { $0 } != nil })
+            let hook = "http://127.0.0.1:\(port.withLock { $0 } ?? 0)/hook"
+            let system = try await start(eas: 1, environment: ["BITTEN_WEBHOOK_URL": hook])
+            defer { system.stop() }
+            let uuid = system.fleet.uuids[0]
+            try await addUser(system, uuid, tier: "RECRUIT")
+            try await postSignal(system, signal("SIG_HOOK_1"))
+            let (status, body) = try await fire(system, "SIG_HOOK_1", uuid)
+            #expect(status == 201, "\(body)")
+            let fireID = try #require(body["fire_id"] as? String)
+            #expect(try await eventually {
+                received.withLock { events in
+                    events.contains { $0["event"] == "fire.filled" && $0["fire_id"] == fireID }
+                }
+            }, "\(system.bitten.logTail())")
+        }
     }
 }

@@ -2,52 +2,54 @@ import BittenTestSupport
 import Foundation
 import Testing
 
-@Suite("bitten up with a managed Redis", .serialized)
-struct UpTests {
-    @Test func upServesHealthAndStopsCleanlyOnSigterm() async throws {
-        let bitten = try BittenProcess()
-        try await bitten.waitUntilHealthy()
-        let (status, health) = try await HTTP.json(bitten.httpBase + "/health")
-        #expect(status == 200)
-        #expect((health["redis"] as? [String: Any])?["reachable"] as? Bool == true)
-        let services = (health["services"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
-        #expect(Set(services).isSuperset(of: ["gateway", "telemetry", "confirmations", "node_registry", "heartbeat_monitor", "http"]))
-        let ports = (health["ports"] as? [[String: Any]] ?? []).compactMap { $0["port"] as? Int }
-        #expect(Set(ports) == Set(bitten.ports.filter { $0.key != "BITTEN_HTTP_PORT" }.values))
-        let redis = try #require(bitten.managedRedis)
-        #expect(processExists(redis.pid))
-        // AOF is on in the managed Redis's own data directory.
-        #expect(FileManager.default.fileExists(atPath: bitten.dataDir.appendingPathComponent("redis/appendonlydir").path)
-            || FileManager.default.fileExists(atPath: bitten.dataDir.appendingPathComponent("redis/appendonly.aof").path))
+extension EndToEnd {
+    @Suite("bitten up with a managed Redis", .serialized)
+    struct UpTests {
+        @Test func upServesHealthAndStopsCleanlyOnSigterm() async throws {
+            let bitten = try BittenProcess()
+            try await bitten.waitUntilHealthy()
+            let (status, health) = try await HTTP.json(bitten.httpBase + "/health")
+            #expect(status == 200)
+            #expect((health["redis"] as? [String: Any])?["reachable"] as? Bool == true)
+            let services = (health["services"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            #expect(Set(services).isSuperset(of: ["gateway", "telemetry", "confirmations", "node_registry", "heartbeat_monitor", "http"]))
+            let ports = (health["ports"] as? [[String: Any]] ?? []).compactMap { $0["port"] as? Int }
+            #expect(Set(ports) == Set(bitten.ports.filter { $0.key != "BITTEN_HTTP_PORT" }.values))
+            let redis = try #require(bitten.managedRedis)
+            #expect(processExists(redis.pid))
+            // AOF is on in the managed Redis's own data directory.
+            #expect(FileManager.default.fileExists(atPath: bitten.dataDir.appendingPathComponent("redis/appendonlydir").path)
+                || FileManager.default.fileExists(atPath: bitten.dataDir.appendingPathComponent("redis/appendonly.aof").path))
 
-        let (metricsStatus, metrics) = try await HTTP.get(bitten.httpBase + "/metrics")
-        #expect(metricsStatus == 200)
-        #expect(String(decoding: metrics, as: UTF8.self).contains("bitten_"))
+            let (metricsStatus, metrics) = try await HTTP.get(bitten.httpBase + "/metrics")
+            #expect(metricsStatus == 200)
+            #expect(String(decoding: metrics, as: UTF8.self).contains("bitten_"))
 
-        let took = await bitten.terminate(timeout: .seconds(10))
-        #expect(took != nil && took! < .seconds(5), "took \(String(describing: took))\n\(bitten.logTail())")
-        #expect(!processExists(redis.pid), "the managed redis-server must stop with bitten")
-    }
+            let took = await bitten.terminate(timeout: .seconds(10))
+            #expect(took != nil && took! < .seconds(5), "took \(String(describing: took))\n\(bitten.logTail())")
+            #expect(!processExists(redis.pid), "the managed redis-server must stop with bitten")
+        }
 
-    @Test func unknownRouteIsAJSONError() async throws {
-        let bitten = try BittenProcess()
-        try await bitten.waitUntilHealthy()
-        let (status, body) = try await HTTP.json(bitten.httpBase + "/no/such/thing")
-        #expect(status == 404)
-        let error = body["error"] as? [String: Any]
-        #expect(error?["code"] as? String == "not_found")
-        let (badStatus, badBody) = try await HTTP.json(bitten.httpBase + "/nodes?page_size=100000")
-        #expect(badStatus == 400)
-        #expect(((badBody["error"] as? [String: Any])?["message"] as? String)?.contains("page_size") == true)
-        _ = await bitten.terminate()
-    }
+        @Test func unknownRouteIsAJSONError() async throws {
+            let bitten = try BittenProcess()
+            try await bitten.waitUntilHealthy()
+            let (status, body) = try await HTTP.json(bitten.httpBase + "/no/such/thing")
+            #expect(status == 404)
+            let error = body["error"] as? [String: Any]
+            #expect(error?["code"] as? String == "not_found")
+            let (badStatus, badBody) = try await HTTP.json(bitten.httpBase + "/nodes?page_size=100000")
+            #expect(badStatus == 400)
+            #expect(((badBody["error"] as? [String: Any])?["message"] as? String)?.contains("page_size") == true)
+            _ = await bitten.terminate()
+        }
 
-    @Test func externalRedisFromTheEnvironmentIsUsedInstead() async throws {
-        let redis = try RedisServerProcess()
-        let bitten = try BittenProcess(environment: ["BITTEN_REDIS_URL": redis.url])
-        try await bitten.waitUntilHealthy()
-        #expect(bitten.managedRedis == nil)
-        _ = await bitten.terminate()
-        #expect(RedisServerProcess.isUp(port: redis.port), "an external Redis is not bitten's to stop")
+        @Test func externalRedisFromTheEnvironmentIsUsedInstead() async throws {
+            let redis = try RedisServerProcess()
+            let bitten = try BittenProcess(environment: ["BITTEN_REDIS_URL": redis.url])
+            try await bitten.waitUntilHealthy()
+            #expect(bitten.managedRedis == nil)
+            _ = await bitten.terminate()
+            #expect(RedisServerProcess.isUp(port: redis.port), "an external Redis is not bitten's to stop")
+        }
     }
 }
