@@ -140,7 +140,15 @@ def main():
             if state.get("score") and state.get("nodes", 0) > 0 and state.get("conn") == "live":
                 break
             time.sleep(0.5)
-        time.sleep(1)  # one more snapshot: the charts have two points
+        # Not required, but a screenshot worth looking at: give the demo a few seconds to post its first
+        # signals and open positions (and the charts a few points).
+        extra = time.time() + 10
+        while time.time() < extra:
+            rows = tools.evaluate("document.querySelectorAll('#signals-table tbody tr:not(:has(td.empty))').length") or 0
+            if rows > 0:
+                break
+            time.sleep(0.5)
+        time.sleep(2)
         shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         os.makedirs(os.path.dirname(os.path.abspath(screenshot)), exist_ok=True)
         with open(screenshot, "wb") as f:
