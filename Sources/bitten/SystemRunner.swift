@@ -117,7 +117,7 @@ struct SystemRunner {
         }
         // The trade path gets connections of its own: a fire must not queue behind the registry's bulk
         // writes of thousands of heartbeats or a batch of confirmations on the shared pool.
-        let tradeRedis = RedisClient(url: redisURL, poolSize: 4, logger: Logger(label: "bitten.redis.trade"))
+        let tradeRedis = RedisClient(url: redisURL, poolSize: 12, logger: Logger(label: "bitten.redis.trade"))
         group.append(tradeRedis)
         let store = TradeStore(redis: tradeRedis)
         var intake: SignalIntake?
