@@ -1,3 +1,5 @@
+import BittenCore
+
 /// A shared random-walk market: every EA of a fleet sees the same prices.
 struct MarketWalk: Sendable {
     struct Instrument: Sendable {
@@ -46,18 +48,4 @@ struct MarketWalk: Sendable {
     }
 
     mutating func unit() -> Double { rng.nextUnit() }
-}
-
-/// A small deterministic generator (SplitMix64).
-struct SplitMix64: Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

@@ -45,7 +45,7 @@ struct JSONLogHandler: LogHandler {
     func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
              file: String, function: String, line: UInt) {
         var fields: [String: String] = [
-            "ts": ISO8601DateFormatter().string(from: Date()), "level": level.rawValue, "label": label,
+            "ts": Date().formatted(.iso8601), "level": level.rawValue, "label": label,
             "msg": message.description, "source": source,
         ]
         for (key, value) in metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }) { fields[key] = "\(value)" }
@@ -109,7 +109,7 @@ struct ServiceFileLogHandler: LogHandler {
              file: String, function: String, line: UInt) {
         let merged = metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 })
         let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let stamp = ISO8601DateFormatter().string(from: Date())
+        let stamp = Date().formatted(.iso8601)
         files.write("\(stamp) \(level) \(label): \(message)\(fields.isEmpty ? "" : " " + fields)\n",
                     service: ServiceLogFiles.service(for: label))
     }

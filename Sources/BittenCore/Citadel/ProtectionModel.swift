@@ -272,11 +272,11 @@ public enum ProtectionModel {
 
     /// The time-risk value and the session's name at `time` (UTC).
     public static func sessionRisk(at time: Double) -> (Double, String) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let date = Date(timeIntervalSince1970: time)
-        let weekday = calendar.component(.weekday, from: date)  // 1 = Sunday
-        let hour = calendar.component(.hour, from: date)
+        // UTC from epoch arithmetic (no Calendar per query): 1970-01-01 was a Thursday.
+        let seconds = Int(time.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let weekday = ((days + 4) % 7 + 7) % 7 + 1  // 1 = Sunday … 7 = Saturday
+        let hour = (seconds - days * 86_400) / 3_600
         if weekday == 7 || (weekday == 1 && hour < 21) { return (1, "Weekend") }
         if weekday == 6 && hour >= 20 { return (3, "Friday close") }
         switch hour {

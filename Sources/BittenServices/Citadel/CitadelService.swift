@@ -33,12 +33,15 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
     private let reviewInterval: Duration
     private let queryMetrics: WireMetrics?
     private let alertCounters = Mutex<[String: Counter]>([:])
+    /// The MetaTrader name of the analysis timeframe (OHLC bars of other timeframes are only kept).
+    private let timeframe: String
 
     public init(settings: CitadelSettings = CitadelSettings(), instruments: InstrumentTable = .standard,
                 query: LoopSocket?, queryPort: Int, alerts: LoopSocket?, redis: RedisClient?, board: ServiceBoard,
                 reviewInterval: Duration = .seconds(5), logger: Logger,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.engine = Mutex(CitadelEngine(settings: settings, instruments: instruments))
+        self.timeframe = Self.timeframe(seconds: settings.barSeconds)
         self.query = query
         self.alertSocket = alerts
         self.redis = redis
@@ -58,8 +61,7 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
     /// Feeds decoded market data (on the caller's thread).
     public func ingest(ticks: [Tick], bars: [OHLCBar]) {
         let at = now()
-        let barSeconds = engine.withLock { $0.settings.barSeconds }
-        let timeframe = Self.timeframe(seconds: barSeconds)
+        let timeframe = self.timeframe
         let alerts: [CitadelAlert] = engine.withLock { e in
             var alerts: [CitadelAlert] = []
             for tick in ticks {

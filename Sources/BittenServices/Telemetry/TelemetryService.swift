@@ -84,36 +84,42 @@ public final class TelemetryService: Service, Sendable {
         var ticks: [Tick] = []
         var bars: [OHLCBar] = []
         var rejected = 0
+        var decodedBatch: [(message: EAMessage, payload: [UInt8])] = []
+        decodedBatch.reserveCapacity(batch.count)
         for message in batch {
             guard message.frames.count == 1 else {
                 rejected += 1
                 reject(WireError(.malformed, "expected one JSON frame, got \(message.frames.count)"))
                 continue
             }
-            let payload = message.frames[0]
-            let decoded: EAMessage
             do {
-                decoded = try EAMessage.decode(payload, channel: .market)
+                decodedBatch.append((try EAMessage.decode(message.frames[0], channel: .market), message.frames[0]))
             } catch {
                 rejected += 1
                 reject(error)
-                continue
             }
-            if !limiter.withLock({ $0 == nil || $0!.allow(decoded.userUUID, at: at) }) {
-                // Over its rate: dropped and counted, so one flooding EA cannot crowd the relay or the registry.
+        }
+        // The per-EA rate, checked under one lock for the whole batch: over it, a message is dropped and
+        // counted, so one flooding EA cannot crowd the relay or the registry.
+        let allowed: [Bool] = limiter.withLock { limiter in
+            guard limiter != nil else { return [] }
+            return decodedBatch.map { limiter!.allow($0.message.userUUID, at: at) }
+        }
+        for (index, entry) in decodedBatch.enumerated() {
+            if !allowed.isEmpty && !allowed[index] {
                 rejected += 1
                 metrics.rejected(WireError(.rateLimited, "over the per-EA rate"))
                 continue
             }
-            switch decoded {
+            switch entry.message {
             case .tick(let tick):
                 ticks.append(tick)
-                out.append(relayMessage(symbol: tick.symbol, payload: payload, legacyPrefix: nil))
+                out.append(relayMessage(symbol: tick.symbol, payload: entry.payload, legacyPrefix: nil))
             case .ohlc(let bar):
                 bars.append(bar)
-                out.append(relayMessage(symbol: bar.symbol, payload: payload, legacyPrefix: "OHLC "))
+                out.append(relayMessage(symbol: bar.symbol, payload: entry.payload, legacyPrefix: "OHLC "))
             default:
-                registry.handle(decoded, at: at)
+                registry.handle(entry.message, at: at)
             }
         }
         if !ticks.isEmpty {
