@@ -314,3 +314,55 @@ struct CitadelTests {
         #expect(alerts.allSatisfy { ["liquidity_sweep", "zone_broken", "manipulation_detected"].contains($0.kind) })
     }
 }
+
+@Suite("CITADEL request decoder")
+struct CitadelRequestTests {
+    func decode(_ text: String) throws(WireError) -> CitadelRequest { try CitadelRequest.decode(Array(text.utf8)) }
+
+    func rejects(_ text: String, _ code: WireError.Code, field: String? = nil) {
+        do {
+            _ = try decode(text)
+            Issue.record("accepted \(text.prefix(80))")
+        } catch {
+            #expect(error.code == code, "\(text.prefix(80)): \(error)")
+            if let field { #expect(error.field == field, "\(error)") }
+        }
+    }
+
+    @Test func acceptsBothShapes() throws {
+        #expect(try decode(#"{"type":"protection_query","symbol":"EURUSD","direction":"buy","entry":1.1,"sl":1.09}"#)
+            == .protection(ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1, stopLoss: 1.09)))
+        #expect(try decode(#"{"symbol":"EURUSD","entry_price":1.1745}"#)
+            == .protection(ProtectionQuery(symbol: "EURUSD", direction: nil, entry: 1.1745, stopLoss: nil)))
+        #expect(try decode(#"{"type":"zones","symbol":"XAUUSD"}"#) == .zones(symbol: "XAUUSD"))
+    }
+
+    @Test func rejectsBadInputNamingTheField() {
+        rejects("", .notJSON)
+        rejects("[1,2]", .notObject)
+        rejects("{\"symbol\":\"EURUSD\"", .truncated)
+        rejects(#"{"entry":1.1}"#, .missingField, field: "symbol")
+        rejects(#"{"symbol":"EURUSD"}"#, .missingField, field: "entry_price")
+        rejects(#"{"symbol":7,"entry":1.1}"#, .wrongType, field: "symbol")
+        rejects(#"{"symbol":"EURUSD","entry":"1.1"}"#, .wrongType, field: "entry")
+        rejects(#"{"symbol":"EURUSD","entry":0}"#, .outOfRange, field: "entry")
+        rejects(#"{"symbol":"EURUSD","entry":1e999}"#, .nonFinite, field: "entry")
+        rejects(#"{"symbol":"EURUSD","entry":1.1,"direction":"LONG"}"#, .outOfRange, field: "direction")
+        rejects(#"{"symbol":"EURUSD","entry":1.1,"direction":"SELL","sl":1.0}"#, .outOfRange, field: "sl")
+        rejects(#"{"type":"nope","symbol":"EURUSD"}"#, .unknownType, field: "type")
+        rejects(#"{"symbol":"../etc","entry":1.1}"#, .outOfRange, field: "symbol")
+        rejects(#"{"symbol":"EURUSD","entry":1.1,"entry":1.2}"#, .duplicateField, field: "entry")
+        rejects("{\"symbol\":\"EURUSD\",\"x\":\"" + String(repeating: "a", count: 5000) + "\"}", .oversized)
+    }
+
+    @Test func errorReplyHasTheProtocolShape() {
+        let reply = CitadelRequest.errorReply(WireError(.missingField, field: "symbol", "required field is missing"))
+        guard case .object(let object) = reply else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(object["risk_level"] == .string("ERROR"))
+        #expect(object["protection_score"] == .number(1.0, isInteger: false))
+        #expect(object["error"] != nil)
+    }
+}
