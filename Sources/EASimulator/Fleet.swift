@@ -51,7 +51,7 @@ public final class Fleet: Service, Sendable {
         let socketsNeeded = configuration.sharedPushSockets.map { configuration.count + 2 * $0 } ?? configuration.count * 3
         let context = try Context(ioThreads: 1, maxSockets: max(1024, socketsNeeded + 64))
         Context.raiseFileDescriptorLimit(to: UInt64(max(65_536, socketsNeeded * 2 + 1024)))
-        let loopCount = max(1, min(4, (socketsNeeded + configuration.socketsPerLoop - 1) / configuration.socketsPerLoop))
+        let loopCount = max(1, min(configuration.maxLoops, (socketsNeeded + configuration.socketsPerLoop - 1) / configuration.socketsPerLoop))
         loops = try (0..<loopCount).map { try SocketLoop(context: context, name: "sim-\($0)", logger: logger) }
         let eas = (0..<configuration.count).map { index in
             SimulatedEA(uuid: configuration.uuid(index), account: configuration.accountBase + index,
@@ -122,13 +122,10 @@ public final class Fleet: Service, Sendable {
 
     public func run() async throws {
         try await connectAll()
-        await withDiscardingTaskGroup { group in
-            let all = sockets.withLock { $0 }
-            for (index, socket) in all.enumerated() {
-                group.addTask { await self.serveCommands(index: index, socket: socket) }
-            }
-            group.addTask { await self.clockLoop() }
-        }
+        // Commands are answered on the socket loop's thread as they arrive, like the EA's own timer
+        // loop: the receive time is when the socket delivered the command, not when a task got to it.
+        // (The handlers are installed in `connectAll`, before each EA says HELLO.)
+        await clockLoop()
         disconnect(uuids)
         try? await Task.sleep(for: .milliseconds(200))
         for loop in loops { await loop.shutdown() }
@@ -158,13 +155,21 @@ public final class Fleet: Service, Sendable {
                 try socket.setIdentity(identity)
                 try socket.connect("tcp://\(c.host):\(c.commandPort)")
             }
+            let socket: EASockets
             if shared.isEmpty {
-                opened.append(EASockets(dealer: dealer, market: try await push(loop, c.marketPort),
-                                        confirm: try await push(loop, c.confirmPort)))
+                socket = EASockets(dealer: dealer, market: try await push(loop, c.marketPort),
+                                   confirm: try await push(loop, c.confirmPort))
             } else {
                 let (market, confirm) = shared[index % shared.count]
-                opened.append(EASockets(dealer: dealer, market: market, confirm: confirm))
+                socket = EASockets(dealer: dealer, market: market, confirm: confirm)
             }
+            await dealer.handleInline { [self] batch in
+                for message in batch {
+                    let replies = answer(index: index, payload: message.payload)
+                    if !replies.isEmpty { socket.confirm.post(replies.map { Message(strings: [$0]) }) }
+                }
+            }
+            opened.append(socket)
         }
         sockets.withLock { $0 = opened }
         let time = Self.now()
@@ -264,17 +269,6 @@ public final class Fleet: Service, Sendable {
     }
 
     /// Answers the commands that arrive on one EA's DEALER.
-    private func serveCommands(index: Int, socket: EASockets) async {
-        await withGracefulShutdownHandler {
-            for await batch in socket.dealer.messages.cancelOnGracefulShutdown() {
-                for message in batch {
-                    let replies = answer(index: index, payload: message.payload)
-                    if !replies.isEmpty { socket.confirm.post(replies.map { Message(strings: [$0]) }) }
-                }
-            }
-        } onGracefulShutdown: {}
-    }
-
     func answer(index: Int, payload: [UInt8]) -> [String] {
         let receivedAt = Date().timeIntervalSince1970
         let command: EACommand

@@ -27,8 +27,12 @@ public struct FleetConfiguration: Sendable {
     /// its own; sharing keeps a 5 000-EA load test within one process's descriptor limit). Each EA
     /// keeps its own DEALER and identity.
     public var sharedPushSockets: Int?
-    /// Sockets per loop thread.
+    /// Sockets per loop thread (at most `maxLoops` threads). Every wake-up of a loop costs time in
+    /// proportion to its sockets (`zmq_poll` registers each one again), so fewer per loop means a
+    /// command reaches its simulated EA sooner.
     public var socketsPerLoop: Int = 3000
+    /// Loop threads at most.
+    public var maxLoops: Int = 4
 
     public init(count: Int, host: String = "127.0.0.1", commandPort: Int = 5555, marketPort: Int = 5556,
                 confirmPort: Int = 5558, heartbeatInterval: Duration = .seconds(30), tickInterval: Duration? = .seconds(1)) {

@@ -2,9 +2,6 @@ import ArgumentParser
 import Foundation
 import Redis
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 extension Bench {
     /// `bitten bench fire`: fire latency from the HTTP request to the simulated EA receiving the command.
@@ -15,12 +12,14 @@ extension Bench {
         @Option(help: "Simulated EAs online (each one is also a user).") var eas = 5000
         @Option(help: "Fires per second.") var rate = 1000
         @Option(help: "Fires in all (each for another user, so none is a duplicate).") var fires = 5000
+        @Option(help: "Sockets per loop thread of the simulated fleet (fewer: commands reach the EAs sooner).") var socketsPerLoop = 640
+        @Option(help: "Keep-alive HTTP connections the client spreads the fires over.") var connections = 16
 
         func run() async throws {
             let server = try ServerUnderTest.start()
             defer { server.stop() }
             let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: try server.managedRedisPort()))
-            let (fleet, running) = try await server.startFleet(eas: eas, heartbeat: .seconds(10), tickInterval: nil)
+            let (fleet, running) = try await server.startFleet(eas: eas, heartbeat: .seconds(10), tickInterval: nil, socketsPerLoop: socketsPerLoop)
             defer { running.cancel() }
             let uuids = fleet.uuids
             var users: [[String]] = []
@@ -29,29 +28,18 @@ extension Bench {
                 users.append(["SADD", "users", uuid])
             }
             _ = try redis.pipeline(users)
-            let base = "http://127.0.0.1:\(server.port("BITTEN_HTTP_PORT"))"
-            let sessionConfig = URLSessionConfiguration.default
-            sessionConfig.httpMaximumConnectionsPerHost = 64
-            let session = URLSession(configuration: sessionConfig)
+            let http = BenchHTTP(host: "127.0.0.1", port: server.port("BITTEN_HTTP_PORT"))
             let signal = #"{"signal_id":"BENCH_FIRE_1","symbol":"EURUSD","direction":"BUY","entry":1.0852,"sl":1.0832,"tp":1.0892}"#
-            _ = try await post(session, base + "/signals", signal)
+            _ = try await http.post("/signals", signal)
             let count = min(fires, uuids.count)
-            let start = Date().timeIntervalSince1970
-            let sent = try await withThrowingTaskGroup(of: (Int, Double, Int, String?).self) { group in
-                for i in 0..<count {
-                    let due = start + Double(i) / Double(rate)
-                    let wait = due - Date().timeIntervalSince1970
-                    if wait > 0 { try await Task.sleep(for: .microseconds(Int64(wait * 1_000_000))) }
-                    group.addTask {
-                        let t0 = Date().timeIntervalSince1970
-                        let (status, body) = try await post(session, base + "/fire/BENCH_FIRE_1", #"{"user_uuid":"\#(uuids[i])"}"#)
-                        let fireID = (try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["fire_id"] as? String
-                        return (i, t0, status, fireID)
-                    }
-                }
-                var results: [(Int, Double, Int, String?)] = []
-                for try await result in group { results.append(result) }
-                return results
+            let start = Date().timeIntervalSince1970 + 0.2
+            let rate = Double(self.rate)
+            let results = try await http.run(jobs: count, connections: connections) { i in
+                ("/fire/BENCH_FIRE_1", #"{"user_uuid":"\#(uuids[i])"}"#, start + Double(i) / rate)
+            }
+            let sent = results.map { result -> (Int, Double, Int, String?) in
+                let fireID = (try? JSONSerialization.jsonObject(with: Data(result.body)) as? [String: Any])?["fire_id"] as? String
+                return (result.index, result.sentAt, result.status, fireID)
             }
             let issued = Date().timeIntervalSince1970 - start
             try await Task.sleep(for: .seconds(2))
@@ -75,7 +63,7 @@ extension Bench {
             }
             let failed = sent.filter { $0.2 != 201 }.count
             print(String(format: "fire: %d EAs online, %d fires issued in %.2f s (%.0f/s asked, %.0f/s achieved), %d refused, %d reached their EA",
-                         eas, count, issued, Double(rate), Double(count) / issued, failed, fromRequest.count))
+                         eas, count, issued, rate, Double(count) / issued, failed, fromRequest.count))
             print(String(format: "fire: server accepted → EA received: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
                          percentile(fromAccepted, 0.50) * 1000, percentile(fromAccepted, 0.99) * 1000, (fromAccepted.max() ?? 0) * 1000))
             print(String(format: "fire: server accepted → handed to libzmq (checks, sizing, reservation, send): p50 %.2f ms, p99 %.2f ms",
@@ -92,15 +80,4 @@ extension Bench {
             return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
         }
     }
-}
-
-private func post(_ session: URLSession, _ url: String, _ body: String) async throws -> (Int, Data) {
-    guard let target = URL(string: url) else { throw ValidationError("bad URL \(url)") }
-    var request = URLRequest(url: target)
-    request.httpMethod = "POST"
-    request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-    request.httpBody = Data(body.utf8)
-    request.timeoutInterval = 30
-    let (data, response) = try await session.data(for: request)
-    return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
 }

@@ -152,13 +152,15 @@ struct ServerUnderTest {
 
     /// Starts a fleet of `eas` simulated EAs (one symbol, shared PUSH sockets) against this server and
     /// waits (at most 2 minutes) until they are all online.
-    func startFleet(eas: Int, heartbeat: Duration, tickInterval: Duration?) async throws -> (Fleet, Task<Void, any Error>) {
+    func startFleet(eas: Int, heartbeat: Duration, tickInterval: Duration?, socketsPerLoop: Int = 3000) async throws -> (Fleet, Task<Void, any Error>) {
         var config = FleetConfiguration(
             count: eas, commandPort: port("BITTEN_COMMAND_PORT"), marketPort: port("BITTEN_MARKET_PORT"),
             confirmPort: port("BITTEN_CONFIRM_PORT"), heartbeatInterval: heartbeat, tickInterval: tickInterval)
         config.symbols = ["EURUSD"]
         config.sendOHLC = false
         config.sharedPushSockets = 50
+        config.socketsPerLoop = socketsPerLoop
+        config.maxLoops = 16
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         let fleet = try Fleet(configuration: config, logger: logger)

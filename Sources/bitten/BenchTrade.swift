@@ -62,9 +62,12 @@ extension Bench {
             let wins = try redis.command(["HGET", "global_trade_stats", "wins"]).int ?? 0
             push.close()
             let commandStats = try redis.command(["INFO", "commandstats"]).string ?? ""
-            for line in commandStats.split(whereSeparator: \.isNewline) where line.contains("evalsha") || line.contains("xreadgroup") || line.contains("xadd") {
-                print("redis: \(line)")
+            // Where Redis spent its time (commands run inside the scripts are counted too), costliest first.
+            let lines = commandStats.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("cmdstat_") }
+            func usec(_ line: Substring) -> Int {
+                line.split(separator: ",").first { $0.hasPrefix("usec=") }.flatMap { Int($0.dropFirst(5)) } ?? 0
             }
+            for line in lines.sorted(by: { usec($0) > usec($1) }).prefix(14) { print("redis: \(line)") }
             print(String(format: "trade: %d confirmations (%d fills + %d closes) pushed in %.2f s", trades * 2, trades, trades, sent))
             if let appended {
                 print(String(format: "trade: all in the stream after %.2f s (%.0f/s appended)", appended, Double(trades * 2) / appended))

@@ -15,7 +15,7 @@ import ZeroMQ
 /// Exactly once: each entry carries its writer's id and a sequence number that only grows (receive
 /// time in microseconds, bumped to stay unique); the append script keeps the highest sequence per
 /// writer (`confirmations:writers`) and skips anything at or below it, so a retried pipeline or a
-/// replayed spool never adds an entry twice.
+/// replayed spool never adds an entry twice. A batch of entries is one script call.
 public final class ConfirmationService: Service, Sendable {
     public static let name = "confirmations"
 
@@ -36,14 +36,25 @@ public final class ConfirmationService: Service, Sendable {
     private let redisDown = Mutex<Bool>(false)
     private let stopping = Atomic<Bool>(false)
 
-    /// Appends one entry unless this writer already appended it (or a later one).
-    /// KEYS: stream, writers hash. ARGV: writer, sequence, then field/value pairs. → stream id or false.
+    /// Appends a batch of entries, each unless this writer already appended it (or a later one), in
+    /// one script call: one round trip and one script start for up to a thousand entries.
+    /// KEYS: stream, writers hash. ARGV: writer, then per entry: n, sequence, n - 1 field/value items.
+    /// → entries appended.
     static let appendScript = RedisScript("""
         local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-        local seq = tonumber(ARGV[2])
-        if seq <= last then return false end
-        redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-        return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+        local appended, i, last_text = 0, 2, nil
+        while i <= #ARGV do
+          local n = tonumber(ARGV[i])
+          local seq = tonumber(ARGV[i + 1])
+          if seq > last then
+            redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 2, i + n))
+            last, last_text = seq, ARGV[i + 1]
+            appended = appended + 1
+          end
+          i = i + n + 1
+        end
+        if appended > 0 then redis.call('HSET', KEYS[2], ARGV[1], last_text) end
+        return appended
         """)
 
     public init(input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
@@ -205,13 +216,28 @@ public final class ConfirmationService: Service, Sendable {
         }
     }
 
-    /// Appends entries through the idempotent script in one pipeline.
+    /// Appends entries through the idempotent script, one call per writer (entries from an older
+    /// spool may carry another writer id), in order.
     private func append(_ entries: [[String]]) async throws {
         let stream = RedisKeys.confirmations
+        var calls: [[String]] = []
+        for entry in entries where entry.count >= 2 {
+            if let last = calls.last, last[5] == entry[0] {
+                calls[calls.count - 1].append(String(entry.count - 1))
+                calls[calls.count - 1] += entry.dropFirst()
+            } else {
+                calls.append(["EVALSHA", "", "2", stream, "confirmations:writers", entry[0], String(entry.count - 1)] + entry.dropFirst())
+            }
+        }
+        guard !calls.isEmpty else { return }
+        let prepared = calls
         try await redis.withConnection { connection in
             let sha = try connection.scriptSHA(Self.appendScript)
-            let calls = entries.map { ["EVALSHA", sha, "2", stream, "confirmations:writers"] + $0 }
-            let replies = try connection.pipeline(calls)
+            let replies = try connection.pipeline(prepared.map { call in
+                var call = call
+                call[1] = sha
+                return call
+            })
             if replies.contains(where: RedisConnection.isNoScript) {
                 connection.forgetScripts()
                 throw RedisError(.server, "NOSCRIPT: the append script was reloaded; the batch is sent again")

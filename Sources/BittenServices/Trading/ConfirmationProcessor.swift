@@ -78,39 +78,44 @@ public final class ConfirmationProcessor: Service, Sendable {
             try connection.xgroupCreate(stream, group: group)
             let entries = try connection.xreadgroup(group: group, consumer: consumer, stream: stream, id: id, count: size)
             guard !entries.isEmpty else { return ([], [], try connection.xpendingCount(stream, group: group)) }
-            let confirmSHA = try connection.scriptSHA(TradeScripts.applyConfirmation)
-            let closeSHA = try connection.scriptSHA(TradeScripts.applyClose)
-            var calls: [[String]] = []
-            var slots: [Int?] = []
+            let sha = try connection.scriptSHA(TradeScripts.applyBatch)
+            // Decodable entries go to the batch script in chunks (each chunk one atomic script run,
+            // short enough not to hold Redis up for long); the rest stay "undecodable".
             var results = [String](repeating: "undecodable", count: entries.count)
+            var chunks: [(indices: [Int], call: [String])] = []
             for (index, entry) in entries.enumerated() {
-                guard let call = Self.call(for: entry, confirmSHA: confirmSHA, closeSHA: closeSHA) else {
-                    slots.append(nil)
-                    continue
+                guard let arguments = Self.arguments(for: entry) else { continue }
+                if chunks.isEmpty || chunks[chunks.count - 1].indices.count >= Self.scriptChunk {
+                    chunks.append(([], ["EVALSHA", sha, "0"]))
                 }
-                slots.append(calls.count)
-                calls.append(call)
+                chunks[chunks.count - 1].indices.append(index)
+                chunks[chunks.count - 1].call += arguments
             }
-            let replies = calls.isEmpty ? [] : try connection.pipeline(calls)
+            let replies = chunks.isEmpty ? [] : try connection.pipeline(chunks.map(\.call))
             if replies.contains(where: RedisConnection.isNoScript) {
                 // Redis lost its scripts (restarted): nothing is acknowledged, the batch is read again and
                 // the entries that did apply are recognised as duplicates.
                 connection.forgetScripts()
                 throw RedisError(.server, "NOSCRIPT: scripts reloaded, batch will be retried")
             }
-            for (index, slot) in slots.enumerated() {
-                guard let slot else { continue }
-                switch replies[slot] {
-                case .error(let message):
-                    // Never let one entry block the ledger: note it for a later replay (the entry stays
-                    // in the stream) and go on.
-                    results[index] = "error"
-                    _ = try connection.pipeline([
-                        ["LPUSH", "confirmations:failed", "\(entries[index].id) \(message)"],
-                        ["LTRIM", "confirmations:failed", "0", "9999"],
-                    ])
-                case let reply:
-                    results[index] = reply.array?.first?.string ?? "error"
+            for (chunk, reply) in zip(chunks, replies) {
+                guard let outcomes = reply.array, outcomes.count == chunk.indices.count else {
+                    // The script as a whole failed: nothing of this chunk is acknowledged (read again later).
+                    throw RedisError(.server, "confirmation batch failed: \(reply)")
+                }
+                for (index, outcome) in zip(chunk.indices, outcomes) {
+                    let text = outcome.string ?? "error:unreadable reply"
+                    if text.hasPrefix("error:") {
+                        // Never let one entry block the ledger: note it for a later replay (the entry stays
+                        // in the stream) and go on.
+                        results[index] = "error"
+                        _ = try connection.pipeline([
+                            ["LPUSH", "confirmations:failed", "\(entries[index].id) \(text.dropFirst(6))"],
+                            ["LTRIM", "confirmations:failed", "0", "9999"],
+                        ])
+                    } else {
+                        results[index] = text
+                    }
                 }
             }
             _ = try connection.xack(stream, group: group, ids: entries.map(\.id))
@@ -130,20 +135,24 @@ public final class ConfirmationProcessor: Service, Sendable {
         return entries.count
     }
 
-    /// The EVALSHA call for one ledger entry, or nil when its payload cannot be read.
-    static func call(for entry: StreamEntry, confirmSHA: String, closeSHA: String) -> [String]? {
+    /// Entries per script run: long enough to share the statistics reads and writes, short enough
+    /// (a few milliseconds) not to hold up the fire path's own Redis calls.
+    static let scriptChunk = 200
+
+    /// The batch script's arguments for one ledger entry, or nil when its payload cannot be read.
+    static func arguments(for entry: StreamEntry) -> [String]? {
         guard let payload = entry["payload"], let receivedAt = entry["received_at"],
               let message = try? EAMessage.decode(Array(payload.utf8), channel: .confirm) else { return nil }
         func n(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
         switch message {
         case .confirmation(let c):
             guard !c.fireID.isEmpty else { return nil }
-            return ["EVALSHA", confirmSHA, "0", entry.id, c.fireID, c.succeeded ? "success" : "failed", String(c.ticket),
+            return ["c", "10", entry.id, c.fireID, c.succeeded ? "success" : "failed", String(c.ticket),
                     n(c.price), n(c.lot), c.message, String(c.accountNumber), c.userUUID, receivedAt]
         case .closeConfirmation(let c):
             let day = MetaTraderTime(epochSeconds: Int(Double(receivedAt) ?? 0))
             let dayText = String(format: "%04d-%02d-%02d", day.year, day.month, day.day)
-            return ["EVALSHA", closeSHA, "0", entry.id, String(c.ticket), c.succeeded ? "success" : "failed", n(c.closePrice),
+            return ["x", "10", entry.id, String(c.ticket), c.succeeded ? "success" : "failed", n(c.closePrice),
                     n(c.lot), c.message, String(c.accountNumber), c.userUUID, receivedAt, dayText]
         default:
             return nil

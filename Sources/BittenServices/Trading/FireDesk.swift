@@ -180,13 +180,16 @@ public final class FireDesk: Service, Sendable {
             throw FireRefusal(error.code == .notConnected ? .eaOffline : .sendFailed, error.message)
         }
         let sentAt = now()
-        _ = try? await store.transition("fire:\(fireID)", to: .sent, deadline: sentAt + settings.confirmationTimeout,
-                                        fields: ["sent_at", n(sentAt), "deadline", n(sentAt + settings.confirmationTimeout)])
+        // The move to `sent` returns the record, so the answer needs no second read.
+        let moved = try? await store.transitionFire(fireID, to: .sent, deadline: sentAt + settings.confirmationTimeout,
+                                                    fields: ["sent_at", n(sentAt), "deadline", n(sentAt + settings.confirmationTimeout)])
         count("sent")
         board.count(Self.name, in: 1, out: 1)
         logger.info("fire sent", metadata: [
             "fire_id": "\(fireID)", "bitten.node.uuid": "\(userUUID)", "symbol": "\(signal.symbol)", "lot": "\(size.lot)",
         ])
+        if let moved { return moved }
+        // Not moved (a confirmation came first, or Redis hiccuped): read what is there.
         guard let record = try await guarded({ try await store.fire(fireID) }) else {
             throw FireRefusal(.storeUnavailable, "fire \(fireID) was sent but its record could not be read")
         }

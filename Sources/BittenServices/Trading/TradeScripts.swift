@@ -66,7 +66,7 @@ enum TradeScripts {
 
     /// Moves a fire or close record. KEYS: record, deadlines zset. ARGV: target state, new deadline
     /// (or ''), then field/value pairs. A record that holds a slot gives it back on rejected/timed_out.
-    /// → {'ok'|'same'|'invalid'|'missing', previous state}
+    /// → {'ok'|'same'|'invalid'|'missing', previous state, the record after the change (flat HGETALL)}
     static let transition = RedisScript(prelude + """
 
         local state = redis.call('HGET', KEYS[1], 'state')
@@ -76,7 +76,9 @@ enum TradeScripts {
         local fields = {}
         for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
         redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(fields))
-        local r = hgetall(KEYS[1])
+        local flat = redis.call('HGETALL', KEYS[1])
+        local r = {}
+        for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
         if (ARGV[1] == 'rejected' or ARGV[1] == 'timed_out') and r['holds_slot'] == '1' then
           redis.call('SREM', 'slots:' .. r['user_uuid'], r['fire_id'])
         end
@@ -86,124 +88,42 @@ enum TradeScripts {
           redis.call('ZREM', KEYS[2], KEYS[1])
         end
         publish((r['kind'] or 'fire') .. '.' .. ARGV[1], r)
-        return {'ok', state}
+        return {'ok', state, flat}
         """)
 
-    /// Applies a `confirmation` (answer to fire), once per fire_id.
-    /// ARGV: stream id, fire_id, status, ticket, price, lot, message, account, user_uuid, received_at.
-    /// → {'ok', state} | {'duplicate'} | {'unknown_fire'} | {'wrong_user', owner} | {'invalid', state}
-    static let applyConfirmation = RedisScript(prelude + """
+    /// Applies a batch of ledger entries in order, in one script: each `confirmation` (answer to a
+    /// fire) once per fire, each `close_confirmation` once per ticket (a failure once per stream
+    /// entry). The whole batch is atomic; one entry's error (caught with pcall) does not stop the
+    /// others. Statistics hashes are read once and written once per batch, and bounded lists are
+    /// pushed once per list, which is what makes a batch cheap; the result per entry is the same as
+    /// applying the entries one at a time.
+    /// Idempotent by state: a fire already `filled`/`rejected` or a position already `closed` makes the
+    /// entry a `duplicate`, so a replay after a crash changes nothing.
+    /// ARGV per entry: 'c' or 'x' (confirmation or close), n, then n arguments:
+    ///   c: stream id, fire_id, status, ticket, price, lot, message, account, user_uuid, received_at
+    ///   x: stream id, ticket, status, close_price, lot, message, account, user_uuid, received_at, day
+    /// → one string per entry: ok | duplicate | unknown_fire | unknown_position | wrong_user |
+    ///   invalid | rejected | ignored | error:<message>
+    static let applyBatch = RedisScript(prelude + """
 
-        local stream_id, fire_id, status, ticket = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-        local price, lot, message, account, uuid, at = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-        local key = 'fire:' .. fire_id
-        if not redis.call('SET', 'done:confirm:' .. fire_id, stream_id, 'NX', 'EX', 2592000) then
-          return {'duplicate', ''}
+        local lists, list_order, expires = {}, {}, {}
+        local function push_later(list, value)
+          if not lists[list] then lists[list] = {}; list_order[#list_order + 1] = list end
+          local l = lists[list]
+          l[#l + 1] = value
         end
-        if redis.call('EXISTS', key) == 0 then
-          push('orphan_confirmations', cjson.encode({stream_id = stream_id, fire_id = fire_id,
-            user_uuid = uuid, ticket = ticket, status = status, at = at}))
-          return {'unknown_fire', ''}
-        end
-        local f = hgetall(key)
-        if f['user_uuid'] ~= uuid then
-          redis.call('DEL', 'done:confirm:' .. fire_id)
-          return {'wrong_user', f['user_uuid']}
-        end
-        local target = (status == 'success') and 'filled' or 'rejected'
-        if not T[f['state']] or not T[f['state']][target] then return {'invalid', f['state']} end
-        local change = {state = target, confirmed_at = at, ea_message = message, account = account,
-          late = (f['state'] == 'timed_out') and '1' or '0'}
-        if target == 'filled' then
-          change['ticket'], change['fill_price'], change['fill_lot'] = ticket, price, lot
-        end
-        hset(key, change)
-        for k, v in pairs(change) do f[k] = v end
-        redis.call('ZREM', 'fires:deadlines', key)
-        if target == 'filled' then
-          local pkey = 'position:' .. ticket
-          redis.call('HSET', pkey, 'ticket', ticket, 'fire_id', fire_id, 'signal_id', f['signal_id'],
-            'user_uuid', uuid, 'account', account, 'symbol', f['symbol'], 'direction', f['direction'],
-            'lot', lot, 'open_price', price, 'sl', f['sl'], 'tp', f['tp'], 'open_time', at,
-            'tick_size', f['tick_size'], 'tick_value', f['tick_value'], 'status', 'open')
-          redis.call('SADD', 'all_open_positions', ticket)
-          redis.call('SADD', 'user_positions:' .. uuid, ticket)
-          redis.call('SADD', 'slots:' .. uuid, fire_id)
-        else
-          redis.call('SREM', 'slots:' .. uuid, fire_id)
-        end
-        publish('fire.' .. target, f)
-        return {'ok', target}
-        """)
-
-    /// Applies a `close_confirmation`, once per ticket (a failure once per stream entry). Computes the
-    /// P&L from the position's prices and tick value, closes it, writes the trade record and its
-    /// lists, and updates four statistics hashes.
-    /// ARGV: stream id, ticket, status, close_price, lot, message, account, user_uuid, received_at, day.
-    static let applyClose = RedisScript(prelude + """
-
-        local stream_id, ticket, status, close_price = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-        local message, account, uuid, at, day = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]
-        if ticket == '0' then return {'ignored', ''} end
-        local ckey = 'close:' .. ticket
-        if status ~= 'success' then
-          if not redis.call('SET', 'done:entry:' .. stream_id, '1', 'NX', 'EX', 2592000) then return {'duplicate', ''} end
-          local cstate = redis.call('HGET', ckey, 'state')
-          if cstate and T[cstate] and T[cstate]['rejected'] then
-            redis.call('HSET', ckey, 'state', 'rejected', 'ea_message', message, 'confirmed_at', ARGV[9])
-            redis.call('ZREM', 'fires:deadlines', ckey)
-          end
-          publish('close.rejected', {ticket = ticket, user_uuid = uuid, ea_message = message})
-          return {'rejected', ''}
-        end
-        if not redis.call('SET', 'done:close:' .. ticket, stream_id, 'NX', 'EX', 2592000) then return {'duplicate', ''} end
-        local pkey = 'position:' .. ticket
-        if redis.call('EXISTS', pkey) == 0 then
-          push('orphan_confirmations', cjson.encode({stream_id = stream_id, ticket = ticket,
-            user_uuid = uuid, status = status, kind = 'close'}))
-          return {'unknown_position', ''}
-        end
-        local p = hgetall(pkey)
-        if p['status'] == 'closed' then return {'duplicate', ''} end
-        local dir = (p['direction'] == 'BUY') and 1 or -1
-        local open_price, lot = tonumber(p['open_price']), tonumber(p['lot'])
-        local raw = (close_price - open_price) * dir / tonumber(p['tick_size']) * tonumber(p['tick_value']) * lot
-        local cents = (raw >= 0) and math.floor(raw * 100 + 0.5) or -math.floor(-raw * 100 + 0.5)
-        local profit = string.format('%.2f', cents / 100)
-        local duration = at - tonumber(p['open_time'])
-        redis.call('HSET', pkey, 'status', 'closed', 'close_price', ARGV[4], 'profit', profit, 'closed_at', ARGV[9],
-          'duration', string.format('%.0f', duration))
-        redis.call('SREM', 'all_open_positions', ticket)
-        redis.call('SREM', 'user_positions:' .. p['user_uuid'], ticket)
-        push('closed_positions:' .. p['user_uuid'], ticket)
-        redis.call('SREM', 'slots:' .. p['user_uuid'], p['fire_id'] or '')
-        local cstate = redis.call('HGET', ckey, 'state')
-        if cstate and T[cstate] and T[cstate]['filled'] then
-          redis.call('HSET', ckey, 'state', 'filled', 'confirmed_at', ARGV[9], 'close_price', ARGV[4], 'profit', profit)
-          redis.call('ZREM', 'fires:deadlines', ckey)
-        end
-        local tkey = 'trade:' .. ticket
-        local function f(k) return p[k] or '' end
-        local trade = {ticket = ticket, fire_id = f('fire_id'), signal_id = f('signal_id'), user_uuid = f('user_uuid'),
-          account = f('account'), symbol = f('symbol'), direction = f('direction'), lot = f('lot'),
-          open_price = f('open_price'), close_price = ARGV[4], sl = f('sl'), tp = f('tp'), open_time = f('open_time'),
-          close_time = ARGV[9], duration = string.format('%.0f', duration), profit = profit,
-          result = (cents > 0) and 'win' or ((cents < 0) and 'loss' or 'breakeven')}
-        hset(tkey, trade)
-        redis.call('EXPIRE', tkey, 2592000)
-        for _, list in ipairs({'trades:' .. p['symbol'], 'trades:account:' .. p['account'], 'trades:day:' .. day,
-                               'trades:recent'}) do
-          push(list, ticket)
-        end
-        redis.call('EXPIRE', 'trades:day:' .. day, 2592000)
-        local function money(c) return string.format('%.2f', c / 100) end
         local fields = {'total', 'wins', 'losses', 'breakeven', 'gross_profit_cents', 'gross_loss_cents',
           'largest_win_cents', 'largest_loss_cents', 'current_streak', 'best_streak', 'worst_streak'}
-        -- One read and one write per statistics hash.
-        local function stats(key)
-          local raw = redis.call('HMGET', key, unpack(fields))
-          local v = {}
-          for i, name in ipairs(fields) do v[name] = tonumber(raw[i] or '0') or 0 end
+        local stats_cache, stats_order = {}, {}
+        local function stats(key, cents, at)
+          local v = stats_cache[key]
+          if not v then
+            local raw = redis.call('HMGET', key, unpack(fields))
+            v = {}
+            for i, name in ipairs(fields) do v[name] = tonumber(raw[i] or '0') or 0 end
+            stats_cache[key] = v
+            stats_order[#stats_order + 1] = key
+          end
           v.total = v.total + 1
           if cents > 0 then
             v.wins = v.wins + 1
@@ -221,6 +141,10 @@ enum TradeScripts {
           end
           if v.current_streak > v.best_streak then v.best_streak = v.current_streak end
           if -v.current_streak > v.worst_streak then v.worst_streak = -v.current_streak end
+          v.last_trade_at = at
+        end
+        local function money(c) return string.format('%.2f', c / 100) end
+        local function write_stats(key, v)
           local gp, gl = v.gross_profit_cents, v.gross_loss_cents
           local pf = ''
           if gl > 0 then pf = string.format('%.4f', gp / gl) elseif gp == 0 then pf = '0' end
@@ -233,14 +157,134 @@ enum TradeScripts {
             'average_win', (v.wins > 0) and money(gp / v.wins) or '0.00',
             'average_loss', (v.losses > 0) and money(gl / v.losses) or '0.00',
             'largest_win', money(v.largest_win_cents), 'largest_loss', money(v.largest_loss_cents),
-            'last_trade_at', ARGV[9])
+            'last_trade_at', v.last_trade_at)
         end
-        stats('global_trade_stats')
-        stats('symbol_stats:' .. p['symbol'])
-        stats('account_stats_trades:' .. p['account'])
-        stats('user_stats:' .. p['user_uuid'])
-        publish('position.closed', trade)
-        return {'ok', profit}
+        local function orphan(stream_id, record)
+          if redis.call('SET', 'done:orphan:' .. stream_id, '1', 'NX', 'EX', 2592000) then
+            push('orphan_confirmations', cjson.encode(record))
+          end
+        end
+
+        local function confirmation(a)
+          local stream_id, fire_id, status, ticket, price, lot, message, account, uuid, at =
+            a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]
+          local key = 'fire:' .. fire_id
+          local f = hgetall(key)
+          if not f['state'] then
+            orphan(stream_id, {stream_id = stream_id, fire_id = fire_id, user_uuid = uuid, ticket = ticket,
+              status = status, at = at})
+            return 'unknown_fire'
+          end
+          if f['user_uuid'] ~= uuid then return 'wrong_user' end
+          if f['state'] == 'filled' or f['state'] == 'rejected' then return 'duplicate' end
+          local target = (status == 'success') and 'filled' or 'rejected'
+          if not T[f['state']] or not T[f['state']][target] then return 'invalid' end
+          local change = {state = target, confirmed_at = at, ea_message = message, account = account,
+            late = (f['state'] == 'timed_out') and '1' or '0'}
+          if target == 'filled' then
+            change['ticket'], change['fill_price'], change['fill_lot'] = ticket, price, lot
+          end
+          hset(key, change)
+          for k, v in pairs(change) do f[k] = v end
+          redis.call('ZREM', 'fires:deadlines', key)
+          if target == 'filled' then
+            redis.call('HSET', 'position:' .. ticket, 'ticket', ticket, 'fire_id', fire_id, 'signal_id', f['signal_id'],
+              'user_uuid', uuid, 'account', account, 'symbol', f['symbol'], 'direction', f['direction'],
+              'lot', lot, 'open_price', price, 'sl', f['sl'], 'tp', f['tp'], 'open_time', at,
+              'tick_size', f['tick_size'], 'tick_value', f['tick_value'], 'status', 'open')
+            redis.call('SADD', 'all_open_positions', ticket)
+            redis.call('SADD', 'user_positions:' .. uuid, ticket)
+            redis.call('SADD', 'slots:' .. uuid, fire_id)
+          else
+            redis.call('SREM', 'slots:' .. uuid, fire_id)
+          end
+          publish('fire.' .. target, f)
+          return 'ok'
+        end
+
+        local function close(a)
+          local stream_id, ticket, status, close_text = a[1], a[2], a[3], a[4]
+          local close_price, message, account, uuid, at_text, day = tonumber(a[4]), a[6], a[7], a[8], a[9], a[10]
+          local at = tonumber(at_text)
+          if ticket == '0' then return 'ignored' end
+          local ckey = 'close:' .. ticket
+          if status ~= 'success' then
+            if not redis.call('SET', 'done:entry:' .. stream_id, '1', 'NX', 'EX', 2592000) then return 'duplicate' end
+            local cstate = redis.call('HGET', ckey, 'state')
+            if cstate and T[cstate] and T[cstate]['rejected'] then
+              redis.call('HSET', ckey, 'state', 'rejected', 'ea_message', message, 'confirmed_at', at_text)
+              redis.call('ZREM', 'fires:deadlines', ckey)
+            end
+            publish('close.rejected', {ticket = ticket, user_uuid = uuid, ea_message = message})
+            return 'rejected'
+          end
+          local pkey = 'position:' .. ticket
+          local p = hgetall(pkey)
+          if not p['status'] then
+            orphan(stream_id, {stream_id = stream_id, ticket = ticket, user_uuid = uuid, status = status, kind = 'close'})
+            return 'unknown_position'
+          end
+          if p['status'] == 'closed' then return 'duplicate' end
+          local dir = (p['direction'] == 'BUY') and 1 or -1
+          local open_price, plot = tonumber(p['open_price']), tonumber(p['lot'])
+          local raw = (close_price - open_price) * dir / tonumber(p['tick_size']) * tonumber(p['tick_value']) * plot
+          local cents = (raw >= 0) and math.floor(raw * 100 + 0.5) or -math.floor(-raw * 100 + 0.5)
+          local profit = string.format('%.2f', cents / 100)
+          local duration = string.format('%.0f', at - tonumber(p['open_time']))
+          redis.call('HSET', pkey, 'status', 'closed', 'close_price', close_text, 'profit', profit, 'closed_at', at_text,
+            'duration', duration)
+          redis.call('SREM', 'all_open_positions', ticket)
+          redis.call('SREM', 'user_positions:' .. p['user_uuid'], ticket)
+          redis.call('SREM', 'slots:' .. p['user_uuid'], p['fire_id'] or '')
+          push_later('closed_positions:' .. p['user_uuid'], ticket)
+          local cstate = redis.call('HGET', ckey, 'state')
+          if cstate and T[cstate] and T[cstate]['filled'] then
+            redis.call('HSET', ckey, 'state', 'filled', 'confirmed_at', at_text, 'close_price', close_text, 'profit', profit)
+            redis.call('ZREM', 'fires:deadlines', ckey)
+          end
+          local function g(k) return p[k] or '' end
+          local trade = {ticket = ticket, fire_id = g('fire_id'), signal_id = g('signal_id'), user_uuid = g('user_uuid'),
+            account = g('account'), symbol = g('symbol'), direction = g('direction'), lot = g('lot'),
+            open_price = g('open_price'), close_price = close_text, sl = g('sl'), tp = g('tp'), open_time = g('open_time'),
+            close_time = at_text, duration = duration, profit = profit,
+            result = (cents > 0) and 'win' or ((cents < 0) and 'loss' or 'breakeven')}
+          local tkey = 'trade:' .. ticket
+          hset(tkey, trade)
+          redis.call('EXPIRE', tkey, 2592000)
+          for _, list in ipairs({'trades:' .. p['symbol'], 'trades:account:' .. p['account'], 'trades:day:' .. day,
+                                 'trades:recent'}) do
+            push_later(list, ticket)
+          end
+          expires['trades:day:' .. day] = true
+          stats('global_trade_stats', cents, at_text)
+          stats('symbol_stats:' .. p['symbol'], cents, at_text)
+          stats('account_stats_trades:' .. p['account'], cents, at_text)
+          stats('user_stats:' .. p['user_uuid'], cents, at_text)
+          publish('position.closed', trade)
+          return 'ok'
+        end
+
+        local results = {}
+        local i = 1
+        while i <= #ARGV do
+          local kind, n = ARGV[i], tonumber(ARGV[i + 1])
+          local a = {}
+          for j = 1, n do a[j] = ARGV[i + 1 + j] end
+          local ok, result = pcall(kind == 'c' and confirmation or close, a)
+          if ok then
+            results[#results + 1] = result
+          else
+            local text = (type(result) == 'table' and (result.err or result.message)) or tostring(result)
+            results[#results + 1] = 'error:' .. tostring(text)
+          end
+          i = i + n + 2
+        end
+        for _, list in ipairs(list_order) do
+          if redis.call('LPUSH', list, unpack(lists[list])) > 1100 then redis.call('LTRIM', list, 0, 999) end
+        end
+        for key in pairs(expires) do redis.call('EXPIRE', key, 2592000) end
+        for _, key in ipairs(stats_order) do write_stats(key, stats_cache[key]) end
+        return results
         """)
 
     /// Opens a close request for an open position unless one is under way.

@@ -119,6 +119,18 @@ public struct TradeStore: Sendable {
         return (parts.first ?? "", parts.count > 1 ? parts[1] : "")
     }
 
+    /// Moves a fire record like `transition` and returns the record as it is afterwards (one round
+    /// trip instead of two), or nil when the move did not happen.
+    public func transitionFire(_ fireID: String, to state: FireState, deadline: Double? = nil, fields: [String] = [])
+        async throws -> FireRecord?
+    {
+        let reply = try await redis.evaluate(
+            TradeScripts.transition, keys: ["fire:\(fireID)", "fires:deadlines"],
+            args: [state.rawValue, deadline.map(Self.number) ?? ""] + fields)
+        guard let parts = reply.array, parts.count == 3, parts[0].string == "ok" else { return nil }
+        return parts[2].hash.flatMap(FireRecord.init(hash:))
+    }
+
     /// Takes a record off the deadline list (it no longer waits for an answer).
     public func removeDeadline(_ key: String) async throws {
         try await redis.command(["ZREM", "fires:deadlines", key])
