@@ -170,6 +170,7 @@ function render(s) {
   const proc = hp.process || {}, redis = hp.redis || {};
   $("process-kv").innerHTML = [
     ["uptime", ago(proc.uptime_seconds)], ["memory (RSS)", proc.rss_bytes ? (proc.rss_bytes / 1048576).toFixed(0) + " MB" : "—"],
+    ["RSS after release", proc.rss_after_release_bytes ? (proc.rss_after_release_bytes / 1048576).toFixed(0) + " MB" : "—"],
     ["CPU time", num(proc.cpu_seconds, 1) + " s"], ["disk free", proc.data_dir_free_bytes ? (proc.data_dir_free_bytes / 1073741824).toFixed(1) + " GB" : "—"],
     ["Redis", `<span class="${redis.reachable ? "ok" : "bad"}">${esc(redis.state)}</span>`], ["Redis ping", redis.ping_ms != null ? num(redis.ping_ms, 2) + " ms" : "—"],
     ["Redis memory", redis.used_memory_bytes ? (redis.used_memory_bytes / 1048576).toFixed(1) + " MB" : "—"],

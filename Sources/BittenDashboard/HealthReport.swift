@@ -27,6 +27,9 @@ struct HealthReport: Encodable {
         var pid: Int32
         var uptimeSeconds: Double
         var rssBytes: Int?
+        /// The RSS right after the monitor last handed freed memory back (every 30 s), and when.
+        var rssAfterReleaseBytes: Int?
+        var memoryReleasedAt: Double?
         var cpuSeconds: Double?
         var dataDirFreeBytes: Int?
     }
@@ -118,7 +121,8 @@ extension DashboardDependencies {
             status: status, version: version, healthScore: score?.score, healthFactors: score?.factors, redis: redisStatus,
             services: services, ports: ports, nodes: counts,
             process: .init(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(ProcessStats.started),
-                           rssBytes: ProcessStats.rssBytes, cpuSeconds: ProcessStats.cpuSeconds,
+                           rssBytes: ProcessStats.rssBytes, rssAfterReleaseBytes: monitor?.memoryRelease?.rssBytes,
+                           memoryReleasedAt: monitor?.memoryRelease?.at, cpuSeconds: ProcessStats.cpuSeconds,
                            dataDirFreeBytes: ProcessStats.freeBytes(at: dataDir)))
     }
 }

@@ -225,6 +225,8 @@ components:
             pid: {type: integer}
             uptime_seconds: {type: number}
             rss_bytes: {type: integer}
+            rss_after_release_bytes: {type: integer, description: RSS right after the last release of freed memory (every 30 s)}
+            memory_released_at: {type: number}
             cpu_seconds: {type: number}
             data_dir_free_bytes: {type: integer}
     Service:

@@ -33,7 +33,10 @@ public final class RedisClient: Service, @unchecked Sendable {
     let logger: Logger
     private let condition = NSCondition()
     // Guarded by `condition`.
-    private var jobs: [Job] = []
+    // A FIFO: `jobs[jobHead...]` wait; taken slots are emptied at once so a finished job's closure
+    // (and everything it captured, a whole pipeline's commands) is released when it has run, not
+    // when the array is next compacted.
+    private var jobs: [Job?] = []
     private var jobHead = 0
     private var stopped = false
     private var currentState: RedisClientState = .connecting
@@ -152,7 +155,7 @@ public final class RedisClient: Service, @unchecked Sendable {
         let pending: [Job] = condition.withLock {
             stopped = true
             currentState = .closed
-            let rest = Array(jobs[jobHead...])
+            let rest = jobs[jobHead...].compactMap { $0 }
             jobs = []
             jobHead = 0
             condition.broadcast()
@@ -177,8 +180,12 @@ public final class RedisClient: Service, @unchecked Sendable {
         while jobHead >= jobs.count && !stopped { condition.wait() }
         guard !stopped else { return nil }
         let job = jobs[jobHead]
+        jobs[jobHead] = nil
         jobHead += 1
-        if jobHead > 1024 && jobHead * 2 > jobs.count {
+        if jobHead == jobs.count {
+            jobs.removeAll(keepingCapacity: true)
+            jobHead = 0
+        } else if jobHead >= 256 && jobHead * 2 > jobs.count {
             jobs.removeFirst(jobHead)
             jobHead = 0
         }

@@ -289,6 +289,12 @@ public final class SocketLoop: @unchecked Sendable {
                 reply?.resume(throwing: error)
             }
             entry.pendingHead += 1
+            // A socket that stays behind never empties its queue: drop what was sent now and then, so
+            // the queue holds only what waits (not everything since it was last empty).
+            if entry.pendingHead >= 1024 && entry.pendingHead * 2 > entry.pending.count {
+                entry.pending.removeFirst(entry.pendingHead)
+                entry.pendingHead = 0
+            }
         }
         entry.pending.removeAll(keepingCapacity: false)
         entry.pendingHead = 0

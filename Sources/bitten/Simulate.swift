@@ -15,6 +15,10 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Stop after this many seconds (default: run until Ctrl-C).") var duration: Double?
     @Option(help: "Share of fires answered with a failure (0-1).") var failureRate: Double = 0
     @Option(help: "Server host.") var host = "127.0.0.1"
+    @Option(help: "UUID prefix (several simulators side by side need different ones).") var uuidPrefix = "user_sim_"
+    @Option(help: "First account number.") var accountBase = 70_000_000
+    @Option(help: "PUSH sockets shared by all EAs for market data and confirmations (default: three sockets per EA, like the real EA).")
+    var sharedPushSockets: Int?
 
     func run() async throws {
         let config = try resolveOrExit(options)
@@ -27,6 +31,9 @@ struct Simulate: AsyncParsableCommand {
             confirmPort: config.confirmPort, heartbeatInterval: .milliseconds(Int64(heartbeat * 1000)),
             tickInterval: tickRate > 0 ? .milliseconds(Int64(1000 / tickRate)) : nil)
         fleetConfig.failureRate = failureRate
+        fleetConfig.uuidPrefix = uuidPrefix
+        fleetConfig.accountBase = accountBase
+        fleetConfig.sharedPushSockets = sharedPushSockets
         let logger = Logger(label: "bitten.simulate")
         let fleet = try Fleet(configuration: fleetConfig, logger: logger)
         let progress = Progress(fleet: fleet, duration: duration)

@@ -75,6 +75,36 @@ struct ConfirmationLedgerTests {
         #expect(try redis.command(["XPENDING", "stream:confirmations", "processors"]).array?.first?.int == 0)
     }
 
+    /// One entry whose position is corrupt (a tick size that is not a number) fails on its own: the
+    /// batch script catches it, the other 19 apply, the broken one is listed for a later replay and
+    /// everything is acknowledged. Statistics processed in batches of 7 equal one batch of 20 minus it.
+    @Test func oneBrokenEntryFailsAloneInItsBatch() async throws {
+        let server = try RedisServerProcess()
+        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        try seedPositions(redis, uuid: "user_stats_02")
+        _ = try redis.command(["HSET", "position:900004", "tick_size", "not-a-number"]).orThrow()  // the -30 trade
+        try appendCloses(redis, uuid: "user_stats_02")
+        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
+        defer { client.shutdown() }
+        let processor = ConfirmationProcessor(redis: client, board: ServiceBoard(), batchSize: 7, logger: Logger(label: "test"))
+        var handled = 0
+        while true {
+            let n = try await processor.processBatch(id: ">")
+            if n == 0 { break }
+            handled += n
+        }
+        #expect(handled == 20)
+        let stats = TradeStats(hash: try #require(try redis.command(["HGETALL", "global_trade_stats"]).hash))
+        #expect(stats.total == 19)
+        #expect(stats.losses == 8)
+        #expect(stats.grossLoss == 130.0)
+        #expect(stats.grossProfit == 335.0)
+        #expect(try redis.command(["HGET", "position:900004", "status"]).string == "open")
+        #expect(try redis.command(["HGET", "position:900005", "status"]).string == "closed")
+        #expect(try redis.command(["LLEN", "confirmations:failed"]).int == 1)
+        #expect(try redis.command(["XPENDING", "stream:confirmations", "processors"]).array?.first?.int == 0)
+    }
+
     @Test func replayAfterACrashCountsNothingTwice() async throws {
         let server = try RedisServerProcess()
         let redis = try RedisConnection(url: RedisURL(parsing: server.url))

@@ -306,9 +306,29 @@ extension EndToEnd {
             }
             var count = 0
             #expect(try await eventually(.seconds(90)) { count = try await online(); return count == 2000 }, "\(count) online")
-            try await Task.sleep(for: .seconds(3))
-            let rssBefore = Self.rss(bitten.pid)
+            // Both levels are read the same way: right after the monitor's 30 s release of freed memory
+            // (/health `rss_after_release_bytes`), with traffic flowing. Between releases RSS also carries
+            // heap that is already free (a wave of 500 connections re-touches ~20 MB of it), and right
+            // after connecting it lacks memory libzmq allocates only once traffic goes through (each
+            // pipe's second 256-message queue chunk): a server with the same 2 000 EAs and no churn grows
+            // from 209 to 326 MB in two minutes, and heaptrack puts that in libzmq's per-connection pipe
+            // and engine buffers, not in a table of ours.
+            func releasedRSS(after moment: Double) async throws -> Int {
+                var rss = 0
+                #expect(try await eventually(.seconds(75)) {
+                    let (_, health) = try await HTTP.json(bitten.httpBase + "/health")
+                    let process = health["process"] as? [String: Any] ?? [:]
+                    guard let at = process["memory_released_at"] as? Double, at > moment,
+                          let bytes = process["rss_after_release_bytes"] as? Int else { return false }
+                    rss = bytes / 1024
+                    return true
+                }, "no memory release reported after \(moment)")
+                return rss
+            }
+            let rssConnected = Self.rss(bitten.pid)
+            let rssBefore = try await releasedRSS(after: Date().timeIntervalSince1970 + 20)
             let fdsBefore = Self.fds(bitten.pid)
+            print("churn: RSS \(rssConnected / 1024) MB right after connecting, \(rssBefore / 1024) MB after a release at steady state")
 
             var wave = 0
             let start = ContinuousClock.now
@@ -320,16 +340,17 @@ extension EndToEnd {
                 tasks[group] = Task { try await f.run() }
                 wave += 1
                 try await Task.sleep(for: .seconds(10))
-                print("churn: wave \(wave): RSS \(Self.rss(bitten.pid) / 1024) MB, fds \(Self.fds(bitten.pid))")
+                let process = (try? await HTTP.json(bitten.httpBase + "/health"))?.1["process"] as? [String: Any] ?? [:]
+                let released = (process["rss_after_release_bytes"] as? Int ?? 0) / 1_048_576
+                let releasedAgo = Date().timeIntervalSince1970 - (process["memory_released_at"] as? Double ?? 0)
+                print("churn: wave \(wave): RSS \(Self.rss(bitten.pid) / 1024) MB (\(released) MB after the release \(Int(releasedAgo)) s ago), fds \(Self.fds(bitten.pid))")
             }
             #expect(try await eventually(.seconds(60)) { count = try await online(); return count == 2000 }, "\(count) online after the waves")
-            // The monitor hands freed memory back every 30 s; let one pass happen.
-            try await Task.sleep(for: .seconds(32))
-            let rssAfter = Self.rss(bitten.pid)
+            let rssAfter = try await releasedRSS(after: Date().timeIntervalSince1970)
             let fdsAfter = Self.fds(bitten.pid)
             print("churn: \(wave) waves of 500 EAs over \(Int(seconds)) s; RSS \(rssBefore / 1024) MB before, \(rssAfter / 1024) MB after; fds \(fdsBefore) → \(fdsAfter)")
-            // KNOWN ISSUE (open): each reconnection keeps about 50 kB that malloc_trim does not give back
-            // (124 MB → 214 MB after nine waves of 500 in a 90 s run); the source is not found yet.
+            // KNOWN ISSUE (open): after the Redis job-queue fix the growth is ~30 % instead of ~70 %, levelling
+            // off (120 → 138 → 147 → 147 → 155 MB at successive releases); what remains is not found yet.
             withKnownIssue("RSS does not return within 10 % after churn", isIntermittent: true) {
                 #expect(Double(rssAfter) <= Double(rssBefore) * 1.10, "RSS \(rssBefore) kB → \(rssAfter) kB")
             }

@@ -57,6 +57,17 @@ public final class HeartbeatMonitor: Service, Sendable {
     public var health: HealthScore? { latest.withLock { $0 } }
 
     private let lastTrim = Mutex<Double>(0)
+    private let lastRelease = Mutex<MemoryRelease?>(nil)
+
+    /// When freed memory was last handed back to the system, and the resident size right after.
+    public struct MemoryRelease: Sendable, Equatable {
+        public var at: Double
+        public var rssBytes: Int
+    }
+
+    /// The latest memory release (nil before the first): the RSS right after it is the process's
+    /// live footprint, without the freed heap that RSS carries between releases.
+    public var memoryRelease: MemoryRelease? { lastRelease.withLock { $0 } }
 
     public func run() async throws {
         board.set(Self.name, .running)
@@ -101,9 +112,19 @@ public final class HeartbeatMonitor: Service, Sendable {
             last = at
             return true
         }
+        guard due else { return }
         #if os(Linux)
-        if due { _ = glibcMallocTrim(0) }
+        _ = glibcMallocTrim(0)
         #endif
+        if let rss = Self.residentBytes() { lastRelease.withLock { $0 = MemoryRelease(at: at, rssBytes: rss) } }
+    }
+
+    /// Resident set size from /proc/self/statm.
+    static func residentBytes() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     private func computeHealth(at: Double, redisLatency latency: Duration?) -> HealthScore {
