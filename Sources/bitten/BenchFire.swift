@@ -12,7 +12,7 @@ extension Bench {
         @Option(help: "Simulated EAs online (each one is also a user).") var eas = 5000
         @Option(help: "Fires per second.") var rate = 1000
         @Option(help: "Fires in all (each for another user, so none is a duplicate).") var fires = 5000
-        @Option(help: "Sockets per loop thread of the simulated fleet (fewer: commands reach the EAs sooner).") var socketsPerLoop = 640
+        @Option(help: "Sockets per loop thread of the simulated fleet (fewer: commands reach the EAs sooner).") var socketsPerLoop = 200
         @Option(help: "Keep-alive HTTP connections the client spreads the fires over.") var connections = 16
 
         func run() async throws {

@@ -160,7 +160,7 @@ struct ServerUnderTest {
         config.sendOHLC = false
         config.sharedPushSockets = 50
         config.socketsPerLoop = socketsPerLoop
-        config.maxLoops = 16
+        config.maxLoops = 32
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         let fleet = try Fleet(configuration: config, logger: logger)
