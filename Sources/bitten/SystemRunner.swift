@@ -18,6 +18,7 @@ struct SystemRunner {
 
     func run() async throws {
         let logger = Logger(label: "bitten")
+        MemoryTuning.apply(mmapThreshold: config.mallocMmapThreshold, logger: logger)
         try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
         Context.raiseFileDescriptorLimit()
 

@@ -1,6 +1,7 @@
 import BittenServices
 import BittenTestSupport
 import Foundation
+import Logging
 import Testing
 
 @testable import bitten
@@ -108,6 +109,16 @@ struct ConfigTests {
         #expect {
             try ConfigLoader.resolve(options: [:], environment: ["BITTEN_HTTP_PORT": "5555"], file: [:])
         } throws: { ($0 as? ConfigError)?.setting == "ports" }
+        #expect {
+            try ConfigLoader.resolve(options: [:], environment: ["BITTEN_MALLOC_MMAP_THRESHOLD": "-5"], file: [:])
+        } throws: { ($0 as? ConfigError)?.setting == "BITTEN_MALLOC_MMAP_THRESHOLD" }
+    }
+
+    @Test func mmapThresholdDefaultsToEightKilobytesAndZeroLeavesGlibcAlone() throws {
+        #expect(try ConfigLoader.resolve(options: [:], environment: [:], file: [:]).mallocMmapThreshold == 8192)
+        let off = try ConfigLoader.resolve(options: [:], environment: [:], file: ["BITTEN_MALLOC_MMAP_THRESHOLD": "0"])
+        #expect(off.mallocMmapThreshold == 0)
+        #expect(!MemoryTuning.apply(mmapThreshold: 0, logger: Logger(label: "test")))
     }
 
     @Test(arguments: [

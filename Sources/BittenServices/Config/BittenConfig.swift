@@ -36,6 +36,10 @@ public struct BittenConfig: Sendable, Equatable {
     public var protectReads = false
     /// Messages per second each EA may send on 5555 and on 5556 (bursts up to twice that); 0 = no limit.
     public var eaRateLimit: Double = 2000
+    /// Allocations of at least this many bytes get their own mapping, handed back to the system when
+    /// freed (`BITTEN_MALLOC_MMAP_THRESHOLD`, glibc's M_MMAP_THRESHOLD; 0 = glibc's default). libzmq's
+    /// per-connection buffers (8–18 kB) otherwise fragment the heap as EAs come and go.
+    public var mallocMmapThreshold = 8192
     /// CURVE on the EA-facing sockets (`BITTEN_CURVE`): off by default, for EAs without keys.
     public var curve = false
     /// This process's gateway id (`BITTEN_GATEWAY_ID`, `--gateway-id`): recorded on each node it

@@ -35,6 +35,7 @@ public enum ConfigLoader {
         "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
         "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE", "BITTEN_GATEWAY_ID",
+        "BITTEN_MALLOC_MMAP_THRESHOLD",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -184,6 +185,12 @@ public enum ConfigLoader {
                 throw ConfigError(setting: "BITTEN_EA_RATE_LIMIT", message: "'\(text)' from the \(source.rawValue) is not a number of messages per second (0 = no limit)")
             }
             config.eaRateLimit = value
+        }
+        if let (text, source) = lookup("BITTEN_MALLOC_MMAP_THRESHOLD") {
+            guard let value = Int(text.trimmingSpaces), value >= 0, value <= 32 * 1024 * 1024 else {
+                throw ConfigError(setting: "BITTEN_MALLOC_MMAP_THRESHOLD", message: "'\(text)' from the \(source.rawValue) is not a size in bytes from 0 (glibc's default) to 33554432")
+            }
+            config.mallocMmapThreshold = value
         }
         // Anyone who can reach the API can trade: it only leaves the machine with a token.
         let loopback = ["127.0.0.1", "localhost", "::1"].contains(config.httpHost) || config.httpHost.hasPrefix("127.")
