@@ -53,14 +53,6 @@ struct HealthReport: Encodable {
 enum ProcessStats {
     static let started = Date()
 
-    /// Resident set size from /proc/self/statm.
-    static var rssBytes: Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-
     /// User + system CPU seconds from getrusage.
     static var cpuSeconds: Double? {
         var usage = rusage()
@@ -121,7 +113,7 @@ extension DashboardDependencies {
             status: status, version: version, healthScore: score?.score, healthFactors: score?.factors, redis: redisStatus,
             services: services, ports: ports, nodes: counts,
             process: .init(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(ProcessStats.started),
-                           rssBytes: ProcessStats.rssBytes, rssAfterReleaseBytes: monitor?.memoryRelease?.rssBytes,
+                           rssBytes: MemoryTuning.residentBytes, rssAfterReleaseBytes: monitor?.memoryRelease?.rssBytes,
                            memoryReleasedAt: monitor?.memoryRelease?.at, cpuSeconds: ProcessStats.cpuSeconds,
                            dataDirFreeBytes: ProcessStats.freeBytes(at: dataDir)))
     }

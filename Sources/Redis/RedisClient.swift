@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import Logging
 import Metrics
@@ -33,11 +34,9 @@ public final class RedisClient: Service, @unchecked Sendable {
     let logger: Logger
     private let condition = NSCondition()
     // Guarded by `condition`.
-    // A FIFO: `jobs[jobHead...]` wait; taken slots are emptied at once so a finished job's closure
-    // (and everything it captured, a whole pipeline's commands) is released when it has run, not
-    // when the array is next compacted.
-    private var jobs: [Job?] = []
-    private var jobHead = 0
+    // Waiting jobs, oldest first; a taken job leaves the queue at once, so its closure (and what it
+    // captured, a whole pipeline's commands) is released when it has run.
+    private var jobs = Deque<Job>()
     private var stopped = false
     private var currentState: RedisClientState = .connecting
     private var retryAt: ContinuousClock.Instant?
@@ -53,7 +52,9 @@ public final class RedisClient: Service, @unchecked Sendable {
     private let failures: Counter
 
     struct Job {
-        let body: (RedisConnection) -> Void
+        /// Runs on the worker; returns how to answer the caller, which the worker does only after it
+        /// has noted a broken connection (so a caller that sees an error also sees the state change).
+        let body: (RedisConnection) -> () -> Void
         let fail: (RedisError) -> Void
     }
 
@@ -94,7 +95,8 @@ public final class RedisClient: Service, @unchecked Sendable {
         try await withCheckedThrowingContinuation { (reply: CheckedContinuation<T, any Error>) in
             let job = Job(
                 body: { connection in
-                    do { reply.resume(returning: try body(connection)) } catch { reply.resume(throwing: error) }
+                    let result = Result { try body(connection) }
+                    return { reply.resume(with: result) }
                 },
                 fail: { reply.resume(throwing: $0) })
             enqueue(job)
@@ -155,9 +157,8 @@ public final class RedisClient: Service, @unchecked Sendable {
         let pending: [Job] = condition.withLock {
             stopped = true
             currentState = .closed
-            let rest = jobs[jobHead...].compactMap { $0 }
+            let rest = Array(jobs)
             jobs = []
-            jobHead = 0
             condition.broadcast()
             return rest
         }
@@ -177,19 +178,9 @@ public final class RedisClient: Service, @unchecked Sendable {
     private func nextJob() -> Job? {
         condition.lock()
         defer { condition.unlock() }
-        while jobHead >= jobs.count && !stopped { condition.wait() }
+        while jobs.isEmpty && !stopped { condition.wait() }
         guard !stopped else { return nil }
-        let job = jobs[jobHead]
-        jobs[jobHead] = nil
-        jobHead += 1
-        if jobHead == jobs.count {
-            jobs.removeAll(keepingCapacity: true)
-            jobHead = 0
-        } else if jobHead >= 256 && jobHead * 2 > jobs.count {
-            jobs.removeFirst(jobHead)
-            jobHead = 0
-        }
-        return job
+        return jobs.popFirst()
     }
 
     private func work() {
@@ -206,12 +197,13 @@ public final class RedisClient: Service, @unchecked Sendable {
             }
             guard let live = connection else { continue }
             let start = ContinuousClock.now
-            job.body(live)
+            let answer = job.body(live)
             latency.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
             if live.isBroken {
                 connection = nil
                 markDown("connection lost")
             }
+            answer()
         }
         connection?.close()
     }

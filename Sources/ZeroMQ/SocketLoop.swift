@@ -1,4 +1,5 @@
 import CZeroMQ
+import DequeModule
 import Foundation
 import Logging
 import Synchronization
@@ -50,8 +51,8 @@ public final class SocketLoop: @unchecked Sendable {
         let continuation: AsyncStream<[Message]>.Continuation?
         /// When set, received batches are handed to this closure on the loop thread instead of the stream.
         var inlineHandler: (@Sendable ([Message]) -> Void)?
-        var pending: [(Message, CheckedContinuation<Void, any Error>?)] = []
-        var pendingHead = 0
+        /// Messages waiting for the socket to take them, oldest first.
+        var pending = Deque<(Message, CheckedContinuation<Void, any Error>?)>()
 
         init(socket: Socket, stats: SocketStats, continuation: AsyncStream<[Message]>.Continuation?) {
             self.socket = socket
@@ -59,7 +60,7 @@ public final class SocketLoop: @unchecked Sendable {
             self.continuation = continuation
         }
 
-        var hasPending: Bool { pendingHead < pending.count }
+        var hasPending: Bool { !pending.isEmpty }
     }
 
     /// Starts the loop thread.
@@ -266,7 +267,7 @@ public final class SocketLoop: @unchecked Sendable {
     private func enqueue(
         _ message: Message, entry: Entry, reply: CheckedContinuation<Void, any Error>?
     ) -> ZMQError? {
-        guard entry.pending.count - entry.pendingHead < maxPendingPerSocket else {
+        guard entry.pending.count < maxPendingPerSocket else {
             entry.stats.failedCount.add(1, ordering: .relaxed)
             return ZMQError(code: EAGAIN, operation: "send queue full (\(maxPendingPerSocket) pending)")
         }
@@ -276,8 +277,7 @@ public final class SocketLoop: @unchecked Sendable {
     }
 
     private func flushPending(_ entry: Entry) {
-        while entry.hasPending {
-            let (message, reply) = entry.pending[entry.pendingHead]
+        while let (message, reply) = entry.pending.first {
             do {
                 try entry.socket.send(message, dontWait: true)
                 entry.stats.sentCount.add(1, ordering: .relaxed)
@@ -288,25 +288,15 @@ public final class SocketLoop: @unchecked Sendable {
                 entry.stats.failedCount.add(1, ordering: .relaxed)
                 reply?.resume(throwing: error)
             }
-            entry.pendingHead += 1
-            // A socket that stays behind never empties its queue: drop what was sent now and then, so
-            // the queue holds only what waits (not everything since it was last empty).
-            if entry.pendingHead >= 1024 && entry.pendingHead * 2 > entry.pending.count {
-                entry.pending.removeFirst(entry.pendingHead)
-                entry.pendingHead = 0
-            }
+            entry.pending.removeFirst()
         }
-        entry.pending.removeAll(keepingCapacity: false)
-        entry.pendingHead = 0
         itemsDirty = true
     }
 
     private func discard(_ entry: Entry) {
-        while entry.hasPending {
-            entry.pending[entry.pendingHead].1?.resume(throwing: ZMQError(code: ETERM, operation: "socket closed"))
-            entry.pendingHead += 1
+        while let (_, reply) = entry.pending.popFirst() {
+            reply?.resume(throwing: ZMQError(code: ETERM, operation: "socket closed"))
         }
-        entry.pending = []
         entry.continuation?.finish()
         entry.socket.close()
     }

@@ -113,18 +113,8 @@ public final class HeartbeatMonitor: Service, Sendable {
             return true
         }
         guard due else { return }
-        #if os(Linux)
-        _ = glibcMallocTrim(0)
-        #endif
-        if let rss = Self.residentBytes() { lastRelease.withLock { $0 = MemoryRelease(at: at, rssBytes: rss) } }
-    }
-
-    /// Resident set size from /proc/self/statm.
-    static func residentBytes() -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+        MemoryTuning.releaseFreedMemory()
+        if let rss = MemoryTuning.residentBytes { lastRelease.withLock { $0 = MemoryRelease(at: at, rssBytes: rss) } }
     }
 
     private func computeHealth(at: Double, redisLatency latency: Duration?) -> HealthScore {
@@ -169,9 +159,3 @@ public final class HeartbeatMonitor: Service, Sendable {
         }
     }
 }
-
-#if os(Linux)
-/// glibc's `int malloc_trim(size_t pad)` (declared in <malloc.h>, which Glibc's module does not export).
-@_silgen_name("malloc_trim")
-private func glibcMallocTrim(_ pad: Int) -> Int32
-#endif

@@ -112,11 +112,8 @@ public struct TradeStore: Sendable {
     public func transition(_ key: String, to state: FireState, deadline: Double? = nil, fields: [String] = [])
         async throws -> (outcome: String, previous: String)
     {
-        let reply = try await redis.evaluate(
-            TradeScripts.transition, keys: [key, "fires:deadlines"],
-            args: [state.rawValue, deadline.map(Self.number) ?? ""] + fields)
-        let parts = reply.array?.compactMap(\.string) ?? []
-        return (parts.first ?? "", parts.count > 1 ? parts[1] : "")
+        let parts = try await runTransition(key, to: state, deadline: deadline, fields: fields)
+        return (parts.first?.string ?? "", parts.count > 1 ? parts[1].string ?? "" : "")
     }
 
     /// Moves a fire record like `transition` and returns the record as it is afterwards (one round
@@ -124,11 +121,18 @@ public struct TradeStore: Sendable {
     public func transitionFire(_ fireID: String, to state: FireState, deadline: Double? = nil, fields: [String] = [])
         async throws -> FireRecord?
     {
-        let reply = try await redis.evaluate(
-            TradeScripts.transition, keys: ["fire:\(fireID)", "fires:deadlines"],
-            args: [state.rawValue, deadline.map(Self.number) ?? ""] + fields)
-        guard let parts = reply.array, parts.count == 3, parts[0].string == "ok" else { return nil }
+        let parts = try await runTransition("fire:\(fireID)", to: state, deadline: deadline, fields: fields)
+        guard parts.count == 3, parts[0].string == "ok" else { return nil }
         return parts[2].hash.flatMap(FireRecord.init(hash:))
+    }
+
+    /// The transition script's reply: outcome, previous state and (when moved) the record.
+    private func runTransition(_ key: String, to state: FireState, deadline: Double?, fields: [String]) async throws
+        -> [RedisReply]
+    {
+        try await redis.evaluate(
+            TradeScripts.transition, keys: [key, "fires:deadlines"],
+            args: [state.rawValue, deadline.map(Self.number) ?? ""] + fields).array ?? []
     }
 
     /// Takes a record off the deadline list (it no longer waits for an answer).
