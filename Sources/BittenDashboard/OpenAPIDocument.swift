@@ -389,6 +389,7 @@ components:
         lot: {type: number}
         risk_percent: {type: number}
         risk_amount: {type: number}
+        tier: {type: string, description: "the tier the fire was sized for"}
         citadel_multiplier: {type: number}
         ticket: {type: integer}
         fill_price: {type: number}

@@ -188,16 +188,20 @@ public final class Fleet: Service, Sendable {
     /// Sends heartbeats, ticks and bars on schedule until shutdown.
     private func clockLoop() async {
         let clock = ContinuousClock()
-        var nextHeartbeat = clock.now + configuration.heartbeatInterval
+        let phases = max(1, configuration.heartbeatPhases)
+        let beat = configuration.heartbeatInterval / phases
+        var phase = 0
+        var nextHeartbeat = clock.now + beat
         var nextTick = clock.now + (configuration.tickInterval ?? .seconds(3600))
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let wake = min(nextHeartbeat, nextTick)
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(until: wake, clock: clock) } } catch { return }
             let now = clock.now
             if now >= nextHeartbeat {
-                sendHeartbeats()
-                nextHeartbeat = nextHeartbeat + configuration.heartbeatInterval
-                if nextHeartbeat < now { nextHeartbeat = now + configuration.heartbeatInterval }
+                sendHeartbeats(phase: phase, of: phases)
+                phase = (phase + 1) % phases
+                nextHeartbeat = nextHeartbeat + beat
+                if nextHeartbeat < now { nextHeartbeat = now + beat }
             }
             if let interval = configuration.tickInterval, now >= nextTick {
                 sendTicks()
@@ -207,12 +211,15 @@ public final class Fleet: Service, Sendable {
         }
     }
 
-    private func sendHeartbeats() {
+    /// Heartbeats of one phase: the EAs on every `phases`-th socket loop (EA i is on loop i modulo
+    /// the loop count), so a wave wakes few loop threads, each once.
+    private func sendHeartbeats(phase: Int, of phases: Int) {
         let time = Self.now()
         let all = sockets.withLock { $0 }
+        let loopCount = loops.count
         let out: [(Int, String, String)] = state.withLock { s in
             s.eas.indices.compactMap { i in
-                guard !s.eas[i].silenced && !s.eas[i].stopped else { return nil }
+                guard (i % loopCount) % phases == phase, !s.eas[i].silenced && !s.eas[i].stopped else { return nil }
                 return (i, EAMessages.dealerHeartbeat(s.eas[i], time: time), EAMessages.heartbeat(s.eas[i], time: time))
             }
         }

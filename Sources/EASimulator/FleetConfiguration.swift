@@ -15,6 +15,9 @@ public struct FleetConfiguration: Sendable {
     public var company: String = "Bitten Simulated Broker"
     /// Seconds between heartbeats on each channel (the real EA: 30 s).
     public var heartbeatInterval: Duration = .seconds(30)
+    /// Heartbeat phases: 1 sends every EA's heartbeat at once; n sends a 1/n share of the EAs every
+    /// interval/n, as independent terminals do (each EA still beats once per interval).
+    public var heartbeatPhases: Int = 1
     /// How often each EA sends a TICK for each of its symbols.
     public var tickInterval: Duration? = .seconds(1)
     /// Symbols each EA monitors.

@@ -12,14 +12,16 @@ extension Bench {
         @Option(help: "Simulated EAs online (each one is also a user).") var eas = 5000
         @Option(help: "Fires per second.") var rate = 1000
         @Option(help: "Fires in all (each for another user, so none is a duplicate).") var fires = 5000
-        @Option(help: "Sockets per loop thread of the simulated fleet (fewer: commands reach the EAs sooner).") var socketsPerLoop = 200
+        @Option(help: "Sockets per loop thread of the simulated fleet (fewer: commands reach the EAs sooner).") var socketsPerLoop = 10
+        @Option(help: "Most loop threads of the simulated fleet.") var maxLoops = 600
+        @Option(help: "Heartbeat waves per interval (1: every EA beats at the same moment).") var heartbeatPhases = 20
         @Option(help: "Keep-alive HTTP connections the client spreads the fires over.") var connections = 16
 
         func run() async throws {
             let server = try ServerUnderTest.start()
             defer { server.stop() }
             let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: try server.managedRedisPort()))
-            let (fleet, running) = try await server.startFleet(eas: eas, heartbeat: .seconds(10), tickInterval: nil, socketsPerLoop: socketsPerLoop)
+            let (fleet, running) = try await server.startFleet(eas: eas, heartbeat: .seconds(10), tickInterval: nil, socketsPerLoop: socketsPerLoop, maxLoops: maxLoops, heartbeatPhases: heartbeatPhases)
             defer { running.cancel() }
             let uuids = fleet.uuids
             var users: [[String]] = []

@@ -152,7 +152,7 @@ struct ServerUnderTest {
 
     /// Starts a fleet of `eas` simulated EAs (one symbol, shared PUSH sockets) against this server and
     /// waits (at most 2 minutes) until they are all online.
-    func startFleet(eas: Int, heartbeat: Duration, tickInterval: Duration?, socketsPerLoop: Int = 3000) async throws -> (Fleet, Task<Void, any Error>) {
+    func startFleet(eas: Int, heartbeat: Duration, tickInterval: Duration?, socketsPerLoop: Int = 3000, maxLoops: Int = 32, heartbeatPhases: Int = 20) async throws -> (Fleet, Task<Void, any Error>) {
         var config = FleetConfiguration(
             count: eas, commandPort: port("BITTEN_COMMAND_PORT"), marketPort: port("BITTEN_MARKET_PORT"),
             confirmPort: port("BITTEN_CONFIRM_PORT"), heartbeatInterval: heartbeat, tickInterval: tickInterval)
@@ -160,7 +160,9 @@ struct ServerUnderTest {
         config.sendOHLC = false
         config.sharedPushSockets = 50
         config.socketsPerLoop = socketsPerLoop
-        config.maxLoops = 32
+        config.maxLoops = maxLoops
+        // Terminals beat on their own clocks: spread each interval's heartbeats over it in 20 waves.
+        config.heartbeatPhases = heartbeatPhases
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         let fleet = try Fleet(configuration: config, logger: logger)

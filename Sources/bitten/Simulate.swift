@@ -31,6 +31,8 @@ struct Simulate: AsyncParsableCommand {
             confirmPort: config.confirmPort, heartbeatInterval: .milliseconds(Int64(heartbeat * 1000)),
             tickInterval: tickRate > 0 ? .milliseconds(Int64(1000 / tickRate)) : nil)
         fleetConfig.failureRate = failureRate
+        // Independent terminals do not beat in step: spread the heartbeats over each interval.
+        fleetConfig.heartbeatPhases = min(eas, 10)
         fleetConfig.uuidPrefix = uuidPrefix
         fleetConfig.accountBase = accountBase
         fleetConfig.sharedPushSockets = sharedPushSockets

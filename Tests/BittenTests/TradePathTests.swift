@@ -218,6 +218,62 @@ extension EndToEnd {
             #expect(system.bitten.isRunning)
         }
 
+        /// The fire desk keeps signals it has read and sizes every tier before the reservation; the
+        /// reservation script reads the user as stored at that moment. So a tier or risk override
+        /// changed between fires applies to the next fire, and a signal removed from Redis is not fired.
+        @Test func sizeFollowsTheStoredTierAndOverrideAndARemovedSignalIsNotFired() async throws {
+            let system = try await start(eas: 2)
+            defer { system.stop() }
+            let (first, second) = (system.fleet.uuids[0], system.fleet.uuids[1])
+            try await addUser(system, first, tier: "RECRUIT")
+            var (status, body) = try await HTTP.sendJSON("POST", system.api + "/users",
+                                                         body: #"{"uuid":"\#(second)","tier":"commander","risk_override":2}"#)
+            #expect(status == 201, "\(body)")
+            try await postSignal(system, signal("SIG_TIER_1"))
+            let (_, stored) = try await HTTP.json(system.api + "/signals/SIG_TIER_1")
+            let multiplier = try #require(stored["citadel_multiplier"] as? Double)
+            let sizer = PositionSizer(baseRiskPercent: 1)
+            func expectSized(_ body: [String: Any], _ tier: Tier, override: Double?) {
+                let risk = sizer.riskPercent(rule: TierTable.standard.rule(tier), userOverride: override, citadelMultiplier: multiplier)
+                let lot = ((10_000 * risk / 100 / 200) / 0.01 + 1e-9).rounded(.down) * 0.01
+                #expect(body["tier"] as? String == tier.rawValue, "\(body)")
+                #expect(abs((body["risk_percent"] as? Double ?? 0) - risk) < 1e-6, "\(body)")
+                #expect(abs((body["lot"] as? Double ?? 0) - lot) < 1e-9, "\(body)")
+            }
+
+            (status, body) = try await fire(system, "SIG_TIER_1", first)
+            #expect(status == 201, "\(body)")
+            expectSized(body, .recruit, override: nil)
+            let firstFire = body["fire_id"] as? String
+            // A user with a risk override is sized for it (the script asks for that size).
+            (status, body) = try await fire(system, "SIG_TIER_1", second)
+            #expect(status == 201, "\(body)")
+            expectSized(body, .commander, override: 2)
+            // The repeat is the first fire (the signal now comes from memory).
+            (status, body) = try await fire(system, "SIG_TIER_1", first)
+            #expect(body["fire_id"] as? String == firstFire && body["duplicate"] as? Bool == true, "\(body)")
+
+            // RECRUIT's one slot is taken; promoted to CORPORAL (two slots), the next fire goes out at
+            // CORPORAL's size.
+            try await postSignal(system, signal("SIG_TIER_2"))
+            (status, body) = try await fire(system, "SIG_TIER_2", first)
+            #expect(status == 409 && code(body) == "no_free_slot", "\(body)")
+            #expect((body["error"] as? [String: Any])?["message"] as? String ?? "" == "RECRUIT has 1 slot(s) and 1 in use", "\(body)")
+            (status, body) = try await HTTP.sendJSON("PUT", system.api + "/users/\(first)", body: #"{"tier":"CORPORAL"}"#)
+            #expect(status == 200, "\(body)")
+            (status, body) = try await fire(system, "SIG_TIER_2", first)
+            #expect(status == 201, "\(body)")
+            expectSized(body, .corporal, override: nil)
+
+            // A signal removed from Redis after it was read is not fired, and nothing is reserved.
+            _ = try system.redis.command(["DEL", "signal:SIG_TIER_2"])
+            let fires = try system.redis.command(["LLEN", "fires:recent"]).int
+            (status, body) = try await fire(system, "SIG_TIER_2", second)
+            #expect(status == 404 && code(body) == "signal_not_found", "\(body)")
+            #expect(try system.redis.command(["LLEN", "fires:recent"]).int == fires)
+            #expect(system.fleet.receivedFires().count == 3)
+        }
+
         @Test func unansweredFireTimesOutFreesTheSlotAndIsNeverResent() async throws {
             let system = try await start(eas: 1)
             defer { system.stop() }

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import Redis
 import ServiceLifecycle
+import Synchronization
 
 /// Sends commands to one EA (the gateway, or a route to the gateway that holds the EA).
 public protocol CommandChannel: Sendable {
@@ -49,6 +50,7 @@ public final class FireDesk: Service, Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Double
     private let outcomes: [String: Counter]
+    private let signals = Mutex<[String: (signal: SignalRecord, stamp: String)]>([:])
 
     public init(store: TradeStore, channel: (any CommandChannel)?, registry: NodeRegistry?, quotes: (any QuoteSource)?,
                 settings: TradeSettings, board: ServiceBoard, logger: Logger,
@@ -91,91 +93,188 @@ public final class FireDesk: Service, Sendable {
         return FireRefusal(code, message)
     }
 
+    /// What the checks made of a fire before the reservation: the signal's node, direction and the
+    /// sizes for every tier the user may have.
+    private struct FirePlan {
+        var direction: Direction
+        var variants: [String: TradeStore.SizingVariant] = [:]
+        var sizes: [String: PositionSize] = [:]
+        var balance: Double
+        var tickSize: Double
+        var tickValue: Double
+    }
+
+    /// A signal as read, while it has not expired (signals are never changed once stored; the
+    /// reservation script checks the stamp, so one removed or replaced meanwhile is noticed).
+    private func signal(_ signalID: String, at: Double, fresh: Bool) async throws(FireRefusal) -> (signal: SignalRecord, stamp: String)? {
+        if !fresh, let cached = signals.withLock({ $0[signalID] }) { return cached }
+        guard let read = try await guarded({ try await store.stampedSignal(signalID) }) else {
+            signals.withLock { _ = $0.removeValue(forKey: signalID) }
+            return nil
+        }
+        if read.signal.expiresAt > at {
+            signals.withLock { cache in
+                if cache.count >= Self.signalCacheLimit { cache = cache.filter { $0.value.signal.expiresAt > at } }
+                if cache.count >= Self.signalCacheLimit { cache.removeAll() }
+                cache[signalID] = read
+            }
+        }
+        return read
+    }
+
+    /// Signals kept in memory at most (expired ones are dropped first).
+    static let signalCacheLimit = 4_096
+
     /// Fires `signalID` for `userUUID`. A repeat returns the first fire's record with `duplicate`.
+    ///
+    /// One Redis round trip before the send in the usual case: the signal is read once and kept;
+    /// the user, the earlier-fire marker and the slots are read by the reservation script itself,
+    /// which picks the size computed here for the user's tier (all tiers are sized up front; a user
+    /// with a risk override is sized for it on a second try). Refusals keep their order: unknown
+    /// signal, unknown user, earlier fire (the first fire's record), then the rest.
     public func fire(signalID: String, userUUID: String) async throws(FireRefusal) -> FireRecord {
         guard SignalID.isValid(signalID) else { throw refuse(.badRequest, "'\(signalID)' is not a valid signal id") }
         guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
         let at = now()
-        let context = try await guarded { try await store.fireContext(signalID: signalID, userUUID: userUUID) }
-        guard let signal = context.signal else { throw refuse(.signalNotFound, "no signal \(signalID)") }
-        guard let user = context.user else { throw refuse(.userNotFound, "no user \(userUUID)") }
-        if let earlier = context.earlierFireID, var record = try await guarded({ try await store.fire(earlier) }) {
-            count("duplicate")
-            record.duplicate = true
-            return record
+        guard var signal = try await self.signal(signalID, at: at, fresh: false) else {
+            throw refuse(.signalNotFound, "no signal \(signalID)")
         }
+        var only: (tier: Tier, override: String)?
+        for _ in 0..<4 {
+            let plan: FirePlan
+            do {
+                plan = try await self.plan(signal.signal, userUUID: userUUID, at: at, only: only)
+            } catch {
+                // The user and an earlier fire come before these refusals.
+                let context = try await guarded { try await store.fireContext(signalID: signalID, userUUID: userUUID) }
+                if context.user == nil { throw refuse(.userNotFound, "no user \(userUUID)") }
+                if let earlier = context.earlierFireID, let record = try await duplicate(earlier) { return record }
+                throw refuse(error.code, error.message)
+            }
+            let deadline = at + settings.confirmationTimeout
+            let reservation = try await guarded {
+                try await store.reserveFire(signalID: signalID, signalStamp: signal.stamp, userUUID: userUUID,
+                                            variants: Array(plan.variants.values), deadline: deadline, now: at,
+                                            fields: recordFields(signal.signal, userUUID: userUUID, direction: plan.direction,
+                                                                 at: at, deadline: deadline, plan: plan))
+            }
+            switch reservation {
+            case .reserved(let fireID, let key):
+                guard let size = plan.sizes[key] else {
+                    throw refuse(.storeUnavailable, "fire \(fireID) reserved with an unknown size '\(key)'")
+                }
+                return try await send(fireID: fireID, signal: signal.signal, userUUID: userUUID, direction: plan.direction,
+                                      lot: size.lot, at: at)
+            case .duplicate(let first):
+                if let record = try await duplicate(first) { return record }
+                throw refuse(.storeUnavailable, "fire \(first) is recorded but could not be read")
+            case .noSlot(let used, let key):
+                let variant = plan.variants[key]
+                throw refuse(.noFreeSlot, "\(variant?.tier.rawValue ?? key) has \(variant?.slots ?? 0) slot(s) and \(used) in use")
+            case .noUser:
+                throw refuse(.userNotFound, "no user \(userUUID)")
+            case .sizingFailed(let message):
+                throw refuse(.sizing, message)
+            case .signalChanged:
+                guard let again = try await self.signal(signalID, at: at, fresh: true) else {
+                    throw refuse(.signalNotFound, "no signal \(signalID)")
+                }
+                signal = again
+            case .resize(let tierName, let override):
+                // As `UserRecord` reads it: an unknown tier is no user; an unreadable override is none.
+                guard let tier = Tier(rawValue: tierName) else { throw refuse(.userNotFound, "no user \(userUUID)") }
+                only = (tier, override)
+            }
+        }
+        throw refuse(.storeUnavailable, "the user or signal record kept changing during the fire; try again")
+    }
+
+    private func duplicate(_ fireID: String) async throws(FireRefusal) -> FireRecord? {
+        guard var record = try await guarded({ try await store.fire(fireID) }) else { return nil }
+        count("duplicate")
+        record.duplicate = true
+        return record
+    }
+
+    /// The checks that need no stored state, and the sizes: for every tier without a risk override,
+    /// or for `only`.
+    private func plan(_ signal: SignalRecord, userUUID: String, at: Double,
+                      only: (tier: Tier, override: String)?) async throws(FireRefusal) -> FirePlan {
         guard signal.expiresAt > at else {
-            throw refuse(.signalExpired, "signal \(signalID) expired at \(Int(signal.expiresAt)) (now \(Int(at)))")
+            throw FireRefusal(.signalExpired, "signal \(signal.signalID) expired at \(Int(signal.expiresAt)) (now \(Int(at)))")
         }
-        guard let channel else { throw refuse(.eaOffline, "no gateway in this process can reach EAs") }
+        guard let channel else { throw FireRefusal(.eaOffline, "no gateway in this process can reach EAs") }
         // This process's registry when it has one; in a split deployment, the node hash its gateway writes.
         let known: NodeRecord?
         if let registry { known = registry.node(userUUID) } else { known = try await guarded { try await store.node(userUUID) } }
         guard let node = known, node.online, channel.isConnected(userUUID) else {
-            throw refuse(.eaOffline, "the EA of \(userUUID) is not online")
+            throw FireRefusal(.eaOffline, "the EA of \(userUUID) is not online")
         }
         guard let direction = Direction(rawValue: signal.direction) else {
-            throw refuse(.badRequest, "signal \(signalID) has direction \(signal.direction)")
+            throw FireRefusal(.badRequest, "signal \(signal.signalID) has direction \(signal.direction)")
         }
         let stopOK = direction == .buy ? signal.stopLoss < signal.entry : signal.stopLoss > signal.entry
         guard stopOK else {
-            throw refuse(.stopLossWrongSide,
-                         "stop loss \(signal.stopLoss) is on the wrong side of entry \(signal.entry) for \(direction.rawValue)")
+            throw FireRefusal(.stopLossWrongSide,
+                              "stop loss \(signal.stopLoss) is on the wrong side of entry \(signal.entry) for \(direction.rawValue)")
         }
         guard let instrument = settings.instruments[signal.symbol] else {
-            throw refuse(.unknownInstrument, "no instrument definition for \(signal.symbol)")
+            throw FireRefusal(.unknownInstrument, "no instrument definition for \(signal.symbol)")
         }
         let quotes = self.quotes
         guard let tickValue = instrument.tickValue(accountCurrency: node.currency, price: signal.entry, rate: { symbol in
             quotes?.quote(symbol).map { ($0.bid + $0.ask) / 2 }
         }) else {
-            throw refuse(.sizing, "cannot value \(signal.symbol) in \(node.currency): no conversion price")
+            throw FireRefusal(.sizing, "cannot value \(signal.symbol) in \(node.currency): no conversion price")
         }
-        let rule = settings.tiers.rule(user.tier)
-        let size: PositionSize
-        do {
-            size = try settings.sizer.size(balance: node.balance, entry: signal.entry, stopLoss: signal.stopLoss,
-                                           instrument: instrument, tickValue: tickValue, rule: rule,
-                                           userOverride: user.riskOverride, citadelMultiplier: signal.citadelMultiplier)
-        } catch {
-            throw refuse(.sizing, error.message)
-        }
-        let deadline = at + settings.confirmationTimeout
-        func n(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
-        let fields = [
-            "kind", "fire", "signal_id", signalID, "user_uuid", userUUID, "symbol", signal.symbol,
-            "direction", direction.rawValue, "entry", n(signal.entry), "sl", n(signal.stopLoss), "tp", n(signal.takeProfit),
-            "lot", n(size.lot), "risk_percent", n(size.riskPercent), "risk_amount", n(size.riskAmount),
-            "citadel_multiplier", n(signal.citadelMultiplier), "tier", user.tier.rawValue, "balance", n(node.balance),
-            "tick_size", n(instrument.tickSize), "tick_value", n(tickValue), "created_at", n(at), "deadline", n(deadline),
-        ]
-        let reservation = try await guarded {
-            try await store.reserveFire(signalID: signalID, userUUID: userUUID, slots: rule.slots, deadline: deadline,
-                                        now: at, fields: fields)
-        }
-        let fireID: String
-        switch reservation {
-        case .reserved(let id): fireID = id
-        case .duplicate(let first):
-            if var record = try await guarded({ try await store.fire(first) }) {
-                count("duplicate")
-                record.duplicate = true
-                return record
+        var plan = FirePlan(direction: direction, balance: node.balance, tickSize: instrument.tickSize, tickValue: tickValue)
+        let cases: [(Tier, String)] = only.map { [$0] } ?? Tier.allCases.map { ($0, "") }
+        for (tier, override) in cases {
+            let rule = settings.tiers.rule(tier)
+            var variant = TradeStore.SizingVariant(tier: tier, override: override, slots: rule.slots, fields: [], error: nil)
+            do {
+                let size = try settings.sizer.size(balance: node.balance, entry: signal.entry, stopLoss: signal.stopLoss,
+                                                   instrument: instrument, tickValue: tickValue, rule: rule,
+                                                   userOverride: Double(override), citadelMultiplier: signal.citadelMultiplier)
+                variant.fields = ["lot", n(size.lot), "risk_percent", n(size.riskPercent), "risk_amount", n(size.riskAmount),
+                                  "tier", tier.rawValue]
+                plan.sizes[variant.key] = size
+            } catch {
+                variant.error = error.message
             }
-            throw refuse(.storeUnavailable, "fire \(first) is recorded but could not be read")
-        case .noSlot(let used):
-            throw refuse(.noFreeSlot, "\(user.tier.rawValue) has \(rule.slots) slot(s) and \(used) in use")
+            plan.variants[variant.key] = variant
         }
+        return plan
+    }
+
+    private func n(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
+
+    /// The fire record's fields that do not depend on the user's tier.
+    private func recordFields(_ signal: SignalRecord, userUUID: String, direction: Direction, at: Double, deadline: Double,
+                              plan: FirePlan) -> [String] {
+        [
+            "kind", "fire", "signal_id", signal.signalID, "user_uuid", userUUID, "symbol", signal.symbol,
+            "direction", direction.rawValue, "entry", n(signal.entry), "sl", n(signal.stopLoss), "tp", n(signal.takeProfit),
+            "citadel_multiplier", n(signal.citadelMultiplier), "balance", n(plan.balance),
+            "tick_size", n(plan.tickSize), "tick_value", n(plan.tickValue), "created_at", n(at), "deadline", n(deadline),
+        ]
+    }
+
+    /// Sends a reserved fire to its EA and moves it to `sent`; a send that fails rejects it and frees
+    /// the slot and the marker, so the user may fire again.
+    private func send(fireID: String, signal: SignalRecord, userUUID: String, direction: Direction, lot: Double,
+                      at: Double) async throws(FireRefusal) -> FireRecord {
+        guard let channel else { throw refuse(.eaOffline, "no gateway in this process can reach EAs") }
         let command = FireCommand(
             fireID: fireID, targetUUID: userUUID, symbol: signal.symbol, direction: direction, entry: signal.entry,
-            sl: signal.stopLoss, tp: signal.takeProfit, lot: size.lot, signalID: signalID, source: "bitten",
+            sl: signal.stopLoss, tp: signal.takeProfit, lot: lot, signalID: signal.signalID, source: "bitten",
             timestamp: MetaTraderTime(epochSeconds: Int(at)))
         do {
             try await channel.send(.fire(command))
         } catch {
             count("send_failed")
             _ = try? await store.transition("fire:\(fireID)", to: .rejected, fields: ["reason", "send failed: \(error)"])
-            try? await store.forgetFire(signalID: signalID, userUUID: userUUID)
+            try? await store.forgetFire(signalID: signal.signalID, userUUID: userUUID)
             logger.warning("fire not delivered", metadata: ["fire_id": "\(fireID)", "error": "\(error)"])
             throw FireRefusal(error.code == .notConnected ? .eaOffline : .sendFailed, error.message)
         }
@@ -186,7 +285,7 @@ public final class FireDesk: Service, Sendable {
         count("sent")
         board.count(Self.name, in: 1, out: 1)
         logger.info("fire sent", metadata: [
-            "fire_id": "\(fireID)", "bitten.node.uuid": "\(userUUID)", "symbol": "\(signal.symbol)", "lot": "\(size.lot)",
+            "fire_id": "\(fireID)", "bitten.node.uuid": "\(userUUID)", "symbol": "\(signal.symbol)", "lot": "\(lot)",
         ])
         if let moved { return moved }
         // Not moved (a confirmation came first, or Redis hiccuped): read what is there.

@@ -113,6 +113,8 @@ public struct FireRecord: Sendable, Codable, Equatable {
     public var lot: Double?
     public var riskPercent: Double?
     public var riskAmount: Double?
+    /// The tier the fire was sized for (the user's tier when it was reserved).
+    public var tier: String?
     public var citadelMultiplier: Double?
     public var createdAt: Double
     public var sentAt: Double?
@@ -145,6 +147,7 @@ public struct FireRecord: Sendable, Codable, Equatable {
         lot = d("lot")
         riskPercent = d("risk_percent")
         riskAmount = d("risk_amount")
+        tier = s("tier")
         citadelMultiplier = d("citadel_multiplier")
         createdAt = d("created_at") ?? 0
         sentAt = d("sent_at")

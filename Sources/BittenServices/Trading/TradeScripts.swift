@@ -42,26 +42,54 @@ enum TradeScripts {
         return 1
         """)
 
+    /// Size fields per sizing variant (as field/value pairs: lot, risk_percent, risk_amount, tier).
+    static let variantFieldCount = 8
+
     /// Creates a fire: its id (`F-{date}-{seq}`), the `pending` record, its slot and the idempotency
-    /// marker, in one step. KEYS: fired marker, slots set, deadlines zset, recent list.
-    /// ARGV: date (YYYYMMDD), slot limit, deadline, then field/value pairs.
-    /// → {'ok', fire_id} | {'duplicate', fire_id} | {'no_slot', used}
+    /// marker, in one step, after the checks that depend on stored state:
+    /// the signal is the one the caller read (its `received_at` stamp), the user exists, this user
+    /// has not fired this signal, the user's tier and risk override (read here, so never stale)
+    /// select one of the sizes the caller computed, and that tier has a free slot.
+    /// KEYS: fired marker, slots set, deadlines zset, recent list, user hash, signal hash.
+    /// ARGV: date (YYYYMMDD), deadline, signal stamp, variant count, then per variant
+    /// (key 'TIER|override', slots, sizing error or '', \(variantFieldCount) size field/value items), then
+    /// the record's other field/value pairs.
+    /// → {'ok', fire_id, key} | {'duplicate', fire_id} | {'no_slot', used, key} | {'no_user'} |
+    ///   {'signal_changed'} | {'resize', TIER, override} | {'sizing', message}
     static let reserveFire = RedisScript(prelude + """
 
+        local stamp = redis.call('HGET', KEYS[6], 'received_at')
+        if not stamp then
+          if redis.call('EXISTS', KEYS[6]) == 0 then return {'signal_changed'} end
+          stamp = ''
+        end
+        if stamp ~= ARGV[3] then return {'signal_changed'} end
+        local u = redis.call('HMGET', KEYS[5], 'uuid', 'tier', 'risk_override')
+        if not u[1] or not u[2] then return {'no_user'} end
         local existing = redis.call('GET', KEYS[1])
         if existing then return {'duplicate', existing} end
+        local want = string.upper(u[2]) .. '|' .. (u[3] or '')
+        local width = 3 + \(variantFieldCount)
+        local v
+        for i = 0, tonumber(ARGV[4]) - 1 do
+          local at = 5 + i * width
+          if ARGV[at] == want then v = at; break end
+        end
+        if not v then return {'resize', string.upper(u[2]), u[3] or ''} end
+        if ARGV[v + 2] ~= '' then return {'sizing', ARGV[v + 2]} end
         local used = redis.call('SCARD', KEYS[2])
-        if used >= tonumber(ARGV[2]) then return {'no_slot', tostring(used)} end
+        if used >= tonumber(ARGV[v + 1]) then return {'no_slot', tostring(used), want} end
         local id = 'F-' .. ARGV[1] .. '-' .. string.format('%06d', redis.call('INCR', 'fire:seq'))
         local key = 'fire:' .. id
         local fields = {}
-        for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+        for i = v + 3, v + 2 + \(variantFieldCount) do fields[#fields + 1] = ARGV[i] end
+        for i = 5 + tonumber(ARGV[4]) * width, #ARGV do fields[#fields + 1] = ARGV[i] end
         redis.call('HSET', key, 'state', 'pending', 'holds_slot', '1', 'fire_id', id, unpack(fields))
         redis.call('SET', KEYS[1], id)
         redis.call('SADD', KEYS[2], id)
-        redis.call('ZADD', KEYS[3], ARGV[3], key)
+        redis.call('ZADD', KEYS[3], ARGV[2], key)
         push(KEYS[4], id)
-        return {'ok', id}
+        return {'ok', id, want}
         """)
 
     /// Moves a fire or close record. KEYS: record, deadlines zset. ARGV: target state, new deadline

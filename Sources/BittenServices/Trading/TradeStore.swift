@@ -80,29 +80,83 @@ public struct TradeStore: Sendable {
                 replies[2].string)
     }
 
+    /// One signal with the `received_at` text it is stored with (the stamp `reserveFire` checks, so a
+    /// signal read earlier is known to be the one still in Redis).
+    public func stampedSignal(_ id: String) async throws -> (signal: SignalRecord, stamp: String)? {
+        guard let hash = try await redis.command(["HGETALL", "signal:\(id)"]).hash, let signal = SignalRecord(hash: hash) else {
+            return nil
+        }
+        return (signal, hash["received_at"] ?? "")
+    }
+
+    /// One way a fire may be sized: for a user of `tier` with the stored `risk_override` text
+    /// `override` ("" for none), either the size (`lot`, `riskPercent`, `riskAmount` as stored) under
+    /// `slots`, or why sizing failed (`error`).
+    public struct SizingVariant: Sendable, Equatable {
+        public var tier: Tier
+        public var override: String
+        public var slots: Int
+        public var fields: [String]
+        public var error: String?
+
+        public init(tier: Tier, override: String, slots: Int, fields: [String], error: String?) {
+            self.tier = tier
+            self.override = override
+            self.slots = slots
+            self.fields = fields
+            self.error = error
+        }
+
+        /// How the script finds the variant of a user: the tier name and the override text.
+        public var key: String { tier.rawValue + "|" + override }
+    }
+
     /// Outcome of reserving a fire.
     public enum Reservation: Sendable, Equatable {
-        case reserved(fireID: String)
+        /// Reserved as `fireID`, sized by the variant with `key`.
+        case reserved(fireID: String, key: String)
         case duplicate(fireID: String)
-        case noSlot(used: Int)
+        /// The user's tier allows `slots` and `used` are taken.
+        case noSlot(used: Int, key: String)
+        case noUser
+        /// The signal is gone or is not the one read (its stamp differs).
+        case signalChanged
+        /// None of the variants fits the user (tier name upper-cased, override text): size for it and ask again.
+        case resize(tier: String, override: String)
+        /// The user's variant could not be sized.
+        case sizingFailed(String)
     }
 
     /// Creates the `pending` fire record with a new id (`F-YYYYMMDD-NNNNNN`, unique across processes),
-    /// its slot and its idempotency marker in one step.
-    public func reserveFire(signalID: String, userUUID: String, slots: Int, deadline: Double, now: Double,
-                            fields: [String]) async throws -> Reservation {
+    /// its slot and its idempotency marker in one step, after checking (in the same step) that the
+    /// signal is the one read, that the user exists and has not fired this signal, and that the
+    /// user's tier has a free slot. The sizing is chosen by the user's tier and risk override as
+    /// stored at that moment, so a fire never uses a stale tier.
+    public func reserveFire(signalID: String, signalStamp: String, userUUID: String, variants: [SizingVariant],
+                            deadline: Double, now: Double, fields: [String]) async throws -> Reservation {
         let t = MetaTraderTime(epochSeconds: Int(now))
         let date = String(format: "%04d%02d%02d", t.year, t.month, t.day)
+        var args = [date, Self.number(deadline), signalStamp, String(variants.count)]
+        for variant in variants {
+            var sized = Array(variant.fields.prefix(TradeScripts.variantFieldCount))
+            sized += Array(repeating: "", count: TradeScripts.variantFieldCount - sized.count)
+            args += [variant.key, String(variant.slots), variant.error ?? ""] + sized
+        }
         let reply = try await redis.evaluate(
             TradeScripts.reserveFire,
-            keys: ["fired:\(signalID):\(userUUID)", "slots:\(userUUID)", "fires:deadlines", "fires:recent"],
-            args: [date, String(slots), Self.number(deadline)] + fields)
+            keys: ["fired:\(signalID):\(userUUID)", "slots:\(userUUID)", "fires:deadlines", "fires:recent",
+                   "user:\(userUUID)", "signal:\(signalID)"],
+            args: args + fields)
         let parts = reply.array?.compactMap(\.string) ?? []
-        let detail = parts.count > 1 ? parts[1] : ""
+        func part(_ i: Int) -> String { parts.count > i ? parts[i] : "" }
         switch parts.first {
-        case "ok": return .reserved(fireID: detail)
-        case "duplicate": return .duplicate(fireID: detail)
-        case "no_slot": return .noSlot(used: Int(detail) ?? 0)
+        case "ok": return .reserved(fireID: part(1), key: part(2))
+        case "duplicate": return .duplicate(fireID: part(1))
+        case "no_slot": return .noSlot(used: Int(part(1)) ?? 0, key: part(2))
+        case "no_user": return .noUser
+        case "signal_changed": return .signalChanged
+        case "resize": return .resize(tier: part(1), override: part(2))
+        case "sizing": return .sizingFailed(part(1))
         default: throw RedisError(.unexpectedReply, "reserve fire returned \(reply)")
         }
     }
