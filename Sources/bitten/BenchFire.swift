@@ -36,6 +36,7 @@ extension Bench {
             let count = min(fires, uuids.count)
             let start = Date().timeIntervalSince1970 + 0.2
             let rate = Double(self.rate)
+            let cpuBefore = (server.cpuSeconds(), ServerUnderTest.redisCPUSeconds(redis), ServerUnderTest.ownCPUSeconds())
             let results = try await http.run(jobs: count, connections: connections) { i in
                 ("/fire/BENCH_FIRE_1", #"{"user_uuid":"\#(uuids[i])"}"#, start + Double(i) / rate)
             }
@@ -44,6 +45,9 @@ extension Bench {
                 return (result.index, result.sentAt, result.status, fireID)
             }
             let issued = Date().timeIntervalSince1970 - start
+            // Where the two cores went while the fires were issued (the fleet of simulated EAs runs in this process).
+            let busy = ((server.cpuSeconds() - cpuBefore.0) / issued * 100, (ServerUnderTest.redisCPUSeconds(redis) - cpuBefore.1) / issued * 100,
+                        (ServerUnderTest.ownCPUSeconds() - cpuBefore.2) / issued * 100)
             try await Task.sleep(for: .seconds(2))
             let received = fleet.fireReceiveTimes
             var fromRequest: [Double] = []
@@ -72,6 +76,8 @@ extension Bench {
                          percentile(handedOver, 0.50) * 1000, percentile(handedOver, 0.99) * 1000))
             print(String(format: "fire: client sends HTTP → EA received: p50 %.2f ms, p99 %.2f ms",
                          percentile(fromRequest, 0.50) * 1000, percentile(fromRequest, 0.99) * 1000))
+            print(String(format: "fire: CPU while firing (%% of one core, %d cores): server %.0f%%, Redis %.0f%%, HTTP client + simulated fleet %.0f%%",
+                         ProcessInfo.processInfo.activeProcessorCount, busy.0, busy.1, busy.2))
             let wrong = fleet.receivedFires().filter { fire in !uuids.contains(fire.targetUUID) }.count
             print("fire: \(fleet.receivedFires().count) fire commands received by the fleet, \(wrong) for an unknown UUID")
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import EASimulator
 import Foundation
 import Logging
+import Redis
 import ZeroMQ
 
 #if canImport(FoundationNetworking)
@@ -257,6 +258,26 @@ struct ServerUnderTest {
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// used_cpu_user + used_cpu_sys of the Redis server behind `redis`, in seconds.
+    static func redisCPUSeconds(_ redis: RedisConnection) -> Double {
+        var info = ""
+        if let reply = try? redis.command(["INFO", "cpu"]), let text = reply.string { info = text }
+        var total = 0.0
+        for line in info.split(whereSeparator: { $0.isNewline }) {
+            let parts = line.split(separator: ":")
+            guard parts.count == 2, parts[0] == "used_cpu_user" || parts[0] == "used_cpu_sys" else { continue }
+            total += Double(String(parts[1]).trimmingCharacters(in: CharacterSet.whitespacesAndNewlines)) ?? 0
+        }
+        return total
+    }
+
+    /// User + system CPU seconds of this (the benchmark's own) process.
+    static func ownCPUSeconds() -> Double {
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     func rssMB() -> Double {

@@ -35,6 +35,7 @@ extension Bench {
             try push.setSendHighWaterMark(0)
             try push.connect("tcp://127.0.0.1:\(server.port("BITTEN_CONFIRM_PORT"))")
             try await Task.sleep(for: .milliseconds(300))
+            let (serverCPU, redisCPU) = (server.cpuSeconds(), ServerUnderTest.redisCPUSeconds(redis))
             let start = Date()
             for i in 0..<trades {
                 let uuid = "user_bench_\(i % 100)"
@@ -57,6 +58,8 @@ extension Bench {
                 try await Task.sleep(for: .milliseconds(20))
             }
             let elapsed = Date().timeIntervalSince(start)
+            let redisUsed = ServerUnderTest.redisCPUSeconds(redis) - redisCPU
+            let serverUsed = server.cpuSeconds() - serverCPU
             let streamLength = try redis.command(["XLEN", "stream:confirmations"]).int ?? 0
             let open = try redis.command(["SCARD", "all_open_positions"]).int ?? 0
             let wins = try redis.command(["HGET", "global_trade_stats", "wins"]).int ?? 0
@@ -74,6 +77,10 @@ extension Bench {
             }
             print(String(format: "trade: all applied after %.2f s: %.0f confirmations/s end to end (stream + lifecycle + statistics)",
                          elapsed, Double(trades * 2) / elapsed))
+            // Redis runs commands on one thread: its CPU time per confirmation bounds the rate, whatever the server does.
+            let perConfirmation = redisUsed / Double(trades * 2)
+            print(String(format: "trade: Redis CPU %.1f µs per confirmation (%.0f%% of a core during the run): at most %.0f confirmations/s with Redis alone on a whole core; server CPU %.1f µs per confirmation",
+                         perConfirmation * 1e6, redisUsed / elapsed * 100, 1 / max(perConfirmation, 1e-9), serverUsed / Double(trades * 2) * 1e6))
             print("trade: stream length \(streamLength), statistics total \(total) (wins \(wins)), open positions left \(open)")
         }
     }

@@ -64,6 +64,46 @@ struct CommandEncoderTests {
         #expect(naiveExtract(text, "entry") == "0.00001234")
     }
 
+    /// Property: the buffer-writing formatter prints what the string-building one it replaced printed
+    /// (kept here as the reference), for random values of every magnitude, sign and digit count.
+    @Test func plainDecimalsMatchTheReferenceFormatter() {
+        func reference(_ value: Double, _ digits: Int) -> String? {
+            guard value.isFinite else { return nil }
+            func pow10(_ n: Int) -> Double { (0..<n).reduce(1.0) { r, _ in r * 10 } }
+            var fractionDigits = min(max(digits, 0), 12)
+            while fractionDigits > 0 && abs(value) * pow10(fractionDigits) >= 9.0e18 { fractionDigits -= 1 }
+            let scale = pow10(fractionDigits)
+            guard abs(value) * scale < 9.0e18 else { return nil }
+            let scaled = Int64((abs(value) * scale).rounded())
+            let negative = value < 0 && scaled != 0
+            var text = String(scaled / Int64(scale))
+            var fraction = String(scaled % Int64(scale))
+            if fractionDigits > 0 {
+                fraction = String(repeating: "0", count: fractionDigits - fraction.count) + fraction
+                while fraction.hasSuffix("0") { fraction.removeLast() }
+                if !fraction.isEmpty { text += "." + fraction }
+            }
+            return negative ? "-" + text : text
+        }
+        var rng = SplitMix64(seed: 7)
+        var cases: [(Double, Int)] = [(0, 8), (-0.0, 8), (-0.000000001, 8), (0.5, 0), (-0.5, 0), (9.999999999, 8), (1e-12, 12),
+                                      (123_456_789.123456789, 12), (9.2e18, 0), (8.9e18, 0), (-1e15, 8), (.nan, 8), (1.0852, -3)]
+        for _ in 0..<50_000 {
+            let exponent = Int(rng.next() % 28) - 9
+            let power = (0..<abs(exponent)).reduce(1.0) { r, _ in r * 10 }
+            var value = rng.nextUnit() * (exponent >= 0 ? power : 1 / power)
+            if rng.next() % 2 == 0 { value = -value }
+            if rng.next() % 5 == 0 { value = (value * 100).rounded() / 100 }
+            cases.append((value, Int(rng.next() % 14)))
+        }
+        var mismatches: [String] = []
+        for (value, digits) in cases where PlainDecimal.format(value, maxFractionDigits: digits) != reference(value, digits) {
+            mismatches.append("\(value) @\(digits): \(PlainDecimal.format(value, maxFractionDigits: digits) ?? "nil") vs \(reference(value, digits) ?? "nil")")
+        }
+        let count = mismatches.count
+        #expect(count == 0, "first mismatches: \(mismatches.prefix(5))")
+    }
+
     @Test func refusesWhatWouldBreakTheEA() {
         #expect {
             try CommandEncoder.encode(.fire(fire { $0.signalID = "evil\"injection" }))

@@ -2,26 +2,53 @@
 public enum PlainDecimal {
     /// `value` with at most `digits` fraction digits, trailing zeros trimmed (`1.0852`, `0.35`, `12`).
     /// Returns nil for non-finite values or values too large to print exactly.
+    ///
+    /// On the hot paths (every fire, node flush and confirmation formats several numbers), so the
+    /// digits are written into a stack buffer instead of building and trimming intermediate strings.
     public static func format(_ value: Double, maxFractionDigits digits: Int = 8) -> String? {
         guard value.isFinite else { return nil }
+        let magnitude = value.magnitude
         var fractionDigits = min(max(digits, 0), 12)
-        while fractionDigits > 0 && abs(value) * pow10(fractionDigits) >= 9.0e18 { fractionDigits -= 1 }
-        let scale = pow10(fractionDigits)
-        guard abs(value) * scale < 9.0e18 else { return nil }
-        let scaled = Int64((abs(value) * scale).rounded())
+        while fractionDigits > 0 && magnitude * powers[fractionDigits] >= 9.0e18 { fractionDigits -= 1 }
+        let scale = powers[fractionDigits]
+        guard magnitude * scale < 9.0e18 else { return nil }
+        let scaled = Int64((magnitude * scale).rounded())
         let negative = value < 0 && scaled != 0
         let unit = Int64(scale)
-        var text = String(scaled / unit)
-        var fraction = String(scaled % unit)
-        if fractionDigits > 0 {
-            fraction = String(repeating: "0", count: fractionDigits - fraction.count) + fraction
-            while fraction.hasSuffix("0") { fraction.removeLast() }
-            if !fraction.isEmpty { text += "." + fraction }
+        var whole = scaled / unit
+        var fraction = scaled % unit
+        // Trailing zeros of the fraction are not printed (a zero fraction not at all).
+        while fractionDigits > 0 && fraction % 10 == 0 {
+            fraction /= 10
+            fractionDigits -= 1
         }
-        return negative ? "-" + text : text
+        // At most a sign, 19 whole digits, the point and 12 fraction digits.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 40) { buffer in
+            var start = buffer.count
+            for _ in 0..<fractionDigits {
+                start -= 1
+                buffer[start] = UInt8(ascii: "0") + UInt8(fraction % 10)
+                fraction /= 10
+            }
+            if fractionDigits > 0 {
+                start -= 1
+                buffer[start] = UInt8(ascii: ".")
+            }
+            repeat {
+                start -= 1
+                buffer[start] = UInt8(ascii: "0") + UInt8(whole % 10)
+                whole /= 10
+            } while whole > 0
+            if negative {
+                start -= 1
+                buffer[start] = UInt8(ascii: "-")
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[start...]), as: UTF8.self)
+        }
     }
 
-    private static func pow10(_ n: Int) -> Double {
+    /// 10^0 … 10^12 (each exact in a Double).
+    private static let powers: [Double] = (0...12).map { n in
         var result = 1.0
         for _ in 0..<n { result *= 10 }
         return result
