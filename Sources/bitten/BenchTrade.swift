@@ -18,12 +18,14 @@ extension Bench {
             let port = try server.managedRedisPort()
             let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: port))
             if noAOF { _ = try redis.command(["CONFIG", "SET", "appendonly", "no"]).orThrow() }
-            // Fires as the fire desk leaves them: sent, holding a slot.
+            // Fires as the fire desk leaves them (every field it writes): sent, holding a slot.
             var batch: [[String]] = []
             for i in 0..<trades {
                 batch.append(["HSET", "fire:FB-\(i)", "kind", "fire", "fire_id", "FB-\(i)", "state", "sent", "holds_slot", "1",
                               "signal_id", "SIG_BENCH", "user_uuid", "user_bench_\(i % 100)", "symbol", "EURUSD", "direction", "BUY",
-                              "sl", "1.08", "tp", "1.09", "tick_size", "0.00001", "tick_value", "1"])
+                              "entry", "1.0852", "sl", "1.08", "tp", "1.09", "lot", "0.1", "risk_percent", "1", "risk_amount", "100",
+                              "tier", "COMMANDER", "citadel_multiplier", "1", "balance", "10000", "tick_size", "0.00001", "tick_value", "1",
+                              "created_at", "1764000000.1", "deadline", "1764000030.2", "sent_at", "1764000000.2"])
                 if batch.count == 1000 {
                     _ = try redis.pipeline(batch)
                     batch = []

@@ -71,6 +71,14 @@ struct ConfirmationLedgerTests {
         #expect(try redis.command(["SCARD", "all_open_positions"]).int == 0)
         #expect(try redis.command(["SCARD", "slots:user_stats_01"]).int == 0)
         #expect(try redis.command(["HGET", "trade:900007", "profit"]).string == "60.00")
+        // The trade record carries the whole trade (it is the closed position, copied) and expires after 30 days.
+        let trade = try #require(try redis.command(["HGETALL", "trade:900007"]).hash)
+        for field in ["ticket", "fire_id", "user_uuid", "account", "symbol", "direction", "lot", "open_price", "close_price",
+                      "open_time", "close_time", "duration", "profit", "result"] {
+            #expect(!(trade[field] ?? "").isEmpty, "trade:900007 has no \(field): \(trade)")
+        }
+        #expect(trade["result"] == "win" && trade["status"] == "closed")
+        #expect((try redis.command(["TTL", "trade:900007"]).int ?? 0) > 2_500_000)
         #expect(try redis.command(["LLEN", "trades:EURUSD"]).int == 20)
         #expect(try redis.command(["XPENDING", "stream:confirmations", "processors"]).array?.first?.int == 0)
     }

@@ -248,8 +248,11 @@ extension EndToEnd {
                 #expect(fleet.receivedFires(for: uuid).count == 1, "\(uuid) got \(fleet.receivedFires(for: uuid).count) fire commands")
             }
 
-            // A confirmation that arrives late is reconciled (filled, marked late), not lost.
+            // A confirmation that arrives late is reconciled (filled, marked late), not lost, and the
+            // position takes the slot the timeout gave back.
             let lateFire = stuckFires[0]
+            let (_, beforeLate) = try await HTTP.json(api + "/users/\(stuck[0])")
+            #expect(beforeLate["slots_used"] as? Int == 0, "\(beforeLate)")
             let context = try Context()
             let push = try Socket(context: context, type: .push)
             try push.setLinger(.seconds(5))
@@ -262,6 +265,8 @@ extension EndToEnd {
             })
             let (_, afterLate) = try await HTTP.json(api + "/positions")
             #expect((afterLate["positions"] as? [Any])?.count == 4)
+            let (_, lateUser) = try await HTTP.json(api + "/users/\(stuck[0])")
+            #expect(lateUser["slots_used"] as? Int == 1, "\(lateUser)")
         }
     }
 

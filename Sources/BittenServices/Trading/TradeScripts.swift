@@ -193,11 +193,19 @@ enum TradeScripts {
           end
         end
 
+        local fire_fields = {'state', 'kind', 'user_uuid', 'signal_id', 'symbol', 'direction', 'entry', 'sl', 'tp', 'lot',
+          'tier', 'tick_size', 'tick_value'}
+
         local function confirmation(a)
           local stream_id, fire_id, status, ticket, price, lot, message, account, uuid, at =
             a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]
           local key = 'fire:' .. fire_id
-          local f = hgetall(key)
+          -- Only the fields the position and the event need (a whole record costs Redis more to hand over).
+          local raw = redis.call('HMGET', key, unpack(fire_fields))
+          local f = {fire_id = fire_id}
+          for i, name in ipairs(fire_fields) do
+            if raw[i] then f[name] = raw[i] end
+          end
           if not f['state'] then
             orphan(stream_id, {stream_id = stream_id, fire_id = fire_id, user_uuid = uuid, ticket = ticket,
               status = status, at = at})
@@ -212,6 +220,7 @@ enum TradeScripts {
           if target == 'filled' then
             change['ticket'], change['fill_price'], change['fill_lot'] = ticket, price, lot
           end
+          local was = f['state']
           hset(key, change)
           for k, v in pairs(change) do f[k] = v end
           redis.call('ZREM', 'fires:deadlines', key)
@@ -222,7 +231,8 @@ enum TradeScripts {
               'tick_size', f['tick_size'], 'tick_value', f['tick_value'], 'status', 'open')
             redis.call('SADD', 'all_open_positions', ticket)
             redis.call('SADD', 'user_positions:' .. uuid, ticket)
-            redis.call('SADD', 'slots:' .. uuid, fire_id)
+            -- A fire holds its slot while pending or sent; one that timed out gave it back and takes it again.
+            if was == 'timed_out' then redis.call('SADD', 'slots:' .. uuid, fire_id) end
           else
             redis.call('SREM', 'slots:' .. uuid, fire_id)
           end
@@ -259,8 +269,9 @@ enum TradeScripts {
           local cents = (raw >= 0) and math.floor(raw * 100 + 0.5) or -math.floor(-raw * 100 + 0.5)
           local profit = string.format('%.2f', cents / 100)
           local duration = string.format('%.0f', at - tonumber(p['open_time']))
+          local result = (cents > 0) and 'win' or ((cents < 0) and 'loss' or 'breakeven')
           redis.call('HSET', pkey, 'status', 'closed', 'close_price', close_text, 'profit', profit, 'closed_at', at_text,
-            'duration', duration)
+            'close_time', at_text, 'duration', duration, 'result', result)
           redis.call('SREM', 'all_open_positions', ticket)
           redis.call('SREM', 'user_positions:' .. p['user_uuid'], ticket)
           redis.call('SREM', 'slots:' .. p['user_uuid'], p['fire_id'] or '')
@@ -275,9 +286,10 @@ enum TradeScripts {
             account = g('account'), symbol = g('symbol'), direction = g('direction'), lot = g('lot'),
             open_price = g('open_price'), close_price = close_text, sl = g('sl'), tp = g('tp'), open_time = g('open_time'),
             close_time = at_text, duration = duration, profit = profit,
-            result = (cents > 0) and 'win' or ((cents < 0) and 'loss' or 'breakeven')}
+            result = result}
+          -- The trade record is the closed position copied (one command instead of writing every field again).
           local tkey = 'trade:' .. ticket
-          hset(tkey, trade)
+          redis.call('COPY', pkey, tkey, 'REPLACE')
           redis.call('EXPIRE', tkey, 2592000)
           for _, list in ipairs({'trades:' .. p['symbol'], 'trades:account:' .. p['account'], 'trades:day:' .. day,
                                  'trades:recent'}) do
