@@ -180,6 +180,24 @@ public final class RedisConnection {
         return loaded
     }
 
+    /// The server's version (`INFO server`'s `redis_version`) as numbers, e.g. `[7, 0, 15]`.
+    public func serverVersion() throws(RedisError) -> [Int] {
+        guard let info = try command(["INFO", "server"]).orThrow().string, let version = Self.version(fromInfo: info) else {
+            throw RedisError(.unexpectedReply, "INFO server has no redis_version")
+        }
+        return version
+    }
+
+    /// `redis_version` of an INFO text as numbers, or nil when it has none.
+    public static func version(fromInfo info: String) -> [Int]? {
+        for line in info.split(whereSeparator: { $0.isNewline }) where line.hasPrefix("redis_version:") {
+            let numbers = line.dropFirst("redis_version:".count).split(separator: ".").map { Int($0) }
+            guard !numbers.isEmpty, !numbers.contains(nil) else { return nil }
+            return numbers.compactMap { $0 }
+        }
+        return nil
+    }
+
     /// Forgets every script SHA, so that the next use loads the script again.
     public func forgetScripts() { scriptSHAs = [:] }
 

@@ -137,7 +137,14 @@ struct Check: AsyncParsableCommand {
                     let start = ContinuousClock.now
                     let reply = try connection.command(["PING"])
                     guard reply.string == "PONG" else { throw CheckFailure("PING answered \(reply)") }
-                    return "\(redisURL.host):\(redisURL.port) answered in \(Int((ContinuousClock.now - start) / .microseconds(1))) µs"
+                    let took = Int((ContinuousClock.now - start) / .microseconds(1))
+                    // The trade scripts need COPY (Redis 6.2).
+                    let version = try connection.serverVersion()
+                    let text = version.map(String.init).joined(separator: ".")
+                    if version.lexicographicallyPrecedes([6, 2]) {
+                        throw CheckFailure("Redis \(text) is too old: Bitten needs 6.2 or later")
+                    }
+                    return "\(redisURL.host):\(redisURL.port) (Redis \(text)) answered in \(took) µs"
                 } catch let failure as CheckFailure { throw failure } catch { throw CheckFailure("\(redisURL.host):\(redisURL.port): \(error)") }
             })
             report("redis: persistence round trip", Result { () throws(CheckFailure) -> String in

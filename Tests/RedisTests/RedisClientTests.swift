@@ -35,6 +35,15 @@ final class RedisClientTests {
         #expect(try connection.command(["GET", "bin"]) == .string(binary))
     }
 
+    @Test func serverVersionIsReadFromInfo() throws {
+        let connection = try RedisConnection(url: url)
+        let version = try connection.serverVersion()
+        #expect(version.count >= 2 && version[0] >= 6, "\(version)")
+        #expect(RedisConnection.version(fromInfo: "# Server\r\nredis_version:6.0.16\r\nredis_mode:standalone\r\n") == [6, 0, 16])
+        #expect(RedisConnection.version(fromInfo: "# Server\r\nredis_mode:standalone\r\n") == nil)
+        #expect(RedisConnection.version(fromInfo: "redis_version:seven\r\n") == nil)
+    }
+
     @Test func pipelineRepliesComeBackInOrder() throws {
         let connection = try RedisConnection(url: url)
         let commands = (0..<500).map { ["HSET", "h:\($0)", "f", String($0)] } + [["HGET", "h:42", "f"], ["BAD"]]
