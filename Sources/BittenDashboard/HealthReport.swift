@@ -50,11 +50,11 @@ struct HealthReport: Encodable {
     }
 }
 
-enum ProcessStats {
+public enum ProcessStats {
     static let started = Date()
 
-    /// User + system CPU seconds from getrusage.
-    static var cpuSeconds: Double? {
+    /// User + system CPU seconds of this process, from getrusage.
+    public static var cpuSeconds: Double? {
         var usage = rusage()
         guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return nil }
         return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
@@ -79,10 +79,7 @@ extension DashboardDependencies {
                 redisStatus.reachable = true
                 redisStatus.state = redis.state.description
                 redisStatus.pingMs = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
-                let text = info.string ?? ""
-                if let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix("used_memory:") }) {
-                    redisStatus.usedMemoryBytes = Int(line.dropFirst("used_memory:".count))
-                }
+                redisStatus.usedMemoryBytes = RedisConnection.infoField("used_memory", in: info.string ?? "").flatMap { Int($0) }
             } else {
                 redisStatus.state = redis.state.description
             }

@@ -265,13 +265,13 @@ enum TradeRoutes {
     }
 }
 
-/// A closed trade as stored (all strings in Redis) with its numbers as JSON numbers.
 /// The fields of a closed trade (`trade:{ticket}`).
 let tradeFields: Set<String> = [
     "ticket", "fire_id", "signal_id", "user_uuid", "account", "symbol", "direction", "lot", "open_price", "close_price",
     "sl", "tp", "open_time", "close_time", "duration", "profit", "result",
 ]
 
+/// A closed trade as stored (all strings in Redis) with its numbers as JSON numbers.
 func typedTrade(_ fields: [String: String]) -> JSONValue {
     let integers: Set<String> = ["ticket", "account"]
     let numbers: Set<String> = ["open_price", "close_price", "profit", "lot", "sl", "tp", "duration", "open_time", "close_time"]

@@ -190,10 +190,17 @@ public final class RedisConnection {
 
     /// `redis_version` of an INFO text as numbers, or nil when it has none.
     public static func version(fromInfo info: String) -> [Int]? {
-        for line in info.split(whereSeparator: { $0.isNewline }) where line.hasPrefix("redis_version:") {
-            let numbers = line.dropFirst("redis_version:".count).split(separator: ".").map { Int($0) }
-            guard !numbers.isEmpty, !numbers.contains(nil) else { return nil }
-            return numbers.compactMap { $0 }
+        guard let text = infoField("redis_version", in: info) else { return nil }
+        let numbers = text.split(separator: ".").map { Int($0) }
+        guard !numbers.isEmpty, !numbers.contains(nil) else { return nil }
+        return numbers.compactMap { $0 }
+    }
+
+    /// The value of `name` in an INFO reply's `name:value` lines, or nil when it has none.
+    public static func infoField(_ name: String, in info: String) -> String? {
+        let prefix = name + ":"
+        for line in info.split(whereSeparator: { $0.isNewline }) where line.hasPrefix(prefix) {
+            return String(line.dropFirst(prefix.count))
         }
         return nil
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BittenDashboard
 import Foundation
 import Redis
 
@@ -36,7 +37,7 @@ extension Bench {
             let count = min(fires, uuids.count)
             let start = Date().timeIntervalSince1970 + 0.2
             let rate = Double(self.rate)
-            let cpuBefore = (server.cpuSeconds(), ServerUnderTest.redisCPUSeconds(redis), ServerUnderTest.ownCPUSeconds())
+            let cpuBefore = (server.cpuSeconds(), ServerUnderTest.redisCPUSeconds(redis), (ProcessStats.cpuSeconds ?? 0))
             let results = try await http.run(jobs: count, connections: connections) { i in
                 ("/fire/BENCH_FIRE_1", #"{"user_uuid":"\#(uuids[i])"}"#, start + Double(i) / rate)
             }
@@ -47,7 +48,7 @@ extension Bench {
             let issued = Date().timeIntervalSince1970 - start
             // Where the two cores went while the fires were issued (the fleet of simulated EAs runs in this process).
             let busy = ((server.cpuSeconds() - cpuBefore.0) / issued * 100, (ServerUnderTest.redisCPUSeconds(redis) - cpuBefore.1) / issued * 100,
-                        (ServerUnderTest.ownCPUSeconds() - cpuBefore.2) / issued * 100)
+                        ((ProcessStats.cpuSeconds ?? 0) - cpuBefore.2) / issued * 100)
             try await Task.sleep(for: .seconds(2))
             let received = fleet.fireReceiveTimes
             var fromRequest: [Double] = []

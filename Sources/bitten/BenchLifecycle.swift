@@ -162,7 +162,7 @@ struct ServerUnderTest {
         config.sharedPushSockets = 50
         config.socketsPerLoop = socketsPerLoop
         config.maxLoops = maxLoops
-        // Terminals beat on their own clocks: spread each interval's heartbeats over it in 20 waves.
+        // Terminals beat on their own clocks: spread each interval's heartbeats over it in waves.
         config.heartbeatPhases = heartbeatPhases
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
@@ -262,22 +262,10 @@ struct ServerUnderTest {
 
     /// used_cpu_user + used_cpu_sys of the Redis server behind `redis`, in seconds.
     static func redisCPUSeconds(_ redis: RedisConnection) -> Double {
-        var info = ""
-        if let reply = try? redis.command(["INFO", "cpu"]), let text = reply.string { info = text }
-        var total = 0.0
-        for line in info.split(whereSeparator: { $0.isNewline }) {
-            let parts = line.split(separator: ":")
-            guard parts.count == 2, parts[0] == "used_cpu_user" || parts[0] == "used_cpu_sys" else { continue }
-            total += Double(String(parts[1]).trimmingCharacters(in: CharacterSet.whitespacesAndNewlines)) ?? 0
+        guard let reply = try? redis.command(["INFO", "cpu"]), let info = reply.string else { return 0 }
+        return ["used_cpu_user", "used_cpu_sys"].reduce(0) { total, name in
+            total + (RedisConnection.infoField(name, in: info).flatMap { Double($0) } ?? 0)
         }
-        return total
-    }
-
-    /// User + system CPU seconds of this (the benchmark's own) process.
-    static func ownCPUSeconds() -> Double {
-        var usage = rusage()
-        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     func rssMB() -> Double {

@@ -55,7 +55,16 @@ public struct TradeStore: Sendable {
 
     /// One signal.
     public func signal(_ id: String) async throws -> SignalRecord? {
-        try await redis.command(["HGETALL", "signal:\(id)"]).hash.flatMap(SignalRecord.init(hash:))
+        try await stampedSignal(id)?.signal
+    }
+
+    /// One signal with the `received_at` text it is stored with (the stamp `reserveFire` checks, so a
+    /// signal read earlier is known to be the one still in Redis).
+    public func stampedSignal(_ id: String) async throws -> (signal: SignalRecord, stamp: String)? {
+        guard let hash = try await redis.command(["HGETALL", "signal:\(id)"]).hash, let signal = SignalRecord(hash: hash) else {
+            return nil
+        }
+        return (signal, hash["received_at"] ?? "")
     }
 
     /// The latest signals, newest first.
@@ -66,27 +75,13 @@ public struct TradeStore: Sendable {
 
     // MARK: fires
 
-    /// What a fire needs to know first, in one round trip: the signal, the user and an earlier fire of
-    /// that signal by that user.
-    public func fireContext(signalID: String, userUUID: String) async throws
-        -> (signal: SignalRecord?, user: UserRecord?, earlierFireID: String?)
-    {
-        let replies = try await redis.pipeline([
-            ["HGETALL", "signal:\(signalID)"], ["HGETALL", "user:\(userUUID)"], ["GET", "fired:\(signalID):\(userUUID)"],
-        ])
-        guard replies.count == 3 else { throw RedisError(.unexpectedReply, "fire context: \(replies.count) replies") }
+    /// What decides a refusal's order, in one round trip: the user and an earlier fire of the signal by
+    /// that user (which come before refusals such as an offline EA).
+    public func fireContext(signalID: String, userUUID: String) async throws -> (user: UserRecord?, earlierFireID: String?) {
+        let replies = try await redis.pipeline([["HGETALL", "user:\(userUUID)"], ["GET", "fired:\(signalID):\(userUUID)"]])
+        guard replies.count == 2 else { throw RedisError(.unexpectedReply, "fire context: \(replies.count) replies") }
         for reply in replies { try reply.orThrow() }
-        return (replies[0].hash.flatMap(SignalRecord.init(hash:)), replies[1].hash.flatMap(UserRecord.init(hash:)),
-                replies[2].string)
-    }
-
-    /// One signal with the `received_at` text it is stored with (the stamp `reserveFire` checks, so a
-    /// signal read earlier is known to be the one still in Redis).
-    public func stampedSignal(_ id: String) async throws -> (signal: SignalRecord, stamp: String)? {
-        guard let hash = try await redis.command(["HGETALL", "signal:\(id)"]).hash, let signal = SignalRecord(hash: hash) else {
-            return nil
-        }
-        return (signal, hash["received_at"] ?? "")
+        return (replies[0].hash.flatMap(UserRecord.init(hash:)), replies[1].string)
     }
 
     /// One way a fire may be sized: for a user of `tier` with the stored `risk_override` text
