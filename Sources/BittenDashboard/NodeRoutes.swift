@@ -23,8 +23,23 @@ enum NodeRoutes {
         var reconnects: Int
         var accountSwitches: Int
         var offlineReason: String?
+        var company: String
+        var version: String
+        /// A ping unanswered past the fire timeout: the EA reads no command, fires to it will wait.
+        var commandsUnread: Bool
+        /// The broker's name of each canonical instrument this EA lists or quotes.
+        var brokerSymbols: [BrokerName]
+
+        struct BrokerName: Encodable {
+            var symbol: String
+            var brokerSymbol: String
+        }
 
         init(_ n: NodeRecord, now: Double) {
+            company = n.company
+            version = n.version
+            commandsUnread = n.commandsUnread
+            brokerSymbols = n.brokerSymbols.names.sorted { $0.key < $1.key }.map { BrokerName(symbol: $0.key, brokerSymbol: $0.value) }
             uuid = n.uuid
             nodeId = n.nodeID
             status = n.online ? "online" : "offline"

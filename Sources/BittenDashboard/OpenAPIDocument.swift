@@ -268,6 +268,12 @@ components:
         reconnects: {type: integer}
         account_switches: {type: integer}
         offline_reason: {type: string}
+        company: {type: string}
+        version: {type: string}
+        commands_unread: {type: boolean}
+        broker_symbols:
+          type: array
+          items: {type: object, required: [symbol, broker_symbol], properties: {symbol: {type: string}, broker_symbol: {type: string}}}
     NodePage:
       type: object
       required: [total, page, page_size, nodes]
@@ -298,6 +304,12 @@ components:
         profit: {type: number}
         unrealized_profit: {type: number}
         current_price: {type: number}
+        broker_symbol: {type: string}
+        sl_dropped: {type: boolean}
+        tp_dropped: {type: boolean}
+        close_price_source: {type: string, enum: [ea, market, inferred, balance, unvalued]}
+        close_reason: {type: string, enum: [requested, close_all, stop_loss, take_profit, closed_at_broker]}
+        profit_source: {type: string, enum: [balance, price, none]}
     Positions:
       type: object
       required: [positions, exposure, unrealized_profit, as_of]
@@ -329,10 +341,18 @@ components:
               open_price: {type: number}
               close_price: {type: number}
               profit: {type: number}
-              result: {type: string, enum: [win, loss, breakeven]}
+              result: {type: string, enum: [win, loss, breakeven, unvalued]}
               open_time: {type: number}
               close_time: {type: number}
               duration: {type: number}
+              broker_symbol: {type: string}
+              close_price_source: {type: string, enum: [ea, market, inferred, balance, unvalued]}
+              close_reason: {type: string, enum: [requested, close_all, stop_loss, take_profit, closed_at_broker]}
+              profit_source: {type: string, enum: [balance, price, none]}
+              profit_by_price: {type: number}
+              profit_by_balance: {type: number}
+              sl_dropped: {type: string, enum: ["0", "1"]}
+              tp_dropped: {type: string, enum: ["0", "1"]}
     Stats:
       type: object
       required: [total, wins, losses, breakeven, win_rate, gross_profit, gross_loss, net, average_win, average_loss, largest_win, largest_loss, current_streak, best_streak, worst_streak]

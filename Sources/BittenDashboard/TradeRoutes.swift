@@ -268,16 +268,18 @@ enum TradeRoutes {
 /// The fields of a closed trade (`trade:{ticket}`).
 let tradeFields: Set<String> = [
     "ticket", "fire_id", "signal_id", "user_uuid", "account", "symbol", "direction", "lot", "open_price", "close_price",
-    "sl", "tp", "open_time", "close_time", "duration", "profit", "result",
+    "sl", "tp", "open_time", "close_time", "duration", "profit", "result", "broker_symbol", "close_price_source",
+    "close_reason", "profit_source", "profit_by_price", "profit_by_balance", "sl_dropped", "tp_dropped",
 ]
 
 /// A closed trade as stored (all strings in Redis) with its numbers as JSON numbers.
 func typedTrade(_ fields: [String: String]) -> JSONValue {
     let integers: Set<String> = ["ticket", "account"]
-    let numbers: Set<String> = ["open_price", "close_price", "profit", "lot", "sl", "tp", "duration", "open_time", "close_time"]
+    let numbers: Set<String> = ["open_price", "close_price", "profit", "lot", "sl", "tp", "duration", "open_time", "close_time",
+                                "profit_by_price", "profit_by_balance"]
     var object: [String: JSONValue] = [:]
     // The record is a copy of the closed position: only the trade's own fields are shown.
-    for (key, value) in fields where tradeFields.contains(key) {
+    for (key, value) in fields where tradeFields.contains(key) && !value.isEmpty {
         if integers.contains(key), let number = Int(value) {
             object[key] = .number(Double(number), isInteger: true)
         } else if numbers.contains(key), let number = Double(value), number.isFinite {

@@ -36,6 +36,7 @@ public final class Fleet: Service, Sendable {
         var fires: [FireCommand] = []
         var fireReceivedAt: [String: Double] = [:]
         var muted: Set<String> = []
+        var commandLog: [(uuid: String, text: String)] = []
     }
 
     public let configuration: FleetConfiguration
@@ -54,11 +55,15 @@ public final class Fleet: Service, Sendable {
         let loopCount = max(1, min(configuration.maxLoops, (socketsNeeded + configuration.socketsPerLoop - 1) / configuration.socketsPerLoop))
         loops = try (0..<loopCount).map { try SocketLoop(context: context, name: "sim-\($0)", logger: logger) }
         let eas = (0..<configuration.count).map { index in
-            SimulatedEA(uuid: configuration.uuid(index), account: configuration.accountBase + index,
-                        nodeID: "NODE_\(configuration.accountBase + index)_\(Int.random(in: 100_000...999_999))",
-                        symbols: configuration.symbols)
+            var ea = SimulatedEA(uuid: configuration.uuid(index), account: configuration.accountBase + index,
+                                 nodeID: "NODE_\(configuration.accountBase + index)_\(Int.random(in: 100_000...999_999))",
+                                 symbols: configuration.symbols, marketWatch: configuration.allSymbols,
+                                 currency: configuration.currency)
+            ea.balance = configuration.balance
+            ea.equity = configuration.balance
+            return ea
         }
-        state = Mutex(State(eas: eas, market: MarketWalk(symbols: configuration.symbols)))
+        state = Mutex(State(eas: eas, market: MarketWalk(symbols: configuration.allSymbols)))
     }
 
     /// Every EA's UUID, in order.
@@ -83,6 +88,38 @@ public final class Fleet: Service, Sendable {
         state.withLock { $0.muted.formUnion(uuids) }
     }
 
+    /// Makes the chart symbol of EAs go quiet (or tick again): their timer keeps sending heartbeats and
+    /// TICKs, but no command is read until the chart symbol ticks (commands queue in order).
+    public func quiet(_ uuids: [String], _ quiet: Bool = true) {
+        state.withLock { s in for i in s.eas.indices where uuids.contains(s.eas[i].uuid) { s.eas[i].quiet = quiet } }
+    }
+
+    /// Commands an EA received and has not read yet.
+    public func unreadCommands(_ uuid: String) -> Int { state.withLock { $0.eas.first { $0.uuid == uuid }?.unreadCommands ?? 0 } }
+
+    /// Every command an EA has read, as raw bytes (the latest 1 000 per fleet).
+    public func commandsRead(by uuid: String) -> [String] {
+        state.withLock { s in s.commandLog.filter { $0.uuid == uuid }.map(\.text) }
+    }
+
+    /// Moves the simulated market of `symbol` to `mid` (tests: make a stop loss or target be hit).
+    public func setPrice(_ symbol: String, mid: Double) {
+        state.withLock { $0.market.set(symbol, mid: mid) }
+    }
+
+    /// The current quote of a canonical symbol in the simulated market.
+    public func quote(_ symbol: String) -> (bid: Double, ask: Double)? {
+        state.withLock { s in s.market.quote(symbol).map { ($0.bid, $0.ask) } }
+    }
+
+    /// One message as the EA puts it on the wire: Windows-1252 text in faithful mode, UTF-8 otherwise.
+    func wire(_ text: String) -> Message {
+        configuration.fidelity == .v205 ? Message([Windows1252.encode(text)]) : Message(strings: [text])
+    }
+
+    /// The broker's names of the Market Watch list, the chart symbol first.
+    var brokerSymbolList: [String] { configuration.allSymbols.map(configuration.brokerName) }
+
     /// Makes EAs go silent (no heartbeats, no ticks) while staying connected.
     public func silence(_ uuids: [String]) {
         state.withLock { s in for i in s.eas.indices where uuids.contains(s.eas[i].uuid) { s.eas[i].silenced = true } }
@@ -98,11 +135,12 @@ public final class Fleet: Service, Sendable {
             s.eas[i].silenced = false
             s.eas[i].stopped = false
             return (i, EAMessages.hello(s.eas[i], broker: configuration.broker, company: configuration.company, time: time),
-                    EAMessages.handshake(s.eas[i], broker: configuration.broker, company: configuration.company, time: time))
+                    EAMessages.handshake(s.eas[i], broker: configuration.broker, company: configuration.company,
+                                         symbols: brokerSymbolList, time: time))
         }
         guard let (index, hello, handshake) = messages, let socket = sockets.withLock({ index < $0.count ? $0[index] : nil }) else { return }
-        socket.dealer.post([Message(strings: [hello])])
-        socket.market.post([Message(strings: [handshake])])
+        socket.dealer.post([wire(hello)])
+        socket.market.post([wire(handshake)])
     }
 
     /// Stops EAs the way the real EA stops: a DISCONNECT on the market channel.
@@ -115,7 +153,7 @@ public final class Fleet: Service, Sendable {
             }
         }
         let all = sockets.withLock { $0 }
-        for (i, text) in out where i < all.count { all[i].market.post([Message(strings: [text])]) }
+        for (i, text) in out where i < all.count { all[i].market.post([wire(text)]) }
     }
 
     static func now() -> String { MetaTraderTime(epochSeconds: Int(Date().timeIntervalSince1970)).description }
@@ -164,18 +202,27 @@ public final class Fleet: Service, Sendable {
                 socket = EASockets(dealer: dealer, market: market, confirm: confirm)
             }
             await dealer.handleInline { [self] batch in
+                if configuration.fidelity == .v205 {
+                    // The EA reads one command per tick of its chart symbol: they wait in order.
+                    state.withLock { s in
+                        guard index < s.eas.count else { return }
+                        s.eas[index].inbox += batch.map(\.payload)
+                    }
+                    return
+                }
                 for message in batch {
                     let replies = answer(index: index, payload: message.payload)
-                    if !replies.isEmpty { socket.confirm.post(replies.map { Message(strings: [$0]) }) }
+                    if !replies.isEmpty { socket.confirm.post(replies.map { wire($0) }) }
                 }
             }
             opened.append(socket)
         }
         sockets.withLock { $0 = opened }
         let time = Self.now()
+        let names = brokerSymbolList
         for (index, ea) in eas.enumerated() {
-            opened[index].dealer.post([Message(strings: [EAMessages.hello(ea, broker: c.broker, company: c.company, time: time)])])
-            opened[index].market.post([Message(strings: [EAMessages.handshake(ea, broker: c.broker, company: c.company, time: time)])])
+            opened[index].dealer.post([wire(EAMessages.hello(ea, broker: c.broker, company: c.company, time: time))])
+            opened[index].market.post([wire(EAMessages.handshake(ea, broker: c.broker, company: c.company, symbols: names, time: time))])
         }
         state.withLock {
             $0.stats.connected = eas.count
@@ -224,8 +271,8 @@ public final class Fleet: Service, Sendable {
             }
         }
         for (i, dealer, market) in out where i < all.count {
-            all[i].dealer.post([Message(strings: [dealer])])
-            all[i].market.post([Message(strings: [market])])
+            all[i].dealer.post([wire(dealer)])
+            all[i].market.post([wire(market)])
         }
         state.withLock {
             $0.stats.heartbeatsSent += out.count * 2
@@ -238,10 +285,12 @@ public final class Fleet: Service, Sendable {
         let epoch = Int(Date().timeIntervalSince1970)
         let all = sockets.withLock { $0 }
         let sendBars = configuration.sendOHLC
-        let out: [(Int, [Message])] = state.withLock { s in
+        let faithful = configuration.fidelity == .v205
+        let watch = configuration.allSymbols
+        let out: [(Int, [Message], [String])] = state.withLock { s in
             s.market.step()
             var barMessages: [String: (Int, Double, Double, Double, Double)] = [:]
-            for symbol in configuration.symbols {
+            for symbol in watch {
                 guard let q = s.market.quote(symbol) else { continue }
                 let minute = epoch / 60
                 if var bar = s.bars[symbol], bar.minute == minute {
@@ -254,28 +303,169 @@ public final class Fleet: Service, Sendable {
                     s.bars[symbol] = (q.bid, q.bid, q.bid, q.bid, minute)
                 }
             }
-            var result: [(Int, [Message])] = []
+            var result: [(Int, [Message], [String])] = []
             for i in s.eas.indices where !s.eas[i].silenced && !s.eas[i].stopped {
                 var messages: [Message] = []
-                for symbol in s.eas[i].symbols {
+                for symbol in s.eas[i].marketWatch {
                     guard let q = s.market.quote(symbol), let digits = s.market.instruments[symbol]?.digits else { continue }
-                    messages.append(Message(strings: [EAMessages.tick(s.eas[i], symbol: symbol, bid: q.bid, ask: q.ask, spread: q.spread, digits: digits, time: time)]))
+                    let name = configuration.brokerName(symbol)
+                    messages.append(wire(EAMessages.tick(s.eas[i], symbol: name, bid: q.bid, ask: q.ask, spread: q.spread, digits: digits, time: time)))
                     if let bar = barMessages[symbol] {
-                        messages.append(Message(strings: [EAMessages.ohlc(s.eas[i], symbol: symbol, barTime: bar.0, open: bar.1, high: bar.2, low: bar.3, close: bar.4, digits: digits, time: time)]))
+                        messages.append(wire(EAMessages.ohlc(s.eas[i], symbol: name, barTime: bar.0, open: bar.1, high: bar.2, low: bar.3, close: bar.4, digits: digits, time: time)))
                     }
                 }
                 s.eas[i].ticks += messages.count
-                result.append((i, messages))
+                var replies: [String] = []
+                if faithful {
+                    // The simulated broker closes positions whose stop or target the market reached; the
+                    // EA reports none of it.
+                    brokerStops(&s.eas[i], market: s.market)
+                    // The chart symbol ticked: the EA reads one command.
+                    if !s.eas[i].quiet, !s.eas[i].inbox.isEmpty {
+                        let payload = s.eas[i].inbox.removeFirst()
+                        replies = read(&s, index: i, payload: payload)
+                    }
+                }
+                result.append((i, messages, replies))
             }
             let count = result.reduce(0) { $0 + $1.1.count }
             s.stats.ticksSent += count
             s.stats.sent += count
             return result
         }
-        for (i, messages) in out where i < all.count { all[i].market.post(messages) }
+        for (i, messages, replies) in out where i < all.count {
+            all[i].market.post(messages)
+            if !replies.isEmpty { all[i].confirm.post(replies.map { wire($0) }) }
+        }
     }
 
-    /// Answers the commands that arrive on one EA's DEALER.
+    /// The broker side of a faithful EA: a position whose stop loss or take profit the market reached
+    /// is closed at that level (balance updated), and nobody is told.
+    private func brokerStops(_ ea: inout SimulatedEA, market: MarketWalk) {
+        for (ticket, position) in ea.positions {
+            guard let q = market.quote(position.symbol) else { continue }
+            let price = position.buy ? q.bid : q.ask
+            var hit: (String, Double)?
+            if position.sl > 0, position.buy ? price <= position.sl : price >= position.sl { hit = ("stop_loss", position.sl) }
+            if position.tp > 0, position.buy ? price >= position.tp : price <= position.tp { hit = ("take_profit", position.tp) }
+            guard let (reason, level) = hit else { continue }
+            let profit = market.profit(symbol: position.symbol, buy: position.buy, lot: position.lot, open: position.openPrice,
+                                       close: level, currency: ea.currency)
+            ea.positions[ticket] = nil
+            ea.balance += profit
+            ea.equity = ea.balance
+            ea.margin = max(0, ea.margin - position.lot * 1000 / 5)
+            ea.brokerCloses.append((ticket, reason, level, profit))
+        }
+    }
+
+    /// The faithful EA reads one command with its substring reader and answers as v2.05 does.
+    private func read(_ s: inout State, index: Int, payload: [UInt8]) -> [String] {
+        let time = Self.now()
+        let receivedAt = Date().timeIntervalSince1970
+        var ea = s.eas[index]
+        defer { s.eas[index] = ea }
+        s.stats.commandsReceived += 1
+        s.commandLog.append((ea.uuid, String(decoding: payload, as: UTF8.self)))
+        if s.commandLog.count > 1000 { s.commandLog.removeFirst(s.commandLog.count - 1000) }
+        let target = EAReader.value(payload, "target_uuid")
+        // The EA ignores a command for another UUID.
+        guard target.isEmpty || target == ea.uuid else { return [] }
+        let type = EAReader.value(payload, "type")
+        if s.muted.contains(ea.uuid), type != "ping" { return [] }
+        switch type {
+        case "fire":
+            s.stats.firesReceived += 1
+            let fireID = EAReader.value(payload, "fire_id")
+            let brokerSymbol = EAReader.value(payload, "symbol")
+            var direction = EAReader.value(payload, "direction")
+            if direction.isEmpty { direction = EAReader.value(payload, "side") }
+            let entry = EAReader.double(EAReader.value(payload, "entry"))
+            let sl = EAReader.double(EAReader.value(payload, "sl"))
+            let tp = EAReader.double(EAReader.value(payload, "tp"))
+            let lot = EAReader.double(EAReader.value(payload, "lot"))
+            let buy = direction == "BUY" || direction == "buy"
+            if s.fireReceivedAt.count >= 100_000 { s.fireReceivedAt = [:] }
+            s.fireReceivedAt[fireID] = receivedAt
+            s.fires.append(FireCommand(fireID: fireID, targetUUID: ea.uuid, symbol: brokerSymbol, direction: buy ? .buy : .sell,
+                                       entry: entry, sl: sl, tp: tp, lot: lot, signalID: EAReader.value(payload, "signal_id"),
+                                       source: EAReader.value(payload, "source"),
+                                       timestamp: MetaTraderTime(EAReader.value(payload, "timestamp")) ?? MetaTraderTime(epochSeconds: 0)))
+            if s.fires.count > 10_000 { s.fires.removeFirst(s.fires.count - 10_000) }
+            s.stats.confirmationsSent += 1
+            // SymbolSelect fails for a name this broker does not have.
+            guard let canonical = configuration.allSymbols.first(where: { configuration.brokerName($0) == brokerSymbol }) else {
+                return [EAMessages.confirmation(ea, fireID: fireID, success: false, ticket: 0, price: 0, lot: lot,
+                                                message: "Symbol not available: \(brokerSymbol)", time: time)]
+            }
+            guard let q = s.market.quote(canonical) else {
+                return [EAMessages.confirmation(ea, fireID: fireID, success: false, ticket: 0, price: 0, lot: lot,
+                                                message: "No quotes available for \(brokerSymbol)", time: time)]
+            }
+            if s.market.unit() < configuration.failureRate {
+                return [EAMessages.confirmation(ea, fireID: fireID, success: false, ticket: 0, price: 0, lot: lot,
+                                                message: "Trade execution failed - Error: 4756 Result: 10019", time: time)]
+            }
+            let price = buy ? q.ask : q.bid
+            // A stop or target on the wrong side of the price is zeroed; the confirmation does not say so.
+            let keptSL = sl > 0 && (buy ? sl < price : sl > price) ? sl : 0
+            let keptTP = tp > 0 && (buy ? tp > price : tp < price) ? tp : 0
+            let volume = lot <= 0 ? 0.01 : lot
+            s.nextTicket += 1
+            ea.positions[s.nextTicket] = .init(symbol: canonical, buy: buy, lot: volume, openPrice: price, sl: keptSL, tp: keptTP)
+            ea.margin += volume * 1000 / 5
+            // The lot echoed is the one requested (0 stays 0 even though 0.01 traded).
+            return [EAMessages.confirmation(ea, fireID: fireID, success: true, ticket: s.nextTicket, price: price, lot: lot,
+                                            message: "Trade executed successfully via DEALER", time: time)]
+        case "close_ticket":
+            s.stats.confirmationsSent += 1
+            let ticket = Int(EAReader.value(payload, "ticket")) ?? 0
+            guard ticket > 0 else {
+                return [EAMessages.closeConfirmation(ea, commandType: "close_ticket", ticket: ticket, closePrice: 0, lot: 0,
+                                                     success: false, message: "Invalid ticket number", time: time)]
+            }
+            guard let position = ea.positions[ticket] else {
+                return [EAMessages.closeConfirmation(ea, commandType: "close_ticket", ticket: ticket, closePrice: 0, lot: 0,
+                                                     success: false, message: "Position not found", time: time)]
+            }
+            settle(&ea, ticket: ticket, market: s.market)
+            return [EAMessages.closeConfirmation(ea, commandType: "close_ticket", ticket: ticket, closePrice: 0, lot: position.lot,
+                                                 success: true, message: "Position closed successfully", time: time)]
+        case "close_all":
+            s.stats.confirmationsSent += 1
+            var volume = 0.0
+            let tickets = ea.positions.keys.sorted()
+            for ticket in tickets {
+                volume += ea.positions[ticket]?.lot ?? 0
+                settle(&ea, ticket: ticket, market: s.market)
+            }
+            let message = "Closed \(tickets.count) positions, 0 failed, Total volume: \(EAMessages.money(volume))"
+            return [EAMessages.closeConfirmation(ea, commandType: "close_all", ticket: 0, closePrice: 0, lot: volume,
+                                                 success: true, message: message, time: time)]
+        case "ping":
+            s.stats.pongsSent += 1
+            return [EAMessages.pong(ea, pingID: EAReader.value(payload, "ping_id"), time: time)]
+        default:
+            logger.debug("simulated EA: unknown command type", metadata: ["type": "\(type)"])
+            return []
+        }
+    }
+
+    /// Closes a position at the market (bid for a BUY, ask for a SELL) and books its profit.
+    @discardableResult
+    private func settle(_ ea: inout SimulatedEA, ticket: Int, market: MarketWalk) -> Double? {
+        guard let position = ea.positions[ticket], let q = market.quote(position.symbol) else { return nil }
+        let closePrice = position.buy ? q.bid : q.ask
+        ea.positions[ticket] = nil
+        ea.balance += market.profit(symbol: position.symbol, buy: position.buy, lot: position.lot, open: position.openPrice,
+                                    close: closePrice, currency: ea.currency)
+        ea.equity = ea.balance
+        ea.margin = max(0, ea.margin - position.lot * 1000 / 5)
+        return closePrice
+    }
+
+    /// The idealised EA (load benchmarks only): answers the commands that arrive on its DEALER at
+    /// once, with Bitten's own parser, real close prices and one answer per closed ticket.
     func answer(index: Int, payload: [UInt8]) -> [String] {
         let receivedAt = Date().timeIntervalSince1970
         let command: EACommand
@@ -305,30 +495,31 @@ public final class Fleet: Service, Sendable {
             case .fire(let fire):
                 s.stats.firesReceived += 1
                 let lot = fire.lot <= 0 ? 0.01 : fire.lot
+                let canonical = configuration.allSymbols.first { configuration.brokerName($0) == fire.symbol } ?? fire.symbol
                 let failed = s.market.unit() < configuration.failureRate
-                if failed || s.market.quote(fire.symbol) == nil {
+                if failed || s.market.quote(canonical) == nil {
                     reply = [EAMessages.confirmation(ea, fireID: fire.fireID, success: false, ticket: 0, price: 0, lot: lot,
                                                      message: "Trade execution failed - Error: 4756 Result: 10019", time: time)]
                 } else {
-                    let q = s.market.quote(fire.symbol)!
+                    let q = s.market.quote(canonical)!
                     let price = fire.direction == .buy ? q.ask : q.bid
                     s.nextTicket += 1
-                    ea.positions[s.nextTicket] = .init(symbol: fire.symbol, buy: fire.direction == .buy, lot: lot, openPrice: price)
+                    ea.positions[s.nextTicket] = .init(symbol: canonical, buy: fire.direction == .buy, lot: lot, openPrice: price,
+                                                       sl: 0, tp: 0)
                     ea.margin += lot * 1000 / 5
                     reply = [EAMessages.confirmation(ea, fireID: fire.fireID, success: true, ticket: s.nextTicket,
                                                      price: price, lot: lot, message: "Trade executed successfully via DEALER", time: time)]
                 }
                 s.stats.confirmationsSent += 1
             case .closeTicket(_, let ticket, _):
-                reply = [close(&ea, ticket: ticket, market: s.market, commandType: "close_ticket", time: time)]
+                reply = [idealClose(&ea, ticket: ticket, market: s.market, commandType: "close_ticket", time: time)]
                 s.stats.confirmationsSent += 1
             case .closeAll:
                 let tickets = ea.positions.keys.sorted()
-                // One close_confirmation per position closed.
                 reply = tickets.isEmpty
                     ? [EAMessages.closeConfirmation(ea, commandType: "close_all", ticket: 0, closePrice: 0, lot: 0, success: true,
                                                     message: "No positions", time: time)]
-                    : tickets.map { close(&ea, ticket: $0, market: s.market, commandType: "close_all", time: time) }
+                    : tickets.map { idealClose(&ea, ticket: $0, market: s.market, commandType: "close_all", time: time) }
                 s.stats.confirmationsSent += reply.count
             case .ping(_, let pingID, _):
                 reply = [EAMessages.pong(ea, pingID: pingID, time: time)]
@@ -344,18 +535,11 @@ public final class Fleet: Service, Sendable {
         return false
     }
 
-    private func close(_ ea: inout SimulatedEA, ticket: Int, market: MarketWalk, commandType: String, time: String) -> String {
-        guard let position = ea.positions[ticket], let q = market.quote(position.symbol),
-              let contract = market.instruments[position.symbol]?.contractSize else {
+    private func idealClose(_ ea: inout SimulatedEA, ticket: Int, market: MarketWalk, commandType: String, time: String) -> String {
+        guard let position = ea.positions[ticket], let closePrice = settle(&ea, ticket: ticket, market: market) else {
             return EAMessages.closeConfirmation(ea, commandType: commandType, ticket: ticket, closePrice: 0, lot: 0,
                                                 success: false, message: "Position not found", time: time)
         }
-        let closePrice = position.buy ? q.bid : q.ask
-        let profit = (closePrice - position.openPrice) * (position.buy ? 1 : -1) * position.lot * contract
-        ea.positions[ticket] = nil
-        ea.balance += profit
-        ea.equity = ea.balance
-        ea.margin = max(0, ea.margin - position.lot * 1000 / 5)
         return EAMessages.closeConfirmation(ea, commandType: commandType, ticket: ticket, closePrice: closePrice,
                                             lot: position.lot, success: true, message: "Position closed", time: time)
     }

@@ -1,5 +1,19 @@
 /// How a simulated fleet of EAs behaves.
 public struct FleetConfiguration: Sendable {
+    /// How closely the simulated EAs follow the production EA v2.05.
+    public enum Fidelity: Sendable, Equatable {
+        /// As the EA v2.05 does (the default, and what every end-to-end test uses): commands read by the
+        /// EA's substring reader, one per tick of the chart symbol; text in Windows-1252; symbols named
+        /// as the broker names them; `close_price` always 0; one `close_all` answer with ticket 0; stop
+        /// loss and take profit hit at the broker without a report; a stop on the wrong side dropped.
+        case v205
+        /// The EA we would like: every command answered at once with Bitten's own parser, real close
+        /// prices, one answer per closed ticket. For load benchmarks only.
+        case idealised
+    }
+
+    /// The EA behaviour simulated.
+    public var fidelity: Fidelity = .v205
     /// Number of EAs.
     public var count: Int
     /// Server host the EAs connect to.
@@ -11,8 +25,23 @@ public struct FleetConfiguration: Sendable {
     public var uuidPrefix: String = "user_sim_"
     /// First account number (EA i gets accountBase + i).
     public var accountBase: Int = 70_000_000
+    /// The trade server's name (HELLO `broker`, handshake `server`).
     public var broker: String = "Bitten-Sim"
-    public var company: String = "Bitten Simulated Broker"
+    /// The broker firm (HELLO `company`, handshake `broker`), written in Windows-1252 like the EA's
+    /// terminal does (`é` is the byte 0xE9 on the wire).
+    public var company: String = "Bitten Courtage Simulé"
+    /// The accounts' currency.
+    public var currency: String = "USD"
+    /// Every account's starting balance.
+    public var balance: Double = 10_000
+    /// Appended to every canonical symbol to make the broker's name (`.r`, `m`, `-ECN`), unless
+    /// `brokerSymbols` names it.
+    public var symbolSuffix: String = ""
+    /// The broker's name of a canonical symbol (`XAUUSD` → `GOLD`, `US30` → `[DJI30]`).
+    public var brokerSymbols: [String: String] = [:]
+    /// Market Watch symbols that are ticked but not traded, besides `symbols` (the EA ticks its whole
+    /// Market Watch list).
+    public var marketWatch: [String] = []
     /// Seconds between heartbeats on each channel (the real EA: 30 s).
     public var heartbeatInterval: Duration = .seconds(30)
     /// Heartbeat phases: 1 sends every EA's heartbeat at once; n sends a 1/n share of the EAs every
@@ -47,6 +76,12 @@ public struct FleetConfiguration: Sendable {
         self.heartbeatInterval = heartbeatInterval
         self.tickInterval = tickInterval
     }
+
+    /// The broker's name of a canonical symbol.
+    public func brokerName(_ canonical: String) -> String { brokerSymbols[canonical] ?? canonical + symbolSuffix }
+
+    /// Every Market Watch symbol (canonical names): the traded ones first.
+    public var allSymbols: [String] { symbols + marketWatch.filter { !symbols.contains($0) } }
 
     /// The UUID of EA number `index`. It ends in `x` so that the identity frame (the UUID minus its
     /// last character, as the real EA sends it) is unique per EA.

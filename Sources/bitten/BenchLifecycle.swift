@@ -159,6 +159,8 @@ struct ServerUnderTest {
             confirmPort: port("BITTEN_CONFIRM_PORT"), heartbeatInterval: heartbeat, tickInterval: tickInterval)
         config.symbols = ["EURUSD"]
         config.sendOHLC = false
+        // Load benches measure Bitten, not the EA's one-command-per-tick reading.
+        config.fidelity = .idealised
         config.sharedPushSockets = 50
         config.socketsPerLoop = socketsPerLoop
         config.maxLoops = maxLoops

@@ -45,6 +45,7 @@ struct ConfigOptions: ParsableArguments {
         let file = try path.map { try Self.loadFile($0) } ?? ConfigFile()
         var resolved = try ConfigLoader.resolve(options: optionLayer, environment: environment, file: file.settings)
         try ConfigLoader.applyTrading(instruments: file.instruments, tiers: file.tiers, to: &resolved)
+        try ConfigLoader.applySymbolAliases(file.symbolAliases, to: &resolved)
         return resolved
     }
 
@@ -54,6 +55,7 @@ struct ConfigOptions: ParsableArguments {
         var settings: [String: String] = [:]
         var instruments: [String: [String: String]] = [:]
         var tiers: [String: [String: String]] = [:]
+        var symbolAliases: [String: String] = [:]
     }
 
     /// Reads the YAML configuration file.
@@ -75,6 +77,18 @@ struct ConfigOptions: ParsableArguments {
         var values: [String: String] = [:]
         for (key, value) in mapping {
             guard let name = key.string else { continue }
+            if name == "symbol_aliases" {
+                guard let aliases = value.mapping else {
+                    throw ConfigError(setting: name, message: "\(path): symbol_aliases must be a mapping of broker name: canonical symbol")
+                }
+                for (alias, target) in aliases {
+                    guard let from = alias.string, let to = target.scalar?.string else {
+                        throw ConfigError(setting: name, message: "\(path): every symbol alias must be a name: symbol pair")
+                    }
+                    file.symbolAliases[from] = to
+                }
+                continue
+            }
             if name == "instruments" || name == "tiers" {
                 let sections = try Self.sections(value, name: name, path: path)
                 if name == "instruments" { file.instruments = sections } else { file.tiers = sections }

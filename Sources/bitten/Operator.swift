@@ -177,7 +177,8 @@ struct Check: AsyncParsableCommand {
         ]
         for (name, port, type) in ports {
             report("zmq: \(name) \(port) is \(type)", Result { () throws(CheckFailure) -> String in
-                let peer = try ZMTPProbe.socketType(host: host, port: port, timeout: timeout)
+                let peer: String
+                do throws(ZMTPProbe.Failure) { peer = try ZMTPProbe.socketType(host: host, port: port, timeout: timeout) } catch { throw CheckFailure(error.message) }
                 guard peer == type else { throw CheckFailure("port \(port) speaks \(peer), expected \(type)") }
                 return "handshake ok"
             })
@@ -281,74 +282,6 @@ extension Result where Failure == CheckFailure {
 
     init(_ body: () async throws(CheckFailure) -> Success) async {
         do { self = .success(try await body()) } catch { self = .failure(error) }
-    }
-}
-
-/// Reads a ZeroMQ peer's socket type from its ZMTP 3 handshake (NULL mechanism) over plain TCP.
-enum ZMTPProbe {
-    /// The `Socket-Type` the peer announces in its READY command.
-    static func socketType(host: String, port: Int, timeout: Double) throws(CheckFailure) -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw CheckFailure("socket(): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr(host)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw CheckFailure("nothing listening on \(host):\(port) (\(String(cString: strerror(errno))))") }
-        // Greeting: signature, version 3.0, mechanism NULL, as-server 0, filler.
-        var greeting: [UInt8] = [0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, 0]
-        greeting += Array("NULL".utf8) + [UInt8](repeating: 0, count: 16)
-        greeting += [0] + [UInt8](repeating: 0, count: 31)
-        guard send(fd, greeting, greeting.count, 0) == greeting.count else { throw CheckFailure("could not send the ZMTP greeting") }
-        var buffer: [UInt8] = []
-        func fill(_ count: Int) throws(CheckFailure) {
-            var chunk = [UInt8](repeating: 0, count: 512)
-            while buffer.count < count {
-                let n = recv(fd, &chunk, chunk.count, 0)
-                guard n > 0 else { throw CheckFailure("the peer closed or timed out during the ZMTP handshake (not a ZeroMQ socket?)") }
-                buffer += chunk[0..<n]
-            }
-        }
-        try fill(64)
-        guard buffer[0] == 0xFF, buffer[9] == 0x7F else { throw CheckFailure("not a ZMTP greeting (not a ZeroMQ socket)") }
-        let mechanism = String(decoding: buffer[12..<32].prefix { $0 != 0 }, as: UTF8.self)
-        guard mechanism == "NULL" else { return "(\(mechanism) security)" }
-        // The READY command: flags, size (short or long), name, properties.
-        try fill(66)
-        let flags = buffer[64]
-        var offset = 66
-        var size = Int(buffer[65])
-        if flags & 0x02 != 0 {
-            try fill(73)
-            size = buffer[65..<73].reduce(0) { $0 << 8 | Int($1) }
-            offset = 73
-        }
-        try fill(offset + size)
-        let body = Array(buffer[offset..<(offset + size)])
-        guard let nameLength = body.first, body.count > Int(nameLength),
-              String(decoding: body[1...Int(nameLength)], as: UTF8.self) == "READY" else {
-            throw CheckFailure("the peer sent no READY command")
-        }
-        var index = 1 + Int(nameLength)
-        while index < body.count {
-            let keyLength = Int(body[index])
-            let key = String(decoding: body[(index + 1)..<(index + 1 + keyLength)], as: UTF8.self)
-            index += 1 + keyLength
-            guard index + 4 <= body.count else { break }
-            let valueLength = body[index..<(index + 4)].reduce(0) { $0 << 8 | Int($1) }
-            index += 4
-            let value = String(decoding: body[index..<min(body.count, index + valueLength)], as: UTF8.self)
-            index += valueLength
-            if key.lowercased() == "socket-type" { return value }
-        }
-        throw CheckFailure("READY without a Socket-Type")
     }
 }
 

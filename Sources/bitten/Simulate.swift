@@ -19,6 +19,10 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "First account number.") var accountBase = 70_000_000
     @Option(help: "PUSH sockets shared by all EAs for market data and confirmations (default: three sockets per EA, like the real EA).")
     var sharedPushSockets: Int?
+    @Option(help: "Appended to every symbol to make the broker's name (e.g. .r, m, -ECN).") var symbolSuffix = ""
+    @Option(help: "The accounts' currency.") var currency = "USD"
+    @Flag(help: "Idealised EAs (every command answered at once, real close prices) instead of the EA v2.05's behaviour; for load tests only.")
+    var idealised = false
 
     func run() async throws {
         let config = try resolveOrExit(options)
@@ -36,6 +40,9 @@ struct Simulate: AsyncParsableCommand {
         fleetConfig.uuidPrefix = uuidPrefix
         fleetConfig.accountBase = accountBase
         fleetConfig.sharedPushSockets = sharedPushSockets
+        fleetConfig.symbolSuffix = symbolSuffix
+        fleetConfig.currency = currency
+        fleetConfig.fidelity = idealised ? .idealised : .v205
         let logger = Logger(label: "bitten.simulate")
         let fleet = try Fleet(configuration: fleetConfig, logger: logger)
         let progress = Progress(fleet: fleet, duration: duration)

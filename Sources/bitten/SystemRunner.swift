@@ -61,7 +61,10 @@ struct SystemRunner {
         let board = ServiceBoard()
         let redis = RedisClient(url: redisURL, poolSize: 4, logger: Logger(label: "bitten.redis"))
         let needsRegistry = !services.isDisjoint(with: [.gateway, .telemetry, .confirmations, .nodes, .monitor])
-        let registry = needsRegistry ? NodeRegistry(redis: redis, board: board, gateway: config.gatewayID, logger: Logger(label: "bitten.nodes")) : nil
+        let registry = needsRegistry
+            ? NodeRegistry(redis: redis, board: board, gateway: config.gatewayID, canon: config.symbolCanon, logger: Logger(label: "bitten.nodes"))
+            : nil
+        let alerts = AlertQueue()
         var group: [any Service] = [redis]
         if let zap = sockets.zap, let curve {
             group.append(CurveGuard(zap: zap, allowList: curve.allowList, dataDir: config.dataDir, redis: redis, board: board,
@@ -73,7 +76,8 @@ struct SystemRunner {
         var telemetry: TelemetryService?
         var processor: ConfirmationProcessor?
         if services.contains(.confirmations) {
-            let consumer = ConfirmationProcessor(redis: redis, consumer: config.gatewayID, board: board, logger: Logger(label: "bitten.processor"))
+            let consumer = ConfirmationProcessor(redis: redis, consumer: config.gatewayID, board: board,
+                                                 logger: Logger(label: "bitten.processor"), alerts: alerts)
             processor = consumer
             group.append(consumer)
         }
@@ -82,7 +86,9 @@ struct SystemRunner {
             if services.contains(.gateway), let socket = sockets.command {
                 let service = GatewayService(socket: socket, registry: registry, board: board, port: config.commandPort,
                                              pingInterval: .milliseconds(Int64(config.pingInterval * 1000)),
-                                             logger: Logger(label: "bitten.gateway"), rateLimit: rateLimit)
+                                             logger: Logger(label: "bitten.gateway"), rateLimit: rateLimit,
+                                             fireTimeout: config.fireTimeout,
+                                             quietWhenMarketClosed: config.suppressAlertsWhenMarketClosed, alerts: alerts)
                 gateway = service
                 group.append(service)
                 // Commands for this gateway's EAs from other processes (scale-out), on a connection of its own.
@@ -103,7 +109,7 @@ struct SystemRunner {
                 group.append(ConfirmationService(input: socket, registry: registry, redis: redis, board: board,
                                                  port: config.confirmPort, logger: Logger(label: "bitten.confirmations"),
                                                  spoolDirectory: (config.dataDir as NSString).appendingPathComponent("spool"),
-                                                 writerID: config.gatewayID,
+                                                 writerID: config.gatewayID, valuation: telemetry,
                                                  onAppended: { [processor] in processor?.wake() }))
             }
             if services.contains(.monitor) {
@@ -111,7 +117,7 @@ struct SystemRunner {
                     registry: registry, redis: redis, board: board, alertSocket: sockets.alerts,
                     timeout: config.heartbeatTimeout, cooldown: config.alertCooldown,
                     suppressWhenMarketClosed: config.suppressAlertsWhenMarketClosed,
-                    logger: Logger(label: "bitten.monitor"))
+                    logger: Logger(label: "bitten.monitor"), queue: alerts)
                 monitor = heartbeat
                 group.append(heartbeat)
             }
@@ -146,6 +152,13 @@ struct SystemRunner {
             let desk = FireDesk(store: store, channel: RoutedCommandChannel(local: gateway, redis: tradeRedis), registry: registry, quotes: telemetry, settings: settings,
                                 board: board, logger: Logger(label: "bitten.trade"))
             group.append(desk)
+            if let telemetry {
+                // The EA never reports a stop loss or take profit hit: the market says when one was.
+                group.append(PositionWatcher(store: store, redis: tradeRedis, quotes: telemetry, registry: registry, board: board,
+                                             logger: Logger(label: "bitten.trade"), onAppended: { [processor] in processor?.wake() }))
+            } else {
+                logger.notice("no telemetry in this process: stop-loss and take-profit hits are not inferred here (run trade next to telemetry)")
+            }
             trade = TradeDependencies(store: store, desk: desk, intake: intake,
                                       tracker: PositionTracker(store: store, quotes: telemetry))
             if let webhook = config.webhookURL, let url = URL(string: webhook) {
@@ -164,11 +177,14 @@ struct SystemRunner {
         }
         if demoEAs > 0 {
             let host = config.zmqHost == "*" ? "127.0.0.1" : config.zmqHost
-            let simulator = try Fleet(
-                configuration: FleetConfiguration(
-                    count: demoEAs, host: host, commandPort: config.commandPort, marketPort: config.marketPort,
-                    confirmPort: config.confirmPort, heartbeatInterval: .seconds(5), tickInterval: .seconds(1)),
-                logger: Logger(label: "bitten.demo"))
+            // Faithful to the EA v2.05, on a broker that decorates its names (`EURUSD.r`, `GOLD`).
+            var demo = FleetConfiguration(
+                count: demoEAs, host: host, commandPort: config.commandPort, marketPort: config.marketPort,
+                confirmPort: config.confirmPort, heartbeatInterval: .seconds(5), tickInterval: .seconds(1))
+            demo.symbolSuffix = ".r"
+            demo.brokerSymbols = ["XAUUSD": "GOLD"]
+            demo.marketWatch = ["EURJPY", "GBPJPY", "AUDUSD", "USDCHF"]
+            let simulator = try Fleet(configuration: demo, logger: Logger(label: "bitten.demo"))
             group.append(simulator)
             if let trade, let intake = trade.intake, let telemetry {
                 group.append(DemoTrader(fleet: simulator, intake: intake, desk: trade.desk, store: trade.store, quotes: telemetry,

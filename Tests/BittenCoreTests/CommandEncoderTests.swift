@@ -46,13 +46,6 @@ struct CommandEncoderTests {
         }
     }
 
-    @Test func hybridBlockIsCompact() throws {
-        let command = fire { $0.hybrid = HybridOptions(enabled: true, partialClosePercent: 50) }
-        let text = String(decoding: try CommandEncoder.encode(.fire(command)), as: UTF8.self)
-        #expect(text.contains(#""hybrid":{"enabled":true"#))
-        #expect(try EACommand.decode(Array(text.utf8)) == .fire(command))
-    }
-
     @Test func smallAndLargeNumbersArePlainDecimals() throws {
         #expect(PlainDecimal.format(0.00001) == "0.00001")
         #expect(PlainDecimal.format(2641.5) == "2641.5")

@@ -9,7 +9,7 @@ struct SizingTests {
 
     @Test func eurusdLotFromBalanceRiskAndStop() throws {
         let eurusd = try #require(table["EURUSD"])
-        let tick = try #require(eurusd.tickValue(accountCurrency: "USD", price: 1.0852) { _ in nil })
+        let tick = try #require(eurusd.tickValue(accountCurrency: "USD", converter: CurrencyConverter(mids: []))).value
         #expect(abs(tick - 1.0) < 1e-12)
         // 1 % of 10 000 = 100 USD over 200 ticks at 1 USD → 0.50 lot.
         let size = try sizer.size(balance: 10_000, entry: 1.08520, stopLoss: 1.08320, instrument: eurusd, tickValue: tick,
@@ -54,18 +54,58 @@ struct SizingTests {
     }
 
     @Test func tickValuesForJPYGoldAndCrosses() throws {
+        let none = CurrencyConverter(mids: [])
         let usdjpy = try #require(table["USDJPY"])
-        // 0.001 × 100 000 = 100 JPY a tick = 100 / 150 USD.
-        let jpy = try #require(usdjpy.tickValue(accountCurrency: "USD", price: 150) { _ in nil })
-        #expect(abs(jpy - 100.0 / 150.0) < 1e-9)
+        // 0.001 × 100 000 = 100 JPY a tick = 100 / 150 USD (the pair's own quote converts it).
+        let jpy = try #require(usdjpy.tickValue(accountCurrency: "USD", converter: CurrencyConverter(mids: [("USDJPY", 150)])))
+        #expect(abs(jpy.value - 100.0 / 150.0) < 1e-9)
         let gold = try #require(table["XAUUSD"])
-        #expect(gold.tickValue(accountCurrency: "USD", price: 2641) { _ in nil } == 1.0)  // 0.01 × 100 oz
+        #expect(gold.tickValue(accountCurrency: "USD", converter: none)?.value == 1.0)  // 0.01 × 100 oz
         let eurgbp = try #require(table["EURGBP"])
-        let cross = try #require(eurgbp.tickValue(accountCurrency: "USD", price: 0.85) { $0 == "GBPUSD" ? 1.25 : nil })
-        #expect(abs(cross - 1.25) < 1e-9)
+        let cross = try #require(eurgbp.tickValue(accountCurrency: "USD", converter: CurrencyConverter(mids: [("GBPUSD", 1.25)])))
+        #expect(abs(cross.value - 1.25) < 1e-9)
         // No conversion price: refuse rather than guess.
-        #expect(eurgbp.tickValue(accountCurrency: "USD", price: 0.85) { _ in nil } == nil)
+        #expect(eurgbp.tickValue(accountCurrency: "USD", converter: none) == nil)
         #expect(table["NOSUCH"] == nil)
+    }
+
+    @Test func crossRatesConvertThroughAnyChainOfQuotes() throws {
+        // GBPJPY on an EUR account with no EURJPY: JPY → USD (USDJPY) → EUR (EURUSD).
+        let gbpjpy = try #require(table["GBPJPY"])
+        let converter = CurrencyConverter(mids: [("EURUSD", 1.08), ("USDJPY", 150), ("GBPUSD", 1.27)])
+        let tick = try #require(gbpjpy.tickValue(accountCurrency: "EUR", converter: converter))
+        #expect(tick.conversion.path == ["JPY", "USD", "EUR"])
+        // 100 JPY a tick = 100 / 150 USD = 100 / 150 / 1.08 EUR.
+        #expect(abs(tick.value - 100.0 / 150.0 / 1.08) < 1e-9)
+        // A direct quote is the shortest chain.
+        let direct = CurrencyConverter(mids: [("EURJPY", 162), ("EURUSD", 1.08), ("USDJPY", 150)])
+        #expect(direct.convert(from: "JPY", to: "EUR")?.path == ["JPY", "EUR"])
+        #expect(abs((direct.convert(from: "JPY", to: "EUR")?.rate ?? 0) - 1 / 162.0) < 1e-12)
+        // Three hops: CHF → JPY → USD → EUR.
+        let long = CurrencyConverter(mids: [("CHFJPY", 170), ("USDJPY", 150), ("EURUSD", 1.08)])
+        #expect(long.convert(from: "CHF", to: "EUR")?.path == ["CHF", "JPY", "USD", "EUR"])
+        // No chain: nil, and the hint names a pair that would connect the two sides.
+        let island = CurrencyConverter(mids: [("USDJPY", 150)])
+        #expect(island.convert(from: "JPY", to: "EUR") == nil)
+        #expect(island.missingPairHint(from: "JPY", to: "EUR").contains("EURUSD"))
+        // Indices and bad prices are not currency pairs.
+        #expect(CurrencyConverter(mids: [("US30", 40000), ("EURUSD", 0)]).convert(from: "USD", to: "EUR") == nil)
+    }
+
+    @Test func brokerSymbolsMapToCanonicalInstruments() {
+        let canon = SymbolCanon(known: InstrumentTable.standard.instruments.keys, aliases: SymbolCanon.standardAliases.merging(["XAUUSD.PRO": "XAUUSD"]) { $1 })
+        for (broker, canonical) in [("EURUSD", "EURUSD"), ("EURUSD.r", "EURUSD"), ("EURUSDm", "EURUSD"), ("EURUSD-ECN", "EURUSD"),
+                                    ("#EURUSD", "EURUSD"), ("eurusd.", "EURUSD"), ("GOLD", "XAUUSD"), ("GOLDm", "XAUUSD"),
+                                    ("XAUUSD.pro", "XAUUSD"), ("US30+", "US30"), ("[DJI30]", "US30"), ("USDJPY_i", "USDJPY"),
+                                    ("[SOMETHING]", "SOMETHING"), ("GBPJPY!", "GBPJPY")] {
+            #expect(canon.canonical(broker) == canonical, "\(broker)")
+        }
+        var map = BrokerSymbolMap()
+        let learned = [map.learn(broker: "EURUSD.r", canonical: "EURUSD"), map.learn(broker: "EURUSD.r", canonical: "EURUSD"),
+                       map.learn(broker: "[DJI30]", canonical: "US30"), map.learn(broker: "bad name", canonical: "X")]
+        #expect(learned == [true, false, true, false])
+        #expect(BrokerSymbolMap(encoded: map.encoded) == map)
+        #expect(map["EURUSD"] == "EURUSD.r" && map["GBPUSD"] == nil)
     }
 }
 

@@ -34,4 +34,21 @@ import Testing
         #expect(rounds <= 12, "a 50 ms wait looped \(rounds) times in 0.5 s")
         #expect(rounds >= 1)
     }
+
+    /// The wait is structured: cancelling the waiting task ends it at once (a wait that parked its
+    /// time limit in a separate sleeping task returned only when that sleep ended).
+    @Test func cancellingTheWaiterEndsTheWait() async {
+        let wake = WakeSignal()
+        let waiter = Task { await wake.wait(timeout: .seconds(30)) }
+        try? await Task.sleep(for: .milliseconds(50))
+        let start = ContinuousClock.now
+        waiter.cancel()
+        await waiter.value
+        #expect(ContinuousClock.now - start < .seconds(5))
+        // A signal after that is kept for the next wait.
+        wake.signal()
+        let again = ContinuousClock.now
+        await wake.wait(timeout: .seconds(30))
+        #expect(ContinuousClock.now - again < .seconds(5))
+    }
 }

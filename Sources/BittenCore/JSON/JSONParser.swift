@@ -9,6 +9,8 @@ public struct JSONParser {
     private var index = 0
     private var depth = 0
     private var currentField: String?
+    /// Strings that were not valid UTF-8 and were read as Windows-1252 (the EA's ANSI code page).
+    private var legacyStrings = 0
 
     /// Parses a whole document that must be a JSON object.
     public static func parseObject(_ input: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes) throws(WireError)
@@ -36,7 +38,8 @@ public struct JSONParser {
                     }
                     throw WireError(.notObject, "message must be a JSON object")
                 }
-                let fields = try parser.parseTopLevelObject()
+                var fields = try parser.parseTopLevelObject()
+                fields.legacyTextStrings = parser.legacyStrings
                 parser.skipWhitespace()
                 guard parser.index == buffer.count else {
                     throw WireError(.malformed, "unexpected data after the object at byte \(parser.index)")
@@ -228,7 +231,11 @@ public struct JSONParser {
         // ASCII needs no validation (and the generic validating initialiser is slow).
         if ascii && !hasEscapes { return String(decoding: raw, as: UTF8.self) }
         guard let text = String(validating: raw, as: UTF8.self) else {
-            throw WireError(.malformed, field: currentField, "string is not valid UTF-8")
+            // The EA writes text in the terminal's ANSI code page (Windows-1252 on most terminals):
+            // `é` arrives as the single byte 0xE9. Such a string is read as Windows-1252, never refused.
+            legacyStrings += 1
+            let text = Windows1252.decode(raw)
+            return hasEscapes ? try unescape(text) : text
         }
         return hasEscapes ? try unescape(text) : text
     }

@@ -26,6 +26,8 @@ public enum JSONValue: Sendable, Equatable {
 public struct JSONFields: Sendable, Equatable {
     /// The fields in document order; keys are unique.
     public var pairs: [(key: String, value: JSONValue)] = []
+    /// How many strings of the document were not UTF-8 and were read as Windows-1252.
+    public var legacyTextStrings = 0
 
     public init() {}
 

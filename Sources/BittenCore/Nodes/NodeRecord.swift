@@ -1,5 +1,5 @@
 /// Everything known about one EA node (one user UUID).
-public struct NodeRecord: Sendable, Equatable, Codable {
+public struct NodeRecord: Sendable, Equatable {
     public var uuid: String
     public var nodeID: String
     public var account: Int
@@ -32,6 +32,11 @@ public struct NodeRecord: Sendable, Equatable, Codable {
     public var connectedSince: Double
     public var reconnects: Int
     public var accountSwitches: Int
+    /// The broker's names of the canonical instruments this EA lists or quotes (`EURUSD` → `EURUSD.r`).
+    public var brokerSymbols = BrokerSymbolMap()
+    /// A ping has gone unanswered for longer than the fire timeout: the EA reads no command (its chart
+    /// symbol is quiet, or it is stuck), so fires to it will wait.
+    public var commandsUnread = false
 
     /// Seconds online in the current connection (0 when offline).
     public func uptime(at now: Double) -> Double { online ? max(0, now - connectedSince) : 0 }
@@ -49,6 +54,7 @@ public struct NodeRecord: Sendable, Equatable, Codable {
             ("latency_ms", num(latencyMs)), ("status", online ? "online" : "offline"),
             ("offline_reason", offlineReason ?? ""), ("connected_since", num(connectedSince)),
             ("reconnects", String(reconnects)), ("account_switches", String(accountSwitches)), ("gateway", gateway),
+            ("broker_symbols", brokerSymbols.encoded), ("commands_unread", commandsUnread ? "1" : "0"),
         ]
     }
 
@@ -66,6 +72,8 @@ public struct NodeRecord: Sendable, Equatable, Codable {
                   heartbeatJitter: Double(h["heartbeat_jitter"] ?? ""), latencyMs: Double(h["latency_ms"] ?? ""),
                   online: h["status"] == "online", offlineReason: h["offline_reason"].flatMap { $0.isEmpty ? nil : $0 },
                   connectedSince: d("connected_since"), reconnects: i("reconnects"), accountSwitches: i("account_switches"))
+        brokerSymbols = BrokerSymbolMap(encoded: h["broker_symbols"] ?? "")
+        commandsUnread = h["commands_unread"] == "1"
     }
 
     public init(uuid: String, nodeID: String, account: Int, broker: String, server: String, company: String,

@@ -5,10 +5,17 @@ public struct NodeTable: Sendable {
     public private(set) var nodes: [String: NodeRecord] = [:]
     /// Outstanding pings: uuid → (ping id, sent at).
     private var pings: [String: (String, Double)] = [:]
+    /// Commands (fire, close) sent and not answered yet: uuid → (count, when the oldest went out).
+    private var commandsOut: [String: (count: Int, since: Double)] = [:]
     private let gateway: String
+    /// Maps the broker's symbol names to canonical instruments.
+    public let canon: SymbolCanon
 
     /// An empty table; `gateway` names the process that owns the EA connections.
-    public init(gateway: String = "gateway-1") { self.gateway = gateway }
+    public init(gateway: String = "gateway-1", canon: SymbolCanon = SymbolCanon(known: InstrumentTable.standard.instruments.keys)) {
+        self.gateway = gateway
+        self.canon = canon
+    }
 
     /// Loads records persisted earlier (they keep their online flag until the monitor expires them).
     public mutating func restore(_ records: [NodeRecord]) {
@@ -36,12 +43,17 @@ public struct NodeTable: Sendable {
     /// Applies a `handshake` (5556).
     public mutating func apply(_ m: Handshake, at now: Double) -> [NodeEvent] {
         var events = register(uuid: m.userUUID, nodeID: m.nodeID, account: m.accountNumber, broker: m.broker, at: now)
+        let canon = self.canon
         update(m.userUUID) { node in
             node.server = m.server
             node.company = m.broker
             node.version = m.version
             node.symbols = m.monitoredSymbols
             node.apply(m.account)
+            // The broker's names of the first 20 Market Watch symbols (TICKs add the rest).
+            for name in m.symbolList + [m.chartSymbol] where Symbol.isValid(name) {
+                node.brokerSymbols.learn(broker: name, canonical: canon.canonical(name))
+            }
         }
         events += heartbeat(m.userUUID, at: now)
         return events
@@ -79,9 +91,59 @@ public struct NodeTable: Sendable {
         markOffline(m.userUUID, reason: "disconnect", at: now).map { [$0] } ?? []
     }
 
+    /// Learns that this EA's broker calls `canonical` `broker` (from a TICK); returns whether it was new.
+    @discardableResult
+    public mutating func learnSymbol(_ uuid: String, broker: String, canonical: String) -> Bool {
+        guard nodes[uuid]?.brokerSymbols[canonical] != broker else { return false }
+        var changed = false
+        update(uuid) { changed = $0.brokerSymbols.learn(broker: broker, canonical: canonical) }
+        return changed
+    }
+
     /// Records that a ping went out.
     public mutating func pingSent(uuid: String, pingID: String, at now: Double) {
         pings[uuid] = (pingID, now)
+    }
+
+    /// Records that a command (fire, close) went out to an EA.
+    public mutating func commandSent(uuid: String, at now: Double) {
+        let out = commandsOut[uuid]
+        commandsOut[uuid] = ((out?.count ?? 0) + 1, out?.since ?? now)
+    }
+
+    /// Records an EA's answer to a command (a confirmation or close confirmation): it reads commands.
+    public mutating func commandAnswered(uuid: String) {
+        if let out = commandsOut[uuid] { commandsOut[uuid] = out.count > 1 ? (out.count - 1, out.since) : nil }
+        update(uuid) { $0.commandsUnread = false }
+    }
+
+    /// What the ping loop should do for one EA.
+    public enum PingDecision: Sendable, Equatable {
+        /// Queue a ping now.
+        case send
+        /// Not now: offline, market closed, a ping or another command still unanswered.
+        case wait
+        /// The outstanding ping has gone unanswered for longer than the fire timeout: the node was just
+        /// marked `commands_unread` (alert once); no further ping until it is answered.
+        case unread
+    }
+
+    /// Pings never delay a fire: the EA reads one command per chart tick, so at most one ping is
+    /// outstanding per EA (the next only after its pong), none while another command to it is
+    /// unanswered, none to an offline node or while the market is closed.
+    public mutating func pingDecision(_ uuid: String, at now: Double, fireTimeout: Double, marketClosed: Bool) -> PingDecision {
+        guard let node = nodes[uuid], node.online, !marketClosed else { return .wait }
+        if let (_, sentAt) = pings[uuid] {
+            guard now - sentAt > fireTimeout, !node.commandsUnread else { return .wait }
+            update(uuid) { $0.commandsUnread = true }
+            return .unread
+        }
+        if let out = commandsOut[uuid] {
+            // A command older than the fire timeout has timed out: it no longer holds the pings back.
+            guard now - out.since > fireTimeout else { return .wait }
+            commandsOut[uuid] = nil
+        }
+        return .send
     }
 
     /// Applies a `pong` (5558): the round trip becomes the node's latency.
@@ -91,6 +153,7 @@ public struct NodeTable: Sendable {
         update(m.userUUID) { node in
             node.latencyMs = max(0, (now - sentAt) * 1000)
             node.lastSeen = now
+            node.commandsUnread = false
         }
     }
 
@@ -101,6 +164,7 @@ public struct NodeTable: Sendable {
         node.offlineReason = reason
         nodes[uuid] = node
         pings[uuid] = nil
+        commandsOut[uuid] = nil
         return .offline(uuid: uuid, broker: node.broker, reason: reason, at: now)
     }
 
@@ -144,6 +208,12 @@ public struct NodeTable: Sendable {
             node.accountSwitches += 1
         }
         let newStart = node.nodeID != nodeID
+        if newStart {
+            // A new terminal start reads a fresh command queue: what the old one left unanswered is gone.
+            pings[uuid] = nil
+            commandsOut[uuid] = nil
+            node.commandsUnread = false
+        }
         if !node.online || newStart {
             node.reconnects += 1
             node.connectedSince = now

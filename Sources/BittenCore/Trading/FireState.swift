@@ -50,6 +50,8 @@ public struct FireRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case noFreeSlot = "no_free_slot"
         case stopLossWrongSide = "stop_loss_wrong_side"
         case unknownInstrument = "unknown_instrument"
+        /// The user's broker does not list the instrument (its EA cannot select it).
+        case symbolNotAtBroker = "symbol_not_at_broker"
         case sizing = "sizing_failed"
         case positionNotFound = "position_not_found"
         case sendFailed = "send_failed"
@@ -67,7 +69,7 @@ public struct FireRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     /// The HTTP status that fits.
     public var httpStatus: Int {
         switch code {
-        case .badRequest, .stopLossWrongSide, .unknownInstrument, .sizing: 422
+        case .badRequest, .stopLossWrongSide, .unknownInstrument, .sizing, .symbolNotAtBroker: 422
         case .signalNotFound, .userNotFound, .positionNotFound: 404
         case .signalExpired: 410
         case .eaOffline, .noFreeSlot, .sendFailed: 409

@@ -32,17 +32,13 @@ public struct Instrument: Sendable, Equatable, Codable {
         self.tickValue = tickValue
     }
 
-    /// The value of one tick for one lot in `accountCurrency`. `rate(symbol)` returns a current mid
-    /// price for a symbol, used to convert the profit currency; nil when no conversion is possible.
-    public func tickValue(accountCurrency: String, price: Double, rate: (String) -> Double?) -> Double? {
-        if let tickValue { return tickValue }
+    /// The value of one tick for one lot in `accountCurrency`, converted from the profit currency
+    /// through `converter` (any chain of live quotes), with the conversion used; nil when no chain exists.
+    public func tickValue(accountCurrency: String, converter: CurrencyConverter) -> (value: Double, conversion: CurrencyConverter.Conversion)? {
+        if let tickValue { return (tickValue, CurrencyConverter.Conversion(rate: 1, path: [accountCurrency])) }
         let inProfitCurrency = tickSize * contractSize
-        if profitCurrency == accountCurrency { return inProfitCurrency }
-        // USDJPY on a USD account: profit in JPY, and the pair's own price converts it.
-        if symbol == accountCurrency + profitCurrency, price > 0 { return inProfitCurrency / price }
-        if let direct = rate(profitCurrency + accountCurrency), direct > 0 { return inProfitCurrency * direct }
-        if let inverse = rate(accountCurrency + profitCurrency), inverse > 0 { return inProfitCurrency / inverse }
-        return nil
+        guard let conversion = converter.convert(from: profitCurrency, to: accountCurrency) else { return nil }
+        return (inProfitCurrency * conversion.rate, conversion)
     }
 }
 

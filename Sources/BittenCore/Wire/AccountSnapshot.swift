@@ -26,7 +26,7 @@ public struct AccountSnapshot: Sendable, Equatable, Codable {
         leverage = try r.int("leverage", nonNegative: true)
         margin = requireMargin ? try r.double("margin", nonNegative: true) : try r.optionalDouble("margin", nonNegative: true)
         freeMargin = requireFreeMargin ? try r.double("free_margin") : try r.optionalDouble("free_margin")
-        marginLevel = requireFreeMargin ? try r.double("margin_level", nonNegative: true)
-            : try r.optionalDouble("margin_level", nonNegative: true)
+        marginLevel = requireFreeMargin ? try r.double("margin_level")
+            : try r.optionalDouble("margin_level")
     }
 }

@@ -19,22 +19,6 @@ public enum CommandEncoder {
             try writer.string("signal_id", fire.signalID)
             try writer.string("source", fire.source)
             try writer.string("timestamp", fire.timestamp.description)
-            if let hybrid = fire.hybrid {
-                var block = "{\"enabled\":\(hybrid.enabled)"
-                if let percent = hybrid.partialClosePercent {
-                    guard let text = PlainDecimal.format(percent, maxFractionDigits: 2) else {
-                        throw WireError(.unencodable, field: "hybrid.partial_close_percent", "not a finite number")
-                    }
-                    block += ",\"partial_close_percent\":\(text)"
-                }
-                if let pips = hybrid.breakevenPips {
-                    guard let text = PlainDecimal.format(pips, maxFractionDigits: 2) else {
-                        throw WireError(.unencodable, field: "hybrid.breakeven_pips", "not a finite number")
-                    }
-                    block += ",\"breakeven_pips\":\(text)"
-                }
-                writer.raw("hybrid", block + "}")
-            }
         case .closeAll(let uuid, let time):
             try writer.string("target_uuid", uuid)
             try writer.string("timestamp", time.description)

@@ -27,7 +27,7 @@ public struct Confirmation: Sendable, Equatable {
         account = try AccountSnapshot(
             currency: r.string("currency", maxLength: 8), balance: r.double("balance"), equity: r.double("equity"),
             leverage: r.optionalInt("leverage", nonNegative: true) ?? 0, freeMargin: r.double("free_margin"),
-            marginLevel: r.double("margin_level", nonNegative: true))
+            marginLevel: r.double("margin_level"))
         timestamp = try r.timestamp()
         if succeeded && ticket == 0 { throw WireError(.outOfRange, field: "ticket", "a successful fire needs a ticket") }
     }
@@ -60,7 +60,7 @@ public struct CloseConfirmation: Sendable, Equatable {
         account = try AccountSnapshot(
             currency: r.string("currency", maxLength: 8), balance: r.double("balance"), equity: r.double("equity"),
             leverage: r.optionalInt("leverage", nonNegative: true) ?? 0, freeMargin: r.double("free_margin"),
-            marginLevel: r.double("margin_level", nonNegative: true))
+            marginLevel: r.double("margin_level"))
         timestamp = try r.timestamp()
     }
 }

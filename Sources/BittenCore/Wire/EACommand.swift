@@ -4,21 +4,6 @@ public enum Direction: String, Sendable, Codable, CaseIterable {
     case sell = "SELL"
 }
 
-/// Optional partial-close management the EA reads from the `hybrid` block of `fire`.
-public struct HybridOptions: Sendable, Equatable {
-    public var enabled: Bool
-    /// Percent of the position closed at the first target.
-    public var partialClosePercent: Double?
-    /// Pips in profit at which the stop moves to break-even.
-    public var breakevenPips: Double?
-
-    public init(enabled: Bool, partialClosePercent: Double? = nil, breakevenPips: Double? = nil) {
-        self.enabled = enabled
-        self.partialClosePercent = partialClosePercent
-        self.breakevenPips = breakevenPips
-    }
-}
-
 /// `fire`: open a market order on one EA.
 public struct FireCommand: Sendable, Equatable {
     public var fireID: String
@@ -32,11 +17,9 @@ public struct FireCommand: Sendable, Equatable {
     public var signalID: String
     public var source: String
     public var timestamp: MetaTraderTime
-    public var hybrid: HybridOptions?
 
     public init(fireID: String, targetUUID: String, symbol: String, direction: Direction, entry: Double, sl: Double,
-                tp: Double, lot: Double, signalID: String, source: String = "bitten", timestamp: MetaTraderTime,
-                hybrid: HybridOptions? = nil) {
+                tp: Double, lot: Double, signalID: String, source: String = "bitten", timestamp: MetaTraderTime) {
         self.fireID = fireID
         self.targetUUID = targetUUID
         self.symbol = symbol
@@ -48,7 +31,6 @@ public struct FireCommand: Sendable, Equatable {
         self.signalID = signalID
         self.source = source
         self.timestamp = timestamp
-        self.hybrid = hybrid
     }
 }
 
@@ -90,22 +72,13 @@ public enum EACommand: Sendable, Equatable {
             guard let direction = Direction(rawValue: sideText.uppercased()) else {
                 throw WireError(.outOfRange, field: "direction", "'\(sideText)' is neither BUY nor SELL")
             }
-            var hybrid: HybridOptions?
-            if case .object(let block)? = r["hybrid"] {
-                let h = FieldReader(block)
-                guard case .bool(let enabled)? = block["enabled"] else {
-                    throw WireError(.wrongType, field: "hybrid.enabled", "expected a boolean")
-                }
-                hybrid = HybridOptions(enabled: enabled, partialClosePercent: try h.optionalDouble("partial_close_percent"),
-                                       breakevenPips: try h.optionalDouble("breakeven_pips"))
-            }
             return .fire(FireCommand(
                 fireID: try r.string("fire_id", maxLength: 64, allowEmpty: false), targetUUID: uuid,
                 symbol: try Symbol.validated(r.string("symbol", maxLength: 32), field: "symbol"), direction: direction,
                 entry: try r.double("entry", nonNegative: true), sl: try r.double("sl", nonNegative: true),
                 tp: try r.double("tp", nonNegative: true), lot: try r.double("lot", nonNegative: true),
                 signalID: try r.string("signal_id", maxLength: 128), source: try r.optionalString("source") ?? "",
-                timestamp: time, hybrid: hybrid))
+                timestamp: time))
         case "close_all":
             return .closeAll(targetUUID: uuid, timestamp: time)
         case "close_ticket":

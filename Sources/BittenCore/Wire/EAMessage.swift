@@ -41,7 +41,19 @@ public enum EAMessage: Sendable, Equatable {
 
     /// Decodes one EA message. With `channel`, a type that belongs to another channel is refused.
     public static func decode(_ bytes: [UInt8], channel: EAChannel? = nil) throws(WireError) -> EAMessage {
+        try decodeNoting(bytes, channel: channel).message
+    }
+
+    /// Decodes one EA message and says whether some of its text was in the EA's ANSI code page
+    /// (Windows-1252, not UTF-8), so the caller can count it.
+    public static func decodeNoting(_ bytes: [UInt8], channel: EAChannel? = nil) throws(WireError)
+        -> (message: EAMessage, legacyText: Bool)
+    {
         let reader = try FieldReader(parsing: bytes)
+        return (try decode(reader, channel: channel), reader.fields.legacyTextStrings > 0)
+    }
+
+    private static func decode(_ reader: FieldReader, channel: EAChannel?) throws(WireError) -> EAMessage {
         let type = try reader.string("type", maxLength: 32)
         if let channel, !channel.accepts(type) {
             let known = EAChannel.allCases.contains { $0.accepts(type) }

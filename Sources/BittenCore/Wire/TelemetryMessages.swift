@@ -77,6 +77,9 @@ public struct Tick: Sendable, Equatable {
     public var volume: Double
     public var timestamp: MetaTraderTime
 
+    /// Whether the quote can be used as a price: both sides positive and not crossed.
+    public var usable: Bool { bid > 0 && ask > 0 && ask >= bid }
+
     public init(nodeID: String, userUUID: String, symbol: String, bid: Double, ask: Double, spread: Double,
                 volume: Double, timestamp: MetaTraderTime) {
         self.nodeID = nodeID
@@ -93,8 +96,10 @@ public struct Tick: Sendable, Equatable {
         nodeID = try r.string("node_id", maxLength: 64, allowEmpty: false)
         userUUID = try r.uuid("user_uuid")
         symbol = try Symbol.validated(r.string("symbol", maxLength: 32), field: "symbol")
-        bid = try r.price("bid")
-        ask = try r.price("ask")
+        // The EA sends a zero or crossed quote for a moment (a symbol just selected, a feed gap): it is
+        // accepted and counted, but `usable` keeps it out of every price.
+        bid = try r.double("bid", nonNegative: true)
+        ask = try r.double("ask", nonNegative: true)
         spread = try r.double("spread", nonNegative: true)
         volume = try r.double("volume", nonNegative: true)
         timestamp = try r.timestamp()
@@ -134,12 +139,18 @@ public struct OHLCBar: Sendable, Equatable {
 
 /// Rules for symbols that end up inside Redis keys and PUB topics.
 public enum Symbol {
-    /// Upper-case letters, digits, `.`, `_`, `#`, 2–32 characters.
+    /// Letters, digits and the characters brokers decorate names with (`._#-+!$&[]`), 1–32 bytes:
+    /// `EURUSD.r`, `EURUSDm`, `EURUSD-ECN`, `US30+`, `[DJI30]`, `#AAPL`. Never a quote, backslash,
+    /// space, `:`, `*` or `{}`, so a symbol is safe in a Redis key, a PUB topic and a command.
     public static func isValid(_ text: String) -> Bool {
-        guard (2...32).contains(text.utf8.count) else { return false }
+        guard (1...32).contains(text.utf8.count) else { return false }
         return text.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == 0x2E || byte == 0x5F || byte == 0x23
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
+            case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "#"), UInt8(ascii: "-"), UInt8(ascii: "+"),
+                 UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "["), UInt8(ascii: "]"): true
+            default: false
+            }
         }
     }
 

@@ -57,6 +57,11 @@ public struct BittenConfig: Sendable, Equatable {
     public var tiers = TierTable.standard
     /// Symbols that can be sized (config file section `instruments:`).
     public var instruments = InstrumentTable.standard
+    /// Broker names that are another instrument (config file section `symbol_aliases:`, e.g. `GOLD: XAUUSD`),
+    /// on top of the usual ones (`SymbolCanon.standardAliases`).
+    public var symbolAliases = SymbolCanon.standardAliases
+    /// Maps broker symbols to canonical instruments.
+    public var symbolCanon: SymbolCanon { SymbolCanon(known: instruments.instruments.keys, aliases: symbolAliases) }
     /// CITADEL's settings (`BITTEN_CITADEL_MULTIPLIERS`, `BITTEN_CITADEL_SWEEP_PIPS`, `BITTEN_CITADEL_ALERT_COOLDOWN`).
     public var citadel = CitadelSettings()
 

@@ -78,6 +78,21 @@ extension ConfigLoader {
     }
 }
 
+extension ConfigLoader {
+    /// Applies the config file's `symbol_aliases:` (broker name → canonical symbol, `GOLD: XAUUSD`).
+    public static func applySymbolAliases(_ aliases: [String: String], to config: inout BittenConfig) throws(ConfigError) {
+        for (from, to) in aliases {
+            guard Symbol.isValid(from) else {
+                throw ConfigError(setting: "symbol_aliases.\(from)", message: "'\(from)' is not a broker symbol")
+            }
+            guard Symbol.isValid(to), to == to.uppercased() else {
+                throw ConfigError(setting: "symbol_aliases.\(from)", message: "'\(to)' is not a canonical symbol (upper case)")
+            }
+            config.symbolAliases[from.uppercased()] = to
+        }
+    }
+}
+
 /// Reads typed values out of one section of the config file.
 struct FieldValues {
     let prefix: String

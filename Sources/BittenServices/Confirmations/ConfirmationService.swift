@@ -1,6 +1,7 @@
 import BittenCore
 import Foundation
 import Logging
+import Metrics
 import Redis
 import ServiceLifecycle
 import Synchronization
@@ -35,6 +36,8 @@ public final class ConfirmationService: Service, Sendable {
     private let sequence = Mutex<Int>(0)
     private let redisDown = Mutex<Bool>(false)
     private let stopping = Atomic<Bool>(false)
+    private let valuation: (any ValuationQuotes)?
+    private let legacyText: Counter
 
     /// Appends a batch of entries, each unless this writer already appended it (or a later one), in
     /// one script call: one round trip and one script start for up to a thousand entries.
@@ -59,8 +62,10 @@ public final class ConfirmationService: Service, Sendable {
 
     public init(input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
                 logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
-                spoolDirectory: String? = nil, writerID: String = "bitten",
+                spoolDirectory: String? = nil, writerID: String = "bitten", valuation: (any ValuationQuotes)? = nil,
                 onAppended: @escaping @Sendable () -> Void = {}) {
+        self.valuation = valuation
+        self.legacyText = Counter(label: "bitten_legacy_text_messages_total", dimensions: [("port", String(port))])
         self.onAppended = onAppended
         self.writerID = writerID
         var spool: ConfirmationSpool?
@@ -124,17 +129,27 @@ public final class ConfirmationService: Service, Sendable {
                 continue
             }
             do {
-                let decoded = try EAMessage.decode(message.frames[0], channel: .confirm)
+                let (decoded, legacy) = try EAMessage.decodeNoting(message.frames[0], channel: .confirm)
+                if legacy { legacyText.increment() }
+                // The registry learns that the EA reads its commands (pings wait for that).
+                registry.handle(decoded, at: at)
                 switch decoded {
-                case .pong: registry.handle(decoded, at: at)
+                case .pong: break
                 default:
                     let seq = String(nextSequence(at: at))
-                    entries.append([
+                    var entry = [
                         writerID, seq, "type", decoded.typeName, "user_uuid", decoded.userUUID,
                         "received_at", PlainDecimal.format(at, maxFractionDigits: 6) ?? "0",
                         "entry_id", writerID + ":" + seq,
-                        "payload", String(decoding: message.frames[0], as: UTF8.self),
-                    ])
+                        // Text in the EA's code page is kept as the characters it meant.
+                        "payload", legacy ? Windows1252.decode(message.frames[0]) : String(decoding: message.frames[0], as: UTF8.self),
+                    ]
+                    // The EA never says what it closed at: the market at this moment goes with the entry,
+                    // so the close is valued the same however late or often the entry is applied.
+                    if case .closeConfirmation = decoded, let quotes = valuation?.valuationQuotes(for: decoded.userUUID) {
+                        entry += ["quotes", quotes]
+                    }
+                    entries.append(entry)
                 }
             } catch {
                 rejected += 1

@@ -13,6 +13,11 @@ import ServiceLifecycle
 public enum GatewayRouting {
     public static func inbox(_ gateway: String) -> String { "gateway:\(gateway):inbox" }
     public static func reply(_ request: String) -> String { "gateway:reply:\(request)" }
+    /// Set (with a short expiry) by a gateway while its inbox loop runs: a gateway whose key is gone
+    /// is down, and its nodes cannot be reached however their hashes read.
+    public static func alive(_ gateway: String) -> String { "gateway:\(gateway):alive" }
+    /// Seconds the liveness key lives; the inbox loop renews it at least every second.
+    public static let aliveSeconds = 5
 }
 
 /// The gateway side: pops this gateway's inbox and sends each command to its EA.
@@ -23,6 +28,7 @@ public final class GatewayInbox: Service, Sendable {
     private let redis: RedisClient
     private let board: ServiceBoard
     private let logger: Logger
+    private let errors: SwallowedErrors
 
     /// `redis` should be a client of its own: the pop blocks a connection for up to a second.
     public init(gateway: GatewayService, gatewayID: String, redis: RedisClient, board: ServiceBoard, logger: Logger) {
@@ -31,28 +37,33 @@ public final class GatewayInbox: Service, Sendable {
         self.redis = redis
         self.board = board
         self.logger = logger
+        self.errors = SwallowedErrors(logger: logger)
         board.register(Self.name)
     }
 
     public func run() async throws {
         board.set(Self.name, .running, detail: "inbox \(GatewayRouting.inbox(gatewayID))")
         let inbox = GatewayRouting.inbox(gatewayID)
+        let alive = GatewayRouting.alive(gatewayID)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let popped: String?
             do {
+                _ = try await redis.command(["SET", alive, String(Int(Date().timeIntervalSince1970)), "EX", String(GatewayRouting.aliveSeconds)])
                 popped = try await redis.command(["BRPOP", inbox, "1"]).array?.last?.string
             } catch {
+                errors.note("inbox_pop", error, inbox)
                 try? await Task.sleep(for: .milliseconds(500))
                 continue
             }
             guard let text = popped else { continue }
             await handle(text)
         }
+        _ = try? await redis.command(["DEL", alive])
         board.set(Self.name, .stopped)
     }
 
     func handle(_ text: String) async {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String],
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: String],
               let request = object["request"], let payload = object["command"],
               let expires = object["expires_at"].flatMap(Double.init) else {
             logger.warning("malformed inbox entry", metadata: ["entry": "\(text.prefix(200))"])
@@ -63,9 +74,11 @@ public final class GatewayInbox: Service, Sendable {
         // A command that waited too long (this gateway was down or stalled) is not delivered late.
         guard Date().timeIntervalSince1970 <= expires else {
             logger.warning("routed command expired before delivery", metadata: ["request": "\(request)"])
-            _ = try? await redis.pipeline([
-                ["LPUSH", GatewayRouting.reply(request), "transport:expired in the inbox"], ["EXPIRE", GatewayRouting.reply(request), "60"],
-            ])
+            await errors.attempt("routed_reply", request) {
+                try await redis.pipeline([
+                    ["LPUSH", GatewayRouting.reply(request), "transport:expired in the inbox"], ["EXPIRE", GatewayRouting.reply(request), "60"],
+                ])
+            }
             return
         }
         do {
@@ -77,9 +90,12 @@ public final class GatewayInbox: Service, Sendable {
         } catch {
             outcome = "unencodable:\(error)"
         }
-        _ = try? await redis.pipeline([
-            ["LPUSH", GatewayRouting.reply(request), outcome], ["EXPIRE", GatewayRouting.reply(request), "60"],
-        ])
+        // A lost reply is not a lost command: the sender reports it handed over, and the record times out.
+        await errors.attempt("routed_reply", request) {
+            try await redis.pipeline([
+                ["LPUSH", GatewayRouting.reply(request), outcome], ["EXPIRE", GatewayRouting.reply(request), "60"],
+            ])
+        }
     }
 }
 
@@ -98,8 +114,18 @@ public final class RoutedCommandChannel: CommandChannel, Sendable {
         self.replyTimeout = replyTimeout
     }
 
-    /// A route may exist through another gateway; the send finds out.
-    public func isConnected(_ uuid: String) -> Bool { true }
+    /// Reachable here (a route in this process), or through another gateway: the node's hash says it
+    /// is online and names a gateway whose liveness key is set.
+    public func reachable(_ uuid: String) async -> Bool {
+        if let local, local.isConnected(uuid) { return true }
+        do {
+            let fields = try await redis.command(["HMGET", "node:\(uuid)", "status", "gateway"]).array ?? []
+            guard fields.count == 2, fields[0].string == "online", let gateway = fields[1].string, !gateway.isEmpty else { return false }
+            return try await redis.command(["EXISTS", GatewayRouting.alive(gateway)]).int == 1
+        } catch {
+            return false
+        }
+    }
 
     public func send(_ command: EACommand) async throws(GatewayError) {
         let uuid = command.targetUUID

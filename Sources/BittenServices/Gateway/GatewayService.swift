@@ -1,6 +1,7 @@
 import BittenCore
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 import ZeroMQ
@@ -41,11 +42,23 @@ public final class GatewayService: Service, Sendable {
     private let pingCounter = Atomic<Int>(0)
 
     private let limiter: Mutex<RateLimiter?>
+    private let legacyText: Counter
 
+    private let fireTimeout: Double
+    private let quietWhenMarketClosed: Bool
+    private let alerts: AlertQueue?
+
+    /// `fireTimeout`: how long an unanswered ping may wait before the node is marked `commands_unread`;
+    /// `quietWhenMarketClosed`: no pings Friday 22:00 → Sunday 22:00 UTC.
     public init(socket: LoopSocket, registry: NodeRegistry, board: ServiceBoard, port: Int, pingInterval: Duration,
-                logger: Logger, rateLimit: (rate: Double, burst: Double)? = nil,
+                logger: Logger, rateLimit: (rate: Double, burst: Double)? = nil, fireTimeout: Double = 30,
+                quietWhenMarketClosed: Bool = true, alerts: AlertQueue? = nil,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.fireTimeout = fireTimeout
+        self.quietWhenMarketClosed = quietWhenMarketClosed
+        self.alerts = alerts
         self.limiter = Mutex(rateLimit.map { RateLimiter(rate: $0.rate, burst: $0.burst) })
+        self.legacyText = Counter(label: "bitten_legacy_text_messages_total", dimensions: [("port", String(port))])
         self.socket = socket
         self.registry = registry
         self.board = board
@@ -76,6 +89,7 @@ public final class GatewayService: Service, Sendable {
         }
         do {
             try await socket.send(Message([identity, payload]))
+            if case .ping = command {} else { registry.commandSent(uuid: uuid) }
             metrics.sentMessages(1)
             board.count(Self.name, out: 1)
         } catch let error as ZMQError where error.hostUnreachable {
@@ -148,7 +162,8 @@ public final class GatewayService: Service, Sendable {
                 continue
             }
             do {
-                let decoded = try EAMessage.decode(message.payload, channel: .command)
+                let (decoded, legacy) = try EAMessage.decodeNoting(message.payload, channel: .command)
+                if legacy { legacyText.increment() }
                 learn(uuid: decoded.userUUID, identity: frames[0])
                 registry.handle(decoded, at: at)
             } catch {
@@ -169,14 +184,40 @@ public final class GatewayService: Service, Sendable {
         }
     }
 
+    /// Pings measure latency without ever delaying a fire: the EA reads one command per tick of its
+    /// chart symbol, so a ping waits for the previous pong and for every other command's answer, and
+    /// none goes to an offline node or while the market is closed. A ping unanswered past the fire
+    /// timeout marks the node `commands_unread` and raises one alert.
     private func pingLoop() async {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.pingInterval) } } catch { return }
-            let time = MetaTraderTime(epochSeconds: Int(now()))
-            for uuid in connectedUUIDs {
+            await pingRound()
+        }
+    }
+
+    /// One round of the ping loop.
+    func pingRound() async {
+        let at = now()
+        let time = MetaTraderTime(epochSeconds: Int(at))
+        let closed = quietWhenMarketClosed && AlertPolicy.marketClosed(at: at)
+        for (uuid, decision) in registry.pingDecisions(connectedUUIDs, fireTimeout: fireTimeout, marketClosed: closed) {
+            switch decision {
+            case .wait: continue
+            case .unread:
+                logger.warning("EA reads no command: a ping is unanswered", metadata: [
+                    "bitten.node.uuid": "\(uuid)", "waited_seconds": "\(Int(fireTimeout))",
+                ])
+                alerts?.raise(kind: "commands_unread", uuid: uuid, broker: registry.node(uuid)?.broker,
+                              reason: "no answer to a ping for \(Int(fireTimeout)) s: the EA's chart symbol is quiet or the EA is stuck, so commands to it wait",
+                              at: at)
+            case .send:
                 let id = "P-\(pingCounter.add(1, ordering: .relaxed).newValue)"
                 registry.pingSent(uuid: uuid, pingID: id)
-                try? await send(.ping(targetUUID: uuid, pingID: id, timestamp: time))
+                do {
+                    try await send(.ping(targetUUID: uuid, pingID: id, timestamp: time))
+                } catch {
+                    logger.debug("ping not sent", metadata: ["bitten.node.uuid": "\(uuid)", "error": "\(error)"])
+                }
             }
         }
     }

@@ -17,6 +17,33 @@ public struct SystemAlert: Sendable, Codable, Equatable {
     public var at: Double
 }
 
+/// Alerts raised by other services (an EA that reads no command, a position running without its
+/// stop): queued here and published by the heartbeat monitor with its own, on 5565 and in
+/// `system_alerts`. Bounded: with no monitor in the process the oldest are dropped.
+public final class AlertQueue: Sendable {
+    private let pending = Mutex<[SystemAlert]>([])
+    private let counter = Counter(label: "bitten_alerts_total")
+
+    public init() {}
+
+    /// Queues an alert.
+    public func raise(kind: String, uuid: String? = nil, broker: String? = nil, reason: String, at: Double) {
+        counter.increment()
+        pending.withLock { queue in
+            queue.append(SystemAlert(kind: kind, uuid: uuid, broker: broker, count: 1, reason: reason, at: at))
+            if queue.count > 10_000 { queue.removeFirst(queue.count - 10_000) }
+        }
+    }
+
+    /// Takes every queued alert.
+    public func drain() -> [SystemAlert] {
+        pending.withLock { queue in
+            defer { queue = [] }
+            return queue
+        }
+    }
+}
+
 /// Declares silent nodes dead, raises alerts (with cooldowns, market-hours silence and broker-wide
 /// grouping) and computes the system health score every `checkInterval`.
 public final class HeartbeatMonitor: Service, Sendable {
@@ -37,10 +64,12 @@ public final class HeartbeatMonitor: Service, Sendable {
     private let healthGauge = Gauge(label: "bitten_health_score")
     private let alertCounter = Counter(label: "bitten_alerts_total")
     private let maxAlerts = 1000
+    private let queue: AlertQueue?
 
     public init(registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, alertSocket: LoopSocket?, timeout: Double,
                 cooldown: Double, suppressWhenMarketClosed: Bool = true, checkInterval: Duration? = nil, logger: Logger,
-                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+                queue: AlertQueue? = nil, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.queue = queue
         self.registry = registry
         self.redis = redis
         self.board = board
@@ -87,11 +116,12 @@ public final class HeartbeatMonitor: Service, Sendable {
         let raised = policy.withLock { $0.alerts(for: events, onlineBefore: onlineBefore, at: at) }.map {
             SystemAlert(kind: $0.kind, uuid: $0.uuid, broker: $0.broker, count: $0.count, reason: $0.reason, at: $0.at)
         }
-        if !raised.isEmpty {
-            recent.withLock { $0 += raised.map(\.at) }
-            pendingAlerts.withLock { $0 += raised }
+        let others = queue?.drain() ?? []
+        if !raised.isEmpty || !others.isEmpty {
+            recent.withLock { $0 += (raised + others).map(\.at) }
+            pendingAlerts.withLock { $0 += raised + others }
             alertCounter.increment(by: raised.count)
-            for alert in raised {
+            for alert in raised + others {
                 logger.warning("alert", metadata: ["kind": "\(alert.kind)", "bitten.node.uuid": "\(alert.uuid ?? "")", "reason": "\(alert.reason)"])
             }
         }

@@ -30,9 +30,10 @@ public final class NodeRegistry: Service, Sendable {
     public static let name = "node_registry"
 
     public init(redis: RedisClient, board: ServiceBoard, gateway: String = "gateway-1",
+                canon: SymbolCanon = SymbolCanon(known: InstrumentTable.standard.instruments.keys),
                 flushInterval: Duration = .milliseconds(200), logger: Logger,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
-        self.state = Mutex(State(table: NodeTable(gateway: gateway)))
+        self.state = Mutex(State(table: NodeTable(gateway: gateway, canon: canon)))
         self.redis = redis
         self.board = board
         self.logger = logger
@@ -57,6 +58,9 @@ public final class NodeRegistry: Service, Sendable {
             case .pong(let m):
                 s.table.apply(m, at: at)
                 events = []
+            case .confirmation, .closeConfirmation:
+                s.table.commandAnswered(uuid: message.userUUID)
+                events = []
             default: return []
             }
             s.dirty.insert(message.userUUID)
@@ -71,6 +75,36 @@ public final class NodeRegistry: Service, Sendable {
         let at = now()
         state.withLock { $0.table.pingSent(uuid: uuid, pingID: pingID, at: at) }
     }
+
+    /// Records a command (fire, close) sent to `uuid`.
+    public func commandSent(uuid: String) {
+        let at = now()
+        state.withLock { $0.table.commandSent(uuid: uuid, at: at) }
+    }
+
+    /// Learns broker symbol names seen in TICKs: (uuid, broker name, canonical).
+    public func learnSymbols(_ names: [(uuid: String, broker: String, canonical: String)]) {
+        state.withLock { s in
+            for name in names where s.table.learnSymbol(name.uuid, broker: name.broker, canonical: name.canonical) {
+                s.dirty.insert(name.uuid)
+            }
+        }
+    }
+
+    /// The ping loop's decision for each of `uuids` (see `NodeTable.pingDecision`).
+    public func pingDecisions(_ uuids: [String], fireTimeout: Double, marketClosed: Bool) -> [(uuid: String, decision: NodeTable.PingDecision)] {
+        let at = now()
+        return state.withLock { s in
+            uuids.map { uuid in
+                let decision = s.table.pingDecision(uuid, at: at, fireTimeout: fireTimeout, marketClosed: marketClosed)
+                if decision == .unread { s.dirty.insert(uuid) }
+                return (uuid, decision)
+            }
+        }
+    }
+
+    /// The canonical instrument of a broker symbol.
+    public var canon: SymbolCanon { state.withLock { $0.table.canon } }
 
     /// Marks offline every node silent for longer than `timeout`; returns the offline events.
     public func expire(timeout: Double) -> (events: [NodeEvent], onlineBefore: [String: Int]) {

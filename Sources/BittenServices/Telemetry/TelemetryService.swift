@@ -1,18 +1,28 @@
 import BittenCore
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 import ZeroMQ
 
 /// The latest quote of a symbol.
 public struct Quote: Sendable, Equatable, Codable {
+    /// The canonical instrument.
     public var symbol: String
     public var bid: Double
     public var ask: Double
     public var spread: Double
     /// Server receive time, epoch seconds.
     public var receivedAt: Double
+}
+
+/// Prices for valuing a close the EA reported without a price.
+public protocol ValuationQuotes: Sendable {
+    /// Quotes to value a close of `uuid`'s positions at, encoded for the ledger entry: this EA's own
+    /// latest quote per canonical instrument first (`own`), then the freshest of any EA for the
+    /// instruments it does not quote (`any`): `SYMBOL:bid:ask:own;…`.
+    func valuationQuotes(for uuid: String) -> String
 }
 
 /// Market data (PULL 5556 → PUB 5560): decodes each message once, hands handshakes, heartbeats and
@@ -31,13 +41,23 @@ public final class TelemetryService: Service, Sendable {
     private let logger: Logger
     private let throttle = LogThrottle()
     private let quotes = Mutex<[String: Quote]>([:])
+    /// Each EA's own latest quotes, canonical symbol → quote.
+    private let quotesByEA = Mutex<[String: [String: Quote]]>([:])
+    /// Broker name → canonical, and the (uuid, broker name) pairs already handed to the registry.
+    private let names = Mutex<(canonical: [String: String], learned: Set<String>)>(([:], []))
+    private let canon: SymbolCanon
+    private let unusableQuotes = Counter(label: "bitten_unusable_quotes_total")
+    private let legacyText: Counter
     private let now: @Sendable () -> Double
     private let observers = Mutex<[@Sendable ([Tick], [OHLCBar]) -> Void]>([])
     private let limiter: Mutex<RateLimiter?>
 
     public init(input: LoopSocket, relay: LoopSocket?, registry: NodeRegistry, board: ServiceBoard, inputPort: Int,
                 relayPort: Int, format: BittenConfig.RelayFormat, logger: Logger, rateLimit: (rate: Double, burst: Double)? = nil,
+                canon: SymbolCanon? = nil,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.canon = canon ?? registry.canon
+        self.legacyText = Counter(label: "bitten_legacy_text_messages_total", dimensions: [("port", String(inputPort))])
         self.limiter = Mutex(rateLimit.map { RateLimiter(rate: $0.rate, burst: $0.burst) })
         self.input = input
         self.relay = relay
@@ -50,6 +70,20 @@ public final class TelemetryService: Service, Sendable {
         self.now = now
         board.register(Self.name)
     }
+
+    /// The canonical name of a broker symbol (cached: a broker's names are few).
+    public func canonical(_ brokerSymbol: String) -> String {
+        if let known = names.withLock({ $0.canonical[brokerSymbol] }) { return known }
+        let name = canon.canonical(brokerSymbol)
+        names.withLock { n in
+            if n.canonical.count >= 50_000 { n.canonical.removeAll() }
+            n.canonical[brokerSymbol] = name
+        }
+        return name
+    }
+
+    /// One EA's own latest quote of a canonical instrument.
+    public func quote(_ symbol: String, of uuid: String) -> Quote? { quotesByEA.withLock { $0[uuid]?[symbol] } }
 
     /// The latest quote per symbol.
     public var latestQuotes: [String: Quote] { quotes.withLock { $0 } }
@@ -93,7 +127,9 @@ public final class TelemetryService: Service, Sendable {
                 continue
             }
             do {
-                decodedBatch.append((try EAMessage.decode(message.frames[0], channel: .market), message.frames[0]))
+                let (decoded, legacy) = try EAMessage.decodeNoting(message.frames[0], channel: .market)
+                if legacy { legacyText.increment() }
+                decodedBatch.append((decoded, message.frames[0]))
             } catch {
                 rejected += 1
                 reject(error)
@@ -105,6 +141,8 @@ public final class TelemetryService: Service, Sendable {
             guard limiter != nil else { return [] }
             return decodedBatch.map { limiter!.allow($0.message.userUUID, at: at) }
         }
+        var learned: [(uuid: String, broker: String, canonical: String)] = []
+        var unusable = 0
         for (index, entry) in decodedBatch.enumerated() {
             if !allowed.isEmpty && !allowed[index] {
                 rejected += 1
@@ -112,20 +150,47 @@ public final class TelemetryService: Service, Sendable {
                 continue
             }
             switch entry.message {
-            case .tick(let tick):
+            case .tick(var tick):
+                let broker = tick.symbol
+                tick.symbol = canonical(broker)
+                learned.append((tick.userUUID, broker, tick.symbol))
+                // A zero or crossed quote is accepted and counted, never used as a price nor relayed.
+                guard tick.usable else {
+                    unusable += 1
+                    continue
+                }
                 ticks.append(tick)
                 out.append(relayMessage(symbol: tick.symbol, payload: entry.payload, legacyPrefix: nil))
-            case .ohlc(let bar):
+            case .ohlc(var bar):
+                bar.symbol = canonical(bar.symbol)
                 bars.append(bar)
                 out.append(relayMessage(symbol: bar.symbol, payload: entry.payload, legacyPrefix: "OHLC "))
+            case .disconnect(let m):
+                forgetQuotes(of: m.userUUID)
+                registry.handle(entry.message, at: at)
             default:
                 registry.handle(entry.message, at: at)
             }
+        }
+        if unusable > 0 { unusableQuotes.increment(by: unusable) }
+        if !learned.isEmpty {
+            // Only pairs not seen before reach the registry (the node's broker symbol map).
+            let fresh = names.withLock { n in
+                if n.learned.count > 500_000 { n.learned.removeAll() }
+                return learned.filter { n.learned.insert($0.uuid + "\u{1}" + $0.broker).inserted }
+            }
+            if !fresh.isEmpty { registry.learnSymbols(fresh) }
         }
         if !ticks.isEmpty {
             quotes.withLock { q in
                 for tick in ticks {
                     q[tick.symbol] = Quote(symbol: tick.symbol, bid: tick.bid, ask: tick.ask, spread: tick.spread, receivedAt: at)
+                }
+            }
+            quotesByEA.withLock { q in
+                for tick in ticks {
+                    q[tick.userUUID, default: [:]][tick.symbol] = Quote(symbol: tick.symbol, bid: tick.bid, ask: tick.ask,
+                                                                        spread: tick.spread, receivedAt: at)
                 }
             }
         }
@@ -144,6 +209,9 @@ public final class TelemetryService: Service, Sendable {
         }
     }
 
+    /// Forgets an EA's own quotes when it disconnects (its broker names stay learned).
+    private func forgetQuotes(of uuid: String) { quotesByEA.withLock { _ = $0.removeValue(forKey: uuid) } }
+
     private func relayMessage(symbol: String, payload: [UInt8], legacyPrefix: String?) -> Message {
         switch format {
         case .topic: return Message([Array(symbol.utf8), payload])
@@ -156,5 +224,24 @@ public final class TelemetryService: Service, Sendable {
         if let suppressed = throttle.allow() {
             logger.warning("message rejected", metadata: ["port": "market", "reason": "\(error)", "suppressed_since_last": "\(suppressed)"])
         }
+    }
+}
+
+extension TelemetryService: ValuationQuotes {
+    /// At most this many quotes go with one close answer.
+    static let maxValuationQuotes = 128
+
+    public func valuationQuotes(for uuid: String) -> String {
+        let own = quotesByEA.withLock { $0[uuid] ?? [:] }
+        let all = latestQuotes
+        var parts: [String] = []
+        func add(_ q: Quote, _ source: String) {
+            guard parts.count < Self.maxValuationQuotes, let bid = PlainDecimal.format(q.bid, maxFractionDigits: 8),
+                  let ask = PlainDecimal.format(q.ask, maxFractionDigits: 8) else { return }
+            parts.append("\(q.symbol):\(bid):\(ask):\(source)")
+        }
+        for q in own.values.sorted(by: { $0.symbol < $1.symbol }) { add(q, "own") }
+        for q in all.values.sorted(by: { $0.symbol < $1.symbol }) where own[q.symbol] == nil { add(q, "any") }
+        return parts.joined(separator: ";")
     }
 }

@@ -22,9 +22,12 @@ public final class ConfirmationProcessor: Service, Sendable {
     private let wakeups = WakeSignal()
     private let outcomes: [String: Counter]
     private let lagGauge = Gauge(label: "bitten_confirmations_pending")
+    private let droppedStops = Counter(label: "bitten_stops_dropped_total")
+    private let alerts: AlertQueue?
 
     public init(redis: RedisClient, consumer: String = "bitten-1", board: ServiceBoard, batchSize: Int = 500,
-                pollInterval: Duration = .milliseconds(250), logger: Logger) {
+                pollInterval: Duration = .milliseconds(250), logger: Logger, alerts: AlertQueue? = nil) {
+        self.alerts = alerts
         self.redis = redis
         self.consumer = consumer
         self.board = board
@@ -74,14 +77,15 @@ public final class ConfirmationProcessor: Service, Sendable {
         let group = Self.group
         let consumer = self.consumer
         let size = batchSize
-        let (entries, results, pending): ([StreamEntry], [String], Int) = try await redis.withConnection { connection in
+        let (entries, results, notes, pending): ([StreamEntry], [String], [String?], Int) = try await redis.withConnection { connection in
             try connection.xgroupCreate(stream, group: group)
             let entries = try connection.xreadgroup(group: group, consumer: consumer, stream: stream, id: id, count: size)
-            guard !entries.isEmpty else { return ([], [], try connection.xpendingCount(stream, group: group)) }
+            guard !entries.isEmpty else { return ([], [], [], try connection.xpendingCount(stream, group: group)) }
             let sha = try connection.scriptSHA(TradeScripts.applyBatch)
             // Decodable entries go to the batch script in chunks (each chunk one atomic script run,
             // short enough not to hold Redis up for long); the rest stay "undecodable".
             var results = [String](repeating: "undecodable", count: entries.count)
+            var notes = [String?](repeating: nil, count: entries.count)
             var chunks: [(indices: [Int], call: [String])] = []
             for (index, entry) in entries.enumerated() {
                 guard let arguments = Self.arguments(for: entry) else { continue }
@@ -116,12 +120,17 @@ public final class ConfirmationProcessor: Service, Sendable {
                     } else {
                         results[index] = text
                     }
+                    if text.hasPrefix("ok:") { results[index] = "ok"; notes[index] = String(text.dropFirst(3)) }
                 }
             }
             _ = try connection.xack(stream, group: group, ids: entries.map(\.id))
-            return (entries, results, try connection.xpendingCount(stream, group: group))
+            return (entries, results, notes, try connection.xpendingCount(stream, group: group))
         }
         lagGauge.record(pending)
+        for (entry, note) in zip(entries, notes) {
+            guard let note, note.contains("dropped") else { continue }
+            stopsDropped(entry, note)
+        }
         for (entry, result) in zip(entries, results) {
             outcomes[result]?.increment()
             if !["ok", "duplicate", "rejected", "ignored"].contains(result) {
@@ -135,25 +144,49 @@ public final class ConfirmationProcessor: Service, Sendable {
         return entries.count
     }
 
+    /// A fill whose stop loss or take profit was on the wrong side of the fill price: the EA dropped it,
+    /// so the position runs without it. Logged, counted and alerted.
+    private func stopsDropped(_ entry: StreamEntry, _ note: String) {
+        let uuid = entry["user_uuid"] ?? ""
+        let message = entry["payload"].flatMap { try? EAMessage.decode(Array($0.utf8), channel: .confirm) }
+        var fireID = "", ticket = 0
+        if case .confirmation(let c)? = message { (fireID, ticket) = (c.fireID, c.ticket) }
+        let what = note == "sl_tp_dropped" ? "stop loss and take profit" : (note == "sl_dropped" ? "stop loss" : "take profit")
+        droppedStops.increment()
+        logger.warning("position opened without its \(what): it was on the wrong side of the fill price and the EA dropped it",
+                       metadata: ["bitten.node.uuid": "\(uuid)", "bitten.fire.id": "\(fireID)", "ticket": "\(ticket)"])
+        alerts?.raise(kind: note == "tp_dropped" ? "target_dropped" : "stop_dropped", uuid: uuid,
+                      reason: "position \(ticket) (fire \(fireID)) runs without its \(what): it was on the wrong side of the fill price",
+                      at: Date().timeIntervalSince1970)
+    }
+
     /// Entries per script run: long enough to share the statistics reads and writes, short enough
     /// (a few milliseconds) not to hold up the fire path's own Redis calls.
     static let scriptChunk = 200
 
     /// The batch script's arguments for one ledger entry, or nil when its payload cannot be read.
     static func arguments(for entry: StreamEntry) -> [String]? {
-        guard let payload = entry["payload"], let receivedAt = entry["received_at"],
+        guard let receivedAt = entry["received_at"] else { return nil }
+        let day = MetaTraderTime(epochSeconds: Int(Double(receivedAt) ?? 0))
+        let dayText = String(format: "%04d-%02d-%02d", day.year, day.month, day.day)
+        if entry["type"] == InferredClose.type {
+            // Written by the position watcher: the market crossed a stop loss or take profit.
+            guard let ticket = entry["ticket"], Int(ticket) != nil, let reason = entry["reason"],
+                  reason == "stop_loss" || reason == "take_profit", let price = entry["price"], Double(price) != nil else { return nil }
+            return ["i", "6", entry.id, ticket, reason, price, receivedAt, dayText]
+        }
+        guard let payload = entry["payload"],
               let message = try? EAMessage.decode(Array(payload.utf8), channel: .confirm) else { return nil }
         func n(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
         switch message {
         case .confirmation(let c):
             guard !c.fireID.isEmpty else { return nil }
-            return ["c", "10", entry.id, c.fireID, c.succeeded ? "success" : "failed", String(c.ticket),
-                    n(c.price), n(c.lot), c.message, String(c.accountNumber), c.userUUID, receivedAt]
+            return ["c", "11", entry.id, c.fireID, c.succeeded ? "success" : "failed", String(c.ticket),
+                    n(c.price), n(c.lot), c.message, String(c.accountNumber), c.userUUID, receivedAt, n(c.account.balance)]
         case .closeConfirmation(let c):
-            let day = MetaTraderTime(epochSeconds: Int(Double(receivedAt) ?? 0))
-            let dayText = String(format: "%04d-%02d-%02d", day.year, day.month, day.day)
-            return ["x", "10", entry.id, String(c.ticket), c.succeeded ? "success" : "failed", n(c.closePrice),
-                    n(c.lot), c.message, String(c.accountNumber), c.userUUID, receivedAt, dayText]
+            return ["x", "13", entry.id, String(c.ticket), c.succeeded ? "success" : "failed", n(c.closePrice),
+                    n(c.lot), c.message, String(c.accountNumber), c.userUUID, receivedAt, dayText, c.commandType,
+                    n(c.account.balance), entry["quotes"] ?? ""]
         default:
             return nil
         }

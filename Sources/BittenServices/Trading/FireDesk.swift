@@ -10,15 +10,22 @@ import Synchronization
 public protocol CommandChannel: Sendable {
     /// Hands `command` to the EA of its target UUID, or throws why not.
     func send(_ command: EACommand) async throws(GatewayError)
-    /// Whether a route to `uuid` is known.
-    func isConnected(_ uuid: String) -> Bool
+    /// Whether `uuid`'s EA can be reached: a route in this process, or an online node on a live gateway.
+    func reachable(_ uuid: String) async -> Bool
 }
 
-extension GatewayService: CommandChannel {}
+extension GatewayService: CommandChannel {
+    public func reachable(_ uuid: String) async -> Bool { isConnected(uuid) }
+}
 
-/// Latest market prices.
+/// Latest market prices, by canonical instrument.
 public protocol QuoteSource: Sendable {
+    /// The freshest quote of any EA.
     func quote(_ symbol: String) -> Quote?
+    /// The freshest quote of every instrument.
+    var latestQuotes: [String: Quote] { get }
+    /// One EA's own latest quote.
+    func quote(_ symbol: String, of uuid: String) -> Quote?
 }
 
 extension TelemetryService: QuoteSource {}
@@ -32,6 +39,8 @@ public struct TradeSettings: Sendable, Equatable {
     public var confirmationTimeout: Double = 30
     /// How often overdue commands are looked for.
     public var sweepInterval: Duration = .milliseconds(250)
+    /// Quotes older than this (seconds) do not convert currencies.
+    public var maxQuoteAge: Double = 600
 
     public init() {}
 }
@@ -51,6 +60,7 @@ public final class FireDesk: Service, Sendable {
     private let now: @Sendable () -> Double
     private let outcomes: [String: Counter]
     private let signals = Mutex<[String: (signal: SignalRecord, stamp: String)]>([:])
+    private let errors: SwallowedErrors
 
     public init(store: TradeStore, channel: (any CommandChannel)?, registry: NodeRegistry?, quotes: (any QuoteSource)?,
                 settings: TradeSettings, board: ServiceBoard, logger: Logger,
@@ -63,6 +73,7 @@ public final class FireDesk: Service, Sendable {
         self.board = board
         self.logger = logger
         self.now = now
+        self.errors = SwallowedErrors(logger: logger)
         var outcomes: [String: Counter] = [:]
         for outcome in ["sent", "duplicate", "refused", "send_failed", "timed_out", "close_sent"] {
             outcomes[outcome] = Counter(label: "bitten_fires_total", dimensions: [("outcome", outcome)])
@@ -102,6 +113,10 @@ public final class FireDesk: Service, Sendable {
         var balance: Double
         var tickSize: Double
         var tickValue: Double
+        /// The currencies the tick value was converted through (`JPY>USD>EUR`).
+        var conversion: String
+        /// The symbol as this EA's broker names it.
+        var brokerSymbol: String
     }
 
     /// A signal as read, while it has not expired (signals are never changed once stored; the
@@ -164,7 +179,7 @@ public final class FireDesk: Service, Sendable {
                     throw refuse(.storeUnavailable, "fire \(fireID) reserved with an unknown size '\(key)'")
                 }
                 return try await send(fireID: fireID, signal: signal.signal, userUUID: userUUID, direction: plan.direction,
-                                      lot: size.lot, at: at)
+                                      lot: size.lot, brokerSymbol: plan.brokerSymbol, at: at)
             case .duplicate(let first):
                 if let record = try await duplicate(first) { return record }
                 throw refuse(.storeUnavailable, "fire \(first) is recorded but could not be read")
@@ -207,7 +222,7 @@ public final class FireDesk: Service, Sendable {
         // This process's registry when it has one; in a split deployment, the node hash its gateway writes.
         let known: NodeRecord?
         if let registry { known = registry.node(userUUID) } else { known = try await guarded { try await store.node(userUUID) } }
-        guard let node = known, node.online, channel.isConnected(userUUID) else {
+        guard let node = known, node.online, await channel.reachable(userUUID) else {
             throw FireRefusal(.eaOffline, "the EA of \(userUUID) is not online")
         }
         guard let direction = Direction(rawValue: signal.direction) else {
@@ -221,13 +236,24 @@ public final class FireDesk: Service, Sendable {
         guard let instrument = settings.instruments[signal.symbol] else {
             throw FireRefusal(.unknownInstrument, "no instrument definition for \(signal.symbol)")
         }
-        let quotes = self.quotes
-        guard let tickValue = instrument.tickValue(accountCurrency: node.currency, price: signal.entry, rate: { symbol in
-            quotes?.quote(symbol).map { ($0.bid + $0.ask) / 2 }
-        }) else {
-            throw FireRefusal(.sizing, "cannot value \(signal.symbol) in \(node.currency): no conversion price")
+        // The fire names the symbol as this EA's broker does; a broker that does not list it cannot trade it.
+        let brokerSymbol: String
+        if node.brokerSymbols.isEmpty {
+            brokerSymbol = signal.symbol
+        } else if let name = node.brokerSymbols[signal.symbol] {
+            brokerSymbol = name
+        } else {
+            let listed = node.brokerSymbols.names.keys.sorted().prefix(12).joined(separator: ", ")
+            throw FireRefusal(.symbolNotAtBroker,
+                              "\(signal.symbol) is not listed by the broker of \(userUUID) (\(node.company.isEmpty ? node.server : node.company), lists \(listed))")
         }
-        var plan = FirePlan(direction: direction, balance: node.balance, tickSize: instrument.tickSize, tickValue: tickValue)
+        let converter = self.converter(at: at, symbol: signal.symbol, entry: signal.entry)
+        guard let (tickValue, conversion) = instrument.tickValue(accountCurrency: node.currency, converter: converter) else {
+            let hint = converter.missingPairHint(from: instrument.profitCurrency, to: node.currency)
+            throw FireRefusal(.sizing, "cannot value \(signal.symbol) in \(node.currency): no live quotes convert \(instrument.profitCurrency) to \(node.currency) (a quote of \(hint) would)")
+        }
+        var plan = FirePlan(direction: direction, balance: node.balance, tickSize: instrument.tickSize, tickValue: tickValue,
+                            conversion: conversion.path.joined(separator: ">"), brokerSymbol: brokerSymbol)
         let cases: [(Tier, String)] = only.map { [$0] } ?? Tier.allCases.map { ($0, "") }
         for (tier, override) in cases {
             let rule = settings.tiers.rule(tier)
@@ -249,6 +275,19 @@ public final class FireDesk: Service, Sendable {
 
     private func n(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
 
+    /// Currency conversion through the live quotes (any EA's freshest), plus the signal's own pair at
+    /// its entry when nobody quotes it (USDJPY converts its own JPY profit).
+    private func converter(at: Double, symbol: String, entry: Double) -> CurrencyConverter {
+        var mids: [(String, Double)] = []
+        var quoted = false
+        for quote in quotes?.latestQuotes.values ?? [:].values where at - quote.receivedAt <= settings.maxQuoteAge {
+            mids.append((quote.symbol, (quote.bid + quote.ask) / 2))
+            if quote.symbol == symbol { quoted = true }
+        }
+        if !quoted { mids.append((symbol, entry)) }
+        return CurrencyConverter(mids: mids)
+    }
+
     /// The fire record's fields that do not depend on the user's tier.
     private func recordFields(_ signal: SignalRecord, userUUID: String, direction: Direction, at: Double, deadline: Double,
                               plan: FirePlan) -> [String] {
@@ -257,31 +296,36 @@ public final class FireDesk: Service, Sendable {
             "direction", direction.rawValue, "entry", n(signal.entry), "sl", n(signal.stopLoss), "tp", n(signal.takeProfit),
             "citadel_multiplier", n(signal.citadelMultiplier), "balance", n(plan.balance),
             "tick_size", n(plan.tickSize), "tick_value", n(plan.tickValue), "created_at", n(at), "deadline", n(deadline),
+            "broker_symbol", plan.brokerSymbol, "conversion", plan.conversion,
         ]
     }
 
     /// Sends a reserved fire to its EA and moves it to `sent`; a send that fails rejects it and frees
     /// the slot and the marker, so the user may fire again.
     private func send(fireID: String, signal: SignalRecord, userUUID: String, direction: Direction, lot: Double,
-                      at: Double) async throws(FireRefusal) -> FireRecord {
+                      brokerSymbol: String, at: Double) async throws(FireRefusal) -> FireRecord {
         guard let channel else { throw refuse(.eaOffline, "no gateway in this process can reach EAs") }
         let command = FireCommand(
-            fireID: fireID, targetUUID: userUUID, symbol: signal.symbol, direction: direction, entry: signal.entry,
+            fireID: fireID, targetUUID: userUUID, symbol: brokerSymbol, direction: direction, entry: signal.entry,
             sl: signal.stopLoss, tp: signal.takeProfit, lot: lot, signalID: signal.signalID, source: "bitten",
             timestamp: MetaTraderTime(epochSeconds: Int(at)))
         do {
             try await channel.send(.fire(command))
         } catch {
             count("send_failed")
-            _ = try? await store.transition("fire:\(fireID)", to: .rejected, fields: ["reason", "send failed: \(error)"])
-            try? await store.forgetFire(signalID: signal.signalID, userUUID: userUUID)
+            await errors.attempt("reject_unsent_fire", fireID) {
+                try await store.transition("fire:\(fireID)", to: .rejected, fields: ["reason", "send failed: \(error)"])
+            }
+            await errors.attempt("forget_unsent_fire", fireID) { try await store.forgetFire(signalID: signal.signalID, userUUID: userUUID) }
             logger.warning("fire not delivered", metadata: ["fire_id": "\(fireID)", "error": "\(error)"])
             throw FireRefusal(error.code == .notConnected ? .eaOffline : .sendFailed, error.message)
         }
         let sentAt = now()
         // The move to `sent` returns the record, so the answer needs no second read.
-        let moved = try? await store.transitionFire(fireID, to: .sent, deadline: sentAt + settings.confirmationTimeout,
-                                                    fields: ["sent_at", n(sentAt), "deadline", n(sentAt + settings.confirmationTimeout)])
+        let moved = await errors.attempt("mark_fire_sent", fireID) {
+            try await store.transitionFire(fireID, to: .sent, deadline: sentAt + settings.confirmationTimeout,
+                                           fields: ["sent_at", n(sentAt), "deadline", n(sentAt + settings.confirmationTimeout)])
+        } ?? nil
         count("sent")
         board.count(Self.name, in: 1, out: 1)
         logger.info("fire sent", metadata: [
@@ -318,7 +362,7 @@ public final class FireDesk: Service, Sendable {
 
     private func requestClose(_ positions: [PositionRecord], command: EACommand) async throws(FireRefusal) -> [FireRecord] {
         let uuid = command.targetUUID
-        guard let channel, channel.isConnected(uuid), registry?.node(uuid)?.online ?? true else {
+        guard let channel, registry?.node(uuid)?.online ?? true, await channel.reachable(uuid) else {
             throw refuse(.eaOffline, "the EA of \(uuid) is not online")
         }
         let at = now()
@@ -338,12 +382,16 @@ public final class FireDesk: Service, Sendable {
                 try await channel.send(command)
                 count("close_sent")
                 for ticket in reserved {
-                    _ = try? await store.transition("close:\(ticket)", to: .sent, deadline: deadline,
-                                                    fields: ["sent_at", TradeStore.number(now())])
+                    await errors.attempt("mark_close_sent", String(ticket)) {
+                        try await store.transition("close:\(ticket)", to: .sent, deadline: deadline,
+                                                   fields: ["sent_at", TradeStore.number(now())])
+                    }
                 }
             } catch {
                 for ticket in reserved {
-                    _ = try? await store.transition("close:\(ticket)", to: .rejected, fields: ["reason", "send failed: \(error)"])
+                    await errors.attempt("reject_unsent_close", String(ticket)) {
+                        try await store.transition("close:\(ticket)", to: .rejected, fields: ["reason", "send failed: \(error)"])
+                    }
                 }
                 throw FireRefusal(error.code == .notConnected ? .eaOffline : .sendFailed, error.message)
             }
@@ -370,17 +418,19 @@ public final class FireDesk: Service, Sendable {
     /// One pass over overdue commands.
     public func sweep() async {
         let at = now()
-        guard let keys = try? await store.overdue(at: at) else { return }
+        guard let keys = await errors.attempt("read_overdue", "", { try await store.overdue(at: at) }) else { return }
         for key in keys {
-            guard let (outcome, previous) = try? await store.transition(
-                key, to: .timedOut, fields: ["timed_out_at", TradeStore.number(at), "reason", "no confirmation within \(Int(settings.confirmationTimeout)) s"])
+            guard let (outcome, previous) = await errors.attempt("time_out", key, {
+                try await store.transition(
+                    key, to: .timedOut, fields: ["timed_out_at", TradeStore.number(at), "reason", "no confirmation within \(Int(settings.confirmationTimeout)) s"])
+            })
             else { continue }
             if outcome == "ok" {
                 count("timed_out")
                 logger.warning("command timed out", metadata: ["record": "\(key)", "was": "\(previous)"])
             } else {
                 // Filled, rejected or timed out meanwhile, or gone: nothing waits for it any more.
-                try? await store.removeDeadline(key)
+                await errors.attempt("remove_deadline", key) { try await store.removeDeadline(key) }
             }
         }
     }

@@ -43,7 +43,8 @@ public final class PositionTracker: Sendable {
             var entry = exposure[position.symbol] ?? Exposure(symbol: position.symbol, positions: 0, netLots: 0, unrealizedProfit: 0)
             entry.positions += 1
             entry.netLots += position.direction == "BUY" ? position.lot : -position.lot
-            if let quote = quotes?.quote(position.symbol) {
+            // The user's own broker's quote first (that is where the position is), else any EA's.
+            if let quote = quotes?.quote(position.symbol, of: position.userUUID) ?? quotes?.quote(position.symbol) {
                 let pnl = position.profit(bid: quote.bid, ask: quote.ask)
                 open[index].unrealizedProfit = pnl
                 open[index].currentPrice = position.direction == "BUY" ? quote.bid : quote.ask

@@ -185,6 +185,19 @@ public struct PositionRecord: Sendable, Encodable, Equatable {
     public var unrealizedProfit: Double?
     /// The quote used for the unrealized P&L.
     public var currentPrice: Double?
+    /// The symbol as the user's broker names it (what the fire carried).
+    public var brokerSymbol: String?
+    /// Whether the EA dropped the stop loss / take profit (on the wrong side of the fill price).
+    public var slDropped: Bool
+    public var tpDropped: Bool
+    /// Where the close price came from: `ea`, `market` (the quotes when the EA's answer came),
+    /// `inferred` (the stop loss or take profit the market crossed), `balance` (derived from the
+    /// balance difference), `unvalued` (none: left out of the statistics).
+    public var closePriceSource: String?
+    /// Why it closed: `requested`, `close_all`, `stop_loss`, `take_profit`, `closed_at_broker`.
+    public var closeReason: String?
+    /// Where the realized P&L came from: `balance` (the account's balance difference) or `price`.
+    public var profitSource: String?
     var tickSize: Double
     var tickValue: Double
 
@@ -209,6 +222,12 @@ public struct PositionRecord: Sendable, Encodable, Equatable {
         closedAt = d("closed_at")
         duration = d("duration")
         profit = d("profit")
+        brokerSymbol = hash["broker_symbol"].flatMap { $0.isEmpty ? nil : $0 }
+        slDropped = hash["sl_dropped"] == "1"
+        tpDropped = hash["tp_dropped"] == "1"
+        closePriceSource = hash["close_price_source"].flatMap { $0.isEmpty ? nil : $0 }
+        closeReason = hash["close_reason"].flatMap { $0.isEmpty ? nil : $0 }
+        profitSource = hash["profit_source"].flatMap { $0.isEmpty ? nil : $0 }
         tickSize = d("tick_size") ?? 0.00001
         tickValue = d("tick_value") ?? 1
     }
@@ -216,6 +235,7 @@ public struct PositionRecord: Sendable, Encodable, Equatable {
     enum CodingKeys: String, CodingKey {
         case ticket, fireID, signalID, userUUID, account, symbol, direction, lot, openPrice, sl, tp, openTime, status
         case closePrice, closedAt, duration, profit, unrealizedProfit, currentPrice
+        case brokerSymbol, slDropped, tpDropped, closePriceSource, closeReason, profitSource
     }
 
     /// P&L if closed at `quote` (a BUY closes at the bid, a SELL at the ask).

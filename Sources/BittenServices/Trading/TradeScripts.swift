@@ -121,17 +121,30 @@ enum TradeScripts {
 
     /// Applies a batch of ledger entries in order, in one script: each `confirmation` (answer to a
     /// fire) once per fire, each `close_confirmation` once per ticket (a failure once per stream
-    /// entry). The whole batch is atomic; one entry's error (caught with pcall) does not stop the
-    /// others. Statistics hashes are read once and written once per batch, and bounded lists are
-    /// pushed once per list, which is what makes a batch cheap; the result per entry is the same as
-    /// applying the entries one at a time.
-    /// Idempotent by state: a fire already `filled`/`rejected` or a position already `closed` makes the
-    /// entry a `duplicate`, so a replay after a crash changes nothing.
-    /// ARGV per entry: 'c' or 'x' (confirmation or close), n, then n arguments:
-    ///   c: stream id, fire_id, status, ticket, price, lot, message, account, user_uuid, received_at
-    ///   x: stream id, ticket, status, close_price, lot, message, account, user_uuid, received_at, day
-    /// → one string per entry: ok | duplicate | unknown_fire | unknown_position | wrong_user |
-    ///   invalid | rejected | ignored | error:<message>
+    /// entry), each inferred close (the market crossed a stop loss or take profit) once per position.
+    /// The whole batch is atomic; one entry's error (caught with pcall) does not stop the others.
+    /// Statistics hashes are read once and written once per batch, and bounded lists are pushed once
+    /// per list, which is what makes a batch cheap; the result per entry is the same as applying the
+    /// entries one at a time. Idempotent by state: a fire already `filled`/`rejected` or a position
+    /// already `closed` makes the entry a `duplicate`, so a replay after a crash changes nothing.
+    ///
+    /// The EA v2.05 never reports a close price (0), answers `close_all` once with ticket 0, and never
+    /// reports a stop-loss or take-profit hit. So a close is valued at the market quotes the entry
+    /// carries (this EA's own first, else any EA's: `close_price_source` `market`), a `close_all` with
+    /// ticket 0 closes every open position of that account, a `Position not found` answer closes the
+    /// position at the market (`closed_at_broker`), and an inferred close is valued at its level
+    /// (`inferred`). Where one position closed since the last balance the account reported
+    /// (`account_balance:{account}`), the balance difference is the profit (`profit_source` `balance`,
+    /// else `price`); statistics use the same figure. At a fill, a stop or target on the wrong side of
+    /// the fill price was dropped by the EA: it is recorded as dropped and nothing is inferred from it.
+    /// ARGV per entry: kind, n, then n arguments:
+    ///   c: stream id, fire_id, status, ticket, price, lot, message, account, user_uuid, received_at, balance
+    ///   x: stream id, ticket, status, close_price, lot, message, account, user_uuid, received_at, day,
+    ///      command_type, balance, quotes (`SYMBOL:bid:ask:source;…`)
+    ///   i: stream id, ticket, reason (stop_loss | take_profit), price, received_at, day
+    /// → one string per entry: ok | ok:sl_dropped | ok:tp_dropped | ok:sl_tp_dropped | ok:N (positions
+    ///   closed by a close_all) | duplicate | unknown_fire | unknown_position | wrong_user | invalid |
+    ///   rejected | ignored | error:<message>
     static let applyBatch = RedisScript(prelude + """
 
         local lists, list_order, expires = {}, {}, {}
@@ -194,11 +207,29 @@ enum TradeScripts {
         end
 
         local fire_fields = {'state', 'kind', 'user_uuid', 'signal_id', 'symbol', 'direction', 'entry', 'sl', 'tp', 'lot',
-          'tier', 'tick_size', 'tick_value'}
+          'tier', 'tick_size', 'tick_value', 'broker_symbol'}
+
+        -- The balance each account last reported on the ledger, and how many positions closed since
+        -- (a close's profit is the balance difference only when exactly one did).
+        local function anchor(account)
+          local a = redis.call('HMGET', 'account_balance:' .. account, 'balance', 'closes')
+          return tonumber(a[1] or ''), tonumber(a[2] or '0') or 0
+        end
+        local function set_anchor(account, balance)
+          if balance and balance ~= '' then
+            redis.call('HSET', 'account_balance:' .. account, 'balance', balance, 'closes', 0)
+            redis.call('EXPIRE', 'account_balance:' .. account, 2592000)
+          end
+        end
+        local function count_unseen_close(account)
+          if redis.call('EXISTS', 'account_balance:' .. account) == 1 then
+            redis.call('HINCRBY', 'account_balance:' .. account, 'closes', 1)
+          end
+        end
 
         local function confirmation(a)
-          local stream_id, fire_id, status, ticket, price, lot, message, account, uuid, at =
-            a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]
+          local stream_id, fire_id, status, ticket, price, lot, message, account, uuid, at, balance =
+            a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]
           local key = 'fire:' .. fire_id
           -- Only the fields the position and the event need (a whole record costs Redis more to hand over).
           local raw = redis.call('HMGET', key, unpack(fire_fields))
@@ -224,11 +255,27 @@ enum TradeScripts {
           hset(key, change)
           for k, v in pairs(change) do f[k] = v end
           redis.call('ZREM', 'fires:deadlines', key)
+          local outcome = 'ok'
           if target == 'filled' then
+            -- The EA zeroes a stop or target on the wrong side of its fill price and does not say so.
+            local p, sl, tp = tonumber(price) or 0, tonumber(f['sl'] or '') or 0, tonumber(f['tp'] or '') or 0
+            local buy = f['direction'] == 'BUY'
+            local sl_dropped = sl > 0 and ((buy and sl >= p) or ((not buy) and sl <= p))
+            local tp_dropped = tp > 0 and ((buy and tp <= p) or ((not buy) and tp >= p))
+            if sl_dropped and tp_dropped then outcome = 'ok:sl_tp_dropped'
+            elseif sl_dropped then outcome = 'ok:sl_dropped'
+            elseif tp_dropped then outcome = 'ok:tp_dropped' end
             redis.call('HSET', 'position:' .. ticket, 'ticket', ticket, 'fire_id', fire_id, 'signal_id', f['signal_id'],
               'user_uuid', uuid, 'account', account, 'symbol', f['symbol'], 'direction', f['direction'],
-              'lot', lot, 'open_price', price, 'sl', f['sl'], 'tp', f['tp'], 'open_time', at,
+              'broker_symbol', f['broker_symbol'] or f['symbol'],
+              'lot', lot, 'open_price', price, 'sl', sl_dropped and '0' or (f['sl'] or '0'), 'tp', tp_dropped and '0' or (f['tp'] or '0'),
+              'sl_requested', f['sl'] or '0', 'tp_requested', f['tp'] or '0',
+              'sl_dropped', sl_dropped and '1' or '0', 'tp_dropped', tp_dropped and '1' or '0', 'open_time', at,
               'tick_size', f['tick_size'], 'tick_value', f['tick_value'], 'status', 'open')
+            if sl_dropped or tp_dropped then
+              redis.call('HSET', key, 'sl_dropped', sl_dropped and '1' or '0', 'tp_dropped', tp_dropped and '1' or '0')
+              f['sl_dropped'], f['tp_dropped'] = sl_dropped and '1' or '0', tp_dropped and '1' or '0'
+            end
             redis.call('SADD', 'all_open_positions', ticket)
             redis.call('SADD', 'user_positions:' .. uuid, ticket)
             -- A fire holds its slot while pending or sent; one that timed out gave it back and takes it again.
@@ -236,57 +283,68 @@ enum TradeScripts {
           else
             redis.call('SREM', 'slots:' .. uuid, fire_id)
           end
+          set_anchor(account, balance)
           publish('fire.' .. target, f)
-          return 'ok'
+          return outcome
         end
 
-        local function close(a)
-          local stream_id, ticket, status, close_text = a[1], a[2], a[3], a[4]
-          local close_price, message, account, uuid, at_text, day = tonumber(a[4]), a[6], a[7], a[8], a[9], a[10]
-          local at = tonumber(at_text)
-          if ticket == '0' then return 'ignored' end
-          local ckey = 'close:' .. ticket
-          if status ~= 'success' then
-            if not redis.call('SET', 'done:entry:' .. stream_id, '1', 'NX', 'EX', 2592000) then return 'duplicate' end
-            local cstate = redis.call('HGET', ckey, 'state')
-            if cstate and T[cstate] and T[cstate]['rejected'] then
-              redis.call('HSET', ckey, 'state', 'rejected', 'ea_message', message, 'confirmed_at', at_text)
-              redis.call('ZREM', 'fires:deadlines', ckey)
+        -- A quote the entry carries for `symbol`: bid to close a BUY, ask to close a SELL.
+        local function market_price(quotes, symbol, direction)
+          for entry in string.gmatch(quotes or '', '[^;]+') do
+            local sym, bid, ask, src = string.match(entry, '^(.+):([^:]+):([^:]+):(%a+)$')
+            if sym == symbol then
+              local price = tonumber((direction == 'BUY') and bid or ask)
+              if price and price > 0 then return price, src end
             end
-            publish('close.rejected', {ticket = ticket, user_uuid = uuid, ea_message = message})
-            return 'rejected'
           end
+          return nil, nil
+        end
+
+        local function cents_of(raw) return (raw >= 0) and math.floor(raw * 100 + 0.5) or -math.floor(-raw * 100 + 0.5) end
+
+        -- Closes one open position: valued at `price` (nil: from the balance, or unvalued), or at the
+        -- balance difference `by_balance` when given. Returns the trade for the event.
+        local function settle(ticket, p, price, source, reason, by_balance, at_text, day)
           local pkey = 'position:' .. ticket
-          local p = hgetall(pkey)
-          if not p['status'] then
-            orphan(stream_id, {stream_id = stream_id, ticket = ticket, user_uuid = uuid, status = status, kind = 'close'})
-            return 'unknown_position'
-          end
-          if p['status'] == 'closed' then return 'duplicate' end
+          local at = tonumber(at_text)
           local dir = (p['direction'] == 'BUY') and 1 or -1
           local open_price, plot = tonumber(p['open_price']), tonumber(p['lot'])
-          local raw = (close_price - open_price) * dir / tonumber(p['tick_size']) * tonumber(p['tick_value']) * plot
-          local cents = (raw >= 0) and math.floor(raw * 100 + 0.5) or -math.floor(-raw * 100 + 0.5)
+          local per_price = tonumber(p['tick_value']) * plot / tonumber(p['tick_size'])
+          local by_price = price and cents_of((price - open_price) * dir * per_price) or nil
+          local cents, profit_source = by_price, 'price'
+          if by_balance then cents, profit_source = cents_of(by_balance), 'balance' end
+          if not price and cents then
+            -- No quote: the close price follows from the balance.
+            price, source = open_price + cents / 100 / per_price * dir, 'balance'
+          end
+          local counted = cents ~= nil
+          if not counted then price, source, cents, profit_source = open_price, 'unvalued', 0, 'none' end
+          local close_text = string.format('%.8f', price):gsub('0+$', ''):gsub('%.$', '')
           local profit = string.format('%.2f', cents / 100)
           local duration = string.format('%.0f', at - tonumber(p['open_time']))
-          local result = (cents > 0) and 'win' or ((cents < 0) and 'loss' or 'breakeven')
+          local result = (not counted) and 'unvalued' or ((cents > 0) and 'win' or ((cents < 0) and 'loss' or 'breakeven'))
           redis.call('HSET', pkey, 'status', 'closed', 'close_price', close_text, 'profit', profit, 'closed_at', at_text,
-            'close_time', at_text, 'duration', duration, 'result', result)
+            'close_time', at_text, 'duration', duration, 'result', result, 'close_price_source', source,
+            'close_reason', reason, 'profit_source', profit_source,
+            'profit_by_price', by_price and string.format('%.2f', by_price / 100) or '',
+            'profit_by_balance', by_balance and string.format('%.2f', cents_of(by_balance) / 100) or '')
           redis.call('SREM', 'all_open_positions', ticket)
           redis.call('SREM', 'user_positions:' .. p['user_uuid'], ticket)
           redis.call('SREM', 'slots:' .. p['user_uuid'], p['fire_id'] or '')
           push_later('closed_positions:' .. p['user_uuid'], ticket)
+          local ckey = 'close:' .. ticket
           local cstate = redis.call('HGET', ckey, 'state')
           if cstate and T[cstate] and T[cstate]['filled'] then
-            redis.call('HSET', ckey, 'state', 'filled', 'confirmed_at', at_text, 'close_price', close_text, 'profit', profit)
+            redis.call('HSET', ckey, 'state', 'filled', 'confirmed_at', at_text, 'close_price', close_text, 'profit', profit,
+              'close_price_source', source)
             redis.call('ZREM', 'fires:deadlines', ckey)
           end
           local function g(k) return p[k] or '' end
           local trade = {ticket = ticket, fire_id = g('fire_id'), signal_id = g('signal_id'), user_uuid = g('user_uuid'),
             account = g('account'), symbol = g('symbol'), direction = g('direction'), lot = g('lot'),
             open_price = g('open_price'), close_price = close_text, sl = g('sl'), tp = g('tp'), open_time = g('open_time'),
-            close_time = at_text, duration = duration, profit = profit,
-            result = result}
+            close_time = at_text, duration = duration, profit = profit, result = result, close_price_source = source,
+            close_reason = reason, profit_source = profit_source}
           -- The trade record is the closed position copied (one command instead of writing every field again).
           local tkey = 'trade:' .. ticket
           redis.call('COPY', pkey, tkey, 'REPLACE')
@@ -296,11 +354,94 @@ enum TradeScripts {
             push_later(list, ticket)
           end
           expires['trades:day:' .. day] = true
-          stats('global_trade_stats', cents, at_text)
-          stats('symbol_stats:' .. p['symbol'], cents, at_text)
-          stats('account_stats_trades:' .. p['account'], cents, at_text)
-          stats('user_stats:' .. p['user_uuid'], cents, at_text)
+          if counted then
+            stats('global_trade_stats', cents, at_text)
+            stats('symbol_stats:' .. p['symbol'], cents, at_text)
+            stats('account_stats_trades:' .. p['account'], cents, at_text)
+            stats('user_stats:' .. p['user_uuid'], cents, at_text)
+          end
           publish('position.closed', trade)
+          return trade
+        end
+
+        local function close(a)
+          local stream_id, ticket, status, close_text = a[1], a[2], a[3], a[4]
+          local close_price, message, account, uuid, at_text, day = tonumber(a[4]), a[6], a[7], a[8], a[9], a[10]
+          local command_type, balance, quotes = a[11], a[12], a[13]
+          if status ~= 'success' then
+            if not redis.call('SET', 'done:entry:' .. stream_id, '1', 'NX', 'EX', 2592000) then return 'duplicate' end
+            local ckey = 'close:' .. ticket
+            local cstate = redis.call('HGET', ckey, 'state')
+            if cstate and T[cstate] and T[cstate]['rejected'] then
+              redis.call('HSET', ckey, 'state', 'rejected', 'ea_message', message, 'confirmed_at', at_text)
+              redis.call('ZREM', 'fires:deadlines', ckey)
+            end
+            publish('close.rejected', {ticket = ticket, user_uuid = uuid, ea_message = message})
+            -- The broker closed it already (a stop or target hit, or by hand), unseen: closed at the market.
+            if message == 'Position not found' and ticket ~= '0' then
+              local p = hgetall('position:' .. ticket)
+              if p['status'] == 'open' and p['user_uuid'] == uuid then
+                local price, source = market_price(quotes, p['symbol'], p['direction'])
+                settle(ticket, p, price, source and 'market' or nil, 'closed_at_broker', nil, at_text, day)
+                count_unseen_close(p['account'])
+                return 'ok'
+              end
+            end
+            return 'rejected'
+          end
+          if ticket == '0' then
+            -- close_all: ONE answer with ticket 0 for every position of that account.
+            if command_type ~= 'close_all' then return 'ignored' end
+            local open = {}
+            for _, t in ipairs(redis.call('SMEMBERS', 'user_positions:' .. uuid)) do
+              local p = hgetall('position:' .. t)
+              if p['status'] == 'open' and p['account'] == account then open[#open + 1] = {t, p} end
+            end
+            if #open == 0 then
+              set_anchor(account, balance)
+              return 'ignored'
+            end
+            table.sort(open, function(x, y) return tonumber(x[1]) < tonumber(y[1]) end)
+            local before, unseen = anchor(account)
+            local by_balance = nil
+            if #open == 1 and before and unseen == 0 and tonumber(balance or '') then by_balance = tonumber(balance) - before end
+            for _, item in ipairs(open) do
+              local price, source = market_price(quotes, item[2]['symbol'], item[2]['direction'])
+              settle(item[1], item[2], price, source and 'market' or nil, 'close_all', by_balance, at_text, day)
+            end
+            set_anchor(account, balance)
+            return 'ok:' .. #open
+          end
+          local p = hgetall('position:' .. ticket)
+          if not p['status'] then
+            orphan(stream_id, {stream_id = stream_id, ticket = ticket, user_uuid = uuid, status = status, kind = 'close'})
+            return 'unknown_position'
+          end
+          if p['status'] == 'closed' then return 'duplicate' end
+          local price, source = nil, nil
+          if close_price and close_price > 0 then
+            price, source = close_price, 'ea'
+          else
+            local quoted, from = market_price(quotes, p['symbol'], p['direction'])
+            if quoted then price, source = quoted, 'market' end
+          end
+          local before, unseen = anchor(p['account'])
+          local by_balance = nil
+          if before and unseen == 0 and tonumber(balance or '') then by_balance = tonumber(balance) - before end
+          settle(ticket, p, price, source, 'requested', by_balance, at_text, day)
+          set_anchor(p['account'], balance)
+          return 'ok'
+        end
+
+        -- The market crossed a position's stop loss or take profit: the broker closed it at that level,
+        -- and the EA reports nothing.
+        local function inferred(a)
+          local ticket, reason, level, at_text, day = a[2], a[3], tonumber(a[4]), a[5], a[6]
+          local p = hgetall('position:' .. ticket)
+          if not p['status'] then return 'unknown_position' end
+          if p['status'] == 'closed' then return 'duplicate' end
+          settle(ticket, p, level, 'inferred', reason, nil, at_text, day)
+          count_unseen_close(p['account'])
           return 'ok'
         end
 
@@ -310,7 +451,8 @@ enum TradeScripts {
           local kind, n = ARGV[i], tonumber(ARGV[i + 1])
           local a = {}
           for j = 1, n do a[j] = ARGV[i + 1 + j] end
-          local ok, result = pcall(kind == 'c' and confirmation or close, a)
+          local handler = (kind == 'c' and confirmation) or (kind == 'x' and close) or inferred
+          local ok, result = pcall(handler, a)
           if ok then
             results[#results + 1] = result
           else

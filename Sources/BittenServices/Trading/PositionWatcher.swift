@@ -1,0 +1,187 @@
+import BittenCore
+import Foundation
+import Logging
+import Metrics
+import Redis
+import ServiceLifecycle
+import Synchronization
+
+/// An inferred close in the ledger: the position watcher saw the market cross a stop loss or take
+/// profit, which the EA v2.05 never reports.
+public enum InferredClose {
+    /// The ledger entry's `type`.
+    public static let type = "inferred_close"
+}
+
+/// Watches the market for every open position: when the bid (a BUY) or the ask (a SELL) crosses the
+/// stop loss or take profit, the broker has closed the position, and the EA v2.05 says nothing. The
+/// watcher appends an inferred close to the ledger (`stream:confirmations`, type `inferred_close`,
+/// valued at the level), so the processor closes the position in order with everything else, once,
+/// and frees its slot. The quote is the user's own EA's when it has one, else any EA's.
+///
+/// Afterwards it compares the EA's next heartbeat balance with the balance before plus the inferred
+/// profit: a difference is logged and counted (`bitten_inferred_close_balance_mismatch_total`); the
+/// inference stands.
+public final class PositionWatcher: Service, Sendable {
+    public static let name = "position_watcher"
+
+    struct Watched: Sendable {
+        var position: PositionRecord
+        var requested = false
+    }
+
+    struct BalanceCheck: Sendable {
+        var uuid: String
+        var ticket: Int
+        var balanceBefore: Double
+        var heartbeatBefore: Double
+        var profit: Double
+        var at: Double
+    }
+
+    private let store: TradeStore
+    private let redis: RedisClient
+    private let quotes: any QuoteSource
+    private let registry: NodeRegistry?
+    private let board: ServiceBoard
+    private let logger: Logger
+    private let interval: Duration
+    private let refreshEvery: Double
+    private let maxQuoteAge: Double
+    private let now: @Sendable () -> Double
+    private let onAppended: @Sendable () -> Void
+    private let state = Mutex<(positions: [Int: Watched], refreshedAt: Double, checks: [BalanceCheck])>(([:], 0, []))
+    private let inferred = Counter(label: "bitten_inferred_closes_total")
+    private let mismatches = Counter(label: "bitten_inferred_close_balance_mismatch_total")
+
+    public init(store: TradeStore, redis: RedisClient, quotes: any QuoteSource, registry: NodeRegistry?, board: ServiceBoard,
+                logger: Logger, interval: Duration = .milliseconds(250), refreshEvery: Double = 2, maxQuoteAge: Double = 30,
+                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+                onAppended: @escaping @Sendable () -> Void = {}) {
+        self.store = store
+        self.redis = redis
+        self.quotes = quotes
+        self.registry = registry
+        self.board = board
+        self.logger = logger
+        self.interval = interval
+        self.refreshEvery = refreshEvery
+        self.maxQuoteAge = maxQuoteAge
+        self.now = now
+        self.onAppended = onAppended
+        board.register(Self.name)
+    }
+
+    public func run() async throws {
+        board.set(Self.name, .running)
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                await check()
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
+            }
+        } onGracefulShutdown: {}
+        board.set(Self.name, .stopped)
+    }
+
+    /// Which level the market crossed, if any: (reason, level).
+    static func crossed(_ p: PositionRecord, bid: Double, ask: Double) -> (String, Double)? {
+        let buy = p.direction == "BUY"
+        let price = buy ? bid : ask
+        if p.sl > 0, buy ? price <= p.sl : price >= p.sl { return ("stop_loss", p.sl) }
+        if p.tp > 0, buy ? price >= p.tp : price <= p.tp { return ("take_profit", p.tp) }
+        return nil
+    }
+
+    /// One pass: refresh the open positions now and then, look for crossed levels, append inferred
+    /// closes, and settle the balance checks whose heartbeat has come.
+    public func check() async {
+        let at = now()
+        if state.withLock({ at - $0.refreshedAt >= refreshEvery }) {
+            do {
+                let open = try await store.openPositions()
+                state.withLock { s in
+                    var next: [Int: Watched] = [:]
+                    for position in open { next[position.ticket] = Watched(position: position, requested: s.positions[position.ticket]?.requested ?? false) }
+                    s.positions = next
+                    s.refreshedAt = at
+                }
+            } catch {
+                board.count(Self.name, errors: 1)
+                logger.debug("open positions not readable", metadata: ["error": "\(error)"])
+            }
+        }
+        let due: [(PositionRecord, String, Double)] = state.withLock { s in
+            var due: [(PositionRecord, String, Double)] = []
+            for (ticket, watched) in s.positions where !watched.requested {
+                let p = watched.position
+                guard p.sl > 0 || p.tp > 0 else { continue }
+                let quote = quotes.quote(p.symbol, of: p.userUUID).flatMap { at - $0.receivedAt <= maxQuoteAge ? $0 : nil }
+                    ?? quotes.quote(p.symbol).flatMap { at - $0.receivedAt <= maxQuoteAge ? $0 : nil }
+                guard let quote, let (reason, level) = Self.crossed(p, bid: quote.bid, ask: quote.ask) else { continue }
+                s.positions[ticket]?.requested = true
+                due.append((p, reason, level))
+            }
+            return due
+        }
+        for (position, reason, level) in due { await append(position, reason: reason, level: level, at: at) }
+        settleChecks(at: at)
+    }
+
+    private func append(_ p: PositionRecord, reason: String, level: Double, at: Double) async {
+        let price = PlainDecimal.format(level, maxFractionDigits: 8) ?? "0"
+        do {
+            _ = try await redis.command([
+                "XADD", RedisKeys.confirmations, "*", "type", InferredClose.type, "user_uuid", p.userUUID,
+                "ticket", String(p.ticket), "reason", reason, "price", price,
+                "received_at", PlainDecimal.format(at, maxFractionDigits: 6) ?? "0", "entry_id", "watcher:\(p.ticket)",
+            ]).orThrow()
+        } catch {
+            // Not in the ledger: looked at again after the next refresh.
+            state.withLock { $0.positions[p.ticket]?.requested = false }
+            board.count(Self.name, errors: 1)
+            logger.warning("inferred close not appended", metadata: ["ticket": "\(p.ticket)", "error": "\(error)"])
+            return
+        }
+        inferred.increment()
+        board.count(Self.name, out: 1)
+        onAppended()
+        logger.notice("position closed at the broker (inferred: the market crossed its level)", metadata: [
+            "ticket": "\(p.ticket)", "bitten.node.uuid": "\(p.userUUID)", "reason": "\(reason)", "price": "\(price)",
+        ])
+        if let node = registry?.node(p.userUUID) {
+            let sign = p.direction == "BUY" ? 1.0 : -1.0
+            let profit = ((level - p.openPrice) * sign / p.tickSize * p.tickValue * p.lot * 100).rounded() / 100
+            state.withLock {
+                $0.checks.append(BalanceCheck(uuid: p.userUUID, ticket: p.ticket, balanceBefore: node.balance,
+                                              heartbeatBefore: node.lastHeartbeat, profit: profit, at: at))
+            }
+        }
+    }
+
+    /// A heartbeat after an inferred close carries the balance after it: compare (only when it is the
+    /// only inferred close of that user waiting, so the difference is about this one).
+    private func settleChecks(at: Double) {
+        guard let registry else { return }
+        let ready: [(BalanceCheck, Double)] = state.withLock { s in
+            var ready: [(BalanceCheck, Double)] = []
+            let all = s.checks
+            s.checks.removeAll { check in
+                if at - check.at > 600 { return true }
+                guard let node = registry.node(check.uuid), node.lastHeartbeat > check.heartbeatBefore, node.lastHeartbeat > check.at
+                else { return false }
+                if all.filter({ $0.uuid == check.uuid }).count == 1 { ready.append((check, node.balance)) }
+                return true
+            }
+            return ready
+        }
+        for (check, balance) in ready {
+            let seen = balance - check.balanceBefore
+            guard abs(seen - check.profit) > max(0.05, abs(check.profit) * 0.02) else { continue }
+            mismatches.increment()
+            logger.warning("inferred close and the EA's balance disagree (the inference stands)", metadata: [
+                "ticket": "\(check.ticket)", "bitten.node.uuid": "\(check.uuid)", "inferred_profit": "\(check.profit)",
+                "balance_change": "\((seen * 100).rounded() / 100)",
+            ])
+        }
+    }
+}
