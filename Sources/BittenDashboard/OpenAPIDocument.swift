@@ -418,6 +418,11 @@ components:
         confirmed_at: {type: number}
         deadline: {type: number}
         duplicate: {type: boolean}
+        broker_symbol: {type: string, description: "the symbol as the user's broker names it (what the command carried)"}
+        tick_value: {type: number}
+        conversion: {type: string, description: "currencies the tick value was converted through, e.g. JPY>USD>EUR"}
+        sl_dropped: {type: boolean}
+        tp_dropped: {type: boolean}
     Fires:
       type: object
       required: [fires]

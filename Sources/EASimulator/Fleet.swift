@@ -102,6 +102,26 @@ public final class Fleet: Service, Sendable {
         state.withLock { s in s.commandLog.filter { $0.uuid == uuid }.map(\.text) }
     }
 
+    /// Closes a position at the simulated broker, at the market, the way a trader closing it by hand in
+    /// the terminal does: the EA reports nothing. Returns the profit booked.
+    @discardableResult
+    public func closeAtBroker(_ uuid: String, ticket: Int) -> Double? {
+        state.withLock { s in
+            guard let i = s.eas.firstIndex(where: { $0.uuid == uuid }) else { return nil }
+            let before = s.eas[i].balance
+            guard settle(&s.eas[i], ticket: ticket, market: s.market) != nil else { return nil }
+            return s.eas[i].balance - before
+        }
+    }
+
+    /// Open tickets of one EA at the simulated broker.
+    public func openTickets(_ uuid: String) -> [Int] { state.withLock { $0.eas.first { $0.uuid == uuid }?.openTickets ?? [] } }
+
+    /// Positions the simulated broker closed at their stop loss or take profit (never reported by the EA).
+    public func brokerCloses(_ uuid: String) -> [(ticket: Int, reason: String, price: Double, profit: Double)] {
+        state.withLock { $0.eas.first { $0.uuid == uuid }?.brokerCloses ?? [] }
+    }
+
     /// Moves the simulated market of `symbol` to `mid` (tests: make a stop loss or target be hit).
     public func setPrice(_ symbol: String, mid: Double) {
         state.withLock { $0.market.set(symbol, mid: mid) }
@@ -207,6 +227,7 @@ public final class Fleet: Service, Sendable {
                     state.withLock { s in
                         guard index < s.eas.count else { return }
                         s.eas[index].inbox += batch.map(\.payload)
+                        for message in batch { recordArrival(&s, uuid: s.eas[index].uuid, payload: message.payload) }
                     }
                     return
                 }
@@ -339,6 +360,22 @@ public final class Fleet: Service, Sendable {
         }
     }
 
+    /// A command reached a faithful EA's socket (it is read later, one per chart tick): a `fire` is
+    /// recorded as the EA's substring reader sees it, with the symbol as sent.
+    private func recordArrival(_ s: inout State, uuid: String, payload: [UInt8]) {
+        guard EAReader.value(payload, "type") == "fire" else { return }
+        var direction = EAReader.value(payload, "direction")
+        if direction.isEmpty { direction = EAReader.value(payload, "side") }
+        s.fires.append(FireCommand(
+            fireID: EAReader.value(payload, "fire_id"), targetUUID: EAReader.value(payload, "target_uuid"),
+            symbol: EAReader.value(payload, "symbol"), direction: direction == "BUY" || direction == "buy" ? .buy : .sell,
+            entry: EAReader.double(EAReader.value(payload, "entry")), sl: EAReader.double(EAReader.value(payload, "sl")),
+            tp: EAReader.double(EAReader.value(payload, "tp")), lot: EAReader.double(EAReader.value(payload, "lot")),
+            signalID: EAReader.value(payload, "signal_id"), source: EAReader.value(payload, "source"),
+            timestamp: MetaTraderTime(EAReader.value(payload, "timestamp")) ?? MetaTraderTime(epochSeconds: 0)))
+        if s.fires.count > 10_000 { s.fires.removeFirst(s.fires.count - 10_000) }
+    }
+
     /// The broker side of a faithful EA: a position whose stop loss or take profit the market reached
     /// is closed at that level (balance updated), and nobody is told.
     private func brokerStops(_ ea: inout SimulatedEA, market: MarketWalk) {
@@ -372,7 +409,10 @@ public final class Fleet: Service, Sendable {
         // The EA ignores a command for another UUID.
         guard target.isEmpty || target == ea.uuid else { return [] }
         let type = EAReader.value(payload, "type")
-        if s.muted.contains(ea.uuid), type != "ping" { return [] }
+        if s.muted.contains(ea.uuid), type != "ping" {
+            if type == "fire" { s.stats.firesReceived += 1 }
+            return []
+        }
         switch type {
         case "fire":
             s.stats.firesReceived += 1
@@ -387,11 +427,6 @@ public final class Fleet: Service, Sendable {
             let buy = direction == "BUY" || direction == "buy"
             if s.fireReceivedAt.count >= 100_000 { s.fireReceivedAt = [:] }
             s.fireReceivedAt[fireID] = receivedAt
-            s.fires.append(FireCommand(fireID: fireID, targetUUID: ea.uuid, symbol: brokerSymbol, direction: buy ? .buy : .sell,
-                                       entry: entry, sl: sl, tp: tp, lot: lot, signalID: EAReader.value(payload, "signal_id"),
-                                       source: EAReader.value(payload, "source"),
-                                       timestamp: MetaTraderTime(EAReader.value(payload, "timestamp")) ?? MetaTraderTime(epochSeconds: 0)))
-            if s.fires.count > 10_000 { s.fires.removeFirst(s.fires.count - 10_000) }
             s.stats.confirmationsSent += 1
             // SymbolSelect fails for a name this broker does not have.
             guard let canonical = configuration.allSymbols.first(where: { configuration.brokerName($0) == brokerSymbol }) else {

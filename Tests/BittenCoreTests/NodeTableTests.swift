@@ -36,6 +36,67 @@ struct NodeTableTests {
         #expect(measured.uptime(at: 1100) == 100)
     }
 
+    /// The EA reads one command per chart tick: a ping must never queue ahead of a fire.
+    @Test func atMostOnePingOutstandingAndNoneWhileACommandWaits() throws {
+        var table = NodeTable()
+        _ = table.apply(try hello(), at: 1000)
+        let uuid = "user_5512093"
+        func decide(_ at: Double, _ closed: Bool) -> NodeTable.PingDecision {
+            table.pingDecision(uuid, at: at, fireTimeout: 30, marketClosed: closed)
+        }
+        #expect(decide(1001, false) == .send)
+        table.pingSent(uuid: uuid, pingID: "P-1", at: 1001)
+        // Unanswered: no second ping, however many rounds pass within the fire timeout.
+        for at in stride(from: 1002.0, through: 1031, by: 1) {
+            #expect(decide(at, false) == .wait)
+        }
+        // Past the fire timeout: marked commands_unread once, then still no ping.
+        #expect(decide(1032, false) == .unread)
+        #expect(table.nodes[uuid]?.commandsUnread == true)
+        #expect(decide(1100, false) == .wait)
+        // The pong clears it; the next ping may go.
+        guard case .pong(let pong) = try EAMessage.decode(Array(#"{"type":"pong","ping_id":"P-1","node_id":"NODE_1_1","user_uuid":"user_5512093","timestamp":"2026.11.24 14:03:41"}"#.utf8)) else {
+            Issue.record("not a pong")
+            return
+        }
+        table.apply(pong, at: 1101)
+        #expect(table.nodes[uuid]?.commandsUnread == false)
+        #expect(table.nodes[uuid]?.latencyMs == 100_000)
+        // A fire in flight holds pings back until it is answered (or has timed out).
+        table.commandSent(uuid: uuid, at: 1102)
+        #expect(decide(1103, false) == .wait)
+        table.commandAnswered(uuid: uuid)
+        #expect(decide(1104, false) == .send)
+        table.commandSent(uuid: uuid, at: 1105)
+        #expect(decide(1140, false) == .send)
+        // None while the market is closed, none to an offline node.
+        #expect(decide(1141, true) == .wait)
+        _ = table.markOffline(uuid, reason: "timeout", at: 1142)
+        #expect(decide(1143, false) == .wait)
+    }
+
+    @Test func brokerSymbolsAreLearnedFromTheHandshakeAndTicks() throws {
+        var table = NodeTable()
+        var text = String(decoding: try Fixtures.bytes("ea/handshake.json"), as: UTF8.self)
+        text = text.replacingOccurrences(of: "EURUSD,GBPUSD", with: "EURUSD.r,GBPUSD.r").replacingOccurrences(of: "XAUUSD", with: "GOLD")
+        guard case .handshake(let handshake) = try EAMessage.decode(Array(text.utf8)) else {
+            Issue.record("not a handshake")
+            return
+        }
+        _ = table.apply(handshake, at: 1000)
+        let node = try #require(table.nodes["user_5512093"])
+        #expect(node.brokerSymbols["EURUSD"] == "EURUSD.r")
+        #expect(node.brokerSymbols["GBPUSD"] == "GBPUSD.r")
+        #expect(node.brokerSymbols["XAUUSD"] == "GOLD")
+        #expect(node.brokerSymbols["USDJPY"] == "USDJPY")
+        let first = table.learnSymbol("user_5512093", broker: "[DJI30]", canonical: "US30")
+        let again = table.learnSymbol("user_5512093", broker: "[DJI30]", canonical: "US30")
+        #expect(first && !again)
+        // The map survives the node hash.
+        let restored = try #require(NodeRecord(redisHash: Dictionary(uniqueKeysWithValues: table.nodes["user_5512093"]!.redisFields)))
+        #expect(restored.brokerSymbols["US30"] == "[DJI30]" && restored.brokerSymbols["XAUUSD"] == "GOLD")
+    }
+
     @Test func expiryUsesTheServerClockAndReconnectCounts() throws {
         var table = NodeTable()
         _ = table.apply(try hello(), at: 0)

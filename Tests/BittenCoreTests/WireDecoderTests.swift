@@ -1,4 +1,5 @@
 import BittenTestSupport
+import Foundation
 import Testing
 
 @testable import BittenCore
@@ -8,7 +9,8 @@ struct WireDecoderTests {
     static let messageFixtures = [
         "hello.json", "heartbeat_dealer.json", "handshake.json", "heartbeat.json", "disconnect.json", "tick.json",
         "tick_gold.json", "ohlc.json", "confirmation_success.json", "confirmation_failed.json",
-        "close_confirmation.json", "pong.json",
+        "close_confirmation.json", "pong.json", "close_confirmation_v205.json", "close_all_confirmation_v205.json",
+        "close_not_found_v205.json", "tick_suffixed.json", "hello_cp1252.bin",
     ]
 
     @Test(arguments: messageFixtures)
@@ -39,6 +41,69 @@ struct WireDecoderTests {
         #expect(!failed.succeeded)
         #expect(failed.ticket == 0)
         #expect(failed.message.contains("10019"))
+    }
+
+    /// What the EA v2.05 really sends: close price 0, one close_all answer with ticket 0, a close for a
+    /// position the broker already closed, a broker-suffixed symbol, Windows-1252 text.
+    @Test func theRealEAsAnswersDecode() throws {
+        guard case .closeConfirmation(let closed) = try EAMessage.decode(try Fixtures.bytes("ea/close_confirmation_v205.json")),
+              case .closeConfirmation(let all) = try EAMessage.decode(try Fixtures.bytes("ea/close_all_confirmation_v205.json")),
+              case .closeConfirmation(let gone) = try EAMessage.decode(try Fixtures.bytes("ea/close_not_found_v205.json")),
+              case .tick(let tick) = try EAMessage.decode(try Fixtures.bytes("ea/tick_suffixed.json"), channel: .market)
+        else {
+            Issue.record("a v2.05 fixture decoded as another type")
+            return
+        }
+        #expect(closed.succeeded && closed.closePrice == 0 && closed.ticket == 508_812_347 && closed.commandType == "close_ticket")
+        #expect(all.succeeded && all.ticket == 0 && all.lot == 0.70 && all.commandType == "close_all")
+        #expect(!gone.succeeded && gone.message == "Position not found" && gone.ticket == 508_812_347)
+        #expect(tick.symbol == "EURUSD.r" && tick.usable)
+        // Windows-1252: é is the single byte 0xE9; the string is read as the characters the terminal meant.
+        let (hello, legacy) = try EAMessage.decodeNoting(try Fixtures.bytes("ea/hello_cp1252.bin"), channel: .command)
+        guard case .hello(let h) = hello else {
+            Issue.record("hello_cp1252.bin is not a HELLO")
+            return
+        }
+        #expect(legacy)
+        #expect(h.company == "Société Générale Marchés")
+        #expect(h.broker == "SocGen-Demo" && h.version == "2.05" && h.account.currency == "EUR")
+        #expect(try EAMessage.decodeNoting(try Fixtures.bytes("ea/hello.json")).legacyText == false)
+        // Every byte of 0x80–0x9F maps to its code-page character (0x80 is the euro sign, 0x92 a right quote).
+        #expect(Windows1252.decode([0x80, 0x92, 0x41]) == "\u{20AC}\u{2019}A")
+        #expect(Windows1252.decode(Windows1252.encode("Société €")) == "Société €")
+    }
+
+    /// Brokers' symbol names, zero or crossed quotes and negative margin levels are accepted; what
+    /// would be unsafe in a key, a topic or a command is still refused.
+    @Test func tolerantWhereTheEAIsOddStrictWhereItMatters() throws {
+        func tick(_ symbol: String, bid: String = "1.08512", ask: String = "1.08519") -> [UInt8] {
+            Array(#"{"type":"TICK","node_id":"N_1","user_uuid":"user_5512093","symbol":"\#(symbol)","bid":\#(bid),"ask":\#(ask),"spread":0.7,"volume":3,"timestamp":"2026.11.24 09:00:01"}"#.utf8)
+        }
+        for symbol in ["EURUSD-ECN", "US30+", "[DJI30]", "EURUSDm", "#AAPL", "GOLD", "EURUSD.r", "USTEC!", "SP$500", "A&B"] {
+            guard case .tick(let t) = try EAMessage.decode(tick(symbol)) else { Issue.record("\(symbol)"); continue }
+            #expect(t.symbol == symbol)
+        }
+        for bad in ["EUR USD", "EUR:USD", "EUR*", "{X}", String(repeating: "A", count: 33), ""] {
+            #expect(throws: WireError.self, "\(bad)") { try EAMessage.decode(tick(bad)) }
+        }
+        // A zero or crossed quote decodes but is not usable as a price.
+        guard case .tick(let zero) = try EAMessage.decode(tick("EURUSD", bid: "0", ask: "0")),
+              case .tick(let crossed) = try EAMessage.decode(tick("EURUSD", bid: "1.1", ask: "1.09")) else {
+            Issue.record("zero or crossed quote refused")
+            return
+        }
+        #expect(!zero.usable && !crossed.usable)
+        #expect(throws: WireError.self) { try EAMessage.decode(tick("EURUSD", bid: "-1", ask: "1")) }
+        // Negative equity gives a negative margin level: accepted.
+        let confirmation = String(decoding: try Fixtures.bytes("ea/confirmation_success.json"), as: UTF8.self)
+            .replacingOccurrences(of: #""margin_level":5622.01"#, with: #""margin_level":-35.20"#)
+        guard case .confirmation(let c) = try EAMessage.decode(Array(confirmation.utf8)) else {
+            Issue.record("negative margin level refused")
+            return
+        }
+        #expect(c.account.marginLevel == -35.20)
+        // Invalid UTF-8 is read as Windows-1252, but malformed JSON is still refused with a reason.
+        #expect(throws: WireError.self) { try EAMessage.decode(Array(#"{"type":"HELLO","company":"Joe"s"}"#.utf8)) }
     }
 
     static let malformed: [(String, WireError.Code, String?)] = [

@@ -49,9 +49,11 @@ extension EndToEnd {
             let first = fleet.uuids[0]
             let node = try #require(try redis.command(["HGETALL", "node:\(first)"]).hash)
             #expect(node["account"] == "70000000")
-            #expect(node["broker"] == "Bitten Simulated Broker")
+            // The simulated terminal writes its company name in Windows-1252 (é is the byte 0xE9), like the EA.
+            #expect(node["broker"] == "Bitten Courtage Simulé")
             #expect(node["server"] == "Bitten-Sim")
-            #expect(node["company"] == "Bitten Simulated Broker")
+            #expect(node["company"] == "Bitten Courtage Simulé")
+            #expect(node["version"] == "2.05")
             #expect(node["currency"] == "USD")
             #expect(node["balance"] == "10000")
             #expect(node["leverage"] == "500")

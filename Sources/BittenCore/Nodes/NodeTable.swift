@@ -51,7 +51,7 @@ public struct NodeTable: Sendable {
             node.symbols = m.monitoredSymbols
             node.apply(m.account)
             // The broker's names of the first 20 Market Watch symbols (TICKs add the rest).
-            for name in m.symbolList + [m.chartSymbol] where Symbol.isValid(name) {
+            for name in [m.chartSymbol] + m.symbolList where Symbol.isValid(name) {
                 node.brokerSymbols.learn(broker: name, canonical: canon.canonical(name))
             }
         }

@@ -125,6 +125,15 @@ public struct FireRecord: Sendable, Codable, Equatable {
     public var eaMessage: String?
     public var reason: String?
     public var late: Bool
+    /// The symbol as the user's broker names it (what the command carried).
+    public var brokerSymbol: String?
+    /// Value of one tick per lot in the account currency, and the currencies it was converted through
+    /// (`JPY>USD>EUR`).
+    public var tickValue: Double?
+    public var conversion: String?
+    /// The EA dropped the stop loss / take profit (on the wrong side of the fill price).
+    public var slDropped: Bool?
+    public var tpDropped: Bool?
     /// True when this answer repeats an earlier fire of the same signal by the same user.
     public var duplicate: Bool = false
 
@@ -158,6 +167,11 @@ public struct FireRecord: Sendable, Codable, Equatable {
         eaMessage = s("ea_message")
         reason = s("reason")
         late = hash["late"] == "1"
+        brokerSymbol = s("broker_symbol")
+        tickValue = d("tick_value")
+        conversion = s("conversion")
+        slDropped = hash["sl_dropped"].map { $0 == "1" }
+        tpDropped = hash["tp_dropped"].map { $0 == "1" }
     }
 }
 
