@@ -8,7 +8,11 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     #if FUZZ_EA_MESSAGE
     // Every channel, and no channel.
-    _ = try? EAMessage.decode(bytes)
+    if case .tick(let tick)? = try? EAMessage.decode(bytes) {
+        // A broker's symbol name always maps to a canonical name that is a valid symbol.
+        let canonical = SymbolCanon(known: InstrumentTable.standard.instruments.keys).canonical(tick.symbol)
+        precondition(Symbol.isValid(canonical), "bad canonical \(canonical)")
+    }
     for channel in EAChannel.allCases { _ = try? EAMessage.decode(bytes, channel: channel) }
     #elseif FUZZ_COMMAND
     if let command = try? EACommand.decode(bytes) {

@@ -102,6 +102,8 @@ struct WireDecoderTests {
             return
         }
         #expect(c.account.marginLevel == -35.20)
+        // Only the EA's wire reads Windows-1252: elsewhere (HTTP bodies) text must be UTF-8.
+        #expect(throws: WireError.self) { try FieldReader(parsing: Array(#"{"name":"Soci"#.utf8) + [0xE9] + Array(#"t"}"#.utf8)) }
         // Invalid UTF-8 is read as Windows-1252, but malformed JSON is still refused with a reason.
         #expect(throws: WireError.self) { try EAMessage.decode(Array(#"{"type":"HELLO","company":"Joe"s"}"#.utf8)) }
     }

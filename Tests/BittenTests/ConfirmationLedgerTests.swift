@@ -25,12 +25,22 @@ struct ConfirmationLedgerTests {
         }
     }
 
-    func appendCloses(_ redis: RedisConnection, uuid: String) throws {
+    /// The closes as the EA v2.05 answers them (`../shared/fixtures/ea/close_confirmation_v205.json`):
+    /// close price 0, the balance after the close; the market quote at arrival goes with the entry.
+    func appendCloses(_ redis: RedisConnection, uuid: String, balanceOffset: [Int: Double] = [:]) throws {
+        var balance = 10_000.0
         for (index, profit) in Self.profits.enumerated() {
-            let close = String(format: "%.5f", 1.1 + Double(profit) / 100_000)
-            let payload = #"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_55501_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(900_000 + index),"close_price":\#(close),"lot":1.00,"message":"Position closed","account":55501,"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#
+            let bid = String(format: "%.5f", 1.1 + Double(profit) / 100_000)
+            balance += Double(profit) + (balanceOffset[index] ?? 0)
+            let template = String(decoding: try Fixtures.data("ea/close_confirmation_v205.json"), as: UTF8.self)
+            let payload = template.replacingOccurrences(of: "user_5512093", with: uuid)
+                .replacingOccurrences(of: "508812347", with: String(900_000 + index))
+                .replacingOccurrences(of: "\"lot\":0.35", with: "\"lot\":1.00")
+                .replacingOccurrences(of: "\"account\":94017233", with: "\"account\":55501")
+                .replacingOccurrences(of: "\"balance\":10032.20", with: "\"balance\":" + String(format: "%.2f", balance))
             _ = try redis.xadd("stream:confirmations", fields: [
                 ("type", "close_confirmation"), ("user_uuid", uuid), ("received_at", String(2000 + index)), ("payload", payload),
+                ("quotes", "EURUSD:\(bid):\(bid):own;XAUUSD:2641.1:2641.5:any"),
             ])
         }
     }
@@ -142,12 +152,64 @@ struct ConfirmationLedgerTests {
         _ = try redis.command(["HSET", "position:999999", "ticket", "999999", "fire_id", "F-LATE", "user_uuid", "user_replay_1",
                                "account", "55501", "symbol", "EURUSD", "direction", "SELL", "lot", "0.5", "open_price", "1.1",
                                "open_time", "1000", "tick_size", "0.00001", "tick_value", "1", "status", "open"]).orThrow()
-        let payload = #"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_55501_1","user_uuid":"user_replay_1","status":"success","ticket":999999,"close_price":1.09900,"lot":0.50,"message":"Position closed","account":55501,"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#
+        let payload = #"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_55501_1","user_uuid":"user_replay_1","status":"success","ticket":999999,"close_price":1.09900,"lot":0.50,"message":"Position closed","account":55501,"currency":"USD","balance":10225.00,"equity":10225.00,"free_margin":10225.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#
         _ = try redis.xadd("stream:confirmations", fields: [("type", "close_confirmation"), ("user_uuid", "user_replay_1"),
                                                             ("received_at", "3000"), ("payload", payload)])
         #expect(try await restarted.processBatch(id: ">") == 1)
         #expect(try redis.command(["HGET", "position:999999", "profit"]).string == "50.00")
+        // An EA that does send a close price (a future one): the price is the EA's.
+        #expect(try redis.command(["HGET", "position:999999", "close_price_source"]).string == "ea")
         #expect(try redis.command(["HGET", "global_trade_stats", "total"]).int == 21)
+    }
+
+    /// The twenty closes came with close price 0: valued at the market quote each entry carried, and
+    /// from the second on (one position closed since the balance the previous close reported) by the
+    /// balance difference, which wins where the two differ (a commission the price does not show).
+    @Test func closesAtZeroAreValuedAtTheMarketAndTheBalanceWins() async throws {
+        let server = try RedisServerProcess()
+        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        try seedPositions(redis, uuid: "user_value_1")
+        // Trade 7 (+60 by price) cost 1.50 of commission at the broker.
+        try appendCloses(redis, uuid: "user_value_1", balanceOffset: [7: -1.5])
+        let (processor, client) = try processor(server.url)
+        defer { client.shutdown() }
+        #expect(try await processor.processBatch(id: ">") == 20)
+        let first = try #require(try redis.command(["HGETALL", "trade:900000"]).hash)
+        #expect(first["close_price"] == "1.10025" && first["close_price_source"] == "market", "\(first)")
+        #expect(first["profit_source"] == "price" && first["profit"] == "25.00", "no balance before the first close: \(first)")
+        let seventh = try #require(try redis.command(["HGETALL", "trade:900007"]).hash)
+        #expect(seventh["profit_source"] == "balance" && seventh["profit"] == "58.50", "\(seventh)")
+        #expect(seventh["profit_by_price"] == "60.00" && seventh["profit_by_balance"] == "58.50", "\(seventh)")
+        let stats = TradeStats(hash: try #require(try redis.command(["HGETALL", "global_trade_stats"]).hash))
+        #expect(stats.net == 173.5 && stats.largestWin == 58.5)
+        // An inferred close in between makes the next balance difference ambiguous: the price is used.
+        _ = try redis.command(["HSET", "position:950000", "ticket", "950000", "fire_id", "F-I", "user_uuid", "user_value_1",
+                               "account", "55501", "symbol", "EURUSD", "direction", "BUY", "lot", "1", "open_price", "1.1",
+                               "sl", "1.099", "open_time", "1000", "tick_size", "0.00001", "tick_value", "1", "status", "open"]).orThrow()
+        _ = try redis.command(["HSET", "position:950001", "ticket", "950001", "fire_id", "F-J", "user_uuid", "user_value_1",
+                               "account", "55501", "symbol", "EURUSD", "direction", "BUY", "lot", "1", "open_price", "1.1",
+                               "open_time", "1000", "tick_size", "0.00001", "tick_value", "1", "status", "open"]).orThrow()
+        _ = try redis.xadd("stream:confirmations", fields: [("type", "inferred_close"), ("user_uuid", "user_value_1"),
+                                                            ("ticket", "950000"), ("reason", "stop_loss"), ("price", "1.099"),
+                                                            ("received_at", "3000")])
+        let payload = String(decoding: try Fixtures.data("ea/close_confirmation_v205.json"), as: UTF8.self)
+            .replacingOccurrences(of: "user_5512093", with: "user_value_1").replacingOccurrences(of: "508812347", with: "950001")
+            .replacingOccurrences(of: "\"account\":94017233", with: "\"account\":55501")
+            .replacingOccurrences(of: "\"balance\":10032.20", with: "\"balance\":10083.50")  // −100 (stop) +10
+        _ = try redis.xadd("stream:confirmations", fields: [("type", "close_confirmation"), ("user_uuid", "user_value_1"),
+                                                            ("received_at", "3001"), ("payload", payload),
+                                                            ("quotes", "EURUSD:1.10010:1.10012:own")])
+        #expect(try await processor.processBatch(id: ">") == 2)
+        let stopped = try #require(try redis.command(["HGETALL", "position:950000"]).hash)
+        #expect(stopped["status"] == "closed" && stopped["close_reason"] == "stop_loss" && stopped["close_price_source"] == "inferred")
+        #expect(stopped["profit"] == "-100.00", "\(stopped)")
+        let after = try #require(try redis.command(["HGETALL", "position:950001"]).hash)
+        #expect(after["profit_source"] == "price" && after["profit"] == "10.00", "\(after)")
+        // Replayed, nothing changes.
+        _ = try redis.command(["XGROUP", "SETID", "stream:confirmations", "processors", "0"]).orThrow()
+        let before = try redis.command(["HGETALL", "global_trade_stats"]).hash
+        #expect(try await processor.processBatch(id: ">") == 22)
+        #expect(try redis.command(["HGETALL", "global_trade_stats"]).hash == before)
     }
 
     @Test func confirmationForAnUnknownFireIsKeptAsAnOrphan() async throws {

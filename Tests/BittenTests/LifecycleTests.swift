@@ -64,7 +64,7 @@ extension EndToEnd {
                 #expect(node[field]?.isEmpty == false, "field \(field)")
             }
             #expect(try redis.command(["LLEN", "node_history:\(first)"]).int ?? 0 >= 1)
-            #expect(try redis.command(["HGET", "broker_stats:Bitten_Simulated_Broker", "nodes"]).string == "50")
+            #expect(try redis.command(["HGET", "broker_stats:Bitten_Courtage_Simul_", "nodes"]).string == "50")
 
             // Ticks arrive on the relay with the symbol as topic frame.
             let context = try Context()

@@ -11,6 +11,8 @@ public struct JSONParser {
     private var currentField: String?
     /// Strings that were not valid UTF-8 and were read as Windows-1252 (the EA's ANSI code page).
     private var legacyStrings = 0
+    /// Whether strings that are not UTF-8 are read as Windows-1252 (the EA's wire) or refused (HTTP).
+    private var acceptLegacyText = false
 
     /// Parses a whole document that must be a JSON object.
     public static func parseObject(_ input: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes) throws(WireError)
@@ -21,14 +23,17 @@ public struct JSONParser {
 
     /// Parses a whole document that must be a JSON object, keeping its top-level fields in order
     /// in flat storage (no hashing: the EA's messages are small flat objects read field by field).
-    public static func parseFields(_ input: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes) throws(WireError)
-        -> JSONFields
+    /// `legacyText`: strings that are not valid UTF-8 are read as Windows-1252 (the EA's ANSI code
+    /// page) and counted in `JSONFields.legacyTextStrings`, instead of being refused.
+    public static func parseFields(_ input: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes, legacyText: Bool = false)
+        throws(WireError) -> JSONFields
     {
         guard input.count <= maxBytes else {
             throw WireError(.oversized, "message is \(input.count) bytes, the limit is \(maxBytes)")
         }
         let result: Result<JSONFields, WireError> = input.withUnsafeBufferPointer { buffer in
             var parser = JSONParser(bytes: buffer)
+            parser.acceptLegacyText = legacyText
             do throws(WireError) {
                 parser.skipWhitespace()
                 guard parser.index < buffer.count else { throw WireError(.notJSON, "message is empty") }
@@ -231,6 +236,7 @@ public struct JSONParser {
         // ASCII needs no validation (and the generic validating initialiser is slow).
         if ascii && !hasEscapes { return String(decoding: raw, as: UTF8.self) }
         guard let text = String(validating: raw, as: UTF8.self) else {
+            guard acceptLegacyText else { throw WireError(.malformed, field: currentField, "string is not valid UTF-8") }
             // The EA writes text in the terminal's ANSI code page (Windows-1252 on most terminals):
             // `é` arrives as the single byte 0xE9. Such a string is read as Windows-1252, never refused.
             legacyStrings += 1

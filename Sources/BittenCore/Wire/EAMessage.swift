@@ -49,7 +49,7 @@ public enum EAMessage: Sendable, Equatable {
     public static func decodeNoting(_ bytes: [UInt8], channel: EAChannel? = nil) throws(WireError)
         -> (message: EAMessage, legacyText: Bool)
     {
-        let reader = try FieldReader(parsing: bytes)
+        let reader = try FieldReader(parsing: bytes, legacyText: true)
         return (try decode(reader, channel: channel), reader.fields.legacyTextStrings > 0)
     }
 

@@ -9,9 +9,10 @@ public struct FieldReader: Sendable {
     /// Wraps a parsed object.
     public init(_ object: [String: JSONValue]) { self.fields = JSONFields(object) }
 
-    /// Parses bytes (size-checked) and wraps the object.
-    public init(parsing bytes: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes) throws(WireError) {
-        fields = try JSONParser.parseFields(bytes, maxBytes: maxBytes)
+    /// Parses bytes (size-checked) and wraps the object. `legacyText`: text that is not UTF-8 is read
+    /// as Windows-1252 (the EA's wire) instead of refused.
+    public init(parsing bytes: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes, legacyText: Bool = false) throws(WireError) {
+        fields = try JSONParser.parseFields(bytes, maxBytes: maxBytes, legacyText: legacyText)
     }
 
     /// One field's raw value.

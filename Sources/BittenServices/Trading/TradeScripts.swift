@@ -456,6 +456,9 @@ enum TradeScripts {
           if ok then
             results[#results + 1] = result
           else
+            -- A close that failed to apply still moved the account's balance: the next balance
+            -- difference is not one position's.
+            if kind == 'x' and a[7] then pcall(count_unseen_close, a[7]) end
             local text = (type(result) == 'table' and (result.err or result.message)) or tostring(result)
             results[#results + 1] = 'error:' .. tostring(text)
           end
