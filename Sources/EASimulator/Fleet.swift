@@ -376,6 +376,9 @@ public final class Fleet: Service, Sendable {
         if s.fires.count > 10_000 { s.fires.removeFirst(s.fires.count - 10_000) }
     }
 
+    /// The exact bytes that make the EA v2.05 open a hybrid (three-leg) position.
+    static let hybridMarker = Array(#""hybrid":{"enabled":true"#.utf8)
+
     /// The broker side of a faithful EA: a position whose stop loss or take profit the market reached
     /// is closed at that level (balance updated), and nobody is told.
     private func brokerStops(_ ea: inout SimulatedEA, market: MarketWalk) {
@@ -445,6 +448,19 @@ public final class Fleet: Service, Sendable {
             // A stop or target on the wrong side of the price is zeroed; the confirmation does not say so.
             let keptSL = sl > 0 && (buy ? sl < price : sl > price) ? sl : 0
             let keptTP = tp > 0 && (buy ? tp > price : tp < price) ? tp : 0
+            if payload.count >= Self.hybridMarker.count, payload.indices.contains(where: { i in
+                i + Self.hybridMarker.count <= payload.count && payload[i..<(i + Self.hybridMarker.count)].elementsEqual(Self.hybridMarker)
+            }) {
+                // Hybrid: three legs (25 / 25 / 50 %), ONE confirmation with the first ticket and the total lot.
+                let first = s.nextTicket + 1
+                for share in [0.25, 0.25, 0.5] {
+                    s.nextTicket += 1
+                    ea.positions[s.nextTicket] = .init(symbol: canonical, buy: buy, lot: ((lot * share) * 100).rounded() / 100,
+                                                       openPrice: price, sl: keptSL, tp: 0)
+                }
+                return [EAMessages.confirmation(ea, fireID: fireID, success: true, ticket: first, price: price, lot: lot,
+                                                message: "HYBRID: 3/3 positions opened", time: time)]
+            }
             let volume = lot <= 0 ? 0.01 : lot
             s.nextTicket += 1
             ea.positions[s.nextTicket] = .init(symbol: canonical, buy: buy, lot: volume, openPrice: price, sl: keptSL, tp: keptTP)

@@ -63,6 +63,21 @@ extension EndToEnd {
             _ = try await HTTP.sendJSON("POST", api + "/users", body: #"{"uuid":"user_nowhere_1","tier":"CORPORAL"}"#)
             let (refused, body) = try await HTTP.sendJSON("POST", api + "/fire/SCALE_1", body: #"{"user_uuid":"user_nowhere_1"}"#)
             #expect(refused == 409, "\(body)")
+
+            // A gateway that dies without a word leaves its nodes "online" in their hashes; its liveness key
+            // expires, and a fire for one of its EAs is refused `ea_offline` instead of waiting in a dead inbox.
+            kill(g2.pid, SIGKILL)
+            let (_, second) = try await HTTP.sendJSON("POST", api + "/signals", body: #"{"signal_id":"SCALE_2","symbol":"EURUSD","direction":"BUY","entry_price":1.0852,"sl":1.0832,"tp":1.0892,"timestamp":\#(now)}"#)
+            #expect(second["signal_id"] as? String == "SCALE_2", "\(second)")
+            let orphaned = try #require(fleet2.uuids.first)
+            #expect(try redis.command(["HGET", "node:\(orphaned)", "status"]).string == "online")
+            #expect(try await eventually(.seconds(15)) { try redis.command(["EXISTS", "gateway:g2:alive"]).int == 0 })
+            let (status, answer) = try await HTTP.sendJSON("POST", api + "/fire/SCALE_2", body: #"{"user_uuid":"\#(orphaned)"}"#)
+            #expect(status == 409 && (answer["error"] as? [String: Any])?["code"] as? String == "ea_offline", "\(answer)")
+            #expect(try redis.command(["LLEN", "gateway:g2:inbox"]).int == 0)
+            // The EAs of the live gateway are still reached.
+            let (alive, fired) = try await HTTP.sendJSON("POST", api + "/fire/SCALE_2", body: #"{"user_uuid":"\#(fleet1.uuids[0])"}"#)
+            #expect(alive == 201, "\(fired)")
         }
     }
 }
