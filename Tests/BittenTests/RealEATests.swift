@@ -11,6 +11,16 @@ extension EndToEnd.TradePathTests {
         try await HTTP.json(system.api + "/positions/\(ticket)").1
     }
 
+    /// Waits until position `ticket` is closed; returns it.
+    func closedPosition(_ system: System, _ ticket: Int) async throws -> [String: Any] {
+        var closed: [String: Any] = [:]
+        #expect(try await eventually {
+            closed = try await position(system, ticket)
+            return closed["status"] as? String == "closed"
+        }, "\(system.bitten.logTail())")
+        return closed
+    }
+
     /// Fires `signalID` for `uuid` and waits for the fill; returns (fire id, ticket).
     func fireAndFill(_ system: System, _ signalID: String, _ uuid: String) async throws -> (String, Int) {
         let (status, body) = try await fire(system, signalID, uuid)
@@ -46,8 +56,7 @@ extension EndToEnd.TradePathTests {
             return (open["positions"] as? [Any])?.isEmpty == true
         }, "\(system.bitten.logTail())")
         for ticket in tickets {
-            let closed = try await position(system, ticket)
-            #expect(closed["status"] as? String == "closed", "\(closed)")
+            let closed = try await closedPosition(system, ticket)
             #expect(closed["close_reason"] as? String == "close_all", "\(closed)")
             #expect(closed["close_price_source"] as? String == "market", "\(closed)")
             #expect((closed["close_price"] as? Double ?? 0) > 1, "\(closed)")
@@ -61,11 +70,9 @@ extension EndToEnd.TradePathTests {
         let booked = try #require(system.fleet.ea(uuid)).balance - 10_000
         #expect(abs((stats["net"] as? Double ?? .nan) - booked) < 5, "net \(stats["net"] ?? "nil"), booked \(booked)")
         #expect(system.fleet.openTickets(uuid).isEmpty)
-        // The close requests were answered, not timed out.
-        for ticket in tickets {
-            let (_, records) = try await HTTP.json(system.api + "/positions/\(ticket)")
-            #expect(records["status"] as? String == "closed")
-        }
+        let (_, trades) = try await HTTP.json(system.api + "/trades?account=70000000")
+        #expect((trades["trades"] as? [[String: Any]])?.count == 3)
+        #expect((trades["trades"] as? [[String: Any]] ?? []).allSatisfy { $0["close_reason"] as? String == "close_all" })
     }
 
     /// The EA never reports a stop-loss hit. The market crossing the stop closes the position in Bitten
@@ -88,11 +95,7 @@ extension EndToEnd.TradePathTests {
         #expect(status == 409, "\(body)")
 
         system.fleet.setPrice("EURUSD", mid: stop - 0.0005)
-        var closed: [String: Any] = [:]
-        #expect(try await eventually {
-            closed = try await position(system, ticket)
-            return closed["status"] as? String == "closed"
-        }, "\(system.bitten.logTail())")
+        let closed = try await closedPosition(system, ticket)
         #expect(closed["close_reason"] as? String == "stop_loss", "\(closed)")
         #expect(closed["close_price_source"] as? String == "inferred", "\(closed)")
         #expect(closed["close_price"] as? Double == stop, "\(closed)")
@@ -122,11 +125,7 @@ extension EndToEnd.TradePathTests {
         #expect(system.fleet.closeAtBroker(uuid, ticket: ticket) != nil)
         let (status, body) = try await HTTP.sendJSON("POST", system.api + "/positions/\(ticket)/close")
         #expect(status == 202, "\(body)")
-        var closed: [String: Any] = [:]
-        #expect(try await eventually {
-            closed = try await position(system, ticket)
-            return closed["status"] as? String == "closed"
-        }, "\(system.bitten.logTail())")
+        let closed = try await closedPosition(system, ticket)
         #expect(closed["close_reason"] as? String == "closed_at_broker", "\(closed)")
         #expect(closed["close_price_source"] as? String == "market", "\(closed)")
         let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")

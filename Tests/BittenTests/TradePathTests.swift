@@ -330,36 +330,6 @@ extension EndToEnd {
             #expect(user["slots_used"] as? Int == 0)
         }
 
-        @Test func closeAllClosesEveryPositionOfTheUser() async throws {
-            let system = try await start(eas: 2)
-            defer { system.stop() }
-            let uuid = system.fleet.uuids[1]
-            try await addUser(system, uuid, tier: "CORPORAL")
-            try await postSignal(system, signal("SIG_ALL_1"))
-            try await postSignal(system, signal("SIG_ALL_2", symbol: "XAUUSD", direction: "SELL", entry: 2641.4, sl: 2651.4, tp: 2621.4))
-            for id in ["SIG_ALL_1", "SIG_ALL_2"] {
-                let (status, body) = try await fire(system, id, uuid)
-                #expect(status == 201, "\(body)")
-            }
-            #expect(try await eventually {
-                let (_, open) = try await HTTP.json(system.api + "/users/\(uuid)/positions")
-                return (open["positions"] as? [Any])?.count == 2
-            })
-            let (status, body) = try await HTTP.sendJSON("POST", system.api + "/users/\(uuid)/close-all")
-            #expect(status == 202, "\(body)")
-            #expect((body["closes"] as? [[String: Any]])?.count == 2)
-            #expect(try await eventually {
-                let (_, stats) = try await HTTP.json(system.api + "/stats/users/\(uuid)")
-                return stats["total"] as? Int == 2
-            }, "\(system.bitten.logTail())")
-            let (_, open) = try await HTTP.json(system.api + "/positions")
-            #expect((open["positions"] as? [Any])?.isEmpty == true)
-            let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")
-            #expect(user["slots_used"] as? Int == 0)
-            let (_, trades) = try await HTTP.json(system.api + "/trades?account=70000001")
-            #expect((trades["trades"] as? [Any])?.count == 2)
-        }
-
         @Test func engineSignalsOnTheIntakeSocketArePublishedShielded() async throws {
             let system = try await start(eas: 1)
             defer { system.stop() }
