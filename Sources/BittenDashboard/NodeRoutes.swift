@@ -29,6 +29,31 @@ enum NodeRoutes {
         var commandsUnread: Bool
         /// The broker's name of each canonical instrument this EA lists or quotes.
         var brokerSymbols: [BrokerName]
+        /// What the first registration fixed, a switch waiting for approval, the latest refused message.
+        var pin: Pin?
+        var pendingSwitch: Switch?
+        var lastRefused: Refused?
+
+        struct Pin: Encodable {
+            var account: Int
+            var server: String
+            var peer: String
+            var since: Double
+        }
+
+        struct Switch: Encodable {
+            var account: Int
+            var server: String
+            var peer: String
+            var since: Double
+        }
+
+        struct Refused: Encodable {
+            var peer: String
+            var account: Int
+            var reason: String
+            var at: Double
+        }
 
         struct BrokerName: Encodable {
             var symbol: String
@@ -36,6 +61,9 @@ enum NodeRoutes {
         }
 
         init(_ n: NodeRecord, now: Double) {
+            pin = n.pin.map { Pin(account: $0.account, server: $0.server, peer: $0.peer, since: $0.since) }
+            pendingSwitch = n.pendingSwitch.map { Switch(account: $0.account, server: $0.server, peer: $0.peer, since: $0.at) }
+            lastRefused = n.lastRefused.map { Refused(peer: $0.peer, account: $0.account, reason: $0.reason, at: $0.at) }
             company = n.company
             version = n.version
             commandsUnread = n.commandsUnread
@@ -142,6 +170,25 @@ enum NodeRoutes {
             guard UserID.isValid(uuid) else { throw APIError(.badRequest, code: "bad_parameter", "'\(uuid)' is not a valid UUID") }
             guard let node = deps.registry?.node(uuid) else { throw APIError(.notFound, code: "not_found", "no node \(uuid)") }
             return try json(NodeView(node, now: Date().timeIntervalSince1970))
+        }
+        // Operator decisions on a node's pin (token required): take a pending account switch, dismiss it
+        // (an intruder), or clear the pin so the next HELLO pins again.
+        let actions: [(String, @Sendable (NodeRegistry, String) -> Bool)] = [
+            ("approve", { $0.approveSwitch($1) }), ("dismiss", { $0.dismissSwitch($1) }), ("unpin", { $0.unpin($1) }),
+        ]
+        for (action, apply) in actions {
+            router.post("/nodes/:uuid/\(action)") { request, context in
+                try BearerToken.require(request, deps.apiToken)
+                let uuid = context.parameters.get("uuid") ?? ""
+                guard UserID.isValid(uuid) else { throw APIError(.badRequest, code: "bad_parameter", "'\(uuid)' is not a valid UUID") }
+                guard let registry = deps.registry, registry.node(uuid) != nil else {
+                    throw APIError(.notFound, code: "not_found", "no node \(uuid) in this process")
+                }
+                guard apply(registry, uuid) else {
+                    throw APIError(.conflict, code: "nothing_to_\(action)", action == "unpin" ? "no pin" : "no account switch is pending for \(uuid)")
+                }
+                return try json(NodeView(registry.node(uuid)!, now: Date().timeIntervalSince1970))
+            }
         }
     }
 

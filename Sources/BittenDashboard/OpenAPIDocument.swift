@@ -44,6 +44,33 @@ paths:
       responses:
         "200": {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/Node"}}}}
         "404": {description: unknown node, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+  /nodes/{uuid}/approve:
+    post:
+      summary: Take the pending account switch: the pin moves to the new account, server and machine (token required).
+      parameters: [{name: uuid, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: done, content: {application/json: {schema: {$ref: "#/components/schemas/Node"}}}}
+        "401": {description: token missing or wrong, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        "404": {description: unknown node, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        "409": {description: nothing to approve, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+  /nodes/{uuid}/dismiss:
+    post:
+      summary: Dismiss the pending account switch, e.g. an intruder; the pin stays (token required).
+      parameters: [{name: uuid, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: done, content: {application/json: {schema: {$ref: "#/components/schemas/Node"}}}}
+        "401": {description: token missing or wrong, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        "404": {description: unknown node, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        "409": {description: nothing to dismiss, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+  /nodes/{uuid}/unpin:
+    post:
+      summary: Clear the node's pin; the next HELLO pins it again (token required).
+      parameters: [{name: uuid, in: path, required: true, schema: {type: string}}]
+      responses:
+        "200": {description: done, content: {application/json: {schema: {$ref: "#/components/schemas/Node"}}}}
+        "401": {description: token missing or wrong, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        "404": {description: unknown node, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        "409": {description: nothing to unpin, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
   /positions:
     get:
       summary: Open positions with live (unrealized) P&L and exposure per symbol.
@@ -271,6 +298,20 @@ components:
         company: {type: string}
         version: {type: string}
         commands_unread: {type: boolean}
+        pin:
+          type: object
+          description: what the first registration fixed; messages that disagree are refused or wait for approval
+          required: [account, server, peer, since]
+          properties: {account: {type: integer}, server: {type: string}, peer: {type: string}, since: {type: number}}
+        pending_switch:
+          type: object
+          description: a registration with another account or server, waiting for approval (no fires meanwhile)
+          required: [account, server, peer, since]
+          properties: {account: {type: integer}, server: {type: string}, peer: {type: string}, since: {type: number}}
+        last_refused:
+          type: object
+          required: [peer, account, reason, at]
+          properties: {peer: {type: string}, account: {type: integer}, reason: {type: string}, at: {type: number}}
         broker_symbols:
           type: array
           items: {type: object, required: [symbol, broker_symbol], properties: {symbol: {type: string}, broker_symbol: {type: string}}}

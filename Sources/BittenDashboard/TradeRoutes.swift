@@ -40,13 +40,7 @@ enum TradeRoutes {
             }
             return trade
         }
-        @Sendable func authorize(_ request: Request) throws {
-            guard let token = deps.apiToken, !token.isEmpty else { return }
-            let header = request.headers[.authorization] ?? ""
-            guard BearerToken.matches(header, token) else {
-                throw APIError(.unauthorized, code: "unauthorized", "this call needs Authorization: Bearer <BITTEN_API_TOKEN>")
-            }
-        }
+        @Sendable func authorize(_ request: Request) throws { try BearerToken.require(request, deps.apiToken) }
         @Sendable func body(_ request: Request) async throws -> [UInt8] {
             if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
                 throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "send application/json, not \(type)")
@@ -293,6 +287,14 @@ func typedTrade(_ fields: [String: String]) -> JSONValue {
 
 /// Bearer-token check in constant time (no early exit on the first differing byte).
 enum BearerToken {
+    /// Throws 401 unless `request` carries `token` (nothing to check when no token is configured).
+    static func require(_ request: Request, _ token: String?) throws {
+        guard let token, !token.isEmpty else { return }
+        guard matches(request.headers[.authorization] ?? "", token) else {
+            throw APIError(.unauthorized, code: "unauthorized", "this call needs Authorization: Bearer <BITTEN_API_TOKEN>")
+        }
+    }
+
     static func matches(_ header: String, _ token: String) -> Bool {
         let prefix = "Bearer "
         guard header.hasPrefix(prefix) else { return false }

@@ -2,9 +2,15 @@
 public struct Message: Sendable, Equatable {
     /// The frames, first to last.
     public var frames: [[UInt8]]
+    /// The sender's address as libzmq reports it (`Peer-Address` metadata: the IP of the TCP peer),
+    /// on messages received by a socket with `capturesPeerAddress` set; nil otherwise.
+    public var peerAddress: String?
 
     /// Makes a message from byte frames.
-    public init(_ frames: [[UInt8]]) { self.frames = frames }
+    public init(_ frames: [[UInt8]], peerAddress: String? = nil) {
+        self.frames = frames
+        self.peerAddress = peerAddress
+    }
 
     /// Makes a message from text frames (UTF-8).
     public init(strings: [String]) { self.frames = strings.map { Array($0.utf8) } }

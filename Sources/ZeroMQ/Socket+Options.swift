@@ -58,6 +58,14 @@ extension Socket {
     }
 
     /// The identity (routing id) this socket presents to a ROUTER peer.
+    /// ZMTP heartbeats (libzmq ≥ 4.2): a PING every `interval`; a connection that sends nothing (no
+    /// PONG, no message) for `timeout` is closed, so a dead peer's pipe goes away instead of lingering
+    /// until TCP notices. Any traffic resets the timeout.
+    public func setHeartbeat(interval: Duration, timeout: Duration) throws(ZMQError) {
+        try setOption(ZMQ_HEARTBEAT_IVL, Int32(interval.milliseconds), name: "ZMQ_HEARTBEAT_IVL")
+        try setOption(ZMQ_HEARTBEAT_TIMEOUT, Int32(timeout.milliseconds), name: "ZMQ_HEARTBEAT_TIMEOUT")
+    }
+
     public func setIdentity(_ identity: [UInt8]) throws(ZMQError) {
         try setOption(ZMQ_ROUTING_ID, bytes: identity, name: "ZMQ_ROUTING_ID")
     }

@@ -8,6 +8,9 @@ public final class Socket {
     let handle: UnsafeMutableRawPointer
     private let context: Context
     private var closed = false
+    /// Whether received messages carry the sender's `Peer-Address` (libzmq metadata, one lookup per
+    /// message); set it on the sockets whose peers must be told apart (the EA-facing ones).
+    public var capturesPeerAddress = false
 
     /// Creates a socket with a short linger (never infinite) so that shutdown cannot hang.
     public init(context: Context, type: SocketType, linger: Duration = .milliseconds(100)) throws(ZMQError) {
@@ -79,6 +82,7 @@ public final class Socket {
     /// or when the receive timeout (`ZMQ_RCVTIMEO`) expires.
     public func receive(dontWait: Bool = false) throws(ZMQError) -> Message? {
         var frames: [[UInt8]] = []
+        var peer: String?
         var part = zmq_msg_t()
         let flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
         while true {
@@ -90,6 +94,11 @@ public final class Socket {
                 if error.wouldBlock && frames.isEmpty { return nil }
                 throw error
             }
+            // A ROUTER's identity frame carries no metadata when the message was prefetched by a poll:
+            // take the address from the first frame that has it.
+            if capturesPeerAddress, peer == nil, let address = zmq_msg_gets(&part, "Peer-Address") {
+                peer = String(cString: address)
+            }
             let size = zmq_msg_size(&part)
             if let data = zmq_msg_data(&part), size > 0 {
                 frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
@@ -98,7 +107,7 @@ public final class Socket {
             }
             let more = zmq_msg_more(&part)
             zmq_msg_close(&part)
-            if more == 0 { return Message(frames) }
+            if more == 0 { return Message(frames, peerAddress: peer) }
         }
     }
 

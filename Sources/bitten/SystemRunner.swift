@@ -61,10 +61,11 @@ struct SystemRunner {
         let board = ServiceBoard()
         let redis = RedisClient(url: redisURL, poolSize: 4, logger: Logger(label: "bitten.redis"))
         let needsRegistry = !services.isDisjoint(with: [.gateway, .telemetry, .confirmations, .nodes, .monitor])
-        let registry = needsRegistry
-            ? NodeRegistry(redis: redis, board: board, gateway: config.gatewayID, canon: config.symbolCanon, logger: Logger(label: "bitten.nodes"))
-            : nil
         let alerts = AlertQueue()
+        let registry = needsRegistry
+            ? NodeRegistry(redis: redis, board: board, gateway: config.gatewayID, canon: config.symbolCanon, peerMatch: config.eaPeerCheck,
+                           switchApprovalAfter: config.switchApprovalAfter, alerts: alerts, logger: Logger(label: "bitten.nodes"))
+            : nil
         var group: [any Service] = [redis]
         if let zap = sockets.zap, let curve {
             group.append(CurveGuard(zap: zap, allowList: curve.allowList, dataDir: config.dataDir, redis: redis, board: board,

@@ -115,3 +115,38 @@ struct Fire: AsyncParsableCommand {
         try await APIClient(options).call("POST", "/fire/\(signalID)", body: ["user_uuid": user])
     }
 }
+
+/// `bitten node show|approve|dismiss|unpin UUID`: an EA node's pin and the operator's decisions on it.
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node", abstract: "An EA node's pin (account, server, machine): show it, approve or dismiss a pending account switch, clear it.",
+        subcommands: [Show.self, Approve.self, Dismiss.self, Unpin.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A node with its pin, pending switch and last refused message.")
+        @OptionGroup var options: ConfigOptions
+        @Argument(help: "The user's UUID.") var uuid: String
+        func run() async throws { try await APIClient(options).call("GET", "/nodes/\(uuid)") }
+    }
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take the pending account switch: the pin moves to the new account.")
+        @OptionGroup var options: ConfigOptions
+        @Argument(help: "The user's UUID.") var uuid: String
+        func run() async throws { try await APIClient(options).call("POST", "/nodes/\(uuid)/approve") }
+    }
+
+    struct Dismiss: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Dismiss the pending account switch (an intruder): the pin stays.")
+        @OptionGroup var options: ConfigOptions
+        @Argument(help: "The user's UUID.") var uuid: String
+        func run() async throws { try await APIClient(options).call("POST", "/nodes/\(uuid)/dismiss") }
+    }
+
+    struct Unpin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Clear the pin: the next HELLO pins the node again.")
+        @OptionGroup var options: ConfigOptions
+        @Argument(help: "The user's UUID.") var uuid: String
+        func run() async throws { try await APIClient(options).call("POST", "/nodes/\(uuid)/unpin") }
+    }
+}

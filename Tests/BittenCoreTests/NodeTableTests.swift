@@ -97,6 +97,72 @@ struct NodeTableTests {
         #expect(restored.brokerSymbols["US30"] == "[DJI30]" && restored.brokerSymbols["XAUUSD"] == "GOLD")
     }
 
+    /// The first HELLO pins account, server and machine; what disagrees later is refused or waits.
+    @Test func pinsRefuseIntrudersAndHoldAccountSwitches() throws {
+        var table = NodeTable()
+        let uuid = "user_5512093"
+        func admit(_ message: EAMessage, _ peer: String?, _ at: Double) -> (NodeTable.Verdict, [NodeEvent]) {
+            table.admit(message, peer: peer, at: at)
+        }
+        let first = try hello()
+        #expect(admit(.hello(first), "10.0.0.5", 1000).0 == .accepted)
+        _ = table.apply(first, at: 1000, peer: "10.0.0.5")
+        #expect(table.nodes[uuid]?.pin == NodePin(account: 94_017_233, server: "MetaQuotes-Demo", peer: "10.0.0.5", since: 1000))
+        // Another account claims the UUID: refused, pending, one event; the node keeps its account.
+        let intruder = try hello(account: "66666666", node: "NODE_66666666_9")
+        let (verdict, events) = admit(.hello(intruder), "10.9.9.9", 1010)
+        guard case .refused = verdict else { Issue.record("an intruder was accepted"); return }
+        #expect(events.count == 1)
+        #expect(table.nodes[uuid]?.pendingSwitch?.account == 66_666_666)
+        #expect(table.nodes[uuid]?.lastRefused?.peer == "10.9.9.9")
+        #expect(table.nodes[uuid]?.account == 94_017_233)
+        #expect(admit(.hello(intruder), "10.9.9.9", 1011).1.isEmpty, "the same pending switch is raised once")
+        // Its heartbeats (the account is in the node id) are refused too; the pinned EA's are taken.
+        let dealer = try #require(try EAMessage.decode(Array(String(decoding: try Fixtures.bytes("ea/heartbeat_dealer.json"), as: UTF8.self)
+            .replacingOccurrences(of: "NODE_94017233_1873450", with: "NODE_66666666_9").utf8)))
+        if case .refused = admit(dealer, "10.9.9.9", 1012).0 {} else { Issue.record("an intruder's heartbeat was taken") }
+        let own = try EAMessage.decode(try Fixtures.bytes("ea/heartbeat_dealer.json"))
+        #expect(admit(own, "10.0.0.5", 1013).0 == .accepted)
+        // A DISCONNECT for the UUID from another node id does not take the EA offline.
+        let disconnect = try EAMessage.decode(Array(String(decoding: try Fixtures.bytes("ea/disconnect.json"), as: UTF8.self)
+            .replacingOccurrences(of: "NODE_94017233_1873450", with: "NODE_66666666_9").utf8))
+        if case .refused = admit(disconnect, nil, 1014).0 {} else { Issue.record("a foreign DISCONNECT was taken") }
+        // The same account from another machine while the pinned EA is alive: a duplicate.
+        let twin = try hello(node: "NODE_94017233_2")
+        let (twinVerdict, twinEvents) = admit(.hello(twin), "10.7.7.7", 1015)
+        if case .refused = twinVerdict {} else { Issue.record("a duplicate was accepted") }
+        #expect(twinEvents.contains { if case .duplicateEA = $0 { true } else { false } })
+        // The EA's own restart (same account, same machine) is taken at once.
+        #expect(admit(.hello(twin), "10.0.0.5", 1016).0 == .accepted)
+        // Confirmations must fit the pin.
+        _ = table.apply(try hello(node: "NODE_94017233_1873450"), at: 1017, peer: "10.0.0.5")
+        #expect(table.untrusted(uuid: uuid, account: 94_017_233, nodeID: "NODE_94017233_1873450", peer: "10.0.0.5") == nil)
+        #expect(table.untrusted(uuid: uuid, account: 66_666_666, nodeID: "NODE_94017233_1873450", peer: "10.0.0.5") != nil)
+        #expect(table.untrusted(uuid: uuid, account: 94_017_233, nodeID: "NODE_94017233_9", peer: "10.0.0.5") != nil)
+        #expect(table.untrusted(uuid: uuid, account: 94_017_233, nodeID: "NODE_94017233_1873450", peer: "10.9.9.9") != nil)
+        #expect(PeerMatch.subnet24.matches("10.0.0.99", "10.0.0.5") && !PeerMatch.subnet24.matches("10.0.1.5", "10.0.0.5"))
+        #expect(PeerMatch.off.matches("1.2.3.4", "10.0.0.5"))
+        // The operator approves: the pin moves; an account switch is recorded.
+        let approved = table.approveSwitch(uuid, at: 1100)
+        #expect(approved == [.accountSwitch(uuid: uuid, oldAccount: 94_017_233, newAccount: 66_666_666, at: 1100)])
+        #expect(table.nodes[uuid]?.pin?.account == 66_666_666 && table.nodes[uuid]?.pendingSwitch == nil)
+        #expect(admit(.hello(intruder), "10.9.9.9", 1101).0 == .accepted)
+        // Dismiss keeps the pin; unpin clears it; the quiet period approves when the old account never came back.
+        _ = admit(.hello(first), "10.0.0.5", 1200)
+        #expect(table.dismissSwitch(uuid) && table.nodes[uuid]?.pin?.account == 66_666_666)
+        _ = admit(.hello(first), "10.0.0.5", 1300)
+        #expect(table.approveQuietSwitches(at: 1350, after: 100).isEmpty)
+        #expect(table.approveQuietSwitches(at: 1400, after: 100).count == 1)
+        #expect(table.nodes[uuid]?.pin?.account == 94_017_233)
+        #expect(table.unpin(uuid) && table.nodes[uuid]?.pin == nil)
+        // The pin survives the node hash.
+        _ = table.apply(first, at: 1500, peer: "10.0.0.5")
+        _ = admit(.hello(intruder), "10.9.9.9", 1501)
+        let restored = try #require(NodeRecord(redisHash: Dictionary(uniqueKeysWithValues: table.nodes[uuid]!.redisFields)))
+        #expect(restored.pin == table.nodes[uuid]?.pin && restored.pendingSwitch == table.nodes[uuid]?.pendingSwitch)
+        #expect(restored.lastRefused == table.nodes[uuid]?.lastRefused)
+    }
+
     @Test func expiryUsesTheServerClockAndReconnectCounts() throws {
         var table = NodeTable()
         _ = table.apply(try hello(), at: 0)

@@ -102,8 +102,13 @@ extension EndToEnd {
             let (_, page) = try await HTTP.json(bitten.httpBase + "/nodes?status=offline&page_size=100")
             #expect(page["total"] as? Int == 10)
 
-            // Restarting one EA on another account records an account switch.
+            // Restarting one EA on another account waits for the operator (the node is pinned to its first
+            // account), then records an account switch.
             fleet.restart(first, account: 81_000_001)
+            #expect(try await eventually { try redis.command(["HGET", "node:\(first)", "switch_account"]).string == "81000001" })
+            #expect(try redis.command(["HGET", "node:\(first)", "account"]).string == "70000000")
+            let (approved, _) = try await HTTP.sendJSON("POST", bitten.httpBase + "/nodes/\(first)/approve")
+            #expect(approved == 200)
             #expect(try await eventually { try redis.command(["LLEN", "account_switches:\(first)"]).int == 1 })
             #expect(try redis.command(["HGET", "node:\(first)", "account"]).string == "81000001")
             let switchRecord = try redis.command(["LINDEX", "account_switches:\(first)", "0"]).string ?? ""

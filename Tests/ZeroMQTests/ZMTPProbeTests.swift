@@ -60,4 +60,65 @@ struct ZMTPProbeTests {
         #expect(try ZMTPProbe.socketType(host: "127.0.0.1", port: port, timeout: 3) == "ROUTER")
         #expect(throws: ZMTPProbe.Failure.self) { try ZMTPProbe.socketType(host: "127.0.0.1", port: FreePort.next(), timeout: 1) }
     }
+
+    /// Each received message carries the sender's IP (`Peer-Address`), here from a second loopback
+    /// source address (libzmq's `tcp://SOURCE:0;HOST:PORT`).
+    @Test func messagesCarryThePeerAddress() throws {
+        let context = try Context()
+        let router = try Socket(context: context, type: .router)
+        defer { router.close() }
+        router.capturesPeerAddress = true
+        try router.setReceiveTimeout(.seconds(5))
+        let port = FreePort.next()
+        try router.bind("tcp://127.0.0.1:\(port)")
+        let near = try Socket(context: context, type: .dealer)
+        let far = try Socket(context: context, type: .dealer)
+        defer { near.close(); far.close() }
+        try near.setIdentity(Array("near".utf8))
+        try far.setIdentity(Array("far".utf8))
+        try near.connect("tcp://127.0.0.1:\(port)")
+        try far.connect("tcp://127.0.0.2:0;127.0.0.1:\(port)")
+        try near.send("hello")
+        try far.send("hello")
+        var seen: [String: String] = [:]
+        for _ in 0..<2 {
+            let message = try #require(try router.receive())
+            seen[String(decoding: message.frames[0], as: UTF8.self)] = message.peerAddress
+        }
+        #expect(seen == ["near": "127.0.0.1", "far": "127.0.0.2"])
+        // Off by default.
+        let pull = try Socket(context: context, type: .pull)
+        defer { pull.close() }
+        try pull.setReceiveTimeout(.seconds(5))
+        let other = FreePort.next()
+        try pull.bind("tcp://127.0.0.1:\(other)")
+        let push = try Socket(context: context, type: .push)
+        defer { push.close() }
+        try push.connect("tcp://127.0.0.1:\(other)")
+        try push.send("x")
+        #expect(try pull.receive()?.peerAddress == nil)
+    }
+
+    /// The same through a socket loop (how the server reads its EA sockets).
+    @Test func loopSocketsCarryThePeerAddress() async throws {
+        let context = try Context()
+        let loop = try SocketLoop(context: context)
+        let router = try await loop.open(.router) { socket in
+            socket.capturesPeerAddress = true
+            try socket.bind("tcp://127.0.0.1:0")
+        }
+        let port = try #require(router.boundPort)
+        let dealer = try Socket(context: context, type: .dealer)
+        defer { dealer.close() }
+        try dealer.setIdentity(Array("far".utf8))
+        try dealer.connect("tcp://127.0.0.2:0;127.0.0.1:\(port)")
+        try dealer.send("hello")
+        var peer: String?
+        for await batch in router.messages {
+            peer = batch.first?.peerAddress
+            break
+        }
+        #expect(peer == "127.0.0.2")
+        await loop.shutdown()
+    }
 }

@@ -1,3 +1,37 @@
+/// What the first registration of a UUID fixed: the account, the broker server and the machine it
+/// came from. Later messages that disagree are not taken silently (see `NodeTable.admit`).
+public struct NodePin: Sendable, Equatable {
+    public var account: Int
+    public var server: String
+    /// The peer address (IP) of the EA's command connection.
+    public var peer: String
+    public var since: Double
+
+    public init(account: Int, server: String, peer: String, since: Double) {
+        self.account = account
+        self.server = server
+        self.peer = peer
+        self.since = since
+    }
+}
+
+/// A registration with another account or server than the pin: waits for an operator (or the quiet
+/// period) before the node moves to it; no fires meanwhile.
+public struct PendingSwitch: Sendable, Equatable {
+    public var account: Int
+    public var server: String
+    public var peer: String
+    public var at: Double
+}
+
+/// The latest message refused for a node (an intruder, a second terminal, a pending switch).
+public struct RefusedAttempt: Sendable, Equatable {
+    public var peer: String
+    public var account: Int
+    public var reason: String
+    public var at: Double
+}
+
 /// Everything known about one EA node (one user UUID).
 public struct NodeRecord: Sendable, Equatable {
     public var uuid: String
@@ -37,6 +71,14 @@ public struct NodeRecord: Sendable, Equatable {
     /// A ping has gone unanswered for longer than the fire timeout: the EA reads no command (its chart
     /// symbol is quiet, or it is stuck), so fires to it will wait.
     public var commandsUnread = false
+    /// The pinned account, server and peer (nil until the first HELLO).
+    public var pin: NodePin?
+    /// A switch to another account or server waiting for approval.
+    public var pendingSwitch: PendingSwitch?
+    /// The latest refused message.
+    public var lastRefused: RefusedAttempt?
+    /// When a message last proved the pinned account (for the automatic approval of a switch).
+    public var pinnedSeenAt: Double = 0
 
     /// Seconds online in the current connection (0 when offline).
     public func uptime(at now: Double) -> Double { online ? max(0, now - connectedSince) : 0 }
@@ -55,6 +97,12 @@ public struct NodeRecord: Sendable, Equatable {
             ("offline_reason", offlineReason ?? ""), ("connected_since", num(connectedSince)),
             ("reconnects", String(reconnects)), ("account_switches", String(accountSwitches)), ("gateway", gateway),
             ("broker_symbols", brokerSymbols.encoded), ("commands_unread", commandsUnread ? "1" : "0"),
+            ("pin_account", pin.map { String($0.account) } ?? ""), ("pin_server", pin?.server ?? ""), ("pin_peer", pin?.peer ?? ""),
+            ("pin_since", num(pin?.since)), ("pinned_seen_at", num(pinnedSeenAt)),
+            ("switch_account", pendingSwitch.map { String($0.account) } ?? ""), ("switch_server", pendingSwitch?.server ?? ""),
+            ("switch_peer", pendingSwitch?.peer ?? ""), ("switch_at", num(pendingSwitch?.at)),
+            ("refused_peer", lastRefused?.peer ?? ""), ("refused_account", lastRefused.map { String($0.account) } ?? ""),
+            ("refused_reason", lastRefused?.reason ?? ""), ("refused_at", num(lastRefused?.at)),
         ]
     }
 
@@ -74,6 +122,17 @@ public struct NodeRecord: Sendable, Equatable {
                   connectedSince: d("connected_since"), reconnects: i("reconnects"), accountSwitches: i("account_switches"))
         brokerSymbols = BrokerSymbolMap(encoded: h["broker_symbols"] ?? "")
         commandsUnread = h["commands_unread"] == "1"
+        if let account = h["pin_account"].flatMap({ Int($0) }) {
+            pin = NodePin(account: account, server: h["pin_server"] ?? "", peer: h["pin_peer"] ?? "", since: d("pin_since"))
+        }
+        pinnedSeenAt = d("pinned_seen_at")
+        if let account = h["switch_account"].flatMap({ Int($0) }) {
+            pendingSwitch = PendingSwitch(account: account, server: h["switch_server"] ?? "", peer: h["switch_peer"] ?? "", at: d("switch_at"))
+        }
+        if let reason = h["refused_reason"], !reason.isEmpty {
+            lastRefused = RefusedAttempt(peer: h["refused_peer"] ?? "", account: Int(h["refused_account"] ?? "") ?? 0, reason: reason,
+                                         at: d("refused_at"))
+        }
     }
 
     public init(uuid: String, nodeID: String, account: Int, broker: String, server: String, company: String,
@@ -119,4 +178,8 @@ public enum NodeEvent: Sendable, Equatable {
     case accountSwitch(uuid: String, oldAccount: Int, newAccount: Int, at: Double)
     /// A node went offline (`disconnect` or `timeout`).
     case offline(uuid: String, broker: String, reason: String, at: Double)
+    /// A registration with another account or server than the pin: waiting for approval.
+    case switchPending(uuid: String, pinnedAccount: Int, account: Int, server: String, peer: String, at: Double)
+    /// A second connection claimed a UUID whose pinned EA is alive: refused.
+    case duplicateEA(uuid: String, pinnedPeer: String, peer: String, account: Int, at: Double)
 }

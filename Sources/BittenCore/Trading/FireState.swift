@@ -52,6 +52,8 @@ public struct FireRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case unknownInstrument = "unknown_instrument"
         /// The user's broker does not list the instrument (its EA cannot select it).
         case symbolNotAtBroker = "symbol_not_at_broker"
+        /// The node's EA registered with another account or server than its pin: no fires until approved.
+        case pendingSwitch = "pending_switch"
         case sizing = "sizing_failed"
         case positionNotFound = "position_not_found"
         case sendFailed = "send_failed"
@@ -72,7 +74,7 @@ public struct FireRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .badRequest, .stopLossWrongSide, .unknownInstrument, .sizing, .symbolNotAtBroker: 422
         case .signalNotFound, .userNotFound, .positionNotFound: 404
         case .signalExpired: 410
-        case .eaOffline, .noFreeSlot, .sendFailed: 409
+        case .eaOffline, .noFreeSlot, .sendFailed, .pendingSwitch: 409
         case .storeUnavailable: 503
         }
     }

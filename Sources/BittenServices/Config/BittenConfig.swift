@@ -57,6 +57,12 @@ public struct BittenConfig: Sendable, Equatable {
     public var tiers = TierTable.standard
     /// Symbols that can be sized (config file section `instruments:`).
     public var instruments = InstrumentTable.standard
+    /// How a confirmation's or registration's peer address must match the node's pinned one
+    /// (`BITTEN_EA_PEER_CHECK`: `exact`, `/24`, `off`).
+    public var eaPeerCheck = PeerMatch.exact
+    /// Seconds after which a pending account switch is approved when the pinned account never came back
+    /// (`BITTEN_SWITCH_APPROVE_AFTER`; 0 = only an operator approves).
+    public var switchApprovalAfter: Double = 0
     /// Broker names that are another instrument (config file section `symbol_aliases:`, e.g. `GOLD: XAUUSD`),
     /// on top of the usual ones (`SymbolCanon.standardAliases`).
     public var symbolAliases = SymbolCanon.standardAliases

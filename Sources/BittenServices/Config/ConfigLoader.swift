@@ -35,7 +35,7 @@ public enum ConfigLoader {
         "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
         "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE", "BITTEN_GATEWAY_ID",
-        "BITTEN_MALLOC_MMAP_THRESHOLD",
+        "BITTEN_MALLOC_MMAP_THRESHOLD", "BITTEN_EA_PEER_CHECK", "BITTEN_SWITCH_APPROVE_AFTER",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -113,6 +113,18 @@ public enum ConfigLoader {
             config.relayFormat = format
         }
         if let (text, _) = lookup("BITTEN_API_TOKEN") { config.apiToken = text }
+        if let (text, source) = lookup("BITTEN_EA_PEER_CHECK") {
+            guard let match = PeerMatch(rawValue: text.trimmingSpaces.replacingOccurrences(of: "/", with: "")) else {
+                throw ConfigError(setting: "BITTEN_EA_PEER_CHECK", message: "'\(text)' from the \(source.rawValue) is not exact, /24 or off")
+            }
+            config.eaPeerCheck = match
+        }
+        if let (text, source) = lookup("BITTEN_SWITCH_APPROVE_AFTER") {
+            guard let value = Double(text.trimmingSpaces), value.isFinite, value >= 0, value <= 30 * 86_400 else {
+                throw ConfigError(setting: "BITTEN_SWITCH_APPROVE_AFTER", message: "'\(text)' from the \(source.rawValue) is not a number of seconds (0 = off, at most 30 days)")
+            }
+            config.switchApprovalAfter = value
+        }
         try seconds("BITTEN_FIRE_TIMEOUT", \.fireTimeout)
         try seconds("BITTEN_SIGNAL_TTL", \.signalTTL)
         if let (text, source) = lookup("BITTEN_BASE_RISK") {

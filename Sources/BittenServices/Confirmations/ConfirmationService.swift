@@ -144,6 +144,12 @@ public final class ConfirmationService: Service, Sendable {
                         // Text in the EA's code page is kept as the characters it meant.
                         "payload", legacy ? Windows1252.decode(message.frames[0]) : String(decoding: message.frames[0], as: UTF8.self),
                     ]
+                    // A confirmation that does not belong to the node (another account, an old node id, another
+                    // machine) is kept in the ledger with the reason and never applied.
+                    if let account = Self.account(of: decoded), let nodeID = Self.nodeID(of: decoded),
+                       let reason = registry.untrusted(uuid: decoded.userUUID, account: account, nodeID: nodeID, peer: message.peerAddress) {
+                        entry += ["untrusted", reason, "peer", message.peerAddress ?? ""]
+                    }
                     // The EA never says what it closed at: the market at this moment goes with the entry,
                     // so the close is valued the same however late or often the entry is applied.
                     if case .closeConfirmation = decoded, let quotes = valuation?.valuationQuotes(for: decoded.userUUID) {
@@ -161,6 +167,22 @@ public final class ConfirmationService: Service, Sendable {
             wakeContinuation.yield()
         }
         board.count(Self.name, in: batch.count - rejected, errors: rejected)
+    }
+
+    static func account(of message: EAMessage) -> Int? {
+        switch message {
+        case .confirmation(let c): c.accountNumber
+        case .closeConfirmation(let c): c.accountNumber
+        default: nil
+        }
+    }
+
+    static func nodeID(of message: EAMessage) -> String? {
+        switch message {
+        case .confirmation(let c): c.nodeID
+        case .closeConfirmation(let c): c.nodeID
+        default: nil
+        }
     }
 
     private func writeLoop() async {

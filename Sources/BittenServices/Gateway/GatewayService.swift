@@ -43,6 +43,7 @@ public final class GatewayService: Service, Sendable {
 
     private let limiter: Mutex<RateLimiter?>
     private let legacyText: Counter
+    private let refused = Counter(label: "bitten_ea_intruder_messages_total")
 
     private let fireTimeout: Double
     private let quietWhenMarketClosed: Bool
@@ -164,8 +165,24 @@ public final class GatewayService: Service, Sendable {
             do {
                 let (decoded, legacy) = try EAMessage.decodeNoting(message.payload, channel: .command)
                 if legacy { legacyText.increment() }
-                learn(uuid: decoded.userUUID, identity: frames[0])
-                registry.handle(decoded, at: at)
+                // Only a message that fits the node's pin may set its route. ROUTER_HANDOVER gives the
+                // newest connection the identity frame and renames the old one's: a refused newcomer that
+                // now holds the frame loses the route, and the pinned EA's next message (from its renamed
+                // frame) takes it back.
+                switch registry.handle(decoded, at: at, peer: message.peerAddress) {
+                case .accepted:
+                    learn(uuid: decoded.userUUID, identity: frames[0])
+                case .refused(let reason):
+                    rejected += 1
+                    refused.increment()
+                    forget(uuid: decoded.userUUID, identity: frames[0])
+                    if let suppressed = throttle.allow() {
+                        logger.warning("EA message refused: it does not fit the node's pin", metadata: [
+                            "bitten.node.uuid": "\(decoded.userUUID)", "peer": "\(message.peerAddress ?? "")", "reason": "\(reason)",
+                            "suppressed_since_last": "\(suppressed)",
+                        ])
+                    }
+                }
             } catch {
                 rejected += 1
                 reject(error, identity: frames[0])

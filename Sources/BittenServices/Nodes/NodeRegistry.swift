@@ -29,11 +29,21 @@ public final class NodeRegistry: Service, Sendable {
     /// The service name on the board.
     public static let name = "node_registry"
 
+    private let alerts: AlertQueue?
+    private let switchApprovalAfter: Double
+    private let refusedCounter = Counter(label: "bitten_ea_messages_refused_total")
+
+    /// `peerMatch`: how a message's peer address must match the pinned one; `switchApprovalAfter`:
+    /// seconds after which a pending account switch is approved when the pinned account never came
+    /// back (0 = only an operator approves); `alerts`: where pending switches and duplicate EAs are raised.
     public init(redis: RedisClient, board: ServiceBoard, gateway: String = "gateway-1",
                 canon: SymbolCanon = SymbolCanon(known: InstrumentTable.standard.instruments.keys),
+                peerMatch: PeerMatch = .exact, switchApprovalAfter: Double = 0, alerts: AlertQueue? = nil,
                 flushInterval: Duration = .milliseconds(200), logger: Logger,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
-        self.state = Mutex(State(table: NodeTable(gateway: gateway, canon: canon)))
+        self.state = Mutex(State(table: NodeTable(gateway: gateway, canon: canon, peerMatch: peerMatch)))
+        self.alerts = alerts
+        self.switchApprovalAfter = switchApprovalAfter
         self.redis = redis
         self.board = board
         self.logger = logger
@@ -44,13 +54,22 @@ public final class NodeRegistry: Service, Sendable {
 
     // MARK: events
 
-    /// Applies one EA message received at `time` (server clock).
-    public func handle(_ message: EAMessage, at time: Double? = nil) {
+    /// Applies one EA message received at `time` (server clock) from `peer` (its IP, when known),
+    /// after checking it against the node's pin. A refused message changes nothing but the node's
+    /// last refused attempt (and a pending switch); the caller must not route by it.
+    @discardableResult
+    public func handle(_ message: EAMessage, at time: Double? = nil, peer: String? = nil) -> NodeTable.Verdict {
         let at = time ?? now()
-        let events: [NodeEvent] = state.withLock { s in
+        let (verdict, events): (NodeTable.Verdict, [NodeEvent]) = state.withLock { s in
+            let (verdict, admission) = s.table.admit(message, peer: peer, at: at)
+            if case .refused = verdict {
+                s.dirty.insert(message.userUUID)
+                append(admission, to: &s)
+                return (verdict, admission)
+            }
             let events: [NodeEvent]
             switch message {
-            case .hello(let m): events = s.table.apply(m, at: at)
+            case .hello(let m): events = s.table.apply(m, at: at, peer: peer)
             case .heartbeat(let m): events = s.table.apply(m, at: at)
             case .handshake(let m): events = s.table.apply(m, at: at)
             case .telemetryHeartbeat(let m): events = s.table.apply(m, at: at)
@@ -61,13 +80,54 @@ public final class NodeRegistry: Service, Sendable {
             case .confirmation, .closeConfirmation:
                 s.table.commandAnswered(uuid: message.userUUID)
                 events = []
-            default: return []
+            default: return (verdict, [])
             }
             s.dirty.insert(message.userUUID)
-            append(events, to: &s)
+            append(admission + events, to: &s)
+            return (verdict, admission + events)
+        }
+        if case .refused(let reason) = verdict {
+            refusedCounter.increment()
+            logger.debug("EA message refused", metadata: ["bitten.node.uuid": "\(message.userUUID)", "reason": "\(reason)",
+                                                          "peer": "\(peer ?? "")"])
+        }
+        for event in events { log(event) }
+        return verdict
+    }
+
+    /// Why a confirmation does not belong to its node (account, node id, machine), or nil.
+    public func untrusted(uuid: String, account: Int, nodeID: String, peer: String?) -> String? {
+        state.withLock { $0.table.untrusted(uuid: uuid, account: account, nodeID: nodeID, peer: peer) }
+    }
+
+    /// An operator approves a node's pending account switch; false when none is pending.
+    public func approveSwitch(_ uuid: String) -> Bool {
+        let at = now()
+        let events: [NodeEvent] = state.withLock { s in
+            let events = s.table.approveSwitch(uuid, at: at)
+            if !events.isEmpty { s.dirty.insert(uuid); append(events, to: &s) }
             return events
         }
         for event in events { log(event) }
+        return !events.isEmpty
+    }
+
+    /// An operator dismisses a node's pending switch (the pin stays); false when none is pending.
+    public func dismissSwitch(_ uuid: String) -> Bool {
+        state.withLock { s in
+            guard s.table.dismissSwitch(uuid) else { return false }
+            s.dirty.insert(uuid)
+            return true
+        }
+    }
+
+    /// Clears a node's pin; false for an unknown node.
+    public func unpin(_ uuid: String) -> Bool {
+        state.withLock { s in
+            guard s.table.unpin(uuid) else { return false }
+            s.dirty.insert(uuid)
+            return true
+        }
     }
 
     /// Records a ping sent to `uuid`.
@@ -111,6 +171,9 @@ public final class NodeRegistry: Service, Sendable {
         let at = now()
         return state.withLock { s in
             let before = s.table.countsByBroker.mapValues(\.online)
+            let approved = s.table.approveQuietSwitches(at: at, after: switchApprovalAfter)
+            for case .accountSwitch(let uuid, _, _, _) in approved { s.dirty.insert(uuid) }
+            append(approved, to: &s)
             let events = s.table.expire(at: at, timeout: timeout)
             for case .offline(let uuid, _, _, _) in events { s.dirty.insert(uuid) }
             append(events, to: &s)
@@ -128,6 +191,20 @@ public final class NodeRegistry: Service, Sendable {
 
     private func log(_ event: NodeEvent) {
         switch event {
+        case .switchPending(let uuid, let pinned, let account, let server, let peer, let at):
+            logger.warning("account switch waits for approval", metadata: [
+                "bitten.node.uuid": "\(uuid)", "pinned_account": "\(pinned)", "account": "\(account)", "server": "\(server)", "peer": "\(peer)",
+            ])
+            alerts?.raise(kind: "account_switch_pending", uuid: uuid,
+                          reason: "account \(account) on \(server) from \(peer) claims \(uuid), pinned to \(pinned): no fires until `bitten node approve \(uuid)` (or dismiss)",
+                          at: at)
+        case .duplicateEA(let uuid, let pinnedPeer, let peer, let account, let at):
+            logger.warning("second EA refused", metadata: [
+                "bitten.node.uuid": "\(uuid)", "pinned_peer": "\(pinnedPeer)", "peer": "\(peer)", "account": "\(account)",
+            ])
+            alerts?.raise(kind: "duplicate_ea", uuid: uuid,
+                          reason: "a second connection from \(peer) claims \(uuid) while the pinned EA at \(pinnedPeer) is alive: refused",
+                          at: at)
         case .accountSwitch(let uuid, let old, let new, _):
             logger.notice("account switch", metadata: ["bitten.node.uuid": "\(uuid)", "old_account": "\(old)", "new_account": "\(new)"])
         case .offline(let uuid, _, let reason, _):
@@ -249,6 +326,12 @@ public final class NodeRegistry: Service, Sendable {
                 commands.append(["LPUSH", RedisKeys.nodeHistory(uuid), #"{"event":"offline","reason":"\#(reason)","at":\#(Int(at))}"#])
                 commands.append(["LTRIM", RedisKeys.nodeHistory(uuid), "0", String(historyLength - 1)])
                 brokers.insert(broker)
+            case .switchPending(let uuid, _, let account, _, _, let at):
+                commands.append(["LPUSH", RedisKeys.nodeHistory(uuid), #"{"event":"switch_pending","account":\#(account),"at":\#(Int(at))}"#])
+                commands.append(["LTRIM", RedisKeys.nodeHistory(uuid), "0", String(historyLength - 1)])
+            case .duplicateEA(let uuid, _, _, let account, let at):
+                commands.append(["LPUSH", RedisKeys.nodeHistory(uuid), #"{"event":"duplicate_refused","account":\#(account),"at":\#(Int(at))}"#])
+                commands.append(["LTRIM", RedisKeys.nodeHistory(uuid), "0", String(historyLength - 1)])
             }
         }
         for broker in brokers {

@@ -91,11 +91,15 @@ public final class ServerSockets: Sendable {
                 try socket.setRouterMandatory(true)
                 try socket.setRouterHandover(true)
                 try socket.setSendHighWaterMark(1000)
+                // Which machine each EA message came from: pins and trust checks compare it.
+                socket.capturesPeerAddress = true
             }
             let market = try await open(marketLoop, .pull, config.marketPort, "market data", .market, secure: true) {
                 try $0.setReceiveHighWaterMark(100_000)
             }
-            let confirm = try await open(eaLoop, .pull, config.confirmPort, "confirmations", .confirm, secure: true)
+            let confirm = try await open(eaLoop, .pull, config.confirmPort, "confirmations", .confirm, secure: true) {
+                $0.capturesPeerAddress = true
+            }
             let relay = try await open(marketLoop, .pub, config.relayPort, "market relay", .relay) {
                 try $0.setSendHighWaterMark(100_000)
             }

@@ -24,6 +24,7 @@ public final class ConfirmationProcessor: Service, Sendable {
     private let lagGauge = Gauge(label: "bitten_confirmations_pending")
     private let droppedStops = Counter(label: "bitten_stops_dropped_total")
     private let alerts: AlertQueue?
+    private let throttle = LogThrottle()
 
     public init(redis: RedisClient, consumer: String = "bitten-1", board: ServiceBoard, batchSize: Int = 500,
                 pollInterval: Duration = .milliseconds(250), logger: Logger, alerts: AlertQueue? = nil) {
@@ -36,7 +37,7 @@ public final class ConfirmationProcessor: Service, Sendable {
         self.logger = logger
         var outcomes: [String: Counter] = [:]
         for outcome in ["ok", "duplicate", "unknown_fire", "unknown_position", "wrong_user", "invalid", "rejected",
-                        "ignored", "undecodable", "error"] {
+                        "ignored", "undecodable", "error", "rejected_untrusted"] {
             outcomes[outcome] = Counter(label: "bitten_confirmations_processed_total", dimensions: [("outcome", outcome)])
         }
         self.outcomes = outcomes
@@ -88,6 +89,11 @@ public final class ConfirmationProcessor: Service, Sendable {
             var notes = [String?](repeating: nil, count: entries.count)
             var chunks: [(indices: [Int], call: [String])] = []
             for (index, entry) in entries.enumerated() {
+                if entry["untrusted"] != nil {
+                    // Kept in the ledger (this stream entry), listed, never applied.
+                    results[index] = "rejected_untrusted"
+                    continue
+                }
                 guard let arguments = Self.arguments(for: entry) else { continue }
                 if chunks.isEmpty || chunks[chunks.count - 1].indices.count >= Self.scriptChunk {
                     chunks.append(([], ["EVALSHA", sha, "0"]))
@@ -123,10 +129,24 @@ public final class ConfirmationProcessor: Service, Sendable {
                     if text.hasPrefix("ok:") { results[index] = "ok"; notes[index] = String(text.dropFirst(3)) }
                 }
             }
+            let untrusted = entries.filter { $0["untrusted"] != nil }
+            if !untrusted.isEmpty {
+                var list: [String] = ["LPUSH", "confirmations:untrusted"]
+                for entry in untrusted {
+                    list.append("\(entry.id) \(entry["user_uuid"] ?? "") from \(entry["peer"] ?? "?"): \(entry["untrusted"] ?? "")")
+                }
+                _ = try connection.pipeline([list, ["LTRIM", "confirmations:untrusted", "0", "9999"]])
+            }
             _ = try connection.xack(stream, group: group, ids: entries.map(\.id))
             return (entries, results, notes, try connection.xpendingCount(stream, group: group))
         }
         lagGauge.record(pending)
+        for entry in entries where entry["untrusted"] != nil {
+            let uuid = entry["user_uuid"] ?? ""
+            alerts?.raise(kind: "untrusted_confirmation", uuid: uuid,
+                          reason: "a \(entry["type"] ?? "confirmation") for \(uuid) from \(entry["peer"] ?? "?") was not applied: \(entry["untrusted"] ?? "")",
+                          at: Date().timeIntervalSince1970)
+        }
         for (entry, note) in zip(entries, notes) {
             guard let note, note.contains("dropped") else { continue }
             stopsDropped(entry, note)
@@ -134,6 +154,7 @@ public final class ConfirmationProcessor: Service, Sendable {
         for (entry, result) in zip(entries, results) {
             outcomes[result]?.increment()
             if !["ok", "duplicate", "rejected", "ignored"].contains(result) {
+                if result == "rejected_untrusted", throttle.allow() == nil { continue }
                 logger.warning("confirmation not applied", metadata: [
                     "stream_id": "\(entry.id)", "outcome": "\(result)", "type": "\(entry["type"] ?? "")",
                     "bitten.node.uuid": "\(entry["user_uuid"] ?? "")",

@@ -225,6 +225,10 @@ public final class FireDesk: Service, Sendable {
         guard let node = known, node.online, await channel.reachable(userUUID) else {
             throw FireRefusal(.eaOffline, "the EA of \(userUUID) is not online")
         }
+        if let switching = node.pendingSwitch {
+            throw FireRefusal(.pendingSwitch,
+                              "\(userUUID) is pinned to account \(node.pin?.account ?? node.account); account \(switching.account) on \(switching.server) registered from \(switching.peer) and waits for `bitten node approve \(userUUID)`")
+        }
         guard let direction = Direction(rawValue: signal.direction) else {
             throw FireRefusal(.badRequest, "signal \(signal.signalID) has direction \(signal.direction)")
         }

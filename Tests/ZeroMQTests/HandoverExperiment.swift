@@ -1,0 +1,75 @@
+import BittenTestSupport
+import Foundation
+import Testing
+
+@testable import ZeroMQ
+
+/// What libzmq 4.3 does when two connections present one routing id to a ROUTER: the facts the EA
+/// trust design rests on (two DEALERs with the same identity, the second from 127.0.0.2).
+@Suite("libzmq: duplicate routing ids on a ROUTER")
+struct DuplicateIdentityTests {
+    struct Run {
+        var delivered: [String] = []
+        var commandReached = ""
+    }
+
+    func run(handover: Bool) throws -> Run {
+        let context = try Context()
+        let router = try Socket(context: context, type: .router)
+        router.capturesPeerAddress = true
+        try router.setRouterHandover(handover)
+        try router.setRouterMandatory(true)
+        try router.setReceiveTimeout(.milliseconds(300))
+        let port = FreePort.next()
+        try router.bind("tcp://127.0.0.1:\(port)")
+        func dealer(_ source: String) throws -> Socket {
+            let s = try Socket(context: context, type: .dealer)
+            try s.setIdentity(Array("victim".utf8))
+            try s.setReceiveTimeout(.milliseconds(300))
+            try s.connect("tcp://\(source):0;127.0.0.1:\(port)")
+            return s
+        }
+        var result = Run()
+        func drain() throws {
+            while let m = try router.receive() { result.delivered.append(String(decoding: m.payload, as: UTF8.self)) }
+        }
+        let first = try dealer("127.0.0.1")
+        try first.send("first-1")
+        try drain()
+        let second = try dealer("127.0.0.2")
+        try second.send("second-1")
+        Thread.sleep(forTimeInterval: 0.3)
+        try first.send("first-2")
+        try drain()
+        try router.send(Message([Array("victim".utf8), Array("command".utf8)]))
+        if (try first.receive()) != nil { result.commandReached = "first" }
+        if (try second.receive()) != nil { result.commandReached = "second" }
+        first.close()
+        Thread.sleep(forTimeInterval: 0.5)
+        try second.send("second-2")
+        try drain()
+        let restarted = try dealer("127.0.0.1")
+        try restarted.send("restart-1")
+        try drain()
+        second.close()
+        restarted.close()
+        router.close()
+        return result
+    }
+
+    /// With ROUTER_HANDOVER the newcomer takes the id, and the first connection's later messages are
+    /// dropped (its connection stays open, orphaned) — an intruder silences the real EA's channel.
+    @Test func handoverGivesTheIdToTheNewcomerAndOrphansTheFirst() throws {
+        let run = try run(handover: true)
+        #expect(run.delivered == ["first-1", "second-1", "second-2", "restart-1"])
+        #expect(run.commandReached == "second")
+    }
+
+    /// Without it the newcomer is ignored while the first lives — and stays ignored after the first
+    /// closes; only a new connection (the EA's restart) is taken.
+    @Test func withoutHandoverTheFirstKeepsTheIdAndTheNewcomerIsIgnored() throws {
+        let run = try run(handover: false)
+        #expect(run.delivered == ["first-1", "first-2", "restart-1"])
+        #expect(run.commandReached == "first")
+    }
+}
