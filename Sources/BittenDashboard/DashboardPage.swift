@@ -32,6 +32,7 @@ td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; }
 .scroll { overflow:auto; max-height:340px; }
 .state-running, .ok { color:var(--ok); } .state-degraded, .warn { color:var(--warn); } .state-stopped, .state-failed, .bad { color:var(--bad); }
 .big { font-size:30px; font-weight:700; }
+.badge { font-size:11px; border:1px solid currentColor; border-radius:8px; padding:0 5px; margin-left:4px; }
 .kv { display:grid; grid-template-columns: auto 1fr; gap:4px 12px; font-size:13px; }
 .kv div:nth-child(odd) { color:var(--dim); }
 .level { padding:1px 7px; border-radius:4px; font-size:11px; font-weight:700; }
@@ -209,13 +210,20 @@ function render(s) {
     `<tr><td>${clock(g.received_at)}</td><td>${esc(g.signal_id)}</td><td>${esc(g.symbol)}</td><td>${esc(g.direction)}</td><td class="num">${num(g.entry, 5)}</td><td class="num">${num(g.protection_score, 1)}</td><td><span class="level ${esc(g.risk_level)}">${esc(g.risk_level)}</span></td></tr>`, "no signals yet", 7);
 }
 
+// One node row; the status cell also marks what an operator must look at: a pending account switch, a
+// refused second EA in the last day, an EA that reads no command.
+function nodeRow(n) {
+  const marks = [];
+  if (n.pending_switch) marks.push(`<span class="badge bad" title="account ${n.pending_switch.account} on ${esc(n.pending_switch.server)} from ${esc(n.pending_switch.peer)} waits for approval">switch pending</span>`);
+  if (n.last_refused && Date.now() / 1000 - n.last_refused.at < 86400) marks.push(`<span class="badge warn" title="${esc(n.last_refused.reason)} (from ${esc(n.last_refused.peer)})">refused ${esc(n.last_refused.peer || "?")}</span>`);
+  if (n.commands_unread) marks.push(`<span class="badge warn" title="a ping is unanswered: fires to this EA wait">commands unread</span>`);
+  return `<tr><td>${esc(n.uuid)}</td><td class="${n.status === "online" ? "ok" : "bad"}">${esc(n.status)} ${marks.join(" ")}</td><td>${n.account}</td><td>${esc(n.broker)}</td><td class="num">${num(n.balance)}</td><td class="num">${num(n.equity)}</td><td class="num">${ago(n.heartbeat_age_seconds)}</td><td class="num">${n.latency_ms != null ? num(n.latency_ms, 1) + " ms" : "—"}</td><td class="num">${ago(n.uptime_seconds)}</td></tr>`;
+}
 function renderNodes() {
   const recent = (snapshot && snapshot.nodes && snapshot.nodes.recent) || [];
   const q = searchText.toLowerCase();
   const list = q ? recent.filter((n) => (n.uuid + " " + n.account + " " + n.broker).toLowerCase().includes(q)) : recent;
-  rows($("nodes-table").tBodies[0], list, (n) =>
-    `<tr><td>${esc(n.uuid)}</td><td class="${n.status === "online" ? "ok" : "bad"}">${esc(n.status)}</td><td>${n.account}</td><td>${esc(n.broker)}</td><td class="num">${num(n.balance)}</td><td class="num">${num(n.equity)}</td><td class="num">${ago(n.heartbeat_age_seconds)}</td><td class="num">${n.latency_ms != null ? num(n.latency_ms, 1) + " ms" : "—"}</td><td class="num">${ago(n.uptime_seconds)}</td></tr>`,
-    q ? "no node matches" : "no nodes registered", 9);
+  rows($("nodes-table").tBodies[0], list, nodeRow, q ? "no node matches" : "no nodes registered", 9);
 }
 
 let searchTimer = null;
@@ -229,8 +237,7 @@ $("node-search").addEventListener("input", (e) => {
       const r = await fetch(withToken("/nodes?page_size=100&q=" + encodeURIComponent(searchText)));
       if (!r.ok) return;
       const page = await r.json();
-      rows($("nodes-table").tBodies[0], page.nodes, (n) =>
-        `<tr><td>${esc(n.uuid)}</td><td class="${n.status === "online" ? "ok" : "bad"}">${esc(n.status)}</td><td>${n.account}</td><td>${esc(n.broker)}</td><td class="num">${num(n.balance)}</td><td class="num">${num(n.equity)}</td><td class="num">${ago(n.heartbeat_age_seconds)}</td><td class="num">${n.latency_ms != null ? num(n.latency_ms, 1) + " ms" : "—"}</td><td class="num">${ago(n.uptime_seconds)}</td></tr>`, "no node matches", 9);
+      rows($("nodes-table").tBodies[0], page.nodes, nodeRow, "no node matches", 9);
     } catch (err) { /* the live stream keeps the table current */ }
   }, 300);
 });

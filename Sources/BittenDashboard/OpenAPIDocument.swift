@@ -46,7 +46,7 @@ paths:
         "404": {description: unknown node, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
   /nodes/{uuid}/approve:
     post:
-      summary: Take the pending account switch: the pin moves to the new account, server and machine (token required).
+      summary: "Take the pending account switch: the pin moves to the new account, server and machine (token required)."
       parameters: [{name: uuid, in: path, required: true, schema: {type: string}}]
       responses:
         "200": {description: done, content: {application/json: {schema: {$ref: "#/components/schemas/Node"}}}}
@@ -55,7 +55,7 @@ paths:
         "409": {description: nothing to approve, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
   /nodes/{uuid}/dismiss:
     post:
-      summary: Dismiss the pending account switch, e.g. an intruder; the pin stays (token required).
+      summary: "Dismiss the pending account switch, e.g. an intruder; the pin stays (token required)."
       parameters: [{name: uuid, in: path, required: true, schema: {type: string}}]
       responses:
         "200": {description: done, content: {application/json: {schema: {$ref: "#/components/schemas/Node"}}}}
@@ -64,7 +64,7 @@ paths:
         "409": {description: nothing to dismiss, content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
   /nodes/{uuid}/unpin:
     post:
-      summary: Clear the node's pin; the next HELLO pins it again (token required).
+      summary: "Clear the node's pin; the next HELLO pins it again (token required)."
       parameters: [{name: uuid, in: path, required: true, schema: {type: string}}]
       responses:
         "200": {description: done, content: {application/json: {schema: {$ref: "#/components/schemas/Node"}}}}

@@ -69,7 +69,10 @@ extension EndToEnd {
                 if closeIndex < tickets.count {
                     let ticket = tickets[closeIndex]
                     let uuid = positions[closeIndex]["user_uuid"] as? String ?? ""
-                    try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(ticket),"close_price":1.08\#(40 + closeIndex),"lot":0.41,"message":"Position closed","account":70000000,"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.25 14:00:05"}"#)
+                    // As that EA answers: its account and its node id (anything else is untrusted and not applied).
+                    let account = positions[closeIndex]["account"] as? Int ?? 0
+                    let node = fleet.fleet.ea(uuid)?.nodeID ?? ""
+                    try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"\#(node)","user_uuid":"\#(uuid)","status":"success","ticket":\#(ticket),"close_price":1.08\#(40 + closeIndex),"lot":0.41,"message":"Position closed","account":\#(account),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.25 14:00:05"}"#)
                     sent += 1
                     closeIndex += 1
                 }
@@ -235,6 +238,9 @@ extension EndToEnd {
             })
             let (_, open) = try await HTTP.json(api + "/positions")
             #expect((open["positions"] as? [Any])?.count == 3)
+            // The pins survived the restart.
+            let (_, pinned) = try await HTTP.json(api + "/nodes/\(uuids[0])")
+            #expect((pinned["pin"] as? [String: Any])?["account"] as? Int == fleet.ea(uuids[0])?.account, "\(pinned)")
 
             // The unanswered fires time out on the new process and are never sent again.
             for fireID in stuckFires {
@@ -258,7 +264,10 @@ extension EndToEnd {
             try push.setLinger(.seconds(5))
             try push.connect("tcp://127.0.0.1:\(first.confirmPort)")
             defer { push.close() }
-            try push.send(#"{"type":"confirmation","command_type":"fire","fire_id":"\#(lateFire)","node_id":"NODE_1_1","user_uuid":"\#(stuck[0])","status":"success","ticket":777000111,"price":1.0853,"lot":0.41,"message":"late fill","account":70000003,"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.25 14:00:00"}"#)
+            // From that EA: its account and node id (the pins survived the restart).
+            let lateNode = fleet.ea(stuck[0])?.nodeID ?? ""
+            let lateAccount = fleet.ea(stuck[0])?.account ?? 0
+            try push.send(#"{"type":"confirmation","command_type":"fire","fire_id":"\#(lateFire)","node_id":"\#(lateNode)","user_uuid":"\#(stuck[0])","status":"success","ticket":777000111,"price":1.0853,"lot":0.41,"message":"late fill","account":\#(lateAccount),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.25 14:00:00"}"#)
             #expect(try await eventually(.seconds(10)) {
                 let (_, fire) = try await HTTP.json(api + "/fires/\(lateFire)")
                 return fire["state"] as? String == "filled" && fire["late"] as? Bool == true
