@@ -56,7 +56,9 @@ struct SystemRunner {
             curve = (try CurveFiles.loadSecret(config.dataDir), allowList)
             logger.notice("CURVE on for 5555, 5556, 5558", metadata: ["allowed_keys": "\(allowList.count)"])
         }
-        let sockets = try await ServerSockets.bind(config, selection: selection, curve: curve, logger: logger)
+        let networks = config.eaNetworks.map { NetworkGate(configured: $0) }
+        if let networks { logger.notice("EA sockets accept only allowed networks", metadata: ["networks": "\(networks.configured.networks)"]) }
+        let sockets = try await ServerSockets.bind(config, selection: selection, curve: curve, networks: networks, logger: logger)
 
         let board = ServiceBoard()
         let redis = RedisClient(url: redisURL, poolSize: 4, logger: Logger(label: "bitten.redis"))
@@ -67,9 +69,9 @@ struct SystemRunner {
                            switchApprovalAfter: config.switchApprovalAfter, alerts: alerts, logger: Logger(label: "bitten.nodes"))
             : nil
         var group: [any Service] = [redis]
-        if let zap = sockets.zap, let curve {
-            group.append(CurveGuard(zap: zap, allowList: curve.allowList, dataDir: config.dataDir, redis: redis, board: board,
-                                    logger: Logger(label: "bitten.curve")))
+        if let zap = sockets.zap {
+            group.append(CurveGuard(zap: zap, allowList: curve?.allowList, networks: networks, dataDir: config.dataDir, redis: redis,
+                                    board: board, logger: Logger(label: "bitten.curve")))
         }
         if let registry { group.append(registry) }
         var monitor: HeartbeatMonitor?

@@ -163,6 +163,22 @@ struct NodeTableTests {
         #expect(restored.lastRefused == table.nodes[uuid]?.lastRefused)
     }
 
+    @Test func networkAllowListMatchesCIDRs() {
+        let (list, invalid) = NetworkAllowList.parse("10.0.0.0/8, 192.168.1.7 # the office\n2001:db8::/32,::1\n\nnot-a-network,300.1.1.1")
+        #expect(invalid == ["not-a-network", "300.1.1.1"])
+        #expect(list.networks.count == 4)
+        for allowed in ["10.1.2.3", "10.255.255.255", "192.168.1.7", "2001:db8:0:1::5", "::1", "::ffff:10.9.9.9"] {
+            #expect(list.allows(allowed), "\(allowed)")
+        }
+        for refused in ["11.0.0.1", "192.168.1.8", "2001:db9::1", "::2", "", "garbage"] {
+            #expect(!list.allows(refused), "\(refused)")
+        }
+        #expect(NetworkAllowList.parse("0.0.0.0/0").list.allows("203.0.113.5"))
+        #expect(NetworkAllowList.Network("10.0.0.0/33") == nil && NetworkAllowList.Network("2001:db8::/20") == nil)
+        #expect(NetworkAllowList.Network("172.16.0.0/12")?.contains("172.31.255.1") == true)
+        #expect(NetworkAllowList.Network("172.16.0.0/12")?.contains("172.32.0.1") == false)
+    }
+
     @Test func expiryUsesTheServerClockAndReconnectCounts() throws {
         var table = NodeTable()
         _ = table.apply(try hello(), at: 0)

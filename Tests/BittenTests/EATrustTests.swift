@@ -152,4 +152,33 @@ extension EndToEnd.TradePathTests {
         (status, body) = try await fire(system, "SIG_MOVE_2", uuid)
         #expect(status == 201, "\(body)")
     }
+
+    /// `BITTEN_EA_NETWORKS`: a source network outside the list cannot connect at all (ZAP refuses it,
+    /// CURVE or not); one added to the Redis set is let in without a restart.
+    @Test func sourceNetworksOutsideTheAllowListCannotConnect() async throws {
+        let system = try await start(eas: 1, environment: ["BITTEN_EA_NETWORKS": "127.0.0.1/32"])
+        defer { system.stop() }
+        let outsider = try Intruder(system, identity: Array("user_outside_0".utf8))
+        defer { outsider.close() }
+        let hello = try fixture("hello.json", [("user_5512093", "user_outside_01")])
+        try outsider.dealer.send(hello)
+        try await Task.sleep(for: .seconds(2))
+        var (status, _) = try await HTTP.json(system.api + "/nodes/user_outside_01")
+        #expect(status == 404, "a node registered from outside the allowed networks")
+        let (_, metrics) = try await HTTP.get(system.api + "/metrics")
+        #expect(String(decoding: metrics, as: UTF8.self).contains("bitten_ea_connections_refused_total"))
+        // The simulated EA (127.0.0.1) is in.
+        (status, _) = try await HTTP.json(system.api + "/nodes/\(system.fleet.uuids[0])")
+        #expect(status == 200)
+        // Allowed through Redis (re-read every 2 s, no restart): a new connection from there gets in.
+        _ = try system.redis.command(["SADD", "ea:allowed_networks", "127.0.0.2/32"])
+        try await Task.sleep(for: .seconds(3))
+        let admitted = try Intruder(system, identity: Array("user_outside_0".utf8))
+        defer { admitted.close() }
+        try admitted.dealer.send(hello)
+        #expect(try await eventually(.seconds(10)) {
+            (status, _) = try await HTTP.json(system.api + "/nodes/user_outside_01")
+            return status == 200
+        }, "\(system.bitten.logTail())")
+    }
 }

@@ -60,6 +60,8 @@ public struct BittenConfig: Sendable, Equatable {
     /// How a confirmation's or registration's peer address must match the node's pinned one
     /// (`BITTEN_EA_PEER_CHECK`: `exact`, `/24`, `off`).
     public var eaPeerCheck = PeerMatch.exact
+    /// Source networks allowed to connect to 5555, 5556 and 5558 (`BITTEN_EA_NETWORKS`, CIDRs); nil = any.
+    public var eaNetworks: NetworkAllowList?
     /// Seconds after which a pending account switch is approved when the pinned account never came back
     /// (`BITTEN_SWITCH_APPROVE_AFTER`; 0 = only an operator approves).
     public var switchApprovalAfter: Double = 0

@@ -35,7 +35,7 @@ public enum ConfigLoader {
         "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
         "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE", "BITTEN_GATEWAY_ID",
-        "BITTEN_MALLOC_MMAP_THRESHOLD", "BITTEN_EA_PEER_CHECK", "BITTEN_SWITCH_APPROVE_AFTER",
+        "BITTEN_MALLOC_MMAP_THRESHOLD", "BITTEN_EA_PEER_CHECK", "BITTEN_SWITCH_APPROVE_AFTER", "BITTEN_EA_NETWORKS",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -118,6 +118,13 @@ public enum ConfigLoader {
                 throw ConfigError(setting: "BITTEN_EA_PEER_CHECK", message: "'\(text)' from the \(source.rawValue) is not exact, /24 or off")
             }
             config.eaPeerCheck = match
+        }
+        if let (text, source) = lookup("BITTEN_EA_NETWORKS") {
+            let (list, invalid) = NetworkAllowList.parse(text)
+            guard invalid.isEmpty, !list.networks.isEmpty else {
+                throw ConfigError(setting: "BITTEN_EA_NETWORKS", message: "'\(invalid.first ?? text)' from the \(source.rawValue) is not a network (CIDR such as 10.0.0.0/8, comma-separated)")
+            }
+            config.eaNetworks = list
         }
         if let (text, source) = lookup("BITTEN_SWITCH_APPROVE_AFTER") {
             guard let value = Double(text.trimmingSpaces), value.isFinite, value >= 0, value <= 30 * 86_400 else {

@@ -1,5 +1,7 @@
+import BittenCore
 import Foundation
 import Logging
+import Metrics
 import Redis
 import ServiceLifecycle
 import Synchronization
@@ -46,22 +48,49 @@ public final class CurveAllowList: Sendable {
     public var count: Int { keys.withLock { $0.count } }
 }
 
-/// Serves ZAP for the CURVE sockets and reloads the allow-list every `refresh` (file and Redis set),
-/// so keys are added or revoked without a restart. A refused key is logged (throttled) with the address.
+/// The source networks allowed on the EA sockets (`BITTEN_EA_NETWORKS`, the file
+/// `$BITTEN_DATA_DIR/ea_networks` and the Redis set `ea:allowed_networks`), swapped in whole on each refresh.
+public final class NetworkGate: Sendable {
+    /// The Redis set also read for allowed networks.
+    public static let redisSet = "ea:allowed_networks"
+    public static func file(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("ea_networks") }
+
+    private let list: Mutex<NetworkAllowList>
+    /// From the setting: always allowed, whatever the file and the set say.
+    public let configured: NetworkAllowList
+    private let refusedCounter = Counter(label: "bitten_ea_connections_refused_total", dimensions: [("reason", "network")])
+
+    public init(configured: NetworkAllowList) {
+        self.configured = configured
+        list = Mutex(configured)
+    }
+
+    public func allows(_ address: String) -> Bool { list.withLock { $0.allows(address) } }
+    public func replace(_ new: NetworkAllowList) { list.withLock { $0 = new } }
+    public var count: Int { list.withLock { $0.networks.count } }
+    /// Counts a refused connection.
+    public func refused() { refusedCounter.increment() }
+}
+
+/// Serves ZAP for the EA sockets and reloads the CURVE key allow-list and the network allow-list
+/// every `refresh` (files and Redis sets), so both change without a restart. A refused connection is
+/// logged (throttled) with its address.
 public final class CurveGuard: Service, Sendable {
     public static let name = "curve_guard"
     private let zap: ZAPHandler
-    private let allowList: CurveAllowList
+    private let allowList: CurveAllowList?
+    private let networks: NetworkGate?
     private let dataDir: String
     private let redis: RedisClient?
     private let refresh: Duration
     private let logger: Logger
     private let board: ServiceBoard
 
-    public init(zap: ZAPHandler, allowList: CurveAllowList, dataDir: String, redis: RedisClient?, board: ServiceBoard,
-                refresh: Duration = .seconds(2), logger: Logger) {
+    public init(zap: ZAPHandler, allowList: CurveAllowList?, networks: NetworkGate? = nil, dataDir: String, redis: RedisClient?,
+                board: ServiceBoard, refresh: Duration = .seconds(2), logger: Logger) {
         self.zap = zap
         self.allowList = allowList
+        self.networks = networks
         self.dataDir = dataDir
         self.redis = redis
         self.refresh = refresh
@@ -70,16 +99,33 @@ public final class CurveGuard: Service, Sendable {
         board.register(Self.name)
     }
 
-    /// Reads the file and the Redis set now.
+    /// Reads the files and the Redis sets now.
     public func reload() async {
-        var keys = CurveFiles.parseAllowList((try? String(contentsOfFile: CurveFiles.allowList(dataDir), encoding: .utf8)) ?? "")
-        if let redis, let members = try? await redis.command(["SMEMBERS", CurveFiles.redisSet]).array {
-            keys.formUnion(members.compactMap(\.string).filter { $0.count == 40 })
+        var detail: [String] = []
+        if let allowList {
+            var keys = CurveFiles.parseAllowList((try? String(contentsOfFile: CurveFiles.allowList(dataDir), encoding: .utf8)) ?? "")
+            if let redis, let members = try? await redis.command(["SMEMBERS", CurveFiles.redisSet]).array {
+                keys.formUnion(members.compactMap(\.string).filter { $0.count == 40 })
+            }
+            let before = allowList.count
+            allowList.replace(keys)
+            if keys.count != before { logger.notice("CURVE allow-list loaded", metadata: ["keys": "\(keys.count)"]) }
+            detail.append("\(keys.count) client keys allowed")
         }
-        let before = allowList.count
-        allowList.replace(keys)
-        if keys.count != before { logger.notice("CURVE allow-list loaded", metadata: ["keys": "\(keys.count)"]) }
-        board.set(Self.name, .running, detail: "\(keys.count) client keys allowed")
+        if let networks {
+            var text = (try? String(contentsOfFile: NetworkGate.file(dataDir), encoding: .utf8)) ?? ""
+            if let redis, let members = try? await redis.command(["SMEMBERS", NetworkGate.redisSet]).array {
+                text += "\n" + members.compactMap(\.string).joined(separator: "\n")
+            }
+            let (loaded, invalid) = NetworkAllowList.parse(text)
+            if !invalid.isEmpty { logger.warning("entries that are not networks are ignored", metadata: ["entries": "\(invalid.prefix(5))"]) }
+            let merged = NetworkAllowList(networks.configured.networks + loaded.networks)
+            let before = networks.count
+            networks.replace(merged)
+            if merged.networks.count != before { logger.notice("EA network allow-list loaded", metadata: ["networks": "\(merged.networks.count)"]) }
+            detail.append("\(merged.networks.count) EA networks allowed")
+        }
+        board.set(Self.name, .running, detail: detail.joined(separator: ", "))
     }
 
     public func run() async throws {

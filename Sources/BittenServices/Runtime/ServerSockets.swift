@@ -43,29 +43,36 @@ public final class ServerSockets: Sendable {
     /// Binds the selected sockets; throws naming the port that could not be bound.
     /// With `curve` (the server's secret key and the allow-list), the EA-facing sockets (5555, 5556,
     /// 5558) require CURVE and every client key is checked through ZAP against the allow-list.
+    /// With `networks`, the same sockets accept connections only from those source networks (ZAP is
+    /// asked about every connection, CURVE or not, once the sockets have a ZAP domain).
     public static func bind(_ config: BittenConfig, selection: Selection = .all, curve: (secretKey: String, allowList: CurveAllowList)? = nil,
-                            logger: Logger) async throws -> ServerSockets {
+                            networks: NetworkGate? = nil, logger: Logger) async throws -> ServerSockets {
         let context = try Context(ioThreads: 2, maxSockets: 4096)
         let eaLoop = try SocketLoop(context: context, name: "zmq-ea", logger: logger)
         let marketLoop = try SocketLoop(context: context, name: "zmq-market", logger: logger)
         let auxLoop = try SocketLoop(context: context, name: "zmq-aux", logger: logger)
         // The ZAP endpoint must exist before a CURVE socket accepts its first connection.
         var zap: ZAPHandler?
-        if let curve {
-            let allowList = curve.allowList
+        if curve != nil || networks != nil {
+            let allowList = curve?.allowList
             let zapLogger = logger
             let refusals = LogThrottle()
             zap = try await ZAPHandler(loop: auxLoop) { request in
                 let key = request.curvePublicKey ?? ""
-                let allowed = allowList.contains(key)
-                if !allowed, let suppressed = refusals.allow() {
-                    zapLogger.warning("CURVE client refused: key not in the allow-list", metadata: [
+                let keyAllowed = allowList?.contains(key) ?? true
+                let networkAllowed = networks?.allows(request.address) ?? true
+                if !(keyAllowed && networkAllowed), let suppressed = refusals.allow() {
+                    let why = networkAllowed ? "CURVE client refused: key not in the allow-list"
+                        : "EA connection refused: source address outside BITTEN_EA_NETWORKS"
+                    zapLogger.warning("\(why)", metadata: [
                         "address": "\(request.address)", "client_key": "\(key)", "suppressed_since_last": "\(suppressed)"])
                 }
-                return allowed
+                if !networkAllowed { networks?.refused() }
+                return keyAllowed && networkAllowed
             }
         }
         let curveSecret = curve?.secretKey
+        let guarded = zap != nil
         func open(_ loop: SocketLoop, _ type: SocketType, _ port: Int, _ name: String, _ wanted: Selection,
                   host: String? = nil, secure: Bool = false, configure: @escaping @Sendable (Socket) throws -> Void = { _ in }) async throws
             -> LoopSocket?
@@ -75,10 +82,8 @@ public final class ServerSockets: Sendable {
             do {
                 return try await loop.open(type) { socket in
                     try socket.setMaxMessageSize(ServerSockets.maxFrameBytes)
-                    if secure, let curveSecret {
-                        try socket.setCurveServer(secretKey: curveSecret)
-                        try socket.setZAPDomain("bitten")
-                    }
+                    if secure, let curveSecret { try socket.setCurveServer(secretKey: curveSecret) }
+                    if secure, guarded { try socket.setZAPDomain("bitten") }
                     try configure(socket)
                     try socket.bind(endpoint)
                 }
