@@ -31,17 +31,11 @@ enum NodeRoutes {
         var brokerSymbols: [BrokerName]
         /// What the first registration fixed, a switch waiting for approval, the latest refused message.
         var pin: Pin?
-        var pendingSwitch: Switch?
+        var pendingSwitch: Pin?
         var lastRefused: Refused?
 
+        /// An account on a server from a machine, since when (the pin, or the switch that waits).
         struct Pin: Encodable {
-            var account: Int
-            var server: String
-            var peer: String
-            var since: Double
-        }
-
-        struct Switch: Encodable {
             var account: Int
             var server: String
             var peer: String
@@ -62,7 +56,7 @@ enum NodeRoutes {
 
         init(_ n: NodeRecord, now: Double) {
             pin = n.pin.map { Pin(account: $0.account, server: $0.server, peer: $0.peer, since: $0.since) }
-            pendingSwitch = n.pendingSwitch.map { Switch(account: $0.account, server: $0.server, peer: $0.peer, since: $0.at) }
+            pendingSwitch = n.pendingSwitch.map { Pin(account: $0.account, server: $0.server, peer: $0.peer, since: $0.at) }
             lastRefused = n.lastRefused.map { Refused(peer: $0.peer, account: $0.account, reason: $0.reason, at: $0.at) }
             company = n.company
             version = n.version
