@@ -96,6 +96,8 @@ public final class PositionWatcher: Service, Sendable {
     /// closes, and settle the balance checks whose heartbeat has come.
     public func check() async {
         let at = now()
+        // Without a single live quote nothing can have crossed: no need to read the positions.
+        guard quotes.latestQuotes.values.contains(where: { at - $0.receivedAt <= maxQuoteAge }) else { return }
         if state.withLock({ at - $0.refreshedAt >= refreshEvery }) {
             do {
                 let open = try await store.openPositions()
