@@ -211,20 +211,32 @@ enum TradeScripts {
 
         -- The balance each account last reported on the ledger, and how many positions closed since
         -- (a close's profit is the balance difference only when exactly one did).
+        -- Read once per account per batch, written once at the end (like the statistics).
+        local anchors, anchor_order = {}, {}
+        local function anchor_entry(account)
+          local a = anchors[account]
+          if not a then
+            local raw = redis.call('HMGET', 'account_balance:' .. account, 'balance', 'closes')
+            a = {balance = tonumber(raw[1] or ''), closes = tonumber(raw[2] or '0') or 0, dirty = false}
+            anchors[account] = a
+            anchor_order[#anchor_order + 1] = account
+          end
+          return a
+        end
         local function anchor(account)
-          local a = redis.call('HMGET', 'account_balance:' .. account, 'balance', 'closes')
-          return tonumber(a[1] or ''), tonumber(a[2] or '0') or 0
+          local a = anchor_entry(account)
+          return a.balance, a.closes
         end
         local function set_anchor(account, balance)
-          if balance and balance ~= '' then
-            redis.call('HSET', 'account_balance:' .. account, 'balance', balance, 'closes', 0)
-            redis.call('EXPIRE', 'account_balance:' .. account, 2592000)
+          local value = tonumber(balance or '')
+          if value then
+            local a = anchor_entry(account)
+            a.balance, a.closes, a.dirty = value, 0, true
           end
         end
         local function count_unseen_close(account)
-          if redis.call('EXISTS', 'account_balance:' .. account) == 1 then
-            redis.call('HINCRBY', 'account_balance:' .. account, 'closes', 1)
-          end
+          local a = anchor_entry(account)
+          if a.balance then a.closes, a.dirty = a.closes + 1, true end
         end
 
         local function confirmation(a)
@@ -265,13 +277,17 @@ enum TradeScripts {
             if sl_dropped and tp_dropped then outcome = 'ok:sl_tp_dropped'
             elseif sl_dropped then outcome = 'ok:sl_dropped'
             elseif tp_dropped then outcome = 'ok:tp_dropped' end
-            redis.call('HSET', 'position:' .. ticket, 'ticket', ticket, 'fire_id', fire_id, 'signal_id', f['signal_id'],
+            local pkey = 'position:' .. ticket
+            redis.call('HSET', pkey, 'ticket', ticket, 'fire_id', fire_id, 'signal_id', f['signal_id'],
               'user_uuid', uuid, 'account', account, 'symbol', f['symbol'], 'direction', f['direction'],
-              'broker_symbol', f['broker_symbol'] or f['symbol'],
               'lot', lot, 'open_price', price, 'sl', sl_dropped and '0' or (f['sl'] or '0'), 'tp', tp_dropped and '0' or (f['tp'] or '0'),
-              'sl_requested', f['sl'] or '0', 'tp_requested', f['tp'] or '0',
-              'sl_dropped', sl_dropped and '1' or '0', 'tp_dropped', tp_dropped and '1' or '0', 'open_time', at,
-              'tick_size', f['tick_size'], 'tick_value', f['tick_value'], 'status', 'open')
+              'open_time', at, 'tick_size', f['tick_size'], 'tick_value', f['tick_value'], 'status', 'open')
+            -- Only what says something: a broker name that differs, a stop or target the EA dropped.
+            if f['broker_symbol'] and f['broker_symbol'] ~= f['symbol'] then redis.call('HSET', pkey, 'broker_symbol', f['broker_symbol']) end
+            if sl_dropped or tp_dropped then
+              redis.call('HSET', pkey, 'sl_dropped', sl_dropped and '1' or '0', 'tp_dropped', tp_dropped and '1' or '0',
+                'sl_requested', f['sl'] or '0', 'tp_requested', f['tp'] or '0')
+            end
             if sl_dropped or tp_dropped then
               redis.call('HSET', key, 'sl_dropped', sl_dropped and '1' or '0', 'tp_dropped', tp_dropped and '1' or '0')
               f['sl_dropped'], f['tp_dropped'] = sl_dropped and '1' or '0', tp_dropped and '1' or '0'
@@ -325,9 +341,12 @@ enum TradeScripts {
           local result = (not counted) and 'unvalued' or ((cents > 0) and 'win' or ((cents < 0) and 'loss' or 'breakeven'))
           redis.call('HSET', pkey, 'status', 'closed', 'close_price', close_text, 'profit', profit, 'closed_at', at_text,
             'close_time', at_text, 'duration', duration, 'result', result, 'close_price_source', source,
-            'close_reason', reason, 'profit_source', profit_source,
-            'profit_by_price', by_price and string.format('%.2f', by_price / 100) or '',
-            'profit_by_balance', by_balance and string.format('%.2f', cents_of(by_balance) / 100) or '')
+            'close_reason', reason, 'profit_source', profit_source)
+          -- Both figures only when there were two to compare.
+          if by_price and by_balance then
+            redis.call('HSET', pkey, 'profit_by_price', string.format('%.2f', by_price / 100),
+              'profit_by_balance', string.format('%.2f', cents_of(by_balance) / 100))
+          end
           redis.call('SREM', 'all_open_positions', ticket)
           redis.call('SREM', 'user_positions:' .. p['user_uuid'], ticket)
           redis.call('SREM', 'slots:' .. p['user_uuid'], p['fire_id'] or '')
@@ -468,6 +487,13 @@ enum TradeScripts {
           if redis.call('LPUSH', list, unpack(lists[list])) > 1100 then redis.call('LTRIM', list, 0, 999) end
         end
         for key in pairs(expires) do redis.call('EXPIRE', key, 2592000) end
+        for _, account in ipairs(anchor_order) do
+          local a = anchors[account]
+          if a.dirty then
+            redis.call('HSET', 'account_balance:' .. account, 'balance', string.format('%.2f', a.balance), 'closes', a.closes)
+            redis.call('EXPIRE', 'account_balance:' .. account, 2592000)
+          end
+        end
         for _, key in ipairs(stats_order) do write_stats(key, stats_cache[key]) end
         return results
         """)
