@@ -388,7 +388,9 @@ public final class Fleet: Service, Sendable {
             var hit: (String, Double)?
             if position.sl > 0, position.buy ? price <= position.sl : price >= position.sl { hit = ("stop_loss", position.sl) }
             if position.tp > 0, position.buy ? price >= position.tp : price <= position.tp { hit = ("take_profit", position.tp) }
-            guard let (reason, level) = hit else { continue }
+            guard let (reason, target) = hit else { continue }
+            let slip = reason == "stop_loss" ? configuration.stopSlippage : 0
+            let level = position.buy ? target - slip : target + slip
             let profit = market.profit(symbol: position.symbol, buy: position.buy, lot: position.lot, open: position.openPrice,
                                        close: level, currency: ea.currency)
             ea.positions[ticket] = nil

@@ -39,6 +39,9 @@ public struct FleetConfiguration: Sendable {
     public var symbolSuffix: String = ""
     /// The broker's name of a canonical symbol (`XAUUSD` → `GOLD`, `US30` → `[DJI30]`).
     public var brokerSymbols: [String: String] = [:]
+    /// How far past a stop loss the simulated broker fills it (slippage, in price units, against the
+    /// trader); 0 fills at the level.
+    public var stopSlippage: Double = 0
     /// Market Watch symbols that are ticked but not traded, besides `symbols` (the EA ticks its whole
     /// Market Watch list).
     public var marketWatch: [String] = []

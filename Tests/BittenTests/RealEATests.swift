@@ -78,7 +78,9 @@ extension EndToEnd.TradePathTests {
     /// The EA never reports a stop-loss hit. The market crossing the stop closes the position in Bitten
     /// (inferred, at the stop), frees the RECRUIT's only slot, and the user can trade again.
     @Test func stopLossHitIsInferredAndTheSlotComesBack() async throws {
-        let system = try await start(eas: 1)
+        // The broker fills the stop 10 pips worse than the level: the inference stands, and the next heartbeat's
+        // balance shows the difference, which is logged and counted.
+        let system = try await start(eas: 1) { $0.stopSlippage = 0.0010 }
         defer { system.stop() }
         let uuid = system.fleet.uuids[0]
         try await addUser(system, uuid, tier: "RECRUIT")
@@ -94,6 +96,9 @@ extension EndToEnd.TradePathTests {
         var (status, body) = try await fire(system, "SIG_SL_2", uuid)
         #expect(status == 409, "\(body)")
 
+        // The watcher re-reads open positions every 2 s and notes each user's balance every round: a stop hit
+        // in real life comes long after the fill; here, give it one refresh first.
+        try await Task.sleep(for: .milliseconds(2500))
         system.fleet.setPrice("EURUSD", mid: stop - 0.0005)
         let closed = try await closedPosition(system, ticket)
         #expect(closed["close_reason"] as? String == "stop_loss", "\(closed)")
@@ -106,6 +111,12 @@ extension EndToEnd.TradePathTests {
         #expect(system.fleet.openTickets(uuid).isEmpty)
         let (_, stats) = try await HTTP.json(system.api + "/stats/users/\(uuid)")
         #expect(stats["losses"] as? Int == 1)
+        #expect(try await eventually {
+            let (_, metrics) = try await HTTP.get(system.api + "/metrics")
+            let line = String(decoding: metrics, as: UTF8.self).split(separator: "\n")
+                .first { $0.hasPrefix("bitten_inferred_close_balance_mismatch_total") }
+            return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map { $0 >= 1 } ?? false
+        }, "the heartbeat balance after a slipped stop was not compared")
         // The slot is free again: the RECRUIT trades.
         system.fleet.setPrice("EURUSD", mid: 1.08520)
         try await Task.sleep(for: .milliseconds(500))

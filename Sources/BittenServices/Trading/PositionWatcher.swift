@@ -50,7 +50,8 @@ public final class PositionWatcher: Service, Sendable {
     private let maxQuoteAge: Double
     private let now: @Sendable () -> Double
     private let onAppended: @Sendable () -> Void
-    private let state = Mutex<(positions: [Int: Watched], refreshedAt: Double, checks: [BalanceCheck])>(([:], 0, []))
+    private let state = Mutex<(positions: [Int: Watched], refreshedAt: Double, checks: [BalanceCheck],
+                               balances: [String: (balance: Double, heartbeat: Double, at: Double)])>(([:], 0, [], [:]))
     private let inferred = Counter(label: "bitten_inferred_closes_total")
     private let mismatches = Counter(label: "bitten_inferred_close_balance_mismatch_total")
 
@@ -112,8 +113,8 @@ public final class PositionWatcher: Service, Sendable {
                 logger.debug("open positions not readable", metadata: ["error": "\(error)"])
             }
         }
-        let due: [(PositionRecord, String, Double)] = state.withLock { s in
-            var due: [(PositionRecord, String, Double)] = []
+        let due: [(PositionRecord, String, Double, Double)] = state.withLock { s in
+            var due: [(PositionRecord, String, Double, Double)] = []
             for (ticket, watched) in s.positions where !watched.requested {
                 let p = watched.position
                 guard p.sl > 0 || p.tp > 0 else { continue }
@@ -121,15 +122,16 @@ public final class PositionWatcher: Service, Sendable {
                     ?? quotes.quote(p.symbol).flatMap { at - $0.receivedAt <= maxQuoteAge ? $0 : nil }
                 guard let quote, let (reason, level) = Self.crossed(p, bid: quote.bid, ask: quote.ask) else { continue }
                 s.positions[ticket]?.requested = true
-                due.append((p, reason, level))
+                due.append((p, reason, level, quote.receivedAt))
             }
             return due
         }
-        for (position, reason, level) in due { await append(position, reason: reason, level: level, at: at) }
+        for (position, reason, level, crossedAt) in due { await append(position, reason: reason, level: level, crossedAt: crossedAt, at: at) }
         settleChecks(at: at)
+        noteBalances(at: at)
     }
 
-    private func append(_ p: PositionRecord, reason: String, level: Double, at: Double) async {
+    private func append(_ p: PositionRecord, reason: String, level: Double, crossedAt: Double, at: Double) async {
         let price = PlainDecimal.format(level, maxFractionDigits: 8) ?? "0"
         do {
             _ = try await redis.command([
@@ -150,14 +152,24 @@ public final class PositionWatcher: Service, Sendable {
         logger.notice("position closed at the broker (inferred: the market crossed its level)", metadata: [
             "ticket": "\(p.ticket)", "bitten.node.uuid": "\(p.userUUID)", "reason": "\(reason)", "price": "\(price)",
         ])
-        if let node = registry?.node(p.userUUID) {
-            let sign = p.direction == "BUY" ? 1.0 : -1.0
-            let profit = ((level - p.openPrice) * sign / p.tickSize * p.tickValue * p.lot * 100).rounded() / 100
-            state.withLock {
-                $0.checks.append(BalanceCheck(uuid: p.userUUID, ticket: p.ticket, balanceBefore: node.balance,
-                                              heartbeatBefore: node.lastHeartbeat, profit: profit, at: at))
-            }
+        // The balance before the close: the one noted on the previous round, taken before the crossing quote
+        // came (the broker closed it then); without one the comparison is skipped.
+        let sign = p.direction == "BUY" ? 1.0 : -1.0
+        let profit = ((level - p.openPrice) * sign / p.tickSize * p.tickValue * p.lot * 100).rounded() / 100
+        state.withLock { s in
+            guard let before = s.balances[p.userUUID], before.at < crossedAt else { return }
+            s.checks.append(BalanceCheck(uuid: p.userUUID, ticket: p.ticket, balanceBefore: before.balance,
+                                         heartbeatBefore: before.heartbeat, profit: profit, at: at))
         }
+    }
+
+    /// Notes the balance of every user with a watched position, for the next round's comparisons.
+    private func noteBalances(at: Double) {
+        guard let registry else { return }
+        let users = state.withLock { Set($0.positions.values.map(\.position.userUUID)) }
+        var noted: [String: (balance: Double, heartbeat: Double, at: Double)] = [:]
+        for uuid in users { if let node = registry.node(uuid) { noted[uuid] = (node.balance, node.lastHeartbeat, at) } }
+        state.withLock { $0.balances = noted }
     }
 
     /// A heartbeat after an inferred close carries the balance after it: compare (only when it is the
