@@ -119,34 +119,28 @@ struct Fire: AsyncParsableCommand {
 /// `bitten node show|approve|dismiss|unpin UUID`: an EA node's pin and the operator's decisions on it.
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "node", abstract: "An EA node's pin (account, server, machine): show it, approve or dismiss a pending account switch, clear it.",
-        subcommands: [Show.self, Approve.self, Dismiss.self, Unpin.self])
+        commandName: "node",
+        abstract: "An EA node's pin (account, server, machine): show it, approve or dismiss a pending account switch, clear it.")
 
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A node with its pin, pending switch and last refused message.")
-        @OptionGroup var options: ConfigOptions
-        @Argument(help: "The user's UUID.") var uuid: String
-        func run() async throws { try await APIClient(options).call("GET", "/nodes/\(uuid)") }
+    enum Action: String, ExpressibleByArgument, CaseIterable {
+        /// The node with its pin, pending switch and last refused message.
+        case show
+        /// Take the pending account switch: the pin moves to the new account.
+        case approve
+        /// Dismiss the pending account switch (an intruder): the pin stays.
+        case dismiss
+        /// Clear the pin: the next HELLO pins the node again.
+        case unpin
     }
 
-    struct Approve: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Take the pending account switch: the pin moves to the new account.")
-        @OptionGroup var options: ConfigOptions
-        @Argument(help: "The user's UUID.") var uuid: String
-        func run() async throws { try await APIClient(options).call("POST", "/nodes/\(uuid)/approve") }
-    }
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "show | approve (take the pending switch) | dismiss (keep the pin) | unpin (the next HELLO pins again)")
+    var action: Action
+    @Argument(help: "The user's UUID.") var uuid: String
 
-    struct Dismiss: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Dismiss the pending account switch (an intruder): the pin stays.")
-        @OptionGroup var options: ConfigOptions
-        @Argument(help: "The user's UUID.") var uuid: String
-        func run() async throws { try await APIClient(options).call("POST", "/nodes/\(uuid)/dismiss") }
-    }
-
-    struct Unpin: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Clear the pin: the next HELLO pins the node again.")
-        @OptionGroup var options: ConfigOptions
-        @Argument(help: "The user's UUID.") var uuid: String
-        func run() async throws { try await APIClient(options).call("POST", "/nodes/\(uuid)/unpin") }
+    func run() async throws {
+        let client = try APIClient(options)
+        if action == .show { return try await client.call("GET", "/nodes/\(uuid)") }
+        try await client.call("POST", "/nodes/\(uuid)/\(action.rawValue)")
     }
 }

@@ -69,10 +69,11 @@ extension EndToEnd {
                 if closeIndex < tickets.count {
                     let ticket = tickets[closeIndex]
                     let uuid = positions[closeIndex]["user_uuid"] as? String ?? ""
-                    // As that EA answers: its account and its node id (anything else is untrusted and not applied).
+                    // As the EA v2.05 answers: close price 0 (valued at the market), its account and its node id
+                    // (anything else is untrusted and not applied).
                     let account = positions[closeIndex]["account"] as? Int ?? 0
                     let node = fleet.fleet.ea(uuid)?.nodeID ?? ""
-                    try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"\#(node)","user_uuid":"\#(uuid)","status":"success","ticket":\#(ticket),"close_price":1.08\#(40 + closeIndex),"lot":0.41,"message":"Position closed","account":\#(account),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.25 14:00:05"}"#)
+                    try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"\#(node)","user_uuid":"\#(uuid)","status":"success","ticket":\#(ticket),"close_price":0.00000,"lot":0.41,"message":"Position closed successfully","account":\#(account),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.25 14:00:05"}"#)
                     sent += 1
                     closeIndex += 1
                 }

@@ -72,14 +72,19 @@ public final class TelemetryService: Service, Sendable {
     }
 
     /// The canonical name of a broker symbol (cached: a broker's names are few).
-    public func canonical(_ brokerSymbol: String) -> String {
-        if let known = names.withLock({ $0.canonical[brokerSymbol] }) { return known }
-        let name = canon.canonical(brokerSymbol)
+    public func canonical(_ brokerSymbol: String) -> String { canonicalNames([brokerSymbol])[0] }
+
+    /// Canonical names for a batch of broker symbols, under one lock.
+    func canonicalNames(_ brokerSymbols: [String]) -> [String] {
         names.withLock { n in
-            if n.canonical.count >= 50_000 { n.canonical.removeAll() }
-            n.canonical[brokerSymbol] = name
+            brokerSymbols.map { symbol in
+                if let known = n.canonical[symbol] { return known }
+                let name = canon.canonical(symbol)
+                if n.canonical.count >= 50_000 { n.canonical.removeAll() }
+                n.canonical[symbol] = name
+                return name
+            }
         }
-        return name
     }
 
     /// One EA's own latest quote of a canonical instrument.
@@ -141,6 +146,15 @@ public final class TelemetryService: Service, Sendable {
             guard limiter != nil else { return [] }
             return decodedBatch.map { limiter!.allow($0.message.userUUID, at: at) }
         }
+        // Broker names → canonical for the whole batch under one lock (not one per message).
+        let brokerNames = decodedBatch.map { entry -> String in
+            switch entry.message {
+            case .tick(let t): t.symbol
+            case .ohlc(let b): b.symbol
+            default: ""
+            }
+        }
+        let canonicalNames = canonicalNames(brokerNames)
         var learned: [(uuid: String, broker: String, canonical: String)] = []
         var unusable = 0
         for (index, entry) in decodedBatch.enumerated() {
@@ -152,7 +166,7 @@ public final class TelemetryService: Service, Sendable {
             switch entry.message {
             case .tick(var tick):
                 let broker = tick.symbol
-                tick.symbol = canonical(broker)
+                tick.symbol = canonicalNames[index]
                 learned.append((tick.userUUID, broker, tick.symbol))
                 // A zero or crossed quote is accepted and counted, never used as a price nor relayed.
                 guard tick.usable else {
@@ -162,7 +176,7 @@ public final class TelemetryService: Service, Sendable {
                 ticks.append(tick)
                 out.append(relayMessage(symbol: tick.symbol, payload: entry.payload, legacyPrefix: nil))
             case .ohlc(var bar):
-                bar.symbol = canonical(bar.symbol)
+                bar.symbol = canonicalNames[index]
                 bars.append(bar)
                 out.append(relayMessage(symbol: bar.symbol, payload: entry.payload, legacyPrefix: "OHLC "))
             case .disconnect(let m):

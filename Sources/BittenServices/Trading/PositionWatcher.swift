@@ -154,8 +154,7 @@ public final class PositionWatcher: Service, Sendable {
         ])
         // The balance before the close: the one noted on the previous round, taken before the crossing quote
         // came (the broker closed it then); without one the comparison is skipped.
-        let sign = p.direction == "BUY" ? 1.0 : -1.0
-        let profit = ((level - p.openPrice) * sign / p.tickSize * p.tickValue * p.lot * 100).rounded() / 100
+        let profit = p.profit(bid: level, ask: level)
         state.withLock { s in
             guard let before = s.balances[p.userUUID], before.at < crossedAt else { return }
             s.checks.append(BalanceCheck(uuid: p.userUUID, ticket: p.ticket, balanceBefore: before.balance,
