@@ -145,8 +145,10 @@ public final class Fleet: Service, Sendable {
         state.withLock { s in for i in s.eas.indices where uuids.contains(s.eas[i].uuid) { s.eas[i].silenced = true } }
     }
 
-    /// Restarts one EA as a new terminal start (new node id), optionally on another account.
-    public func restart(_ uuid: String, account: Int? = nil) {
+    /// Restarts one EA as a new terminal start (new node id), optionally on another account. Like the
+    /// real EA's OnDeinit/OnInit, it closes its sockets and opens new ones (new connections on every
+    /// port; shared PUSH sockets of a load test stay), then says HELLO.
+    public func restart(_ uuid: String, account: Int? = nil) async {
         let time = Self.now()
         let messages: (Int, String, String)? = state.withLock { s in
             guard let i = s.eas.firstIndex(where: { $0.uuid == uuid }) else { return nil }
@@ -154,13 +156,25 @@ public final class Fleet: Service, Sendable {
             s.eas[i].nodeID = "NODE_\(s.eas[i].account)_\(Int.random(in: 100_000...999_999))"
             s.eas[i].silenced = false
             s.eas[i].stopped = false
+            s.eas[i].inbox = []
             return (i, EAMessages.hello(s.eas[i], broker: configuration.broker, company: configuration.company, time: time),
                     EAMessages.handshake(s.eas[i], broker: configuration.broker, company: configuration.company,
                                          symbols: brokerSymbolList, time: time))
         }
-        guard let (index, hello, handshake) = messages, let socket = sockets.withLock({ index < $0.count ? $0[index] : nil }) else { return }
-        socket.dealer.post([wire(hello)])
-        socket.market.post([wire(handshake)])
+        guard let (index, hello, handshake) = messages, let old = sockets.withLock({ index < $0.count ? $0[index] : nil }) else { return }
+        let shared = configuration.sharedPushSockets != nil
+        old.dealer.close()
+        if !shared {
+            old.market.close()
+            old.confirm.close()
+        }
+        // The terminal takes a moment between OnDeinit and OnInit.
+        try? await Task.sleep(for: .milliseconds(100))
+        let ea = state.withLock { $0.eas[index] }
+        guard let fresh = try? await openEA(index: index, identity: ea.identity, shared: shared ? (old.market, old.confirm) : nil) else { return }
+        sockets.withLock { if index < $0.count { $0[index] = fresh } }
+        fresh.dealer.post([wire(hello)])
+        fresh.market.post([wire(handshake)])
     }
 
     /// Stops EAs the way the real EA stops: a DISCONNECT on the market channel.
@@ -189,6 +203,45 @@ public final class Fleet: Service, Sendable {
         for loop in loops { await loop.shutdown() }
     }
 
+    /// Opens one EA's sockets (its DEALER with the command handler; its PUSH sockets unless shared ones are given).
+    private func openEA(index: Int, identity: [UInt8], shared: (LoopSocket, LoopSocket)?) async throws -> EASockets {
+        let c = configuration
+        let loop = loops[index % loops.count]
+        func push(_ port: Int) async throws -> LoopSocket {
+            try await loop.open(.push) { socket in
+                try socket.setSendHighWaterMark(c.sharedPushSockets == nil ? 1000 : 100_000)
+                try socket.connect("tcp://\(c.host):\(port)")
+            }
+        }
+        let dealer = try await loop.open(.dealer) { socket in
+            try socket.setIdentity(identity)
+            try socket.connect("tcp://\(c.host):\(c.commandPort)")
+        }
+        let socket: EASockets
+        if let (market, confirm) = shared {
+            socket = EASockets(dealer: dealer, market: market, confirm: confirm)
+        } else {
+            socket = EASockets(dealer: dealer, market: try await push(c.marketPort), confirm: try await push(c.confirmPort))
+        }
+        await dealer.handleInline { [self] batch in
+            if configuration.fidelity == .v205 {
+                // The EA reads one command per tick of its chart symbol: they wait in order.
+                state.withLock { s in
+                    guard index < s.eas.count else { return }
+                    s.eas[index].inbox += batch.map(\.payload)
+                    for message in batch { recordArrival(&s, uuid: s.eas[index].uuid, payload: message.payload) }
+                }
+                return
+            }
+            let confirm = sockets.withLock { index < $0.count ? $0[index].confirm : socket.confirm }
+            for message in batch {
+                let replies = answer(index: index, payload: message.payload)
+                if !replies.isEmpty { confirm.post(replies.map { wire($0) }) }
+            }
+        }
+        return socket
+    }
+
     private func connectAll() async throws {
         let c = configuration
         let eas = state.withLock { $0.eas }
@@ -207,36 +260,7 @@ public final class Fleet: Service, Sendable {
             }
         }
         for (index, ea) in eas.enumerated() {
-            let loop = loops[index % loops.count]
-            let identity = ea.identity
-            let dealer = try await loop.open(.dealer) { socket in
-                try socket.setIdentity(identity)
-                try socket.connect("tcp://\(c.host):\(c.commandPort)")
-            }
-            let socket: EASockets
-            if shared.isEmpty {
-                socket = EASockets(dealer: dealer, market: try await push(loop, c.marketPort),
-                                   confirm: try await push(loop, c.confirmPort))
-            } else {
-                let (market, confirm) = shared[index % shared.count]
-                socket = EASockets(dealer: dealer, market: market, confirm: confirm)
-            }
-            await dealer.handleInline { [self] batch in
-                if configuration.fidelity == .v205 {
-                    // The EA reads one command per tick of its chart symbol: they wait in order.
-                    state.withLock { s in
-                        guard index < s.eas.count else { return }
-                        s.eas[index].inbox += batch.map(\.payload)
-                        for message in batch { recordArrival(&s, uuid: s.eas[index].uuid, payload: message.payload) }
-                    }
-                    return
-                }
-                for message in batch {
-                    let replies = answer(index: index, payload: message.payload)
-                    if !replies.isEmpty { socket.confirm.post(replies.map { wire($0) }) }
-                }
-            }
-            opened.append(socket)
+            opened.append(try await openEA(index: index, identity: ea.identity, shared: shared.isEmpty ? nil : shared[index % shared.count]))
         }
         sockets.withLock { $0 = opened }
         let time = Self.now()

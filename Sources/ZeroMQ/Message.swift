@@ -5,11 +5,16 @@ public struct Message: Sendable, Equatable {
     /// The sender's address as libzmq reports it (`Peer-Address` metadata: the IP of the TCP peer),
     /// on messages received by a socket with `capturesPeerAddress` set; nil otherwise.
     public var peerAddress: String?
+    /// The file descriptor of the TCP connection the message came in on (`ZMQ_SRCFD`), on messages
+    /// received by a socket with `capturesPeerAddress` set; nil otherwise. It names one connection
+    /// while that connection lives (libzmq reuses the number afterwards): see `TCPLink`.
+    public var sourceDescriptor: Int32?
 
     /// Makes a message from byte frames.
-    public init(_ frames: [[UInt8]], peerAddress: String? = nil) {
+    public init(_ frames: [[UInt8]], peerAddress: String? = nil, sourceDescriptor: Int32? = nil) {
         self.frames = frames
         self.peerAddress = peerAddress
+        self.sourceDescriptor = sourceDescriptor
     }
 
     /// Makes a message from text frames (UTF-8).

@@ -9,7 +9,8 @@ public final class Socket {
     private let context: Context
     private var closed = false
     /// Whether received messages carry the sender's `Peer-Address` (libzmq metadata, one lookup per
-    /// message); set it on the sockets whose peers must be told apart (the EA-facing ones).
+    /// message) and the descriptor of the connection they came in on (`ZMQ_SRCFD`); set it on the
+    /// sockets whose peers must be told apart (the EA-facing ones).
     public var capturesPeerAddress = false
 
     /// Creates a socket with a short linger (never infinite) so that shutdown cannot hang.
@@ -83,6 +84,7 @@ public final class Socket {
     public func receive(dontWait: Bool = false) throws(ZMQError) -> Message? {
         var frames: [[UInt8]] = []
         var peer: String?
+        var descriptor: Int32?
         var part = zmq_msg_t()
         let flags: Int32 = dontWait ? ZMQ_DONTWAIT : 0
         while true {
@@ -99,6 +101,10 @@ public final class Socket {
             if capturesPeerAddress, peer == nil, let address = zmq_msg_gets(&part, "Peer-Address") {
                 peer = String(cString: address)
             }
+            if capturesPeerAddress, descriptor == nil {
+                let fd = zmq_msg_get(&part, ZMQ_SRCFD)
+                if fd >= 0 { descriptor = fd }
+            }
             let size = zmq_msg_size(&part)
             if let data = zmq_msg_data(&part), size > 0 {
                 frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
@@ -107,7 +113,7 @@ public final class Socket {
             }
             let more = zmq_msg_more(&part)
             zmq_msg_close(&part)
-            if more == 0 { return Message(frames, peerAddress: peer) }
+            if more == 0 { return Message(frames, peerAddress: peer, sourceDescriptor: descriptor) }
         }
     }
 

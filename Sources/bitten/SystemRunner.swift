@@ -91,7 +91,8 @@ struct SystemRunner {
                                              pingInterval: .milliseconds(Int64(config.pingInterval * 1000)),
                                              logger: Logger(label: "bitten.gateway"), rateLimit: rateLimit,
                                              fireTimeout: config.fireTimeout,
-                                             quietWhenMarketClosed: config.suppressAlertsWhenMarketClosed, alerts: alerts)
+                                             quietWhenMarketClosed: config.suppressAlertsWhenMarketClosed, alerts: alerts,
+                                             monitor: sockets.commandMonitor, linkTimeout: config.eaLinkTimeout)
                 gateway = service
                 group.append(service)
                 // Commands for this gateway's EAs from other processes (scale-out), on a connection of its own.

@@ -40,6 +40,12 @@ extension EndToEnd.TradePathTests {
         }
     }
 
+    /// The value of one series in a `/metrics` text (0 when absent).
+    func metricValue(_ metrics: Data, _ series: String) -> Double {
+        let line = String(decoding: metrics, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(series + " ") }
+        return Double(line?.split(separator: " ").last ?? "0") ?? 0
+    }
+
     func fixture(_ name: String, _ replacements: [(String, String)]) throws -> String {
         var text = String(decoding: try Fixtures.data("ea/\(name)"), as: UTF8.self)
         for (from, to) in replacements { text = text.replacingOccurrences(of: from, with: to) }
@@ -47,19 +53,20 @@ extension EndToEnd.TradePathTests {
     }
 
     @Test func aUUIDAloneCannotTakeTheCommandsNorForgeTrades() async throws {
-        let system = try await start(eas: 1)
+        let system = try await start(eas: 1, environment: ["BITTEN_EA_LINK_TIMEOUT": "1.5"])
         defer { system.stop() }
         let uuid = system.fleet.uuids[0]
         let victim = try #require(system.fleet.ea(uuid))
-        try await addUser(system, uuid, tier: "CORPORAL")
+        try await addUser(system, uuid, tier: "LIEUTENANT")
         var (_, node) = try await HTTP.json(system.api + "/nodes/\(uuid)")
         let pin = try #require(node["pin"] as? [String: Any], "\(node)")
         #expect(pin["account"] as? Int == victim.account && pin["peer"] as? String == "127.0.0.1", "\(pin)")
         try await postSignal(system, signal("SIG_TRUST_1"))
         try await postSignal(system, signal("SIG_TRUST_2"))
+        try await postSignal(system, signal("SIG_TRUST_3"))
         let (_, ticket) = try await fireAndFill(system, "SIG_TRUST_1", uuid)
 
-        // The hijack: HELLO and HEARTBEAT with the victim's identity and another account.
+        // The hijack: HELLO and HEARTBEAT with the victim's identity and another account, from another machine.
         let intruder = try Intruder(system, identity: victim.identity)
         defer { intruder.close() }
         let intruderNode = "NODE_66600666_42"
@@ -67,29 +74,29 @@ extension EndToEnd.TradePathTests {
         let heartbeat = try fixture("heartbeat_dealer.json", [("user_5512093", uuid), ("NODE_94017233_1873450", intruderNode)])
         try intruder.dealer.send(hello)
         try intruder.dealer.send(heartbeat)
-        #expect(try await eventually {
-            (_, node) = try await HTTP.json(system.api + "/nodes/\(uuid)")
-            return node["pending_switch"] != nil
-        }, "\(node)")
-        #expect(node["account"] as? Int == victim.account, "the node's account did not switch: \(node)")
-        #expect(node["account_switches"] as? Int == 0)
-        #expect((node["last_refused"] as? [String: Any])?["peer"] as? String == "127.0.0.2", "\(node)")
+        // The victim's connection holds the routing id, so the intruder's gets no route: nothing it sends
+        // arrives, and the next fire goes to the victim.
+        let (_, second) = try await fireAndFill(system, "SIG_TRUST_2", uuid)
+        #expect(second != ticket)
+        #expect(system.fleet.receivedFires(for: uuid).count == 2)
+        #expect(try intruder.commands(within: 1).filter { $0.contains(#""type":"fire""#) }.isEmpty, "the intruder got a fire")
+        (_, node) = try await HTTP.json(system.api + "/nodes/\(uuid)")
+        #expect(node["account"] as? Int == victim.account && node["account_switches"] as? Int == 0, "\(node)")
+        #expect(node["pending_switch"] == nil && node["node_id"] as? String == victim.nodeID, "\(node)")
+        // Silent past the link timeout, the intruder's connection is dropped (it reconnects, and is refused
+        // again): counted, and one alert names its address.
+        var duplicates: [[String: Any]] = []
         #expect(try await eventually {
             let (_, alerts) = try await HTTP.json(system.api + "/alerts?source=system")
-            return (alerts["alerts"] as? [[String: Any]] ?? []).filter { $0["kind"] as? String == "account_switch_pending" }.count == 1
-        })
-        // No fire while the switch waits: not to the intruder, not anywhere.
-        var (status, body) = try await fire(system, "SIG_TRUST_2", uuid)
-        #expect(status == 409 && code(body) == "pending_switch", "\(body)")
-        // Dismissed, the switch no longer blocks; but ROUTER_HANDOVER gave the identity to the intruder's
-        // connection and orphaned the EA's (see DuplicateIdentityTests), and a refused message never
-        // sets a route: the fire is refused as offline rather than sent to the intruder.
-        (status, body) = try await HTTP.sendJSON("POST", system.api + "/nodes/\(uuid)/dismiss")
-        #expect(status == 200, "\(body)")
-        (status, body) = try await fire(system, "SIG_TRUST_2", uuid)
-        #expect(status == 409 && code(body) == "ea_offline", "\(body)")
-        #expect(try intruder.commands(within: 1).filter { $0.contains(#""type":"fire""#) }.isEmpty, "the intruder got a fire")
-        #expect(system.fleet.receivedFires(for: uuid).count == 1)
+            duplicates = (alerts["alerts"] as? [[String: Any]] ?? []).filter { $0["kind"] as? String == "duplicate_ea" }
+            return !duplicates.isEmpty
+        }, "\(system.bitten.logTail())")
+        #expect((duplicates.first?["reason"] as? String ?? "").contains("127.0.0.2"), "\(duplicates)")
+        let (_, metricsBefore) = try await HTTP.get(system.api + "/metrics")
+        #expect(metricValue(metricsBefore, #"bitten_ea_links_dropped_total{reason="silent"}"#) >= 1)
+        try intruder.dealer.send(heartbeat)
+        _ = try await fireAndFill(system, "SIG_TRUST_3", uuid)
+        #expect(try intruder.commands(within: 0.5).filter { $0.contains(#""type":"fire""#) }.isEmpty, "the reconnected intruder got a fire")
 
         // Forged answers from another machine: a close of the victim's position (with every field right)
         // and a fill in another account. Kept in the ledger as untrusted, nothing changes.
@@ -126,7 +133,7 @@ extension EndToEnd.TradePathTests {
         try await postSignal(system, signal("SIG_MOVE_2"))
         // A restart on the same account and machine: fires reach the new start right away.
         let restartedAt = ContinuousClock.now
-        system.fleet.restart(uuid)
+        await system.fleet.restart(uuid)
         let newNode = try #require(system.fleet.ea(uuid)).nodeID
         #expect(try await eventually {
             let (_, node) = try await HTTP.json(system.api + "/nodes/\(uuid)")
@@ -135,7 +142,7 @@ extension EndToEnd.TradePathTests {
         _ = try await fireAndFill(system, "SIG_MOVE_1", uuid)
         print("restart: the restarted EA's first fire was filled \(ContinuousClock.now - restartedAt) after the restart")
         // Another account: pending, no fires, then approved.
-        system.fleet.restart(uuid, account: 81_000_001)
+        await system.fleet.restart(uuid, account: 81_000_001)
         var node: [String: Any] = [:]
         #expect(try await eventually {
             (_, node) = try await HTTP.json(system.api + "/nodes/\(uuid)")
@@ -151,6 +158,48 @@ extension EndToEnd.TradePathTests {
         try await Task.sleep(for: .milliseconds(1500))  // the EA's next heartbeat on the new account routes it
         (status, body) = try await fire(system, "SIG_MOVE_2", uuid)
         #expect(status == 201, "\(body)")
+    }
+
+    /// The EA restarts while its old connection still holds the routing id: the path to the old terminal
+    /// went dead without a close (a relay frozen mid-connection). ZMTP heartbeats find the dead link, the
+    /// restarted EA's connection (refused meanwhile, silent) is dropped at once, reconnects by itself and
+    /// takes the route; its fires fill.
+    @Test func aRestartBehindADeadConnectionGetsTheRouteOnceHeartbeatsCloseIt() async throws {
+        var relay: TCPRelay?
+        let system = try await start(eas: 1, environment: ["BITTEN_EA_LINK_TIMEOUT": "1.5"]) { config in
+            relay = try? TCPRelay(to: config.commandPort)
+            config.commandPort = relay?.port ?? config.commandPort
+        }
+        defer {
+            system.stop()
+            relay?.stop()
+        }
+        let path = try #require(relay)
+        defer { print("relay test log: \(system.bitten.logFile.path)") }
+        let uuid = system.fleet.uuids[0]
+        try await addUser(system, uuid, tier: "CORPORAL")
+        try await postSignal(system, signal("SIG_DEAD_1"))
+        try await postSignal(system, signal("SIG_DEAD_2"))
+        _ = try await fireAndFill(system, "SIG_DEAD_1", uuid)
+        path.freeze()
+        let restartedAt = ContinuousClock.now
+        await system.fleet.restart(uuid)
+        // Until the new start's command connection speaks, no fire goes out (the old route may be the dead
+        // connection): refused as offline, never lost.
+        var (status, body) = try await fire(system, "SIG_DEAD_2", uuid)
+        #expect(status == 409 && code(body) == "ea_offline", "\(body)")
+        #expect(try await eventually {
+            (status, body) = try await fire(system, "SIG_DEAD_2", uuid)
+            return status == 201
+        }, "\(body) \(system.bitten.logTail())")
+        let fireID = try #require(body["fire_id"] as? String)
+        #expect(try await eventually {
+            let (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
+            return record["state"] as? String == "filled"
+        }, "\(system.bitten.logTail())")
+        print("restart behind a dead connection (link timeout 1.5 s): first fire filled \(ContinuousClock.now - restartedAt) after the restart")
+        let (_, metrics) = try await HTTP.get(system.api + "/metrics")
+        #expect(metricValue(metrics, #"bitten_ea_links_dropped_total{reason="restart"}"#) >= 1, "\(String(decoding: metrics, as: UTF8.self).split(separator: "\n").filter { $0.contains("links_dropped") })")
     }
 
     /// `BITTEN_EA_NETWORKS`: a source network outside the list cannot connect at all (ZAP refuses it,

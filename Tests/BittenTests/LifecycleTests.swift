@@ -104,7 +104,7 @@ extension EndToEnd {
 
             // Restarting one EA on another account waits for the operator (the node is pinned to its first
             // account), then records an account switch.
-            fleet.restart(first, account: 81_000_001)
+            await fleet.restart(first, account: 81_000_001)
             #expect(try await eventually { try redis.command(["HGET", "node:\(first)", "switch_account"]).string == "81000001" })
             #expect(try redis.command(["HGET", "node:\(first)", "account"]).string == "70000000")
             let (approved, _) = try await HTTP.sendJSON("POST", bitten.httpBase + "/nodes/\(first)/approve")

@@ -73,3 +73,71 @@ struct DuplicateIdentityTests {
         #expect(run.commandReached == "first")
     }
 }
+
+/// What the gateway builds on to keep routes with the pinned EA without ROUTER_HANDOVER: every message
+/// names its connection (`ZMQ_SRCFD`), the monitor reports accepts and closes by the same descriptor,
+/// and a connection shut down with `TCPLink.drop` comes back by itself — taking the id once it is free.
+@Suite("libzmq: connections behind routing ids")
+struct ConnectionLinkTests {
+    @Test func aDroppedNewcomerReconnectsAndTakesTheIdOnceTheFirstIsGone() throws {
+        let context = try Context()
+        let router = try Socket(context: context, type: .router)
+        router.capturesPeerAddress = true
+        try router.setRouterHandover(false)
+        try router.setReceiveTimeout(.milliseconds(500))
+        let monitor = try Socket(context: context, type: .pair)
+        try monitor.setReceiveTimeout(.milliseconds(500))
+        try monitor.connect("inproc://links-test")
+        try router.startMonitor("inproc://links-test", events: [.accepted, .disconnected])
+        let port = FreePort.next()
+        try router.bind("tcp://127.0.0.1:\(port)")
+        defer {
+            monitor.close()
+            router.close()
+        }
+        func dealer(_ source: String) throws -> Socket {
+            let s = try Socket(context: context, type: .dealer)
+            try s.setIdentity(Array("same-id".utf8))
+            try s.setReceiveTimeout(.milliseconds(300))
+            try s.connect("tcp://\(source):0;127.0.0.1:\(port)")
+            return s
+        }
+        func event() throws -> MonitorEvent? { try monitor.receive().flatMap { MonitorEvent($0) } }
+
+        let first = try dealer("127.0.0.1")
+        try first.send("first")
+        let fromFirst = try #require(try router.receive())
+        let firstFD = try #require(fromFirst.sourceDescriptor)
+        let accepted = try #require(try event())
+        #expect(accepted.kind == .accepted && Int32(bitPattern: accepted.value) == firstFD)
+        let firstEnd = try #require(TCPLink.remoteEndpoint(firstFD))
+        #expect(firstEnd.host == "127.0.0.1" && TCPLink.localPort(firstFD) == port)
+
+        // The newcomer gets no route: what it sends never arrives.
+        let second = try dealer("127.0.0.2")
+        try second.send("lost")
+        let secondAccept = try #require(try event())
+        let secondFD = Int32(bitPattern: secondAccept.value)
+        let secondEnd = try #require(TCPLink.remoteEndpoint(secondFD))
+        #expect(secondEnd.host == "127.0.0.2")
+        #expect(try router.receive() == nil)
+
+        // A drop is refused for a descriptor that is not that connection any more.
+        #expect(!TCPLink.drop(secondFD, remote: (secondEnd.host, secondEnd.port + 1), localPort: port))
+        first.close()
+        let closed = try #require(try event())
+        #expect(closed.kind == .disconnected && Int32(bitPattern: closed.value) == firstFD)
+        // Still stuck after the first is gone; dropped, it reconnects and now holds the id.
+        #expect(try router.receive() == nil)
+        #expect(TCPLink.drop(secondFD, remote: secondEnd, localPort: port))
+        var kinds: [MonitorEvent.Kind] = []
+        while let next = try event() { kinds.append(next.kind) }
+        #expect(kinds.contains(.disconnected) && kinds.contains(.accepted), "\(kinds)")
+        try second.send("after the drop")
+        let delivered = try #require(try router.receive())
+        #expect(String(decoding: delivered.payload, as: UTF8.self) == "after the drop" && delivered.peerAddress == "127.0.0.2")
+        try router.send(Message([Array("same-id".utf8), Array("command".utf8)]))
+        #expect(try second.receive().map { String(decoding: $0.payload, as: UTF8.self) } == "command")
+        second.close()
+    }
+}

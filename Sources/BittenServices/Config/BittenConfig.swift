@@ -60,6 +60,11 @@ public struct BittenConfig: Sendable, Equatable {
     /// How a confirmation's or registration's peer address must match the node's pinned one
     /// (`BITTEN_EA_PEER_CHECK`: `exact`, `/24`, `off`).
     public var eaPeerCheck = PeerMatch.exact
+    /// Seconds after which the command channel (5555) gives up on a connection: one that sent nothing
+    /// since it connected (libzmq refused its routing id, held by another live connection) is dropped, and
+    /// one that answers no ZMTP heartbeat and sends nothing is closed (`BITTEN_EA_LINK_TIMEOUT`). Longer
+    /// than the EA's own 30 s heartbeat, so that a live EA is never cut off.
+    public var eaLinkTimeout: Double = 45
     /// Source networks allowed to connect to 5555, 5556 and 5558 (`BITTEN_EA_NETWORKS`, CIDRs); nil = any.
     public var eaNetworks: NetworkAllowList?
     /// Seconds after which a pending account switch is approved when the pinned account never came back

@@ -106,6 +106,7 @@ public enum ConfigLoader {
         try seconds("BITTEN_HEARTBEAT_TIMEOUT", \.heartbeatTimeout)
         try seconds("BITTEN_ALERT_COOLDOWN", \.alertCooldown)
         try seconds("BITTEN_PING_INTERVAL", \.pingInterval)
+        try seconds("BITTEN_EA_LINK_TIMEOUT", \.eaLinkTimeout)
         if let (text, source) = lookup("BITTEN_RELAY_FORMAT") {
             guard let format = BittenConfig.RelayFormat(rawValue: text) else {
                 throw ConfigError(setting: "BITTEN_RELAY_FORMAT", message: "'\(text)' from the \(source.rawValue) is neither topic nor legacy")

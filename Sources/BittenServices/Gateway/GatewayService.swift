@@ -37,8 +37,8 @@ public final class GatewayService: Service, Sendable {
     private let throttle = LogThrottle()
     private let pingInterval: Duration
     private let now: @Sendable () -> Double
-    /// uuid → identity frame, and identity frame → uuid.
-    private let routes = Mutex<(byUUID: [String: [UInt8]], byIdentity: [[UInt8]: String])>(([:], [:]))
+    /// uuid → identity frame, identity frame → uuid, and uuid → the node id of the message that set the route.
+    private let routes = Mutex<(byUUID: [String: [UInt8]], byIdentity: [[UInt8]: String], nodeByUUID: [String: String])>(([:], [:], [:]))
     private let pingCounter = Atomic<Int>(0)
 
     private let limiter: Mutex<RateLimiter?>
@@ -49,12 +49,28 @@ public final class GatewayService: Service, Sendable {
     private let quietWhenMarketClosed: Bool
     private let alerts: AlertQueue?
 
+    /// Connection events of the command socket (accepted, disconnected), when it is monitored.
+    private let monitor: LoopSocket?
+    /// Seconds a link may stay silent from its accept before it counts as refused by libzmq.
+    private let linkTimeout: Double
+    private let localPort: Int
+    private let links = Mutex(EALinks())
+    /// When each host was last alerted about silent links (one alert per host per cooldown).
+    private let silentAlerted = Mutex<[String: Double]>([:])
+    private let droppedSilent = Counter(label: "bitten_ea_links_dropped_total", dimensions: [("reason", "silent")])
+    private let droppedRestart = Counter(label: "bitten_ea_links_dropped_total", dimensions: [("reason", "restart")])
+    private let droppedRefused = Counter(label: "bitten_ea_links_dropped_total", dimensions: [("reason", "refused")])
+
     /// `fireTimeout`: how long an unanswered ping may wait before the node is marked `commands_unread`;
-    /// `quietWhenMarketClosed`: no pings Friday 22:00 → Sunday 22:00 UTC.
+    /// `quietWhenMarketClosed`: no pings Friday 22:00 → Sunday 22:00 UTC; `monitor`: the command socket's
+    /// connection events (see `EALinks`), with `linkTimeout` the seconds a new connection may stay silent.
     public init(socket: LoopSocket, registry: NodeRegistry, board: ServiceBoard, port: Int, pingInterval: Duration,
                 logger: Logger, rateLimit: (rate: Double, burst: Double)? = nil, fireTimeout: Double = 30,
-                quietWhenMarketClosed: Bool = true, alerts: AlertQueue? = nil,
+                quietWhenMarketClosed: Bool = true, alerts: AlertQueue? = nil, monitor: LoopSocket? = nil, linkTimeout: Double = 45,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.monitor = monitor
+        self.linkTimeout = linkTimeout
+        self.localPort = socket.boundPort ?? port
         self.fireTimeout = fireTimeout
         self.quietWhenMarketClosed = quietWhenMarketClosed
         self.alerts = alerts
@@ -70,8 +86,24 @@ public final class GatewayService: Service, Sendable {
         board.register(Self.name)
     }
 
-    /// Whether a route to `uuid` is known.
-    public func isConnected(_ uuid: String) -> Bool { routes.withLock { $0.byUUID[uuid] != nil } }
+    /// Whether a route to `uuid` is known and current.
+    public func isConnected(_ uuid: String) -> Bool { (try? route(uuid)) != nil }
+
+    /// The identity frame for `uuid`. A route set by an earlier start of the EA than the one the node now
+    /// knows (its market data and confirmations already come from a new node id) is stale: the new start's
+    /// command connection has not spoken yet — its old connection may still hold the routing id, dead — so
+    /// nothing is sent until it does.
+    private func route(_ uuid: String) throws(GatewayError) -> [UInt8] {
+        let (identity, routeNode) = routes.withLock { ($0.byUUID[uuid], $0.nodeByUUID[uuid]) }
+        guard let identity else {
+            throw GatewayError(code: .notConnected, message: "EA \(uuid) is not connected (no HELLO or HEARTBEAT received)")
+        }
+        if let routeNode, let current = registry.node(uuid)?.nodeID, !current.isEmpty, current != routeNode {
+            throw GatewayError(code: .notConnected,
+                               message: "EA \(uuid) restarted as \(current) and its command connection has not spoken since (the route is \(routeNode)'s)")
+        }
+        return identity
+    }
 
     /// UUIDs with a known route.
     public var connectedUUIDs: [String] { routes.withLock { Array($0.byUUID.keys) } }
@@ -85,9 +117,7 @@ public final class GatewayService: Service, Sendable {
         } catch {
             throw GatewayError(code: .unencodable, message: error.description)
         }
-        guard let identity = routes.withLock({ $0.byUUID[uuid] }) else {
-            throw GatewayError(code: .notConnected, message: "EA \(uuid) is not connected (no HELLO or HEARTBEAT received)")
-        }
+        let identity = try route(uuid)
         do {
             try await socket.send(Message([identity, payload]))
             if case .ping = command {} else { registry.commandSent(uuid: uuid) }
@@ -104,23 +134,28 @@ public final class GatewayService: Service, Sendable {
 
     private func forget(uuid: String, identity: [UInt8]) {
         routes.withLock { r in
-            if r.byUUID[uuid] == identity { r.byUUID[uuid] = nil }
+            if r.byUUID[uuid] == identity {
+                r.byUUID[uuid] = nil
+                r.nodeByUUID[uuid] = nil
+            }
             if r.byIdentity[identity] == uuid { r.byIdentity[identity] = nil }
         }
     }
 
-    private func learn(uuid: String, identity: [UInt8]) {
+    private func learn(uuid: String, identity: [UInt8], nodeID: String?) {
         let displaced: String? = routes.withLock { r in
             var displaced: String?
             if let owner = r.byIdentity[identity], owner != uuid {
                 // Two UUIDs that differ only in their last character share a frame: never let a
                 // command for one reach the other.
                 r.byUUID[owner] = nil
+                r.nodeByUUID[owner] = nil
                 displaced = owner
             }
             if let old = r.byUUID[uuid], old != identity { r.byIdentity[old] = nil }
             r.byUUID[uuid] = identity
             r.byIdentity[identity] = uuid
+            if let nodeID, !nodeID.isEmpty { r.nodeByUUID[uuid] = nodeID }
             return displaced
         }
         if let displaced {
@@ -134,6 +169,10 @@ public final class GatewayService: Service, Sendable {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.receiveLoop() }
             group.addTask { await self.pingLoop() }
+            if let monitor = self.monitor {
+                group.addTask { await self.monitorLoop(monitor) }
+                group.addTask { await self.sweepLoop() }
+            }
         }
         board.set(Self.name, .stopped)
     }
@@ -152,6 +191,8 @@ public final class GatewayService: Service, Sendable {
         var rejected = 0
         for message in batch {
             let frames = message.frames
+            let fd = message.sourceDescriptor
+            if let fd { noteLink(fd, uuid: nil, peer: message.peerAddress, at: at) }
             guard frames.count == 2 || (frames.count == 3 && frames[1].isEmpty) else {
                 rejected += 1
                 reject(WireError(.malformed, "expected identity and one JSON frame, got \(frames.count) frames"), identity: frames.first)
@@ -165,17 +206,19 @@ public final class GatewayService: Service, Sendable {
             do {
                 let (decoded, legacy) = try EAMessage.decodeNoting(message.payload, channel: .command)
                 if legacy { legacyText.increment() }
-                // Only a message that fits the node's pin may set its route. ROUTER_HANDOVER gives the
-                // newest connection the identity frame and renames the old one's: a refused newcomer that
-                // now holds the frame loses the route, and the pinned EA's next message (from its renamed
-                // frame) takes it back.
+                // Only a message that fits the node's pin may set its route.
+                if let fd { noteLink(fd, uuid: decoded.userUUID, peer: message.peerAddress, at: at) }
                 switch registry.handle(decoded, at: at, peer: message.peerAddress) {
                 case .accepted:
-                    learn(uuid: decoded.userUUID, identity: frames[0])
+                    learn(uuid: decoded.userUUID, identity: frames[0], nodeID: Self.nodeID(of: decoded))
                 case .refused(let reason):
                     rejected += 1
                     refused.increment()
                     forget(uuid: decoded.userUUID, identity: frames[0])
+                    // A refused connection that holds the routing id would keep the pinned EA out (libzmq gives
+                    // the id to one connection at a time): drop it, unless it is an account switch waiting for
+                    // an operator, who may approve it.
+                    if let fd, registry.node(decoded.userUUID)?.pendingSwitch == nil, dropLink(fd) { droppedRefused.increment() }
                     if let suppressed = throttle.allow() {
                         logger.warning("EA message refused: it does not fit the node's pin", metadata: [
                             "bitten.node.uuid": "\(decoded.userUUID)", "peer": "\(message.peerAddress ?? "")", "reason": "\(reason)",
@@ -198,6 +241,104 @@ public final class GatewayService: Service, Sendable {
                 "port": "command", "reason": "\(error)", "identity": "\(String(decoding: (identity ?? []).prefix(64), as: UTF8.self))",
                 "suppressed_since_last": "\(suppressed)",
             ])
+        }
+    }
+
+    private static func nodeID(of message: EAMessage) -> String? {
+        switch message {
+        case .hello(let m): m.nodeID
+        case .heartbeat(let m): m.nodeID
+        default: nil
+        }
+    }
+
+    // MARK: links (see EALinks)
+
+    private func noteLink(_ fd: Int32, uuid: String?, peer: String?, at: Double) {
+        let known = links.withLock { $0.links[fd] != nil }
+        // A link whose accept was not seen: learn its far end now, so that a drop can check it.
+        let remote = known ? nil : TCPLink.remoteEndpoint(fd)
+        links.withLock { table in
+            if let remote, table.links[fd] == nil { table.opened(fd, host: remote.host, port: remote.port, at: at) }
+            table.delivered(fd, uuid: uuid, peerAddress: peer, at: at)
+        }
+    }
+
+    /// Shuts the link down (its DEALER reconnects by itself) if it still is the connection we know.
+    @discardableResult
+    private func dropLink(_ fd: Int32) -> Bool {
+        guard let link = links.withLock({ table -> EALinks.Link? in
+            defer { table.forget(fd) }
+            return table.links[fd]
+        }) else { return false }
+        return drop(fd, link)
+    }
+
+    private func drop(_ fd: Int32, _ link: EALinks.Link) -> Bool {
+        guard let port = link.port else { return false }
+        return TCPLink.drop(fd, remote: (link.host, port), localPort: localPort)
+    }
+
+    private func monitorLoop(_ monitor: LoopSocket) async {
+        await withGracefulShutdownHandler {
+            for await batch in monitor.messages.cancelOnGracefulShutdown() {
+                for message in batch {
+                    guard let event = MonitorEvent(message) else { continue }
+                    linkEvent(event, at: now())
+                }
+            }
+        } onGracefulShutdown: {}
+    }
+
+    func linkEvent(_ event: MonitorEvent, at: Double) {
+        let fd = Int32(bitPattern: event.value)
+        switch event.kind {
+        case .accepted:
+            guard let remote = TCPLink.remoteEndpoint(fd) else { return }
+            links.withLock { $0.opened(fd, host: remote.host, port: remote.port, at: at) }
+        case .disconnected:
+            let waiting = links.withLock { $0.closed(fd) }
+            for (fd, link) in waiting where drop(fd, link) {
+                droppedRestart.increment()
+                logger.info("EA connection closed: a silent connection from the same host (the EA restarted while its old connection still held the routing id) was dropped so that it reconnects and takes the route",
+                            metadata: ["peer": "\(link.host):\(link.port ?? 0)"])
+            }
+        default: break
+        }
+    }
+
+    private func sweepLoop() async {
+        let every = Duration.milliseconds(Int64(max(0.1, linkTimeout / 4) * 1000))
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: every) } } catch { return }
+            sweepSilentLinks(at: now())
+        }
+    }
+
+    /// Drops links that have sent nothing since they opened, longer than the link timeout: libzmq gave
+    /// them no route because another live connection holds their routing id, and drops all they send.
+    func sweepSilentLinks(at: Double) {
+        let silent = links.withLock { $0.silent(longerThan: linkTimeout, at: at) }
+        for (fd, link) in silent {
+            _ = drop(fd, link)
+            droppedSilent.increment()
+            let candidates = links.withLock { $0.uuids(from: link.host) }
+            let alert: Bool = silentAlerted.withLock { last in
+                if let previous = last[link.host], at - previous < 600 { return false }
+                last[link.host] = at
+                return true
+            }
+            let peer = "\(link.host):\(link.port ?? 0)"
+            let which = candidates.isEmpty
+                ? "an EA with the UUID of a connected node, from a host no connected node uses"
+                : "a second EA on the host of \(candidates.joined(separator: ", "))"
+            logger.warning("EA connection dropped: silent since it connected, its routing id is held by another live connection",
+                           metadata: ["peer": "\(peer)", "silent_seconds": "\(Int(at - link.openedAt))", "same_host_nodes": "\(candidates)"])
+            if alert {
+                alerts?.raise(kind: "duplicate_ea", uuid: candidates.count == 1 ? candidates[0] : nil, broker: nil,
+                              reason: "a connection from \(link.host) sent nothing for \(Int(linkTimeout)) s: another live connection holds its routing id (\(which)), so libzmq gives it no route and drops what it sends; it was closed and is refused again each time it reconnects while the first one lives",
+                              at: at)
+            }
         }
     }
 

@@ -26,6 +26,8 @@ public final class ServerSockets: Sendable {
     public let marketLoop: SocketLoop
     public let auxLoop: SocketLoop
     public let command: LoopSocket?
+    /// The command socket's connection events (accepted, disconnected), read by the gateway.
+    public let commandMonitor: LoopSocket?
     public let market: LoopSocket?
     public let confirm: LoopSocket?
     public let relay: LoopSocket?
@@ -92,9 +94,18 @@ public final class ServerSockets: Sendable {
             }
         }
         do {
+            // The monitor's PAIR connects first (inproc allows it), so that no accept is missed.
+            let monitorEndpoint = "inproc://bitten-command-links"
+            let commandMonitor = selection.contains(.command) ? try await eaLoop.open(.pair) { try $0.connect(monitorEndpoint) } : nil
+            let linkTimeout = Duration.milliseconds(Int64(config.eaLinkTimeout * 1000))
             let command = try await open(eaLoop, .router, config.commandPort, "command channel", .command, secure: true) { socket in
                 try socket.setRouterMandatory(true)
-                try socket.setRouterHandover(true)
+                // No handover: a second connection with a routing id that a live connection holds gets no
+                // route (libzmq drops what it sends), so knowing a UUID is not enough to take its commands.
+                // Dead connections are found by ZMTP heartbeats, silent refused ones by the gateway (EALinks).
+                try socket.setRouterHandover(false)
+                try socket.setHeartbeat(interval: min(.seconds(10), linkTimeout / 3), timeout: linkTimeout)
+                try socket.startMonitor(monitorEndpoint, events: [.accepted, .disconnected])
                 try socket.setSendHighWaterMark(1000)
                 // Which machine each EA message came from: pins and trust checks compare it.
                 socket.capturesPeerAddress = true
@@ -112,7 +123,8 @@ public final class ServerSockets: Sendable {
             let signalIn = try await open(auxLoop, .pull, config.signalInPort, "signal intake", .signalIn)
             let alerts = try await open(auxLoop, .pub, config.alertPort, "alerts", .alerts)
             let query = try await open(auxLoop, .rep, config.queryPort, "protection queries", .query)
-            return ServerSockets(context: context, eaLoop: eaLoop, marketLoop: marketLoop, auxLoop: auxLoop, command: command, market: market,
+            return ServerSockets(context: context, eaLoop: eaLoop, marketLoop: marketLoop, auxLoop: auxLoop, command: command,
+                                 commandMonitor: commandMonitor, market: market,
                                  confirm: confirm, relay: relay, signals: signals, signalIn: signalIn, alerts: alerts,
                                  query: query, zap: zap)
         } catch {
@@ -123,7 +135,8 @@ public final class ServerSockets: Sendable {
         }
     }
 
-    private init(context: Context, eaLoop: SocketLoop, marketLoop: SocketLoop, auxLoop: SocketLoop, command: LoopSocket?, market: LoopSocket?,
+    private init(context: Context, eaLoop: SocketLoop, marketLoop: SocketLoop, auxLoop: SocketLoop, command: LoopSocket?,
+                 commandMonitor: LoopSocket?, market: LoopSocket?,
                  confirm: LoopSocket?, relay: LoopSocket?, signals: LoopSocket?, signalIn: LoopSocket?,
                  alerts: LoopSocket?, query: LoopSocket?, zap: ZAPHandler?) {
         self.context = context
@@ -131,6 +144,7 @@ public final class ServerSockets: Sendable {
         self.marketLoop = marketLoop
         self.auxLoop = auxLoop
         self.command = command
+        self.commandMonitor = commandMonitor
         self.market = market
         self.confirm = confirm
         self.relay = relay
