@@ -49,22 +49,33 @@ extension EndToEnd {
                 try await gateway.send(.ping(targetUUID: "user_nobody_1", pingID: "P-2", timestamp: time))
             } throws: { ($0 as? GatewayError)?.code == .notConnected }
 
-            // A second UUID that maps to the same identity frame takes the route; the first is refused,
-            // never sent to the wrong terminal.
+            // A second UUID that maps to the same identity frame, while the first one's connection lives:
+            // libzmq gives it no route (no ROUTER_HANDOVER), nothing it sends arrives, commands stay with alice.
             let impostor = try ea("user_alice_02")
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(!gateway.isConnected("user_alice_02"))
+            try await gateway.send(.ping(targetUUID: "user_alice_01", pingID: "P-3", timestamp: time))
+            #expect(try alice.receive() != nil)
+            #expect(try impostor.receive() == nil)
+            // Once alice is gone, a new connection with that frame takes it; the first UUID's route is
+            // removed, never sent to the wrong terminal.
+            alice.close()
+            impostor.close()
+            try await Task.sleep(for: .milliseconds(200))
+            let second = try ea("user_alice_02")
             #expect(try await eventually(.seconds(5)) { gateway.isConnected("user_alice_02") })
             #expect(!gateway.isConnected("user_alice_01"))
             await #expect {
-                try await gateway.send(.ping(targetUUID: "user_alice_01", pingID: "P-3", timestamp: time))
+                try await gateway.send(.ping(targetUUID: "user_alice_01", pingID: "P-4", timestamp: time))
             } throws: { ($0 as? GatewayError)?.code == .notConnected }
-            #expect(try impostor.receive() == nil)
+            #expect(try second.receive() == nil)
 
             await #expect {
                 try await gateway.send(.fire(FireCommand(fireID: "F\"1", targetUUID: "user_bob_0001", symbol: "EURUSD", direction: .buy,
                                                          entry: 1, sl: 0.9, tp: 1.1, lot: 0.1, signalID: "S", timestamp: time)))
             } throws: { ($0 as? GatewayError)?.code == .unencodable }
 
-            for socket in [alice, bob, impostor] { socket.close() }
+            for socket in [bob, second] { socket.close() }
             running.cancel()
             await sockets.shutdown()
         }
