@@ -52,7 +52,8 @@ public final class LocalRedisServer: @unchecked Sendable {
     /// Starts `redis-server` bound to 127.0.0.1:`port` with its data in `directory`, and waits until it
     /// answers PING.
     public init(
-        port: Int, directory: String, appendOnly: Bool, logFile: String? = nil, startTimeout: Duration = .seconds(10)
+        port: Int, directory: String, appendOnly: Bool, logFile: String? = nil, startTimeout: Duration = .seconds(10),
+        extraArguments: [String] = []
     ) throws(RedisError) {
         guard let binary = LocalRedisServer.locateBinary() else {
             throw RedisError(.connectionFailed,
@@ -63,7 +64,7 @@ public final class LocalRedisServer: @unchecked Sendable {
             binary, "--port", String(port), "--bind", "127.0.0.1", "--dir", directory,
             "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "everysec", "--save", "",
             "--daemonize", "no", "--loglevel", "warning", "--logfile", logFile ?? "", "--protected-mode", "yes",
-        ]
+        ] + extraArguments
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

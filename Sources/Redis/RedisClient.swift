@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// The connection state a `RedisClient` reports.
 public enum RedisClientState: Sendable, Equatable, CustomStringConvertible {
@@ -25,9 +26,14 @@ public enum RedisClientState: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A small pool of blocking hiredis connections, each owned by a worker thread of its own, so that
-/// no hiredis call runs on Swift's cooperative pool. It is a `Service`: `run()` checks the server
-/// every second (reconnecting with exponential back-off) and stops the workers on shutdown.
+/// Redis for the services. Commands, pipelines, transactions and scripts go through a
+/// `RedisMultiplexer`: non-blocking connections shared by every caller, driven by one IO thread, with
+/// the commands of concurrent callers pipelined together. `withConnection` (blocking commands such as
+/// XREADGROUP BLOCK, and multi-step work on one connection) runs on a small pool of blocking hiredis
+/// connections, each on a worker thread of its own, so that no hiredis call runs on Swift's cooperative
+/// pool and a blocking command never holds a shared connection. Threads and connections start with the
+/// first call or `run()`. It is a `Service`: `run()` checks the server every second and stops
+/// everything on shutdown.
 public final class RedisClient: Service, @unchecked Sendable {
     /// Where the client connects.
     public let url: RedisURL
@@ -43,6 +49,10 @@ public final class RedisClient: Service, @unchecked Sendable {
     private var backoff: Duration
     private var lastPing: Duration?
     private var liveWorkers: Int
+    private var workersStarted = false
+    private let poolSize: Int
+    private let multiplexer: RedisMultiplexer
+    private let scriptSHAs = Mutex<[String: String]>([:])
 
     private let connectTimeout: Duration
     private let minBackoff: Duration
@@ -58,9 +68,10 @@ public final class RedisClient: Service, @unchecked Sendable {
         let fail: (RedisError) -> Void
     }
 
-    /// Creates the pool and starts its worker threads (connections open lazily).
+    /// Creates the client; nothing connects and no thread starts until the first call (or `run()`).
+    /// `poolSize`: blocking connections for `withConnection`; `connections`: shared non-blocking ones.
     public init(
-        url: RedisURL, poolSize: Int = 4, connectTimeout: Duration = .seconds(2),
+        url: RedisURL, poolSize: Int = 4, connections: Int = 2, connectTimeout: Duration = .seconds(2),
         minBackoff: Duration = .milliseconds(100), maxBackoff: Duration = .seconds(5),
         healthInterval: Duration = .seconds(1), logger: Logger = Logger(label: "bitten.redis")
     ) {
@@ -74,15 +85,27 @@ public final class RedisClient: Service, @unchecked Sendable {
         self.liveWorkers = poolSize
         self.latency = Metrics.Timer(label: "bitten_redis_command_duration_seconds")
         self.failures = Counter(label: "bitten_redis_failures_total")
-        for index in 0..<max(poolSize, 1) {
+        self.poolSize = max(poolSize, 1)
+        self.multiplexer = RedisMultiplexer(url: url, connections: connections, connectTimeout: connectTimeout, logger: logger)
+    }
+
+    /// Starts the blocking workers the first time one is needed.
+    private func startWorkers() {
+        let start: Bool = condition.withLock {
+            guard !workersStarted, !stopped else { return false }
+            workersStarted = true
+            return true
+        }
+        guard start else { return }
+        for index in 0..<poolSize {
             let thread = Thread { [self] in self.work() }
             thread.name = "redis-\(index)"
             thread.start()
         }
     }
 
-    /// The state as of the last command or health check.
-    public var state: RedisClientState { condition.withLock { currentState } }
+    /// The state of the shared connections as of the last command or health check.
+    public var state: RedisClientState { multiplexer.state }
 
     /// The round trip of the last health-check PING.
     public var lastPingLatency: Duration? { condition.withLock { lastPing } }
@@ -92,7 +115,8 @@ public final class RedisClient: Service, @unchecked Sendable {
     public func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (RedisConnection) throws -> T
     ) async throws -> T {
-        try await withCheckedThrowingContinuation { (reply: CheckedContinuation<T, any Error>) in
+        startWorkers()
+        return try await withCheckedThrowingContinuation { (reply: CheckedContinuation<T, any Error>) in
             let job = Job(
                 body: { connection in
                     let result = Result { try body(connection) }
@@ -103,10 +127,25 @@ public final class RedisClient: Service, @unchecked Sendable {
         }
     }
 
+    /// Sends commands through the shared connections, timing them and counting connection failures.
+    private func shared(_ commands: [[[UInt8]]]) async throws -> [RedisReply] {
+        let start = ContinuousClock.now
+        do {
+            let replies = try await multiplexer.send(commands)
+            latency.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+            return replies
+        } catch let error as RedisError {
+            if error.isConnectionProblem { failures.increment() }
+            throw error
+        }
+    }
+
+    private static func bytes(_ command: [String]) -> [[UInt8]] { command.map { Array($0.utf8) } }
+
     /// Runs one command; error replies are thrown as `RedisError(.server)`.
     @discardableResult
     public func command(_ args: [String]) async throws -> RedisReply {
-        try await withConnection { try $0.command(args).orThrow() }
+        try await shared([Self.bytes(args)])[0].orThrow()
     }
 
     /// Runs one command given as variadic words.
@@ -115,23 +154,48 @@ public final class RedisClient: Service, @unchecked Sendable {
         try await command(args)
     }
 
+    /// Runs one binary-safe command; error replies are thrown.
+    @discardableResult
+    public func command(bytes args: [[UInt8]]) async throws -> RedisReply {
+        try await shared([args])[0].orThrow()
+    }
+
     /// Pipelines commands in one write; replies (including error replies) come back in order.
     public func pipeline(_ commands: [[String]]) async throws -> [RedisReply] {
-        try await withConnection { try $0.pipeline(commands) }
+        try await shared(commands.map(Self.bytes))
     }
 
-    /// Runs commands in MULTI/EXEC.
+    /// Runs commands in MULTI/EXEC (written together: nothing else comes between them).
     public func transaction(_ commands: [[String]]) async throws -> [RedisReply] {
-        try await withConnection { try $0.transaction(commands) }
+        try RedisConnection.execResult(try await shared(([["MULTI"]] + commands + [["EXEC"]]).map(Self.bytes)))
     }
 
-    /// Runs a Lua script with EVALSHA.
+    /// Runs a Lua script with EVALSHA, loading it (SCRIPT LOAD) when the server does not know it.
     public func evaluate(_ script: RedisScript, keys: [String] = [], args: [String] = []) async throws -> RedisReply {
-        try await withConnection { try $0.evaluate(script, keys: keys, args: args).orThrow() }
+        for _ in 0..<2 {
+            let sha: String
+            if let known = scriptSHAs.withLock({ $0[script.source] }) {
+                sha = known
+            } else {
+                guard let loaded = try await command(["SCRIPT", "LOAD", script.source]).string else {
+                    throw RedisError(.unexpectedReply, "SCRIPT LOAD returned no SHA")
+                }
+                scriptSHAs.withLock { $0[script.source] = loaded }
+                sha = loaded
+            }
+            let reply = try await shared([Self.bytes(["EVALSHA", sha, String(keys.count)] + keys + args)])[0]
+            if RedisConnection.isNoScript(reply) {
+                scriptSHAs.withLock { $0[script.source] = nil }
+                continue
+            }
+            return try reply.orThrow()
+        }
+        throw RedisError(.server, "script could not be loaded")
     }
 
     /// Health checks until shutdown, then stops the workers.
     public func run() async throws {
+        multiplexer.start()
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 _ = try? await ping()
@@ -152,8 +216,9 @@ public final class RedisClient: Service, @unchecked Sendable {
         return elapsed
     }
 
-    /// Stops the workers; queued and later commands fail with `.closed`.
+    /// Stops the workers and the shared connections; queued and later commands fail with `.closed`.
     public func shutdown() {
+        multiplexer.stop()
         let pending: [Job] = condition.withLock {
             stopped = true
             currentState = .closed

@@ -154,7 +154,12 @@ public final class RedisConnection {
 
     /// Runs `commands` atomically in MULTI … EXEC and returns EXEC's replies, one per command.
     public func transaction(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
-        let replies = try pipeline([["MULTI"]] + commands + [["EXEC"]])
+        try Self.execResult(try pipeline([["MULTI"]] + commands + [["EXEC"]]))
+    }
+
+    /// EXEC's replies out of the replies to MULTI, the queued commands and EXEC; throws when the
+    /// transaction was refused or aborted.
+    static func execResult(_ replies: [RedisReply]) throws(RedisError) -> [RedisReply] {
         for reply in replies.dropLast() {
             if case .error(let message) = reply {
                 throw RedisError(.server, "transaction refused: \(message)")

@@ -18,6 +18,8 @@ public struct RedisError: Error, CustomStringConvertible, Sendable, Equatable {
         case invalidURL
         /// A MULTI/EXEC transaction was aborted (EXEC returned nil).
         case transactionAborted
+        /// A command's keys are in different cluster slots; it was not sent.
+        case crossSlot
     }
 
     /// The kind of failure.

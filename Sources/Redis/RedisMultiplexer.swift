@@ -1,0 +1,475 @@
+import CHiredis
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Non-blocking Redis connections shared by every caller: hiredis's asynchronous API
+/// (`redisAsyncContext`: hiredis writes the commands and parses RESP) driven by one IO thread's `poll`
+/// loop through an adapter of our own for its read/write hooks.
+///
+/// - Commands of all concurrent callers are pipelined on a few connections (no cap on how many wait):
+///   each goes to the connection with the fewest replies outstanding; one write carries whatever queued
+///   up while the socket was busy.
+/// - A caller's round trip is one hand-off to the IO thread (a queue and a wake-up byte) and one back
+///   (its continuation resumed from the reply callback).
+/// - A cancelled caller is answered at once with `CancellationError`; its reply is discarded when it
+///   comes, and never reaches another caller (replies are matched to their commands by hiredis).
+/// - The thread and connections start with the first call or `start()`, never in `init`; a lost
+///   connection is reconnected by `ReconnectBackoff` (immediately, then with growing pauses), and while
+///   every connection is waiting to retry, calls fail at once with `.unavailable`.
+/// - Blocking commands (BRPOP, XREADGROUP BLOCK) must not come here: they would hold a shared
+///   connection. `RedisClient.withConnection` runs them on a connection of their own.
+public final class RedisMultiplexer: @unchecked Sendable {
+    public let url: RedisURL
+    private let connectionCount: Int
+    private let connectTimeout: Double
+    private let logger: Logger
+
+    private let inbox = Mutex<Inbox>(Inbox())
+    private let status = Mutex<RedisClientState>(.connecting)
+    private let clock = ContinuousClock()
+    private let origin: ContinuousClock.Instant
+
+    struct Inbox {
+        var jobs: [Job] = []
+        var wakePending = false
+        var started = false
+        var stopped = false
+        var exited = false
+        var wakeWrite: Int32 = -1
+    }
+
+    // IO-thread state.
+    private var links: [Link] = []
+    private var wakeRead: Int32 = -1
+    private var running = true
+
+    /// `connections`: how many connections share the load (commands pipeline on each).
+    public init(url: RedisURL, connections: Int = 2, connectTimeout: Duration = .seconds(2),
+                logger: Logger = Logger(label: "bitten.redis")) {
+        self.url = url
+        self.connectionCount = max(1, connections)
+        self.connectTimeout = Double(connectTimeout.components.seconds) + Double(connectTimeout.components.attoseconds) / 1e18
+        self.logger = logger
+        self.origin = clock.now
+    }
+
+    deinit { stop() }
+
+    /// The state of the connections: ready while one is up.
+    public var state: RedisClientState { status.withLock { $0 } }
+
+    /// Starts the IO thread (the first call does it too).
+    public func start() {
+        let start: Bool = inbox.withLock { box in
+            guard !box.started, !box.stopped else { return false }
+            box.started = true
+            var fds: [Int32] = [0, 0]
+            guard pipe(&fds) == 0 else { return false }
+            for fd in fds {
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
+            wakeRead = fds[0]
+            box.wakeWrite = fds[1]
+            return true
+        }
+        guard start else { return }
+        let thread = Thread { [self] in loop() }
+        thread.name = "redis-io"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Stops the thread; waiting and later calls fail with `.closed`.
+    public func stop() {
+        let (jobs, wake) = inbox.withLock { box -> ([Job], Int32) in
+            guard !box.stopped else { return ([], -1) }
+            box.stopped = true
+            defer { box.jobs = [] }
+            return (box.jobs, box.started ? box.wakeWrite : -1)
+        }
+        status.withLock { $0 = .closed }
+        for job in jobs { job.request.finish(.failure(RedisError(.closed, "client shut down"))) }
+        if wake >= 0 {
+            var byte: UInt8 = 1
+            _ = write(wake, &byte, 1)
+        }
+    }
+
+    // MARK: calls
+
+    /// Sends `commands` one after another on one connection and returns their replies in order (error
+    /// replies are values). Nothing else is written between them, so MULTI … EXEC is safe.
+    public func send(_ commands: [[[UInt8]]]) async throws -> [RedisReply] {
+        guard !commands.isEmpty else { return [] }
+        let request = Request(expected: commands.count)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[RedisReply], any Error>) in
+                guard request.install(continuation) else { return }
+                submit(Job(commands: commands, request: request))
+            }
+        } onCancel: {
+            request.finish(.failure(CancellationError()))
+        }
+    }
+
+    /// One command.
+    public func command(_ args: [String]) async throws -> RedisReply {
+        try await send([args.map { Array($0.utf8) }])[0]
+    }
+
+    private func submit(_ job: Job) {
+        start()
+        let (accepted, wake): (Bool, Int32) = inbox.withLock { box in
+            guard !box.stopped else { return (false, -1) }
+            box.jobs.append(job)
+            if box.wakePending { return (true, -1) }
+            box.wakePending = true
+            return (true, box.wakeWrite)
+        }
+        if !accepted { return job.request.finish(.failure(RedisError(.closed, "client shut down"))) }
+        if wake >= 0 {
+            var byte: UInt8 = 1
+            _ = write(wake, &byte, 1)
+        }
+    }
+
+    // MARK: IO thread
+
+    private var now: Double {
+        let elapsed = clock.now - origin
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    private func loop() {
+        links = (0..<connectionCount).map { Link(index: $0) }
+        for link in links { if case .connect = link.backoff.start(at: now) { connect(link) } }
+        var items: [pollfd] = []
+        while running {
+            let at = now
+            var deadline = Double.infinity
+            for link in links { deadline = min(deadline, maintain(link, at: at)) }
+            items.removeAll(keepingCapacity: true)
+            items.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0))
+            var polled: [Link] = []
+            for link in links {
+                guard let ac = link.context else { continue }
+                var events: Int16 = 0
+                if link.wantRead { events |= Int16(POLLIN) }
+                if link.wantWrite { events |= Int16(POLLOUT) }
+                guard events != 0 else { continue }
+                items.append(pollfd(fd: ac.pointee.c.fd, events: events, revents: 0))
+                polled.append(link)
+            }
+            let timeout: Int32 = deadline.isFinite ? Int32(max(0, min(1000, (deadline - at) * 1000 + 1))) : 1000
+            let rc = items.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) }
+            if rc < 0 && errno != EINTR { break }
+            if items[0].revents != 0 { takeJobs() }
+            for (index, link) in polled.enumerated() {
+                let revents = items[index + 1].revents
+                guard revents != 0, let ac = link.context else { continue }
+                if revents & Int16(POLLOUT) != 0 { redisAsyncHandleWrite(ac) }
+                // The write may have found the connection broken and freed it.
+                if revents & Int16(POLLIN | POLLERR | POLLHUP) != 0, let ac = link.context { redisAsyncHandleRead(ac) }
+            }
+        }
+        for link in links {
+            if let ac = link.context { redisAsyncFree(ac) }  // fails its outstanding commands
+            failWaiting(link, RedisError(.closed, "client shut down"))
+        }
+        links = []
+        close(wakeRead)
+        let wake = inbox.withLock { box -> Int32 in
+            box.exited = true
+            return box.wakeWrite
+        }
+        close(wake)
+    }
+
+    /// Connects a link that is due, gives up on one that connects too long. Returns when it next needs attention.
+    private func maintain(_ link: Link, at now: Double) -> Double {
+        switch link.phase {
+        case .connecting(let since):
+            if now - since >= connectTimeout, let ac = link.context {
+                link.lastError = "no connection within \(connectTimeout) s"
+                redisAsyncFree(ac)  // cleanup hook clears the link; the failure is handled there
+            }
+            return since + connectTimeout
+        case .down:
+            // Lost while up: the back-off says reconnect at once.
+            if case .connecting = link.backoff.state {
+                connect(link)
+                return now + connectTimeout
+            }
+            switch link.backoff.due(at: now) {
+            case .connect:
+                connect(link)
+                return now + connectTimeout
+            case .wait(let until): return until
+            case .none: return .infinity
+            }
+        case .up: return .infinity
+        }
+    }
+
+    private func takeJobs() {
+        var sink = [UInt8](repeating: 0, count: 64)
+        while read(wakeRead, &sink, sink.count) > 0 {}
+        let (jobs, stop) = inbox.withLock { box -> ([Job], Bool) in
+            box.wakePending = false
+            defer { box.jobs.removeAll(keepingCapacity: true) }
+            return (box.jobs, box.stopped)
+        }
+        if stop {
+            running = false
+            for job in jobs { job.request.finish(.failure(RedisError(.closed, "client shut down"))) }
+            return
+        }
+        for job in jobs where !job.request.isFinished { dispatch(job) }
+    }
+
+    private func dispatch(_ job: Job) {
+        // The connection with the fewest replies outstanding; else one that is connecting (the job waits
+        // for it); else none can take it now.
+        if let link = links.filter({ if case .up = $0.phase { return true } else { return false } }).min(by: { $0.outstanding < $1.outstanding }) {
+            return issue(job, on: link)
+        }
+        if let link = links.first(where: { if case .connecting = $0.phase { return true } else { return false } }) {
+            link.waiting.append(job)
+            return
+        }
+        let reason = links.compactMap(\.lastError).first ?? "not connected"
+        job.request.finish(.failure(RedisError(.unavailable, "\(url.host):\(url.port) unavailable (\(reason)); retrying")))
+    }
+
+    private func issue(_ job: Job, on link: Link) {
+        guard let ac = link.context else { return job.request.finish(.failure(RedisError(.io, "connection lost"))) }
+        var arguments = ArgumentBuffer()
+        for command in job.commands {
+            arguments.beginCommand()
+            for arg in command { arg.withUnsafeBufferPointer { arguments.append($0) } }
+        }
+        let issued: Int = arguments.withArgv { argv, lengths in
+            var count = 0
+            for (start, argc) in arguments.commands {
+                let token = Unmanaged.passRetained(job.request).toOpaque()
+                let rc = redisAsyncCommandArgv(ac, replyCallback, token, Int32(argc), argv + start, lengths + start)
+                guard rc == REDIS_OK else {
+                    Unmanaged<Request>.fromOpaque(token).release()
+                    break
+                }
+                count += 1
+            }
+            return count
+        }
+        link.outstanding += issued
+        if issued < job.commands.count {
+            job.request.finish(.failure(RedisError(.io, "connection refused the command (\(String(cString: ac.pointee.errstr)))")))
+        }
+    }
+
+    private func connect(_ link: Link) {
+        guard let ac = redisAsyncConnect(url.host, Int32(url.port)) else {
+            return connectFailed(link, "out of memory")
+        }
+        if ac.pointee.err != 0 {
+            let reason = String(cString: ac.pointee.errstr)
+            redisAsyncFree(ac)
+            return connectFailed(link, reason)
+        }
+        link.owner = self
+        link.context = ac
+        link.phase = .connecting(since: now)
+        let token = Unmanaged.passUnretained(link).toOpaque()
+        ac.pointee.data = token
+        ac.pointee.ev.data = token
+        ac.pointee.ev.addRead = { Unmanaged<Link>.fromOpaque($0!).takeUnretainedValue().wantRead = true }
+        ac.pointee.ev.delRead = { Unmanaged<Link>.fromOpaque($0!).takeUnretainedValue().wantRead = false }
+        ac.pointee.ev.addWrite = { Unmanaged<Link>.fromOpaque($0!).takeUnretainedValue().wantWrite = true }
+        ac.pointee.ev.delWrite = { Unmanaged<Link>.fromOpaque($0!).takeUnretainedValue().wantWrite = false }
+        ac.pointee.ev.cleanup = { Unmanaged<Link>.fromOpaque($0!).takeUnretainedValue().contextFreed() }
+        redisAsyncSetConnectCallback(ac) { ac, status in
+            guard let data = ac?.pointee.data else { return }
+            let link = Unmanaged<Link>.fromOpaque(data).takeUnretainedValue()
+            link.owner?.connectFinished(link, ok: status == REDIS_OK, error: ac.map { String(cString: $0.pointee.errstr) } ?? "")
+        }
+        redisAsyncSetDisconnectCallback(ac) { ac, _ in
+            guard let ac, let data = ac.pointee.data else { return }
+            let link = Unmanaged<Link>.fromOpaque(data).takeUnretainedValue()
+            link.lastError = ac.pointee.err != 0 ? String(cString: ac.pointee.errstr) : "connection closed"
+        }
+        // Log-in goes first on the connection; hiredis sends it once connected.
+        var login: [[[UInt8]]] = []
+        if let password = url.password {
+            login.append([Array("AUTH".utf8)] + (url.user.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
+        }
+        if url.database != 0 { login.append([Array("SELECT".utf8), Array(String(url.database).utf8)]) }
+        if !login.isEmpty { issue(Job(commands: login, request: Request(expected: login.count, login: link)), on: link) }
+    }
+
+    fileprivate func connectFinished(_ link: Link, ok: Bool, error: String) {
+        guard ok else {
+            // hiredis frees the context after this callback; `contextFreed` handles the failure.
+            link.lastError = error.isEmpty ? "connection refused" : error
+            return
+        }
+        link.phase = .up
+        link.backoff.connected(at: now)
+        let recovered = status.withLock { state -> Bool in
+            let was = state
+            if state != .closed { state = .ready }
+            if case .unavailable = was { return true }
+            return false
+        }
+        if recovered { logger.info("redis reconnected", metadata: ["redis.url": "\(url)"]) }
+        let waiting = link.waiting
+        link.waiting = []
+        for job in waiting where !job.request.isFinished { issue(job, on: link) }
+    }
+
+    /// The hiredis context is gone (connection lost, connect failed or timed out): its outstanding
+    /// commands have been failed by hiredis; schedule the next attempt.
+    fileprivate func contextFreed(_ link: Link) {
+        let wasUp: Bool
+        if case .up = link.phase { wasUp = true } else { wasUp = false }
+        link.context = nil
+        link.wantRead = false
+        link.wantWrite = false
+        link.outstanding = 0
+        link.phase = .down
+        let reason = link.lastError ?? "connection lost"
+        if wasUp {
+            _ = link.backoff.lost(at: now)
+        } else {
+            _ = link.backoff.failed(at: now)
+            failWaiting(link, RedisError(.connectionFailed, "cannot connect to \(url.host):\(url.port): \(reason)"))
+        }
+        guard running else { return }
+        let anyUp = links.contains { if case .up = $0.phase { return true } else { return false } }
+        if !anyUp {
+            let first = status.withLock { state -> Bool in
+                guard state != .closed else { return false }
+                let was = state
+                state = .unavailable(reason)
+                if case .unavailable = was { return false }
+                return true
+            }
+            if first { logger.warning("redis unavailable", metadata: ["redis.url": "\(url)", "reason": "\(reason)"]) }
+        }
+    }
+
+    private func connectFailed(_ link: Link, _ reason: String) {
+        link.lastError = reason
+        link.phase = .down
+        _ = link.backoff.failed(at: now)
+        failWaiting(link, RedisError(.connectionFailed, "cannot connect to \(url.host):\(url.port): \(reason)"))
+        status.withLock { state in if state != .closed, state != .ready { state = .unavailable(reason) } }
+    }
+
+    private func failWaiting(_ link: Link, _ error: RedisError) {
+        let waiting = link.waiting
+        link.waiting = []
+        for job in waiting { job.request.finish(.failure(error)) }
+    }
+
+    fileprivate func replied(on link: Link) { link.outstanding = max(0, link.outstanding - 1) }
+}
+
+/// The callback for every command: collects the reply into its request (nil: the connection is gone).
+private func replyCallback(_ ac: UnsafeMutablePointer<redisAsyncContext>?, _ reply: UnsafeMutableRawPointer?, _ token: UnsafeMutableRawPointer?) {
+    guard let token else { return }
+    let request = Unmanaged<Request>.fromOpaque(token).takeRetainedValue()
+    if let data = ac?.pointee.data {
+        let link = Unmanaged<Link>.fromOpaque(data).takeUnretainedValue()
+        link.owner?.replied(on: link)
+    }
+    guard let reply else { return request.finish(.failure(RedisError(.io, "connection lost before the reply"))) }
+    let value = RedisConnection.convert(reply.assumingMemoryBound(to: redisReply.self))
+    if let link = request.login, case .error(let message) = value {
+        link.lastError = "log-in refused: \(message)"
+        if let ac { redisAsyncDisconnect(ac) }
+    }
+    request.collect(value)
+}
+
+/// What the IO thread queues: commands and the caller waiting for their replies.
+struct Job {
+    let commands: [[[UInt8]]]
+    let request: Request
+}
+
+/// One connection of the multiplexer (IO-thread state).
+final class Link {
+    enum Phase { case down, connecting(since: Double), up }
+    let index: Int
+    var context: UnsafeMutablePointer<redisAsyncContext>?
+    var phase: Phase = .down
+    var wantRead = false
+    var wantWrite = false
+    var outstanding = 0
+    var waiting: [Job] = []
+    var lastError: String?
+    var backoff = ReconnectBackoff(initial: 0.1, maximum: 5)
+    weak var owner: RedisMultiplexer?
+
+    init(index: Int) { self.index = index }
+
+    func contextFreed() { owner?.contextFreed(self) }
+}
+
+/// A caller waiting for `expected` replies. Finished once: by its last reply, a failure, or cancellation.
+final class Request: @unchecked Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<[RedisReply], any Error>?
+        var early: Result<[RedisReply], any Error>?
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+    let expected: Int
+    /// The link whose log-in this is (AUTH/SELECT), if it is one.
+    let login: Link?
+    /// Replies so far (IO thread only).
+    private var replies: [RedisReply] = []
+
+    init(expected: Int, login: Link? = nil) {
+        self.expected = expected
+        self.login = login
+        replies.reserveCapacity(expected)
+    }
+
+    var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// Attaches the caller; false when the request already finished (cancelled before it was sent).
+    func install(_ continuation: CheckedContinuation<[RedisReply], any Error>) -> Bool {
+        let early: Result<[RedisReply], any Error>? = state.withLock { s in
+            if s.finished { return s.early ?? .failure(CancellationError()) }
+            s.continuation = continuation
+            return nil
+        }
+        guard let early else { return true }
+        continuation.resume(with: early)
+        return false
+    }
+
+    func collect(_ reply: RedisReply) {
+        replies.append(reply)
+        if replies.count == expected { finish(.success(replies)) }
+    }
+
+    func finish(_ result: Result<[RedisReply], any Error>) {
+        let continuation: CheckedContinuation<[RedisReply], any Error>? = state.withLock { s in
+            guard !s.finished else { return nil }
+            s.finished = true
+            if s.continuation == nil { s.early = result }
+            defer { s.continuation = nil }
+            return s.continuation
+        }
+        continuation?.resume(with: result)
+    }
+}

@@ -1,0 +1,305 @@
+import BittenTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+@testable import Redis
+
+/// The pure parts of the cluster client: slots, key positions, redirects, the slot map, back-off.
+@Suite("Redis Cluster: slots, keys, redirects, back-off")
+struct ClusterUnitTests {
+    /// The Redis Cluster specification's test vector and hash-tag rules.
+    @Test func slotsFollowTheSpecification() {
+        #expect(ClusterSlot.crc16(Array("123456789".utf8)) == 0x31C3)
+        #expect(ClusterSlot.of("{user1000}.following") == ClusterSlot.of("{user1000}.followers"))
+        #expect(ClusterSlot.of("{user1000}.following") == ClusterSlot.of("user1000"))
+        #expect(Array(ClusterSlot.hashedPart(Array("foo{}{bar}".utf8))) == Array("foo{}{bar}".utf8), "an empty tag hashes the whole key")
+        #expect(Array(ClusterSlot.hashedPart(Array("foo{{bar}}zap".utf8))) == Array("{bar".utf8))
+        #expect(Array(ClusterSlot.hashedPart(Array("foo{bar}{zap}".utf8))) == Array("bar".utf8))
+        #expect(Array(ClusterSlot.hashedPart(Array("foo{bar".utf8))) == Array("foo{bar".utf8), "no closing brace: the whole key")
+        #expect(ClusterSlot.of("foo") == 12182 && ClusterSlot.of("somekey") == 11058)
+        #expect((0..<2000).allSatisfy { (0..<ClusterSlot.count).contains(ClusterSlot.of("key:\($0)")) })
+    }
+
+    @Test func commandsFindTheirKeysAndRefuseToSpanSlots() throws {
+        func args(_ words: String...) -> [[UInt8]] { words.map { Array($0.utf8) } }
+        #expect(CommandKeys.of(args("HSET", "node:a", "f", "v")) == .keys(args("node:a")))
+        #expect(CommandKeys.of(args("MSET", "a", "1", "b", "2")) == .keys(args("a", "b")))
+        #expect(CommandKeys.of(args("EVALSHA", "abc", "2", "k1", "k2", "argv")) == .keys(args("k1", "k2")))
+        #expect(CommandKeys.of(args("EVALSHA", "abc", "0", "argv")) == .none)
+        #expect(CommandKeys.of(args("EVALSHA", "abc", "3", "k1")) == .unknown, "numkeys beyond the arguments")
+        #expect(CommandKeys.of(args("XREADGROUP", "GROUP", "g", "c", "COUNT", "10", "BLOCK", "100", "STREAMS", "s1", "s2", ">", ">"))
+            == .keys(args("s1", "s2")))
+        #expect(CommandKeys.of(args("BRPOP", "q1", "q2", "5")) == .keys(args("q1", "q2")))
+        #expect(CommandKeys.of(args("PING")) == .none && CommandKeys.of(args("script", "load", "return 1")) == .none)
+        #expect(CommandKeys.of(args("SPUBLISH", "chan", "msg")) == .channel(Array("chan".utf8)))
+        #expect(CommandKeys.of(args("NOSUCHCOMMAND", "x")) == .unknown)
+        #expect(try CommandKeys.slot(of: args("MGET", "{u1}.a", "{u1}.b")) == ClusterSlot.of("u1"))
+        #expect(try CommandKeys.slot(of: args("PING")) == nil)
+        #expect {
+            try CommandKeys.slot(of: args("EVALSHA", "abc", "2", "fire:1", "user:2"))
+        } throws: { error in
+            let e = error as? RedisError
+            return e?.code == .crossSlot && e!.message.contains("fire:1 (slot") && e!.message.contains("user:2 (slot")
+        }
+        #expect { try CommandKeys.slot(of: args("NOSUCHCOMMAND", "x")) } throws: { ($0 as? RedisError)?.code == .crossSlot }
+    }
+
+    @Test func redirectsAreRead() {
+        #expect(ClusterRedirect(error: "MOVED 3999 127.0.0.1:6381") == .moved(slot: 3999, to: ClusterEndpoint(host: "127.0.0.1", port: 6381)))
+        #expect(ClusterRedirect(error: "ASK 12182 10.0.0.7:7002") == .ask(slot: 12182, to: ClusterEndpoint(host: "10.0.0.7", port: 7002)))
+        #expect(ClusterRedirect(error: "MOVED 3999 ::1:6381") == .moved(slot: 3999, to: ClusterEndpoint(host: "::1", port: 6381)))
+        #expect(ClusterRedirect(error: "TRYAGAIN Multiple keys request during rehashing of slot") == .tryAgain)
+        #expect(ClusterRedirect(error: "CLUSTERDOWN The cluster is down") == .clusterDown)
+        for bad in ["MOVED", "MOVED x 1.2.3.4:5", "MOVED 16384 1.2.3.4:5", "MOVED 1 nohost", "MOVED 1 h:99999", "ERR wrong type", ""] {
+            #expect(ClusterRedirect(error: bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func theSlotMapIsReadAndCorrectedByMoved() throws {
+        func node(_ host: String, _ port: Int) -> RedisReply { .array([.string(Array(host.utf8)), .integer(port), .string(Array("id".utf8))]) }
+        let reply = RedisReply.array([
+            .array([.integer(5461), .integer(10922), node("127.0.0.1", 7001), node("127.0.0.1", 7004)]),
+            .array([.integer(0), .integer(5460), node("", 7000), node("127.0.0.1", 7003)]),
+            .array([.integer(10923), .integer(16383), node("127.0.0.1", 7002)]),
+        ])
+        var map = try ClusterTopology(slotsReply: reply, askedHost: "10.1.1.1")
+        #expect(map.coversAllSlots)
+        #expect(map.primary(for: 0) == ClusterEndpoint(host: "10.1.1.1", port: 7000), "an empty host is the node asked")
+        #expect(map.primary(for: 5461)?.port == 7001 && map.primary(for: 16383)?.port == 7002 && map.primary(for: 10922)?.port == 7001)
+        #expect(map.ranges.first?.replicas == [ClusterEndpoint(host: "127.0.0.1", port: 7003)])
+        map.apply(moved: 42, to: ClusterEndpoint(host: "127.0.0.1", port: 7002))
+        #expect(map.primary(for: 42)?.port == 7002 && map.primary(for: 43)?.port == 7000)
+        #expect(Set(map.primaries.map(\.port)) == [7000, 7001, 7002])
+        let partial = try ClusterTopology(slotsReply: .array([.array([.integer(0), .integer(100), node("h", 1)])]), askedHost: "")
+        #expect(!partial.coversAllSlots && partial.primary(for: 101) == nil)
+        #expect(throws: RedisError.self) { try ClusterTopology(slotsReply: .array([.array([.integer(9), .integer(3), node("h", 1)])]), askedHost: "") }
+        #expect(throws: RedisError.self) { try ClusterTopology(slotsReply: .status("OK"), askedHost: "") }
+        #expect(throws: RedisError.self) { try ClusterTopology(slotsReply: .array([.array([.integer(0), .integer(3), .integer(5)])]), askedHost: "") }
+    }
+
+    @Test func backOffGrowsResetsAndJitters() {
+        let draws = Mutex<[Double]>([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1, 0])
+        var backoff = ReconnectBackoff(initial: 0.1, maximum: 1, multiplier: 2, jitter: 0.2) {
+            draws.withLock { $0.isEmpty ? 0.5 : $0.removeFirst() }
+        }
+        #expect(backoff.start(at: 0) == .connect)
+        #expect(backoff.failed(at: 0) == .wait(until: 0.1))
+        #expect(backoff.due(at: 0.05) == .wait(until: 0.1), "not yet")
+        #expect(backoff.due(at: 0.1) == .connect)
+        #expect(backoff.failed(at: 0.1) == .wait(until: 0.1 + 0.2))
+        _ = backoff.due(at: 1)
+        #expect(backoff.failed(at: 1) == .wait(until: 1.4))
+        _ = backoff.due(at: 2)
+        #expect(backoff.failed(at: 2) == .wait(until: 2.8))
+        _ = backoff.due(at: 3)
+        #expect(backoff.failed(at: 3) == .wait(until: 4), "capped at the maximum")
+        _ = backoff.due(at: 5)
+        #expect(backoff.failed(at: 5) == .wait(until: 6))
+        _ = backoff.due(at: 6)
+        #expect(backoff.failed(at: 6) == .wait(until: 7))
+        _ = backoff.due(at: 7)
+        // Jitter: ±20 % of the pause, from the injected draws (1 → +20 %, 0 → −20 %).
+        #expect(backoff.failed(at: 7) == .wait(until: 8.2))
+        _ = backoff.due(at: 9)
+        #expect(backoff.failed(at: 9) == .wait(until: 9.8))
+        _ = backoff.due(at: 10)
+        backoff.connected(at: 10)
+        #expect(backoff.state == .connected(since: 10))
+        #expect(backoff.lost(at: 20) == .connect, "a lost connection is retried at once")
+        #expect(backoff.failed(at: 20) == .wait(until: 20.1), "and the sequence starts again")
+        #expect(backoff.lost(at: 21) == .none, "not connected: nothing to lose")
+        backoff.stop()
+        #expect(backoff.due(at: 100) == .none && backoff.state == .idle)
+        #expect(backoff.delay(afterFailures: 0) == 0 && backoff.delay(afterFailures: 1) == 0.1 && backoff.delay(afterFailures: 30) == 1)
+    }
+}
+
+/// A real cluster on loopback: three primaries with one replica each.
+@Suite("Redis Cluster on loopback", .serialized)
+final class LocalClusterTests {
+    let cluster: LocalRedisCluster
+    let base: URL
+
+    init() throws {
+        base = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-cluster-\(UUID().uuidString)")
+        cluster = try LocalRedisCluster(directory: base.path)
+    }
+
+    deinit {
+        cluster.stop()
+        try? FileManager.default.removeItem(at: base)
+    }
+
+    @Test func theClientsSlotsAndMapAgreeWithTheServers() throws {
+        let asked = try RedisConnection(url: cluster.servers[0].url)
+        let fromSlots = try ClusterTopology(slotsReply: try asked.command(["CLUSTER", "SLOTS"]), askedHost: "127.0.0.1")
+        let fromShards = try ClusterTopology(shardsReply: try asked.command(["CLUSTER", "SHARDS"]), askedHost: "127.0.0.1")
+        #expect(fromSlots.coversAllSlots && fromShards.coversAllSlots)
+        #expect(fromSlots.primaries.count == 3 && Set(fromSlots.primaries) == Set(fromShards.primaries))
+        #expect(fromSlots.ranges.allSatisfy { $0.replicas.count == 1 })
+        var connections: [ClusterEndpoint: RedisConnection] = [:]
+        for endpoint in fromSlots.primaries {
+            connections[endpoint] = try RedisConnection(url: RedisURL(host: endpoint.host, port: endpoint.port))
+        }
+        for index in 0..<300 {
+            let key = index % 3 == 0 ? "{user_\(index % 7)}:fire:\(index)" : "node:user_sim_\(index)"
+            #expect(try asked.command(["CLUSTER", "KEYSLOT", key]).int == ClusterSlot.of(key), "\(key)")
+            let slot = ClusterSlot.of(key)
+            let owner = try #require(fromShards.primary(for: slot))
+            #expect(fromSlots.primary(for: slot) == owner)
+            #expect(try connections[owner]!.command(["SET", key, "v"]) == .status("OK"), "\(key) on \(owner)")
+            // Any other primary answers MOVED to the owner, which the client reads.
+            let other = try #require(fromSlots.primaries.first { $0 != owner })
+            let wrong = try connections[other]!.command(["GET", key])
+            guard case .error(let message) = wrong else {
+                Issue.record("\(other) answered \(wrong) for \(key)")
+                continue
+            }
+            #expect(ClusterRedirect(error: message) == .moved(slot: slot, to: owner), "\(message)")
+        }
+        // Keys that span slots are refused by the server too (what the client checks before sending).
+        let crossSlot = try asked.command(["MSET", "a", "1", "b", "2"])
+        if case .error(let message) = crossSlot { #expect(message.hasPrefix("CROSSSLOT")) } else { Issue.record("\(crossSlot)") }
+        #expect(throws: RedisError.self) { try CommandKeys.slot(of: [Array("MSET".utf8), Array("a".utf8), [49], Array("b".utf8), [50]]) }
+    }
+}
+
+@Suite("Redis Cluster URL")
+struct ClusterURLTests {
+    @Test func parsesSeedsAndCredentialsAndNamesWhatIsWrong() throws {
+        let url = try RedisClusterURL(parsing: "redis-cluster://bitten:s3cret@10.0.0.1:7000, 10.0.0.2:7001,redis-c")
+        #expect(url.seeds == [ClusterEndpoint(host: "10.0.0.1", port: 7000), ClusterEndpoint(host: "10.0.0.2", port: 7001),
+                              ClusterEndpoint(host: "redis-c", port: 6379)])
+        #expect(url.user == "bitten" && url.password == "s3cret")
+        #expect(!url.description.contains("s3cret") && url.description.contains("***"))
+        #expect(url.url(of: url.seeds[1]) == RedisURL(host: "10.0.0.2", port: 7001, user: "bitten", password: "s3cret"))
+        #expect(try RedisClusterURL(parsing: "redis-cluster://127.0.0.1:7000/").seeds.count == 1)
+        for (bad, says) in [("redis://h:1", "must start with"), ("redis-cluster://h:1,,h:2", "empty node"),
+                            ("redis-cluster://h:99999", "not host:port"), ("redis-cluster://h:1/3", "database 0"),
+                            ("redis-cluster://:pw@", "empty node")] {
+            #expect {
+                try RedisClusterURL(parsing: bad)
+            } throws: { error in
+                let e = error as? RedisError
+                return e?.code == .invalidURL && e!.message.contains(says) && !e!.message.contains("pw")
+            }
+        }
+    }
+}
+
+/// The shared non-blocking connections (`RedisMultiplexer`) against a real redis-server.
+@Suite("Redis multiplexer against a real redis-server", .serialized)
+final class MultiplexerTests {
+    let server: RedisServerProcess
+    let url: RedisURL
+
+    init() throws {
+        server = try RedisServerProcess()
+        url = try RedisURL(parsing: server.url)
+    }
+
+    deinit { server.stop() }
+
+    static func clients(_ probe: RedisConnection) throws -> Int {
+        (try probe.command(["CLIENT", "LIST"]).string ?? "").split(separator: "\n").count - 1  // minus the probe itself
+    }
+
+    /// 64 callers at once, 200 commands each, on two connections: every caller gets its own replies in
+    /// order, and the server sees two connections, not 64.
+    @Test func concurrentCallersShareTwoConnectionsAndGetTheirOwnReplies() async throws {
+        let mux = RedisMultiplexer(url: url, connections: 2)
+        defer { mux.stop() }
+        let probe = try RedisConnection(url: url)
+        #expect(try Self.clients(probe) == 0, "nothing connects before the first call")
+        let url = self.url
+        final class Peak: Sendable { let value = Mutex(0) }
+        let peak = Peak()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<64 {
+                group.addTask {
+                    for expected in 1...200 {
+                        let reply = try await mux.command(["INCR", "counter:\(caller)"])
+                        guard reply.int == expected else { throw RedisError(.unexpectedReply, "caller \(caller) got \(reply), wanted \(expected)") }
+                    }
+                }
+            }
+            group.addTask {
+                for _ in 0..<20 {
+                    let count = try Self.clients(try RedisConnection(url: url)) - 1
+                    peak.value.withLock { $0 = max($0, count) }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(peak.value.withLock { $0 } <= 2)
+        #expect(try probe.command(["GET", "counter:63"]).int == 200)
+        #expect(mux.state == .ready)
+    }
+
+    /// A cancelled caller returns at once; its reply, when it comes, reaches nobody else.
+    @Test func aCancelledCallsReplyDoesNotReachTheNextCaller() async throws {
+        let mux = RedisMultiplexer(url: url, connections: 1)
+        defer { mux.stop() }
+        _ = try await mux.command(["PING"])
+        let slow = Task { try await mux.command(["EVAL", "local x = 0 for i = 1, 40000000 do x = x + 1 end return 'slow'", "0"]) }
+        try await Task.sleep(for: .milliseconds(30))
+        let cancelledAt = ContinuousClock.now
+        slow.cancel()
+        let outcome = await slow.result
+        #expect(ContinuousClock.now - cancelledAt < .milliseconds(100), "the cancelled caller waited for the reply")
+        guard case .failure(let error) = outcome, error is CancellationError else {
+            Issue.record("the cancelled call returned \(outcome)")
+            return
+        }
+        #expect(try await mux.command(["ECHO", "next"]) == .string(Array("next".utf8)))
+        #expect(try await mux.command(["ECHO", "after"]) == .string(Array("after".utf8)))
+    }
+
+    /// Down: calls fail at once (no connection attempt per call) and name the server; back up, the
+    /// connections come back by themselves.
+    @Test func callsFailFastWhileTheServerIsDownAndRecover() async throws {
+        let mux = RedisMultiplexer(url: url, connections: 2, connectTimeout: .milliseconds(500))
+        defer { mux.stop() }
+        _ = try await mux.command(["SET", "k", "1"])
+        server.stop()
+        var failures = 0
+        let started = ContinuousClock.now
+        for _ in 0..<50 {
+            do { _ = try await mux.command(["GET", "k"]) } catch let error as RedisError {
+                #expect(error.isConnectionProblem && error.message.contains("\(url.port)"), "\(error)")
+                failures += 1
+            }
+        }
+        #expect(failures == 50 && ContinuousClock.now - started < .seconds(2))
+        if case .unavailable = mux.state {} else { Issue.record("state \(mux.state)") }
+        try server.start()
+        #expect(try await eventuallyTrue { (try? await mux.command(["PING"])) == .status("PONG") })
+        #expect(mux.state == .ready)
+    }
+
+    /// AUTH (and SELECT) go first on every connection, also after a reconnect.
+    @Test func logInGoesFirstOnEveryConnection() async throws {
+        let admin = try RedisConnection(url: url)
+        try admin.command(["CONFIG", "SET", "requirepass", "s3cret"]).orThrow()
+        defer { _ = try? RedisConnection(url: RedisURL(host: url.host, port: url.port, password: "s3cret")).command(["CONFIG", "SET", "requirepass", ""]) }
+        let mux = RedisMultiplexer(url: RedisURL(host: url.host, port: url.port, password: "s3cret", database: 3), connections: 2)
+        defer { mux.stop() }
+        _ = try await mux.command(["SET", "in-three", "yes"])
+        let check = try RedisConnection(url: RedisURL(host: url.host, port: url.port, password: "s3cret", database: 3))
+        #expect(try check.command(["GET", "in-three"]).string == "yes")
+        let wrong = RedisMultiplexer(url: RedisURL(host: url.host, port: url.port, password: "nope"), connections: 1)
+        defer { wrong.stop() }
+        await #expect(throws: RedisError.self) { _ = try await wrong.command(["PING"]).orThrow() }
+    }
+}
+
+func eventuallyTrue(_ timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return false
+}
