@@ -276,7 +276,8 @@ public final class RedisClient: Service, @unchecked Sendable {
     private func connect() -> Result<RedisConnection, RedisError> {
         let now = ContinuousClock.now
         let waitUntil: ContinuousClock.Instant? = condition.withLock { retryAt }
-        if let waitUntil, now < waitUntil {
+        // Backing off after a failure, unless the shared connections already found the server back.
+        if let waitUntil, now < waitUntil, multiplexer.state != .ready {
             let reason: String = condition.withLock {
                 if case .unavailable(let why) = currentState { return why }
                 return "backing off"

@@ -23,6 +23,8 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "HSET operations for the Redis runs.") var redisOps = 500_000
         @Option(help: "Pipeline depth (the same for the wrapper and redis-benchmark -P).") var pipeline = 32
         @Option(help: "Redis URL to use (default: start a throw-away redis-server).") var redisURL: String?
+        @Option(help: "Single commands for the async client's round-trip and concurrency runs.") var calls = 200_000
+        @Option(help: "Concurrent async callers.") var callers = 64
 
         func run() async throws {
             let payload = [UInt8](repeating: 0x41, count: size)
@@ -47,6 +49,47 @@ struct Bench: AsyncParsableCommand {
                 print(String(format: "redis hset pipelined (P=%d) redis-benchmark: %10.0f ops/s  (wrapper = %.0f%%)", pipeline, theirs, ours / theirs * 100))
             } else {
                 print("redis-benchmark not found on PATH: no reference figure")
+            }
+            try await asyncClient(url: url)
+        }
+
+        /// The services' client (`RedisClient`, shared non-blocking connections): one caller's round trip,
+        /// then many callers at once, beside redis-benchmark in the same run.
+        func asyncClient(url: RedisURL) async throws {
+            let client = RedisClient(url: url)
+            defer { client.shutdown() }
+            try await client.command(["SET", "bench:key", "x"])
+            let clock = ContinuousClock()
+            let rounds = min(calls, 50_000)
+            var samples: [Duration] = []
+            samples.reserveCapacity(rounds)
+            for _ in 0..<rounds {
+                let start = clock.now
+                _ = try await client.command(["GET", "bench:key"])
+                samples.append(clock.now - start)
+            }
+            samples.sort()
+            func micros(_ d: Duration) -> Double { Double(d.components.attoseconds) / 1e12 + Double(d.components.seconds) * 1e6 }
+            let p50 = micros(samples[samples.count / 2]), p99 = micros(samples[samples.count * 99 / 100])
+            print(String(format: "redis GET round trip, one async caller : p50 %6.1f µs  p99 %6.1f µs", p50, p99))
+            if let theirs = redisBenchmark(url: url, test: "get", ops: rounds, depth: 1) {
+                print(String(format: "redis GET round trip, redis-benchmark -P 1 -c 1: p50 %6.1f µs (%.0f req/s)", (theirs.p50 ?? 0) * 1000, theirs.rate))
+            }
+            let perCaller = max(1, calls / callers)
+            let start = clock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for caller in 0..<callers {
+                    group.addTask {
+                        for index in 0..<perCaller { try await client.command(["SET", "bench:\(caller):\(index % 1000)", "xxx"]) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let elapsed = clock.now - start
+            let rate = Double(perCaller * callers) / (micros(elapsed) / 1e6)
+            print(String(format: "redis SET, %d concurrent async callers  : %10.0f ops/s", callers, rate))
+            if let theirs = redisBenchmark(url: url, test: "set", ops: perCaller * callers, depth: 16) {
+                print(String(format: "redis SET, redis-benchmark -P 16 -c 1     : %10.0f ops/s  (async callers = %.0f%%)", theirs.rate, rate / theirs.rate * 100))
             }
         }
 
@@ -139,12 +182,17 @@ struct Bench: AsyncParsableCommand {
         }
 
         func redisBenchmark(url: RedisURL, ops: Int, depth: Int) -> Double? {
+            redisBenchmark(url: url, test: "hset", ops: ops, depth: depth)?.rate
+        }
+
+        /// Runs `redis-benchmark -t TEST -P DEPTH -c 1` and reads its requests per second and p50 (ms).
+        func redisBenchmark(url: RedisURL, test: String, ops: Int, depth: Int) -> (rate: Double, p50: Double?)? {
             let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
             guard let binary = (path.split(separator: ":").map { "\($0)/redis-benchmark" } + ["/usr/bin/redis-benchmark"])
                 .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
-            var args = ["-h", url.host, "-p", String(url.port), "-t", "hset", "-n", String(ops), "-P", String(depth), "-c", "1", "-r", "100000", "-q"]
+            var args = ["-h", url.host, "-p", String(url.port), "-t", test, "-n", String(ops), "-P", String(depth), "-c", "1", "-r", "100000", "-q"]
             if let password = url.password { args += ["-a", password] }
             process.arguments = args
             let pipe = Pipe()
@@ -153,11 +201,13 @@ struct Bench: AsyncParsableCommand {
             guard (try? process.run()) != nil else { return nil }
             let data = pipe.fileHandleForReading.readDataToEndOfFile()
             while process.isRunning { usleep(10_000) }
-            // "HSET: 123456.79 requests per second, p50=…" (the text may carry carriage-return progress lines)
+            // "HSET: 123456.79 requests per second, p50=0.031 msec" (the text may carry carriage-return progress lines)
             let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\r", with: "\n")
-            for line in text.split(separator: "\n") where line.hasPrefix("HSET:") {
-                let number = line.dropFirst(5).trimmingCharacters(in: .whitespaces).split(separator: " ").first
-                if let number, let value = Double(number) { return value }
+            for line in text.split(separator: "\n") where line.uppercased().hasPrefix(test.uppercased() + ":") {
+                let fields = line.dropFirst(test.count + 1).trimmingCharacters(in: .whitespaces)
+                guard let number = fields.split(separator: " ").first, let value = Double(number) else { continue }
+                let p50 = fields.range(of: "p50=").flatMap { Double(fields[$0.upperBound...].prefix { $0.isNumber || $0 == "." }) }
+                return (value, p50)
             }
             return nil
         }

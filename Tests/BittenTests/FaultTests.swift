@@ -122,7 +122,7 @@ extension EndToEnd {
             let (_, stats) = try await HTTP.json(api + "/stats")
             #expect(abs((stats["net"] as? Double ?? .nan) - recount) < 0.005, "net \(stats["net"] ?? "?") vs recount \(recount)")
             let (_, open) = try await HTTP.json(api + "/positions")
-            #expect((open["positions"] as? [Any])?.isEmpty == true)
+            #expect((open["positions"] as? [Any])?.isEmpty == true, "\(open)")
             #expect(try await eventually { (try? admin.command(["XPENDING", "stream:confirmations", "processors"]).array?.first?.int) == 0 })
         }
     }
