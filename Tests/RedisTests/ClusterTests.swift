@@ -188,6 +188,54 @@ struct ClusterURLTests {
     }
 }
 
+extension LocalClusterTests {
+    /// Through the cluster client: every command reaches its slot's primary; a slot migrated by hand (the
+    /// steps of a resharding) is followed through ASK while it moves and MOVED once it has moved.
+    @Test func theClusterClientRoutesAndFollowsAMigratingSlot() async throws {
+        let client = RedisClusterClient(url: try RedisClusterURL(parsing: cluster.urlText))
+        defer { client.stop() }
+        for index in 0..<300 { try await client.command(["SET", "k:\(index)", "\(index)"]) }
+        let replies = try await client.pipeline((0..<300).map { [Array("GET".utf8), Array("k:\($0)".utf8)] })
+        #expect(replies.map(\.string) == (0..<300).map { "\($0)" })
+        await #expect(throws: RedisError.self) { try await client.command(["MSET", "k:1", "a", "k:2", "b"]) }
+
+        let key = "k:7"
+        let slot = ClusterSlot.of(key)
+        let map = try #require(client.topology)
+        let source = try #require(map.primary(for: slot))
+        let target = try #require(map.primaries.first { $0 != source })
+        let from = try RedisConnection(url: RedisURL(host: source.host, port: source.port))
+        let to = try RedisConnection(url: RedisURL(host: target.host, port: target.port))
+        let sourceID = try #require(try from.command(["CLUSTER", "MYID"]).string)
+        let targetID = try #require(try to.command(["CLUSTER", "MYID"]).string)
+        try to.command(["CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceID]).orThrow()
+        try from.command(["CLUSTER", "SETSLOT", String(slot), "MIGRATING", targetID]).orThrow()
+        let keys = (try from.command(["CLUSTER", "GETKEYSINSLOT", String(slot), "1000"]).array ?? []).compactMap(\.string)
+        #expect(keys.contains(key))
+        try from.command(["MIGRATE", target.host, String(target.port), "", "0", "5000", "KEYS"] + keys).orThrow()
+        // Moved keys, slot not yet reassigned: the source answers ASK, the client follows it once.
+        let asksBefore = try commandCalls("asking", on: to)
+        #expect(try await client.command(["GET", key]).string == "7")
+        #expect(try commandCalls("asking", on: to) == asksBefore + 1, "\(asksBefore) \((try? to.command(["INFO", "commandstats"]).string) ?? "")")
+        #expect(client.topology?.primary(for: slot) == source, "an ASK does not change the map")
+        for primary in map.primaries {
+            let connection = try RedisConnection(url: RedisURL(host: primary.host, port: primary.port))
+            try connection.command(["CLUSTER", "SETSLOT", String(slot), "NODE", targetID]).orThrow()
+        }
+        // Reassigned: MOVED, the map follows.
+        #expect(try await client.command(["GET", key]).string == "7")
+        #expect(client.topology?.primary(for: slot) == target)
+        #expect(try await client.command(["INCR", "k:7:n"]).int == 1)
+    }
+
+    private func commandCalls(_ name: String, on connection: RedisConnection) throws -> Int {
+        let info = try connection.command(["INFO", "commandstats"]).string ?? ""
+        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(name):") }),
+              let calls = line.split(separator: ",").first?.split(separator: "=").last else { return 0 }
+        return Int(calls.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+}
+
 /// The shared non-blocking connections (`RedisMultiplexer`) against a real redis-server.
 @Suite("Redis multiplexer against a real redis-server", .serialized)
 final class MultiplexerTests {
@@ -233,7 +281,8 @@ final class MultiplexerTests {
             }
             try await group.waitForAll()
         }
-        #expect(peak.value.withLock { $0 } <= 2)
+        let seen = peak.value.withLock { $0 }
+        #expect(seen >= 1 && seen <= 2, "\(seen) connections seen during the load")
         #expect(try probe.command(["GET", "counter:63"]).int == 200)
         #expect(mux.state == .ready)
     }
