@@ -231,6 +231,10 @@ public final class RedisMultiplexer: @unchecked Sendable {
             return
         }
         for job in jobs where !job.request.isFinished { dispatch(job) }
+        // Write now rather than after another poll: a connected socket can almost always take it.
+        for link in links where link.wantWrite {
+            if case .up = link.phase, let ac = link.context { redisAsyncHandleWrite(ac) }
+        }
     }
 
     private func dispatch(_ job: Job) {

@@ -72,6 +72,16 @@ struct Bench: AsyncParsableCommand {
             func micros(_ d: Duration) -> Double { Double(d.components.attoseconds) / 1e12 + Double(d.components.seconds) * 1e6 }
             let p50 = micros(samples[samples.count / 2]), p99 = micros(samples[samples.count * 99 / 100])
             print(String(format: "redis GET round trip, one async caller : p50 %6.1f µs  p99 %6.1f µs", p50, p99))
+            var blocking: [Duration] = []
+            blocking.reserveCapacity(rounds)
+            for _ in 0..<rounds {
+                let start = clock.now
+                _ = try await client.withConnection { try $0.command(["GET", "bench:key"]) }
+                blocking.append(clock.now - start)
+            }
+            blocking.sort()
+            print(String(format: "redis GET round trip, blocking pool     : p50 %6.1f µs  p99 %6.1f µs",
+                         micros(blocking[blocking.count / 2]), micros(blocking[blocking.count * 99 / 100])))
             if let theirs = redisBenchmark(url: url, test: "get", ops: rounds, depth: 1) {
                 print(String(format: "redis GET round trip, redis-benchmark -P 1 -c 1: p50 %6.1f µs (%.0f req/s)", (theirs.p50 ?? 0) * 1000, theirs.rate))
             }
@@ -88,6 +98,20 @@ struct Bench: AsyncParsableCommand {
             let elapsed = clock.now - start
             let rate = Double(perCaller * callers) / (micros(elapsed) / 1e6)
             print(String(format: "redis SET, %d concurrent async callers  : %10.0f ops/s", callers, rate))
+            // The same load on the blocking worker pool (the path every call took before the multiplexer).
+            let blockingStart = clock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for caller in 0..<callers {
+                    group.addTask {
+                        for index in 0..<(perCaller / 4) {
+                            _ = try await client.withConnection { try $0.command(["SET", "bench:\(caller):\(index % 1000)", "xxx"]) }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let blockingRate = Double(perCaller / 4 * callers) / (micros(clock.now - blockingStart) / 1e6)
+            print(String(format: "redis SET, %d callers on the blocking pool (4): %10.0f ops/s", callers, blockingRate))
             if let theirs = redisBenchmark(url: url, test: "set", ops: perCaller * callers, depth: 16) {
                 print(String(format: "redis SET, redis-benchmark -P 16 -c 1     : %10.0f ops/s  (async callers = %.0f%%)", theirs.rate, rate / theirs.rate * 100))
             }

@@ -100,6 +100,13 @@ struct ConfigTests {
         #expect {
             try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "http://nope"], environment: [:], file: [:])
         } throws: { ($0 as? ConfigError)?.setting == "BITTEN_REDIS_URL" }
+        // A cluster URL is read (its mistakes named), then refused with the reason: not supported yet.
+        #expect {
+            try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "redis-cluster://10.0.0.1:7000,10.0.0.2:7001"], environment: [:], file: [:])
+        } throws: { ($0 as? ConfigError)?.description.contains("do not run on a Redis Cluster yet") == true }
+        #expect {
+            try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "redis-cluster://10.0.0.1:7000,,"], environment: [:], file: [:])
+        } throws: { ($0 as? ConfigError)?.description.contains("empty node") == true }
         #expect {
             try ConfigLoader.resolve(options: [:], environment: [:], file: ["BITTEN_HEARTBEAT_TIMEOUT": "-1"])
         } throws: { ($0 as? ConfigError)?.setting == "BITTEN_HEARTBEAT_TIMEOUT" }

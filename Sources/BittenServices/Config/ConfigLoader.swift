@@ -82,6 +82,12 @@ public enum ConfigLoader {
             config[keyPath: keyPath] = value
         }
         if let (text, source) = lookup("BITTEN_REDIS_URL") {
+            if text.hasPrefix("redis-cluster://") {
+                do { _ = try RedisClusterURL(parsing: text) } catch {
+                    throw ConfigError(setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): \(error.message)")
+                }
+                throw ConfigError(setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): the services do not run on a Redis Cluster yet (the client speaks it, the key schema is not ready); name one primary with redis://host:port")
+            }
             do {
                 config.redisURL = try RedisURL(parsing: text)
             } catch {
