@@ -31,6 +31,8 @@ public final class RedisMultiplexer: @unchecked Sendable {
 
     private let inbox = Mutex<Inbox>(Inbox())
     private let status = Mutex<RedisClientState>(.connecting)
+    /// Mirrors `status == .ready`, so that a reply does not take the lock.
+    private let ready = Atomic<Bool>(false)
     private let clock = ContinuousClock()
     private let origin: ContinuousClock.Instant
 
@@ -324,6 +326,7 @@ public final class RedisMultiplexer: @unchecked Sendable {
         }
         link.phase = .up
         link.backoff.connected(at: now)
+        ready.store(true, ordering: .relaxed)
         let recovered = status.withLock { state -> Bool in
             let was = state
             if state != .closed { state = .ready }
@@ -356,6 +359,7 @@ public final class RedisMultiplexer: @unchecked Sendable {
         guard running else { return }
         let anyUp = links.contains { if case .up = $0.phase { return true } else { return false } }
         if !anyUp {
+            ready.store(false, ordering: .relaxed)
             let first = status.withLock { state -> Bool in
                 guard state != .closed else { return false }
                 let was = state
@@ -382,6 +386,27 @@ public final class RedisMultiplexer: @unchecked Sendable {
     }
 
     fileprivate func replied(on link: Link) { link.outstanding = max(0, link.outstanding - 1) }
+
+    /// A connection broke: the state says unavailable until a reply or a connection proves otherwise
+    /// (the state as of the last command, like the blocking pool's).
+    fileprivate func noteLost() {
+        ready.store(false, ordering: .relaxed)
+        let first = status.withLock { state -> Bool in
+            guard state != .closed else { return false }
+            let was = state
+            state = .unavailable("connection lost")
+            if case .unavailable = was { return false }
+            return true
+        }
+        if first { logger.warning("redis unavailable", metadata: ["redis.url": "\(url)", "reason": "connection lost"]) }
+    }
+
+    /// A reply came: the server is there.
+    fileprivate func noteAlive() {
+        guard !ready.load(ordering: .relaxed) else { return }
+        ready.store(true, ordering: .relaxed)
+        status.withLock { state in if state != .closed { state = .ready } }
+    }
 }
 
 /// The callback for every command: collects the reply into its request (nil: the connection is gone).
@@ -392,7 +417,14 @@ private func replyCallback(_ ac: UnsafeMutablePointer<redisAsyncContext>?, _ rep
         let link = Unmanaged<Link>.fromOpaque(data).takeUnretainedValue()
         link.owner?.replied(on: link)
     }
-    guard let reply else { return request.finish(.failure(RedisError(.io, "connection lost before the reply"))) }
+    guard let reply else {
+        // Seen by the caller only after the state says so.
+        let owner = ac?.pointee.data.map { Unmanaged<Link>.fromOpaque($0).takeUnretainedValue() }?.owner
+        owner?.noteLost()
+        let server = owner.map { " to \($0.url.host):\($0.url.port)" } ?? ""
+        return request.finish(.failure(RedisError(.io, "connection\(server) lost before the reply")))
+    }
+    if let data = ac?.pointee.data { Unmanaged<Link>.fromOpaque(data).takeUnretainedValue().owner?.noteAlive() }
     let value = RedisConnection.convert(reply.assumingMemoryBound(to: redisReply.self))
     if let link = request.login, case .error(let message) = value {
         link.lastError = "log-in refused: \(message)"

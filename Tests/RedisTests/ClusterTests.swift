@@ -121,9 +121,14 @@ final class LocalClusterTests {
     let cluster: LocalRedisCluster
     let base: URL
 
-    init() throws {
+    /// Starting six servers and joining them takes seconds of blocking waits: done on a thread of its own,
+    /// never on the cooperative pool that the other suites' tasks run on.
+    init() async throws {
         base = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-cluster-\(UUID().uuidString)")
-        cluster = try LocalRedisCluster(directory: base.path)
+        let path = base.path
+        cluster = try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try LocalRedisCluster(directory: path) }) }.start()
+        }
     }
 
     deinit {
@@ -236,19 +241,8 @@ extension LocalClusterTests {
     }
 }
 
-/// The shared non-blocking connections (`RedisMultiplexer`) against a real redis-server.
-@Suite("Redis multiplexer against a real redis-server", .serialized)
-final class MultiplexerTests {
-    let server: RedisServerProcess
-    let url: RedisURL
-
-    init() throws {
-        server = try RedisServerProcess()
-        url = try RedisURL(parsing: server.url)
-    }
-
-    deinit { server.stop() }
-
+/// The shared non-blocking connections (`RedisMultiplexer`), on the client suite's real redis-server.
+extension RedisClientTests {
     static func clients(_ probe: RedisConnection) throws -> Int {
         (try probe.command(["CLIENT", "LIST"]).string ?? "").split(separator: "\n").count - 1  // minus the probe itself
     }
@@ -273,8 +267,9 @@ final class MultiplexerTests {
                 }
             }
             group.addTask {
+                let counter = try RedisConnection(url: url)
                 for _ in 0..<20 {
-                    let count = try Self.clients(try RedisConnection(url: url)) - 1
+                    let count = try Self.clients(counter) - 1
                     peak.value.withLock { $0 = max($0, count) }
                     try await Task.sleep(for: .milliseconds(5))
                 }

@@ -4,6 +4,15 @@ import Testing
 
 @testable import ZeroMQ
 
+/// A DEALER with `identity`, connecting from source address `source` to 127.0.0.1:`port`.
+func makeDealer(_ context: Context, identity: String, from source: String, to port: Int) throws -> Socket {
+    let socket = try Socket(context: context, type: .dealer)
+    try socket.setIdentity(Array(identity.utf8))
+    try socket.setReceiveTimeout(.milliseconds(300))
+    try socket.connect("tcp://\(source):0;127.0.0.1:\(port)")
+    return socket
+}
+
 /// What libzmq 4.3 does when two connections present one routing id to a ROUTER: the facts the EA
 /// trust design rests on (two DEALERs with the same identity, the second from 127.0.0.2).
 @Suite("libzmq: duplicate routing ids on a ROUTER")
@@ -22,13 +31,7 @@ struct DuplicateIdentityTests {
         try router.setReceiveTimeout(.milliseconds(300))
         let port = FreePort.next()
         try router.bind("tcp://127.0.0.1:\(port)")
-        func dealer(_ source: String) throws -> Socket {
-            let s = try Socket(context: context, type: .dealer)
-            try s.setIdentity(Array("victim".utf8))
-            try s.setReceiveTimeout(.milliseconds(300))
-            try s.connect("tcp://\(source):0;127.0.0.1:\(port)")
-            return s
-        }
+        func dealer(_ source: String) throws -> Socket { try makeDealer(context, identity: "victim", from: source, to: port) }
         var result = Run()
         func drain() throws {
             while let m = try router.receive() { result.delivered.append(String(decoding: m.payload, as: UTF8.self)) }
@@ -95,13 +98,7 @@ struct ConnectionLinkTests {
             monitor.close()
             router.close()
         }
-        func dealer(_ source: String) throws -> Socket {
-            let s = try Socket(context: context, type: .dealer)
-            try s.setIdentity(Array("same-id".utf8))
-            try s.setReceiveTimeout(.milliseconds(300))
-            try s.connect("tcp://\(source):0;127.0.0.1:\(port)")
-            return s
-        }
+        func dealer(_ source: String) throws -> Socket { try makeDealer(context, identity: "same-id", from: source, to: port) }
         func event() throws -> MonitorEvent? { try monitor.receive().flatMap { MonitorEvent($0) } }
 
         let first = try dealer("127.0.0.1")
