@@ -45,8 +45,11 @@ public final class RedisClient: Service, @unchecked Sendable {
     private var jobs = Deque<Job>()
     private var stopped = false
     private var currentState: RedisClientState = .connecting
-    private var retryAt: ContinuousClock.Instant?
-    private var backoff: Duration
+    /// When the blocking workers may connect again (seconds since `origin`), by the same pure back-off
+    /// as the shared connections.
+    private var retryAt: Double?
+    private var backoff: ReconnectBackoff
+    private let origin = ContinuousClock.now
     private var lastPing: Duration?
     private var liveWorkers: Int
     private var workersStarted = false
@@ -80,13 +83,14 @@ public final class RedisClient: Service, @unchecked Sendable {
         self.connectTimeout = connectTimeout
         self.minBackoff = minBackoff
         self.maxBackoff = maxBackoff
-        self.backoff = minBackoff
+        self.backoff = ReconnectBackoff(initial: minBackoff.seconds, maximum: maxBackoff.seconds)
         self.healthInterval = healthInterval
         self.liveWorkers = poolSize
         self.latency = Metrics.Timer(label: "bitten_redis_command_duration_seconds")
         self.failures = Counter(label: "bitten_redis_failures_total")
         self.poolSize = max(poolSize, 1)
-        self.multiplexer = RedisMultiplexer(url: url, connections: connections, connectTimeout: connectTimeout, logger: logger)
+        self.multiplexer = RedisMultiplexer(url: url, connections: connections, connectTimeout: connectTimeout,
+                                            backoff: (minBackoff, maxBackoff), logger: logger)
     }
 
     /// Starts the blocking workers the first time one is needed.
@@ -273,9 +277,11 @@ public final class RedisClient: Service, @unchecked Sendable {
         connection?.close()
     }
 
+    private var elapsed: Double { (ContinuousClock.now - origin).seconds }
+
     private func connect() -> Result<RedisConnection, RedisError> {
-        let now = ContinuousClock.now
-        let waitUntil: ContinuousClock.Instant? = condition.withLock { retryAt }
+        let now = elapsed
+        let waitUntil: Double? = condition.withLock { retryAt }
         // Backing off after a failure, unless the shared connections already found the server back.
         if let waitUntil, now < waitUntil, multiplexer.state != .ready {
             let reason: String = condition.withLock {
@@ -286,15 +292,11 @@ public final class RedisClient: Service, @unchecked Sendable {
         }
         do {
             let connection = try RedisConnection(url: url, timeout: connectTimeout)
-            let recovered: Bool = condition.withLock {
-                let was = currentState
+            condition.withLock {
                 currentState = stopped ? .closed : .ready
                 retryAt = nil
-                backoff = minBackoff
-                if case .unavailable = was { return true }
-                return false
+                backoff.connected(at: elapsed)
             }
-            if recovered { logger.info("redis reconnected", metadata: ["redis.url": "\(url)"]) }
             return .success(connection)
         } catch {
             markDown(error.message)
@@ -302,20 +304,20 @@ public final class RedisClient: Service, @unchecked Sendable {
         }
     }
 
+    /// A worker's connection failed (the shared connections log and report the outage).
     private func markDown(_ reason: String) {
         failures.increment()
-        let first: Bool = condition.withLock {
-            let wasReady = currentState == .ready || currentState == .connecting
+        condition.withLock {
             if !stopped { currentState = .unavailable(reason) }
-            retryAt = ContinuousClock.now + backoff
-            backoff = min(backoff * 2, maxBackoff)
-            return wasReady
+            if case .wait(let until) = backoff.failed(at: elapsed) { retryAt = until }
         }
-        if first { logger.warning("redis unavailable", metadata: ["redis.url": "\(url)", "reason": "\(reason)"]) }
     }
 }
 
 extension Duration {
+    /// The duration in seconds.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+
     /// The duration in whole nanoseconds.
     var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
 }

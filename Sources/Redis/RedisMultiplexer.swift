@@ -27,6 +27,7 @@ public final class RedisMultiplexer: @unchecked Sendable {
     public let url: RedisURL
     private let connectionCount: Int
     private let connectTimeout: Double
+    private let backoffRange: (initial: Double, maximum: Double)
     private let logger: Logger
 
     private let inbox = Mutex<Inbox>(Inbox())
@@ -51,11 +52,14 @@ public final class RedisMultiplexer: @unchecked Sendable {
     private var running = true
 
     /// `connections`: how many connections share the load (commands pipeline on each).
+    /// `backoff`: the first and the longest pause between failed connection attempts.
     public init(url: RedisURL, connections: Int = 2, connectTimeout: Duration = .seconds(2),
+                backoff: (initial: Duration, maximum: Duration) = (.milliseconds(100), .seconds(5)),
                 logger: Logger = Logger(label: "bitten.redis")) {
         self.url = url
         self.connectionCount = max(1, connections)
-        self.connectTimeout = Double(connectTimeout.components.seconds) + Double(connectTimeout.components.attoseconds) / 1e18
+        self.connectTimeout = connectTimeout.seconds
+        self.backoffRange = (backoff.initial.seconds, backoff.maximum.seconds)
         self.logger = logger
         self.origin = clock.now
     }
@@ -143,13 +147,10 @@ public final class RedisMultiplexer: @unchecked Sendable {
 
     // MARK: IO thread
 
-    private var now: Double {
-        let elapsed = clock.now - origin
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
+    private var now: Double { (clock.now - origin).seconds }
 
     private func loop() {
-        links = (0..<connectionCount).map { Link(index: $0) }
+        links = (0..<connectionCount).map { Link(index: $0, backoff: ReconnectBackoff(initial: backoffRange.initial, maximum: backoffRange.maximum)) }
         for link in links { if case .connect = link.backoff.start(at: now) { connect(link) } }
         var items: [pollfd] = []
         while running {
@@ -242,11 +243,18 @@ public final class RedisMultiplexer: @unchecked Sendable {
     private func dispatch(_ job: Job) {
         // The connection with the fewest replies outstanding; else one that is connecting (the job waits
         // for it); else none can take it now.
-        if let link = links.filter({ if case .up = $0.phase { return true } else { return false } }).min(by: { $0.outstanding < $1.outstanding }) {
-            return issue(job, on: link)
+        var best: Link?
+        var connecting: Link?
+        for link in links {
+            switch link.phase {
+            case .up: if best == nil || link.outstanding < best!.outstanding { best = link }
+            case .connecting: if connecting == nil { connecting = link }
+            case .down: break
+            }
         }
-        if let link = links.first(where: { if case .connecting = $0.phase { return true } else { return false } }) {
-            link.waiting.append(job)
+        if let best { return issue(job, on: best) }
+        if let connecting {
+            connecting.waiting.append(job)
             return
         }
         let reason = links.compactMap(\.lastError).first ?? "not connected"
@@ -450,10 +458,13 @@ final class Link {
     var outstanding = 0
     var waiting: [Job] = []
     var lastError: String?
-    var backoff = ReconnectBackoff(initial: 0.1, maximum: 5)
+    var backoff: ReconnectBackoff
     weak var owner: RedisMultiplexer?
 
-    init(index: Int) { self.index = index }
+    init(index: Int, backoff: ReconnectBackoff) {
+        self.index = index
+        self.backoff = backoff
+    }
 
     func contextFreed() { owner?.contextFreed(self) }
 }

@@ -192,13 +192,15 @@ public final class GatewayService: Service, Sendable {
         for message in batch {
             let frames = message.frames
             let fd = message.sourceDescriptor
-            if let fd { noteLink(fd, uuid: nil, peer: message.peerAddress, at: at) }
+            // Whatever it is, the message shows that its connection is not one libzmq refused (see EALinks).
             guard frames.count == 2 || (frames.count == 3 && frames[1].isEmpty) else {
+                if let fd { noteLink(fd, uuid: nil, peer: message.peerAddress, at: at) }
                 rejected += 1
                 reject(WireError(.malformed, "expected identity and one JSON frame, got \(frames.count) frames"), identity: frames.first)
                 continue
             }
             if !limiter.withLock({ $0 == nil || $0!.allow(String(decoding: frames[0], as: UTF8.self), at: at) }) {
+                if let fd { noteLink(fd, uuid: nil, peer: message.peerAddress, at: at) }
                 rejected += 1
                 reject(WireError(.rateLimited, "identity over its message rate"), identity: frames[0])
                 continue
@@ -227,6 +229,7 @@ public final class GatewayService: Service, Sendable {
                     }
                 }
             } catch {
+                if let fd { noteLink(fd, uuid: nil, peer: message.peerAddress, at: at) }
                 rejected += 1
                 reject(error, identity: frames[0])
             }
@@ -255,11 +258,9 @@ public final class GatewayService: Service, Sendable {
     // MARK: links (see EALinks)
 
     private func noteLink(_ fd: Int32, uuid: String?, peer: String?, at: Double) {
-        let known = links.withLock { $0.links[fd] != nil }
-        // A link whose accept was not seen: learn its far end now, so that a drop can check it.
-        let remote = known ? nil : TCPLink.remoteEndpoint(fd)
         links.withLock { table in
-            if let remote, table.links[fd] == nil { table.opened(fd, host: remote.host, port: remote.port, at: at) }
+            // A link whose accept was not seen (rare): learn its far end now, so that a drop can check it.
+            if table.links[fd] == nil, let remote = TCPLink.remoteEndpoint(fd) { table.opened(fd, host: remote.host, port: remote.port, at: at) }
             table.delivered(fd, uuid: uuid, peerAddress: peer, at: at)
         }
     }
