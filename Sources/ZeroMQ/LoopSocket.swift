@@ -37,8 +37,22 @@ public struct LoopSocket: Sendable {
         await loop.setInlineHandler(handler, on: id)
     }
 
+    /// From now on, received batches go to `handler` on the loop thread as raw batches: the bytes in a
+    /// buffer the loop reuses, valid during the call only (no allocation per message). Peer metadata
+    /// is not captured on this path. The handler must not block.
+    public func handleInlineRaw(_ handler: @escaping @Sendable (RawBatch) -> Void) async {
+        await loop.setRawHandler(handler, on: id)
+    }
+
+    /// Sends a two-frame message from borrowed bytes (a topic and a body). Called on the loop thread
+    /// (from an inline handler), libzmq takes the bytes without an intermediate copy.
+    public func post(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
+        loop.post(first, second, on: id)
+    }
+
     /// Sends received batches to `messages` again.
     public func stopInlineHandling() async {
+        await loop.setRawHandler(nil, on: id)
         await loop.setInlineHandler(nil, on: id)
     }
 

@@ -117,6 +117,36 @@ public final class Socket {
         }
     }
 
+    /// Receives one whole multipart message into `storage` (no allocation once its buffers have grown).
+    /// Returns false when `dontWait` is set and nothing is queued. Peer metadata is not read here.
+    func receive(into storage: RawBatchStorage, dontWait: Bool) throws(ZMQError) -> Bool {
+        var part = zmq_msg_t()
+        var first = true
+        while true {
+            zmq_msg_init(&part)
+            let rc = zmq_msg_recv(&part, handle, first && dontWait ? ZMQ_DONTWAIT : 0)
+            if rc < 0 {
+                let error = ZMQError.last("receive (\(type.rawValue))")
+                zmq_msg_close(&part)
+                if error.wouldBlock && first { return false }
+                storage.dropUnfinished()
+                throw error
+            }
+            let more = zmq_msg_more(&part)
+            storage.append(UnsafeRawBufferPointer(start: zmq_msg_data(&part), count: zmq_msg_size(&part)), last: more == 0)
+            zmq_msg_close(&part)
+            if more == 0 { return true }
+            first = false
+        }
+    }
+
+    /// Sends two frames from borrowed bytes (a topic and a body) without copying them into a `Message`.
+    func send(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, dontWait: Bool) throws(ZMQError) {
+        let base: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+        if zmq_send(handle, first.baseAddress, first.count, base | ZMQ_SNDMORE) < 0 { throw ZMQError.last("send (\(type.rawValue))") }
+        if zmq_send(handle, second.baseAddress, second.count, base) < 0 { throw ZMQError.last("send (\(type.rawValue))") }
+    }
+
     /// The pending events (`ZMQ_EVENTS`): whether a receive or a send would succeed now.
     public var events: (readable: Bool, writable: Bool) {
         let value = (try? intOption(ZMQ_EVENTS)) ?? 0

@@ -51,6 +51,10 @@ public final class SocketLoop: @unchecked Sendable {
         let continuation: AsyncStream<[Message]>.Continuation?
         /// When set, received batches are handed to this closure on the loop thread instead of the stream.
         var inlineHandler: (@Sendable ([Message]) -> Void)?
+        /// When set, received batches are read into `raw` and handed to this closure on the loop thread.
+        var rawHandler: (@Sendable (RawBatch) -> Void)?
+        /// The reused buffer of raw batches.
+        let raw = RawBatchStorage()
         /// Messages waiting for the socket to take them, oldest first.
         var pending = Deque<(Message, CheckedContinuation<Void, any Error>?)>()
 
@@ -199,6 +203,36 @@ public final class SocketLoop: @unchecked Sendable {
             }
             if !submit(job) { reply.resume() }
         }
+    }
+
+    /// Hands later batches received on `id` to `handler` as raw batches, on the loop thread, with no
+    /// allocation per message (nil: back to the stream). Peer metadata is not captured on this path.
+    func setRawHandler(_ handler: (@Sendable (RawBatch) -> Void)?, on id: Int) async {
+        await withCheckedContinuation { (reply: CheckedContinuation<Void, Never>) in
+            let job: @Sendable () -> Void = { [self] in
+                entries[id]?.rawHandler = handler
+                reply.resume()
+            }
+            if !submit(job) { reply.resume() }
+        }
+    }
+
+    /// Sends a two-frame message from borrowed bytes. On the loop thread, with nothing queued before it,
+    /// the bytes go to libzmq without a copy; otherwise they are copied and posted.
+    func post(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, on id: Int) {
+        if isLoopThread, let entry = entries[id], !entry.hasPending {
+            do {
+                try entry.socket.send(first, second, dontWait: true)
+                entry.stats.sentCount.add(1, ordering: .relaxed)
+                return
+            } catch let error where error.wouldBlock && entry.socket.type != .router {
+                // Falls through to the copying path, which queues it.
+            } catch {
+                entry.stats.failedCount.add(1, ordering: .relaxed)
+                return
+            }
+        }
+        post([Message([Array(first), Array(second)])], on: id)
     }
 
     /// Sends without waiting for the outcome; failures are counted in the socket's stats.
@@ -361,6 +395,7 @@ public final class SocketLoop: @unchecked Sendable {
 
     /// Reads what is queued on a socket, up to a batch, and hands it to the consumer.
     private func drain(_ entry: Entry) {
+        if let handler = entry.rawHandler, entry.continuation != nil { return drainRaw(entry, handler) }
         var batch: [Message] = []
         // REQ and REP must send between two receives.
         let limit = entry.socket.type == .rep || entry.socket.type == .req ? 1 : 2048
@@ -379,5 +414,23 @@ public final class SocketLoop: @unchecked Sendable {
         if case .dropped = continuation.yield(batch) {
             entry.stats.droppedCount.add(batch.count, ordering: .relaxed)
         }
+    }
+
+    /// Reads up to a batch (2 048 messages or 4 MiB) into the socket's reused buffer and hands it over.
+    private func drainRaw(_ entry: Entry, _ handler: @Sendable (RawBatch) -> Void) {
+        let storage = entry.raw
+        storage.reset()
+        while storage.messageCount < 2048 && storage.byteCount < 4 << 20 {
+            do {
+                guard try entry.socket.receive(into: storage, dontWait: true) else { break }
+            } catch {
+                logger.warning("receive failed", metadata: ["error": "\(error)"])
+                break
+            }
+        }
+        guard storage.messageCount > 0 else { return }
+        entry.stats.receivedCount.add(storage.messageCount, ordering: .relaxed)
+        storage.withBatch { handler($0) }
+        storage.trim(maxBytes: 16 << 20)
     }
 }

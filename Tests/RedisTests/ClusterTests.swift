@@ -233,7 +233,7 @@ extension LocalClusterTests {
         #expect(try await client.command(["INCR", "k:7:n"]).int == 1)
     }
 
-    private func commandCalls(_ name: String, on connection: RedisConnection) throws -> Int {
+    func commandCalls(_ name: String, on connection: RedisConnection) throws -> Int {
         let info = try connection.command(["INFO", "commandstats"]).string ?? ""
         guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(name):") }),
               let calls = line.split(separator: ",").first?.split(separator: "=").last else { return 0 }

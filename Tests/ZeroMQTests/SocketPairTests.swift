@@ -167,6 +167,52 @@ struct SocketPairTests {
         await other.shutdown()
     }
 
+    /// A raw handler sees every message and frame in order from the reused buffer (multipart and empty
+    /// frames included) and forwards two borrowed frames on a PUB of the same loop without a copy.
+    @Test func rawHandlerReadsFramesAndForwardsBorrowedBytes() async throws {
+        let loop = try SocketLoop(context: context)
+        let other = try SocketLoop(context: context)
+        let pull = try await loop.open(.pull) { try $0.bind("tcp://127.0.0.1:0") }
+        let pub = try await loop.open(.pub) { try $0.bind("tcp://127.0.0.1:0") }
+        let pullPort = try #require(pull.boundPort)
+        let pubPort = try #require(pub.boundPort)
+        let sub = try await other.open(.sub) { socket in
+            try socket.subscribe("")
+            try socket.connect("tcp://127.0.0.1:\(pubPort)")
+        }
+        let shapes = Mutex<[[Int]]>([])
+        await pull.handleInlineRaw { batch in
+            for index in 0..<batch.count {
+                shapes.withLock { $0.append((0..<batch.frameCount(index)).map { batch.frame($0, of: index).count }) }
+                let last = batch.frame(batch.frameCount(index) - 1, of: index)
+                "T".utf8.withContiguousStorageIfAvailable { pub.post(UnsafeRawBufferPointer($0), last) }
+            }
+        }
+        let push = try await other.open(.push) { try $0.connect("tcp://127.0.0.1:\(pullPort)") }
+        var probes = 0
+        while sub.stats.received == 0 && probes < 200 {
+            try await push.send(Message(strings: ["probe"]))
+            probes += 1
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try #require(sub.stats.received > 0)
+        shapes.withLock { $0.removeAll() }
+        try await push.send(Message([Array("head".utf8), [], Array(repeating: 7, count: 70_000)]))
+        try await push.send(batch: (0..<300).map { Message(strings: ["m\($0)"]) })
+        var received: [[UInt8]] = []
+        for await batch in sub.messages {
+            received += batch.map { $0.frames[1] }.filter { $0 != Array("probe".utf8) }
+            if received.count >= 301 { break }
+        }
+        #expect(received.first == Array(repeating: 7, count: 70_000))
+        #expect(received.dropFirst().map { String(decoding: $0, as: UTF8.self) } == (0..<300).map { "m\($0)" })
+        let seen = shapes.withLock { $0 }.filter { $0 != [5] }
+        #expect(seen.first == [4, 0, 70_000])
+        #expect(seen.count == 301)
+        await loop.shutdown()
+        await other.shutdown()
+    }
+
     @Test func reqRepRoundTrip() async throws {
         let loop = try SocketLoop(context: context)
         let rep = try await loop.open(.rep) { try $0.bind("tcp://127.0.0.1:0") }

@@ -17,12 +17,17 @@ public struct RateLimiter: Sendable {
 
     /// Whether one more message from `key` at `time` is allowed (and takes its token).
     public mutating func allow(_ key: String, at time: Double) -> Bool {
-        var bucket = buckets[key] ?? (burst, time)
-        bucket.tokens = min(burst, bucket.tokens + max(0, time - bucket.at) * rate)
-        bucket.at = time
-        let allowed = bucket.tokens >= 1
-        if allowed { bucket.tokens -= 1 } else { refusals[key, default: 0] += 1 }
-        buckets[key] = bucket
+        // One lookup, the bucket changed in place.
+        let (burst, rate) = (self.burst, self.rate)
+        let allowed: Bool = {
+            (bucket: inout (tokens: Double, at: Double)) -> Bool in
+            bucket.tokens = min(burst, bucket.tokens + max(0, time - bucket.at) * rate)
+            bucket.at = time
+            guard bucket.tokens >= 1 else { return false }
+            bucket.tokens -= 1
+            return true
+        }(&buckets[key, default: (burst, time)])
+        if !allowed { refusals[key, default: 0] += 1 }
         if buckets.count > maxKeys { evict() }
         return allowed
     }

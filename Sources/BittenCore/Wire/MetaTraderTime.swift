@@ -4,7 +4,13 @@ public struct MetaTraderTime: Sendable, Equatable, Comparable, CustomStringConve
 
     /// Parses `YYYY.MM.DD HH:MM:SS`; nil when the text does not have exactly that form.
     public init?(_ text: String) {
-        let bytes = Array(text.utf8)
+        var text = text
+        guard let time = text.withUTF8({ MetaTraderTime(bytes: $0) }) else { return nil }
+        self = time
+    }
+
+    /// Parses `YYYY.MM.DD HH:MM:SS` from its bytes.
+    public init?(bytes: UnsafeBufferPointer<UInt8>) {
         guard bytes.count == 19, bytes[4] == 0x2E, bytes[7] == 0x2E, bytes[10] == 0x20, bytes[13] == 0x3A,
               bytes[16] == 0x3A else { return nil }
         func number(_ range: Range<Int>) -> Int? {

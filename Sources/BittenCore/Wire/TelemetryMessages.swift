@@ -119,12 +119,29 @@ public struct OHLCBar: Sendable, Equatable {
     public var close: Double
     public var timestamp: MetaTraderTime
 
+    /// The MetaTrader timeframes an OHLC may name.
+    public static let timeframes: Set<String> = ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"]
+
+    public init(nodeID: String, userUUID: String, symbol: String, timeframe: String, time: Int, open: Double,
+                high: Double, low: Double, close: Double, timestamp: MetaTraderTime) {
+        self.nodeID = nodeID
+        self.userUUID = userUUID
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.time = time
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.timestamp = timestamp
+    }
+
     init(reading r: FieldReader) throws(WireError) {
         nodeID = try r.string("node_id", maxLength: 64, allowEmpty: false)
         userUUID = try r.uuid("user_uuid")
         symbol = try Symbol.validated(r.string("symbol", maxLength: 32), field: "symbol")
         timeframe = try r.string("timeframe", maxLength: 4)
-        guard ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"].contains(timeframe) else {
+        guard Self.timeframes.contains(timeframe) else {
             throw WireError(.outOfRange, field: "timeframe", "'\(timeframe)' is not a MetaTrader timeframe")
         }
         time = try r.int("time", nonNegative: true)

@@ -41,10 +41,11 @@ public final class TelemetryService: Service, Sendable {
     private let logger: Logger
     private let throttle = LogThrottle()
     private let quotes = Mutex<[String: Quote]>([:])
-    /// Each EA's own latest quotes, canonical symbol → quote.
-    private let quotesByEA = Mutex<[String: [String: Quote]]>([:])
-    /// Broker name → canonical, and the (uuid, broker name) pairs already handed to the registry.
-    private let names = Mutex<(canonical: [String: String], learned: Set<String>)>(([:], []))
+    /// Per EA: its own latest quotes and the broker names already handed to the registry (one lookup a TICK).
+    private let perEA = Mutex<[String: EAMarket]>([:])
+    /// Broker name → canonical.
+    private let names = Mutex<[String: String]>([:])
+    private let scratch = Mutex<Scratch>(Scratch())
     private let canon: SymbolCanon
     private let unusableQuotes = Counter(label: "bitten_unusable_quotes_total")
     private let legacyText: Counter
@@ -76,19 +77,30 @@ public final class TelemetryService: Service, Sendable {
 
     /// Canonical names for a batch of broker symbols, under one lock.
     func canonicalNames(_ brokerSymbols: [String]) -> [String] {
+        var names = brokerSymbols
+        canonicalNames(&names)
+        return names
+    }
+
+    /// Replaces each broker symbol by its canonical name, under one lock.
+    func canonicalNames(_ symbols: inout [String]) {
         names.withLock { n in
-            brokerSymbols.map { symbol in
-                if let known = n.canonical[symbol] { return known }
+            for index in symbols.indices where !symbols[index].isEmpty {
+                let symbol = symbols[index]
+                if let known = n[symbol] {
+                    symbols[index] = known
+                    continue
+                }
                 let name = canon.canonical(symbol)
-                if n.canonical.count >= 50_000 { n.canonical.removeAll() }
-                n.canonical[symbol] = name
-                return name
+                if n.count >= 50_000 { n.removeAll() }
+                n[symbol] = name
+                symbols[index] = name
             }
         }
     }
 
     /// One EA's own latest quote of a canonical instrument.
-    public func quote(_ symbol: String, of uuid: String) -> Quote? { quotesByEA.withLock { $0[uuid]?[symbol] } }
+    public func quote(_ symbol: String, of uuid: String) -> Quote? { perEA.withLock { $0[uuid]?.quotes[symbol] } }
 
     /// The latest quote per symbol.
     public var latestQuotes: [String: Quote] { quotes.withLock { $0 } }
@@ -102,39 +114,82 @@ public final class TelemetryService: Service, Sendable {
     }
 
     /// Decodes and relays on the market socket's own loop thread (no hop to a task and back per
-    /// batch); anything that arrived before the switch is read from the socket's stream first.
+    /// batch), reading each batch from the loop's reused buffer; anything that arrived before the
+    /// switch is read from the socket's stream first.
     public func run() async throws {
         board.set(Self.name, .running)
-        await input.handleInline { [self] batch in handle(batch) }
+        await input.handleInlineRaw { [self] batch in handle(batch) }
         await withGracefulShutdownHandler {
             for await batch in input.messages.cancelOnGracefulShutdown() {
-                handle(batch)
+                RawBatch.with(batch) { handle($0) }
             }
         } onGracefulShutdown: {}
         await input.stopInlineHandling()
         board.set(Self.name, .stopped)
     }
 
-    func handle(_ batch: [Message]) {
-        let at = now()
-        metrics.receivedMessages(batch.count)
-        var out: [Message] = []
-        out.reserveCapacity(batch.count)
+    /// What one batch decoded, kept between batches so that its arrays are not allocated again.
+    struct Scratch: ~Copyable {
+        var decoded: [(message: EAMessage, index: Int)] = []
+        var brokerNames: [String] = []
+        var learned: [SymbolPair] = []
         var ticks: [Tick] = []
         var bars: [OHLCBar] = []
+
+        mutating func reset() {
+            decoded.removeAll(keepingCapacity: true)
+            brokerNames.removeAll(keepingCapacity: true)
+            learned.removeAll(keepingCapacity: true)
+            ticks.removeAll(keepingCapacity: true)
+            bars.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// A TICK with the EA's broker name and the canonical one (usable or not).
+    struct SymbolPair {
+        var uuid: String
+        var broker: String
+        var canonical: String
+        var quote: Quote?
+    }
+
+    /// What telemetry keeps of one EA.
+    struct EAMarket {
+        /// Its latest quote per canonical instrument.
+        var quotes: [String: Quote] = [:]
+        /// Its broker names the registry already knows (an EA has a few dozen: a list is enough).
+        var brokers: [String] = []
+    }
+
+    /// One batch: TICK and OHLC in the EA's plain form are read by `MarketScanner` in one pass (anything
+    /// else by the full decoder, which names the error), rate-limited per EA, relayed with the EA's own
+    /// bytes behind the canonical symbol, and noted as the latest quotes.
+    func handle(_ batch: RawBatch) {
+        scratch.withLock { scratch in
+            scratch.reset()
+            handle(batch, &scratch)
+        }
+    }
+
+    private func handle(_ batch: RawBatch, _ scratch: inout Scratch) {
+        let at = now()
+        metrics.receivedMessages(batch.count)
         var rejected = 0
-        var decodedBatch: [(message: EAMessage, payload: [UInt8])] = []
-        decodedBatch.reserveCapacity(batch.count)
-        for message in batch {
-            guard message.frames.count == 1 else {
+        for index in 0..<batch.count {
+            guard batch.frameCount(index) == 1 else {
                 rejected += 1
-                reject(WireError(.malformed, "expected one JSON frame, got \(message.frames.count)"))
+                reject(WireError(.malformed, "expected one JSON frame, got \(batch.frameCount(index))"))
+                continue
+            }
+            let frame = batch.frame(0, of: index)
+            if let scanned = MarketScanner.scan(frame) {
+                scratch.decoded.append((scanned.message, index))
                 continue
             }
             do {
-                let (decoded, legacy) = try EAMessage.decodeNoting(message.frames[0], channel: .market)
+                let (decoded, legacy) = try EAMessage.decodeNoting(Array(frame), channel: .market)
                 if legacy { legacyText.increment() }
-                decodedBatch.append((decoded, message.frames[0]))
+                scratch.decoded.append((decoded, index))
             } catch {
                 rejected += 1
                 reject(error)
@@ -144,21 +199,21 @@ public final class TelemetryService: Service, Sendable {
         // counted, so one flooding EA cannot crowd the relay or the registry.
         let allowed: [Bool] = limiter.withLock { limiter in
             guard limiter != nil else { return [] }
-            return decodedBatch.map { limiter!.allow($0.message.userUUID, at: at) }
+            return scratch.decoded.map { limiter!.allow($0.message.userUUID, at: at) }
         }
         // Broker names → canonical for the whole batch under one lock (not one per message).
-        let brokerNames = decodedBatch.map { entry -> String in
+        for entry in scratch.decoded {
             switch entry.message {
-            case .tick(let t): t.symbol
-            case .ohlc(let b): b.symbol
-            default: ""
+            case .tick(let t): scratch.brokerNames.append(t.symbol)
+            case .ohlc(let b): scratch.brokerNames.append(b.symbol)
+            default: scratch.brokerNames.append("")
             }
         }
-        let canonicalNames = canonicalNames(brokerNames)
-        var learned: [(uuid: String, broker: String, canonical: String)] = []
+        canonicalNames(&scratch.brokerNames)
         var unusable = 0
-        for (index, entry) in decodedBatch.enumerated() {
-            if !allowed.isEmpty && !allowed[index] {
+        var relayed = 0
+        for (position, entry) in scratch.decoded.enumerated() {
+            if !allowed.isEmpty && !allowed[position] {
                 rejected += 1
                 metrics.rejected(WireError(.rateLimited, "over the per-EA rate"))
                 continue
@@ -166,19 +221,23 @@ public final class TelemetryService: Service, Sendable {
             switch entry.message {
             case .tick(var tick):
                 let broker = tick.symbol
-                tick.symbol = canonicalNames[index]
-                learned.append((tick.userUUID, broker, tick.symbol))
+                tick.symbol = scratch.brokerNames[position]
                 // A zero or crossed quote is accepted and counted, never used as a price nor relayed.
                 guard tick.usable else {
+                    scratch.learned.append(SymbolPair(uuid: tick.userUUID, broker: broker, canonical: tick.symbol, quote: nil))
                     unusable += 1
                     continue
                 }
-                ticks.append(tick)
-                out.append(relayMessage(symbol: tick.symbol, payload: entry.payload, legacyPrefix: nil))
+                let quote = Quote(symbol: tick.symbol, bid: tick.bid, ask: tick.ask, spread: tick.spread, receivedAt: at)
+                scratch.learned.append(SymbolPair(uuid: tick.userUUID, broker: broker, canonical: tick.symbol, quote: quote))
+                scratch.ticks.append(tick)
+                relay(symbol: tick.symbol, payload: batch.frame(0, of: entry.index), legacyPrefix: nil)
+                relayed += 1
             case .ohlc(var bar):
-                bar.symbol = canonicalNames[index]
-                bars.append(bar)
-                out.append(relayMessage(symbol: bar.symbol, payload: entry.payload, legacyPrefix: "OHLC "))
+                bar.symbol = scratch.brokerNames[position]
+                scratch.bars.append(bar)
+                relay(symbol: bar.symbol, payload: batch.frame(0, of: entry.index), legacyPrefix: "OHLC ")
+                relayed += 1
             case .disconnect(let m):
                 forgetQuotes(of: m.userUUID)
                 registry.handle(entry.message, at: at)
@@ -187,35 +246,31 @@ public final class TelemetryService: Service, Sendable {
             }
         }
         if unusable > 0 { unusableQuotes.increment(by: unusable) }
-        if !learned.isEmpty {
-            // Only pairs not seen before reach the registry (the node's broker symbol map).
-            let fresh = names.withLock { n in
-                if n.learned.count > 500_000 { n.learned.removeAll() }
-                return learned.filter { n.learned.insert($0.uuid + "\u{1}" + $0.broker).inserted }
+        if !scratch.learned.isEmpty {
+            // Each EA's quotes, and its broker names the registry has not had yet (its symbol map), in
+            // one lookup per TICK.
+            let fresh = perEA.withLock { table in
+                if table.count > 200_000 { table.removeAll() }
+                var fresh: [(uuid: String, broker: String, canonical: String)] = []
+                for pair in scratch.learned {
+                    table[pair.uuid, default: EAMarket()].update(pair, fresh: &fresh)
+                }
+                return fresh
             }
             if !fresh.isEmpty { registry.learnSymbols(fresh) }
         }
-        if !ticks.isEmpty {
+        if !scratch.ticks.isEmpty {
             quotes.withLock { q in
-                for tick in ticks {
+                for tick in scratch.ticks {
                     q[tick.symbol] = Quote(symbol: tick.symbol, bid: tick.bid, ask: tick.ask, spread: tick.spread, receivedAt: at)
                 }
             }
-            quotesByEA.withLock { q in
-                for tick in ticks {
-                    q[tick.userUUID, default: [:]][tick.symbol] = Quote(symbol: tick.symbol, bid: tick.bid, ask: tick.ask,
-                                                                        spread: tick.spread, receivedAt: at)
-                }
-            }
         }
-        if let relay, !out.isEmpty {
-            relay.post(out)
-            relayMetrics?.sentMessages(out.count)
+        if relayed > 0 { relayMetrics?.sentMessages(relayed) }
+        if !scratch.ticks.isEmpty || !scratch.bars.isEmpty {
+            for observer in observers.withLock({ $0 }) { observer(scratch.ticks, scratch.bars) }
         }
-        if !ticks.isEmpty || !bars.isEmpty {
-            for observer in observers.withLock({ $0 }) { observer(ticks, bars) }
-        }
-        board.count(Self.name, in: batch.count - rejected, out: out.count, errors: rejected)
+        board.count(Self.name, in: batch.count - rejected, out: relayed, errors: rejected)
         if let offenders = limiter.withLock({ ($0?.refusals.isEmpty ?? true) ? nil : $0!.drainRefusals() }),
            throttle.allow() != nil {
             let worst = offenders.sorted { $0.value > $1.value }.prefix(3).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
@@ -224,12 +279,17 @@ public final class TelemetryService: Service, Sendable {
     }
 
     /// Forgets an EA's own quotes when it disconnects (its broker names stay learned).
-    private func forgetQuotes(of uuid: String) { quotesByEA.withLock { _ = $0.removeValue(forKey: uuid) } }
+    private func forgetQuotes(of uuid: String) { perEA.withLock { $0[uuid]?.quotes = [:] } }
 
-    private func relayMessage(symbol: String, payload: [UInt8], legacyPrefix: String?) -> Message {
+    /// Publishes the EA's bytes unchanged: behind the canonical symbol (`topic`), or as one frame (`legacy`).
+    private func relay(symbol: String, payload: UnsafeRawBufferPointer, legacyPrefix: String?) {
+        guard let relay else { return }
         switch format {
-        case .topic: return Message([Array(symbol.utf8), payload])
-        case .legacy: return Message([Array((legacyPrefix ?? "").utf8) + payload])
+        case .topic:
+            var topic = symbol
+            topic.withUTF8 { relay.post(UnsafeRawBufferPointer($0), payload) }
+        case .legacy:
+            relay.post([Message([Array((legacyPrefix ?? "").utf8) + Array(payload)])])
         }
     }
 
@@ -246,7 +306,7 @@ extension TelemetryService: ValuationQuotes {
     static let maxValuationQuotes = 128
 
     public func valuationQuotes(for uuid: String) -> String {
-        let own = quotesByEA.withLock { $0[uuid] ?? [:] }
+        let own = perEA.withLock { $0[uuid]?.quotes ?? [:] }
         let all = latestQuotes
         var parts: [String] = []
         func add(_ q: Quote, _ source: String) {
@@ -257,5 +317,16 @@ extension TelemetryService: ValuationQuotes {
         for q in own.values.sorted(by: { $0.symbol < $1.symbol }) { add(q, "own") }
         for q in all.values.sorted(by: { $0.symbol < $1.symbol }) where own[q.symbol] == nil { add(q, "any") }
         return parts.joined(separator: ";")
+    }
+}
+
+extension TelemetryService.EAMarket {
+    /// Notes a TICK's quote and, the first time, its broker name (appended to `fresh`).
+    mutating func update(_ pair: TelemetryService.SymbolPair, fresh: inout [(uuid: String, broker: String, canonical: String)]) {
+        if let quote = pair.quote { quotes[pair.canonical] = quote }
+        guard !brokers.contains(pair.broker) else { return }
+        if brokers.count >= 1_000 { brokers.removeAll() }
+        brokers.append(pair.broker)
+        fresh.append((pair.uuid, pair.broker, pair.canonical))
     }
 }
