@@ -66,6 +66,16 @@ extension Socket {
         try setOption(ZMQ_HEARTBEAT_TIMEOUT, Int32(timeout.milliseconds), name: "ZMQ_HEARTBEAT_TIMEOUT")
     }
 
+    /// Kernel TCP keepalive on this socket's connections: probes after `idle` without traffic, every
+    /// `interval`, `count` unanswered probes close the connection (whole seconds, at least 1). Unlike ZMTP
+    /// heartbeats this costs libzmq nothing per connection.
+    public func setTCPKeepalive(idle: Duration, interval: Duration, count: Int) throws(ZMQError) {
+        try setOption(ZMQ_TCP_KEEPALIVE, 1, name: "ZMQ_TCP_KEEPALIVE")
+        try setOption(ZMQ_TCP_KEEPALIVE_IDLE, Int32(max(1, idle.components.seconds)), name: "ZMQ_TCP_KEEPALIVE_IDLE")
+        try setOption(ZMQ_TCP_KEEPALIVE_INTVL, Int32(max(1, interval.components.seconds)), name: "ZMQ_TCP_KEEPALIVE_INTVL")
+        try setOption(ZMQ_TCP_KEEPALIVE_CNT, Int32(max(1, count)), name: "ZMQ_TCP_KEEPALIVE_CNT")
+    }
+
     public func setIdentity(_ identity: [UInt8]) throws(ZMQError) {
         try setOption(ZMQ_ROUTING_ID, bytes: identity, name: "ZMQ_ROUTING_ID")
     }

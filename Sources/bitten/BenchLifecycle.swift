@@ -22,6 +22,9 @@ extension Bench {
         @Option(help: "Nodes registered for the memory figure.") var nodes = 10_000
         @Option(help: "Sender threads for the relay run.") var relaySenders = 1
         @Option(help: "Phases to run, comma-separated: relay, load, memory.") var phases = "relay,load,memory"
+        @Option(help: "Heartbeat interval of the load run's EAs, seconds.") var heartbeat: Double = 1
+        @Option(help: "Run the load's EAs in this many `bitten simulate` processes (one process holds ~9 000 EAs within 20 000 descriptors); 0 = in this process.")
+        var fleetProcesses = 0
 
         func run() async throws {
             let server = try ServerUnderTest.start()
@@ -88,30 +91,45 @@ extension Bench {
         }
 
         func load(_ server: ServerUnderTest) async throws {
-            let (fleet, task) = try await server.startFleet(
-                eas: eas, heartbeat: .seconds(1), tickInterval: .microseconds(Int64(1_000_000 * Double(eas) / Double(ticksPerSecond))))
-            defer { task.cancel() }
+            let tickInterval = Duration.microseconds(Int64(1_000_000 * Double(eas) / Double(max(ticksPerSecond, 1))))
+            let interval = Duration.milliseconds(Int64(heartbeat * 1000))
+            var fleet: Fleet?
+            var task: Task<Void, any Error>?
+            var children: [Process] = []
+            if fleetProcesses > 0 {
+                children = try server.startFleetProcesses(eas: eas, processes: fleetProcesses, heartbeat: heartbeat,
+                                                          tickRate: ticksPerSecond > 0 ? Double(ticksPerSecond) / Double(eas) : 0)
+            } else {
+                let started = try await server.startFleet(eas: eas, heartbeat: interval, tickInterval: tickInterval)
+                (fleet, task) = (started.0, started.1)
+            }
+            defer {
+                task?.cancel()
+                for child in children where child.isRunning { child.terminate() }
+            }
             try await Task.sleep(for: .seconds(2))
             let before = try await server.portCounters()
             let cpuBefore = server.cpuSeconds()
-            let fleetBefore = fleet.stats
+            let ticksBefore = fleet?.stats.ticksSent ?? 0
             let start = Date()
             try await Task.sleep(for: .seconds(seconds))
             let elapsed = Date().timeIntervalSince(start)
             let cpu = (server.cpuSeconds() - cpuBefore) / elapsed * 100
             let after = try await server.portCounters()
-            let fleetAfter = fleet.stats
             let marketIn = (after["market"]?.received ?? 0) - (before["market"]?.received ?? 0)
             let relayOut = (after["relay"]?.sent ?? 0) - (before["relay"]?.sent ?? 0)
             let commandIn = (after["command"]?.received ?? 0) - (before["command"]?.received ?? 0)
-            let ticks = fleetAfter.ticksSent - fleetBefore.ticksSent
+            let ticks = fleet.map { $0.stats.ticksSent - ticksBefore } ?? relayOut
             let online = (try? await server.health()["nodes"] as? [String: Any])?["online"] as? Int ?? 0
-            print(String(format: "load: %d EAs online, heartbeat 1 s on both channels, %.0f ticks/s sent; server CPU %.1f%% of one core over %.0f s",
-                         online, Double(ticks) / elapsed, cpu, elapsed))
+            print(String(format: "load: %d EAs online (%@), heartbeat %.0f s on both channels, %.0f ticks/s sent; server CPU %.1f%% of one core over %.0f s",
+                         online, fleetProcesses > 0 ? "\(fleetProcesses) simulate processes" : "in-process fleet", heartbeat,
+                         Double(ticks) / elapsed, cpu, elapsed))
             print(String(format: "load: market in %.0f msg/s, command in %.0f msg/s, relay out %.0f msg/s; server RSS %.1f MB",
                          Double(marketIn) / elapsed, Double(commandIn) / elapsed, Double(relayOut) / elapsed, server.rssMB()))
-            task.cancel()
-            _ = try? await task.value
+            print(String(format: "load: %.1f µs of server CPU per EA message", cpu / 100 * elapsed / Double(max(1, marketIn + commandIn)) * 1e6))
+            task?.cancel()
+            _ = try? await task?.value
+            for child in children where child.isRunning { child.terminate() }
             // Every TICK the server received was relayed (telemetry decodes each once and republishes it).
             let final = try await server.portCounters()
             let tickOut = (final["relay"]?.sent ?? 0)
@@ -176,6 +194,37 @@ struct ServerUnderTest {
             try await Task.sleep(for: .milliseconds(500))
         }
         return (fleet, task)
+    }
+
+    /// Starts `processes` `bitten simulate` children sharing `eas` idealised EAs (one process holds at
+    /// most ~9 000 within 20 000 descriptors) and waits (at most 3 minutes) until they are all online.
+    func startFleetProcesses(eas: Int, processes: Int, heartbeat: Double, tickRate: Double) throws -> [Process] {
+        var children: [Process] = []
+        let share = (eas + processes - 1) / processes
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BITTEN_") }
+        for (name, port) in ports { environment[name] = String(port) }
+        environment["BITTEN_DATA_DIR"] = dataDir + "/simulate"
+        for index in 0..<processes {
+            let count = min(share, eas - index * share)
+            guard count > 0 else { break }
+            let child = Process()
+            child.executableURL = process.executableURL
+            child.arguments = ["simulate", "--eas", String(count), "--heartbeat", String(heartbeat),
+                               "--tick-rate", String(tickRate), "--uuid-prefix", "user_p\(index)_",
+                               "--account-base", String(60_000_000 + index * 1_000_000), "--shared-push-sockets", "50",
+                               "--idealised", "--log-level", "warning"]
+            child.environment = environment
+            child.standardOutput = FileHandle.nullDevice
+            child.standardError = FileHandle.nullDevice
+            try child.run()
+            children.append(child)
+        }
+        let deadline = Date().addingTimeInterval(180)
+        while Date() < deadline {
+            if let nodes = healthBlocking()?["nodes"] as? [String: Any], nodes["online"] as? Int ?? 0 >= eas { break }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        return children
     }
 
     /// The port of the managed redis-server it started (from its state file).

@@ -180,7 +180,17 @@ extension EndToEnd.TradePathTests {
         try await addUser(system, uuid, tier: "CORPORAL")
         try await postSignal(system, signal("SIG_DEAD_1"))
         try await postSignal(system, signal("SIG_DEAD_2"))
-        _ = try await fireAndFill(system, "SIG_DEAD_1", uuid)
+        // The EA's HELLO crosses the relay after its telemetry registered it: wait until a fire is taken.
+        var first: (status: Int, body: [String: Any]) = (0, [:])
+        #expect(try await eventually {
+            first = try await fire(system, "SIG_DEAD_1", uuid)
+            return first.status == 201
+        }, "\(first.body)")
+        let firstID = try #require(first.body["fire_id"] as? String)
+        #expect(try await eventually {
+            let (_, record) = try await HTTP.json(system.api + "/fires/\(firstID)")
+            return record["state"] as? String == "filled"
+        }, "\(system.bitten.logTail())")
         path.freeze()
         let restartedAt = ContinuousClock.now
         await system.fleet.restart(uuid)

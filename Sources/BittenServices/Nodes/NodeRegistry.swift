@@ -18,6 +18,11 @@ public final class NodeRegistry: Service, Sendable {
     }
 
     private let state: Mutex<State>
+    /// What the last successful flush wrote of each node (field values in `redisFields` order) and
+    /// when it last wrote the whole hash: a flush sends only the fields that changed.
+    private let written = Mutex<[String: WrittenNode]>([:])
+    /// Seconds after which a node's whole hash is written again (heals a hash lost in Redis).
+    static let fullWriteInterval = 60.0
     private let redis: RedisClient
     private let board: ServiceBoard
     private let logger: Logger
@@ -285,11 +290,21 @@ public final class NodeRegistry: Service, Sendable {
         }
         onlineGauge.record(self.counts(at: now()).online)
         guard !records.isEmpty || !events.isEmpty else { return }
-        let commands = commandsFor(records: records, events: events, counts: counts)
+        let at = now()
+        let (changes, _) = written.withLock { w in Self.changes(of: records, since: w, at: at) }
+        let commands = commandsFor(changes: changes, events: events, counts: counts)
+        guard !commands.isEmpty else { return }
         do {
             let replies = try await redis.pipeline(commands)
             if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
                 logger.error("node flush had an error reply", metadata: ["reply": "\(failure)"])
+                // Whole hashes again next time: what the error left out is not known.
+                written.withLock { w in for record in records { w[record.uuid] = nil } }
+            } else {
+                written.withLock { w in
+                    if w.count > 200_000 { w.removeAll() }
+                    for change in changes { w[change.uuid] = change.written }
+                }
             }
             board.count(Self.name, out: records.count + events.count)
         } catch {
@@ -301,13 +316,57 @@ public final class NodeRegistry: Service, Sendable {
         }
     }
 
-    private func commandsFor(records: [NodeRecord], events: [NodeEvent], counts: [String: (online: Int, total: Int)])
+    /// What a node's flush writes: the fields that changed since the last write (all of them the first
+    /// time and every `fullWriteInterval`), and the active-set update when its status changed.
+    struct NodeChange {
+        var uuid: String
+        var fields: [(String, String)]
+        var status: Bool?
+        var written: WrittenNode
+    }
+
+    /// A node as last written.
+    struct WrittenNode {
+        var values: [String]
+        var online: Bool
+        var fullAt: Double
+    }
+
+    static func changes(of records: [NodeRecord], since written: [String: WrittenNode], at time: Double)
+        -> ([NodeChange], Int)
+    {
+        var changes: [NodeChange] = []
+        var unchanged = 0
+        for record in records {
+            let fields = record.redisFields
+            let values = fields.map(\.1)
+            guard let last = written[record.uuid], last.values.count == values.count,
+                  time - last.fullAt < fullWriteInterval else {
+                changes.append(NodeChange(uuid: record.uuid, fields: fields, status: record.online,
+                                          written: WrittenNode(values: values, online: record.online, fullAt: time)))
+                continue
+            }
+            let changed = fields.indices.filter { values[$0] != last.values[$0] }.map { fields[$0] }
+            let status: Bool? = last.online == record.online ? nil : record.online
+            guard !changed.isEmpty || status != nil else {
+                unchanged += 1
+                continue
+            }
+            changes.append(NodeChange(uuid: record.uuid, fields: changed, status: status,
+                                      written: WrittenNode(values: values, online: record.online, fullAt: last.fullAt)))
+        }
+        return (changes, unchanged)
+    }
+
+    private func commandsFor(changes: [NodeChange], events: [NodeEvent], counts: [String: (online: Int, total: Int)])
         -> [[String]]
     {
         var commands: [[String]] = []
-        for record in records {
-            commands.append(["HSET", RedisKeys.node(record.uuid)] + record.redisFields.flatMap { [$0.0, $0.1] })
-            commands.append([record.online ? "SADD" : "SREM", RedisKeys.activeNodes, record.uuid])
+        for change in changes {
+            if !change.fields.isEmpty {
+                commands.append(["HSET", RedisKeys.node(change.uuid)] + change.fields.flatMap { [$0.0, $0.1] })
+            }
+            if let online = change.status { commands.append([online ? "SADD" : "SREM", RedisKeys.activeNodes, change.uuid]) }
         }
         var brokers: Set<String> = []
         for event in events {

@@ -104,7 +104,13 @@ public final class ServerSockets: Sendable {
                 // route (libzmq drops what it sends), so knowing a UUID is not enough to take its commands.
                 // Dead connections are found by ZMTP heartbeats, silent refused ones by the gateway (EALinks).
                 try socket.setRouterHandover(false)
-                try socket.setHeartbeat(interval: min(.seconds(10), linkTimeout / 3), timeout: linkTimeout)
+                // ZMTP heartbeats find a path that still ACKs but carries nothing (a stuck middlebox). Their
+                // cost in libzmq 4.3 grows with connections × connections / interval (each answered PING
+                // cancels a timer by a linear scan of every connection's timers: 10–20 % of a core at 5 000
+                // EAs with a 10 s interval), so they go once per link timeout; a dead TCP peer (power loss,
+                // dead NAT path) is found sooner by the kernel's keepalive, which costs libzmq nothing.
+                try socket.setHeartbeat(interval: linkTimeout, timeout: linkTimeout)
+                try socket.setTCPKeepalive(idle: linkTimeout / 3, interval: .seconds(5), count: 6)
                 try socket.startMonitor(monitorEndpoint, events: [.accepted, .disconnected])
                 try socket.setSendHighWaterMark(1000)
                 // Which machine each EA message came from: pins and trust checks compare it.

@@ -1,0 +1,88 @@
+import BittenCore
+import BittenTestSupport
+import Foundation
+import Logging
+import Redis
+import Synchronization
+import Testing
+
+@testable import BittenServices
+
+/// The node registry writes only what changed of a node (a heartbeat moves a few fields, not 44), and
+/// the whole hash the first time and once a minute, so a hash lost in Redis comes back.
+@Suite("Node registry flush: changed fields only")
+struct NodeFlushTests {
+    static func hello() throws -> EAMessage {
+        try EAMessage.decode(try Fixtures.bytes("ea/hello.json"), channel: .command)
+    }
+
+    static func heartbeat() throws -> EAMessage {
+        try EAMessage.decode(try Fixtures.bytes("ea/heartbeat_dealer.json"), channel: .command)
+    }
+
+    @Test func aHeartbeatWritesOnlyTheFieldsItChanged() throws {
+        let registry = NodeRegistry(redis: RedisClient(url: RedisURL(host: "127.0.0.1", port: 1)), board: ServiceBoard(),
+                                    logger: Logger(label: "test"), now: { 1000 })
+        registry.handle(try Self.hello(), at: 1000)
+        let first = try #require(registry.node("user_5512093"))
+        var (changes, unchanged) = NodeRegistry.changes(of: [first], since: [:], at: 1000)
+        #expect(changes.count == 1 && unchanged == 0)
+        #expect(changes[0].fields.count == first.redisFields.count, "the first write is the whole hash")
+        #expect(changes[0].status == true)
+        let written = ["user_5512093": changes[0].written]
+
+        (changes, unchanged) = NodeRegistry.changes(of: [first], since: written, at: 1001)
+        #expect(changes.isEmpty && unchanged == 1, "nothing changed, nothing written")
+
+        registry.handle(try Self.heartbeat(), at: 1030)
+        let beaten = try #require(registry.node("user_5512093"))
+        (changes, _) = NodeRegistry.changes(of: [beaten], since: written, at: 1030)
+        let names = Set(changes.first?.fields.map(\.0) ?? [])
+        #expect(names.contains("last_heartbeat") && names.contains("last_seen"))
+        #expect(!names.contains("broker") && !names.contains("company") && !names.contains("pin_account"))
+        #expect(names.count < first.redisFields.count / 2, "\(names.sorted())")
+        #expect(changes.first?.status == nil, "still online: the active set is not touched")
+        // Every changed field is really different, and every field left out is the same.
+        let before = Dictionary(first.redisFields, uniquingKeysWith: { a, _ in a })
+        for (name, value) in beaten.redisFields {
+            #expect(names.contains(name) == (before[name] != value), "\(name)")
+        }
+
+        (changes, _) = NodeRegistry.changes(of: [beaten], since: written, at: 1000 + NodeRegistry.fullWriteInterval + 1)
+        #expect(changes.first?.fields.count == beaten.redisFields.count, "the whole hash again after a minute")
+    }
+
+    /// Against a real redis-server: the hash is complete after the first flush, a heartbeat updates its
+    /// fields with a short HSET, and a hash deleted behind the registry's back is whole again a minute later.
+    @Test func theHashStaysCompleteInRedis() async throws {
+        let server = try RedisServerProcess()
+        let redis = RedisClient(url: try RedisURL(parsing: server.url))
+        defer { redis.shutdown() }
+        let clock = Mutex(1000.0)
+        let registry = NodeRegistry(redis: redis, board: ServiceBoard(), logger: Logger(label: "test"),
+                                    now: { clock.withLock { $0 } })
+        let probe = try RedisConnection(url: try RedisURL(parsing: server.url))
+        func hash() throws -> [String: String] {
+            let items = (try probe.command(["HGETALL", "node:user_5512093"]).array ?? []).compactMap(\.string)
+            return Dictionary(stride(from: 0, to: items.count - 1, by: 2).map { (items[$0], items[$0 + 1]) }, uniquingKeysWith: { a, _ in a })
+        }
+        registry.handle(try Self.hello(), at: 1000)
+        await registry.flush()
+        let record = try #require(registry.node("user_5512093"))
+        #expect(try hash() == Dictionary(record.redisFields, uniquingKeysWith: { a, _ in a }))
+        #expect(try probe.command(["SISMEMBER", "active_nodes", "user_5512093"]).int == 1)
+
+        clock.withLock { $0 = 1030 }
+        registry.handle(try Self.heartbeat(), at: 1030)
+        await registry.flush()
+        let beaten = try #require(registry.node("user_5512093"))
+        #expect(try hash() == Dictionary(beaten.redisFields, uniquingKeysWith: { a, _ in a }))
+
+        _ = try probe.command(["DEL", "node:user_5512093"])
+        clock.withLock { $0 = 1030 + NodeRegistry.fullWriteInterval + 1 }
+        registry.handle(try Self.heartbeat(), at: 1030 + NodeRegistry.fullWriteInterval + 1)
+        await registry.flush()
+        let healed = try #require(registry.node("user_5512093"))
+        #expect(try hash() == Dictionary(healed.redisFields, uniquingKeysWith: { a, _ in a }))
+    }
+}
