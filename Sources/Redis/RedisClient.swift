@@ -55,6 +55,9 @@ public final class RedisClient: Service, @unchecked Sendable {
     private var workersStarted = false
     private let poolSize: Int
     private let multiplexer: RedisMultiplexer
+    /// Set when the client talks to a Redis Cluster: commands go to their slot's primary.
+    private let cluster: RedisClusterClient?
+    private let clusterState = Mutex<RedisClientState>(.connecting)
     private let scriptSHAs = Mutex<[String: String]>([:])
 
     private let connectTimeout: Duration
@@ -73,11 +76,33 @@ public final class RedisClient: Service, @unchecked Sendable {
 
     /// Creates the client; nothing connects and no thread starts until the first call (or `run()`).
     /// `poolSize`: blocking connections for `withConnection`; `connections`: shared non-blocking ones.
-    public init(
+    public convenience init(
         url: RedisURL, poolSize: Int = 4, connections: Int = 2, connectTimeout: Duration = .seconds(2),
         minBackoff: Duration = .milliseconds(100), maxBackoff: Duration = .seconds(5),
         healthInterval: Duration = .seconds(1), logger: Logger = Logger(label: "bitten.redis")
     ) {
+        self.init(url: url, cluster: nil, poolSize: poolSize, connections: connections, connectTimeout: connectTimeout,
+                  minBackoff: minBackoff, maxBackoff: maxBackoff, healthInterval: healthInterval, logger: logger)
+    }
+
+    /// A client of a Redis Cluster: `command`, `pipeline`, `transaction` and `evaluate` go to the primary of
+    /// their keys' slot (`RedisClusterClient`: MOVED, ASK, fail-over), a pipeline split by primary with its
+    /// replies in order; a transaction or script whose keys span slots fails before it is sent, naming them.
+    /// `withConnection` (blocking commands on one connection) is not available on a cluster yet.
+    public convenience init(
+        cluster url: RedisClusterURL, connectionsPerNode: Int = 1, healthInterval: Duration = .seconds(1),
+        logger: Logger = Logger(label: "bitten.redis")
+    ) {
+        self.init(url: url.url(of: url.seeds[0]), cluster: url, poolSize: 1, connections: connectionsPerNode,
+                  connectTimeout: .seconds(2), minBackoff: .milliseconds(100), maxBackoff: .seconds(5),
+                  healthInterval: healthInterval, logger: logger)
+    }
+
+    private init(
+        url: RedisURL, cluster: RedisClusterURL?, poolSize: Int, connections: Int, connectTimeout: Duration,
+        minBackoff: Duration, maxBackoff: Duration, healthInterval: Duration, logger: Logger
+    ) {
+        self.cluster = cluster.map { RedisClusterClient(url: $0, connectionsPerNode: connections, logger: logger) }
         self.url = url
         self.logger = logger
         self.connectTimeout = connectTimeout
@@ -109,7 +134,10 @@ public final class RedisClient: Service, @unchecked Sendable {
     }
 
     /// The state of the shared connections as of the last command or health check.
-    public var state: RedisClientState { multiplexer.state }
+    public var state: RedisClientState { cluster == nil ? multiplexer.state : clusterState.withLock { $0 } }
+
+    /// Whether the client talks to a Redis Cluster.
+    public var isCluster: Bool { cluster != nil }
 
     /// The round trip of the last health-check PING.
     public var lastPingLatency: Duration? { condition.withLock { lastPing } }
@@ -119,6 +147,9 @@ public final class RedisClient: Service, @unchecked Sendable {
     public func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (RedisConnection) throws -> T
     ) async throws -> T {
+        if cluster != nil {
+            throw RedisError(.unavailable, "blocking work on one connection (withConnection) is not available on a Redis Cluster yet")
+        }
         startWorkers()
         return try await withCheckedThrowingContinuation { (reply: CheckedContinuation<T, any Error>) in
             let job = Job(
@@ -134,6 +165,20 @@ public final class RedisClient: Service, @unchecked Sendable {
     /// Sends commands through the shared connections, timing them and counting connection failures.
     private func shared(_ commands: [[[UInt8]]]) async throws -> [RedisReply] {
         let start = ContinuousClock.now
+        if let cluster {
+            do {
+                let replies = commands.count == 1 ? [try await cluster.send(commands[0])] : try await cluster.pipeline(commands)
+                latency.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+                clusterState.withLock { $0 = .ready }
+                return replies
+            } catch let error as RedisError {
+                if error.isConnectionProblem {
+                    failures.increment()
+                    clusterState.withLock { $0 = .unavailable(error.message) }
+                }
+                throw error
+            }
+        }
         do {
             let replies = try await multiplexer.send(commands)
             latency.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
@@ -171,11 +216,14 @@ public final class RedisClient: Service, @unchecked Sendable {
 
     /// Runs commands in MULTI/EXEC (written together: nothing else comes between them).
     public func transaction(_ commands: [[String]]) async throws -> [RedisReply] {
-        try RedisConnection.execResult(try await shared(([["MULTI"]] + commands + [["EXEC"]]).map(Self.bytes)))
+        if let cluster { return try RedisConnection.execResult(try await cluster.transaction(commands.map(Self.bytes))) }
+        return try RedisConnection.execResult(try await shared(([["MULTI"]] + commands + [["EXEC"]]).map(Self.bytes)))
     }
 
     /// Runs a Lua script with EVALSHA, loading it (SCRIPT LOAD) when the server does not know it.
     public func evaluate(_ script: RedisScript, keys: [String] = [], args: [String] = []) async throws -> RedisReply {
+        // On a cluster each primary has its own script cache: EVAL carries the source to whichever owns the slot.
+        if cluster != nil { return try await command(["EVAL", script.source, String(keys.count)] + keys + args) }
         for _ in 0..<2 {
             let sha: String
             if let known = scriptSHAs.withLock({ $0[script.source] }) {
@@ -199,7 +247,7 @@ public final class RedisClient: Service, @unchecked Sendable {
 
     /// Health checks until shutdown, then stops the workers.
     public func run() async throws {
-        multiplexer.start()
+        if cluster == nil { multiplexer.start() }
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 _ = try? await ping()
@@ -223,6 +271,7 @@ public final class RedisClient: Service, @unchecked Sendable {
     /// Stops the workers and the shared connections; queued and later commands fail with `.closed`.
     public func shutdown() {
         multiplexer.stop()
+        cluster?.stop()
         let pending: [Job] = condition.withLock {
             stopped = true
             currentState = .closed

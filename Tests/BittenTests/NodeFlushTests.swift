@@ -86,3 +86,50 @@ struct NodeFlushTests {
         #expect(try hash() == Dictionary(healed.redisFields, uniquingKeysWith: { a, _ in a }))
     }
 }
+
+/// The node registry on a Redis Cluster (three primaries on loopback): what one registry flushes, a
+/// new one restores, the node hashes spread over the primaries.
+@Suite("Node registry on a Redis Cluster", .serialized)
+final class NodeRegistryClusterTests {
+    let cluster: LocalRedisCluster
+    let base: URL
+
+    init() async throws {
+        base = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-cluster-\(UUID().uuidString)")
+        let path = base.path
+        cluster = try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try LocalRedisCluster(directory: path) }) }.start()
+        }
+    }
+
+    deinit {
+        cluster.stop()
+        try? FileManager.default.removeItem(at: base)
+    }
+
+    @Test func nodesAreWrittenAndRestoredAcrossThePrimaries() async throws {
+        let client = RedisClient(cluster: try RedisClusterURL(parsing: cluster.urlText))
+        defer { client.shutdown() }
+        let registry = NodeRegistry(redis: client, board: ServiceBoard(), logger: Logger(label: "test"))
+        let template = String(decoding: try Fixtures.bytes("ea/hello.json"), as: UTF8.self)
+        let uuids = (0..<40).map { "user_cluster_\($0)" }
+        for uuid in uuids {
+            registry.handle(try EAMessage.decode(Array(template.replacingOccurrences(of: "user_5512093", with: uuid).utf8),
+                                                 channel: .command), at: 1000)
+        }
+        await registry.flush()
+        // redis-cli --cluster create gives each of three primaries a third of the slots.
+        let owners = Set(uuids.map { ClusterSlot.of("node:\($0)") / 5462 })
+        #expect(owners.count >= 2, "the hashes sit on more than one primary")
+        #expect(try await client.command(["SCARD", "active_nodes"]).int == uuids.count)
+
+        let restored = NodeRegistry(redis: client, board: ServiceBoard(), logger: Logger(label: "test"))
+        let running = Task { try await restored.run() }
+        defer { running.cancel() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while restored.node(uuids[39]) == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        for uuid in uuids {
+            #expect(restored.node(uuid)?.redisFields.map(\.1) == registry.node(uuid)?.redisFields.map(\.1), "\(uuid)")
+        }
+    }
+}

@@ -157,3 +157,34 @@ extension LocalClusterTests {
         }
     }
 }
+
+extension LocalClusterTests {
+    /// The services' client (`RedisClient`) on a cluster: commands and pipelines across every primary with
+    /// replies in order, a transaction and a script in one slot, the ones that span slots refused before
+    /// they are sent, and blocking work refused with the reason.
+    @Test func theServicesClientSpeaksCluster() async throws {
+        let client = RedisClient(cluster: try RedisClusterURL(parsing: cluster.urlText))
+        defer { client.shutdown() }
+        #expect(client.isCluster)
+        for index in 0..<100 { try await client.command(["SET", "c:\(index)", "\(index)"]) }
+        let replies = try await client.pipeline((0..<100).map { ["GET", "c:\($0)"] })
+        #expect(replies.map(\.string) == (0..<100).map { "\($0)" })
+        let slots = Set((0..<100).map { ClusterSlot.of("c:\($0)") })
+        #expect(slots.count > 50, "the keys are spread over the slots")
+        let exec = try await client.transaction([["INCR", "{u:1}:a"], ["INCR", "{u:1}:b"], ["GET", "{u:1}:a"]])
+        #expect(exec.count == 3 && exec[0].int == 1 && exec[1].int == 1 && exec[2].string == "1", "\(exec)")
+        await #expect {
+            try await client.transaction([["INCR", "{u:1}:a"], ["INCR", "{u:2}:a"]])
+        } throws: { ($0 as? RedisError)?.code == .crossSlot }
+        #expect(try await client.command(["GET", "{u:1}:a"]).string == "1", "the refused transaction wrote nothing")
+        let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        #expect(try await client.evaluate(script, keys: ["{u:1}:a"], args: ["5"]).int == 6)
+        await #expect {
+            try await client.evaluate(script, keys: ["{u:1}:a", "{u:2}:a"], args: ["5"])
+        } throws: { ($0 as? RedisError)?.code == .crossSlot }
+        await #expect {
+            try await client.withConnection { _ in 1 }
+        } throws: { ($0 as? RedisError)?.message.contains("Redis Cluster") == true }
+        #expect(client.state == .ready)
+    }
+}

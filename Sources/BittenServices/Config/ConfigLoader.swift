@@ -86,7 +86,7 @@ public enum ConfigLoader {
                 do { _ = try RedisClusterURL(parsing: text) } catch {
                     throw ConfigError(setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): \(error.message)")
                 }
-                throw ConfigError(setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): the services do not run on a Redis Cluster yet (the client speaks it, the key schema is not ready); name one primary with redis://host:port")
+                throw ConfigError(setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): the services do not run on a Redis Cluster yet (the client and the node registry speak it; the trade path's scripts span slots and the gateway inbox and the confirmation ledger block on one connection); name one primary with redis://host:port")
             }
             do {
                 config.redisURL = try RedisURL(parsing: text)

@@ -262,13 +262,10 @@ public final class NodeRegistry: Service, Sendable {
     private func restore() async {
         for attempt in 0..<20 {
             do {
-                let records: [NodeRecord] = try await redis.withConnection { connection in
-                    let uuids = try connection.command(["SMEMBERS", RedisKeys.activeNodes]).orThrow().array?
-                        .compactMap(\.string) ?? []
-                    guard !uuids.isEmpty else { return [] }
-                    let replies = try connection.pipeline(uuids.map { ["HGETALL", RedisKeys.node($0)] })
-                    return replies.compactMap { $0.hash.flatMap(NodeRecord.init(redisHash:)) }
-                }
+                // Shared connections, not a blocking one: on a cluster the hashes live on several primaries.
+                let uuids = try await redis.command(["SMEMBERS", RedisKeys.activeNodes]).array?.compactMap(\.string) ?? []
+                let replies = uuids.isEmpty ? [] : try await redis.pipeline(uuids.map { ["HGETALL", RedisKeys.node($0)] })
+                let records = replies.compactMap { $0.hash.flatMap(NodeRecord.init(redisHash:)) }
                 state.withLock { $0.table.restore(records) }
                 if !records.isEmpty { logger.info("restored nodes", metadata: ["count": "\(records.count)"]) }
                 return

@@ -179,6 +179,42 @@ public final class RedisClusterClient: @unchecked Sendable {
         return replies
     }
 
+    /// Runs `commands` in MULTI/EXEC on the primary of their one slot (written together); returns every
+    /// reply, EXEC's last. Keys that span slots fail before anything is sent; a slot that moved meanwhile
+    /// (a redirect while queueing aborts the transaction) is looked up again and the transaction retried.
+    public func transaction(_ commands: [[[UInt8]]]) async throws -> [RedisReply] {
+        var slot: Int?
+        for command in commands {
+            guard let own = try CommandKeys.slot(of: command) else { continue }
+            if let slot, slot != own {
+                let names = commands.compactMap { $0.count > 1 ? String(decoding: $0[1], as: UTF8.self) : nil }
+                throw RedisError(.crossSlot, "a transaction's keys span slots \(slot) and \(own): \(names.joined(separator: ", "))")
+            }
+            slot = own
+        }
+        let block = [[Array("MULTI".utf8)]] + commands + [[Array("EXEC".utf8)]]
+        for attempt in 0..<maxAttempts {
+            let endpoint = try await primary(for: slot)
+            let replies: [RedisReply]
+            do {
+                replies = try await node(endpoint).send(block)
+            } catch let error as RedisError where error.code == .unavailable || error.code == .connectionFailed {
+                try await pause(attempt)
+                try? await refreshTopology()
+                continue
+            }
+            let redirect = replies.lazy.compactMap { reply -> ClusterRedirect? in
+                if case .error(let message) = reply { return ClusterRedirect(error: message) }
+                return nil
+            }.first
+            guard let redirect else { return replies }
+            if case .moved(let movedSlot, let to) = redirect { state.withLock { $0.topology?.apply(moved: movedSlot, to: to) } }
+            try await pause(attempt)
+            try? await refreshTopology()
+        }
+        throw RedisError(.unavailable, "transaction still redirected after \(maxAttempts) attempts")
+    }
+
     private func pause(_ attempt: Int) async throws {
         try await Task.sleep(for: .milliseconds(50 << min(attempt, 5)))
     }
