@@ -91,21 +91,10 @@ struct NodeFlushTests {
 /// new one restores, the node hashes spread over the primaries.
 @Suite("Node registry on a Redis Cluster", .serialized)
 final class NodeRegistryClusterTests {
-    let cluster: LocalRedisCluster
-    let base: URL
+    let running: TestCluster
+    var cluster: LocalRedisCluster { running.cluster }
 
-    init() async throws {
-        base = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-cluster-\(UUID().uuidString)")
-        let path = base.path
-        cluster = try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try LocalRedisCluster(directory: path) }) }.start()
-        }
-    }
-
-    deinit {
-        cluster.stop()
-        try? FileManager.default.removeItem(at: base)
-    }
+    init() async throws { running = try await TestCluster.start() }
 
     @Test func nodesAreWrittenAndRestoredAcrossThePrimaries() async throws {
         let client = RedisClient(cluster: try RedisClusterURL(parsing: cluster.urlText))

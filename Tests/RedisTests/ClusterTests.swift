@@ -118,23 +118,10 @@ struct ClusterUnitTests {
 /// A real cluster on loopback: three primaries with one replica each.
 @Suite("Redis Cluster on loopback", .serialized)
 final class LocalClusterTests {
-    let cluster: LocalRedisCluster
-    let base: URL
+    let running: TestCluster
+    var cluster: LocalRedisCluster { running.cluster }
 
-    /// Starting six servers and joining them takes seconds of blocking waits: done on a thread of its own,
-    /// never on the cooperative pool that the other suites' tasks run on.
-    init() async throws {
-        base = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-cluster-\(UUID().uuidString)")
-        let path = base.path
-        cluster = try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try LocalRedisCluster(directory: path) }) }.start()
-        }
-    }
-
-    deinit {
-        cluster.stop()
-        try? FileManager.default.removeItem(at: base)
-    }
+    init() async throws { running = try await TestCluster.start() }
 
     @Test func theClientsSlotsAndMapAgreeWithTheServers() throws {
         let asked = try RedisConnection(url: cluster.servers[0].url)

@@ -122,6 +122,17 @@ struct SocketPairTests {
         await loop.shutdown()
     }
 
+    /// PUB drops until the subscription arrives: sends probes through the forwarder until one comes back.
+    private func awaitSubscription(push: LoopSocket, sub: LoopSocket) async throws {
+        var probes = 0
+        while sub.stats.received == 0 && probes < 200 {
+            try await push.send(Message(strings: ["probe"]))
+            probes += 1
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try #require(sub.stats.received > 0)
+    }
+
     /// A PULL handled inline republishes on a PUB of the same loop without a hop, in order; after
     /// `stopInlineHandling` batches go to the stream again.
     @Test func inlineHandlerForwardsOnTheLoopThread() async throws {
@@ -141,14 +152,7 @@ struct SocketPairTests {
             pub.post(batch.map { Message([Array("T".utf8), $0.frames[0]]) })
         }
         let push = try await other.open(.push) { try $0.connect("tcp://127.0.0.1:\(pullPort)") }
-        // PUB drops until the subscription arrives: send probes until one comes back.
-        var probes = 0
-        while sub.stats.received == 0 && probes < 200 {
-            try await push.send(Message(strings: ["probe"]))
-            probes += 1
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        try #require(sub.stats.received > 0)
+        try await awaitSubscription(push: push, sub: sub)
         try await push.send(batch: (0..<500).map { Message(strings: ["m\($0)"]) })
         var received: [String] = []
         for await batch in sub.messages {
@@ -189,13 +193,7 @@ struct SocketPairTests {
             }
         }
         let push = try await other.open(.push) { try $0.connect("tcp://127.0.0.1:\(pullPort)") }
-        var probes = 0
-        while sub.stats.received == 0 && probes < 200 {
-            try await push.send(Message(strings: ["probe"]))
-            probes += 1
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        try #require(sub.stats.received > 0)
+        try await awaitSubscription(push: push, sub: sub)
         shapes.withLock { $0.removeAll() }
         try await push.send(Message([Array("head".utf8), [], Array(repeating: 7, count: 70_000)]))
         try await push.send(batch: (0..<300).map { Message(strings: ["m\($0)"]) })
