@@ -122,6 +122,20 @@ struct SocketPairTests {
         await loop.shutdown()
     }
 
+    /// A PULL and a PUB on one loop, and a SUB of that PUB on another loop.
+    private func forwarder() async throws -> (SocketLoop, SocketLoop, LoopSocket, LoopSocket, LoopSocket) {
+        let loop = try SocketLoop(context: context)
+        let other = try SocketLoop(context: context)
+        let pull = try await loop.open(.pull) { try $0.bind("tcp://127.0.0.1:0") }
+        let pub = try await loop.open(.pub) { try $0.bind("tcp://127.0.0.1:0") }
+        let pubPort = try #require(pub.boundPort)
+        let sub = try await other.open(.sub) { socket in
+            try socket.subscribe("")
+            try socket.connect("tcp://127.0.0.1:\(pubPort)")
+        }
+        return (loop, other, pull, pub, sub)
+    }
+
     /// PUB drops until the subscription arrives: sends probes through the forwarder until one comes back.
     private func awaitSubscription(push: LoopSocket, sub: LoopSocket) async throws {
         var probes = 0
@@ -136,16 +150,8 @@ struct SocketPairTests {
     /// A PULL handled inline republishes on a PUB of the same loop without a hop, in order; after
     /// `stopInlineHandling` batches go to the stream again.
     @Test func inlineHandlerForwardsOnTheLoopThread() async throws {
-        let loop = try SocketLoop(context: context)
-        let other = try SocketLoop(context: context)
-        let pull = try await loop.open(.pull) { try $0.bind("tcp://127.0.0.1:0") }
-        let pub = try await loop.open(.pub) { try $0.bind("tcp://127.0.0.1:0") }
+        let (loop, other, pull, pub, sub) = try await forwarder()
         let pullPort = try #require(pull.boundPort)
-        let pubPort = try #require(pub.boundPort)
-        let sub = try await other.open(.sub) { socket in
-            try socket.subscribe("")
-            try socket.connect("tcp://127.0.0.1:\(pubPort)")
-        }
         let onLoopThread = Mutex<[Bool]>([])
         await pull.handleInline { batch in
             onLoopThread.withLock { $0.append(loop.isLoopThread) }
@@ -174,16 +180,8 @@ struct SocketPairTests {
     /// A raw handler sees every message and frame in order from the reused buffer (multipart and empty
     /// frames included) and forwards two borrowed frames on a PUB of the same loop without a copy.
     @Test func rawHandlerReadsFramesAndForwardsBorrowedBytes() async throws {
-        let loop = try SocketLoop(context: context)
-        let other = try SocketLoop(context: context)
-        let pull = try await loop.open(.pull) { try $0.bind("tcp://127.0.0.1:0") }
-        let pub = try await loop.open(.pub) { try $0.bind("tcp://127.0.0.1:0") }
+        let (loop, other, pull, pub, sub) = try await forwarder()
         let pullPort = try #require(pull.boundPort)
-        let pubPort = try #require(pub.boundPort)
-        let sub = try await other.open(.sub) { socket in
-            try socket.subscribe("")
-            try socket.connect("tcp://127.0.0.1:\(pubPort)")
-        }
         let shapes = Mutex<[[Int]]>([])
         await pull.handleInlineRaw { batch in
             for index in 0..<batch.count {
