@@ -18,6 +18,23 @@ struct EALinksTests {
         #expect(links.links.keys.sorted() == [10])
     }
 
+    /// Stale: a link that carried a node's messages and has been silent past the timeout (the gateway
+    /// then drops it only if the node is heard on its other channels); never-spoken links are `silent`'s.
+    @Test func aNodesLinkSilentPastTheTimeoutIsACandidate() {
+        var links = EALinks()
+        links.opened(10, host: "10.0.0.5", port: 50000, at: 0)
+        links.delivered(10, uuid: "user_a", peerAddress: "10.0.0.5", at: 1)
+        links.opened(11, host: "10.0.0.6", port: 50001, at: 0)
+        links.delivered(11, uuid: "user_b", peerAddress: "10.0.0.6", at: 30)
+        links.opened(12, host: "10.0.0.7", port: 50002, at: 0)  // never spoke: not stale
+        #expect(links.stale(longerThan: 45, at: 46).isEmpty, "at the timeout exactly, not past it")
+        #expect(links.stale(longerThan: 45, at: 47).map(\.fd) == [10])
+        #expect(links.stale(longerThan: 45, at: 80).map(\.fd) == [10, 11])
+        links.delivered(10, uuid: "user_a", peerAddress: "10.0.0.5", at: 79)
+        #expect(links.stale(longerThan: 45, at: 80).map(\.fd) == [11], "a message makes it fresh again")
+        #expect(links.links.count == 3, "candidates stay until the gateway forgets the ones it drops")
+    }
+
     @Test func whenANodesLinkClosesTheSilentLinksOfItsHostAreReleased() {
         var links = EALinks()
         links.opened(10, host: "10.0.0.5", port: 50000, at: 0)

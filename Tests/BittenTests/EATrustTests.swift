@@ -161,7 +161,8 @@ extension EndToEnd.TradePathTests {
     }
 
     /// The EA restarts while its old connection still holds the routing id: the path to the old terminal
-    /// went dead without a close (a relay frozen mid-connection). ZMTP heartbeats find the dead link, the
+    /// went dead without a close (a relay frozen mid-connection, which keeps ACKing). The gateway drops that
+    /// link as stale (silent past the timeout while the EA is heard on 5556), the
     /// restarted EA's connection (refused meanwhile, silent) is dropped at once, reconnects by itself and
     /// takes the route; its fires fill.
     @Test func aRestartBehindADeadConnectionGetsTheRouteOnceHeartbeatsCloseIt() async throws {
@@ -191,6 +192,10 @@ extension EndToEnd.TradePathTests {
             let (_, record) = try await HTTP.json(system.api + "/fires/\(firstID)")
             return record["state"] as? String == "filled"
         }, "\(system.bitten.logTail())")
+        // A live EA is never taken for stale: two link timeouts with both channels beating, nothing dropped.
+        try await Task.sleep(for: .seconds(3))
+        let (_, before) = try await HTTP.get(system.api + "/metrics")
+        #expect(metricValue(before, #"bitten_ea_links_dropped_total{reason="stale"}"#) == 0)
         path.freeze()
         let restartedAt = ContinuousClock.now
         await system.fleet.restart(uuid)
@@ -210,6 +215,7 @@ extension EndToEnd.TradePathTests {
         print("restart behind a dead connection (link timeout 1.5 s): first fire filled \(ContinuousClock.now - restartedAt) after the restart")
         let (_, metrics) = try await HTTP.get(system.api + "/metrics")
         #expect(metricValue(metrics, #"bitten_ea_links_dropped_total{reason="restart"}"#) >= 1, "\(String(decoding: metrics, as: UTF8.self).split(separator: "\n").filter { $0.contains("links_dropped") })")
+        #expect(metricValue(metrics, #"bitten_ea_links_dropped_total{reason="stale"}"#) >= 1, "the frozen link was not dropped as stale")
     }
 
     /// `BITTEN_EA_NETWORKS`: a source network outside the list cannot connect at all (ZAP refuses it,

@@ -62,7 +62,8 @@ public struct BittenConfig: Sendable, Equatable {
     public var eaPeerCheck = PeerMatch.exact
     /// Seconds after which the command channel (5555) gives up on a connection: one that sent nothing
     /// since it connected (libzmq refused its routing id, held by another live connection) is dropped, and
-    /// one that answers no ZMTP heartbeat and sends nothing is closed (`BITTEN_EA_LINK_TIMEOUT`). Longer
+    /// a node's connection silent that long while the node is heard on its other channels is dropped as
+    /// stale (`BITTEN_EA_LINK_TIMEOUT`). Longer
     /// than the EA's own 30 s heartbeat, so that a live EA is never cut off.
     public var eaLinkTimeout: Double = 45
     /// Source networks allowed to connect to 5555, 5556 and 5558 (`BITTEN_EA_NETWORKS`, CIDRs); nil = any.

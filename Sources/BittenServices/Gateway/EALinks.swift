@@ -8,7 +8,7 @@
 /// its accept (socket monitor) to its first message (`ZMQ_SRCFD` on each message):
 /// - a link silent for longer than the EA's own heartbeat (the link timeout) is one libzmq refused: it
 ///   is dropped (its DEALER reconnects by itself), counted and alerted;
-/// - when a node's link closes (the EA stopped, or ZMTP heartbeats found it dead), silent links from the
+/// - when a node's link closes (the EA stopped, keepalive or the stale sweep found it dead), silent links from the
 ///   same host are dropped at once: that is the EA restarted while its old connection still held the
 ///   id, and on reconnecting it gets it.
 ///
@@ -61,6 +61,18 @@ struct EALinks: Sendable {
             .map { (fd: $0.key, link: $0.value) }.sorted { $0.fd < $1.fd }
         for (fd, _) in found { links[fd] = nil }
         return found
+    }
+
+    /// Links that carried a node's messages and have been silent longer than `timeout`, whose node
+    /// `isAlive` says is still heard on its other channels (5556 heartbeats, 5558 pongs): the path of this
+    /// link is stuck (a relay or middlebox that ACKs but forwards nothing), or it is the old connection of an
+    /// EA that restarted. A weekend, when the EA is silent on every channel, is not this. Only candidates:
+    /// the caller checks `isAlive` outside its lock and calls `forget` for the ones it drops.
+    func stale(longerThan timeout: Double, at now: Double) -> [(fd: Int32, link: Link)] {
+        links.filter { entry in
+            guard entry.value.uuid != nil, let last = entry.value.lastMessageAt else { return false }
+            return now - last > timeout
+        }.map { (fd: $0.key, link: $0.value) }.sorted { $0.fd < $1.fd }
     }
 
     /// The nodes whose messages come in on links from `host`.

@@ -60,6 +60,7 @@ public final class GatewayService: Service, Sendable {
     private let droppedSilent = Counter(label: "bitten_ea_links_dropped_total", dimensions: [("reason", "silent")])
     private let droppedRestart = Counter(label: "bitten_ea_links_dropped_total", dimensions: [("reason", "restart")])
     private let droppedRefused = Counter(label: "bitten_ea_links_dropped_total", dimensions: [("reason", "refused")])
+    private let droppedStale = Counter(label: "bitten_ea_links_dropped_total", dimensions: [("reason", "stale")])
 
     /// `fireTimeout`: how long an unanswered ping may wait before the node is marked `commands_unread`;
     /// `quietWhenMarketClosed`: no pings Friday 22:00 → Sunday 22:00 UTC; `monitor`: the command socket's
@@ -312,7 +313,33 @@ public final class GatewayService: Service, Sendable {
         let every = Duration.milliseconds(Int64(max(0.1, linkTimeout / 4) * 1000))
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: every) } } catch { return }
+            // Stale first: dropping a restarted EA's old connection releases its new one as a restart,
+            // not as a duplicate.
+            sweepStaleLinks(at: now())
             sweepSilentLinks(at: now())
+        }
+    }
+
+    /// Drops a node's link that has been silent longer than the link timeout while the node is heard on
+    /// its other channels within it: that path is stuck, or it is the old connection of a restarted EA,
+    /// and it holds the routing id that the EA's live connection needs. (This is what ZMTP heartbeats did;
+    /// their timers cost libzmq 4.3 a linear scan of every connection per answered PING.)
+    func sweepStaleLinks(at: Double) {
+        let candidates = links.withLock { $0.stale(longerThan: linkTimeout, at: at) }
+        for (fd, link) in candidates {
+            guard let uuid = link.uuid, let node = registry.node(uuid), node.online, at - node.lastSeen <= linkTimeout else { continue }
+            // Taken out as if closed: the silent connections of its host (a restarted EA held off by it) are
+            // released at once, as when the monitor reports a close.
+            let released = links.withLock { table -> [(fd: Int32, link: EALinks.Link)]? in
+                guard let current = table.links[fd], current.lastMessageAt == link.lastMessageAt else { return nil }
+                return table.closed(fd)
+            }
+            guard let released, drop(fd, link) else { continue }
+            droppedStale.increment()
+            logger.warning("EA connection dropped: silent past the link timeout while its EA is heard on its other channels",
+                           metadata: ["bitten.node.uuid": "\(uuid)", "peer": "\(link.host):\(link.port ?? 0)",
+                                      "silent_seconds": "\(Int(at - (link.lastMessageAt ?? at)))"])
+            for (fd, link) in released where drop(fd, link) { droppedRestart.increment() }
         }
     }
 

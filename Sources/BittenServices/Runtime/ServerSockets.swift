@@ -102,14 +102,13 @@ public final class ServerSockets: Sendable {
                 try socket.setRouterMandatory(true)
                 // No handover: a second connection with a routing id that a live connection holds gets no
                 // route (libzmq drops what it sends), so knowing a UUID is not enough to take its commands.
-                // Dead connections are found by ZMTP heartbeats, silent refused ones by the gateway (EALinks).
+                // Dead connections are closed by TCP keepalive; silent, refused and stale ones by the gateway (EALinks).
                 try socket.setRouterHandover(false)
-                // ZMTP heartbeats find a path that still ACKs but carries nothing (a stuck middlebox). Their
-                // cost in libzmq 4.3 grows with connections × connections / interval (each answered PING
-                // cancels a timer by a linear scan of every connection's timers: 10–20 % of a core at 5 000
-                // EAs with a 10 s interval), so they go once per link timeout; a dead TCP peer (power loss,
-                // dead NAT path) is found sooner by the kernel's keepalive, which costs libzmq nothing.
-                try socket.setHeartbeat(interval: linkTimeout, timeout: linkTimeout)
+                // No ZMTP heartbeats: libzmq 4.3 pays for each answered PING with a linear scan of every
+                // connection's timers, a cost that grows with the square of the EAs (15–20 % of a core at
+                // 10 000 EAs even with one PING per link timeout). A dead TCP peer (power loss, dead NAT
+                // path) is closed by the kernel's keepalive, which costs libzmq nothing; a path that still
+                // ACKs but carries nothing is dropped by the gateway (`sweepStaleLinks`).
                 try socket.setTCPKeepalive(idle: linkTimeout / 3, interval: .seconds(5), count: 6)
                 try socket.startMonitor(monitorEndpoint, events: [.accepted, .disconnected])
                 try socket.setSendHighWaterMark(1000)
