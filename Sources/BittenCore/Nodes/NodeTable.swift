@@ -70,7 +70,8 @@ public struct NodeTable: Sendable {
     /// one silent) is taken at once. Returns the verdict and the events to record.
     public mutating func admit(_ message: EAMessage, peer: String?, at now: Double) -> (Verdict, [NodeEvent]) {
         let uuid = message.userUUID
-        guard let node = nodes[uuid], let pin = node.pin else { return (.accepted, []) }
+        // Read in place: a heartbeat passes here, and copying the record out costs a retain per field.
+        guard let index = nodes.index(forKey: uuid), let pin = nodes.values[index].pin else { return (.accepted, []) }
         var account: Int?
         var server: String?
         var nodeID: String?
@@ -81,7 +82,7 @@ public struct NodeTable: Sendable {
         case .heartbeat(let m): nodeID = m.nodeID
         case .disconnect(let m):
             // Only the running EA may say it stops (anyone may claim a UUID).
-            guard m.nodeID == node.nodeID else { return refuse(uuid, peer: peer, account: 0, "DISCONNECT from another node id", at: now) }
+            guard m.nodeID == nodes.values[index].nodeID else { return refuse(uuid, peer: peer, account: 0, "DISCONNECT from another node id", at: now) }
             return (.accepted, [])
         default: return (.accepted, [])
         }
@@ -94,7 +95,7 @@ public struct NodeTable: Sendable {
         }
         if let peer, !peerMatch.matches(peer, pin.peer) {
             // The same account from another machine: a move once the pinned EA is silent, a duplicate while it lives.
-            guard now - node.lastSeen > silentAfter else {
+            guard now - nodes.values[index].lastSeen > silentAfter else {
                 let (verdict, events) = refuse(uuid, peer: peer, account: claimed ?? 0,
                                                "another machine (\(peer)) while the pinned EA (\(pin.peer)) is alive", at: now)
                 let duplicate = NodeEvent.duplicateEA(uuid: uuid, pinnedPeer: pin.peer, peer: peer, account: claimed ?? 0, at: now)
@@ -229,7 +230,7 @@ public struct NodeTable: Sendable {
 
     /// Applies a dealer `HEARTBEAT` (5555).
     public mutating func apply(_ m: DealerHeartbeat, at now: Double) -> [NodeEvent] {
-        guard nodes[m.targetUUID] != nil else {
+        guard nodes.index(forKey: m.targetUUID) != nil else {
             // A heartbeat from an EA we never saw say HELLO (server restarted): register it from what we have.
             return register(uuid: m.targetUUID, nodeID: m.nodeID, account: 0, broker: "", at: now) + heartbeat(m.targetUUID, at: now)
         }
@@ -239,13 +240,14 @@ public struct NodeTable: Sendable {
 
     /// Applies a telemetry `heartbeat` (5556).
     public mutating func apply(_ m: TelemetryHeartbeat, at now: Double) -> [NodeEvent] {
-        guard nodes[m.userUUID] != nil else {
+        guard let index = nodes.index(forKey: m.userUUID) else {
             return register(uuid: m.userUUID, nodeID: m.nodeID, account: m.accountNumber, broker: "", at: now)
                 + heartbeat(m.userUUID, at: now)
         }
         var events: [NodeEvent] = []
-        if let node = nodes[m.userUUID], node.account != 0, node.account != m.accountNumber {
-            events += register(uuid: m.userUUID, nodeID: m.nodeID, account: m.accountNumber, broker: node.broker, at: now)
+        let known = nodes.values[index].account
+        if known != 0, known != m.accountNumber {
+            events += register(uuid: m.userUUID, nodeID: m.nodeID, account: m.accountNumber, broker: nodes.values[index].broker, at: now)
         }
         update(m.userUUID) { node in
             node.apply(m.account)
@@ -354,10 +356,10 @@ public struct NodeTable: Sendable {
         return counts
     }
 
+    /// Changes one node in place (one lookup, no copy of the record out and back).
     private mutating func update(_ uuid: String, _ body: (inout NodeRecord) -> Void) {
-        guard var node = nodes[uuid] else { return }
-        body(&node)
-        nodes[uuid] = node
+        guard let index = nodes.index(forKey: uuid) else { return }
+        body(&nodes.values[index])
     }
 
     private mutating func register(uuid: String, nodeID: String, account: Int, broker: String, at now: Double) -> [NodeEvent] {
@@ -402,8 +404,8 @@ public struct NodeTable: Sendable {
 
     private mutating func heartbeat(_ uuid: String, at now: Double, nodeID: String? = nil) -> [NodeEvent] {
         var events: [NodeEvent] = []
-        if let node = nodes[uuid], !node.online || (nodeID != nil && nodeID != node.nodeID) {
-            events = register(uuid: uuid, nodeID: nodeID ?? node.nodeID, account: 0, broker: "", at: now)
+        if let index = nodes.index(forKey: uuid), !nodes.values[index].online || (nodeID != nil && nodeID != nodes.values[index].nodeID) {
+            events = register(uuid: uuid, nodeID: nodeID ?? nodes.values[index].nodeID, account: 0, broker: "", at: now)
         }
         update(uuid) { node in
             let gap = now - node.lastHeartbeat
