@@ -1,4 +1,4 @@
-import BittenCore
+@testable import BittenCore
 import BittenTestSupport
 import Foundation
 import Logging
@@ -50,6 +50,41 @@ struct NodeFlushTests {
 
         (changes, _) = NodeRegistry.changes(of: [beaten], since: written, at: 1000 + NodeRegistry.fullWriteInterval + 1)
         #expect(changes.first?.fields.count == beaten.redisFields.count, "the whole hash again after a minute")
+    }
+
+    /// The typed diff against the formatted one: every field whose text differs is in it, and any other
+    /// field in it has the same text (a change below the sixth decimal: written again, harmlessly).
+    @Test func theTypedDiffCoversEveryFieldThatReadsDifferently() throws {
+        let registry = NodeRegistry(redis: RedisClient(url: RedisURL(host: "127.0.0.1", port: 1)), board: ServiceBoard(),
+                                    logger: Logger(label: "test"), now: { 1000 })
+        registry.handle(try Self.hello(), at: 1000)
+        let base = try #require(registry.node("user_5512093"))
+        var random = SplitMix64(seed: 15)
+        let edits: [(inout NodeRecord, inout SplitMix64) -> Void] = [
+            { r, g in r.balance = Double(g.next() % 100_000) / 100 }, { r, g in r.equity += g.nextUnit() },
+            { r, _ in r.nodeID = "NODE_1_\(r.nodeID.count)" }, { r, g in r.account = Int(g.next() % 1000) },
+            { r, _ in r.broker += "x" }, { r, _ in r.online.toggle() }, { r, _ in r.offlineReason = r.offlineReason == nil ? "timeout" : nil },
+            { r, g in r.lastSeen += g.nextUnit() }, { r, g in r.lastHeartbeat += 1e-9 * g.nextUnit() },
+            { r, g in r.heartbeatInterval = g.next() % 2 == 0 ? nil : 30 }, { r, g in r.latencyMs = g.nextUnit() },
+            { r, _ in r.reconnects += 1 }, { r, _ in r.commandsUnread.toggle() }, { r, _ in r.gateway = "g2" },
+            { r, _ in r.brokerSymbols = BrokerSymbolMap(encoded: "EURUSD=EURUSD.r") },
+            { r, g in r.pin = NodePin(account: Int(g.next() % 9), server: "S", peer: "10.0.0.1", since: 1) },
+            { r, _ in r.pin?.peer = "10.0.0.2" }, { r, g in r.pinnedSeenAt = g.nextUnit() },
+            { r, _ in r.pendingSwitch = PendingSwitch(account: 7, server: "S2", peer: "10.0.0.3", at: 2) },
+            { r, _ in r.pendingSwitch = nil }, { r, _ in r.lastRefused = RefusedAttempt(peer: "p", account: 1, reason: "why", at: 3) },
+            { r, g in r.marginLevel = -g.nextUnit() }, { r, _ in r.symbols += 1 }, { r, _ in r.connectedSince += 5 },
+        ]
+        for _ in 0..<2_000 {
+            var changed = base
+            for _ in 0..<(Int(random.next() % 4) + 1) { edits[Int(random.next() % UInt64(edits.count))](&changed, &random) }
+            let before = Dictionary(base.redisFields, uniquingKeysWith: { a, _ in a })
+            let after = Dictionary(changed.redisFields, uniquingKeysWith: { a, _ in a })
+            let typed = Dictionary(changed.redisFields(changedSince: base), uniquingKeysWith: { a, _ in a })
+            for (name, value) in after where before[name] != value {
+                #expect(typed[name] == value, "\(name) reads differently but is not in the diff")
+            }
+            for (name, value) in typed { #expect(after[name] == value, "\(name)") }
+        }
     }
 
     /// Against a real redis-server: the hash is complete after the first flush, a heartbeat updates its

@@ -84,27 +84,59 @@ public struct NodeRecord: Sendable, Equatable {
     public func uptime(at now: Double) -> Double { online ? max(0, now - connectedSince) : 0 }
 
     /// The `node:{uuid}` hash fields.
-    public var redisFields: [(String, String)] {
-        func num(_ value: Double?) -> String { value.map { PlainDecimal.format($0, maxFractionDigits: 6) ?? "0" } ?? "" }
-        return [
-            ("node_id", nodeID), ("uuid", uuid), ("account", String(account)), ("broker", broker), ("server", server),
-            ("company", company), ("currency", currency), ("balance", num(balance)), ("equity", num(equity)),
-            ("leverage", String(leverage)), ("margin", num(margin)), ("free_margin", num(freeMargin)),
-            ("margin_level", num(marginLevel)), ("symbols", String(symbols)), ("version", version),
-            ("first_seen", num(firstSeen)), ("last_seen", num(lastSeen)), ("last_heartbeat", num(lastHeartbeat)),
-            ("heartbeat_interval", num(heartbeatInterval)), ("heartbeat_jitter", num(heartbeatJitter)),
-            ("latency_ms", num(latencyMs)), ("status", online ? "online" : "offline"),
-            ("offline_reason", offlineReason ?? ""), ("connected_since", num(connectedSince)),
-            ("reconnects", String(reconnects)), ("account_switches", String(accountSwitches)), ("gateway", gateway),
-            ("broker_symbols", brokerSymbols.encoded), ("commands_unread", commandsUnread ? "1" : "0"),
-            ("pin_account", pin.map { String($0.account) } ?? ""), ("pin_server", pin?.server ?? ""), ("pin_peer", pin?.peer ?? ""),
-            ("pin_since", num(pin?.since)), ("pinned_seen_at", num(pinnedSeenAt)),
-            ("switch_account", pendingSwitch.map { String($0.account) } ?? ""), ("switch_server", pendingSwitch?.server ?? ""),
-            ("switch_peer", pendingSwitch?.peer ?? ""), ("switch_at", num(pendingSwitch?.at)),
-            ("refused_peer", lastRefused?.peer ?? ""), ("refused_account", lastRefused.map { String($0.account) } ?? ""),
-            ("refused_reason", lastRefused?.reason ?? ""), ("refused_at", num(lastRefused?.at)),
-        ]
+    public var redisFields: [(String, String)] { Self.columns.map { ($0.name, $0.text(self)) } }
+
+    /// The hash fields on which this record differs from `old`, compared before they are formatted (a
+    /// heartbeat changes a few of them: formatting all 44 to compare them was the flush's main cost).
+    public func redisFields(changedSince old: NodeRecord) -> [(String, String)] {
+        Self.columns.compactMap { $0.same(self, old) ? nil : ($0.name, $0.text(self)) }
     }
+
+    /// One field of the hash: its name, its text, and whether two records agree on it.
+    struct Column: Sendable {
+        let name: String
+        let text: @Sendable (NodeRecord) -> String
+        let same: @Sendable (NodeRecord, NodeRecord) -> Bool
+
+        static func of<V: Equatable>(_ name: String, _ value: @escaping @Sendable (NodeRecord) -> V,
+                                     _ text: @escaping @Sendable (V) -> String) -> Column {
+            Column(name: name, text: { text(value($0)) }, same: { value($0) == value($1) })
+        }
+    }
+
+    /// The hash's fields in order, each read and formatted in one place.
+    static let columns: [Column] = {
+        let num: @Sendable (Double?) -> String = { $0.map { PlainDecimal.format($0, maxFractionDigits: 6) ?? "0" } ?? "" }
+        let text: @Sendable (String) -> String = { $0 }
+        let int: @Sendable (Int) -> String = { String($0) }
+        let optionalInt: @Sendable (Int?) -> String = { $0.map { String($0) } ?? "" }
+        let optionalText: @Sendable (String?) -> String = { $0 ?? "" }
+        return [
+            .of("node_id", { $0.nodeID }, text), .of("uuid", { $0.uuid }, text), .of("account", { $0.account }, int),
+            .of("broker", { $0.broker }, text), .of("server", { $0.server }, text), .of("company", { $0.company }, text),
+            .of("currency", { $0.currency }, text), .of("balance", { $0.balance }, num), .of("equity", { $0.equity }, num),
+            .of("leverage", { $0.leverage }, int), .of("margin", { $0.margin }, num),
+            .of("free_margin", { $0.freeMargin }, num), .of("margin_level", { $0.marginLevel }, num),
+            .of("symbols", { $0.symbols }, int), .of("version", { $0.version }, text),
+            .of("first_seen", { $0.firstSeen }, num), .of("last_seen", { $0.lastSeen }, num),
+            .of("last_heartbeat", { $0.lastHeartbeat }, num), .of("heartbeat_interval", { $0.heartbeatInterval }, num),
+            .of("heartbeat_jitter", { $0.heartbeatJitter }, num), .of("latency_ms", { $0.latencyMs }, num),
+            .of("status", { $0.online }, { $0 ? "online" : "offline" }), .of("offline_reason", { $0.offlineReason }, optionalText),
+            .of("connected_since", { $0.connectedSince }, num), .of("reconnects", { $0.reconnects }, int),
+            .of("account_switches", { $0.accountSwitches }, int), .of("gateway", { $0.gateway }, text),
+            .of("broker_symbols", { $0.brokerSymbols }, { $0.encoded }),
+            .of("commands_unread", { $0.commandsUnread }, { $0 ? "1" : "0" }),
+            .of("pin_account", { $0.pin?.account }, optionalInt), .of("pin_server", { $0.pin?.server }, optionalText),
+            .of("pin_peer", { $0.pin?.peer }, optionalText), .of("pin_since", { $0.pin?.since }, num),
+            .of("pinned_seen_at", { $0.pinnedSeenAt }, num),
+            .of("switch_account", { $0.pendingSwitch?.account }, optionalInt),
+            .of("switch_server", { $0.pendingSwitch?.server }, optionalText),
+            .of("switch_peer", { $0.pendingSwitch?.peer }, optionalText), .of("switch_at", { $0.pendingSwitch?.at }, num),
+            .of("refused_peer", { $0.lastRefused?.peer }, optionalText),
+            .of("refused_account", { $0.lastRefused?.account }, optionalInt),
+            .of("refused_reason", { $0.lastRefused?.reason }, optionalText), .of("refused_at", { $0.lastRefused?.at }, num),
+        ]
+    }()
 
     /// Rebuilds a record from its `node:{uuid}` hash (after a restart).
     public init?(redisHash h: [String: String]) {

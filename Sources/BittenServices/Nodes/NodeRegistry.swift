@@ -18,7 +18,7 @@ public final class NodeRegistry: Service, Sendable {
     }
 
     private let state: Mutex<State>
-    /// What the last successful flush wrote of each node (field values in `redisFields` order) and
+    /// What the last successful flush wrote of each node (the record as written) and
     /// when it last wrote the whole hash: a flush sends only the fields that changed.
     private let written = Mutex<[String: WrittenNode]>([:])
     /// Seconds after which a node's whole hash is written again (heals a hash lost in Redis).
@@ -324,8 +324,7 @@ public final class NodeRegistry: Service, Sendable {
 
     /// A node as last written.
     struct WrittenNode {
-        var values: [String]
-        var online: Bool
+        var record: NodeRecord
         var fullAt: Double
     }
 
@@ -335,22 +334,19 @@ public final class NodeRegistry: Service, Sendable {
         var changes: [NodeChange] = []
         var unchanged = 0
         for record in records {
-            let fields = record.redisFields
-            let values = fields.map(\.1)
-            guard let last = written[record.uuid], last.values.count == values.count,
-                  time - last.fullAt < fullWriteInterval else {
-                changes.append(NodeChange(uuid: record.uuid, fields: fields, status: record.online,
-                                          written: WrittenNode(values: values, online: record.online, fullAt: time)))
+            guard let last = written[record.uuid], time - last.fullAt < fullWriteInterval else {
+                changes.append(NodeChange(uuid: record.uuid, fields: record.redisFields, status: record.online,
+                                          written: WrittenNode(record: record, fullAt: time)))
                 continue
             }
-            let changed = fields.indices.filter { values[$0] != last.values[$0] }.map { fields[$0] }
-            let status: Bool? = last.online == record.online ? nil : record.online
+            let changed = record.redisFields(changedSince: last.record)
+            let status: Bool? = last.record.online == record.online ? nil : record.online
             guard !changed.isEmpty || status != nil else {
                 unchanged += 1
                 continue
             }
             changes.append(NodeChange(uuid: record.uuid, fields: changed, status: status,
-                                      written: WrittenNode(values: values, online: record.online, fullAt: last.fullAt)))
+                                      written: WrittenNode(record: record, fullAt: last.fullAt)))
         }
         return (changes, unchanged)
     }
