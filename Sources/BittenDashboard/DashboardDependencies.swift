@@ -20,6 +20,8 @@ public struct DashboardDependencies: Sendable {
     /// When true (and a token is set), read-only calls need the token too (header, or `access_token`
     /// in the query for the dashboard's page and event stream); `/health` stays open.
     public var protectReads = false
+    /// Services this process does not run, and why (shown by `/health` and in the 503 of their routes).
+    public var notRunning: [String: String] = [:]
     /// Prometheus text of every metric.
     public var metricsText: @Sendable () -> String
 

@@ -173,7 +173,7 @@ function render(s) {
     ["uptime", ago(proc.uptime_seconds)], ["memory (RSS)", proc.rss_bytes ? (proc.rss_bytes / 1048576).toFixed(0) + " MB" : "—"],
     ["RSS after release", proc.rss_after_release_bytes ? (proc.rss_after_release_bytes / 1048576).toFixed(0) + " MB" : "—"],
     ["CPU time", num(proc.cpu_seconds, 1) + " s"], ["disk free", proc.data_dir_free_bytes ? (proc.data_dir_free_bytes / 1073741824).toFixed(1) + " GB" : "—"],
-    ["Redis", `<span class="${redis.reachable ? "ok" : "bad"}">${esc(redis.state)}</span>`], ["Redis ping", redis.ping_ms != null ? num(redis.ping_ms, 2) + " ms" : "—"],
+    ["Redis", `<span class="${redis.reachable ? "ok" : "bad"}">${esc(redis.state)}</span>${redis.mode === "cluster" ? ` · cluster, ${redis.primaries ?? "?"} primaries` : ""}`], ["Redis ping", redis.ping_ms != null ? num(redis.ping_ms, 2) + " ms" : "—"],
     ["Redis memory", redis.used_memory_bytes ? (redis.used_memory_bytes / 1048576).toFixed(1) + " MB" : "—"],
   ].map(([k, v]) => `<div>${k}</div><div>${v}</div>`).join("");
   const now = s.at;
@@ -202,7 +202,7 @@ function render(s) {
     `<tr><td>${p.ticket}</td><td>${esc(p.user_uuid)}</td><td>${esc(p.symbol)}</td><td>${esc(p.direction)}</td><td class="num">${num(p.lot)}</td><td class="num">${num(p.open_price, 5)}</td><td class="num">${num(p.current_price, 5)}</td><td class="num ${(p.unrealized_profit || 0) >= 0 ? "ok" : "bad"}">${num(p.unrealized_profit)}</td></tr>`, "no open positions", 8);
   const st = s.stats;
   $("stats-kv").innerHTML = st ? [["trades", st.total], ["win rate", num(st.win_rate, 1) + " %"], ["net", num(st.net)], ["profit factor", num(st.profit_factor)]]
-    .map(([k, v]) => `<div>${k}</div><div>${v}</div>`).join("") : `<div class="empty">trade path not running</div><div></div>`;
+    .map(([k, v]) => `<div>${k}</div><div>${v}</div>`).join("") : `<div class="empty">trade path not running${hp.not_running && hp.not_running.trade ? ": " + esc(hp.not_running.trade) : ""}</div><div></div>`;
   drawSymbols($("symbols-chart"), s.symbols || []);
   rows($("alerts-table").tBodies[0], s.alerts || [], (a) =>
     `<tr><td>${clock(a.timestamp)}</td><td>${esc(a.source)}</td><td>${esc(a.kind)}</td><td>${esc(a.symbol || a.uuid || "")}</td><td>${esc(a.message)}</td></tr>`, "no alerts", 5);

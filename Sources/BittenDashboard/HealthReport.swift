@@ -11,6 +11,10 @@ struct HealthReport: Encodable {
         var state: String
         var pingMs: Double?
         var usedMemoryBytes: Int?
+        /// `single` or `cluster`.
+        var mode: String?
+        /// On a cluster: the primaries that answered (memory is their sum).
+        var primaries: Int?
     }
     struct PortStatus: Encodable {
         var name: String
@@ -43,6 +47,8 @@ struct HealthReport: Encodable {
     var ports: [PortStatus]
     var nodes: NodeCounts?
     var process: ProcessStatus
+    /// Services this process does not run, and why (e.g. the trade path on a Redis Cluster).
+    var notRunning: [String: String]?
 
     struct NodeCounts: Encodable {
         var online: Int
@@ -74,12 +80,15 @@ extension DashboardDependencies {
         if let redis {
             let clock = ContinuousClock()
             let start = clock.now
-            if let info = try? await redis.command("INFO", "memory") {
+            redisStatus.mode = redis.isCluster ? "cluster" : "single"
+            if let infos = try? await redis.commandOnEveryPrimary(["INFO", "memory"]) {
                 let elapsed = clock.now - start
                 redisStatus.reachable = true
                 redisStatus.state = redis.state.description
                 redisStatus.pingMs = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
-                redisStatus.usedMemoryBytes = RedisConnection.infoField("used_memory", in: info.string ?? "").flatMap { Int($0) }
+                let used = infos.compactMap { RedisConnection.infoField("used_memory", in: $0.string ?? "").flatMap { Int($0) } }
+                redisStatus.usedMemoryBytes = used.isEmpty ? nil : used.reduce(0, +)
+                if redis.isCluster { redisStatus.primaries = infos.count }
             } else {
                 redisStatus.state = redis.state.description
             }
@@ -112,7 +121,8 @@ extension DashboardDependencies {
             process: .init(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(ProcessStats.started),
                            rssBytes: MemoryTuning.residentBytes, rssAfterReleaseBytes: monitor?.memoryRelease?.rssBytes,
                            memoryReleasedAt: monitor?.memoryRelease?.at, cpuSeconds: ProcessStats.cpuSeconds,
-                           dataDirFreeBytes: ProcessStats.freeBytes(at: dataDir)))
+                           dataDirFreeBytes: ProcessStats.freeBytes(at: dataDir)),
+            notRunning: notRunning.isEmpty ? nil : notRunning)
     }
 }
 

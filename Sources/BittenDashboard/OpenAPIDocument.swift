@@ -226,6 +226,9 @@ components:
             state: {type: string}
             ping_ms: {type: number}
             used_memory_bytes: {type: integer}
+            mode: {type: string, enum: [single, cluster]}
+            primaries: {type: integer}
+        not_running: {type: object, additionalProperties: {type: string}}
         services: {type: array, items: {$ref: "#/components/schemas/Service"}}
         ports:
           type: array

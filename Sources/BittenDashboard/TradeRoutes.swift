@@ -36,7 +36,8 @@ enum TradeRoutes {
     static func add(to router: Router<BasicRequestContext>, _ deps: DashboardDependencies) {
         @Sendable func trade() throws -> TradeDependencies {
             guard let trade = deps.trade else {
-                throw APIError(.serviceUnavailable, code: "unavailable", "the trade path is not running in this process")
+                let reason = deps.notRunning["trade"].map { ": \($0)" } ?? ""
+                throw APIError(.serviceUnavailable, code: "unavailable", "the trade path is not running in this process\(reason)")
             }
             return trade
         }

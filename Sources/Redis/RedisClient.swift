@@ -245,6 +245,13 @@ public final class RedisClient: Service, @unchecked Sendable {
         throw RedisError(.server, "script could not be loaded")
     }
 
+    /// Runs a keyless command (INFO, DBSIZE, …) on every primary: one reply on a single server, one per
+    /// primary on a cluster (a primary that cannot be reached fails the call).
+    public func commandOnEveryPrimary(_ args: [String]) async throws -> [RedisReply] {
+        guard let cluster else { return [try await command(args)] }
+        return try await cluster.onEveryPrimary(args).map { try $0.1.get().orThrow() }
+    }
+
     /// Health checks until shutdown, then stops the workers.
     public func run() async throws {
         if cluster == nil { multiplexer.start() }

@@ -6,7 +6,8 @@ import Yams
 /// Options shared by every command that reads the configuration.
 struct ConfigOptions: ParsableArguments {
     @Option(help: "YAML configuration file (default: $BITTEN_CONFIG).") var config: String?
-    @Option(help: "Redis URL redis://[:password@]host:port[/db] (default: a managed local redis-server).") var redisURL: String?
+    @Option(help: "Redis URL redis://[:password@]host:port[/db] or redis-cluster://host:port[,host:port…] (default: a managed local redis-server).") var redisURL: String?
+    @Flag(help: "With no Redis URL: a managed local Redis Cluster (three primaries, one replica each) instead of one redis-server.") var redisCluster = false
     @Option(help: "Data directory for the managed Redis, logs and spool.") var dataDir: String?
     @Option(help: "Address to bind (EA-facing ZeroMQ and, if given, HTTP).") var bindHost: String?
     @Option(help: "HTTP port of the API and dashboard.") var httpPort: String?
@@ -27,6 +28,7 @@ struct ConfigOptions: ParsableArguments {
     var optionLayer: [String: String] {
         var layer: [String: String] = [:]
         layer["BITTEN_REDIS_URL"] = redisURL
+        if redisCluster { layer["BITTEN_REDIS_CLUSTER"] = "on" }
         layer["BITTEN_DATA_DIR"] = dataDir
         layer["BITTEN_BIND_HOST"] = bindHost
         layer["BITTEN_HTTP_PORT"] = httpPort

@@ -1,3 +1,4 @@
+import BittenServices
 import Foundation
 import Logging
 import Redis
@@ -35,5 +36,85 @@ enum ManagedRedis {
         let stateFile = (dataDir as NSString).appendingPathComponent("redis/managed-redis.state")
         try? FileManager.default.removeItem(atPath: stateFile)
         logger.notice("stopped managed redis-server", metadata: ["pid": "\(server.pid)"])
+    }
+}
+
+/// The Redis Cluster `bitten up --redis-cluster` runs when no BITTEN_REDIS_URL is given: three primaries
+/// with one replica each on loopback, AOF on, data in `DATA_DIR/redis-cluster/PORT`. The ports are kept in
+/// `cluster.ports` so that the next start brings the same cluster back with its data (each server rejoins
+/// from its `nodes.conf`); a state file of the running servers lets a restarted `bitten up` (after a crash)
+/// adopt them instead of starting a second cluster.
+enum ManagedCluster {
+    static func directory(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("redis-cluster") }
+    static func stateFile(_ dataDir: String) -> String { (directory(dataDir) as NSString).appendingPathComponent("managed-cluster.state") }
+    static func portsFile(_ dataDir: String) -> String { (directory(dataDir) as NSString).appendingPathComponent("cluster.ports") }
+
+    /// The running servers' ports, from the state file (for `bitten check`).
+    static func runningPorts(dataDir: String) -> [Int]? {
+        guard let text = try? String(contentsOfFile: stateFile(dataDir), encoding: .utf8) else { return nil }
+        let ports = text.split(separator: "\n").compactMap { line -> Int? in
+            let parts = line.split(separator: " ")
+            return parts.count == 2 ? Int(parts[1]) : nil
+        }
+        return ports.isEmpty ? nil : ports
+    }
+
+    static func url(_ cluster: LocalRedisCluster) -> RedisClusterURL {
+        RedisClusterURL(seeds: cluster.ports.map { ClusterEndpoint(host: "127.0.0.1", port: $0) })
+    }
+
+    static func start(dataDir: String, logger: Logger) throws -> LocalRedisCluster {
+        let directory = directory(dataDir)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Left running by a `bitten up` that did not stop cleanly: adopt it when every server answers.
+        if let text = try? String(contentsOfFile: stateFile(dataDir), encoding: .utf8) {
+            let servers = text.split(separator: "\n").compactMap { line -> LocalRedisServer? in
+                let parts = line.split(separator: " ").compactMap { Int($0) }
+                return parts.count == 2 ? LocalRedisServer(adoptingPID: pid_t(parts[0]), port: parts[1]) : nil
+            }
+            let alive = !servers.isEmpty && servers.allSatisfy { server in
+                server.isRunning && (try? RedisConnection(url: server.url, timeout: .milliseconds(500)).command(["PING"])) == .status("PONG")
+            }
+            if alive {
+                let adopted = LocalRedisCluster(adopting: servers, directory: directory)
+                do {
+                    try adopted.waitUntilOK(timeout: .seconds(10))
+                    logger.notice("reusing managed redis cluster", metadata: ["ports": "\(adopted.ports)"])
+                    return adopted
+                } catch {
+                    logger.warning("the managed cluster left running is not healthy: stopping it", metadata: ["error": "\(error.message)"])
+                    adopted.stop()
+                }
+            }
+        }
+        // The cluster that ran here before comes back on its ports with its data.
+        var ports: [Int]?
+        if let text = try? String(contentsOfFile: portsFile(dataDir), encoding: .utf8) {
+            let known = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+            if known.count == 6 {
+                if let busy = known.first(where: { !LocalRedisCluster.isFree($0) || !LocalRedisCluster.isFree($0 + 10_000) }) {
+                    throw StartupError("port \(busy) (or its cluster bus port \(busy + 10_000)) of the managed Redis Cluster in \(directory) is in use: stop what holds it, or remove \(directory) to start an empty cluster")
+                }
+                ports = known
+            }
+        }
+        let cluster: LocalRedisCluster
+        do {
+            cluster = try LocalRedisCluster(ports: ports, directory: directory, appendOnly: true, logFiles: true)
+        } catch {
+            throw StartupError("the managed Redis Cluster did not start: \(error.message)")
+        }
+        try cluster.ports.map(String.init).joined(separator: " ").appending("\n").write(toFile: portsFile(dataDir), atomically: true, encoding: .utf8)
+        try cluster.servers.map { "\($0.pid) \($0.port)" }.joined(separator: "\n").appending("\n")
+            .write(toFile: stateFile(dataDir), atomically: true, encoding: .utf8)
+        logger.notice(ports == nil ? "started a managed redis cluster" : "restarted the managed redis cluster",
+                      metadata: ["ports": "\(cluster.ports)", "dir": "\(directory)"])
+        return cluster
+    }
+
+    static func stop(_ cluster: LocalRedisCluster, dataDir: String, logger: Logger) {
+        cluster.stop()
+        try? FileManager.default.removeItem(atPath: stateFile(dataDir))
+        logger.notice("stopped the managed redis cluster", metadata: ["ports": "\(cluster.ports)"])
     }
 }

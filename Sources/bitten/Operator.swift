@@ -129,8 +129,36 @@ struct Check: AsyncParsableCommand {
         }
 
         // Redis.
-        let redisURL: RedisURL? = config.redisURL ?? Self.managedRedisURL(dataDir: config.dataDir)
-        if let redisURL {
+        let clusterURL: RedisClusterURL? = config.redisCluster ?? (config.redisURL == nil && config.managedCluster
+            ? ManagedCluster.runningPorts(dataDir: config.dataDir).map { RedisClusterURL(seeds: $0.map { ClusterEndpoint(host: "127.0.0.1", port: $0) }) }
+            : nil)
+        let redisURL: RedisURL? = config.onCluster ? nil : config.redisURL ?? Self.managedRedisURL(dataDir: config.dataDir)
+        if let clusterURL {
+            report("redis: cluster state", await Result { () async throws(CheckFailure) -> String in
+                let client = RedisClient(cluster: clusterURL)
+                defer { client.shutdown() }
+                do {
+                    let infos = try await client.commandOnEveryPrimary(["CLUSTER", "INFO"])
+                    guard let bad = infos.first(where: { !($0.string ?? "").contains("cluster_state:ok") }) else {
+                        let start = ContinuousClock.now
+                        let key = "bitten:check:\(getpid()):\(UInt32.random(in: 0...UInt32.max))"
+                        let value = UUID().uuidString
+                        try await client.command(["SET", key, value, "EX", "60"])
+                        let back = try await client.command(["GET", key]).string
+                        try await client.command(["DEL", key])
+                        guard back == value else { throw CheckFailure("wrote \(value), read \(back ?? "nothing")") }
+                        let took = Int((ContinuousClock.now - start) / .microseconds(1))
+                        let persistence = try await client.commandOnEveryPrimary(["INFO", "persistence"])
+                        let aof = persistence.filter { ($0.string ?? "").contains("aof_enabled:1") }.count
+                        return "\(infos.count) primaries, cluster_state ok; write/read/delete in \(took) µs; AOF on \(aof) of \(infos.count) primaries"
+                    }
+                    let line = (bad.string ?? "").split(whereSeparator: \.isNewline).first { $0.hasPrefix("cluster_state") } ?? "no cluster_state"
+                    throw CheckFailure("a primary reports \(line)")
+                } catch let failure as CheckFailure { throw failure } catch { throw CheckFailure("\(clusterURL): \(error)") }
+            })
+        } else if config.onCluster {
+            report("redis: cluster state", .failure(CheckFailure("no managed cluster state in \(ManagedCluster.directory(config.dataDir))")))
+        } else if let redisURL {
             report("redis: connect and PING", Result { () throws(CheckFailure) -> String in
                 do {
                     let connection = try RedisConnection(url: redisURL, timeout: .seconds(Int64(timeout)))
@@ -175,7 +203,14 @@ struct Check: AsyncParsableCommand {
             ("confirm", config.confirmPort, "PULL"), ("signal_in", config.signalInPort, "PULL"), ("relay", config.relayPort, "PUB"),
             ("alerts", config.alertPort, "PUB"), ("query", config.queryPort, "REP"),
         ]
+        // On a Redis Cluster the trade path does not run yet (`bitten up` says so in /health): not a failure.
+        let tradePathOff = config.onCluster
+        func skip(_ name: String) { print("SKIP  \(name.padding(toLength: 34, withPad: " ", startingAt: 0)) the trade path does not run on a Redis Cluster yet") }
         for (name, port, type) in ports {
+            if tradePathOff && ["signals", "confirm", "signal_in"].contains(name) {
+                skip("zmq: \(name) \(port) is \(type)")
+                continue
+            }
             report("zmq: \(name) \(port) is \(type)", Result { () throws(CheckFailure) -> String in
                 let peer: String
                 do throws(ZMTPProbe.Failure) { peer = try ZMTPProbe.socketType(host: host, port: port, timeout: timeout) } catch { throw CheckFailure(error.message) }
@@ -228,6 +263,10 @@ struct Check: AsyncParsableCommand {
         })
 
         for path in ["/health", "/nodes", "/services", "/positions", "/alerts", "/openapi.yaml", "/metrics", "/"] {
+            if tradePathOff && path == "/positions" {
+                skip("http: GET \(path)")
+                continue
+            }
             report("http: GET \(path)", await Result { () async throws(CheckFailure) -> String in
                 guard let url = URL(string: api + path) else { throw CheckFailure("bad URL") }
                 var request = URLRequest(url: url)

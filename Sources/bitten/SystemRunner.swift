@@ -15,6 +15,8 @@ struct SystemRunner {
     let config: BittenConfig
     let services: Set<ServiceName>
     let demoEAs: Int
+    /// `bitten up` on a Redis Cluster leaves the trade path out (and says so); `bitten run trade` there is refused.
+    var skipTradePathOnCluster = true
 
     func run() async throws {
         let logger = Logger(label: "bitten")
@@ -23,14 +25,25 @@ struct SystemRunner {
         Context.raiseFileDescriptorLimit()
 
         var managed: LocalRedisServer?
-        let redisURL: RedisURL
-        if let configured = config.redisURL {
-            redisURL = configured
+        var managedCluster: LocalRedisCluster?
+        let backend: RedisBackend
+        if let cluster = config.redisCluster {
+            backend = .cluster(cluster)
+        } else if let configured = config.redisURL {
+            backend = .single(configured)
+        } else if config.managedCluster {
+            // Six servers started and joined: seconds of blocking waits, on a thread of their own.
+            let dataDir = config.dataDir
+            let cluster = try await withCheckedThrowingContinuation { continuation in
+                Thread { continuation.resume(with: Result { try ManagedCluster.start(dataDir: dataDir, logger: logger) }) }.start()
+            }
+            managedCluster = cluster
+            backend = .cluster(ManagedCluster.url(cluster))
         } else {
             do {
                 let server = try ManagedRedis.start(dataDir: config.dataDir, logger: logger)
                 managed = server
-                redisURL = server.url
+                backend = .single(server.url)
             } catch let error as RedisError {
                 throw StartupError(error.message)
             }
@@ -40,6 +53,29 @@ struct SystemRunner {
         defer {
             try? FileManager.default.removeItem(atPath: pidFile)
             if let managed { ManagedRedis.stop(managed, dataDir: config.dataDir, logger: logger) }
+            if let managedCluster { ManagedCluster.stop(managedCluster, dataDir: config.dataDir, logger: logger) }
+        }
+
+        // On a Redis Cluster the trade path cannot run yet: its scripts touch keys of many slots in one
+        // step and the confirmation ledger blocks on one connection. `bitten up` runs the rest and says so;
+        // `bitten run trade` on a cluster is refused. The EA answers pings on 5558, so the confirmations
+        // service runs there for them, keeping any confirmation in its spool instead of the ledger.
+        var services = self.services
+        var notRunning: [String: String] = [:]
+        if backend.isCluster {
+            let reason = "the trade path needs one Redis primary (redis://) until its key schema is cluster-ready: its scripts touch keys of many slots in one step"
+            if services.contains(.trade) && !skipTradePathOnCluster {
+                throw StartupError("trade cannot run on a Redis Cluster yet: \(reason)")
+            }
+            if services.contains(.trade) { notRunning["trade"] = reason }
+            if services.contains(.confirmations) { notRunning["confirmation_ledger"] = reason }
+            if services.contains(.citadel) { notRunning["signal_intake"] = reason }
+            services.remove(.trade)
+            if !notRunning.isEmpty {
+                logger.warning("on a Redis Cluster: the trade path is not started", metadata: [
+                    "not_running": "\(notRunning.keys.sorted().joined(separator: ","))", "reason": "\(reason)",
+                ])
+            }
         }
 
         var selection: ServerSockets.Selection = []
@@ -47,7 +83,8 @@ struct SystemRunner {
         if services.contains(.telemetry) { selection.formUnion([.market, .relay]) }
         if services.contains(.confirmations) { selection.insert(.confirm) }
         if services.contains(.monitor) || services.contains(.citadel) { selection.insert(.alerts) }
-        if services.contains(.citadel) { selection.formUnion([.signals, .signalIn, .query]) }
+        if services.contains(.citadel) { selection.insert(.query) }
+        if services.contains(.citadel) && notRunning["signal_intake"] == nil { selection.formUnion([.signals, .signalIn]) }
         var curve: (secretKey: String, allowList: CurveAllowList)?
         if config.curve {
             let allowList = CurveAllowList()
@@ -61,7 +98,7 @@ struct SystemRunner {
         let sockets = try await ServerSockets.bind(config, selection: selection, curve: curve, networks: networks, logger: logger)
 
         let board = ServiceBoard()
-        let redis = RedisClient(url: redisURL, poolSize: 4, logger: Logger(label: "bitten.redis"))
+        let redis = backend.client(poolSize: 4, label: "bitten.redis")
         let needsRegistry = !services.isDisjoint(with: [.gateway, .telemetry, .confirmations, .nodes, .monitor])
         let alerts = AlertQueue()
         let registry = needsRegistry
@@ -78,7 +115,7 @@ struct SystemRunner {
         var gateway: GatewayService?
         var telemetry: TelemetryService?
         var processor: ConfirmationProcessor?
-        if services.contains(.confirmations) {
+        if services.contains(.confirmations) && !backend.isCluster {
             let consumer = ConfirmationProcessor(redis: redis, consumer: config.gatewayID, board: board,
                                                  logger: Logger(label: "bitten.processor"), alerts: alerts)
             processor = consumer
@@ -96,7 +133,7 @@ struct SystemRunner {
                 gateway = service
                 group.append(service)
                 // Commands for this gateway's EAs from other processes (scale-out), on a connection of its own.
-                let inboxRedis = RedisClient(url: redisURL, poolSize: 1, logger: Logger(label: "bitten.redis.inbox"))
+                let inboxRedis = backend.client(poolSize: 1, label: "bitten.redis.inbox")
                 group.append(inboxRedis)
                 group.append(GatewayInbox(gateway: service, gatewayID: config.gatewayID, redis: inboxRedis, board: board,
                                           logger: Logger(label: "bitten.gateway")))
@@ -113,7 +150,7 @@ struct SystemRunner {
                 group.append(ConfirmationService(input: socket, registry: registry, redis: redis, board: board,
                                                  port: config.confirmPort, logger: Logger(label: "bitten.confirmations"),
                                                  spoolDirectory: (config.dataDir as NSString).appendingPathComponent("spool"),
-                                                 writerID: config.gatewayID, valuation: telemetry,
+                                                 writerID: config.gatewayID, valuation: telemetry, ledgerOff: notRunning["confirmation_ledger"],
                                                  onAppended: { [processor] in processor?.wake() }))
             }
             if services.contains(.monitor) {
@@ -128,8 +165,8 @@ struct SystemRunner {
         }
         // The trade path gets connections of its own: a fire must not queue behind the registry's bulk
         // writes of thousands of heartbeats or a batch of confirmations on the shared pool.
-        let tradeRedis = RedisClient(url: redisURL, poolSize: 12, logger: Logger(label: "bitten.redis.trade"))
-        group.append(tradeRedis)
+        let tradeRedis = backend.client(poolSize: 12, label: "bitten.redis.trade")
+        if !backend.isCluster { group.append(tradeRedis) }
         let store = TradeStore(redis: tradeRedis)
         var intake: SignalIntake?
         var citadel: CitadelService?
@@ -140,6 +177,8 @@ struct SystemRunner {
             if let telemetry { analysis.attach(to: telemetry) }
             citadel = analysis
             group.append(analysis)
+        }
+        if services.contains(.citadel), let analysis = citadel, notRunning["signal_intake"] == nil {
             let service = SignalIntake(input: sockets.signalIn, publisher: sockets.signals, store: store, scorer: analysis,
                                        defaultTTL: config.signalTTL, board: board, port: config.signalInPort,
                                        logger: Logger(label: "bitten.signals"))
@@ -166,7 +205,9 @@ struct SystemRunner {
             trade = TradeDependencies(store: store, desk: desk, intake: intake,
                                       tracker: PositionTracker(store: store, quotes: telemetry))
             if let webhook = config.webhookURL, let url = URL(string: webhook) {
-                group.append(EventWebhook(url: url, redisURL: redisURL, board: board, logger: Logger(label: "bitten.webhook")))
+                if case .single(let redisURL) = backend {
+                    group.append(EventWebhook(url: url, redisURL: redisURL, board: board, logger: Logger(label: "bitten.webhook")))
+                }
             }
         }
         if services.contains(.http) {
@@ -174,6 +215,7 @@ struct SystemRunner {
                 board: board, redis: redis, registry: registry, monitor: monitor, sockets: sockets,
                 dataDir: config.dataDir, version: Bitten.version, trade: trade, citadel: citadel, apiToken: config.apiToken, metricsText: { Observability.metricsText() })
             deps.protectReads = config.protectReads
+            deps.notRunning = notRunning
             let httpLogger = Logger(label: "bitten.http")
             group.append(DashboardApp.make(deps, host: config.httpHost, port: config.httpPort, logger: httpLogger) { port in
                 httpLogger.notice("HTTP API listening", metadata: ["url": "http://\(config.httpHost):\(port)/health"])
@@ -196,7 +238,7 @@ struct SystemRunner {
             }
         }
         logger.notice("bitten starting", metadata: [
-            "services": "\(services.map(\.rawValue).sorted().joined(separator: ","))", "redis": "\(redisURL)",
+            "services": "\(services.map(\.rawValue).sorted().joined(separator: ","))", "redis": "\(backend)",
             "ports": "\(sockets.bound.map { "\($0.name)=\($0.port)" }.joined(separator: " "))",
         ])
         let serviceGroup = ServiceGroup(
@@ -210,5 +252,28 @@ struct SystemRunner {
         }
         await sockets.shutdown()
         logger.notice("bitten stopped")
+    }
+}
+
+/// Where the services keep their state: one Redis server, or a Redis Cluster.
+enum RedisBackend: CustomStringConvertible {
+    case single(RedisURL)
+    case cluster(RedisClusterURL)
+
+    var isCluster: Bool { if case .cluster = self { true } else { false } }
+
+    /// A client of its own; on a cluster `poolSize` is not used (no blocking workers there).
+    func client(poolSize: Int, label: String) -> RedisClient {
+        switch self {
+        case .single(let url): RedisClient(url: url, poolSize: poolSize, logger: Logger(label: label))
+        case .cluster(let url): RedisClient(cluster: url, logger: Logger(label: label))
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .single(let url): "\(url)"
+        case .cluster(let url): "\(url)"
+        }
     }
 }

@@ -100,10 +100,17 @@ struct ConfigTests {
         #expect {
             try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "http://nope"], environment: [:], file: [:])
         } throws: { ($0 as? ConfigError)?.setting == "BITTEN_REDIS_URL" }
-        // A cluster URL is read (its mistakes named), then refused with the reason: not supported yet.
+        // A cluster URL is read into the cluster setting (its mistakes named below).
+        let cluster = try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "redis-cluster://:pw@10.0.0.1:7000,10.0.0.2:7001"], environment: [:], file: [:])
+        #expect(cluster.redisCluster?.seeds.map(\.port) == [7000, 7001] && cluster.redisCluster?.password == "pw")
+        #expect(cluster.redisURL == nil && cluster.onCluster)
+        let managed = try ConfigLoader.resolve(options: [:], environment: ["BITTEN_REDIS_CLUSTER": "yes"], file: [:])
+        #expect(managed.managedCluster && managed.onCluster)
+        // A URL of one server wins over the managed cluster.
+        #expect(!(try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "redis://h:1"], environment: ["BITTEN_REDIS_CLUSTER": "yes"], file: [:])).onCluster)
         #expect {
-            try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "redis-cluster://10.0.0.1:7000,10.0.0.2:7001"], environment: [:], file: [:])
-        } throws: { ($0 as? ConfigError)?.description.contains("do not run on a Redis Cluster yet") == true }
+            try ConfigLoader.resolve(options: [:], environment: ["BITTEN_REDIS_CLUSTER": "maybe"], file: [:])
+        } throws: { ($0 as? ConfigError)?.setting == "BITTEN_REDIS_CLUSTER" }
         #expect {
             try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "redis-cluster://10.0.0.1:7000,,"], environment: [:], file: [:])
         } throws: { ($0 as? ConfigError)?.description.contains("empty node") == true }

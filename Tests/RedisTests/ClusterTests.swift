@@ -157,6 +157,41 @@ final class LocalClusterTests {
     }
 }
 
+@Suite("A local cluster restarted in its directory")
+struct LocalClusterRestartTests {
+    /// Blocking starts and stops (seconds of waits) on a thread of their own.
+    func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
+    /// What `bitten up --redis-cluster` relies on: the servers started again on the same ports and
+    /// directories rejoin from their nodes.conf (no new cluster is created) and keep their data (AOF).
+    @Test func itComesBackOnItsPortsWithItsData() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-cluster-restart-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try await offPool { try LocalRedisCluster(directory: directory, appendOnly: true) }
+        let url = try RedisClusterURL(parsing: first.urlText)
+        let ports = first.ports
+        let ids = try first.servers.map { try RedisConnection(url: $0.url).command(["CLUSTER", "MYID"]).string ?? "" }
+        var client = RedisClient(cluster: url)
+        for index in 0..<200 { try await client.command(["SET", "node:user_\(index)", String(index)]) }
+        client.shutdown()
+        try await offPool { first.stop() }
+
+        let second = try await offPool { try LocalRedisCluster(ports: ports, directory: directory, appendOnly: true) }
+        defer { second.stop() }
+        #expect(try second.servers.map { try RedisConnection(url: $0.url).command(["CLUSTER", "MYID"]).string ?? "" } == ids,
+                "the same nodes, not a new cluster")
+        client = RedisClient(cluster: url)
+        defer { client.shutdown() }
+        for index in 0..<200 {
+            #expect(try await client.command(["GET", "node:user_\(index)"]).string == String(index))
+        }
+    }
+}
+
 @Suite("Redis Cluster URL")
 struct ClusterURLTests {
     @Test func parsesSeedsAndCredentialsAndNamesWhatIsWrong() throws {

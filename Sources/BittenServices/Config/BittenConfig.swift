@@ -5,6 +5,13 @@ import Redis
 public struct BittenConfig: Sendable, Equatable {
     /// An external Redis; nil means `bitten up` starts a managed local redis-server.
     public var redisURL: RedisURL?
+    /// An external Redis Cluster (`BITTEN_REDIS_URL=redis-cluster://host:port[,host:port…]`).
+    public var redisCluster: RedisClusterURL?
+    /// With no URL: a managed local cluster (three primaries, one replica each) instead of one
+    /// redis-server (`BITTEN_REDIS_CLUSTER`, `--redis-cluster`).
+    public var managedCluster = false
+    /// Whether the state lives on a Redis Cluster (external or managed).
+    public var onCluster: Bool { redisCluster != nil || (redisURL == nil && managedCluster) }
     /// Managed Redis data, logs, spool, pid file.
     public var dataDir: String = "./data"
     /// Where HTTP binds.

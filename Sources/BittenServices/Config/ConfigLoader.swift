@@ -28,7 +28,7 @@ public enum ConfigLoader {
 
     /// All settings, by environment name.
     public static let settings: [String] = [
-        "BITTEN_REDIS_URL", "BITTEN_DATA_DIR", "BITTEN_BIND_HOST", "BITTEN_HTTP_HOST", "BITTEN_COMMAND_PORT",
+        "BITTEN_REDIS_URL", "BITTEN_REDIS_CLUSTER", "BITTEN_DATA_DIR", "BITTEN_BIND_HOST", "BITTEN_HTTP_HOST", "BITTEN_COMMAND_PORT",
         "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT", "BITTEN_CONFIRM_PORT", "BITTEN_SIGNAL_IN_PORT",
         "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT", "BITTEN_HTTP_PORT",
         "BITTEN_HEARTBEAT_TIMEOUT", "BITTEN_ALERT_COOLDOWN", "BITTEN_PING_INTERVAL", "BITTEN_RELAY_FORMAT",
@@ -83,15 +83,22 @@ public enum ConfigLoader {
         }
         if let (text, source) = lookup("BITTEN_REDIS_URL") {
             if text.hasPrefix("redis-cluster://") {
-                do { _ = try RedisClusterURL(parsing: text) } catch {
+                do { config.redisCluster = try RedisClusterURL(parsing: text) } catch {
                     throw ConfigError(setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): \(error.message)")
                 }
-                throw ConfigError(setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): the services do not run on a Redis Cluster yet (the client and the node registry speak it; the trade path's scripts span slots and the gateway inbox and the confirmation ledger block on one connection); name one primary with redis://host:port")
+            } else {
+                do {
+                    config.redisURL = try RedisURL(parsing: text)
+                } catch {
+                    throw ConfigError(setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): \(error.message)")
+                }
             }
-            do {
-                config.redisURL = try RedisURL(parsing: text)
-            } catch {
-                throw ConfigError(setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): \(error.message)")
+        }
+        if let (text, source) = lookup("BITTEN_REDIS_CLUSTER") {
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": config.managedCluster = true
+            case "0", "false", "no", "off": config.managedCluster = false
+            default: throw ConfigError(setting: "BITTEN_REDIS_CLUSTER", message: "'\(text)' from the \(source.rawValue) is not on or off")
             }
         }
         if let (text, _) = lookup("BITTEN_DATA_DIR") { config.dataDir = text }

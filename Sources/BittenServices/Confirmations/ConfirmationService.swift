@@ -38,6 +38,10 @@ public final class ConfirmationService: Service, Sendable {
     private let stopping = Atomic<Bool>(false)
     private let valuation: (any ValuationQuotes)?
     private let legacyText: Counter
+    /// Why the ledger is not written here (the trade path does not run on a Redis Cluster yet): pongs
+    /// still reach the registry, anything else is kept in the spool, in order, for a run on one Redis.
+    private let ledgerOff: String?
+    private let keptThrottle = LogThrottle()
 
     /// Appends a batch of entries, each unless this writer already appended it (or a later one), in
     /// one script call: one round trip and one script start for up to a thousand entries.
@@ -63,7 +67,8 @@ public final class ConfirmationService: Service, Sendable {
     public init(input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
                 logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                 spoolDirectory: String? = nil, writerID: String = "bitten", valuation: (any ValuationQuotes)? = nil,
-                onAppended: @escaping @Sendable () -> Void = {}) {
+                ledgerOff: String? = nil, onAppended: @escaping @Sendable () -> Void = {}) {
+        self.ledgerOff = ledgerOff
         self.valuation = valuation
         self.legacyText = Counter(label: "bitten_legacy_text_messages_total", dimensions: [("port", String(port))])
         self.onAppended = onAppended
@@ -103,7 +108,7 @@ public final class ConfirmationService: Service, Sendable {
     }
 
     public func run() async throws {
-        board.set(Self.name, .running)
+        board.set(Self.name, .running, detail: ledgerOff.map { "pongs only (\($0)); confirmations are kept in the spool" })
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await withGracefulShutdownHandler {
@@ -162,7 +167,9 @@ public final class ConfirmationService: Service, Sendable {
                 reject(error)
             }
         }
-        if !entries.isEmpty {
+        if !entries.isEmpty, let ledgerOff {
+            keep(entries, because: ledgerOff)
+        } else if !entries.isEmpty {
             queue.withLock { $0 += entries }
             wakeContinuation.yield()
         }
@@ -186,6 +193,9 @@ public final class ConfirmationService: Service, Sendable {
     }
 
     private func writeLoop() async {
+        if ledgerOff != nil { return }
+        // What an earlier run left in the spool is replayed now, not after the next confirmation.
+        if (spool?.count ?? 0) > 0 { wakeContinuation.yield() }
         for await _ in wake {
             await drain()
         }
@@ -298,6 +308,25 @@ public final class ConfirmationService: Service, Sendable {
         } else {
             board.set(Self.name, .running, detail: "Redis unreachable: confirmations are spooled to disk")
             logger.error("Redis unreachable; spooling confirmations", metadata: ["error": "\(error.map { "\($0)" } ?? "")"])
+        }
+    }
+
+    /// No ledger here: the entries go to the spool (memory when there is none), never to Redis.
+    private func keep(_ entries: [[String]], because reason: String) {
+        var spooled = false
+        if let spool {
+            do {
+                try spool.append(entries)
+                spooled = true
+            } catch {
+                logger.error("could not spool confirmations", metadata: ["entries": "\(entries.count)", "error": "\(error)"])
+            }
+        }
+        if !spooled { queue.withLock { $0 += entries } }
+        if let suppressed = keptThrottle.allow() {
+            logger.warning("confirmation kept, not applied: the ledger is off here", metadata: [
+                "entries": "\(entries.count)", "reason": "\(reason)", "backlog": "\(backlog)", "suppressed_since_last": "\(suppressed)",
+            ])
         }
     }
 

@@ -21,8 +21,11 @@ public final class LocalRedisCluster: @unchecked Sendable {
     public var urlText: String { "redis-cluster://" + ports.map { "127.0.0.1:\($0)" }.joined(separator: ",") }
 
     /// Starts `primaries × (1 + replicas)` servers on the given ports (free ones when nil), joins them and
-    /// waits until every node reports `cluster_state:ok`.
+    /// waits until every node reports `cluster_state:ok`. When every server's directory already holds a
+    /// `nodes.conf` (a cluster that ran there before, on the same ports), the servers are started on it and
+    /// rejoin as they were, with their data (`appendOnly`), instead of being joined anew.
     public init(primaries: Int = 3, replicasPerPrimary: Int = 1, ports wanted: [Int]? = nil, directory: String,
+                appendOnly: Bool = false, logFiles: Bool = false,
                 nodeTimeout: Duration = .milliseconds(2000), startTimeout: Duration = .seconds(30)) throws(RedisError) {
         let count = primaries * (1 + replicasPerPrimary)
         let ports = wanted ?? Self.freePorts(count)
@@ -31,11 +34,13 @@ public final class LocalRedisCluster: @unchecked Sendable {
         }
         self.directory = directory
         self.replicasPerPrimary = replicasPerPrimary
+        let rejoin = ports.allSatisfy { FileManager.default.fileExists(atPath: directory + "/\($0)/nodes.conf") }
         var started: [LocalRedisServer] = []
         do {
             for port in ports {
                 let dir = directory + "/\(port)"
-                started.append(try LocalRedisServer(port: port, directory: dir, appendOnly: false, extraArguments: [
+                started.append(try LocalRedisServer(port: port, directory: dir, appendOnly: appendOnly,
+                                                    logFile: logFiles ? dir + "/redis-server.log" : nil, extraArguments: [
                     "--cluster-enabled", "yes", "--cluster-config-file", dir + "/nodes.conf",
                     "--cluster-node-timeout", String(nodeTimeout.components.seconds * 1000 + nodeTimeout.components.attoseconds / 1_000_000_000_000_000),
                     "--cluster-require-full-coverage", "yes",
@@ -47,12 +52,19 @@ public final class LocalRedisCluster: @unchecked Sendable {
         }
         servers = started
         do {
-            try Self.create(ports: ports, replicas: replicasPerPrimary)
+            if !rejoin { try Self.create(ports: ports, replicas: replicasPerPrimary) }
             try waitUntilOK(timeout: startTimeout)
         } catch {
             stop()
             throw error
         }
+    }
+
+    /// Adopts the servers of a cluster that is already running (left by an earlier `bitten up`).
+    public init(adopting servers: [LocalRedisServer], replicasPerPrimary: Int = 1, directory: String) {
+        self.servers = servers
+        self.replicasPerPrimary = replicasPerPrimary
+        self.directory = directory
     }
 
     /// Ports that are free together with their cluster bus ports (port + 10000, so at most 55535).
@@ -68,10 +80,14 @@ public final class LocalRedisCluster: @unchecked Sendable {
         return chosen
     }
 
-    private static func isFree(_ port: Int) -> Bool {
+    /// Whether redis-server could listen on 127.0.0.1:`port`: nothing listens there (connections of an
+    /// earlier server still in TIME_WAIT do not count; redis-server binds with SO_REUSEADDR too).
+    public static func isFree(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian

@@ -215,6 +215,28 @@ public final class RedisClusterClient: @unchecked Sendable {
         throw RedisError(.unavailable, "transaction still redirected after \(maxAttempts) attempts")
     }
 
+    /// Sends a keyless command (INFO, DBSIZE, …) to every primary of the slot map at once; the replies
+    /// come back per primary, error replies as values, a primary that cannot be reached as its error.
+    public func onEveryPrimary(_ command: [String]) async throws -> [(ClusterEndpoint, Result<RedisReply, RedisError>)] {
+        if state.withLock({ $0.topology == nil }) { try await refreshTopology() }
+        let primaries = state.withLock { $0.topology?.primaries ?? [] }
+        let bytes = command.map { Array($0.utf8) }
+        return try await withThrowingTaskGroup(of: (Int, ClusterEndpoint, Result<RedisReply, RedisError>).self) { group in
+            for (index, endpoint) in primaries.enumerated() {
+                group.addTask {
+                    do {
+                        return (index, endpoint, .success(try await self.node(endpoint).send([bytes])[0]))
+                    } catch let error as RedisError {
+                        return (index, endpoint, .failure(error))
+                    }
+                }
+            }
+            var answers: [(Int, ClusterEndpoint, Result<RedisReply, RedisError>)] = []
+            for try await answer in group { answers.append(answer) }
+            return answers.sorted { $0.0 < $1.0 }.map { ($0.1, $0.2) }
+        }
+    }
+
     private func pause(_ attempt: Int) async throws {
         try await Task.sleep(for: .milliseconds(50 << min(attempt, 5)))
     }

@@ -1,0 +1,158 @@
+import BittenTestSupport
+import EASimulator
+import Foundation
+import Redis
+import Testing
+import ZeroMQ
+
+extension EndToEnd {
+    /// `bitten up` with its state on a Redis Cluster (three primaries, one replica each, on loopback):
+    /// registration, heartbeats, pings, the relay, CITADEL, node alerts and the dashboard, with the keys
+    /// spread over the primaries. The trade path does not run there yet, and says so.
+    @Suite("bitten up on a Redis Cluster", .serialized)
+    struct ClusterUpTests {
+        /// `node:*` keys held by each primary (replicas answer for their primary's slots only with READONLY).
+        func nodeKeysPerPrimary(_ cluster: LocalRedisCluster) throws -> [Int] {
+            try cluster.servers.compactMap { server -> Int? in
+                let connection = try RedisConnection(url: server.url)
+                guard (try connection.command(["ROLE"]).array?.first?.string) == "master" else { return nil }
+                return try connection.command(["KEYS", "node:*"]).array?.count ?? 0
+            }
+        }
+
+        @Test func nodesHeartbeatsRelayAlertsAndTheDashboardOnAnExternalCluster() async throws {
+            let test = try await TestCluster.start()
+            let url = try RedisClusterURL(parsing: test.cluster.urlText)
+            let bitten = try BittenProcess(environment: [
+                "BITTEN_REDIS_URL": test.cluster.urlText, "BITTEN_HEARTBEAT_TIMEOUT": "4",
+                "BITTEN_MARKET_CLOSED_SILENCE": "false", "BITTEN_PING_INTERVAL": "1",
+            ])
+            defer { bitten.terminateAndWait() }
+            try await bitten.waitUntilHealthy()
+            let redis = RedisClient(cluster: url)
+            defer { redis.shutdown() }
+
+            var config = FleetConfiguration(count: 30, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
+                                            confirmPort: bitten.confirmPort, heartbeatInterval: .milliseconds(400),
+                                            tickInterval: .milliseconds(200))
+            config.symbols = ["EURUSD", "XAUUSD"]
+            let fleet = try Fleet(configuration: config)
+            let running = Task { try await fleet.run() }
+            defer { running.cancel() }
+
+            // 30 EAs registered: the node hashes are spread over the primaries, active_nodes holds them all.
+            #expect(try await eventually { try await redis.command(["SCARD", "active_nodes"]).int == 30 }, "\(bitten.logTail())")
+            let perPrimary = try nodeKeysPerPrimary(test.cluster)
+            #expect(perPrimary.count == 3 && perPrimary.reduce(0, +) == 30, "\(perPrimary)")
+            #expect(perPrimary.filter { $0 > 0 }.count >= 2, "node hashes on one primary only: \(perPrimary)")
+            let first = fleet.uuids[0]
+            let node = try #require(try await redis.command(["HGETALL", "node:\(first)"]).hash)
+            #expect(node["status"] == "online" && node["account"] == "70000000" && node["version"] == "2.05")
+            #expect(try await redis.command(["LLEN", "node_history:\(first)"]).int ?? 0 >= 1)
+
+            // Pings go out and pongs come back over the command channel.
+            #expect(try await eventually { (try await redis.command(["HGET", "node:\(first)", "latency_ms"]).string ?? "") != "" })
+
+            // Ticks reach the relay, with the canonical symbol as topic.
+            let context = try Context()
+            let sub = try Socket(context: context, type: .sub)
+            try sub.setLinger(.zero)
+            try sub.setReceiveTimeout(.seconds(5))
+            try sub.subscribe("XAUUSD")
+            try sub.connect("tcp://127.0.0.1:\(bitten.relayPort)")
+            let relayed = try #require(try sub.receive())
+            #expect(String(decoding: relayed.frames[0], as: UTF8.self) == "XAUUSD")
+            sub.close()
+
+            // CITADEL reads the same market.
+            #expect(try await eventually { (try? await HTTP.get(bitten.httpBase + "/citadel/EURUSD"))?.0 == 200 })
+
+            // Five EAs fall silent: exactly those go offline, with five alerts stored on the cluster and shown by the API.
+            let silent = Array(fleet.uuids.suffix(5))
+            fleet.silence(silent)
+            #expect(try await eventually { try await redis.command(["SCARD", "active_nodes"]).int == 25 }, "\(bitten.logTail())")
+            for uuid in silent {
+                #expect(try await redis.command(["HGET", "node:\(uuid)", "offline_reason"]).string == "timeout")
+            }
+            #expect(try await eventually { try await redis.command(["LLEN", "system_alerts"]).int == 5 })
+            let (_, alerts) = try await HTTP.json(bitten.httpBase + "/alerts?source=system")
+            let listed = (alerts["alerts"] as? [[String: Any]] ?? []).compactMap { $0["uuid"] as? String }
+            #expect(Set(listed) == Set(silent), "\(alerts)")
+
+            // The health report and the dashboard: Redis is a cluster of three primaries, the trade path is
+            // reported as not running (with the reason), and its routes answer 503 saying why.
+            let (status, health) = try await HTTP.json(bitten.httpBase + "/health")
+            #expect(status == 200)
+            let redisStatus = try #require(health["redis"] as? [String: Any])
+            #expect(redisStatus["mode"] as? String == "cluster" && redisStatus["primaries"] as? Int == 3)
+            #expect(redisStatus["reachable"] as? Bool == true && (redisStatus["used_memory_bytes"] as? Int ?? 0) > 0)
+            let notRunning = try #require(health["not_running"] as? [String: String])
+            #expect(Set(notRunning.keys) == ["trade", "confirmation_ledger", "signal_intake"])
+            #expect((health["nodes"] as? [String: Any])?["online"] as? Int == 25)
+            #expect(health["health_score"] as? Int != nil)
+            let (tradeStatus, tradeBody) = try await HTTP.json(bitten.httpBase + "/positions")
+            #expect(tradeStatus == 503)
+            #expect(((tradeBody["error"] as? [String: Any])?["message"] as? String ?? "").contains("cluster-ready"))
+            let (pageStatus, page) = try await HTTP.get(bitten.httpBase + "/")
+            #expect(pageStatus == 200 && page.count > 1000)
+            let (_, snapshot) = try await HTTP.json(bitten.httpBase + "/snapshot")
+            let snapshotNodes = try #require(snapshot["nodes"] as? [String: Any])
+            #expect(snapshotNodes["total"] as? Int == 30 && snapshotNodes["online"] as? Int == 25, "\(snapshotNodes)")
+            #expect((snapshotNodes["recent"] as? [[String: Any]] ?? []).count == 30)
+
+            // A confirmation on 5558 has no ledger here: it is kept in the spool, in order, and nothing is
+            // written to the cluster for it (the trade path replays the spool when it runs on one Redis).
+            let push = try Socket(context: context, type: .push)
+            try push.setLinger(.seconds(2))
+            try push.connect("tcp://127.0.0.1:\(bitten.confirmPort)")
+            try push.send(Message([try Fixtures.bytes("ea/confirmation_success.json")]))
+            push.close()
+            let spool = bitten.dataDir.appendingPathComponent("spool/confirmations.spool")
+            #expect(try await eventually(.seconds(5)) {
+                ((try? String(contentsOf: spool, encoding: .utf8)) ?? "").split(separator: "\n").count == 1
+            }, "\(bitten.logTail())")
+            #expect(try await redis.command(["EXISTS", "stream:confirmations"]).int == 0)
+
+            running.cancel()
+            _ = try? await running.value
+            #expect(await bitten.terminate() != nil)
+            // An external cluster is not bitten's to stop.
+            #expect(test.cluster.servers.allSatisfy { $0.isRunning })
+        }
+
+        @Test func upWithRedisClusterStartsAManagedClusterAndStopsIt() async throws {
+            let bitten = try BittenProcess(arguments: ["up", "--redis-cluster"])
+            defer { bitten.terminateAndWait() }
+            try await bitten.waitUntilHealthy(timeout: .seconds(60))
+            let state = bitten.dataDir.appendingPathComponent("redis-cluster/managed-cluster.state")
+            let lines = (try String(contentsOf: state, encoding: .utf8)).split(separator: "\n")
+            let pids = lines.compactMap { $0.split(separator: " ").first.flatMap { Int32($0) } }
+            #expect(pids.count == 6 && pids.allSatisfy(processExists))
+            let (_, health) = try await HTTP.json(bitten.httpBase + "/health")
+            let redisStatus = try #require(health["redis"] as? [String: Any])
+            #expect(redisStatus["mode"] as? String == "cluster" && redisStatus["primaries"] as? Int == 3, "\(redisStatus)")
+            #expect(redisStatus["reachable"] as? Bool == true)
+            // AOF on in each server's own directory.
+            let ports = lines.compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }
+            for port in ports {
+                let dir = bitten.dataDir.appendingPathComponent("redis-cluster/\(port)")
+                #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("nodes.conf").path))
+                #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("appendonlydir").path)
+                    || FileManager.default.fileExists(atPath: dir.appendingPathComponent("appendonly.aof").path))
+            }
+            let took = await bitten.terminate(timeout: .seconds(20))
+            #expect(took != nil, "\(bitten.logTail())")
+            #expect(pids.allSatisfy { !processExists($0) }, "the managed cluster must stop with bitten")
+        }
+
+        @Test func theTradePathIsRefusedOnAClusterWhenAskedForByName() throws {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-cluster-refusal-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let (code, output) = try runBitten(["run", "trade", "http"], environment: [
+                "BITTEN_REDIS_URL": "redis-cluster://127.0.0.1:1,127.0.0.1:2", "BITTEN_DATA_DIR": dir.path,
+            ])
+            #expect(code != 0)
+            #expect(output.contains("trade cannot run on a Redis Cluster yet"), "\(output)")
+        }
+    }
+}
