@@ -96,6 +96,8 @@ def main():
         return 2
     url, screenshot = sys.argv[1], sys.argv[2]
     timeout = float(sys.argv[sys.argv.index("--timeout") + 1]) if "--timeout" in sys.argv else 30
+    # --expect-text TEXT (repeatable): the page must show it once live.
+    expected = [sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == "--expect-text"]
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if not browser:
         print("SKIP: Chromium is not installed")
@@ -177,6 +179,10 @@ def main():
             failures.append("the nodes table is empty")
         if state.get("conn") != "live":
             failures.append(f"not connected to the live stream (header says '{state.get('conn')}')")
+        text = tools.evaluate("document.body.innerText") or ""
+        for wanted in expected:
+            if wanted not in text:
+                failures.append(f"the page does not show '{wanted}'")
         failures += errors
     finally:
         process.terminate()

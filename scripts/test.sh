@@ -13,5 +13,6 @@ fi
 heavy='ChurnTests|FloodTests|StuckSubscriberTests'
 swift test --skip-build --skip "$heavy"
 swift test --skip-build --no-parallel --filter "$heavy"
-# The dashboard in headless Chromium (see scripts/dashboard-check.sh).
+# The dashboard in headless Chromium (see scripts/dashboard-check.sh), on one Redis and on a local cluster.
 scripts/dashboard-check.sh
+scripts/dashboard-check.sh cluster
