@@ -21,6 +21,27 @@ struct NodeTableTests {
         return m
     }
 
+    /// The login read in place agrees with the plain definition (split on "_", empty parts dropped).
+    @Test func loginOfNodeIDReadsTheSecondPart() {
+        func reference(_ nodeID: String) -> Int? {
+            let parts = nodeID.split(separator: "_")
+            guard parts.count >= 3, parts[0] == "NODE" else { return nil }
+            return Int(parts[1])
+        }
+        #expect(NodeTable.login(ofNodeID: "NODE_94017233_1873450") == 94_017_233)
+        #expect(NodeTable.login(ofNodeID: "NODE_94017233") == nil)
+        #expect(NodeTable.login(ofNodeID: "NOD_1_2") == nil)
+        #expect(NodeTable.login(ofNodeID: "NODE_x1_2") == nil)
+        let alphabet = Array("NODE_0123456789-+x\u{e9}")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let length = Int.random(in: 0...16, using: &generator)
+            var text = Bool.random(using: &generator) ? "NODE_" : ""
+            for _ in 0..<length { text.append(alphabet.randomElement(using: &generator)!) }
+            #expect(NodeTable.login(ofNodeID: text) == reference(text), "\(text)")
+        }
+    }
+
     @Test func helloRegistersAndHeartbeatsMeasureTheInterval() throws {
         var table = NodeTable()
         let events = table.apply(try hello(), at: 1000)

@@ -122,6 +122,49 @@ struct NodeFlushTests {
     }
 }
 
+extension NodeFlushTests {
+    /// A heartbeat's figures are written every `heartbeatWriteInterval`, not every flush; a status change
+    /// goes out with the next flush whatever the interval; the last flush at shutdown writes everything.
+    @Test func heartbeatFiguresWaitForTheirIntervalAndStatusDoesNot() async throws {
+        let server = try RedisServerProcess()
+        let redis = RedisClient(url: try RedisURL(parsing: server.url))
+        defer { redis.shutdown() }
+        let clock = Mutex(1000.0)
+        let registry = NodeRegistry(redis: redis, board: ServiceBoard(), heartbeatWriteInterval: 5, logger: Logger(label: "test"),
+                                    now: { clock.withLock { $0 } })
+        let probe = try RedisConnection(url: try RedisURL(parsing: server.url))
+        func lastSeen() throws -> String? { try probe.command(["HGET", "node:user_5512093", "last_seen"]).string }
+        registry.handle(try Self.hello(), at: 1000)
+        await registry.flush()
+        #expect(try lastSeen() == "1000")
+
+        clock.withLock { $0 = 1002 }
+        registry.handle(try Self.heartbeat(), at: 1002)
+        await registry.flush()
+        #expect(try lastSeen() == "1000", "a heartbeat's figures wait for the interval")
+        clock.withLock { $0 = 1005 }
+        await registry.flush()
+        #expect(try lastSeen() == "1002", "and are written once it has passed")
+
+        // A DISCONNECT (status) is written by the next flush, with the figures that waited.
+        clock.withLock { $0 = 1006 }
+        registry.handle(try Self.heartbeat(), at: 1006)
+        let bye = try EAMessage.decode(try Fixtures.bytes("ea/disconnect.json"), channel: .market)
+        registry.handle(bye, at: 1006.5)
+        await registry.flush()
+        #expect(try probe.command(["HGET", "node:user_5512093", "status"]).string == "offline")
+        #expect(try probe.command(["SISMEMBER", "active_nodes", "user_5512093"]).int == 0)
+
+        // The final flush writes what waits.
+        clock.withLock { $0 = 1007 }
+        registry.handle(try Self.heartbeat(), at: 1007)
+        await registry.flush(all: true)
+        let record = try #require(registry.node("user_5512093"))
+        #expect(try lastSeen() == Dictionary(record.redisFields, uniquingKeysWith: { a, _ in a })["last_seen"])
+        #expect(try lastSeen() != "1006")
+    }
+}
+
 /// The node registry on a Redis Cluster (three primaries on loopback): what one registry flushes, a
 /// new one restores, the node hashes spread over the primaries.
 @Suite("Node registry on a Redis Cluster", .serialized)

@@ -58,9 +58,25 @@ public struct NodeTable: Sendable {
 
     /// The account login in a `node_id` (`NODE_{login}_{tickcount}`), if it has that shape.
     public static func login(ofNodeID nodeID: String) -> Int? {
-        let parts = nodeID.split(separator: "_")
-        guard parts.count >= 3, parts[0] == "NODE" else { return nil }
-        return Int(parts[1])
+        // Every heartbeat asks: the parts of `split(separator: "_")` (empty ones dropped) read in place,
+        // without a substring per part. The first part must be NODE, a third must exist, the second is the login.
+        var nodeID = nodeID
+        return nodeID.withUTF8 { bytes -> Int? in
+            let underscore = UInt8(ascii: "_")
+            var index = 0
+            func part() -> Range<Int>? {
+                while index < bytes.count, bytes[index] == underscore { index += 1 }
+                guard index < bytes.count else { return nil }
+                let start = index
+                while index < bytes.count, bytes[index] != underscore { index += 1 }
+                return start..<index
+            }
+            guard let first = part(), first.count == 4, bytes[first.lowerBound] == UInt8(ascii: "N"),
+                  bytes[first.lowerBound + 1] == UInt8(ascii: "O"), bytes[first.lowerBound + 2] == UInt8(ascii: "D"),
+                  bytes[first.lowerBound + 3] == UInt8(ascii: "E"),
+                  let login = part(), part() != nil else { return nil }
+            return Int(String(decoding: UnsafeBufferPointer(rebasing: bytes[login]), as: UTF8.self))
+        }
     }
 
     /// Checks a message against its node's pin before it is applied or routed. A message with another
@@ -71,7 +87,7 @@ public struct NodeTable: Sendable {
     public mutating func admit(_ message: EAMessage, peer: String?, at now: Double) -> (Verdict, [NodeEvent]) {
         let uuid = message.userUUID
         // Read in place: a heartbeat passes here, and copying the record out costs a retain per field.
-        guard let index = nodes.index(forKey: uuid), let pin = nodes.values[index].pin else { return (.accepted, []) }
+        guard let index = nodes.index(forKey: uuid), let pin = peek(index, { $0.pin }) else { return (.accepted, []) }
         var account: Int?
         var server: String?
         var nodeID: String?
@@ -82,7 +98,7 @@ public struct NodeTable: Sendable {
         case .heartbeat(let m): nodeID = m.nodeID
         case .disconnect(let m):
             // Only the running EA may say it stops (anyone may claim a UUID).
-            guard m.nodeID == nodes.values[index].nodeID else { return refuse(uuid, peer: peer, account: 0, "DISCONNECT from another node id", at: now) }
+            guard m.nodeID == peek(index, { $0.nodeID }) else { return refuse(uuid, peer: peer, account: 0, "DISCONNECT from another node id", at: now) }
             return (.accepted, [])
         default: return (.accepted, [])
         }
@@ -95,7 +111,7 @@ public struct NodeTable: Sendable {
         }
         if let peer, !peerMatch.matches(peer, pin.peer) {
             // The same account from another machine: a move once the pinned EA is silent, a duplicate while it lives.
-            guard now - nodes.values[index].lastSeen > silentAfter else {
+            guard now - peek(index, { $0.lastSeen }) > silentAfter else {
                 let (verdict, events) = refuse(uuid, peer: peer, account: claimed ?? 0,
                                                "another machine (\(peer)) while the pinned EA (\(pin.peer)) is alive", at: now)
                 let duplicate = NodeEvent.duplicateEA(uuid: uuid, pinnedPeer: pin.peer, peer: peer, account: claimed ?? 0, at: now)
@@ -245,9 +261,9 @@ public struct NodeTable: Sendable {
                 + heartbeat(m.userUUID, at: now)
         }
         var events: [NodeEvent] = []
-        let known = nodes.values[index].account
+        let known = peek(index) { $0.account }
         if known != 0, known != m.accountNumber {
-            events += register(uuid: m.userUUID, nodeID: m.nodeID, account: m.accountNumber, broker: nodes.values[index].broker, at: now)
+            events += register(uuid: m.userUUID, nodeID: m.nodeID, account: m.accountNumber, broker: peek(index) { $0.broker }, at: now)
         }
         update(m.userUUID) { node in
             node.apply(m.account)
@@ -264,10 +280,11 @@ public struct NodeTable: Sendable {
     /// Learns that this EA's broker calls `canonical` `broker` (from a TICK); returns whether it was new.
     @discardableResult
     public mutating func learnSymbol(_ uuid: String, broker: String, canonical: String) -> Bool {
-        guard nodes[uuid]?.brokerSymbols[canonical] != broker else { return false }
-        var changed = false
-        update(uuid) { changed = $0.brokerSymbols.learn(broker: broker, canonical: canonical) }
-        return changed
+        guard let index = nodes.index(forKey: uuid) else { return false }
+        return peek(index) { node in
+            guard node.brokerSymbols[canonical] != broker else { return false }
+            return node.brokerSymbols.learn(broker: broker, canonical: canonical)
+        }
     }
 
     /// Records that a ping went out.
@@ -357,6 +374,12 @@ public struct NodeTable: Sendable {
     }
 
     /// Changes one node in place (one lookup, no copy of the record out and back).
+    /// Reads a node in place, through the dictionary's modify accessor: its getter copies the whole
+    /// 44-field record (a retain and release per string) for one field, and heartbeats read several.
+    private mutating func peek<T>(_ index: [String: NodeRecord].Index, _ body: (inout NodeRecord) -> T) -> T {
+        body(&nodes.values[index])
+    }
+
     private mutating func update(_ uuid: String, _ body: (inout NodeRecord) -> Void) {
         guard let index = nodes.index(forKey: uuid) else { return }
         body(&nodes.values[index])
@@ -404,8 +427,9 @@ public struct NodeTable: Sendable {
 
     private mutating func heartbeat(_ uuid: String, at now: Double, nodeID: String? = nil) -> [NodeEvent] {
         var events: [NodeEvent] = []
-        if let index = nodes.index(forKey: uuid), !nodes.values[index].online || (nodeID != nil && nodeID != nodes.values[index].nodeID) {
-            events = register(uuid: uuid, nodeID: nodeID ?? nodes.values[index].nodeID, account: 0, broker: "", at: now)
+        if let index = nodes.index(forKey: uuid),
+           let known = peek(index, { node in !node.online || (nodeID != nil && nodeID != node.nodeID) ? node.nodeID : nil }) {
+            events = register(uuid: uuid, nodeID: nodeID ?? known, account: 0, broker: "", at: now)
         }
         update(uuid) { node in
             let gap = now - node.lastHeartbeat

@@ -145,6 +145,8 @@ public final class GatewayService: Service, Sendable {
 
     private func learn(uuid: String, identity: [UInt8], nodeID: String?) {
         let displaced: String? = routes.withLock { r in
+            // Every heartbeat comes here: a route that is already what it says is left alone (two lookups, no write).
+            if let known = r.byUUID[uuid], known == identity, nodeID == nil || nodeID!.isEmpty || r.nodeByUUID[uuid] == nodeID { return nil }
             var displaced: String?
             if let owner = r.byIdentity[identity], owner != uuid {
                 // Two UUIDs that differ only in their last character share a frame: never let a
