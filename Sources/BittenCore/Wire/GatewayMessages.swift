@@ -33,6 +33,14 @@ public struct DealerHeartbeat: Sendable, Equatable {
     public var ticksProcessed: Int
     public var timestamp: MetaTraderTime
 
+    public init(targetUUID: String, nodeID: String, account: AccountSnapshot, ticksProcessed: Int, timestamp: MetaTraderTime) {
+        self.targetUUID = targetUUID
+        self.nodeID = nodeID
+        self.account = account
+        self.ticksProcessed = ticksProcessed
+        self.timestamp = timestamp
+    }
+
     init(reading r: FieldReader) throws(WireError) {
         targetUUID = try r.uuid("target_uuid")
         nodeID = try r.string("node_id", maxLength: 64, allowEmpty: false)

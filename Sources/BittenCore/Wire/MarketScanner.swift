@@ -150,7 +150,7 @@ public enum MarketScanner {
     }
 
     /// A position in the message; every read stops at the end.
-    private struct Cursor {
+    struct Cursor {
         let base: UnsafePointer<UInt8>
         let end: Int
         var index = 0
@@ -191,6 +191,13 @@ public enum MarketScanner {
                 index += 1
             }
             return nil
+        }
+
+        func peek(_ byte: UInt8) -> Bool { index < end && base[index] == byte }
+
+        /// Whether two ranges of the message hold the same bytes.
+        func same(_ a: (Int, Int), _ b: (Int, Int)) -> Bool {
+            a.1 == b.1 && memcmp(base + a.0, base + b.0, a.1) == 0
         }
 
         func equals(_ range: (Int, Int), _ literal: StaticString) -> Bool {

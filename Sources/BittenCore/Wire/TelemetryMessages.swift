@@ -40,6 +40,17 @@ public struct TelemetryHeartbeat: Sendable, Equatable {
     public var ticksProcessed: Int
     public var timestamp: MetaTraderTime
 
+    public init(nodeID: String, userUUID: String, accountNumber: Int, account: AccountSnapshot, symbolsMonitored: Int,
+                ticksProcessed: Int, timestamp: MetaTraderTime) {
+        self.nodeID = nodeID
+        self.userUUID = userUUID
+        self.accountNumber = accountNumber
+        self.account = account
+        self.symbolsMonitored = symbolsMonitored
+        self.ticksProcessed = ticksProcessed
+        self.timestamp = timestamp
+    }
+
     init(reading r: FieldReader) throws(WireError) {
         nodeID = try r.string("node_id", maxLength: 64, allowEmpty: false)
         userUUID = try r.uuid("user_uuid")

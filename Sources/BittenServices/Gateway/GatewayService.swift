@@ -209,8 +209,15 @@ public final class GatewayService: Service, Sendable {
                 continue
             }
             do {
-                let (decoded, legacy) = try EAMessage.decodeNoting(message.payload, channel: .command)
-                if legacy { legacyText.increment() }
+                // The EA's plain heartbeat in one pass; anything else (or anything odd) through the decoder.
+                let decoded: EAMessage
+                if let scanned = message.payload.withUnsafeBytes({ HeartbeatScanner.scan($0, channel: .command) }) {
+                    decoded = scanned
+                } else {
+                    let (full, legacy) = try EAMessage.decodeNoting(message.payload, channel: .command)
+                    if legacy { legacyText.increment() }
+                    decoded = full
+                }
                 // Only a message that fits the node's pin may set its route.
                 if let fd { noteLink(fd, uuid: decoded.userUUID, peer: message.peerAddress, at: at) }
                 switch registry.handle(decoded, at: at, peer: message.peerAddress) {

@@ -186,6 +186,10 @@ public final class TelemetryService: Service, Sendable {
                 scratch.decoded.append((scanned.message, index))
                 continue
             }
+            if let heartbeat = HeartbeatScanner.scan(frame, channel: .market) {
+                scratch.decoded.append((heartbeat, index))
+                continue
+            }
             do {
                 let (decoded, legacy) = try EAMessage.decodeNoting(Array(frame), channel: .market)
                 if legacy { legacyText.increment() }
