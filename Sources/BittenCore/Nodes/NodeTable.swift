@@ -117,9 +117,9 @@ public struct NodeTable: Sendable {
                 let duplicate = NodeEvent.duplicateEA(uuid: uuid, pinnedPeer: pin.peer, peer: peer, account: claimed ?? 0, at: now)
                 return (verdict, events + [duplicate])
             }
-            update(uuid) { $0.pin?.peer = peer }
+            peek(index) { $0.pin?.peer = peer }
         }
-        if claimed == pin.account { update(uuid) { $0.pinnedSeenAt = now } }
+        if claimed == pin.account { peek(index) { $0.pinnedSeenAt = now } }
         return (.accepted, [])
     }
 
@@ -246,17 +246,18 @@ public struct NodeTable: Sendable {
 
     /// Applies a dealer `HEARTBEAT` (5555).
     public mutating func apply(_ m: DealerHeartbeat, at now: Double) -> [NodeEvent] {
-        guard nodes.index(forKey: m.targetUUID) != nil else {
+        // One lookup for the whole heartbeat: the index is used until something is inserted.
+        guard let index = nodes.index(forKey: m.targetUUID) else {
             // A heartbeat from an EA we never saw say HELLO (server restarted): register it from what we have.
             return register(uuid: m.targetUUID, nodeID: m.nodeID, account: 0, broker: "", at: now) + heartbeat(m.targetUUID, at: now)
         }
-        update(m.targetUUID) { $0.apply(m.account) }
-        return heartbeat(m.targetUUID, at: now, nodeID: m.nodeID)
+        peek(index) { $0.apply(m.account) }
+        return heartbeat(m.targetUUID, at: now, nodeID: m.nodeID, index: index)
     }
 
     /// Applies a telemetry `heartbeat` (5556).
     public mutating func apply(_ m: TelemetryHeartbeat, at now: Double) -> [NodeEvent] {
-        guard let index = nodes.index(forKey: m.userUUID) else {
+        guard var index = nodes.index(forKey: m.userUUID) else {
             return register(uuid: m.userUUID, nodeID: m.nodeID, account: m.accountNumber, broker: "", at: now)
                 + heartbeat(m.userUUID, at: now)
         }
@@ -264,12 +265,14 @@ public struct NodeTable: Sendable {
         let known = peek(index) { $0.account }
         if known != 0, known != m.accountNumber {
             events += register(uuid: m.userUUID, nodeID: m.nodeID, account: m.accountNumber, broker: peek(index) { $0.broker }, at: now)
+            guard let again = nodes.index(forKey: m.userUUID) else { return events }
+            index = again
         }
-        update(m.userUUID) { node in
+        peek(index) { node in
             node.apply(m.account)
             if node.account == 0 { node.account = m.accountNumber }
         }
-        return events + heartbeat(m.userUUID, at: now, nodeID: m.nodeID)
+        return events + heartbeat(m.userUUID, at: now, nodeID: m.nodeID, index: index)
     }
 
     /// Applies a `DISCONNECT` (5556): offline at once.
@@ -425,13 +428,18 @@ public struct NodeTable: Sendable {
         return events
     }
 
-    private mutating func heartbeat(_ uuid: String, at now: Double, nodeID: String? = nil) -> [NodeEvent] {
+    /// `index`: the node's, when the caller looked it up and inserted nothing since.
+    private mutating func heartbeat(_ uuid: String, at now: Double, nodeID: String? = nil,
+                                    index known: [String: NodeRecord].Index? = nil) -> [NodeEvent] {
         var events: [NodeEvent] = []
-        if let index = nodes.index(forKey: uuid),
-           let known = peek(index, { node in !node.online || (nodeID != nil && nodeID != node.nodeID) ? node.nodeID : nil }) {
-            events = register(uuid: uuid, nodeID: nodeID ?? known, account: 0, broker: "", at: now)
+        var index = known ?? nodes.index(forKey: uuid)
+        if let found = index,
+           let current = peek(found, { node in !node.online || (nodeID != nil && nodeID != node.nodeID) ? node.nodeID : nil }) {
+            events = register(uuid: uuid, nodeID: nodeID ?? current, account: 0, broker: "", at: now)
+            index = nodes.index(forKey: uuid)
         }
-        update(uuid) { node in
+        guard let index else { return events }
+        peek(index) { node in
             let gap = now - node.lastHeartbeat
             // The EA sends a heartbeat on each channel at once: only gaps over a second measure the interval.
             if gap > 1 {

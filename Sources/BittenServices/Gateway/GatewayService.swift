@@ -38,7 +38,12 @@ public final class GatewayService: Service, Sendable {
     private let pingInterval: Duration
     private let now: @Sendable () -> Double
     /// uuid → identity frame, identity frame → uuid, and uuid → the node id of the message that set the route.
-    private let routes = Mutex<(byUUID: [String: [UInt8]], byIdentity: [[UInt8]: String], nodeByUUID: [String: String])>(([:], [:], [:]))
+    /// An EA's route: the routing id its DEALER speaks with, and the node id that last spoke on it.
+    private struct Route {
+        var identity: [UInt8]
+        var nodeID: String?
+    }
+    private let routes = Mutex<(byUUID: [String: Route], byIdentity: [[UInt8]: String])>(([:], [:]))
     private let pingCounter = Atomic<Int>(0)
 
     private let limiter: Mutex<RateLimiter?>
@@ -95,7 +100,8 @@ public final class GatewayService: Service, Sendable {
     /// command connection has not spoken yet — its old connection may still hold the routing id, dead — so
     /// nothing is sent until it does.
     private func route(_ uuid: String) throws(GatewayError) -> [UInt8] {
-        let (identity, routeNode) = routes.withLock { ($0.byUUID[uuid], $0.nodeByUUID[uuid]) }
+        let route = routes.withLock { $0.byUUID[uuid] }
+        let (identity, routeNode) = (route?.identity, route?.nodeID)
         guard let identity else {
             throw GatewayError(code: .notConnected, message: "EA \(uuid) is not connected (no HELLO or HEARTBEAT received)")
         }
@@ -135,30 +141,29 @@ public final class GatewayService: Service, Sendable {
 
     private func forget(uuid: String, identity: [UInt8]) {
         routes.withLock { r in
-            if r.byUUID[uuid] == identity {
-                r.byUUID[uuid] = nil
-                r.nodeByUUID[uuid] = nil
-            }
+            if r.byUUID[uuid]?.identity == identity { r.byUUID[uuid] = nil }
             if r.byIdentity[identity] == uuid { r.byIdentity[identity] = nil }
         }
     }
 
     private func learn(uuid: String, identity: [UInt8], nodeID: String?) {
         let displaced: String? = routes.withLock { r in
-            // Every heartbeat comes here: a route that is already what it says is left alone (two lookups, no write).
-            if let known = r.byUUID[uuid], known == identity, nodeID == nil || nodeID!.isEmpty || r.nodeByUUID[uuid] == nodeID { return nil }
+            // Every heartbeat comes here: a route that is already what it says is left alone (one lookup, no write).
+            let known = r.byUUID[uuid]
+            if let known, known.identity == identity, nodeID == nil || nodeID!.isEmpty || known.nodeID == nodeID { return nil }
             var displaced: String?
             if let owner = r.byIdentity[identity], owner != uuid {
                 // Two UUIDs that differ only in their last character share a frame: never let a
                 // command for one reach the other.
                 r.byUUID[owner] = nil
-                r.nodeByUUID[owner] = nil
                 displaced = owner
             }
-            if let old = r.byUUID[uuid], old != identity { r.byIdentity[old] = nil }
-            r.byUUID[uuid] = identity
+            if let old = known?.identity, old != identity { r.byIdentity[old] = nil }
+            var route = r.byUUID[uuid] ?? Route(identity: identity, nodeID: nil)
+            route.identity = identity
+            if let nodeID, !nodeID.isEmpty { route.nodeID = nodeID }
+            r.byUUID[uuid] = route
             r.byIdentity[identity] = uuid
-            if let nodeID, !nodeID.isEmpty { r.nodeByUUID[uuid] = nodeID }
             return displaced
         }
         if let displaced {
