@@ -315,7 +315,11 @@ extension RedisClientTests {
         let mux = RedisMultiplexer(url: url, connections: 1)
         defer { mux.stop() }
         _ = try await mux.command(["PING"])
-        let slow = Task { try await mux.command(["EVAL", "local x = 0 for i = 1, 40000000 do x = x + 1 end return 'slow'", "0"]) }
+        // A script far longer than the test (so a loaded machine cannot let it finish before the cancel),
+        // killed afterwards: other clients are served (BUSY, SCRIPT KILL) once it has run 50 ms.
+        let probe = try RedisConnection(url: url)
+        try probe.command(["CONFIG", "SET", "lua-time-limit", "50"]).orThrow()
+        let slow = Task { try await mux.command(["EVAL", "local x = 0 for i = 1, 4000000000 do x = x + 1 end return 'slow'", "0"]) }
         try await Task.sleep(for: .milliseconds(30))
         let cancelledAt = ContinuousClock.now
         slow.cancel()
@@ -324,6 +328,13 @@ extension RedisClientTests {
         guard case .failure(let error) = outcome, error is CancellationError else {
             Issue.record("the cancelled call returned \(outcome)")
             return
+        }
+        // The script's reply (killed: an error) comes later on the same connection and must reach nobody.
+        for _ in 0..<200 {
+            let killed = try probe.command(["SCRIPT", "KILL"])
+            if killed == .status("OK") { break }
+            if case .error(let message) = killed, message.hasPrefix("NOTBUSY") { break }
+            try await Task.sleep(for: .milliseconds(20))
         }
         #expect(try await mux.command(["ECHO", "next"]) == .string(Array("next".utf8)))
         #expect(try await mux.command(["ECHO", "after"]) == .string(Array("after".utf8)))
