@@ -162,6 +162,22 @@ public final class RedisClient: Service, @unchecked Sendable {
         }
     }
 
+    /// A blocking command (BRPOP, BLMOVE, XREADGROUP BLOCK…) that may wait up to `seconds` on the server.
+    /// On one server it runs on a blocking worker's connection (its read timeout stretched to cover the
+    /// wait), never on a shared one, where every other caller's commands would queue behind it. On a
+    /// cluster it goes to its slot's primary on that client's shared connection: give such work a client
+    /// of its own there (as the gateway inbox has).
+    public func blockingCommand(_ args: [String], waitsUpTo seconds: Double) async throws -> RedisReply {
+        if cluster != nil { return try await command(args) }
+        let normal = connectTimeout
+        let stretched = normal + .milliseconds(Int64(max(0, seconds) * 1000))
+        return try await withConnection { connection in
+            connection.setTimeout(stretched)
+            defer { connection.setTimeout(normal) }
+            return try connection.command(args)
+        }.orThrow()
+    }
+
     /// Sends commands through the shared connections, timing them and counting connection failures.
     private func shared(_ commands: [[[UInt8]]]) async throws -> [RedisReply] {
         let start = ContinuousClock.now

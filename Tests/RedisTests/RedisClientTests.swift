@@ -160,3 +160,35 @@ final class RedisClientTests {
         #expect(try await client.command("GET", "after").string == "2")
     }
 }
+
+extension RedisClientTests {
+    /// A blocking pop waits on a worker connection of its own: the shared connections keep answering while
+    /// it waits, and a wait longer than the connections' read timeout (2 s) ends with nil, not an error.
+    @Test func blockingCommandsNeverHoldASharedConnection() async throws {
+        let client = RedisClient(url: url, poolSize: 2, connections: 1, connectTimeout: .seconds(1))
+        defer { client.shutdown() }
+        let probe = try RedisConnection(url: url)
+        let popped = Task { try await client.blockingCommand(["BRPOP", "inbox:test", "3"], waitsUpTo: 3) }
+        // Wait until the server has the BRPOP parked on some connection.
+        var parked = false
+        for _ in 0..<200 where !parked {
+            parked = (try probe.command(["CLIENT", "LIST"]).string ?? "").contains("cmd=brpop")
+            if !parked { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(parked)
+        // Shared connections answer while it waits (had the BRPOP been on one of them, this would queue for 3 s).
+        for index in 0..<50 { #expect(try await client.command(["INCR", "n"]).int == index + 1) }
+        #expect(try probe.command(["CLIENT", "LIST"]).string?.contains("cmd=brpop") == true, "the pop was still waiting")
+        // Nothing arrives: after 3 s (beyond the 1 s read timeout) the pop ends with nil, not a broken connection.
+        let reply = try await popped.value
+        #expect(reply == .null || reply.array == nil, "\(reply)")
+        // A value pushed while a pop waits reaches it.
+        let second = Task { try await client.blockingCommand(["BRPOP", "inbox:test", "5"], waitsUpTo: 5) }
+        for _ in 0..<200 {
+            if (try probe.command(["CLIENT", "LIST"]).string ?? "").contains("cmd=brpop") { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        _ = try probe.command(["LPUSH", "inbox:test", "hello"])
+        #expect(try await second.value.array?.last?.string == "hello")
+    }
+}

@@ -49,7 +49,7 @@ public final class GatewayInbox: Service, Sendable {
             let popped: String?
             do {
                 _ = try await redis.command(["SET", alive, String(Int(Date().timeIntervalSince1970)), "EX", String(GatewayRouting.aliveSeconds)])
-                popped = try await redis.command(["BRPOP", inbox, "1"]).array?.last?.string
+                popped = try await redis.blockingCommand(["BRPOP", inbox, "1"], waitsUpTo: 1).array?.last?.string
             } catch {
                 errors.note("inbox_pop", error, inbox)
                 try? await Task.sleep(for: .milliseconds(500))
@@ -156,7 +156,9 @@ public final class RoutedCommandChannel: CommandChannel, Sendable {
         let outcome: String?
         do {
             _ = try await redis.command(["LPUSH", GatewayRouting.inbox(gateway), entry])
-            outcome = try await redis.command(["BRPOP", GatewayRouting.reply(request), String(replyTimeout)]).array?.last?.string
+            // On a worker connection of its own: the trade client's shared connections carry every fire.
+            outcome = try await redis.blockingCommand(["BRPOP", GatewayRouting.reply(request), String(replyTimeout)],
+                                                      waitsUpTo: Double(replyTimeout)).array?.last?.string
         } catch {
             throw GatewayError(code: .transport, message: "routing through gateway \(gateway) failed: \(error)")
         }
