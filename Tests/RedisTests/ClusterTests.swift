@@ -386,3 +386,50 @@ func eventuallyTrue(_ timeout: Duration = .seconds(10), _ condition: () async th
     }
     return false
 }
+
+extension LocalClusterTests {
+    /// Sharded pub/sub: SPUBLISH through the cluster client reaches a sharded subscriber on the slot's
+    /// primary; when the slot moves to another primary, the server ends the subscription and the
+    /// subscriber follows the slot, so later messages arrive again.
+    @Test func shardedSubscribersFollowTheirSlot() async throws {
+        let url = try RedisClusterURL(parsing: cluster.urlText)
+        let client = RedisClient(cluster: url)
+        defer { client.shutdown() }
+        #expect(throws: RedisError.self) { try RedisShardedSubscriber(cluster: url, channels: ["events:a", "events:b"]) }
+        let channel = "bitten:events"
+        let subscriber = try RedisShardedSubscriber(cluster: url, channels: [channel])
+        defer { subscriber.stop() }
+        final class Received: Sendable { let payloads = Mutex<[String]>([]) }
+        let received = Received()
+        let reader = Task { for await message in subscriber.messages { received.payloads.withLock { $0.append(message.payload) } } }
+        defer { reader.cancel() }
+        func eventually(_ condition: () throws -> Bool) async throws -> Bool {
+            for _ in 0..<300 {
+                if try condition() { return true }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return try condition()
+        }
+
+        let asked = try RedisConnection(url: cluster.servers[0].url)
+        let map = try ClusterTopology(slotsReply: try asked.command(["CLUSTER", "SLOTS"]), askedHost: "127.0.0.1")
+        let source = try #require(map.primary(for: ClusterSlot.of(channel)))
+        #expect(try await eventually { subscriber.subscribedOn == source })
+        // Published before and after: what arrives while subscribed is received, in order.
+        for payload in ["one", "two"] { try await client.command(["SPUBLISH", channel, payload]) }
+        #expect(try await eventually { received.payloads.withLock { $0 } == ["one", "two"] })
+
+        // The slot moves to another primary (a channel holds no keys: the owner changes at once).
+        let slot = ClusterSlot.of(channel)
+        let target = try #require(map.primaries.first { $0 != source })
+        let targetID = try #require(try RedisConnection(url: RedisURL(host: target.host, port: target.port)).command(["CLUSTER", "MYID"]).string)
+        for primary in [target] + map.primaries.filter({ $0 != target }) {
+            let connection = try RedisConnection(url: RedisURL(host: primary.host, port: primary.port))
+            try connection.command(["CLUSTER", "SETSLOT", String(slot), "NODE", targetID]).orThrow()
+        }
+        #expect(try await eventually { subscriber.subscribedOn == target }, "subscribed on \(String(describing: subscriber.subscribedOn))")
+        // The client follows the MOVED; the message reaches the subscriber on the new owner.
+        try await client.command(["SPUBLISH", channel, "three"])
+        #expect(try await eventually { received.payloads.withLock { $0 }.last == "three" }, "\(received.payloads.withLock { $0 })")
+    }
+}
