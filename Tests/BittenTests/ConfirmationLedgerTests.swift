@@ -1,3 +1,4 @@
+import BittenCore
 import BittenServices
 import BittenTestSupport
 import Foundation
@@ -11,8 +12,8 @@ struct ConfirmationLedgerTests {
     /// Twenty trades, P&L in USD (1 lot EURUSD BUY from 1.10000: one tick is 1 USD).
     static let profits: [Int] = [25, -10, 40, 15, -30, -20, -5, 60, 10, -15, 35, -25, 50, 5, -40, 20, 30, -10, 45, -5]
 
-    func seedPositions(_ redis: RedisConnection, uuid: String) throws {
-        for (index, _) in Self.profits.enumerated() {
+    func seedPositions(_ redis: RedisConnection, uuid: String, profits: [Int] = profits) throws {
+        for (index, _) in profits.enumerated() {
             let ticket = 900_000 + index
             _ = try redis.command([
                 "HSET", "position:\(ticket)", "ticket", String(ticket), "fire_id", "F-TEST-\(index)", "signal_id", "SIG_T_\(index)",
@@ -27,9 +28,9 @@ struct ConfirmationLedgerTests {
 
     /// The closes as the EA v2.05 answers them (`../shared/fixtures/ea/close_confirmation_v205.json`):
     /// close price 0, the balance after the close; the market quote at arrival goes with the entry.
-    func appendCloses(_ redis: RedisConnection, uuid: String, balanceOffset: [Int: Double] = [:]) throws {
+    func appendCloses(_ redis: RedisConnection, uuid: String, balanceOffset: [Int: Double] = [:], profits: [Int] = profits) throws {
         var balance = 10_000.0
-        for (index, profit) in Self.profits.enumerated() {
+        for (index, profit) in profits.enumerated() {
             let bid = String(format: "%.5f", 1.1 + Double(profit) / 100_000)
             balance += Double(profit) + (balanceOffset[index] ?? 0)
             let template = String(decoding: try Fixtures.data("ea/close_confirmation_v205.json"), as: UTF8.self)
@@ -91,6 +92,37 @@ struct ConfirmationLedgerTests {
         #expect((try redis.command(["TTL", "trade:900007"]).int ?? 0) > 2_500_000)
         #expect(try redis.command(["LLEN", "trades:EURUSD"]).int == 20)
         #expect(try redis.command(["XPENDING", "stream:confirmations", "processors"]).array?.first?.int == 0)
+    }
+
+    /// The statistics rules in BittenCore (`TradeStatistics`) and the ledger's script agree: random runs of
+    /// trades (wins, losses, breakeven, long streaks) applied by the real script on a real redis-server give,
+    /// in every statistics hash, exactly the fields `TradeStatistics` computes from the same profits.
+    @Test func theScriptsStatisticsAreTheCoreRules() async throws {
+        var random = SplitMix64(seed: 16)
+        for run in 0..<3 {
+            let server = try RedisServerProcess()
+            let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+            let profits = (0..<40).map { _ -> Int in
+                let roll = Int(random.next() % 100)
+                return roll < 10 ? 0 : Int(random.next() % 121) - 60
+            }
+            let uuid = "user_contract_\(run)"
+            try seedPositions(redis, uuid: uuid, profits: profits)
+            try appendCloses(redis, uuid: uuid, profits: profits)
+            let (processor, client) = try processor(server.url)
+            #expect(try await processor.processBatch(id: ">") == profits.count)
+            client.shutdown()
+            var expected = TradeStatistics()
+            for profit in profits { expected.record(profitCents: profit * 100) }
+            let fields = Dictionary(expected.redisFields, uniquingKeysWith: { a, _ in a })
+            for key in ["global_trade_stats", "symbol_stats:EURUSD", "account_stats_trades:55501", "user_stats:\(uuid)"] {
+                var stored = try #require(try redis.command(["HGETALL", key]).hash)
+                stored["last_trade_at"] = nil
+                #expect(stored == fields, "run \(run), \(key): \(profits)")
+                #expect(TradeStatistics(redisHash: stored) == expected)
+            }
+            server.stop()
+        }
     }
 
     /// One entry whose position is corrupt (a tick size that is not a number) fails on its own: the
