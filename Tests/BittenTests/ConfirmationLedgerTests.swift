@@ -125,6 +125,44 @@ struct ConfirmationLedgerTests {
         }
     }
 
+    /// The close valuation in BittenCore (`CloseValuation`) and the ledger's script agree: random trades
+    /// closed the EA v2.05's way (price 0, the market quote with the entry, the balance after the close,
+    /// sometimes off by fees) give, in every trade record, exactly the close price, profit, result and
+    /// sources `CloseValuation.settle` computes (the first close by the price alone, the others by the
+    /// balance difference, both figures kept).
+    @Test func theScriptsValuationIsTheCoreRules() async throws {
+        var random = SplitMix64(seed: 17)
+        let server = try RedisServerProcess()
+        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        let profits = (0..<30).map { _ in Int(random.next() % 121) - 60 }
+        var offsets: [Int: Double] = [:]
+        for index in 0..<30 where random.next() % 3 == 0 { offsets[index] = Double(Int(random.next() % 200)) / 100 - 1 }
+        let uuid = "user_contract_value"
+        try seedPositions(redis, uuid: uuid, profits: profits)
+        try appendCloses(redis, uuid: uuid, balanceOffset: offsets, profits: profits)
+        let (processor, client) = try processor(server.url)
+        #expect(try await processor.processBatch(id: ">") == profits.count)
+        client.shutdown()
+        var balance = 10_000.0
+        var reported: Double?
+        for (index, profit) in profits.enumerated() {
+            balance += Double(profit) + (offsets[index] ?? 0)
+            let text = String(format: "%.2f", balance)
+            let bid = String(format: "%.5f", 1.1 + Double(profit) / 100_000)
+            let quote = try #require(CloseValuation.marketPrice(in: "EURUSD:\(bid):\(bid):own;XAUUSD:2641.1:2641.5:any", symbol: "EURUSD", isBuy: true))
+            let expected = CloseValuation.settle(
+                CloseValuation.Position(isBuy: true, openPrice: 1.1, lot: 1, tickSize: 0.00001, tickValue: 1),
+                price: quote.price, source: "market", byBalance: reported.map { Double(text)! - $0 })
+            reported = Double(text)
+            let trade = try #require(try redis.command(["HGETALL", "trade:\(900_000 + index)"]).hash)
+            #expect(trade["close_price"] == expected.closePriceText && trade["profit"] == expected.profitText, "\(index): \(trade)")
+            #expect(trade["result"] == expected.result.rawValue && trade["close_price_source"] == expected.closePriceSource)
+            #expect(trade["profit_source"] == expected.profitSource)
+            #expect(trade["profit_by_price"] == expected.byPriceCents.map { String(format: "%.2f", Double($0) / 100) })
+            #expect(trade["profit_by_balance"] == expected.byBalanceCents.map { String(format: "%.2f", Double($0) / 100) })
+        }
+    }
+
     /// One entry whose position is corrupt (a tick size that is not a number) fails on its own: the
     /// batch script catches it, the other 19 apply, the broken one is listed for a later replay and
     /// everything is acknowledged. Statistics processed in batches of 7 equal one batch of 20 minus it.

@@ -1,0 +1,53 @@
+import Testing
+
+@testable import BittenCore
+
+/// How a close is valued, pure: by the market price, by the balance difference (which wins), from the
+/// balance alone (the price follows), or not at all; the stored texts; the quotes a ledger entry carries.
+@Suite("Close valuation (pure)")
+struct CloseValuationTests {
+    static let eurusd = CloseValuation.Position(isBuy: true, openPrice: 1.1, lot: 1, tickSize: 0.00001, tickValue: 1)
+
+    @Test func byPriceByBalanceAndNeither() {
+        let byPrice = CloseValuation.settle(Self.eurusd, price: 1.10025, source: "market", byBalance: nil)
+        #expect(byPrice.profitCents == 2_500 && byPrice.profitSource == "price" && byPrice.result == .win)
+        #expect(byPrice.closePriceText == "1.10025" && byPrice.closePriceSource == "market" && byPrice.profitText == "25.00")
+        #expect(byPrice.byPriceCents == nil && byPrice.byBalanceCents == nil)
+
+        var sell = Self.eurusd
+        sell.isBuy = false
+        let loss = CloseValuation.settle(sell, price: 1.1003, source: "ea", byBalance: nil)
+        #expect(loss.profitCents == -3_000 && loss.result == .loss && loss.profitText == "-30.00")
+
+        // The balance wins; both figures are kept.
+        let both = CloseValuation.settle(Self.eurusd, price: 1.10025, source: "market", byBalance: 24.5)
+        #expect(both.profitCents == 2_450 && both.profitSource == "balance" && both.closePriceText == "1.10025")
+        #expect(both.byPriceCents == 2_500 && both.byBalanceCents == 2_450)
+
+        // No quote: the close price follows from the balance.
+        let fromBalance = CloseValuation.settle(Self.eurusd, price: nil, source: nil, byBalance: 12.34)
+        #expect(fromBalance.closePriceText == "1.1001234" && fromBalance.closePriceSource == "balance")
+        #expect(fromBalance.profitCents == 1_234 && fromBalance.profitSource == "balance")
+
+        let nothing = CloseValuation.settle(Self.eurusd, price: nil, source: nil, byBalance: nil)
+        #expect(nothing.result == .unvalued && !nothing.counted && nothing.profitCents == 0)
+        #expect(nothing.closePriceText == "1.1" && nothing.closePriceSource == "unvalued" && nothing.profitSource == "none")
+
+        let flat = CloseValuation.settle(Self.eurusd, price: 1.1, source: "market", byBalance: nil)
+        #expect(flat.result == .breakeven && flat.counted)
+        // XAUUSD, 0.35 lot, tick 0.01 worth 1: 3.5 a point.
+        let gold = CloseValuation.Position(isBuy: false, openPrice: 2641.5, lot: 0.35, tickSize: 0.01, tickValue: 1)
+        #expect(CloseValuation.settle(gold, price: 2631.5, source: "market", byBalance: nil).profitCents == 35_000)
+    }
+
+    @Test func storedTextsAndQuotes() {
+        #expect(CloseValuation.priceText(2641) == "2641" && CloseValuation.priceText(0) == "0")
+        #expect(CloseValuation.priceText(1.1) == "1.1" && CloseValuation.priceText(150.123456789) == "150.12345679")
+        let quotes = "EURUSD:1.10025:1.10035:own;XAUUSD:2641.1:2641.5:any;GBPUSD:0:1.27:own"
+        #expect(CloseValuation.marketPrice(in: quotes, symbol: "XAUUSD", isBuy: true)! == (2641.1, "any"))
+        #expect(CloseValuation.marketPrice(in: quotes, symbol: "XAUUSD", isBuy: false)! == (2641.5, "any"))
+        #expect(CloseValuation.marketPrice(in: quotes, symbol: "GBPUSD", isBuy: true) == nil, "a zero bid is no quote")
+        #expect(CloseValuation.marketPrice(in: quotes, symbol: "USDJPY", isBuy: true) == nil)
+        #expect(CloseValuation.marketPrice(in: "", symbol: "EURUSD", isBuy: true) == nil)
+    }
+}
