@@ -308,3 +308,16 @@ enum BearerToken {
         return difference == 0
     }
 }
+
+extension FireRefusal {
+    /// The HTTP status of each refusal (the HTTP adapter's mapping; the domain only names the reason).
+    var httpStatus: Int {
+        switch code {
+        case .badRequest, .stopLossWrongSide, .unknownInstrument, .sizing, .symbolNotAtBroker: 422
+        case .signalNotFound, .userNotFound, .positionNotFound: 404
+        case .signalExpired: 410
+        case .eaOffline, .noFreeSlot, .sendFailed, .pendingSwitch: 409
+        case .storeUnavailable: 503
+        }
+    }
+}

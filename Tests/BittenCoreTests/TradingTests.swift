@@ -185,18 +185,4 @@ struct FireStateTests {
         #expect(FireState.filled.isFinal && FireState.rejected.isFinal)
         #expect(FireState.filled.holdsSlot && !FireState.timedOut.holdsSlot && !FireState.rejected.holdsSlot)
     }
-
-    @Test func luaTableListsExactlyTheAllowedMoves() {
-        let lua = FireState.luaTable
-        #expect(lua.contains(#"["sent"]={["filled"]=true,["rejected"]=true,["timed_out"]=true}"#))
-        #expect(lua.contains(#"["filled"]={}"#))
-        #expect(!lua.contains(#"["timed_out"]={["filled"]=true,["rejected"]=true,["sent"]"#))
-    }
-
-    @Test func refusalsMapToHTTPStatuses() {
-        #expect(FireRefusal(.signalNotFound, "").httpStatus == 404)
-        #expect(FireRefusal(.signalExpired, "").httpStatus == 410)
-        #expect(FireRefusal(.noFreeSlot, "").httpStatus == 409)
-        #expect(FireRefusal(.stopLossWrongSide, "").httpStatus == 422)
-    }
 }

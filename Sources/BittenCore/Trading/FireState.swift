@@ -27,19 +27,9 @@ public enum FireState: String, Sendable, CaseIterable, Codable {
 
     /// Whether `self → target` is allowed.
     public func canMove(to target: FireState) -> Bool { next.contains(target) }
-
-    /// The transition table as a Lua table literal, `{pending={sent=true,…},…}`, so that the Redis
-    /// scripts enforce exactly the transitions written here.
-    public static var luaTable: String {
-        let rows = allCases.map { state in
-            let targets = state.next.map(\.rawValue).sorted().map { "[\"\($0)\"]=true" }.joined(separator: ",")
-            return "[\"\(state.rawValue)\"]={\(targets)}"
-        }
-        return "{" + rows.joined(separator: ",") + "}"
-    }
 }
 
-/// Why a fire (or close) was refused, with an HTTP-like status and a stable code.
+/// Why a fire (or close) was refused, with a stable code (the HTTP API gives each its status).
 public struct FireRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case badRequest = "bad_request"
@@ -66,17 +56,6 @@ public struct FireRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
-    }
-
-    /// The HTTP status that fits.
-    public var httpStatus: Int {
-        switch code {
-        case .badRequest, .stopLossWrongSide, .unknownInstrument, .sizing, .symbolNotAtBroker: 422
-        case .signalNotFound, .userNotFound, .positionNotFound: 404
-        case .signalExpired: 410
-        case .eaOffline, .noFreeSlot, .sendFailed, .pendingSwitch: 409
-        case .storeUnavailable: 503
-        }
     }
 
     public var description: String { "\(code.rawValue): \(message)" }

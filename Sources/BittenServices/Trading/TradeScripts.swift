@@ -515,3 +515,16 @@ enum TradeScripts {
         return {'ok', ''}
         """)
 }
+
+extension FireState {
+    /// The transition table as a Lua table literal, `{pending={sent=true,…},…}`, so that the Redis
+    /// scripts enforce exactly the transitions of `FireState.next` (the rules stay in BittenCore; this
+    /// is the Redis adapter's form of them).
+    static var luaTable: String {
+        let rows = allCases.map { state in
+            let targets = state.next.map(\.rawValue).sorted().map { "[\"\($0)\"]=true" }.joined(separator: ",")
+            return "[\"\(state.rawValue)\"]={\(targets)}"
+        }
+        return "{" + rows.joined(separator: ",") + "}"
+    }
+}
