@@ -143,12 +143,25 @@ struct ConfirmationLedgerTests {
         let (processor, client) = try processor(server.url)
         #expect(try await processor.processBatch(id: ">") == profits.count)
         client.shutdown()
+        // The same closes through the pure position book.
+        var book = PositionBook()
+        for index in 0..<profits.count {
+            _ = book.opened(OpenPosition(ticket: 900_000 + index, fireID: "F-TEST-\(index)", userUUID: uuid, account: 55501, symbol: "EURUSD",
+                                         isBuy: true, lot: 1, openPrice: 1.1, stopLoss: 1.099, takeProfit: 1.102, openTime: 1000,
+                                         tickSize: 0.00001, tickValue: 1), balance: nil)
+        }
         var balance = 10_000.0
         var reported: Double?
         for (index, profit) in profits.enumerated() {
             balance += Double(profit) + (offsets[index] ?? 0)
             let text = String(format: "%.2f", balance)
             let bid = String(format: "%.5f", 1.1 + Double(profit) / 100_000)
+            let booked = book.closeAnswered(ticket: 900_000 + index, userUUID: uuid, closePrice: 0, balance: Double(text)!,
+                                            quotes: "EURUSD:\(bid):\(bid):own;XAUUSD:2641.1:2641.5:any", at: Double(2000 + index))
+            guard case .closed(let bookTrade)? = booked.first else {
+                Issue.record("the book did not close \(900_000 + index)")
+                continue
+            }
             let quote = try #require(CloseValuation.marketPrice(in: "EURUSD:\(bid):\(bid):own;XAUUSD:2641.1:2641.5:any", symbol: "EURUSD", isBuy: true))
             let expected = CloseValuation.settle(
                 CloseValuation.Position(isBuy: true, openPrice: 1.1, lot: 1, tickSize: 0.00001, tickValue: 1),
@@ -160,7 +173,17 @@ struct ConfirmationLedgerTests {
             #expect(trade["profit_source"] == expected.profitSource)
             #expect(trade["profit_by_price"] == expected.byPriceCents.map { String(format: "%.2f", Double($0) / 100) })
             #expect(trade["profit_by_balance"] == expected.byBalanceCents.map { String(format: "%.2f", Double($0) / 100) })
+            #expect(bookTrade.valuation == expected, "\(index)")
         }
+        for key in ["global_trade_stats", "symbol_stats:EURUSD", "account_stats_trades:55501", "user_stats:\(uuid)"] {
+            var stored = try #require(try redis.command(["HGETALL", key]).hash)
+            stored["last_trade_at"] = nil
+            var fields = Dictionary(try #require(book.statistics[key]).redisFields, uniquingKeysWith: { a, _ in a })
+            fields["last_trade_at"] = nil
+            #expect(stored == fields, "\(key)")
+        }
+        #expect(book.positions.isEmpty)
+        #expect(try redis.command(["SCARD", "all_open_positions"]).int == 0)
     }
 
     /// One entry whose position is corrupt (a tick size that is not a number) fails on its own: the
