@@ -134,7 +134,7 @@ public struct PositionBook: Sendable {
         return balance - known.balance
     }
 
-    private mutating func report(_ balance: Double?, of account: Int) -> [PositionAction] {
+    mutating func report(_ balance: Double?, of account: Int) -> [PositionAction] {
         guard let balance else { return [] }
         balances[account] = (balance, 0)
         return [.balance(account: account, balance: balance, closesSince: 0)]

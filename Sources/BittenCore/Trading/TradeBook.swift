@@ -1,0 +1,148 @@
+import Foundation
+
+/// A trade command in flight: a fire from its reservation to its answer.
+public struct FireInFlight: Sendable, Equatable {
+    public var id: String
+    public var userUUID: String
+    public var signalID: String
+    public var symbol: String
+    public var isBuy: Bool
+    public var stopLoss: Double
+    public var takeProfit: Double
+    public var lot: Double
+    public var tickSize: Double
+    public var tickValue: Double
+    public var state: FireState
+    /// The time by which an answer is due (pending/sent).
+    public var deadline: Double?
+
+    public init(id: String, userUUID: String, signalID: String, symbol: String, isBuy: Bool, stopLoss: Double, takeProfit: Double,
+                lot: Double, tickSize: Double, tickValue: Double, state: FireState = .pending, deadline: Double? = nil) {
+        self.id = id
+        self.userUUID = userUUID
+        self.signalID = signalID
+        self.symbol = symbol
+        self.isBuy = isBuy
+        self.stopLoss = stopLoss
+        self.takeProfit = takeProfit
+        self.lot = lot
+        self.tickSize = tickSize
+        self.tickValue = tickValue
+        self.state = state
+        self.deadline = deadline
+    }
+}
+
+/// What a fire request, move or answer came to.
+public enum FireOutcome: Sendable, Equatable {
+    case reserved(String)
+    /// This user fired this signal already: that fire.
+    case duplicate(String)
+    /// Every slot of the user's tier is taken (how many are used).
+    case noSlot(used: Int)
+    case moved(from: FireState)
+    /// Already in that state.
+    case same
+    /// Not a move `FireState` allows (from the state it is in).
+    case invalid(FireState)
+    case unknownFire
+    /// The answer names another user than the fire's.
+    case wrongUser
+    /// Filled; `stopDropped` / `targetDropped`: the EA zeroed a stop or target on the wrong side of its fill.
+    case filled(stopDropped: Bool, targetDropped: Bool)
+    case rejected
+}
+
+/// The fires and positions of a set of users, with the rules that move them — pure (`PositionBook` for
+/// what happens once a position is open). A fire holds one of its user's slots from its reservation while
+/// pending, sent and filled, until its position closes; a rejected or timed-out fire gives it back, and a
+/// timed-out fire that is filled after all (a late answer) takes it again. A fire is never sent twice: a
+/// timeout is final unless the EA's answer comes.
+///
+/// Not wired yet: the trade path's Lua scripts apply these rules today.
+public struct TradeBook: Sendable {
+    public private(set) var fires: [String: FireInFlight] = [:]
+    /// Per user: the fires holding a slot.
+    public private(set) var slots: [String: Set<String>] = [:]
+    /// Per signal and user: the fire made for it (a repeat returns it).
+    private var fired: [String: String] = [:]
+    public private(set) var positions = PositionBook()
+    private var sequence = 0
+
+    public init() {}
+
+    /// Slots in use by a user.
+    public func slotsUsed(_ user: String) -> Int { slots[user]?.count ?? 0 }
+
+    /// Reserves a fire for `user` on `signal` when one of the tier's `slots` is free; ids are
+    /// `F-{date}-{sequence}`.
+    public mutating func reserve(_ fire: FireInFlight, slots allowed: Int, date: String) -> FireOutcome {
+        let marker = fire.signalID + "|" + fire.userUUID
+        if let existing = fired[marker] { return .duplicate(existing) }
+        let used = slotsUsed(fire.userUUID)
+        guard used < allowed else { return .noSlot(used: used) }
+        sequence += 1
+        var reserved = fire
+        reserved.id = "F-\(date)-" + String(format: "%06d", sequence)
+        reserved.state = .pending
+        fires[reserved.id] = reserved
+        fired[marker] = reserved.id
+        slots[fire.userUUID, default: []].insert(reserved.id)
+        return .reserved(reserved.id)
+    }
+
+    /// Moves a fire (sent, timed out, rejected by a failed send); rejected and timed out give the slot back.
+    public mutating func move(_ id: String, to target: FireState, deadline: Double? = nil) -> FireOutcome {
+        guard var fire = fires[id] else { return .unknownFire }
+        if fire.state == target { return .same }
+        guard fire.state.canMove(to: target) else { return .invalid(fire.state) }
+        let from = fire.state
+        fire.state = target
+        fire.deadline = deadline
+        fires[id] = fire
+        if target == .rejected || target == .timedOut { slots[fire.userUUID]?.remove(id) }
+        return .moved(from: from)
+    }
+
+    /// The EA's answer to a fire. A success opens the position (a stop or target on the wrong side of the
+    /// fill price is recorded as dropped, 0: the EA removed it), a failure rejects the fire; the answer's
+    /// balance is the account's latest. A repeated answer is a duplicate and changes nothing.
+    public mutating func answered(_ id: String, success: Bool, userUUID: String, ticket: Int, price: Double, lot: Double,
+                                  account: Int, balance: Double?, at: Double) -> (FireOutcome, [PositionAction]) {
+        guard var fire = fires[id] else { return (.unknownFire, []) }
+        guard fire.userUUID == userUUID else { return (.wrongUser, []) }
+        if fire.state == .filled || fire.state == .rejected { return (.duplicate(id), []) }
+        let target: FireState = success ? .filled : .rejected
+        guard fire.state.canMove(to: target) else { return (.invalid(fire.state), []) }
+        let was = fire.state
+        fire.state = target
+        fire.deadline = nil
+        fires[id] = fire
+        guard success else {
+            slots[userUUID]?.remove(id)
+            return (.rejected, positions.reported(balance, of: account))
+        }
+        let stopDropped = fire.stopLoss > 0 && (fire.isBuy ? fire.stopLoss >= price : fire.stopLoss <= price)
+        let targetDropped = fire.takeProfit > 0 && (fire.isBuy ? fire.takeProfit <= price : fire.takeProfit >= price)
+        if was == .timedOut { slots[userUUID, default: []].insert(id) }
+        let position = OpenPosition(ticket: ticket, fireID: id, userUUID: userUUID, account: account, symbol: fire.symbol,
+                                    isBuy: fire.isBuy, lot: lot, openPrice: price, stopLoss: stopDropped ? 0 : fire.stopLoss,
+                                    takeProfit: targetDropped ? 0 : fire.takeProfit, openTime: at, tickSize: fire.tickSize,
+                                    tickValue: fire.tickValue)
+        return (.filled(stopDropped: stopDropped, targetDropped: targetDropped), positions.opened(position, balance: balance))
+    }
+
+    /// Applies a close event to the positions (see `PositionBook`); each closed position gives its fire's slot back.
+    public mutating func close(_ event: (inout PositionBook) -> [PositionAction]) -> [PositionAction] {
+        let actions = event(&positions)
+        for case .closed(let trade) in actions { slots[trade.position.userUUID]?.remove(trade.position.fireID) }
+        return actions
+    }
+}
+
+extension PositionBook {
+    /// The account reported its balance (with any answer): the next close is valued by it if it is alone.
+    public mutating func reported(_ balance: Double?, of account: Int) -> [PositionAction] {
+        report(balance, of: account)
+    }
+}
