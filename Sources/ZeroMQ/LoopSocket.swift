@@ -1,17 +1,43 @@
 /// A handle to a socket owned by a `SocketLoop`. Safe to share; every operation is carried
 /// out on the loop's thread.
 public struct LoopSocket: Sendable {
-    let id: Int
+    /// Everything behind one reference: a handle is copied wherever it is bound (`guard let`, a property
+    /// read), and the relay posts through it once per message; one retain per copy, not four.
+    final class Storage: Sendable {
+        let id: Int
+        let type: SocketType
+        let loop: SocketLoop
+        let messages: AsyncStream<[Message]>
+        let stats: SocketStats
+        let boundPort: Int?
+
+        init(id: Int, type: SocketType, loop: SocketLoop, messages: AsyncStream<[Message]>, stats: SocketStats, boundPort: Int?) {
+            self.id = id
+            self.type = type
+            self.loop = loop
+            self.messages = messages
+            self.stats = stats
+            self.boundPort = boundPort
+        }
+    }
+
+    let storage: Storage
+
+    init(id: Int, type: SocketType, loop: SocketLoop, messages: AsyncStream<[Message]>, stats: SocketStats, boundPort: Int?) {
+        storage = Storage(id: id, type: type, loop: loop, messages: messages, stats: stats, boundPort: boundPort)
+    }
+
+    var id: Int { storage.id }
     /// The socket's pattern.
-    public let type: SocketType
+    public var type: SocketType { storage.type }
     /// The loop that owns the socket.
-    public let loop: SocketLoop
+    public var loop: SocketLoop { storage.loop }
     /// Received messages, in batches (one batch per poll wake-up). Empty for PUB and PUSH.
-    public let messages: AsyncStream<[Message]>
+    public var messages: AsyncStream<[Message]> { storage.messages }
     /// Counters for this socket.
-    public let stats: SocketStats
+    public var stats: SocketStats { storage.stats }
     /// The TCP port bound during configuration, if any (useful after binding port 0).
-    public let boundPort: Int?
+    public var boundPort: Int? { storage.boundPort }
 
     /// Sends one message; throws when libzmq refuses it (e.g. `EHOSTUNREACH` from ROUTER_MANDATORY).
     public func send(_ message: Message) async throws {

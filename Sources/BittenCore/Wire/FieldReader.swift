@@ -117,10 +117,17 @@ public struct FieldReader: Sendable {
 public enum UserID {
     /// Letters, digits, `_`, `-`, `.`; 3 to 64 characters.
     public static func isValid(_ text: String) -> Bool {
-        guard (3...64).contains(text.utf8.count) else { return false }
-        return text.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == 0x5F || byte == 0x2D || byte == 0x2E
+        var text = text
+        return text.withUTF8 { isValid(bytes: $0) }
+    }
+
+    /// The same rule over the bytes (a loop over contiguous bytes, not the string's generic UTF-8 view).
+    public static func isValid(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard (3...64).contains(bytes.count) else { return false }
+        for byte in bytes {
+            guard (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x5F || byte == 0x2D || byte == 0x2E else { return false }
         }
+        return true
     }
 }

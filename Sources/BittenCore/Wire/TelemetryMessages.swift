@@ -171,15 +171,23 @@ public enum Symbol {
     /// `EURUSD.r`, `EURUSDm`, `EURUSD-ECN`, `US30+`, `[DJI30]`, `#AAPL`. Never a quote, backslash,
     /// space, `:`, `*` or `{}`, so a symbol is safe in a Redis key, a PUB topic and a command.
     public static func isValid(_ text: String) -> Bool {
-        guard (1...32).contains(text.utf8.count) else { return false }
-        return text.utf8.allSatisfy { byte in
+        var text = text
+        return text.withUTF8 { isValid(bytes: $0) }
+    }
+
+    /// The same rule over the bytes (every TICK is checked: a loop over contiguous bytes, not the
+    /// string's generic UTF-8 view).
+    public static func isValid(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard (1...32).contains(bytes.count) else { return false }
+        for byte in bytes {
             switch byte {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: continue
             case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "#"), UInt8(ascii: "-"), UInt8(ascii: "+"),
-                 UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "["), UInt8(ascii: "]"): true
-            default: false
+                 UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "["), UInt8(ascii: "]"): continue
+            default: return false
             }
         }
+        return true
     }
 
     static func validated(_ text: String, field: String) throws(WireError) -> String {
