@@ -131,6 +131,7 @@ public final class TelemetryService: Service, Sendable {
     /// What one batch decoded, kept between batches so that its arrays are not allocated again.
     struct Scratch: ~Copyable {
         var decoded: [(message: EAMessage, index: Int)] = []
+        var allowed: [Bool] = []
         var brokerNames: [String] = []
         var learned: [SymbolPair] = []
         var ticks: [Tick] = []
@@ -138,6 +139,7 @@ public final class TelemetryService: Service, Sendable {
 
         mutating func reset() {
             decoded.removeAll(keepingCapacity: true)
+            allowed.removeAll(keepingCapacity: true)
             brokerNames.removeAll(keepingCapacity: true)
             learned.removeAll(keepingCapacity: true)
             ticks.removeAll(keepingCapacity: true)
@@ -201,9 +203,13 @@ public final class TelemetryService: Service, Sendable {
         }
         // The per-EA rate, checked under one lock for the whole batch: over it, a message is dropped and
         // counted, so one flooding EA cannot crowd the relay or the registry.
-        let allowed: [Bool] = limiter.withLock { limiter in
-            guard limiter != nil else { return [] }
-            return scratch.decoded.map { limiter!.allow($0.message.userUUID, at: at) }
+        // By index into the scratch array (a `map` copied each decoded message into its closure).
+        let limited = limiter.withLock { limiter -> Bool in
+            guard limiter != nil else { return false }
+            for position in scratch.decoded.indices {
+                scratch.allowed.append(limiter!.allow(scratch.decoded[position].message.userUUID, at: at))
+            }
+            return true
         }
         // Broker names → canonical for the whole batch under one lock (not one per message).
         // By index, reading in place: a `for entry in` loop copied every decoded message (a retain of each
@@ -219,7 +225,7 @@ public final class TelemetryService: Service, Sendable {
         var unusable = 0
         var relayed = 0
         for position in scratch.decoded.indices {
-            if !allowed.isEmpty && !allowed[position] {
+            if limited && !scratch.allowed[position] {
                 rejected += 1
                 metrics.rejected(WireError(.rateLimited, "over the per-EA rate"))
                 continue
