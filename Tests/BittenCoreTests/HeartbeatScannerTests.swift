@@ -91,21 +91,11 @@ struct HeartbeatScannerTests {
             (try Fixtures.bytes("ea/heartbeat_dealer.json"), .command), (try Fixtures.bytes("ea/heartbeat.json"), .market),
             (Array(Self.telemetry.replacingOccurrences(of: "94017233,", with: #""94017233","#).utf8), .market),
         ]
-        let alphabet = Array(#"{}[]",:.-+eE0123456789 \nnulltrue"#.utf8) + [0x00, 0x7F, 0xE9, 0x5C]
         var random = SplitMix64(seed: 2027)
         var scanned = 0
         for round in 0..<30_000 {
-            var (bytes, channel) = seeds[round % seeds.count]
-            for _ in 0..<(Int(random.next() % 3) + 1) {
-                let at = Int(random.next() % UInt64(bytes.count))
-                switch random.next() % 4 {
-                case 0: bytes[at] = alphabet[Int(random.next() % UInt64(alphabet.count))]
-                case 1: bytes.insert(alphabet[Int(random.next() % UInt64(alphabet.count))], at: at)
-                case 2: bytes.remove(at: at)
-                default: bytes = Array(bytes[..<at])
-                }
-                if bytes.isEmpty { bytes = [0x7B] }
-            }
+            let (seed, channel) = seeds[round % seeds.count]
+            let bytes = Damage.apply(to: seed, &random)
             let (agrees, taken) = Self.agrees(bytes, channel)
             if taken { scanned += 1 }
             #expect(agrees, "\(String(decoding: bytes, as: UTF8.self))")

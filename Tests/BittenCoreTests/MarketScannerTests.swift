@@ -96,21 +96,10 @@ struct MarketScannerTests {
     /// Random damage to real messages: byte flips, cuts, insertions of JSON punctuation.
     @Test func neverDisagreesWithTheDecoderOnDamagedMessages() throws {
         let seeds = try ["tick.json", "tick_suffixed.json", "ohlc.json"].map { try Fixtures.bytes("ea/\($0)") }
-        let alphabet = Array(#"{}[]",:.-+eE0123456789 \nnulltrue"#.utf8) + [0x00, 0x7F, 0xE9, 0x5C]
         var random = SplitMix64(seed: 2026)
         var scanned = 0
         for round in 0..<30_000 {
-            var bytes = seeds[round % seeds.count]
-            for _ in 0..<(Int(random.next() % 3) + 1) {
-                let at = Int(random.next() % UInt64(bytes.count))
-                switch random.next() % 4 {
-                case 0: bytes[at] = alphabet[Int(random.next() % UInt64(alphabet.count))]
-                case 1: bytes.insert(alphabet[Int(random.next() % UInt64(alphabet.count))], at: at)
-                case 2: bytes.remove(at: at)
-                default: bytes = Array(bytes[..<at])
-                }
-                if bytes.isEmpty { bytes = [0x7B] }
-            }
+            let bytes = Damage.apply(to: seeds[round % seeds.count], &random)
             let (agrees, taken) = Self.agrees(bytes)
             if taken { scanned += 1 }
             #expect(agrees, "\(String(decoding: bytes, as: UTF8.self))")

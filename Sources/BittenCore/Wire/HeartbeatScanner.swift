@@ -44,67 +44,49 @@ public enum HeartbeatScanner {
         var numbers = (account: 0.0, balance: 0.0, equity: 0.0, leverage: 0.0, margin: 0.0, freeMargin: 0.0,
                        marginLevel: 0.0, symbols: 0.0, ticks: 0.0)
 
-        cursor.skipSpace()
-        guard cursor.take(UInt8(ascii: "{")) else { return nil }
-        cursor.skipSpace()
-        while true {
-            guard let key = cursor.plainString() else { return nil }
-            cursor.skipSpace()
-            guard cursor.take(UInt8(ascii: ":")) else { return nil }
-            cursor.skipSpace()
+        let walked = cursor.walkObject { cursor, key in
             let bit = field(cursor, key, dealer: dealer)
             if bit == 0 {
                 // A field the decoder does not read: a plain value, and not a repeat.
-                guard unknown.count < maxUnknown, !unknown.contains(where: { cursor.same($0, key) }) else { return nil }
+                guard unknown.count < maxUnknown, !unknown.contains(where: { cursor.same($0, key) }) else { return false }
                 unknown.append(key)
+                if cursor.peek(UInt8(ascii: "\"")) { return cursor.plainString() != nil }
+                return cursor.number() != nil
+            }
+            guard seen & bit == 0 else { return false }
+            seen |= bit
+            switch bit {
+            case typeBit:
+                guard let value = cursor.plainString(), cursor.equals(value, dealer ? "HEARTBEAT" : "heartbeat") else { return false }
+            case nodeBit: guard let v = cursor.plainString() else { return false }; node = v
+            case uuidBit: guard let v = cursor.plainString() else { return false }; uuid = v
+            case currencyBit: guard let v = cursor.plainString() else { return false }; currency = v
+            case timestampBit: guard let v = cursor.plainString() else { return false }; timestamp = v
+            case accountBit:
+                // The decoder takes the account as digits in a string too.
                 if cursor.peek(UInt8(ascii: "\"")) {
-                    guard cursor.plainString() != nil else { return nil }
+                    guard let v = cursor.plainString() else { return false }
+                    accountText = v
                 } else {
-                    guard cursor.number() != nil else { return nil }
+                    guard let value = cursor.number() else { return false }
+                    numbers.account = value
                 }
-            } else {
-                guard seen & bit == 0 else { return nil }
-                seen |= bit
+            default:
+                guard let value = cursor.number() else { return false }
                 switch bit {
-                case typeBit:
-                    guard let value = cursor.plainString(), cursor.equals(value, dealer ? "HEARTBEAT" : "heartbeat") else { return nil }
-                case nodeBit: guard let v = cursor.plainString() else { return nil }; node = v
-                case uuidBit: guard let v = cursor.plainString() else { return nil }; uuid = v
-                case currencyBit: guard let v = cursor.plainString() else { return nil }; currency = v
-                case timestampBit: guard let v = cursor.plainString() else { return nil }; timestamp = v
-                case accountBit:
-                    // The decoder takes the account as digits in a string too.
-                    if cursor.peek(UInt8(ascii: "\"")) {
-                        guard let v = cursor.plainString() else { return nil }
-                        accountText = v
-                    } else {
-                        guard let value = cursor.number() else { return nil }
-                        numbers.account = value
-                    }
-                default:
-                    guard let value = cursor.number() else { return nil }
-                    switch bit {
-                    case balanceBit: numbers.balance = value
-                    case equityBit: numbers.equity = value
-                    case leverageBit: numbers.leverage = value
-                    case marginBit: numbers.margin = value
-                    case freeMarginBit: numbers.freeMargin = value
-                    case marginLevelBit: numbers.marginLevel = value
-                    case symbolsBit: numbers.symbols = value
-                    default: numbers.ticks = value
-                    }
+                case balanceBit: numbers.balance = value
+                case equityBit: numbers.equity = value
+                case leverageBit: numbers.leverage = value
+                case marginBit: numbers.margin = value
+                case freeMarginBit: numbers.freeMargin = value
+                case marginLevelBit: numbers.marginLevel = value
+                case symbolsBit: numbers.symbols = value
+                default: numbers.ticks = value
                 }
             }
-            cursor.skipSpace()
-            if cursor.take(UInt8(ascii: ",")) {
-                cursor.skipSpace()
-                continue
-            }
-            guard cursor.take(UInt8(ascii: "}")) else { return nil }
-            break
+            return true
         }
-        cursor.skipSpace()
-        guard cursor.atEnd, seen & required == required else { return nil }
+        guard walked, seen & required == required else { return nil }
 
         // The decoder's rules, field by field (`DealerHeartbeat`, `TelemetryHeartbeat`, `AccountSnapshot`).
         guard (1...64).contains(node.1), uuid.1 <= 64, currency.1 <= 8, timestamp.1 <= 32 else { return nil }

@@ -56,28 +56,21 @@ public enum MarketScanner {
         var nodeID = (0, 0), uuid = (0, 0), symbol = (0, 0), timestamp = (0, 0), timeframe = (0, 0)
         var numbers = (bid: 0.0, ask: 0.0, spread: 0.0, volume: 0.0, time: 0.0, open: 0.0, high: 0.0, low: 0.0, close: 0.0)
 
-        cursor.skipSpace()
-        guard cursor.take(UInt8(ascii: "{")) else { return nil }
-        cursor.skipSpace()
-        while true {
-            guard let key = cursor.plainString() else { return nil }
-            cursor.skipSpace()
-            guard cursor.take(UInt8(ascii: ":")) else { return nil }
-            cursor.skipSpace()
+        let walked = cursor.walkObject { cursor, key in
             let bit = field(cursor, key)
-            guard bit != 0, seen & bit == 0 else { return nil }
+            guard bit != 0, seen & bit == 0 else { return false }
             seen |= bit
             switch bit {
             case typeBit:
-                guard let value = cursor.plainString() else { return nil }
-                if cursor.equals(value, "TICK") { isTick = true } else if !cursor.equals(value, "OHLC") { return nil }
-            case nodeBit: guard let v = cursor.plainString() else { return nil }; nodeID = v
-            case uuidBit: guard let v = cursor.plainString() else { return nil }; uuid = v
-            case symbolBit: guard let v = cursor.plainString() else { return nil }; symbol = v
-            case timestampBit: guard let v = cursor.plainString() else { return nil }; timestamp = v
-            case timeframeBit: guard let v = cursor.plainString() else { return nil }; timeframe = v
+                guard let value = cursor.plainString() else { return false }
+                if cursor.equals(value, "TICK") { isTick = true } else if !cursor.equals(value, "OHLC") { return false }
+            case nodeBit: guard let v = cursor.plainString() else { return false }; nodeID = v
+            case uuidBit: guard let v = cursor.plainString() else { return false }; uuid = v
+            case symbolBit: guard let v = cursor.plainString() else { return false }; symbol = v
+            case timestampBit: guard let v = cursor.plainString() else { return false }; timestamp = v
+            case timeframeBit: guard let v = cursor.plainString() else { return false }; timeframe = v
             default:
-                guard let value = cursor.number() else { return nil }
+                guard let value = cursor.number() else { return false }
                 switch bit {
                 case bidBit: numbers.bid = value
                 case askBit: numbers.ask = value
@@ -90,16 +83,9 @@ public enum MarketScanner {
                 default: numbers.close = value
                 }
             }
-            cursor.skipSpace()
-            if cursor.take(UInt8(ascii: ",")) {
-                cursor.skipSpace()
-                continue
-            }
-            guard cursor.take(UInt8(ascii: "}")) else { return nil }
-            break
+            return true
         }
-        cursor.skipSpace()
-        guard cursor.atEnd, seen == (isTick ? tickFields : ohlcFields) else { return nil }
+        guard walked, seen == (isTick ? tickFields : ohlcFields) else { return nil }
 
         // The decoder's rules, field by field (`Tick.init(reading:)`, `OHLCBar.init(reading:)`).
         guard (1...64).contains(nodeID.1), uuid.1 <= 64, symbol.1 <= 32, timestamp.1 <= 32 else { return nil }
@@ -194,6 +180,31 @@ public enum MarketScanner {
         }
 
         func peek(_ byte: UInt8) -> Bool { index < end && base[index] == byte }
+
+        /// Walks a flat object in the plain form, from `{` to `}` and the end of the input: `member` gets
+        /// each key's range with the cursor at its value, reads the value and returns false to give up.
+        /// False when the object is not in that form or `member` gave up.
+        mutating func walkObject(_ member: (inout Cursor, (Int, Int)) -> Bool) -> Bool {
+            skipSpace()
+            guard take(UInt8(ascii: "{")) else { return false }
+            skipSpace()
+            while true {
+                guard let key = plainString() else { return false }
+                skipSpace()
+                guard take(UInt8(ascii: ":")) else { return false }
+                skipSpace()
+                guard member(&self, key) else { return false }
+                skipSpace()
+                if take(UInt8(ascii: ",")) {
+                    skipSpace()
+                    continue
+                }
+                guard take(UInt8(ascii: "}")) else { return false }
+                break
+            }
+            skipSpace()
+            return atEnd
+        }
 
         /// Whether two ranges of the message hold the same bytes.
         func same(_ a: (Int, Int), _ b: (Int, Int)) -> Bool {
