@@ -5,13 +5,13 @@ import Synchronization
 ///
 /// It reads the slot map from a seed (`CLUSTER SHARDS`, or `CLUSTER SLOTS` on servers before 7), keeps a
 /// `RedisMultiplexer` per primary (non-blocking, shared by every caller), follows `MOVED` (the slot map is
-/// corrected at once and read again in the background) and `ASK` (`ASKING` and the command written
+/// corrected at once and read again by the next caller) and `ASK` (`ASKING` and the command written
 /// together, once), and waits and retries on `TRYAGAIN` and `CLUSTERDOWN`. A command whose keys span slots
 /// fails before it is sent, naming the keys. A pipeline is split by primary and its replies put back in the
 /// caller's order.
 ///
-/// Not done yet: sharded pub/sub, and retrying a command whose connection broke after it was written (it
-/// may have run; the caller gets the error, as with one server).
+/// Sharded pub/sub is `RedisShardedSubscriber`. Not done: retrying a command whose connection broke after
+/// it was written (it may have run; the caller gets the error, as with one server).
 public final class RedisClusterClient: @unchecked Sendable {
     public let url: RedisClusterURL
     private let logger: Logger
@@ -24,6 +24,8 @@ public final class RedisClusterClient: @unchecked Sendable {
         var topology: ClusterTopology?
         var nodes: [ClusterEndpoint: RedisMultiplexer] = [:]
         var refreshing = false
+        /// A MOVED said the map is out of date: the next caller reads it again.
+        var stale = false
         var stopped = false
     }
 
@@ -84,21 +86,27 @@ public final class RedisClusterClient: @unchecked Sendable {
         throw lastError ?? RedisError(.connectionFailed, "no cluster node to ask (\(url))")
     }
 
-    private func refreshInBackground() {
-        let start = state.withLock { s -> Bool in
-            guard !s.refreshing, !s.stopped else { return false }
+    /// After a MOVED: the map is read again by the next caller that routes a command (the MOVED itself
+    /// was already applied), so no task outlives its caller.
+    private func markStale() {
+        state.withLock { $0.stale = true }
+    }
+
+    /// Reads the map again when a MOVED marked it stale and nobody else is reading it.
+    private func refreshIfStale() async {
+        let refresh = state.withLock { s -> Bool in
+            guard s.stale, !s.refreshing, !s.stopped else { return false }
+            s.stale = false
             s.refreshing = true
             return true
         }
-        guard start else { return }
-        Task {
-            defer { state.withLock { $0.refreshing = false } }
-            do { try await refreshTopology() } catch { logger.warning("cluster slot map not refreshed", metadata: ["error": "\(error)"]) }
-        }
+        guard refresh else { return }
+        defer { state.withLock { $0.refreshing = false } }
+        do { try await refreshTopology() } catch { logger.warning("cluster slot map not refreshed", metadata: ["error": "\(error)"]) }
     }
 
     private func primary(for slot: Int?) async throws -> ClusterEndpoint {
-        if state.withLock({ $0.topology == nil }) { try await refreshTopology() }
+        if state.withLock({ $0.topology == nil }) { try await refreshTopology() } else { await refreshIfStale() }
         let map = state.withLock { $0.topology }
         if let slot, let owner = map?.primary(for: slot) { return owner }
         if slot == nil, let any = map?.primaries.first { return any }
@@ -130,7 +138,7 @@ public final class RedisClusterClient: @unchecked Sendable {
             switch redirect {
             case .moved(let movedSlot, let to):
                 state.withLock { $0.topology?.apply(moved: movedSlot, to: to) }
-                refreshInBackground()
+                markStale()
                 endpoint = to
             case .ask(_, let to):
                 endpoint = to
