@@ -90,7 +90,8 @@ struct PositionBookTests {
         let gone = Self.closes(book.notFoundAtBroker(ticket: 1, userUUID: "user_book_01", quotes: "", at: 2))[0]
         #expect(gone.reason == "closed_at_broker" && gone.valuation.result == .unvalued)
         #expect(book.statistics.isEmpty && book.positions.isEmpty)
-        // An EA that does report a close price is believed.
+        // Defensive only: the EA v2.05 always answers close_price 0 (every other test here); were a price > 0
+        // ever sent, it would be believed.
         _ = book.opened(Self.position(5, isBuy: false), balance: nil)
         let ea = Self.closes(book.closeAnswered(ticket: 5, userUUID: "user_book_01", closePrice: 1.0995, balance: nil, quotes: Self.quotes(bid: 1.2), at: 3))[0]
         #expect(ea.valuation.closePriceSource == "ea" && ea.valuation.profitCents == 5_000)

@@ -36,6 +36,9 @@ extension EndToEnd {
                                             confirmPort: bitten.confirmPort, heartbeatInterval: .milliseconds(400),
                                             tickInterval: .milliseconds(200))
             config.symbols = ["EURUSD", "XAUUSD"]
+            // A broker that decorates its names, as real ones do: the EAs send EURUSD.r and GOLD.
+            config.symbolSuffix = ".r"
+            config.brokerSymbols = ["XAUUSD": "GOLD"]
             let fleet = try Fleet(configuration: config)
             let running = Task { try await fleet.run() }
             defer { running.cancel() }
@@ -61,7 +64,8 @@ extension EndToEnd {
             try sub.subscribe("XAUUSD")
             try sub.connect("tcp://127.0.0.1:\(bitten.relayPort)")
             let relayed = try #require(try sub.receive())
-            #expect(String(decoding: relayed.frames[0], as: UTF8.self) == "XAUUSD")
+            #expect(String(decoding: relayed.frames[0], as: UTF8.self) == "XAUUSD", "the topic is the canonical name")
+            #expect(String(decoding: relayed.frames[1], as: UTF8.self).contains(#""symbol":"GOLD""#), "the body is the EA's own")
             sub.close()
 
             // CITADEL reads the same market.

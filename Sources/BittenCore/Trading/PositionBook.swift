@@ -76,7 +76,7 @@ public struct PositionBook: Sendable {
     /// A fill opened a position; its answer carried the account's balance.
     public mutating func opened(_ position: OpenPosition, balance: Double?) -> [PositionAction] {
         positions[position.ticket] = position
-        return report(balance, of: position.account)
+        return reported(balance, of: position.account)
     }
 
     /// The EA's answer to `close_ticket` (its price is 0 from the EA v2.05; a price > 0 is used as the EA's).
@@ -91,7 +91,7 @@ public struct PositionBook: Sendable {
         }
         let byBalance = balanceDifference(position.account, balance)
         var actions = settle(position, price: price, byBalance: byBalance, reason: "requested", at: at)
-        actions += report(balance, of: position.account)
+        actions += reported(balance, of: position.account)
         return actions
     }
 
@@ -99,14 +99,14 @@ public struct PositionBook: Sendable {
     /// each at its market quote; the balance difference values it only when exactly one was open.
     public mutating func closeAllAnswered(userUUID: String, account: Int, balance: Double?, quotes: String, at: Double) -> [PositionAction] {
         let open = positions.values.filter { $0.userUUID == userUUID && $0.account == account }.sorted { $0.ticket < $1.ticket }
-        guard !open.isEmpty else { return report(balance, of: account) }
+        guard !open.isEmpty else { return reported(balance, of: account) }
         let byBalance = open.count == 1 ? balanceDifference(account, balance) : nil
         var actions: [PositionAction] = []
         for position in open {
             let quoted = CloseValuation.marketPrice(in: quotes, symbol: position.symbol, isBuy: position.isBuy)
             actions += settle(position, price: quoted.map { ($0.price, "market") }, byBalance: byBalance, reason: "close_all", at: at)
         }
-        actions += report(balance, of: account)
+        actions += reported(balance, of: account)
         return actions
     }
 
@@ -134,7 +134,8 @@ public struct PositionBook: Sendable {
         return balance - known.balance
     }
 
-    mutating func report(_ balance: Double?, of account: Int) -> [PositionAction] {
+    /// The account reported its balance (with any answer): the next close is valued by it if it is alone.
+    public mutating func reported(_ balance: Double?, of account: Int) -> [PositionAction] {
         guard let balance else { return [] }
         balances[account] = (balance, 0)
         return [.balance(account: account, balance: balance, closesSince: 0)]

@@ -139,10 +139,3 @@ public struct TradeBook: Sendable {
         return actions
     }
 }
-
-extension PositionBook {
-    /// The account reported its balance (with any answer): the next close is valued by it if it is alone.
-    public mutating func reported(_ balance: Double?, of account: Int) -> [PositionAction] {
-        report(balance, of: account)
-    }
-}

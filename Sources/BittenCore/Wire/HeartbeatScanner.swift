@@ -39,7 +39,9 @@ public enum HeartbeatScanner {
         let required = dealer ? common : common | accountBit | symbolsBit
         var cursor = MarketScanner.Cursor(base: base.assumingMemoryBound(to: UInt8.self), end: bytes.count)
         var seen: UInt16 = 0
-        var unknown: [(Int, Int)] = []
+        // Keys the decoder ignores, kept to notice a repeat: on the stack (every 5556 heartbeat has one,
+        // `socket_type`; an array would be a heap allocation per heartbeat).
+        var unknown = (count: 0, keys: ((0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0)))
         var node = (0, 0), uuid = (0, 0), currency = (0, 0), timestamp = (0, 0), accountText: (Int, Int)?
         var numbers = (account: 0.0, balance: 0.0, equity: 0.0, leverage: 0.0, margin: 0.0, freeMargin: 0.0,
                        marginLevel: 0.0, symbols: 0.0, ticks: 0.0)
@@ -48,8 +50,13 @@ public enum HeartbeatScanner {
             let bit = field(cursor, key, dealer: dealer)
             if bit == 0 {
                 // A field the decoder does not read: a plain value, and not a repeat.
-                guard unknown.count < maxUnknown, !unknown.contains(where: { cursor.same($0, key) }) else { return false }
-                unknown.append(key)
+                guard unknown.count < maxUnknown else { return false }
+                let seenBefore = withUnsafeBytes(of: &unknown.keys) { raw in
+                    raw.bindMemory(to: (Int, Int).self).prefix(unknown.count).contains { cursor.same($0, key) }
+                }
+                guard !seenBefore else { return false }
+                withUnsafeMutableBytes(of: &unknown.keys) { $0.bindMemory(to: (Int, Int).self)[unknown.count] = key }
+                unknown.count += 1
                 if cursor.peek(UInt8(ascii: "\"")) { return cursor.plainString() != nil }
                 return cursor.number() != nil
             }
