@@ -33,20 +33,19 @@ extension RedisConnection {
         guard let streams = reply.array else { return [] }
         var entries: [StreamEntry] = []
         for item in streams {
-            guard let pair = item.array, pair.count == 2, let list = pair[1].array else { continue }
-            for raw in list {
-                guard let parts = raw.array, parts.count == 2, let entryID = parts[0].string else { continue }
-                var fields: [(String, String)] = []
-                let values = parts[1].array ?? []
-                var index = 0
-                while index + 1 < values.count {
-                    fields.append((values[index].string ?? "", values[index + 1].string ?? ""))
-                    index += 2
-                }
-                entries.append(StreamEntry(id: entryID, fields: fields))
-            }
+            guard let pair = item.array, pair.count == 2 else { continue }
+            entries += StreamEntry.list(pair[1])
         }
         return entries
+    }
+
+    /// XRANGE: entries from `start` (`-`, an id, or `(id` for after it) to `end`, at most `count`.
+    public func xrange(_ stream: String, from start: String = "-", to end: String = "+", count: Int? = nil) throws(RedisError)
+        -> [StreamEntry]
+    {
+        var args = ["XRANGE", stream, start, end]
+        if let count { args += ["COUNT", String(count)] }
+        return StreamEntry.list(try command(args).orThrow())
     }
 
     /// XACK; returns how many entries were acknowledged.
@@ -70,6 +69,28 @@ public struct StreamEntry: Sendable, Equatable {
 
     /// The value of the first field named `name`.
     public subscript(_ name: String) -> String? { fields.first(where: { $0.0 == name })?.1 }
+
+    public init(id: String, fields: [(String, String)]) {
+        self.id = id
+        self.fields = fields
+    }
+
+    /// The entries of an XRANGE / XREADGROUP list reply (`[[id, [field, value, …]], …]`).
+    public static func list(_ reply: RedisReply) -> [StreamEntry] {
+        var entries: [StreamEntry] = []
+        for raw in reply.array ?? [] {
+            guard let parts = raw.array, parts.count == 2, let entryID = parts[0].string else { continue }
+            var fields: [(String, String)] = []
+            let values = parts[1].array ?? []
+            var index = 0
+            while index + 1 < values.count {
+                fields.append((values[index].string ?? "", values[index + 1].string ?? ""))
+                index += 2
+            }
+            entries.append(StreamEntry(id: entryID, fields: fields))
+        }
+        return entries
+    }
 
     public static func == (lhs: StreamEntry, rhs: StreamEntry) -> Bool {
         lhs.id == rhs.id && lhs.fields.map(\.0) == rhs.fields.map(\.0) && lhs.fields.map(\.1) == rhs.fields.map(\.1)

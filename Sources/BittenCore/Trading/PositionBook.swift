@@ -73,6 +73,20 @@ public struct PositionBook: Sendable {
 
     public init() {}
 
+    /// Puts back an open position as stored (loading a shard).
+    public mutating func restore(_ position: OpenPosition) { positions[position.ticket] = position }
+
+    /// Puts back a statistics record as stored.
+    public mutating func restore(statistics: TradeStatistics, key: String) { self.statistics[key] = statistics }
+
+    /// Puts back an account's last balance and the closes it has not seen since.
+    public mutating func restore(balance: Double, closes: Int, of account: Int) { balances[account] = (balance, closes) }
+
+    /// The open positions of one user, by ticket.
+    public func open(of userUUID: String) -> [OpenPosition] {
+        positions.values.filter { $0.userUUID == userUUID }.sorted { $0.ticket < $1.ticket }
+    }
+
     /// A fill opened a position; its answer carried the account's balance.
     public mutating func opened(_ position: OpenPosition, balance: Double?) -> [PositionAction] {
         positions[position.ticket] = position

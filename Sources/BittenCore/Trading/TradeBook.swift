@@ -15,6 +15,8 @@ public struct FireInFlight: Sendable, Equatable {
     public var state: FireState
     /// The time by which an answer is due (pending/sent).
     public var deadline: Double?
+    /// The symbol as the user's broker names it ("" when it is the canonical one).
+    public var brokerSymbol = ""
 
     public init(id: String, userUUID: String, signalID: String, symbol: String, isBuy: Bool, stopLoss: Double, takeProfit: Double,
                 lot: Double, tickSize: Double, tickValue: Double, state: FireState = .pending, deadline: Double? = nil) {
@@ -67,9 +69,53 @@ public struct TradeBook: Sendable {
     /// Per signal and user: the fire made for it (a repeat returns it).
     private var fired: [String: String] = [:]
     public private(set) var positions = PositionBook()
-    private var sequence = 0
+    /// The last fire number handed out (ids count up from it).
+    public private(set) var sequence = 0
+    /// Between the date and the number in a fire id: a shard's `"03-"`, so that shards never hand out the same id.
+    public let idInfix: String
 
-    public init() {}
+    public init(idInfix: String = "", sequence: Int = 0) {
+        self.idInfix = idInfix
+        self.sequence = sequence
+    }
+
+    /// The fire made for `signalID` by `user`, if any.
+    public func firedBy(signalID: String, user: String) -> String? { fired[signalID + "|" + user] }
+
+    /// Puts back a fire as it was stored (loading a shard): it holds a slot in the states that do.
+    public mutating func restore(_ fire: FireInFlight) {
+        fires[fire.id] = fire
+        fired[fire.signalID + "|" + fire.userUUID] = fire.id
+        if fire.state == .pending || fire.state == .sent { slots[fire.userUUID, default: []].insert(fire.id) }
+    }
+
+    /// Puts back an idempotency marker whose fire is settled and no longer kept.
+    public mutating func restoreMarker(signalID: String, user: String, fireID: String) { fired[signalID + "|" + user] = fireID }
+
+    /// Puts back an open position (loading a shard): its fire's slot stays taken until it closes.
+    public mutating func restore(_ position: OpenPosition) {
+        positions.restore(position)
+        slots[position.userUUID, default: []].insert(position.fireID)
+    }
+
+    /// Positions' side of loading: statistics and balances.
+    public mutating func restorePositions(_ body: (inout PositionBook) -> Void) { body(&positions) }
+
+    /// Drops a settled or timed-out fire from memory (its record stays stored); a late answer to it is then
+    /// an unknown fire.
+    public mutating func forget(_ id: String) {
+        guard let fire = fires[id], fire.state.isFinal || fire.state == .timedOut else { return }
+        fires[id] = nil
+    }
+
+    /// Drops the idempotency marker of (signal, user), so that user may fire the signal again.
+    public mutating func forgetMarker(signalID: String, user: String) { fired[signalID + "|" + user] = nil }
+
+    /// Drops every marker of a signal (it expired: no fire can be made for it any more).
+    public mutating func forgetMarkers(signalID: String) {
+        let prefix = signalID + "|"
+        fired = fired.filter { !$0.key.hasPrefix(prefix) }
+    }
 
     /// Slots in use by a user.
     public func slotsUsed(_ user: String) -> Int { slots[user]?.count ?? 0 }
@@ -83,7 +129,7 @@ public struct TradeBook: Sendable {
         guard used < allowed else { return .noSlot(used: used) }
         sequence += 1
         var reserved = fire
-        reserved.id = "F-\(date)-" + String(format: "%06d", sequence)
+        reserved.id = "F-\(date)-\(idInfix)" + String(format: "%06d", sequence)
         reserved.state = .pending
         fires[reserved.id] = reserved
         fired[marker] = reserved.id

@@ -1,0 +1,517 @@
+import Foundation
+
+/// A user as a trade shard knows it: what decides a fire's slots and size.
+public struct ShardUser: Sendable, Equatable {
+    public var uuid: String
+    public var tier: Tier
+    /// The stored `risk_override` text ("" for none): it picks the sizing variant.
+    public var riskOverride: String
+
+    public init(uuid: String, tier: Tier, riskOverride: String) {
+        self.uuid = uuid
+        self.tier = tier
+        self.riskOverride = riskOverride
+    }
+
+    /// How a sizing variant is found for this user: the tier name and the override text.
+    public var variantKey: String { tier.rawValue + "|" + riskOverride }
+}
+
+/// One way a fire may be sized (computed before the reservation, for every tier the user may have).
+public struct SizingChoice: Sendable, Equatable {
+    /// `TIER|override`, as `ShardUser.variantKey`.
+    public var key: String
+    public var slots: Int
+    public var lot: Double
+    /// The size's record fields (lot, risk_percent, risk_amount, tier).
+    public var fields: [String]
+    /// Why this variant could not be sized.
+    public var error: String?
+
+    public init(key: String, slots: Int, lot: Double, fields: [String], error: String? = nil) {
+        self.key = key
+        self.slots = slots
+        self.lot = lot
+        self.fields = fields
+        self.error = error
+    }
+}
+
+/// What a reservation came to.
+public enum ShardReservation: Sendable, Equatable {
+    /// Reserved as `fireID` with the variant `key`.
+    case reserved(fireID: String, key: String)
+    case duplicate(fireID: String)
+    case noSlot(used: Int, key: String)
+    case noUser
+    /// None of the variants fits the user (tier, override text): size for it and ask again.
+    case resize(tier: Tier, override: String)
+    case sizingFailed(String)
+}
+
+/// The EA's answer to a fire (a `confirmation` on 5558).
+public struct FireAnswer: Sendable, Equatable {
+    public var fireID: String
+    public var success: Bool
+    public var userUUID: String
+    public var ticket: Int
+    public var price: Double
+    public var lot: Double
+    public var message: String
+    public var account: Int
+    public var balance: Double?
+    public var at: Double
+
+    public init(fireID: String, success: Bool, userUUID: String, ticket: Int, price: Double, lot: Double, message: String,
+                account: Int, balance: Double?, at: Double) {
+        self.fireID = fireID
+        self.success = success
+        self.userUUID = userUUID
+        self.ticket = ticket
+        self.price = price
+        self.lot = lot
+        self.message = message
+        self.account = account
+        self.balance = balance
+        self.at = at
+    }
+}
+
+/// The EA's answer to `close_ticket` or `close_all` (a `close_confirmation`).
+public struct CloseAnswer: Sendable, Equatable {
+    public var ticket: Int
+    public var success: Bool
+    public var closePrice: Double
+    public var message: String
+    public var account: Int
+    public var userUUID: String
+    /// `close_ticket` or `close_all` (the EA v2.05 answers `close_all` once, with ticket 0).
+    public var commandType: String
+    public var balance: Double?
+    /// The market quotes that came with the answer (`SYMBOL:bid:ask:source;…`).
+    public var quotes: String
+    public var at: Double
+
+    public init(ticket: Int, success: Bool, closePrice: Double, message: String, account: Int, userUUID: String,
+                commandType: String, balance: Double?, quotes: String, at: Double) {
+        self.ticket = ticket
+        self.success = success
+        self.closePrice = closePrice
+        self.message = message
+        self.account = account
+        self.userUUID = userUUID
+        self.commandType = commandType
+        self.balance = balance
+        self.quotes = quotes
+        self.at = at
+    }
+}
+
+/// A request to close a position, from its reservation to its answer (or timeout).
+public struct CloseRequest: Sendable, Equatable {
+    public var ticket: Int
+    public var userUUID: String
+    /// `close_ticket` or `close_all`.
+    public var command: String
+    public var state: FireState
+    public var deadline: Double?
+
+    public init(ticket: Int, userUUID: String, command: String, state: FireState, deadline: Double?) {
+        self.ticket = ticket
+        self.userUUID = userUUID
+        self.command = command
+        self.state = state
+        self.deadline = deadline
+    }
+}
+
+/// What a shard's owner must store, in the order it happened. Each change says what is now true; the
+/// store decides how it is written (`TradeChange`s of one commit go to Redis in one atomic step).
+public enum TradeChange: Sendable, Equatable {
+    case user(ShardUser, fields: [String])
+    /// A new fire (`pending`, holding a slot) and its idempotency marker; `fields` are the record's others.
+    case fireCreated(FireInFlight, signalExpiresAt: Double, fields: [String])
+    /// A fire moved to `state`, with these record fields set.
+    case fireMoved(id: String, state: FireState, fields: [String])
+    /// A settled or long timed-out fire left memory (its record stays).
+    case fireForgotten(id: String)
+    /// The marker of (signal, user) is gone: that user may fire the signal again.
+    case markerForgotten(signalID: String, user: String)
+    /// A fill opened a position. `requested` holds the stop and target asked for when the EA dropped one.
+    case positionOpened(OpenPosition, signalID: String, brokerSymbol: String, dropped: DroppedStops?)
+    case positionClosed(ClosedTrade)
+    /// A statistics record as it now is.
+    case statistics(key: String, TradeStatistics)
+    case balance(account: Int, balance: Double, closesSince: Int)
+    case closeRequest(CloseRequest, fields: [String])
+    /// A user's slots in use (for readers; the shard counts them itself).
+    case slots(user: String, used: Int)
+    /// An answer that matches nothing known (kept for the operator, once per stream entry).
+    case orphan(streamID: String, fields: [String: String])
+    /// A fire or close event for subscribers (`fire.filled`, `position.closed`, `close.rejected`, …).
+    case event(String, [String: String])
+}
+
+/// A stop or target the EA zeroed at the fill (it was on the wrong side of the fill price).
+public struct DroppedStops: Sendable, Equatable {
+    public var stopLoss: Bool
+    public var takeProfit: Bool
+    public var requestedStopLoss: Double
+    public var requestedTakeProfit: Double
+}
+
+/// One shard of the trade state: its users, fires in flight, slots, close requests, open positions and
+/// statistics, with every rule that moves them — pure. The shard's owner is the only writer of its
+/// state: it feeds the events in (a fire requested, sent, answered, a close requested, answered, the
+/// market crossing a stop, a deadline passing), takes the resulting `TradeChange`s with `takeChanges()`
+/// and stores them in one step per commit. Answers come as `FireAnswer`/`CloseAnswer` exactly as the EA
+/// v2.05 sends them (close price 0, `close_all` answered once with ticket 0, stops never reported).
+///
+/// Outcomes of answers are the ledger's words: `ok`, `ok:sl_dropped`, `ok:tp_dropped`,
+/// `ok:sl_tp_dropped`, `ok:N` (positions a `close_all` closed), `duplicate`, `unknown_fire`,
+/// `unknown_position`, `wrong_user`, `invalid`, `rejected`, `ignored`.
+public struct TradeShard: Sendable {
+    public let index: Int
+    public private(set) var book: TradeBook
+    public private(set) var users: [String: ShardUser] = [:]
+    public private(set) var closes: [Int: CloseRequest] = [:]
+    private var changes: [TradeChange] = []
+    private var touched: Set<String> = []
+    /// Settled fires and closed tickets in the order they settled, dropped from memory by `prune`.
+    private var settled: [(id: String?, ticket: Int?, at: Double)] = []
+    private var settledHead = 0
+    /// Per signal: when it expires and the users who fired it (their markers go once it is long expired).
+    private var markers: [String: (expiresAt: Double, users: [String])] = [:]
+
+    public init(index: Int, sequence: Int = 0) {
+        self.index = index
+        book = TradeBook(idInfix: String(format: "%02d-", index), sequence: sequence)
+    }
+
+    /// The changes since the last call, in order; slot counts of the users they touched come last.
+    public mutating func takeChanges() -> [TradeChange] {
+        for user in touched.sorted() { changes.append(.slots(user: user, used: book.slotsUsed(user))) }
+        touched.removeAll(keepingCapacity: true)
+        defer { changes.removeAll(keepingCapacity: true) }
+        return changes
+    }
+
+    /// Whether changes wait to be taken.
+    public var hasChanges: Bool { !changes.isEmpty || !touched.isEmpty }
+
+    // MARK: users
+
+    public mutating func save(_ user: ShardUser, fields: [String]) {
+        users[user.uuid] = user
+        changes.append(.user(user, fields: fields))
+    }
+
+    // MARK: fires
+
+    /// Reserves a fire for the user, sized by the variant of the user's tier and risk override as the shard
+    /// holds them now (never stale). `fire` carries everything but its id, state and lot.
+    public mutating func reserve(_ fire: FireInFlight, variants: [SizingChoice], signalExpiresAt: Double, date: String,
+                                 fields: [String]) -> ShardReservation {
+        guard let user = users[fire.userUUID] else { return .noUser }
+        if let existing = book.firedBy(signalID: fire.signalID, user: fire.userUUID) { return .duplicate(fireID: existing) }
+        guard let variant = variants.first(where: { $0.key == user.variantKey }) else {
+            return .resize(tier: user.tier, override: user.riskOverride)
+        }
+        if let error = variant.error { return .sizingFailed(error) }
+        var sized = fire
+        sized.lot = variant.lot
+        switch book.reserve(sized, slots: variant.slots, date: date) {
+        case .reserved(let id):
+            guard let created = book.fires[id] else { return .noUser }
+            changes.append(.fireCreated(created, signalExpiresAt: signalExpiresAt, fields: variant.fields + fields))
+            touched.insert(fire.userUUID)
+            markers[fire.signalID, default: (signalExpiresAt, [])].users.append(fire.userUUID)
+            return .reserved(fireID: id, key: variant.key)
+        case .duplicate(let id): return .duplicate(fireID: id)
+        case .noSlot(let used): return .noSlot(used: used, key: variant.key)
+        default: return .noUser
+        }
+    }
+
+    /// The fire's command went out: it waits for the answer until `deadline`.
+    @discardableResult
+    public mutating func sent(_ id: String, at: Double, deadline: Double, fields: [String] = []) -> FireOutcome {
+        let outcome = book.move(id, to: .sent, deadline: deadline)
+        if case .moved = outcome {
+            changes.append(.fireMoved(id: id, state: .sent, fields: ["deadline", Self.number(deadline)] + fields))
+        }
+        return outcome
+    }
+
+    /// The command could not be handed to the EA: rejected, its slot and marker freed (the user may fire again).
+    @discardableResult
+    public mutating func sendFailed(_ id: String, reason: String, at: Double) -> FireOutcome {
+        let outcome = book.move(id, to: .rejected)
+        guard case .moved = outcome, let fire = book.fires[id] else { return outcome }
+        changes.append(.fireMoved(id: id, state: .rejected, fields: ["reason", reason]))
+        changes.append(.event("fire.rejected", eventFields(fire)))
+        book.forgetMarker(signalID: fire.signalID, user: fire.userUUID)
+        changes.append(.markerForgotten(signalID: fire.signalID, user: fire.userUUID))
+        touched.insert(fire.userUUID)
+        settle(id, at: at)
+        return outcome
+    }
+
+    /// The EA's answer to a fire (exactly once per ledger entry: the owner replays from its checkpoint).
+    public mutating func apply(_ answer: FireAnswer, streamID: String) -> String {
+        let was = book.fires[answer.fireID]?.state
+        let (outcome, actions) = book.answered(answer.fireID, success: answer.success, userUUID: answer.userUUID, ticket: answer.ticket,
+                                               price: answer.price, lot: answer.lot, account: answer.account,
+                                               balance: answer.balance, at: answer.at)
+        switch outcome {
+        case .unknownFire:
+            changes.append(.orphan(streamID: streamID, fields: [
+                "stream_id": streamID, "fire_id": answer.fireID, "user_uuid": answer.userUUID, "ticket": String(answer.ticket),
+                "status": answer.success ? "success" : "failed", "at": Self.number(answer.at),
+            ]))
+            return "unknown_fire"
+        case .wrongUser: return "wrong_user"
+        case .duplicate: return "duplicate"
+        case .invalid: return "invalid"
+        default: break
+        }
+        guard let fire = book.fires[answer.fireID] else { return "invalid" }
+        var fields = ["confirmed_at", Self.number(answer.at), "ea_message", answer.message, "account", String(answer.account),
+                      "late", was == .timedOut ? "1" : "0"]
+        var result = "ok"
+        if case .filled(let stop, let target) = outcome {
+            fields += ["ticket", String(answer.ticket), "fill_price", Self.number(answer.price), "fill_lot", Self.number(answer.lot)]
+            if stop || target {
+                fields += ["sl_dropped", stop ? "1" : "0", "tp_dropped", target ? "1" : "0"]
+                result = stop && target ? "ok:sl_tp_dropped" : stop ? "ok:sl_dropped" : "ok:tp_dropped"
+            }
+            if let position = book.positions.positions[answer.ticket] {
+                let dropped = stop || target
+                    ? DroppedStops(stopLoss: stop, takeProfit: target, requestedStopLoss: fire.stopLoss, requestedTakeProfit: fire.takeProfit)
+                    : nil
+                changes.append(.fireMoved(id: fire.id, state: .filled, fields: fields))
+                changes.append(.positionOpened(position, signalID: fire.signalID, brokerSymbol: fire.brokerSymbol, dropped: dropped))
+            }
+        } else {
+            changes.append(.fireMoved(id: fire.id, state: .rejected, fields: fields))
+        }
+        record(actions)
+        var event = eventFields(fire)
+        for i in stride(from: 0, to: fields.count - 1, by: 2) { event[fields[i]] = fields[i + 1] }
+        changes.append(.event("fire." + fire.state.rawValue, event))
+        touched.insert(fire.userUUID)
+        settle(fire.id, at: answer.at)
+        return result
+    }
+
+    // MARK: closes
+
+    /// Opens a close request for an open position unless one is under way:
+    /// `ok`, `duplicate:<state>` or `not_open`.
+    public mutating func requestClose(ticket: Int, command: String, at: Double, deadline: Double) -> String {
+        guard let position = book.positions.positions[ticket] else { return "not_open" }
+        if let request = closes[ticket], request.state == .pending || request.state == .sent { return "duplicate:" + request.state.rawValue }
+        let request = CloseRequest(ticket: ticket, userUUID: position.userUUID, command: command, state: .pending, deadline: deadline)
+        closes[ticket] = request
+        changes.append(.closeRequest(request, fields: [
+            "ticket", String(ticket), "user_uuid", position.userUUID, "symbol", position.symbol, "command", command,
+            "created_at", Self.number(at), "deadline", Self.number(deadline),
+        ]))
+        return "ok"
+    }
+
+    /// The close command went out.
+    public mutating func closeSent(ticket: Int, at: Double, deadline: Double) {
+        moveClose(ticket, to: .sent, deadline: deadline, fields: ["sent_at", Self.number(at)])
+    }
+
+    /// The close command could not be handed to the EA.
+    public mutating func closeSendFailed(ticket: Int, reason: String) {
+        moveClose(ticket, to: .rejected, deadline: nil, fields: ["reason", reason])
+    }
+
+    private mutating func moveClose(_ ticket: Int, to state: FireState, deadline: Double?, fields: [String]) {
+        guard var request = closes[ticket], request.state != state, request.state.canMove(to: state) else { return }
+        request.state = state
+        request.deadline = deadline
+        closes[ticket] = state.isFinal ? nil : request
+        changes.append(.closeRequest(request, fields: fields))
+    }
+
+    /// The EA's answer to a close command.
+    public mutating func apply(_ answer: CloseAnswer, streamID: String) -> String {
+        guard answer.success else {
+            if closes[answer.ticket] != nil {
+                moveClose(answer.ticket, to: .rejected, deadline: nil,
+                          fields: ["ea_message", answer.message, "confirmed_at", Self.number(answer.at)])
+            }
+            changes.append(.event("close.rejected", ["ticket": String(answer.ticket), "user_uuid": answer.userUUID,
+                                                     "ea_message": answer.message]))
+            // The broker closed it already (a stop or target hit, or by hand), unseen: closed at the market.
+            if answer.message == "Position not found", answer.ticket != 0,
+               book.positions.positions[answer.ticket]?.userUUID == answer.userUUID {
+                closed(book.close { $0.notFoundAtBroker(ticket: answer.ticket, userUUID: answer.userUUID, quotes: answer.quotes,
+                                                        at: answer.at) }, at: answer.at)
+                return "ok"
+            }
+            return "rejected"
+        }
+        if answer.ticket == 0 {
+            // close_all: ONE answer with ticket 0 for every position of that account.
+            guard answer.commandType == "close_all" else { return "ignored" }
+            let open = book.positions.open(of: answer.userUUID).filter { $0.account == answer.account }
+            let actions = book.close { $0.closeAllAnswered(userUUID: answer.userUUID, account: answer.account, balance: answer.balance,
+                                                           quotes: answer.quotes, at: answer.at) }
+            closed(actions, at: answer.at)
+            return open.isEmpty ? "ignored" : "ok:\(open.count)"
+        }
+        guard let position = book.positions.positions[answer.ticket] else {
+            // Closed before (a repeat) or never known.
+            if settledTickets.contains(answer.ticket) { return "duplicate" }
+            changes.append(.orphan(streamID: streamID, fields: [
+                "stream_id": streamID, "ticket": String(answer.ticket), "user_uuid": answer.userUUID, "status": "success", "kind": "close",
+            ]))
+            return "unknown_position"
+        }
+        guard position.userUUID == answer.userUUID else { return "wrong_user" }
+        closed(book.close { $0.closeAnswered(ticket: answer.ticket, userUUID: answer.userUUID, closePrice: answer.closePrice,
+                                             balance: answer.balance, quotes: answer.quotes, at: answer.at) }, at: answer.at)
+        return "ok"
+    }
+
+    /// The market crossed a position's stop loss or take profit (`stop_loss` / `take_profit`).
+    public mutating func crossed(ticket: Int, level: Double, reason: String, at: Double) -> String {
+        guard book.positions.positions[ticket] != nil else { return settledTickets.contains(ticket) ? "duplicate" : "unknown_position" }
+        closed(book.close { $0.crossed(ticket: ticket, level: level, reason: reason, at: at) }, at: at)
+        return "ok"
+    }
+
+    /// Tickets closed while this shard was in memory (a repeated close answer is a duplicate).
+    private var settledTickets: Set<Int> = []
+
+    private mutating func closed(_ actions: [PositionAction], at: Double) {
+        for case .closed(let trade) in actions {
+            settledTickets.insert(trade.position.ticket)
+            settled.append((nil, trade.position.ticket, at))
+            touched.insert(trade.position.userUUID)
+            if closes[trade.position.ticket] != nil {
+                moveClose(trade.position.ticket, to: .filled, deadline: nil, fields: [
+                    "confirmed_at", Self.number(at), "close_price", trade.valuation.closePriceText, "profit", trade.valuation.profitText,
+                    "close_price_source", trade.valuation.closePriceSource,
+                ])
+            }
+        }
+        record(actions)
+        for case .closed(let trade) in actions {
+            changes.append(.event("position.closed", Self.tradeFields(trade)))
+        }
+    }
+
+    private mutating func record(_ actions: [PositionAction]) {
+        for action in actions {
+            switch action {
+            case .closed(let trade): changes.append(.positionClosed(trade))
+            case .statistics(let key, let statistics): changes.append(.statistics(key: key, statistics))
+            case .balance(let account, let balance, let closes): changes.append(.balance(account: account, balance: balance, closesSince: closes))
+            }
+        }
+    }
+
+    // MARK: time
+
+    /// Commands whose answer is overdue at `at` become `timed_out` (a fire gives its slot back; a late
+    /// answer still fills it). Returns the fire ids and close tickets that timed out.
+    public mutating func expire(at: Double, reason: String) -> (fires: [String], closes: [Int]) {
+        var fires: [String] = []
+        for (id, fire) in book.fires where (fire.state == .pending || fire.state == .sent) && (fire.deadline ?? .infinity) <= at {
+            fires.append(id)
+        }
+        fires.sort()
+        let fields = ["timed_out_at", Self.number(at), "reason", reason]
+        for id in fires {
+            guard case .moved = book.move(id, to: .timedOut), let fire = book.fires[id] else { continue }
+            changes.append(.fireMoved(id: id, state: .timedOut, fields: fields))
+            var event = eventFields(fire)
+            event["timed_out_at"] = Self.number(at)
+            changes.append(.event("fire.timed_out", event))
+            touched.insert(fire.userUUID)
+            settle(id, at: at)
+        }
+        let overdue = closes.values.filter { $0.deadline.map { $0 <= at } ?? false }.map(\.ticket).sorted()
+        for ticket in overdue { moveClose(ticket, to: .timedOut, deadline: nil, fields: fields) }
+        return (fires, overdue)
+    }
+
+    /// Forgets what no longer decides anything: fires settled before `settledBefore` (their records stay
+    /// stored) and the markers of signals expired before `signalsExpiredBefore` (no fire can be made for
+    /// them). Memory stays bounded by the traffic of the retention window.
+    public mutating func prune(settledBefore: Double, signalsExpiredBefore: Double) {
+        while settledHead < settled.count, settled[settledHead].at < settledBefore {
+            let entry = settled[settledHead]
+            if let id = entry.id, book.fires[id] != nil {
+                book.forget(id)
+                changes.append(.fireForgotten(id: id))
+            }
+            if let ticket = entry.ticket { settledTickets.remove(ticket) }
+            settledHead += 1
+        }
+        if settledHead > 1024, settledHead * 2 > settled.count {
+            settled.removeFirst(settledHead)
+            settledHead = 0
+        }
+        for (signal, entry) in markers where entry.expiresAt < signalsExpiredBefore {
+            for user in entry.users {
+                book.forgetMarker(signalID: signal, user: user)
+                changes.append(.markerForgotten(signalID: signal, user: user))
+            }
+            markers[signal] = nil
+        }
+    }
+
+    private mutating func settle(_ id: String, at: Double) { settled.append((id, nil, at)) }
+
+    // MARK: loading
+
+    /// Loads state as stored (an owner taking the shard over).
+    public mutating func restore(user: ShardUser) { users[user.uuid] = user }
+    public mutating func restore(fire: FireInFlight) { book.restore(fire) }
+    public mutating func restoreMarker(signalID: String, user: String, fireID: String, signalExpiresAt: Double) {
+        book.restoreMarker(signalID: signalID, user: user, fireID: fireID)
+        markers[signalID, default: (signalExpiresAt, [])].users.append(user)
+    }
+    public mutating func restore(position: OpenPosition) { book.restore(position) }
+    public mutating func restore(close: CloseRequest) { closes[close.ticket] = close }
+    public mutating func restore(statistics: TradeStatistics, key: String) {
+        book.restorePositions { $0.restore(statistics: statistics, key: key) }
+    }
+    public mutating func restore(balance: Double, closes: Int, of account: Int) {
+        book.restorePositions { $0.restore(balance: balance, closes: closes, of: account) }
+    }
+
+    // MARK: text
+
+    private func eventFields(_ fire: FireInFlight) -> [String: String] {
+        var fields = ["fire_id": fire.id, "kind": "fire", "state": fire.state.rawValue, "user_uuid": fire.userUUID,
+                      "signal_id": fire.signalID, "symbol": fire.symbol, "direction": fire.isBuy ? "BUY" : "SELL",
+                      "sl": Self.number(fire.stopLoss), "tp": Self.number(fire.takeProfit), "lot": Self.number(fire.lot)]
+        if !fire.brokerSymbol.isEmpty { fields["broker_symbol"] = fire.brokerSymbol }
+        return fields
+    }
+
+    /// A closed trade as its record and event carry it.
+    public static func tradeFields(_ trade: ClosedTrade) -> [String: String] {
+        let p = trade.position
+        let v = trade.valuation
+        return [
+            "ticket": String(p.ticket), "fire_id": p.fireID, "user_uuid": p.userUUID, "account": String(p.account),
+            "symbol": p.symbol, "direction": p.isBuy ? "BUY" : "SELL", "lot": number(p.lot), "open_price": number(p.openPrice),
+            "close_price": v.closePriceText, "sl": number(p.stopLoss), "tp": number(p.takeProfit), "open_time": number(p.openTime),
+            "close_time": number(trade.closeTime), "duration": String(format: "%.0f", trade.closeTime - p.openTime),
+            "profit": v.profitText, "result": v.result.rawValue, "close_price_source": v.closePriceSource,
+            "close_reason": trade.reason, "profit_source": v.profitSource,
+        ]
+    }
+
+    /// Numbers as stored: plain decimal, at most 8 fraction digits.
+    public static func number(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
+}

@@ -1,0 +1,227 @@
+import BittenCore
+import BittenServices
+import BittenTestSupport
+import Foundation
+import Logging
+import Redis
+import Testing
+
+/// A trade shard's commits, lease and loading against a real redis-server, and the contract that the shard
+/// path stores exactly what the ledger's Lua script stores for the same ledger entries.
+@Suite("Trade shard store against real Redis")
+struct ShardStoreTests {
+    static let user = "user_shard_01"
+
+    static func variants(slots: Int = 15) -> [SizingChoice] {
+        Tier.allCases.map { SizingChoice(key: $0.rawValue + "|", slots: slots, lot: 1, fields: ["lot", "1", "tier", $0.rawValue]) }
+    }
+
+    static func fire(_ signal: String, user: String = user) -> FireInFlight {
+        FireInFlight(id: "", userUUID: user, signalID: signal, symbol: "EURUSD", isBuy: true, stopLoss: 1.099, takeProfit: 1.102,
+                     lot: 0, tickSize: 0.00001, tickValue: 1, deadline: 1130)
+    }
+
+    /// The fire record's other fields, as the fire desk writes them.
+    static func fields(_ signal: String, user: String = user) -> [String] {
+        ["kind", "fire", "signal_id", signal, "user_uuid", user, "symbol", "EURUSD", "direction", "BUY", "entry", "1.1",
+         "sl", "1.099", "tp", "1.102", "tick_size", "0.00001", "tick_value", "1", "created_at", "1100", "deadline", "1130"]
+    }
+
+    /// A shard with the user and `count` fires reserved and sent.
+    static func shardWithFires(_ count: Int, index: Int = 3) -> (TradeShard, [String]) {
+        var shard = TradeShard(index: index)
+        shard.save(ShardUser(uuid: user, tier: .commander, riskOverride: ""), fields: ["uuid", user, "tier", "COMMANDER"])
+        var ids: [String] = []
+        for i in 0..<count {
+            guard case .reserved(let id, _) = shard.reserve(fire("SIG_SH_\(i)"), variants: variants(), signalExpiresAt: 5000,
+                                                             date: "20261205", fields: fields("SIG_SH_\(i)")) else { continue }
+            shard.sent(id, at: 1100, deadline: 1130, fields: ["sent_at", "1100"])
+            ids.append(id)
+        }
+        return (shard, ids)
+    }
+
+    @Test func everyKeyOfAShardIsInOneClusterSlot() {
+        let keys = ShardKeys(shard: 7)
+        let all = [keys.lease, keys.state, keys.users, keys.user("u"), keys.fire("F-1"), keys.firesInFlight, keys.firesRecent, keys.fired,
+                   keys.slots, keys.position(1), keys.openPositions, keys.userPositions("u"), keys.closedPositions("u"), keys.trade(1),
+                   keys.tradesRecent, keys.trades(symbol: "EURUSD"), keys.trades(account: 5), keys.trades(day: "2026-12-05"),
+                   keys.close(1), keys.closesInFlight, keys.balances, keys.statisticsIndex, keys.orphans, keys.confirmations,
+                   keys.statistics("global_trade_stats"), keys.statistics("symbol_stats:EURUSD")]
+        #expect(Set(all.map(ClusterSlot.of)).count == 1)
+        #expect(ClusterSlot.of(ShardKeys(shard: 8).lease) != ClusterSlot.of(keys.lease))
+        // The seed's prefixes stay, so `SCAN position:*` finds them.
+        #expect(keys.position(42) == "position:{t7}:42" && keys.statistics("symbol_stats:EURUSD") == "symbol_stats:{t7}:EURUSD")
+        #expect(keys.statistics("global_trade_stats") == "global_trade_stats:{t7}")
+        // The shard of a user is stable and spreads users.
+        let spread = Set((0..<1000).map { ShardKeys.shard(of: "user_\($0)", count: 16) })
+        #expect(spread.count == 16 && ShardKeys.shard(of: "user_5512093", count: 16) == ShardKeys.shard(of: "user_5512093", count: 16))
+    }
+
+    @Test func theFencedOwnerCannotWrite() async throws {
+        let server = try RedisServerProcess()
+        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
+        defer { client.shutdown() }
+        let store = ShardStore(redis: client, shard: 3)
+        let first = try #require(try await store.acquire(owner: "proc-a", ttl: .milliseconds(300)))
+        #expect(first == "proc-a|1")
+        #expect(try await store.acquire(owner: "proc-b", ttl: .seconds(5)) == nil, "held by proc-a")
+        #expect(try await store.acquire(owner: "proc-a", ttl: .milliseconds(300)) == first, "renewed, same fence")
+        // proc-a pauses past its lease; proc-b takes the shard with a higher fence.
+        try await Task.sleep(for: .milliseconds(450))
+        let second = try #require(try await store.acquire(owner: "proc-b", ttl: .seconds(5)))
+        #expect(second == "proc-b|2")
+        var (shard, _) = Self.shardWithFires(1)
+        let changes = shard.takeChanges()
+        await #expect(throws: ShardStore.Fenced.self) {
+            try await store.commit(changes, sequence: shard.book.sequence, lastApplied: "5-0", token: first)
+        }
+        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        #expect(try redis.command(["EXISTS", ShardKeys(shard: 3).user(Self.user)]).int == 0, "nothing of the fenced commit was written")
+        #expect(try redis.command(["HGET", ShardKeys(shard: 3).state, "checkpoint"]).string == nil)
+        try await store.commit(changes, sequence: shard.book.sequence, lastApplied: "5-0", token: second)
+        #expect(try redis.command(["HGET", ShardKeys(shard: 3).state, "checkpoint"]).string == "5-0")
+        // Released, the shard is free for anyone (with the next fence).
+        try await store.release(token: second)
+        #expect(try await store.acquire(owner: "proc-a", ttl: .seconds(5)) == "proc-a|3")
+    }
+
+    @Test func aLoadedShardIsTheShardThatWasCommitted() async throws {
+        let server = try RedisServerProcess()
+        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
+        defer { client.shutdown() }
+        let store = ShardStore(redis: client, shard: 3)
+        let token = try #require(try await store.acquire(owner: "proc-a", ttl: .seconds(10)))
+        var (shard, ids) = Self.shardWithFires(6)
+        _ = shard.apply(FireAnswer(fireID: ids[0], success: true, userUUID: Self.user, ticket: 501, price: 1.1, lot: 1, message: "ok",
+                                   account: 55501, balance: 10_000, at: 1110), streamID: "1-1")
+        _ = shard.apply(FireAnswer(fireID: ids[1], success: true, userUUID: Self.user, ticket: 502, price: 1.1, lot: 1, message: "ok",
+                                   account: 55501, balance: 10_000, at: 1111), streamID: "1-2")
+        _ = shard.apply(FireAnswer(fireID: ids[2], success: false, userUUID: Self.user, ticket: 0, price: 0, lot: 0, message: "no money",
+                                   account: 55501, balance: 10_000, at: 1112), streamID: "1-3")
+        _ = shard.apply(CloseAnswer(ticket: 501, success: true, closePrice: 0, message: "Position closed", account: 55501,
+                                    userUUID: Self.user, commandType: "close_ticket", balance: 10_025, quotes: "EURUSD:1.10025:1.1003:own",
+                                    at: 1200), streamID: "1-4")
+        _ = shard.requestClose(ticket: 502, command: "close_ticket", at: 1201, deadline: 1231)
+        _ = shard.expire(at: 1130, reason: "no answer")
+        try await store.commit(shard.takeChanges(), sequence: shard.book.sequence, lastApplied: "1-4", token: token)
+
+        let loaded = try await store.load()
+        #expect(loaded.checkpoint == "1-4")
+        #expect(loaded.shard.book.sequence == shard.book.sequence)
+        #expect(loaded.shard.users == shard.users)
+        #expect(loaded.shard.book.positions.positions == shard.book.positions.positions)
+        #expect(loaded.shard.book.positions.statistics == shard.book.positions.statistics)
+        #expect(loaded.shard.book.positions.balances[55501]?.balance == 10_025)
+        #expect(loaded.shard.closes == shard.closes)
+        // Fires still open to an answer come back (timed out: a late answer fills them); settled ones stay stored only.
+        let open = shard.book.fires.filter { !$0.value.state.isFinal }
+        #expect(loaded.shard.book.fires == open)
+        for i in 0..<6 { #expect(loaded.shard.book.firedBy(signalID: "SIG_SH_\(i)", user: Self.user) == ids[i]) }
+        #expect(loaded.shard.book.slotsUsed(Self.user) == shard.book.slotsUsed(Self.user))
+        // Going on from the loaded shard: a late fill of a timed-out fire, and the next id follows on.
+        var next = loaded.shard
+        #expect(next.apply(FireAnswer(fireID: ids[3], success: true, userUUID: Self.user, ticket: 503, price: 1.1, lot: 1, message: "ok",
+                                      account: 55501, balance: 10_025, at: 1300), streamID: "1-5") == "ok")
+        guard case .reserved(let id, _) = next.reserve(Self.fire("SIG_SH_NEW"), variants: Self.variants(), signalExpiresAt: 5000,
+                                                       date: "20261205", fields: []) else { Issue.record("not reserved"); return }
+        #expect(id == "F-20261205-03-000007")
+    }
+
+    /// The shard path and the ledger's Lua script, fed the same ledger entries (fills, a rejection, closes at
+    /// price 0 with quotes, `Position not found`, a `close_all` answered once with ticket 0, a stop the market
+    /// crossed), store the same positions, trades, fire states and statistics.
+    @Test func theShardStoresWhatTheScriptsStore() async throws {
+        let scripts = try RedisServerProcess()
+        let sharded = try RedisServerProcess()
+        let lua = try RedisConnection(url: RedisURL(parsing: scripts.url))
+        var (shard, ids) = Self.shardWithFires(8)
+        let keys = ShardKeys(shard: 3)
+        // The script path's fires, as the fire desk leaves them after the send.
+        for (i, id) in ids.enumerated() {
+            _ = try lua.command(["HSET", "fire:\(id)", "state", "sent", "holds_slot", "1", "fire_id", id, "lot", "1", "tier", "COMMANDER"]
+                + Self.fields("SIG_SH_\(i)") + ["sent_at", "1100"]).orThrow()
+            _ = try lua.command(["SADD", "slots:\(Self.user)", id]).orThrow()
+        }
+        var random = SplitMix64(seed: 23)
+        func fill(_ i: Int, price: Double) -> String {
+            #"{"type":"confirmation","command_type":"fire","fire_id":"\#(ids[i])","node_id":"NODE_55501_1","user_uuid":"\#(Self.user)","status":"success","ticket":\#(600 + i),"price":\#(String(format: "%.5f", price)),"lot":1.00,"message":"Trade executed successfully","account":55501,"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 10:00:00"}"#
+        }
+        func close(_ ticket: Int, status: String = "success", message: String = "Position closed successfully", command: String = "close_ticket",
+                   balance: Double) -> String {
+            #"{"type":"close_confirmation","command_type":"\#(command)","node_id":"NODE_55501_1","user_uuid":"\#(Self.user)","status":"\#(status)","ticket":\#(ticket),"close_price":0.00000,"lot":1.00,"message":"\#(message)","account":55501,"currency":"USD","balance":\#(String(format: "%.2f", balance)),"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 11:00:00"}"#
+        }
+        var entries: [[(String, String)]] = []
+        func add(_ type: String, _ payload: String, at: Int, quotes: String = "") {
+            var fields = [("type", type), ("user_uuid", Self.user), ("received_at", String(at)), ("payload", payload)]
+            if !quotes.isEmpty { fields.append(("quotes", quotes)) }
+            entries.append(fields)
+        }
+        // Fills: 0…6 (1 below its stop: dropped), 7 rejected.
+        for i in 0..<7 { add("confirmation", fill(i, price: i == 1 ? 1.0985 : 1.1 + Double(random.next() % 20) / 100_000), at: 1110 + i) }
+        add("confirmation", #"{"type":"confirmation","command_type":"fire","fire_id":"\#(ids[7])","node_id":"NODE_55501_1","user_uuid":"\#(Self.user)","status":"failed","ticket":0,"price":0.00000,"lot":1.00,"message":"Not enough money","account":55501,"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 10:00:00"}"#, at: 1120)
+        var balance = 10_000.0
+        for (n, ticket) in [600, 601, 602].enumerated() {
+            let profit = Double(Int(random.next() % 81) - 40)
+            balance += profit + (n == 1 ? 0.35 : 0)
+            let bid = String(format: "%.5f", 1.1 + profit / 100_000)
+            add("close_confirmation", close(ticket, balance: balance), at: 1200 + n, quotes: "EURUSD:\(bid):\(bid):own")
+        }
+        add("close_confirmation", close(603, status: "failed", message: "Position not found", balance: balance), at: 1210,
+            quotes: "EURUSD:1.10011:1.10013:any")
+        entries.append([("type", InferredClose.type), ("user_uuid", Self.user), ("ticket", "604"), ("reason", "stop_loss"),
+                        ("price", "1.099"), ("received_at", "1220"), ("entry_id", "watcher:604")])
+        balance += 12.5
+        add("close_confirmation", close(0, message: "All positions closed", command: "close_all", balance: balance), at: 1230,
+            quotes: "EURUSD:1.10020:1.10022:own")
+        add("close_confirmation", close(600, balance: balance), at: 1240, quotes: "EURUSD:1.1:1.1:own")  // a repeat
+        for fields in entries { _ = try lua.xadd("stream:confirmations", fields: fields) }
+
+        let luaClient = RedisClient(url: try RedisURL(parsing: scripts.url), poolSize: 1)
+        let processor = ConfirmationProcessor(redis: luaClient, board: ServiceBoard(), logger: Logger(label: "test"))
+        #expect(try await processor.processBatch(id: ">") == entries.count)
+        luaClient.shutdown()
+
+        // The same entries, as stored, through the shard.
+        let stored = try lua.xrange("stream:confirmations")
+        var outcomes: [String] = []
+        for entry in stored {
+            let event = try #require(LedgerEvent(entry: entry))
+            outcomes.append(shard.apply(event, streamID: entry.id))
+        }
+        #expect(outcomes == ["ok", "ok:sl_dropped", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok:2", "duplicate"])
+        let client = RedisClient(url: try RedisURL(parsing: sharded.url), poolSize: 1)
+        defer { client.shutdown() }
+        let store = ShardStore(redis: client, shard: 3)
+        let token = try #require(try await store.acquire(owner: "contract", ttl: .seconds(10)))
+        try await store.commit(shard.takeChanges(), sequence: shard.book.sequence, lastApplied: stored.last?.id, token: token)
+        let other = try RedisConnection(url: RedisURL(parsing: sharded.url))
+
+        for ticket in 600...606 {
+            let expected = try #require(try lua.command(["HGETALL", "position:\(ticket)"]).hash)
+            let actual = try #require(try other.command(["HGETALL", keys.position(ticket)]).hash)
+            #expect(actual == expected, "position \(ticket)")
+            let trade = try lua.command(["HGETALL", "trade:\(ticket)"]).hash ?? [:]
+            #expect((try other.command(["HGETALL", keys.trade(ticket)]).hash ?? [:]) == trade, "trade \(ticket)")
+        }
+        for id in ids {
+            let expected = try #require(try lua.command(["HGETALL", "fire:\(id)"]).hash)
+            let actual = try #require(try other.command(["HGETALL", keys.fire(id)]).hash)
+            for field in ["state", "ticket", "fill_price", "fill_lot", "confirmed_at", "ea_message", "account", "late", "sl_dropped",
+                          "tp_dropped"] {
+                #expect(actual[field] == expected[field], "\(id) \(field)")
+            }
+        }
+        for key in ["global_trade_stats", "symbol_stats:EURUSD", "account_stats_trades:55501", "user_stats:\(Self.user)"] {
+            let expected = try #require(try lua.command(["HGETALL", key]).hash)
+            #expect(expected["total"] == "7")
+            #expect(try other.command(["HGETALL", keys.statistics(key)]).hash == expected, "\(key)")
+        }
+        let luaBalance = try lua.command(["HMGET", "account_balance:55501", "balance", "closes"]).array?.compactMap(\.string) ?? []
+        #expect(try other.command(["HGET", keys.balances, "55501"]).string == luaBalance.joined(separator: "|"))
+        #expect(try lua.command(["SCARD", "all_open_positions"]).int == 0 && other.command(["SCARD", keys.openPositions]).int == 0)
+        #expect(try other.command(["HGET", keys.slots, Self.user]).string == "0")
+        scripts.stop()
+        sharded.stop()
+    }
+}
