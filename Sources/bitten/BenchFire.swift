@@ -1,5 +1,6 @@
 import ArgumentParser
 import BittenDashboard
+import BittenServices
 import Foundation
 import Redis
 
@@ -25,13 +26,14 @@ extension Bench {
             let (fleet, running) = try await server.startFleet(eas: eas, heartbeat: .seconds(10), tickInterval: nil, socketsPerLoop: socketsPerLoop, maxLoops: maxLoops, heartbeatPhases: heartbeatPhases)
             defer { running.cancel() }
             let uuids = fleet.uuids
-            var users: [[String]] = []
-            for uuid in uuids {
-                users.append(["HSET", "user:\(uuid)", "uuid", uuid, "tier", "COMMANDER", "display_name", uuid, "created", "0"])
-                users.append(["SADD", "users", uuid])
-            }
-            _ = try redis.pipeline(users)
             let http = BenchHTTP(host: "127.0.0.1", port: server.port("BITTEN_HTTP_PORT"))
+            // Every EA's user, through the API (the trade engine is the writer of users).
+            let now = Date().timeIntervalSince1970
+            let created = try await http.run(jobs: uuids.count, connections: connections) { i in
+                ("/users", #"{"uuid":"\#(uuids[i])","tier":"COMMANDER"}"#, now)
+            }
+            let refusedUsers = created.filter { $0.status != 201 }.count
+            if refusedUsers > 0 { throw ValidationError("\(refusedUsers) users could not be created") }
             let signal = #"{"signal_id":"BENCH_FIRE_1","symbol":"EURUSD","direction":"BUY","entry":1.0852,"sl":1.0832,"tp":1.0892}"#
             _ = try await http.post("/signals", signal)
             let count = min(fires, uuids.count)
@@ -59,7 +61,9 @@ extension Bench {
                 guard let fireID, let at = received[fireID] else { continue }
                 fromRequest.append(at - t0)
                 ids.append((fireID, at))
-                pipeline.append(["HMGET", "fire:\(fireID)", "created_at", "sent_at"])
+                let parts = fireID.split(separator: "-")
+                let shard = parts.count == 4 ? Int(parts[2]) ?? 0 : 0
+                pipeline.append(["HMGET", ShardKeys(shard: shard).fire(fireID), "created_at", "sent_at"])
             }
             var handedOver: [Double] = []
             for ((_, at), reply) in zip(ids, try redis.pipeline(pipeline)) {

@@ -255,7 +255,7 @@ struct ServerUnderTest {
         return port
     }
 
-    static func start() throws -> ServerUnderTest {
+    static func start(environment extra: [String: String] = [:]) throws -> ServerUnderTest {
         let names = ["BITTEN_HTTP_PORT", "BITTEN_COMMAND_PORT", "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT", "BITTEN_CONFIRM_PORT",
                      "BITTEN_SIGNAL_IN_PORT", "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT"]
         var ports: [String: Int] = [:]
@@ -269,6 +269,7 @@ struct ServerUnderTest {
         for (name, port) in ports { environment[name] = String(port) }
         environment["BITTEN_DATA_DIR"] = dataDir
         environment["BITTEN_BIND_HOST"] = "127.0.0.1"
+        environment.merge(extra) { _, new in new }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
         process.arguments = ["up", "--log-level", "warning"]

@@ -114,12 +114,20 @@ struct SystemRunner {
         var monitor: HeartbeatMonitor?
         var gateway: GatewayService?
         var telemetry: TelemetryService?
-        var processor: ConfirmationProcessor?
-        if services.contains(.confirmations) && !backend.isCluster {
-            let consumer = ConfirmationProcessor(redis: redis, consumer: config.gatewayID, board: board,
-                                                 logger: Logger(label: "bitten.processor"), alerts: alerts)
-            processor = consumer
-            group.append(consumer)
+        // The trade path gets connections of its own: a fire must not queue behind the registry's bulk
+        // writes of thousands of heartbeats on the shared pool.
+        let tradeRedis = backend.client(poolSize: 12, label: "bitten.redis.trade")
+        if !backend.isCluster { group.append(tradeRedis) }
+        // The trade state's one writer: it owns the trade shards, applies fires and the confirmation ledger
+        // in memory and stores them in group commits.
+        var engine: TradeEngine?
+        if services.contains(.trade) {
+            var settings = TradeEngine.Settings()
+            settings.shards = config.tradeShards
+            settings.instance = config.gatewayID
+            let owner = TradeEngine(redis: tradeRedis, settings: settings, board: board, logger: Logger(label: "bitten.trade"), alerts: alerts)
+            engine = owner
+            group.append(owner)
         }
         let rateLimit: (rate: Double, burst: Double)? = config.eaRateLimit > 0 ? (config.eaRateLimit, 2 * config.eaRateLimit) : nil
         if let registry {
@@ -151,7 +159,7 @@ struct SystemRunner {
                                                  port: config.confirmPort, logger: Logger(label: "bitten.confirmations"),
                                                  spoolDirectory: (config.dataDir as NSString).appendingPathComponent("spool"),
                                                  writerID: config.gatewayID, valuation: telemetry, ledgerOff: notRunning["confirmation_ledger"],
-                                                 onAppended: { [processor] in processor?.wake() }))
+                                                 shards: config.tradeShards, onAppended: { [engine] in engine?.wake() }))
             }
             if services.contains(.monitor) {
                 let heartbeat = HeartbeatMonitor(
@@ -163,11 +171,7 @@ struct SystemRunner {
                 group.append(heartbeat)
             }
         }
-        // The trade path gets connections of its own: a fire must not queue behind the registry's bulk
-        // writes of thousands of heartbeats or a batch of confirmations on the shared pool.
-        let tradeRedis = backend.client(poolSize: 12, label: "bitten.redis.trade")
-        if !backend.isCluster { group.append(tradeRedis) }
-        let store = TradeStore(redis: tradeRedis)
+        let store = TradeStore(redis: tradeRedis, shards: config.tradeShards, engine: engine)
         var intake: SignalIntake?
         var citadel: CitadelService?
         if services.contains(.citadel) {
@@ -186,19 +190,19 @@ struct SystemRunner {
             group.append(service)
         }
         var trade: TradeDependencies?
-        if services.contains(.trade) {
+        if services.contains(.trade), let engine {
             var settings = TradeSettings()
             settings.confirmationTimeout = config.fireTimeout
             settings.sizer = PositionSizer(baseRiskPercent: config.baseRiskPercent)
             settings.tiers = config.tiers
             settings.instruments = config.instruments
-            let desk = FireDesk(store: store, channel: RoutedCommandChannel(local: gateway, redis: tradeRedis), registry: registry, quotes: telemetry, settings: settings,
+            let desk = FireDesk(store: store, engine: engine, channel: RoutedCommandChannel(local: gateway, redis: tradeRedis), registry: registry, quotes: telemetry, settings: settings,
                                 board: board, logger: Logger(label: "bitten.trade"))
             group.append(desk)
             if let telemetry {
                 // The EA never reports a stop loss or take profit hit: the market says when one was.
                 group.append(PositionWatcher(store: store, redis: tradeRedis, quotes: telemetry, registry: registry, board: board,
-                                             logger: Logger(label: "bitten.trade"), onAppended: { [processor] in processor?.wake() }))
+                                             logger: Logger(label: "bitten.trade"), onAppended: { [engine] in engine.wake() }))
             } else {
                 logger.notice("no telemetry in this process: stop-loss and take-profit hits are not inferred here (run trade next to telemetry)")
             }

@@ -115,7 +115,7 @@ extension EndToEnd {
             #expect(try await eventually(.seconds(5)) {
                 ((try? String(contentsOf: spool, encoding: .utf8)) ?? "").split(separator: "\n").count == 1
             }, "\(bitten.logTail())")
-            #expect(try await redis.command(["EXISTS", "stream:confirmations"]).int == 0)
+            for keys in TradeKeys.all { #expect(try await redis.command(["EXISTS", keys.confirmations]).int == 0) }
 
             running.cancel()
             _ = try? await running.value

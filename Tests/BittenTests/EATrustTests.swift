@@ -111,9 +111,10 @@ extension EndToEnd.TradePathTests {
         ])
         try intruder.confirm.send(forgedFill)
         let redis = system.redis
-        #expect(try await eventually { try redis.command(["LLEN", "confirmations:untrusted"]).int == 2 }, "\(system.bitten.logTail())")
+        let keys = TradeKeys.of(uuid)
+        #expect(try await eventually { try redis.command(["LLEN", keys.list("confirmations:untrusted")]).int == 2 }, "\(system.bitten.logTail())")
         #expect(try await position(system, ticket)["status"] as? String == "open")
-        #expect(try redis.command(["EXISTS", "position:777000777"]).int == 0)
+        #expect(try redis.command(["EXISTS", keys.position(777_000_777)]).int == 0)
         let (_, metrics) = try await HTTP.get(system.api + "/metrics")
         #expect(String(decoding: metrics, as: UTF8.self).contains(#"outcome="rejected_untrusted""#))
         #expect(try await eventually {

@@ -5,3 +5,27 @@ import Testing
 /// relay receipts) starved each other.
 @Suite("End to end, one suite at a time", .serialized)
 enum EndToEnd {}
+
+import BittenServices
+import Redis
+
+/// The trade path's keys as a `bitten` with the default 16 trade shards writes them.
+enum TradeKeys {
+    static let shards = 16
+
+    /// The keys of `uuid`'s shard.
+    static func of(_ uuid: String) -> ShardKeys { ShardKeys(shard: ShardKeys.shard(of: uuid, count: shards)) }
+
+    /// Every shard's keys.
+    static var all: [ShardKeys] { (0..<shards).map { ShardKeys(shard: $0) } }
+
+    /// Entries in every shard's confirmation ledger.
+    static func ledgerLength(_ redis: RedisConnection) throws -> Int {
+        try all.reduce(0) { $0 + (try redis.command(["XLEN", $1.confirmations]).int ?? 0) }
+    }
+
+    /// Every ledger entry, shard by shard.
+    static func ledgerEntries(_ redis: RedisConnection) throws -> [StreamEntry] {
+        try all.flatMap { try redis.xrange($0.confirmations) }
+    }
+}

@@ -38,7 +38,7 @@ extension EndToEnd {
             })
             let tickets = positions.compactMap { $0["ticket"] as? Int }
             var admin = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: redisServer.port))
-            let before = try admin.command(["XLEN", "stream:confirmations"]).int ?? 0
+            let before = try TradeKeys.ledgerLength(admin)
             #expect(before == 10)
 
             // Confirmations keep arriving on 5558 (unknown fires, as from other traffic) while Redis is down
@@ -96,18 +96,13 @@ extension EndToEnd {
             let back = ContinuousClock.now
             admin = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: redisServer.port))
             let expected = before + sent
-            #expect(try await eventually(.seconds(30)) { (try? admin.command(["XLEN", "stream:confirmations"]).int) == expected },
-                    "stream has \((try? admin.command(["XLEN", "stream:confirmations"]).int) ?? -1) of \(expected)")
+            #expect(try await eventually(.seconds(30)) { (try? TradeKeys.ledgerLength(admin)) == expected },
+                    "the ledger has \((try? TradeKeys.ledgerLength(admin)) ?? -1) of \(expected)")
             let recovery = ContinuousClock.now - back
             print("redis outage: \(sent) confirmations sent during/around a 10 s outage, \(spooledLines) spooled, all in the stream \(recovery) after Redis returned")
 
             // Exactly once: every entry id appears once and the count matches what was sent.
-            let entries = try admin.command(["XRANGE", "stream:confirmations", "-", "+"]).array ?? []
-            var ids: [String] = []
-            for entry in entries {
-                let fields = entry.array?.last?.array?.compactMap(\.string) ?? []
-                if let index = fields.firstIndex(of: "entry_id"), index + 1 < fields.count { ids.append(fields[index + 1]) }
-            }
+            let ids = try TradeKeys.ledgerEntries(admin).compactMap { $0["entry_id"] }
             #expect(ids.count == expected && Set(ids).count == expected, "\(ids.count) ids, \(Set(ids).count) distinct, \(expected) expected")
 
             // The closes were applied once: statistics equal a recount of the trade records.
@@ -117,13 +112,13 @@ extension EndToEnd {
             })
             var recount = 0.0
             for ticket in tickets {
-                recount += Double(try admin.command(["HGET", "trade:\(ticket)", "profit"]).string ?? "nan") ?? .nan
+                let uuid = positions.first { $0["ticket"] as? Int == ticket }?["user_uuid"] as? String ?? ""
+                recount += Double(try admin.command(["HGET", TradeKeys.of(uuid).trade(ticket), "profit"]).string ?? "nan") ?? .nan
             }
             let (_, stats) = try await HTTP.json(api + "/stats")
             #expect(abs((stats["net"] as? Double ?? .nan) - recount) < 0.005, "net \(stats["net"] ?? "?") vs recount \(recount)")
             let (_, open) = try await HTTP.json(api + "/positions")
             #expect((open["positions"] as? [Any])?.isEmpty == true, "\(open)")
-            #expect(try await eventually { (try? admin.command(["XPENDING", "stream:confirmations", "processors"]).array?.first?.int) == 0 })
         }
     }
 

@@ -178,7 +178,8 @@ extension EndToEnd {
             let (_, trades) = try await HTTP.json(system.api + "/trades?symbol=EURUSD")
             #expect((trades["trades"] as? [[String: Any]])?.count == 1)
             // The confirmations are in the durable ledger, each once.
-            #expect(try system.redis.command(["XLEN", "stream:confirmations"]).int == 2)
+            #expect(try system.redis.command(["XLEN", TradeKeys.of(uuid).confirmations]).int == 2)
+            #expect(try TradeKeys.ledgerLength(system.redis) == 2)
             #expect(system.fleet.receivedFires().count == 1)
         }
 
@@ -196,7 +197,7 @@ extension EndToEnd {
             #expect(status == 404 && code(body) == "user_not_found", "\(body)")
             (status, body) = try await fire(system, "SIG_REF_1", "user_without_ea")
             #expect(status == 409 && code(body) == "ea_offline", "\(body)")
-            #expect(try system.redis.command(["LLEN", "fires:recent"]).int == 0, "nothing stored for an offline EA")
+            #expect(try TradeKeys.all.allSatisfy { try system.redis.command(["ZCARD", $0.firesRecent]).int == 0 }, "nothing stored for an offline EA")
 
             try await postSignal(system, signal("SIG_WRONG_SL", direction: "SELL", entry: 1.08520, sl: 1.08320, tp: 1.08000))
             (status, body) = try await fire(system, "SIG_WRONG_SL", uuid)
@@ -282,10 +283,10 @@ extension EndToEnd {
 
             // A signal removed from Redis after it was read is not fired, and nothing is reserved.
             _ = try system.redis.command(["DEL", "signal:SIG_TIER_2"])
-            let fires = try system.redis.command(["LLEN", "fires:recent"]).int
+            let fires = try system.redis.command(["ZCARD", TradeKeys.of(second).firesRecent]).int
             (status, body) = try await fire(system, "SIG_TIER_2", second)
             #expect(status == 404 && code(body) == "signal_not_found", "\(body)")
-            #expect(try system.redis.command(["LLEN", "fires:recent"]).int == fires)
+            #expect(try system.redis.command(["ZCARD", TradeKeys.of(second).firesRecent]).int == fires)
             #expect(system.fleet.receivedFires().count == 3)
         }
 

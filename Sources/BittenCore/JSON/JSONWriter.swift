@@ -33,6 +33,18 @@ extension JSONValue {
         }
     }
 
+    /// A flat object of strings as compact JSON, keys sorted (the events and notes the trade engine stores).
+    public static func serialize(_ fields: [String: String]) -> String {
+        var out = "{"
+        for (index, key) in fields.keys.sorted().enumerated() {
+            if index > 0 { out += "," }
+            writeString(key, to: &out)
+            out += ":"
+            writeString(fields[key]!, to: &out)
+        }
+        return out + "}"
+    }
+
     static func writeString(_ text: String, to out: inout String) {
         out += "\""
         for scalar in text.unicodeScalars {

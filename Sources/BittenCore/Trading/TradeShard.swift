@@ -148,6 +148,8 @@ public enum TradeChange: Sendable, Equatable {
     case slots(user: String, used: Int)
     /// An answer that matches nothing known (kept for the operator, once per stream entry).
     case orphan(streamID: String, fields: [String: String])
+    /// A line for an operator's list (`confirmations:untrusted`, …), newest first, bounded.
+    case note(list: String, value: String)
     /// A fire or close event for subscribers (`fire.filled`, `position.closed`, `close.rejected`, …).
     case event(String, [String: String])
 }
@@ -198,6 +200,9 @@ public struct TradeShard: Sendable {
 
     /// Whether changes wait to be taken.
     public var hasChanges: Bool { !changes.isEmpty || !touched.isEmpty }
+
+    /// Records a line on an operator's list with the next commit.
+    public mutating func note(_ value: String, on list: String) { changes.append(.note(list: list, value: value)) }
 
     // MARK: users
 

@@ -102,4 +102,33 @@ public struct TradeStatistics: Sendable, Equatable {
         (currentStreak, bestStreak, worstStreak) = (current, best, worst)
         lastTradeAt = hash["last_trade_at"]
     }
+
+    /// Statistics kept per shard, read as one: counts and sums add, the largest win and loss are the largest
+    /// of any shard. Streaks are the order of trades, which no shard sees whole: the best and worst streak
+    /// are the longest of any shard (the true figure is at least that), and the current streak is that of the
+    /// shard with the latest trade. A record kept in one shard (a user's, and an account's, which belongs to
+    /// one user) is exact.
+    public static func merged(_ parts: [TradeStatistics]) -> TradeStatistics {
+        var total = TradeStatistics()
+        var latest = -Double.infinity
+        for part in parts where part.total > 0 {
+            total.total += part.total
+            total.wins += part.wins
+            total.losses += part.losses
+            total.breakeven += part.breakeven
+            total.grossProfitCents += part.grossProfitCents
+            total.grossLossCents += part.grossLossCents
+            total.largestWinCents = max(total.largestWinCents, part.largestWinCents)
+            total.largestLossCents = max(total.largestLossCents, part.largestLossCents)
+            total.bestStreak = max(total.bestStreak, part.bestStreak)
+            total.worstStreak = max(total.worstStreak, part.worstStreak)
+            let at = part.lastTradeAt.flatMap(Double.init) ?? -Double.infinity
+            if at >= latest {
+                latest = at
+                total.currentStreak = part.currentStreak
+                total.lastTradeAt = part.lastTradeAt
+            }
+        }
+        return total
+    }
 }

@@ -54,6 +54,10 @@ public struct BittenConfig: Sendable, Equatable {
     public var gatewayID = "gateway-1"
     /// Seconds to wait for an EA's confirmation before a command is `timed_out`.
     public var fireTimeout: Double = 30
+    /// Trade shards (`BITTEN_TRADE_SHARDS`): users are spread over them by a stable hash of the UUID; each has
+    /// one writer. Every process of a deployment must use the same number (it decides which ledger stream
+    /// and keys a user's records are in).
+    public var tradeShards = 16
     /// Base risk per trade in percent (1-2).
     public var baseRiskPercent: Double = 1.0
     /// Lifetime of a signal that arrives without `expires_at`, in seconds.

@@ -36,6 +36,7 @@ public enum ConfigLoader {
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
         "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE", "BITTEN_GATEWAY_ID",
         "BITTEN_MALLOC_MMAP_THRESHOLD", "BITTEN_EA_PEER_CHECK", "BITTEN_SWITCH_APPROVE_AFTER", "BITTEN_EA_NETWORKS",
+        "BITTEN_TRADE_SHARDS",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -148,6 +149,12 @@ public enum ConfigLoader {
         }
         try seconds("BITTEN_FIRE_TIMEOUT", \.fireTimeout)
         try seconds("BITTEN_SIGNAL_TTL", \.signalTTL)
+        if let (text, source) = lookup("BITTEN_TRADE_SHARDS") {
+            guard let value = Int(text.trimmingSpaces), (1...1024).contains(value) else {
+                throw ConfigError(setting: "BITTEN_TRADE_SHARDS", message: "'\(text)' from the \(source.rawValue) is not a shard count from 1 to 1024")
+            }
+            config.tradeShards = value
+        }
         if let (text, source) = lookup("BITTEN_BASE_RISK") {
             guard let value = Double(text.trimmingSpaces), value >= 1, value <= 2 else {
                 throw ConfigError(setting: "BITTEN_BASE_RISK", message: "'\(text)' from the \(source.rawValue) is not a percent from 1 to 2")

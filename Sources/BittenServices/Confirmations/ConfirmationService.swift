@@ -8,15 +8,16 @@ import Synchronization
 import ZeroMQ
 
 /// The confirmation channel (PULL 5558). Every accepted `confirmation` and `close_confirmation` is
-/// appended to the durable ledger `stream:confirmations`; `pong` goes to the node registry.
+/// appended to the durable ledger of its user's trade shard (`stream:confirmations:{tN}`); `pong` goes to
+/// the node registry.
 /// Receiving never waits for Redis: accepted entries queue in memory and a writer appends them in
 /// pipelined batches. When Redis cannot be reached, batches go to the spool file (fsync'd) and are
 /// replayed in order once it answers again.
 ///
 /// Exactly once: each entry carries its writer's id and a sequence number that only grows (receive
 /// time in microseconds, bumped to stay unique); the append script keeps the highest sequence per
-/// writer (`confirmations:writers`) and skips anything at or below it, so a retried pipeline or a
-/// replayed spool never adds an entry twice. A batch of entries is one script call.
+/// writer and shard (`confirmations:writers:{tN}`) and skips anything at or below it, so a retried
+/// pipeline or a replayed spool never adds an entry twice. A batch of entries is one script call per shard.
 public final class ConfirmationService: Service, Sendable {
     public static let name = "confirmations"
 
@@ -42,6 +43,8 @@ public final class ConfirmationService: Service, Sendable {
     /// still reach the registry, anything else is kept in the spool, in order, for a run on one Redis.
     private let ledgerOff: String?
     private let keptThrottle = LogThrottle()
+    /// Trade shards: the ledger of a user is its shard's stream.
+    private let shards: Int
 
     /// Appends a batch of entries, each unless this writer already appended it (or a later one), in
     /// one script call: one round trip and one script start for up to a thousand entries.
@@ -67,8 +70,9 @@ public final class ConfirmationService: Service, Sendable {
     public init(input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
                 logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                 spoolDirectory: String? = nil, writerID: String = "bitten", valuation: (any ValuationQuotes)? = nil,
-                ledgerOff: String? = nil, onAppended: @escaping @Sendable () -> Void = {}) {
+                ledgerOff: String? = nil, shards: Int = 16, onAppended: @escaping @Sendable () -> Void = {}) {
         self.ledgerOff = ledgerOff
+        self.shards = max(1, shards)
         self.valuation = valuation
         self.legacyText = Counter(label: "bitten_legacy_text_messages_total", dimensions: [("port", String(port))])
         self.onAppended = onAppended
@@ -263,17 +267,21 @@ public final class ConfirmationService: Service, Sendable {
         }
     }
 
-    /// Appends entries through the idempotent script, one call per writer (entries from an older
-    /// spool may carry another writer id), in order.
+    /// Appends entries through the idempotent script, one call per shard and writer (entries from an older
+    /// spool may carry another writer id), each shard's in order.
     private func append(_ entries: [[String]]) async throws {
-        let stream = RedisKeys.confirmations
         var calls: [[String]] = []
+        var open: [Int: Int] = [:]  // shard → index of its current call
         for entry in entries where entry.count >= 2 {
-            if let last = calls.last, last[5] == entry[0] {
-                calls[calls.count - 1].append(String(entry.count - 1))
-                calls[calls.count - 1] += entry.dropFirst()
+            let uuid = entry.firstIndex(of: "user_uuid").flatMap { $0 + 1 < entry.count ? entry[$0 + 1] : nil } ?? ""
+            let keys = ShardKeys(shard: ShardKeys.shard(of: uuid, count: shards))
+            if let index = open[keys.shard], calls[index][5] == entry[0] {
+                calls[index].append(String(entry.count - 1))
+                calls[index] += entry.dropFirst()
             } else {
-                calls.append(["EVALSHA", "", "2", stream, "confirmations:writers", entry[0], String(entry.count - 1)] + entry.dropFirst())
+                open[keys.shard] = calls.count
+                calls.append(["EVALSHA", "", "2", keys.confirmations, keys.list("confirmations:writers"), entry[0], String(entry.count - 1)]
+                    + entry.dropFirst())
             }
         }
         guard !calls.isEmpty else { return }

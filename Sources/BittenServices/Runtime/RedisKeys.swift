@@ -10,7 +10,6 @@ public enum RedisKeys {
     public static let citadelAlerts = "citadel:alerts"
     public static let services = "bitten:services"
     public static let health = "bitten:health"
-    public static let confirmations = "stream:confirmations"
 
     /// A free-text name (a broker) made safe to embed in a key: anything outside `[A-Za-z0-9._-]` becomes `_`.
     public static func safe(_ text: String) -> String {

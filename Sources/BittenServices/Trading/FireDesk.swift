@@ -51,6 +51,7 @@ public final class FireDesk: Service, Sendable {
     public static let name = "trade"
 
     private let store: TradeStore
+    private let engine: TradeEngine
     private let channel: (any CommandChannel)?
     private let registry: NodeRegistry?
     private let quotes: (any QuoteSource)?
@@ -59,13 +60,14 @@ public final class FireDesk: Service, Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Double
     private let outcomes: [String: Counter]
-    private let signals = Mutex<[String: (signal: SignalRecord, stamp: String)]>([:])
+    private let signals = Mutex<[String: SignalRecord]>([:])
     private let errors: SwallowedErrors
 
-    public init(store: TradeStore, channel: (any CommandChannel)?, registry: NodeRegistry?, quotes: (any QuoteSource)?,
+    public init(store: TradeStore, engine: TradeEngine, channel: (any CommandChannel)?, registry: NodeRegistry?, quotes: (any QuoteSource)?,
                 settings: TradeSettings, board: ServiceBoard, logger: Logger,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.store = store
+        self.engine = engine
         self.channel = channel
         self.registry = registry
         self.quotes = quotes
@@ -92,6 +94,8 @@ public final class FireDesk: Service, Sendable {
             return try await body()
         } catch let refusal as FireRefusal {
             throw refusal
+        } catch let unavailable as TradeEngineUnavailable {
+            throw FireRefusal(.storeUnavailable, unavailable.message)
         } catch {
             throw FireRefusal(.storeUnavailable, "trade store unavailable: \(error)")
         }
@@ -108,8 +112,7 @@ public final class FireDesk: Service, Sendable {
     /// sizes for every tier the user may have.
     private struct FirePlan {
         var direction: Direction
-        var variants: [String: TradeStore.SizingVariant] = [:]
-        var sizes: [String: PositionSize] = [:]
+        var variants: [String: SizingChoice] = [:]
         var balance: Double
         var tickSize: Double
         var tickValue: Double
@@ -119,17 +122,18 @@ public final class FireDesk: Service, Sendable {
         var brokerSymbol: String
     }
 
-    /// A signal as read, while it has not expired (signals are never changed once stored; the
-    /// reservation script checks the stamp, so one removed or replaced meanwhile is noticed).
-    private func signal(_ signalID: String, at: Double, fresh: Bool) async throws(FireRefusal) -> (signal: SignalRecord, stamp: String)? {
-        if !fresh, let cached = signals.withLock({ $0[signalID] }) { return cached }
-        guard let read = try await guarded({ try await store.stampedSignal(signalID) }) else {
+    /// A signal as read, while it has not expired (signals are never changed once stored; one removed is
+    /// noticed by a cheap EXISTS, so a removed signal is never fired).
+    private func signal(_ signalID: String, at: Double) async throws(FireRefusal) -> SignalRecord? {
+        if let cached = signals.withLock({ $0[signalID] }) {
+            if try await guarded({ try await store.signalExists(signalID) }) { return cached }
             signals.withLock { _ = $0.removeValue(forKey: signalID) }
             return nil
         }
-        if read.signal.expiresAt > at {
+        guard let read = try await guarded({ try await store.signal(signalID) }) else { return nil }
+        if read.expiresAt > at {
             signals.withLock { cache in
-                if cache.count >= Self.signalCacheLimit { cache = cache.filter { $0.value.signal.expiresAt > at } }
+                if cache.count >= Self.signalCacheLimit { cache = cache.filter { $0.value.expiresAt > at } }
                 if cache.count >= Self.signalCacheLimit { cache.removeAll() }
                 cache[signalID] = read
             }
@@ -142,66 +146,77 @@ public final class FireDesk: Service, Sendable {
 
     /// Fires `signalID` for `userUUID`. A repeat returns the first fire's record with `duplicate`.
     ///
-    /// One Redis round trip before the send in the usual case: the signal is read once and kept;
-    /// the user, the earlier-fire marker and the slots are read by the reservation script itself,
-    /// which picks the size computed here for the user's tier (all tiers are sized up front; a user
-    /// with a risk override is sized for it on a second try). Refusals keep their order: unknown
-    /// signal, unknown user, earlier fire (the first fire's record), then the rest.
+    /// The user's shard decides in memory (its owner is the only writer): the user's tier and risk override
+    /// as they are now pick one of the sizes computed here for every tier (a user with a risk override is
+    /// sized for it on a second try), the earlier-fire marker and the slots. The command goes out only once
+    /// the reservation is stored. Refusals keep their order: unknown signal, unknown user, earlier fire
+    /// (the first fire's record), then the rest.
     public func fire(signalID: String, userUUID: String) async throws(FireRefusal) -> FireRecord {
         guard SignalID.isValid(signalID) else { throw refuse(.badRequest, "'\(signalID)' is not a valid signal id") }
         guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
         let at = now()
-        guard var signal = try await self.signal(signalID, at: at, fresh: false) else {
+        guard let signal = try await self.signal(signalID, at: at) else {
             throw refuse(.signalNotFound, "no signal \(signalID)")
         }
         var only: (tier: Tier, override: String)?
-        for _ in 0..<4 {
+        for _ in 0..<3 {
             let plan: FirePlan
             do {
-                plan = try await self.plan(signal.signal, userUUID: userUUID, at: at, only: only)
+                plan = try await self.plan(signal, userUUID: userUUID, at: at, only: only)
             } catch {
                 // The user and an earlier fire come before these refusals.
-                let context = try await guarded { try await store.fireContext(signalID: signalID, userUUID: userUUID) }
-                if context.user == nil { throw refuse(.userNotFound, "no user \(userUUID)") }
-                if let earlier = context.earlierFireID, let record = try await duplicate(earlier) { return record }
+                let (known, earlier) = try await guarded {
+                    try engine.read(userUUID) { ($0.users[userUUID] != nil, $0.book.firedBy(signalID: signalID, user: userUUID)) }
+                }
+                if !known { throw refuse(.userNotFound, "no user \(userUUID)") }
+                if let earlier, let record = try await duplicate(earlier) { return record }
                 throw refuse(error.code, error.message)
             }
             let deadline = at + settings.confirmationTimeout
-            let reservation = try await guarded {
-                try await store.reserveFire(signalID: signalID, signalStamp: signal.stamp, userUUID: userUUID,
-                                            variants: Array(plan.variants.values), deadline: deadline, now: at,
-                                            fields: recordFields(signal.signal, userUUID: userUUID, direction: plan.direction,
-                                                                 at: at, deadline: deadline, plan: plan))
+            var fire = FireInFlight(id: "", userUUID: userUUID, signalID: signalID, symbol: signal.symbol, isBuy: plan.direction == .buy,
+                                    stopLoss: signal.stopLoss, takeProfit: signal.takeProfit, lot: 0, tickSize: plan.tickSize,
+                                    tickValue: plan.tickValue, deadline: deadline)
+            fire.brokerSymbol = plan.brokerSymbol
+            let fields = recordFields(signal, userUUID: userUUID, direction: plan.direction, at: at, deadline: deadline, plan: plan)
+            let variants = Array(plan.variants.values)
+            let t = MetaTraderTime(epochSeconds: Int(at))
+            let date = String(format: "%04d%02d%02d", t.year, t.month, t.day)
+            let done = try await guarded {
+                try await engine.perform(userUUID) {
+                    $0.reserve(fire, variants: variants, signalExpiresAt: signal.expiresAt, date: date, fields: fields)
+                }
             }
-            switch reservation {
+            switch done.value {
             case .reserved(let fireID, let key):
-                guard let size = plan.sizes[key] else {
+                guard let variant = plan.variants[key] else {
                     throw refuse(.storeUnavailable, "fire \(fireID) reserved with an unknown size '\(key)'")
                 }
-                return try await send(fireID: fireID, signal: signal.signal, userUUID: userUUID, direction: plan.direction,
-                                      lot: size.lot, brokerSymbol: plan.brokerSymbol, at: at)
+                if let notStored = done.notStored {
+                    // Never sent: rejected (with the next commit that succeeds), so the user may fire again.
+                    try? engine.apply(userUUID) { $0.sendFailed(fireID, reason: "not sent: \(notStored.message)", at: at) }
+                    throw refuse(.storeUnavailable, "fire \(fireID) was not stored, so it was not sent: \(notStored.message)")
+                }
+                var record = ["fire_id": fireID, "state": "pending", "holds_slot": "1"]
+                for i in stride(from: 0, to: fields.count - 1, by: 2) { record[fields[i]] = fields[i + 1] }
+                for i in stride(from: 0, to: variant.fields.count - 1, by: 2) { record[variant.fields[i]] = variant.fields[i + 1] }
+                return try await send(fireID: fireID, signal: signal, userUUID: userUUID, direction: plan.direction,
+                                      lot: variant.lot, brokerSymbol: plan.brokerSymbol, at: at, record: record)
             case .duplicate(let first):
                 if let record = try await duplicate(first) { return record }
                 throw refuse(.storeUnavailable, "fire \(first) is recorded but could not be read")
             case .noSlot(let used, let key):
                 let variant = plan.variants[key]
-                throw refuse(.noFreeSlot, "\(variant?.tier.rawValue ?? key) has \(variant?.slots ?? 0) slot(s) and \(used) in use")
+                let tier = key.split(separator: "|").first.map(String.init) ?? key
+                throw refuse(.noFreeSlot, "\(tier) has \(variant?.slots ?? 0) slot(s) and \(used) in use")
             case .noUser:
                 throw refuse(.userNotFound, "no user \(userUUID)")
             case .sizingFailed(let message):
                 throw refuse(.sizing, message)
-            case .signalChanged:
-                guard let again = try await self.signal(signalID, at: at, fresh: true) else {
-                    throw refuse(.signalNotFound, "no signal \(signalID)")
-                }
-                signal = again
-            case .resize(let tierName, let override):
-                // As `UserRecord` reads it: an unknown tier is no user; an unreadable override is none.
-                guard let tier = Tier(rawValue: tierName) else { throw refuse(.userNotFound, "no user \(userUUID)") }
+            case .resize(let tier, let override):
                 only = (tier, override)
             }
         }
-        throw refuse(.storeUnavailable, "the user or signal record kept changing during the fire; try again")
+        throw refuse(.storeUnavailable, "the user record kept changing during the fire; try again")
     }
 
     private func duplicate(_ fireID: String) async throws(FireRefusal) -> FireRecord? {
@@ -261,14 +276,14 @@ public final class FireDesk: Service, Sendable {
         let cases: [(Tier, String)] = only.map { [$0] } ?? Tier.allCases.map { ($0, "") }
         for (tier, override) in cases {
             let rule = settings.tiers.rule(tier)
-            var variant = TradeStore.SizingVariant(tier: tier, override: override, slots: rule.slots, fields: [], error: nil)
+            var variant = SizingChoice(key: tier.rawValue + "|" + override, slots: rule.slots, lot: 0, fields: [])
             do {
                 let size = try settings.sizer.size(balance: node.balance, entry: signal.entry, stopLoss: signal.stopLoss,
                                                    instrument: instrument, tickValue: tickValue, rule: rule,
                                                    userOverride: Double(override), citadelMultiplier: signal.citadelMultiplier)
+                variant.lot = size.lot
                 variant.fields = ["lot", n(size.lot), "risk_percent", n(size.riskPercent), "risk_amount", n(size.riskAmount),
                                   "tier", tier.rawValue]
-                plan.sizes[variant.key] = size
             } catch {
                 variant.error = error.message
             }
@@ -304,10 +319,10 @@ public final class FireDesk: Service, Sendable {
         ]
     }
 
-    /// Sends a reserved fire to its EA and moves it to `sent`; a send that fails rejects it and frees
-    /// the slot and the marker, so the user may fire again.
+    /// Sends a reserved (and stored) fire to its EA and moves it to `sent`; a send that fails rejects it and
+    /// frees the slot and the marker, so the user may fire again. `record` is the fire as stored.
     private func send(fireID: String, signal: SignalRecord, userUUID: String, direction: Direction, lot: Double,
-                      brokerSymbol: String, at: Double) async throws(FireRefusal) -> FireRecord {
+                      brokerSymbol: String, at: Double, record: [String: String]) async throws(FireRefusal) -> FireRecord {
         guard let channel else { throw refuse(.eaOffline, "no gateway in this process can reach EAs") }
         let command = FireCommand(
             fireID: fireID, targetUUID: userUUID, symbol: brokerSymbol, direction: direction, entry: signal.entry,
@@ -318,34 +333,49 @@ public final class FireDesk: Service, Sendable {
         } catch {
             count("send_failed")
             await errors.attempt("reject_unsent_fire", fireID) {
-                try await store.transition("fire:\(fireID)", to: .rejected, fields: ["reason", "send failed: \(error)"])
+                try engine.apply(userUUID) { $0.sendFailed(fireID, reason: "send failed: \(error)", at: self.now()) }
             }
-            await errors.attempt("forget_unsent_fire", fireID) { try await store.forgetFire(signalID: signal.signalID, userUUID: userUUID) }
             logger.warning("fire not delivered", metadata: ["fire_id": "\(fireID)", "error": "\(error)"])
             throw FireRefusal(error.code == .notConnected ? .eaOffline : .sendFailed, error.message)
         }
         let sentAt = now()
-        // The move to `sent` returns the record, so the answer needs no second read.
-        let moved = await errors.attempt("mark_fire_sent", fireID) {
-            try await store.transitionFire(fireID, to: .sent, deadline: sentAt + settings.confirmationTimeout,
-                                           fields: ["sent_at", n(sentAt), "deadline", n(sentAt + settings.confirmationTimeout)])
-        } ?? nil
+        let deadline = sentAt + settings.confirmationTimeout
+        // Stored with the next commit; an answer that came first (a fill) has moved it on already.
+        let moved = (try? engine.apply(userUUID) {
+            $0.sent(fireID, at: sentAt, deadline: deadline, fields: ["sent_at", n(sentAt)])
+        }) ?? .unknownFire
         count("sent")
         board.count(Self.name, in: 1, out: 1)
         logger.info("fire sent", metadata: [
             "fire_id": "\(fireID)", "bitten.node.uuid": "\(userUUID)", "symbol": "\(signal.symbol)", "lot": "\(lot)",
         ])
-        if let moved { return moved }
-        // Not moved (a confirmation came first, or Redis hiccuped): read what is there.
-        guard let record = try await guarded({ try await store.fire(fireID) }) else {
+        if case .moved = moved {
+            var sent = record
+            sent["state"] = "sent"
+            sent["sent_at"] = n(sentAt)
+            sent["deadline"] = n(deadline)
+            if let built = FireRecord(hash: sent) { return built }
+        }
+        // Not moved (an answer came first): what the shard holds now.
+        if let state = try? engine.read(userUUID, { $0.book.fires[fireID]?.state }) {
+            var now = record
+            now["state"] = state.rawValue
+            if let built = FireRecord(hash: now) { return built }
+        }
+        guard let stored = try await guarded({ try await store.fire(fireID) }) else {
             throw FireRefusal(.storeUnavailable, "fire \(fireID) was sent but its record could not be read")
         }
-        return record
+        return stored
+    }
+
+    /// An open position the engine holds (in any shard owned here).
+    private func openPosition(_ ticket: Int) -> OpenPosition? {
+        engine.readAll { shard in shard.book.positions.positions[ticket].map { [$0] } ?? [] }.first
     }
 
     /// Asks the EA holding `ticket` to close it.
     public func close(ticket: Int) async throws(FireRefusal) -> FireRecord {
-        guard let position = try await guarded({ try await store.position(ticket) }), position.status == "open" else {
+        guard let position = openPosition(ticket) else {
             throw refuse(.positionNotFound, "no open position \(ticket)")
         }
         let records = try await requestClose([position], command: .closeTicket(
@@ -357,52 +387,59 @@ public final class FireDesk: Service, Sendable {
     /// Asks a user's EA to close every position.
     public func closeAll(userUUID: String) async throws(FireRefusal) -> [FireRecord] {
         guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
-        guard try await guarded({ try await store.user(userUUID) }) != nil else { throw refuse(.userNotFound, "no user \(userUUID)") }
-        let positions = try await guarded { try await store.openPositions(user: userUUID) }
+        let (known, positions) = try await guarded {
+            try engine.read(userUUID) { ($0.users[userUUID] != nil, $0.book.positions.open(of: userUUID)) }
+        }
+        guard known else { throw refuse(.userNotFound, "no user \(userUUID)") }
         guard !positions.isEmpty else { return [] }
         return try await requestClose(positions, command: .closeAll(
             targetUUID: userUUID, timestamp: MetaTraderTime(epochSeconds: Int(now()))))
     }
 
-    private func requestClose(_ positions: [PositionRecord], command: EACommand) async throws(FireRefusal) -> [FireRecord] {
+    private func requestClose(_ positions: [OpenPosition], command: EACommand) async throws(FireRefusal) -> [FireRecord] {
         let uuid = command.targetUUID
         guard let channel, registry?.node(uuid)?.online ?? true, await channel.reachable(uuid) else {
             throw refuse(.eaOffline, "the EA of \(uuid) is not online")
         }
         let at = now()
         let deadline = at + settings.confirmationTimeout
-        var reserved: [Int] = []
-        for position in positions {
-            let (outcome, _) = try await guarded {
-                try await store.reserveClose(ticket: position.ticket, deadline: deadline, fields: [
-                    "ticket", String(position.ticket), "user_uuid", uuid, "symbol", position.symbol,
-                    "command", command.typeName, "created_at", TradeStore.number(at), "deadline", TradeStore.number(deadline),
-                ])
+        let tickets = positions.map(\.ticket)
+        let commandType = command.typeName
+        let done = try await guarded {
+            try await engine.perform(uuid) { shard in
+                tickets.map { shard.requestClose(ticket: $0, command: commandType, at: at, deadline: deadline) }
             }
-            if outcome == "ok" { reserved.append(position.ticket) }
         }
+        let reserved = zip(tickets, done.value).filter { $0.1 == "ok" }.map(\.0)
+        if let notStored = done.notStored {
+            try? engine.apply(uuid) { shard in for ticket in reserved { shard.closeSendFailed(ticket: ticket, reason: "not sent: \(notStored.message)") } }
+            throw refuse(.storeUnavailable, "the close request was not stored, so it was not sent: \(notStored.message)")
+        }
+        var states: [Int: String] = [:]
         if !reserved.isEmpty {
             do {
                 try await channel.send(command)
                 count("close_sent")
-                for ticket in reserved {
-                    await errors.attempt("mark_close_sent", String(ticket)) {
-                        try await store.transition("close:\(ticket)", to: .sent, deadline: deadline,
-                                                   fields: ["sent_at", TradeStore.number(now())])
-                    }
-                }
+                let sentAt = now()
+                try? engine.apply(uuid) { shard in for ticket in reserved { shard.closeSent(ticket: ticket, at: sentAt, deadline: deadline) } }
+                for ticket in reserved { states[ticket] = "sent" }
             } catch {
-                for ticket in reserved {
-                    await errors.attempt("reject_unsent_close", String(ticket)) {
-                        try await store.transition("close:\(ticket)", to: .rejected, fields: ["reason", "send failed: \(error)"])
-                    }
-                }
+                try? engine.apply(uuid) { shard in for ticket in reserved { shard.closeSendFailed(ticket: ticket, reason: "send failed: \(error)") } }
                 throw FireRefusal(error.code == .notConnected ? .eaOffline : .sendFailed, error.message)
             }
         }
         var records: [FireRecord] = []
         for position in positions {
-            if let record = try await guarded({ try await store.closeRequest(position.ticket) }) { records.append(record) }
+            if let state = states[position.ticket] {
+                let record: [String: String] = [
+                    "state": state, "kind": "close", "ticket": String(position.ticket), "user_uuid": uuid, "symbol": position.symbol,
+                    "command": commandType, "created_at": TradeStore.number(at), "deadline": TradeStore.number(deadline),
+                ]
+                if let built = FireRecord(hash: record) { records.append(built) }
+            } else if let record = try await guarded({ try await store.closeRequest(position.ticket, user: uuid) }) {
+                // Under way already: the request as stored.
+                records.append(record)
+            }
         }
         return records
     }
@@ -419,23 +456,17 @@ public final class FireDesk: Service, Sendable {
         board.set(Self.name, .stopped)
     }
 
-    /// One pass over overdue commands.
+    /// One pass over overdue commands: they become `timed_out` (stored with the next commit).
     public func sweep() async {
         let at = now()
-        guard let keys = await errors.attempt("read_overdue", "", { try await store.overdue(at: at) }) else { return }
-        for key in keys {
-            guard let (outcome, previous) = await errors.attempt("time_out", key, {
-                try await store.transition(
-                    key, to: .timedOut, fields: ["timed_out_at", TradeStore.number(at), "reason", "no confirmation within \(Int(settings.confirmationTimeout)) s"])
-            })
-            else { continue }
-            if outcome == "ok" {
-                count("timed_out")
-                logger.warning("command timed out", metadata: ["record": "\(key)", "was": "\(previous)"])
-            } else {
-                // Filled, rejected or timed out meanwhile, or gone: nothing waits for it any more.
-                await errors.attempt("remove_deadline", key) { try await store.removeDeadline(key) }
-            }
+        let expired = engine.expire(at: at, reason: "no confirmation within \(Int(settings.confirmationTimeout)) s")
+        for id in expired.fires {
+            count("timed_out")
+            logger.warning("command timed out", metadata: ["record": "fire:\(id)"])
+        }
+        for ticket in expired.closes {
+            count("timed_out")
+            logger.warning("command timed out", metadata: ["record": "close:\(ticket)"])
         }
     }
 }

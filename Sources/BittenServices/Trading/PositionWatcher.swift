@@ -15,8 +15,8 @@ public enum InferredClose {
 
 /// Watches the market for every open position: when the bid (a BUY) or the ask (a SELL) crosses the
 /// stop loss or take profit, the broker has closed the position, and the EA v2.05 says nothing. The
-/// watcher appends an inferred close to the ledger (`stream:confirmations`, type `inferred_close`,
-/// valued at the level), so the processor closes the position in order with everything else, once,
+/// watcher appends an inferred close to the user's ledger (`stream:confirmations:{tN}`, type `inferred_close`,
+/// valued at the level), so the shard's owner closes the position in order with everything else, once,
 /// and frees its slot. The quote is the user's own EA's when it has one, else any EA's.
 ///
 /// Afterwards it compares the EA's next heartbeat balance with the balance before plus the inferred
@@ -135,7 +135,7 @@ public final class PositionWatcher: Service, Sendable {
         let price = PlainDecimal.format(level, maxFractionDigits: 8) ?? "0"
         do {
             _ = try await redis.command([
-                "XADD", RedisKeys.confirmations, "*", "type", InferredClose.type, "user_uuid", p.userUUID,
+                "XADD", TradeEngine.ledger(of: p.userUUID, shards: store.shards), "*", "type", InferredClose.type, "user_uuid", p.userUUID,
                 "ticket", String(p.ticket), "reason", reason, "price", price,
                 "received_at", PlainDecimal.format(at, maxFractionDigits: 6) ?? "0", "entry_id", "watcher:\(p.ticket)",
             ]).orThrow()

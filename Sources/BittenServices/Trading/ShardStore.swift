@@ -55,6 +55,8 @@ public struct ShardKeys: Sendable, Equatable {
     /// The statistics keys of this shard (readers sum them over the shards).
     public var statisticsIndex: String { "stats_keys:\(tag)" }
     public var orphans: String { "orphan_confirmations:\(tag)" }
+    /// An operator's list of this shard (`confirmations:untrusted:{t3}`).
+    public func list(_ name: String) -> String { "\(name):\(tag)" }
     /// The confirmations of this shard's users, in arrival order.
     public var confirmations: String { "stream:confirmations:\(tag)" }
 
@@ -87,11 +89,13 @@ public struct ShardStore: Sendable {
 
     // MARK: lease
 
-    /// Takes the shard's lease for `owner` (or renews it when `owner` holds it): the token (`owner|fence`)
-    /// every commit must present, or nil while another owner holds it.
-    public func acquire(owner: String, ttl: Duration) async throws -> String? {
-        try await redis.evaluate(Self.acquireScript, keys: [keys.lease, keys.state],
-                                 args: [owner, String(ttl.components.seconds * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000)]).string
+    /// Takes the shard's lease for this run (`instance/boot`), or renews it when this run holds it: the token
+    /// (`instance/boot|fence`) every commit must present, or nil while another instance holds it. A new run of
+    /// the same instance (a restart) takes its shard back at once with the next fence, so the old run, if it
+    /// still lives, is refused its next commit.
+    public func acquire(instance: String, boot: String, ttl: Duration) async throws -> String? {
+        let ms = ttl.components.seconds * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000
+        return try await redis.evaluate(Self.acquireScript, keys: [keys.lease, keys.state], args: [instance, boot, String(max(1, ms))]).string
     }
 
     /// Gives the lease up (only when `token` still holds it).
@@ -101,14 +105,17 @@ public struct ShardStore: Sendable {
 
     static let acquireScript = RedisScript("""
         local current = redis.call('GET', KEYS[1])
-        local mine = ARGV[1] .. '|'
+        local me = ARGV[1] .. '/' .. ARGV[2] .. '|'
         if current then
-          if string.sub(current, 1, #mine) ~= mine then return false end
-          redis.call('PEXPIRE', KEYS[1], ARGV[2])
-          return current
+          if string.sub(current, 1, #me) == me then
+            redis.call('PEXPIRE', KEYS[1], ARGV[3])
+            return current
+          end
+          local instance = ARGV[1] .. '/'
+          if string.sub(current, 1, #instance) ~= instance then return false end
         end
-        local token = mine .. redis.call('HINCRBY', KEYS[2], 'fence', 1)
-        redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+        local token = me .. redis.call('HINCRBY', KEYS[2], 'fence', 1)
+        redis.call('SET', KEYS[1], token, 'PX', ARGV[3])
         return token
         """)
 
@@ -252,6 +259,8 @@ public struct ShardStore: Sendable {
                 slots[user] = used
             case .orphan(_, let fields):
                 push(keys.orphans, json(fields))
+            case .note(let list, let value):
+                push(keys.list(list), value)
             case .event(let name, var fields):
                 fields["event"] = name
                 commands.append(["PUBLISH", "bitten:events", json(fields)])
@@ -288,10 +297,7 @@ public struct ShardStore: Sendable {
 
     private static func n(_ value: Double) -> String { TradeShard.number(value) }
 
-    private static func json(_ fields: [String: String]) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
-    }
+    private static func json(_ fields: [String: String]) -> String { JSONValue.serialize(fields) }
 
     // MARK: loading
 
