@@ -60,9 +60,7 @@ extension Bench {
                 try redis.pipeline(keys.map(command)).reduce(0) { $0 + (Int($1.string ?? "") ?? $1.int ?? 0) }
             }
             var total = 0
-            var appended: Double?
             while Date().timeIntervalSince(start) < 300 {
-                if appended == nil, try sum({ ["XLEN", $0.confirmations] }) >= trades * 2 { appended = Date().timeIntervalSince(start) }
                 total = try sum { ["HGET", $0.statistics("global_trade_stats"), "total"] }
                 if total >= trades { break }
                 try await Task.sleep(for: .milliseconds(20))
@@ -83,9 +81,6 @@ extension Bench {
             for line in lines.sorted(by: { usec($0) > usec($1) }).prefix(14) { print("redis: \(line)") }
             print(String(format: "trade: %d confirmations (%d fills + %d closes) of %d users over %d shards pushed in %.2f s",
                          trades * 2, trades, trades, users, shards, sent))
-            if let appended {
-                print(String(format: "trade: all in the ledger after %.2f s (%.0f/s appended)", appended, Double(trades * 2) / appended))
-            }
             print(String(format: "trade: all applied after %.2f s: %.0f confirmations/s end to end (ledger + lifecycle + statistics)",
                          elapsed, Double(trades * 2) / elapsed))
             // Redis runs commands on one thread: its CPU time per confirmation bounds the rate, whatever the server does.
@@ -93,7 +88,7 @@ extension Bench {
             print(String(format: "trade: Redis CPU %.1f µs per confirmation (%.0f%% of a core during the run): at most %.0f confirmations/s with Redis alone on a whole core; server CPU %.1f µs per confirmation",
                          perConfirmation * 1e6, redisUsed / elapsed * 100, 1 / max(perConfirmation, 1e-9), serverUsed / Double(trades * 2) * 1e6))
             print(String(format: "trade: per shard %.0f confirmations/s (%d shards, one Redis)", Double(trades * 2) / elapsed / Double(shards), shards))
-            print("trade: ledger length \(streamLength), statistics total \(total) (wins \(wins)), open positions left \(open)")
+            print("trade: \(streamLength) ledger stream entries (a batch each), statistics total \(total) (wins \(wins)), open positions left \(open)")
         }
 
         /// The users and one fire per trade, reserved and sent, stored by the trade engine's own store in the

@@ -19,13 +19,11 @@ enum TradeKeys {
     /// Every shard's keys.
     static var all: [ShardKeys] { (0..<shards).map { ShardKeys(shard: $0) } }
 
-    /// Entries in every shard's confirmation ledger.
-    static func ledgerLength(_ redis: RedisConnection) throws -> Int {
-        try all.reduce(0) { $0 + (try redis.command(["XLEN", $1.confirmations]).int ?? 0) }
-    }
+    /// Confirmations in every shard's ledger (a stream entry holds a batch of them).
+    static func ledgerLength(_ redis: RedisConnection) throws -> Int { try ledgerEntries(redis).count }
 
-    /// Every ledger entry, shard by shard.
+    /// Every confirmation in the ledger, shard by shard, each as an entry of its own.
     static func ledgerEntries(_ redis: RedisConnection) throws -> [StreamEntry] {
-        try all.flatMap { try redis.xrange($0.confirmations) }
+        try all.flatMap { try redis.xrange($0.confirmations).flatMap(LedgerRecord.messages(of:)) }
     }
 }

@@ -1,5 +1,5 @@
 import BittenCore
-import BittenServices
+@testable import BittenServices
 import BittenTestSupport
 import Foundation
 import Logging
@@ -56,6 +56,52 @@ struct ShardStoreTests {
         // The shard of a user is stable and spreads users.
         let spread = Set((0..<1000).map { ShardKeys.shard(of: "user_\($0)", count: 16) })
         #expect(spread.count == 16 && ShardKeys.shard(of: "user_5512093", count: 16) == ShardKeys.shard(of: "user_5512093", count: 16))
+    }
+
+    /// A ledger stream entry holds a batch of confirmations, each length-prefixed: any text survives (JSON,
+    /// separators, multi-byte characters); damaged text is refused, never misread.
+    @Test func ledgerRecordsKeepEveryByteAndRefuseDamage() {
+        let fields = [("type", "close_confirmation"), ("payload", #"{"message":"Position closed: 5:x 3:é"}"#), ("quotes", ""),
+                      ("note", "m:1:2::")]
+        let text = LedgerRecord.encode(fields)
+        let decoded = LedgerRecord.decode(text)
+        #expect(decoded?.map(\.0) == fields.map(\.0) && decoded?.map(\.1) == fields.map(\.1))
+        for damaged in [String(text.dropLast()), "4:type", "x:1", "99999999999:a", text + "3"] {
+            #expect(LedgerRecord.decode(damaged) == nil, "\(damaged)")
+        }
+        let entry = StreamEntry(id: "5-0", fields: [("m", text), ("m", LedgerRecord.encode([("type", "confirmation")])), ("m", "broken")])
+        let messages = LedgerRecord.messages(of: entry)
+        #expect(messages.map(\.id) == ["5-0#0", "5-0#1", "5-0#2"])
+        #expect(messages[1]["type"] == "confirmation" && messages[2].fields.isEmpty)
+        // An entry of plain fields (the position watcher's) is one message.
+        let single = StreamEntry(id: "6-0", fields: [("type", "inferred_close")])
+        #expect(LedgerRecord.messages(of: single) == [single])
+    }
+
+    /// A burst bigger than a script can take in one call (Lua hands at most ~8 000 values to a command):
+    /// 5 000 fires reserved in one shard are committed whole, their long list and set commands in parts.
+    @Test func aBurstOfFiresInOneShardIsOneCommit() async throws {
+        let server = try RedisServerProcess()
+        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
+        defer { client.shutdown() }
+        let store = ShardStore(redis: client, shard: 3)
+        let token = try #require(try await store.acquire(instance: "burst", boot: "b1", ttl: .seconds(10)))
+        var shard = TradeShard(index: 3)
+        for u in 0..<5_000 { shard.save(ShardUser(uuid: "user_burst_\(u)", tier: .recruit, riskOverride: ""), fields: ["uuid", "user_burst_\(u)"]) }
+        for u in 0..<5_000 {
+            _ = shard.reserve(Self.fire("SIG_BURST", user: "user_burst_\(u)"), variants: Self.variants(), signalExpiresAt: 5000,
+                              date: "20261205", fields: [])
+        }
+        let changes = shard.takeChanges()
+        #expect(ShardStore.commands(for: changes, keys: store.keys, sequence: 5_000, lastApplied: nil).allSatisfy { $0.count <= 2_002 })
+        try await store.commit(changes, sequence: shard.book.sequence, lastApplied: nil, token: token)
+        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        #expect(try redis.command(["ZCARD", store.keys.firesInFlight]).int == 5_000)
+        #expect(try redis.command(["HLEN", store.keys.slots]).int == 5_000)
+        #expect(try redis.command(["ZREVRANGE", store.keys.firesRecent, "0", "0"]).array?.first?.string == "F-20261205-03-005000")
+        let loaded = try await store.load()
+        #expect(loaded.shard.book.fires.count == 5_000 && loaded.shard.users.count == 5_000)
+        server.stop()
     }
 
     @Test func theFencedOwnerCannotWrite() async throws {

@@ -1,4 +1,5 @@
 import BittenCore
+import BittenServices
 import BittenTestSupport
 import EASimulator
 import Foundation
@@ -178,7 +179,7 @@ extension EndToEnd {
             let (_, trades) = try await HTTP.json(system.api + "/trades?symbol=EURUSD")
             #expect((trades["trades"] as? [[String: Any]])?.count == 1)
             // The confirmations are in the durable ledger, each once.
-            #expect(try system.redis.command(["XLEN", TradeKeys.of(uuid).confirmations]).int == 2)
+            #expect(try system.redis.xrange(TradeKeys.of(uuid).confirmations).flatMap(LedgerRecord.messages(of:)).count == 2)
             #expect(try TradeKeys.ledgerLength(system.redis) == 2)
             #expect(system.fleet.receivedFires().count == 1)
         }

@@ -46,25 +46,25 @@ public final class ConfirmationService: Service, Sendable {
     /// Trade shards: the ledger of a user is its shard's stream.
     private let shards: Int
 
-    /// Appends a batch of entries, each unless this writer already appended it (or a later one), in
-    /// one script call: one round trip and one script start for up to a thousand entries.
-    /// KEYS: stream, writers hash. ARGV: writer, then per entry: n, sequence, n - 1 field/value items.
-    /// → entries appended.
+    /// Appends a batch of entries as one stream entry (each an `m` field, see `LedgerRecord`), leaving out
+    /// those this writer already appended (or a later one): one round trip, one script start and one
+    /// XADD for up to a thousand entries.
+    /// KEYS: stream, writers hash. ARGV: writer, then per entry: sequence, encoded entry. → entries appended.
     static let appendScript = RedisScript("""
         local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-        local appended, i, last_text = 0, 2, nil
-        while i <= #ARGV do
-          local n = tonumber(ARGV[i])
-          local seq = tonumber(ARGV[i + 1])
+        local fields, last_text = {}, nil
+        for i = 2, #ARGV, 2 do
+          local seq = tonumber(ARGV[i])
           if seq > last then
-            redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 2, i + n))
-            last, last_text = seq, ARGV[i + 1]
-            appended = appended + 1
+            fields[#fields + 1] = 'm'
+            fields[#fields + 1] = ARGV[i + 1]
+            last, last_text = seq, ARGV[i]
           end
-          i = i + n + 1
         end
-        if appended > 0 then redis.call('HSET', KEYS[2], ARGV[1], last_text) end
-        return appended
+        if #fields == 0 then return 0 end
+        redis.call('XADD', KEYS[1], '*', unpack(fields))
+        redis.call('HSET', KEYS[2], ARGV[1], last_text)
+        return #fields / 2
         """)
 
     public init(input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
@@ -267,21 +267,27 @@ public final class ConfirmationService: Service, Sendable {
         }
     }
 
-    /// Appends entries through the idempotent script, one call per shard and writer (entries from an older
-    /// spool may carry another writer id), each shard's in order.
+    /// Appends entries through the idempotent script, one call (one stream entry) per shard and writer
+    /// (entries from an older spool may carry another writer id), each shard's in order.
     private func append(_ entries: [[String]]) async throws {
         var calls: [[String]] = []
         var open: [Int: Int] = [:]  // shard → index of its current call
         for entry in entries where entry.count >= 2 {
-            let uuid = entry.firstIndex(of: "user_uuid").flatMap { $0 + 1 < entry.count ? entry[$0 + 1] : nil } ?? ""
+            var fields: [(String, String)] = []
+            var uuid = ""
+            var index = 2
+            while index + 1 < entry.count {
+                fields.append((entry[index], entry[index + 1]))
+                if entry[index] == "user_uuid" { uuid = entry[index + 1] }
+                index += 2
+            }
             let keys = ShardKeys(shard: ShardKeys.shard(of: uuid, count: shards))
-            if let index = open[keys.shard], calls[index][5] == entry[0] {
-                calls[index].append(String(entry.count - 1))
-                calls[index] += entry.dropFirst()
+            let item = [entry[1], LedgerRecord.encode(fields)]
+            if let at = open[keys.shard], calls[at][5] == entry[0] {
+                calls[at] += item
             } else {
                 open[keys.shard] = calls.count
-                calls.append(["EVALSHA", "", "2", keys.confirmations, keys.list("confirmations:writers"), entry[0], String(entry.count - 1)]
-                    + entry.dropFirst())
+                calls.append(["EVALSHA", "", "2", keys.confirmations, keys.list("confirmations:writers"), entry[0]] + item)
             }
         }
         guard !calls.isEmpty else { return }

@@ -48,6 +48,16 @@ public final class WakeSignal: Sendable {
         }
     }
 
+    /// Returns when signalled or when the calling task is cancelled (no timer: nothing runs meanwhile).
+    public func wait() async {
+        let taken = state.withLock { s in
+            defer { s.pending = false }
+            return s.pending
+        }
+        if taken { return }
+        await waitForSignal()
+    }
+
     private func waitForSignal() async {
         let generation = state.withLock { s in
             s.generation += 1

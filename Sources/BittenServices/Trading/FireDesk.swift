@@ -122,14 +122,10 @@ public final class FireDesk: Service, Sendable {
         var brokerSymbol: String
     }
 
-    /// A signal as read, while it has not expired (signals are never changed once stored; one removed is
-    /// noticed by a cheap EXISTS, so a removed signal is never fired).
+    /// A signal as read, while it has not expired (signals are never changed once stored; `fire` checks
+    /// that it was not removed meanwhile).
     private func signal(_ signalID: String, at: Double) async throws(FireRefusal) -> SignalRecord? {
-        if let cached = signals.withLock({ $0[signalID] }) {
-            if try await guarded({ try await store.signalExists(signalID) }) { return cached }
-            signals.withLock { _ = $0.removeValue(forKey: signalID) }
-            return nil
-        }
+        if let cached = signals.withLock({ $0[signalID] }) { return cached }
         guard let read = try await guarded({ try await store.signal(signalID) }) else { return nil }
         if read.expiresAt > at {
             signals.withLock { cache in
@@ -158,8 +154,10 @@ public final class FireDesk: Service, Sendable {
         guard let signal = try await self.signal(signalID, at: at) else {
             throw refuse(.signalNotFound, "no signal \(signalID)")
         }
+        // A removed signal is never fired: one cheap EXISTS, while the checks run.
+        async let stillStored = signalStored(signalID)
         var only: (tier: Tier, override: String)?
-        for _ in 0..<3 {
+        for attempt in 0..<3 {
             let plan: FirePlan
             do {
                 plan = try await self.plan(signal, userUUID: userUUID, at: at, only: only)
@@ -171,6 +169,15 @@ public final class FireDesk: Service, Sendable {
                 if !known { throw refuse(.userNotFound, "no user \(userUUID)") }
                 if let earlier, let record = try await duplicate(earlier) { return record }
                 throw refuse(error.code, error.message)
+            }
+            if attempt == 0 {
+                switch await stillStored {
+                case false?:
+                    signals.withLock { _ = $0.removeValue(forKey: signalID) }
+                    throw refuse(.signalNotFound, "no signal \(signalID)")
+                case nil: throw refuse(.storeUnavailable, "the signal store (Redis) could not be read")
+                default: break
+                }
             }
             let deadline = at + settings.confirmationTimeout
             var fire = FireInFlight(id: "", userUUID: userUUID, signalID: signalID, symbol: signal.symbol, isBuy: plan.direction == .buy,
@@ -218,6 +225,9 @@ public final class FireDesk: Service, Sendable {
         }
         throw refuse(.storeUnavailable, "the user record kept changing during the fire; try again")
     }
+
+    /// Whether the signal is still stored; nil when Redis could not say.
+    private func signalStored(_ signalID: String) async -> Bool? { try? await store.signalExists(signalID) }
 
     private func duplicate(_ fireID: String) async throws(FireRefusal) -> FireRecord? {
         guard var record = try await guarded({ try await store.fire(fireID) }) else { return nil }

@@ -187,11 +187,18 @@ public struct ShardStore: Sendable {
         for change in changes {
             switch change {
             case .user(let user, let fields):
-                commands.append(["HSET", keys.user(user.uuid)] + fields)
+                commands.append(["HSET", keys.user(user.uuid)] + fields
+                    + ["uuid", user.uuid, "tier", user.tier.rawValue, "risk_override", user.riskOverride])
                 commands.append(["SADD", keys.users, user.uuid])
             case .fireCreated(let fire, let expiresAt, let fields):
-                commands.append(["HSET", keys.fire(fire.id), "state", "pending", "holds_slot", "1", "fire_id", fire.id,
-                                 "shard", String(keys.shard)] + fields)
+                // The caller's fields, then what the shard itself reloads the fire from (so those are always there).
+                var core = ["state", "pending", "holds_slot", "1", "fire_id", fire.id, "shard", String(keys.shard),
+                            "user_uuid", fire.userUUID, "signal_id", fire.signalID, "symbol", fire.symbol,
+                            "direction", fire.isBuy ? "BUY" : "SELL", "sl", n(fire.stopLoss), "tp", n(fire.takeProfit), "lot", n(fire.lot),
+                            "tick_size", n(fire.tickSize), "tick_value", n(fire.tickValue)]
+                if let deadline = fire.deadline { core += ["deadline", n(deadline)] }
+                if !fire.brokerSymbol.isEmpty { core += ["broker_symbol", fire.brokerSymbol] }
+                commands.append(["HSET", keys.fire(fire.id)] + fields + core)
                 commands.append(["HSET", keys.fired, fire.signalID + "|" + fire.userUUID, fire.id + " " + TradeShard.number(expiresAt)])
                 commands.append(["ZADD", keys.firesInFlight, TradeShard.number(fire.deadline ?? 0), fire.id])
                 recentFires.append(fire.id)
@@ -289,7 +296,27 @@ public struct ShardStore: Sendable {
         var state = ["HSET", keys.state, "sequence", String(sequence)]
         if let lastApplied { state += ["checkpoint", lastApplied] }
         commands.append(state)
-        return commands
+        // A script can hand at most ~8 000 values to one call (Lua's stack): long commands go in parts.
+        return commands.flatMap { split($0) }
+    }
+
+    /// Items per command part (values for LPUSH/SADD, pairs for ZADD/HSET).
+    static let partItems = 1_000
+
+    /// A long variadic command as several of the same kind, in order (each part has the same effect as its
+    /// share of the whole; LPUSH parts push in the same order).
+    static func split(_ command: [String]) -> [[String]] {
+        let width: Int
+        switch command[0] {
+        case "LPUSH", "SADD", "SREM", "ZREM", "HDEL": width = 1
+        case "ZADD", "HSET": width = 2
+        default: return [command]
+        }
+        guard command.count > 2 + partItems * width else { return [command] }
+        let head = Array(command.prefix(2))
+        return stride(from: 2, to: command.count, by: partItems * width).map { start in
+            head + command[start..<min(command.count, start + partItems * width)]
+        }
     }
 
     /// The number at the end of a fire id (`F-20261205-03-000042` → 42), its order in the shard.

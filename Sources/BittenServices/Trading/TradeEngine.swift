@@ -50,7 +50,6 @@ public final class TradeEngine: Service, Sendable {
         let store: ShardStore
         let state = Mutex(LaneState())
         let commits = WakeSignal()
-        let ledger = WakeSignal()
 
         init(index: Int, redis: RedisClient) {
             self.index = index
@@ -70,6 +69,8 @@ public final class TradeEngine: Service, Sendable {
         var status = "not loaded"
         /// Ledger entries applied in memory and not yet stored.
         var uncommittedEntries = 0
+        /// Changes nobody waits for are in memory: they go with the next commit, at the latest after `lazyDelay`.
+        var lazy = false
     }
 
     public let settings: Settings
@@ -86,6 +87,7 @@ public final class TradeEngine: Service, Sendable {
     private let droppedStops = Counter(label: "bitten_stops_dropped_total")
     private let pendingGauge = Gauge(label: "bitten_confirmations_pending")
     private let throttle = LogThrottle()
+    private let ledgerWake = WakeSignal()
 
     public init(redis: RedisClient, settings: Settings = Settings(), board: ServiceBoard, logger: Logger, alerts: AlertQueue? = nil,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
@@ -117,8 +119,8 @@ public final class TradeEngine: Service, Sendable {
         ShardKeys(shard: ShardKeys.shard(of: uuid, count: shards)).confirmations
     }
 
-    /// Tells the ledger readers that entries were appended.
-    public func wake() { for lane in lanes { lane.ledger.signal() } }
+    /// Tells the ledger reader that entries were appended.
+    public func wake() { ledgerWake.signal() }
 
     /// Shards this process owns, loaded and ready.
     public var ownedShards: Int { lanes.reduce(0) { $0 + ($1.state.withLock { $0.shard != nil } ? 1 : 0) } }
@@ -189,18 +191,25 @@ public final class TradeEngine: Service, Sendable {
         return Performed(value: value, notStored: failure)
     }
 
-    /// Applies `body` to the user's shard; what it changed goes with the next commit (nobody waits for it).
+    /// Applies `body` to the user's shard; what it changed goes with the next commit, which nobody waits
+    /// for: it is made when another change needs one, or after `lazyDelay` at the latest.
     @discardableResult
     public func apply<T: Sendable>(_ uuid: String, _ body: (inout TradeShard) -> T) throws(TradeEngineUnavailable) -> T {
         let lane = lane(uuid)
-        let result: T? = lane.state.withLock { state in
+        let result: (T, Bool)? = lane.state.withLock { state in
             guard state.shard != nil else { return nil }
-            return body(&state.shard!)
+            let value = body(&state.shard!)
+            let first = !state.lazy
+            state.lazy = true
+            return (value, first)
         }
         guard let result else { throw unavailable(lane) }
-        lane.commits.signal()
-        return result
+        if result.1 { lane.commits.signal() }
+        return result.0
     }
+
+    /// How long changes nobody waits for may stay uncommitted.
+    static let lazyDelay: Duration = .milliseconds(20)
 
     /// Moves every overdue command of every owned shard to `timed_out`; returns the fire ids and close tickets.
     public func expire(at: Double, reason: String) -> (fires: [String], closes: [Int]) {
@@ -226,16 +235,14 @@ public final class TradeEngine: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.leaseLoop() }
+                group.addTask { await self.ledgerLoop() }
                 for lane in self.lanes {
                     group.addTask { await self.commitLoop(lane) }
-                    group.addTask { await self.ledgerLoop(lane) }
                 }
             }
         } onGracefulShutdown: {
-            for lane in self.lanes {
-                lane.commits.signal()
-                lane.ledger.signal()
-            }
+            for lane in self.lanes { lane.commits.signal() }
+            self.ledgerWake.signal()
         }
         // What is still in memory and uncommitted goes now; the leases are given back for the next run.
         for lane in lanes {
@@ -269,7 +276,7 @@ public final class TradeEngine: Service, Sendable {
                             state.backlog = []
                             state.status = "owned"
                         }
-                        lane.ledger.signal()
+                        ledgerWake.signal()
                         logger.info("trade shard taken", metadata: ["shard": "\(lane.index)", "checkpoint": "\(loaded.checkpoint)"])
                     }
                 } catch {
@@ -306,7 +313,11 @@ public final class TradeEngine: Service, Sendable {
     private func commitLoop(_ lane: Lane) async {
         var backoff = Duration.milliseconds(20)
         while !stopping {
-            await lane.commits.wait(timeout: .seconds(1))
+            await lane.commits.wait()
+            // Only changes nobody waits for: a moment for more to join them (ended by one somebody waits for).
+            if lane.state.withLock({ $0.waiters.isEmpty && $0.uncommittedEntries == 0 && $0.lazy }) {
+                await lane.commits.wait(timeout: Self.lazyDelay)
+            }
             while !stopping {
                 let outcome = await commitOnce(lane)
                 if outcome == .idle { break }
@@ -336,6 +347,7 @@ public final class TradeEngine: Service, Sendable {
         let taken: Taken? = lane.state.withLock { state in
             guard state.shard != nil, let token = state.token else { return nil }
             let fresh = state.shard!.takeChanges()
+            state.lazy = false
             guard !fresh.isEmpty || !state.backlog.isEmpty || state.applied != state.committed || !state.waiters.isEmpty else { return nil }
             defer {
                 state.backlog = []
@@ -381,32 +393,42 @@ public final class TradeEngine: Service, Sendable {
 
     // MARK: the ledger
 
-    private func ledgerLoop(_ lane: Lane) async {
+    /// Reads every owned shard's ledger after its cursor, in one pipeline, and applies what came; waits for
+    /// a wake-up (an append in this process) or `pollInterval` (appends of other processes) when nothing did.
+    private func ledgerLoop() async {
         while !stopping {
-            guard let cursor = lane.state.withLock({ $0.shard != nil ? $0.applied : nil }) else {
-                await lane.ledger.wait(timeout: settings.pollInterval)
+            let cursors: [(Lane, String)] = lanes.compactMap { lane in
+                lane.state.withLock { $0.shard != nil ? (lane, $0.applied) : nil }
+            }
+            guard !cursors.isEmpty else {
+                await ledgerWake.wait(timeout: settings.pollInterval)
                 continue
             }
-            let entries: [StreamEntry]
+            let replies: [RedisReply]
             do {
-                entries = StreamEntry.list(try await redis.command([
-                    "XRANGE", lane.store.keys.confirmations, cursor == "0" ? "-" : "(" + cursor, "+", "COUNT", String(settings.batch),
-                ]))
+                replies = try await redis.pipeline(cursors.map { lane, cursor in
+                    ["XRANGE", lane.store.keys.confirmations, cursor == "0" ? "-" : "(" + cursor, "+", "COUNT", String(settings.batch)]
+                })
             } catch {
                 try? await Task.sleep(for: .milliseconds(200))
                 continue
             }
-            if entries.isEmpty {
-                await lane.ledger.wait(timeout: settings.pollInterval)
-                continue
+            var any = false
+            for ((lane, cursor), reply) in zip(cursors, replies) {
+                guard case .array = reply else { continue }
+                let entries = StreamEntry.list(reply)
+                guard !entries.isEmpty else { continue }
+                any = true
+                apply(entries, on: lane, after: cursor)
             }
-            apply(entries, on: lane, after: cursor)
+            if !any { await ledgerWake.wait(timeout: settings.pollInterval) }
         }
     }
 
     /// Applies ledger entries read after `cursor` (nothing when the shard changed hands meanwhile); the
     /// checkpoint moves with them and goes with the next commit.
-    func apply(_ entries: [StreamEntry], on lane: Lane, after cursor: String) {
+    func apply(_ stored: [StreamEntry], on lane: Lane, after cursor: String) {
+        let entries = stored.flatMap(LedgerRecord.messages(of:))
         let results: [String]? = lane.state.withLock { state in
             guard state.shard != nil, state.applied == cursor else { return nil }
             var results: [String] = []
@@ -422,8 +444,9 @@ public final class TradeEngine: Service, Sendable {
                 } else {
                     results.append("undecodable")
                 }
-                state.applied = entry.id
             }
+            // The checkpoint is the last stream entry (all its messages are applied with it).
+            state.applied = stored.last?.id ?? state.applied
             state.uncommittedEntries += entries.count
             return results
         }
