@@ -1,6 +1,7 @@
 import ArgumentParser
 import BittenDashboard
 import BittenServices
+import EASimulator
 import Foundation
 import Redis
 
@@ -18,6 +19,8 @@ extension Bench {
         @Option(help: "Most loop threads of the simulated fleet.") var maxLoops = 600
         @Option(help: "Heartbeat waves per interval (1: every EA beats at the same moment).") var heartbeatPhases = 20
         @Option(help: "Keep-alive HTTP connections the client spreads the fires over.") var connections = 16
+        @Option(help: "Burst phase: one signal fired by this many users at once (0: no burst).") var burst = 5000
+        @Option(help: "Concurrent HTTP connections of the burst.") var burstConnections = 64
 
         func run() async throws {
             let server = try ServerUnderTest.start()
@@ -85,6 +88,44 @@ extension Bench {
                          ProcessInfo.processInfo.activeProcessorCount, busy.0, busy.1, busy.2))
             let wrong = fleet.receivedFires().filter { fire in !uuids.contains(fire.targetUUID) }.count
             print("fire: \(fleet.receivedFires().count) fire commands received by the fleet, \(wrong) for an unknown UUID")
+            if burst > 0 { try await burstPhase(http: http, redis: redis, fleet: fleet, uuids: uuids, server: server) }
+        }
+
+        /// One signal fired by `burst` users at once (concurrent HTTP calls): how long until the last EA has
+        /// its command, and until the last fill is applied (its position open).
+        func burstPhase(http: BenchHTTP, redis: RedisConnection, fleet: Fleet, uuids: [String], server: ServerUnderTest) async throws {
+            let count = min(burst, uuids.count)
+            let signal = #"{"signal_id":"BENCH_BURST_1","symbol":"EURUSD","direction":"BUY","entry":1.0852,"sl":1.0832,"tp":1.0892}"#
+            _ = try await http.post("/signals", signal)
+            let keys = (0..<16).map { ShardKeys(shard: $0) }
+            func open() throws -> Int { try redis.pipeline(keys.map { ["SCARD", $0.openPositions] }).reduce(0) { $0 + ($1.int ?? 0) } }
+            let before = try open()
+            let cpu = (server.cpuSeconds(), ServerUnderTest.redisCPUSeconds(redis))
+            let start = Date().timeIntervalSince1970
+            let results = try await http.run(jobs: count, connections: burstConnections) { i in
+                ("/fire/BENCH_BURST_1", #"{"user_uuid":"\#(uuids[i])"}"#, start)
+            }
+            let answered = Date().timeIntervalSince1970 - start
+            let ids = Set(results.compactMap { result -> String? in
+                guard result.status == 201 else { return nil }
+                return (try? JSONSerialization.jsonObject(with: Data(result.body)) as? [String: Any])?["fire_id"] as? String
+            })
+            var lastReceived: Double?
+            var filled: Double?
+            while Date().timeIntervalSince1970 - start < 60 {
+                let received = fleet.fireReceiveTimes.filter { ids.contains($0.key) }
+                if lastReceived == nil, received.count == ids.count { lastReceived = received.values.max().map { $0 - start } }
+                if filled == nil, try open() >= before + ids.count { filled = Date().timeIntervalSince1970 - start }
+                if lastReceived != nil && filled != nil { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let used = (server.cpuSeconds() - cpu.0, ServerUnderTest.redisCPUSeconds(redis) - cpu.1)
+            print(String(format: "burst: %d users fire one signal at once over %d connections: %d accepted, every answer after %.2f s",
+                         count, burstConnections, ids.count, answered))
+            print(String(format: "burst: the last EA had its command after %@, the last fill was applied after %@",
+                         lastReceived.map { String(format: "%.2f s", $0) } ?? "(not all within 60 s)",
+                         filled.map { String(format: "%.2f s", $0) } ?? "(not all within 60 s)"))
+            print(String(format: "burst: CPU server %.2f s (%.0f µs per fire), Redis %.2f s", used.0, used.0 / Double(max(1, count)) * 1e6, used.1))
         }
 
         func percentile(_ values: [Double], _ p: Double) -> Double {

@@ -160,6 +160,29 @@ struct TradeShardTests {
         #expect(shard.takeChanges().contains { if case .fireMoved(id, .filled, let f) = $0 { f.contains("late") && f[f.firstIndex(of: "late")! + 1] == "1" } else { false } })
     }
 
+    @Test func deadlinesAreKeptBySecondAndAMovedDeadlineCounts() throws {
+        var shard = Self.shard(tier: .general)
+        var ids: [String] = []
+        for i in 0..<4 { ids.append(try reserved(&shard, "S\(i)", slots: 10)) }  // due at 130 (reserved)
+        shard.sent(ids[0], at: 100, deadline: 140.5)
+        shard.sent(ids[1], at: 100, deadline: 140.7)
+        shard.sent(ids[2], at: 100, deadline: 125)
+        #expect(shard.expire(at: 124.9, reason: "x").fires.isEmpty)
+        #expect(shard.expire(at: 125, reason: "x").fires == [ids[2]])
+        #expect(shard.expire(at: 130, reason: "x").fires == [ids[3]], "the first deadline of a fire sent later no longer counts")
+        #expect(shard.expire(at: 140.6, reason: "x").fires == [ids[0]], "within one second, only what is due")
+        #expect(shard.expire(at: 141, reason: "x").fires == [ids[1]])
+        #expect(shard.expire(at: 500, reason: "x").fires.isEmpty)
+    }
+
+    @Test func eventsAreCompactJSON() throws {
+        let fields = ["a": "x\"y\\z\n", "b": "plain", "c": "é €", "d": "\u{01}"]
+        let text = JSONValue.serialize(fields)
+        #expect(text.hasPrefix(#"{"a":"x\"y\\z\n","b":"plain","#))
+        let parsed = try JSONParser.parseObject(Array(text.utf8))
+        for (key, value) in fields { #expect(parsed[key] == .string(value), "\(key)") }
+    }
+
     @Test func aFailedSendFreesTheMarkerAndForgettingBoundsMemory() throws {
         var shard = Self.shard()
         let id = try reserved(&shard, "S1")

@@ -46,6 +46,13 @@ extension JSONValue {
     }
 
     static func writeString(_ text: String, to out: inout String) {
+        // Most text needs no escape: appended whole.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out += "\""
+            out += text
+            out += "\""
+            return
+        }
         out += "\""
         for scalar in text.unicodeScalars {
             switch scalar {

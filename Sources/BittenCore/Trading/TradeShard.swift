@@ -182,6 +182,8 @@ public struct TradeShard: Sendable {
     /// Settled fires and closed tickets in the order they settled, dropped from memory by `prune`.
     private var settled: [(id: String?, ticket: Int?, at: Double)] = []
     private var settledHead = 0
+    /// Fires by the second their answer is due (entries may be stale: checked when the second comes).
+    private var due: [Int: [String]] = [:]
     /// Per signal: when it expires and the users who fired it (their markers go once it is long expired).
     private var markers: [String: (expiresAt: Double, users: [String])] = [:]
 
@@ -228,6 +230,7 @@ public struct TradeShard: Sendable {
         switch book.reserve(sized, slots: variant.slots, date: date) {
         case .reserved(let id):
             guard let created = book.fires[id] else { return .noUser }
+            if let deadline = created.deadline { schedule(id, deadline) }
             changes.append(.fireCreated(created, signalExpiresAt: signalExpiresAt, fields: variant.fields + fields))
             touched.insert(fire.userUUID)
             markers[fire.signalID, default: (signalExpiresAt, [])].users.append(fire.userUUID)
@@ -243,6 +246,7 @@ public struct TradeShard: Sendable {
     public mutating func sent(_ id: String, at: Double, deadline: Double, fields: [String] = []) -> FireOutcome {
         let outcome = book.move(id, to: .sent, deadline: deadline)
         if case .moved = outcome {
+            schedule(id, deadline)
             changes.append(.fireMoved(id: id, state: .sent, fields: ["deadline", Self.number(deadline)] + fields))
         }
         return outcome
@@ -428,10 +432,20 @@ public struct TradeShard: Sendable {
     /// answer still fills it). Returns the fire ids and close tickets that timed out.
     public mutating func expire(at: Double, reason: String) -> (fires: [String], closes: [Int]) {
         var fires: [String] = []
-        for (id, fire) in book.fires where (fire.state == .pending || fire.state == .sent) && (fire.deadline ?? .infinity) <= at {
-            fires.append(id)
+        let second = Int(at.rounded(.down))
+        for bucket in due.keys.filter({ $0 <= second }) {
+            var later: [String] = []
+            for id in due[bucket] ?? [] {
+                guard let fire = book.fires[id], fire.state == .pending || fire.state == .sent, let deadline = fire.deadline else { continue }
+                if deadline <= at {
+                    fires.append(id)
+                } else if Int(deadline.rounded(.down)) == bucket {
+                    later.append(id)  // due later in this second
+                }
+            }
+            due[bucket] = later.isEmpty ? nil : later
         }
-        fires.sort()
+        fires = Array(Set(fires)).sorted()
         let fields = ["timed_out_at", Self.number(at), "reason", reason]
         for id in fires {
             guard case .moved = book.move(id, to: .timedOut), let fire = book.fires[id] else { continue }
@@ -475,11 +489,19 @@ public struct TradeShard: Sendable {
 
     private mutating func settle(_ id: String, at: Double) { settled.append((id, nil, at)) }
 
+    private mutating func schedule(_ id: String, _ deadline: Double) {
+        guard deadline.isFinite else { return }
+        due[Int(deadline.rounded(.down)), default: []].append(id)
+    }
+
     // MARK: loading
 
     /// Loads state as stored (an owner taking the shard over).
     public mutating func restore(user: ShardUser) { users[user.uuid] = user }
-    public mutating func restore(fire: FireInFlight) { book.restore(fire) }
+    public mutating func restore(fire: FireInFlight) {
+        book.restore(fire)
+        if fire.state == .pending || fire.state == .sent, let deadline = fire.deadline { schedule(fire.id, deadline) }
+    }
     public mutating func restoreMarker(signalID: String, user: String, fireID: String, signalExpiresAt: Double) {
         book.restoreMarker(signalID: signalID, user: user, fireID: fireID)
         markers[signalID, default: (signalExpiresAt, [])].users.append(user)

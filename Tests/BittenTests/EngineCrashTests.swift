@@ -1,0 +1,128 @@
+import BittenCore
+import BittenServices
+import BittenTestSupport
+import Foundation
+import Redis
+import Testing
+import ZeroMQ
+
+extension EndToEnd {
+    /// The trade engine's owner killed with SIGKILL while confirmations stream in, and started again on the
+    /// same Redis: the new run loads every shard as last committed and replays its ledger from the
+    /// checkpoint, so every confirmation in the ledger counts exactly once.
+    @Suite("Trade engine: SIGKILL mid-batch and restart", .serialized)
+    struct EngineCrashTests {
+        static let users = (0..<40).map { "user_crash_\($0)" }
+        static let trades = 3_000
+
+        /// Users and one sent fire per trade, stored in the sharded schema through the engine's own store (as
+        /// the fire desk leaves them), before any `bitten` runs. Returns the fire ids.
+        func seed(_ url: String) async throws -> [String] {
+            let client = RedisClient(url: try RedisURL(parsing: url), poolSize: 1)
+            defer { client.shutdown() }
+            var shards = (0..<TradeKeys.shards).map { TradeShard(index: $0) }
+            for uuid in Self.users {
+                shards[ShardKeys.shard(of: uuid, count: TradeKeys.shards)].save(
+                    ShardUser(uuid: uuid, tier: .commander, riskOverride: ""), fields: ["display_name", uuid, "created", "0"])
+            }
+            let variants = Tier.allCases.map { SizingChoice(key: $0.rawValue + "|", slots: 1_000, lot: 0.1, fields: ["lot", "0.1", "tier", $0.rawValue]) }
+            var ids: [String] = []
+            for i in 0..<Self.trades {
+                let uuid = Self.users[i % Self.users.count]
+                let index = ShardKeys.shard(of: uuid, count: TradeKeys.shards)
+                let fire = FireInFlight(id: "", userUUID: uuid, signalID: "SIG_CRASH_\(i)", symbol: "EURUSD", isBuy: true, stopLoss: 1.08,
+                                        takeProfit: 1.09, lot: 0, tickSize: 0.00001, tickValue: 1, deadline: 4_000_000_000)
+                guard case .reserved(let id, _) = shards[index].reserve(fire, variants: variants, signalExpiresAt: 4_000_000_000,
+                                                                        date: "20261205", fields: ["kind", "fire"]) else {
+                    throw TestSupportError("fire \(i) not reserved")
+                }
+                shards[index].sent(id, at: 1_000, deadline: 4_000_000_000)
+                ids.append(id)
+            }
+            for index in 0..<TradeKeys.shards {
+                let store = ShardStore(redis: client, shard: index)
+                let token = try #require(try await store.acquire(instance: "seed", boot: "1", ttl: .seconds(30)))
+                try await store.commit(shards[index].takeChanges(), sequence: shards[index].book.sequence, lastApplied: nil, token: token)
+                try await store.release(token: token)
+            }
+            return ids
+        }
+
+        func statisticsTotal(_ redis: RedisConnection) throws -> Int {
+            try TradeKeys.all.reduce(0) { $0 + (Int(try redis.command(["HGET", $1.statistics("global_trade_stats"), "total"]).string ?? "") ?? 0) }
+        }
+
+        /// Every shard's committed checkpoint is its ledger's last entry.
+        func caughtUp(_ redis: RedisConnection) throws -> Bool {
+            try TradeKeys.all.allSatisfy { keys in
+                let last = try redis.command(["XREVRANGE", keys.confirmations, "+", "-", "COUNT", "1"]).array?.first?.array?.first?.string
+                return try last == nil || redis.command(["HGET", keys.state, "checkpoint"]).string == last
+            }
+        }
+
+        @Test func killedMidBatchAndRestartedCountsEveryConfirmationOnce() async throws {
+            let redisServer = try RedisServerProcess(appendOnly: true)
+            defer { redisServer.stop() }
+            let ids = try await seed(redisServer.url)
+            let environment = ["BITTEN_REDIS_URL": redisServer.url, "BITTEN_GATEWAY_ID": "crash", "BITTEN_MARKET_CLOSED_SILENCE": "false"]
+            let first = try BittenProcess(arguments: ["run", "trade", "confirmations", "nodes", "http"], environment: environment)
+            try await first.waitUntilHealthy()
+            let redis = try RedisConnection(url: RedisURL(parsing: redisServer.url))
+            #expect(try await eventually {
+                try TradeKeys.all.allSatisfy { (try redis.command(["GET", $0.lease]).string ?? "").hasPrefix("crash/") }
+            }, "\(first.logTail())")
+
+            let context = try Context()
+            let push = try Socket(context: context, type: .push)
+            try push.setLinger(.seconds(5))
+            try push.setSendHighWaterMark(0)
+            try push.connect("tcp://127.0.0.1:\(first.confirmPort)")
+            defer { push.close() }
+            for i in 0..<Self.trades {
+                let uuid = Self.users[i % Self.users.count]
+                try push.send(#"{"type":"confirmation","command_type":"fire","fire_id":"\#(ids[i])","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(800_000 + i),"price":1.08500,"lot":0.10,"message":"Trade executed","account":\#(81_000 + i % Self.users.count),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 14:06:02"}"#)
+            }
+            for i in 0..<Self.trades {
+                let uuid = Self.users[i % Self.users.count]
+                let close = i % 3 == 0 ? "1.08400" : "1.08620"
+                try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(800_000 + i),"close_price":\#(close),"lot":0.10,"message":"Position closed","account":\#(81_000 + i % Self.users.count),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 15:12:44"}"#)
+            }
+            // Killed as soon as the first closes are counted: mid-flow, with batches read, applied, committing.
+            #expect(try await eventually(.seconds(30)) { try statisticsTotal(redis) > 0 })
+            kill(first.pid, SIGKILL)
+            let atKill = try statisticsTotal(redis)
+            print("engine crash: SIGKILL with \(atKill) of \(Self.trades) closes counted")
+
+            // The same instance again, on the same ports (the PUSH socket delivers what it still holds).
+            let second = try BittenProcess(arguments: ["run", "trade", "confirmations", "nodes", "http"], environment: environment,
+                                           dataDir: first.dataDir, ports: first.ports)
+            defer { second.terminateAndWait() }
+            try await second.waitUntilHealthy()
+            var stable = 0
+            #expect(try await eventually(.seconds(60)) {
+                // Caught up, and nothing more arriving.
+                let length = try TradeKeys.ledgerLength(redis)
+                try await Task.sleep(for: .milliseconds(300))
+                stable = try caughtUp(redis) && length == TradeKeys.ledgerLength(redis) ? stable + 1 : 0
+                return stable >= 3
+            }, "\(second.logTail())")
+
+            // What the ledger holds is what counted: each close of a filled position once, nothing twice.
+            let ledger = try TradeKeys.ledgerEntries(redis)
+            var filled: Set<String> = [], closes: [String] = []
+            for entry in ledger {
+                guard let payload = entry["payload"], let ticket = payload.split(separator: "\"ticket\":").last?.prefix(6) else { continue }
+                if entry["type"] == "confirmation" { filled.insert(String(ticket)) } else { closes.append(String(ticket)) }
+            }
+            #expect(Set(closes).count == closes.count, "a close in the ledger twice")
+            let counted = closes.filter(filled.contains).count
+            let total = try statisticsTotal(redis)
+            #expect(total == counted, "\(total) counted, \(counted) closes of filled positions in the ledger (\(ledger.count) entries)")
+            #expect(total >= atKill)
+            var open = 0
+            for keys in TradeKeys.all { open += try redis.command(["SCARD", keys.openPositions]).int ?? 0 }
+            #expect(open == filled.count - counted, "\(open) open, \(filled.count) filled, \(counted) closed")
+            print("engine crash: \(ledger.count) confirmations in the ledger, \(filled.count) fills and \(counted) closes counted once after the restart")
+        }
+    }
+}
