@@ -5,8 +5,7 @@ import Foundation
 /// stop or target), or from the account's balance difference when exactly one position closed since the
 /// account last reported its balance — and the balance wins over the price when both exist.
 ///
-/// Pure Swift (the trade-engine work moves these rules here from the ledger's Lua script; until it is
-/// wired, `TradeStatisticsContractTests`-style tests hold this type and the script to the same results).
+/// Pure Swift; `PositionBook` applies it to every close, and the trade engine stores the result.
 public struct CloseValuation: Sendable, Equatable {
     public enum Result: String, Sendable { case win, loss, breakeven, unvalued }
 

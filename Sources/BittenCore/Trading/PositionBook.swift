@@ -63,8 +63,7 @@ public enum PositionAction: Sendable, Equatable {
 /// market crossing one closes it at that level), and the balance after a close is the profit when exactly
 /// one position closed since the account last reported it (`CloseValuation`).
 ///
-/// Not wired yet: the ledger's Lua script applies these rules today, and contract tests hold both to
-/// the same results.
+/// A `TradeShard` holds one (through its `TradeBook`); the trade engine stores what it returns.
 public struct PositionBook: Sendable {
     public private(set) var positions: [Int: OpenPosition] = [:]
     public private(set) var statistics: [String: TradeStatistics] = [:]

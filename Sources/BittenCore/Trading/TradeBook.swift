@@ -61,7 +61,7 @@ public enum FireOutcome: Sendable, Equatable {
 /// timed-out fire that is filled after all (a late answer) takes it again. A fire is never sent twice: a
 /// timeout is final unless the EA's answer comes.
 ///
-/// Not wired yet: the trade path's Lua scripts apply these rules today.
+/// Each `TradeShard` holds one; the trade engine is its only writer.
 public struct TradeBook: Sendable {
     public private(set) var fires: [String: FireInFlight] = [:]
     /// Per user: the fires holding a slot.

@@ -3,8 +3,7 @@ import Foundation
 /// Win-rate statistics of a set of closed trades (global, per symbol, per account, per user), kept in
 /// integer cents so that sums are exact and any order of the same trades gives the same totals.
 ///
-/// The rules, as pure Swift (the trade-engine work moves them here from the ledger's Lua script; until
-/// it is wired, `TradeStatisticsContractTests` holds this type and the script to the same results):
+/// The rules, as pure Swift (the trade engine stores what they compute):
 /// - a trade with profit > 0 is a win, < 0 a loss, exactly 0 breakeven;
 /// - streaks: `currentStreak` is positive for wins in a row, negative for losses in a row; a breakeven
 ///   trade resets it to 0; `bestStreak` / `worstStreak` are the longest runs of wins / losses seen;
