@@ -50,4 +50,14 @@ struct CloseValuationTests {
         #expect(CloseValuation.marketPrice(in: quotes, symbol: "USDJPY", isBuy: true) == nil)
         #expect(CloseValuation.marketPrice(in: "", symbol: "EURUSD", isBuy: true) == nil)
     }
+
+    @Test func centsPrintAsPercentPointTwoF() {
+        #expect(CloseValuation.centsText(-1234) == "-12.34" && CloseValuation.centsText(5) == "0.05")
+        #expect(CloseValuation.centsText(-5) == "-0.05" && CloseValuation.centsText(0) == "0.00" && CloseValuation.centsText(100) == "1.00")
+        var random = SplitMix64(seed: 99)
+        for _ in 0..<2_000 {
+            let cents = Int(random.next() % 2_000_001) - 1_000_000
+            #expect(CloseValuation.centsText(cents) == String(format: "%.2f", Double(cents) / 100), "\(cents)")
+        }
+    }
 }

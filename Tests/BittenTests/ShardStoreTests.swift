@@ -104,11 +104,12 @@ struct ShardStoreTests {
         server.stop()
     }
 
-    @Test func theFencedOwnerCannotWrite() async throws {
+    /// Both ways of committing (MULTI/EXEC with the lease WATCHed on one server; the fenced script a cluster uses).
+    @Test(arguments: [false, true]) func theFencedOwnerCannotWrite(scripted: Bool) async throws {
         let server = try RedisServerProcess()
         let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
         defer { client.shutdown() }
-        let store = ShardStore(redis: client, shard: 3)
+        let store = ShardStore(redis: client, shard: 3, scripted: scripted)
         let first = try #require(try await store.acquire(instance: "proc-a", boot: "b1", ttl: .seconds(30)))
         #expect(first == "proc-a/b1|1")
         #expect(try await store.acquire(instance: "proc-b", boot: "b1", ttl: .seconds(5)) == nil, "held by proc-a")
@@ -187,7 +188,7 @@ struct ShardStoreTests {
     /// market crossed, a repeat), applied by the shard and committed: every record says how it closed, and
     /// the statistics are the sum of the trades. (Until the engine replaced it, the ledger's Lua script was
     /// held to store exactly the same records for these entries.)
-    @Test func aMixedLedgerStoresEveryKindOfClose() async throws {
+    @Test(arguments: [false, true]) func aMixedLedgerStoresEveryKindOfClose(scripted: Bool) async throws {
         let sharded = try RedisServerProcess()
         let lua = try RedisConnection(url: RedisURL(parsing: sharded.url))
         var (shard, ids) = Self.shardWithFires(8)
@@ -234,7 +235,7 @@ struct ShardStoreTests {
         #expect(outcomes == ["ok", "ok:sl_dropped", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok:2", "duplicate"])
         let client = RedisClient(url: try RedisURL(parsing: sharded.url), poolSize: 1)
         defer { client.shutdown() }
-        let store = ShardStore(redis: client, shard: 3)
+        let store = ShardStore(redis: client, shard: 3, scripted: scripted)
         let token = try #require(try await store.acquire(instance: "mixed", boot: "b1", ttl: .seconds(10)))
         try await store.commit(shard.takeChanges(), sequence: shard.book.sequence, lastApplied: stored.last?.id, token: token)
         let redis = lua

@@ -74,7 +74,14 @@ public struct CloseValuation: Sendable, Equatable {
     public var closePriceText: String { Self.priceText(closePrice) }
 
     /// The profit as stored: money with two decimals.
-    public var profitText: String { String(format: "%.2f", Double(profitCents) / 100) }
+    public var profitText: String { Self.centsText(profitCents) }
+
+    /// Whole cents as money text: `-1234` → `-12.34` (what `%.2f` prints, without Foundation's formatter).
+    public static func centsText(_ cents: Int) -> String {
+        let magnitude = cents.magnitude
+        let fraction = magnitude % 100
+        return (cents < 0 ? "-" : "") + String(magnitude / 100) + (fraction < 10 ? ".0" : ".") + String(fraction)
+    }
 
     public static func priceText(_ price: Double) -> String {
         var text = String(format: "%.8f", price)

@@ -533,7 +533,7 @@ public struct TradeShard: Sendable {
             "ticket": String(p.ticket), "fire_id": p.fireID, "user_uuid": p.userUUID, "account": String(p.account),
             "symbol": p.symbol, "direction": p.isBuy ? "BUY" : "SELL", "lot": number(p.lot), "open_price": number(p.openPrice),
             "close_price": v.closePriceText, "sl": number(p.stopLoss), "tp": number(p.takeProfit), "open_time": number(p.openTime),
-            "close_time": number(trade.closeTime), "duration": String(format: "%.0f", trade.closeTime - p.openTime),
+            "close_time": number(trade.closeTime), "duration": String(Int((trade.closeTime - p.openTime).rounded())),
             "profit": v.profitText, "result": v.result.rawValue, "close_price_source": v.closePriceSource,
             "close_reason": trade.reason, "profit_source": v.profitSource,
         ]

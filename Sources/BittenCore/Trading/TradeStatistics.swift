@@ -71,7 +71,7 @@ public struct TradeStatistics: Sendable, Equatable {
     /// counters in cents, and the figures in money with two decimals (the profit factor with four, empty
     /// while undefined), as `TradeStats` reads them.
     public var redisFields: [(String, String)] {
-        func money(_ cents: Double) -> String { String(format: "%.2f", cents / 100) }
+        func money(_ cents: Double) -> String { CloseValuation.centsText(Int((cents).rounded())) }
         var fields: [(String, String)] = [
             ("total", String(total)), ("wins", String(wins)), ("losses", String(losses)), ("breakeven", String(breakeven)),
             ("gross_profit_cents", String(grossProfitCents)), ("gross_loss_cents", String(grossLossCents)),

@@ -68,16 +68,23 @@ public struct ShardKeys: Sendable, Equatable {
 }
 
 /// A trade shard's commits and loading. A commit stores everything one group of events decided in one
-/// atomic step (one script, every key declared, all in the shard's slot), and only while the committer
-/// holds the shard's lease with the fence number it was given: an owner that was paused or cut off and
-/// lost the lease can never write again.
+/// atomic step (MULTI/EXEC with the lease WATCHed on one server; one script with every key declared, all
+/// in the shard's slot, on a cluster), and only while the committer holds the shard's lease with the
+/// fence number it was given: an owner that was paused or cut off and lost the lease can never write again.
 public struct ShardStore: Sendable {
     public let redis: RedisClient
     public let keys: ShardKeys
+    /// Commits through the fenced script even on one server (as on a cluster).
+    let scripted: Bool
 
     public init(redis: RedisClient, shard: Int) {
+        self.init(redis: redis, shard: shard, scripted: false)
+    }
+
+    init(redis: RedisClient, shard: Int, scripted: Bool) {
         self.redis = redis
         keys = ShardKeys(shard: shard)
+        self.scripted = scripted || redis.isCluster
     }
 
     /// Why a commit was refused.
@@ -146,6 +153,11 @@ public struct ShardStore: Sendable {
     /// in one step, if `token` still holds the lease. Throws `Fenced` when it does not (nothing is written).
     public func commit(_ changes: [TradeChange], sequence: Int, lastApplied: String?, token: String) async throws {
         let commands = Self.commands(for: changes, keys: keys, sequence: sequence, lastApplied: lastApplied)
+        try await Self.commit([Pending(store: self, commands: commands, token: token)], redis: redis)[0].get()
+    }
+
+    /// The fenced script: the commands run only while the lease holds `token`.
+    func script(_ commands: [[String]], token: String) async throws {
         var touched: Set<String> = [keys.lease]
         var keyList = [keys.lease]
         var args = [token]
@@ -162,6 +174,64 @@ public struct ShardStore: Sendable {
         } catch let error as RedisError where error.message.contains("FENCED") {
             let holder = error.message.components(separatedBy: "FENCED ").last ?? ""
             throw Fenced(shard: keys.shard, holder: holder.trimmingCharacters(in: .whitespaces))
+        }
+    }
+
+    /// One shard's part of a commit round.
+    public struct Pending: Sendable {
+        public var store: ShardStore
+        public var commands: [[String]]
+        public var token: String
+    }
+
+    /// Stores several shards' commits; one result per commit, in order. On one server they go together in
+    /// one MULTI/EXEC on a connection of their own, with every lease WATCHed and checked first: a shard whose
+    /// lease is not its token any more is refused (`Fenced`) and left out; if a lease changes between the
+    /// check and EXEC, nothing is written and every commit of the round fails (to be tried again). On a
+    /// cluster each shard's commit is its own fenced script, all at once.
+    public static func commit(_ pending: [Pending], redis: RedisClient) async -> [Result<Void, any Error>] {
+        guard !pending.isEmpty else { return [] }
+        if pending.contains(where: \.store.scripted) {
+            return await withTaskGroup(of: (Int, Result<Void, any Error>).self) { group in
+                for (index, item) in pending.enumerated() {
+                    group.addTask {
+                        do {
+                            try await item.store.script(item.commands, token: item.token)
+                            return (index, .success(()))
+                        } catch {
+                            return (index, .failure(error))
+                        }
+                    }
+                }
+                var results = [Result<Void, any Error>](repeating: .success(()), count: pending.count)
+                for await (index, result) in group { results[index] = result }
+                return results
+            }
+        }
+        do {
+            return try await redis.withConnection { connection in
+                let leases = pending.map(\.store.keys.lease)
+                let head = try connection.pipeline([["WATCH"] + leases] + leases.map { ["GET", $0] })
+                try head[0].orThrow()
+                var results = [Result<Void, any Error>](repeating: .success(()), count: pending.count)
+                var commands: [[String]] = []
+                for (index, item) in pending.enumerated() {
+                    let holder = try head[index + 1].orThrow().string
+                    if holder == item.token {
+                        commands += item.commands
+                    } else {
+                        results[index] = .failure(Fenced(shard: item.store.keys.shard, holder: holder ?? ""))
+                    }
+                }
+                guard !commands.isEmpty else {
+                    _ = try? connection.command(["UNWATCH"])
+                    return results
+                }
+                _ = try connection.transaction(commands)
+                return results
+            }
+        } catch {
+            return pending.map { _ in .failure(error) }
         }
     }
 
@@ -227,11 +297,10 @@ public struct ShardStore: Sendable {
                 let v = trade.valuation
                 var fields = ["status", "closed", "close_price", v.closePriceText, "profit", v.profitText,
                               "closed_at", n(trade.closeTime), "close_time", n(trade.closeTime),
-                              "duration", String(format: "%.0f", trade.closeTime - p.openTime), "result", v.result.rawValue,
+                              "duration", String(Int((trade.closeTime - p.openTime).rounded())), "result", v.result.rawValue,
                               "close_price_source", v.closePriceSource, "close_reason", trade.reason, "profit_source", v.profitSource]
                 if let byPrice = v.byPriceCents, let byBalance = v.byBalanceCents {
-                    fields += ["profit_by_price", String(format: "%.2f", Double(byPrice) / 100),
-                               "profit_by_balance", String(format: "%.2f", Double(byBalance) / 100)]
+                    fields += ["profit_by_price", CloseValuation.centsText(byPrice), "profit_by_balance", CloseValuation.centsText(byBalance)]
                 }
                 let ticket = String(p.ticket)
                 commands.append(["HSET", keys.position(p.ticket)] + fields)
@@ -252,7 +321,7 @@ public struct ShardStore: Sendable {
                 let stored = keys.statistics(key)
                 if statistics.updateValue(value, forKey: stored) == nil { statisticsOrder.append(stored) }
             case .balance(let account, let balance, let closes):
-                balances[account] = String(format: "%.2f", balance) + "|" + String(closes)
+                balances[account] = CloseValuation.centsText(TradeStatistics.cents(balance)) + "|" + String(closes)
             case .closeRequest(let request, let fields):
                 let key = keys.close(request.ticket)
                 if request.state == .pending { commands.append(["DEL", key]) }

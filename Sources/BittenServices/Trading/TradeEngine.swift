@@ -49,7 +49,6 @@ public final class TradeEngine: Service, Sendable {
         let index: Int
         let store: ShardStore
         let state = Mutex(LaneState())
-        let commits = WakeSignal()
 
         init(index: Int, redis: RedisClient) {
             self.index = index
@@ -88,6 +87,8 @@ public final class TradeEngine: Service, Sendable {
     private let pendingGauge = Gauge(label: "bitten_confirmations_pending")
     private let throttle = LogThrottle()
     private let ledgerWake = WakeSignal()
+    /// Wakes the committer (one for every shard owned here).
+    private let commitWake = WakeSignal()
 
     public init(redis: RedisClient, settings: Settings = Settings(), board: ServiceBoard, logger: Logger, alerts: AlertQueue? = nil,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
@@ -180,7 +181,7 @@ public final class TradeEngine: Service, Sendable {
                 }
                 switch registered {
                 case nil: continuation.resume(throwing: unavailable(lane))
-                case true?: lane.commits.signal()
+                case true?: commitWake.signal()
                 case false?: continuation.resume()
                 }
             }
@@ -204,7 +205,7 @@ public final class TradeEngine: Service, Sendable {
             return (value, first)
         }
         guard let result else { throw unavailable(lane) }
-        if result.1 { lane.commits.signal() }
+        if result.1 { commitWake.signal() }
         return result.0
     }
 
@@ -223,7 +224,7 @@ public final class TradeEngine: Service, Sendable {
             }
             fires += expired.fires
             closes += expired.closes
-            if lane.state.withLock({ $0.shard?.hasChanges ?? false }) { lane.commits.signal() }
+            if lane.state.withLock({ $0.shard?.hasChanges ?? false }) { commitWake.signal() }
         }
         return (fires, closes)
     }
@@ -236,17 +237,15 @@ public final class TradeEngine: Service, Sendable {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.leaseLoop() }
                 group.addTask { await self.ledgerLoop() }
-                for lane in self.lanes {
-                    group.addTask { await self.commitLoop(lane) }
-                }
+                group.addTask { await self.commitLoop() }
             }
         } onGracefulShutdown: {
-            for lane in self.lanes { lane.commits.signal() }
+            self.commitWake.signal()
             self.ledgerWake.signal()
         }
         // What is still in memory and uncommitted goes now; the leases are given back for the next run.
+        await commitRound()
         for lane in lanes {
-            await commitOnce(lane)
             if let token = lane.state.withLock({ $0.token }) { try? await lane.store.release(token: token) }
         }
         board.set(Self.name, .stopped)
@@ -310,16 +309,20 @@ public final class TradeEngine: Service, Sendable {
         logger.warning("trade shard lost", metadata: ["shard": "\(lane.index)", "reason": "\(reason)"])
     }
 
-    private func commitLoop(_ lane: Lane) async {
+    /// Commits for every shard owned here, round after round: a round takes what each shard changed since
+    /// its last commit and stores all of it together (`ShardStore.commit(_:redis:)`); what changes while a
+    /// round is on its way goes with the next.
+    private func commitLoop() async {
         var backoff = Duration.milliseconds(20)
         while !stopping {
-            await lane.commits.wait()
+            await commitWake.wait()
             // Only changes nobody waits for: a moment for more to join them (ended by one somebody waits for).
-            if lane.state.withLock({ $0.waiters.isEmpty && $0.uncommittedEntries == 0 && $0.lazy }) {
-                await lane.commits.wait(timeout: Self.lazyDelay)
+            let lazyOnly = lanes.allSatisfy { lane in
+                lane.state.withLock { $0.waiters.isEmpty && $0.uncommittedEntries == 0 && $0.backlog.isEmpty }
             }
+            if lazyOnly { await commitWake.wait(timeout: Self.lazyDelay) }
             while !stopping {
-                let outcome = await commitOnce(lane)
+                let outcome = await commitRound()
                 if outcome == .idle { break }
                 if outcome == .failed {
                     try? await Task.sleep(for: backoff)
@@ -333,62 +336,84 @@ public final class TradeEngine: Service, Sendable {
 
     enum CommitOutcome { case idle, committed, failed }
 
-    /// One group commit: everything the shard changed since the last one, with the ledger checkpoint.
+    /// What one shard hands to a commit round.
+    struct Taken {
+        var lane: Lane
+        var changes: [TradeChange]
+        var waiters: [CheckedContinuation<Void, any Error>]
+        var sequence: Int
+        var applied: String
+        var token: String
+        var entries: Int
+        var checkpointMoved: Bool
+    }
+
+    /// One group commit round over every shard with something to store.
     @discardableResult
-    private func commitOnce(_ lane: Lane) async -> CommitOutcome {
-        struct Taken {
-            var changes: [TradeChange]
-            var waiters: [CheckedContinuation<Void, any Error>]
-            var sequence: Int
-            var applied: String
-            var token: String
-            var entries: Int
-        }
-        let taken: Taken? = lane.state.withLock { state in
-            guard state.shard != nil, let token = state.token else { return nil }
-            let fresh = state.shard!.takeChanges()
-            state.lazy = false
-            guard !fresh.isEmpty || !state.backlog.isEmpty || state.applied != state.committed || !state.waiters.isEmpty else { return nil }
-            defer {
-                state.backlog = []
-                state.waiters = []
+    private func commitRound() async -> CommitOutcome {
+        var taken: [Taken] = []
+        for lane in lanes {
+            let item: Taken? = lane.state.withLock { state in
+                guard state.shard != nil, let token = state.token else { return nil }
+                let fresh = state.shard!.takeChanges()
+                state.lazy = false
+                guard !fresh.isEmpty || !state.backlog.isEmpty || state.applied != state.committed || !state.waiters.isEmpty else { return nil }
+                defer {
+                    state.backlog = []
+                    state.waiters = []
+                }
+                return Taken(lane: lane, changes: state.backlog + fresh, waiters: state.waiters, sequence: state.shard!.book.sequence,
+                             applied: state.applied, token: token, entries: state.uncommittedEntries,
+                             checkpointMoved: state.applied != state.committed)
             }
-            return Taken(changes: state.backlog + fresh, waiters: state.waiters, sequence: state.shard!.book.sequence,
-                         applied: state.applied, token: token, entries: state.uncommittedEntries)
+            if let item { taken.append(item) }
         }
-        guard let taken else { return .idle }
-        do {
-            if !taken.changes.isEmpty || taken.applied != lane.state.withLock({ $0.committed }) {
-                try await lane.store.commit(taken.changes, sequence: taken.sequence, lastApplied: taken.applied, token: taken.token)
-                commitsCounter.increment()
-            }
-            lane.state.withLock { state in
-                if state.token == taken.token {
-                    state.committed = taken.applied
-                    state.uncommittedEntries -= taken.entries
+        guard !taken.isEmpty else { return .idle }
+        let stored = taken.filter { !$0.changes.isEmpty || $0.checkpointMoved }
+        let pending = stored.map {
+            ShardStore.Pending(store: $0.lane.store, commands: ShardStore.commands(for: $0.changes, keys: $0.lane.store.keys, sequence: $0.sequence,
+                                                                                    lastApplied: $0.applied),
+                               token: $0.token)
+        }
+        var results: [Int: Result<Void, any Error>] = [:]
+        if !pending.isEmpty {
+            for (item, result) in zip(stored, await ShardStore.commit(pending, redis: redis)) { results[item.lane.index] = result }
+            commitsCounter.increment()
+        }
+        var failed = false
+        for item in taken {
+            switch results[item.lane.index] ?? .success(()) {
+            case .success:
+                item.lane.state.withLock { state in
+                    if state.token == item.token {
+                        state.committed = item.applied
+                        state.uncommittedEntries -= item.entries
+                    }
+                }
+                for waiter in item.waiters { waiter.resume() }
+            case .failure(let fenced as ShardStore.Fenced):
+                for waiter in item.waiters { waiter.resume(throwing: TradeEngineUnavailable("\(fenced)")) }
+                lose(item.lane, because: "\(fenced)")
+            case .failure(let error):
+                // Kept in order for the next commit; the callers learn that theirs is not stored yet.
+                failed = true
+                commitFailures.increment()
+                item.lane.state.withLock { state in
+                    if state.token == item.token { state.backlog = item.changes + state.backlog }
+                }
+                for waiter in item.waiters {
+                    waiter.resume(throwing: TradeEngineUnavailable("the trade state could not be stored (Redis): \(error)"))
+                }
+                if let suppressed = throttle.allow() {
+                    logger.error("trade commit failed; retrying", metadata: [
+                        "shard": "\(item.lane.index)", "changes": "\(item.changes.count)", "error": "\(error)",
+                        "suppressed_since_last": "\(suppressed)",
+                    ])
                 }
             }
-            recordPending()
-            for waiter in taken.waiters { waiter.resume() }
-            return .committed
-        } catch let fenced as ShardStore.Fenced {
-            for waiter in taken.waiters { waiter.resume(throwing: TradeEngineUnavailable("\(fenced)")) }
-            lose(lane, because: "\(fenced)")
-            return .idle
-        } catch {
-            // Kept in order for the next commit; the callers learn that theirs is not stored yet.
-            commitFailures.increment()
-            lane.state.withLock { state in
-                if state.token == taken.token { state.backlog = taken.changes + state.backlog }
-            }
-            for waiter in taken.waiters { waiter.resume(throwing: TradeEngineUnavailable("the trade state could not be stored (Redis): \(error)")) }
-            if let suppressed = throttle.allow() {
-                logger.error("trade commit failed; retrying", metadata: [
-                    "shard": "\(lane.index)", "changes": "\(taken.changes.count)", "error": "\(error)", "suppressed_since_last": "\(suppressed)",
-                ])
-            }
-            return .failed
         }
+        recordPending()
+        return failed ? .failed : .committed
     }
 
     // MARK: the ledger
@@ -452,7 +477,7 @@ public final class TradeEngine: Service, Sendable {
         }
         guard let results else { return }
         recordPending()
-        lane.commits.signal()
+        commitWake.signal()
         report(entries, results)
     }
 
