@@ -203,14 +203,7 @@ struct Check: AsyncParsableCommand {
             ("confirm", config.confirmPort, "PULL"), ("signal_in", config.signalInPort, "PULL"), ("relay", config.relayPort, "PUB"),
             ("alerts", config.alertPort, "PUB"), ("query", config.queryPort, "REP"),
         ]
-        // On a Redis Cluster the trade path does not run yet (`bitten up` says so in /health): not a failure.
-        let tradePathOff = config.onCluster
-        func skip(_ name: String) { print("SKIP  \(name.padding(toLength: 34, withPad: " ", startingAt: 0)) the trade path does not run on a Redis Cluster yet") }
         for (name, port, type) in ports {
-            if tradePathOff && ["signals", "confirm", "signal_in"].contains(name) {
-                skip("zmq: \(name) \(port) is \(type)")
-                continue
-            }
             report("zmq: \(name) \(port) is \(type)", Result { () throws(CheckFailure) -> String in
                 let peer: String
                 do throws(ZMTPProbe.Failure) { peer = try ZMTPProbe.socketType(host: host, port: port, timeout: timeout) } catch { throw CheckFailure(error.message) }
@@ -263,10 +256,6 @@ struct Check: AsyncParsableCommand {
         })
 
         for path in ["/health", "/nodes", "/services", "/positions", "/alerts", "/openapi.yaml", "/metrics", "/"] {
-            if tradePathOff && path == "/positions" {
-                skip("http: GET \(path)")
-                continue
-            }
             report("http: GET \(path)", await Result { () async throws(CheckFailure) -> String in
                 guard let url = URL(string: api + path) else { throw CheckFailure("bad URL") }
                 var request = URLRequest(url: url)

@@ -16,7 +16,6 @@ struct SystemRunner {
     let services: Set<ServiceName>
     let demoEAs: Int
     /// `bitten up` on a Redis Cluster leaves the trade path out (and says so); `bitten run trade` there is refused.
-    var skipTradePathOnCluster = true
 
     func run() async throws {
         let logger = Logger(label: "bitten")
@@ -56,27 +55,11 @@ struct SystemRunner {
             if let managedCluster { ManagedCluster.stop(managedCluster, dataDir: config.dataDir, logger: logger) }
         }
 
-        // On a Redis Cluster the trade path cannot run yet: its scripts touch keys of many slots in one
-        // step and the confirmation ledger blocks on one connection. `bitten up` runs the rest and says so;
-        // `bitten run trade` on a cluster is refused. The EA answers pings on 5558, so the confirmations
-        // service runs there for them, keeping any confirmation in its spool instead of the ledger.
-        var services = self.services
-        var notRunning: [String: String] = [:]
-        if backend.isCluster {
-            let reason = "the trade path needs one Redis primary (redis://) until its key schema is cluster-ready: its scripts touch keys of many slots in one step"
-            if services.contains(.trade) && !skipTradePathOnCluster {
-                throw StartupError("trade cannot run on a Redis Cluster yet: \(reason)")
-            }
-            if services.contains(.trade) { notRunning["trade"] = reason }
-            if services.contains(.confirmations) { notRunning["confirmation_ledger"] = reason }
-            if services.contains(.citadel) { notRunning["signal_intake"] = reason }
-            services.remove(.trade)
-            if !notRunning.isEmpty {
-                logger.warning("on a Redis Cluster: the trade path is not started", metadata: [
-                    "not_running": "\(notRunning.keys.sorted().joined(separator: ","))", "reason": "\(reason)",
-                ])
-            }
-        }
+        // Everything runs on one Redis and on a Redis Cluster alike (the trade engine's keys are per shard,
+        // each shard's in one slot).
+        let services = self.services
+        // What is not started here, and why (shown in /health and on the dashboard; nothing today).
+        let notRunning: [String: String] = [:]
 
         var selection: ServerSockets.Selection = []
         if services.contains(.gateway) { selection.insert(.command) }
@@ -211,6 +194,8 @@ struct SystemRunner {
             if let webhook = config.webhookURL, let url = URL(string: webhook) {
                 if case .single(let redisURL) = backend {
                     group.append(EventWebhook(url: url, redisURL: redisURL, board: board, logger: Logger(label: "bitten.webhook")))
+                } else {
+                    logger.warning("BITTEN_WEBHOOK_URL is not served on a Redis Cluster yet: its subscriber reads bitten:events from one server")
                 }
             }
         }

@@ -29,7 +29,7 @@ struct Run: AsyncParsableCommand {
         let config = try resolveOrExit(options)
         Observability.bootstrap(format: options.logFormat, level: options.logLevel,
                                 logDirectory: (config.dataDir as NSString).appendingPathComponent("logs"))
-        try await SystemRunner(config: config, services: Set(services), demoEAs: 0, skipTradePathOnCluster: false).run()
+        try await SystemRunner(config: config, services: Set(services), demoEAs: 0).run()
     }
 }
 

@@ -8,7 +8,7 @@ import ZeroMQ
 extension EndToEnd {
     /// `bitten up` with its state on a Redis Cluster (three primaries, one replica each, on loopback):
     /// registration, heartbeats, pings, the relay, CITADEL, node alerts and the dashboard, with the keys
-    /// spread over the primaries. The trade path does not run there yet, and says so.
+    /// spread over the primaries, and the trade path with its shard keys each in one slot.
     @Suite("bitten up on a Redis Cluster", .serialized)
     struct ClusterUpTests {
         /// `node:*` keys held by each primary (replicas answer for their primary's slots only with READONLY).
@@ -83,20 +83,15 @@ extension EndToEnd {
             let listed = (alerts["alerts"] as? [[String: Any]] ?? []).compactMap { $0["uuid"] as? String }
             #expect(Set(listed) == Set(silent), "\(alerts)")
 
-            // The health report and the dashboard: Redis is a cluster of three primaries, the trade path is
-            // reported as not running (with the reason), and its routes answer 503 saying why.
+            // The health report and the dashboard: Redis is a cluster of three primaries; nothing is left out.
             let (status, health) = try await HTTP.json(bitten.httpBase + "/health")
             #expect(status == 200)
             let redisStatus = try #require(health["redis"] as? [String: Any])
             #expect(redisStatus["mode"] as? String == "cluster" && redisStatus["primaries"] as? Int == 3)
             #expect(redisStatus["reachable"] as? Bool == true && (redisStatus["used_memory_bytes"] as? Int ?? 0) > 0)
-            let notRunning = try #require(health["not_running"] as? [String: String])
-            #expect(Set(notRunning.keys) == ["trade", "confirmation_ledger", "signal_intake"])
+            #expect(health["not_running"] == nil, "\(health)")
             #expect((health["nodes"] as? [String: Any])?["online"] as? Int == 25)
             #expect(health["health_score"] as? Int != nil)
-            let (tradeStatus, tradeBody) = try await HTTP.json(bitten.httpBase + "/positions")
-            #expect(tradeStatus == 503)
-            #expect(((tradeBody["error"] as? [String: Any])?["message"] as? String ?? "").contains("cluster-ready"))
             let (pageStatus, page) = try await HTTP.get(bitten.httpBase + "/")
             #expect(pageStatus == 200 && page.count > 1000)
             let (_, snapshot) = try await HTTP.json(bitten.httpBase + "/snapshot")
@@ -104,18 +99,37 @@ extension EndToEnd {
             #expect(snapshotNodes["total"] as? Int == 30 && snapshotNodes["online"] as? Int == 25, "\(snapshotNodes)")
             #expect((snapshotNodes["recent"] as? [[String: Any]] ?? []).count == 30)
 
-            // A confirmation on 5558 has no ledger here: it is kept in the spool, in order, and nothing is
-            // written to the cluster for it (the trade path replays the spool when it runs on one Redis).
-            let push = try Socket(context: context, type: .push)
-            try push.setLinger(.seconds(2))
-            try push.connect("tcp://127.0.0.1:\(bitten.confirmPort)")
-            try push.send(Message([try Fixtures.bytes("ea/confirmation_success.json")]))
-            push.close()
-            let spool = bitten.dataDir.appendingPathComponent("spool/confirmations.spool")
-            #expect(try await eventually(.seconds(5)) {
-                ((try? String(contentsOf: spool, encoding: .utf8)) ?? "").split(separator: "\n").count == 1
+            // The trade path on the cluster: a user, a signal, a fire to the EA (named the broker's way), its
+            // fill, a close answered the EA v2.05's way (price 0, valued at the market) and the statistics;
+            // the user's shard keys are all in one slot.
+            let api = bitten.httpBase
+            let trader = fleet.uuids[1]
+            let (userStatus, userBody) = try await HTTP.sendJSON("POST", api + "/users", body: #"{"uuid":"\#(trader)","tier":"CORPORAL"}"#)
+            #expect(userStatus == 201, "\(userBody)")
+            let now = Int(Date().timeIntervalSince1970)
+            let (signalStatus, signalBody) = try await HTTP.sendJSON("POST", api + "/signals", body: #"{"signal_id":"CLUSTER_1","symbol":"EURUSD","direction":"BUY","entry_price":1.0852,"sl":1.0832,"tp":1.0892,"timestamp":\#(now)}"#)
+            #expect(signalStatus == 201, "\(signalBody)")
+            let (fireStatus, fire) = try await HTTP.sendJSON("POST", api + "/fire/CLUSTER_1", body: #"{"user_uuid":"\#(trader)"}"#)
+            #expect(fireStatus == 201, "\(fire)\n\(bitten.logTail())")
+            #expect(fleet.receivedFires(for: trader).first?.symbol == "EURUSD.r")
+            var ticket = 0
+            #expect(try await eventually {
+                let (_, open) = try await HTTP.json(api + "/users/\(trader)/positions")
+                ticket = (open["positions"] as? [[String: Any]])?.first?["ticket"] as? Int ?? 0
+                return ticket > 0
             }, "\(bitten.logTail())")
-            for keys in TradeKeys.all { #expect(try await redis.command(["EXISTS", keys.confirmations]).int == 0) }
+            let (closeStatus, closeBody) = try await HTTP.sendJSON("POST", api + "/positions/\(ticket)/close", body: "{}")
+            #expect(closeStatus == 202, "\(closeBody)")
+            #expect(try await eventually {
+                let (_, stats) = try await HTTP.json(api + "/stats")
+                return stats["total"] as? Int == 1
+            }, "\(bitten.logTail())")
+            let keys = TradeKeys.of(trader)
+            let position = try #require(try await redis.command(["HGETALL", keys.position(ticket)]).hash)
+            #expect(position["status"] == "closed" && position["close_price_source"] == "market", "\(position)")
+            #expect(try await redis.command(["EXISTS", keys.trade(ticket)]).int == 1)
+            #expect(try await redis.command(["HGET", keys.fire(fire["fire_id"] as? String ?? ""), "state"]).string == "filled")
+            #expect(Set([keys.position(ticket), keys.trade(ticket), keys.confirmations, keys.state, keys.lease].map(ClusterSlot.of)).count == 1)
 
             running.cancel()
             _ = try? await running.value
@@ -147,16 +161,6 @@ extension EndToEnd {
             let took = await bitten.terminate(timeout: .seconds(20))
             #expect(took != nil, "\(bitten.logTail())")
             #expect(pids.allSatisfy { !processExists($0) }, "the managed cluster must stop with bitten")
-        }
-
-        @Test func theTradePathIsRefusedOnAClusterWhenAskedForByName() throws {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-cluster-refusal-\(UUID().uuidString)")
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let (code, output) = try runBitten(["run", "trade", "http"], environment: [
-                "BITTEN_REDIS_URL": "redis-cluster://127.0.0.1:1,127.0.0.1:2", "BITTEN_DATA_DIR": dir.path,
-            ])
-            #expect(code != 0)
-            #expect(output.contains("trade cannot run on a Redis Cluster yet"), "\(output)")
         }
     }
 }

@@ -291,6 +291,14 @@ public final class ConfirmationService: Service, Sendable {
             }
         }
         guard !calls.isEmpty else { return }
+        if redis.isCluster {
+            // Each shard's ledger is in its own slot: one script call per shard, in order within each.
+            for call in calls {
+                try await redis.evaluate(Self.appendScript, keys: [call[3], call[4]], args: Array(call.dropFirst(5)))
+            }
+            onAppended()
+            return
+        }
         let prepared = calls
         try await redis.withConnection { connection in
             let sha = try connection.scriptSHA(Self.appendScript)

@@ -165,7 +165,8 @@ public struct ShardStore: Sendable {
         for command in commands {
             args.append(String(command.count))
             args += command
-            if command.count > 1, touched.insert(command[1]).inserted { keyList.append(command[1]) }
+            // A PUBLISH names a channel, not a key.
+            if command.count > 1, command[0] != "PUBLISH", touched.insert(command[1]).inserted { keyList.append(command[1]) }
             // COPY / SMOVE name a second key.
             if command[0] == "COPY", command.count > 2, touched.insert(command[2]).inserted { keyList.append(command[2]) }
         }

@@ -435,6 +435,9 @@ public final class TradeEngine: Service, Sendable {
                     ["XRANGE", lane.store.keys.confirmations, cursor == "0" ? "-" : "(" + cursor, "+", "COUNT", String(settings.batch)]
                 })
             } catch {
+                if let suppressed = throttle.allow() {
+                    logger.warning("trade ledger not read", metadata: ["error": "\(error)", "suppressed_since_last": "\(suppressed)"])
+                }
                 try? await Task.sleep(for: .milliseconds(200))
                 continue
             }

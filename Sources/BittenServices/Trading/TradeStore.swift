@@ -64,10 +64,14 @@ public struct TradeStore: Sendable {
     /// signal with that id exists already.
     public func save(_ signal: SignalRecord, now: Double) async throws -> Bool {
         let ttl = max(60, Int(signal.expiresAt - now) + 86_400)
-        let reply = try await redis.evaluate(
-            TradeScripts.saveSignal, keys: ["signal:\(signal.signalID)", "signals:recent"],
-            args: [String(ttl), Self.number(signal.receivedAt), signal.signalID] + signal.redisFields)
-        return reply.int == 1
+        let reply = try await redis.evaluate(TradeScripts.saveSignal, keys: ["signal:\(signal.signalID)"], args: [String(ttl)] + signal.redisFields)
+        guard reply.int == 1 else { return false }
+        // The recent list is another key (another slot on a cluster): listed right after it is stored.
+        for reply in try await redis.pipeline([
+            ["ZADD", "signals:recent", Self.number(signal.receivedAt), signal.signalID],
+            ["ZREMRANGEBYRANK", "signals:recent", "0", "-1001"],
+        ]) { try reply.orThrow() }
+        return true
     }
 
     /// Whether a signal is stored (not removed, not expired).
