@@ -1,3 +1,5 @@
+import Redis
+import BittenServices
 import Foundation
 import Hummingbird
 
@@ -33,6 +35,10 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let message = error.status == .notFound ? "no route for \(request.method) \(request.uri.path)"
                 : (error.body ?? error.status.reasonPhrase)
             throw APIError(error.status, code: code, message)
+        } catch let error as TradeEngineUnavailable {
+            throw APIError(.serviceUnavailable, code: "store_unavailable", error.message)
+        } catch let error as RedisError where error.isConnectionProblem || error.code == .closed {
+            throw APIError(.serviceUnavailable, code: "store_unavailable", "Redis unavailable: \(error.message)")
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             throw APIError(.internalServerError, code: "internal", "internal error: \(type(of: error))")

@@ -228,7 +228,22 @@ public struct ShardStore: Sendable {
                     _ = try? connection.command(["UNWATCH"])
                     return results
                 }
-                _ = try connection.transaction(commands)
+                do {
+                    _ = try connection.transaction(commands)
+                } catch let error as RedisError where error.code == .transactionAborted {
+                    // A lease was touched between the check and EXEC (its owner renewing it, most often):
+                    // nothing was written; checked and sent once more.
+                    let again = try connection.pipeline([["WATCH"] + leases] + leases.map { ["GET", $0] })
+                    try again[0].orThrow()
+                    for (index, item) in pending.enumerated() {
+                        guard case .success = results[index] else { continue }
+                        if try again[index + 1].orThrow().string != item.token {
+                            _ = try? connection.command(["UNWATCH"])
+                            throw error
+                        }
+                    }
+                    _ = try connection.transaction(commands)
+                }
                 return results
             }
         } catch {
