@@ -142,9 +142,9 @@ public final class FireDesk: Service, Sendable {
 
     /// Fires `signalID` for `userUUID`. A repeat returns the first fire's record with `duplicate`.
     ///
-    /// The user's shard decides in memory (its owner is the only writer): the user's tier and risk override
-    /// as they are now pick one of the sizes computed here for every tier (a user with a risk override is
-    /// sized for it on a second try), the earlier-fire marker and the slots. The command goes out only once
+    /// The user's shard decides in memory (its owner is the only writer): the fire is sized for the user's
+    /// tier and risk override as the shard holds them, and the reservation checks them again (a change in
+    /// between is sized again), with the earlier-fire marker and the slots. The command goes out only once
     /// the reservation is stored. Refusals keep their order: unknown signal, unknown user, earlier fire
     /// (the first fire's record), then the rest.
     public func fire(signalID: String, userUUID: String) async throws(FireRefusal) -> FireRecord {
@@ -156,7 +156,9 @@ public final class FireDesk: Service, Sendable {
         }
         // A removed signal is never fired: one cheap EXISTS, while the checks run.
         async let stillStored = signalStored(signalID)
-        var only: (tier: Tier, override: String)?
+        // Sized for the tier and override the user's shard holds now (the reservation checks them again).
+        var only: (tier: Tier, override: String)? = (try? engine.read(userUUID) { $0.users[userUUID] })
+            .flatMap { $0.map { ($0.tier, $0.riskOverride) } }
         for attempt in 0..<3 {
             let plan: FirePlan
             do {
