@@ -124,5 +124,43 @@ extension EndToEnd {
             #expect(open == filled.count - counted, "\(open) open, \(filled.count) filled, \(counted) closed")
             print("engine crash: \(ledger.count) confirmations in the ledger, \(filled.count) fills and \(counted) closes counted once after the restart")
         }
+    
+        /// Two trade processes on one Redis: the first holds every shard and the second is refused what it does
+        /// not own; when the first dies without a word, its leases run out and the second takes every shard
+        /// over, with what the first committed.
+        @Test func aSecondProcessTakesTheShardsOverWhenTheFirstDies() async throws {
+            let redisServer = try RedisServerProcess(appendOnly: true)
+            defer { redisServer.stop() }
+            let shared = ["BITTEN_REDIS_URL": redisServer.url, "BITTEN_MARKET_CLOSED_SILENCE": "false"]
+            let redis = try RedisConnection(url: RedisURL(parsing: redisServer.url))
+            func holders() throws -> [String] {
+                try TradeKeys.all.map { String((try redis.command(["GET", $0.lease]).string ?? "").prefix { $0 != "/" }) }
+            }
+            let first = try BittenProcess(arguments: ["run", "trade", "http"], environment: shared.merging(["BITTEN_GATEWAY_ID": "first"]) { $1 })
+            defer { first.terminateAndWait() }
+            try await first.waitUntilHealthy()
+            #expect(try await eventually { try holders().allSatisfy { $0 == "first" } }, "\(first.logTail())")
+            let second = try BittenProcess(arguments: ["run", "trade", "http"], environment: shared.merging(["BITTEN_GATEWAY_ID": "second"]) { $1 })
+            defer { second.terminateAndWait() }
+            try await second.waitUntilHealthy()
+
+            let (created, body) = try await HTTP.sendJSON("POST", first.httpBase + "/users", body: #"{"uuid":"user_moved_1","tier":"MAJOR"}"#)
+            #expect(created == 201, "\(body)")
+            let (refused, reason) = try await HTTP.sendJSON("POST", second.httpBase + "/users", body: #"{"uuid":"user_moved_2","tier":"MAJOR"}"#)
+            #expect(refused == 503 && (reason["error"] as? [String: Any])?["code"] as? String == "store_unavailable", "\(reason)")
+            #expect(try holders().allSatisfy { $0 == "first" })
+
+            kill(first.pid, SIGKILL)
+            let killed = ContinuousClock.now
+            #expect(try await eventually(.seconds(30)) { try holders().allSatisfy { $0 == "second" } }, "\(second.logTail())")
+            print("shard takeover: every lease held by the second process \(ContinuousClock.now - killed) after the first was killed")
+            #expect(try await eventually {
+                let (status, user) = try await HTTP.json(second.httpBase + "/users/user_moved_1")
+                return status == 200 && user["tier"] as? String == "MAJOR"
+            })
+            #expect(try await eventually {
+                try await HTTP.sendJSON("POST", second.httpBase + "/users", body: #"{"uuid":"user_moved_2","tier":"MAJOR"}"#).0 == 201
+            }, "\(second.logTail())")
+        }
     }
 }
