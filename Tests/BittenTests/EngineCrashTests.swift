@@ -8,8 +8,9 @@ import ZeroMQ
 
 extension EndToEnd {
     /// The trade engine's owner killed with SIGKILL while confirmations stream in, and started again on the
-    /// same Redis: the new run loads every shard as last committed and replays its ledger from the
-    /// checkpoint, so every confirmation in the ledger counts exactly once.
+    /// same Redis: what the dead process had accepted comes back from its journal, the new run loads every
+    /// shard as last committed and replays its ledger from the checkpoint, so every confirmation counts
+    /// exactly once.
     @Suite("Trade engine: SIGKILL mid-batch and restart", .serialized)
     struct EngineCrashTests {
         static let users = (0..<40).map { "user_crash_\($0)" }
@@ -87,7 +88,13 @@ extension EndToEnd {
                 let close = i % 3 == 0 ? "1.08400" : "1.08620"
                 try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(800_000 + i),"close_price":\#(close),"lot":0.10,"message":"Position closed","account":\#(81_000 + i % Self.users.count),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 15:12:44"}"#)
             }
-            // Killed as soon as the first closes are counted: mid-flow, with batches read, applied, committing.
+            // Killed as soon as every confirmation is accepted on 5558 and the first closes are counted: mid-flow,
+            // with entries in memory, in the ledger, applied and committing.
+            #expect(try await eventually(.seconds(30)) {
+                let (_, health) = try await HTTP.json(first.httpBase + "/health")
+                let confirm = (health["ports"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "confirm" }
+                return confirm?["received"] as? Int ?? 0 >= 2 * Self.trades
+            })
             #expect(try await eventually(.seconds(30)) { try statisticsTotal(redis) > 0 })
             kill(first.pid, SIGKILL)
             let atKill = try statisticsTotal(redis)
@@ -107,8 +114,10 @@ extension EndToEnd {
                 return stable >= 3
             }, "\(second.logTail())")
 
-            // What the ledger holds is what counted: each close of a filled position once, nothing twice.
+            // Nothing accepted was lost (what waited in memory came back from the journal), and what the ledger
+            // holds is what counted: each close of a filled position once, nothing twice.
             let ledger = try TradeKeys.ledgerEntries(redis)
+            #expect(ledger.count == 2 * Self.trades, "\(ledger.count) of \(2 * Self.trades) accepted confirmations in the ledger")
             var filled: Set<String> = [], closes: [String] = []
             for entry in ledger {
                 guard let payload = entry["payload"], let ticket = payload.split(separator: "\"ticket\":").last?.prefix(6) else { continue }

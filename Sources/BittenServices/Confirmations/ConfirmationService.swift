@@ -10,8 +10,9 @@ import ZeroMQ
 /// The confirmation channel (PULL 5558). Every accepted `confirmation` and `close_confirmation` is
 /// appended to the durable ledger of its user's trade shard (`stream:confirmations:{tN}`); `pong` goes to
 /// the node registry.
-/// Receiving never waits for Redis: accepted entries queue in memory and a writer appends them in
-/// pipelined batches. When Redis cannot be reached, batches go to the spool file (fsync'd) and are
+/// Receiving never waits for Redis: accepted entries are written to a journal file and queue in
+/// memory, and a writer appends them in pipelined batches (a process that dies loses nothing it accepted:
+/// the next start takes the journal into the spool). When Redis cannot be reached, batches go to the spool file (fsync'd) and are
 /// replayed in order once it answers again.
 ///
 /// Exactly once: each entry carries its writer's id and a sequence number that only grows (receive
@@ -33,6 +34,8 @@ public final class ConfirmationService: Service, Sendable {
     private let (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     private let onAppended: @Sendable () -> Void
     private let spool: ConfirmationSpool?
+    /// Every accepted entry until it is in the ledger (or the spool): what a dead process held in memory.
+    private let journal: ConfirmationSpool?
     private let writerID: String
     private let sequence = Mutex<Int>(0)
     private let redisDown = Mutex<Bool>(false)
@@ -78,15 +81,30 @@ public final class ConfirmationService: Service, Sendable {
         self.onAppended = onAppended
         self.writerID = writerID
         var spool: ConfirmationSpool?
+        var journal: ConfirmationSpool?
         if let spoolDirectory {
             do {
                 spool = try ConfirmationSpool(directory: spoolDirectory)
+                journal = try ConfirmationSpool(directory: spoolDirectory, name: "confirmations.journal", sync: false)
             } catch {
                 logger.error("cannot open the confirmation spool; entries will wait in memory while Redis is away",
                              metadata: ["dir": "\(spoolDirectory)", "error": "\(error)"])
             }
         }
+        if let spool, let journal, journal.count > 0 {
+            // The last run died with entries accepted and not yet in the ledger: they join the spool, in order,
+            // once each (the append script skips any that did reach the ledger).
+            do {
+                let recovered = try journal.entries()
+                try spool.replace(with: Self.merged(try spool.entries(), recovered))
+                try journal.clear()
+                logger.notice("confirmations of the last run recovered from its journal", metadata: ["entries": "\(recovered.count)"])
+            } catch {
+                logger.error("could not recover the confirmation journal", metadata: ["error": "\(error)"])
+            }
+        }
         self.spool = spool
+        self.journal = journal
         self.input = input
         self.registry = registry
         self.redis = redis
@@ -174,7 +192,19 @@ public final class ConfirmationService: Service, Sendable {
         if !entries.isEmpty, let ledgerOff {
             keep(entries, because: ledgerOff)
         } else if !entries.isEmpty {
-            queue.withLock { $0 += entries }
+            let journaled: Bool = queue.withLock { queue in
+                defer { queue += entries }
+                do {
+                    try journal?.append(entries)
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            if !journaled, let suppressed = keptThrottle.allow() {
+                logger.error("confirmation journal not written: a crash now would lose what waits in memory",
+                             metadata: ["suppressed_since_last": "\(suppressed)"])
+            }
             wakeContinuation.yield()
         }
         board.count(Self.name, in: batch.count - rejected, errors: rejected)
@@ -227,12 +257,12 @@ public final class ConfirmationService: Service, Sendable {
                 }
                 do {
                     try await append(batch)
-                    queue.withLock { $0.removeFirst(batch.count) }
+                    taken(batch.count)
                 } catch {
                     // Keep the order: this batch joins the spool behind what is already there.
                     if let spool {
                         try spool.append(batch)
-                        queue.withLock { $0.removeFirst(batch.count) }
+                        taken(batch.count)
                     }
                     throw error
                 }
@@ -247,8 +277,12 @@ public final class ConfirmationService: Service, Sendable {
                         return q
                     }
                     if let spool, !waiting.isEmpty {
-                        do { try spool.append(waiting) } catch {
-                            logger.error("could not spool confirmations at shutdown", metadata: ["entries": "\(waiting.count)"])
+                        do {
+                            try spool.append(waiting)
+                            try journal?.clear()
+                        } catch {
+                            logger.error("could not spool confirmations at shutdown (the journal keeps them)",
+                                         metadata: ["entries": "\(waiting.count)"])
                         }
                     }
                     return
@@ -261,7 +295,10 @@ public final class ConfirmationService: Service, Sendable {
                         defer { q = [] }
                         return q
                     }
-                    do { try spool.append(waiting) } catch { queue.withLock { $0 = waiting + $0 } }
+                    do {
+                        try spool.append(waiting)
+                        queue.withLock { if $0.isEmpty { try? journal?.clear() } }
+                    } catch { queue.withLock { $0 = waiting + $0 } }
                 }
             }
         }
@@ -316,6 +353,36 @@ public final class ConfirmationService: Service, Sendable {
             }
         }
         onAppended()
+    }
+
+    /// The first `count` entries of the queue are in the ledger or the spool; once nothing waits in memory,
+    /// the journal is emptied (under the queue's lock, so nothing accepted meanwhile is dropped from it).
+    private func taken(_ count: Int) {
+        queue.withLock { queue in
+            queue.removeFirst(count)
+            if queue.isEmpty {
+                try? journal?.clear()
+            } else if let journal, journal.count > Self.journalRewriteAt {
+                // Never empty under a steady load: rewritten to what still waits, so it stays small.
+                try? journal.replace(with: queue)
+            }
+        }
+    }
+
+    /// Journal lines after which a journal that never empties is rewritten.
+    static let journalRewriteAt = 50_000
+
+    /// Spool and journal entries as one ordered list, each (writer, sequence) once.
+    static func merged(_ spooled: [[String]], _ journaled: [[String]]) -> [[String]] {
+        var seen: Set<String> = []
+        var all: [[String]] = []
+        for entry in spooled + journaled where entry.count >= 2 {
+            if seen.insert(entry[0] + "\u{1}" + entry[1]).inserted { all.append(entry) }
+        }
+        return all.enumerated().sorted { a, b in
+            let (x, y) = (Int(a.element[1]) ?? 0, Int(b.element[1]) ?? 0)
+            return x != y ? x < y : a.offset < b.offset
+        }.map(\.element)
     }
 
     private func markRedis(up: Bool, error: (any Error)? = nil) {

@@ -5,13 +5,19 @@ import Synchronization
 /// (`$BITTEN_DATA_DIR/spool/confirmations.spool`, one JSON array per line, fsync'd per batch).
 /// It is replayed in order when Redis is back and then truncated. A replay that is interrupted (a
 /// crash) starts again from the top: the append script recognises entries it already took.
+///
+/// The same format serves as the journal (`confirmations.journal`, not fsync'd): every accepted entry is
+/// written there before it waits in memory for the ledger, so a process that dies (SIGKILL, a crash) loses
+/// nothing it accepted; the next start moves the journal into the spool.
 public final class ConfirmationSpool: Sendable {
     public let path: String
+    private let sync: Bool
     private let state = Mutex<Int>(0)  // lines in the file
 
-    public init(directory: String) throws {
+    public init(directory: String, name: String = "confirmations.spool", sync: Bool = true) throws {
+        self.sync = sync
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        path = (directory as NSString).appendingPathComponent("confirmations.spool")
+        path = (directory as NSString).appendingPathComponent(name)
         if !FileManager.default.fileExists(atPath: path) {
             FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         }
@@ -22,7 +28,7 @@ public final class ConfirmationSpool: Sendable {
     /// Entries waiting in the file.
     public var count: Int { state.withLock { $0 } }
 
-    /// Appends entries and fsyncs once.
+    /// Appends entries (and fsyncs once, unless this is a journal).
     public func append(_ entries: [[String]]) throws {
         guard !entries.isEmpty else { return }
         var data = Data()
@@ -35,7 +41,7 @@ public final class ConfirmationSpool: Sendable {
             guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
             defer { close(fd) }
             let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard written == data.count, fsync(fd) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            guard written == data.count, !sync || fsync(fd) == 0 else { throw CocoaError(.fileWriteUnknown) }
             count += entries.count
         }
     }
@@ -51,6 +57,25 @@ public final class ConfirmationSpool: Sendable {
             fsync(fd)
             close(fd)
             count = 0
+        }
+    }
+
+    /// Replaces the whole file with `entries` (written beside it, fsync'd, then renamed over it).
+    public func replace(with entries: [[String]]) throws {
+        var data = Data()
+        for entry in entries {
+            data.append(try JSONSerialization.data(withJSONObject: entry))
+            data.append(10)
+        }
+        try state.withLock { count in
+            let temporary = path + ".new"
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+            let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let synced = fsync(fd) == 0
+            close(fd)
+            guard written == data.count, synced, rename(temporary, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            count = entries.count
         }
     }
 
