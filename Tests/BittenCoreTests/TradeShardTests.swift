@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import BittenCore
@@ -181,6 +182,10 @@ struct TradeShardTests {
         #expect(text.hasPrefix(#"{"a":"x\"y\\z\n","b":"plain","#))
         let parsed = try JSONParser.parseObject(Array(text.utf8))
         for (key, value) in fields { #expect(parsed[key] == .string(value), "\(key)") }
+        // Arrays of strings (the confirmation spool's lines) read back as written.
+        let strings = ["writer", "1764", #"{"payload":"x\"y"}"#, "é €", "\u{01}\n", ""]
+        let array = try JSONSerialization.jsonObject(with: Data(JSONValue.serialize(strings).utf8)) as? [String]
+        #expect(array == strings)
     }
 
     @Test func aFailedSendFreesTheMarkerAndForgettingBoundsMemory() throws {

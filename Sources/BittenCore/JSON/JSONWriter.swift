@@ -45,6 +45,16 @@ extension JSONValue {
         return out + "}"
     }
 
+    /// An array of strings as compact JSON (the confirmation spool's and journal's lines).
+    public static func serialize(_ strings: [String]) -> String {
+        var out = "["
+        for (index, text) in strings.enumerated() {
+            if index > 0 { out += "," }
+            writeString(text, to: &out)
+        }
+        return out + "]"
+    }
+
     static func writeString(_ text: String, to out: inout String) {
         // Most text needs no escape: appended whole.
         if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {

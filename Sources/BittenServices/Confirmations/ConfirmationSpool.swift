@@ -1,3 +1,4 @@
+import BittenCore
 import Foundation
 import Synchronization
 
@@ -31,11 +32,7 @@ public final class ConfirmationSpool: Sendable {
     /// Appends entries (and fsyncs once, unless this is a journal).
     public func append(_ entries: [[String]]) throws {
         guard !entries.isEmpty else { return }
-        var data = Data()
-        for entry in entries {
-            data.append(try JSONSerialization.data(withJSONObject: entry))
-            data.append(10)
-        }
+        let data = Self.lines(entries)
         try state.withLock { count in
             let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o600)
             guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
@@ -62,11 +59,7 @@ public final class ConfirmationSpool: Sendable {
 
     /// Replaces the whole file with `entries` (written beside it, fsync'd, then renamed over it).
     public func replace(with entries: [[String]]) throws {
-        var data = Data()
-        for entry in entries {
-            data.append(try JSONSerialization.data(withJSONObject: entry))
-            data.append(10)
-        }
+        let data = Self.lines(entries)
         try state.withLock { count in
             let temporary = path + ".new"
             let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
@@ -77,6 +70,16 @@ public final class ConfirmationSpool: Sendable {
             guard written == data.count, synced, rename(temporary, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
             count = entries.count
         }
+    }
+
+    /// One JSON array of strings per line.
+    static func lines(_ entries: [[String]]) -> [UInt8] {
+        var text = ""
+        for entry in entries {
+            text += JSONValue.serialize(entry)
+            text += "\n"
+        }
+        return Array(text.utf8)
     }
 
     static func read(_ path: String) throws -> [[String]] {
