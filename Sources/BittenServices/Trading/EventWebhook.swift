@@ -8,7 +8,8 @@ import FoundationNetworking
 #endif
 
 /// Forwards every trade event published on the Redis channel `bitten:events` (fills, rejections,
-/// timeouts, closes with P&L) to a webhook as a JSON POST, retrying with back-off. It runs apart
+/// timeouts, closes with P&L; the trade engine publishes one message per commit with one JSON object per
+/// line) to a webhook as one JSON POST per event, retrying with back-off. It runs apart
 /// from the trade path: a slow or dead webhook delays only its own queue (the subscriber keeps
 /// the newest 10 000 events; older ones are dropped). An event that fails every attempt is counted
 /// as an error of this service.
@@ -35,7 +36,10 @@ public final class EventWebhook: Service, Sendable {
         let subscriber = RedisSubscriber(url: redisURL, channels: ["bitten:events"], logger: logger)
         await withGracefulShutdownHandler {
             for await message in subscriber.messages.cancelOnGracefulShutdown() {
-                await deliver(message.payload)
+                // A message holds one commit's events, one JSON object per line: each is posted on its own.
+                for event in message.payload.split(separator: "\n", omittingEmptySubsequences: true) {
+                    await deliver(String(event))
+                }
             }
         } onGracefulShutdown: {
             subscriber.stop()

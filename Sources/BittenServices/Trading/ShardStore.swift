@@ -251,6 +251,9 @@ public struct ShardStore: Sendable {
         }
     }
 
+    /// Where trade events are published: one message per commit, one JSON object per line.
+    public static let eventsChannel = "bitten:events"
+
     /// Bounded lists are trimmed to this many entries.
     static let listLimit = 1_000
 
@@ -266,6 +269,7 @@ public struct ShardStore: Sendable {
         var listOrder: [String] = []
         var expiring: Set<String> = []
         var recentFires: [String] = []
+        var events: [String] = []
         func push(_ list: String, _ value: String) {
             if lists[list] == nil { listOrder.append(list) }
             lists[list, default: []].append(value)
@@ -355,7 +359,7 @@ public struct ShardStore: Sendable {
                 push(keys.list(list), value)
             case .event(let name, var fields):
                 fields["event"] = name
-                commands.append(["PUBLISH", "bitten:events", json(fields)])
+                events.append(json(fields))
             }
         }
         for list in listOrder { commands.append(["LPUSH", list] + lists[list]!) }
@@ -378,6 +382,8 @@ public struct ShardStore: Sendable {
         if !slots.isEmpty {
             commands.append(["HSET", keys.slots] + slots.sorted { $0.key < $1.key }.flatMap { [$0.key, String($0.value)] })
         }
+        // The commit's events in one message, one JSON object per line (the webhook posts each on its own).
+        if !events.isEmpty { commands.append(["PUBLISH", Self.eventsChannel, events.joined(separator: "\n")]) }
         var state = ["HSET", keys.state, "sequence", String(sequence)]
         if let lastApplied { state += ["checkpoint", lastApplied] }
         commands.append(state)
