@@ -88,12 +88,13 @@ extension EndToEnd {
                 let close = i % 3 == 0 ? "1.08400" : "1.08620"
                 try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(800_000 + i),"close_price":\#(close),"lot":0.10,"message":"Position closed","account":\#(81_000 + i % Self.users.count),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 15:12:44"}"#)
             }
-            // Killed as soon as every confirmation is accepted on 5558 and the first closes are counted: mid-flow,
-            // with entries in memory, in the ledger, applied and committing.
+            // Killed as soon as the confirmation service has accepted every confirmation (journaled, queued for
+            // the ledger) and the first closes are counted: mid-flow, with entries in memory, in the ledger,
+            // applied and committing.
             #expect(try await eventually(.seconds(30)) {
                 let (_, health) = try await HTTP.json(first.httpBase + "/health")
-                let confirm = (health["ports"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "confirm" }
-                return confirm?["received"] as? Int ?? 0 >= 2 * Self.trades
+                let service = (health["services"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "confirmations" }
+                return service?["messages_in"] as? Int ?? 0 >= 2 * Self.trades
             })
             #expect(try await eventually(.seconds(30)) { try statisticsTotal(redis) > 0 })
             kill(first.pid, SIGKILL)

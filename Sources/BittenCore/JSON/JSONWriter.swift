@@ -35,24 +35,59 @@ extension JSONValue {
 
     /// A flat object of strings as compact JSON, keys sorted (the events and notes the trade engine stores).
     public static func serialize(_ fields: [String: String]) -> String {
-        var out = "{"
+        var out: [UInt8] = []
+        out.reserveCapacity(fields.count * 24)
+        out.append(0x7B)
         for (index, key) in fields.keys.sorted().enumerated() {
-            if index > 0 { out += "," }
-            writeString(key, to: &out)
-            out += ":"
-            writeString(fields[key]!, to: &out)
+            if index > 0 { out.append(0x2C) }
+            appendString(key, to: &out)
+            out.append(0x3A)
+            appendString(fields[key]!, to: &out)
         }
-        return out + "}"
+        out.append(0x7D)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// An array of strings as compact JSON (the confirmation spool's and journal's lines).
     public static func serialize(_ strings: [String]) -> String {
-        var out = "["
+        var out: [UInt8] = []
+        appendArray(strings, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends an array of strings as compact JSON, as UTF-8 bytes.
+    public static func appendArray(_ strings: [String], to out: inout [UInt8]) {
+        out.append(0x5B)
         for (index, text) in strings.enumerated() {
-            if index > 0 { out += "," }
-            writeString(text, to: &out)
+            if index > 0 { out.append(0x2C) }
+            appendString(text, to: &out)
         }
-        return out + "]"
+        out.append(0x5D)
+    }
+
+    /// Appends a JSON string literal as UTF-8 bytes (quotes, backslashes and control characters escaped).
+    public static func appendString(_ text: String, to out: inout [UInt8]) {
+        out.append(0x22)
+        var text = text
+        text.withUTF8 { bytes in
+            var start = 0
+            for (index, byte) in bytes.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                start = index + 1
+                switch byte {
+                case 0x22: out.append(contentsOf: [0x5C, 0x22])
+                case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+                case 0x0A: out.append(contentsOf: [0x5C, 0x6E])
+                case 0x0D: out.append(contentsOf: [0x5C, 0x72])
+                case 0x09: out.append(contentsOf: [0x5C, 0x74])
+                default:
+                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                    out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                }
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
+        }
+        out.append(0x22)
     }
 
     static func writeString(_ text: String, to out: inout String) {

@@ -74,12 +74,13 @@ public final class ConfirmationSpool: Sendable {
 
     /// One JSON array of strings per line.
     static func lines(_ entries: [[String]]) -> [UInt8] {
-        var text = ""
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(entries.count * 600)
         for entry in entries {
-            text += JSONValue.serialize(entry)
-            text += "\n"
+            JSONValue.appendArray(entry, to: &bytes)
+            bytes.append(10)
         }
-        return Array(text.utf8)
+        return bytes
     }
 
     static func read(_ path: String) throws -> [[String]] {
