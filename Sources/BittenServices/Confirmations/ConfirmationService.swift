@@ -362,8 +362,9 @@ public final class ConfirmationService: Service, Sendable {
             queue.removeFirst(count)
             if queue.isEmpty {
                 try? journal?.clear()
-            } else if let journal, journal.count > Self.journalRewriteAt {
-                // Never empty under a steady load: rewritten to what still waits, so it stays small.
+            } else if let journal, journal.count > max(Self.journalRewriteAt, 2 * queue.count) {
+                // Never empty under a steady load: rewritten to what still waits once most of it is in the
+                // ledger, so it stays small and each entry is rewritten a bounded number of times.
                 try? journal.replace(with: queue)
             }
         }
