@@ -104,6 +104,35 @@ struct ShardStoreTests {
         server.stop()
     }
 
+    /// The owner renews its lease every few seconds while it commits: a renewal never aborts a commit (the
+    /// transaction WATCHes the shard's state hash, which only a new owner's lease and the owner's commits touch).
+    @Test func renewingTheLeaseNeverAbortsACommit() async throws {
+        let server = try RedisServerProcess()
+        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 2)
+        defer { client.shutdown() }
+        let store = ShardStore(redis: client, shard: 3)
+        let token = try #require(try await store.acquire(instance: "renew", boot: "b1", ttl: .seconds(30)))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for _ in 0..<400 {
+                    let renewed = try await store.acquire(instance: "renew", boot: "b1", ttl: .seconds(30))
+                    #expect(renewed == token)
+                }
+            }
+            group.addTask {
+                var shard = TradeShard(index: 3)
+                for i in 0..<400 {
+                    shard.save(ShardUser(uuid: "user_renew_\(i)", tier: .recruit, riskOverride: ""), fields: [])
+                    try await store.commit(shard.takeChanges(), sequence: 0, lastApplied: "\(i)-0", token: token)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        #expect(try redis.command(["SCARD", store.keys.users]).int == 400)
+        server.stop()
+    }
+
     /// Both ways of committing (MULTI/EXEC with the lease WATCHed on one server; the fenced script a cluster uses).
     @Test(arguments: [false, true]) func theFencedOwnerCannotWrite(scripted: Bool) async throws {
         let server = try RedisServerProcess()

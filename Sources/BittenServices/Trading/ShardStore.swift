@@ -186,9 +186,10 @@ public struct ShardStore: Sendable {
     }
 
     /// Stores several shards' commits; one result per commit, in order. On one server they go together in
-    /// one MULTI/EXEC on a connection of their own, with every lease WATCHed and checked first: a shard whose
-    /// lease is not its token any more is refused (`Fenced`) and left out; if a lease changes between the
-    /// check and EXEC, nothing is written and every commit of the round fails (to be tried again). On a
+    /// one MULTI/EXEC on a connection of their own, every lease checked first and every shard's state hash
+    /// WATCHed (a new owner's lease bumps its `fence` there): a shard whose lease is not its token any more
+    /// is refused (`Fenced`) and left out; if a shard changes hands between the check and EXEC, nothing is
+    /// written and the round is checked and sent once more, then fails (to be tried again). On a
     /// cluster each shard's commit is its own fenced script, all at once.
     public static func commit(_ pending: [Pending], redis: RedisClient) async -> [Result<Void, any Error>] {
         guard !pending.isEmpty else { return [] }
@@ -212,7 +213,10 @@ public struct ShardStore: Sendable {
         do {
             return try await redis.withConnection { connection in
                 let leases = pending.map(\.store.keys.lease)
-                let head = try connection.pipeline([["WATCH"] + leases] + leases.map { ["GET", $0] })
+                // WATCHed: each shard's state hash, which a new owner's lease bumps (its `fence`) and only the
+                // owner's commits write; not the lease itself, which every renewal touches.
+                let watched = pending.map(\.store.keys.state)
+                let head = try connection.pipeline([["WATCH"] + watched] + leases.map { ["GET", $0] })
                 try head[0].orThrow()
                 var results = [Result<Void, any Error>](repeating: .success(()), count: pending.count)
                 var commands: [[String]] = []
@@ -233,7 +237,7 @@ public struct ShardStore: Sendable {
                 } catch let error as RedisError where error.code == .transactionAborted {
                     // A lease was touched between the check and EXEC (its owner renewing it, most often):
                     // nothing was written; checked and sent once more.
-                    let again = try connection.pipeline([["WATCH"] + leases] + leases.map { ["GET", $0] })
+                    let again = try connection.pipeline([["WATCH"] + watched] + leases.map { ["GET", $0] })
                     try again[0].orThrow()
                     for (index, item) in pending.enumerated() {
                         guard case .success = results[index] else { continue }
