@@ -204,8 +204,10 @@ extension EndToEnd {
             (status, body) = try await fire(system, "SIG_WRONG_SL", uuid)
             #expect(status == 422 && code(body) == "stop_loss_wrong_side", "\(body)")
 
-            try await postSignal(system, signal("SIG_SHORT_LIVED", expiresIn: 1))
-            try await Task.sleep(for: .milliseconds(1500))
+            // `expires_at` is written to the whole second (truncated): 2 s ahead is at least 1 s of life when
+            // posted, and surely over 2.5 s later.
+            try await postSignal(system, signal("SIG_SHORT_LIVED", expiresIn: 2))
+            try await Task.sleep(for: .milliseconds(2500))
             (status, body) = try await fire(system, "SIG_SHORT_LIVED", uuid)
             #expect(status == 410 && code(body) == "signal_expired", "\(body)")
 
