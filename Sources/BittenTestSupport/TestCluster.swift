@@ -12,10 +12,21 @@ public final class TestCluster: @unchecked Sendable {
     public static func start() async throws -> TestCluster {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-cluster-\(UUID().uuidString)")
         let path = base.path
-        let cluster = try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try LocalRedisCluster(directory: path) }) }.start()
+        // Ports are picked free, but a test beside this one may take one before its server binds it: then
+        // the cluster is started again on other ports (each attempt in a directory of its own).
+        var attempt = 0
+        while true {
+            attempt += 1
+            let directory = path + "/\(attempt)"
+            do {
+                let cluster = try await withCheckedThrowingContinuation { continuation in
+                    Thread { continuation.resume(with: Result { try LocalRedisCluster(directory: directory) }) }.start()
+                }
+                return TestCluster(cluster: cluster, base: base)
+            } catch let error as RedisError where attempt < 3 && error.message.contains("exited at start") {
+                continue
+            }
         }
-        return TestCluster(cluster: cluster, base: base)
     }
 
     private init(cluster: LocalRedisCluster, base: URL) {
