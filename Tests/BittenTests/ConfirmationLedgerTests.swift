@@ -239,15 +239,16 @@ struct ConfirmationLedgerTests {
         #expect(TradeStats(hash: before).total == 20)
         await first.stop()
 
-        // While no engine runs, the 21st closes (an EA that does send a close price: it is the EA's).
-        let payload = #"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_55501_1","user_uuid":"\#(uuid)","status":"success","ticket":900020,"close_price":1.10050,"lot":1.00,"message":"Position closed","account":55501,"currency":"USD","balance":10225.00,"equity":10225.00,"free_margin":10225.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#
-        try first.append(uuid, [("type", "close_confirmation"), ("received_at", "3000"), ("payload", payload)])
+        // While no engine runs, the 21st closes, the EA v2.05's way: close price 0, the market quote with the entry.
+        let payload = #"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_55501_1","user_uuid":"\#(uuid)","status":"success","ticket":900020,"close_price":0.00000,"lot":1.00,"message":"Position closed","account":55501,"currency":"USD","balance":10225.00,"equity":10225.00,"free_margin":10225.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#
+        try first.append(uuid, [("type", "close_confirmation"), ("received_at", "3000"), ("payload", payload),
+                                ("quotes", "EURUSD:1.10050:1.10052:own")])
         let second = try await LedgerHarness.start(server: server)
         try await second.settle(uuid)
         let after = try second.hash(keys.statistics("global_trade_stats"))
         #expect(TradeStats(hash: after).total == 21 && TradeStats(hash: after).net == 225)
         let closed = try second.hash(keys.position(900_020))
-        #expect(closed["profit"] == "50.00" && closed["close_price_source"] == "ea" && closed["profit_source"] == "balance", "\(closed)")
+        #expect(closed["profit"] == "50.00" && closed["close_price_source"] == "market" && closed["close_price"] == "1.1005" && closed["profit_source"] == "balance", "\(closed)")
         #expect(try await second.store.slotsUsed(uuid) == 0)
         await second.stop()
         // Once more on top: the checkpoint is the last entry; nothing is applied again.

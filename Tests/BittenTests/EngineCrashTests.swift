@@ -85,8 +85,8 @@ extension EndToEnd {
             }
             for i in 0..<Self.trades {
                 let uuid = Self.users[i % Self.users.count]
-                let close = i % 3 == 0 ? "1.08400" : "1.08620"
-                try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(800_000 + i),"close_price":\#(close),"lot":0.10,"message":"Position closed","account":\#(81_000 + i % Self.users.count),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 15:12:44"}"#)
+                // As the EA v2.05 answers a close: close price 0 (valued here by the balance it reports).
+                try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(800_000 + i),"close_price":0.00000,"lot":0.10,"message":"Position closed","account":\#(81_000 + i % Self.users.count),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 15:12:44"}"#)
             }
             // Killed as soon as the confirmation service has accepted every confirmation (journaled, queued for
             // the ledger) and the first closes are counted: mid-flow, with entries in memory, in the ledger,
