@@ -53,6 +53,7 @@ let package = Package(
             name: "BittenServices",
             dependencies: [
                 "BittenCore", "ZeroMQ", "Redis",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -138,11 +138,20 @@ struct SystemRunner {
                 group.append(service)
             }
             if services.contains(.confirmations), let socket = sockets.confirm {
+                // What this process appends, its engine applies at once (when it owns the shard).
+                var handoff: ConfirmationService.Handoff?
+                var appliedCursor: ConfirmationService.AppliedCursor?
+                if let engine {
+                    handoff = { shard, id, previous, messages, events in
+                        engine.appended(shard: shard, id: id, after: previous, messages: messages, events: events)
+                    }
+                    appliedCursor = { engine.appliedCursor($0) }
+                }
                 group.append(ConfirmationService(input: socket, registry: registry, redis: redis, board: board,
                                                  port: config.confirmPort, logger: Logger(label: "bitten.confirmations"),
                                                  spoolDirectory: (config.dataDir as NSString).appendingPathComponent("spool"),
                                                  writerID: config.gatewayID, valuation: telemetry, ledgerOff: notRunning["confirmation_ledger"],
-                                                 shards: config.tradeShards, onAppended: { [engine] in engine?.wake() }))
+                                                 shards: config.tradeShards, handoff: handoff, appliedCursor: appliedCursor, onAppended: { [engine] in engine?.wake() }))
             }
             if services.contains(.monitor) {
                 let heartbeat = HeartbeatMonitor(

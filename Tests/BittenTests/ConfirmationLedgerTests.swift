@@ -4,6 +4,7 @@ import BittenTestSupport
 import Foundation
 import Logging
 import Redis
+import Synchronization
 import Testing
 
 /// A trade engine on a real redis-server, fed through its ledger streams as the confirmation service and
@@ -15,18 +16,31 @@ struct LedgerHarness {
     let store: TradeStore
     let redis: RedisConnection
     let task: Task<Void, any Error>
+    /// Appends as the confirmation service of the engine's own process does: one `m` message per stream
+    /// entry, handed to the engine with its event decoded (`TradeEngine.appended`) instead of read back.
+    var handOver = false
+    /// Entries the engine took from the hand-over (the others its reader read).
+    let handedOver = Counted()
 
-    static func start(shards: Int = 4, server existing: RedisServerProcess? = nil, instance: String = "ledger-test") async throws -> LedgerHarness {
+    final class Counted: Sendable {
+        let value = Mutex(0)
+        func withLock<T>(_ body: (inout Int) -> T) -> T { value.withLock { body(&$0) } }
+    }
+
+    static func start(shards: Int = 4, server existing: RedisServerProcess? = nil, instance: String = "ledger-test",
+                      handOver: Bool = false) async throws -> LedgerHarness {
         let server = try existing ?? RedisServerProcess()
         let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 2)
         var settings = TradeEngine.Settings()
         settings.shards = shards
         settings.instance = instance
-        settings.pollInterval = .milliseconds(50)
+        // Handing over, the reader reads only when woken (or after a minute): it does not race the hand-over.
+        settings.pollInterval = handOver ? .seconds(60) : .milliseconds(50)
         let engine = TradeEngine(redis: client, settings: settings, board: ServiceBoard(), logger: Logger(label: "test"))
         let task = Task { try await engine.run() }
-        let harness = LedgerHarness(server: server, client: client, engine: engine, store: TradeStore(redis: client, engine: engine),
+        var harness = LedgerHarness(server: server, client: client, engine: engine, store: TradeStore(redis: client, engine: engine),
                                     redis: try RedisConnection(url: RedisURL(parsing: server.url)), task: task)
+        harness.handOver = handOver
         guard try await eventually(.seconds(10), { engine.ownedShards == shards }) else { throw HarnessError("shards not taken") }
         return harness
     }
@@ -48,14 +62,29 @@ struct LedgerHarness {
     /// Appends a ledger entry for `uuid` as the confirmation service does.
     @discardableResult
     func append(_ uuid: String, _ fields: [(String, String)]) throws -> String {
-        try redis.xadd(keys(uuid).confirmations, fields: [("user_uuid", uuid)] + fields)
+        let key = keys(uuid).confirmations
+        let all = [("user_uuid", uuid)] + fields
+        guard handOver else { return try redis.xadd(key, fields: all) }
+        let previous = try redis.command(["XREVRANGE", key, "+", "-", "COUNT", "1"]).array?.first?.array?.first?.string ?? "0"
+        let id = try redis.xadd(key, fields: [("m", LedgerRecord.encode(all))])
+        let message = StreamEntry(id: id + "#0", fields: all)
+        // Decoded as the service decodes it: the message, the time from its text, the quotes that went with it.
+        let payload = message["payload"] ?? ""
+        let event = (try? EAMessage.decode(Array(payload.utf8), channel: .confirm)).flatMap {
+            LedgerEvent(message: $0, receivedAt: Double(message["received_at"] ?? "") ?? 0, quotes: message["quotes"] ?? "")
+        }
+        if engine.appended(shard: engine.shard(of: uuid), id: id, after: previous, messages: [message], events: [event]) {
+            handedOver.withLock { $0 += 1 }
+        }
+        return id
     }
 
     /// Waits until everything in the user's ledger is applied and committed.
     func settle(_ uuid: String) async throws {
         let shard = engine.shard(of: uuid)
         let last = try redis.command(["XREVRANGE", keys(uuid).confirmations, "+", "-", "COUNT", "1"]).array?.first?.array?.first?.string ?? "0"
-        engine.wake()
+        // Handing over, the reader is left asleep: whatever the hand-over did not take stays unapplied.
+        if !handOver { engine.wake() }
         guard try await eventually(.seconds(10), { engine.committedCheckpoint(shard) == last }) else {
             throw HarnessError("shard \(shard) did not reach \(last): \(engine.committedCheckpoint(shard) ?? "not owned")")
         }
@@ -118,8 +147,10 @@ struct ConfirmationLedgerTests {
     /// Twenty trades, P&L in USD (1 lot EURUSD BUY from 1.10000: one tick is 1 USD).
     static let profits: [Int] = [25, -10, 40, 15, -30, -20, -5, 60, 10, -15, 35, -25, 50, 5, -40, 20, 30, -10, 45, -5]
 
-    @Test func twentyTradesGiveTheHandComputedStatistics() async throws {
-        let ledger = try await LedgerHarness.start()
+    /// Read back from the stream by the engine's reader, and handed over by the writer of the same process.
+    @Test(arguments: [false, true])
+    func twentyTradesGiveTheHandComputedStatistics(handOver: Bool) async throws {
+        let ledger = try await LedgerHarness.start(handOver: handOver)
         defer { ledger.server.stop() }
         let uuid = "user_stats_01"
         _ = try await ledger.openPositions(uuid, count: 20)
@@ -159,6 +190,8 @@ struct ConfirmationLedgerTests {
         #expect((try ledger.redis.command(["TTL", keys.trade(900_007)]).int ?? 0) > 2_500_000)
         #expect(try await ledger.store.trades(list: "trades:EURUSD", limit: 100).count == 20)
         #expect(try await ledger.store.trades(list: "trades:recent", limit: 5).map { $0["ticket"] } == ["900019", "900018", "900017", "900016", "900015"])
+        // Each of the 20 fills and 20 closes went by the path under test.
+        #expect(ledger.handedOver.withLock { $0 } == (handOver ? 40 : 0))
         await ledger.stop()
     }
 
@@ -258,6 +291,41 @@ struct ConfirmationLedgerTests {
         #expect(try third.redis.command(["HGET", keys.state, "checkpoint"]).string
             == third.redis.command(["XREVRANGE", keys.confirmations, "+", "-", "COUNT", "1"]).array?.first?.array?.first?.string)
         await third.stop()
+    }
+
+    /// The hand-over takes an entry only when the engine stands right before it; anything else is left to
+    /// the reader, which applies it once.
+    @Test func theHandOverTakesOnlyTheEntryRightAfterTheCursor() async throws {
+        let ledger = try await LedgerHarness.start(handOver: true)
+        defer { ledger.server.stop() }
+        let uuid = "user_handover_1"
+        _ = try await ledger.openPositions(uuid, count: 2)
+        #expect(ledger.handedOver.withLock { $0 } == 2)
+        let keys = ledger.keys(uuid)
+        let shard = ledger.engine.shard(of: uuid)
+        let cursor = try #require(ledger.engine.appliedCursor(shard))
+        // Another writer's entry lands first (the first close): this process's entry (the second) does not follow the cursor.
+        let template = String(decoding: try Fixtures.data("ea/close_confirmation_v205.json"), as: UTF8.self)
+        func close(_ ticket: Int) -> [(String, String)] {
+            let payload = template.replacingOccurrences(of: "user_5512093", with: uuid).replacingOccurrences(of: "508812347", with: String(ticket))
+            return [("user_uuid", uuid), ("type", "close_confirmation"), ("received_at", "2000"), ("payload", payload),
+                    ("quotes", "EURUSD:1.10010:1.10012:own")]
+        }
+        let other = try ledger.redis.xadd(keys.confirmations, fields: close(900_000))
+        let own = try ledger.redis.xadd(keys.confirmations, fields: [("m", LedgerRecord.encode(close(900_001)))])
+        let message = StreamEntry(id: own + "#0", fields: close(900_001))
+        let event = LedgerEvent(entry: message)
+        #expect(event != nil)
+        #expect(!ledger.engine.appended(shard: shard, id: own, after: other, messages: [message], events: [event]))
+        #expect(!ledger.engine.appended(shard: 99, id: own, after: cursor, messages: [message], events: [event]))
+        #expect(ledger.engine.appliedCursor(shard) == cursor)
+        // The reader applies both, once.
+        ledger.engine.wake()
+        #expect(try await eventually(.seconds(10)) { ledger.engine.committedCheckpoint(shard) == own })
+        #expect(TradeStats(hash: try ledger.hash(keys.statistics("global_trade_stats"))).total == 2)
+        #expect(!ledger.engine.appended(shard: shard, id: own, after: cursor, messages: [message], events: [event]))
+        #expect(TradeStats(hash: try ledger.hash(keys.statistics("global_trade_stats"))).total == 2)
+        await ledger.stop()
     }
 
     @Test func anUnknownFireIsKeptAsAnOrphanAndBadEntriesDoNotBlockTheLedger() async throws {

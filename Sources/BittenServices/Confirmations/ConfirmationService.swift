@@ -1,4 +1,5 @@
 import BittenCore
+import DequeModule
 import Foundation
 import Logging
 import Metrics
@@ -19,7 +20,27 @@ import ZeroMQ
 /// time in microseconds, bumped to stay unique); the append script keeps the highest sequence per
 /// writer and shard (`confirmations:writers:{tN}`) and skips anything at or below it, so a retried
 /// pipeline or a replayed spool never adds an entry twice. A batch of entries is one script call per shard.
+///
+/// The trade engine of the same process takes what was appended straight from here (`handoff`), with the
+/// events already decoded, when it owns the shard and stands right before the new stream entry; otherwise
+/// (`onAppended`) its reader reads the stream.
 public final class ConfirmationService: Service, Sendable {
+    /// An accepted entry: what the journal and the ledger keep (`writer, sequence, field, value, …`) and,
+    /// when this process decoded the message, its ledger event.
+    struct Accepted: Sendable {
+        var entry: [String]
+        /// Whether `event` is this entry's (entries read back from the spool were not decoded here).
+        var decoded = false
+        var event: LedgerEvent?
+    }
+
+    /// Hands appended messages to the trade engine: shard, stream entry id, the id before it, the messages
+    /// (`id#n`) and their events. Returns whether the engine applied them.
+    public typealias Handoff = @Sendable (_ shard: Int, _ id: String, _ previous: String, _ messages: [StreamEntry],
+                                          _ events: [LedgerEvent?]) -> Bool
+    /// The last ledger entry the engine applied for a shard (nil: it does not own the shard).
+    public typealias AppliedCursor = @Sendable (_ shard: Int) -> String?
+
     public static let name = "confirmations"
 
     private let input: LoopSocket
@@ -30,9 +51,24 @@ public final class ConfirmationService: Service, Sendable {
     private let logger: Logger
     private let throttle = LogThrottle()
     private let now: @Sendable () -> Double
-    private let queue = Mutex<[[String]]>([])
+    private let queue = Mutex<Deque<Accepted>>([])
     private let (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     private let onAppended: @Sendable () -> Void
+    private let handoff: Handoff?
+    private let appliedCursor: AppliedCursor?
+    /// Appended messages on their way to the engine, applied in order by a task of their own while the writer
+    /// appends the next batch.
+    private struct Handed: Sendable {
+        var shard: Int
+        var id: String
+        var previous: String
+        var messages: [StreamEntry]
+        var events: [LedgerEvent?]
+    }
+    private let (handed, handedContinuation) = AsyncStream<[Handed]>.makeStream()
+    private let handedBatches = Atomic<Int>(0)
+    /// The last stream entry handed over per shard: the next one follows it (the engine may not have applied it yet).
+    private let lastHanded = Mutex<[Int: String]>([:])
     private let spool: ConfirmationSpool?
     /// Every accepted entry until it is in the ledger (or the spool): what a dead process held in memory.
     private let journal: ConfirmationSpool?
@@ -52,11 +88,13 @@ public final class ConfirmationService: Service, Sendable {
     /// Appends a batch of entries as one stream entry (each an `m` field, see `LedgerRecord`), leaving out
     /// those this writer already appended (or a later one): one round trip, one script start and one
     /// XADD for up to a thousand entries.
-    /// KEYS: stream, writers hash. ARGV: writer, then per entry: sequence, encoded entry. → entries appended.
+    /// KEYS: stream, writers hash. ARGV: writer, the entry id the caller expects to be the stream's last
+    /// ('0': an empty stream, '': none), then per entry: sequence, encoded entry.
+    /// → {entries appended, the new stream entry's id, the expected id when it was indeed the last, else ''}.
     static let appendScript = RedisScript("""
         local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
         local fields, last_text = {}, nil
-        for i = 2, #ARGV, 2 do
+        for i = 3, #ARGV, 2 do
           local seq = tonumber(ARGV[i])
           if seq > last then
             fields[#fields + 1] = 'm'
@@ -64,21 +102,30 @@ public final class ConfirmationService: Service, Sendable {
             last, last_text = seq, ARGV[i]
           end
         end
-        if #fields == 0 then return 0 end
-        redis.call('XADD', KEYS[1], '*', unpack(fields))
+        if #fields == 0 then return {0, '', ''} end
+        local expected, previous = ARGV[2], ''
+        if expected == '0' then
+          if redis.call('XLEN', KEYS[1]) == 0 then previous = '0' end
+        elseif expected ~= '' then
+          if #redis.call('XRANGE', KEYS[1], '(' .. expected, '+', 'COUNT', 1) == 0 then previous = expected end
+        end
+        local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
         redis.call('HSET', KEYS[2], ARGV[1], last_text)
-        return #fields / 2
+        return {#fields / 2, id, previous}
         """)
 
     public init(input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
                 logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                 spoolDirectory: String? = nil, writerID: String = "bitten", valuation: (any ValuationQuotes)? = nil,
-                ledgerOff: String? = nil, shards: Int = 16, onAppended: @escaping @Sendable () -> Void = {}) {
+                ledgerOff: String? = nil, shards: Int = 16, handoff: Handoff? = nil, appliedCursor: AppliedCursor? = nil,
+                onAppended: @escaping @Sendable () -> Void = {}) {
         self.ledgerOff = ledgerOff
         self.shards = max(1, shards)
         self.valuation = valuation
         self.legacyText = Counter(label: "bitten_legacy_text_messages_total", dimensions: [("port", String(port))])
         self.onAppended = onAppended
+        self.handoff = handoff
+        self.appliedCursor = appliedCursor
         self.writerID = writerID
         var spool: ConfirmationSpool?
         var journal: ConfirmationSpool?
@@ -139,7 +186,11 @@ public final class ConfirmationService: Service, Sendable {
                 self.stopping.store(true, ordering: .relaxed)
                 self.wakeContinuation.finish()
             }
-            group.addTask { await self.writeLoop() }
+            group.addTask {
+                await self.writeLoop()
+                self.handedContinuation.finish()
+            }
+            group.addTask { await self.handOverLoop() }
         }
         board.set(Self.name, .stopped)
     }
@@ -147,7 +198,7 @@ public final class ConfirmationService: Service, Sendable {
     func handle(_ batch: [Message]) {
         let at = now()
         metrics.receivedMessages(batch.count)
-        var entries: [[String]] = []
+        var entries: [Accepted] = []
         var rejected = 0
         for message in batch {
             guard message.frames.count == 1 else {
@@ -164,9 +215,10 @@ public final class ConfirmationService: Service, Sendable {
                 case .pong: break
                 default:
                     let seq = String(nextSequence(at: at))
+                    let receivedAt = PlainDecimal.format(at, maxFractionDigits: 6) ?? "0"
                     var entry = [
                         writerID, seq, "type", decoded.typeName, "user_uuid", decoded.userUUID,
-                        "received_at", PlainDecimal.format(at, maxFractionDigits: 6) ?? "0",
+                        "received_at", receivedAt,
                         "entry_id", writerID + ":" + seq,
                         // Text in the EA's code page is kept as the characters it meant.
                         "payload", legacy ? Windows1252.decode(message.frames[0]) : String(decoding: message.frames[0], as: UTF8.self),
@@ -179,10 +231,14 @@ public final class ConfirmationService: Service, Sendable {
                     }
                     // The EA never says what it closed at: the market at this moment goes with the entry,
                     // so the close is valued the same however late or often the entry is applied.
-                    if case .closeConfirmation = decoded, let quotes = valuation?.valuationQuotes(for: decoded.userUUID) {
-                        entry += ["quotes", quotes]
+                    var quotes = ""
+                    if case .closeConfirmation = decoded, let valued = valuation?.valuationQuotes(for: decoded.userUUID) {
+                        entry += ["quotes", valued]
+                        quotes = valued
                     }
-                    entries.append(entry)
+                    // The event as a replay of the entry would read it (the time from its text).
+                    let event = LedgerEvent(message: decoded, receivedAt: Double(receivedAt) ?? at, quotes: quotes)
+                    entries.append(Accepted(entry: entry, decoded: true, event: event))
                 }
             } catch {
                 rejected += 1
@@ -195,7 +251,7 @@ public final class ConfirmationService: Service, Sendable {
             let journaled: Bool = queue.withLock { queue in
                 defer { queue += entries }
                 do {
-                    try journal?.append(entries)
+                    try journal?.append(entries.map(\.entry))
                     return true
                 } catch {
                     return false
@@ -245,7 +301,7 @@ public final class ConfirmationService: Service, Sendable {
                 if let spool, spool.count > 0 {
                     let spooled = try spool.entries()
                     for start in stride(from: 0, to: spooled.count, by: 1000) {
-                        try await append(Array(spooled[start..<min(spooled.count, start + 1000)]))
+                        try await append(spooled[start..<min(spooled.count, start + 1000)].map { Accepted(entry: $0) })
                     }
                     try spool.clear()
                     logger.notice("spooled confirmations replayed", metadata: ["entries": "\(spooled.count)"])
@@ -261,7 +317,7 @@ public final class ConfirmationService: Service, Sendable {
                 } catch {
                     // Keep the order: this batch joins the spool behind what is already there.
                     if let spool {
-                        try spool.append(batch)
+                        try spool.append(batch.map(\.entry))
                         taken(batch.count)
                     }
                     throw error
@@ -274,7 +330,7 @@ public final class ConfirmationService: Service, Sendable {
                     // Stopping while Redis is away: what is still in memory goes to the spool for the next start.
                     let waiting = queue.withLock { q -> [[String]] in
                         defer { q = [] }
-                        return q
+                        return q.map(\.entry)
                     }
                     if let spool, !waiting.isEmpty {
                         do {
@@ -291,26 +347,38 @@ public final class ConfirmationService: Service, Sendable {
                 backoff = min(backoff * 2, .seconds(1))
                 // Move what arrived meanwhile to the spool too, so memory stays small during an outage.
                 if let spool {
-                    let waiting = queue.withLock { q -> [[String]] in
+                    let waiting = queue.withLock { q -> [Accepted] in
                         defer { q = [] }
-                        return q
+                        return Array(q)
                     }
                     do {
-                        try spool.append(waiting)
+                        try spool.append(waiting.map(\.entry))
                         queue.withLock { if $0.isEmpty { try? journal?.clear() } }
-                    } catch { queue.withLock { $0 = waiting + $0 } }
+                    } catch { queue.withLock { $0.prepend(contentsOf: waiting) } }
                 }
             }
         }
     }
 
+    /// One script call: a shard's entries of one writer, in order.
+    private struct Call {
+        var shard: Int
+        var args: [String]
+        var messages: [StreamEntry] = []
+        var events: [LedgerEvent?] = []
+        var decoded = true
+    }
+
     /// Appends entries through the idempotent script, one call (one stream entry) per shard and writer
-    /// (entries from an older spool may carry another writer id), each shard's in order.
-    private func append(_ entries: [[String]]) async throws {
-        var calls: [[String]] = []
+    /// (entries from an older spool may carry another writer id), each shard's in order. What was appended
+    /// goes to the engine here when it takes it (`handoff`); the reader is woken for the rest.
+    private func append(_ entries: [Accepted]) async throws {
+        var calls: [Call] = []
         var open: [Int: Int] = [:]  // shard → index of its current call
-        for entry in entries where entry.count >= 2 {
+        for accepted in entries where accepted.entry.count >= 2 {
+            let entry = accepted.entry
             var fields: [(String, String)] = []
+            fields.reserveCapacity(entry.count / 2)
             var uuid = ""
             var index = 2
             while index + 1 < entry.count {
@@ -318,41 +386,95 @@ public final class ConfirmationService: Service, Sendable {
                 if entry[index] == "user_uuid" { uuid = entry[index + 1] }
                 index += 2
             }
-            let keys = ShardKeys(shard: ShardKeys.shard(of: uuid, count: shards))
-            let item = [entry[1], LedgerRecord.encode(fields)]
-            if let at = open[keys.shard], calls[at][5] == entry[0] {
-                calls[at] += item
+            let shard = ShardKeys.shard(of: uuid, count: shards)
+            let at: Int
+            if let current = open[shard], calls[current].args[5] == entry[0] {
+                at = current
             } else {
-                open[keys.shard] = calls.count
-                calls.append(["EVALSHA", "", "2", keys.confirmations, keys.list("confirmations:writers"), entry[0]] + item)
+                let keys = ShardKeys(shard: shard)
+                at = calls.count
+                open[shard] = at
+                // The script tells whether the stream ended where the engine here stands (so it may take the entry).
+                let expected = handoff == nil ? "" : lastHanded.withLock { $0[shard] } ?? appliedCursor?(shard) ?? ""
+                calls.append(Call(shard: shard, args: ["EVALSHA", "", "2", keys.confirmations, keys.list("confirmations:writers"), entry[0], expected]))
             }
+            calls[at].args.append(entry[1])
+            calls[at].args.append(LedgerRecord.encode(fields))
+            calls[at].messages.append(StreamEntry(id: "", fields: fields))
+            calls[at].events.append(accepted.event)
+            calls[at].decoded = calls[at].decoded && accepted.decoded
         }
         guard !calls.isEmpty else { return }
+        var replies: [RedisReply] = []
         if redis.isCluster {
             // Each shard's ledger is in its own slot: one script call per shard, in order within each.
             for call in calls {
-                try await redis.evaluate(Self.appendScript, keys: [call[3], call[4]], args: Array(call.dropFirst(5)))
+                replies.append(try await redis.evaluate(Self.appendScript, keys: [call.args[3], call.args[4]], args: Array(call.args.dropFirst(5))))
             }
-            onAppended()
-            return
+        } else {
+            let prepared = calls.map(\.args)
+            replies = try await redis.withConnection { connection in
+                let sha = try connection.scriptSHA(Self.appendScript)
+                let replies = try connection.pipeline(prepared.map { call in
+                    var call = call
+                    call[1] = sha
+                    return call
+                })
+                if replies.contains(where: RedisConnection.isNoScript) {
+                    connection.forgetScripts()
+                    throw RedisError(.server, "NOSCRIPT: the append script was reloaded; the batch is sent again")
+                }
+                if let failure = replies.first(where: { if case .error = $0 { return true } else { return false } }) {
+                    throw RedisError(.server, "append failed: \(failure)")
+                }
+                return replies
+            }
         }
-        let prepared = calls
-        try await redis.withConnection { connection in
-            let sha = try connection.scriptSHA(Self.appendScript)
-            let replies = try connection.pipeline(prepared.map { call in
-                var call = call
-                call[1] = sha
-                return call
-            })
-            if replies.contains(where: RedisConnection.isNoScript) {
-                connection.forgetScripts()
-                throw RedisError(.server, "NOSCRIPT: the append script was reloaded; the batch is sent again")
+        var readerNeeded = false
+        var handing: [Handed] = []
+        for (call, reply) in zip(calls, replies) {
+            guard let parts = reply.array, parts.count == 3, let count = parts[0].int else {
+                readerNeeded = true
+                continue
             }
-            if let failure = replies.first(where: { if case .error = $0 { return true } else { return false } }) {
-                throw RedisError(.server, "append failed: \(failure)")
+            if count == 0 { continue }
+            guard count == call.messages.count, call.decoded, handoff != nil, let id = parts[1].string, let previous = parts[2].string,
+                  !previous.isEmpty else {
+                readerNeeded = true
+                lastHanded.withLock { $0[call.shard] = nil }
+                continue
             }
+            let messages = call.messages.enumerated().map { StreamEntry(id: "\(id)#\($0.offset)", fields: $0.element.fields) }
+            handing.append(Handed(shard: call.shard, id: id, previous: previous, messages: messages, events: call.events))
+            lastHanded.withLock { $0[call.shard] = id }
         }
-        onAppended()
+        if readerNeeded { onAppended() }
+        if !handing.isEmpty {
+            // A few batches ahead of the engine at most: beyond that the writer waits (memory stays bounded).
+            while handedBatches.load(ordering: .relaxed) >= Self.handedAhead, !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(1))
+            }
+            handedBatches.add(1, ordering: .relaxed)
+            handedContinuation.yield(handing)
+        }
+    }
+
+    /// Batches handed over and not yet applied after which the writer waits.
+    static let handedAhead = 4
+
+    /// Applies handed-over batches in order; one the engine does not take (the shard moved, another writer's
+    /// entry in between) is left to its reader, which is woken.
+    private func handOverLoop() async {
+        guard let handoff else { return }
+        for await batch in handed {
+            var readerNeeded = false
+            for item in batch where !handoff(item.shard, item.id, item.previous, item.messages, item.events) {
+                readerNeeded = true
+                lastHanded.withLock { if $0[item.shard] == item.id { $0[item.shard] = nil } }
+            }
+            handedBatches.subtract(1, ordering: .relaxed)
+            if readerNeeded { onAppended() }
+        }
     }
 
     /// The first `count` entries of the queue are in the ledger or the spool; once nothing waits in memory,
@@ -365,7 +487,7 @@ public final class ConfirmationService: Service, Sendable {
             } else if let journal, journal.count > max(Self.journalRewriteAt, 2 * queue.count) {
                 // Never empty under a steady load: rewritten to what still waits once most of it is in the
                 // ledger, so it stays small and each entry is rewritten a bounded number of times.
-                try? journal.replace(with: queue)
+                try? journal.replace(with: queue.map(\.entry))
             }
         }
     }
@@ -402,17 +524,17 @@ public final class ConfirmationService: Service, Sendable {
     }
 
     /// No ledger here: the entries go to the spool (memory when there is none), never to Redis.
-    private func keep(_ entries: [[String]], because reason: String) {
+    private func keep(_ entries: [Accepted], because reason: String) {
         var spooled = false
         if let spool {
             do {
-                try spool.append(entries)
+                try spool.append(entries.map(\.entry))
                 spooled = true
             } catch {
                 logger.error("could not spool confirmations", metadata: ["entries": "\(entries.count)", "error": "\(error)"])
             }
         }
-        if !spooled { queue.withLock { $0 += entries } }
+        if !spooled { queue.withLock { $0.append(contentsOf: entries) } }
         if let suppressed = keptThrottle.allow() {
             logger.warning("confirmation kept, not applied: the ledger is off here", metadata: [
                 "entries": "\(entries.count)", "reason": "\(reason)", "backlog": "\(backlog)", "suppressed_since_last": "\(suppressed)",

@@ -3,7 +3,9 @@ import Foundation
 import Synchronization
 
 /// The append-only file where accepted confirmations wait while Redis is unreachable
-/// (`$BITTEN_DATA_DIR/spool/confirmations.spool`, one JSON array per line, fsync'd per batch).
+/// (`$BITTEN_DATA_DIR/spool/confirmations.spool`, fsync'd per batch). One record per entry: `#`, then each
+/// string as its UTF-8 length, `:` and its bytes (`#6:bitten16:17330…`), then a newline; copying bytes,
+/// no escaping. Files of earlier versions (one JSON array of strings per line) are read too.
 /// It is replayed in order when Redis is back and then truncated. A replay that is interrupted (a
 /// crash) starts again from the top: the append script recognises entries it already took.
 ///
@@ -22,7 +24,14 @@ public final class ConfirmationSpool: Sendable {
         if !FileManager.default.fileExists(atPath: path) {
             FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         }
-        let existing = (try? Self.read(path).count) ?? 0
+        // A record torn by a crash in the middle of a write is cut off, so that what is appended next starts
+        // a record of its own (a length prefix would otherwise run into it).
+        var existing = 0
+        if let bytes = try? Array(Data(contentsOf: URL(fileURLWithPath: path))) {
+            let (entries, end) = Self.parseRecords(bytes)
+            existing = entries.count
+            if end < bytes.count { _ = truncate(path, off_t(end)) }
+        }
         state.withLock { $0 = existing }
     }
 
@@ -72,21 +81,84 @@ public final class ConfirmationSpool: Sendable {
         }
     }
 
-    /// One JSON array of strings per line.
+    /// The records of `entries`, one after the other.
     static func lines(_ entries: [[String]]) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(entries.count * 600)
+        bytes.reserveCapacity(entries.reduce(0) { total, entry in entry.reduce(total + 2) { $0 + $1.utf8.count + 6 } })
         for entry in entries {
-            JSONValue.appendArray(entry, to: &bytes)
+            bytes.append(0x23)  // #
+            for item in entry {
+                var item = item
+                item.withUTF8 { utf8 in
+                    bytes.append(contentsOf: String(utf8.count).utf8)
+                    bytes.append(0x3A)  // :
+                    bytes.append(contentsOf: utf8)
+                }
+            }
             bytes.append(10)
         }
         return bytes
     }
 
     static func read(_ path: String) throws -> [[String]] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        return data.split(separator: 10).compactMap { line in
-            (try? JSONSerialization.jsonObject(with: Data(line))) as? [String]
+        try parse(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+    }
+
+    /// The entries of a file's bytes, oldest first: records, and the JSON lines of earlier versions. A torn
+    /// last record (a crash in the middle of a write) is left out; an unreadable line is skipped.
+    static func parse(_ bytes: [UInt8]) -> [[String]] { parseRecords(bytes).entries }
+
+    /// The entries, and where the last complete record or line ends.
+    static func parseRecords(_ bytes: [UInt8]) -> (entries: [[String]], end: Int) {
+        var entries: [[String]] = []
+        var end = 0
+        var index = 0
+        func skipLine() {
+            while index < bytes.count, bytes[index] != 10 { index += 1 }
+            index += 1
         }
+        records: while index < bytes.count {
+            switch bytes[index] {
+            case 0x23:
+                let start = index
+                index += 1
+                var entry: [String] = []
+                while true {
+                    // The file ends inside the record: torn by a crash while it was written.
+                    guard index < bytes.count else { break records }
+                    if bytes[index] == 10 {
+                        index += 1
+                        entries.append(entry)
+                        break
+                    }
+                    var length = 0
+                    var digits = 0
+                    while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39, digits < 10 {
+                        length = length * 10 + Int(bytes[index] - 0x30)
+                        index += 1
+                        digits += 1
+                    }
+                    guard index < bytes.count, index + 1 + length <= bytes.count else { break records }
+                    guard digits > 0, bytes[index] == 0x3A else {
+                        // Not a record after all: skipped to the next newline.
+                        index = start + 1
+                        skipLine()
+                        break
+                    }
+                    entry.append(String(decoding: bytes[(index + 1)..<(index + 1 + length)], as: UTF8.self))
+                    index += 1 + length
+                }
+            case 0x5B:
+                let start = index
+                skipLine()
+                let line = Data(bytes[start..<min(index, bytes.count)])
+                if let entry = (try? JSONSerialization.jsonObject(with: line)) as? [String] { entries.append(entry) }
+            default:
+                skipLine()
+            }
+            // Only what ends with its newline is complete.
+            if index <= bytes.count, index > 0, bytes[index - 1] == 10 { end = index }
+        }
+        return (entries, end)
     }
 }

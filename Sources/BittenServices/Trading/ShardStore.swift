@@ -550,6 +550,13 @@ public enum LedgerEvent: Sendable, Equatable {
             return
         }
         guard let payload = entry["payload"], let message = try? EAMessage.decode(Array(payload.utf8), channel: .confirm) else { return nil }
+        self.init(message: message, receivedAt: at, quotes: entry["quotes"] ?? "")
+    }
+
+    /// The event of a confirmation as the confirmation service decoded it, received at `receivedAt` (read
+    /// back from its `received_at` text, so it is the same number a replay of the entry gives) with the
+    /// market `quotes` that went with it; nil for any other message or a confirmation without a fire id.
+    public init?(message: EAMessage, receivedAt at: Double, quotes: String) {
         switch message {
         case .confirmation(let c):
             guard !c.fireID.isEmpty else { return nil }
@@ -558,7 +565,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .closeConfirmation(let c):
             self = .close(CloseAnswer(ticket: c.ticket, success: c.succeeded, closePrice: c.closePrice, message: c.message,
                                       account: c.accountNumber, userUUID: c.userUUID, commandType: c.commandType,
-                                      balance: c.account.balance, quotes: entry["quotes"] ?? "", at: at))
+                                      balance: c.account.balance, quotes: quotes, at: at))
         default:
             return nil
         }

@@ -456,32 +456,56 @@ public final class TradeEngine: Service, Sendable {
     /// Applies ledger entries read after `cursor` (nothing when the shard changed hands meanwhile); the
     /// checkpoint moves with them and goes with the next commit.
     func apply(_ stored: [StreamEntry], on lane: Lane, after cursor: String) {
-        let entries = stored.flatMap(LedgerRecord.messages(of:))
+        guard let last = stored.last?.id else { return }
+        apply(stored.flatMap(LedgerRecord.messages(of:)), events: nil, through: last, on: lane, after: cursor)
+    }
+
+    /// Messages this process's confirmation writer has just appended to `shard`'s ledger as the stream entry
+    /// `id`, which came right after `previous` (the script that appended it read both): applied at once,
+    /// with the events the writer decoded, when this process owns the shard and has applied everything up
+    /// to `previous`. No read back, no second decode. Otherwise (another owner, entries of another writer in
+    /// between) the reader gets them from the stream as usual. Returns whether they were applied here.
+    public func appended(shard: Int, id: String, after previous: String, messages: [StreamEntry], events: [LedgerEvent?]) -> Bool {
+        guard lanes.indices.contains(shard), messages.count == events.count else { return false }
+        return apply(messages, events: events, through: id, on: lanes[shard], after: previous)
+    }
+
+    /// The last ledger entry applied in memory for `shard` ("0": none), while this process owns it.
+    public func appliedCursor(_ shard: Int) -> String? {
+        guard lanes.indices.contains(shard) else { return nil }
+        return lanes[shard].state.withLock { $0.shard != nil ? $0.applied : nil }
+    }
+
+    /// Applies ledger messages (decoded here unless `events` come with them) that end with stream entry
+    /// `last` and follow `cursor`; nothing when the shard is not owned here or `cursor` is not where it stands.
+    @discardableResult
+    private func apply(_ entries: [StreamEntry], events: [LedgerEvent?]?, through last: String, on lane: Lane, after cursor: String) -> Bool {
         let results: [String]? = lane.state.withLock { state in
             guard state.shard != nil, state.applied == cursor else { return nil }
             var results: [String] = []
             results.reserveCapacity(entries.count)
-            for entry in entries {
+            for (index, entry) in entries.enumerated() {
                 if let reason = entry["untrusted"] {
                     // Kept in the ledger (this entry), listed, never applied.
                     state.shard!.note("\(entry.id) \(entry["user_uuid"] ?? "") from \(entry["peer"] ?? "?"): \(reason)",
                                       on: "confirmations:untrusted")
                     results.append("rejected_untrusted")
-                } else if let event = LedgerEvent(entry: entry) {
+                } else if let event = events.map({ $0[index] }) ?? LedgerEvent(entry: entry) {
                     results.append(state.shard!.apply(event, streamID: entry.id))
                 } else {
                     results.append("undecodable")
                 }
             }
             // The checkpoint is the last stream entry (all its messages are applied with it).
-            state.applied = stored.last?.id ?? state.applied
+            state.applied = last
             state.uncommittedEntries += entries.count
             return results
         }
-        guard let results else { return }
+        guard let results else { return false }
         recordPending()
         commitWake.signal()
         report(entries, results)
+        return true
     }
 
     /// Ledger entries applied in memory and not yet stored, over every shard owned here.
