@@ -8,6 +8,25 @@ import Testing
 struct CloseValuationTests {
     static let eurusd = CloseValuation.Position(isBuy: true, openPrice: 1.1, lot: 1, tickSize: 0.00001, tickValue: 1)
 
+    /// Unrealized P&L, by hand: a BUY is worth its bid, a SELL its ask (the spread counts from the start).
+    @Test(arguments: [
+        // isBuy, open, lot, tick size, tick value, bid, ask, cents
+        (true, 1.1, 1.0, 0.00001, 1.0, 1.10025, 1.10027, 2_500),
+        (true, 1.1, 0.35, 0.00001, 1.0, 1.09990, 1.09992, -350),
+        (false, 1.1, 1.0, 0.00001, 1.0, 1.10025, 1.10027, -2_700),
+        (false, 1.1, 0.5, 0.00001, 1.0, 1.09900, 1.09902, 4_900),
+        // XAUUSD: 0.01 tick worth 1 USD per lot; 0.1 lot from 2641.10, bid 2645.35.
+        (true, 2641.10, 0.1, 0.01, 1.0, 2645.35, 2645.65, 4_250),
+        (true, 1.1, 1.0, 0.00001, 1.0, 1.1, 1.10002, 0),
+    ])
+    func unrealizedAtTheQuote(_ c: (Bool, Double, Double, Double, Double, Double, Double, Int)) {
+        let position = CloseValuation.Position(isBuy: c.0, openPrice: c.1, lot: c.2, tickSize: c.3, tickValue: c.4)
+        #expect(position.unrealizedCents(bid: c.5, ask: c.6) == c.7)
+        let open = OpenPosition(ticket: 1, fireID: "f", userUUID: "u", account: 1, symbol: "X", isBuy: c.0, lot: c.2, openPrice: c.1,
+                                stopLoss: 0, takeProfit: 0, openTime: 0, tickSize: c.3, tickValue: c.4)
+        #expect(open.unrealizedCents(bid: c.5, ask: c.6) == c.7)
+    }
+
     @Test func byPriceByBalanceAndNeither() {
         let byPrice = CloseValuation.settle(Self.eurusd, price: 1.10025, source: "market", byBalance: nil)
         #expect(byPrice.profitCents == 2_500 && byPrice.profitSource == "price" && byPrice.result == .win)

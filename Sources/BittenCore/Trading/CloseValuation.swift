@@ -27,6 +27,12 @@ public struct CloseValuation: Sendable, Equatable {
 
         /// Account money per unit of price movement (tick value × lot ÷ tick size).
         public var perPrice: Double { tickValue * lot / tickSize }
+
+        /// Unrealized P&L in cents were the position closed at this quote: a BUY closes at the bid, a SELL at
+        /// the ask (the spread is a cost from the first moment).
+        public func unrealizedCents(bid: Double, ask: Double) -> Int {
+            TradeStatistics.cents(isBuy ? (bid - openPrice) * perPrice : (openPrice - ask) * perPrice)
+        }
     }
 
     public var closePrice: Double

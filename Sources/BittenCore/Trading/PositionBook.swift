@@ -33,6 +33,9 @@ public struct OpenPosition: Sendable, Equatable {
         self.tickValue = tickValue
     }
 
+    /// Unrealized P&L in cents at this quote (`CloseValuation.Position.unrealizedCents`).
+    public func unrealizedCents(bid: Double, ask: Double) -> Int { terms.unrealizedCents(bid: bid, ask: ask) }
+
     var terms: CloseValuation.Position {
         CloseValuation.Position(isBuy: isBuy, openPrice: openPrice, lot: lot, tickSize: tickSize, tickValue: tickValue)
     }

@@ -254,9 +254,8 @@ public struct PositionRecord: Sendable, Encodable, Equatable {
 
     /// P&L if closed at `quote` (a BUY closes at the bid, a SELL at the ask).
     public func profit(bid: Double, ask: Double) -> Double {
-        let close = direction == "BUY" ? bid : ask
-        let sign = direction == "BUY" ? 1.0 : -1.0
-        return ((close - openPrice) * sign / tickSize * tickValue * lot * 100).rounded() / 100
+        let terms = CloseValuation.Position(isBuy: direction == "BUY", openPrice: openPrice, lot: lot, tickSize: tickSize, tickValue: tickValue)
+        return Double(terms.unrealizedCents(bid: bid, ask: ask)) / 100
     }
 }
 
