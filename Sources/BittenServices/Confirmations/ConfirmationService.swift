@@ -86,33 +86,9 @@ public final class ConfirmationService: Service, Sendable {
     private let shards: Int
 
     /// Appends a batch of entries as one stream entry (each an `m` field, see `LedgerRecord`), leaving out
-    /// those this writer already appended (or a later one): one round trip, one script start and one
-    /// XADD for up to a thousand entries.
-    /// KEYS: stream, writers hash. ARGV: writer, the entry id the caller expects to be the stream's last
-    /// ('0': an empty stream, '': none), then per entry: sequence, encoded entry.
-    /// → {entries appended, the new stream entry's id, the expected id when it was indeed the last, else ''}.
-    static let appendScript = RedisScript("""
-        local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-        local fields, last_text = {}, nil
-        for i = 3, #ARGV, 2 do
-          local seq = tonumber(ARGV[i])
-          if seq > last then
-            fields[#fields + 1] = 'm'
-            fields[#fields + 1] = ARGV[i + 1]
-            last, last_text = seq, ARGV[i]
-          end
-        end
-        if #fields == 0 then return {0, '', ''} end
-        local expected, previous = ARGV[2], ''
-        if expected == '0' then
-          if redis.call('XLEN', KEYS[1]) == 0 then previous = '0' end
-        elseif expected ~= '' then
-          if #redis.call('XRANGE', KEYS[1], '(' .. expected, '+', 'COUNT', 1) == 0 then previous = expected end
-        end
-        local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
-        redis.call('HSET', KEYS[2], ARGV[1], last_text)
-        return {#fields / 2, id, previous}
-        """)
+    /// those this writer already appended (or a later one), and says whether the stream ended where the
+    /// engine here stands (`Scripts/append_confirmations.lua`).
+    static let appendScript = LuaScripts.appendConfirmations
 
     public init(input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
                 logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },

@@ -110,42 +110,12 @@ public struct ShardStore: Sendable {
         _ = try await redis.evaluate(Self.releaseScript, keys: [keys.lease], args: [token])
     }
 
-    static let acquireScript = RedisScript("""
-        local current = redis.call('GET', KEYS[1])
-        local me = ARGV[1] .. '/' .. ARGV[2] .. '|'
-        if current then
-          if string.sub(current, 1, #me) == me then
-            redis.call('PEXPIRE', KEYS[1], ARGV[3])
-            return current
-          end
-          local instance = ARGV[1] .. '/'
-          if string.sub(current, 1, #instance) ~= instance then return false end
-        end
-        local token = me .. redis.call('HINCRBY', KEYS[2], 'fence', 1)
-        redis.call('SET', KEYS[1], token, 'PX', ARGV[3])
-        return token
-        """)
+    /// The lease scripts (`Scripts/acquire_lease.lua`, `Scripts/release_lease.lua`).
+    static let acquireScript = LuaScripts.acquireLease
+    static let releaseScript = LuaScripts.releaseLease
 
-    static let releaseScript = RedisScript("""
-        if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-        return 1
-        """)
-
-    /// Runs the commands only while KEYS[1] holds ARGV[1] (the committer's lease token).
-    /// KEYS: the lease, then every key the commands touch. ARGV: token, then per command its word count
-    /// and words. → the number of commands run, or an error reply `FENCED <holder>`.
-    static let commitScript = RedisScript("""
-        local holder = redis.call('GET', KEYS[1])
-        if holder ~= ARGV[1] then return redis.error_reply('FENCED ' .. tostring(holder or '')) end
-        local i, n = 2, 0
-        while i <= #ARGV do
-          local words = tonumber(ARGV[i])
-          redis.call(unpack(ARGV, i + 1, i + words))
-          i = i + words + 1
-          n = n + 1
-        end
-        return n
-        """)
+    /// Runs the commands only while the lease holds the committer's token (`Scripts/commit_fenced.lua`).
+    static let commitScript = LuaScripts.commitFenced
 
     // MARK: commit
 

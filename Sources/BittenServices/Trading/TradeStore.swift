@@ -64,7 +64,7 @@ public struct TradeStore: Sendable {
     /// signal with that id exists already.
     public func save(_ signal: SignalRecord, now: Double) async throws -> Bool {
         let ttl = max(60, Int(signal.expiresAt - now) + 86_400)
-        let reply = try await redis.evaluate(TradeScripts.saveSignal, keys: ["signal:\(signal.signalID)"], args: [String(ttl)] + signal.redisFields)
+        let reply = try await redis.evaluate(LuaScripts.saveSignal, keys: ["signal:\(signal.signalID)"], args: [String(ttl)] + signal.redisFields)
         guard reply.int == 1 else { return false }
         // The recent list is another key (another slot on a cluster): listed right after it is stored.
         for reply in try await redis.pipeline([

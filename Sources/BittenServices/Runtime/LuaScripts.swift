@@ -1,0 +1,26 @@
+import Foundation
+import Redis
+
+/// The Lua scripts Bitten runs on Redis. Each is a resource file, `Sources/BittenServices/Scripts/NAME.lua`,
+/// whose header names its keys and arguments; each has a contract test against real Redis.
+public enum LuaScripts {
+    /// A batch of confirmations into a shard's ledger, once per writer sequence (`ConfirmationService`).
+    public static let appendConfirmations = load("append_confirmations")
+    /// Takes or renews a trade shard's lease (`ShardStore.acquire`).
+    public static let acquireLease = load("acquire_lease")
+    /// Gives a trade shard's lease up (`ShardStore.release`).
+    public static let releaseLease = load("release_lease")
+    /// A trade shard's commit on a Redis Cluster, fenced by its lease (`ShardStore`).
+    public static let commitFenced = load("commit_fenced")
+    /// Stores a new signal, never overwriting one (`TradeStore.saveSignal`).
+    public static let saveSignal = load("save_signal")
+
+    /// The script in `Scripts/NAME.lua` of this module's resources.
+    static func load(_ name: String) -> RedisScript {
+        guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),
+              let source = try? String(contentsOf: url, encoding: .utf8) else {
+            preconditionFailure("the Lua script \(name).lua is missing from the BittenServices resources")
+        }
+        return RedisScript(source)
+    }
+}

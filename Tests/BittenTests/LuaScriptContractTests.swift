@@ -1,0 +1,101 @@
+import BittenServices
+import BittenTestSupport
+import Foundation
+import Redis
+import Testing
+
+/// One contract test per Lua script (`Sources/BittenServices/Scripts`), called directly against real Redis
+/// with the keys and arguments its header names. (The ledger append script has its own suite,
+/// `ConfirmationAppendScriptTests`.)
+@Suite struct LuaScriptContractTests {
+    struct Redis {
+        let server: RedisServerProcess
+        let client: RedisClient
+        let connection: RedisConnection
+
+        init() throws {
+            server = try RedisServerProcess()
+            client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
+            connection = try RedisConnection(url: RedisURL(parsing: server.url))
+        }
+
+        func stop() {
+            client.shutdown()
+            server.stop()
+        }
+
+        func run(_ script: RedisScript, _ keys: [String], _ args: [String]) async throws -> RedisReply {
+            try await client.evaluate(script, keys: keys, args: args)
+        }
+    }
+
+    @Test func everyScriptIsAResourceThatNamesItsKeys() {
+        for script in [LuaScripts.appendConfirmations, LuaScripts.acquireLease, LuaScripts.releaseLease, LuaScripts.commitFenced,
+                       LuaScripts.saveSignal] {
+            #expect(script.source.hasPrefix("--"))
+            #expect(script.source.contains("KEYS[1]") && script.source.contains("-- Returns"))
+        }
+    }
+
+    @Test func acquireLeaseTakesRenewsAndFencesByInstance() async throws {
+        let redis = try Redis()
+        defer { redis.stop() }
+        let keys = ["shard:{t3}:lease", "shard:{t3}"]
+        // Free: taken with fence 1.
+        let first = try await redis.run(LuaScripts.acquireLease, keys, ["gw-a", "boot1", "10000"]).string
+        #expect(first == "gw-a/boot1|1")
+        // The same run renews: the same token, the time to live set again.
+        _ = try redis.connection.command(["PEXPIRE", keys[0], "50"])
+        #expect(try await redis.run(LuaScripts.acquireLease, keys, ["gw-a", "boot1", "10000"]).string == first)
+        #expect((try redis.connection.command(["PTTL", keys[0]]).int ?? 0) > 5000)
+        // Another instance waits (nil: a Lua false), and the fence did not move.
+        #expect(try await redis.run(LuaScripts.acquireLease, keys, ["gw-b", "boot9", "10000"]).isNull)
+        #expect(try redis.connection.command(["HGET", keys[1], "fence"]).string == "1")
+        // A restart of the same instance (a new boot) takes it back at once, with the next fence.
+        #expect(try await redis.run(LuaScripts.acquireLease, keys, ["gw-a", "boot2", "10000"]).string == "gw-a/boot2|2")
+        // Once it expired, another instance takes it with the next fence.
+        _ = try redis.connection.command(["DEL", keys[0]])
+        #expect(try await redis.run(LuaScripts.acquireLease, keys, ["gw-b", "boot9", "10000"]).string == "gw-b/boot9|3")
+    }
+
+    @Test func releaseLeaseOnlyForItsHolder() async throws {
+        let redis = try Redis()
+        defer { redis.stop() }
+        _ = try redis.connection.command(["SET", "shard:{t0}:lease", "gw-a/b|4"])
+        #expect(try await redis.run(LuaScripts.releaseLease, ["shard:{t0}:lease"], ["gw-a/b|3"]).int == 1)
+        #expect(try redis.connection.command(["GET", "shard:{t0}:lease"]).string == "gw-a/b|4")
+        _ = try await redis.run(LuaScripts.releaseLease, ["shard:{t0}:lease"], ["gw-a/b|4"])
+        #expect(try redis.connection.command(["EXISTS", "shard:{t0}:lease"]).int == 0)
+    }
+
+    @Test func commitFencedRunsEveryCommandOnlyForTheHolder() async throws {
+        let redis = try Redis()
+        defer { redis.stop() }
+        let lease = "shard:{t1}:lease"
+        _ = try redis.connection.command(["SET", lease, "gw-a/b|7"])
+        let keys = [lease, "position:{t1}:1", "open_positions:{t1}"]
+        let args = ["gw-a/b|7", "6", "HSET", keys[1], "status", "open", "lot", "0.1", "3", "SADD", keys[2], "1"]
+        #expect(try await redis.run(LuaScripts.commitFenced, keys, args).int == 2)
+        #expect(try redis.connection.command(["HGET", keys[1], "lot"]).string == "0.1")
+        #expect(try redis.connection.command(["SISMEMBER", keys[2], "1"]).int == 1)
+        // An old owner's token: refused with the holder named, nothing written.
+        do {
+            _ = try await redis.run(LuaScripts.commitFenced, keys, ["gw-a/b|6", "2", "DEL", keys[1]])
+            Issue.record("an old owner's commit ran")
+        } catch let error as RedisError {
+            #expect(error.message.contains("FENCED gw-a/b|7"))
+        }
+        #expect(try redis.connection.command(["EXISTS", keys[1]]).int == 1)
+    }
+
+    @Test func saveSignalNeverOverwrites() async throws {
+        let redis = try Redis()
+        defer { redis.stop() }
+        let key = ["signal:SIG_1"]
+        #expect(try await redis.run(LuaScripts.saveSignal, key, ["600", "symbol", "EURUSD", "direction", "BUY"]).int == 1)
+        #expect(try await redis.run(LuaScripts.saveSignal, key, ["600", "symbol", "GBPUSD"]).int == 0)
+        #expect(try redis.connection.command(["HGET", key[0], "symbol"]).string == "EURUSD")
+        let ttl = try redis.connection.command(["TTL", key[0]]).int ?? 0
+        #expect(ttl > 590 && ttl <= 600)
+    }
+}
