@@ -108,6 +108,7 @@ struct SystemRunner {
             var settings = TradeEngine.Settings()
             settings.shards = config.tradeShards
             settings.instance = config.gatewayID
+            settings.fault = config.faultInjection
             let owner = TradeEngine(redis: tradeRedis, settings: settings, board: board, logger: Logger(label: "bitten.trade"), alerts: alerts)
             engine = owner
             group.append(owner)

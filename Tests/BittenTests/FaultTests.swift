@@ -275,6 +275,89 @@ extension EndToEnd {
         }
     }
 
+    /// The trade engine's owner dying around a fire's group commit (`BITTEN_FAULT_INJECT`, `_exit` with no
+    /// clean-up): the fire's command goes to the EA only after its reservation is stored, so in neither case
+    /// has the EA received anything, and a restart leaves no trace counted twice.
+    @Suite("Faults: the owner dies around a fire's commit", .serialized)
+    struct CommitCrashTests {
+        let environment = ["BITTEN_FIRE_TIMEOUT": "3", "BITTEN_MARKET_CLOSED_SILENCE": "false"]
+
+        func prepare(_ bitten: BittenProcess, _ uuid: String, signal: String) async throws {
+            let now = Int(Date().timeIntervalSince1970)
+            let (signalStatus, _) = try await HTTP.sendJSON("POST", bitten.httpBase + "/signals", body: #"{"signal_id":"\#(signal)","symbol":"EURUSD","direction":"BUY","entry_price":1.0852,"sl":1.0832,"tp":1.0892,"timestamp":\#(now)}"#)
+            #expect(signalStatus == 201)
+            let (userStatus, _) = try await HTTP.sendJSON("POST", bitten.httpBase + "/users", body: #"{"uuid":"\#(uuid)","tier":"CORPORAL"}"#)
+            #expect(userStatus == 201)
+        }
+
+        /// Fires and expects the process to die instead of answering.
+        func fireIntoTheCrash(_ bitten: BittenProcess, _ uuid: String, signal: String) async throws {
+            let answer = try? await HTTP.sendJSON("POST", bitten.httpBase + "/fire/\(signal)", body: #"{"user_uuid":"\#(uuid)"}"#)
+            #expect(answer == nil || (answer?.0 ?? 0) >= 500, "the fire was answered: \(String(describing: answer))")
+            #expect(try await eventually(.seconds(10)) { !bitten.isRunning }, "\(bitten.logTail())")
+            #expect(bitten.logTail(400).contains("fault injection"))
+        }
+
+        @Test func diedAfterTheReservationWasStoredTheFireTimesOutUnsent() async throws {
+            let first = try BittenProcess(environment: environment.merging(["BITTEN_FAULT_INJECT": "exit_after_commit"]) { $1 })
+            defer { first.terminateAndWait() }
+            try await first.waitUntilHealthy()
+            let running = try await startFleet(1, for: first)
+            let fleet = running.fleet
+            defer { running.stop() }
+            let uuid = fleet.uuids[0]
+            try await prepare(first, uuid, signal: "FAULT_AFTER_1")
+            try await fireIntoTheCrash(first, uuid, signal: "FAULT_AFTER_1")
+
+            let second = try BittenProcess(environment: environment, dataDir: first.dataDir, ports: first.ports)
+            defer { second.terminateAndWait() }
+            try await second.waitUntilHealthy()
+            // The reservation was stored: the same fire comes back for a repeat (idempotent), and it is not sent.
+            let (status, repeated) = try await HTTP.sendJSON("POST", second.httpBase + "/fire/FAULT_AFTER_1", body: #"{"user_uuid":"\#(uuid)"}"#)
+            #expect(status == 200, "\(repeated)")
+            let fireID = try #require(repeated["fire_id"] as? String, "\(repeated)")
+            #expect(try await eventually(.seconds(15)) {
+                let (_, fire) = try await HTTP.json(second.httpBase + "/fires/\(fireID)")
+                return fire["state"] as? String == "timed_out"
+            }, "\(second.logTail())")
+            let (_, user) = try await HTTP.json(second.httpBase + "/users/\(uuid)")
+            #expect(user["slots_used"] as? Int == 0, "\(user)")
+            try await Task.sleep(for: .seconds(1))
+            #expect(fleet.receivedFires(for: uuid).isEmpty, "the EA got \(fleet.receivedFires(for: uuid).count) fire commands")
+        }
+
+        @Test func diedBeforeTheReservationWasStoredNothingIsLeftAndTheNextFireWorks() async throws {
+            let first = try BittenProcess(environment: environment.merging(["BITTEN_FAULT_INJECT": "exit_before_commit"]) { $1 })
+            defer { first.terminateAndWait() }
+            try await first.waitUntilHealthy()
+            let running = try await startFleet(1, for: first)
+            let fleet = running.fleet
+            defer { running.stop() }
+            let uuid = fleet.uuids[0]
+            try await prepare(first, uuid, signal: "FAULT_BEFORE_1")
+            try await fireIntoTheCrash(first, uuid, signal: "FAULT_BEFORE_1")
+
+            let second = try BittenProcess(environment: environment, dataDir: first.dataDir, ports: first.ports)
+            defer { second.terminateAndWait() }
+            try await second.waitUntilHealthy()
+            #expect(try await eventually(.seconds(10)) {
+                let (_, nodes) = try await HTTP.json(second.httpBase + "/nodes?status=online")
+                return nodes["total"] as? Int == 1
+            })
+            let (_, before) = try await HTTP.json(second.httpBase + "/users/\(uuid)")
+            #expect(before["slots_used"] as? Int == 0, "\(before)")
+            // Nothing was stored: the fire is new, sent once, and filled.
+            let (status, body) = try await HTTP.sendJSON("POST", second.httpBase + "/fire/FAULT_BEFORE_1", body: #"{"user_uuid":"\#(uuid)"}"#)
+            #expect(status == 201, "\(body)")
+            let fireID = try #require(body["fire_id"] as? String)
+            #expect(try await eventually(.seconds(10)) {
+                let (_, fire) = try await HTTP.json(second.httpBase + "/fires/\(fireID)")
+                return fire["state"] as? String == "filled"
+            }, "\(second.logTail())")
+            #expect(fleet.receivedFires(for: uuid).count == 1)
+        }
+    }
+
     @Suite("Faults: EA churn", .serialized)
     struct ChurnTests {
         static func rss(_ pid: Int32) -> Int {

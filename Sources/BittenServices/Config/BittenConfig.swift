@@ -64,6 +64,8 @@ public struct BittenConfig: Sendable, Equatable {
     public var signalTTL: Double = 7200
     /// Where trade events are POSTed, if anywhere.
     public var webhookURL: String?
+    /// A crash the trade engine stages on purpose, for the fault tests only (`TradeEngine.Fault`).
+    public var faultInjection: TradeEngine.Fault?
     /// Slots, maximum risk and risk multiplier per tier (config file section `tiers:`).
     public var tiers = TierTable.standard
     /// Symbols that can be sized (config file section `instruments:`).

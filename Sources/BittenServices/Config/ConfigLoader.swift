@@ -36,7 +36,7 @@ public enum ConfigLoader {
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
         "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE", "BITTEN_GATEWAY_ID",
         "BITTEN_MALLOC_MMAP_THRESHOLD", "BITTEN_EA_PEER_CHECK", "BITTEN_SWITCH_APPROVE_AFTER", "BITTEN_EA_NETWORKS",
-        "BITTEN_TRADE_SHARDS",
+        "BITTEN_TRADE_SHARDS", "BITTEN_FAULT_INJECT",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -166,6 +166,13 @@ public enum ConfigLoader {
                 throw ConfigError(setting: "BITTEN_WEBHOOK_URL", message: "'\(text)' from the \(source.rawValue) is not an http(s) URL")
             }
             config.webhookURL = text
+        }
+        if let (text, source) = lookup("BITTEN_FAULT_INJECT") {
+            guard let fault = TradeEngine.Fault(rawValue: text) else {
+                throw ConfigError(setting: "BITTEN_FAULT_INJECT", message: "'\(text)' from the \(source.rawValue) is not one of "
+                    + TradeEngine.Fault.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            config.faultInjection = fault
         }
         if let (text, source) = lookup("BITTEN_CITADEL_MULTIPLIERS") {
             // "DANGER=0.25,HIGH_RISK=0.5,CAUTION=0.75,PROTECTED=1,FORTRESS=1.25"; levels not named keep their default.

@@ -41,6 +41,8 @@ public final class TradeEngine: Service, Sendable {
         public var batch = 1_000
         /// Seconds a settled fire (or closed ticket) stays in memory (a repeated answer is recognised in that time).
         public var retention: Double = 86_400
+        /// A crash staged on purpose (fault tests only; `BITTEN_FAULT_INJECT`).
+        public var fault: Fault?
 
         public init() {}
     }
@@ -336,6 +338,23 @@ public final class TradeEngine: Service, Sendable {
 
     enum CommitOutcome { case idle, committed, failed }
 
+    /// Where the fault tests make the engine's process die (`_exit(86)`, no clean-up, like SIGKILL), on the
+    /// first commit round that stores a fire's reservation.
+    public enum Fault: String, Sendable, CaseIterable {
+        /// The round is built and not yet sent: the reservation never reaches Redis.
+        case exitBeforeCommit = "exit_before_commit"
+        /// Redis has stored the round and the process dies before it acts on the answer: the reservation is
+        /// stored, the fire's command was never sent.
+        case exitAfterCommit = "exit_after_commit"
+    }
+
+    private func stage(_ fault: Fault, _ taken: [Taken]) {
+        guard settings.fault == fault, taken.contains(where: { $0.changes.contains { if case .fireCreated = $0 { true } else { false } } })
+        else { return }
+        logger.critical("fault injection: the process dies here", metadata: ["fault": "\(fault.rawValue)"])
+        _exit(86)
+    }
+
     /// What one shard hands to a commit round.
     struct Taken {
         var lane: Lane
@@ -377,8 +396,10 @@ public final class TradeEngine: Service, Sendable {
         }
         var results: [Int: Result<Void, any Error>] = [:]
         if !pending.isEmpty {
+            stage(.exitBeforeCommit, stored)
             for (item, result) in zip(stored, await ShardStore.commit(pending, redis: redis)) { results[item.lane.index] = result }
             commitsCounter.increment()
+            stage(.exitAfterCommit, stored)
         }
         var failed = false
         for item in taken {
