@@ -62,10 +62,13 @@ public final class FireDesk: Service, Sendable {
     private let outcomes: [String: Counter]
     private let signals = Mutex<[String: SignalRecord]>([:])
     private let errors: SwallowedErrors
+    /// Where requests for users of shards another process owns go (nil: refused here, `store_unavailable`).
+    private let router: ShardRouter?
 
     public init(store: TradeStore, engine: TradeEngine, channel: (any CommandChannel)?, registry: NodeRegistry?, quotes: (any QuoteSource)?,
-                settings: TradeSettings, board: ServiceBoard, logger: Logger,
+                settings: TradeSettings, board: ServiceBoard, logger: Logger, router: ShardRouter? = nil,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.router = router
         self.store = store
         self.engine = engine
         self.channel = channel
@@ -147,9 +150,16 @@ public final class FireDesk: Service, Sendable {
     /// between is sized again), with the earlier-fire marker and the slots. The command goes out only once
     /// the reservation is stored. Refusals keep their order: unknown signal, unknown user, earlier fire
     /// (the first fire's record), then the rest.
-    public func fire(signalID: String, userUUID: String) async throws(FireRefusal) -> FireRecord {
+    /// A user whose shard another process owns is fired there (`ShardRouter`), unless `routing` is false
+    /// (a request that was routed here).
+    public func fire(signalID: String, userUUID: String, routing: Bool = true) async throws(FireRefusal) -> FireRecord {
         guard SignalID.isValid(signalID) else { throw refuse(.badRequest, "'\(signalID)' is not a valid signal id") }
         guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
+        if routing, let router, !engine.owns(userUUID),
+           let records = try await router.route(.fire, shard: engine.shard(of: userUUID), userUUID: userUUID, signalID: signalID) {
+            guard let record = records.first else { throw FireRefusal(.storeUnavailable, "the shard's owner answered no fire") }
+            return record
+        }
         let at = now()
         guard let signal = try await self.signal(signalID, at: at) else {
             throw refuse(.signalNotFound, "no signal \(signalID)")
@@ -386,8 +396,13 @@ public final class FireDesk: Service, Sendable {
     }
 
     /// Asks the EA holding `ticket` to close it.
-    public func close(ticket: Int) async throws(FireRefusal) -> FireRecord {
+    public func close(ticket: Int, routing: Bool = true) async throws(FireRefusal) -> FireRecord {
         guard let position = openPosition(ticket) else {
+            // Open in a shard another process owns: closed there.
+            if routing, let router, let (shard, uuid) = await router.locate(ticket: ticket, owned: Set(engine.ownedShardIndices)),
+               let records = try await router.route(.close, shard: shard, userUUID: uuid, ticket: ticket), let record = records.first {
+                return record
+            }
             throw refuse(.positionNotFound, "no open position \(ticket)")
         }
         let records = try await requestClose([position], command: .closeTicket(
@@ -397,8 +412,12 @@ public final class FireDesk: Service, Sendable {
     }
 
     /// Asks a user's EA to close every position.
-    public func closeAll(userUUID: String) async throws(FireRefusal) -> [FireRecord] {
+    public func closeAll(userUUID: String, routing: Bool = true) async throws(FireRefusal) -> [FireRecord] {
         guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
+        if routing, let router, !engine.owns(userUUID),
+           let records = try await router.route(.closeAll, shard: engine.shard(of: userUUID), userUUID: userUUID) {
+            return records
+        }
         let (known, positions) = try await guarded {
             try engine.read(userUUID) { ($0.users[userUUID] != nil, $0.book.positions.open(of: userUUID)) }
         }

@@ -125,6 +125,12 @@ public final class TradeEngine: Service, Sendable {
     /// Tells the ledger reader that entries were appended.
     public func wake() { ledgerWake.signal() }
 
+    /// The shards this process owns, loaded and ready.
+    public var ownedShardIndices: [Int] { lanes.filter { $0.state.withLock { $0.shard != nil } }.map(\.index) }
+
+    /// Whether this process owns the shard of `uuid` (loaded and ready).
+    public func owns(_ uuid: String) -> Bool { lane(uuid).state.withLock { $0.shard != nil } }
+
     /// Shards this process owns, loaded and ready.
     public var ownedShards: Int { lanes.reduce(0) { $0 + ($1.state.withLock { $0.shard != nil } ? 1 : 0) } }
 
