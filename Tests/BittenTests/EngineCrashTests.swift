@@ -135,6 +135,77 @@ extension EndToEnd {
             print("engine crash: \(ledger.count) confirmations in the ledger, \(filled.count) fills and \(counted) closes counted once after the restart")
         }
     
+        /// Confirmations streaming into the ledger (written by a confirmation process of their own) while the
+        /// shards move: the first trade process is stopped (it commits what it applied and gives its leases
+        /// back), the second takes every shard, loads it as committed and goes on from the checkpoint. Every
+        /// confirmation is in the ledger and counts once.
+        @Test func theShardsMoveToAnotherProcessUnderLoad() async throws {
+            let redisServer = try RedisServerProcess(appendOnly: true)
+            defer { redisServer.stop() }
+            let ids = try await seed(redisServer.url)
+            let shared = ["BITTEN_REDIS_URL": redisServer.url, "BITTEN_MARKET_CLOSED_SILENCE": "false"]
+            let redis = try RedisConnection(url: RedisURL(parsing: redisServer.url))
+            func holders() throws -> Set<String> {
+                Set(try TradeKeys.all.map { String((try redis.command(["GET", $0.lease]).string ?? "").prefix { $0 != "/" }) })
+            }
+            let writer = try BittenProcess(arguments: ["run", "confirmations", "nodes", "http", "--gateway-id", "writer"], environment: shared)
+            defer { writer.terminateAndWait() }
+            let first = try BittenProcess(arguments: ["run", "trade", "http", "--gateway-id", "first"], environment: shared)
+            defer { first.terminateAndWait() }
+            try await writer.waitUntilHealthy()
+            try await first.waitUntilHealthy()
+            #expect(try await eventually { try holders() == ["first"] }, "\(first.logTail())")
+            let second = try BittenProcess(arguments: ["run", "trade", "http", "--gateway-id", "second"], environment: shared)
+            defer { second.terminateAndWait() }
+            try await second.waitUntilHealthy()
+
+            let context = try Context()
+            let push = try Socket(context: context, type: .push)
+            try push.setLinger(.seconds(5))
+            try push.setSendHighWaterMark(0)
+            try push.connect("tcp://127.0.0.1:\(writer.confirmPort)")
+            defer { push.close() }
+            var messages: [String] = []
+            for i in 0..<Self.trades {
+                let uuid = Self.users[i % Self.users.count]
+                messages.append(#"{"type":"confirmation","command_type":"fire","fire_id":"\#(ids[i])","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(800_000 + i),"price":1.08500,"lot":0.10,"message":"Trade executed","account":\#(81_000 + i % Self.users.count),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 14:06:02"}"#)
+            }
+            for i in 0..<Self.trades {
+                let uuid = Self.users[i % Self.users.count]
+                messages.append(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(800_000 + i),"close_price":0.00000,"lot":0.10,"message":"Position closed","account":\#(81_000 + i % Self.users.count),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 15:12:44"}"#)
+            }
+            // A steady stream over about three seconds; the first owner is stopped a third of the way in.
+            var moved: ContinuousClock.Instant?
+            for (chunk, start) in stride(from: 0, to: messages.count, by: 200).enumerated() {
+                for message in messages[start..<min(messages.count, start + 200)] { try push.send(message) }
+                // Stopped once it has applied and stored fills of its own, mid-stream.
+                if chunk >= 10, moved == nil, try TradeKeys.all.reduce(0, { $0 + (try redis.command(["SCARD", $1.openPositions]).int ?? 0) }) > 0 {
+                    kill(first.pid, SIGTERM)
+                    moved = .now
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(moved != nil, "the first process stored no fill while the stream ran")
+            #expect(try await eventually(.seconds(30)) { try holders() == ["second"] }, "\(second.logTail())")
+            if let moved { print("shard move: every lease held by the second process \(ContinuousClock.now - moved) after the first was stopped") }
+            var stable = 0
+            #expect(try await eventually(.seconds(60)) {
+                let length = try TradeKeys.ledgerLength(redis)
+                try await Task.sleep(for: .milliseconds(300))
+                let caught = try caughtUp(redis)
+                stable = length == 2 * Self.trades && caught ? stable + 1 : 0
+                return stable >= 3
+            }, "\((try? TradeKeys.ledgerLength(redis)) ?? -1) in the ledger\n\(second.logTail())")
+            // Every fill and every close once: all closes of filled positions count, nothing stays open.
+            #expect(try statisticsTotal(redis) == Self.trades)
+            var open = 0
+            for keys in TradeKeys.all { open += try redis.command(["SCARD", keys.openPositions]).int ?? 0 }
+            #expect(open == 0)
+            let (_, health) = try await HTTP.json(second.httpBase + "/health")
+            let engine = (health["services"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "trade_engine" }
+            #expect((engine?["messages_in"] as? Int ?? 0) > 0, "the second process applied nothing: \(String(describing: engine))")
+        }
+
         /// Two trade processes on one Redis: the first holds every shard and the second is refused what it does
         /// not own; when the first dies without a word, its leases run out and the second takes every shard
         /// over, with what the first committed.
