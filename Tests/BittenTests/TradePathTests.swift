@@ -13,23 +13,61 @@ extension EndToEnd {
     /// The trade path end to end: `bitten up`, simulated EAs, the HTTP API and the managed Redis.
     @Suite("Trade path end to end: signal, fire, confirmation, close, statistics", .serialized)
     struct TradePathTests {
+        /// Where the system keeps its state: its managed redis-server, or a Redis Cluster of three primaries
+        /// (each with a replica) started by the test.
+        enum Backend: String, CaseIterable, CustomTestStringConvertible {
+            case single, cluster
+            var testDescription: String { rawValue }
+        }
+
         struct System {
             let bitten: BittenProcess
             let fleet: Fleet
             let running: Task<Void, any Error>
+            /// The managed redis-server, one connection (suites that run on one server only use it).
             let redis: RedisConnection
+            /// The system's Redis as a client: on a cluster, commands go to their slot's primary.
+            let client: RedisClient
+            let cluster: TestCluster?
             var api: String { bitten.httpBase }
 
             /// Stops the EAs and sends SIGTERM (bitten then stops its managed Redis).
             func stop() {
                 running.cancel()
                 bitten.terminateAndWait()
+                client.shutdown()
+            }
+
+            /// Confirmations in the user's shard's ledger, each as an entry of its own.
+            func ledger(of uuid: String) async throws -> [StreamEntry] {
+                StreamEntry.list(try await client.command(["XRANGE", TradeKeys.of(uuid).confirmations, "-", "+"]))
+                    .flatMap(LedgerRecord.messages(of:))
+            }
+
+            /// Confirmations in every shard's ledger.
+            func ledgerLength() async throws -> Int {
+                var total = 0
+                for keys in TradeKeys.all {
+                    total += StreamEntry.list(try await client.command(["XRANGE", keys.confirmations, "-", "+"]))
+                        .flatMap(LedgerRecord.messages(of:)).count
+                }
+                return total
+            }
+
+            /// Fires recorded in every shard.
+            func recentFires(_ keys: [ShardKeys] = TradeKeys.all) async throws -> Int {
+                var total = 0
+                for shard in keys { total += try await client.command(["ZCARD", shard.firesRecent]).int ?? 0 }
+                return total
             }
         }
 
         /// `bitten up` and `eas` simulated EAs, faithful to the EA v2.05 (`configure` changes the fleet).
-        func start(eas: Int = 3, failureRate: Double = 0, environment: [String: String] = [:],
+        func start(_ backend: Backend = .single, eas: Int = 3, failureRate: Double = 0, environment: [String: String] = [:],
                    configure: (inout FleetConfiguration) -> Void = { _ in }) async throws -> System {
+            var environment = environment
+            let cluster = backend == .cluster ? try await TestCluster.start() : nil
+            if let cluster { environment["BITTEN_REDIS_URL"] = cluster.cluster.urlText }
             let bitten = try BittenProcess(environment: ["BITTEN_FIRE_TIMEOUT": "2", "BITTEN_MARKET_CLOSED_SILENCE": "false"]
                 .merging(environment) { _, extra in extra })
             try await bitten.waitUntilHealthy()
@@ -42,9 +80,17 @@ extension EndToEnd {
             configure(&config)
             let fleet = try Fleet(configuration: config)
             let running = Task { try await fleet.run() }
-            let port = try #require(bitten.managedRedis).port
-            let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: port))
-            let system = System(bitten: bitten, fleet: fleet, running: running, redis: redis)
+            let client: RedisClient
+            let redis: RedisConnection
+            if let cluster {
+                client = RedisClient(cluster: try RedisClusterURL(parsing: cluster.cluster.urlText))
+                redis = try RedisConnection(url: try #require(cluster.cluster.servers.first).url)
+            } else {
+                let url = RedisURL(host: "127.0.0.1", port: try #require(bitten.managedRedis).port)
+                client = RedisClient(url: url, poolSize: 1)
+                redis = try RedisConnection(url: url)
+            }
+            let system = System(bitten: bitten, fleet: fleet, running: running, redis: redis, client: client, cluster: cluster)
             let online = try await eventually {
                 let (_, nodes) = try await HTTP.json(bitten.httpBase + "/nodes?status=online")
                 return nodes["total"] as? Int == eas
@@ -83,8 +129,9 @@ extension EndToEnd {
 
         func code(_ body: [String: Any]) -> String? { (body["error"] as? [String: Any])?["code"] as? String }
 
-        @Test func happyPathFromSignalToClosedTradeWithStatistics() async throws {
-            let system = try await start()
+        @Test(arguments: Backend.allCases)
+        func happyPathFromSignalToClosedTradeWithStatistics(_ backend: Backend) async throws {
+            let system = try await start(backend)
             defer { system.stop() }
             let uuid = system.fleet.uuids[0]
             try await addUser(system, uuid, tier: "CORPORAL")
@@ -179,13 +226,14 @@ extension EndToEnd {
             let (_, trades) = try await HTTP.json(system.api + "/trades?symbol=EURUSD")
             #expect((trades["trades"] as? [[String: Any]])?.count == 1)
             // The confirmations are in the durable ledger, each once.
-            #expect(try system.redis.xrange(TradeKeys.of(uuid).confirmations).flatMap(LedgerRecord.messages(of:)).count == 2)
-            #expect(try TradeKeys.ledgerLength(system.redis) == 2)
+            #expect(try await system.ledger(of: uuid).count == 2)
+            #expect(try await system.ledgerLength() == 2)
             #expect(system.fleet.receivedFires().count == 1)
         }
 
-        @Test func everyRefusalHasItsReason() async throws {
-            let system = try await start(eas: 2)
+        @Test(arguments: Backend.allCases)
+        func everyRefusalHasItsReason(_ backend: Backend) async throws {
+            let system = try await start(backend, eas: 2)
             defer { system.stop() }
             let uuid = system.fleet.uuids[0]
             try await addUser(system, uuid, tier: "RECRUIT")
@@ -198,7 +246,7 @@ extension EndToEnd {
             #expect(status == 404 && code(body) == "user_not_found", "\(body)")
             (status, body) = try await fire(system, "SIG_REF_1", "user_without_ea")
             #expect(status == 409 && code(body) == "ea_offline", "\(body)")
-            #expect(try TradeKeys.all.allSatisfy { try system.redis.command(["ZCARD", $0.firesRecent]).int == 0 }, "nothing stored for an offline EA")
+            #expect(try await system.recentFires() == 0, "nothing stored for an offline EA")
 
             try await postSignal(system, signal("SIG_WRONG_SL", direction: "SELL", entry: 1.08520, sl: 1.08320, tp: 1.08000))
             (status, body) = try await fire(system, "SIG_WRONG_SL", uuid)
@@ -240,8 +288,9 @@ extension EndToEnd {
         /// The fire desk keeps signals it has read and sizes every tier before the reservation; the
         /// reservation script reads the user as stored at that moment. So a tier or risk override
         /// changed between fires applies to the next fire, and a signal removed from Redis is not fired.
-        @Test func sizeFollowsTheStoredTierAndOverrideAndARemovedSignalIsNotFired() async throws {
-            let system = try await start(eas: 2)
+        @Test(arguments: Backend.allCases)
+        func sizeFollowsTheStoredTierAndOverrideAndARemovedSignalIsNotFired(_ backend: Backend) async throws {
+            let system = try await start(backend, eas: 2)
             defer { system.stop() }
             let (first, second) = (system.fleet.uuids[0], system.fleet.uuids[1])
             try await addUser(system, first, tier: "RECRUIT")
@@ -285,16 +334,17 @@ extension EndToEnd {
             expectSized(body, .corporal, override: nil)
 
             // A signal removed from Redis after it was read is not fired, and nothing is reserved.
-            _ = try system.redis.command(["DEL", "signal:SIG_TIER_2"])
-            let fires = try system.redis.command(["ZCARD", TradeKeys.of(second).firesRecent]).int
+            _ = try await system.client.command(["DEL", "signal:SIG_TIER_2"])
+            let fires = try await system.recentFires([TradeKeys.of(second)])
             (status, body) = try await fire(system, "SIG_TIER_2", second)
             #expect(status == 404 && code(body) == "signal_not_found", "\(body)")
-            #expect(try system.redis.command(["ZCARD", TradeKeys.of(second).firesRecent]).int == fires)
+            #expect(try await system.recentFires([TradeKeys.of(second)]) == fires)
             #expect(system.fleet.receivedFires().count == 3)
         }
 
-        @Test func unansweredFireTimesOutFreesTheSlotAndIsNeverResent() async throws {
-            let system = try await start(eas: 1)
+        @Test(arguments: Backend.allCases)
+        func unansweredFireTimesOutFreesTheSlotAndIsNeverResent(_ backend: Backend) async throws {
+            let system = try await start(backend, eas: 1)
             defer { system.stop() }
             let uuid = system.fleet.uuids[0]
             system.fleet.mute([uuid])
@@ -313,8 +363,9 @@ extension EndToEnd {
             #expect(system.fleet.receivedFires().count == 1)
         }
 
-        @Test func failedConfirmationIsARejectionWithTheEAMessage() async throws {
-            let system = try await start(eas: 1, failureRate: 1.0)
+        @Test(arguments: Backend.allCases)
+        func failedConfirmationIsARejectionWithTheEAMessage(_ backend: Backend) async throws {
+            let system = try await start(backend, eas: 1, failureRate: 1.0)
             defer { system.stop() }
             let uuid = system.fleet.uuids[0]
             try await addUser(system, uuid, tier: "RECRUIT")
@@ -334,8 +385,9 @@ extension EndToEnd {
             #expect(user["slots_used"] as? Int == 0)
         }
 
-        @Test func engineSignalsOnTheIntakeSocketArePublishedShielded() async throws {
-            let system = try await start(eas: 1)
+        @Test(arguments: Backend.allCases)
+        func engineSignalsOnTheIntakeSocketArePublishedShielded(_ backend: Backend) async throws {
+            let system = try await start(backend, eas: 1)
             defer { system.stop() }
             let context = try Context()
             let sub = try Socket(context: context, type: .sub)
