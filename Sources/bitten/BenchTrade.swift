@@ -16,24 +16,44 @@ extension Bench {
         @Option(help: "Users the trades are spread over.") var users = 100
         @Option(help: "Trade shards (BITTEN_TRADE_SHARDS of the server).") var shards = 16
         @Flag(help: "Run Redis without AOF (to see what durability costs).") var noAOF = false
+        @Flag(help: "Run on a loopback Redis Cluster of three primaries (no replicas) instead of one server.") var cluster = false
 
         func run() async throws {
             // A Redis of our own (AOF everysec unless --no-aof), so the fires can be in it before the server starts.
             let directory = NSTemporaryDirectory() + "bitten-bench-trade-\(getpid())"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let redisServer = try LocalRedisServer(port: LocalRedisServerPort.next(), directory: directory, appendOnly: !noAOF)
-            defer { redisServer.stop() }
+            let single: LocalRedisServer?
+            let redisCluster: LocalRedisCluster?
+            let keyed: RedisClient
+            let urlText: String
+            if cluster {
+                let started = try LocalRedisCluster(primaries: 3, replicasPerPrimary: 0, directory: directory, appendOnly: !noAOF)
+                (single, redisCluster, urlText) = (nil, started, started.urlText)
+                keyed = RedisClient(cluster: try RedisClusterURL(parsing: started.urlText))
+            } else {
+                let started = try LocalRedisServer(port: LocalRedisServerPort.next(), directory: directory, appendOnly: !noAOF)
+                (single, redisCluster, urlText) = (started, nil, "redis://127.0.0.1:\(started.port)")
+                keyed = RedisClient(url: started.url, poolSize: 2)
+            }
+            defer {
+                keyed.shutdown()
+                single?.stop()
+                redisCluster?.stop()
+            }
+            // One connection per server: CPU time and command statistics are per process.
+            let servers = try (redisCluster?.servers.map(\.url) ?? single.map { [$0.url] } ?? []).map { try RedisConnection(url: $0) }
+            func redisCPU() -> Double { servers.reduce(0) { $0 + ServerUnderTest.redisCPUSeconds($1) } }
             let uuids = (0..<users).map { "user_bench_\($0)" }
-            let fireIDs = try await seed(redisServer.url, uuids: uuids)
-            let server = try ServerUnderTest.start(environment: [
-                "BITTEN_REDIS_URL": "redis://127.0.0.1:\(redisServer.port)", "BITTEN_TRADE_SHARDS": String(shards),
-            ])
+            let fireIDs = try await seed(keyed, uuids: uuids)
+            let server = try ServerUnderTest.start(environment: ["BITTEN_REDIS_URL": urlText, "BITTEN_TRADE_SHARDS": String(shards)])
             defer { server.stop() }
-            let redis = try RedisConnection(url: redisServer.url)
             let keys = (0..<shards).map { ShardKeys(shard: $0) }
+            func sum(_ command: (ShardKeys) -> [String]) async throws -> Int {
+                try await keyed.pipeline(keys.map(command)).reduce(0) { $0 + (Int($1.string ?? "") ?? $1.int ?? 0) }
+            }
             // The server has taken every shard (and so loaded the fires) when it holds every lease.
             for _ in 0..<200 {
-                let held = try keys.filter { (try redis.command(["GET", $0.lease]).string ?? "").hasPrefix("gateway-1/") }.count
+                let held = try await keyed.pipeline(keys.map { ["GET", $0.lease] }).filter { ($0.string ?? "").hasPrefix("gateway-1/") }.count
                 if held == shards { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -43,8 +63,9 @@ extension Bench {
             try push.setSendHighWaterMark(0)
             try push.connect("tcp://127.0.0.1:\(server.port("BITTEN_CONFIRM_PORT"))")
             try await Task.sleep(for: .milliseconds(300))
-            let (serverCPU, redisCPU) = (server.cpuSeconds(), ServerUnderTest.redisCPUSeconds(redis))
-            _ = try redis.command(["CONFIG", "RESETSTAT"])
+            let perServerBefore = servers.map(ServerUnderTest.redisCPUSeconds)
+            let (serverCPU, redisCPUBefore) = (server.cpuSeconds(), redisCPU())
+            for connection in servers { _ = try connection.command(["CONFIG", "RESETSTAT"]) }
             let start = Date()
             for i in 0..<trades {
                 let uuid = uuids[i % users]
@@ -52,50 +73,66 @@ extension Bench {
                 try push.send(#"{"type":"confirmation","command_type":"fire","fire_id":"\#(fireIDs[i])","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(ticket),"price":1.08500,"lot":0.10,"message":"Trade executed successfully via DEALER","account":\#(80_000 + i % users),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 14:06:02"}"#)
             }
             for i in 0..<trades {
-                let close = i % 3 == 0 ? "1.08400" : "1.08620"
-                try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_1_1","user_uuid":"\#(uuids[i % users])","status":"success","ticket":\#(700_000_000 + i),"close_price":\#(close),"lot":0.10,"message":"Position closed","account":\#(80_000 + i % users),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#)
+                // As the EA v2.05 answers a close: close price 0 (the balance it reports is unchanged here, so
+                // with no market quote either the close is counted, unvalued).
+                try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_1_1","user_uuid":"\#(uuids[i % users])","status":"success","ticket":\#(700_000_000 + i),"close_price":0.00000,"lot":0.10,"message":"Position closed","account":\#(80_000 + i % users),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#)
             }
             let sent = Date().timeIntervalSince(start)
-            func sum(_ command: (ShardKeys) -> [String]) throws -> Int {
-                try redis.pipeline(keys.map(command)).reduce(0) { $0 + (Int($1.string ?? "") ?? $1.int ?? 0) }
-            }
             var total = 0
             while Date().timeIntervalSince(start) < 300 {
-                total = try sum { ["HGET", $0.statistics("global_trade_stats"), "total"] }
+                total = try await sum { ["HGET", $0.statistics("global_trade_stats"), "total"] }
                 if total >= trades { break }
                 try await Task.sleep(for: .milliseconds(20))
             }
             let elapsed = Date().timeIntervalSince(start)
-            let redisUsed = ServerUnderTest.redisCPUSeconds(redis) - redisCPU
+            let redisUsed = redisCPU() - redisCPUBefore
+            let perServer = zip(servers.map(ServerUnderTest.redisCPUSeconds), perServerBefore).map { $0 - $1 }
             let serverUsed = server.cpuSeconds() - serverCPU
-            let streamLength = try sum { ["XLEN", $0.confirmations] }
-            let open = try sum { ["SCARD", $0.openPositions] }
-            let wins = try sum { ["HGET", $0.statistics("global_trade_stats"), "wins"] }
+            let streamLength = try await sum { ["XLEN", $0.confirmations] }
+            let open = try await sum { ["SCARD", $0.openPositions] }
             push.close()
-            let commandStats = try redis.command(["INFO", "commandstats"]).string ?? ""
-            // Where Redis spent its time (commands run inside scripts are counted too), costliest first.
-            let lines = commandStats.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("cmdstat_") }
-            func usec(_ line: Substring) -> Int {
-                line.split(separator: ",").first { $0.hasPrefix("usec=") }.flatMap { Int($0.dropFirst(5)) } ?? 0
+            // Where Redis spent its time (commands run inside scripts are counted too), costliest first, summed
+            // over the servers.
+            var stats: [String: (calls: Int, usec: Int)] = [:]
+            for connection in servers {
+                let text = try connection.command(["INFO", "commandstats"]).string ?? ""
+                for line in text.split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_") {
+                    let name = String(line.prefix { $0 != ":" })
+                    func field(_ key: String) -> Int {
+                        line.split(separator: ",").compactMap { part -> Int? in
+                            let part = part.split(separator: ":").last ?? part
+                            return part.hasPrefix(key + "=") ? Int(part.dropFirst(key.count + 1)) : nil
+                        }.first ?? 0
+                    }
+                    let previous = stats[name] ?? (0, 0)
+                    stats[name] = (previous.calls + field("calls"), previous.usec + field("usec"))
+                }
             }
-            for line in lines.sorted(by: { usec($0) > usec($1) }).prefix(14) { print("redis: \(line)") }
-            print(String(format: "trade: %d confirmations (%d fills + %d closes) of %d users over %d shards pushed in %.2f s",
-                         trades * 2, trades, trades, users, shards, sent))
+            for (name, value) in stats.sorted(by: { $0.value.usec > $1.value.usec }).prefix(14) {
+                print(String(format: "redis: %@ calls=%d usec=%d per_call=%.2f", name, value.calls, value.usec,
+                             Double(value.usec) / Double(max(1, value.calls))))
+            }
+            let where_ = cluster ? "a cluster of \(servers.count) primaries" : "one Redis"
+            print(String(format: "trade: %d confirmations (%d fills + %d closes) of %d users over %d shards on %@ pushed in %.2f s",
+                         trades * 2, trades, trades, users, shards, where_, sent))
             print(String(format: "trade: all applied after %.2f s: %.0f confirmations/s end to end (ledger + lifecycle + statistics)",
                          elapsed, Double(trades * 2) / elapsed))
             // Redis runs commands on one thread: its CPU time per confirmation bounds the rate, whatever the server does.
             let perConfirmation = redisUsed / Double(trades * 2)
-            print(String(format: "trade: Redis CPU %.1f µs per confirmation (%.0f%% of a core during the run): at most %.0f confirmations/s with Redis alone on a whole core; server CPU %.1f µs per confirmation",
+            print(String(format: "trade: Redis CPU %.1f µs per confirmation (%.0f%% of a core during the run, all servers): at most %.0f confirmations/s with Redis alone on a whole core; server CPU %.1f µs per confirmation",
                          perConfirmation * 1e6, redisUsed / elapsed * 100, 1 / max(perConfirmation, 1e-9), serverUsed / Double(trades * 2) * 1e6))
-            print(String(format: "trade: per shard %.0f confirmations/s (%d shards, one Redis)", Double(trades * 2) / elapsed / Double(shards), shards))
-            print("trade: \(streamLength) ledger stream entries (a batch each), statistics total \(total) (wins \(wins)), open positions left \(open)")
+            if cluster {
+                print("trade: Redis CPU per primary: " + perServer.map { seconds in
+                    String(format: "%.0f%% of a core", seconds / elapsed * 100)
+                }.joined(separator: ", "))
+            }
+            print(String(format: "trade: per shard %.0f confirmations/s (%d shards on %@)", Double(trades * 2) / elapsed / Double(shards), shards, where_))
+            print("trade: \(streamLength) ledger stream entries (a batch each), statistics total \(total), open positions left \(open)")
         }
 
         /// The users and one fire per trade, reserved and sent, stored by the trade engine's own store in the
         /// sharded schema, as the fire desk leaves them after the send. Returns the fire ids, trade by trade.
-        func seed(_ url: RedisURL, uuids: [String]) async throws -> [String] {
-            let client = RedisClient(url: url, poolSize: 2)
-            defer { client.shutdown() }
+        func seed(_ client: RedisClient, uuids: [String]) async throws -> [String] {
             var book = (0..<shards).map { TradeShard(index: $0) }
             for uuid in uuids {
                 book[ShardKeys.shard(of: uuid, count: shards)].save(
