@@ -21,11 +21,31 @@ extension Bench {
         @Option(help: "Keep-alive HTTP connections the client spreads the fires over.") var connections = 16
         @Option(help: "Burst phase: one signal fired by this many users at once (0: no burst).") var burst = 5000
         @Option(help: "Concurrent HTTP connections of the burst.") var burstConnections = 64
+        @Flag(help: "Run on a loopback Redis Cluster of three primaries (no replicas, AOF everysec) instead of the managed Redis.")
+        var cluster = false
 
         func run() async throws {
-            let server = try ServerUnderTest.start()
+            var redisCluster: LocalRedisCluster?
+            if cluster {
+                let directory = NSTemporaryDirectory() + "bitten-bench-fire-cluster-\(getpid())"
+                redisCluster = try LocalRedisCluster(primaries: 3, replicasPerPrimary: 0, directory: directory, appendOnly: true)
+            }
+            defer { redisCluster?.stop() }
+            let server = try ServerUnderTest.start(environment: redisCluster.map { ["BITTEN_REDIS_URL": $0.urlText] } ?? [:])
             defer { server.stop() }
-            let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: try server.managedRedisPort()))
+            // Keys through a client (on a cluster, each to its slot's primary); CPU per server process.
+            let keyed: RedisClient
+            let servers: [RedisConnection]
+            if let redisCluster {
+                keyed = RedisClient(cluster: try RedisClusterURL(parsing: redisCluster.urlText))
+                servers = try redisCluster.servers.map { try RedisConnection(url: $0.url) }
+            } else {
+                let url = RedisURL(host: "127.0.0.1", port: try server.managedRedisPort())
+                keyed = RedisClient(url: url, poolSize: 1)
+                servers = [try RedisConnection(url: url)]
+            }
+            defer { keyed.shutdown() }
+            let redisCPU: () -> Double = { servers.reduce(0) { $0 + ServerUnderTest.redisCPUSeconds($1) } }
             let (fleet, running) = try await server.startFleet(eas: eas, heartbeat: .seconds(10), tickInterval: nil, socketsPerLoop: socketsPerLoop, maxLoops: maxLoops, heartbeatPhases: heartbeatPhases)
             defer { running.cancel() }
             let uuids = fleet.uuids
@@ -42,7 +62,7 @@ extension Bench {
             let count = min(fires, uuids.count)
             let start = Date().timeIntervalSince1970 + 0.2
             let rate = Double(self.rate)
-            let cpuBefore = (server.cpuSeconds(), ServerUnderTest.redisCPUSeconds(redis), (ProcessStats.cpuSeconds ?? 0))
+            let cpuBefore = (server.cpuSeconds(), redisCPU(), (ProcessStats.cpuSeconds ?? 0))
             let results = try await http.run(jobs: count, connections: connections) { i in
                 ("/fire/BENCH_FIRE_1", #"{"user_uuid":"\#(uuids[i])"}"#, start + Double(i) / rate)
             }
@@ -52,7 +72,7 @@ extension Bench {
             }
             let issued = Date().timeIntervalSince1970 - start
             // Where the two cores went while the fires were issued (the fleet of simulated EAs runs in this process).
-            let busy = ((server.cpuSeconds() - cpuBefore.0) / issued * 100, (ServerUnderTest.redisCPUSeconds(redis) - cpuBefore.1) / issued * 100,
+            let busy = ((server.cpuSeconds() - cpuBefore.0) / issued * 100, (redisCPU() - cpuBefore.1) / issued * 100,
                         ((ProcessStats.cpuSeconds ?? 0) - cpuBefore.2) / issued * 100)
             try await Task.sleep(for: .seconds(2))
             let received = fleet.fireReceiveTimes
@@ -69,7 +89,7 @@ extension Bench {
                 pipeline.append(["HMGET", ShardKeys(shard: shard).fire(fireID), "created_at", "sent_at"])
             }
             var handedOver: [Double] = []
-            for ((_, at), reply) in zip(ids, try redis.pipeline(pipeline)) {
+            for ((_, at), reply) in zip(ids, try await keyed.pipeline(pipeline)) {
                 let times = (reply.array ?? []).map { $0.string.flatMap(Double.init) }
                 guard times.count == 2, let created = times[0] else { continue }
                 fromAccepted.append(at - created)
@@ -88,19 +108,20 @@ extension Bench {
                          ProcessInfo.processInfo.activeProcessorCount, busy.0, busy.1, busy.2))
             let wrong = fleet.receivedFires().filter { fire in !uuids.contains(fire.targetUUID) }.count
             print("fire: \(fleet.receivedFires().count) fire commands received by the fleet, \(wrong) for an unknown UUID")
-            if burst > 0 { try await burstPhase(http: http, redis: redis, fleet: fleet, uuids: uuids, server: server) }
+            if burst > 0 { try await burstPhase(http: http, keyed: keyed, redisCPU: redisCPU, fleet: fleet, uuids: uuids, server: server) }
         }
 
         /// One signal fired by `burst` users at once (concurrent HTTP calls): how long until the last EA has
         /// its command, and until the last fill is applied (its position open).
-        func burstPhase(http: BenchHTTP, redis: RedisConnection, fleet: Fleet, uuids: [String], server: ServerUnderTest) async throws {
+        func burstPhase(http: BenchHTTP, keyed: RedisClient, redisCPU: () -> Double, fleet: Fleet, uuids: [String],
+                        server: ServerUnderTest) async throws {
             let count = min(burst, uuids.count)
             let signal = #"{"signal_id":"BENCH_BURST_1","symbol":"EURUSD","direction":"BUY","entry":1.0852,"sl":1.0832,"tp":1.0892}"#
             _ = try await http.post("/signals", signal)
             let keys = (0..<16).map { ShardKeys(shard: $0) }
-            func open() throws -> Int { try redis.pipeline(keys.map { ["SCARD", $0.openPositions] }).reduce(0) { $0 + ($1.int ?? 0) } }
-            let before = try open()
-            let cpu = (server.cpuSeconds(), ServerUnderTest.redisCPUSeconds(redis))
+            func open() async throws -> Int { try await keyed.pipeline(keys.map { ["SCARD", $0.openPositions] }).reduce(0) { $0 + ($1.int ?? 0) } }
+            let before = try await open()
+            let cpu = (server.cpuSeconds(), redisCPU())
             let start = Date().timeIntervalSince1970
             let results = try await http.run(jobs: count, connections: burstConnections) { i in
                 ("/fire/BENCH_BURST_1", #"{"user_uuid":"\#(uuids[i])"}"#, start)
@@ -115,11 +136,11 @@ extension Bench {
             while Date().timeIntervalSince1970 - start < 60 {
                 let received = fleet.fireReceiveTimes.filter { ids.contains($0.key) }
                 if lastReceived == nil, received.count == ids.count { lastReceived = received.values.max().map { $0 - start } }
-                if filled == nil, try open() >= before + ids.count { filled = Date().timeIntervalSince1970 - start }
+                if filled == nil, try await open() >= before + ids.count { filled = Date().timeIntervalSince1970 - start }
                 if lastReceived != nil && filled != nil { break }
                 try await Task.sleep(for: .milliseconds(10))
             }
-            let used = (server.cpuSeconds() - cpu.0, ServerUnderTest.redisCPUSeconds(redis) - cpu.1)
+            let used = (server.cpuSeconds() - cpu.0, redisCPU() - cpu.1)
             print(String(format: "burst: %d users fire one signal at once over %d connections: %d accepted, every answer after %.2f s",
                          count, burstConnections, ids.count, answered))
             print(String(format: "burst: the last EA had its command after %@, the last fill was applied after %@",
