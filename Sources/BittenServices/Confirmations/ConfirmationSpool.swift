@@ -15,7 +15,8 @@ import Synchronization
 public final class ConfirmationSpool: Sendable {
     public let path: String
     private let sync: Bool
-    private let state = Mutex<Int>(0)  // lines in the file
+    /// Entries in the file, and the file kept open for appending (-1: not open).
+    private let state = Mutex<(count: Int, fd: Int32)>((0, -1))
 
     public init(directory: String, name: String = "confirmations.spool", sync: Bool = true) throws {
         self.sync = sync
@@ -32,23 +33,34 @@ public final class ConfirmationSpool: Sendable {
             existing = entries.count
             if end < bytes.count { _ = truncate(path, off_t(end)) }
         }
-        state.withLock { $0 = existing }
+        state.withLock { $0.count = existing }
+    }
+
+    deinit {
+        let fd = state.withLock { $0.fd }
+        if fd >= 0 { close(fd) }
     }
 
     /// Entries waiting in the file.
-    public var count: Int { state.withLock { $0 } }
+    public var count: Int { state.withLock { $0.count } }
 
-    /// Appends entries (and fsyncs once, unless this is a journal).
+    /// Appends entries (and fsyncs once, unless this is a journal). The file stays open between appends; a
+    /// write that does not go through whole is cut back off, so the file never holds half a record.
     public func append(_ entries: [[String]]) throws {
         guard !entries.isEmpty else { return }
         let data = Self.lines(entries)
-        try state.withLock { count in
-            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o600)
-            guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
-            defer { close(fd) }
-            let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard written == data.count, !sync || fsync(fd) == 0 else { throw CocoaError(.fileWriteUnknown) }
-            count += entries.count
+        try state.withLock { state in
+            if state.fd < 0 {
+                state.fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+                guard state.fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+            }
+            let before = lseek(state.fd, 0, SEEK_END)
+            let written = data.withUnsafeBytes { write(state.fd, $0.baseAddress, $0.count) }
+            guard written == data.count, !sync || fsync(state.fd) == 0 else {
+                if before >= 0 { _ = ftruncate(state.fd, before) }
+                throw CocoaError(.fileWriteUnknown)
+            }
+            state.count += entries.count
         }
     }
 
@@ -57,20 +69,22 @@ public final class ConfirmationSpool: Sendable {
 
     /// Empties the file after a complete replay.
     public func clear() throws {
-        try state.withLock { count in
-            let fd = open(path, O_WRONLY | O_TRUNC)
-            guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+        try state.withLock { state in
+            if state.fd < 0 {
+                state.fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+                guard state.fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+            }
+            guard ftruncate(state.fd, 0) == 0 else { throw CocoaError(.fileWriteUnknown) }
             // A journal is not synced on append either: emptying it needs no disk flush (one per drained batch).
-            if sync { fsync(fd) }
-            close(fd)
-            count = 0
+            if sync { fsync(state.fd) }
+            state.count = 0
         }
     }
 
     /// Replaces the whole file with `entries` (written beside it, fsync'd, then renamed over it).
     public func replace(with entries: [[String]]) throws {
         let data = Self.lines(entries)
-        try state.withLock { count in
+        try state.withLock { state in
             let temporary = path + ".new"
             let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
             guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
@@ -78,7 +92,10 @@ public final class ConfirmationSpool: Sendable {
             let synced = fsync(fd) == 0
             close(fd)
             guard written == data.count, synced, rename(temporary, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
-            count = entries.count
+            // The file open for appending is the old one: the next append opens the new one.
+            if state.fd >= 0 { close(state.fd) }
+            state.fd = -1
+            state.count = entries.count
         }
     }
 

@@ -8,11 +8,28 @@ import Redis
 public enum LedgerRecord {
     /// One message's fields as an `m` value.
     public static func encode(_ fields: [(String, String)]) -> String {
-        var out = ""
-        for (key, value) in fields {
-            out += String(key.utf8.count) + ":" + key + String(value.utf8.count) + ":" + value
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(fields.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 12 })
+        func item(_ text: String) {
+            var text = text
+            text.withUTF8 { utf8 in
+                appendDecimal(utf8.count, to: &bytes)
+                bytes.append(0x3A)  // :
+                bytes.append(contentsOf: utf8)
+            }
         }
-        return out
+        for (key, value) in fields {
+            item(key)
+            item(value)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// A non-negative number's decimal digits.
+    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        guard value >= 10 else { return bytes.append(0x30 + UInt8(value)) }
+        appendDecimal(value / 10, to: &bytes)
+        bytes.append(0x30 + UInt8(value % 10))
     }
 
     /// The fields of an `m` value, or nil when it is not one.
