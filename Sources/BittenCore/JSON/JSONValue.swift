@@ -38,11 +38,15 @@ public struct JSONFields: Sendable, Equatable {
     public var count: Int { pairs.count }
 
     public func index(of key: String) -> Int? {
-        pairs.firstIndex { $0.key == key }
+        let length = key.utf8.count
+        return pairs.firstIndex { $0.key.utf8.count == length && $0.key == key }
     }
 
     public subscript(key: String) -> JSONValue? {
-        for pair in pairs where pair.key == key { return pair.value }
+        // Lengths first: a key of another byte length is never compared character by character (and never
+        // matches: JSON names are compared code point by code point, not by Unicode canonical equivalence).
+        let length = key.utf8.count
+        for pair in pairs where pair.key.utf8.count == length && pair.key == key { return pair.value }
         return nil
     }
 
