@@ -298,20 +298,33 @@ extension EndToEnd {
             #expect(bitten.logTail(400).contains("fault injection"))
         }
 
-        @Test func diedAfterTheReservationWasStoredTheFireTimesOutUnsent() async throws {
-            let first = try BittenProcess(environment: environment.merging(["BITTEN_FAULT_INJECT": "exit_after_commit"]) { $1 })
-            defer { first.terminateAndWait() }
-            try await first.waitUntilHealthy()
-            let running = try await startFleet(1, for: first)
-            let fleet = running.fleet
-            defer { running.stop() }
-            let uuid = fleet.uuids[0]
-            try await prepare(first, uuid, signal: "FAULT_AFTER_1")
-            try await fireIntoTheCrash(first, uuid, signal: "FAULT_AFTER_1")
+        /// One EA, a user and `signal`; the owner dies (`fault`) firing it, and the same instance is started
+        /// again on its data directory and ports. The caller stops the fleet and both processes.
+        func crashAndRestart(_ fault: String, signal: String) async throws -> (first: BittenProcess, second: BittenProcess, running: RunningFleet) {
+            let first = try BittenProcess(environment: environment.merging(["BITTEN_FAULT_INJECT": fault]) { $1 })
+            do {
+                try await first.waitUntilHealthy()
+                let running = try await startFleet(1, for: first)
+                try await prepare(first, running.uuids[0], signal: signal)
+                try await fireIntoTheCrash(first, running.uuids[0], signal: signal)
+                let second = try BittenProcess(environment: environment, dataDir: first.dataDir, ports: first.ports)
+                try await second.waitUntilHealthy()
+                return (first, second, running)
+            } catch {
+                first.terminateAndWait()
+                throw error
+            }
+        }
 
-            let second = try BittenProcess(environment: environment, dataDir: first.dataDir, ports: first.ports)
-            defer { second.terminateAndWait() }
-            try await second.waitUntilHealthy()
+        @Test func diedAfterTheReservationWasStoredTheFireTimesOutUnsent() async throws {
+            let (first, second, running) = try await crashAndRestart("exit_after_commit", signal: "FAULT_AFTER_1")
+            defer {
+                running.stop()
+                second.terminateAndWait()
+                first.terminateAndWait()
+            }
+            let fleet = running.fleet
+            let uuid = fleet.uuids[0]
             // The reservation was stored: the same fire comes back for a repeat (idempotent), and it is not sent.
             let (status, repeated) = try await HTTP.sendJSON("POST", second.httpBase + "/fire/FAULT_AFTER_1", body: #"{"user_uuid":"\#(uuid)"}"#)
             #expect(status == 200, "\(repeated)")
@@ -327,19 +340,14 @@ extension EndToEnd {
         }
 
         @Test func diedBeforeTheReservationWasStoredNothingIsLeftAndTheNextFireWorks() async throws {
-            let first = try BittenProcess(environment: environment.merging(["BITTEN_FAULT_INJECT": "exit_before_commit"]) { $1 })
-            defer { first.terminateAndWait() }
-            try await first.waitUntilHealthy()
-            let running = try await startFleet(1, for: first)
+            let (first, second, running) = try await crashAndRestart("exit_before_commit", signal: "FAULT_BEFORE_1")
+            defer {
+                running.stop()
+                second.terminateAndWait()
+                first.terminateAndWait()
+            }
             let fleet = running.fleet
-            defer { running.stop() }
             let uuid = fleet.uuids[0]
-            try await prepare(first, uuid, signal: "FAULT_BEFORE_1")
-            try await fireIntoTheCrash(first, uuid, signal: "FAULT_BEFORE_1")
-
-            let second = try BittenProcess(environment: environment, dataDir: first.dataDir, ports: first.ports)
-            defer { second.terminateAndWait() }
-            try await second.waitUntilHealthy()
             #expect(try await eventually(.seconds(10)) {
                 let (_, nodes) = try await HTTP.json(second.httpBase + "/nodes?status=online")
                 return nodes["total"] as? Int == 1
