@@ -298,9 +298,24 @@ extension EndToEnd {
             #expect(bitten.logTail(400).contains("fault injection"))
         }
 
+        /// The dead first run, the second on its data and ports, and the EA.
+        struct Restarted {
+            let first: BittenProcess
+            let second: BittenProcess
+            let running: RunningFleet
+            var fleet: Fleet { running.fleet }
+            var uuid: String { running.uuids[0] }
+
+            func stop() {
+                running.stop()
+                second.terminateAndWait()
+                first.terminateAndWait()
+            }
+        }
+
         /// One EA, a user and `signal`; the owner dies (`fault`) firing it, and the same instance is started
-        /// again on its data directory and ports. The caller stops the fleet and both processes.
-        func crashAndRestart(_ fault: String, signal: String) async throws -> (first: BittenProcess, second: BittenProcess, running: RunningFleet) {
+        /// again on its data directory and ports. The caller stops it all (`Restarted.stop`).
+        func crashAndRestart(_ fault: String, signal: String) async throws -> Restarted {
             let first = try BittenProcess(environment: environment.merging(["BITTEN_FAULT_INJECT": fault]) { $1 })
             do {
                 try await first.waitUntilHealthy()
@@ -309,7 +324,7 @@ extension EndToEnd {
                 try await fireIntoTheCrash(first, running.uuids[0], signal: signal)
                 let second = try BittenProcess(environment: environment, dataDir: first.dataDir, ports: first.ports)
                 try await second.waitUntilHealthy()
-                return (first, second, running)
+                return Restarted(first: first, second: second, running: running)
             } catch {
                 first.terminateAndWait()
                 throw error
@@ -317,14 +332,9 @@ extension EndToEnd {
         }
 
         @Test func diedAfterTheReservationWasStoredTheFireTimesOutUnsent() async throws {
-            let (first, second, running) = try await crashAndRestart("exit_after_commit", signal: "FAULT_AFTER_1")
-            defer {
-                running.stop()
-                second.terminateAndWait()
-                first.terminateAndWait()
-            }
-            let fleet = running.fleet
-            let uuid = fleet.uuids[0]
+            let system = try await crashAndRestart("exit_after_commit", signal: "FAULT_AFTER_1")
+            defer { system.stop() }
+            let (second, fleet, uuid) = (system.second, system.fleet, system.uuid)
             // The reservation was stored: the same fire comes back for a repeat (idempotent), and it is not sent.
             let (status, repeated) = try await HTTP.sendJSON("POST", second.httpBase + "/fire/FAULT_AFTER_1", body: #"{"user_uuid":"\#(uuid)"}"#)
             #expect(status == 200, "\(repeated)")
@@ -340,14 +350,9 @@ extension EndToEnd {
         }
 
         @Test func diedBeforeTheReservationWasStoredNothingIsLeftAndTheNextFireWorks() async throws {
-            let (first, second, running) = try await crashAndRestart("exit_before_commit", signal: "FAULT_BEFORE_1")
-            defer {
-                running.stop()
-                second.terminateAndWait()
-                first.terminateAndWait()
-            }
-            let fleet = running.fleet
-            let uuid = fleet.uuids[0]
+            let system = try await crashAndRestart("exit_before_commit", signal: "FAULT_BEFORE_1")
+            defer { system.stop() }
+            let (second, fleet, uuid) = (system.second, system.fleet, system.uuid)
             #expect(try await eventually(.seconds(10)) {
                 let (_, nodes) = try await HTTP.json(second.httpBase + "/nodes?status=online")
                 return nodes["total"] as? Int == 1
