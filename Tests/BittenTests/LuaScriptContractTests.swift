@@ -75,9 +75,16 @@ import Testing
         _ = try redis.connection.command(["SET", lease, "gw-a/b|7"])
         let keys = [lease, "position:{t1}:1", "open_positions:{t1}"]
         let args = ["gw-a/b|7", "6", "HSET", keys[1], "status", "open", "lot", "0.1", "3", "SADD", keys[2], "1"]
-        #expect(try await redis.run(LuaScripts.commitFenced, keys, args).int == 2)
+        let reply = try await redis.run(LuaScripts.commitFenced, keys, args).array ?? []
+        #expect(reply.first?.int == 2 && reply.last?.array?.isEmpty == true, "\(reply)")
         #expect(try redis.connection.command(["HGET", keys[1], "lot"]).string == "0.1")
         #expect(try redis.connection.command(["SISMEMBER", keys[2], "1"]).int == 1)
+        // A command Redis refuses (a set command on the hash) is reported by position; the ones after it run.
+        let mixed = try await redis.run(LuaScripts.commitFenced, keys, ["gw-a/b|7", "3", "SADD", keys[1], "x", "3", "SADD", keys[2], "2"]).array ?? []
+        let refused = mixed.last?.array ?? []
+        #expect(mixed.first?.int == 2 && refused.count == 2 && refused[0].int == 1, "\(mixed)")
+        #expect((refused.last?.string ?? "").contains("WRONGTYPE"), "\(mixed)")
+        #expect(try redis.connection.command(["SISMEMBER", keys[2], "2"]).int == 1)
         // An old owner's token: refused with the holder named, nothing written.
         do {
             _ = try await redis.run(LuaScripts.commitFenced, keys, ["gw-a/b|6", "2", "DEL", keys[1]])

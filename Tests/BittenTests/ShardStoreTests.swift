@@ -134,6 +134,31 @@ struct ShardStoreTests {
     }
 
     /// Both ways of committing (MULTI/EXEC with the lease WATCHed on one server; the fenced script a cluster uses).
+    /// A key of another type where a commit writes (written by hand): Redis refuses that one command, the rest
+    /// of the commit is stored and the refusal is reported; the next commit goes through as usual.
+    @Test(arguments: [false, true]) func aCommandRedisRefusesIsReportedAndTheRestIsStored(scripted: Bool) async throws {
+        let server = try RedisServerProcess()
+        defer { server.stop() }
+        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
+        defer { client.shutdown() }
+        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        let store = ShardStore(redis: client, shard: 3, scripted: scripted)
+        let token = try #require(try await store.acquire(instance: "proc-a", boot: "b1", ttl: .seconds(30)))
+        var (shard, ids) = Self.shardWithFires(2)
+        let keys = ShardKeys(shard: 3)
+        _ = try redis.command(["SET", keys.fire(ids[1]), "not a hash"])
+        let refused = try await store.commit(shard.takeChanges(), sequence: shard.book.sequence, lastApplied: "7-0", token: token)
+        #expect(refused.count >= 1 && refused.allSatisfy { $0.shard == 3 && $0.command.hasPrefix("HSET " + keys.fire(ids[1])) }, "\(refused)")
+        #expect(refused.first?.error.contains("WRONGTYPE") == true)
+        #expect(try redis.command(["HGET", keys.fire(ids[0]), "state"]).string == "sent")
+        #expect(try redis.command(["HGET", keys.state, "checkpoint"]).string == "7-0")
+        #expect(try redis.command(["EXISTS", keys.user(Self.user)]).int == 1)
+        // The next commit of the shard is stored whole.
+        shard.save(ShardUser(uuid: Self.user, tier: .major, riskOverride: ""), fields: ["uuid", Self.user, "tier", "MAJOR"])
+        #expect(try await store.commit(shard.takeChanges(), sequence: shard.book.sequence, lastApplied: "8-0", token: token).isEmpty)
+        #expect(try redis.command(["HGET", keys.user(Self.user), "tier"]).string == "MAJOR")
+    }
+
     @Test(arguments: [false, true]) func theFencedOwnerCannotWrite(scripted: Bool) async throws {
         let server = try RedisServerProcess()
         let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)

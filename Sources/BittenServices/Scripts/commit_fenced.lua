@@ -3,15 +3,22 @@
 -- the shard's slot.
 -- KEYS[1] lease  shard:{tN}:lease; KEYS[2..] every key the commands touch.
 -- ARGV[1] token, then per command: its word count, then its words.
--- Returns the number of commands run, or the error `FENCED <holder>`.
+-- A command Redis refuses (a key of another type) does not stop the others, as in MULTI/EXEC; it is
+-- reported instead.
+-- Returns {the number of commands run, {position, error, position, error, …}} (positions from 1), or the
+-- error `FENCED <holder>`.
 local lease, token = KEYS[1], ARGV[1]
 local holder = redis.call('GET', lease)
 if holder ~= token then return redis.error_reply('FENCED ' .. tostring(holder or '')) end
-local i, n = 2, 0
+local i, n, refused = 2, 0, {}
 while i <= #ARGV do
   local words = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + words))
-  i = i + words + 1
   n = n + 1
+  local reply = redis.pcall(unpack(ARGV, i + 1, i + words))
+  if type(reply) == 'table' and reply.err then
+    refused[#refused + 1] = n
+    refused[#refused + 1] = reply.err
+  end
+  i = i + words + 1
 end
-return n
+return {n, refused}

@@ -121,13 +121,28 @@ public struct ShardStore: Sendable {
 
     /// Stores `changes` and the checkpoint (`lastApplied`, the last ledger entry they include; nil: unchanged)
     /// in one step, if `token` still holds the lease. Throws `Fenced` when it does not (nothing is written).
-    public func commit(_ changes: [TradeChange], sequence: Int, lastApplied: String?, token: String) async throws {
+    /// Returns the commands Redis refused (the others were stored).
+    @discardableResult
+    public func commit(_ changes: [TradeChange], sequence: Int, lastApplied: String?, token: String) async throws -> [CommandFailure] {
         let commands = Self.commands(for: changes, keys: keys, sequence: sequence, lastApplied: lastApplied)
-        try await Self.commit([Pending(store: self, commands: commands, token: token)], redis: redis)[0].get()
+        return try await Self.commit([Pending(store: self, commands: commands, token: token)], redis: redis)[0].get()
     }
 
-    /// The fenced script: the commands run only while the lease holds `token`.
-    func script(_ commands: [[String]], token: String) async throws {
+    /// A command of a commit that Redis refused (a key of another type, written by hand, most likely): the
+    /// rest of the commit is stored, as MULTI/EXEC does, and the refusal is reported, never retried.
+    public struct CommandFailure: Sendable, Equatable, CustomStringConvertible {
+        public var shard: Int
+        /// The command's name and first key.
+        public var command: String
+        public var error: String
+        public var description: String { "shard \(shard): \(command): \(error)" }
+    }
+
+    /// The name and key of a command, as a failure names it.
+    static func head(_ command: [String]) -> String { command.prefix(2).joined(separator: " ") }
+
+    /// The fenced script: the commands run only while the lease holds `token`; those Redis refuses are reported.
+    func script(_ commands: [[String]], token: String) async throws -> [CommandFailure] {
         var touched: Set<String> = [keys.lease]
         var keyList = [keys.lease]
         var args = [token]
@@ -141,7 +156,13 @@ public struct ShardStore: Sendable {
             if command[0] == "COPY", command.count > 2, touched.insert(command[2]).inserted { keyList.append(command[2]) }
         }
         do {
-            _ = try await redis.evaluate(Self.commitScript, keys: keyList, args: args)
+            // {commands run, {index, error}…}: index is the 1-based position of a refused command.
+            let reply = try await redis.evaluate(Self.commitScript, keys: keyList, args: args)
+            let refused = reply.array?.dropFirst().first?.array ?? []
+            return stride(from: 0, to: refused.count - 1, by: 2).compactMap { i -> CommandFailure? in
+                guard let position = refused[i].int, commands.indices.contains(position - 1) else { return nil }
+                return CommandFailure(shard: keys.shard, command: Self.head(commands[position - 1]), error: refused[i + 1].string ?? "")
+            }
         } catch let error as RedisError where error.message.contains("FENCED") {
             let holder = error.message.components(separatedBy: "FENCED ").last ?? ""
             throw Fenced(shard: keys.shard, holder: holder.trimmingCharacters(in: .whitespaces))
@@ -161,21 +182,21 @@ public struct ShardStore: Sendable {
     /// is refused (`Fenced`) and left out; if a shard changes hands between the check and EXEC, nothing is
     /// written and the round is checked and sent once more, then fails (to be tried again). On a
     /// cluster each shard's commit is its own fenced script, all at once.
-    public static func commit(_ pending: [Pending], redis: RedisClient) async -> [Result<Void, any Error>] {
+    /// A stored commit reports the commands Redis refused (`CommandFailure`); the rest of it is stored.
+    public static func commit(_ pending: [Pending], redis: RedisClient) async -> [Result<[CommandFailure], any Error>] {
         guard !pending.isEmpty else { return [] }
         if pending.contains(where: \.store.scripted) {
-            return await withTaskGroup(of: (Int, Result<Void, any Error>).self) { group in
+            return await withTaskGroup(of: (Int, Result<[CommandFailure], any Error>).self) { group in
                 for (index, item) in pending.enumerated() {
                     group.addTask {
                         do {
-                            try await item.store.script(item.commands, token: item.token)
-                            return (index, .success(()))
+                            return (index, .success(try await item.store.script(item.commands, token: item.token)))
                         } catch {
                             return (index, .failure(error))
                         }
                     }
                 }
-                var results = [Result<Void, any Error>](repeating: .success(()), count: pending.count)
+                var results = [Result<[CommandFailure], any Error>](repeating: .success([]), count: pending.count)
                 for await (index, result) in group { results[index] = result }
                 return results
             }
@@ -188,12 +209,14 @@ public struct ShardStore: Sendable {
                 let watched = pending.map(\.store.keys.state)
                 let head = try connection.pipeline([["WATCH"] + watched] + leases.map { ["GET", $0] })
                 try head[0].orThrow()
-                var results = [Result<Void, any Error>](repeating: .success(()), count: pending.count)
+                var results = [Result<[CommandFailure], any Error>](repeating: .success([]), count: pending.count)
                 var commands: [[String]] = []
+                var owners: [Int] = []  // the pending commit each command belongs to
                 for (index, item) in pending.enumerated() {
                     let holder = try head[index + 1].orThrow().string
                     if holder == item.token {
                         commands += item.commands
+                        owners += Array(repeating: index, count: item.commands.count)
                     } else {
                         results[index] = .failure(Fenced(shard: item.store.keys.shard, holder: holder ?? ""))
                     }
@@ -202,8 +225,9 @@ public struct ShardStore: Sendable {
                     _ = try? connection.command(["UNWATCH"])
                     return results
                 }
+                var replies: [RedisReply]
                 do {
-                    _ = try connection.transaction(commands)
+                    replies = try connection.transaction(commands)
                 } catch let error as RedisError where error.code == .transactionAborted {
                     // A lease was touched between the check and EXEC (its owner renewing it, most often):
                     // nothing was written; checked and sent once more.
@@ -216,7 +240,17 @@ public struct ShardStore: Sendable {
                             throw error
                         }
                     }
-                    _ = try connection.transaction(commands)
+                    replies = try connection.transaction(commands)
+                }
+                // EXEC runs every command; one Redis refuses is in its reply, the others are stored.
+                for (position, reply) in replies.enumerated() where position < commands.count {
+                    guard case .error(let message) = reply else { continue }
+                    let owner = owners[position]
+                    let failure = CommandFailure(shard: pending[owner].store.keys.shard, command: Self.head(commands[position]), error: message)
+                    if case .success(var failures) = results[owner] {
+                        failures.append(failure)
+                        results[owner] = .success(failures)
+                    }
                 }
                 return results
             }

@@ -85,6 +85,7 @@ public final class TradeEngine: Service, Sendable {
     private let outcomes: [String: Counter]
     private let commitsCounter = Counter(label: "bitten_trade_commits_total")
     private let commitFailures = Counter(label: "bitten_trade_commit_failures_total")
+    private let commandsRefusedCounter = Counter(label: "bitten_trade_commit_commands_refused_total")
     private let droppedStops = Counter(label: "bitten_stops_dropped_total")
     private let pendingGauge = Gauge(label: "bitten_confirmations_pending")
     private let throttle = LogThrottle()
@@ -344,6 +345,18 @@ public final class TradeEngine: Service, Sendable {
 
     enum CommitOutcome { case idle, committed, failed }
 
+    /// Commands of a stored commit that Redis refused: counted and logged (the rest is stored; they are not
+    /// sent again, so one bad key never holds a shard's commits back).
+    private func commandsRefused(_ refused: [ShardStore.CommandFailure]) {
+        commandsRefusedCounter.increment(by: refused.count)
+        if let suppressed = throttle.allow() {
+            logger.error("trade commit: Redis refused commands (the rest of the commit is stored)", metadata: [
+                "refused": "\(refused.prefix(5).map(\.description).joined(separator: "; "))", "count": "\(refused.count)",
+                "suppressed_since_last": "\(suppressed)",
+            ])
+        }
+    }
+
     /// Where the fault tests make the engine's process die (`_exit(86)`, no clean-up, like SIGKILL), on the
     /// first commit round that stores a fire's reservation.
     public enum Fault: String, Sendable, CaseIterable {
@@ -400,7 +413,7 @@ public final class TradeEngine: Service, Sendable {
                                                                                     lastApplied: $0.applied),
                                token: $0.token)
         }
-        var results: [Int: Result<Void, any Error>] = [:]
+        var results: [Int: Result<[ShardStore.CommandFailure], any Error>] = [:]
         if !pending.isEmpty {
             stage(.exitBeforeCommit, stored)
             for (item, result) in zip(stored, await ShardStore.commit(pending, redis: redis)) { results[item.lane.index] = result }
@@ -409,8 +422,9 @@ public final class TradeEngine: Service, Sendable {
         }
         var failed = false
         for item in taken {
-            switch results[item.lane.index] ?? .success(()) {
-            case .success:
+            switch results[item.lane.index] ?? .success([]) {
+            case .success(let refused):
+                if !refused.isEmpty { commandsRefused(refused) }
                 item.lane.state.withLock { state in
                     if state.token == item.token {
                         state.committed = item.applied
