@@ -196,9 +196,9 @@ public struct ShardStore: Sendable {
                         }
                     }
                 }
-                var results = [Result<[CommandFailure], any Error>](repeating: .success([]), count: pending.count)
-                for await (index, result) in group { results[index] = result }
-                return results
+                var finished: [(Int, Result<[CommandFailure], any Error>)] = []
+                for await item in group { finished.append(item) }
+                return finished.sorted { $0.0 < $1.0 }.map(\.1)
             }
         }
         do {
