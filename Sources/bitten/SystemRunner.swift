@@ -164,7 +164,9 @@ struct SystemRunner {
                 group.append(heartbeat)
             }
         }
-        let store = TradeStore(redis: tradeRedis, shards: config.tradeShards, engine: engine)
+        // Fires, closes and user saves for users of shards another process owns go to that process's inbox.
+        let router = ShardRouter(redis: tradeRedis, instance: config.gatewayID, shards: config.tradeShards)
+        let store = TradeStore(redis: tradeRedis, shards: config.tradeShards, engine: engine, router: router)
         var intake: SignalIntake?
         var citadel: CitadelService?
         if services.contains(.citadel) {
@@ -189,15 +191,13 @@ struct SystemRunner {
             settings.sizer = PositionSizer(baseRiskPercent: config.baseRiskPercent)
             settings.tiers = config.tiers
             settings.instruments = config.instruments
-            // Fires and closes for users of shards another process owns go to that process's inbox.
-            let router = ShardRouter(redis: tradeRedis, instance: config.gatewayID, shards: config.tradeShards)
             let desk = FireDesk(store: store, engine: engine, channel: RoutedCommandChannel(local: gateway, redis: tradeRedis), registry: registry, quotes: telemetry, settings: settings,
                                 board: board, logger: Logger(label: "bitten.trade"), router: router)
             group.append(desk)
             // The inboxes of the shards owned here (a client of its own: the pop blocks a connection).
             let shardInboxRedis = backend.client(poolSize: 1, label: "bitten.redis.trade_inbox")
             if !backend.isCluster { group.append(shardInboxRedis) }
-            group.append(ShardInbox(desk: desk, engine: engine, redis: shardInboxRedis, board: board, logger: Logger(label: "bitten.trade")))
+            group.append(ShardInbox(desk: desk, store: store, engine: engine, redis: shardInboxRedis, board: board, logger: Logger(label: "bitten.trade")))
             if let telemetry {
                 // The EA never reports a stop loss or take profit hit: the market says when one was.
                 group.append(PositionWatcher(store: store, redis: tradeRedis, quotes: telemetry, registry: registry, board: board,

@@ -227,8 +227,15 @@ extension EndToEnd {
 
             let (created, body) = try await HTTP.sendJSON("POST", first.httpBase + "/users", body: #"{"uuid":"user_moved_1","tier":"MAJOR"}"#)
             #expect(created == 201, "\(body)")
-            let (refused, reason) = try await HTTP.sendJSON("POST", second.httpBase + "/users", body: #"{"uuid":"user_moved_2","tier":"MAJOR"}"#)
-            #expect(refused == 503 && (reason["error"] as? [String: Any])?["code"] as? String == "store_unavailable", "\(reason)")
+            // Asked of the second, a user is saved by the first (through its shard's inbox).
+            let (routed, answer) = try await HTTP.sendJSON("POST", second.httpBase + "/users", body: #"{"uuid":"user_moved_2","tier":"MAJOR"}"#)
+            #expect(routed == 201, "\(answer)")
+            let (changed, update) = try await HTTP.sendJSON("PUT", second.httpBase + "/users/user_moved_2", body: #"{"tier":"GENERAL"}"#)
+            #expect(changed == 200 && update["tier"] as? String == "GENERAL", "\(update)")
+            // Both saves were performed by the first, through its inbox (the second owns no shard).
+            let (_, health) = try await HTTP.json(first.httpBase + "/health")
+            let inbox = (health["services"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "trade_inbox" }
+            #expect(inbox?["messages_in"] as? Int == 2, "\(String(describing: inbox))")
             #expect(try holders().allSatisfy { $0 == "first" })
 
             kill(first.pid, SIGKILL)
@@ -240,7 +247,7 @@ extension EndToEnd {
                 return status == 200 && user["tier"] as? String == "MAJOR"
             })
             #expect(try await eventually {
-                try await HTTP.sendJSON("POST", second.httpBase + "/users", body: #"{"uuid":"user_moved_2","tier":"MAJOR"}"#).0 == 201
+                try await HTTP.sendJSON("POST", second.httpBase + "/users", body: #"{"uuid":"user_moved_3","tier":"MAJOR"}"#).0 == 201
             }, "\(second.logTail())")
         }
     }

@@ -18,12 +18,14 @@ public enum ShardRouting {
 
     /// A routed fire, close or close-all.
     public struct Request: Codable, Sendable, Equatable {
-        public enum Operation: String, Codable, Sendable { case fire, close, closeAll = "close_all" }
+        public enum Operation: String, Codable, Sendable { case fire, close, closeAll = "close_all", saveUser = "save_user" }
         public var request: String
         public var operation: Operation
         public var userUUID: String
         public var signalID: String?
         public var ticket: Int?
+        /// The user to save (`saveUser`).
+        public var user: UserRecord?
         public var expiresAt: Double
     }
 
@@ -85,10 +87,10 @@ public final class ShardRouter: Sendable {
     /// Sends a request to the owner of `shard` and waits for its outcome; nil when no other process owns
     /// the shard (the caller answers as it would without routing).
     func route(_ operation: ShardRouting.Request.Operation, shard: Int, userUUID: String, signalID: String? = nil,
-               ticket: Int? = nil) async throws(FireRefusal) -> [FireRecord]? {
+               ticket: Int? = nil, user: UserRecord? = nil) async throws(FireRefusal) -> [FireRecord]? {
         guard let owner = await otherOwner(of: shard) else { return nil }
         let request = ShardRouting.Request(request: UUID().uuidString, operation: operation, userUUID: userUUID, signalID: signalID,
-                                           ticket: ticket, expiresAt: Date().timeIntervalSince1970 + Double(replyTimeout))
+                                           ticket: ticket, user: user, expiresAt: Date().timeIntervalSince1970 + Double(replyTimeout))
         let reply: String?
         do {
             let entry = String(decoding: try JSONEncoder().encode(request), as: UTF8.self)
@@ -113,6 +115,7 @@ public final class ShardRouter: Sendable {
 public final class ShardInbox: Service, Sendable {
     public static let name = "trade_inbox"
     private let desk: FireDesk
+    private let store: TradeStore
     private let engine: TradeEngine
     private let redis: RedisClient
     private let board: ServiceBoard
@@ -121,9 +124,10 @@ public final class ShardInbox: Service, Sendable {
     private let now: @Sendable () -> Double
 
     /// `redis` should be a client of its own: the pop blocks a connection for up to a second.
-    public init(desk: FireDesk, engine: TradeEngine, redis: RedisClient, board: ServiceBoard, logger: Logger,
+    public init(desk: FireDesk, store: TradeStore, engine: TradeEngine, redis: RedisClient, board: ServiceBoard, logger: Logger,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.desk = desk
+        self.store = store
         self.engine = engine
         self.redis = redis
         self.board = board
@@ -161,6 +165,18 @@ public final class ShardInbox: Service, Sendable {
         board.set(Self.name, .stopped)
     }
 
+    /// A routed user save, with the user it carries.
+    private func save(_ request: ShardRouting.Request) async throws(FireRefusal) {
+        guard let user = request.user, user.uuid == request.userUUID, UserID.isValid(user.uuid) else {
+            throw FireRefusal(.badRequest, "a routed user save without a valid user")
+        }
+        do {
+            try await store.save(user, routing: false)
+        } catch {
+            throw FireRefusal(.storeUnavailable, "\(error)")
+        }
+    }
+
     /// Bytes an inbox entry may have (a routed request is a few hundred).
     static let maxEntryBytes = 16_384
 
@@ -194,6 +210,9 @@ public final class ShardInbox: Service, Sendable {
                     outcome = ShardRouting.Outcome(records: [try await desk.close(ticket: request.ticket ?? 0, routing: false)])
                 case .closeAll:
                     outcome = ShardRouting.Outcome(records: try await desk.closeAll(userUUID: request.userUUID, routing: false))
+                case .saveUser:
+                    try await save(request)
+                    outcome = ShardRouting.Outcome(records: [])
                 }
                 board.count(Self.name, in: 1, out: 1)
             } catch {

@@ -10,11 +10,14 @@ public struct TradeStore: Sendable {
     public let redis: RedisClient
     public let shards: Int
     public let engine: TradeEngine?
+    /// Where a user of a shard another process owns is saved (nil: refused here).
+    public let router: ShardRouter?
 
-    public init(redis: RedisClient, shards: Int = 16, engine: TradeEngine? = nil) {
+    public init(redis: RedisClient, shards: Int = 16, engine: TradeEngine? = nil, router: ShardRouter? = nil) {
         self.redis = redis
         self.shards = engine?.shardCount ?? shards
         self.engine = engine
+        self.router = router
     }
 
     private func keys(of uuid: String) -> ShardKeys { ShardKeys(shard: ShardKeys.shard(of: uuid, count: shards)) }
@@ -22,9 +25,17 @@ public struct TradeStore: Sendable {
 
     // MARK: users
 
-    /// Creates or replaces a user (through the engine that owns the user's shard).
-    public func save(_ user: UserRecord) async throws {
+    /// Creates or replaces a user (through the engine that owns the user's shard: this process's, or another
+    /// process's through the shard's inbox unless `routing` is false).
+    public func save(_ user: UserRecord, routing: Bool = true) async throws {
         guard let engine else { throw TradeEngineUnavailable("users are saved by the trade engine, which does not run in this process") }
+        if routing, let router, !engine.owns(user.uuid) {
+            do {
+                if try await router.route(.saveUser, shard: engine.shard(of: user.uuid), userUUID: user.uuid, user: user) != nil { return }
+            } catch {
+                throw TradeEngineUnavailable(error.message)
+            }
+        }
         let record = ShardUser(uuid: user.uuid, tier: user.tier,
                                riskOverride: user.riskOverride.flatMap { PlainDecimal.format($0, maxFractionDigits: 4) } ?? "")
         let fields = user.redisFields
