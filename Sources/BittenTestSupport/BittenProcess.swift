@@ -124,11 +124,17 @@ public final class BittenProcess: @unchecked Sendable {
     }
 
     /// SIGTERM, then waits (blocking, at most `seconds`) for a graceful exit, so that the managed
-    /// Redis is stopped too; for `defer` blocks, which cannot await.
+    /// Redis is stopped too; for `defer` blocks, which cannot await. A process still running then is
+    /// killed (SIGKILL): left alive, its Redis clients would go on reconnecting to a port that a later
+    /// test's server may have taken.
     public func terminateAndWait(seconds: Double = 10) {
         kill(process.processIdentifier, SIGTERM)
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        let killed = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < killed { Thread.sleep(forTimeInterval: 0.02) }
     }
 
     /// The last lines of its output.

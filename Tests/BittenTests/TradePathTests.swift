@@ -32,10 +32,11 @@ extension EndToEnd {
             var api: String { bitten.httpBase }
 
             /// Stops the EAs and sends SIGTERM (bitten then stops its managed Redis).
+            /// (The client first: it must not reconnect to the managed Redis's port once that server is gone.)
             func stop() {
+                client.shutdown()
                 running.cancel()
                 bitten.terminateAndWait()
-                client.shutdown()
             }
 
             /// Confirmations in the user's shard's ledger, each as an entry of its own.
