@@ -48,7 +48,7 @@ extension JSONValue {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// An array of strings as compact JSON (the confirmation spool's and journal's lines).
+    /// An array of strings as compact JSON.
     public static func serialize(_ strings: [String]) -> String {
         var out: [UInt8] = []
         appendArray(strings, to: &out)

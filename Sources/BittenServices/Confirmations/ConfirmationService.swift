@@ -340,7 +340,8 @@ public final class ConfirmationService: Service, Sendable {
     private struct Call {
         var shard: Int
         var args: [String]
-        var messages: [StreamEntry] = []
+        /// Each message's fields (its stream id is known once appended).
+        var messages: [[(String, String)]] = []
         var events: [LedgerEvent?] = []
         var decoded = true
     }
@@ -376,7 +377,7 @@ public final class ConfirmationService: Service, Sendable {
             }
             calls[at].args.append(entry[1])
             calls[at].args.append(LedgerRecord.encode(fields))
-            calls[at].messages.append(StreamEntry(id: "", fields: fields))
+            calls[at].messages.append(fields)
             calls[at].events.append(accepted.event)
             calls[at].decoded = calls[at].decoded && accepted.decoded
         }
@@ -420,7 +421,7 @@ public final class ConfirmationService: Service, Sendable {
                 lastHanded.withLock { $0[call.shard] = nil }
                 continue
             }
-            let messages = call.messages.enumerated().map { StreamEntry(id: "\(id)#\($0.offset)", fields: $0.element.fields) }
+            let messages = call.messages.enumerated().map { StreamEntry(id: "\(id)#\($0.offset)", fields: $0.element) }
             handing.append(Handed(shard: call.shard, id: id, previous: previous, messages: messages, events: call.events))
             lastHanded.withLock { $0[call.shard] = id }
         }

@@ -64,7 +64,7 @@ public final class ConfirmationSpool: Sendable {
         }
     }
 
-    /// Every entry in the file, oldest first. A torn last line (a crash in the middle of a write) is skipped.
+    /// Every entry in the file, oldest first. A torn last record (a crash in the middle of a write) is skipped.
     public func entries() throws -> [[String]] { try Self.read(path) }
 
     /// Empties the file after a complete replay.
