@@ -338,6 +338,12 @@ struct ServerUnderTest {
         }
     }
 
+    /// Bytes in the Redis server's append-only file(s) (0 without AOF).
+    static func redisAOFBytes(_ redis: RedisConnection) -> Int {
+        guard let reply = try? redis.command(["INFO", "persistence"]), let info = reply.string else { return 0 }
+        return RedisConnection.infoField("aof_current_size", in: info).flatMap { Int($0) } ?? 0
+    }
+
     func rssMB() -> Double {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }

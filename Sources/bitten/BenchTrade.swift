@@ -64,6 +64,7 @@ extension Bench {
             try push.connect("tcp://127.0.0.1:\(server.port("BITTEN_CONFIRM_PORT"))")
             try await Task.sleep(for: .milliseconds(300))
             let perServerBefore = servers.map(ServerUnderTest.redisCPUSeconds)
+            let aofBefore = servers.reduce(0) { $0 + ServerUnderTest.redisAOFBytes($1) }
             let (serverCPU, redisCPUBefore) = (server.cpuSeconds(), redisCPU())
             for connection in servers { _ = try connection.command(["CONFIG", "RESETSTAT"]) }
             let start = Date()
@@ -86,6 +87,7 @@ extension Bench {
             }
             let elapsed = Date().timeIntervalSince(start)
             let redisUsed = redisCPU() - redisCPUBefore
+            let aofWritten = servers.reduce(0) { $0 + ServerUnderTest.redisAOFBytes($1) } - aofBefore
             let perServer = zip(servers.map(ServerUnderTest.redisCPUSeconds), perServerBefore).map { $0 - $1 }
             let serverUsed = server.cpuSeconds() - serverCPU
             let streamLength = try await sum { ["XLEN", $0.confirmations] }
@@ -121,6 +123,10 @@ extension Bench {
             let perConfirmation = redisUsed / Double(trades * 2)
             print(String(format: "trade: Redis CPU %.1f µs per confirmation (%.0f%% of a core during the run, all servers): at most %.0f confirmations/s with Redis alone on a whole core; server CPU %.1f µs per confirmation",
                          perConfirmation * 1e6, redisUsed / elapsed * 100, 1 / max(perConfirmation, 1e-9), serverUsed / Double(trades * 2) * 1e6))
+            if !noAOF {
+                print(String(format: "trade: AOF %.0f bytes per confirmation (what Redis wrote to its append-only file, all servers)",
+                             Double(aofWritten) / Double(trades * 2)))
+            }
             if cluster {
                 print("trade: Redis CPU per primary: " + perServer.map { seconds in
                     String(format: "%.0f%% of a core", seconds / elapsed * 100)

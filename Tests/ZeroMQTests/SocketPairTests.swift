@@ -334,3 +334,56 @@ final class Seen: @unchecked Sendable {
     func add(_ key: String) { lock.withLock { stored.append(key) } }
     var keys: [String] { lock.withLock { stored } }
 }
+
+@Suite("SocketLoop coalescing")
+struct SocketLoopCoalescingTests {
+    /// With `coalesce`, a loop that has just received waits before it reads again, so what arrives meanwhile
+    /// comes as one batch; a send asked for during the wait goes out at once. (Order only: the wait is 5 s so
+    /// that a loaded machine cannot stretch the send past it.)
+    @Test func aBusySocketIsReadInBatchesWhileSendsGoOutAtOnce() async throws {
+        let context = try Context()
+        let loop = try SocketLoop(context: context, coalesce: .seconds(5))
+        let pull = try await loop.open(.pull) { try $0.bind("tcp://127.0.0.1:0") }
+        let out = try await loop.open(.push) { try $0.bind("tcp://127.0.0.1:0") }
+        let (inPort, outPort) = (try #require(pull.boundPort), try #require(out.boundPort))
+        let peerLoop = try SocketLoop(context: context)
+        let sender = try await peerLoop.open(.push) { try $0.connect("tcp://127.0.0.1:\(inPort)") }
+        let receiver = try await peerLoop.open(.pull) { try $0.connect("tcp://127.0.0.1:\(outPort)") }
+        var batches = pull.messages.makeAsyncIterator()
+        var sent = receiver.messages.makeAsyncIterator()
+
+        try await sender.send(Message(strings: ["a"]))
+        let first = await batches.next()
+        #expect(first?.map { String(decoding: $0.payload, as: UTF8.self) } == ["a"])
+        // The loop waits now: these stay queued in libzmq…
+        try await sender.send(Message(strings: ["b"]))
+        try await sender.send(Message(strings: ["c"]))
+        // …while its own send goes out during the wait.
+        try await out.send(Message(strings: ["x"]))
+        let echoed = await sent.next()
+        #expect(echoed?.map { String(decoding: $0.payload, as: UTF8.self) } == ["x"])
+        #expect(pull.stats.received == 1)
+        let second = await batches.next()
+        #expect(second?.map { String(decoding: $0.payload, as: UTF8.self) } == ["b", "c"])
+        await loop.shutdown()
+        await peerLoop.shutdown()
+    }
+
+    /// Without `coalesce` (the default) every wake-up reads at once.
+    @Test func withoutCoalescingTheNextMessageIsReadAtOnce() async throws {
+        let context = try Context()
+        let loop = try SocketLoop(context: context)
+        let pull = try await loop.open(.pull) { try $0.bind("tcp://127.0.0.1:0") }
+        let port = try #require(pull.boundPort)
+        let peerLoop = try SocketLoop(context: context)
+        let sender = try await peerLoop.open(.push) { try $0.connect("tcp://127.0.0.1:\(port)") }
+        var batches = pull.messages.makeAsyncIterator()
+        try await sender.send(Message(strings: ["a"]))
+        _ = await batches.next()
+        try await sender.send(Message(strings: ["b"]))
+        let second = await batches.next()
+        #expect(second?.map { String(decoding: $0.payload, as: UTF8.self) } == ["b"])
+        await loop.shutdown()
+        await peerLoop.shutdown()
+    }
+}

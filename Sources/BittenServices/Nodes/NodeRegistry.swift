@@ -13,9 +13,9 @@ public final class NodeRegistry: Service, Sendable {
     struct State {
         var table: NodeTable
         var dirty: Set<String> = []
-        /// Nodes whose only change is a heartbeat's or a pong's figures (last seen, balance, latency…):
-        /// written every `heartbeatWriteInterval`, not every flush.
-        var lazy: Set<String> = []
+        /// When the heartbeats' and pongs' figures (last seen, balance, latency…) were last written: they are
+        /// written every `heartbeatWriteInterval`, not every flush, for each node seen since (every such
+        /// message moves `lastSeen`; nothing is noted per message).
         var lazyFlushedAt = -Double.infinity
         var events: [NodeEvent] = []
         var droppedEvents = 0
@@ -101,7 +101,7 @@ public final class NodeRegistry: Service, Sendable {
             case .heartbeat, .telemetryHeartbeat, .pong: figuresOnly = admission.isEmpty && events.isEmpty
             default: figuresOnly = false
             }
-            if figuresOnly { s.lazy.insert(message.userUUID) } else { s.dirty.insert(message.userUUID) }
+            if !figuresOnly { s.dirty.insert(message.userUUID) }
             append(admission + events, to: &s)
             return (verdict, admission + events)
         }
@@ -296,8 +296,10 @@ public final class NodeRegistry: Service, Sendable {
         let started = now()
         let (records, events, counts): ([NodeRecord], [NodeEvent], [String: (online: Int, total: Int)]) = state.withLock { s in
             if all || started - s.lazyFlushedAt >= heartbeatWriteInterval {
-                s.dirty.formUnion(s.lazy)
-                s.lazy.removeAll(keepingCapacity: true)
+                // A second of overlap: a message stamped just before the last write may have been applied
+                // just after it (a node written twice is only compared twice: unchanged fields are not sent).
+                let since = s.lazyFlushedAt - 1
+                for (uuid, node) in s.table.nodes where node.lastSeen >= since { s.dirty.insert(uuid) }
                 s.lazyFlushedAt = started
             }
             let records = s.dirty.compactMap { s.table.nodes[$0] }

@@ -50,8 +50,10 @@ public final class ServerSockets: Sendable {
     public static func bind(_ config: BittenConfig, selection: Selection = .all, curve: (secretKey: String, allowList: CurveAllowList)? = nil,
                             networks: NetworkGate? = nil, logger: Logger) async throws -> ServerSockets {
         let context = try Context(ioThreads: 2, maxSockets: 4096)
-        let eaLoop = try SocketLoop(context: context, name: "zmq-ea", logger: logger)
-        let marketLoop = try SocketLoop(context: context, name: "zmq-market", logger: logger)
+        // The EA-facing loops read a busy socket at most once a millisecond (see SocketLoop.init): sends are
+        // never held back, received messages at most 1 ms.
+        let eaLoop = try SocketLoop(context: context, name: "zmq-ea", coalesce: .milliseconds(1), logger: logger)
+        let marketLoop = try SocketLoop(context: context, name: "zmq-market", coalesce: .milliseconds(1), logger: logger)
         let auxLoop = try SocketLoop(context: context, name: "zmq-aux", logger: logger)
         // The ZAP endpoint must exist before a CURVE socket accepts its first connection.
         var zap: ZAPHandler?
