@@ -22,9 +22,11 @@ test: deps
 	$(SWIFT) build --build-tests
 	scripts/test.sh
 
+# Every benchmark in turn (make bench BENCHES="trade fire" for some); figures are printed, nothing is asserted.
+BENCHES ?= transport lifecycle trade fire citadel dashboard
 bench: deps
 	$(SWIFT) build -c release
-	.build/release/bitten bench transport
+	@for b in $(BENCHES); do echo "== bitten-bench $$b"; .build/release/bitten-bench $$b || exit 1; done
 
 # libFuzzer over every decoder, FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=600).
 fuzz: deps

@@ -5,7 +5,8 @@ let package = Package(
     name: "Bitten",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "bitten", targets: ["bitten"])
+        .executable(name: "bitten", targets: ["bitten"]),
+        .executable(name: "bitten-bench", targets: ["bitten-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -14,7 +15,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
-        // Hummingbird's own transport; named here for the benchmark's HTTP client (no extra build).
+        // Hummingbird's own transport; named here for bitten-bench's HTTP client (no extra build).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // swift-nio's own dependency (already built): its Deque backs the socket and Redis job queues.
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
@@ -74,10 +75,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The product: server, operator tools and the EA simulator. No C module, no benchmark.
         .executableTarget(
             name: "bitten",
             dependencies: [
-                "BittenCore", "BittenServices", "BittenDashboard", "EASimulator", "ZeroMQ", "Redis", "CZeroMQ",
+                "BittenCore", "BittenServices", "BittenDashboard", "EASimulator", "ZeroMQ", "Redis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -85,6 +87,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The benchmarks (`make bench`): they start the `bitten` built beside them and measure it; the plain
+        // libzmq references call libzmq directly.
+        .executableTarget(
+            name: "bitten-bench",
+            dependencies: [
+                "BittenCore", "BittenServices", "BittenDashboard", "EASimulator", "ZeroMQ", "Redis", "CZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 
-/// The `bitten` command: one executable for the server, its tools, the EA simulator and benchmarks.
+/// The `bitten` command: one executable for the server, its tools and the EA simulator (the benchmarks are
+/// `bitten-bench`).
 @main
 struct Bitten: AsyncParsableCommand {
     static let version = "0.2.0"
@@ -9,6 +10,6 @@ struct Bitten: AsyncParsableCommand {
         commandName: "bitten",
         abstract: "Trading infrastructure for MetaTrader 5 EAs over ZeroMQ, with state in Redis.",
         version: version,
-        subcommands: [Up.self, Run.self, Status.self, Check.self, Stop.self, Logs.self, Keys.self, User.self, NodeCommand.self, Fire.self, Simulate.self, Bench.self]
+        subcommands: [Up.self, Run.self, Status.self, Check.self, Stop.self, Logs.self, Keys.self, User.self, NodeCommand.self, Fire.self, Simulate.self]
     )
 }

@@ -9,10 +9,14 @@ enum LocalRedisServerPort {
     static func next() -> Int { LocalRedisServer.freeLoopbackPort() }
 }
 
-/// `bitten bench`: throughput figures that later work is compared with.
+/// `bitten-bench`: throughput figures that later work is compared with. Each benchmark that needs a server
+/// starts the `bitten` executable built beside this one (`bitten up`) and measures it from outside.
+@main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks (numbers live here, not in tests).", subcommands: [Transport.self, Lifecycle.self, Trade.self, FireLatency.self, Citadel.self, Dashboard.self])
+        commandName: "bitten-bench",
+        abstract: "Bitten's benchmarks (numbers live here, not in tests).",
+        subcommands: [Transport.self, Lifecycle.self, Trade.self, FireLatency.self, Citadel.self, Dashboard.self])
 
     struct Transport: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

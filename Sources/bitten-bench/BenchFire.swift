@@ -7,7 +7,7 @@ import Redis
 
 
 extension Bench {
-    /// `bitten bench fire`: fire latency from the HTTP request to the simulated EA receiving the command.
+    /// `bitten-bench fire`: fire latency from the HTTP request to the simulated EA receiving the command.
     struct FireLatency: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "fire", abstract: "Fire latency (p50/p99) at a given rate with many EAs online.")

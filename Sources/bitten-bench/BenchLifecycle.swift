@@ -10,7 +10,7 @@ import FoundationNetworking
 #endif
 
 extension Bench {
-    /// `bitten bench lifecycle`: a real `bitten up` child process under EA load.
+    /// `bitten-bench lifecycle`: a real `bitten up` child process under EA load.
     struct Lifecycle: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Relay throughput, server CPU with N heartbeating EAs plus ticks, and memory with many nodes.")
@@ -255,6 +255,17 @@ struct ServerUnderTest {
         return port
     }
 
+    /// The `bitten` executable measured: `BITTEN_EXECUTABLE`, or the one built beside this benchmark.
+    static func bittenExecutable() throws -> String {
+        if let path = ProcessInfo.processInfo.environment["BITTEN_EXECUTABLE"], !path.isEmpty { return path }
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let beside = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("bitten").path
+        guard FileManager.default.isExecutableFile(atPath: beside) else {
+            throw ValidationError("no bitten executable beside \(me): build it (swift build -c release) or set BITTEN_EXECUTABLE")
+        }
+        return beside
+    }
+
     static func start(environment extra: [String: String] = [:]) throws -> ServerUnderTest {
         let names = ["BITTEN_HTTP_PORT", "BITTEN_COMMAND_PORT", "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT", "BITTEN_CONFIRM_PORT",
                      "BITTEN_SIGNAL_IN_PORT", "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT"]
@@ -271,7 +282,7 @@ struct ServerUnderTest {
         environment["BITTEN_BIND_HOST"] = "127.0.0.1"
         environment.merge(extra) { _, new in new }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        process.executableURL = URL(fileURLWithPath: try bittenExecutable())
         process.arguments = ["up", "--log-level", "warning"]
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
@@ -338,10 +349,12 @@ struct ServerUnderTest {
         }
     }
 
-    /// Bytes in the Redis server's append-only file(s) (0 without AOF).
-    static func redisAOFBytes(_ redis: RedisConnection) -> Int {
-        guard let reply = try? redis.command(["INFO", "persistence"]), let info = reply.string else { return 0 }
-        return RedisConnection.infoField("aof_current_size", in: info).flatMap { Int($0) } ?? 0
+    /// Bytes in the Redis server's append-only file(s) (0 without AOF), and how many AOF rewrites it has
+    /// done (a rewrite shrinks the file: a difference across one measures nothing).
+    static func redisAOF(_ redis: RedisConnection) -> (bytes: Int, rewrites: Int) {
+        guard let reply = try? redis.command(["INFO", "persistence"]), let info = reply.string else { return (0, 0) }
+        return (RedisConnection.infoField("aof_current_size", in: info).flatMap { Int($0) } ?? 0,
+                RedisConnection.infoField("aof_rewrites", in: info).flatMap { Int($0) } ?? 0)
     }
 
     func rssMB() -> Double {

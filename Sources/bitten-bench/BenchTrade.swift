@@ -7,7 +7,7 @@ import Redis
 import ZeroMQ
 
 extension Bench {
-    /// `bitten bench trade`: confirmations ingested end to end by a real `bitten up` child process.
+    /// `bitten-bench trade`: confirmations ingested end to end by a real `bitten up` child process.
     struct Trade: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Confirmations per second through 5558 → ledger → trade engine (fill, close, P&L, statistics).")
@@ -64,7 +64,7 @@ extension Bench {
             try push.connect("tcp://127.0.0.1:\(server.port("BITTEN_CONFIRM_PORT"))")
             try await Task.sleep(for: .milliseconds(300))
             let perServerBefore = servers.map(ServerUnderTest.redisCPUSeconds)
-            let aofBefore = servers.reduce(0) { $0 + ServerUnderTest.redisAOFBytes($1) }
+            let aofBefore = servers.map(ServerUnderTest.redisAOF)
             let (serverCPU, redisCPUBefore) = (server.cpuSeconds(), redisCPU())
             for connection in servers { _ = try connection.command(["CONFIG", "RESETSTAT"]) }
             let start = Date()
@@ -87,7 +87,9 @@ extension Bench {
             }
             let elapsed = Date().timeIntervalSince(start)
             let redisUsed = redisCPU() - redisCPUBefore
-            let aofWritten = servers.reduce(0) { $0 + ServerUnderTest.redisAOFBytes($1) } - aofBefore
+            let aofAfter = servers.map(ServerUnderTest.redisAOF)
+            let aofWritten = zip(aofAfter, aofBefore).reduce(0) { $0 + $1.0.bytes - $1.1.bytes }
+            let aofRewritten = zip(aofAfter, aofBefore).contains { $0.rewrites != $1.rewrites }
             let perServer = zip(servers.map(ServerUnderTest.redisCPUSeconds), perServerBefore).map { $0 - $1 }
             let serverUsed = server.cpuSeconds() - serverCPU
             let streamLength = try await sum { ["XLEN", $0.confirmations] }
@@ -123,7 +125,9 @@ extension Bench {
             let perConfirmation = redisUsed / Double(trades * 2)
             print(String(format: "trade: Redis CPU %.1f µs per confirmation (%.0f%% of a core during the run, all servers): at most %.0f confirmations/s with Redis alone on a whole core; server CPU %.1f µs per confirmation",
                          perConfirmation * 1e6, redisUsed / elapsed * 100, 1 / max(perConfirmation, 1e-9), serverUsed / Double(trades * 2) * 1e6))
-            if !noAOF {
+            if aofRewritten {
+                print("trade: AOF bytes per confirmation not measured: Redis rewrote its append-only file during the run")
+            } else if !noAOF {
                 print(String(format: "trade: AOF %.0f bytes per confirmation (what Redis wrote to its append-only file, all servers)",
                              Double(aofWritten) / Double(trades * 2)))
             }

@@ -4,7 +4,7 @@ import Foundation
 import ZeroMQ
 
 extension Bench {
-    /// `bitten bench citadel`: protection-query round trips against a real `bitten up`, and the
+    /// `bitten-bench citadel`: protection-query round trips against a real `bitten up`, and the
     /// market-state update cost per tick.
     struct Citadel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

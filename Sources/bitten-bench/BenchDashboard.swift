@@ -7,7 +7,7 @@ import FoundationNetworking
 #endif
 
 extension Bench {
-    /// `bitten bench dashboard`: API latency with many registered nodes, and the server CPU the live
+    /// `bitten-bench dashboard`: API latency with many registered nodes, and the server CPU the live
     /// stream costs with N dashboards open.
     struct Dashboard: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
