@@ -59,14 +59,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("Scripts")]
+            resources: [.copy("Storage/Scripts")]
         ),
         .target(
             name: "BittenDashboard",
             dependencies: [
                 "BittenCore", "BittenServices", "Redis",
                 .product(name: "Hummingbird", package: "hummingbird"),
-            ]
+            ],
+            // openapi.yaml (the API's one description) and public/ (the dashboard page, its CSS and JS).
+            resources: [.copy("Resources")]
         ),
         .target(
             name: "EASimulator",

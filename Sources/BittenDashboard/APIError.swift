@@ -57,11 +57,13 @@ func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> 
 /// Bearer` header, or `access_token` in the query (a browser's EventSource cannot set headers).
 struct ReadTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
+    static var open: Set<String> { ["/health", "/dashboard.css", "/dashboard.js"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        if request.uri.path == "/health" { return try await next(request, context) }
+        // Health for probes; the page's style and script hold no data (the page itself and its calls need the token).
+        if Self.open.contains(request.uri.path) { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
         let query = request.uri.queryParameters["access_token"].map { "Bearer " + String($0) } ?? ""
         guard BearerToken.matches(header, token) || BearerToken.matches(query, token) else {

@@ -18,6 +18,11 @@ public enum DashboardApp {
         if deps.protectReads, let token = deps.apiToken, !token.isEmpty {
             router.add(middleware: ReadTokenMiddleware(token: token))
         }
+        // The dashboard's files, for what no route answers (inside the error middleware, which would otherwise
+        // turn the router's 404 into a JSON answer first; behind the read token like any read).
+        router.add(middleware: FileMiddleware(
+            DashboardResources.publicFolder, cacheControl: CacheControl([(MediaType(type: .any), [.noCache])]),
+            searchForIndexHtml: true, logger: logger))
         router.get("/health") { _, _ in
             let report = await deps.healthReport()
             return try json(report, status: report.redis.reachable ? .ok : .serviceUnavailable)

@@ -137,12 +137,11 @@ enum LiveRoutes {
     }
 
     static func add(to router: Router<BasicRequestContext>, _ deps: DashboardDependencies) {
-        let page: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"],
-                     body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html)))
+        // The page itself is a file (`/` serves public/index.html, see DashboardApp); the old address leads there.
+        router.get("/dashboard") { request, _ in
+            let query = request.uri.query.map { "?" + $0 } ?? ""
+            return Response(status: .found, headers: [.location: "/" + query])
         }
-        router.get("/", use: page)
-        router.get("/dashboard", use: page)
         router.get("/openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"],
                      body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))

@@ -209,10 +209,18 @@ extension EndToEnd {
             let json = try #require(event.split(separator: "\n").first { $0.hasPrefix("data: ") }).dropFirst(6)
             let snapshot = try JSONSerialization.jsonObject(with: Data(json.utf8))
             #expect(validator.validate(snapshot, try #require(validator.responseSchema("/snapshot"))).isEmpty)
+            // The page, its style and its script are files of the server's own (nothing loaded from elsewhere).
             let (pageStatus, page) = try await HTTP.get(api + "/")
-            #expect(pageStatus == 200 && String(decoding: page, as: UTF8.self).contains("new EventSource(withToken(\"/events\"))"))
-            #expect(!String(decoding: page, as: UTF8.self).contains("http://") && !String(decoding: page, as: UTF8.self).contains("https://"),
-                    "the page must not load anything from elsewhere")
+            let html = String(decoding: page, as: UTF8.self)
+            #expect(pageStatus == 200 && html.contains(#"src="/dashboard.js""#) && html.contains(#"href="/dashboard.css""#))
+            let (scriptStatus, script) = try await HTTP.get(api + "/dashboard.js")
+            #expect(scriptStatus == 200 && String(decoding: script, as: UTF8.self).contains("new EventSource(withToken(\"/events\"))"))
+            let (styleStatus, style) = try await HTTP.get(api + "/dashboard.css")
+            #expect(styleStatus == 200 && !style.isEmpty)
+            for file in [page, script, style] {
+                let text = String(decoding: file, as: UTF8.self)
+                #expect(!text.contains("http://") && !text.contains("https://"), "the page must not load anything from elsewhere")
+            }
             let (_, metrics) = try await HTTP.get(api + "/metrics")
             let text = String(decoding: metrics, as: UTF8.self)
             for name in ["bitten_messages_received_total", "bitten_nodes_online", "bitten_health_score", "bitten_fires_total",

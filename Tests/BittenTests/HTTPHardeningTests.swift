@@ -39,6 +39,10 @@ extension EndToEnd {
             #expect(try await request("GET", api + "/nodes", headers: auth).0 == 200)
             #expect(try await request("GET", api + "/nodes?access_token=\(Self.token)").0 == 200)
             #expect(try await request("GET", api + "/?access_token=\(Self.token)").0 == 200)
+            // The page needs the token too; its style and script hold no data and load without it.
+            #expect(try await request("GET", api + "/").0 == 401)
+            #expect(try await request("GET", api + "/dashboard.css").0 == 200)
+            #expect(try await request("GET", api + "/dashboard.js").0 == 200)
             // Writes too.
             let user = Data(#"{"uuid":"user_hard_1","tier":"RECRUIT"}"#.utf8)
             #expect(try await request("POST", api + "/users", body: user, headers: ["Content-Type": "application/json"]).0 == 401)

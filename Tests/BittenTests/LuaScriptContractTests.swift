@@ -4,7 +4,7 @@ import Foundation
 import Redis
 import Testing
 
-/// One contract test per Lua script (`Sources/BittenServices/Scripts`), called directly against real Redis
+/// One contract test per Lua script (`Sources/BittenServices/Storage/Scripts`), called directly against real Redis
 /// with the keys and arguments its header names. (The ledger append script has its own suite,
 /// `ConfirmationAppendScriptTests`.)
 @Suite struct LuaScriptContractTests {

@@ -12,7 +12,7 @@ extension EndToEnd {
             #expect(status == 200)
             #expect((health["redis"] as? [String: Any])?["reachable"] as? Bool == true)
             let services = (health["services"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
-            #expect(Set(services).isSuperset(of: ["gateway", "telemetry", "confirmations", "node_registry", "heartbeat_monitor", "http"]))
+            #expect(Set(services).isSuperset(of: ["gateway", "telemetry", "confirmations", "nodes", "monitor", "http"]))
             let ports = (health["ports"] as? [[String: Any]] ?? []).compactMap { $0["port"] as? Int }
             #expect(Set(ports) == Set(bitten.ports.filter { $0.key != "BITTEN_HTTP_PORT" }.values))
             let redis = try #require(bitten.managedRedis)

@@ -43,47 +43,47 @@ public final class ConfirmationService: Service, Sendable {
 
     public static let name = "confirmations"
 
-    private let input: LoopSocket
-    private let registry: NodeRegistry
-    private let redis: RedisClient
-    private let board: ServiceBoard
-    private let metrics: WireMetrics
-    private let logger: Logger
-    private let throttle = LogThrottle()
-    private let now: @Sendable () -> Double
-    private let queue = Mutex<Deque<Accepted>>([])
-    private let (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-    private let onAppended: @Sendable () -> Void
-    private let handoff: Handoff?
-    private let appliedCursor: AppliedCursor?
+    let input: LoopSocket
+    let registry: NodeRegistry
+    let redis: RedisClient
+    let board: ServiceBoard
+    let metrics: WireMetrics
+    let logger: Logger
+    let throttle = LogThrottle()
+    let now: @Sendable () -> Double
+    let queue = Mutex<Deque<Accepted>>([])
+    let (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    let onAppended: @Sendable () -> Void
+    let handoff: Handoff?
+    let appliedCursor: AppliedCursor?
     /// Appended messages on their way to the engine, applied in order by a task of their own while the writer
     /// appends the next batch.
-    private struct Handed: Sendable {
+    struct Handed: Sendable {
         var shard: Int
         var id: String
         var previous: String
         var messages: [StreamEntry]
         var events: [LedgerEvent?]
     }
-    private let (handed, handedContinuation) = AsyncStream<[Handed]>.makeStream()
-    private let handedBatches = Atomic<Int>(0)
+    let (handed, handedContinuation) = AsyncStream<[Handed]>.makeStream()
+    let handedBatches = Atomic<Int>(0)
     /// The last stream entry handed over per shard: the next one follows it (the engine may not have applied it yet).
-    private let lastHanded = Mutex<[Int: String]>([:])
-    private let spool: ConfirmationSpool?
+    let lastHanded = Mutex<[Int: String]>([:])
+    let spool: ConfirmationSpool?
     /// Every accepted entry until it is in the ledger (or the spool): what a dead process held in memory.
-    private let journal: ConfirmationSpool?
-    private let writerID: String
-    private let sequence = Mutex<Int>(0)
-    private let redisDown = Mutex<Bool>(false)
-    private let stopping = Atomic<Bool>(false)
-    private let valuation: (any ValuationQuotes)?
-    private let legacyText: Counter
+    let journal: ConfirmationSpool?
+    let writerID: String
+    let sequence = Mutex<Int>(0)
+    let redisDown = Mutex<Bool>(false)
+    let stopping = Atomic<Bool>(false)
+    let valuation: (any ValuationQuotes)?
+    let legacyText: Counter
     /// Why the ledger is not written here (the trade path does not run on a Redis Cluster yet): pongs
     /// still reach the registry, anything else is kept in the spool, in order, for a run on one Redis.
-    private let ledgerOff: String?
-    private let keptThrottle = LogThrottle()
+    let ledgerOff: String?
+    let keptThrottle = LogThrottle()
     /// Trade shards: the ledger of a user is its shard's stream.
-    private let shards: Int
+    let shards: Int
 
     /// Appends a batch of entries as one stream entry (each an `m` field, see `LedgerRecord`), leaving out
     /// those this writer already appended (or a later one), and says whether the stream ended where the
@@ -145,7 +145,7 @@ public final class ConfirmationService: Service, Sendable {
     public var spooled: Int { spool?.count ?? 0 }
 
     /// The next sequence number: receive time in µs, kept strictly increasing.
-    private func nextSequence(at time: Double) -> Int {
+    func nextSequence(at time: Double) -> Int {
         sequence.withLock { last in
             last = max(last + 1, Int(time * 1_000_000))
             return last
@@ -258,268 +258,7 @@ public final class ConfirmationService: Service, Sendable {
         }
     }
 
-    private func writeLoop() async {
-        if ledgerOff != nil { return }
-        // What an earlier run left in the spool is replayed now, not after the next confirmation.
-        if (spool?.count ?? 0) > 0 { wakeContinuation.yield() }
-        for await _ in wake {
-            await drain()
-        }
-        await drain()
-    }
-
-    /// Spool first (older), then memory, in batches; on a Redis failure the memory batch goes to the
-    /// spool and the writer backs off and probes again.
-    private func drain() async {
-        var backoff = Duration.milliseconds(50)
-        while true {
-            do {
-                if let spool, spool.count > 0 {
-                    let spooled = try spool.entries()
-                    for start in stride(from: 0, to: spooled.count, by: 1000) {
-                        try await append(spooled[start..<min(spooled.count, start + 1000)].map { Accepted(entry: $0) })
-                    }
-                    try spool.clear()
-                    logger.notice("spooled confirmations replayed", metadata: ["entries": "\(spooled.count)"])
-                }
-                let batch = queue.withLock { Array($0.prefix(1000)) }
-                guard !batch.isEmpty else {
-                    markRedis(up: true)
-                    return
-                }
-                do {
-                    try await append(batch)
-                    taken(batch.count)
-                } catch {
-                    // Keep the order: this batch joins the spool behind what is already there.
-                    if let spool {
-                        try spool.append(batch.map(\.entry))
-                        taken(batch.count)
-                    }
-                    throw error
-                }
-                markRedis(up: true)
-                backoff = .milliseconds(50)
-            } catch {
-                markRedis(up: false, error: error)
-                if Task.isCancelled || stopping.load(ordering: .relaxed) {
-                    // Stopping while Redis is away: what is still in memory goes to the spool for the next start.
-                    let waiting = queue.withLock { q -> [[String]] in
-                        defer { q = [] }
-                        return q.map(\.entry)
-                    }
-                    if let spool, !waiting.isEmpty {
-                        do {
-                            try spool.append(waiting)
-                            try journal?.clear()
-                        } catch {
-                            logger.error("could not spool confirmations at shutdown (the journal keeps them)",
-                                         metadata: ["entries": "\(waiting.count)"])
-                        }
-                    }
-                    return
-                }
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(1))
-                // Move what arrived meanwhile to the spool too, so memory stays small during an outage.
-                if let spool {
-                    let waiting = queue.withLock { q -> [Accepted] in
-                        defer { q = [] }
-                        return Array(q)
-                    }
-                    do {
-                        try spool.append(waiting.map(\.entry))
-                        queue.withLock { if $0.isEmpty { try? journal?.clear() } }
-                    } catch { queue.withLock { $0.prepend(contentsOf: waiting) } }
-                }
-            }
-        }
-    }
-
-    /// One script call: a shard's entries of one writer, in order.
-    private struct Call {
-        var shard: Int
-        var args: [String]
-        /// Each message's fields (its stream id is known once appended).
-        var messages: [[(String, String)]] = []
-        var events: [LedgerEvent?] = []
-        var decoded = true
-    }
-
-    /// Appends entries through the idempotent script, one call (one stream entry) per shard and writer
-    /// (entries from an older spool may carry another writer id), each shard's in order. What was appended
-    /// goes to the engine here when it takes it (`handoff`); the reader is woken for the rest.
-    private func append(_ entries: [Accepted]) async throws {
-        var calls: [Call] = []
-        var open: [Int: Int] = [:]  // shard → index of its current call
-        for accepted in entries where accepted.entry.count >= 2 {
-            let entry = accepted.entry
-            var fields: [(String, String)] = []
-            fields.reserveCapacity(entry.count / 2)
-            var uuid = ""
-            var index = 2
-            while index + 1 < entry.count {
-                fields.append((entry[index], entry[index + 1]))
-                if entry[index] == "user_uuid" { uuid = entry[index + 1] }
-                index += 2
-            }
-            let shard = ShardKeys.shard(of: uuid, count: shards)
-            let at: Int
-            if let current = open[shard], calls[current].args[5] == entry[0] {
-                at = current
-            } else {
-                let keys = ShardKeys(shard: shard)
-                at = calls.count
-                open[shard] = at
-                // The script tells whether the stream ended where the engine here stands (so it may take the entry).
-                let expected = handoff == nil ? "" : lastHanded.withLock { $0[shard] } ?? appliedCursor?(shard) ?? ""
-                calls.append(Call(shard: shard, args: ["EVALSHA", "", "2", keys.confirmations, keys.list("confirmations:writers"), entry[0], expected]))
-            }
-            calls[at].args.append(entry[1])
-            calls[at].args.append(LedgerRecord.encode(fields))
-            calls[at].messages.append(fields)
-            calls[at].events.append(accepted.event)
-            calls[at].decoded = calls[at].decoded && accepted.decoded
-        }
-        guard !calls.isEmpty else { return }
-        var replies: [RedisReply] = []
-        if redis.isCluster {
-            // Each shard's ledger is in its own slot: one script call per shard, in order within each.
-            for call in calls {
-                replies.append(try await redis.evaluate(Self.appendScript, keys: [call.args[3], call.args[4]], args: Array(call.args.dropFirst(5))))
-            }
-        } else {
-            let prepared = calls.map(\.args)
-            replies = try await redis.withConnection { connection in
-                let sha = try connection.scriptSHA(Self.appendScript)
-                let replies = try connection.pipeline(prepared.map { call in
-                    var call = call
-                    call[1] = sha
-                    return call
-                })
-                if replies.contains(where: RedisConnection.isNoScript) {
-                    connection.forgetScripts()
-                    throw RedisError(.server, "NOSCRIPT: the append script was reloaded; the batch is sent again")
-                }
-                if let failure = replies.first(where: { if case .error = $0 { return true } else { return false } }) {
-                    throw RedisError(.server, "append failed: \(failure)")
-                }
-                return replies
-            }
-        }
-        var readerNeeded = false
-        var handing: [Handed] = []
-        for (call, reply) in zip(calls, replies) {
-            guard let parts = reply.array, parts.count == 3, let count = parts[0].int else {
-                readerNeeded = true
-                continue
-            }
-            if count == 0 { continue }
-            guard count == call.messages.count, call.decoded, handoff != nil, let id = parts[1].string, let previous = parts[2].string,
-                  !previous.isEmpty else {
-                readerNeeded = true
-                lastHanded.withLock { $0[call.shard] = nil }
-                continue
-            }
-            let messages = call.messages.enumerated().map { StreamEntry(id: "\(id)#\($0.offset)", fields: $0.element) }
-            handing.append(Handed(shard: call.shard, id: id, previous: previous, messages: messages, events: call.events))
-            lastHanded.withLock { $0[call.shard] = id }
-        }
-        if readerNeeded { onAppended() }
-        if !handing.isEmpty {
-            // A few batches ahead of the engine at most: beyond that the writer waits (memory stays bounded).
-            while handedBatches.load(ordering: .relaxed) >= Self.handedAhead, !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(1))
-            }
-            handedBatches.add(1, ordering: .relaxed)
-            handedContinuation.yield(handing)
-        }
-    }
-
-    /// Batches handed over and not yet applied after which the writer waits.
-    static let handedAhead = 4
-
-    /// Applies handed-over batches in order; one the engine does not take (the shard moved, another writer's
-    /// entry in between) is left to its reader, which is woken.
-    private func handOverLoop() async {
-        guard let handoff else { return }
-        for await batch in handed {
-            var readerNeeded = false
-            for item in batch where !handoff(item.shard, item.id, item.previous, item.messages, item.events) {
-                readerNeeded = true
-                lastHanded.withLock { if $0[item.shard] == item.id { $0[item.shard] = nil } }
-            }
-            handedBatches.subtract(1, ordering: .relaxed)
-            if readerNeeded { onAppended() }
-        }
-    }
-
-    /// The first `count` entries of the queue are in the ledger or the spool; once nothing waits in memory,
-    /// the journal is emptied (under the queue's lock, so nothing accepted meanwhile is dropped from it).
-    private func taken(_ count: Int) {
-        queue.withLock { queue in
-            queue.removeFirst(count)
-            if queue.isEmpty {
-                try? journal?.clear()
-            } else if let journal, journal.count > max(Self.journalRewriteAt, 2 * queue.count) {
-                // Never empty under a steady load: rewritten to what still waits once most of it is in the
-                // ledger, so it stays small and each entry is rewritten a bounded number of times.
-                try? journal.replace(with: queue.map(\.entry))
-            }
-        }
-    }
-
-    /// Journal lines after which a journal that never empties is rewritten.
-    static let journalRewriteAt = 50_000
-
-    /// Spool and journal entries as one ordered list, each (writer, sequence) once.
-    static func merged(_ spooled: [[String]], _ journaled: [[String]]) -> [[String]] {
-        var seen: Set<String> = []
-        var all: [[String]] = []
-        for entry in spooled + journaled where entry.count >= 2 {
-            if seen.insert(entry[0] + "\u{1}" + entry[1]).inserted { all.append(entry) }
-        }
-        return all.enumerated().sorted { a, b in
-            let (x, y) = (Int(a.element[1]) ?? 0, Int(b.element[1]) ?? 0)
-            return x != y ? x < y : a.offset < b.offset
-        }.map(\.element)
-    }
-
-    private func markRedis(up: Bool, error: (any Error)? = nil) {
-        let changed = redisDown.withLock { down in
-            defer { down = !up }
-            return down == up
-        }
-        guard changed else { return }
-        if up {
-            board.set(Self.name, .running)
-            logger.notice("Redis reachable again; confirmations flow to the stream")
-        } else {
-            board.set(Self.name, .running, detail: "Redis unreachable: confirmations are spooled to disk")
-            logger.error("Redis unreachable; spooling confirmations", metadata: ["error": "\(error.map { "\($0)" } ?? "")"])
-        }
-    }
-
-    /// No ledger here: the entries go to the spool (memory when there is none), never to Redis.
-    private func keep(_ entries: [Accepted], because reason: String) {
-        var spooled = false
-        if let spool {
-            do {
-                try spool.append(entries.map(\.entry))
-                spooled = true
-            } catch {
-                logger.error("could not spool confirmations", metadata: ["entries": "\(entries.count)", "error": "\(error)"])
-            }
-        }
-        if !spooled { queue.withLock { $0.append(contentsOf: entries) } }
-        if let suppressed = keptThrottle.allow() {
-            logger.warning("confirmation kept, not applied: the ledger is off here", metadata: [
-                "entries": "\(entries.count)", "reason": "\(reason)", "backlog": "\(backlog)", "suppressed_since_last": "\(suppressed)",
-            ])
-        }
-    }
-
-    private func reject(_ error: WireError) {
+    func reject(_ error: WireError) {
         metrics.rejected(error)
         if let suppressed = throttle.allow() {
             logger.warning("message rejected", metadata: ["port": "confirm", "reason": "\(error)", "suppressed_since_last": "\(suppressed)"])

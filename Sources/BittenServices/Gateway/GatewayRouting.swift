@@ -11,11 +11,11 @@ import ServiceLifecycle
 /// A command whose outcome does not come back in time is reported as not sent by the caller but is
 /// never sent again (the fire record then times out like any unanswered command).
 public enum GatewayRouting {
-    public static func inbox(_ gateway: String) -> String { "gateway:\(gateway):inbox" }
-    public static func reply(_ request: String) -> String { "gateway:reply:\(request)" }
+    public static func inbox(_ gateway: String) -> String { RedisKeys.gatewayInbox(gateway) }
+    public static func reply(_ request: String) -> String { RedisKeys.gatewayReply(request) }
     /// Set (with a short expiry) by a gateway while its inbox loop runs: a gateway whose key is gone
     /// is down, and its nodes cannot be reached however their hashes read.
-    public static func alive(_ gateway: String) -> String { "gateway:\(gateway):alive" }
+    public static func alive(_ gateway: String) -> String { RedisKeys.gatewayAlive(gateway) }
     /// Seconds the liveness key lives; the inbox loop renews it at least every second.
     public static let aliveSeconds = 5
 }
@@ -119,7 +119,7 @@ public final class RoutedCommandChannel: CommandChannel, Sendable {
     public func reachable(_ uuid: String) async -> Bool {
         if let local, local.isConnected(uuid) { return true }
         do {
-            let fields = try await redis.command(["HMGET", "node:\(uuid)", "status", "gateway"]).array ?? []
+            let fields = try await redis.command(["HMGET", RedisKeys.node(uuid), "status", "gateway"]).array ?? []
             guard fields.count == 2, fields[0].string == "online", let gateway = fields[1].string, !gateway.isEmpty else { return false }
             return try await redis.command(["EXISTS", GatewayRouting.alive(gateway)]).int == 1
         } catch {
@@ -132,7 +132,7 @@ public final class RoutedCommandChannel: CommandChannel, Sendable {
         if let local, local.isConnected(uuid) { return try await local.send(command) }
         let gateway: String
         do {
-            guard let name = try await redis.command(["HGET", "node:\(uuid)", "gateway"]).string, !name.isEmpty else {
+            guard let name = try await redis.command(["HGET", RedisKeys.node(uuid), "gateway"]).string, !name.isEmpty else {
                 throw GatewayError(code: .notConnected, message: "EA \(uuid) is not connected to any gateway")
             }
             gateway = name

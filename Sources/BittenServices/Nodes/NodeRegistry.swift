@@ -37,7 +37,7 @@ public final class NodeRegistry: Service, Sendable {
     private let historyLength = 100
     private let maxPendingEvents = 50_000
     /// The service name on the board.
-    public static let name = "node_registry"
+    public static let name = "nodes"
 
     private let alerts: AlertQueue?
     private let switchApprovalAfter: Double

@@ -33,7 +33,7 @@ public final class EventWebhook: Service, Sendable {
 
     public func run() async throws {
         board.set(Self.name, .running, detail: url.host ?? "")
-        let subscriber = RedisSubscriber(url: redisURL, channels: ["bitten:events"], logger: logger)
+        let subscriber = RedisSubscriber(url: redisURL, channels: [RedisKeys.events], logger: logger)
         await withGracefulShutdownHandler {
             for await message in subscriber.messages.cancelOnGracefulShutdown() {
                 // A message holds one commit's events, one JSON object per line: each is posted on its own.

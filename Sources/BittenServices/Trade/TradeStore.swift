@@ -45,7 +45,7 @@ public struct TradeStore: Sendable {
 
     /// A node as its gateway last wrote it.
     public func node(_ uuid: String) async throws -> NodeRecord? {
-        guard let hash = try await redis.command(["HGETALL", "node:\(uuid)"]).hash, !hash.isEmpty else { return nil }
+        guard let hash = try await redis.command(["HGETALL", RedisKeys.node(uuid)]).hash, !hash.isEmpty else { return nil }
         return NodeRecord(redisHash: hash)
     }
 
@@ -75,19 +75,19 @@ public struct TradeStore: Sendable {
     /// signal with that id exists already.
     public func save(_ signal: SignalRecord, now: Double) async throws -> Bool {
         let ttl = max(60, Int(signal.expiresAt - now) + 86_400)
-        let reply = try await redis.evaluate(LuaScripts.saveSignal, keys: ["signal:\(signal.signalID)"], args: [String(ttl)] + signal.redisFields)
+        let reply = try await redis.evaluate(LuaScripts.saveSignal, keys: [RedisKeys.signal(signal.signalID)], args: [String(ttl)] + signal.redisFields)
         guard reply.int == 1 else { return false }
         // The recent list is another key (another slot on a cluster): listed right after it is stored.
         for reply in try await redis.pipeline([
-            ["ZADD", "signals:recent", Self.number(signal.receivedAt), signal.signalID],
-            ["ZREMRANGEBYRANK", "signals:recent", "0", "-1001"],
+            ["ZADD", RedisKeys.signalsRecent, Self.number(signal.receivedAt), signal.signalID],
+            ["ZREMRANGEBYRANK", RedisKeys.signalsRecent, "0", "-1001"],
         ]) { try reply.orThrow() }
         return true
     }
 
     /// Whether a signal is stored (not removed, not expired).
     public func signalExists(_ id: String) async throws -> Bool {
-        try await redis.command(["EXISTS", "signal:\(id)"]).int == 1
+        try await redis.command(["EXISTS", RedisKeys.signal(id)]).int == 1
     }
 
     /// One signal.
@@ -98,7 +98,7 @@ public struct TradeStore: Sendable {
     /// One signal with the `received_at` text it is stored with (the stamp `reserveFire` checks, so a
     /// signal read earlier is known to be the one still in Redis).
     public func stampedSignal(_ id: String) async throws -> (signal: SignalRecord, stamp: String)? {
-        guard let hash = try await redis.command(["HGETALL", "signal:\(id)"]).hash, let signal = SignalRecord(hash: hash) else {
+        guard let hash = try await redis.command(["HGETALL", RedisKeys.signal(id)]).hash, let signal = SignalRecord(hash: hash) else {
             return nil
         }
         return (signal, hash["received_at"] ?? "")
@@ -107,8 +107,8 @@ public struct TradeStore: Sendable {
     /// The latest signals, newest first.
     public func recentSignals(limit: Int) async throws -> [SignalRecord] {
         guard limit > 0 else { return [] }
-        let ids = (try await redis.command(["ZREVRANGE", "signals:recent", "0", String(limit - 1)]).array ?? []).compactMap(\.string)
-        return try await hashes(ids.map { ["HGETALL", "signal:\($0)"] }).compactMap(SignalRecord.init(hash:))
+        let ids = (try await redis.command(["ZREVRANGE", RedisKeys.signalsRecent, "0", String(limit - 1)]).array ?? []).compactMap(\.string)
+        return try await hashes(ids.map { ["HGETALL", RedisKeys.signal($0)] }).compactMap(SignalRecord.init(hash:))
     }
 
     // MARK: fires

@@ -1,7 +1,7 @@
 import Foundation
 import Redis
 
-/// The Lua scripts Bitten runs on Redis. Each is a resource file, `Sources/BittenServices/Scripts/NAME.lua`,
+/// The Lua scripts Bitten runs on Redis. Each is a resource file, `Sources/BittenServices/Storage/Scripts/NAME.lua`,
 /// whose header names its keys and arguments; each has a contract test against real Redis.
 public enum LuaScripts {
     /// A batch of confirmations into a shard's ledger, once per writer sequence (`ConfirmationService`).

@@ -12,9 +12,9 @@ import ServiceLifecycle
 /// does not come back in time is answered as unknown, and is never sent again by the asking process.
 public enum ShardRouting {
     /// The inbox of a shard.
-    public static func inbox(_ shard: Int) -> String { ShardKeys(shard: shard).list("inbox") }
+    public static func inbox(_ shard: Int) -> String { RedisKeys.shardInbox(shard) }
     /// Where the outcome of a routed request goes.
-    public static func reply(_ request: String) -> String { "shard:reply:\(request)" }
+    public static func reply(_ request: String) -> String { RedisKeys.shardReply(request) }
 
     /// A routed fire, close or close-all.
     public struct Request: Codable, Sendable, Equatable {

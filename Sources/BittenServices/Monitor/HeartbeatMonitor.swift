@@ -47,7 +47,7 @@ public final class AlertQueue: Sendable {
 /// Declares silent nodes dead, raises alerts (with cooldowns, market-hours silence and broker-wide
 /// grouping) and computes the system health score every `checkInterval`.
 public final class HeartbeatMonitor: Service, Sendable {
-    public static let name = "heartbeat_monitor"
+    public static let name = "monitor"
 
     private let registry: NodeRegistry
     private let redis: RedisClient

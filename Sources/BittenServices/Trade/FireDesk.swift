@@ -6,45 +6,6 @@ import Redis
 import ServiceLifecycle
 import Synchronization
 
-/// Sends commands to one EA (the gateway, or a route to the gateway that holds the EA).
-public protocol CommandChannel: Sendable {
-    /// Hands `command` to the EA of its target UUID, or throws why not.
-    func send(_ command: EACommand) async throws(GatewayError)
-    /// Whether `uuid`'s EA can be reached: a route in this process, or an online node on a live gateway.
-    func reachable(_ uuid: String) async -> Bool
-}
-
-extension GatewayService: CommandChannel {
-    public func reachable(_ uuid: String) async -> Bool { isConnected(uuid) }
-}
-
-/// Latest market prices, by canonical instrument.
-public protocol QuoteSource: Sendable {
-    /// The freshest quote of any EA.
-    func quote(_ symbol: String) -> Quote?
-    /// The freshest quote of every instrument.
-    var latestQuotes: [String: Quote] { get }
-    /// One EA's own latest quote.
-    func quote(_ symbol: String, of uuid: String) -> Quote?
-}
-
-extension TelemetryService: QuoteSource {}
-
-/// Trade settings.
-public struct TradeSettings: Sendable, Equatable {
-    public var tiers = TierTable.standard
-    public var instruments = InstrumentTable.standard
-    public var sizer = PositionSizer(baseRiskPercent: 1.0)
-    /// Seconds to wait for a confirmation before a command is `timed_out`.
-    public var confirmationTimeout: Double = 30
-    /// How often overdue commands are looked for.
-    public var sweepInterval: Duration = .milliseconds(250)
-    /// Quotes older than this (seconds) do not convert currencies.
-    public var maxQuoteAge: Double = 600
-
-    public init() {}
-}
-
 /// The fire path: checks, sizing, the atomic reservation, the send to exactly one EA, and the
 /// timeouts. Never re-sends: a command without an answer becomes `timed_out` and is reported.
 public final class FireDesk: Service, Sendable {

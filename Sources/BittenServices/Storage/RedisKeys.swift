@@ -1,0 +1,50 @@
+/// The Redis key schema (see architecture.md and the README): every key Bitten writes is built here or,
+/// for a trade shard's keys, by `ShardKeys` (`RedisKeys.shard(n)`).
+public enum RedisKeys {
+    public static func node(_ uuid: String) -> String { "node:\(uuid)" }
+    public static let activeNodes = "active_nodes"
+    public static func nodeHistory(_ uuid: String) -> String { "node_history:\(uuid)" }
+    public static func accountSwitches(_ uuid: String) -> String { "account_switches:\(uuid)" }
+    public static func brokerStats(_ broker: String) -> String { "broker_stats:\(safe(broker))" }
+    public static let systemAlerts = "system_alerts"
+    /// CITADEL alerts, newest first, bounded.
+    public static let citadelAlerts = "citadel:alerts"
+    public static let services = "bitten:services"
+    public static let health = "bitten:health"
+
+    // MARK: signals and trade events
+
+    /// A signal as stored with its CITADEL score (`TradeStore`).
+    public static func signal(_ id: String) -> String { "signal:\(id)" }
+    /// Signal ids by arrival time, the newest 1 000.
+    public static let signalsRecent = "signals:recent"
+    /// The pub/sub channel of trade events (one message per commit, one JSON object per line): the
+    /// webhook's and any subscriber's source.
+    public static let events = "bitten:events"
+    /// A trade shard's keys (`{t3}`-tagged: one Redis Cluster slot per shard). See `ShardKeys`.
+    public static func shard(_ index: Int) -> ShardKeys { ShardKeys(shard: index) }
+
+    // MARK: scale-out routing
+
+    /// A gateway's inbox of commands for its EAs, asked by other processes (`GatewayRouting`).
+    public static func gatewayInbox(_ gateway: String) -> String { "gateway:\(gateway):inbox" }
+    /// Where a gateway answers one routed command.
+    public static func gatewayReply(_ request: String) -> String { "gateway:reply:\(request)" }
+    /// Set with a short expiry while a gateway's inbox loop runs.
+    public static func gatewayAlive(_ gateway: String) -> String { "gateway:\(gateway):alive" }
+    /// A trade shard's inbox of fires, closes and user saves asked by other processes (`ShardRouting`).
+    public static func shardInbox(_ shard: Int) -> String { ShardKeys(shard: shard).list("inbox") }
+    /// Where a shard's owner answers one routed request.
+    public static func shardReply(_ request: String) -> String { "shard:reply:\(request)" }
+
+    /// A free-text name (a broker) made safe to embed in a key: anything outside `[A-Za-z0-9._-]` becomes `_`.
+    public static func safe(_ text: String) -> String {
+        let mapped = text.unicodeScalars.prefix(64).map { scalar -> Character in
+            switch scalar {
+            case "a"..."z", "A"..."Z", "0"..."9", ".", "_", "-": Character(scalar)
+            default: "_"
+            }
+        }
+        return mapped.isEmpty ? "_" : String(mapped)
+    }
+}

@@ -1,0 +1,166 @@
+import BittenCore
+import Foundation
+import Redis
+
+/// What one commit writes, as Redis commands.
+extension ShardStore {
+    /// The Redis commands of one commit: per-event writes in order, then what one commit writes once
+    /// (statistics, balances, slot counts, list pushes, the checkpoint).
+    static func commands(for changes: [TradeChange], keys: ShardKeys, sequence: Int, lastApplied: String?) -> [[String]] {
+        var commands: [[String]] = []
+        var statistics: [String: TradeStatistics] = [:]
+        var statisticsOrder: [String] = []
+        var balances: [Int: String] = [:]
+        var slots: [String: Int] = [:]
+        var lists: [String: [String]] = [:]
+        var listOrder: [String] = []
+        var expiring: Set<String> = []
+        var recentFires: [String] = []
+        var events: [String] = []
+        func push(_ list: String, _ value: String) {
+            if lists[list] == nil { listOrder.append(list) }
+            lists[list, default: []].append(value)
+        }
+        for change in changes {
+            switch change {
+            case .user(let user, let fields):
+                commands.append(["HSET", keys.user(user.uuid)] + fields
+                    + ["uuid", user.uuid, "tier", user.tier.rawValue, "risk_override", user.riskOverride])
+                commands.append(["SADD", keys.users, user.uuid])
+            case .fireCreated(let fire, let expiresAt, let fields):
+                // The caller's fields, then what the shard itself reloads the fire from (so those are always there).
+                var core = ["state", "pending", "holds_slot", "1", "fire_id", fire.id, "shard", String(keys.shard),
+                            "user_uuid", fire.userUUID, "signal_id", fire.signalID, "symbol", fire.symbol,
+                            "direction", fire.isBuy ? "BUY" : "SELL", "sl", n(fire.stopLoss), "tp", n(fire.takeProfit), "lot", n(fire.lot),
+                            "tick_size", n(fire.tickSize), "tick_value", n(fire.tickValue)]
+                if let deadline = fire.deadline { core += ["deadline", n(deadline)] }
+                if !fire.brokerSymbol.isEmpty { core += ["broker_symbol", fire.brokerSymbol] }
+                commands.append(["HSET", keys.fire(fire.id)] + fields + core)
+                commands.append(["HSET", keys.fired, fire.signalID + "|" + fire.userUUID, fire.id + " " + TradeShard.number(expiresAt)])
+                commands.append(["ZADD", keys.firesInFlight, TradeShard.number(fire.deadline ?? 0), fire.id])
+                recentFires.append(fire.id)
+            case .fireMoved(let id, let state, let fields):
+                commands.append(["HSET", keys.fire(id), "state", state.rawValue] + fields)
+                if state.isFinal { commands.append(["ZREM", keys.firesInFlight, id]) }
+            case .fireForgotten(let id):
+                commands.append(["ZREM", keys.firesInFlight, id])
+            case .markerForgotten(let signalID, let user):
+                commands.append(["HDEL", keys.fired, signalID + "|" + user])
+            case .positionOpened(let p, let signalID, let brokerSymbol, let dropped):
+                var fields = ["ticket", String(p.ticket), "fire_id", p.fireID, "signal_id", signalID, "user_uuid", p.userUUID,
+                              "account", String(p.account), "symbol", p.symbol, "direction", p.isBuy ? "BUY" : "SELL",
+                              "lot", n(p.lot), "open_price", n(p.openPrice), "sl", n(p.stopLoss), "tp", n(p.takeProfit),
+                              "open_time", n(p.openTime), "tick_size", n(p.tickSize), "tick_value", n(p.tickValue), "status", "open"]
+                if !brokerSymbol.isEmpty, brokerSymbol != p.symbol { fields += ["broker_symbol", brokerSymbol] }
+                if let dropped {
+                    fields += ["sl_dropped", dropped.stopLoss ? "1" : "0", "tp_dropped", dropped.takeProfit ? "1" : "0",
+                               "sl_requested", n(dropped.requestedStopLoss), "tp_requested", n(dropped.requestedTakeProfit)]
+                }
+                commands.append(["HSET", keys.position(p.ticket)] + fields)
+                commands.append(["SADD", keys.openPositions, String(p.ticket)])
+                commands.append(["SADD", keys.userPositions(p.userUUID), String(p.ticket)])
+            case .positionClosed(let trade):
+                let p = trade.position
+                let v = trade.valuation
+                var fields = ["status", "closed", "close_price", v.closePriceText, "profit", v.profitText,
+                              "closed_at", n(trade.closeTime), "close_time", n(trade.closeTime),
+                              "duration", String(Int((trade.closeTime - p.openTime).rounded())), "result", v.result.rawValue,
+                              "close_price_source", v.closePriceSource, "close_reason", trade.reason, "profit_source", v.profitSource]
+                if let byPrice = v.byPriceCents, let byBalance = v.byBalanceCents {
+                    fields += ["profit_by_price", CloseValuation.centsText(byPrice), "profit_by_balance", CloseValuation.centsText(byBalance)]
+                }
+                let ticket = String(p.ticket)
+                commands.append(["HSET", keys.position(p.ticket)] + fields)
+                commands.append(["SREM", keys.openPositions, ticket])
+                commands.append(["SREM", keys.userPositions(p.userUUID), ticket])
+                // The trade record is the closed position copied (one command instead of every field again).
+                commands.append(["COPY", keys.position(p.ticket), keys.trade(p.ticket), "REPLACE"])
+                commands.append(["EXPIRE", keys.trade(p.ticket), "2592000"])
+                let t = MetaTraderTime(epochSeconds: Int(trade.closeTime))
+                let day = String(format: "%04d-%02d-%02d", t.year, t.month, t.day)
+                push(keys.closedPositions(p.userUUID), ticket)
+                push(keys.trades(symbol: p.symbol), ticket)
+                push(keys.trades(account: p.account), ticket)
+                push(keys.trades(day: day), ticket)
+                push(keys.tradesRecent, ticket)
+                expiring.insert(keys.trades(day: day))
+            case .statistics(let key, let value):
+                let stored = keys.statistics(key)
+                if statistics.updateValue(value, forKey: stored) == nil { statisticsOrder.append(stored) }
+            case .balance(let account, let balance, let closes):
+                balances[account] = CloseValuation.centsText(TradeStatistics.cents(balance)) + "|" + String(closes)
+            case .closeRequest(let request, let fields):
+                let key = keys.close(request.ticket)
+                if request.state == .pending { commands.append(["DEL", key]) }
+                commands.append(["HSET", key, "state", request.state.rawValue, "kind", "close"] + fields)
+                if request.state == .pending || request.state == .sent {
+                    commands.append(["ZADD", keys.closesInFlight, TradeShard.number(request.deadline ?? 0), String(request.ticket)])
+                } else {
+                    commands.append(["ZREM", keys.closesInFlight, String(request.ticket)])
+                }
+            case .slots(let user, let used):
+                slots[user] = used
+            case .orphan(_, let fields):
+                push(keys.orphans, json(fields))
+            case .note(let list, let value):
+                push(keys.list(list), value)
+            case .event(let name, var fields):
+                fields["event"] = name
+                events.append(json(fields))
+            }
+        }
+        for list in listOrder { commands.append(["LPUSH", list] + lists[list]!) }
+        // Trimmed on every commit that pushed (one cheap command per list per commit, not per event).
+        for list in listOrder { commands.append(["LTRIM", list, "0", String(listLimit - 1)]) }
+        for key in expiring.sorted() { commands.append(["EXPIRE", key, "2592000"]) }
+        if !recentFires.isEmpty {
+            var add = ["ZADD", keys.firesRecent]
+            for id in recentFires { add += [String(sequenceNumber(id)), id] }
+            commands.append(add)
+            commands.append(["ZREMRANGEBYRANK", keys.firesRecent, "0", String(-listLimit - 1)])
+        }
+        for key in statisticsOrder {
+            commands.append(["HSET", key] + statistics[key]!.redisFields.flatMap { [$0.0, $0.1] })
+        }
+        if !statisticsOrder.isEmpty { commands.append(["SADD", keys.statisticsIndex] + statisticsOrder) }
+        if !balances.isEmpty {
+            commands.append(["HSET", keys.balances] + balances.sorted { $0.key < $1.key }.flatMap { [String($0.key), $0.value] })
+        }
+        if !slots.isEmpty {
+            commands.append(["HSET", keys.slots] + slots.sorted { $0.key < $1.key }.flatMap { [$0.key, String($0.value)] })
+        }
+        // The commit's events in one message, one JSON object per line (the webhook posts each on its own).
+        if !events.isEmpty { commands.append(["PUBLISH", RedisKeys.events, events.joined(separator: "\n")]) }
+        var state = ["HSET", keys.state, "sequence", String(sequence)]
+        if let lastApplied { state += ["checkpoint", lastApplied] }
+        commands.append(state)
+        // A script can hand at most ~8 000 values to one call (Lua's stack): long commands go in parts.
+        return commands.flatMap { split($0) }
+    }
+
+    /// Items per command part (values for LPUSH/SADD, pairs for ZADD/HSET).
+    static let partItems = 1_000
+
+    /// A long variadic command as several of the same kind, in order (each part has the same effect as its
+    /// share of the whole; LPUSH parts push in the same order).
+    static func split(_ command: [String]) -> [[String]] {
+        let width: Int
+        switch command[0] {
+        case "LPUSH", "SADD", "SREM", "ZREM", "HDEL": width = 1
+        case "ZADD", "HSET": width = 2
+        default: return [command]
+        }
+        guard command.count > 2 + partItems * width else { return [command] }
+        let head = Array(command.prefix(2))
+        return stride(from: 2, to: command.count, by: partItems * width).map { start in
+            head + command[start..<min(command.count, start + partItems * width)]
+        }
+    }
+
+    /// The number at the end of a fire id (`F-20261205-03-000042` → 42), its order in the shard.
+    static func sequenceNumber(_ id: String) -> Int { Int(id.split(separator: "-").last ?? "") ?? 0 }
+
+    static func n(_ value: Double) -> String { TradeShard.number(value) }
+
+    static func json(_ fields: [String: String]) -> String { JSONValue.serialize(fields) }
+}

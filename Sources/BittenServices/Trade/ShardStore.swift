@@ -1,0 +1,199 @@
+import BittenCore
+import Foundation
+import Redis
+
+/// A trade shard's commits and loading. A commit stores everything one group of events decided in one
+/// atomic step (MULTI/EXEC with the lease WATCHed on one server; one script with every key declared, all
+/// in the shard's slot, on a cluster), and only while the committer holds the shard's lease with the
+/// fence number it was given: an owner that was paused or cut off and lost the lease can never write again.
+public struct ShardStore: Sendable {
+    public let redis: RedisClient
+    public let keys: ShardKeys
+    /// Commits through the fenced script even on one server (as on a cluster).
+    let scripted: Bool
+
+    public init(redis: RedisClient, shard: Int) {
+        self.init(redis: redis, shard: shard, scripted: false)
+    }
+
+    init(redis: RedisClient, shard: Int, scripted: Bool) {
+        self.redis = redis
+        keys = ShardKeys(shard: shard)
+        self.scripted = scripted || redis.isCluster
+    }
+
+    /// Why a commit was refused.
+    public struct Fenced: Error, CustomStringConvertible {
+        public let shard: Int
+        public let holder: String
+        public var description: String { "shard \(shard) is no longer ours (lease: \(holder.isEmpty ? "none" : holder))" }
+    }
+
+    // MARK: lease
+
+    /// Takes the shard's lease for this run (`instance/boot`), or renews it when this run holds it: the token
+    /// (`instance/boot|fence`) every commit must present, or nil while another instance holds it. A new run of
+    /// the same instance (a restart) takes its shard back at once with the next fence, so the old run, if it
+    /// still lives, is refused its next commit.
+    public func acquire(instance: String, boot: String, ttl: Duration) async throws -> String? {
+        let ms = ttl.components.seconds * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000
+        return try await redis.evaluate(Self.acquireScript, keys: [keys.lease, keys.state], args: [instance, boot, String(max(1, ms))]).string
+    }
+
+    /// Gives the lease up (only when `token` still holds it).
+    public func release(token: String) async throws {
+        _ = try await redis.evaluate(Self.releaseScript, keys: [keys.lease], args: [token])
+    }
+
+    /// The lease scripts (`Scripts/acquire_lease.lua`, `Scripts/release_lease.lua`).
+    static let acquireScript = LuaScripts.acquireLease
+    static let releaseScript = LuaScripts.releaseLease
+
+    /// Runs the commands only while the lease holds the committer's token (`Scripts/commit_fenced.lua`).
+    static let commitScript = LuaScripts.commitFenced
+
+    // MARK: commit
+
+    /// Stores `changes` and the checkpoint (`lastApplied`, the last ledger entry they include; nil: unchanged)
+    /// in one step, if `token` still holds the lease. Throws `Fenced` when it does not (nothing is written).
+    /// Returns the commands Redis refused (the others were stored).
+    @discardableResult
+    public func commit(_ changes: [TradeChange], sequence: Int, lastApplied: String?, token: String) async throws -> [CommandFailure] {
+        let commands = Self.commands(for: changes, keys: keys, sequence: sequence, lastApplied: lastApplied)
+        return try await Self.commit([Pending(store: self, commands: commands, token: token)], redis: redis)[0].get()
+    }
+
+    /// A command of a commit that Redis refused (a key of another type, written by hand, most likely): the
+    /// rest of the commit is stored, as MULTI/EXEC does, and the refusal is reported, never retried.
+    public struct CommandFailure: Sendable, Equatable, CustomStringConvertible {
+        public var shard: Int
+        /// The command's name and first key.
+        public var command: String
+        public var error: String
+        public var description: String { "shard \(shard): \(command): \(error)" }
+    }
+
+    /// The name and key of a command, as a failure names it.
+    static func head(_ command: [String]) -> String { command.prefix(2).joined(separator: " ") }
+
+    /// The fenced script: the commands run only while the lease holds `token`; those Redis refuses are reported.
+    func script(_ commands: [[String]], token: String) async throws -> [CommandFailure] {
+        var touched: Set<String> = [keys.lease]
+        var keyList = [keys.lease]
+        var args = [token]
+        args.reserveCapacity(commands.reduce(1) { $0 + $1.count + 1 })
+        for command in commands {
+            args.append(String(command.count))
+            args += command
+            // A PUBLISH names a channel, not a key.
+            if command.count > 1, command[0] != "PUBLISH", touched.insert(command[1]).inserted { keyList.append(command[1]) }
+            // COPY / SMOVE name a second key.
+            if command[0] == "COPY", command.count > 2, touched.insert(command[2]).inserted { keyList.append(command[2]) }
+        }
+        do {
+            // {commands run, {index, error}…}: index is the 1-based position of a refused command.
+            let reply = try await redis.evaluate(Self.commitScript, keys: keyList, args: args)
+            let refused = reply.array?.dropFirst().first?.array ?? []
+            return stride(from: 0, to: refused.count - 1, by: 2).compactMap { i -> CommandFailure? in
+                guard let position = refused[i].int, commands.indices.contains(position - 1) else { return nil }
+                return CommandFailure(shard: keys.shard, command: Self.head(commands[position - 1]), error: refused[i + 1].string ?? "")
+            }
+        } catch let error as RedisError where error.message.contains("FENCED") {
+            let holder = error.message.components(separatedBy: "FENCED ").last ?? ""
+            throw Fenced(shard: keys.shard, holder: holder.trimmingCharacters(in: .whitespaces))
+        }
+    }
+
+    /// One shard's part of a commit round.
+    public struct Pending: Sendable {
+        public var store: ShardStore
+        public var commands: [[String]]
+        public var token: String
+    }
+
+    /// Stores several shards' commits; one result per commit, in order. On one server they go together in
+    /// one MULTI/EXEC on a connection of their own, every lease checked first and every shard's state hash
+    /// WATCHed (a new owner's lease bumps its `fence` there): a shard whose lease is not its token any more
+    /// is refused (`Fenced`) and left out; if a shard changes hands between the check and EXEC, nothing is
+    /// written and the round is checked and sent once more, then fails (to be tried again). On a
+    /// cluster each shard's commit is its own fenced script, all at once.
+    /// A stored commit reports the commands Redis refused (`CommandFailure`); the rest of it is stored.
+    public static func commit(_ pending: [Pending], redis: RedisClient) async -> [Result<[CommandFailure], any Error>] {
+        guard !pending.isEmpty else { return [] }
+        if pending.contains(where: \.store.scripted) {
+            return await withTaskGroup(of: (Int, Result<[CommandFailure], any Error>).self) { group in
+                for (index, item) in pending.enumerated() {
+                    group.addTask {
+                        do {
+                            return (index, .success(try await item.store.script(item.commands, token: item.token)))
+                        } catch {
+                            return (index, .failure(error))
+                        }
+                    }
+                }
+                var finished: [(Int, Result<[CommandFailure], any Error>)] = []
+                for await item in group { finished.append(item) }
+                return finished.sorted { $0.0 < $1.0 }.map(\.1)
+            }
+        }
+        do {
+            return try await redis.withConnection { connection in
+                let leases = pending.map(\.store.keys.lease)
+                // WATCHed: each shard's state hash, which a new owner's lease bumps (its `fence`) and only the
+                // owner's commits write; not the lease itself, which every renewal touches.
+                let watched = pending.map(\.store.keys.state)
+                let head = try connection.pipeline([["WATCH"] + watched] + leases.map { ["GET", $0] })
+                try head[0].orThrow()
+                var results = [Result<[CommandFailure], any Error>](repeating: .success([]), count: pending.count)
+                var commands: [[String]] = []
+                var owners: [Int] = []  // the pending commit each command belongs to
+                for (index, item) in pending.enumerated() {
+                    let holder = try head[index + 1].orThrow().string
+                    if holder == item.token {
+                        commands += item.commands
+                        owners += Array(repeating: index, count: item.commands.count)
+                    } else {
+                        results[index] = .failure(Fenced(shard: item.store.keys.shard, holder: holder ?? ""))
+                    }
+                }
+                guard !commands.isEmpty else {
+                    _ = try? connection.command(["UNWATCH"])
+                    return results
+                }
+                var replies: [RedisReply]
+                do {
+                    replies = try connection.transaction(commands)
+                } catch let error as RedisError where error.code == .transactionAborted {
+                    // A lease was touched between the check and EXEC (its owner renewing it, most often):
+                    // nothing was written; checked and sent once more.
+                    let again = try connection.pipeline([["WATCH"] + watched] + leases.map { ["GET", $0] })
+                    try again[0].orThrow()
+                    for (index, item) in pending.enumerated() {
+                        guard case .success = results[index] else { continue }
+                        if try again[index + 1].orThrow().string != item.token {
+                            _ = try? connection.command(["UNWATCH"])
+                            throw error
+                        }
+                    }
+                    replies = try connection.transaction(commands)
+                }
+                // EXEC runs every command; one Redis refuses is in its reply, the others are stored.
+                for (position, reply) in replies.enumerated() where position < commands.count {
+                    guard case .error(let message) = reply else { continue }
+                    let owner = owners[position]
+                    let failure = CommandFailure(shard: pending[owner].store.keys.shard, command: Self.head(commands[position]), error: message)
+                    if case .success(var failures) = results[owner] {
+                        failures.append(failure)
+                        results[owner] = .success(failures)
+                    }
+                }
+                return results
+            }
+        } catch {
+            return pending.map { _ in .failure(error) }
+        }
+    }
+
+    /// Bounded lists are trimmed to this many entries.
+    static let listLimit = 1_000
+}

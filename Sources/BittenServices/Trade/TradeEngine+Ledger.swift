@@ -1,0 +1,145 @@
+import BittenCore
+import Foundation
+import Logging
+import Metrics
+import Redis
+import ServiceLifecycle
+import Synchronization
+
+/// The ledger side: reading each owned shard's confirmation stream and applying it (or what this process's
+/// confirmation writer hands over).
+extension TradeEngine {
+    /// Reads every owned shard's ledger after its cursor, in one pipeline, and applies what came; waits for
+    /// a wake-up (an append in this process) or `pollInterval` (appends of other processes) when nothing did.
+    func ledgerLoop() async {
+        while !stopping {
+            let cursors: [(Lane, String)] = lanes.compactMap { lane in
+                lane.state.withLock { $0.shard != nil ? (lane, $0.applied) : nil }
+            }
+            guard !cursors.isEmpty else {
+                await ledgerWake.wait(timeout: settings.pollInterval)
+                continue
+            }
+            let replies: [RedisReply]
+            do {
+                replies = try await redis.pipeline(cursors.map { lane, cursor in
+                    ["XRANGE", lane.store.keys.confirmations, cursor == "0" ? "-" : "(" + cursor, "+", "COUNT", String(settings.batch)]
+                })
+            } catch {
+                if let suppressed = throttle.allow() {
+                    logger.warning("trade ledger not read", metadata: ["error": "\(error)", "suppressed_since_last": "\(suppressed)"])
+                }
+                try? await Task.sleep(for: .milliseconds(200))
+                continue
+            }
+            var any = false
+            for ((lane, cursor), reply) in zip(cursors, replies) {
+                guard case .array = reply else { continue }
+                let entries = StreamEntry.list(reply)
+                guard !entries.isEmpty else { continue }
+                any = true
+                apply(entries, on: lane, after: cursor)
+            }
+            if !any { await ledgerWake.wait(timeout: settings.pollInterval) }
+        }
+    }
+
+    /// Applies ledger entries read after `cursor` (nothing when the shard changed hands meanwhile); the
+    /// checkpoint moves with them and goes with the next commit.
+    func apply(_ stored: [StreamEntry], on lane: Lane, after cursor: String) {
+        guard let last = stored.last?.id else { return }
+        apply(stored.flatMap(LedgerRecord.messages(of:)), events: nil, through: last, on: lane, after: cursor)
+    }
+
+    /// Messages this process's confirmation writer has just appended to `shard`'s ledger as the stream entry
+    /// `id`, which came right after `previous` (the script that appended it read both): applied at once,
+    /// with the events the writer decoded, when this process owns the shard and has applied everything up
+    /// to `previous`. No read back, no second decode. Otherwise (another owner, entries of another writer in
+    /// between) the reader gets them from the stream as usual. Returns whether they were applied here.
+    public func appended(shard: Int, id: String, after previous: String, messages: [StreamEntry], events: [LedgerEvent?]) -> Bool {
+        guard lanes.indices.contains(shard), messages.count == events.count else { return false }
+        return apply(messages, events: events, through: id, on: lanes[shard], after: previous)
+    }
+
+    /// The last ledger entry applied in memory for `shard` ("0": none), while this process owns it.
+    public func appliedCursor(_ shard: Int) -> String? {
+        guard lanes.indices.contains(shard) else { return nil }
+        return lanes[shard].state.withLock { $0.shard != nil ? $0.applied : nil }
+    }
+
+    /// Applies ledger messages (decoded here unless `events` come with them) that end with stream entry
+    /// `last` and follow `cursor`; nothing when the shard is not owned here or `cursor` is not where it stands.
+    @discardableResult
+    func apply(_ entries: [StreamEntry], events: [LedgerEvent?]?, through last: String, on lane: Lane, after cursor: String) -> Bool {
+        let results: [String]? = lane.state.withLock { state in
+            guard state.shard != nil, state.applied == cursor else { return nil }
+            var results: [String] = []
+            results.reserveCapacity(entries.count)
+            for (index, entry) in entries.enumerated() {
+                if let reason = entry["untrusted"] {
+                    // Kept in the ledger (this entry), listed, never applied.
+                    state.shard!.note("\(entry.id) \(entry["user_uuid"] ?? "") from \(entry["peer"] ?? "?"): \(reason)",
+                                      on: "confirmations:untrusted")
+                    results.append("rejected_untrusted")
+                } else if let event = events.map({ $0[index] }) ?? LedgerEvent(entry: entry) {
+                    results.append(state.shard!.apply(event, streamID: entry.id))
+                } else {
+                    results.append("undecodable")
+                }
+            }
+            // The checkpoint is the last stream entry (all its messages are applied with it).
+            state.applied = last
+            state.uncommittedEntries += entries.count
+            return results
+        }
+        guard let results else { return false }
+        recordPending()
+        commitWake.signal()
+        report(entries, results)
+        return true
+    }
+
+    /// Ledger entries applied in memory and not yet stored, over every shard owned here.
+    func recordPending() {
+        pendingGauge.record(lanes.reduce(0) { $0 + $1.state.withLock { $0.uncommittedEntries } })
+    }
+
+    func report(_ entries: [StreamEntry], _ results: [String]) {
+        var applied = 0
+        for (entry, result) in zip(entries, results) {
+            let outcome = result.hasPrefix("ok") ? "ok" : result
+            outcomes[outcome]?.increment()
+            if outcome == "ok" { applied += 1 }
+            if result.hasSuffix("dropped") { stopsDropped(entry, result) }
+            if result == "rejected_untrusted" {
+                let uuid = entry["user_uuid"] ?? ""
+                alerts?.raise(kind: "untrusted_confirmation", uuid: uuid,
+                              reason: "a \(entry["type"] ?? "confirmation") for \(uuid) from \(entry["peer"] ?? "?") was not applied: \(entry["untrusted"] ?? "")",
+                              at: now())
+                if throttle.allow() == nil { continue }
+            }
+            if !["ok", "duplicate", "rejected", "ignored"].contains(outcome) {
+                logger.warning("confirmation not applied", metadata: [
+                    "stream_id": "\(entry.id)", "outcome": "\(result)", "type": "\(entry["type"] ?? "")",
+                    "bitten.node.uuid": "\(entry["user_uuid"] ?? "")",
+                ])
+            }
+        }
+        board.count(Self.name, in: entries.count, out: applied)
+    }
+
+    /// A fill whose stop loss or take profit was on the wrong side of the fill price: the EA dropped it,
+    /// so the position runs without it. Logged, counted and alerted.
+    func stopsDropped(_ entry: StreamEntry, _ result: String) {
+        let uuid = entry["user_uuid"] ?? ""
+        var fireID = "", ticket = 0
+        if case .fire(let answer)? = LedgerEvent(entry: entry) { (fireID, ticket) = (answer.fireID, answer.ticket) }
+        let what = result == "ok:sl_tp_dropped" ? "stop loss and take profit" : (result == "ok:sl_dropped" ? "stop loss" : "take profit")
+        droppedStops.increment()
+        logger.warning("position opened without its \(what): it was on the wrong side of the fill price and the EA dropped it",
+                       metadata: ["bitten.node.uuid": "\(uuid)", "bitten.fire.id": "\(fireID)", "ticket": "\(ticket)"])
+        alerts?.raise(kind: result == "ok:tp_dropped" ? "target_dropped" : "stop_dropped", uuid: uuid,
+                      reason: "position \(ticket) (fire \(fireID)) runs without its \(what): it was on the wrong side of the fill price",
+                      at: now())
+    }
+}

@@ -1,0 +1,227 @@
+import BittenCore
+import Foundation
+import Logging
+import Metrics
+import Redis
+import ServiceLifecycle
+import Synchronization
+
+/// Running: the shard leases, the group commits and what a commit round reports.
+extension TradeEngine {
+    public func run() async throws {
+        board.set(Self.name, .starting, detail: "taking \(lanes.count) shards")
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.leaseLoop() }
+                group.addTask { await self.ledgerLoop() }
+                group.addTask { await self.commitLoop() }
+            }
+        } onGracefulShutdown: {
+            self.commitWake.signal()
+            self.ledgerWake.signal()
+        }
+        // What is still in memory and uncommitted goes now; the leases are given back for the next run.
+        await commitRound()
+        for lane in lanes {
+            if let token = lane.state.withLock({ $0.token }) { try? await lane.store.release(token: token) }
+        }
+        board.set(Self.name, .stopped)
+    }
+
+    var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+
+    /// Takes and renews the leases; a shard newly taken (or taken back with a new fence) is loaded first.
+    func leaseLoop() async {
+        let renewEvery = settings.leaseTTL / 4
+        while !stopping {
+            for lane in lanes where !stopping {
+                do {
+                    let token = try await lane.store.acquire(instance: settings.instance, boot: boot, ttl: settings.leaseTTL)
+                    let held = lane.state.withLock { $0.token }
+                    if token == nil {
+                        if held != nil { lose(lane, because: "another process took the lease") }
+                        lane.state.withLock { $0.status = "owned by another process" }
+                    } else if token != held {
+                        if held != nil { lose(lane, because: "the lease was taken over") }
+                        let loaded = try await lane.store.load()
+                        lane.state.withLock { state in
+                            state.shard = loaded.shard
+                            state.token = token
+                            state.applied = loaded.checkpoint
+                            state.committed = loaded.checkpoint
+                            state.backlog = []
+                            state.status = "owned"
+                        }
+                        ledgerWake.signal()
+                        logger.info("trade shard taken", metadata: ["shard": "\(lane.index)", "checkpoint": "\(loaded.checkpoint)"])
+                    }
+                } catch {
+                    if let suppressed = throttle.allow() {
+                        logger.warning("trade shard lease not renewed", metadata: [
+                            "shard": "\(lane.index)", "error": "\(error)", "suppressed_since_last": "\(suppressed)",
+                        ])
+                    }
+                }
+            }
+            let owned = ownedShards
+            board.set(Self.name, owned == lanes.count ? .running : .starting,
+                      detail: owned == lanes.count ? nil : "\(owned) of \(lanes.count) trade shards owned here")
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: renewEvery) }
+        }
+    }
+
+    /// The shard is no longer ours: its memory is dropped (the next owner loads what was committed) and
+    /// everyone waiting is told.
+    func lose(_ lane: Lane, because reason: String) {
+        let waiters = lane.state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            state.shard = nil
+            state.token = nil
+            state.backlog = []
+            state.uncommittedEntries = 0
+            state.status = "lost: \(reason)"
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(throwing: TradeEngineUnavailable("trade shard \(lane.index) lost: \(reason)")) }
+        logger.warning("trade shard lost", metadata: ["shard": "\(lane.index)", "reason": "\(reason)"])
+    }
+
+    /// Commits for every shard owned here, round after round: a round takes what each shard changed since
+    /// its last commit and stores all of it together (`ShardStore.commit(_:redis:)`); what changes while a
+    /// round is on its way goes with the next.
+    func commitLoop() async {
+        var backoff = Duration.milliseconds(20)
+        while !stopping {
+            await commitWake.wait()
+            // Only changes nobody waits for: a moment for more to join them (ended by one somebody waits for).
+            let lazyOnly = lanes.allSatisfy { lane in
+                lane.state.withLock { $0.waiters.isEmpty && $0.uncommittedEntries == 0 && $0.backlog.isEmpty }
+            }
+            if lazyOnly { await commitWake.wait(timeout: Self.lazyDelay) }
+            while !stopping {
+                let outcome = await commitRound()
+                if outcome == .idle { break }
+                if outcome == .failed {
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(1))
+                } else {
+                    backoff = .milliseconds(20)
+                }
+            }
+        }
+    }
+
+    enum CommitOutcome { case idle, committed, failed }
+
+    /// Commands of a stored commit that Redis refused: counted and logged (the rest is stored; they are not
+    /// sent again, so one bad key never holds a shard's commits back).
+    func commandsRefused(_ refused: [ShardStore.CommandFailure]) {
+        commandsRefusedCounter.increment(by: refused.count)
+        if let suppressed = throttle.allow() {
+            logger.error("trade commit: Redis refused commands (the rest of the commit is stored)", metadata: [
+                "refused": "\(refused.prefix(5).map(\.description).joined(separator: "; "))", "count": "\(refused.count)",
+                "suppressed_since_last": "\(suppressed)",
+            ])
+        }
+    }
+
+    /// Where the fault tests make the engine's process die (`_exit(86)`, no clean-up, like SIGKILL), on the
+    /// first commit round that stores a fire's reservation.
+    public enum Fault: String, Sendable, CaseIterable {
+        /// The round is built and not yet sent: the reservation never reaches Redis.
+        case exitBeforeCommit = "exit_before_commit"
+        /// Redis has stored the round and the process dies before it acts on the answer: the reservation is
+        /// stored, the fire's command was never sent.
+        case exitAfterCommit = "exit_after_commit"
+    }
+
+    func stage(_ fault: Fault, _ taken: [Taken]) {
+        guard settings.fault == fault, taken.contains(where: { $0.changes.contains { if case .fireCreated = $0 { true } else { false } } })
+        else { return }
+        logger.critical("fault injection: the process dies here", metadata: ["fault": "\(fault.rawValue)"])
+        _exit(86)
+    }
+
+    /// What one shard hands to a commit round.
+    struct Taken {
+        var lane: Lane
+        var changes: [TradeChange]
+        var waiters: [CheckedContinuation<Void, any Error>]
+        var sequence: Int
+        var applied: String
+        var token: String
+        var entries: Int
+        var checkpointMoved: Bool
+    }
+
+    /// One group commit round over every shard with something to store.
+    @discardableResult
+    func commitRound() async -> CommitOutcome {
+        var taken: [Taken] = []
+        for lane in lanes {
+            let item: Taken? = lane.state.withLock { state in
+                guard state.shard != nil, let token = state.token else { return nil }
+                let fresh = state.shard!.takeChanges()
+                state.lazy = false
+                guard !fresh.isEmpty || !state.backlog.isEmpty || state.applied != state.committed || !state.waiters.isEmpty else { return nil }
+                defer {
+                    state.backlog = []
+                    state.waiters = []
+                }
+                return Taken(lane: lane, changes: state.backlog + fresh, waiters: state.waiters, sequence: state.shard!.book.sequence,
+                             applied: state.applied, token: token, entries: state.uncommittedEntries,
+                             checkpointMoved: state.applied != state.committed)
+            }
+            if let item { taken.append(item) }
+        }
+        guard !taken.isEmpty else { return .idle }
+        let stored = taken.filter { !$0.changes.isEmpty || $0.checkpointMoved }
+        let pending = stored.map {
+            ShardStore.Pending(store: $0.lane.store, commands: ShardStore.commands(for: $0.changes, keys: $0.lane.store.keys, sequence: $0.sequence,
+                                                                                    lastApplied: $0.applied),
+                               token: $0.token)
+        }
+        var results: [Int: Result<[ShardStore.CommandFailure], any Error>] = [:]
+        if !pending.isEmpty {
+            stage(.exitBeforeCommit, stored)
+            for (item, result) in zip(stored, await ShardStore.commit(pending, redis: redis)) { results[item.lane.index] = result }
+            commitsCounter.increment()
+            stage(.exitAfterCommit, stored)
+        }
+        var failed = false
+        for item in taken {
+            switch results[item.lane.index] ?? .success([]) {
+            case .success(let refused):
+                if !refused.isEmpty { commandsRefused(refused) }
+                item.lane.state.withLock { state in
+                    if state.token == item.token {
+                        state.committed = item.applied
+                        state.uncommittedEntries -= item.entries
+                    }
+                }
+                for waiter in item.waiters { waiter.resume() }
+            case .failure(let fenced as ShardStore.Fenced):
+                for waiter in item.waiters { waiter.resume(throwing: TradeEngineUnavailable("\(fenced)")) }
+                lose(item.lane, because: "\(fenced)")
+            case .failure(let error):
+                // Kept in order for the next commit; the callers learn that theirs is not stored yet.
+                failed = true
+                commitFailures.increment()
+                item.lane.state.withLock { state in
+                    if state.token == item.token { state.backlog = item.changes + state.backlog }
+                }
+                for waiter in item.waiters {
+                    waiter.resume(throwing: TradeEngineUnavailable("the trade state could not be stored (Redis): \(error)"))
+                }
+                if let suppressed = throttle.allow() {
+                    logger.error("trade commit failed; retrying", metadata: [
+                        "shard": "\(item.lane.index)", "changes": "\(item.changes.count)", "error": "\(error)",
+                        "suppressed_since_last": "\(suppressed)",
+                    ])
+                }
+            }
+        }
+        recordPending()
+        return failed ? .failed : .committed
+    }
+}
