@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 ARGS ?= --demo
 
-.PHONY: run run-quiet test deps build bench fuzz fmt-lint clean
+.PHONY: run run-quiet test deps build bench fuzz fmt-lint fmt clean
 FUZZ_SECONDS ?= 60
 
 deps:
@@ -32,8 +32,12 @@ bench: deps
 fuzz: deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
+# The style check make test runs first, and the formatter that fixes most of what it finds.
 fmt-lint:
-	$(SWIFT) format lint --recursive Sources Tests
+	$(SWIFT) format lint --strict --recursive Sources Tests
+
+fmt:
+	$(SWIFT) format format --in-place --recursive Sources Tests
 
 clean:
 	rm -rf .build data

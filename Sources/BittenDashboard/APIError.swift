@@ -1,7 +1,7 @@
-import Redis
 import BittenServices
 import Foundation
 import Hummingbird
+import Redis
 
 /// An API error rendered as `{"error":{"code":…,"message":…}}`.
 public struct APIError: HTTPResponseError, Sendable {
@@ -17,7 +17,9 @@ public struct APIError: HTTPResponseError, Sendable {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = try JSONEncoder().encode(["error": ["code": code, "message": message]])
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 
@@ -32,7 +34,9 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as HTTPError {
             let code = error.status == .notFound ? "not_found" : "http_\(error.status.code)"
-            let message = error.status == .notFound ? "no route for \(request.method) \(request.uri.path)"
+            let message =
+                error.status == .notFound
+                ? "no route for \(request.method) \(request.uri.path)"
                 : (error.body ?? error.status.reasonPhrase)
             throw APIError(error.status, code: code, message)
         } catch let error as TradeEngineUnavailable {
@@ -50,7 +54,8 @@ func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> 
     let encoder = JSONEncoder()
     encoder.keyEncodingStrategy = .convertToSnakeCase
     let data = try encoder.encode(value)
-    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    return Response(
+        status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
 /// With `BITTEN_PROTECT_READS`, every call but `/health` needs the API token: the `Authorization:
@@ -67,8 +72,9 @@ struct ReadTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         let header = request.headers[.authorization] ?? ""
         let query = request.uri.queryParameters["access_token"].map { "Bearer " + String($0) } ?? ""
         guard BearerToken.matches(header, token) || BearerToken.matches(query, token) else {
-            throw APIError(.unauthorized, code: "unauthorized",
-                           "this server protects reads: send Authorization: Bearer <BITTEN_API_TOKEN> (or ?access_token=)")
+            throw APIError(
+                .unauthorized, code: "unauthorized",
+                "this server protects reads: send Authorization: Bearer <BITTEN_API_TOKEN> (or ?access_token=)")
         }
         return try await next(request, context)
     }

@@ -16,13 +16,14 @@ enum CitadelRoutes {
         router.get("/citadel") { _, _ in
             let citadel = try service()
             let summary = citadel.summary
-            return raw(.object([
-                "symbols": .array(summary.symbols.map { .string($0) }),
-                "ticks_seen": .number(Double(summary.ticks), isInteger: true),
-                "bars_seen": .number(Double(summary.bars), isInteger: true),
-                "signals_watched": .number(Double(summary.watched), isInteger: true),
-                "alerts": .array(citadel.recentAlerts(limit: 50).map(\.json)),
-            ]))
+            return raw(
+                .object([
+                    "symbols": .array(summary.symbols.map { .string($0) }),
+                    "ticks_seen": .number(Double(summary.ticks), isInteger: true),
+                    "bars_seen": .number(Double(summary.bars), isInteger: true),
+                    "signals_watched": .number(Double(summary.watched), isInteger: true),
+                    "alerts": .array(citadel.recentAlerts(limit: 50).map(\.json)),
+                ]))
         }
 
         router.get("/citadel/score") { request, _ in
@@ -48,7 +49,10 @@ enum CitadelRoutes {
                 object["sl"] = .number(sl, isInteger: false)
             }
             do {
-                guard case .protection(let query) = try CitadelRequest.decode(Array(JSONValue.object(object).serialized.utf8)) else {
+                guard
+                    case .protection(let query) = try CitadelRequest.decode(
+                        Array(JSONValue.object(object).serialized.utf8))
+                else {
                     throw APIError(.badRequest, code: "bad_parameter", "not a protection query")
                 }
                 return raw(citadel.report(query).json)
@@ -72,7 +76,8 @@ enum CitadelRoutes {
 
     /// A response from an already built JSON value.
     static func raw(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"],
-                 body: .init(byteBuffer: ByteBuffer(string: value.serialized)))
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: value.serialized)))
     }
 }

@@ -20,16 +20,18 @@ public enum DashboardApp {
         }
         // The dashboard's files, for what no route answers (inside the error middleware, which would otherwise
         // turn the router's 404 into a JSON answer first; behind the read token like any read).
-        router.add(middleware: FileMiddleware(
-            DashboardResources.publicFolder, cacheControl: CacheControl([(MediaType(type: .any), [.noCache])]),
-            searchForIndexHtml: true, logger: logger))
+        router.add(
+            middleware: FileMiddleware(
+                DashboardResources.publicFolder, cacheControl: CacheControl([(MediaType(type: .any), [.noCache])]),
+                searchForIndexHtml: true, logger: logger))
         router.get("/health") { _, _ in
             let report = await deps.healthReport()
             return try json(report, status: report.redis.reachable ? .ok : .serviceUnavailable)
         }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: .init(byteBuffer: ByteBuffer(string: deps.metricsText())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: deps.metricsText())))
         }
         router.get("/services") { _, _ in try json(["services": deps.board.all]) }
         NodeRoutes.add(to: router, deps)

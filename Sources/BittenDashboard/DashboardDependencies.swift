@@ -25,9 +25,11 @@ public struct DashboardDependencies: Sendable {
     /// Prometheus text of every metric.
     public var metricsText: @Sendable () -> String
 
-    public init(board: ServiceBoard, redis: RedisClient?, registry: NodeRegistry?, monitor: HeartbeatMonitor?,
-                sockets: ServerSockets?, dataDir: String, version: String, trade: TradeDependencies? = nil,
-                citadel: CitadelService? = nil, apiToken: String? = nil, metricsText: @escaping @Sendable () -> String) {
+    public init(
+        board: ServiceBoard, redis: RedisClient?, registry: NodeRegistry?, monitor: HeartbeatMonitor?,
+        sockets: ServerSockets?, dataDir: String, version: String, trade: TradeDependencies? = nil,
+        citadel: CitadelService? = nil, apiToken: String? = nil, metricsText: @escaping @Sendable () -> String
+    ) {
         self.trade = trade
         self.citadel = citadel
         self.apiToken = apiToken

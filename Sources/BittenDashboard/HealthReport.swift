@@ -1,8 +1,8 @@
 import BittenCore
 import BittenServices
 import Foundation
-import Synchronization
 import Redis
+import Synchronization
 
 /// The body of `GET /health`.
 struct HealthReport: Encodable {
@@ -76,7 +76,8 @@ public enum ProcessStats {
 
 extension DashboardDependencies {
     func healthReport() async -> HealthReport {
-        var redisStatus = HealthReport.RedisStatus(reachable: false, state: redis?.state.description ?? "not configured")
+        var redisStatus = HealthReport.RedisStatus(
+            reachable: false, state: redis?.state.description ?? "not configured")
         if let redis {
             let clock = ContinuousClock()
             let start = clock.now
@@ -85,8 +86,11 @@ extension DashboardDependencies {
                 let elapsed = clock.now - start
                 redisStatus.reachable = true
                 redisStatus.state = redis.state.description
-                redisStatus.pingMs = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
-                let used = infos.compactMap { RedisConnection.infoField("used_memory", in: $0.string ?? "").flatMap { Int($0) } }
+                redisStatus.pingMs =
+                    Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+                let used = infos.compactMap {
+                    RedisConnection.infoField("used_memory", in: $0.string ?? "").flatMap { Int($0) }
+                }
                 redisStatus.usedMemoryBytes = used.isEmpty ? nil : used.reduce(0, +)
                 if redis.isCluster { redisStatus.primaries = infos.count }
             } else {
@@ -107,21 +111,24 @@ extension DashboardDependencies {
         if services.contains(where: { $0.state == .stopped || $0.state == .stopping }) { status = "stopping" }
         let rates = PortRates.shared.update(sockets?.bound.map { ($0.name, $0.stats.received, $0.stats.sent) } ?? [])
         let ports = (sockets?.bound ?? []).map {
-            HealthReport.PortStatus(name: $0.name, port: $0.port, socketType: $0.type, received: $0.stats.received,
-                                    sent: $0.stats.sent, failed: $0.stats.failed,
-                                    receivedPerSecond: rates[$0.name]?.0, sentPerSecond: rates[$0.name]?.1)
+            HealthReport.PortStatus(
+                name: $0.name, port: $0.port, socketType: $0.type, received: $0.stats.received,
+                sent: $0.stats.sent, failed: $0.stats.failed,
+                receivedPerSecond: rates[$0.name]?.0, sentPerSecond: rates[$0.name]?.1)
         }
         let counts = registry.map { r -> HealthReport.NodeCounts in
             let c = r.counts()
             return .init(online: c.online, total: c.total)
         }
         return HealthReport(
-            status: status, version: version, healthScore: score?.score, healthFactors: score?.factors, redis: redisStatus,
+            status: status, version: version, healthScore: score?.score, healthFactors: score?.factors,
+            redis: redisStatus,
             services: services, ports: ports, nodes: counts,
-            process: .init(pid: getpid(), uptimeSeconds: Date().timeIntervalSince(ProcessStats.started),
-                           rssBytes: MemoryTuning.residentBytes, rssAfterReleaseBytes: monitor?.memoryRelease?.rssBytes,
-                           memoryReleasedAt: monitor?.memoryRelease?.at, cpuSeconds: ProcessStats.cpuSeconds,
-                           dataDirFreeBytes: ProcessStats.freeBytes(at: dataDir)),
+            process: .init(
+                pid: getpid(), uptimeSeconds: Date().timeIntervalSince(ProcessStats.started),
+                rssBytes: MemoryTuning.residentBytes, rssAfterReleaseBytes: monitor?.memoryRelease?.rssBytes,
+                memoryReleasedAt: monitor?.memoryRelease?.at, cpuSeconds: ProcessStats.cpuSeconds,
+                dataDirFreeBytes: ProcessStats.freeBytes(at: dataDir)),
             notRunning: notRunning.isEmpty ? nil : notRunning)
     }
 }

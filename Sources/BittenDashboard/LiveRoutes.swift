@@ -82,10 +82,15 @@ enum LiveRoutes {
         var nodes: Snapshot.Nodes?
         if let registry = deps.registry {
             let counts = registry.counts(at: now)
-            let brokers = registry.countsByBroker.map { Snapshot.Broker(broker: $0.key, online: $0.value.online, total: $0.value.total) }
-                .sorted { $0.total > $1.total }
-            let recent = registry.all.sorted { $0.lastHeartbeat > $1.lastHeartbeat }.prefix(100).map { NodeRoutes.NodeView($0, now: now) }
-            nodes = .init(online: counts.online, total: counts.total, brokers: Array(brokers.prefix(20)), recent: Array(recent))
+            let brokers = registry.countsByBroker.map {
+                Snapshot.Broker(broker: $0.key, online: $0.value.online, total: $0.value.total)
+            }
+            .sorted { $0.total > $1.total }
+            let recent = registry.all.sorted { $0.lastHeartbeat > $1.lastHeartbeat }.prefix(100).map {
+                NodeRoutes.NodeView($0, now: now)
+            }
+            nodes = .init(
+                online: counts.online, total: counts.total, brokers: Array(brokers.prefix(20)), recent: Array(recent))
         }
         var positions: Snapshot.Positions?
         var stats: TradeStats?
@@ -93,8 +98,9 @@ enum LiveRoutes {
         var signals: [Snapshot.Signal] = []
         if let trade = deps.trade {
             if let open = try? await trade.tracker.snapshot() {
-                positions = .init(count: open.positions.count, unrealizedProfit: open.unrealizedProfit,
-                                  positions: Array(open.positions.prefix(50)))
+                positions = .init(
+                    count: open.positions.count, unrealizedProfit: open.unrealizedProfit,
+                    positions: Array(open.positions.prefix(50)))
             }
             stats = try? await trade.store.stats("global_trade_stats")
             var names = Set(positions?.positions.map(\.symbol) ?? [])
@@ -105,13 +111,15 @@ enum LiveRoutes {
                 }
             }
             signals = ((try? await trade.store.recentSignals(limit: 10)) ?? []).map {
-                .init(signalId: $0.signalID, symbol: $0.symbol, direction: $0.direction, entry: $0.entry,
-                      protectionScore: $0.protectionScore, riskLevel: $0.riskLevel, receivedAt: $0.receivedAt)
+                .init(
+                    signalId: $0.signalID, symbol: $0.symbol, direction: $0.direction, entry: $0.entry,
+                    protectionScore: $0.protectionScore, riskLevel: $0.riskLevel, receivedAt: $0.receivedAt)
             }
         }
         let alerts = await recentAlerts(deps, source: nil, limit: 20)
-        return Snapshot(at: now, health: health, nodes: nodes, positions: positions, stats: stats, symbols: symbols,
-                        signals: signals, alerts: alerts)
+        return Snapshot(
+            at: now, health: health, nodes: nodes, positions: positions, stats: stats, symbols: symbols,
+            signals: signals, alerts: alerts)
     }
 
     /// System alerts (`system_alerts`) and CITADEL alerts (`citadel:alerts`), newest first.
@@ -120,17 +128,22 @@ enum LiveRoutes {
         var lists: [(String, String)] = []
         if source == nil || source == "system" { lists.append(("system", RedisKeys.systemAlerts)) }
         if source == nil || source == "citadel" { lists.append(("citadel", RedisKeys.citadelAlerts)) }
-        guard let replies = try? await redis.pipeline(lists.map { ["LRANGE", $0.1, "0", String(limit - 1)] }) else { return [] }
+        guard let replies = try? await redis.pipeline(lists.map { ["LRANGE", $0.1, "0", String(limit - 1)] }) else {
+            return []
+        }
         var alerts: [Alert] = []
         for ((name, _), reply) in zip(lists, replies) {
             for item in reply.array ?? [] {
                 guard let text = item.string,
-                      let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { continue }
+                    let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+                else { continue }
                 let time = (object["timestamp"] as? Double) ?? (object["at"] as? Double) ?? 0
-                alerts.append(Alert(
-                    source: name, kind: object["kind"] as? String ?? "unknown", symbol: object["symbol"] as? String,
-                    uuid: object["uuid"] as? String, message: (object["message"] as? String) ?? (object["reason"] as? String) ?? "",
-                    timestamp: time))
+                alerts.append(
+                    Alert(
+                        source: name, kind: object["kind"] as? String ?? "unknown", symbol: object["symbol"] as? String,
+                        uuid: object["uuid"] as? String,
+                        message: (object["message"] as? String) ?? (object["reason"] as? String) ?? "",
+                        timestamp: time))
             }
         }
         return Array(alerts.sorted { $0.timestamp > $1.timestamp }.prefix(limit))
@@ -143,12 +156,14 @@ enum LiveRoutes {
             return Response(status: .found, headers: [.location: "/" + query])
         }
         router.get("/openapi.yaml") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/yaml"],
-                     body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml"],
+                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
         }
         router.get("/snapshot") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"],
-                     body: .init(byteBuffer: ByteBuffer(string: await snapshotText(deps))))
+            Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"],
+                body: .init(byteBuffer: ByteBuffer(string: await snapshotText(deps))))
         }
         router.get("/alerts") { request, _ in
             let query = request.uri.queryParameters
@@ -156,26 +171,30 @@ enum LiveRoutes {
             if let source, source != "system" && source != "citadel" {
                 throw APIError(.badRequest, code: "bad_parameter", "source must be system or citadel")
             }
-            let limit = try NodeRoutes.intParameter(query["limit"].map(String.init), name: "limit", default: 100, range: 1...1000)
+            let limit = try NodeRoutes.intParameter(
+                query["limit"].map(String.init), name: "limit", default: 100, range: 1...1000)
             var alerts = await recentAlerts(deps, source: source, limit: limit)
             if let kind = query["kind"].map(String.init) { alerts = alerts.filter { $0.kind == kind } }
             if let symbol = query["symbol"].map(String.init) { alerts = alerts.filter { $0.symbol == symbol } }
             return try json(["alerts": alerts])
         }
         router.get("/events") { request, _ in
-            let seconds = try NodeRoutes.intParameter(request.uri.queryParameters["interval"].map(String.init),
-                                                     name: "interval", default: 2, range: 1...60)
+            let seconds = try NodeRoutes.intParameter(
+                request.uri.queryParameters["interval"].map(String.init),
+                name: "interval", default: 2, range: 1...60)
             let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
-            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                // Reconnect after 3 s if the stream drops; the page falls back to polling if it cannot.
-                try await writer.write(ByteBuffer(string: "retry: 3000\n\n"))
-                while !Task.isCancelled {
-                    let text = await snapshotText(deps)
-                    try await writer.write(ByteBuffer(string: "event: snapshot\ndata: \(text)\n\n"))
-                    try await Task.sleep(for: .seconds(seconds))
-                }
-                try await writer.finish(nil)
-            })
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody { writer in
+                    // Reconnect after 3 s if the stream drops; the page falls back to polling if it cannot.
+                    try await writer.write(ByteBuffer(string: "retry: 3000\n\n"))
+                    while !Task.isCancelled {
+                        let text = await snapshotText(deps)
+                        try await writer.write(ByteBuffer(string: "event: snapshot\ndata: \(text)\n\n"))
+                        try await Task.sleep(for: .seconds(seconds))
+                    }
+                    try await writer.finish(nil)
+                })
         }
     }
 }

@@ -56,12 +56,18 @@ enum NodeRoutes {
 
         init(_ n: NodeRecord, now: Double) {
             pin = n.pin.map { Pin(account: $0.account, server: $0.server, peer: $0.peer, since: $0.since) }
-            pendingSwitch = n.pendingSwitch.map { Pin(account: $0.account, server: $0.server, peer: $0.peer, since: $0.at) }
-            lastRefused = n.lastRefused.map { Refused(peer: $0.peer, account: $0.account, reason: $0.reason, at: $0.at) }
+            pendingSwitch = n.pendingSwitch.map {
+                Pin(account: $0.account, server: $0.server, peer: $0.peer, since: $0.at)
+            }
+            lastRefused = n.lastRefused.map {
+                Refused(peer: $0.peer, account: $0.account, reason: $0.reason, at: $0.at)
+            }
             company = n.company
             version = n.version
             commandsUnread = n.commandsUnread
-            brokerSymbols = n.brokerSymbols.names.sorted { $0.key < $1.key }.map { BrokerName(symbol: $0.key, brokerSymbol: $0.value) }
+            brokerSymbols = n.brokerSymbols.names.sorted { $0.key < $1.key }.map {
+                BrokerName(symbol: $0.key, brokerSymbol: $0.value)
+            }
             uuid = n.uuid
             nodeId = n.nodeID
             status = n.online ? "online" : "offline"
@@ -93,10 +99,13 @@ enum NodeRoutes {
 
     static func add(to router: Router<BasicRequestContext>, _ deps: DashboardDependencies) {
         router.get("/nodes") { request, _ in
-            guard let registry = deps.registry else { throw APIError(.serviceUnavailable, code: "unavailable", "node registry is not running in this process") }
+            guard let registry = deps.registry else {
+                throw APIError(.serviceUnavailable, code: "unavailable", "node registry is not running in this process")
+            }
             let query = request.uri.queryParameters
             let page = try intParameter(query["page"].map(String.init), name: "page", default: 1, range: 1...1_000_000)
-            let size = try intParameter(query["page_size"].map(String.init), name: "page_size", default: 50, range: 1...500)
+            let size = try intParameter(
+                query["page_size"].map(String.init), name: "page_size", default: 50, range: 1...500)
             // Filter and sort indices with precomputed keys: moving 10 000 full records around in a
             // sort is what made this slow.
             let all = registry.all
@@ -110,12 +119,14 @@ enum NodeRoutes {
             if let broker = query["broker"].map(String.init) { selected = selected.filter { all[$0].broker == broker } }
             if let search = query["q"].map(String.init), !search.isEmpty {
                 selected = selected.filter {
-                    all[$0].uuid.contains(search) || String(all[$0].account).contains(search) || all[$0].broker.contains(search)
+                    all[$0].uuid.contains(search) || String(all[$0].account).contains(search)
+                        || all[$0].broker.contains(search)
                 }
             }
             let sort = query["sort"].map(String.init) ?? "uuid"
             guard sortKeys.contains(sort) else {
-                throw APIError(.badRequest, code: "bad_parameter", "sort must be one of \(sortKeys.joined(separator: ", "))")
+                throw APIError(
+                    .badRequest, code: "bad_parameter", "sort must be one of \(sortKeys.joined(separator: ", "))")
             }
             let descending = query["order"].map(String.init) == "desc"
             switch sort {
@@ -137,7 +148,8 @@ enum NodeRoutes {
                 blob.withUnsafeBufferPointer { bytes in
                     let base = bytes.baseAddress!
                     func less(_ a: Int, _ b: Int) -> Bool {
-                        let x = spans[a], y = spans[b]
+                        let x = spans[a]
+                        let y = spans[b]
                         let order = memcmp(base + x.start, base + y.start, min(x.count, y.count))
                         return order != 0 ? order < 0 : x.count < y.count
                     }
@@ -161,8 +173,12 @@ enum NodeRoutes {
         }
         router.get("/nodes/:uuid") { _, context in
             let uuid = context.parameters.get("uuid") ?? ""
-            guard UserID.isValid(uuid) else { throw APIError(.badRequest, code: "bad_parameter", "'\(uuid)' is not a valid UUID") }
-            guard let node = deps.registry?.node(uuid) else { throw APIError(.notFound, code: "not_found", "no node \(uuid)") }
+            guard UserID.isValid(uuid) else {
+                throw APIError(.badRequest, code: "bad_parameter", "'\(uuid)' is not a valid UUID")
+            }
+            guard let node = deps.registry?.node(uuid) else {
+                throw APIError(.notFound, code: "not_found", "no node \(uuid)")
+            }
             return try json(NodeView(node, now: Date().timeIntervalSince1970))
         }
         // Operator decisions on a node's pin (token required): take a pending account switch, dismiss it
@@ -174,12 +190,16 @@ enum NodeRoutes {
             router.post("/nodes/:uuid/\(action)") { request, context in
                 try BearerToken.require(request, deps.apiToken)
                 let uuid = context.parameters.get("uuid") ?? ""
-                guard UserID.isValid(uuid) else { throw APIError(.badRequest, code: "bad_parameter", "'\(uuid)' is not a valid UUID") }
+                guard UserID.isValid(uuid) else {
+                    throw APIError(.badRequest, code: "bad_parameter", "'\(uuid)' is not a valid UUID")
+                }
                 guard let registry = deps.registry, registry.node(uuid) != nil else {
                     throw APIError(.notFound, code: "not_found", "no node \(uuid) in this process")
                 }
                 guard apply(registry, uuid) else {
-                    throw APIError(.conflict, code: "nothing_to_\(action)", action == "unpin" ? "no pin" : "no account switch is pending for \(uuid)")
+                    throw APIError(
+                        .conflict, code: "nothing_to_\(action)",
+                        action == "unpin" ? "no pin" : "no account switch is pending for \(uuid)")
                 }
                 return try json(NodeView(registry.node(uuid)!, now: Date().timeIntervalSince1970))
             }
@@ -189,7 +209,9 @@ enum NodeRoutes {
     static func intParameter(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text else { return value }
         guard let number = Int(text), range.contains(number) else {
-            throw APIError(.badRequest, code: "bad_parameter", "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+            throw APIError(
+                .badRequest, code: "bad_parameter",
+                "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return number
     }

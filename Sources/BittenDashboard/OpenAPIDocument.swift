@@ -27,7 +27,8 @@ enum DashboardResources {
     /// `Resources/` in the module's bundle (found through a file in it: on Linux the bundle's `resourceURL`
     /// is not the folder SwiftPM copies into).
     private static var folder: URL {
-        guard let spec = Bundle.module.url(forResource: "openapi", withExtension: "yaml", subdirectory: "Resources") else {
+        guard let spec = Bundle.module.url(forResource: "openapi", withExtension: "yaml", subdirectory: "Resources")
+        else {
             preconditionFailure("the BittenDashboard resources are missing")
         }
         return spec.deletingLastPathComponent()

@@ -37,14 +37,16 @@ enum TradeRoutes {
         @Sendable func trade() throws -> TradeDependencies {
             guard let trade = deps.trade else {
                 let reason = deps.notRunning["trade"].map { ": \($0)" } ?? ""
-                throw APIError(.serviceUnavailable, code: "unavailable", "the trade path is not running in this process\(reason)")
+                throw APIError(
+                    .serviceUnavailable, code: "unavailable", "the trade path is not running in this process\(reason)")
             }
             return trade
         }
         @Sendable func authorize(_ request: Request) throws { try BearerToken.require(request, deps.apiToken) }
         @Sendable func body(_ request: Request) async throws -> [UInt8] {
             if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
-                throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "send application/json, not \(type)")
+                throw APIError(
+                    .unsupportedMediaType, code: "unsupported_media_type", "send application/json, not \(type)")
             }
             do {
                 let buffer = try await request.body.collect(upTo: maxBody)
@@ -68,13 +70,16 @@ enum TradeRoutes {
         }
         @Sendable func userView(_ user: UserRecord, _ trade: TradeDependencies) async throws -> UserView {
             let rule = trade.desk.tradeSettings.tiers.rule(user.tier)
-            return UserView(uuid: user.uuid, tier: user.tier.rawValue, displayName: user.displayName,
-                            riskOverride: user.riskOverride, createdAt: user.createdAt, slots: rule.slots,
-                            slotsUsed: try await trade.store.slotsUsed(user.uuid), maxRiskPercent: rule.maxRiskPercent)
+            return UserView(
+                uuid: user.uuid, tier: user.tier.rawValue, displayName: user.displayName,
+                riskOverride: user.riskOverride, createdAt: user.createdAt, slots: rule.slots,
+                slotsUsed: try await trade.store.slotsUsed(user.uuid), maxRiskPercent: rule.maxRiskPercent)
         }
         @Sendable func uuidParameter(_ context: BasicRequestContext) throws -> String {
             let uuid = context.parameters.get("uuid") ?? ""
-            guard UserID.isValid(uuid) else { throw APIError(.badRequest, code: "bad_parameter", "'\(uuid)' is not a valid UUID") }
+            guard UserID.isValid(uuid) else {
+                throw APIError(.badRequest, code: "bad_parameter", "'\(uuid)' is not a valid UUID")
+            }
             return uuid
         }
         @Sendable func ticketParameter(_ context: BasicRequestContext) throws -> Int {
@@ -84,22 +89,28 @@ enum TradeRoutes {
             return ticket
         }
         @Sendable func limit(_ request: Request) throws -> Int {
-            try NodeRoutes.intParameter(request.uri.queryParameters["limit"].map(String.init), name: "limit", default: 100, range: 1...1000)
+            try NodeRoutes.intParameter(
+                request.uri.queryParameters["limit"].map(String.init), name: "limit", default: 100, range: 1...1000)
         }
         @Sendable func tierAndRisk(_ r: FieldReader) throws -> (Tier?, Double?, String?) {
             let tier = try wire { () throws(WireError) -> Tier? in
                 guard let name = try r.optionalString("tier", maxLength: 16) else { return nil }
                 guard let tier = Tier(name: name) else {
-                    throw WireError(.outOfRange, field: "tier", "'\(name)' is not a tier (\(Tier.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    throw WireError(
+                        .outOfRange, field: "tier",
+                        "'\(name)' is not a tier (\(Tier.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
                 return tier
             }
             let risk = try wire { () throws(WireError) -> Double? in
                 guard let value = try r.optionalDouble("risk_override") else { return nil }
-                guard value > 0, value <= 10 else { throw WireError(.outOfRange, field: "risk_override", "must be 0-10 percent") }
+                guard value > 0, value <= 10 else {
+                    throw WireError(.outOfRange, field: "risk_override", "must be 0-10 percent")
+                }
                 return value
             }
-            let name = try wire { () throws(WireError) -> String? in try r.optionalString("display_name", maxLength: 64) }
+            let name = try wire { () throws(WireError) -> String? in try r.optionalString("display_name", maxLength: 64)
+            }
             return (tier, risk, name)
         }
 
@@ -113,8 +124,9 @@ enum TradeRoutes {
             if try await trade.store.user(uuid) != nil {
                 throw APIError(.conflict, code: "user_exists", "user \(uuid) exists; PUT /users/\(uuid) changes it")
             }
-            let user = UserRecord(uuid: uuid, tier: tier ?? .recruit, displayName: name ?? uuid, riskOverride: risk,
-                                  createdAt: Date().timeIntervalSince1970)
+            let user = UserRecord(
+                uuid: uuid, tier: tier ?? .recruit, displayName: name ?? uuid, riskOverride: risk,
+                createdAt: Date().timeIntervalSince1970)
             try await trade.store.save(user)
             return try json(try await userView(user, trade), status: .created)
         }
@@ -122,7 +134,9 @@ enum TradeRoutes {
             try authorize(request)
             let trade = try trade()
             let uuid = try uuidParameter(context)
-            guard var user = try await trade.store.user(uuid) else { throw APIError(.notFound, code: "user_not_found", "no user \(uuid)") }
+            guard var user = try await trade.store.user(uuid) else {
+                throw APIError(.notFound, code: "user_not_found", "no user \(uuid)")
+            }
             let r = try fields(try await body(request))
             let (tier, risk, name) = try tierAndRisk(r)
             if let tier { user.tier = tier }
@@ -140,7 +154,9 @@ enum TradeRoutes {
         router.get("/users/:uuid") { _, context in
             let trade = try trade()
             let uuid = try uuidParameter(context)
-            guard let user = try await trade.store.user(uuid) else { throw APIError(.notFound, code: "user_not_found", "no user \(uuid)") }
+            guard let user = try await trade.store.user(uuid) else {
+                throw APIError(.notFound, code: "user_not_found", "no user \(uuid)")
+            }
             return try json(try await userView(user, trade))
         }
 
@@ -161,8 +177,12 @@ enum TradeRoutes {
         }
         router.get("/signals/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
-            guard SignalID.isValid(id) else { throw APIError(.badRequest, code: "bad_parameter", "'\(id)' is not a valid signal id") }
-            guard let signal = try await trade().store.signal(id) else { throw APIError(.notFound, code: "signal_not_found", "no signal \(id)") }
+            guard SignalID.isValid(id) else {
+                throw APIError(.badRequest, code: "bad_parameter", "'\(id)' is not a valid signal id")
+            }
+            guard let signal = try await trade().store.signal(id) else {
+                throw APIError(.notFound, code: "signal_not_found", "no signal \(id)")
+            }
             return try json(signal)
         }
 
@@ -176,7 +196,8 @@ enum TradeRoutes {
                 uuid = try wire { () throws(WireError) -> String in try r.string("user_uuid", maxLength: 64) }
             }
             do {
-                let record = try await trade.desk.fire(signalID: context.parameters.get("signal_id") ?? "", userUUID: uuid ?? "")
+                let record = try await trade.desk.fire(
+                    signalID: context.parameters.get("signal_id") ?? "", userUUID: uuid ?? "")
                 return try json(record, status: record.duplicate ? .ok : .created)
             } catch let error as FireRefusal {
                 throw refusal(error)
@@ -187,8 +208,12 @@ enum TradeRoutes {
         }
         router.get("/fires/:fire_id") { _, context in
             let id = context.parameters.get("fire_id") ?? ""
-            guard SignalID.isValid(id) else { throw APIError(.badRequest, code: "bad_parameter", "'\(id)' is not a valid fire id") }
-            guard let record = try await trade().store.fire(id) else { throw APIError(.notFound, code: "fire_not_found", "no fire \(id)") }
+            guard SignalID.isValid(id) else {
+                throw APIError(.badRequest, code: "bad_parameter", "'\(id)' is not a valid fire id")
+            }
+            guard let record = try await trade().store.fire(id) else {
+                throw APIError(.notFound, code: "fire_not_found", "no fire \(id)")
+            }
             return try json(record)
         }
         router.post("/positions/:ticket/close") { request, context in
@@ -202,7 +227,9 @@ enum TradeRoutes {
         router.post("/users/:uuid/close-all") { request, context in
             try authorize(request)
             do {
-                return try json(["closes": try await trade().desk.closeAll(userUUID: try uuidParameter(context))], status: .accepted)
+                return try json(
+                    ["closes": try await trade().desk.closeAll(userUUID: try uuidParameter(context))], status: .accepted
+                )
             } catch let error as FireRefusal {
                 throw refusal(error)
             }
@@ -216,7 +243,10 @@ enum TradeRoutes {
                 throw APIError(.notFound, code: "position_not_found", "no position \(ticket)")
             }
             if position.status == "open",
-               let priced = try await trade().tracker.snapshot(user: position.userUUID).positions.first(where: { $0.ticket == ticket }) {
+                let priced = try await trade().tracker.snapshot(user: position.userUUID).positions.first(where: {
+                    $0.ticket == ticket
+                })
+            {
                 return try json(priced)
             }
             return try json(position)
@@ -228,10 +258,14 @@ enum TradeRoutes {
             let query = request.uri.queryParameters
             var list = "trades:recent"
             if let symbol = query["symbol"].map(String.init) {
-                guard Symbol.isValid(symbol) else { throw APIError(.badRequest, code: "bad_parameter", "'\(symbol)' is not a symbol") }
+                guard Symbol.isValid(symbol) else {
+                    throw APIError(.badRequest, code: "bad_parameter", "'\(symbol)' is not a symbol")
+                }
                 list = "trades:\(symbol)"
             } else if let account = query["account"].map(String.init) {
-                guard Int(account) != nil else { throw APIError(.badRequest, code: "bad_parameter", "account must be a number") }
+                guard Int(account) != nil else {
+                    throw APIError(.badRequest, code: "bad_parameter", "account must be a number")
+                }
                 list = "trades:account:\(account)"
             } else if let day = query["day"].map(String.init) {
                 guard day.count == 10, ISOTime.epochSeconds(day + "T00:00:00") != nil else {
@@ -245,7 +279,9 @@ enum TradeRoutes {
         router.get("/stats") { _, _ in try json(try await trade().store.stats("global_trade_stats")) }
         router.get("/stats/symbols/:symbol") { _, context in
             let symbol = context.parameters.get("symbol") ?? ""
-            guard Symbol.isValid(symbol) else { throw APIError(.badRequest, code: "bad_parameter", "'\(symbol)' is not a symbol") }
+            guard Symbol.isValid(symbol) else {
+                throw APIError(.badRequest, code: "bad_parameter", "'\(symbol)' is not a symbol")
+            }
             return try json(try await trade().store.stats("symbol_stats:\(symbol)"))
         }
         router.get("/stats/accounts/:account") { _, context in
@@ -270,8 +306,10 @@ let tradeFields: Set<String> = [
 /// A closed trade as stored (all strings in Redis) with its numbers as JSON numbers.
 func typedTrade(_ fields: [String: String]) -> JSONValue {
     let integers: Set<String> = ["ticket", "account"]
-    let numbers: Set<String> = ["open_price", "close_price", "profit", "lot", "sl", "tp", "duration", "open_time", "close_time",
-                                "profit_by_price", "profit_by_balance"]
+    let numbers: Set<String> = [
+        "open_price", "close_price", "profit", "lot", "sl", "tp", "duration", "open_time", "close_time",
+        "profit_by_price", "profit_by_balance",
+    ]
     var object: [String: JSONValue] = [:]
     // The record is a copy of the closed position: only the trade's own fields are shown.
     for (key, value) in fields where tradeFields.contains(key) && !value.isEmpty {
@@ -292,7 +330,8 @@ enum BearerToken {
     static func require(_ request: Request, _ token: String?) throws {
         guard let token, !token.isEmpty else { return }
         guard matches(request.headers[.authorization] ?? "", token) else {
-            throw APIError(.unauthorized, code: "unauthorized", "this call needs Authorization: Bearer <BITTEN_API_TOKEN>")
+            throw APIError(
+                .unauthorized, code: "unauthorized", "this call needs Authorization: Bearer <BITTEN_API_TOKEN>")
         }
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The real `bitten` executable run as a child process by a test, with its own data directory and
@@ -17,9 +17,11 @@ public final class BittenProcess: @unchecked Sendable {
     private let arguments: [String]
     private let extra: [String: String]
     private let portsChosenByCaller: Bool
-    static let portNames = ["BITTEN_HTTP_PORT", "BITTEN_COMMAND_PORT", "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT",
-                            "BITTEN_CONFIRM_PORT", "BITTEN_SIGNAL_IN_PORT", "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT",
-                            "BITTEN_QUERY_PORT"]
+    static let portNames = [
+        "BITTEN_HTTP_PORT", "BITTEN_COMMAND_PORT", "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT",
+        "BITTEN_CONFIRM_PORT", "BITTEN_SIGNAL_IN_PORT", "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT",
+        "BITTEN_QUERY_PORT",
+    ]
 
     /// `http://127.0.0.1:PORT`.
     public var httpBase: String { "http://127.0.0.1:\(ports["BITTEN_HTTP_PORT"] ?? 0)" }
@@ -34,10 +36,13 @@ public final class BittenProcess: @unchecked Sendable {
     /// The `bitten` binary next to the test bundle (SwiftPM builds both into the same folder).
     public static var binary: String {
         if let custom = ProcessInfo.processInfo.environment["BITTEN_BIN"] { return custom }
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // Inside BittenPackageTests.xctest/… on some layouts.
-        while dir.lastPathComponent.hasSuffix(".xctest") || dir.lastPathComponent == "Contents" || dir.lastPathComponent == "MacOS" {
+        while dir.lastPathComponent.hasSuffix(".xctest") || dir.lastPathComponent == "Contents"
+            || dir.lastPathComponent == "MacOS"
+        {
             dir = dir.deletingLastPathComponent()
         }
         return dir.appendingPathComponent("bitten").path
@@ -45,13 +50,16 @@ public final class BittenProcess: @unchecked Sendable {
 
     /// Starts `bitten ARGS` (default `up`) with free ports and the given extra environment.
     /// `ports`: reuse these (a restart on the same ports); otherwise free ones are picked.
-    public init(arguments: [String] = ["up"], environment extra: [String: String] = [:], dataDir: URL? = nil,
-                ports reused: [String: Int]? = nil) throws {
+    public init(
+        arguments: [String] = ["up"], environment extra: [String: String] = [:], dataDir: URL? = nil,
+        ports reused: [String: Int]? = nil
+    ) throws {
         ports = reused ?? Dictionary(uniqueKeysWithValues: zip(Self.portNames, FreePort.several(Self.portNames.count)))
         portsChosenByCaller = reused != nil
         self.arguments = arguments
         self.extra = extra
-        self.dataDir = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("bitten-test-\(UUID().uuidString)")
+        self.dataDir =
+            dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("bitten-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.dataDir, withIntermediateDirectories: true)
         logFile = self.dataDir.appendingPathComponent("bitten.out")
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
@@ -86,7 +94,8 @@ public final class BittenProcess: @unchecked Sendable {
         guard pid > 0, kill(pid, 0) == 0 else { return false }
         // A killed child stays a zombie until Foundation reaps it: that is not running.
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
+            let close = stat.lastIndex(of: ")")
+        else { return false }
         let state = stat[stat.index(close, offsetBy: 2)...].prefix(1)
         return state != "Z" && state != "X"
     }
@@ -100,7 +109,8 @@ public final class BittenProcess: @unchecked Sendable {
                 // A parallel test took one of the ports between the check and the bind: try others.
                 if !portsChosenByCaller, relaunches < 3, logTail(5).contains("Address already in use") {
                     relaunches += 1
-                    ports = Dictionary(uniqueKeysWithValues: zip(Self.portNames, FreePort.several(Self.portNames.count)))
+                    ports = Dictionary(
+                        uniqueKeysWithValues: zip(Self.portNames, FreePort.several(Self.portNames.count)))
                     try launch()
                     continue
                 }
@@ -165,8 +175,10 @@ public enum HTTP {
     }
 
     /// Any method with an optional body; returns the status code and body.
-    public static func send(_ method: String, _ url: String, body: String? = nil,
-                            headers: [String: String] = ["Content-Type": "application/json"]) async throws -> (Int, Data) {
+    public static func send(
+        _ method: String, _ url: String, body: String? = nil,
+        headers: [String: String] = ["Content-Type": "application/json"]
+    ) async throws -> (Int, Data) {
         guard let target = URL(string: url) else { throw TestSupportError("bad URL \(url)") }
         var request = URLRequest(url: target)
         request.httpMethod = method
@@ -178,8 +190,10 @@ public enum HTTP {
     }
 
     /// Sends and decodes a JSON object reply.
-    public static func sendJSON(_ method: String, _ url: String, body: String? = nil,
-                                headers: [String: String] = ["Content-Type": "application/json"]) async throws -> (Int, [String: Any]) {
+    public static func sendJSON(
+        _ method: String, _ url: String, body: String? = nil,
+        headers: [String: String] = ["Content-Type": "application/json"]
+    ) async throws -> (Int, [String: Any]) {
         let (status, data) = try await send(method, url, body: body, headers: headers)
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw TestSupportError("\(url) did not return a JSON object: \(String(decoding: data, as: UTF8.self))")

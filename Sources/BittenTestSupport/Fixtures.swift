@@ -32,7 +32,8 @@ public enum Fixtures {
             .filter { !$0.hasPrefix(".") }
             .filter { name in
                 var isDirectory: ObjCBool = false
-                _ = FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path, isDirectory: &isDirectory)
+                _ = FileManager.default.fileExists(
+                    atPath: dir.appendingPathComponent(name).path, isDirectory: &isDirectory)
                 return !isDirectory.boolValue
             }
             .sorted()

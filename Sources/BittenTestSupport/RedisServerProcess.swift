@@ -22,7 +22,8 @@ public final class RedisServerProcess: @unchecked Sendable {
         var attempt = 0
         while true {
             let port = wanted ?? FreePort.next()
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-redis-\(port)-\(UUID().uuidString)")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "bitten-redis-\(port)-\(UUID().uuidString)")
             do {
                 let started = try LocalRedisServer(port: port, directory: directory.path, appendOnly: appendOnly)
                 self.port = port
@@ -60,7 +61,9 @@ public final class RedisServerProcess: @unchecked Sendable {
 extension RedisServerProcess {
     /// Whether something answers PING on 127.0.0.1:`port`.
     public static func isUp(port: Int) -> Bool {
-        (try? RedisConnection(url: RedisURL(host: "127.0.0.1", port: port), timeout: .milliseconds(300)).command(["PING"])) == .status("PONG")
+        (try? RedisConnection(url: RedisURL(host: "127.0.0.1", port: port), timeout: .milliseconds(300)).command([
+            "PING"
+        ])) == .status("PONG")
     }
 }
 

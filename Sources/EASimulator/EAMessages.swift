@@ -25,7 +25,8 @@ enum EAMessages {
     }
 
     /// `symbols`: the broker's names of the Market Watch list, the chart symbol first (the EA lists the first 20).
-    static func handshake(_ ea: SimulatedEA, broker: String, company: String, symbols: [String], time: String) -> String {
+    static func handshake(_ ea: SimulatedEA, broker: String, company: String, symbols: [String], time: String) -> String
+    {
         #"{"type":"handshake","deployment_mode":"universal_dealer","node_id":"\#(ea.nodeID)","user_uuid":"\#(ea.uuid)","account":\#(ea.account),"broker":"\#(company)","server":"\#(broker)","chart_symbol":"\#(symbols.first ?? "EURUSD")","monitored_symbols":\#(symbols.count),"symbol_list":"\#(symbols.prefix(20).joined(separator: ","))","currency":"\#(ea.currency)","balance":\#(money(ea.balance)),"equity":\#(money(ea.equity)),"leverage":500,"version":"2.05","socket_type":"DEALER","timestamp":"\#(time)"}"#
     }
 
@@ -37,22 +38,30 @@ enum EAMessages {
         #"{"type":"DISCONNECT","deployment_mode":"universal_dealer","node_id":"\#(ea.nodeID)","user_uuid":"\#(ea.uuid)","symbols_monitored":\#(ea.marketWatch.count),"ticks_processed":\#(ea.ticks),"socket_type":"DEALER","timestamp":"\#(time)"}"#
     }
 
-    static func tick(_ ea: SimulatedEA, symbol: String, bid: Double, ask: Double, spread: Double, digits: Int, time: String) -> String {
+    static func tick(
+        _ ea: SimulatedEA, symbol: String, bid: Double, ask: Double, spread: Double, digits: Int, time: String
+    ) -> String {
         #"{"type":"TICK","node_id":"\#(ea.nodeID)","user_uuid":"\#(ea.uuid)","symbol":"\#(symbol)","bid":\#(fixed(bid, digits)),"ask":\#(fixed(ask, digits)),"spread":\#(fixed(spread, 1)),"volume":1,"timestamp":"\#(time)"}"#
     }
 
-    static func ohlc(_ ea: SimulatedEA, symbol: String, barTime: Int, open: Double, high: Double, low: Double, close: Double,
-                     digits: Int, time: String) -> String {
+    static func ohlc(
+        _ ea: SimulatedEA, symbol: String, barTime: Int, open: Double, high: Double, low: Double, close: Double,
+        digits: Int, time: String
+    ) -> String {
         #"{"type":"OHLC","node_id":"\#(ea.nodeID)","user_uuid":"\#(ea.uuid)","symbol":"\#(symbol)","timeframe":"M1","time":\#(barTime),"open":\#(fixed(open, digits)),"high":\#(fixed(high, digits)),"low":\#(fixed(low, digits)),"close":\#(fixed(close, digits)),"timestamp":"\#(time)"}"#
     }
 
-    static func confirmation(_ ea: SimulatedEA, fireID: String, success: Bool, ticket: Int, price: Double, lot: Double,
-                             message: String, time: String) -> String {
+    static func confirmation(
+        _ ea: SimulatedEA, fireID: String, success: Bool, ticket: Int, price: Double, lot: Double,
+        message: String, time: String
+    ) -> String {
         #"{"type":"confirmation","command_type":"fire","fire_id":"\#(fireID)","node_id":"\#(ea.nodeID)","user_uuid":"\#(ea.uuid)","status":"\#(success ? "success" : "failed")","ticket":\#(ticket),"price":\#(fixed(price, 5)),"lot":\#(money(lot)),"message":"\#(message)","account":\#(ea.account),"currency":"\#(ea.currency)","balance":\#(money(ea.balance)),"equity":\#(money(ea.equity)),"free_margin":\#(money(ea.equity - ea.margin)),"margin_level":\#(money(ea.marginLevel)),"timestamp":"\#(time)"}"#
     }
 
-    static func closeConfirmation(_ ea: SimulatedEA, commandType: String, ticket: Int, closePrice: Double, lot: Double,
-                                  success: Bool, message: String, time: String) -> String {
+    static func closeConfirmation(
+        _ ea: SimulatedEA, commandType: String, ticket: Int, closePrice: Double, lot: Double,
+        success: Bool, message: String, time: String
+    ) -> String {
         #"{"type":"close_confirmation","command_type":"\#(commandType)","node_id":"\#(ea.nodeID)","user_uuid":"\#(ea.uuid)","status":"\#(success ? "success" : "failed")","ticket":\#(ticket),"close_price":\#(fixed(closePrice, 5)),"lot":\#(money(lot)),"message":"\#(message)","account":\#(ea.account),"currency":"\#(ea.currency)","balance":\#(money(ea.balance)),"equity":\#(money(ea.equity)),"free_margin":\#(money(ea.equity - ea.margin)),"margin_level":\#(money(ea.marginLevel)),"timestamp":"\#(time)"}"#
     }
 

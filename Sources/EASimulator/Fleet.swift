@@ -49,16 +49,22 @@ public final class Fleet: Service, Sendable {
     public init(configuration: FleetConfiguration, logger: Logger = Logger(label: "bitten.simulator")) throws {
         self.configuration = configuration
         self.logger = logger
-        let socketsNeeded = configuration.sharedPushSockets.map { configuration.count + 2 * $0 } ?? configuration.count * 3
+        let socketsNeeded =
+            configuration.sharedPushSockets.map { configuration.count + 2 * $0 } ?? configuration.count * 3
         let context = try Context(ioThreads: 1, maxSockets: max(1024, socketsNeeded + 64))
         Context.raiseFileDescriptorLimit(to: UInt64(max(65_536, socketsNeeded * 2 + 1024)))
-        let loopCount = max(1, min(configuration.maxLoops, (socketsNeeded + configuration.socketsPerLoop - 1) / configuration.socketsPerLoop))
+        let loopCount = max(
+            1,
+            min(
+                configuration.maxLoops,
+                (socketsNeeded + configuration.socketsPerLoop - 1) / configuration.socketsPerLoop))
         loops = try (0..<loopCount).map { try SocketLoop(context: context, name: "sim-\($0)", logger: logger) }
         let eas = (0..<configuration.count).map { index in
-            var ea = SimulatedEA(uuid: configuration.uuid(index), account: configuration.accountBase + index,
-                                 nodeID: "NODE_\(configuration.accountBase + index)_\(Int.random(in: 100_000...999_999))",
-                                 symbols: configuration.symbols, marketWatch: configuration.allSymbols,
-                                 currency: configuration.currency)
+            var ea = SimulatedEA(
+                uuid: configuration.uuid(index), account: configuration.accountBase + index,
+                nodeID: "NODE_\(configuration.accountBase + index)_\(Int.random(in: 100_000...999_999))",
+                symbols: configuration.symbols, marketWatch: configuration.allSymbols,
+                currency: configuration.currency)
             ea.balance = configuration.balance
             ea.equity = configuration.balance
             return ea
@@ -95,7 +101,9 @@ public final class Fleet: Service, Sendable {
     }
 
     /// Commands an EA received and has not read yet.
-    public func unreadCommands(_ uuid: String) -> Int { state.withLock { $0.eas.first { $0.uuid == uuid }?.unreadCommands ?? 0 } }
+    public func unreadCommands(_ uuid: String) -> Int {
+        state.withLock { $0.eas.first { $0.uuid == uuid }?.unreadCommands ?? 0 }
+    }
 
     /// Every command an EA has read, as raw bytes (the latest 1 000 per fleet).
     public func commandsRead(by uuid: String) -> [String] {
@@ -115,7 +123,9 @@ public final class Fleet: Service, Sendable {
     }
 
     /// Open tickets of one EA at the simulated broker.
-    public func openTickets(_ uuid: String) -> [Int] { state.withLock { $0.eas.first { $0.uuid == uuid }?.openTickets ?? [] } }
+    public func openTickets(_ uuid: String) -> [Int] {
+        state.withLock { $0.eas.first { $0.uuid == uuid }?.openTickets ?? [] }
+    }
 
     /// Positions the simulated broker closed at their stop loss or take profit (never reported by the EA).
     public func brokerCloses(_ uuid: String) -> [(ticket: Int, reason: String, price: Double, profit: Double)] {
@@ -157,11 +167,16 @@ public final class Fleet: Service, Sendable {
             s.eas[i].silenced = false
             s.eas[i].stopped = false
             s.eas[i].inbox = []
-            return (i, EAMessages.hello(s.eas[i], broker: configuration.broker, company: configuration.company, time: time),
-                    EAMessages.handshake(s.eas[i], broker: configuration.broker, company: configuration.company,
-                                         symbols: brokerSymbolList, time: time))
+            return (
+                i, EAMessages.hello(s.eas[i], broker: configuration.broker, company: configuration.company, time: time),
+                EAMessages.handshake(
+                    s.eas[i], broker: configuration.broker, company: configuration.company,
+                    symbols: brokerSymbolList, time: time)
+            )
         }
-        guard let (index, hello, handshake) = messages, let old = sockets.withLock({ index < $0.count ? $0[index] : nil }) else { return }
+        guard let (index, hello, handshake) = messages,
+            let old = sockets.withLock({ index < $0.count ? $0[index] : nil })
+        else { return }
         let shared = configuration.sharedPushSockets != nil
         old.dealer.close()
         if !shared {
@@ -171,7 +186,10 @@ public final class Fleet: Service, Sendable {
         // The terminal takes a moment between OnDeinit and OnInit.
         try? await Task.sleep(for: .milliseconds(100))
         let ea = state.withLock { $0.eas[index] }
-        guard let fresh = try? await openEA(index: index, identity: ea.identity, shared: shared ? (old.market, old.confirm) : nil) else { return }
+        guard
+            let fresh = try? await openEA(
+                index: index, identity: ea.identity, shared: shared ? (old.market, old.confirm) : nil)
+        else { return }
         sockets.withLock { if index < $0.count { $0[index] = fresh } }
         fresh.dealer.post([wire(hello)])
         fresh.market.post([wire(handshake)])
@@ -221,7 +239,8 @@ public final class Fleet: Service, Sendable {
         if let (market, confirm) = shared {
             socket = EASockets(dealer: dealer, market: market, confirm: confirm)
         } else {
-            socket = EASockets(dealer: dealer, market: try await push(c.marketPort), confirm: try await push(c.confirmPort))
+            socket = EASockets(
+                dealer: dealer, market: try await push(c.marketPort), confirm: try await push(c.confirmPort))
         }
         await dealer.handleInline { [self] batch in
             if configuration.fidelity == .v205 {
@@ -260,14 +279,18 @@ public final class Fleet: Service, Sendable {
             }
         }
         for (index, ea) in eas.enumerated() {
-            opened.append(try await openEA(index: index, identity: ea.identity, shared: shared.isEmpty ? nil : shared[index % shared.count]))
+            opened.append(
+                try await openEA(
+                    index: index, identity: ea.identity, shared: shared.isEmpty ? nil : shared[index % shared.count]))
         }
         sockets.withLock { $0 = opened }
         let time = Self.now()
         let names = brokerSymbolList
         for (index, ea) in eas.enumerated() {
             opened[index].dealer.post([wire(EAMessages.hello(ea, broker: c.broker, company: c.company, time: time))])
-            opened[index].market.post([wire(EAMessages.handshake(ea, broker: c.broker, company: c.company, symbols: names, time: time))])
+            opened[index].market.post([
+                wire(EAMessages.handshake(ea, broker: c.broker, company: c.company, symbols: names, time: time))
+            ])
         }
         state.withLock {
             $0.stats.connected = eas.count
@@ -287,7 +310,9 @@ public final class Fleet: Service, Sendable {
         var nextTick = clock.now + (configuration.tickInterval ?? .seconds(3600))
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let wake = min(nextHeartbeat, nextTick)
-            do { try await cancelWhenGracefulShutdown { try await Task.sleep(until: wake, clock: clock) } } catch { return }
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(until: wake, clock: clock) } } catch {
+                return
+            }
             let now = clock.now
             if now >= nextHeartbeat {
                 sendHeartbeats(phase: phase, of: phases)
@@ -344,7 +369,9 @@ public final class Fleet: Service, Sendable {
                     bar.close = q.bid
                     s.bars[symbol] = bar
                 } else {
-                    if let bar = s.bars[symbol], sendBars { barMessages[symbol] = (bar.minute * 60, bar.open, bar.high, bar.low, bar.close) }
+                    if let bar = s.bars[symbol], sendBars {
+                        barMessages[symbol] = (bar.minute * 60, bar.open, bar.high, bar.low, bar.close)
+                    }
                     s.bars[symbol] = (q.bid, q.bid, q.bid, q.bid, minute)
                 }
             }
@@ -352,11 +379,21 @@ public final class Fleet: Service, Sendable {
             for i in s.eas.indices where !s.eas[i].silenced && !s.eas[i].stopped {
                 var messages: [Message] = []
                 for symbol in s.eas[i].marketWatch {
-                    guard let q = s.market.quote(symbol), let digits = s.market.instruments[symbol]?.digits else { continue }
+                    guard let q = s.market.quote(symbol), let digits = s.market.instruments[symbol]?.digits else {
+                        continue
+                    }
                     let name = configuration.brokerName(symbol)
-                    messages.append(wire(EAMessages.tick(s.eas[i], symbol: name, bid: q.bid, ask: q.ask, spread: q.spread, digits: digits, time: time)))
+                    messages.append(
+                        wire(
+                            EAMessages.tick(
+                                s.eas[i], symbol: name, bid: q.bid, ask: q.ask, spread: q.spread, digits: digits,
+                                time: time)))
                     if let bar = barMessages[symbol] {
-                        messages.append(wire(EAMessages.ohlc(s.eas[i], symbol: name, barTime: bar.0, open: bar.1, high: bar.2, low: bar.3, close: bar.4, digits: digits, time: time)))
+                        messages.append(
+                            wire(
+                                EAMessages.ohlc(
+                                    s.eas[i], symbol: name, barTime: bar.0, open: bar.1, high: bar.2, low: bar.3,
+                                    close: bar.4, digits: digits, time: time)))
                     }
                 }
                 s.eas[i].ticks += messages.count
@@ -390,13 +427,17 @@ public final class Fleet: Service, Sendable {
         guard EAReader.value(payload, "type") == "fire" else { return }
         var direction = EAReader.value(payload, "direction")
         if direction.isEmpty { direction = EAReader.value(payload, "side") }
-        s.fires.append(FireCommand(
-            fireID: EAReader.value(payload, "fire_id"), targetUUID: EAReader.value(payload, "target_uuid"),
-            symbol: EAReader.value(payload, "symbol"), direction: direction == "BUY" || direction == "buy" ? .buy : .sell,
-            entry: EAReader.double(EAReader.value(payload, "entry")), sl: EAReader.double(EAReader.value(payload, "sl")),
-            tp: EAReader.double(EAReader.value(payload, "tp")), lot: EAReader.double(EAReader.value(payload, "lot")),
-            signalID: EAReader.value(payload, "signal_id"), source: EAReader.value(payload, "source"),
-            timestamp: MetaTraderTime(EAReader.value(payload, "timestamp")) ?? MetaTraderTime(epochSeconds: 0)))
+        s.fires.append(
+            FireCommand(
+                fireID: EAReader.value(payload, "fire_id"), targetUUID: EAReader.value(payload, "target_uuid"),
+                symbol: EAReader.value(payload, "symbol"),
+                direction: direction == "BUY" || direction == "buy" ? .buy : .sell,
+                entry: EAReader.double(EAReader.value(payload, "entry")),
+                sl: EAReader.double(EAReader.value(payload, "sl")),
+                tp: EAReader.double(EAReader.value(payload, "tp")),
+                lot: EAReader.double(EAReader.value(payload, "lot")),
+                signalID: EAReader.value(payload, "signal_id"), source: EAReader.value(payload, "source"),
+                timestamp: MetaTraderTime(EAReader.value(payload, "timestamp")) ?? MetaTraderTime(epochSeconds: 0)))
         if s.fires.count > 10_000 { s.fires.removeFirst(s.fires.count - 10_000) }
     }
 
@@ -410,13 +451,18 @@ public final class Fleet: Service, Sendable {
             guard let q = market.quote(position.symbol) else { continue }
             let price = position.buy ? q.bid : q.ask
             var hit: (String, Double)?
-            if position.sl > 0, position.buy ? price <= position.sl : price >= position.sl { hit = ("stop_loss", position.sl) }
-            if position.tp > 0, position.buy ? price >= position.tp : price <= position.tp { hit = ("take_profit", position.tp) }
+            if position.sl > 0, position.buy ? price <= position.sl : price >= position.sl {
+                hit = ("stop_loss", position.sl)
+            }
+            if position.tp > 0, position.buy ? price >= position.tp : price <= position.tp {
+                hit = ("take_profit", position.tp)
+            }
             guard let (reason, target) = hit else { continue }
             let slip = reason == "stop_loss" ? configuration.stopSlippage : 0
             let level = position.buy ? target - slip : target + slip
-            let profit = market.profit(symbol: position.symbol, buy: position.buy, lot: position.lot, open: position.openPrice,
-                                       close: level, currency: ea.currency)
+            let profit = market.profit(
+                symbol: position.symbol, buy: position.buy, lot: position.lot, open: position.openPrice,
+                close: level, currency: ea.currency)
             ea.positions[ticket] = nil
             ea.balance += profit
             ea.equity = ea.balance
@@ -458,56 +504,87 @@ public final class Fleet: Service, Sendable {
             s.fireReceivedAt[fireID] = receivedAt
             s.stats.confirmationsSent += 1
             // SymbolSelect fails for a name this broker does not have.
-            guard let canonical = configuration.allSymbols.first(where: { configuration.brokerName($0) == brokerSymbol }) else {
-                return [EAMessages.confirmation(ea, fireID: fireID, success: false, ticket: 0, price: 0, lot: lot,
-                                                message: "Symbol not available: \(brokerSymbol)", time: time)]
+            guard
+                let canonical = configuration.allSymbols.first(where: { configuration.brokerName($0) == brokerSymbol })
+            else {
+                return [
+                    EAMessages.confirmation(
+                        ea, fireID: fireID, success: false, ticket: 0, price: 0, lot: lot,
+                        message: "Symbol not available: \(brokerSymbol)", time: time)
+                ]
             }
             guard let q = s.market.quote(canonical) else {
-                return [EAMessages.confirmation(ea, fireID: fireID, success: false, ticket: 0, price: 0, lot: lot,
-                                                message: "No quotes available for \(brokerSymbol)", time: time)]
+                return [
+                    EAMessages.confirmation(
+                        ea, fireID: fireID, success: false, ticket: 0, price: 0, lot: lot,
+                        message: "No quotes available for \(brokerSymbol)", time: time)
+                ]
             }
             if s.market.unit() < configuration.failureRate {
-                return [EAMessages.confirmation(ea, fireID: fireID, success: false, ticket: 0, price: 0, lot: lot,
-                                                message: "Trade execution failed - Error: 4756 Result: 10019", time: time)]
+                return [
+                    EAMessages.confirmation(
+                        ea, fireID: fireID, success: false, ticket: 0, price: 0, lot: lot,
+                        message: "Trade execution failed - Error: 4756 Result: 10019", time: time)
+                ]
             }
             let price = buy ? q.ask : q.bid
             // A stop or target on the wrong side of the price is zeroed; the confirmation does not say so.
             let keptSL = sl > 0 && (buy ? sl < price : sl > price) ? sl : 0
             let keptTP = tp > 0 && (buy ? tp > price : tp < price) ? tp : 0
-            if payload.count >= Self.hybridMarker.count, payload.indices.contains(where: { i in
-                i + Self.hybridMarker.count <= payload.count && payload[i..<(i + Self.hybridMarker.count)].elementsEqual(Self.hybridMarker)
-            }) {
+            if payload.count >= Self.hybridMarker.count,
+                payload.indices.contains(where: { i in
+                    i + Self.hybridMarker.count <= payload.count
+                        && payload[i..<(i + Self.hybridMarker.count)].elementsEqual(Self.hybridMarker)
+                })
+            {
                 // Hybrid: three legs (25 / 25 / 50 %), ONE confirmation with the first ticket and the total lot.
                 let first = s.nextTicket + 1
                 for share in [0.25, 0.25, 0.5] {
                     s.nextTicket += 1
-                    ea.positions[s.nextTicket] = .init(symbol: canonical, buy: buy, lot: ((lot * share) * 100).rounded() / 100,
-                                                       openPrice: price, sl: keptSL, tp: 0)
+                    ea.positions[s.nextTicket] = .init(
+                        symbol: canonical, buy: buy, lot: ((lot * share) * 100).rounded() / 100,
+                        openPrice: price, sl: keptSL, tp: 0)
                 }
-                return [EAMessages.confirmation(ea, fireID: fireID, success: true, ticket: first, price: price, lot: lot,
-                                                message: "HYBRID: 3/3 positions opened", time: time)]
+                return [
+                    EAMessages.confirmation(
+                        ea, fireID: fireID, success: true, ticket: first, price: price, lot: lot,
+                        message: "HYBRID: 3/3 positions opened", time: time)
+                ]
             }
             let volume = lot <= 0 ? 0.01 : lot
             s.nextTicket += 1
-            ea.positions[s.nextTicket] = .init(symbol: canonical, buy: buy, lot: volume, openPrice: price, sl: keptSL, tp: keptTP)
+            ea.positions[s.nextTicket] = .init(
+                symbol: canonical, buy: buy, lot: volume, openPrice: price, sl: keptSL, tp: keptTP)
             ea.margin += volume * 1000 / 5
             // The lot echoed is the one requested (0 stays 0 even though 0.01 traded).
-            return [EAMessages.confirmation(ea, fireID: fireID, success: true, ticket: s.nextTicket, price: price, lot: lot,
-                                            message: "Trade executed successfully via DEALER", time: time)]
+            return [
+                EAMessages.confirmation(
+                    ea, fireID: fireID, success: true, ticket: s.nextTicket, price: price, lot: lot,
+                    message: "Trade executed successfully via DEALER", time: time)
+            ]
         case "close_ticket":
             s.stats.confirmationsSent += 1
             let ticket = Int(EAReader.value(payload, "ticket")) ?? 0
             guard ticket > 0 else {
-                return [EAMessages.closeConfirmation(ea, commandType: "close_ticket", ticket: ticket, closePrice: 0, lot: 0,
-                                                     success: false, message: "Invalid ticket number", time: time)]
+                return [
+                    EAMessages.closeConfirmation(
+                        ea, commandType: "close_ticket", ticket: ticket, closePrice: 0, lot: 0,
+                        success: false, message: "Invalid ticket number", time: time)
+                ]
             }
             guard let position = ea.positions[ticket] else {
-                return [EAMessages.closeConfirmation(ea, commandType: "close_ticket", ticket: ticket, closePrice: 0, lot: 0,
-                                                     success: false, message: "Position not found", time: time)]
+                return [
+                    EAMessages.closeConfirmation(
+                        ea, commandType: "close_ticket", ticket: ticket, closePrice: 0, lot: 0,
+                        success: false, message: "Position not found", time: time)
+                ]
             }
             settle(&ea, ticket: ticket, market: s.market)
-            return [EAMessages.closeConfirmation(ea, commandType: "close_ticket", ticket: ticket, closePrice: 0, lot: position.lot,
-                                                 success: true, message: "Position closed successfully", time: time)]
+            return [
+                EAMessages.closeConfirmation(
+                    ea, commandType: "close_ticket", ticket: ticket, closePrice: 0, lot: position.lot,
+                    success: true, message: "Position closed successfully", time: time)
+            ]
         case "close_all":
             s.stats.confirmationsSent += 1
             var volume = 0.0
@@ -517,8 +594,11 @@ public final class Fleet: Service, Sendable {
                 settle(&ea, ticket: ticket, market: s.market)
             }
             let message = "Closed \(tickets.count) positions, 0 failed, Total volume: \(EAMessages.money(volume))"
-            return [EAMessages.closeConfirmation(ea, commandType: "close_all", ticket: 0, closePrice: 0, lot: volume,
-                                                 success: true, message: message, time: time)]
+            return [
+                EAMessages.closeConfirmation(
+                    ea, commandType: "close_all", ticket: 0, closePrice: 0, lot: volume,
+                    success: true, message: message, time: time)
+            ]
         case "ping":
             s.stats.pongsSent += 1
             return [EAMessages.pong(ea, pingID: EAReader.value(payload, "ping_id"), time: time)]
@@ -534,8 +614,9 @@ public final class Fleet: Service, Sendable {
         guard let position = ea.positions[ticket], let q = market.quote(position.symbol) else { return nil }
         let closePrice = position.buy ? q.bid : q.ask
         ea.positions[ticket] = nil
-        ea.balance += market.profit(symbol: position.symbol, buy: position.buy, lot: position.lot, open: position.openPrice,
-                                    close: closePrice, currency: ea.currency)
+        ea.balance += market.profit(
+            symbol: position.symbol, buy: position.buy, lot: position.lot, open: position.openPrice,
+            close: closePrice, currency: ea.currency)
         ea.equity = ea.balance
         ea.margin = max(0, ea.margin - position.lot * 1000 / 5)
         return closePrice
@@ -572,20 +653,28 @@ public final class Fleet: Service, Sendable {
             case .fire(let fire):
                 s.stats.firesReceived += 1
                 let lot = fire.lot <= 0 ? 0.01 : fire.lot
-                let canonical = configuration.allSymbols.first { configuration.brokerName($0) == fire.symbol } ?? fire.symbol
+                let canonical =
+                    configuration.allSymbols.first { configuration.brokerName($0) == fire.symbol } ?? fire.symbol
                 let failed = s.market.unit() < configuration.failureRate
                 if failed || s.market.quote(canonical) == nil {
-                    reply = [EAMessages.confirmation(ea, fireID: fire.fireID, success: false, ticket: 0, price: 0, lot: lot,
-                                                     message: "Trade execution failed - Error: 4756 Result: 10019", time: time)]
+                    reply = [
+                        EAMessages.confirmation(
+                            ea, fireID: fire.fireID, success: false, ticket: 0, price: 0, lot: lot,
+                            message: "Trade execution failed - Error: 4756 Result: 10019", time: time)
+                    ]
                 } else {
                     let q = s.market.quote(canonical)!
                     let price = fire.direction == .buy ? q.ask : q.bid
                     s.nextTicket += 1
-                    ea.positions[s.nextTicket] = .init(symbol: canonical, buy: fire.direction == .buy, lot: lot, openPrice: price,
-                                                       sl: 0, tp: 0)
+                    ea.positions[s.nextTicket] = .init(
+                        symbol: canonical, buy: fire.direction == .buy, lot: lot, openPrice: price,
+                        sl: 0, tp: 0)
                     ea.margin += lot * 1000 / 5
-                    reply = [EAMessages.confirmation(ea, fireID: fire.fireID, success: true, ticket: s.nextTicket,
-                                                     price: price, lot: lot, message: "Trade executed successfully via DEALER", time: time)]
+                    reply = [
+                        EAMessages.confirmation(
+                            ea, fireID: fire.fireID, success: true, ticket: s.nextTicket,
+                            price: price, lot: lot, message: "Trade executed successfully via DEALER", time: time)
+                    ]
                 }
                 s.stats.confirmationsSent += 1
             case .closeTicket(_, let ticket, _):
@@ -593,10 +682,16 @@ public final class Fleet: Service, Sendable {
                 s.stats.confirmationsSent += 1
             case .closeAll:
                 let tickets = ea.positions.keys.sorted()
-                reply = tickets.isEmpty
-                    ? [EAMessages.closeConfirmation(ea, commandType: "close_all", ticket: 0, closePrice: 0, lot: 0, success: true,
-                                                    message: "No positions", time: time)]
-                    : tickets.map { idealClose(&ea, ticket: $0, market: s.market, commandType: "close_all", time: time) }
+                reply =
+                    tickets.isEmpty
+                    ? [
+                        EAMessages.closeConfirmation(
+                            ea, commandType: "close_all", ticket: 0, closePrice: 0, lot: 0, success: true,
+                            message: "No positions", time: time)
+                    ]
+                    : tickets.map {
+                        idealClose(&ea, ticket: $0, market: s.market, commandType: "close_all", time: time)
+                    }
                 s.stats.confirmationsSent += reply.count
             case .ping(_, let pingID, _):
                 reply = [EAMessages.pong(ea, pingID: pingID, time: time)]
@@ -612,12 +707,16 @@ public final class Fleet: Service, Sendable {
         return false
     }
 
-    private func idealClose(_ ea: inout SimulatedEA, ticket: Int, market: MarketWalk, commandType: String, time: String) -> String {
+    private func idealClose(_ ea: inout SimulatedEA, ticket: Int, market: MarketWalk, commandType: String, time: String)
+        -> String
+    {
         guard let position = ea.positions[ticket], let closePrice = settle(&ea, ticket: ticket, market: market) else {
-            return EAMessages.closeConfirmation(ea, commandType: commandType, ticket: ticket, closePrice: 0, lot: 0,
-                                                success: false, message: "Position not found", time: time)
+            return EAMessages.closeConfirmation(
+                ea, commandType: commandType, ticket: ticket, closePrice: 0, lot: 0,
+                success: false, message: "Position not found", time: time)
         }
-        return EAMessages.closeConfirmation(ea, commandType: commandType, ticket: ticket, closePrice: closePrice,
-                                            lot: position.lot, success: true, message: "Position closed", time: time)
+        return EAMessages.closeConfirmation(
+            ea, commandType: commandType, ticket: ticket, closePrice: closePrice,
+            lot: position.lot, success: true, message: "Position closed", time: time)
     }
 }

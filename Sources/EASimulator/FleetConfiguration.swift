@@ -69,8 +69,10 @@ public struct FleetConfiguration: Sendable {
     /// Loop threads at most.
     public var maxLoops: Int = 4
 
-    public init(count: Int, host: String = "127.0.0.1", commandPort: Int = 5555, marketPort: Int = 5556,
-                confirmPort: Int = 5558, heartbeatInterval: Duration = .seconds(30), tickInterval: Duration? = .seconds(1)) {
+    public init(
+        count: Int, host: String = "127.0.0.1", commandPort: Int = 5555, marketPort: Int = 5556,
+        confirmPort: Int = 5558, heartbeatInterval: Duration = .seconds(30), tickInterval: Duration? = .seconds(1)
+    ) {
         self.count = count
         self.host = host
         self.commandPort = commandPort

@@ -16,7 +16,8 @@ struct MarketWalk: Sendable {
     init(symbols: [String]) {
         var instruments: [String: Instrument] = [:]
         for symbol in symbols {
-            instruments[symbol] = MarketWalk.defaults[symbol]
+            instruments[symbol] =
+                MarketWalk.defaults[symbol]
                 ?? Instrument(mid: 1.0, point: 0.00001, spreadPoints: 15, digits: 5, contractSize: 100_000)
         }
         self.instruments = instruments
@@ -66,7 +67,9 @@ struct MarketWalk: Sendable {
         if from == to { return 1 }
         if let direct = instruments[from + to] { return direct.mid }
         if let inverse = instruments[to + from] { return 1 / inverse.mid }
-        guard from != "USD", to != "USD", let toUSD = rate(from: from, to: "USD"), let fromUSD = rate(from: "USD", to: to) else {
+        guard from != "USD", to != "USD", let toUSD = rate(from: from, to: "USD"),
+            let fromUSD = rate(from: "USD", to: to)
+        else {
             return nil
         }
         return toUSD * fromUSD

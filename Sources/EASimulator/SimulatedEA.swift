@@ -62,7 +62,9 @@ enum EAReader {
             end = i
             while end < json.count, json[end] != UInt8(ascii: "\"") { end += 1 }
         } else {
-            while end < json.count, json[end] != UInt8(ascii: ","), json[end] != UInt8(ascii: "}"), json[end] != UInt8(ascii: "]") {
+            while end < json.count, json[end] != UInt8(ascii: ","), json[end] != UInt8(ascii: "}"),
+                json[end] != UInt8(ascii: "]")
+            {
                 end += 1
             }
         }
@@ -73,7 +75,10 @@ enum EAReader {
     static func double(_ text: String) -> Double {
         var prefix = ""
         for character in text.drop(while: { $0 == " " }) {
-            guard character.isNumber || character == "." || character == "-" || character == "+" || character == "e" || character == "E" else { break }
+            guard
+                character.isNumber || character == "." || character == "-" || character == "+" || character == "e"
+                    || character == "E"
+            else { break }
             prefix.append(character)
         }
         while !prefix.isEmpty, Double(prefix) == nil { prefix.removeLast() }

@@ -26,7 +26,9 @@ struct ArgumentBuffer {
             if argv.isEmpty { argv = [nil] }
             let lengthsCopy = lengths.isEmpty ? [0] : lengths
             return argv.withUnsafeMutableBufferPointer { argvBuffer in
-                lengthsCopy.withUnsafeBufferPointer { lengthBuffer in body(argvBuffer.baseAddress!, lengthBuffer.baseAddress!) }
+                lengthsCopy.withUnsafeBufferPointer { lengthBuffer in
+                    body(argvBuffer.baseAddress!, lengthBuffer.baseAddress!)
+                }
             }
         }
     }

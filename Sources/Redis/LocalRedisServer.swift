@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A `redis-server` process run by Bitten itself: the managed Redis of `bitten up` and the
@@ -29,7 +29,9 @@ public final class LocalRedisServer: @unchecked Sendable {
         address.sin_port = 0
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0 else { return Int.random(in: 20_000...40_000) }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -56,15 +58,18 @@ public final class LocalRedisServer: @unchecked Sendable {
         extraArguments: [String] = []
     ) throws(RedisError) {
         guard let binary = LocalRedisServer.locateBinary() else {
-            throw RedisError(.connectionFailed,
-                "redis-server not found on PATH: install the Debian package redis-server (apt-get install redis-server) or set BITTEN_REDIS_URL")
+            throw RedisError(
+                .connectionFailed,
+                "redis-server not found on PATH: install the Debian package redis-server (apt-get install redis-server) or set BITTEN_REDIS_URL"
+            )
         }
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let args = [
-            binary, "--port", String(port), "--bind", "127.0.0.1", "--dir", directory,
-            "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "everysec", "--save", "",
-            "--daemonize", "no", "--loglevel", "warning", "--logfile", logFile ?? "", "--protected-mode", "yes",
-        ] + extraArguments
+        let args =
+            [
+                binary, "--port", String(port), "--bind", "127.0.0.1", "--dir", directory,
+                "--appendonly", appendOnly ? "yes" : "no", "--appendfsync", "everysec", "--save", "",
+                "--daemonize", "no", "--loglevel", "warning", "--logfile", logFile ?? "", "--protected-mode", "yes",
+            ] + extraArguments
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -84,7 +89,8 @@ public final class LocalRedisServer: @unchecked Sendable {
         posix_spawnattr_setsigmask(&attributes, &emptySet)
         posix_spawnattr_setsigdefault(&attributes, &defaultSet)
         posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         var child: pid_t = 0
         var cArgs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for arg in cArgs { free(arg) } }

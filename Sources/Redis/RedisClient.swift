@@ -81,8 +81,9 @@ public final class RedisClient: Service, @unchecked Sendable {
         minBackoff: Duration = .milliseconds(100), maxBackoff: Duration = .seconds(5),
         healthInterval: Duration = .seconds(1), logger: Logger = Logger(label: "bitten.redis")
     ) {
-        self.init(url: url, cluster: nil, poolSize: poolSize, connections: connections, connectTimeout: connectTimeout,
-                  minBackoff: minBackoff, maxBackoff: maxBackoff, healthInterval: healthInterval, logger: logger)
+        self.init(
+            url: url, cluster: nil, poolSize: poolSize, connections: connections, connectTimeout: connectTimeout,
+            minBackoff: minBackoff, maxBackoff: maxBackoff, healthInterval: healthInterval, logger: logger)
     }
 
     /// A client of a Redis Cluster: `command`, `pipeline`, `transaction` and `evaluate` go to the primary of
@@ -93,9 +94,10 @@ public final class RedisClient: Service, @unchecked Sendable {
         cluster url: RedisClusterURL, connectionsPerNode: Int = 1, healthInterval: Duration = .seconds(1),
         logger: Logger = Logger(label: "bitten.redis")
     ) {
-        self.init(url: url.url(of: url.seeds[0]), cluster: url, poolSize: 1, connections: connectionsPerNode,
-                  connectTimeout: .seconds(2), minBackoff: .milliseconds(100), maxBackoff: .seconds(5),
-                  healthInterval: healthInterval, logger: logger)
+        self.init(
+            url: url.url(of: url.seeds[0]), cluster: url, poolSize: 1, connections: connectionsPerNode,
+            connectTimeout: .seconds(2), minBackoff: .milliseconds(100), maxBackoff: .seconds(5),
+            healthInterval: healthInterval, logger: logger)
     }
 
     private init(
@@ -114,8 +116,9 @@ public final class RedisClient: Service, @unchecked Sendable {
         self.latency = Metrics.Timer(label: "bitten_redis_command_duration_seconds")
         self.failures = Counter(label: "bitten_redis_failures_total")
         self.poolSize = max(poolSize, 1)
-        self.multiplexer = RedisMultiplexer(url: url, connections: connections, connectTimeout: connectTimeout,
-                                            backoff: (minBackoff, maxBackoff), logger: logger)
+        self.multiplexer = RedisMultiplexer(
+            url: url, connections: connections, connectTimeout: connectTimeout,
+            backoff: (minBackoff, maxBackoff), logger: logger)
     }
 
     /// Starts the blocking workers the first time one is needed.
@@ -148,7 +151,9 @@ public final class RedisClient: Service, @unchecked Sendable {
         _ body: @escaping @Sendable (RedisConnection) throws -> T
     ) async throws -> T {
         if cluster != nil {
-            throw RedisError(.unavailable, "blocking work on one connection (withConnection) is not available on a Redis Cluster yet")
+            throw RedisError(
+                .unavailable, "blocking work on one connection (withConnection) is not available on a Redis Cluster yet"
+            )
         }
         startWorkers()
         return try await withCheckedThrowingContinuation { (reply: CheckedContinuation<T, any Error>) in
@@ -183,7 +188,8 @@ public final class RedisClient: Service, @unchecked Sendable {
         let start = ContinuousClock.now
         if let cluster {
             do {
-                let replies = commands.count == 1 ? [try await cluster.send(commands[0])] : try await cluster.pipeline(commands)
+                let replies =
+                    commands.count == 1 ? [try await cluster.send(commands[0])] : try await cluster.pipeline(commands)
                 latency.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
                 clusterState.withLock { $0 = .ready }
                 return replies
@@ -232,7 +238,9 @@ public final class RedisClient: Service, @unchecked Sendable {
 
     /// Runs commands in MULTI/EXEC (written together: nothing else comes between them).
     public func transaction(_ commands: [[String]]) async throws -> [RedisReply] {
-        if let cluster { return try RedisConnection.execResult(try await cluster.transaction(commands.map(Self.bytes))) }
+        if let cluster {
+            return try RedisConnection.execResult(try await cluster.transaction(commands.map(Self.bytes)))
+        }
         return try RedisConnection.execResult(try await shared(([["MULTI"]] + commands + [["EXEC"]]).map(Self.bytes)))
     }
 
@@ -276,7 +284,8 @@ public final class RedisClient: Service, @unchecked Sendable {
                 _ = try? await ping()
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.healthInterval) }
             }
-        } onGracefulShutdown: {}
+        } onGracefulShutdown: {
+        }
         shutdown()
     }
 

@@ -27,7 +27,11 @@ extension RedisConnection {
         block: Duration? = nil
     ) throws(RedisError) -> [StreamEntry] {
         var args = ["XREADGROUP", "GROUP", group, consumer, "COUNT", String(count)]
-        if let block { args += ["BLOCK", String(block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000)] }
+        if let block {
+            args += [
+                "BLOCK", String(block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000),
+            ]
+        }
         args += ["STREAMS", stream, id]
         let reply = try command(args).orThrow()
         guard let streams = reply.array else { return [] }
@@ -40,7 +44,8 @@ extension RedisConnection {
     }
 
     /// XRANGE: entries from `start` (`-`, an id, or `(id` for after it) to `end`, at most `count`.
-    public func xrange(_ stream: String, from start: String = "-", to end: String = "+", count: Int? = nil) throws(RedisError)
+    public func xrange(_ stream: String, from start: String = "-", to end: String = "+", count: Int? = nil)
+        throws(RedisError)
         -> [StreamEntry]
     {
         var args = ["XRANGE", stream, start, end]

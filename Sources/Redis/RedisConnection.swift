@@ -1,7 +1,7 @@
 import CHiredis
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One blocking connection to Redis over hiredis. Not thread-safe: it belongs to one thread at a
@@ -17,8 +17,9 @@ public final class RedisConnection {
     /// Connects, then sends AUTH and SELECT as the URL asks.
     public init(url: RedisURL, timeout: Duration = .seconds(2)) throws(RedisError) {
         self.url = url
-        let tv = timeval(tv_sec: Int(timeout.components.seconds),
-                         tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
+        let tv = timeval(
+            tv_sec: Int(timeout.components.seconds),
+            tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
         guard let ctx = redisConnectWithTimeout(url.host, Int32(url.port), tv) else {
             throw RedisError(.connectionFailed, "\(url.host):\(url.port): out of memory")
         }
@@ -56,8 +57,11 @@ public final class RedisConnection {
     public func setTimeout(_ timeout: Duration?) {
         guard let ctx = context else { return }
         let value = timeout ?? .zero
-        _ = redisSetTimeout(ctx, timeval(tv_sec: Int(value.components.seconds),
-                                         tv_usec: Int(value.components.attoseconds / 1_000_000_000_000)))
+        _ = redisSetTimeout(
+            ctx,
+            timeval(
+                tv_sec: Int(value.components.seconds),
+                tv_usec: Int(value.components.attoseconds / 1_000_000_000_000)))
     }
 
     /// The socket descriptor (for shutting a blocked reader down from another thread).
@@ -71,7 +75,9 @@ public final class RedisConnection {
     }
 
     private func liveContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
-        guard let ctx = context, !isBroken else { throw RedisError(.io, "connection to \(url.host):\(url.port) is closed") }
+        guard let ctx = context, !isBroken else {
+            throw RedisError(.io, "connection to \(url.host):\(url.port) is closed")
+        }
         return ctx
     }
 
@@ -136,7 +142,9 @@ public final class RedisConnection {
         let ctx = try liveContext()
         let appended: Bool = arguments.withArgv { argv, lengths in
             for (start, count) in arguments.commands {
-                guard redisAppendCommandArgv(ctx, Int32(count), argv + start, lengths + start) == REDIS_OK else { return false }
+                guard redisAppendCommandArgv(ctx, Int32(count), argv + start, lengths + start) == REDIS_OK else {
+                    return false
+                }
             }
             return true
         }
@@ -187,7 +195,8 @@ public final class RedisConnection {
 
     /// The server's version (`INFO server`'s `redis_version`) as numbers, e.g. `[7, 0, 15]`.
     public func serverVersion() throws(RedisError) -> [Int] {
-        guard let info = try command(["INFO", "server"]).orThrow().string, let version = Self.version(fromInfo: info) else {
+        guard let info = try command(["INFO", "server"]).orThrow().string, let version = Self.version(fromInfo: info)
+        else {
             throw RedisError(.unexpectedReply, "INFO server has no redis_version")
         }
         return version

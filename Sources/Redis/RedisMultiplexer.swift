@@ -53,9 +53,11 @@ public final class RedisMultiplexer: @unchecked Sendable {
 
     /// `connections`: how many connections share the load (commands pipeline on each).
     /// `backoff`: the first and the longest pause between failed connection attempts.
-    public init(url: RedisURL, connections: Int = 2, connectTimeout: Duration = .seconds(2),
-                backoff: (initial: Duration, maximum: Duration) = (.milliseconds(100), .seconds(5)),
-                logger: Logger = Logger(label: "bitten.redis")) {
+    public init(
+        url: RedisURL, connections: Int = 2, connectTimeout: Duration = .seconds(2),
+        backoff: (initial: Duration, maximum: Duration) = (.milliseconds(100), .seconds(5)),
+        logger: Logger = Logger(label: "bitten.redis")
+    ) {
         self.url = url
         self.connectionCount = max(1, connections)
         self.connectTimeout = connectTimeout.seconds
@@ -150,7 +152,9 @@ public final class RedisMultiplexer: @unchecked Sendable {
     private var now: Double { (clock.now - origin).seconds }
 
     private func loop() {
-        links = (0..<connectionCount).map { Link(index: $0, backoff: ReconnectBackoff(initial: backoffRange.initial, maximum: backoffRange.maximum)) }
+        links = (0..<connectionCount).map {
+            Link(index: $0, backoff: ReconnectBackoff(initial: backoffRange.initial, maximum: backoffRange.maximum))
+        }
         for link in links { if case .connect = link.backoff.start(at: now) { connect(link) } }
         var items: [pollfd] = []
         while running {
@@ -258,7 +262,8 @@ public final class RedisMultiplexer: @unchecked Sendable {
             return
         }
         let reason = links.compactMap(\.lastError).first ?? "not connected"
-        job.request.finish(.failure(RedisError(.unavailable, "\(url.host):\(url.port) unavailable (\(reason)); retrying")))
+        job.request.finish(
+            .failure(RedisError(.unavailable, "\(url.host):\(url.port) unavailable (\(reason)); retrying")))
     }
 
     private func issue(_ job: Job, on link: Link) {
@@ -283,7 +288,8 @@ public final class RedisMultiplexer: @unchecked Sendable {
         }
         link.outstanding += issued
         if issued < job.commands.count {
-            job.request.finish(.failure(RedisError(.io, "connection refused the command (\(String(cString: ac.pointee.errstr)))")))
+            job.request.finish(
+                .failure(RedisError(.io, "connection refused the command (\(String(cString: ac.pointee.errstr)))")))
         }
     }
 
@@ -310,7 +316,8 @@ public final class RedisMultiplexer: @unchecked Sendable {
         redisAsyncSetConnectCallback(ac) { ac, status in
             guard let data = ac?.pointee.data else { return }
             let link = Unmanaged<Link>.fromOpaque(data).takeUnretainedValue()
-            link.owner?.connectFinished(link, ok: status == REDIS_OK, error: ac.map { String(cString: $0.pointee.errstr) } ?? "")
+            link.owner?.connectFinished(
+                link, ok: status == REDIS_OK, error: ac.map { String(cString: $0.pointee.errstr) } ?? "")
         }
         redisAsyncSetDisconnectCallback(ac) { ac, _ in
             guard let ac, let data = ac.pointee.data else { return }
@@ -323,7 +330,9 @@ public final class RedisMultiplexer: @unchecked Sendable {
             login.append([Array("AUTH".utf8)] + (url.user.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
         }
         if url.database != 0 { login.append([Array("SELECT".utf8), Array(String(url.database).utf8)]) }
-        if !login.isEmpty { issue(Job(commands: login, request: Request(expected: login.count, login: link)), on: link) }
+        if !login.isEmpty {
+            issue(Job(commands: login, request: Request(expected: login.count, login: link)), on: link)
+        }
     }
 
     fileprivate func connectFinished(_ link: Link, ok: Bool, error: String) {
@@ -406,7 +415,9 @@ public final class RedisMultiplexer: @unchecked Sendable {
             if case .unavailable = was { return false }
             return true
         }
-        if first { logger.warning("redis unavailable", metadata: ["redis.url": "\(url)", "reason": "connection lost"]) }
+        if first {
+            logger.warning("redis unavailable", metadata: ["redis.url": "\(url)", "reason": "connection lost"])
+        }
     }
 
     /// A reply came: the server is there.
@@ -418,7 +429,9 @@ public final class RedisMultiplexer: @unchecked Sendable {
 }
 
 /// The callback for every command: collects the reply into its request (nil: the connection is gone).
-private func replyCallback(_ ac: UnsafeMutablePointer<redisAsyncContext>?, _ reply: UnsafeMutableRawPointer?, _ token: UnsafeMutableRawPointer?) {
+private func replyCallback(
+    _ ac: UnsafeMutablePointer<redisAsyncContext>?, _ reply: UnsafeMutableRawPointer?, _ token: UnsafeMutableRawPointer?
+) {
     guard let token else { return }
     let request = Unmanaged<Request>.fromOpaque(token).takeRetainedValue()
     if let data = ac?.pointee.data {
@@ -449,7 +462,11 @@ struct Job {
 
 /// One connection of the multiplexer (IO-thread state).
 final class Link {
-    enum Phase { case down, connecting(since: Double), up }
+    enum Phase {
+        case down
+        case connecting(since: Double)
+        case up
+    }
     let index: Int
     var context: UnsafeMutablePointer<redisAsyncContext>?
     var phase: Phase = .down

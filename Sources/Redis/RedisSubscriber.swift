@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One message received on a subscribed channel.
@@ -67,7 +67,8 @@ public final class RedisSubscriber: @unchecked Sendable {
                 while !isStopped {
                     let reply = try connection.readReply()
                     guard let parts = reply.array, parts.count == 3, parts[0].string == "message",
-                          let channel = parts[1].string, let payload = parts[2].string else { continue }
+                        let channel = parts[1].string, let payload = parts[2].string
+                    else { continue }
                     continuation.yield(PubSubMessage(channel: channel, payload: payload))
                 }
             } catch {
@@ -77,8 +78,9 @@ public final class RedisSubscriber: @unchecked Sendable {
                 }
                 if isStopped { break }
                 logger.warning("redis subscriber lost its connection", metadata: ["reason": "\(error)"])
-                Thread.sleep(forTimeInterval: Double(backoff.components.seconds)
-                    + Double(backoff.components.attoseconds) / 1e18)
+                Thread.sleep(
+                    forTimeInterval: Double(backoff.components.seconds)
+                        + Double(backoff.components.attoseconds) / 1e18)
                 backoff = min(backoff * 2, .seconds(5))
             }
         }

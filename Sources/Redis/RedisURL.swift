@@ -12,8 +12,10 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     public var database: Int
 
     /// Makes a URL from parts.
-    public init(host: String = "127.0.0.1", port: Int = 6379, user: String? = nil, password: String? = nil,
-                database: Int = 0) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 6379, user: String? = nil, password: String? = nil,
+        database: Int = 0
+    ) {
         self.host = host
         self.port = port
         self.user = user

@@ -2,7 +2,7 @@ import CZeroMQ
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A libzmq context. Thread-safe; every socket keeps its context alive, so the context is

@@ -11,7 +11,10 @@ public struct LoopSocket: Sendable {
         let stats: SocketStats
         let boundPort: Int?
 
-        init(id: Int, type: SocketType, loop: SocketLoop, messages: AsyncStream<[Message]>, stats: SocketStats, boundPort: Int?) {
+        init(
+            id: Int, type: SocketType, loop: SocketLoop, messages: AsyncStream<[Message]>, stats: SocketStats,
+            boundPort: Int?
+        ) {
             self.id = id
             self.type = type
             self.loop = loop
@@ -23,7 +26,10 @@ public struct LoopSocket: Sendable {
 
     let storage: Storage
 
-    init(id: Int, type: SocketType, loop: SocketLoop, messages: AsyncStream<[Message]>, stats: SocketStats, boundPort: Int?) {
+    init(
+        id: Int, type: SocketType, loop: SocketLoop, messages: AsyncStream<[Message]>, stats: SocketStats,
+        boundPort: Int?
+    ) {
         storage = Storage(id: id, type: type, loop: loop, messages: messages, stats: stats, boundPort: boundPort)
     }
 

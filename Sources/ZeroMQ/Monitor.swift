@@ -83,7 +83,9 @@ public enum TCPLink {
     /// Returns whether it was shut down.
     @discardableResult
     public static func drop(_ fd: Int32, remote: (host: String, port: Int), localPort: Int) -> Bool {
-        guard fd >= 0, let now = remoteEndpoint(fd), now == remote, Self.localPort(fd) == localPort else { return false }
+        guard fd >= 0, let now = remoteEndpoint(fd), now == remote, Self.localPort(fd) == localPort else {
+            return false
+        }
         return shutdown(fd, Int32(SHUT_RDWR)) == 0
     }
 
@@ -100,7 +102,9 @@ public enum TCPLink {
         var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
         let named = withUnsafePointer(to: &storage) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                getnameinfo($0, length, &host, socklen_t(host.count), &service, socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV)
+                getnameinfo(
+                    $0, length, &host, socklen_t(host.count), &service, socklen_t(service.count),
+                    NI_NUMERICHOST | NI_NUMERICSERV)
             }
         }
         guard named == 0 else { return nil }

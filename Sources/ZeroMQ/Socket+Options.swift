@@ -72,7 +72,8 @@ extension Socket {
     public func setTCPKeepalive(idle: Duration, interval: Duration, count: Int) throws(ZMQError) {
         try setOption(ZMQ_TCP_KEEPALIVE, 1, name: "ZMQ_TCP_KEEPALIVE")
         try setOption(ZMQ_TCP_KEEPALIVE_IDLE, Int32(max(1, idle.components.seconds)), name: "ZMQ_TCP_KEEPALIVE_IDLE")
-        try setOption(ZMQ_TCP_KEEPALIVE_INTVL, Int32(max(1, interval.components.seconds)), name: "ZMQ_TCP_KEEPALIVE_INTVL")
+        try setOption(
+            ZMQ_TCP_KEEPALIVE_INTVL, Int32(max(1, interval.components.seconds)), name: "ZMQ_TCP_KEEPALIVE_INTVL")
         try setOption(ZMQ_TCP_KEEPALIVE_CNT, Int32(max(1, count)), name: "ZMQ_TCP_KEEPALIVE_CNT")
     }
 

@@ -133,7 +133,8 @@ public final class Socket {
                 throw error
             }
             let more = zmq_msg_more(&part)
-            storage.append(UnsafeRawBufferPointer(start: zmq_msg_data(&part), count: zmq_msg_size(&part)), last: more == 0)
+            storage.append(
+                UnsafeRawBufferPointer(start: zmq_msg_data(&part), count: zmq_msg_size(&part)), last: more == 0)
             zmq_msg_close(&part)
             if more == 0 { return true }
             first = false
@@ -143,8 +144,12 @@ public final class Socket {
     /// Sends two frames from borrowed bytes (a topic and a body) without copying them into a `Message`.
     func send(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, dontWait: Bool) throws(ZMQError) {
         let base: Int32 = dontWait ? ZMQ_DONTWAIT : 0
-        if zmq_send(handle, first.baseAddress, first.count, base | ZMQ_SNDMORE) < 0 { throw ZMQError.last("send (\(type.rawValue))") }
-        if zmq_send(handle, second.baseAddress, second.count, base) < 0 { throw ZMQError.last("send (\(type.rawValue))") }
+        if zmq_send(handle, first.baseAddress, first.count, base | ZMQ_SNDMORE) < 0 {
+            throw ZMQError.last("send (\(type.rawValue))")
+        }
+        if zmq_send(handle, second.baseAddress, second.count, base) < 0 {
+            throw ZMQError.last("send (\(type.rawValue))")
+        }
     }
 
     /// The pending events (`ZMQ_EVENTS`): whether a receive or a send would succeed now.

@@ -82,7 +82,8 @@ public final class SocketLoop: @unchecked Sendable {
         coalesce: Duration = .zero, logger: Logger = Logger(label: "bitten.zmq")
     ) throws(ZMQError) {
         let parts = coalesce.components
-        self.coalesceNanoseconds = UInt64(max(0, parts.seconds)) * 1_000_000_000 + UInt64(max(0, parts.attoseconds) / 1_000_000_000)
+        self.coalesceNanoseconds =
+            UInt64(max(0, parts.seconds)) * 1_000_000_000 + UInt64(max(0, parts.attoseconds) / 1_000_000_000)
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw ZMQError(code: errno, operation: "pipe for \(name)") }
         for fd in fds {
@@ -419,7 +420,8 @@ public final class SocketLoop: @unchecked Sendable {
             let words = bytes.bindMemory(to: Int.self)
             words[Int(wakeRead) / Int.bitWidth] |= 1 << (Int(wakeRead) % Int.bitWidth)
         }
-        var timeout = timeval(tv_sec: Int(nanoseconds / 1_000_000_000), tv_usec: Int(nanoseconds % 1_000_000_000 / 1_000))
+        var timeout = timeval(
+            tv_sec: Int(nanoseconds / 1_000_000_000), tv_usec: Int(nanoseconds % 1_000_000_000 / 1_000))
         if select(wakeRead + 1, &set, nil, nil, &timeout) > 0 { runJobs() }
     }
 

@@ -47,15 +47,20 @@ public final class ZAPHandler: Sendable {
     static func answer(_ message: Message, _ authorize: (ZAPRequest) -> Bool) -> Message {
         let f = message.frames
         guard f.count >= 6, String(decoding: f[0], as: UTF8.self) == "1.0" else {
-            return Message([Array("1.0".utf8), f.count > 1 ? f[1] : [], Array("500".utf8), Array("malformed ZAP request".utf8), [], []])
+            return Message([
+                Array("1.0".utf8), f.count > 1 ? f[1] : [], Array("500".utf8), Array("malformed ZAP request".utf8), [],
+                [],
+            ])
         }
         let request = ZAPRequest(
-            requestID: f[1], domain: String(decoding: f[2], as: UTF8.self), address: String(decoding: f[3], as: UTF8.self),
+            requestID: f[1], domain: String(decoding: f[2], as: UTF8.self),
+            address: String(decoding: f[3], as: UTF8.self),
             mechanism: String(decoding: f[5], as: UTF8.self), credentials: f.count > 6 ? f[6] : [])
         let allowed = authorize(request)
         return Message([
             Array("1.0".utf8), request.requestID, Array((allowed ? "200" : "400").utf8),
-            Array((allowed ? "OK" : "key not allowed").utf8), Array((allowed ? (request.curvePublicKey ?? "") : "").utf8), [],
+            Array((allowed ? "OK" : "key not allowed").utf8),
+            Array((allowed ? (request.curvePublicKey ?? "") : "").utf8), [],
         ])
     }
 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads a ZeroMQ peer's socket type from its ZMTP 3 handshake (NULL mechanism) over plain TCP, for
@@ -42,7 +42,9 @@ public enum ZMTPProbe {
         }
         guard buffer[0] == 0xFF, buffer[9] == 0x7F else { throw Failure("not a ZMTP greeting (not a ZeroMQ socket)") }
         guard buffer.count >= 64 else { return .needMore(64) }
-        guard buffer[10] >= 3 else { throw Failure("the peer speaks ZMTP \(buffer[10]).\(buffer[11]); 3.0 or later is needed") }
+        guard buffer[10] >= 3 else {
+            throw Failure("the peer speaks ZMTP \(buffer[10]).\(buffer[11]); 3.0 or later is needed")
+        }
         let mechanism = String(decoding: buffer[12..<32].prefix { $0 != 0 }, as: UTF8.self)
         guard mechanism == "NULL" else { return .security(mechanism) }
         guard buffer.count >= 66 else { return .needMore(66) }
@@ -60,18 +62,23 @@ public enum ZMTPProbe {
         guard buffer.count >= offset + size else { return .needMore(offset + size) }
         let body = Array(buffer[offset..<(offset + size)])
         guard let nameLength = body.first.map(Int.init), nameLength > 0, body.count > nameLength,
-              String(decoding: body[1...nameLength], as: UTF8.self) == "READY" else {
+            String(decoding: body[1...nameLength], as: UTF8.self) == "READY"
+        else {
             throw Failure("the peer sent no READY command")
         }
         var index = 1 + nameLength
         while index < body.count {
             let keyLength = Int(body[index])
-            guard index + 1 + keyLength + 4 <= body.count else { throw Failure("a READY property runs past the command") }
+            guard index + 1 + keyLength + 4 <= body.count else {
+                throw Failure("a READY property runs past the command")
+            }
             let key = String(decoding: body[(index + 1)..<(index + 1 + keyLength)], as: UTF8.self)
             index += 1 + keyLength
             let valueLength = body[index..<(index + 4)].reduce(0) { $0 << 8 | Int($1) }
             index += 4
-            guard valueLength <= body.count - index else { throw Failure("a READY property value runs past the command") }
+            guard valueLength <= body.count - index else {
+                throw Failure("a READY property value runs past the command")
+            }
             let value = String(decoding: body[index..<(index + valueLength)], as: UTF8.self)
             index += valueLength
             if key.lowercased() == "socket-type" { return .socketType(value) }
@@ -93,10 +100,16 @@ public enum ZMTPProbe {
         address.sin_port = in_port_t(UInt16(clamping: port).bigEndian)
         address.sin_addr.s_addr = inet_addr(host)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        guard connected == 0 else { throw Failure("nothing listening on \(host):\(port) (\(String(cString: strerror(errno))))") }
-        guard send(fd, greeting, greeting.count, 0) == greeting.count else { throw Failure("could not send the ZMTP greeting") }
+        guard connected == 0 else {
+            throw Failure("nothing listening on \(host):\(port) (\(String(cString: strerror(errno))))")
+        }
+        guard send(fd, greeting, greeting.count, 0) == greeting.count else {
+            throw Failure("could not send the ZMTP greeting")
+        }
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 512)
         while true {
@@ -105,7 +118,9 @@ public enum ZMTPProbe {
             case .security(let mechanism): return "(\(mechanism) security)"
             case .needMore:
                 let n = recv(fd, &chunk, chunk.count, 0)
-                guard n > 0 else { throw Failure("the peer closed or timed out during the ZMTP handshake (not a ZeroMQ socket?)") }
+                guard n > 0 else {
+                    throw Failure("the peer closed or timed out during the ZMTP handshake (not a ZeroMQ socket?)")
+                }
                 buffer += chunk[0..<n]
             }
         }

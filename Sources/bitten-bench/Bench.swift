@@ -35,7 +35,10 @@ struct Bench: AsyncParsableCommand {
             let plain = try plainZeroMQ(count: messages, payload: payload)
             let wrapped = try await wrapperZeroMQ(count: messages, payload: payload)
             print(String(format: "zeromq push->pull  plain libzmq : %10.0f msg/s", plain))
-            print(String(format: "zeromq push->pull  wrapper      : %10.0f msg/s  (%.0f%% of plain)", wrapped, wrapped / plain * 100))
+            print(
+                String(
+                    format: "zeromq push->pull  wrapper      : %10.0f msg/s  (%.0f%% of plain)", wrapped,
+                    wrapped / plain * 100))
 
             var server: LocalRedisServer?
             let url: RedisURL
@@ -43,14 +46,18 @@ struct Bench: AsyncParsableCommand {
                 url = try RedisURL(parsing: redisURL)
             } else {
                 let dir = NSTemporaryDirectory() + "bitten-bench-\(getpid())"
-                server = try LocalRedisServer(port: LocalRedisServer.freeLoopbackPort(), directory: dir, appendOnly: false)
+                server = try LocalRedisServer(
+                    port: LocalRedisServer.freeLoopbackPort(), directory: dir, appendOnly: false)
                 url = server!.url
             }
             defer { server?.stop() }
             let ours = try redisWrapper(url: url, ops: redisOps, depth: pipeline)
             print(String(format: "redis hset pipelined (P=%d) wrapper        : %10.0f ops/s", pipeline, ours))
             if let theirs = redisBenchmark(url: url, ops: redisOps, depth: pipeline) {
-                print(String(format: "redis hset pipelined (P=%d) redis-benchmark: %10.0f ops/s  (wrapper = %.0f%%)", pipeline, theirs, ours / theirs * 100))
+                print(
+                    String(
+                        format: "redis hset pipelined (P=%d) redis-benchmark: %10.0f ops/s  (wrapper = %.0f%%)",
+                        pipeline, theirs, ours / theirs * 100))
             } else {
                 print("redis-benchmark not found on PATH: no reference figure")
             }
@@ -73,8 +80,11 @@ struct Bench: AsyncParsableCommand {
                 samples.append(clock.now - start)
             }
             samples.sort()
-            func micros(_ d: Duration) -> Double { Double(d.components.attoseconds) / 1e12 + Double(d.components.seconds) * 1e6 }
-            let p50 = micros(samples[samples.count / 2]), p99 = micros(samples[samples.count * 99 / 100])
+            func micros(_ d: Duration) -> Double {
+                Double(d.components.attoseconds) / 1e12 + Double(d.components.seconds) * 1e6
+            }
+            let p50 = micros(samples[samples.count / 2])
+            let p99 = micros(samples[samples.count * 99 / 100])
             print(String(format: "redis GET round trip, one async caller : p50 %6.1f µs  p99 %6.1f µs", p50, p99))
             var blocking: [Duration] = []
             blocking.reserveCapacity(rounds)
@@ -84,17 +94,24 @@ struct Bench: AsyncParsableCommand {
                 blocking.append(clock.now - start)
             }
             blocking.sort()
-            print(String(format: "redis GET round trip, blocking pool     : p50 %6.1f µs  p99 %6.1f µs",
-                         micros(blocking[blocking.count / 2]), micros(blocking[blocking.count * 99 / 100])))
+            print(
+                String(
+                    format: "redis GET round trip, blocking pool     : p50 %6.1f µs  p99 %6.1f µs",
+                    micros(blocking[blocking.count / 2]), micros(blocking[blocking.count * 99 / 100])))
             if let theirs = redisBenchmark(url: url, test: "get", ops: rounds, depth: 1) {
-                print(String(format: "redis GET round trip, redis-benchmark -P 1 -c 1: p50 %6.1f µs (%.0f req/s)", (theirs.p50 ?? 0) * 1000, theirs.rate))
+                print(
+                    String(
+                        format: "redis GET round trip, redis-benchmark -P 1 -c 1: p50 %6.1f µs (%.0f req/s)",
+                        (theirs.p50 ?? 0) * 1000, theirs.rate))
             }
             let perCaller = max(1, calls / callers)
             let start = clock.now
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for caller in 0..<callers {
                     group.addTask {
-                        for index in 0..<perCaller { try await client.command(["SET", "bench:\(caller):\(index % 1000)", "xxx"]) }
+                        for index in 0..<perCaller {
+                            try await client.command(["SET", "bench:\(caller):\(index % 1000)", "xxx"])
+                        }
                     }
                 }
                 try await group.waitForAll()
@@ -108,7 +125,9 @@ struct Bench: AsyncParsableCommand {
                 for caller in 0..<callers {
                     group.addTask {
                         for index in 0..<(perCaller / 4) {
-                            _ = try await client.withConnection { try $0.command(["SET", "bench:\(caller):\(index % 1000)", "xxx"]) }
+                            _ = try await client.withConnection {
+                                try $0.command(["SET", "bench:\(caller):\(index % 1000)", "xxx"])
+                            }
                         }
                     }
                 }
@@ -117,7 +136,10 @@ struct Bench: AsyncParsableCommand {
             let blockingRate = Double(perCaller / 4 * callers) / (micros(clock.now - blockingStart) / 1e6)
             print(String(format: "redis SET, %d callers on the blocking pool (4): %10.0f ops/s", callers, blockingRate))
             if let theirs = redisBenchmark(url: url, test: "set", ops: perCaller * callers, depth: 16) {
-                print(String(format: "redis SET, redis-benchmark -P 16 -c 1     : %10.0f ops/s  (async callers = %.0f%%)", theirs.rate, rate / theirs.rate * 100))
+                print(
+                    String(
+                        format: "redis SET, redis-benchmark -P 16 -c 1     : %10.0f ops/s  (async callers = %.0f%%)",
+                        theirs.rate, rate / theirs.rate * 100))
             }
         }
 
@@ -134,7 +156,8 @@ struct Bench: AsyncParsableCommand {
             var buffer = [CChar](repeating: 0, count: 256)
             var length = buffer.count
             zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, &buffer, &length)
-            let endpoint = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let endpoint = String(
+                decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let pushPointer = UInt(bitPattern: zmq_socket(ctx, ZMQ_PUSH))
             let start = Date()
             let sender = Thread {
@@ -216,11 +239,16 @@ struct Bench: AsyncParsableCommand {
         /// Runs `redis-benchmark -t TEST -P DEPTH -c 1` and reads its requests per second and p50 (ms).
         func redisBenchmark(url: RedisURL, test: String, ops: Int, depth: Int) -> (rate: Double, p50: Double?)? {
             let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
-            guard let binary = (path.split(separator: ":").map { "\($0)/redis-benchmark" } + ["/usr/bin/redis-benchmark"])
-                .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
+            guard
+                let binary = (path.split(separator: ":").map { "\($0)/redis-benchmark" } + ["/usr/bin/redis-benchmark"])
+                    .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+            else { return nil }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
-            var args = ["-h", url.host, "-p", String(url.port), "-t", test, "-n", String(ops), "-P", String(depth), "-c", "1", "-r", "100000", "-q"]
+            var args = [
+                "-h", url.host, "-p", String(url.port), "-t", test, "-n", String(ops), "-P", String(depth), "-c", "1",
+                "-r", "100000", "-q",
+            ]
             if let password = url.password { args += ["-a", password] }
             process.arguments = args
             let pipe = Pipe()
@@ -234,7 +262,9 @@ struct Bench: AsyncParsableCommand {
             for line in text.split(separator: "\n") where line.uppercased().hasPrefix(test.uppercased() + ":") {
                 let fields = line.dropFirst(test.count + 1).trimmingCharacters(in: .whitespaces)
                 guard let number = fields.split(separator: " ").first, let value = Double(number) else { continue }
-                let p50 = fields.range(of: "p50=").flatMap { Double(fields[$0.upperBound...].prefix { $0.isNumber || $0 == "." }) }
+                let p50 = fields.range(of: "p50=").flatMap {
+                    Double(fields[$0.upperBound...].prefix { $0.isNumber || $0 == "." })
+                }
                 return (value, p50)
             }
             return nil

@@ -8,7 +8,9 @@ extension Bench {
     /// market-state update cost per tick.
     struct Citadel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "CITADEL: REQ/REP protection-query latency with N symbols tracked, and ticks/s the analysis absorbs per core.")
+            abstract:
+                "CITADEL: REQ/REP protection-query latency with N symbols tracked, and ticks/s the analysis absorbs per core."
+        )
 
         @Option(help: "Symbols given market data before the queries.") var symbols = 50
         @Option(help: "Protection queries sent (one at a time, REQ/REP).") var queries = 20_000
@@ -23,7 +25,9 @@ extension Bench {
         }
 
         static func names(_ count: Int) -> [String] {
-            let base = ["EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "AUDUSD", "USDCAD", "NZDUSD", "EURJPY", "GBPJPY", "USDCHF"]
+            let base = [
+                "EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "AUDUSD", "USDCAD", "NZDUSD", "EURJPY", "GBPJPY", "USDCHF",
+            ]
             return (0..<count).map { i in i < base.count ? base[i] : "SYM\(i)X" }
         }
 
@@ -44,13 +48,18 @@ extension Bench {
                 let s = i % names.count
                 prices[s] *= 1 + (unit() - 0.5) * 0.0004
                 let spread = prices[s] * 0.00002
-                alerts += engine.addTick(symbol: names[s], bid: prices[s], ask: prices[s] + spread, volume: 1, at: time).count
+                alerts +=
+                    engine.addTick(symbol: names[s], bid: prices[s], ask: prices[s] + spread, volume: 1, at: time).count
                 time += 0.002  // 500 ticks/s of market time: bars complete and zones form along the way
             }
             let elapsed = (ContinuousClock.now - start) / .seconds(1)
             let zones = engine.maps.values.reduce(0) { $0 + $1.zones.count }
-            print(String(format: "update: %d ticks over %d symbols in %.2f s = %.2f µs/tick = %.0f ticks/s on one core (%d bars, %d zones, %d alerts)",
-                         ticks, names.count, elapsed, elapsed / Double(ticks) * 1e6, Double(ticks) / elapsed, engine.barsSeen, zones, alerts))
+            print(
+                String(
+                    format:
+                        "update: %d ticks over %d symbols in %.2f s = %.2f µs/tick = %.0f ticks/s on one core (%d bars, %d zones, %d alerts)",
+                    ticks, names.count, elapsed, elapsed / Double(ticks) * 1e6, Double(ticks) / elapsed,
+                    engine.barsSeen, zones, alerts))
         }
 
         /// Gives the server market data for every symbol (ticks and bars over 5556), then times queries.
@@ -69,11 +78,15 @@ extension Bench {
                     let close = open + (Double((bar * 7 + index) % 5) - 2) * price * 0.0002
                     let high = max(open, close) + price * 0.0003
                     let low = min(open, close) - price * 0.0003
-                    try push.send(#"{"type":"OHLC","node_id":"NODE_1_1","user_uuid":"user_bench_01","symbol":"\#(symbol)","timeframe":"M5","time":\#(start + bar * 300),"open":\#(open),"high":\#(high),"low":\#(low),"close":\#(close),"timestamp":"2026.11.25 13:00:00"}"#)
+                    try push.send(
+                        #"{"type":"OHLC","node_id":"NODE_1_1","user_uuid":"user_bench_01","symbol":"\#(symbol)","timeframe":"M5","time":\#(start + bar * 300),"open":\#(open),"high":\#(high),"low":\#(low),"close":\#(close),"timestamp":"2026.11.25 13:00:00"}"#
+                    )
                 }
                 for _ in 0..<50 {
                     price *= 1.00001
-                    try push.send(#"{"type":"TICK","node_id":"NODE_1_1","user_uuid":"user_bench_01","symbol":"\#(symbol)","bid":\#(price),"ask":\#(price * 1.00002),"spread":2.0,"volume":1,"timestamp":"2026.11.25 13:00:00"}"#)
+                    try push.send(
+                        #"{"type":"TICK","node_id":"NODE_1_1","user_uuid":"user_bench_01","symbol":"\#(symbol)","bid":\#(price),"ask":\#(price * 1.00002),"spread":2.0,"volume":1,"timestamp":"2026.11.25 13:00:00"}"#
+                    )
                 }
             }
             Thread.sleep(forTimeInterval: 2)
@@ -81,8 +94,13 @@ extension Bench {
             try req.setReceiveTimeout(.seconds(5))
             try req.connect("tcp://127.0.0.1:\(server.port("BITTEN_QUERY_PORT"))")
             var tracked = 0
-            if let reply = try? requestJSON(req, #"{"type":"zones","symbol":"\#(names[0])"}"#), reply["zones"] != nil { tracked += 1 }
-            for _ in 0..<200 { _ = try requestJSON(req, #"{"type":"protection_query","symbol":"EURUSD","direction":"BUY","entry":1.1,"sl":1.098}"#) }
+            if let reply = try? requestJSON(req, #"{"type":"zones","symbol":"\#(names[0])"}"#), reply["zones"] != nil {
+                tracked += 1
+            }
+            for _ in 0..<200 {
+                _ = try requestJSON(
+                    req, #"{"type":"protection_query","symbol":"EURUSD","direction":"BUY","entry":1.1,"sl":1.098}"#)
+            }
             var samples: [Double] = []
             samples.reserveCapacity(queries)
             var errors = 0
@@ -92,7 +110,10 @@ extension Bench {
                 let entry = symbol.hasSuffix("JPY") ? 150.0 : (symbol == "XAUUSD" ? 2000.0 : 1.1)
                 let sl = direction == "BUY" ? entry * 0.998 : entry * 1.002
                 let began = ContinuousClock.now
-                let reply = try requestJSON(req, #"{"type":"protection_query","symbol":"\#(symbol)","direction":"\#(direction)","entry":\#(entry),"sl":\#(sl)}"#)
+                let reply = try requestJSON(
+                    req,
+                    #"{"type":"protection_query","symbol":"\#(symbol)","direction":"\#(direction)","entry":\#(entry),"sl":\#(sl)}"#
+                )
                 samples.append((ContinuousClock.now - began) / .microseconds(1))
                 if reply["error"] != nil { errors += 1 }
             }
@@ -100,8 +121,11 @@ extension Bench {
             func pct(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count - 1) * p))] }
             let health = server.healthBlocking()
             _ = health
-            print(String(format: "query: %d protection queries over REQ/REP, %d symbols tracked: p50 %.0f µs, p99 %.0f µs, max %.0f µs, %d errors",
-                         queries, names.count, pct(0.5), pct(0.99), samples.last ?? 0, errors))
+            print(
+                String(
+                    format:
+                        "query: %d protection queries over REQ/REP, %d symbols tracked: p50 %.0f µs, p99 %.0f µs, max %.0f µs, %d errors",
+                    queries, names.count, pct(0.5), pct(0.99), samples.last ?? 0, errors))
             req.close()
             push.close()
         }

@@ -3,7 +3,7 @@ import Foundation
 import ZeroMQ
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 extension Bench {
@@ -26,8 +26,10 @@ extension Bench {
             let base = "http://127.0.0.1:\(server.port("BITTEN_HTTP_PORT"))"
             for path in ["/nodes", "/nodes?page=20&page_size=50&sort=balance&order=desc", "/health", "/snapshot"] {
                 let samples = try await latencies(base + path)
-                print(String(format: "GET %@ with %d nodes: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d requests)",
-                             path, nodes, samples.p50, samples.p99, samples.max, requests))
+                print(
+                    String(
+                        format: "GET %@ with %d nodes: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d requests)",
+                        path, nodes, samples.p50, samples.p99, samples.max, requests))
             }
             // CPU: the same span idle, then with the dashboards' streams open (each reads every event).
             let idleStart = server.cpuSeconds()
@@ -43,8 +45,11 @@ extension Bench {
             let live = (server.cpuSeconds() - liveStart) / Double(seconds) * 100
             let events = readers.reduce(0) { $0 + $1.events } - eventsBefore
             for reader in readers { reader.stop() }
-            print(String(format: "live stream: %d dashboards open received %d snapshot events in %d s; server CPU %.1f%% of a core with them, %.1f%% without (difference %.1f points)",
-                         dashboards, events, seconds, live, idle, live - idle))
+            print(
+                String(
+                    format:
+                        "live stream: %d dashboards open received %d snapshot events in %d s; server CPU %.1f%% of a core with them, %.1f%% without (difference %.1f points)",
+                    dashboards, events, seconds, live, idle, live - idle))
         }
 
         func register(_ server: ServerUnderTest) throws {
@@ -53,7 +58,9 @@ extension Bench {
             try push.setLinger(.seconds(10))
             try push.connect("tcp://127.0.0.1:\(server.port("BITTEN_MARKET_PORT"))")
             for i in 0..<nodes {
-                try push.send(#"{"type":"handshake","deployment_mode":"universal_dealer","node_id":"NODE_\#(80_000_000 + i)_1","user_uuid":"user_dash_\#(i)","account":\#(80_000_000 + i),"broker":"Bench Broker \#(i % 20)","server":"Bench-\#(i % 20)","chart_symbol":"EURUSD","monitored_symbols":1,"symbol_list":"EURUSD","currency":"USD","balance":\#(1000 + i % 5000),"equity":\#(1000 + i % 5000),"leverage":500,"version":"2.05","socket_type":"DEALER","timestamp":"2026.11.25 13:00:00"}"#)
+                try push.send(
+                    #"{"type":"handshake","deployment_mode":"universal_dealer","node_id":"NODE_\#(80_000_000 + i)_1","user_uuid":"user_dash_\#(i)","account":\#(80_000_000 + i),"broker":"Bench Broker \#(i % 20)","server":"Bench-\#(i % 20)","chart_symbol":"EURUSD","monitored_symbols":1,"symbol_list":"EURUSD","currency":"USD","balance":\#(1000 + i % 5000),"equity":\#(1000 + i % 5000),"leverage":500,"version":"2.05","socket_type":"DEALER","timestamp":"2026.11.25 13:00:00"}"#
+                )
             }
             let deadline = Date().addingTimeInterval(60)
             while Date() < deadline, server.nodesTotalBlocking() < nodes { Thread.sleep(forTimeInterval: 0.5) }
@@ -70,10 +77,15 @@ extension Bench {
                 let start = ContinuousClock.now
                 let (_, response) = try await session.data(from: target)
                 samples.append((ContinuousClock.now - start) / .microseconds(1) / 1000)
-                guard (response as? HTTPURLResponse)?.statusCode == 200 else { throw ValidationError("\(url) answered \(response)") }
+                guard (response as? HTTPURLResponse)?.statusCode == 200 else {
+                    throw ValidationError("\(url) answered \(response)")
+                }
             }
             samples.sort()
-            return (samples[samples.count / 2], samples[min(samples.count - 1, Int(Double(samples.count) * 0.99))], samples.last ?? 0)
+            return (
+                samples[samples.count / 2], samples[min(samples.count - 1, Int(Double(samples.count) * 0.99))],
+                samples.last ?? 0
+            )
         }
     }
 }
@@ -88,7 +100,11 @@ final class SSEReader: @unchecked Sendable {
 
     init(port: Int) { self.port = port }
 
-    var events: Int { lock.lock(); defer { lock.unlock() }; return count }
+    var events: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
 
     func start() {
         let thread = Thread { [self] in self.read() }
@@ -105,14 +121,18 @@ final class SSEReader: @unchecked Sendable {
 
     private func read() {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        lock.lock(); fd = descriptor; lock.unlock()
+        lock.lock()
+        fd = descriptor
+        lock.unlock()
         defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let ok = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard ok == 0 else { return }
         let request = "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
@@ -120,7 +140,9 @@ final class SSEReader: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         var carry = ""
         while true {
-            lock.lock(); let go = running; lock.unlock()
+            lock.lock()
+            let go = running
+            lock.unlock()
             guard go else { return }
             let n = recv(descriptor, &buffer, buffer.count, 0)
             if n <= 0 { return }
@@ -130,7 +152,11 @@ final class SSEReader: @unchecked Sendable {
                 found += 1
                 carry = String(carry[range.upperBound...])
             }
-            if found > 0 { lock.lock(); count += found; lock.unlock() }
+            if found > 0 {
+                lock.lock()
+                count += found
+                lock.unlock()
+            }
             if carry.count > 1 << 20 { carry = String(carry.suffix(64)) }
         }
     }

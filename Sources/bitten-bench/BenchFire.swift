@@ -5,7 +5,6 @@ import EASimulator
 import Foundation
 import Redis
 
-
 extension Bench {
     /// `bitten-bench fire`: fire latency from the HTTP request to the simulated EA receiving the command.
     struct FireLatency: AsyncParsableCommand {
@@ -15,23 +14,29 @@ extension Bench {
         @Option(help: "Simulated EAs online (each one is also a user).") var eas = 5000
         @Option(help: "Fires per second.") var rate = 1000
         @Option(help: "Fires in all (each for another user, so none is a duplicate).") var fires = 5000
-        @Option(help: "Sockets per loop thread of the simulated fleet (fewer: commands reach the EAs sooner).") var socketsPerLoop = 10
+        @Option(help: "Sockets per loop thread of the simulated fleet (fewer: commands reach the EAs sooner).")
+        var socketsPerLoop = 10
         @Option(help: "Most loop threads of the simulated fleet.") var maxLoops = 600
         @Option(help: "Heartbeat waves per interval (1: every EA beats at the same moment).") var heartbeatPhases = 20
         @Option(help: "Keep-alive HTTP connections the client spreads the fires over.") var connections = 16
         @Option(help: "Burst phase: one signal fired by this many users at once (0: no burst).") var burst = 5000
         @Option(help: "Concurrent HTTP connections of the burst.") var burstConnections = 64
-        @Flag(help: "Run on a loopback Redis Cluster of three primaries (no replicas, AOF everysec) instead of the managed Redis.")
+        @Flag(
+            help:
+                "Run on a loopback Redis Cluster of three primaries (no replicas, AOF everysec) instead of the managed Redis."
+        )
         var cluster = false
 
         func run() async throws {
             var redisCluster: LocalRedisCluster?
             if cluster {
                 let directory = NSTemporaryDirectory() + "bitten-bench-fire-cluster-\(getpid())"
-                redisCluster = try LocalRedisCluster(primaries: 3, replicasPerPrimary: 0, directory: directory, appendOnly: true)
+                redisCluster = try LocalRedisCluster(
+                    primaries: 3, replicasPerPrimary: 0, directory: directory, appendOnly: true)
             }
             defer { redisCluster?.stop() }
-            let server = try ServerUnderTest.start(environment: redisCluster.map { ["BITTEN_REDIS_URL": $0.urlText] } ?? [:])
+            let server = try ServerUnderTest.start(
+                environment: redisCluster.map { ["BITTEN_REDIS_URL": $0.urlText] } ?? [:])
             defer { server.stop() }
             // Keys through a client (on a cluster, each to its slot's primary); CPU per server process.
             let keyed: RedisClient
@@ -46,7 +51,9 @@ extension Bench {
             }
             defer { keyed.shutdown() }
             let redisCPU: () -> Double = { servers.reduce(0) { $0 + ServerUnderTest.redisCPUSeconds($1) } }
-            let (fleet, running) = try await server.startFleet(eas: eas, heartbeat: .seconds(10), tickInterval: nil, socketsPerLoop: socketsPerLoop, maxLoops: maxLoops, heartbeatPhases: heartbeatPhases)
+            let (fleet, running) = try await server.startFleet(
+                eas: eas, heartbeat: .seconds(10), tickInterval: nil, socketsPerLoop: socketsPerLoop,
+                maxLoops: maxLoops, heartbeatPhases: heartbeatPhases)
             defer { running.cancel() }
             let uuids = fleet.uuids
             let http = BenchHTTP(host: "127.0.0.1", port: server.port("BITTEN_HTTP_PORT"))
@@ -57,7 +64,8 @@ extension Bench {
             }
             let refusedUsers = created.filter { $0.status != 201 }.count
             if refusedUsers > 0 { throw ValidationError("\(refusedUsers) users could not be created") }
-            let signal = #"{"signal_id":"BENCH_FIRE_1","symbol":"EURUSD","direction":"BUY","entry":1.0852,"sl":1.0832,"tp":1.0892}"#
+            let signal =
+                #"{"signal_id":"BENCH_FIRE_1","symbol":"EURUSD","direction":"BUY","entry":1.0852,"sl":1.0832,"tp":1.0892}"#
             _ = try await http.post("/signals", signal)
             let count = min(fires, uuids.count)
             let start = Date().timeIntervalSince1970 + 0.2
@@ -67,13 +75,17 @@ extension Bench {
                 ("/fire/BENCH_FIRE_1", #"{"user_uuid":"\#(uuids[i])"}"#, start + Double(i) / rate)
             }
             let sent = results.map { result -> (Int, Double, Int, String?) in
-                let fireID = (try? JSONSerialization.jsonObject(with: Data(result.body)) as? [String: Any])?["fire_id"] as? String
+                let fireID =
+                    (try? JSONSerialization.jsonObject(with: Data(result.body)) as? [String: Any])?["fire_id"]
+                    as? String
                 return (result.index, result.sentAt, result.status, fireID)
             }
             let issued = Date().timeIntervalSince1970 - start
             // Where the two cores went while the fires were issued (the fleet of simulated EAs runs in this process).
-            let busy = ((server.cpuSeconds() - cpuBefore.0) / issued * 100, (redisCPU() - cpuBefore.1) / issued * 100,
-                        ((ProcessStats.cpuSeconds ?? 0) - cpuBefore.2) / issued * 100)
+            let busy = (
+                (server.cpuSeconds() - cpuBefore.0) / issued * 100, (redisCPU() - cpuBefore.1) / issued * 100,
+                ((ProcessStats.cpuSeconds ?? 0) - cpuBefore.2) / issued * 100
+            )
             try await Task.sleep(for: .seconds(2))
             let received = fleet.fireReceiveTimes
             var fromRequest: [Double] = []
@@ -96,30 +108,54 @@ extension Bench {
                 if let sentAt = times[1] { handedOver.append(sentAt - created) }
             }
             let failed = sent.filter { $0.2 != 201 }.count
-            print(String(format: "fire: %d EAs online, %d fires issued in %.2f s (%.0f/s asked, %.0f/s achieved), %d refused, %d reached their EA",
-                         eas, count, issued, rate, Double(count) / issued, failed, fromRequest.count))
-            print(String(format: "fire: server accepted → EA received: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-                         percentile(fromAccepted, 0.50) * 1000, percentile(fromAccepted, 0.99) * 1000, (fromAccepted.max() ?? 0) * 1000))
-            print(String(format: "fire: server accepted → handed to libzmq (checks, sizing, reservation, send): p50 %.2f ms, p99 %.2f ms",
-                         percentile(handedOver, 0.50) * 1000, percentile(handedOver, 0.99) * 1000))
-            print(String(format: "fire: client sends HTTP → EA received: p50 %.2f ms, p99 %.2f ms",
-                         percentile(fromRequest, 0.50) * 1000, percentile(fromRequest, 0.99) * 1000))
-            print(String(format: "fire: CPU while firing (%% of one core, %d cores): server %.0f%%, Redis %.0f%%, HTTP client + simulated fleet %.0f%%",
-                         ProcessInfo.processInfo.activeProcessorCount, busy.0, busy.1, busy.2))
+            print(
+                String(
+                    format:
+                        "fire: %d EAs online, %d fires issued in %.2f s (%.0f/s asked, %.0f/s achieved), %d refused, %d reached their EA",
+                    eas, count, issued, rate, Double(count) / issued, failed, fromRequest.count))
+            print(
+                String(
+                    format: "fire: server accepted → EA received: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                    percentile(fromAccepted, 0.50) * 1000, percentile(fromAccepted, 0.99) * 1000,
+                    (fromAccepted.max() ?? 0) * 1000))
+            print(
+                String(
+                    format:
+                        "fire: server accepted → handed to libzmq (checks, sizing, reservation, send): p50 %.2f ms, p99 %.2f ms",
+                    percentile(handedOver, 0.50) * 1000, percentile(handedOver, 0.99) * 1000))
+            print(
+                String(
+                    format: "fire: client sends HTTP → EA received: p50 %.2f ms, p99 %.2f ms",
+                    percentile(fromRequest, 0.50) * 1000, percentile(fromRequest, 0.99) * 1000))
+            print(
+                String(
+                    format:
+                        "fire: CPU while firing (%% of one core, %d cores): server %.0f%%, Redis %.0f%%, HTTP client + simulated fleet %.0f%%",
+                    ProcessInfo.processInfo.activeProcessorCount, busy.0, busy.1, busy.2))
             let wrong = fleet.receivedFires().filter { fire in !uuids.contains(fire.targetUUID) }.count
-            print("fire: \(fleet.receivedFires().count) fire commands received by the fleet, \(wrong) for an unknown UUID")
-            if burst > 0 { try await burstPhase(http: http, keyed: keyed, redisCPU: redisCPU, fleet: fleet, uuids: uuids, server: server) }
+            print(
+                "fire: \(fleet.receivedFires().count) fire commands received by the fleet, \(wrong) for an unknown UUID"
+            )
+            if burst > 0 {
+                try await burstPhase(
+                    http: http, keyed: keyed, redisCPU: redisCPU, fleet: fleet, uuids: uuids, server: server)
+            }
         }
 
         /// One signal fired by `burst` users at once (concurrent HTTP calls): how long until the last EA has
         /// its command, and until the last fill is applied (its position open).
-        func burstPhase(http: BenchHTTP, keyed: RedisClient, redisCPU: () -> Double, fleet: Fleet, uuids: [String],
-                        server: ServerUnderTest) async throws {
+        func burstPhase(
+            http: BenchHTTP, keyed: RedisClient, redisCPU: () -> Double, fleet: Fleet, uuids: [String],
+            server: ServerUnderTest
+        ) async throws {
             let count = min(burst, uuids.count)
-            let signal = #"{"signal_id":"BENCH_BURST_1","symbol":"EURUSD","direction":"BUY","entry":1.0852,"sl":1.0832,"tp":1.0892}"#
+            let signal =
+                #"{"signal_id":"BENCH_BURST_1","symbol":"EURUSD","direction":"BUY","entry":1.0852,"sl":1.0832,"tp":1.0892}"#
             _ = try await http.post("/signals", signal)
             let keys = (0..<16).map { ShardKeys(shard: $0) }
-            func open() async throws -> Int { try await keyed.pipeline(keys.map { ["SCARD", $0.openPositions] }).reduce(0) { $0 + ($1.int ?? 0) } }
+            func open() async throws -> Int {
+                try await keyed.pipeline(keys.map { ["SCARD", $0.openPositions] }).reduce(0) { $0 + ($1.int ?? 0) }
+            }
             let before = try await open()
             let cpu = (server.cpuSeconds(), redisCPU())
             let start = Date().timeIntervalSince1970
@@ -127,26 +163,40 @@ extension Bench {
                 ("/fire/BENCH_BURST_1", #"{"user_uuid":"\#(uuids[i])"}"#, start)
             }
             let answered = Date().timeIntervalSince1970 - start
-            let ids = Set(results.compactMap { result -> String? in
-                guard result.status == 201 else { return nil }
-                return (try? JSONSerialization.jsonObject(with: Data(result.body)) as? [String: Any])?["fire_id"] as? String
-            })
+            let ids = Set(
+                results.compactMap { result -> String? in
+                    guard result.status == 201 else { return nil }
+                    return (try? JSONSerialization.jsonObject(with: Data(result.body)) as? [String: Any])?["fire_id"]
+                        as? String
+                })
             var lastReceived: Double?
             var filled: Double?
             while Date().timeIntervalSince1970 - start < 60 {
                 let received = fleet.fireReceiveTimes.filter { ids.contains($0.key) }
-                if lastReceived == nil, received.count == ids.count { lastReceived = received.values.max().map { $0 - start } }
-                if filled == nil, try await open() >= before + ids.count { filled = Date().timeIntervalSince1970 - start }
+                if lastReceived == nil, received.count == ids.count {
+                    lastReceived = received.values.max().map { $0 - start }
+                }
+                if filled == nil, try await open() >= before + ids.count {
+                    filled = Date().timeIntervalSince1970 - start
+                }
                 if lastReceived != nil && filled != nil { break }
                 try await Task.sleep(for: .milliseconds(10))
             }
             let used = (server.cpuSeconds() - cpu.0, redisCPU() - cpu.1)
-            print(String(format: "burst: %d users fire one signal at once over %d connections: %d accepted, every answer after %.2f s",
-                         count, burstConnections, ids.count, answered))
-            print(String(format: "burst: the last EA had its command after %@, the last fill was applied after %@",
-                         lastReceived.map { String(format: "%.2f s", $0) } ?? "(not all within 60 s)",
-                         filled.map { String(format: "%.2f s", $0) } ?? "(not all within 60 s)"))
-            print(String(format: "burst: CPU server %.2f s (%.0f µs per fire), Redis %.2f s", used.0, used.0 / Double(max(1, count)) * 1e6, used.1))
+            print(
+                String(
+                    format:
+                        "burst: %d users fire one signal at once over %d connections: %d accepted, every answer after %.2f s",
+                    count, burstConnections, ids.count, answered))
+            print(
+                String(
+                    format: "burst: the last EA had its command after %@, the last fill was applied after %@",
+                    lastReceived.map { String(format: "%.2f s", $0) } ?? "(not all within 60 s)",
+                    filled.map { String(format: "%.2f s", $0) } ?? "(not all within 60 s)"))
+            print(
+                String(
+                    format: "burst: CPU server %.2f s (%.0f µs per fire), Redis %.2f s", used.0,
+                    used.0 / Double(max(1, count)) * 1e6, used.1))
         }
 
         func percentile(_ values: [Double], _ p: Double) -> Double {

@@ -28,12 +28,16 @@ struct BenchHTTP {
     /// Runs `jobs` requests over `connections` keep-alive connections. `request(i)` gives the i-th
     /// request's path and body and when it is due (epoch seconds); each result carries the moment
     /// the request was written, the status and the body.
-    func run(jobs: Int, connections: Int,
-             request: @escaping @Sendable (Int) -> (path: String, body: String, due: Double))
-        async throws -> [(index: Int, sentAt: Double, status: Int, body: [UInt8])] {
+    func run(
+        jobs: Int, connections: Int,
+        request: @escaping @Sendable (Int) -> (path: String, body: String, due: Double)
+    )
+        async throws -> [(index: Int, sentAt: Double, status: Int, body: [UInt8])]
+    {
         let next = JobCounter()
         let host = self.host
-        return try await withThrowingTaskGroup(of: [(index: Int, sentAt: Double, status: Int, body: [UInt8])].self) { group in
+        return try await withThrowingTaskGroup(of: [(index: Int, sentAt: Double, status: Int, body: [UInt8])].self) {
+            group in
             for _ in 0..<max(1, connections) {
                 let channel = try await connect()
                 group.addTask {

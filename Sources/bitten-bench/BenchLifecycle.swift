@@ -6,7 +6,7 @@ import Redis
 import ZeroMQ
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 extension Bench {
@@ -21,10 +21,14 @@ extension Bench {
         @Option(help: "Seconds the load run is measured.") var seconds = 20
         @Option(help: "Nodes registered for the memory figure.") var nodes = 10_000
         @Option(help: "Sender threads for the relay run.") var relaySenders = 1
-        @Option(help: "Relay rounds, each beside its own plain-libzmq reference; the summary is their median.") var relayRounds = 3
+        @Option(help: "Relay rounds, each beside its own plain-libzmq reference; the summary is their median.")
+        var relayRounds = 3
         @Option(help: "Phases to run, comma-separated: relay, load, memory.") var phases = "relay,load,memory"
         @Option(help: "Heartbeat interval of the load run's EAs, seconds.") var heartbeat: Double = 1
-        @Option(help: "Run the load's EAs in this many `bitten simulate` processes (one process holds ~9 000 EAs within 20 000 descriptors); 0 = in this process.")
+        @Option(
+            help:
+                "Run the load's EAs in this many `bitten simulate` processes (one process holds ~9 000 EAs within 20 000 descriptors); 0 = in this process."
+        )
         var fleetProcesses = 0
 
         func run() async throws {
@@ -40,29 +44,44 @@ extension Bench {
                 var costs: [Double] = []
                 var transportRatios: [Double] = []
                 for round in 1...max(1, relayRounds) {
-                    let transport = try Bench.Transport().plainZeroMQ(count: min(relayMessages, 1_000_000), payload: [UInt8](repeating: 65, count: 180))
+                    let transport = try Bench.Transport().plainZeroMQ(
+                        count: min(relayMessages, 1_000_000), payload: [UInt8](repeating: 65, count: 180))
                     let plain = try PlainRelay.run(count: min(relayMessages, 2_000_000), payloads: Self.relayPayloads)
                     let cpuBefore = server.cpuSeconds()
                     let countersBefore = try await server.portCounters()
                     let relay = try relayThroughput(server)
                     let cpu = server.cpuSeconds() - cpuBefore
                     let countersAfter = try await server.portCounters()
-                    print(String(format: "relay round %d: server counted %d received on 5556, %d published on 5560", round,
-                                 (countersAfter["market"]?.received ?? 0) - (countersBefore["market"]?.received ?? 0),
-                                 (countersAfter["relay"]?.sent ?? 0) - (countersBefore["relay"]?.sent ?? 0)))
-                    print(String(format: "relay round %d 5556->5560: %d in, %d out at the subscriber (%d lost), %.0f msg/s = %.0f%% of the plain libzmq relay (%.0f msg/s), %.0f%% of a plain PUSH->PULL (%.0f msg/s)",
-                                 round, relay.sent, relay.received, relay.sent - relay.received, relay.rate, relay.rate / plain * 100, plain,
-                                 relay.rate / transport * 100, transport))
+                    print(
+                        String(
+                            format: "relay round %d: server counted %d received on 5556, %d published on 5560", round,
+                            (countersAfter["market"]?.received ?? 0) - (countersBefore["market"]?.received ?? 0),
+                            (countersAfter["relay"]?.sent ?? 0) - (countersBefore["relay"]?.sent ?? 0)))
+                    print(
+                        String(
+                            format:
+                                "relay round %d 5556->5560: %d in, %d out at the subscriber (%d lost), %.0f msg/s = %.0f%% of the plain libzmq relay (%.0f msg/s), %.0f%% of a plain PUSH->PULL (%.0f msg/s)",
+                            round, relay.sent, relay.received, relay.sent - relay.received, relay.rate,
+                            relay.rate / plain * 100, plain,
+                            relay.rate / transport * 100, transport))
                     transportRatios.append(relay.rate / transport * 100)
-                    print(String(format: "relay round %d: server CPU %.2f s for %d messages = %.2f µs/message, i.e. %.0f msg/s per core",
-                                 round, cpu, relay.sent, cpu / Double(relay.sent) * 1e6, Double(relay.sent) / max(cpu, 0.001)))
+                    print(
+                        String(
+                            format:
+                                "relay round %d: server CPU %.2f s for %d messages = %.2f µs/message, i.e. %.0f msg/s per core",
+                            round, cpu, relay.sent, cpu / Double(relay.sent) * 1e6, Double(relay.sent) / max(cpu, 0.001)
+                        ))
                     ratios.append(relay.rate / plain * 100)
                     costs.append(cpu / Double(relay.sent) * 1e6)
                 }
                 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-                print(String(format: "relay: median of %d rounds: %.0f%% of the plain libzmq relay (rounds: %@); %.0f%% of a plain PUSH->PULL; %.2f µs of server CPU per message",
-                             ratios.count, median(ratios), ratios.map { String(format: "%.0f%%", $0) }.joined(separator: " "),
-                             median(transportRatios), median(costs)))
+                print(
+                    String(
+                        format:
+                            "relay: median of %d rounds: %.0f%% of the plain libzmq relay (rounds: %@); %.0f%% of a plain PUSH->PULL; %.2f µs of server CPU per message",
+                        ratios.count, median(ratios),
+                        ratios.map { String(format: "%.0f%%", $0) }.joined(separator: " "),
+                        median(transportRatios), median(costs)))
             }
             if selected.contains("load") { try await load(server) }
             if selected.contains("memory") { try memory(server, loadEAs: selected.contains("load") ? eas : 0) }
@@ -71,7 +90,9 @@ extension Bench {
         /// A thousand EAs' worth of ticks (each stays far below the per-EA rate limit).
         static let relayPayloads: [[UInt8]] = (0..<1000).flatMap { ea in
             ["EURUSD", "GBPUSD", "USDJPY", "XAUUSD"].map {
-                Array(#"{"type":"TICK","node_id":"NODE_1_1","user_uuid":"user_bench_\#(ea)","symbol":"\#($0)","bid":1.08512,"ask":1.08525,"spread":1.3,"volume":7,"timestamp":"2026.11.24 14:03:12"}"#.utf8)
+                Array(
+                    #"{"type":"TICK","node_id":"NODE_1_1","user_uuid":"user_bench_\#(ea)","symbol":"\#($0)","bid":1.08512,"ask":1.08525,"spread":1.3,"volume":7,"timestamp":"2026.11.24 14:03:12"}"#
+                        .utf8)
             }
         }
 
@@ -102,7 +123,7 @@ extension Bench {
                 thread.start()
             }
             var received = 0
-            while received < total, let _ = try sub.receive() { received += 1 }
+            while received < total, (try sub.receive()) != nil { received += 1 }
             let elapsed = Date().timeIntervalSince(start)
             sub.close()
             return (total, received, Double(received) / elapsed)
@@ -115,8 +136,9 @@ extension Bench {
             var task: Task<Void, any Error>?
             var children: [Process] = []
             if fleetProcesses > 0 {
-                children = try server.startFleetProcesses(eas: eas, processes: fleetProcesses, heartbeat: heartbeat,
-                                                          tickRate: ticksPerSecond > 0 ? Double(ticksPerSecond) / Double(eas) : 0)
+                children = try server.startFleetProcesses(
+                    eas: eas, processes: fleetProcesses, heartbeat: heartbeat,
+                    tickRate: ticksPerSecond > 0 ? Double(ticksPerSecond) / Double(eas) : 0)
             } else {
                 let started = try await server.startFleet(eas: eas, heartbeat: interval, tickInterval: tickInterval)
                 (fleet, task) = (started.0, started.1)
@@ -139,19 +161,31 @@ extension Bench {
             let commandIn = (after["command"]?.received ?? 0) - (before["command"]?.received ?? 0)
             let ticks = fleet.map { $0.stats.ticksSent - ticksBefore } ?? relayOut
             let online = (try? await server.health()["nodes"] as? [String: Any])?["online"] as? Int ?? 0
-            print(String(format: "load: %d EAs online (%@), heartbeat %.0f s on both channels, %.0f ticks/s sent; server CPU %.1f%% of one core over %.0f s",
-                         online, fleetProcesses > 0 ? "\(fleetProcesses) simulate processes" : "in-process fleet", heartbeat,
-                         Double(ticks) / elapsed, cpu, elapsed))
-            print(String(format: "load: market in %.0f msg/s, command in %.0f msg/s, relay out %.0f msg/s; server RSS %.1f MB",
-                         Double(marketIn) / elapsed, Double(commandIn) / elapsed, Double(relayOut) / elapsed, server.rssMB()))
-            print(String(format: "load: %.1f µs of server CPU per EA message", cpu / 100 * elapsed / Double(max(1, marketIn + commandIn)) * 1e6))
+            print(
+                String(
+                    format:
+                        "load: %d EAs online (%@), heartbeat %.0f s on both channels, %.0f ticks/s sent; server CPU %.1f%% of one core over %.0f s",
+                    online, fleetProcesses > 0 ? "\(fleetProcesses) simulate processes" : "in-process fleet", heartbeat,
+                    Double(ticks) / elapsed, cpu, elapsed))
+            print(
+                String(
+                    format:
+                        "load: market in %.0f msg/s, command in %.0f msg/s, relay out %.0f msg/s; server RSS %.1f MB",
+                    Double(marketIn) / elapsed, Double(commandIn) / elapsed, Double(relayOut) / elapsed, server.rssMB())
+            )
+            print(
+                String(
+                    format: "load: %.1f µs of server CPU per EA message",
+                    cpu / 100 * elapsed / Double(max(1, marketIn + commandIn)) * 1e6))
             task?.cancel()
             _ = try? await task?.value
             for child in children where child.isRunning { child.terminate() }
             // Every TICK the server received was relayed (telemetry decodes each once and republishes it).
             let final = try await server.portCounters()
             let tickOut = (final["relay"]?.sent ?? 0)
-            print("load: relay count check: relay sent \(tickOut) in total, market received \(final["market"]?.received ?? 0) (market includes heartbeats/handshakes)")
+            print(
+                "load: relay count check: relay sent \(tickOut) in total, market received \(final["market"]?.received ?? 0) (market includes heartbeats/handshakes)"
+            )
         }
 
         func memory(_ server: ServerUnderTest, loadEAs: Int) throws {
@@ -161,7 +195,8 @@ extension Bench {
             try push.connect("tcp://127.0.0.1:\(server.port("BITTEN_MARKET_PORT"))")
             for i in 0..<nodes {
                 let uuid = "user_mem_\(i)"
-                let text = #"{"type":"handshake","deployment_mode":"universal_dealer","node_id":"NODE_\#(80_000_000 + i)_1","user_uuid":"\#(uuid)","account":\#(80_000_000 + i),"broker":"Bench Broker \#(i % 20)","server":"Bench-\#(i % 20)","chart_symbol":"EURUSD","monitored_symbols":15,"symbol_list":"EURUSD,GBPUSD,USDJPY,USDCAD,AUDUSD,NZDUSD,EURJPY,GBPJPY,EURGBP,USDCHF,EURAUD,GBPCHF,AUDJPY,XAUUSD,BTCUSD","currency":"USD","balance":10000.00,"equity":10000.00,"leverage":500,"version":"2.05","socket_type":"DEALER","timestamp":"2026.11.24 14:03:11"}"#
+                let text =
+                    #"{"type":"handshake","deployment_mode":"universal_dealer","node_id":"NODE_\#(80_000_000 + i)_1","user_uuid":"\#(uuid)","account":\#(80_000_000 + i),"broker":"Bench Broker \#(i % 20)","server":"Bench-\#(i % 20)","chart_symbol":"EURUSD","monitored_symbols":15,"symbol_list":"EURUSD,GBPUSD,USDJPY,USDCAD,AUDUSD,NZDUSD,EURJPY,GBPJPY,EURGBP,USDCHF,EURAUD,GBPCHF,AUDJPY,XAUUSD,BTCUSD","currency":"USD","balance":10000.00,"equity":10000.00,"leverage":500,"version":"2.05","socket_type":"DEALER","timestamp":"2026.11.24 14:03:11"}"#
                 try push.send(text)
             }
             let deadline = Date().addingTimeInterval(60)
@@ -189,7 +224,10 @@ struct ServerUnderTest {
 
     /// Starts a fleet of `eas` simulated EAs (one symbol, shared PUSH sockets) against this server and
     /// waits (at most 2 minutes) until they are all online.
-    func startFleet(eas: Int, heartbeat: Duration, tickInterval: Duration?, socketsPerLoop: Int = 3000, maxLoops: Int = 32, heartbeatPhases: Int = 20) async throws -> (Fleet, Task<Void, any Error>) {
+    func startFleet(
+        eas: Int, heartbeat: Duration, tickInterval: Duration?, socketsPerLoop: Int = 3000, maxLoops: Int = 32,
+        heartbeatPhases: Int = 20
+    ) async throws -> (Fleet, Task<Void, any Error>) {
         var config = FleetConfiguration(
             count: eas, commandPort: port("BITTEN_COMMAND_PORT"), marketPort: port("BITTEN_MARKET_PORT"),
             confirmPort: port("BITTEN_CONFIRM_PORT"), heartbeatInterval: heartbeat, tickInterval: tickInterval)
@@ -227,10 +265,12 @@ struct ServerUnderTest {
             guard count > 0 else { break }
             let child = Process()
             child.executableURL = process.executableURL
-            child.arguments = ["simulate", "--eas", String(count), "--heartbeat", String(heartbeat),
-                               "--tick-rate", String(tickRate), "--uuid-prefix", "user_p\(index)_",
-                               "--account-base", String(60_000_000 + index * 1_000_000), "--shared-push-sockets", "50",
-                               "--idealised", "--log-level", "warning"]
+            child.arguments = [
+                "simulate", "--eas", String(count), "--heartbeat", String(heartbeat),
+                "--tick-rate", String(tickRate), "--uuid-prefix", "user_p\(index)_",
+                "--account-base", String(60_000_000 + index * 1_000_000), "--shared-push-sockets", "50",
+                "--idealised", "--log-level", "warning",
+            ]
             child.environment = environment
             child.standardOutput = FileHandle.nullDevice
             child.standardError = FileHandle.nullDevice
@@ -249,7 +289,10 @@ struct ServerUnderTest {
     func managedRedisPort() throws -> Int {
         let file = dataDir + "/redis/managed-redis.state"
         guard let text = try? String(contentsOfFile: file, encoding: .utf8),
-              let port = text.split(separator: " ").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
+            let port = text.split(separator: " ").last.flatMap({
+                Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            })
+        else {
             throw ValidationError("no managed Redis state in \(file)")
         }
         return port
@@ -258,17 +301,22 @@ struct ServerUnderTest {
     /// The `bitten` executable measured: `BITTEN_EXECUTABLE`, or the one built beside this benchmark.
     static func bittenExecutable() throws -> String {
         if let path = ProcessInfo.processInfo.environment["BITTEN_EXECUTABLE"], !path.isEmpty { return path }
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let beside = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("bitten").path
         guard FileManager.default.isExecutableFile(atPath: beside) else {
-            throw ValidationError("no bitten executable beside \(me): build it (swift build -c release) or set BITTEN_EXECUTABLE")
+            throw ValidationError(
+                "no bitten executable beside \(me): build it (swift build -c release) or set BITTEN_EXECUTABLE")
         }
         return beside
     }
 
     static func start(environment extra: [String: String] = [:]) throws -> ServerUnderTest {
-        let names = ["BITTEN_HTTP_PORT", "BITTEN_COMMAND_PORT", "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT", "BITTEN_CONFIRM_PORT",
-                     "BITTEN_SIGNAL_IN_PORT", "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT"]
+        let names = [
+            "BITTEN_HTTP_PORT", "BITTEN_COMMAND_PORT", "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT",
+            "BITTEN_CONFIRM_PORT",
+            "BITTEN_SIGNAL_IN_PORT", "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT",
+        ]
         var ports: [String: Int] = [:]
         for name in names {
             var port = LocalRedisServerPort.next()
@@ -335,7 +383,8 @@ struct ServerUnderTest {
     /// utime + stime of the server process, in seconds.
     func cpuSeconds() -> Double {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return 0 }
+            let close = text.lastIndex(of: ")")
+        else { return 0 }
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
@@ -353,13 +402,16 @@ struct ServerUnderTest {
     /// done (a rewrite shrinks the file: a difference across one measures nothing).
     static func redisAOF(_ redis: RedisConnection) -> (bytes: Int, rewrites: Int) {
         guard let reply = try? redis.command(["INFO", "persistence"]), let info = reply.string else { return (0, 0) }
-        return (RedisConnection.infoField("aof_current_size", in: info).flatMap { Int($0) } ?? 0,
-                RedisConnection.infoField("aof_rewrites", in: info).flatMap { Int($0) } ?? 0)
+        return (
+            RedisConnection.infoField("aof_current_size", in: info).flatMap { Int($0) } ?? 0,
+            RedisConnection.infoField("aof_rewrites", in: info).flatMap { Int($0) } ?? 0
+        )
     }
 
     func rssMB() -> Double {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
         let kb = Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
         return kb / 1024
     }

@@ -47,7 +47,10 @@ enum PlainRelay {
             var message = zmq_msg_t()
             for _ in 0..<count {
                 zmq_msg_init(&message)
-                guard zmq_msg_recv(&message, pull, 0) >= 0 else { zmq_msg_close(&message); break }
+                guard zmq_msg_recv(&message, pull, 0) >= 0 else {
+                    zmq_msg_close(&message)
+                    break
+                }
                 topic.withUnsafeBytes { _ = zmq_send(pub, $0.baseAddress, $0.count, ZMQ_SNDMORE) }
                 if zmq_msg_send(&message, pub, 0) < 0 { zmq_msg_close(&message) }
             }
@@ -72,7 +75,8 @@ enum PlainRelay {
         var buffer = [UInt8](repeating: 0, count: 1024)
         var last = start
         while received < count {
-            guard zmq_recv(sub, &buffer, buffer.count, 0) >= 0 else { break }  // the topic (or a timeout: PUB dropped some)
+            // The topic (or a timeout: PUB dropped some).
+            guard zmq_recv(sub, &buffer, buffer.count, 0) >= 0 else { break }
             var more: Int32 = 0
             var size = 4
             zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &size)

@@ -16,7 +16,8 @@ extension Bench {
         @Option(help: "Users the trades are spread over.") var users = 100
         @Option(help: "Trade shards (BITTEN_TRADE_SHARDS of the server).") var shards = 16
         @Flag(help: "Run Redis without AOF (to see what durability costs).") var noAOF = false
-        @Flag(help: "Run on a loopback Redis Cluster of three primaries (no replicas) instead of one server.") var cluster = false
+        @Flag(help: "Run on a loopback Redis Cluster of three primaries (no replicas) instead of one server.")
+        var cluster = false
 
         func run() async throws {
             // A Redis of our own (AOF everysec unless --no-aof), so the fires can be in it before the server starts.
@@ -27,11 +28,13 @@ extension Bench {
             let keyed: RedisClient
             let urlText: String
             if cluster {
-                let started = try LocalRedisCluster(primaries: 3, replicasPerPrimary: 0, directory: directory, appendOnly: !noAOF)
+                let started = try LocalRedisCluster(
+                    primaries: 3, replicasPerPrimary: 0, directory: directory, appendOnly: !noAOF)
                 (single, redisCluster, urlText) = (nil, started, started.urlText)
                 keyed = RedisClient(cluster: try RedisClusterURL(parsing: started.urlText))
             } else {
-                let started = try LocalRedisServer(port: LocalRedisServerPort.next(), directory: directory, appendOnly: !noAOF)
+                let started = try LocalRedisServer(
+                    port: LocalRedisServerPort.next(), directory: directory, appendOnly: !noAOF)
                 (single, redisCluster, urlText) = (started, nil, "redis://127.0.0.1:\(started.port)")
                 keyed = RedisClient(url: started.url, poolSize: 2)
             }
@@ -41,11 +44,15 @@ extension Bench {
                 redisCluster?.stop()
             }
             // One connection per server: CPU time and command statistics are per process.
-            let servers = try (redisCluster?.servers.map(\.url) ?? single.map { [$0.url] } ?? []).map { try RedisConnection(url: $0) }
+            let servers = try (redisCluster?.servers.map(\.url) ?? single.map { [$0.url] } ?? []).map {
+                try RedisConnection(url: $0)
+            }
             func redisCPU() -> Double { servers.reduce(0) { $0 + ServerUnderTest.redisCPUSeconds($1) } }
             let uuids = (0..<users).map { "user_bench_\($0)" }
             let fireIDs = try await seed(keyed, uuids: uuids)
-            let server = try ServerUnderTest.start(environment: ["BITTEN_REDIS_URL": urlText, "BITTEN_TRADE_SHARDS": String(shards)])
+            let server = try ServerUnderTest.start(environment: [
+                "BITTEN_REDIS_URL": urlText, "BITTEN_TRADE_SHARDS": String(shards),
+            ])
             defer { server.stop() }
             let keys = (0..<shards).map { ShardKeys(shard: $0) }
             func sum(_ command: (ShardKeys) -> [String]) async throws -> Int {
@@ -53,7 +60,9 @@ extension Bench {
             }
             // The server has taken every shard (and so loaded the fires) when it holds every lease.
             for _ in 0..<200 {
-                let held = try await keyed.pipeline(keys.map { ["GET", $0.lease] }).filter { ($0.string ?? "").hasPrefix("gateway-1/") }.count
+                let held = try await keyed.pipeline(keys.map { ["GET", $0.lease] }).filter {
+                    ($0.string ?? "").hasPrefix("gateway-1/")
+                }.count
                 if held == shards { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -71,12 +80,16 @@ extension Bench {
             for i in 0..<trades {
                 let uuid = uuids[i % users]
                 let ticket = 700_000_000 + i
-                try push.send(#"{"type":"confirmation","command_type":"fire","fire_id":"\#(fireIDs[i])","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(ticket),"price":1.08500,"lot":0.10,"message":"Trade executed successfully via DEALER","account":\#(80_000 + i % users),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 14:06:02"}"#)
+                try push.send(
+                    #"{"type":"confirmation","command_type":"fire","fire_id":"\#(fireIDs[i])","node_id":"NODE_1_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(ticket),"price":1.08500,"lot":0.10,"message":"Trade executed successfully via DEALER","account":\#(80_000 + i % users),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 14:06:02"}"#
+                )
             }
             for i in 0..<trades {
                 // As the EA v2.05 answers a close: close price 0 (the balance it reports is unchanged here, so
                 // with no market quote either the close is counted, unvalued).
-                try push.send(#"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_1_1","user_uuid":"\#(uuids[i % users])","status":"success","ticket":\#(700_000_000 + i),"close_price":0.00000,"lot":0.10,"message":"Position closed","account":\#(80_000 + i % users),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#)
+                try push.send(
+                    #"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_1_1","user_uuid":"\#(uuids[i % users])","status":"success","ticket":\#(700_000_000 + i),"close_price":0.00000,"lot":0.10,"message":"Position closed","account":\#(80_000 + i % users),"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#
+                )
             }
             let sent = Date().timeIntervalSince(start)
             var total = 0
@@ -113,31 +126,54 @@ extension Bench {
                 }
             }
             for (name, value) in stats.sorted(by: { $0.value.usec > $1.value.usec }).prefix(14) {
-                print(String(format: "redis: %@ calls=%d usec=%d per_call=%.2f", name, value.calls, value.usec,
-                             Double(value.usec) / Double(max(1, value.calls))))
+                print(
+                    String(
+                        format: "redis: %@ calls=%d usec=%d per_call=%.2f", name, value.calls, value.usec,
+                        Double(value.usec) / Double(max(1, value.calls))))
             }
-            let where_ = cluster ? "a cluster of \(servers.count) primaries" : "one Redis"
-            print(String(format: "trade: %d confirmations (%d fills + %d closes) of %d users over %d shards on %@ pushed in %.2f s",
-                         trades * 2, trades, trades, users, shards, where_, sent))
-            print(String(format: "trade: all applied after %.2f s: %.0f confirmations/s end to end (ledger + lifecycle + statistics)",
-                         elapsed, Double(trades * 2) / elapsed))
+            let place = cluster ? "a cluster of \(servers.count) primaries" : "one Redis"
+            print(
+                String(
+                    format:
+                        "trade: %d confirmations (%d fills + %d closes) of %d users over %d shards on %@ pushed in %.2f s",
+                    trades * 2, trades, trades, users, shards, place, sent))
+            print(
+                String(
+                    format:
+                        "trade: all applied after %.2f s: %.0f confirmations/s end to end (ledger + lifecycle + statistics)",
+                    elapsed, Double(trades * 2) / elapsed))
             // Redis runs commands on one thread: its CPU time per confirmation bounds the rate, whatever the server does.
             let perConfirmation = redisUsed / Double(trades * 2)
-            print(String(format: "trade: Redis CPU %.1f µs per confirmation (%.0f%% of a core during the run, all servers): at most %.0f confirmations/s with Redis alone on a whole core; server CPU %.1f µs per confirmation",
-                         perConfirmation * 1e6, redisUsed / elapsed * 100, 1 / max(perConfirmation, 1e-9), serverUsed / Double(trades * 2) * 1e6))
+            print(
+                String(
+                    format:
+                        "trade: Redis CPU %.1f µs per confirmation (%.0f%% of a core during the run, all servers): at most %.0f confirmations/s with Redis alone on a whole core; server CPU %.1f µs per confirmation",
+                    perConfirmation * 1e6, redisUsed / elapsed * 100, 1 / max(perConfirmation, 1e-9),
+                    serverUsed / Double(trades * 2) * 1e6))
             if aofRewritten {
-                print("trade: AOF bytes per confirmation not measured: Redis rewrote its append-only file during the run")
+                print(
+                    "trade: AOF bytes per confirmation not measured: Redis rewrote its append-only file during the run")
             } else if !noAOF {
-                print(String(format: "trade: AOF %.0f bytes per confirmation (what Redis wrote to its append-only file, all servers)",
-                             Double(aofWritten) / Double(trades * 2)))
+                print(
+                    String(
+                        format:
+                            "trade: AOF %.0f bytes per confirmation (what Redis wrote to its append-only file, all servers)",
+                        Double(aofWritten) / Double(trades * 2)))
             }
             if cluster {
-                print("trade: Redis CPU per primary: " + perServer.map { seconds in
-                    String(format: "%.0f%% of a core", seconds / elapsed * 100)
-                }.joined(separator: ", "))
+                print(
+                    "trade: Redis CPU per primary: "
+                        + perServer.map { seconds in
+                            String(format: "%.0f%% of a core", seconds / elapsed * 100)
+                        }.joined(separator: ", "))
             }
-            print(String(format: "trade: per shard %.0f confirmations/s (%d shards on %@)", Double(trades * 2) / elapsed / Double(shards), shards, where_))
-            print("trade: \(streamLength) ledger stream entries (a batch each), statistics total \(total), open positions left \(open)")
+            print(
+                String(
+                    format: "trade: per shard %.0f confirmations/s (%d shards on %@)",
+                    Double(trades * 2) / elapsed / Double(shards), shards, place))
+            print(
+                "trade: \(streamLength) ledger stream entries (a batch each), statistics total \(total), open positions left \(open)"
+            )
         }
 
         /// The users and one fire per trade, reserved and sent, stored by the trade engine's own store in the
@@ -147,21 +183,33 @@ extension Bench {
             for uuid in uuids {
                 book[ShardKeys.shard(of: uuid, count: shards)].save(
                     ShardUser(uuid: uuid, tier: .commander, riskOverride: ""),
-                    fields: ["uuid", uuid, "tier", "COMMANDER", "display_name", uuid, "risk_override", "", "created", "0"])
+                    fields: [
+                        "uuid", uuid, "tier", "COMMANDER", "display_name", uuid, "risk_override", "", "created", "0",
+                    ])
             }
-            let variants = Tier.allCases.map { SizingChoice(key: $0.rawValue + "|", slots: 1_000_000, lot: 0.1,
-                                                            fields: ["lot", "0.1", "risk_percent", "1", "risk_amount", "100", "tier", $0.rawValue]) }
+            let variants = Tier.allCases.map {
+                SizingChoice(
+                    key: $0.rawValue + "|", slots: 1_000_000, lot: 0.1,
+                    fields: ["lot", "0.1", "risk_percent", "1", "risk_amount", "100", "tier", $0.rawValue])
+            }
             var ids: [String] = []
             for i in 0..<trades {
                 let uuid = uuids[i % uuids.count]
                 let shard = ShardKeys.shard(of: uuid, count: shards)
-                let fire = FireInFlight(id: "", userUUID: uuid, signalID: "SIG_BENCH_\(i)", symbol: "EURUSD", isBuy: true, stopLoss: 1.08,
-                                        takeProfit: 1.09, lot: 0, tickSize: 0.00001, tickValue: 1, deadline: 4_000_000_000)
-                let fields = ["kind", "fire", "signal_id", "SIG_BENCH_\(i)", "user_uuid", uuid, "symbol", "EURUSD", "direction", "BUY",
-                              "entry", "1.0852", "sl", "1.08", "tp", "1.09", "citadel_multiplier", "1", "balance", "10000",
-                              "tick_size", "0.00001", "tick_value", "1", "created_at", "1764000000.1", "deadline", "4000000000"]
-                guard case .reserved(let id, _) = book[shard].reserve(fire, variants: variants, signalExpiresAt: 4_000_000_000,
-                                                                      date: "20261205", fields: fields) else {
+                let fire = FireInFlight(
+                    id: "", userUUID: uuid, signalID: "SIG_BENCH_\(i)", symbol: "EURUSD", isBuy: true, stopLoss: 1.08,
+                    takeProfit: 1.09, lot: 0, tickSize: 0.00001, tickValue: 1, deadline: 4_000_000_000)
+                let fields = [
+                    "kind", "fire", "signal_id", "SIG_BENCH_\(i)", "user_uuid", uuid, "symbol", "EURUSD", "direction",
+                    "BUY",
+                    "entry", "1.0852", "sl", "1.08", "tp", "1.09", "citadel_multiplier", "1", "balance", "10000",
+                    "tick_size", "0.00001", "tick_value", "1", "created_at", "1764000000.1", "deadline", "4000000000",
+                ]
+                guard
+                    case .reserved(let id, _) = book[shard].reserve(
+                        fire, variants: variants, signalExpiresAt: 4_000_000_000,
+                        date: "20261205", fields: fields)
+                else {
                     throw ValidationError("bench fire \(i) not reserved")
                 }
                 book[shard].sent(id, at: 1_764_000_000.2, deadline: 4_000_000_000, fields: ["sent_at", "1764000000.2"])
@@ -172,7 +220,8 @@ extension Bench {
                 guard let token = try await store.acquire(instance: "bench-seed", boot: "1", ttl: .seconds(60)) else {
                     throw ValidationError("shard \(index) is held by someone else")
                 }
-                try await store.commit(book[index].takeChanges(), sequence: book[index].book.sequence, lastApplied: nil, token: token)
+                try await store.commit(
+                    book[index].takeChanges(), sequence: book[index].book.sequence, lastApplied: nil, token: token)
                 try await store.release(token: token)
             }
             return ids

@@ -10,6 +10,9 @@ struct Bitten: AsyncParsableCommand {
         commandName: "bitten",
         abstract: "Trading infrastructure for MetaTrader 5 EAs over ZeroMQ, with state in Redis.",
         version: version,
-        subcommands: [Up.self, Run.self, Status.self, Check.self, Stop.self, Logs.self, Keys.self, User.self, NodeCommand.self, Fire.self, Simulate.self]
+        subcommands: [
+            Up.self, Run.self, Status.self, Check.self, Stop.self, Logs.self, Keys.self, User.self, NodeCommand.self,
+            Fire.self, Simulate.self,
+        ]
     )
 }

@@ -6,8 +6,14 @@ import Yams
 /// Options shared by every command that reads the configuration.
 struct ConfigOptions: ParsableArguments {
     @Option(help: "YAML configuration file (default: $BITTEN_CONFIG).") var config: String?
-    @Option(help: "Redis URL redis://[:password@]host:port[/db] or redis-cluster://host:port[,host:port…] (default: a managed local redis-server).") var redisURL: String?
-    @Flag(help: "With no Redis URL: a managed local Redis Cluster (three primaries, one replica each) instead of one redis-server.") var redisCluster = false
+    @Option(
+        help:
+            "Redis URL redis://[:password@]host:port[/db] or redis-cluster://host:port[,host:port…] (default: a managed local redis-server)."
+    ) var redisURL: String?
+    @Flag(
+        help:
+            "With no Redis URL: a managed local Redis Cluster (three primaries, one replica each) instead of one redis-server."
+    ) var redisCluster = false
     @Option(help: "Data directory for the managed Redis, logs and spool.") var dataDir: String?
     @Option(help: "Address to bind (EA-facing ZeroMQ and, if given, HTTP).") var bindHost: String?
     @Option(help: "HTTP port of the API and dashboard.") var httpPort: String?
@@ -81,11 +87,14 @@ struct ConfigOptions: ParsableArguments {
             guard let name = key.string else { continue }
             if name == "symbol_aliases" {
                 guard let aliases = value.mapping else {
-                    throw ConfigError(setting: name, message: "\(path): symbol_aliases must be a mapping of broker name: canonical symbol")
+                    throw ConfigError(
+                        setting: name,
+                        message: "\(path): symbol_aliases must be a mapping of broker name: canonical symbol")
                 }
                 for (alias, target) in aliases {
                     guard let from = alias.string, let to = target.scalar?.string else {
-                        throw ConfigError(setting: name, message: "\(path): every symbol alias must be a name: symbol pair")
+                        throw ConfigError(
+                            setting: name, message: "\(path): every symbol alias must be a name: symbol pair")
                     }
                     file.symbolAliases[from] = to
                 }
@@ -97,7 +106,8 @@ struct ConfigOptions: ParsableArguments {
                 continue
             }
             guard let scalar = value.scalar?.string else {
-                throw ConfigError(setting: "BITTEN_CONFIG", message: "\(path): every value must be a scalar (key \(name))")
+                throw ConfigError(
+                    setting: "BITTEN_CONFIG", message: "\(path): every value must be a scalar (key \(name))")
             }
             values[name] = scalar
         }
@@ -113,7 +123,8 @@ struct ConfigOptions: ParsableArguments {
         var sections: [String: [String: String]] = [:]
         for (key, value) in mapping {
             guard let entry = key.string, let fields = value.mapping else {
-                throw ConfigError(setting: name, message: "\(path): \(name).\(key.string ?? "?") must be a mapping of field: value")
+                throw ConfigError(
+                    setting: name, message: "\(path): \(name).\(key.string ?? "?") must be a mapping of field: value")
             }
             var section: [String: String] = [:]
             for (field, scalar) in fields {

@@ -29,8 +29,10 @@ struct DemoTrader: Service {
                 users = fleet.uuids
                 let tiers: [Tier] = [.recruit, .corporal, .sergeant, .lieutenant]
                 for (index, uuid) in users.enumerated() where (try? await store.user(uuid)) == nil {
-                    try? await store.save(UserRecord(uuid: uuid, tier: tiers[index % tiers.count], displayName: "Demo trader \(index + 1)",
-                                                     createdAt: Date().timeIntervalSince1970))
+                    try? await store.save(
+                        UserRecord(
+                            uuid: uuid, tier: tiers[index % tiers.count], displayName: "Demo trader \(index + 1)",
+                            createdAt: Date().timeIntervalSince1970))
                 }
             }
             let live = quotes.latestQuotes.values.filter { Date().timeIntervalSince1970 - $0.receivedAt < 30 }
@@ -42,7 +44,8 @@ struct DemoTrader: Service {
                 let id = "DEMO_\(quote.symbol)_\(Int(Date().timeIntervalSince1970))_\(round)"
                 let digits = pip < 0.001 ? 5 : 3
                 func fmt(_ v: Double) -> String { String(format: "%.\(digits)f", v) }
-                let text = #"{"signal_id":"\#(id)","symbol":"\#(quote.symbol)","direction":"\#(buy ? "BUY" : "SELL")","entry_price":\#(fmt(entry)),"stop_loss":\#(fmt(buy ? entry - stop : entry + stop)),"take_profit":\#(fmt(buy ? entry + 2 * stop : entry - 2 * stop)),"confidence":\#(Int.random(in: 70...95)),"source":"demo"}"#
+                let text =
+                    #"{"signal_id":"\#(id)","symbol":"\#(quote.symbol)","direction":"\#(buy ? "BUY" : "SELL")","entry_price":\#(fmt(entry)),"stop_loss":\#(fmt(buy ? entry - stop : entry + stop)),"take_profit":\#(fmt(buy ? entry + 2 * stop : entry - 2 * stop)),"confidence":\#(Int.random(in: 70...95)),"source":"demo"}"#
                 do {
                     _ = try await intake.submit(Array(text.utf8))
                     // Users with a free slot (RECRUIT has one), so the demo does not pile up refusals.
@@ -66,7 +69,9 @@ struct DemoTrader: Service {
                 }
                 let due = opened.filter { Date().timeIntervalSince($0.at) > 60 }
                 for item in due { _ = try? await desk.close(ticket: item.ticket) }
-                opened.removeAll { item in due.contains { $0.ticket == item.ticket } || !open.contains { $0.ticket == item.ticket } }
+                opened.removeAll { item in
+                    due.contains { $0.ticket == item.ticket } || !open.contains { $0.ticket == item.ticket }
+                }
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }

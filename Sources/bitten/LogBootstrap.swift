@@ -42,8 +42,10 @@ struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
+    func log(
+        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+        file: String, function: String, line: UInt
+    ) {
         var fields: [String: String] = [
             "ts": Date().formatted(.iso8601), "level": level.rawValue, "label": label,
             "msg": message.description, "source": source,
@@ -77,7 +79,9 @@ final class ServiceLogFiles: Sendable {
         handles.withLock { handles in
             let path = (directory as NSString).appendingPathComponent(service + ".log")
             if handles[service] == nil {
-                if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+                if !FileManager.default.fileExists(atPath: path) {
+                    FileManager.default.createFile(atPath: path, contents: nil)
+                }
                 handles[service] = FileHandle(forWritingAtPath: path)
                 _ = try? handles[service]?.seekToEnd()
             }
@@ -105,12 +109,15 @@ struct ServiceFileLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
+    func log(
+        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+        file: String, function: String, line: UInt
+    ) {
         let merged = metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 })
         let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let stamp = Date().formatted(.iso8601)
-        files.write("\(stamp) \(level) \(label): \(message)\(fields.isEmpty ? "" : " " + fields)\n",
-                    service: ServiceLogFiles.service(for: label))
+        files.write(
+            "\(stamp) \(level) \(label): \(message)\(fields.isEmpty ? "" : " " + fields)\n",
+            service: ServiceLogFiles.service(for: label))
     }
 }

@@ -12,12 +12,17 @@ enum ManagedRedis {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let stateFile = (directory as NSString).appendingPathComponent("managed-redis.state")
         if let text = try? String(contentsOfFile: stateFile, encoding: .utf8) {
-            let parts = text.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            let parts = text.split(separator: " ").compactMap {
+                Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
             if parts.count == 2 {
                 let adopted = LocalRedisServer(adoptingPID: pid_t(parts[0]), port: parts[1])
                 if adopted.isRunning,
-                   (try? RedisConnection(url: adopted.url, timeout: .milliseconds(500)).command(["PING"])) == .status("PONG") {
-                    logger.notice("reusing managed redis-server", metadata: ["pid": "\(parts[0])", "port": "\(parts[1])"])
+                    (try? RedisConnection(url: adopted.url, timeout: .milliseconds(500)).command(["PING"]))
+                        == .status("PONG")
+                {
+                    logger.notice(
+                        "reusing managed redis-server", metadata: ["pid": "\(parts[0])", "port": "\(parts[1])"])
                     return adopted
                 }
             }
@@ -27,7 +32,9 @@ enum ManagedRedis {
             port: port, directory: directory, appendOnly: true,
             logFile: (directory as NSString).appendingPathComponent("redis-server.log"))
         try "\(server.pid) \(port)\n".write(toFile: stateFile, atomically: true, encoding: .utf8)
-        logger.notice("started managed redis-server", metadata: ["pid": "\(server.pid)", "port": "\(port)", "dir": "\(directory)"])
+        logger.notice(
+            "started managed redis-server",
+            metadata: ["pid": "\(server.pid)", "port": "\(port)", "dir": "\(directory)"])
         return server
     }
 
@@ -46,8 +53,12 @@ enum ManagedRedis {
 /// adopt them instead of starting a second cluster.
 enum ManagedCluster {
     static func directory(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("redis-cluster") }
-    static func stateFile(_ dataDir: String) -> String { (directory(dataDir) as NSString).appendingPathComponent("managed-cluster.state") }
-    static func portsFile(_ dataDir: String) -> String { (directory(dataDir) as NSString).appendingPathComponent("cluster.ports") }
+    static func stateFile(_ dataDir: String) -> String {
+        (directory(dataDir) as NSString).appendingPathComponent("managed-cluster.state")
+    }
+    static func portsFile(_ dataDir: String) -> String {
+        (directory(dataDir) as NSString).appendingPathComponent("cluster.ports")
+    }
 
     /// The running servers' ports, from the state file (for `bitten check`).
     static func runningPorts(dataDir: String) -> [Int]? {
@@ -72,9 +83,13 @@ enum ManagedCluster {
                 let parts = line.split(separator: " ").compactMap { Int($0) }
                 return parts.count == 2 ? LocalRedisServer(adoptingPID: pid_t(parts[0]), port: parts[1]) : nil
             }
-            let alive = !servers.isEmpty && servers.allSatisfy { server in
-                server.isRunning && (try? RedisConnection(url: server.url, timeout: .milliseconds(500)).command(["PING"])) == .status("PONG")
-            }
+            let alive =
+                !servers.isEmpty
+                && servers.allSatisfy { server in
+                    server.isRunning
+                        && (try? RedisConnection(url: server.url, timeout: .milliseconds(500)).command(["PING"]))
+                            == .status("PONG")
+                }
             if alive {
                 let adopted = LocalRedisCluster(adopting: servers, directory: directory)
                 do {
@@ -82,7 +97,9 @@ enum ManagedCluster {
                     logger.notice("reusing managed redis cluster", metadata: ["ports": "\(adopted.ports)"])
                     return adopted
                 } catch {
-                    logger.warning("the managed cluster left running is not healthy: stopping it", metadata: ["error": "\(error.message)"])
+                    logger.warning(
+                        "the managed cluster left running is not healthy: stopping it",
+                        metadata: ["error": "\(error.message)"])
                     adopted.stop()
                 }
             }
@@ -92,8 +109,12 @@ enum ManagedCluster {
         if let text = try? String(contentsOfFile: portsFile(dataDir), encoding: .utf8) {
             let known = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
             if known.count == 6 {
-                if let busy = known.first(where: { !LocalRedisCluster.isFree($0) || !LocalRedisCluster.isFree($0 + 10_000) }) {
-                    throw StartupError("port \(busy) (or its cluster bus port \(busy + 10_000)) of the managed Redis Cluster in \(directory) is in use: stop what holds it, or remove \(directory) to start an empty cluster")
+                if let busy = known.first(where: {
+                    !LocalRedisCluster.isFree($0) || !LocalRedisCluster.isFree($0 + 10_000)
+                }) {
+                    throw StartupError(
+                        "port \(busy) (or its cluster bus port \(busy + 10_000)) of the managed Redis Cluster in \(directory) is in use: stop what holds it, or remove \(directory) to start an empty cluster"
+                    )
                 }
                 ports = known
             }
@@ -104,11 +125,13 @@ enum ManagedCluster {
         } catch {
             throw StartupError("the managed Redis Cluster did not start: \(error.message)")
         }
-        try cluster.ports.map(String.init).joined(separator: " ").appending("\n").write(toFile: portsFile(dataDir), atomically: true, encoding: .utf8)
+        try cluster.ports.map(String.init).joined(separator: " ").appending("\n").write(
+            toFile: portsFile(dataDir), atomically: true, encoding: .utf8)
         try cluster.servers.map { "\($0.pid) \($0.port)" }.joined(separator: "\n").appending("\n")
             .write(toFile: stateFile(dataDir), atomically: true, encoding: .utf8)
-        logger.notice(ports == nil ? "started a managed redis cluster" : "restarted the managed redis cluster",
-                      metadata: ["ports": "\(cluster.ports)", "dir": "\(directory)"])
+        logger.notice(
+            ports == nil ? "started a managed redis cluster" : "restarted the managed redis cluster",
+            metadata: ["ports": "\(cluster.ports)", "dir": "\(directory)"])
         return cluster
     }
 

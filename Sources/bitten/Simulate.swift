@@ -17,11 +17,17 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Server host.") var host = "127.0.0.1"
     @Option(help: "UUID prefix (several simulators side by side need different ones).") var uuidPrefix = "user_sim_"
     @Option(help: "First account number.") var accountBase = 70_000_000
-    @Option(help: "PUSH sockets shared by all EAs for market data and confirmations (default: three sockets per EA, like the real EA).")
+    @Option(
+        help:
+            "PUSH sockets shared by all EAs for market data and confirmations (default: three sockets per EA, like the real EA)."
+    )
     var sharedPushSockets: Int?
     @Option(help: "Appended to every symbol to make the broker's name (e.g. .r, m, -ECN).") var symbolSuffix = ""
     @Option(help: "The accounts' currency.") var currency = "USD"
-    @Flag(help: "Idealised EAs (every command answered at once, real close prices) instead of the EA v2.05's behaviour; for load tests only.")
+    @Flag(
+        help:
+            "Idealised EAs (every command answered at once, real close prices) instead of the EA v2.05's behaviour; for load tests only."
+    )
     var idealised = false
 
     func run() async throws {
@@ -46,12 +52,18 @@ struct Simulate: AsyncParsableCommand {
         let logger = Logger(label: "bitten.simulate")
         let fleet = try Fleet(configuration: fleetConfig, logger: logger)
         let progress = Progress(fleet: fleet, duration: duration)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: fleet), .init(service: progress, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: fleet),
+                    .init(service: progress, successTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         let s = fleet.stats
-        print("done: \(s.connected) EAs, \(s.sent) messages sent (\(s.ticksSent) ticks, \(s.heartbeatsSent) heartbeats), \(s.firesReceived) fires answered, \(s.pongsSent) pongs")
+        print(
+            "done: \(s.connected) EAs, \(s.sent) messages sent (\(s.ticksSent) ticks, \(s.heartbeatsSent) heartbeats), \(s.firesReceived) fires answered, \(s.pongsSent) pongs"
+        )
     }
 
     /// Prints a progress line every second; ends the run after `duration`.
@@ -66,7 +78,9 @@ struct Simulate: AsyncParsableCommand {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
                 let s = fleet.stats
                 let elapsed = ContinuousClock.now - start
-                print("[\(elapsed.components.seconds)s] EAs \(s.connected)  sent \(s.sent) (+\(s.sent - last)/s)  ticks \(s.ticksSent)  heartbeats \(s.heartbeatsSent)  commands \(s.commandsReceived)  confirmations \(s.confirmationsSent)")
+                print(
+                    "[\(elapsed.components.seconds)s] EAs \(s.connected)  sent \(s.sent) (+\(s.sent - last)/s)  ticks \(s.ticksSent)  heartbeats \(s.heartbeatsSent)  commands \(s.commandsReceived)  confirmations \(s.confirmationsSent)"
+                )
                 last = s.sent
                 if let duration, elapsed >= .milliseconds(Int64(duration * 1000)) { return }
             }

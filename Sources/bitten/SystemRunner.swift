@@ -34,7 +34,9 @@ struct SystemRunner {
             // Six servers started and joined: seconds of blocking waits, on a thread of their own.
             let dataDir = config.dataDir
             let cluster = try await withCheckedThrowingContinuation { continuation in
-                Thread { continuation.resume(with: Result { try ManagedCluster.start(dataDir: dataDir, logger: logger) }) }.start()
+                Thread {
+                    continuation.resume(with: Result { try ManagedCluster.start(dataDir: dataDir, logger: logger) })
+                }.start()
             }
             managedCluster = cluster
             backend = .cluster(ManagedCluster.url(cluster))
@@ -67,31 +69,43 @@ struct SystemRunner {
         if services.contains(.confirmations) { selection.insert(.confirm) }
         if services.contains(.monitor) || services.contains(.citadel) { selection.insert(.alerts) }
         if services.contains(.citadel) { selection.insert(.query) }
-        if services.contains(.citadel) && notRunning["signal_intake"] == nil { selection.formUnion([.signals, .signalIn]) }
+        if services.contains(.citadel) && notRunning["signal_intake"] == nil {
+            selection.formUnion([.signals, .signalIn])
+        }
         var curve: (secretKey: String, allowList: CurveAllowList)?
         if config.curve {
             let allowList = CurveAllowList()
-            allowList.replace(CurveFiles.parseAllowList(
-                (try? String(contentsOfFile: CurveFiles.allowList(config.dataDir), encoding: .utf8)) ?? ""))
+            allowList.replace(
+                CurveFiles.parseAllowList(
+                    (try? String(contentsOfFile: CurveFiles.allowList(config.dataDir), encoding: .utf8)) ?? ""))
             curve = (try CurveFiles.loadSecret(config.dataDir), allowList)
             logger.notice("CURVE on for 5555, 5556, 5558", metadata: ["allowed_keys": "\(allowList.count)"])
         }
         let networks = config.eaNetworks.map { NetworkGate(configured: $0) }
-        if let networks { logger.notice("EA sockets accept only allowed networks", metadata: ["networks": "\(networks.configured.networks)"]) }
-        let sockets = try await ServerSockets.bind(config, selection: selection, curve: curve, networks: networks, logger: logger)
+        if let networks {
+            logger.notice(
+                "EA sockets accept only allowed networks", metadata: ["networks": "\(networks.configured.networks)"])
+        }
+        let sockets = try await ServerSockets.bind(
+            config, selection: selection, curve: curve, networks: networks, logger: logger)
 
         let board = ServiceBoard()
         let redis = backend.client(poolSize: 4, label: "bitten.redis")
         let needsRegistry = !services.isDisjoint(with: [.gateway, .telemetry, .confirmations, .nodes, .monitor])
         let alerts = AlertQueue()
-        let registry = needsRegistry
-            ? NodeRegistry(redis: redis, board: board, gateway: config.gatewayID, canon: config.symbolCanon, peerMatch: config.eaPeerCheck,
-                           switchApprovalAfter: config.switchApprovalAfter, alerts: alerts, logger: Logger(label: "bitten.nodes"))
+        let registry =
+            needsRegistry
+            ? NodeRegistry(
+                redis: redis, board: board, gateway: config.gatewayID, canon: config.symbolCanon,
+                peerMatch: config.eaPeerCheck,
+                switchApprovalAfter: config.switchApprovalAfter, alerts: alerts, logger: Logger(label: "bitten.nodes"))
             : nil
         var group: [any Service] = [redis]
         if let zap = sockets.zap {
-            group.append(CurveGuard(zap: zap, allowList: curve?.allowList, networks: networks, dataDir: config.dataDir, redis: redis,
-                                    board: board, logger: Logger(label: "bitten.curve")))
+            group.append(
+                CurveGuard(
+                    zap: zap, allowList: curve?.allowList, networks: networks, dataDir: config.dataDir, redis: redis,
+                    board: board, logger: Logger(label: "bitten.curve")))
         }
         if let registry { group.append(registry) }
         var monitor: HeartbeatMonitor?
@@ -109,32 +123,39 @@ struct SystemRunner {
             settings.shards = config.tradeShards
             settings.instance = config.gatewayID
             settings.fault = config.faultInjection
-            let owner = TradeEngine(redis: tradeRedis, settings: settings, board: board, logger: Logger(label: "bitten.trade"), alerts: alerts)
+            let owner = TradeEngine(
+                redis: tradeRedis, settings: settings, board: board, logger: Logger(label: "bitten.trade"),
+                alerts: alerts)
             engine = owner
             group.append(owner)
         }
-        let rateLimit: (rate: Double, burst: Double)? = config.eaRateLimit > 0 ? (config.eaRateLimit, 2 * config.eaRateLimit) : nil
+        let rateLimit: (rate: Double, burst: Double)? =
+            config.eaRateLimit > 0 ? (config.eaRateLimit, 2 * config.eaRateLimit) : nil
         if let registry {
             if services.contains(.gateway), let socket = sockets.command {
-                let service = GatewayService(socket: socket, registry: registry, board: board, port: config.commandPort,
-                                             pingInterval: .milliseconds(Int64(config.pingInterval * 1000)),
-                                             logger: Logger(label: "bitten.gateway"), rateLimit: rateLimit,
-                                             fireTimeout: config.fireTimeout,
-                                             quietWhenMarketClosed: config.suppressAlertsWhenMarketClosed, alerts: alerts,
-                                             monitor: sockets.commandMonitor, linkTimeout: config.eaLinkTimeout)
+                let service = GatewayService(
+                    socket: socket, registry: registry, board: board, port: config.commandPort,
+                    pingInterval: .milliseconds(Int64(config.pingInterval * 1000)),
+                    logger: Logger(label: "bitten.gateway"), rateLimit: rateLimit,
+                    fireTimeout: config.fireTimeout,
+                    quietWhenMarketClosed: config.suppressAlertsWhenMarketClosed, alerts: alerts,
+                    monitor: sockets.commandMonitor, linkTimeout: config.eaLinkTimeout)
                 gateway = service
                 group.append(service)
                 // Commands for this gateway's EAs from other processes (scale-out), on a connection of its own.
                 let inboxRedis = backend.client(poolSize: 1, label: "bitten.redis.inbox")
                 group.append(inboxRedis)
-                group.append(GatewayInbox(gateway: service, gatewayID: config.gatewayID, redis: inboxRedis, board: board,
-                                          logger: Logger(label: "bitten.gateway")))
+                group.append(
+                    GatewayInbox(
+                        gateway: service, gatewayID: config.gatewayID, redis: inboxRedis, board: board,
+                        logger: Logger(label: "bitten.gateway")))
             }
             if services.contains(.telemetry), let socket = sockets.market {
-                let service = TelemetryService(input: socket, relay: sockets.relay, registry: registry, board: board,
-                                               inputPort: config.marketPort, relayPort: config.relayPort,
-                                               format: config.relayFormat, logger: Logger(label: "bitten.telemetry"),
-                                               rateLimit: rateLimit)
+                let service = TelemetryService(
+                    input: socket, relay: sockets.relay, registry: registry, board: board,
+                    inputPort: config.marketPort, relayPort: config.relayPort,
+                    format: config.relayFormat, logger: Logger(label: "bitten.telemetry"),
+                    rateLimit: rateLimit)
                 telemetry = service
                 group.append(service)
             }
@@ -148,11 +169,14 @@ struct SystemRunner {
                     }
                     appliedCursor = { engine.appliedCursor($0) }
                 }
-                group.append(ConfirmationService(input: socket, registry: registry, redis: redis, board: board,
-                                                 port: config.confirmPort, logger: Logger(label: "bitten.confirmations"),
-                                                 spoolDirectory: (config.dataDir as NSString).appendingPathComponent("spool"),
-                                                 writerID: config.gatewayID, valuation: telemetry, ledgerOff: notRunning["confirmation_ledger"],
-                                                 shards: config.tradeShards, handoff: handoff, appliedCursor: appliedCursor, onAppended: { [engine] in engine?.wake() }))
+                group.append(
+                    ConfirmationService(
+                        input: socket, registry: registry, redis: redis, board: board,
+                        port: config.confirmPort, logger: Logger(label: "bitten.confirmations"),
+                        spoolDirectory: (config.dataDir as NSString).appendingPathComponent("spool"),
+                        writerID: config.gatewayID, valuation: telemetry, ledgerOff: notRunning["confirmation_ledger"],
+                        shards: config.tradeShards, handoff: handoff, appliedCursor: appliedCursor,
+                        onAppended: { [engine] in engine?.wake() }))
             }
             if services.contains(.monitor) {
                 let heartbeat = HeartbeatMonitor(
@@ -170,17 +194,20 @@ struct SystemRunner {
         var intake: SignalIntake?
         var citadel: CitadelService?
         if services.contains(.citadel) {
-            let analysis = CitadelService(settings: config.citadel, instruments: config.instruments, query: sockets.query, queryPort: config.queryPort,
-                                          alerts: sockets.alerts, redis: redis, board: board,
-                                          logger: Logger(label: "bitten.citadel"))
+            let analysis = CitadelService(
+                settings: config.citadel, instruments: config.instruments, query: sockets.query,
+                queryPort: config.queryPort,
+                alerts: sockets.alerts, redis: redis, board: board,
+                logger: Logger(label: "bitten.citadel"))
             if let telemetry { analysis.attach(to: telemetry) }
             citadel = analysis
             group.append(analysis)
         }
         if services.contains(.citadel), let analysis = citadel, notRunning["signal_intake"] == nil {
-            let service = SignalIntake(input: sockets.signalIn, publisher: sockets.signals, store: store, scorer: analysis,
-                                       defaultTTL: config.signalTTL, board: board, port: config.signalInPort,
-                                       logger: Logger(label: "bitten.signals"))
+            let service = SignalIntake(
+                input: sockets.signalIn, publisher: sockets.signals, store: store, scorer: analysis,
+                defaultTTL: config.signalTTL, board: board, port: config.signalInPort,
+                logger: Logger(label: "bitten.signals"))
             intake = service
             group.append(service)
         }
@@ -191,40 +218,57 @@ struct SystemRunner {
             settings.sizer = PositionSizer(baseRiskPercent: config.baseRiskPercent)
             settings.tiers = config.tiers
             settings.instruments = config.instruments
-            let desk = FireDesk(store: store, engine: engine, channel: RoutedCommandChannel(local: gateway, redis: tradeRedis), registry: registry, quotes: telemetry, settings: settings,
-                                board: board, logger: Logger(label: "bitten.trade"), router: router)
+            let desk = FireDesk(
+                store: store, engine: engine, channel: RoutedCommandChannel(local: gateway, redis: tradeRedis),
+                registry: registry, quotes: telemetry, settings: settings,
+                board: board, logger: Logger(label: "bitten.trade"), router: router)
             group.append(desk)
             // The inboxes of the shards owned here (a client of its own: the pop blocks a connection).
             let shardInboxRedis = backend.client(poolSize: 1, label: "bitten.redis.trade_inbox")
             if !backend.isCluster { group.append(shardInboxRedis) }
-            group.append(ShardInbox(desk: desk, store: store, engine: engine, redis: shardInboxRedis, board: board, logger: Logger(label: "bitten.trade")))
+            group.append(
+                ShardInbox(
+                    desk: desk, store: store, engine: engine, redis: shardInboxRedis, board: board,
+                    logger: Logger(label: "bitten.trade")))
             if let telemetry {
                 // The EA never reports a stop loss or take profit hit: the market says when one was.
-                group.append(PositionWatcher(store: store, redis: tradeRedis, quotes: telemetry, registry: registry, board: board,
-                                             logger: Logger(label: "bitten.trade"), onAppended: { [engine] in engine.wake() }))
+                group.append(
+                    PositionWatcher(
+                        store: store, redis: tradeRedis, quotes: telemetry, registry: registry, board: board,
+                        logger: Logger(label: "bitten.trade"), onAppended: { [engine] in engine.wake() }))
             } else {
-                logger.notice("no telemetry in this process: stop-loss and take-profit hits are not inferred here (run trade next to telemetry)")
+                logger.notice(
+                    "no telemetry in this process: stop-loss and take-profit hits are not inferred here (run trade next to telemetry)"
+                )
             }
-            trade = TradeDependencies(store: store, desk: desk, intake: intake,
-                                      tracker: PositionTracker(store: store, quotes: telemetry))
+            trade = TradeDependencies(
+                store: store, desk: desk, intake: intake,
+                tracker: PositionTracker(store: store, quotes: telemetry))
             if let webhook = config.webhookURL, let url = URL(string: webhook) {
                 if case .single(let redisURL) = backend {
-                    group.append(EventWebhook(url: url, redisURL: redisURL, board: board, logger: Logger(label: "bitten.webhook")))
+                    group.append(
+                        EventWebhook(
+                            url: url, redisURL: redisURL, board: board, logger: Logger(label: "bitten.webhook")))
                 } else {
-                    logger.warning("BITTEN_WEBHOOK_URL is not served on a Redis Cluster yet: its subscriber reads bitten:events from one server")
+                    logger.warning(
+                        "BITTEN_WEBHOOK_URL is not served on a Redis Cluster yet: its subscriber reads bitten:events from one server"
+                    )
                 }
             }
         }
         if services.contains(.http) {
             var deps = DashboardDependencies(
                 board: board, redis: redis, registry: registry, monitor: monitor, sockets: sockets,
-                dataDir: config.dataDir, version: Bitten.version, trade: trade, citadel: citadel, apiToken: config.apiToken, metricsText: { Observability.metricsText() })
+                dataDir: config.dataDir, version: Bitten.version, trade: trade, citadel: citadel,
+                apiToken: config.apiToken, metricsText: { Observability.metricsText() })
             deps.protectReads = config.protectReads
             deps.notRunning = notRunning
             let httpLogger = Logger(label: "bitten.http")
-            group.append(DashboardApp.make(deps, host: config.httpHost, port: config.httpPort, logger: httpLogger) { port in
-                httpLogger.notice("HTTP API listening", metadata: ["url": "http://\(config.httpHost):\(port)/health"])
-            })
+            group.append(
+                DashboardApp.make(deps, host: config.httpHost, port: config.httpPort, logger: httpLogger) { port in
+                    httpLogger.notice(
+                        "HTTP API listening", metadata: ["url": "http://\(config.httpHost):\(port)/health"])
+                })
         }
         if demoEAs > 0 {
             let host = config.zmqHost == "*" ? "127.0.0.1" : config.zmqHost
@@ -238,14 +282,18 @@ struct SystemRunner {
             let simulator = try Fleet(configuration: demo, logger: Logger(label: "bitten.demo"))
             group.append(simulator)
             if let trade, let intake = trade.intake, let telemetry {
-                group.append(DemoTrader(fleet: simulator, intake: intake, desk: trade.desk, store: trade.store, quotes: telemetry,
-                                        interval: .seconds(10), logger: Logger(label: "bitten.demo")))
+                group.append(
+                    DemoTrader(
+                        fleet: simulator, intake: intake, desk: trade.desk, store: trade.store, quotes: telemetry,
+                        interval: .seconds(10), logger: Logger(label: "bitten.demo")))
             }
         }
-        logger.notice("bitten starting", metadata: [
-            "services": "\(services.map(\.rawValue).sorted().joined(separator: ","))", "redis": "\(backend)",
-            "ports": "\(sockets.bound.map { "\($0.name)=\($0.port)" }.joined(separator: " "))",
-        ])
+        logger.notice(
+            "bitten starting",
+            metadata: [
+                "services": "\(services.map(\.rawValue).sorted().joined(separator: ","))", "redis": "\(backend)",
+                "ports": "\(sockets.bound.map { "\($0.name)=\($0.port)" }.joined(separator: " "))",
+            ])
         let serviceGroup = ServiceGroup(
             configuration: .init(services: group, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {

@@ -4,7 +4,8 @@ import Foundation
 
 /// `bitten up`: every service in one process.
 struct Up: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Start every service (and a managed Redis when none is configured).")
+    static let configuration = CommandConfiguration(
+        abstract: "Start every service (and a managed Redis when none is configured).")
 
     @OptionGroup var options: ConfigOptions
     @Flag(help: "Also run the EA simulator (25 EAs) so the system has live data.") var demo = false
@@ -12,8 +13,9 @@ struct Up: AsyncParsableCommand {
 
     func run() async throws {
         let config = try resolveOrExit(options)
-        Observability.bootstrap(format: options.logFormat, level: options.logLevel,
-                                logDirectory: (config.dataDir as NSString).appendingPathComponent("logs"))
+        Observability.bootstrap(
+            format: options.logFormat, level: options.logLevel,
+            logDirectory: (config.dataDir as NSString).appendingPathComponent("logs"))
         try await SystemRunner(config: config, services: Set(ServiceName.allCases), demoEAs: demo ? demoEAs : 0).run()
     }
 }
@@ -23,12 +25,14 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start only the named services.")
 
     @OptionGroup var options: ConfigOptions
-    @Argument(help: "Services: \(ServiceName.allCases.map(\.rawValue).joined(separator: ", ")).") var services: [ServiceName]
+    @Argument(help: "Services: \(ServiceName.allCases.map(\.rawValue).joined(separator: ", ")).") var services:
+        [ServiceName]
 
     func run() async throws {
         let config = try resolveOrExit(options)
-        Observability.bootstrap(format: options.logFormat, level: options.logLevel,
-                                logDirectory: (config.dataDir as NSString).appendingPathComponent("logs"))
+        Observability.bootstrap(
+            format: options.logFormat, level: options.logLevel,
+            logDirectory: (config.dataDir as NSString).appendingPathComponent("logs"))
         try await SystemRunner(config: config, services: Set(services), demoEAs: 0).run()
     }
 }

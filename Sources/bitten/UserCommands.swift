@@ -3,7 +3,7 @@ import BittenCore
 import Foundation
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Calls the running system's HTTP API (with the API token when one is configured).
@@ -39,7 +39,8 @@ struct APIClient {
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         if let object = try? JSONSerialization.jsonObject(with: data),
-           let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
+            let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        {
             print(String(decoding: pretty, as: UTF8.self))
         } else {
             print(String(decoding: data, as: UTF8.self))
@@ -55,7 +56,8 @@ extension Tier: ExpressibleByArgument {
 /// `bitten user add|set|show|list`.
 struct User: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage users (UUID, tier, risk override) of a running bitten.", subcommands: [Add.self, Set.self, Show.self, List.self])
+        abstract: "Manage users (UUID, tier, risk override) of a running bitten.",
+        subcommands: [Add.self, Set.self, Show.self, List.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user.")
@@ -106,7 +108,8 @@ struct User: AsyncParsableCommand {
 
 /// `bitten fire SIGNAL_ID --user UUID`.
 struct Fire: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Fire a signal for one user's EA (idempotent per signal and user).")
+    static let configuration = CommandConfiguration(
+        abstract: "Fire a signal for one user's EA (idempotent per signal and user).")
     @OptionGroup var options: ConfigOptions
     @Argument(help: "The signal id.") var signalID: String
     @Option(help: "The user's UUID.") var user: String
@@ -120,7 +123,9 @@ struct Fire: AsyncParsableCommand {
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "An EA node's pin (account, server, machine): show it, approve or dismiss a pending account switch, clear it.")
+        abstract:
+            "An EA node's pin (account, server, machine): show it, approve or dismiss a pending account switch, clear it."
+    )
 
     enum Action: String, ExpressibleByArgument, CaseIterable {
         /// The node with its pin, pending switch and last refused message.
@@ -134,7 +139,8 @@ struct NodeCommand: AsyncParsableCommand {
     }
 
     @OptionGroup var options: ConfigOptions
-    @Argument(help: "show | approve (take the pending switch) | dismiss (keep the pin) | unpin (the next HELLO pins again)")
+    @Argument(
+        help: "show | approve (take the pending switch) | dismiss (keep the pin) | unpin (the next HELLO pins again)")
     var action: Action
     @Argument(help: "The user's UUID.") var uuid: String
 

@@ -13,13 +13,16 @@ struct CitadelTests {
 
     /// An engine fed bars (open, high, low, close) at 5-minute steps from `t0`; returns it with the
     /// alerts each bar raised.
-    static func feed(_ bars: [(Double, Double, Double, Double)], into engine: inout CitadelEngine, symbol: String = "EURUSD",
-                     startIndex: Int = 0, volume: Double = 100) -> [[CitadelAlert]] {
+    static func feed(
+        _ bars: [(Double, Double, Double, Double)], into engine: inout CitadelEngine, symbol: String = "EURUSD",
+        startIndex: Int = 0, volume: Double = 100
+    ) -> [[CitadelAlert]] {
         bars.enumerated().map { offset, b in
             let index = Double(startIndex + offset)
             let time = t0 + index * bar
-            return engine.addBar(symbol: symbol, Bar(time: time, open: b.0, high: b.1, low: b.2, close: b.3, volume: volume),
-                                 at: time + bar)
+            return engine.addBar(
+                symbol: symbol, Bar(time: time, open: b.0, high: b.1, low: b.2, close: b.3, volume: volume),
+                at: time + bar)
         }
     }
 
@@ -55,7 +58,8 @@ struct CitadelTests {
 
     @Test func retouchStrengthensAndDecayAndExpiryApply() throws {
         var (engine, next) = engineWithResistance()
-        let before = try #require(engine.maps["EURUSD"]?.zones.first { $0.kind == .resistance && abs($0.price - 1.1030) < 1e-9 })
+        let before = try #require(
+            engine.maps["EURUSD"]?.zones.first { $0.kind == .resistance && abs($0.price - 1.1030) < 1e-9 })
         // Back up to 1 pip under the level, then away.
         _ = Self.feed([(1.1002, 1.1029, 1.1001, 1.1010)], into: &engine, startIndex: next)
         next += 1
@@ -68,7 +72,8 @@ struct CitadelTests {
         #expect(abs(oneDay - max(1, after.baseStrength * 0.95)) < 1e-9)
         // Expiry: a bar processed more than 24 h after its last touch removes it.
         let late = after.updatedAt + 86_400 + 600
-        _ = engine.addBar(symbol: "EURUSD", Bar(time: late - 300, open: 1.1, high: 1.1001, low: 1.0999, close: 1.1), at: late)
+        _ = engine.addBar(
+            symbol: "EURUSD", Bar(time: late - 300, open: 1.1, high: 1.1001, low: 1.0999, close: 1.1), at: late)
         #expect(engine.maps["EURUSD"]?.zones.contains { $0.id == before.id } == false)
     }
 
@@ -106,13 +111,15 @@ struct CitadelTests {
 
     @Test func breakoutThatHoldsIsNotASweep() throws {
         var (engine, next) = engineWithResistance()
-        let alerts = Self.feed([
-            (1.1020, 1.1040, 1.1018, 1.1038), (1.1038, 1.1045, 1.1035, 1.1042), (1.1042, 1.1050, 1.1040, 1.1047),
-        ], into: &engine, startIndex: next)
+        let alerts = Self.feed(
+            [
+                (1.1020, 1.1040, 1.1018, 1.1038), (1.1038, 1.1045, 1.1035, 1.1042), (1.1042, 1.1050, 1.1040, 1.1047),
+            ], into: &engine, startIndex: next)
         next += 3
         #expect(engine.maps["EURUSD"]?.sweeps.isEmpty == true)
         #expect(alerts.flatMap { $0 }.contains { $0.kind == "zone_broken" })
-        #expect(engine.maps["EURUSD"]?.zones.contains { $0.kind == .resistance && abs($0.price - 1.1030) < 1e-9 } == false)
+        #expect(
+            engine.maps["EURUSD"]?.zones.contains { $0.kind == .resistance && abs($0.price - 1.1030) < 1e-9 } == false)
     }
 
     @Test func spreadSpikeAlertsOncePerCooldown() {
@@ -145,14 +152,17 @@ struct CitadelTests {
     @Test func resistanceAboveABuyLowersZoneProximity() {
         let (engine, next) = engineWithResistance()
         let time = Self.t0 + Double(next) * Self.bar
-        let under = engine.assess(ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1026, stopLoss: 1.1000), at: time)
-        let far = engine.assess(ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.0900, stopLoss: 1.0870), at: time)
+        let under = engine.assess(
+            ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1026, stopLoss: 1.1000), at: time)
+        let far = engine.assess(
+            ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.0900, stopLoss: 1.0870), at: time)
         #expect(under.factors.zoneProximity < 5)
         #expect(far.factors.zoneProximity == 5)
         #expect(under.score < far.score)
         #expect(under.insights.contains { $0.contains("under a strength-") && $0.contains("resistance") })
         // The same level protects a SELL placed just under it.
-        let sell = engine.assess(ProtectionQuery(symbol: "EURUSD", direction: .sell, entry: 1.1026, stopLoss: 1.1040), at: time)
+        let sell = engine.assess(
+            ProtectionQuery(symbol: "EURUSD", direction: .sell, entry: 1.1026, stopLoss: 1.1040), at: time)
         #expect(sell.factors.zoneProximity > 5)
     }
 
@@ -161,22 +171,27 @@ struct CitadelTests {
         _ = Self.feed([(1.1010, 1.1036, 1.1008, 1.1022)], into: &engine, startIndex: next)
         next += 1
         let time = Self.t0 + Double(next) * Self.bar + 600
-        let sell = engine.assess(ProtectionQuery(symbol: "EURUSD", direction: .sell, entry: 1.1000, stopLoss: 1.1040), at: time)
-        let buy = engine.assess(ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1000, stopLoss: 1.0960), at: time)
+        let sell = engine.assess(
+            ProtectionQuery(symbol: "EURUSD", direction: .sell, entry: 1.1000, stopLoss: 1.1040), at: time)
+        let buy = engine.assess(
+            ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1000, stopLoss: 1.0960), at: time)
         #expect(sell.factors.sweepProtection > 5)
         #expect(buy.factors.sweepProtection < 5)
         // Older sweeps count less.
-        let later = engine.assess(ProtectionQuery(symbol: "EURUSD", direction: .sell, entry: 1.1000, stopLoss: 1.1040), at: time + 3_600)
+        let later = engine.assess(
+            ProtectionQuery(symbol: "EURUSD", direction: .sell, entry: 1.1000, stopLoss: 1.1040), at: time + 3_600)
         #expect(later.factors.sweepProtection < sell.factors.sweepProtection)
     }
 
     @Test func sessionsScoreAsDocumented() {
-        #expect(ProtectionModel.sessionRisk(at: Self.t0).0 == 9)              // Wed 13:00 overlap
-        #expect(ProtectionModel.sessionRisk(at: 1_795_642_200).0 == 2)        // Wed 21:30 rollover
-        #expect(ProtectionModel.sessionRisk(at: 1_795_867_200).0 == 1)        // Saturday
+        #expect(ProtectionModel.sessionRisk(at: Self.t0).0 == 9)  // Wed 13:00 overlap
+        #expect(ProtectionModel.sessionRisk(at: 1_795_642_200).0 == 2)  // Wed 21:30 rollover
+        #expect(ProtectionModel.sessionRisk(at: 1_795_867_200).0 == 1)  // Saturday
         let engine = CitadelEngine()
-        let day = engine.assess(ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1, stopLoss: 1.09), at: Self.t0)
-        let rollover = engine.assess(ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1, stopLoss: 1.09), at: 1_795_642_200)
+        let day = engine.assess(
+            ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1, stopLoss: 1.09), at: Self.t0)
+        let rollover = engine.assess(
+            ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1, stopLoss: 1.09), at: 1_795_642_200)
         #expect(rollover.score < day.score)
     }
 
@@ -186,16 +201,18 @@ struct CitadelTests {
         var wild = CitadelEngine()
         _ = Self.feed(Self.flat(60, at: 1.1000), into: &wild)
         // Ten bars of 40-pip ranges.
-        _ = Self.feed((0..<10).map { i in
-            let base = 1.1000 + Double(i % 2) * 0.0020
-            return (base, base + 0.0020, base - 0.0020, base + 0.0010)
-        }, into: &wild, startIndex: 60)
+        _ = Self.feed(
+            (0..<10).map { i in
+                let base = 1.1000 + Double(i % 2) * 0.0020
+                return (base, base + 0.0020, base - 0.0020, base + 0.0010)
+            }, into: &wild, startIndex: 60)
         let time = Self.t0 + 71 * Self.bar
         let query = ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1000, stopLoss: 1.0950)
         let calmReport = calm.assess(query, at: time)
         let wildReport = wild.assess(query, at: time)
         #expect(wildReport.factors.volatility < calmReport.factors.volatility)
-        let tight = calm.assess(ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1000, stopLoss: 1.09999), at: time)
+        let tight = calm.assess(
+            ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1000, stopLoss: 1.09999), at: time)
         #expect(tight.factors.volatility < calmReport.factors.volatility)
     }
 
@@ -232,8 +249,11 @@ struct CitadelTests {
             quote(&engine, bid: 1.1000, at: time)
             time += 1
         }
-        engine.watch(signalID: "SIG-1", query: ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1001,
-                                                                 stopLoss: 1.0991, createdAt: time), expiresAt: time + 3_600)
+        engine.watch(
+            signalID: "SIG-1",
+            query: ProtectionQuery(
+                symbol: "EURUSD", direction: .buy, entry: 1.1001,
+                stopLoss: 1.0991, createdAt: time), expiresAt: time + 3_600)
         #expect(engine.reviewSignals(at: time).isEmpty)
         #expect(engine.isStale("SIG-1") == false)
         // Runs 12 pips past a 10-pip stop distance, and ages.
@@ -270,19 +290,24 @@ struct CitadelTests {
             for _ in 0..<Int(rng.nextUnit() * 400) {
                 price = max(0.01, price + (rng.nextUnit() - 0.5) * 0.004)
                 let spread = rng.nextUnit() * 0.0008
-                _ = engine.addTick(symbol: "EURUSD", bid: price, ask: price + spread, volume: rng.nextUnit() * 10, at: time)
+                _ = engine.addTick(
+                    symbol: "EURUSD", bid: price, ask: price + spread, volume: rng.nextUnit() * 10, at: time)
                 time += rng.nextUnit() * 90
             }
             for _ in 0..<20 {
                 let entry = price + (rng.nextUnit() - 0.5) * 0.02
                 let sl: Double? = rng.nextUnit() < 0.2 ? nil : entry + (rng.nextUnit() - 0.5) * 0.01
                 let direction: Direction? = rng.nextUnit() < 0.1 ? nil : (rng.nextUnit() < 0.5 ? .buy : .sell)
-                let report = engine.assess(ProtectionQuery(symbol: rng.nextUnit() < 0.1 ? "GBPJPY" : "EURUSD", direction: direction,
-                                                           entry: entry, stopLoss: sl, createdAt: time - rng.nextUnit() * 5_000),
-                                           at: time + rng.nextUnit() * 200_000)
+                let report = engine.assess(
+                    ProtectionQuery(
+                        symbol: rng.nextUnit() < 0.1 ? "GBPJPY" : "EURUSD", direction: direction,
+                        entry: entry, stopLoss: sl, createdAt: time - rng.nextUnit() * 5_000),
+                    at: time + rng.nextUnit() * 200_000)
                 #expect((1...10).contains(report.score), "score \(report.score)")
-                for value in [report.factors.zoneProximity, report.factors.sweepProtection, report.factors.volatility,
-                              report.factors.timeRisk, report.factors.confluence] {
+                for value in [
+                    report.factors.zoneProximity, report.factors.sweepProtection, report.factors.volatility,
+                    report.factors.timeRisk, report.factors.confluence,
+                ] {
                     #expect((0...10).contains(value))
                 }
                 #expect((1...3).contains(report.insights.count))
@@ -299,9 +324,11 @@ struct CitadelTests {
         for (symbol, bars) in all {
             for entry in bars {
                 guard let time = entry["timestamp"] as? Double, let open = entry["open"] as? Double,
-                      let high = entry["high"] as? Double, let low = entry["low"] as? Double,
-                      let close = entry["close"] as? Double else { continue }
-                alerts += engine.addBar(symbol: symbol, Bar(time: time, open: open, high: high, low: low, close: close), at: time + 300)
+                    let high = entry["high"] as? Double, let low = entry["low"] as? Double,
+                    let close = entry["close"] as? Double
+                else { continue }
+                alerts += engine.addBar(
+                    symbol: symbol, Bar(time: time, open: open, high: high, low: low, close: close), at: time + 300)
             }
         }
         #expect(engine.symbols.count >= 10)
@@ -330,10 +357,12 @@ struct CitadelRequestTests {
     }
 
     @Test func acceptsBothShapes() throws {
-        #expect(try decode(#"{"type":"protection_query","symbol":"EURUSD","direction":"buy","entry":1.1,"sl":1.09}"#)
-            == .protection(ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1, stopLoss: 1.09)))
-        #expect(try decode(#"{"symbol":"EURUSD","entry_price":1.1745}"#)
-            == .protection(ProtectionQuery(symbol: "EURUSD", direction: nil, entry: 1.1745, stopLoss: nil)))
+        #expect(
+            try decode(#"{"type":"protection_query","symbol":"EURUSD","direction":"buy","entry":1.1,"sl":1.09}"#)
+                == .protection(ProtectionQuery(symbol: "EURUSD", direction: .buy, entry: 1.1, stopLoss: 1.09)))
+        #expect(
+            try decode(#"{"symbol":"EURUSD","entry_price":1.1745}"#)
+                == .protection(ProtectionQuery(symbol: "EURUSD", direction: nil, entry: 1.1745, stopLoss: nil)))
         #expect(try decode(#"{"type":"zones","symbol":"XAUUSD"}"#) == .zones(symbol: "XAUUSD"))
     }
 

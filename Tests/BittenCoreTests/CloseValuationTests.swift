@@ -22,15 +22,18 @@ struct CloseValuationTests {
     func unrealizedAtTheQuote(_ c: (Bool, Double, Double, Double, Double, Double, Double, Int)) {
         let position = CloseValuation.Position(isBuy: c.0, openPrice: c.1, lot: c.2, tickSize: c.3, tickValue: c.4)
         #expect(position.unrealizedCents(bid: c.5, ask: c.6) == c.7)
-        let open = OpenPosition(ticket: 1, fireID: "f", userUUID: "u", account: 1, symbol: "X", isBuy: c.0, lot: c.2, openPrice: c.1,
-                                stopLoss: 0, takeProfit: 0, openTime: 0, tickSize: c.3, tickValue: c.4)
+        let open = OpenPosition(
+            ticket: 1, fireID: "f", userUUID: "u", account: 1, symbol: "X", isBuy: c.0, lot: c.2, openPrice: c.1,
+            stopLoss: 0, takeProfit: 0, openTime: 0, tickSize: c.3, tickValue: c.4)
         #expect(open.unrealizedCents(bid: c.5, ask: c.6) == c.7)
     }
 
     @Test func byPriceByBalanceAndNeither() {
         let byPrice = CloseValuation.settle(Self.eurusd, price: 1.10025, source: "market", byBalance: nil)
         #expect(byPrice.profitCents == 2_500 && byPrice.profitSource == "price" && byPrice.result == .win)
-        #expect(byPrice.closePriceText == "1.10025" && byPrice.closePriceSource == "market" && byPrice.profitText == "25.00")
+        #expect(
+            byPrice.closePriceText == "1.10025" && byPrice.closePriceSource == "market" && byPrice.profitText == "25.00"
+        )
         #expect(byPrice.byPriceCents == nil && byPrice.byBalanceCents == nil)
 
         var sell = Self.eurusd
@@ -50,7 +53,8 @@ struct CloseValuationTests {
 
         let nothing = CloseValuation.settle(Self.eurusd, price: nil, source: nil, byBalance: nil)
         #expect(nothing.result == .unvalued && !nothing.counted && nothing.profitCents == 0)
-        #expect(nothing.closePriceText == "1.1" && nothing.closePriceSource == "unvalued" && nothing.profitSource == "none")
+        #expect(
+            nothing.closePriceText == "1.1" && nothing.closePriceSource == "unvalued" && nothing.profitSource == "none")
 
         let flat = CloseValuation.settle(Self.eurusd, price: 1.1, source: "market", byBalance: nil)
         #expect(flat.result == .breakeven && flat.counted)
@@ -72,7 +76,9 @@ struct CloseValuationTests {
 
     @Test func centsPrintAsPercentPointTwoF() {
         #expect(CloseValuation.centsText(-1234) == "-12.34" && CloseValuation.centsText(5) == "0.05")
-        #expect(CloseValuation.centsText(-5) == "-0.05" && CloseValuation.centsText(0) == "0.00" && CloseValuation.centsText(100) == "1.00")
+        #expect(
+            CloseValuation.centsText(-5) == "-0.05" && CloseValuation.centsText(0) == "0.00"
+                && CloseValuation.centsText(100) == "1.00")
         var random = SplitMix64(seed: 99)
         for _ in 0..<2_000 {
             let cents = Int(random.next() % 2_000_001) - 1_000_000

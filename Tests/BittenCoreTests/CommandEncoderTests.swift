@@ -79,8 +79,10 @@ struct CommandEncoderTests {
             return negative ? "-" + text : text
         }
         var rng = SplitMix64(seed: 7)
-        var cases: [(Double, Int)] = [(0, 8), (-0.0, 8), (-0.000000001, 8), (0.5, 0), (-0.5, 0), (9.999999999, 8), (1e-12, 12),
-                                      (123_456_789.123456789, 12), (9.2e18, 0), (8.9e18, 0), (-1e15, 8), (.nan, 8), (1.0852, -3)]
+        var cases: [(Double, Int)] = [
+            (0, 8), (-0.0, 8), (-0.000000001, 8), (0.5, 0), (-0.5, 0), (9.999999999, 8), (1e-12, 12),
+            (123_456_789.123456789, 12), (9.2e18, 0), (8.9e18, 0), (-1e15, 8), (.nan, 8), (1.0852, -3),
+        ]
         for _ in 0..<50_000 {
             let exponent = Int(rng.next() % 28) - 9
             let power = (0..<abs(exponent)).reduce(1.0) { r, _ in r * 10 }
@@ -90,8 +92,11 @@ struct CommandEncoderTests {
             cases.append((value, Int(rng.next() % 14)))
         }
         var mismatches: [String] = []
-        for (value, digits) in cases where PlainDecimal.format(value, maxFractionDigits: digits) != reference(value, digits) {
-            mismatches.append("\(value) @\(digits): \(PlainDecimal.format(value, maxFractionDigits: digits) ?? "nil") vs \(reference(value, digits) ?? "nil")")
+        for (value, digits) in cases
+        where PlainDecimal.format(value, maxFractionDigits: digits) != reference(value, digits) {
+            mismatches.append(
+                "\(value) @\(digits): \(PlainDecimal.format(value, maxFractionDigits: digits) ?? "nil") vs \(reference(value, digits) ?? "nil")"
+            )
         }
         let count = mismatches.count
         #expect(count == 0, "first mismatches: \(mismatches.prefix(5))")

@@ -4,8 +4,9 @@ import Testing
 
 @Suite("System health score")
 struct HealthScoreTests {
-    let perfect = HealthInputs(totalNodes: 10, onlineNodes: 10, freshNodes: 10, redisLatency: .milliseconds(1),
-                               servicesRunning: 5, servicesTotal: 5, recentAlerts: 0)
+    let perfect = HealthInputs(
+        totalNodes: 10, onlineNodes: 10, freshNodes: 10, redisLatency: .milliseconds(1),
+        servicesRunning: 5, servicesTotal: 5, recentAlerts: 0)
 
     @Test func perfectSystemScores100() {
         let health = HealthScore(perfect)
@@ -34,14 +35,16 @@ struct HealthScoreTests {
     }
 
     @Test func emptySystemIsNotPenalisedForHavingNoNodes() {
-        let empty = HealthInputs(totalNodes: 0, onlineNodes: 0, freshNodes: 0, redisLatency: .milliseconds(1),
-                                 servicesRunning: 3, servicesTotal: 3, recentAlerts: 0)
+        let empty = HealthInputs(
+            totalNodes: 0, onlineNodes: 0, freshNodes: 0, redisLatency: .milliseconds(1),
+            servicesRunning: 3, servicesTotal: 3, recentAlerts: 0)
         #expect(HealthScore(empty).score == 100)
     }
 
     @Test func everythingDownIsCritical() {
-        let down = HealthInputs(totalNodes: 10, onlineNodes: 0, freshNodes: 0, redisLatency: nil, servicesRunning: 0,
-                                servicesTotal: 5, recentAlerts: 100)
+        let down = HealthInputs(
+            totalNodes: 10, onlineNodes: 0, freshNodes: 0, redisLatency: nil, servicesRunning: 0,
+            servicesTotal: 5, recentAlerts: 100)
         #expect(HealthScore(down).score == 20)  // freshness is 1 with no node online
         #expect(HealthScore(down).status == .critical)
     }

@@ -19,8 +19,10 @@ struct HeartbeatScannerTests {
         return (decoded == scanned, true)
     }
 
-    static let dealer = #"{"type":"HEARTBEAT","target_uuid":"user_5512093","node_id":"NODE_94017233_1873450","currency":"USD","balance":10000.00,"equity":10008.10,"leverage":500,"margin":21.70,"free_margin":9986.40,"margin_level":46120.28,"ticks_processed":18342,"timestamp":"2026.11.24 14:03:41"}"#
-    static let telemetry = #"{"type":"heartbeat","node_id":"NODE_94017233_1873450","user_uuid":"user_5512093","account":94017233,"currency":"USD","balance":10000.00,"equity":10008.10,"leverage":500,"free_margin":9986.40,"margin_level":46120.28,"symbols_monitored":15,"ticks_processed":18342,"socket_type":"DEALER","timestamp":"2026.11.24 14:03:41"}"#
+    static let dealer =
+        #"{"type":"HEARTBEAT","target_uuid":"user_5512093","node_id":"NODE_94017233_1873450","currency":"USD","balance":10000.00,"equity":10008.10,"leverage":500,"margin":21.70,"free_margin":9986.40,"margin_level":46120.28,"ticks_processed":18342,"timestamp":"2026.11.24 14:03:41"}"#
+    static let telemetry =
+        #"{"type":"heartbeat","node_id":"NODE_94017233_1873450","user_uuid":"user_5512093","account":94017233,"currency":"USD","balance":10000.00,"equity":10008.10,"leverage":500,"free_margin":9986.40,"margin_level":46120.28,"symbols_monitored":15,"ticks_processed":18342,"socket_type":"DEALER","timestamp":"2026.11.24 14:03:41"}"#
 
     @Test func takesTheEAsHeartbeatsOnBothChannels() throws {
         for (name, channel) in [("heartbeat_dealer.json", EAChannel.command), ("heartbeat.json", .market)] {
@@ -32,17 +34,21 @@ struct HeartbeatScannerTests {
             #expect(Self.scan(bytes, .confirm) == nil)
         }
         // The account may come as digits in a string, and margin may be absent or given.
-        for text in [Self.telemetry.replacingOccurrences(of: "94017233,", with: #""94017233","#),
-                     Self.telemetry.replacingOccurrences(of: #""equity""#, with: #""margin":0,"equity""#),
-                     Self.dealer.replacingOccurrences(of: #""margin":21.70,"#, with: "")] {
+        for text in [
+            Self.telemetry.replacingOccurrences(of: "94017233,", with: #""94017233","#),
+            Self.telemetry.replacingOccurrences(of: #""equity""#, with: #""margin":0,"equity""#),
+            Self.dealer.replacingOccurrences(of: #""margin":21.70,"#, with: ""),
+        ] {
             let channel: EAChannel = text.contains("HEARTBEAT") ? .command : .market
             let scanned = try #require(Self.scan(Array(text.utf8), channel), "\(text)")
             #expect(scanned == (try EAMessage.decode(Array(text.utf8), channel: channel)))
         }
     }
 
-    @Test(arguments: ["binary.bin", "inf_number.json", "missing_uuid.json", "negative_price.json", "oversized.json",
-                      "truncated.json", "unescaped_quote.json", "unknown_type.json", "wrong_type.json"])
+    @Test(arguments: [
+        "binary.bin", "inf_number.json", "missing_uuid.json", "negative_price.json", "oversized.json",
+        "truncated.json", "unescaped_quote.json", "unknown_type.json", "wrong_type.json",
+    ])
     func leavesMalformedMessagesToTheDecoder(_ name: String) throws {
         let bytes = try Fixtures.bytes("ea/malformed/\(name)")
         for channel in EAChannel.allCases {
@@ -54,9 +60,19 @@ struct HeartbeatScannerTests {
 
     @Test func leavesOtherFormsToTheDecoder() {
         let variants: [(String, String)] = [
-            ("a repeated field", Self.dealer.replacingOccurrences(of: #""leverage":500"#, with: #""leverage":500,"balance":1"#)),
-            ("a repeated unknown field", Self.telemetry.replacingOccurrences(of: #""socket_type":"DEALER""#, with: #""socket_type":"DEALER","socket_type":"PUSH""#)),
-            ("an unknown field that is not plain", Self.telemetry.replacingOccurrences(of: #""socket_type":"DEALER""#, with: #""socket_type":[1]"#)),
+            (
+                "a repeated field",
+                Self.dealer.replacingOccurrences(of: #""leverage":500"#, with: #""leverage":500,"balance":1"#)
+            ),
+            (
+                "a repeated unknown field",
+                Self.telemetry.replacingOccurrences(
+                    of: #""socket_type":"DEALER""#, with: #""socket_type":"DEALER","socket_type":"PUSH""#)
+            ),
+            (
+                "an unknown field that is not plain",
+                Self.telemetry.replacingOccurrences(of: #""socket_type":"DEALER""#, with: #""socket_type":[1]"#)
+            ),
             ("a missing field", Self.dealer.replacingOccurrences(of: #""free_margin":9986.40,"#, with: "")),
             ("a missing account", Self.telemetry.replacingOccurrences(of: #""account":94017233,"#, with: "")),
             ("an exponent", Self.dealer.replacingOccurrences(of: "10000.00", with: "1e4")),
@@ -88,7 +104,8 @@ struct HeartbeatScannerTests {
     /// Random damage to real heartbeats: byte flips, cuts, insertions of JSON punctuation.
     @Test func neverDisagreesWithTheDecoderOnDamagedMessages() throws {
         let seeds: [([UInt8], EAChannel)] = [
-            (try Fixtures.bytes("ea/heartbeat_dealer.json"), .command), (try Fixtures.bytes("ea/heartbeat.json"), .market),
+            (try Fixtures.bytes("ea/heartbeat_dealer.json"), .command),
+            (try Fixtures.bytes("ea/heartbeat.json"), .market),
             (Array(Self.telemetry.replacingOccurrences(of: "94017233,", with: #""94017233","#).utf8), .market),
         ]
         var random = SplitMix64(seed: 2027)

@@ -38,8 +38,10 @@ struct MarketScannerTests {
         }
     }
 
-    @Test(arguments: ["binary.bin", "inf_number.json", "missing_uuid.json", "negative_price.json", "oversized.json",
-                      "truncated.json", "unescaped_quote.json", "unknown_type.json", "wrong_type.json"])
+    @Test(arguments: [
+        "binary.bin", "inf_number.json", "missing_uuid.json", "negative_price.json", "oversized.json",
+        "truncated.json", "unescaped_quote.json", "unknown_type.json", "wrong_type.json",
+    ])
     func leavesMalformedMessagesToTheDecoder(_ name: String) throws {
         let bytes = try Fixtures.bytes("ea/malformed/\(name)")
         #expect(Self.scan(bytes) == nil)
@@ -47,10 +49,14 @@ struct MarketScannerTests {
     }
 
     @Test func leavesOtherFormsToTheDecoder() {
-        let base = #"{"type":"TICK","node_id":"N1","user_uuid":"user_1234567","symbol":"EURUSD","bid":1.1,"ask":1.2,"spread":1.0,"volume":3,"timestamp":"2026.11.24 14:03:12"}"#
+        let base =
+            #"{"type":"TICK","node_id":"N1","user_uuid":"user_1234567","symbol":"EURUSD","bid":1.1,"ask":1.2,"spread":1.0,"volume":3,"timestamp":"2026.11.24 14:03:12"}"#
         #expect(Self.scan(Array(base.utf8)) != nil)
         let variants: [(String, String)] = [
-            ("an extra field the decoder ignores", base.replacingOccurrences(of: #""volume":3"#, with: #""volume":3,"x":1"#)),
+            (
+                "an extra field the decoder ignores",
+                base.replacingOccurrences(of: #""volume":3"#, with: #""volume":3,"x":1"#)
+            ),
             ("a repeated field", base.replacingOccurrences(of: #""volume":3"#, with: #""volume":3,"bid":1.1"#)),
             ("a missing field", base.replacingOccurrences(of: #","volume":3"#, with: "")),
             ("an exponent", base.replacingOccurrences(of: "1.1,", with: "11e-1,")),
@@ -82,10 +88,12 @@ struct MarketScannerTests {
                 if index == point && index > 0 { text += "." }
                 text += String(random.next() % 10)
             }
-            let message = #"{"type":"TICK","node_id":"N1","user_uuid":"user_1234567","symbol":"EURUSD","bid":\#(text),"ask":\#(text),"spread":0,"volume":0,"timestamp":"2026.11.24 14:03:12"}"#
+            let message =
+                #"{"type":"TICK","node_id":"N1","user_uuid":"user_1234567","symbol":"EURUSD","bid":\#(text),"ask":\#(text),"spread":0,"volume":0,"timestamp":"2026.11.24 14:03:12"}"#
             let bytes = Array(message.utf8)
             guard case .tick(let tick)? = Self.scan(bytes),
-                  case .tick(let reference) = try? EAMessage.decode(bytes, channel: .market) else {
+                case .tick(let reference) = try? EAMessage.decode(bytes, channel: .market)
+            else {
                 Issue.record("\(text) not read by both")
                 continue
             }
@@ -110,7 +118,9 @@ struct MarketScannerTests {
 
     @Test func refusesOversizedInput() {
         let padding = String(repeating: " ", count: WireLimits.maxMessageBytes)
-        let text = #"{"type":"TICK","node_id":"N1","user_uuid":"user_1234567","symbol":"EURUSD","bid":1.1,"ask":1.2,"spread":1.0,"volume":3,"timestamp":"2026.11.24 14:03:12"}"# + padding
+        let text =
+            #"{"type":"TICK","node_id":"N1","user_uuid":"user_1234567","symbol":"EURUSD","bid":1.1,"ask":1.2,"spread":1.0,"volume":3,"timestamp":"2026.11.24 14:03:12"}"#
+            + padding
         #expect(Self.scan(Array(text.utf8)) == nil)
         #expect(throws: WireError.self) { try EAMessage.decode(Array(text.utf8), channel: .market) }
     }

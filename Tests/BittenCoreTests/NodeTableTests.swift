@@ -5,7 +5,8 @@ import Testing
 
 @Suite("Node table and alert policy (pure, manual time)")
 struct NodeTableTests {
-    func hello(_ uuid: String = "user_5512093", account: String = "94017233", node: String = "NODE_1_1") throws -> Hello {
+    func hello(_ uuid: String = "user_5512093", account: String = "94017233", node: String = "NODE_1_1") throws -> Hello
+    {
         var text = String(decoding: try Fixtures.bytes("ea/hello.json"), as: UTF8.self)
         text = text.replacingOccurrences(of: "user_5512093", with: uuid)
             .replacingOccurrences(of: "\"94017233\"", with: "\"\(account)\"")
@@ -16,8 +17,11 @@ struct NodeTableTests {
 
     func heartbeat(_ uuid: String = "user_5512093", node: String = "NODE_1_1") throws -> TelemetryHeartbeat {
         var text = String(decoding: try Fixtures.bytes("ea/heartbeat.json"), as: UTF8.self)
-        text = text.replacingOccurrences(of: "user_5512093", with: uuid).replacingOccurrences(of: "NODE_94017233_1873450", with: node)
-        guard case .telemetryHeartbeat(let m) = try EAMessage.decode(Array(text.utf8)) else { throw TestSupportError("not a heartbeat") }
+        text = text.replacingOccurrences(of: "user_5512093", with: uuid).replacingOccurrences(
+            of: "NODE_94017233_1873450", with: node)
+        guard case .telemetryHeartbeat(let m) = try EAMessage.decode(Array(text.utf8)) else {
+            throw TestSupportError("not a heartbeat")
+        }
         return m
     }
 
@@ -47,7 +51,9 @@ struct NodeTableTests {
         let events = table.apply(try hello(), at: 1000)
         #expect(events.count == 1)
         let node = try #require(table.nodes["user_5512093"])
-        #expect(node.online && node.broker == "MetaQuotes Ltd." && node.server == "MetaQuotes-Demo" && node.account == 94_017_233)
+        #expect(
+            node.online && node.broker == "MetaQuotes Ltd." && node.server == "MetaQuotes-Demo"
+                && node.account == 94_017_233)
         _ = table.apply(try heartbeat(), at: 1030)
         _ = table.apply(try heartbeat(), at: 1030.2)  // the twin heartbeat on the other channel
         _ = table.apply(try heartbeat(), at: 1062)
@@ -76,7 +82,12 @@ struct NodeTableTests {
         #expect(table.nodes[uuid]?.commandsUnread == true)
         #expect(decide(1100, false) == .wait)
         // The pong clears it; the next ping may go.
-        guard case .pong(let pong) = try EAMessage.decode(Array(#"{"type":"pong","ping_id":"P-1","node_id":"NODE_1_1","user_uuid":"user_5512093","timestamp":"2026.11.24 14:03:41"}"#.utf8)) else {
+        guard
+            case .pong(let pong) = try EAMessage.decode(
+                Array(
+                    #"{"type":"pong","ping_id":"P-1","node_id":"NODE_1_1","user_uuid":"user_5512093","timestamp":"2026.11.24 14:03:41"}"#
+                        .utf8))
+        else {
             Issue.record("not a pong")
             return
         }
@@ -99,7 +110,8 @@ struct NodeTableTests {
     @Test func brokerSymbolsAreLearnedFromTheHandshakeAndTicks() throws {
         var table = NodeTable()
         var text = String(decoding: try Fixtures.bytes("ea/handshake.json"), as: UTF8.self)
-        text = text.replacingOccurrences(of: "EURUSD,GBPUSD", with: "EURUSD.r,GBPUSD.r").replacingOccurrences(of: "XAUUSD", with: "GOLD")
+        text = text.replacingOccurrences(of: "EURUSD,GBPUSD", with: "EURUSD.r,GBPUSD.r").replacingOccurrences(
+            of: "XAUUSD", with: "GOLD")
         guard case .handshake(let handshake) = try EAMessage.decode(Array(text.utf8)) else {
             Issue.record("not a handshake")
             return
@@ -114,7 +126,8 @@ struct NodeTableTests {
         let again = table.learnSymbol("user_5512093", broker: "[DJI30]", canonical: "US30")
         #expect(first && !again)
         // The map survives the node hash.
-        let restored = try #require(NodeRecord(redisHash: Dictionary(uniqueKeysWithValues: table.nodes["user_5512093"]!.redisFields)))
+        let restored = try #require(
+            NodeRecord(redisHash: Dictionary(uniqueKeysWithValues: table.nodes["user_5512093"]!.redisFields)))
         #expect(restored.brokerSymbols["US30"] == "[DJI30]" && restored.brokerSymbols["XAUUSD"] == "GOLD")
     }
 
@@ -128,25 +141,38 @@ struct NodeTableTests {
         let first = try hello()
         #expect(admit(.hello(first), "10.0.0.5", 1000).0 == .accepted)
         _ = table.apply(first, at: 1000, peer: "10.0.0.5")
-        #expect(table.nodes[uuid]?.pin == NodePin(account: 94_017_233, server: "MetaQuotes-Demo", peer: "10.0.0.5", since: 1000))
+        #expect(
+            table.nodes[uuid]?.pin
+                == NodePin(account: 94_017_233, server: "MetaQuotes-Demo", peer: "10.0.0.5", since: 1000))
         // Another account claims the UUID: refused, pending, one event; the node keeps its account.
         let intruder = try hello(account: "66666666", node: "NODE_66666666_9")
         let (verdict, events) = admit(.hello(intruder), "10.9.9.9", 1010)
-        guard case .refused = verdict else { Issue.record("an intruder was accepted"); return }
+        guard case .refused = verdict else {
+            Issue.record("an intruder was accepted")
+            return
+        }
         #expect(events.count == 1)
         #expect(table.nodes[uuid]?.pendingSwitch?.account == 66_666_666)
         #expect(table.nodes[uuid]?.lastRefused?.peer == "10.9.9.9")
         #expect(table.nodes[uuid]?.account == 94_017_233)
         #expect(admit(.hello(intruder), "10.9.9.9", 1011).1.isEmpty, "the same pending switch is raised once")
         // Its heartbeats (the account is in the node id) are refused too; the pinned EA's are taken.
-        let dealer = try #require(try EAMessage.decode(Array(String(decoding: try Fixtures.bytes("ea/heartbeat_dealer.json"), as: UTF8.self)
-            .replacingOccurrences(of: "NODE_94017233_1873450", with: "NODE_66666666_9").utf8)))
-        if case .refused = admit(dealer, "10.9.9.9", 1012).0 {} else { Issue.record("an intruder's heartbeat was taken") }
+        let dealer = try #require(
+            try EAMessage.decode(
+                Array(
+                    String(decoding: try Fixtures.bytes("ea/heartbeat_dealer.json"), as: UTF8.self)
+                        .replacingOccurrences(of: "NODE_94017233_1873450", with: "NODE_66666666_9").utf8)))
+        if case .refused = admit(dealer, "10.9.9.9", 1012).0 {
+        } else {
+            Issue.record("an intruder's heartbeat was taken")
+        }
         let own = try EAMessage.decode(try Fixtures.bytes("ea/heartbeat_dealer.json"))
         #expect(admit(own, "10.0.0.5", 1013).0 == .accepted)
         // A DISCONNECT for the UUID from another node id does not take the EA offline.
-        let disconnect = try EAMessage.decode(Array(String(decoding: try Fixtures.bytes("ea/disconnect.json"), as: UTF8.self)
-            .replacingOccurrences(of: "NODE_94017233_1873450", with: "NODE_66666666_9").utf8))
+        let disconnect = try EAMessage.decode(
+            Array(
+                String(decoding: try Fixtures.bytes("ea/disconnect.json"), as: UTF8.self)
+                    .replacingOccurrences(of: "NODE_94017233_1873450", with: "NODE_66666666_9").utf8))
         if case .refused = admit(disconnect, nil, 1014).0 {} else { Issue.record("a foreign DISCONNECT was taken") }
         // The same account from another machine while the pinned EA is alive: a duplicate.
         let twin = try hello(node: "NODE_94017233_2")
@@ -157,11 +183,15 @@ struct NodeTableTests {
         #expect(admit(.hello(twin), "10.0.0.5", 1016).0 == .accepted)
         // Confirmations must fit the pin.
         _ = table.apply(try hello(node: "NODE_94017233_1873450"), at: 1017, peer: "10.0.0.5")
-        #expect(table.untrusted(uuid: uuid, account: 94_017_233, nodeID: "NODE_94017233_1873450", peer: "10.0.0.5") == nil)
-        #expect(table.untrusted(uuid: uuid, account: 66_666_666, nodeID: "NODE_94017233_1873450", peer: "10.0.0.5") != nil)
+        #expect(
+            table.untrusted(uuid: uuid, account: 94_017_233, nodeID: "NODE_94017233_1873450", peer: "10.0.0.5") == nil)
+        #expect(
+            table.untrusted(uuid: uuid, account: 66_666_666, nodeID: "NODE_94017233_1873450", peer: "10.0.0.5") != nil)
         #expect(table.untrusted(uuid: uuid, account: 94_017_233, nodeID: "NODE_94017233_9", peer: "10.0.0.5") != nil)
-        #expect(table.untrusted(uuid: uuid, account: 94_017_233, nodeID: "NODE_94017233_1873450", peer: "10.9.9.9") != nil)
-        #expect(PeerMatch.subnet24.matches("10.0.0.99", "10.0.0.5") && !PeerMatch.subnet24.matches("10.0.1.5", "10.0.0.5"))
+        #expect(
+            table.untrusted(uuid: uuid, account: 94_017_233, nodeID: "NODE_94017233_1873450", peer: "10.9.9.9") != nil)
+        #expect(
+            PeerMatch.subnet24.matches("10.0.0.99", "10.0.0.5") && !PeerMatch.subnet24.matches("10.0.1.5", "10.0.0.5"))
         #expect(PeerMatch.off.matches("1.2.3.4", "10.0.0.5"))
         // The operator approves: the pin moves; an account switch is recorded.
         let approved = table.approveSwitch(uuid, at: 1100)
@@ -179,13 +209,15 @@ struct NodeTableTests {
         // The pin survives the node hash.
         _ = table.apply(first, at: 1500, peer: "10.0.0.5")
         _ = admit(.hello(intruder), "10.9.9.9", 1501)
-        let restored = try #require(NodeRecord(redisHash: Dictionary(uniqueKeysWithValues: table.nodes[uuid]!.redisFields)))
+        let restored = try #require(
+            NodeRecord(redisHash: Dictionary(uniqueKeysWithValues: table.nodes[uuid]!.redisFields)))
         #expect(restored.pin == table.nodes[uuid]?.pin && restored.pendingSwitch == table.nodes[uuid]?.pendingSwitch)
         #expect(restored.lastRefused == table.nodes[uuid]?.lastRefused)
     }
 
     @Test func networkAllowListMatchesCIDRs() {
-        let (list, invalid) = NetworkAllowList.parse("10.0.0.0/8, 192.168.1.7 # the office\n2001:db8::/32,::1\n\nnot-a-network,300.1.1.1")
+        let (list, invalid) = NetworkAllowList.parse(
+            "10.0.0.0/8, 192.168.1.7 # the office\n2001:db8::/32,::1\n\nnot-a-network,300.1.1.1")
         #expect(invalid == ["not-a-network", "300.1.1.1"])
         #expect(list.networks.count == 4)
         for allowed in ["10.1.2.3", "10.255.255.255", "192.168.1.7", "2001:db8:0:1::5", "::1", "::ffff:10.9.9.9"] {
@@ -217,7 +249,9 @@ struct NodeTableTests {
         var table = NodeTable()
         _ = table.apply(try hello(), at: 0)
         let events = table.apply(try hello(account: "55555555", node: "NODE_2_2"), at: 10)
-        #expect(events.contains(.accountSwitch(uuid: "user_5512093", oldAccount: 94_017_233, newAccount: 55_555_555, at: 10)))
+        #expect(
+            events.contains(
+                .accountSwitch(uuid: "user_5512093", oldAccount: 94_017_233, newAccount: 55_555_555, at: 10)))
         #expect(table.nodes["user_5512093"]?.accountSwitches == 1)
         #expect(table.nodes["user_5512093"]?.account == 55_555_555)
     }
@@ -250,7 +284,9 @@ struct NodeTableTests {
         #expect(policy.alerts(for: one, onlineBefore: ["B": 100], at: tuesday + 301).count == 1)
         let disconnect: [NodeEvent] = [.offline(uuid: "c_1234", broker: "B", reason: "disconnect", at: tuesday)]
         #expect(policy.alerts(for: disconnect, onlineBefore: [:], at: tuesday).isEmpty)
-        let storm: [NodeEvent] = (0..<8).map { .offline(uuid: "s_\($0)000", broker: "Q", reason: "timeout", at: tuesday) }
+        let storm: [NodeEvent] = (0..<8).map {
+            .offline(uuid: "s_\($0)000", broker: "Q", reason: "timeout", at: tuesday)
+        }
         let stormAlerts = policy.alerts(for: storm, onlineBefore: ["Q": 10], at: tuesday)
         #expect(stormAlerts.map(\.kind) == ["broker_silent"])
         #expect(stormAlerts.first?.count == 8)
@@ -259,8 +295,11 @@ struct NodeTableTests {
         #expect(AlertPolicy.marketClosed(at: tuesday + 3 * 86_400 + 9 * 3600))  // Friday 23:06
         #expect(!AlertPolicy.marketClosed(at: tuesday + 5 * 86_400 + 9 * 3600))  // Sunday 23:06
         #expect(!AlertPolicy.marketClosed(at: tuesday))
-        #expect(policy.alerts(for: [.offline(uuid: "w_1234", broker: "B", reason: "timeout", at: saturday)],
-                              onlineBefore: [:], at: saturday).isEmpty)
+        #expect(
+            policy.alerts(
+                for: [.offline(uuid: "w_1234", broker: "B", reason: "timeout", at: saturday)],
+                onlineBefore: [:], at: saturday
+            ).isEmpty)
     }
 }
 

@@ -6,10 +6,14 @@ import Testing
 /// the broker, and the balance that values a close only when it is that close's alone.
 @Suite("Position book (pure)")
 struct PositionBookTests {
-    static func position(_ ticket: Int, account: Int = 55501, user: String = "user_book_01", symbol: String = "EURUSD",
-                         isBuy: Bool = true) -> OpenPosition {
-        OpenPosition(ticket: ticket, fireID: "F-\(ticket)", userUUID: user, account: account, symbol: symbol, isBuy: isBuy, lot: 1,
-                     openPrice: 1.1, stopLoss: 1.099, takeProfit: 1.102, openTime: 1000, tickSize: 0.00001, tickValue: 1)
+    static func position(
+        _ ticket: Int, account: Int = 55501, user: String = "user_book_01", symbol: String = "EURUSD",
+        isBuy: Bool = true
+    ) -> OpenPosition {
+        OpenPosition(
+            ticket: ticket, fireID: "F-\(ticket)", userUUID: user, account: account, symbol: symbol, isBuy: isBuy,
+            lot: 1,
+            openPrice: 1.1, stopLoss: 1.099, takeProfit: 1.102, openTime: 1000, tickSize: 0.00001, tickValue: 1)
     }
 
     static func quotes(bid: Double) -> String {
@@ -29,17 +33,22 @@ struct PositionBookTests {
         var balance = 10_000.0
         for (index, profit) in TradeStatisticsTests.profits.enumerated() {
             balance += Double(profit)
-            let actions = book.closeAnswered(ticket: 900_000 + index, userUUID: "user_book_01", closePrice: 0, balance: balance,
-                                             quotes: Self.quotes(bid: 1.1 + Double(profit) / 100_000), at: Double(2000 + index))
+            let actions = book.closeAnswered(
+                ticket: 900_000 + index, userUUID: "user_book_01", closePrice: 0, balance: balance,
+                quotes: Self.quotes(bid: 1.1 + Double(profit) / 100_000), at: Double(2000 + index))
             let trade = Self.closes(actions)[0]
             #expect(trade.valuation.profitCents == profit * 100)
             #expect(trade.valuation.profitSource == (index == 0 ? "price" : "balance"))
             #expect(trade.valuation.closePriceSource == "market" && trade.reason == "requested")
         }
         #expect(book.positions.isEmpty)
-        for key in ["global_trade_stats", "symbol_stats:EURUSD", "account_stats_trades:55501", "user_stats:user_book_01"] {
+        for key in [
+            "global_trade_stats", "symbol_stats:EURUSD", "account_stats_trades:55501", "user_stats:user_book_01",
+        ] {
             let stats = book.statistics[key]!
-            #expect(stats.total == 20 && stats.wins == 11 && stats.netCents == 17_500 && stats.bestStreak == 2 && stats.worstStreak == 3)
+            #expect(
+                stats.total == 20 && stats.wins == 11 && stats.netCents == 17_500 && stats.bestStreak == 2
+                    && stats.worstStreak == 3)
         }
     }
 
@@ -48,7 +57,8 @@ struct PositionBookTests {
         _ = book.opened(Self.position(1), balance: 10_000)
         _ = book.opened(Self.position(2), balance: 10_000)
         _ = book.opened(Self.position(3, account: 77), balance: nil)  // another account of the same user stays open
-        let actions = book.closeAllAnswered(userUUID: "user_book_01", account: 55501, balance: 10_030, quotes: Self.quotes(bid: 1.1002), at: 3000)
+        let actions = book.closeAllAnswered(
+            userUUID: "user_book_01", account: 55501, balance: 10_030, quotes: Self.quotes(bid: 1.1002), at: 3000)
         let closed = Self.closes(actions)
         #expect(closed.map(\.position.ticket) == [1, 2] && closed.allSatisfy { $0.reason == "close_all" })
         // Two closed at once: the balance difference is not one position's, each is valued at the market.
@@ -58,12 +68,17 @@ struct PositionBookTests {
 
         // One open position: close_all is valued by the balance.
         _ = book.opened(Self.position(4), balance: 10_030)
-        let single = Self.closes(book.closeAllAnswered(userUUID: "user_book_01", account: 55501, balance: 10_041.5,
-                                                       quotes: Self.quotes(bid: 1.1001), at: 3100))
-        #expect(single.count == 1 && single[0].valuation.profitCents == 1_150 && single[0].valuation.profitSource == "balance")
+        let single = Self.closes(
+            book.closeAllAnswered(
+                userUUID: "user_book_01", account: 55501, balance: 10_041.5,
+                quotes: Self.quotes(bid: 1.1001), at: 3100))
+        #expect(
+            single.count == 1 && single[0].valuation.profitCents == 1_150
+                && single[0].valuation.profitSource == "balance")
         // Nothing open: only the balance is noted.
-        #expect(book.closeAllAnswered(userUUID: "user_book_01", account: 55501, balance: 10_000, quotes: "", at: 3200)
-            == [.balance(account: 55501, balance: 10_000, closesSince: 0)])
+        #expect(
+            book.closeAllAnswered(userUUID: "user_book_01", account: 55501, balance: 10_000, quotes: "", at: 3200)
+                == [.balance(account: 55501, balance: 10_000, closesSince: 0)])
     }
 
     @Test func anInferredStopMakesTheNextBalanceDifferenceUnusable() {
@@ -71,11 +86,15 @@ struct PositionBookTests {
         _ = book.opened(Self.position(1), balance: 10_000)
         _ = book.opened(Self.position(2), balance: 10_000)
         let stop = Self.closes(book.crossed(ticket: 1, level: 1.099, reason: "stop_loss", at: 2000))[0]
-        #expect(stop.valuation.closePriceSource == "inferred" && stop.valuation.profitCents == -10_000 && stop.reason == "stop_loss")
+        #expect(
+            stop.valuation.closePriceSource == "inferred" && stop.valuation.profitCents == -10_000
+                && stop.reason == "stop_loss")
         #expect(book.balances[55501]?.closes == 1)
         // The next answer's balance covers two closes (the stop and this one): valued at the market instead.
-        let next = Self.closes(book.closeAnswered(ticket: 2, userUUID: "user_book_01", closePrice: 0, balance: 9_920,
-                                                  quotes: Self.quotes(bid: 1.1002), at: 2100))[0]
+        let next = Self.closes(
+            book.closeAnswered(
+                ticket: 2, userUUID: "user_book_01", closePrice: 0, balance: 9_920,
+                quotes: Self.quotes(bid: 1.1002), at: 2100))[0]
         #expect(next.valuation.profitSource == "price" && next.valuation.profitCents == 2_000)
         #expect(book.balances[55501]?.closes == 0 && book.balances[55501]?.balance == 9_920)
     }
@@ -84,7 +103,8 @@ struct PositionBookTests {
         var book = PositionBook()
         _ = book.opened(Self.position(1), balance: 10_000)
         // Another user's answer for this ticket changes nothing.
-        #expect(book.closeAnswered(ticket: 1, userUUID: "user_other", closePrice: 0, balance: 1, quotes: "", at: 1).isEmpty)
+        #expect(
+            book.closeAnswered(ticket: 1, userUUID: "user_other", closePrice: 0, balance: 1, quotes: "", at: 1).isEmpty)
         #expect(book.positions[1] != nil)
         // Position not found: closed at the broker, at the market; without a quote it is unvalued and not counted.
         let gone = Self.closes(book.notFoundAtBroker(ticket: 1, userUUID: "user_book_01", quotes: "", at: 2))[0]
@@ -93,7 +113,10 @@ struct PositionBookTests {
         // Defensive only: the EA v2.05 always answers close_price 0 (every other test here); were a price > 0
         // ever sent, it would be believed.
         _ = book.opened(Self.position(5, isBuy: false), balance: nil)
-        let ea = Self.closes(book.closeAnswered(ticket: 5, userUUID: "user_book_01", closePrice: 1.0995, balance: nil, quotes: Self.quotes(bid: 1.2), at: 3))[0]
+        let ea = Self.closes(
+            book.closeAnswered(
+                ticket: 5, userUUID: "user_book_01", closePrice: 1.0995, balance: nil, quotes: Self.quotes(bid: 1.2),
+                at: 3))[0]
         #expect(ea.valuation.closePriceSource == "ea" && ea.valuation.profitCents == 5_000)
     }
 }

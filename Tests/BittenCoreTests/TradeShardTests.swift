@@ -11,24 +11,30 @@ struct TradeShardTests {
     static let user = "user_ts_01"
 
     static func fire(_ signal: String, user: String = user, deadline: Double = 130) -> FireInFlight {
-        FireInFlight(id: "", userUUID: user, signalID: signal, symbol: "EURUSD", isBuy: true, stopLoss: 1.099, takeProfit: 1.102,
-                     lot: 0, tickSize: 0.00001, tickValue: 1, deadline: deadline)
+        FireInFlight(
+            id: "", userUUID: user, signalID: signal, symbol: "EURUSD", isBuy: true, stopLoss: 1.099, takeProfit: 1.102,
+            lot: 0, tickSize: 0.00001, tickValue: 1, deadline: deadline)
     }
 
     static func variants(slots: Int = 2) -> [SizingChoice] {
-        Tier.allCases.map { SizingChoice(key: $0.rawValue + "|", slots: slots, lot: 0.5, fields: ["lot", "0.5", "tier", $0.rawValue]) }
+        Tier.allCases.map {
+            SizingChoice(key: $0.rawValue + "|", slots: slots, lot: 0.5, fields: ["lot", "0.5", "tier", $0.rawValue])
+        }
     }
 
     static func shard(tier: Tier = .sergeant, override: String = "") -> TradeShard {
         var shard = TradeShard(index: 3)
-        shard.save(ShardUser(uuid: user, tier: tier, riskOverride: override), fields: ["uuid", user, "tier", tier.rawValue])
+        shard.save(
+            ShardUser(uuid: user, tier: tier, riskOverride: override), fields: ["uuid", user, "tier", tier.rawValue])
         _ = shard.takeChanges()
         return shard
     }
 
     func reserved(_ shard: inout TradeShard, _ signal: String, user: String = user, slots: Int = 2) throws -> String {
-        let outcome = shard.reserve(Self.fire(signal, user: user), variants: Self.variants(slots: slots), signalExpiresAt: 500, date: "20261205",
-                                    fields: ["kind", "fire"])
+        let outcome = shard.reserve(
+            Self.fire(signal, user: user), variants: Self.variants(slots: slots), signalExpiresAt: 500,
+            date: "20261205",
+            fields: ["kind", "fire"])
         guard case .reserved(let id, _) = outcome else { throw Failure("\(signal): \(outcome)") }
         return id
     }
@@ -38,9 +44,13 @@ struct TradeShardTests {
         init(_ description: String) { self.description = description }
     }
 
-    func fill(_ id: String, ticket: Int, price: Double = 1.1, user: String = user, balance: Double = 10_000, at: Double = 110) -> FireAnswer {
-        FireAnswer(fireID: id, success: true, userUUID: user, ticket: ticket, price: price, lot: 0.5, message: "Trade executed",
-                   account: 55501, balance: balance, at: at)
+    func fill(
+        _ id: String, ticket: Int, price: Double = 1.1, user: String = user, balance: Double = 10_000, at: Double = 110
+    ) -> FireAnswer {
+        FireAnswer(
+            fireID: id, success: true, userUUID: user, ticket: ticket, price: price, lot: 0.5,
+            message: "Trade executed",
+            account: 55501, balance: balance, at: at)
     }
 
     @Test func reservationsFollowTheTierTheShardHoldsNow() throws {
@@ -48,22 +58,34 @@ struct TradeShardTests {
         let first = try reserved(&shard, "S1")
         #expect(first == "F-20261205-03-000001", "the shard's number is in the id")
         let changes = shard.takeChanges()
-        guard case .fireCreated(let fire, let expires, let fields)? = changes.first else { Issue.record("\(changes)"); return }
+        guard case .fireCreated(let fire, let expires, let fields)? = changes.first else {
+            Issue.record("\(changes)")
+            return
+        }
         #expect(fire.id == first && fire.lot == 0.5 && fire.state == .pending && expires == 500)
         #expect(fields == ["lot", "0.5", "tier", "SERGEANT", "kind", "fire"])
         #expect(changes.last == .slots(user: Self.user, used: 1))
         // A repeat is the same fire; the second slot is the last.
-        #expect(shard.reserve(Self.fire("S1"), variants: Self.variants(), signalExpiresAt: 500, date: "d", fields: []) == .duplicate(fireID: first))
+        #expect(
+            shard.reserve(Self.fire("S1"), variants: Self.variants(), signalExpiresAt: 500, date: "d", fields: [])
+                == .duplicate(fireID: first))
         _ = try reserved(&shard, "S2")
-        #expect(shard.reserve(Self.fire("S3"), variants: Self.variants(), signalExpiresAt: 500, date: "d", fields: [])
-            == .noSlot(used: 2, key: "SERGEANT|"))
+        #expect(
+            shard.reserve(Self.fire("S3"), variants: Self.variants(), signalExpiresAt: 500, date: "d", fields: [])
+                == .noSlot(used: 2, key: "SERGEANT|"))
         // Unknown users, overrides nobody sized for, and sizing errors.
-        #expect(shard.reserve(Self.fire("S1", user: "user_nobody"), variants: Self.variants(), signalExpiresAt: 500, date: "d", fields: []) == .noUser)
+        #expect(
+            shard.reserve(
+                Self.fire("S1", user: "user_nobody"), variants: Self.variants(), signalExpiresAt: 500, date: "d",
+                fields: []) == .noUser)
         shard.save(ShardUser(uuid: Self.user, tier: .general, riskOverride: "2.5"), fields: [])
-        #expect(shard.reserve(Self.fire("S4"), variants: Self.variants(), signalExpiresAt: 500, date: "d", fields: [])
-            == .resize(tier: .general, override: "2.5"))
+        #expect(
+            shard.reserve(Self.fire("S4"), variants: Self.variants(), signalExpiresAt: 500, date: "d", fields: [])
+                == .resize(tier: .general, override: "2.5"))
         let failing = [SizingChoice(key: "GENERAL|2.5", slots: 10, lot: 0, fields: [], error: "balance 0")]
-        #expect(shard.reserve(Self.fire("S4"), variants: failing, signalExpiresAt: 500, date: "d", fields: []) == .sizingFailed("balance 0"))
+        #expect(
+            shard.reserve(Self.fire("S4"), variants: failing, signalExpiresAt: 500, date: "d", fields: [])
+                == .sizingFailed("balance 0"))
     }
 
     @Test func aFillOpensThePositionAndTheChangesSayWhat() throws {
@@ -73,8 +95,14 @@ struct TradeShardTests {
         _ = shard.takeChanges()
         #expect(shard.apply(fill(id, ticket: 501, price: 1.1), streamID: "1-0") == "ok")
         let changes = shard.takeChanges()
-        #expect(changes.contains { if case .fireMoved(id, .filled, let fields) = $0 { fields.contains("fill_price") } else { false } })
-        #expect(changes.contains { if case .positionOpened(let p, "S1", "", nil) = $0 { p.ticket == 501 && p.lot == 0.5 } else { false } })
+        #expect(
+            changes.contains {
+                if case .fireMoved(id, .filled, let fields) = $0 { fields.contains("fill_price") } else { false }
+            })
+        #expect(
+            changes.contains {
+                if case .positionOpened(let p, "S1", "", nil) = $0 { p.ticket == 501 && p.lot == 0.5 } else { false }
+            })
         #expect(changes.contains(.balance(account: 55501, balance: 10_000, closesSince: 0)))
         #expect(changes.contains { if case .event("fire.filled", let e) = $0 { e["ticket"] == "501" } else { false } })
         // The same answer again is a duplicate and changes nothing.
@@ -83,9 +111,14 @@ struct TradeShardTests {
         // A fill on the wrong side of the stop: dropped, and said so.
         let second = try reserved(&shard, "S2")
         #expect(shard.apply(fill(second, ticket: 502, price: 1.0985), streamID: "3-0") == "ok:sl_dropped")
-        #expect(shard.takeChanges().contains {
-            if case .positionOpened(let p, _, _, let dropped?) = $0 { p.stopLoss == 0 && dropped.requestedStopLoss == 1.099 } else { false }
-        })
+        #expect(
+            shard.takeChanges().contains {
+                if case .positionOpened(let p, _, _, let dropped?) = $0 {
+                    p.stopLoss == 0 && dropped.requestedStopLoss == 1.099
+                } else {
+                    false
+                }
+            })
         #expect(shard.apply(fill("F-none", ticket: 9), streamID: "4-0") == "unknown_fire")
         #expect(shard.takeChanges().contains { if case .orphan("4-0", _) = $0 { true } else { false } })
         #expect(shard.apply(fill(second, ticket: 502, user: "user_other"), streamID: "5-0") == "wrong_user")
@@ -102,49 +135,79 @@ struct TradeShardTests {
         #expect(shard.requestClose(ticket: 600, command: "close_ticket", at: 201, deadline: 231) == "duplicate:pending")
         shard.closeSent(ticket: 600, at: 201, deadline: 231)
         let quotes = "EURUSD:1.1010:1.1012:own"
-        #expect(shard.apply(CloseAnswer(ticket: 600, success: true, closePrice: 0, message: "Position closed", account: 55501,
-                                        userUUID: Self.user, commandType: "close_ticket", balance: 10_050, quotes: quotes, at: 210),
-                            streamID: "9-1") == "ok")
+        #expect(
+            shard.apply(
+                CloseAnswer(
+                    ticket: 600, success: true, closePrice: 0, message: "Position closed", account: 55501,
+                    userUUID: Self.user, commandType: "close_ticket", balance: 10_050, quotes: quotes, at: 210),
+                streamID: "9-1") == "ok")
         let changes = shard.takeChanges()
         guard let trade = changes.compactMap({ if case .positionClosed(let t) = $0 { t } else { nil } }).first else {
-            Issue.record("not closed: \(changes)"); return
+            Issue.record("not closed: \(changes)")
+            return
         }
         // 0.5 lot from 1.1 to 1.101: 50 USD by the price, and the balance says +50 too.
-        #expect(trade.valuation.profitCents == 5_000 && trade.valuation.profitSource == "balance" && trade.reason == "requested")
+        #expect(
+            trade.valuation.profitCents == 5_000 && trade.valuation.profitSource == "balance"
+                && trade.reason == "requested")
         #expect(changes.contains { if case .closeRequest(let r, _) = $0 { r.state == .filled } else { false } })
-        #expect(changes.contains { if case .statistics("global_trade_stats", let s) = $0 { s.total == 1 && s.wins == 1 } else { false } })
+        #expect(
+            changes.contains {
+                if case .statistics("global_trade_stats", let s) = $0 { s.total == 1 && s.wins == 1 } else { false }
+            })
         #expect(shard.book.slotsUsed(Self.user) == 2)
         // close_all: ONE answer with ticket 0 closes every position of that account.
-        #expect(shard.apply(CloseAnswer(ticket: 0, success: true, closePrice: 0, message: "All closed", account: 55501, userUUID: Self.user,
-                                        commandType: "close_ticket", balance: 10_000, quotes: quotes, at: 220), streamID: "9-2") == "ignored")
-        #expect(shard.apply(CloseAnswer(ticket: 0, success: true, closePrice: 0, message: "All closed", account: 55501, userUUID: Self.user,
-                                        commandType: "close_all", balance: 10_000, quotes: quotes, at: 220), streamID: "9-3") == "ok:2")
+        #expect(
+            shard.apply(
+                CloseAnswer(
+                    ticket: 0, success: true, closePrice: 0, message: "All closed", account: 55501, userUUID: Self.user,
+                    commandType: "close_ticket", balance: 10_000, quotes: quotes, at: 220), streamID: "9-2")
+                == "ignored")
+        #expect(
+            shard.apply(
+                CloseAnswer(
+                    ticket: 0, success: true, closePrice: 0, message: "All closed", account: 55501, userUUID: Self.user,
+                    commandType: "close_all", balance: 10_000, quotes: quotes, at: 220), streamID: "9-3") == "ok:2")
         #expect(shard.book.positions.positions.isEmpty && shard.book.slotsUsed(Self.user) == 0)
         // A repeated close answer is a duplicate; one for a ticket never seen is an orphan.
-        #expect(shard.apply(CloseAnswer(ticket: 600, success: true, closePrice: 0, message: "", account: 55501, userUUID: Self.user,
-                                        commandType: "close_ticket", balance: nil, quotes: "", at: 230), streamID: "9-4") == "duplicate")
-        #expect(shard.apply(CloseAnswer(ticket: 999, success: true, closePrice: 0, message: "", account: 55501, userUUID: Self.user,
-                                        commandType: "close_ticket", balance: nil, quotes: "", at: 230), streamID: "9-5") == "unknown_position")
+        #expect(
+            shard.apply(
+                CloseAnswer(
+                    ticket: 600, success: true, closePrice: 0, message: "", account: 55501, userUUID: Self.user,
+                    commandType: "close_ticket", balance: nil, quotes: "", at: 230), streamID: "9-4") == "duplicate")
+        #expect(
+            shard.apply(
+                CloseAnswer(
+                    ticket: 999, success: true, closePrice: 0, message: "", account: 55501, userUUID: Self.user,
+                    commandType: "close_ticket", balance: nil, quotes: "", at: 230), streamID: "9-5")
+                == "unknown_position")
     }
 
     @Test func positionNotFoundAndCrossedStopsCloseAtTheMarket() throws {
         var shard = Self.shard()
-        let a = try reserved(&shard, "S1"), b = try reserved(&shard, "S2")
+        let a = try reserved(&shard, "S1")
+        let b = try reserved(&shard, "S2")
         _ = shard.apply(fill(a, ticket: 701), streamID: "1-1")
         _ = shard.apply(fill(b, ticket: 702), streamID: "1-2")
         _ = shard.takeChanges()
-        #expect(shard.apply(CloseAnswer(ticket: 701, success: false, closePrice: 0, message: "Position not found", account: 55501,
-                                        userUUID: Self.user, commandType: "close_ticket", balance: 10_000,
-                                        quotes: "EURUSD:1.0995:1.0997:any", at: 300), streamID: "2-1") == "ok")
+        #expect(
+            shard.apply(
+                CloseAnswer(
+                    ticket: 701, success: false, closePrice: 0, message: "Position not found", account: 55501,
+                    userUUID: Self.user, commandType: "close_ticket", balance: 10_000,
+                    quotes: "EURUSD:1.0995:1.0997:any", at: 300), streamID: "2-1") == "ok")
         let closed = shard.takeChanges().compactMap { if case .positionClosed(let t) = $0 { t } else { nil } }
         #expect(closed.map(\.reason) == ["closed_at_broker"] && closed.first?.valuation.closePriceSource == "market")
         #expect(shard.crossed(ticket: 702, level: 1.102, reason: "take_profit", at: 310) == "ok")
         #expect(shard.crossed(ticket: 702, level: 1.102, reason: "take_profit", at: 311) == "duplicate")
         #expect(shard.book.slotsUsed(Self.user) == 0)
         // Any other refusal is only a rejection.
-        #expect(shard.apply(CloseAnswer(ticket: 702, success: false, closePrice: 0, message: "Market closed", account: 55501,
-                                        userUUID: Self.user, commandType: "close_ticket", balance: nil, quotes: "", at: 320),
-                            streamID: "2-2") == "rejected")
+        #expect(
+            shard.apply(
+                CloseAnswer(
+                    ticket: 702, success: false, closePrice: 0, message: "Market closed", account: 55501,
+                    userUUID: Self.user, commandType: "close_ticket", balance: nil, quotes: "", at: 320),
+                streamID: "2-2") == "rejected")
     }
 
     @Test func deadlinesTimeOutAndALateFillStillCounts() throws {
@@ -158,7 +221,14 @@ struct TradeShardTests {
         #expect(shard.sent(id, at: 140, deadline: 170) == .invalid(.timedOut), "never sent again")
         #expect(shard.apply(fill(id, ticket: 801, at: 150), streamID: "1-1") == "ok")
         #expect(shard.book.slotsUsed(Self.user) == 1)
-        #expect(shard.takeChanges().contains { if case .fireMoved(id, .filled, let f) = $0 { f.contains("late") && f[f.firstIndex(of: "late")! + 1] == "1" } else { false } })
+        #expect(
+            shard.takeChanges().contains {
+                if case .fireMoved(id, .filled, let f) = $0 {
+                    f.contains("late") && f[f.firstIndex(of: "late")! + 1] == "1"
+                } else {
+                    false
+                }
+            })
     }
 
     @Test func deadlinesAreKeptBySecondAndAMovedDeadlineCounts() throws {
@@ -170,7 +240,9 @@ struct TradeShardTests {
         shard.sent(ids[2], at: 100, deadline: 125)
         #expect(shard.expire(at: 124.9, reason: "x").fires.isEmpty)
         #expect(shard.expire(at: 125, reason: "x").fires == [ids[2]])
-        #expect(shard.expire(at: 130, reason: "x").fires == [ids[3]], "the first deadline of a fire sent later no longer counts")
+        #expect(
+            shard.expire(at: 130, reason: "x").fires == [ids[3]],
+            "the first deadline of a fire sent later no longer counts")
         #expect(shard.expire(at: 140.6, reason: "x").fires == [ids[0]], "within one second, only what is due")
         #expect(shard.expire(at: 141, reason: "x").fires == [ids[1]])
         #expect(shard.expire(at: 500, reason: "x").fires.isEmpty)
@@ -205,7 +277,9 @@ struct TradeShardTests {
         #expect(shard.book.fires.isEmpty)
         #expect(shard.book.firedBy(signalID: "S1", user: Self.user) == nil)
         let forgotten = shard.takeChanges()
-        #expect(forgotten.contains(.fireForgotten(id: again)) && forgotten.contains(.markerForgotten(signalID: "S1", user: Self.user)))
+        #expect(
+            forgotten.contains(.fireForgotten(id: again))
+                && forgotten.contains(.markerForgotten(signalID: "S1", user: Self.user)))
         // The open position is not forgotten: it still holds its slot.
         #expect(shard.book.positions.positions[901] != nil && shard.book.slotsUsed(Self.user) == 1)
     }

@@ -10,7 +10,9 @@ struct TradeStatisticsTests {
 
     @Test func twentyTradesGiveTheHandComputedStatistics() {
         var stats = TradeStatistics()
-        for (index, profit) in Self.profits.enumerated() { stats.record(profitCents: profit * 100, at: String(2000 + index)) }
+        for (index, profit) in Self.profits.enumerated() {
+            stats.record(profitCents: profit * 100, at: String(2000 + index))
+        }
         // By hand: 11 wins (335 USD), 9 losses (160 USD); W L WW LLL WW L W L WW L WW L W L.
         #expect(stats.total == 20 && stats.wins == 11 && stats.losses == 9 && stats.breakeven == 0)
         #expect(abs(stats.winRate - 55) < 1e-9)
@@ -37,7 +39,9 @@ struct TradeStatisticsTests {
         #expect(stats.currentStreak == -4 && stats.worstStreak == 4 && stats.profitFactor == 3)
         stats.record(profitCents: 1)
         #expect(stats.currentStreak == 1 && stats.bestStreak == 3)
-        #expect(TradeStatistics.cents(10.005) == 1001 && TradeStatistics.cents(-10.005) == -1001 && TradeStatistics.cents(-0.004) == 0)
+        #expect(
+            TradeStatistics.cents(10.005) == 1001 && TradeStatistics.cents(-10.005) == -1001
+                && TradeStatistics.cents(-0.004) == 0)
     }
 
     /// The counters survive the stored form; a damaged counter is refused, not read as 0.
@@ -52,4 +56,3 @@ struct TradeStatisticsTests {
         #expect(TradeStatistics(redisHash: [:]) == TradeStatistics())
     }
 }
-

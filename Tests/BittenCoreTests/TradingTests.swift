@@ -12,8 +12,9 @@ struct SizingTests {
         let tick = try #require(eurusd.tickValue(accountCurrency: "USD", converter: CurrencyConverter(mids: []))).value
         #expect(abs(tick - 1.0) < 1e-12)
         // 1 % of 10 000 = 100 USD over 200 ticks at 1 USD → 0.50 lot.
-        let size = try sizer.size(balance: 10_000, entry: 1.08520, stopLoss: 1.08320, instrument: eurusd, tickValue: tick,
-                                  rule: TierTable.standard.rule(.recruit), userOverride: nil, citadelMultiplier: 1.0)
+        let size = try sizer.size(
+            balance: 10_000, entry: 1.08520, stopLoss: 1.08320, instrument: eurusd, tickValue: tick,
+            rule: TierTable.standard.rule(.recruit), userOverride: nil, citadelMultiplier: 1.0)
         #expect(size.lot == 0.5)
         #expect(size.stopTicks == 200)
         #expect(size.riskAmount == 100)
@@ -34,22 +35,27 @@ struct SizingTests {
         let eurusd = try #require(table["EURUSD"])
         let rule = TierTable.standard.rule(.recruit)
         // 100 USD over 300 ticks = 0.3333… → 0.33.
-        let odd = try sizer.size(balance: 10_000, entry: 1.1, stopLoss: 1.097, instrument: eurusd, tickValue: 1, rule: rule,
-                                 userOverride: nil, citadelMultiplier: 1)
+        let odd = try sizer.size(
+            balance: 10_000, entry: 1.1, stopLoss: 1.097, instrument: eurusd, tickValue: 1, rule: rule,
+            userOverride: nil, citadelMultiplier: 1)
         #expect(odd.lot == 0.33)
-        let tiny = try sizer.size(balance: 50, entry: 1.1, stopLoss: 1.09, instrument: eurusd, tickValue: 1, rule: rule,
-                                  userOverride: nil, citadelMultiplier: 1)
+        let tiny = try sizer.size(
+            balance: 50, entry: 1.1, stopLoss: 1.09, instrument: eurusd, tickValue: 1, rule: rule,
+            userOverride: nil, citadelMultiplier: 1)
         #expect(tiny.lot == eurusd.minLot)
-        let huge = try sizer.size(balance: 1e9, entry: 1.1, stopLoss: 1.0999, instrument: eurusd, tickValue: 1, rule: rule,
-                                  userOverride: nil, citadelMultiplier: 1)
+        let huge = try sizer.size(
+            balance: 1e9, entry: 1.1, stopLoss: 1.0999, instrument: eurusd, tickValue: 1, rule: rule,
+            userOverride: nil, citadelMultiplier: 1)
         #expect(huge.lot == eurusd.maxLot)
         #expect(throws: SizingError.self) {
-            try sizer.size(balance: 0, entry: 1.1, stopLoss: 1.09, instrument: eurusd, tickValue: 1, rule: rule,
-                           userOverride: nil, citadelMultiplier: 1)
+            try sizer.size(
+                balance: 0, entry: 1.1, stopLoss: 1.09, instrument: eurusd, tickValue: 1, rule: rule,
+                userOverride: nil, citadelMultiplier: 1)
         }
         #expect(throws: SizingError.self) {
-            try sizer.size(balance: 1000, entry: 1.1, stopLoss: 1.1, instrument: eurusd, tickValue: 1, rule: rule,
-                           userOverride: nil, citadelMultiplier: 1)
+            try sizer.size(
+                balance: 1000, entry: 1.1, stopLoss: 1.1, instrument: eurusd, tickValue: 1, rule: rule,
+                userOverride: nil, citadelMultiplier: 1)
         }
     }
 
@@ -57,12 +63,14 @@ struct SizingTests {
         let none = CurrencyConverter(mids: [])
         let usdjpy = try #require(table["USDJPY"])
         // 0.001 × 100 000 = 100 JPY a tick = 100 / 150 USD (the pair's own quote converts it).
-        let jpy = try #require(usdjpy.tickValue(accountCurrency: "USD", converter: CurrencyConverter(mids: [("USDJPY", 150)])))
+        let jpy = try #require(
+            usdjpy.tickValue(accountCurrency: "USD", converter: CurrencyConverter(mids: [("USDJPY", 150)])))
         #expect(abs(jpy.value - 100.0 / 150.0) < 1e-9)
         let gold = try #require(table["XAUUSD"])
         #expect(gold.tickValue(accountCurrency: "USD", converter: none)?.value == 1.0)  // 0.01 × 100 oz
         let eurgbp = try #require(table["EURGBP"])
-        let cross = try #require(eurgbp.tickValue(accountCurrency: "USD", converter: CurrencyConverter(mids: [("GBPUSD", 1.25)])))
+        let cross = try #require(
+            eurgbp.tickValue(accountCurrency: "USD", converter: CurrencyConverter(mids: [("GBPUSD", 1.25)])))
         #expect(abs(cross.value - 1.25) < 1e-9)
         // No conversion price: refuse rather than guess.
         #expect(eurgbp.tickValue(accountCurrency: "USD", converter: none) == nil)
@@ -93,16 +101,22 @@ struct SizingTests {
     }
 
     @Test func brokerSymbolsMapToCanonicalInstruments() {
-        let canon = SymbolCanon(known: InstrumentTable.standard.instruments.keys, aliases: SymbolCanon.standardAliases.merging(["XAUUSD.PRO": "XAUUSD"]) { $1 })
-        for (broker, canonical) in [("EURUSD", "EURUSD"), ("EURUSD.r", "EURUSD"), ("EURUSDm", "EURUSD"), ("EURUSD-ECN", "EURUSD"),
-                                    ("#EURUSD", "EURUSD"), ("eurusd.", "EURUSD"), ("GOLD", "XAUUSD"), ("GOLDm", "XAUUSD"),
-                                    ("XAUUSD.pro", "XAUUSD"), ("US30+", "US30"), ("[DJI30]", "US30"), ("USDJPY_i", "USDJPY"),
-                                    ("[SOMETHING]", "SOMETHING"), ("GBPJPY!", "GBPJPY")] {
+        let canon = SymbolCanon(
+            known: InstrumentTable.standard.instruments.keys,
+            aliases: SymbolCanon.standardAliases.merging(["XAUUSD.PRO": "XAUUSD"]) { $1 })
+        for (broker, canonical) in [
+            ("EURUSD", "EURUSD"), ("EURUSD.r", "EURUSD"), ("EURUSDm", "EURUSD"), ("EURUSD-ECN", "EURUSD"),
+            ("#EURUSD", "EURUSD"), ("eurusd.", "EURUSD"), ("GOLD", "XAUUSD"), ("GOLDm", "XAUUSD"),
+            ("XAUUSD.pro", "XAUUSD"), ("US30+", "US30"), ("[DJI30]", "US30"), ("USDJPY_i", "USDJPY"),
+            ("[SOMETHING]", "SOMETHING"), ("GBPJPY!", "GBPJPY"),
+        ] {
             #expect(canon.canonical(broker) == canonical, "\(broker)")
         }
         var map = BrokerSymbolMap()
-        let learned = [map.learn(broker: "EURUSD.r", canonical: "EURUSD"), map.learn(broker: "EURUSD.r", canonical: "EURUSD"),
-                       map.learn(broker: "[DJI30]", canonical: "US30"), map.learn(broker: "bad name", canonical: "X")]
+        let learned = [
+            map.learn(broker: "EURUSD.r", canonical: "EURUSD"), map.learn(broker: "EURUSD.r", canonical: "EURUSD"),
+            map.learn(broker: "[DJI30]", canonical: "US30"), map.learn(broker: "bad name", canonical: "X"),
+        ]
         #expect(learned == [true, false, true, false])
         #expect(BrokerSymbolMap(encoded: map.encoded) == map)
         #expect(map["EURUSD"] == "EURUSD.r" && map["GBPUSD"] == nil)
@@ -114,7 +128,8 @@ struct SignalDecodingTests {
     @Test func bothFixtureFormsDecode() throws {
         let short = try Signal.decode(try Fixtures.bytes("ea/signal.json"), now: 0, defaultTTL: 7200)
         #expect(short.signalID == "ELITE_GUARD_EURUSD_1795961160")
-        #expect(short.direction == .buy && short.entry == 1.0852 && short.stopLoss == 1.0832 && short.takeProfit == 1.0892)
+        #expect(
+            short.direction == .buy && short.entry == 1.0852 && short.stopLoss == 1.0832 && short.takeProfit == 1.0892)
         #expect(short.createdAt == 1_795_961_160 && short.expiresAt == 1_795_961_160 + 7200)
         #expect(short.stopIsOnTheRightSide)
         let engine = try Signal.decode(try Fixtures.bytes("ea/signal_elite_guard.json"), now: 0, defaultTTL: 7200)
@@ -122,8 +137,9 @@ struct SignalDecodingTests {
         #expect(engine.entry == 1.26833 && engine.stopLoss == 1.27033 && engine.takeProfit == 1.26433)
         #expect(engine.expiresAt == ISOTime.epochSeconds("2026-11-24T16:10:00"))
         #expect(engine.extras["xp_reward"] == .number(120, isInteger: true))
-        let prefixed = try Signal.decode(Array("ELITE_GUARD_SIGNAL ".utf8) + (try Fixtures.bytes("ea/signal.json")), now: 0,
-                                         defaultTTL: 60)
+        let prefixed = try Signal.decode(
+            Array("ELITE_GUARD_SIGNAL ".utf8) + (try Fixtures.bytes("ea/signal.json")), now: 0,
+            defaultTTL: 60)
         #expect(prefixed.signalID == short.signalID)
     }
 
@@ -142,11 +158,20 @@ struct SignalDecodingTests {
         #expect(reject("{" + base)?.code == .truncated)
         #expect([WireError.Code.notJSON, .notObject].contains(reject("not json")?.code ?? .unencodable))
         #expect(reject(#"{"symbol":"EURUSD","direction":"BUY","entry":1.1,"sl":1.09,"tp":1.12}"#)?.field == "signal_id")
-        #expect(reject(#"{"signal_id":"S_1","symbol":"EURUSD","direction":"BUY","entry":1.1,"tp":1.12}"#)?.field == "sl")
-        #expect(reject(#"{"signal_id":"S_1","symbol":"EURUSD","direction":"BUY","entry":"1.1","sl":1.09,"tp":1.12}"#)?.code == .wrongType)
-        #expect(reject(#"{"signal_id":"S_1","symbol":"EURUSD","direction":"UP","entry":1.1,"sl":1.09,"tp":1.12}"#)?.field == "direction")
-        #expect(reject(#"{"signal_id":"S 1; DEL","symbol":"EURUSD","direction":"BUY","entry":1.1,"sl":1.09,"tp":1.12}"#)?.field == "signal_id")
-        #expect(reject(#"{"signal_id":"S_1","symbol":"EURUSD","direction":"BUY","entry":-1.1,"sl":1.09,"tp":1.12}"#)?.field == "entry")
+        #expect(
+            reject(#"{"signal_id":"S_1","symbol":"EURUSD","direction":"BUY","entry":1.1,"tp":1.12}"#)?.field == "sl")
+        #expect(
+            reject(#"{"signal_id":"S_1","symbol":"EURUSD","direction":"BUY","entry":"1.1","sl":1.09,"tp":1.12}"#)?.code
+                == .wrongType)
+        #expect(
+            reject(#"{"signal_id":"S_1","symbol":"EURUSD","direction":"UP","entry":1.1,"sl":1.09,"tp":1.12}"#)?.field
+                == "direction")
+        #expect(
+            reject(#"{"signal_id":"S 1; DEL","symbol":"EURUSD","direction":"BUY","entry":1.1,"sl":1.09,"tp":1.12}"#)?
+                .field == "signal_id")
+        #expect(
+            reject(#"{"signal_id":"S_1","symbol":"EURUSD","direction":"BUY","entry":-1.1,"sl":1.09,"tp":1.12}"#)?.field
+                == "entry")
         #expect(reject("{" + base + #","confidence":140}"#)?.field == "confidence")
         #expect(reject("{" + base + #","expires_at":"tomorrow"}"#)?.field == "expires_at")
         #expect(reject("{" + base + #","timestamp":true}"#)?.code == .wrongType)
@@ -166,7 +191,9 @@ struct SignalDecodingTests {
         let signal = try Signal.decode(try Fixtures.bytes("ea/signal_elite_guard.json"), now: 0, defaultTTL: 60)
         let text = signal.json(adding: ["citadel_score": .number(5, isInteger: false)])
         let object = try JSONParser.parseObject(Array(text.utf8), maxBytes: 1 << 16)
-        #expect(object["citadel_score"] == .number(5, isInteger: false) || object["citadel_score"] == .number(5, isInteger: true))
+        #expect(
+            object["citadel_score"] == .number(5, isInteger: false)
+                || object["citadel_score"] == .number(5, isInteger: true))
         #expect(object["session"] == .string("LONDON"))
         #expect(object["signal_id"] == .string(signal.signalID))
     }

@@ -20,7 +20,8 @@ struct WireDecoderTests {
     }
 
     @Test func fixturesDecodeToTheRightValues() throws {
-        guard case .hello(let hello) = try EAMessage.decode(try Fixtures.bytes("ea/hello.json"), channel: .command) else {
+        guard case .hello(let hello) = try EAMessage.decode(try Fixtures.bytes("ea/hello.json"), channel: .command)
+        else {
             Issue.record("hello.json is not a HELLO")
             return
         }
@@ -34,7 +35,8 @@ struct WireDecoderTests {
         }
         #expect(handshake.symbolList.count == 15)
         #expect(handshake.account.leverage == 500)
-        guard case .confirmation(let failed) = try EAMessage.decode(try Fixtures.bytes("ea/confirmation_failed.json")) else {
+        guard case .confirmation(let failed) = try EAMessage.decode(try Fixtures.bytes("ea/confirmation_failed.json"))
+        else {
             Issue.record("not a confirmation")
             return
         }
@@ -46,15 +48,20 @@ struct WireDecoderTests {
     /// What the EA v2.05 really sends: close price 0, one close_all answer with ticket 0, a close for a
     /// position the broker already closed, a broker-suffixed symbol, Windows-1252 text.
     @Test func theRealEAsAnswersDecode() throws {
-        guard case .closeConfirmation(let closed) = try EAMessage.decode(try Fixtures.bytes("ea/close_confirmation_v205.json")),
-              case .closeConfirmation(let all) = try EAMessage.decode(try Fixtures.bytes("ea/close_all_confirmation_v205.json")),
-              case .closeConfirmation(let gone) = try EAMessage.decode(try Fixtures.bytes("ea/close_not_found_v205.json")),
-              case .tick(let tick) = try EAMessage.decode(try Fixtures.bytes("ea/tick_suffixed.json"), channel: .market)
+        guard
+            case .closeConfirmation(let closed) = try EAMessage.decode(
+                try Fixtures.bytes("ea/close_confirmation_v205.json")),
+            case .closeConfirmation(let all) = try EAMessage.decode(
+                try Fixtures.bytes("ea/close_all_confirmation_v205.json")),
+            case .closeConfirmation(let gone) = try EAMessage.decode(try Fixtures.bytes("ea/close_not_found_v205.json")),
+            case .tick(let tick) = try EAMessage.decode(try Fixtures.bytes("ea/tick_suffixed.json"), channel: .market)
         else {
             Issue.record("a v2.05 fixture decoded as another type")
             return
         }
-        #expect(closed.succeeded && closed.closePrice == 0 && closed.ticket == 508_812_347 && closed.commandType == "close_ticket")
+        #expect(
+            closed.succeeded && closed.closePrice == 0 && closed.ticket == 508_812_347
+                && closed.commandType == "close_ticket")
         #expect(all.succeeded && all.ticket == 0 && all.lot == 0.70 && all.commandType == "close_all")
         #expect(!gone.succeeded && gone.message == "Position not found" && gone.ticket == 508_812_347)
         #expect(tick.symbol == "EURUSD.r" && tick.usable)
@@ -77,10 +84,17 @@ struct WireDecoderTests {
     /// would be unsafe in a key, a topic or a command is still refused.
     @Test func tolerantWhereTheEAIsOddStrictWhereItMatters() throws {
         func tick(_ symbol: String, bid: String = "1.08512", ask: String = "1.08519") -> [UInt8] {
-            Array(#"{"type":"TICK","node_id":"N_1","user_uuid":"user_5512093","symbol":"\#(symbol)","bid":\#(bid),"ask":\#(ask),"spread":0.7,"volume":3,"timestamp":"2026.11.24 09:00:01"}"#.utf8)
+            Array(
+                #"{"type":"TICK","node_id":"N_1","user_uuid":"user_5512093","symbol":"\#(symbol)","bid":\#(bid),"ask":\#(ask),"spread":0.7,"volume":3,"timestamp":"2026.11.24 09:00:01"}"#
+                    .utf8)
         }
-        for symbol in ["EURUSD-ECN", "US30+", "[DJI30]", "EURUSDm", "#AAPL", "GOLD", "EURUSD.r", "USTEC!", "SP$500", "A&B"] {
-            guard case .tick(let t) = try EAMessage.decode(tick(symbol)) else { Issue.record("\(symbol)"); continue }
+        for symbol in [
+            "EURUSD-ECN", "US30+", "[DJI30]", "EURUSDm", "#AAPL", "GOLD", "EURUSD.r", "USTEC!", "SP$500", "A&B",
+        ] {
+            guard case .tick(let t) = try EAMessage.decode(tick(symbol)) else {
+                Issue.record("\(symbol)")
+                continue
+            }
             #expect(t.symbol == symbol)
         }
         for bad in ["EUR USD", "EUR:USD", "EUR*", "{X}", String(repeating: "A", count: 33), ""] {
@@ -88,7 +102,8 @@ struct WireDecoderTests {
         }
         // A zero or crossed quote decodes but is not usable as a price.
         guard case .tick(let zero) = try EAMessage.decode(tick("EURUSD", bid: "0", ask: "0")),
-              case .tick(let crossed) = try EAMessage.decode(tick("EURUSD", bid: "1.1", ask: "1.09")) else {
+            case .tick(let crossed) = try EAMessage.decode(tick("EURUSD", bid: "1.1", ask: "1.09"))
+        else {
             Issue.record("zero or crossed quote refused")
             return
         }
@@ -103,7 +118,9 @@ struct WireDecoderTests {
         }
         #expect(c.account.marginLevel == -35.20)
         // Only the EA's wire reads Windows-1252: elsewhere (HTTP bodies) text must be UTF-8.
-        #expect(throws: WireError.self) { try FieldReader(parsing: Array(#"{"name":"Soci"#.utf8) + [0xE9] + Array(#"t"}"#.utf8)) }
+        #expect(throws: WireError.self) {
+            try FieldReader(parsing: Array(#"{"name":"Soci"#.utf8) + [0xE9] + Array(#"t"}"#.utf8))
+        }
         // Invalid UTF-8 is read as Windows-1252, but malformed JSON is still refused with a reason.
         #expect(throws: WireError.self) { try EAMessage.decode(Array(#"{"type":"HELLO","company":"Joe"s"}"#.utf8)) }
     }
@@ -144,12 +161,30 @@ struct WireDecoderTests {
 
     @Test func wrongTypesAndDuplicatesNameTheField() {
         let cases: [(String, WireError.Code, String)] = [
-            (#"{"type":"pong","ping_id":7,"node_id":"N","user_uuid":"user_1234","timestamp":"2026.11.24 14:07:00"}"#, .wrongType, "ping_id"),
-            (#"{"type":"pong","ping_id":"P","ping_id":"Q","node_id":"N","user_uuid":"user_1234","timestamp":"2026.11.24 14:07:00"}"#, .duplicateField, "ping_id"),
-            (#"{"type":"pong","ping_id":"P","node_id":"N","user_uuid":"user_1234","timestamp":"2026-11-24T14:07:00"}"#, .badTimestamp, "timestamp"),
-            (#"{"type":"pong","ping_id":"P","node_id":"N","user_uuid":"a b","timestamp":"2026.11.24 14:07:00"}"#, .outOfRange, "user_uuid"),
-            (#"{"type":"pong","ping_id":"\#(String(repeating: "x", count: 100))","node_id":"N","user_uuid":"user_1234","timestamp":"2026.11.24 14:07:00"}"#, .tooLong, "ping_id"),
-            (#"{"type":"TICK","node_id":"N","user_uuid":"user_1234","symbol":"EURUSD","bid":1e999,"ask":1,"spread":1,"volume":1,"timestamp":"2026.11.24 14:07:00"}"#, .nonFinite, "bid"),
+            (
+                #"{"type":"pong","ping_id":7,"node_id":"N","user_uuid":"user_1234","timestamp":"2026.11.24 14:07:00"}"#,
+                .wrongType, "ping_id"
+            ),
+            (
+                #"{"type":"pong","ping_id":"P","ping_id":"Q","node_id":"N","user_uuid":"user_1234","timestamp":"2026.11.24 14:07:00"}"#,
+                .duplicateField, "ping_id"
+            ),
+            (
+                #"{"type":"pong","ping_id":"P","node_id":"N","user_uuid":"user_1234","timestamp":"2026-11-24T14:07:00"}"#,
+                .badTimestamp, "timestamp"
+            ),
+            (
+                #"{"type":"pong","ping_id":"P","node_id":"N","user_uuid":"a b","timestamp":"2026.11.24 14:07:00"}"#,
+                .outOfRange, "user_uuid"
+            ),
+            (
+                #"{"type":"pong","ping_id":"\#(String(repeating: "x", count: 100))","node_id":"N","user_uuid":"user_1234","timestamp":"2026.11.24 14:07:00"}"#,
+                .tooLong, "ping_id"
+            ),
+            (
+                #"{"type":"TICK","node_id":"N","user_uuid":"user_1234","symbol":"EURUSD","bid":1e999,"ask":1,"spread":1,"volume":1,"timestamp":"2026.11.24 14:07:00"}"#,
+                .nonFinite, "bid"
+            ),
             (#"{"type":true}"#, .wrongType, "type"),
         ]
         for (text, code, field) in cases {
@@ -165,7 +200,8 @@ struct WireDecoderTests {
     }
 
     @Test func metaTraderTimestamps() {
-        #expect(MetaTraderTime("2026.11.24 14:06:00")?.epochSeconds == 1_795_529_160)  // date -u -d "2026-11-24 14:06:00" +%s
+        // date -u -d "2026-11-24 14:06:00" +%s
+        #expect(MetaTraderTime("2026.11.24 14:06:00")?.epochSeconds == 1_795_529_160)
         #expect(MetaTraderTime("1970.01.01 00:00:00")?.epochSeconds == 0)
         #expect(MetaTraderTime(epochSeconds: 1_795_529_160).description == "2026.11.24 14:06:00")
         for bad in ["2026.13.01 00:00:00", "2026.02.30 00:00:00", "2026.11.24 24:00:00", "2026-11-24 14:06:00", "x"] {

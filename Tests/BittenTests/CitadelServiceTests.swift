@@ -30,12 +30,16 @@ extension EndToEnd {
             defer { req.close() }
 
             // A valid query in Bitten's form and in the original form.
-            let scored = try Self.request(req, #"{"type":"protection_query","symbol":"EURUSD","direction":"BUY","entry":1.1,"sl":1.098}"#)
+            let scored = try Self.request(
+                req, #"{"type":"protection_query","symbol":"EURUSD","direction":"BUY","entry":1.1,"sl":1.098}"#)
             let score = try #require(scored["protection_score"] as? Double)
             #expect((1...10).contains(score))
-            #expect(["FORTRESS", "PROTECTED", "CAUTION", "HIGH_RISK", "DANGER"].contains(scored["risk_level"] as? String ?? ""))
+            #expect(
+                ["FORTRESS", "PROTECTED", "CAUTION", "HIGH_RISK", "DANGER"].contains(
+                    scored["risk_level"] as? String ?? ""))
             let factors = try #require(scored["factors"] as? [String: Double])
-            #expect(Set(factors.keys) == ["zone_proximity", "sweep_protection", "volatility", "time_risk", "confluence"])
+            #expect(
+                Set(factors.keys) == ["zone_proximity", "sweep_protection", "volatility", "time_risk", "confluence"])
             #expect(scored["recommendation"] is String && scored["multiplier"] is Double)
             let original = try Self.request(req, #"{"symbol":"EURUSD","entry_price":1.17450}"#)
             #expect(original["symbol"] as? String == "EURUSD" && original["entry_price"] as? Double == 1.1745)
@@ -45,7 +49,8 @@ extension EndToEnd {
                 "not json at all", "{\"symbol\":", #"{"type":"protection_query","entry":1.1}"#,
                 #"{"symbol":"EURUSD","entry":"one"}"#, #"{"symbol":"EURUSD","entry":-1}"#,
                 #"{"type":"teleport","symbol":"EURUSD"}"#, #"{"symbol":"EUR USD","entry":1.1}"#,
-                #"{"symbol":"EURUSD","entry":1.1,"direction":"UP"}"#, #"{"symbol":"EURUSD","direction":"BUY","entry":1.1,"sl":1.2}"#,
+                #"{"symbol":"EURUSD","entry":1.1,"direction":"UP"}"#,
+                #"{"symbol":"EURUSD","direction":"BUY","entry":1.1,"sl":1.2}"#,
                 "{\"symbol\":\"EURUSD\",\"pad\":\"" + String(repeating: "x", count: 5000) + "\"}",
             ]
             for text in malformed {
@@ -54,7 +59,8 @@ extension EndToEnd {
                 #expect(reply["risk_level"] as? String == "ERROR")
                 #expect(reply["protection_score"] as? Double == 1.0)
             }
-            let again = try Self.request(req, #"{"type":"protection_query","symbol":"GBPUSD","direction":"SELL","entry":1.27,"sl":1.273}"#)
+            let again = try Self.request(
+                req, #"{"type":"protection_query","symbol":"GBPUSD","direction":"SELL","entry":1.27,"sl":1.273}"#)
             #expect(again["protection_score"] is Double)
 
             // A sweep from bars: flat, a peak at 1.1030, then a pierce to 1.1036 closing back below.
@@ -72,8 +78,10 @@ extension EndToEnd {
                 let w = Double(i % 3) * 0.00005
                 return (1.1 + w, 1.10015 + w, 1.09985 + w, 1.1 + w)
             }
-            bars += [(1.1000, 1.1008, 1.0998, 1.1006), (1.1006, 1.1016, 1.1004, 1.1014), (1.1014, 1.1030, 1.1012, 1.1020),
-                     (1.1020, 1.1018, 1.1005, 1.1008), (1.1008, 1.1010, 1.0999, 1.1002), (1.1010, 1.1036, 1.1008, 1.1022)]
+            bars += [
+                (1.1000, 1.1008, 1.0998, 1.1006), (1.1006, 1.1016, 1.1004, 1.1014), (1.1014, 1.1030, 1.1012, 1.1020),
+                (1.1020, 1.1018, 1.1005, 1.1008), (1.1008, 1.1010, 1.0999, 1.1002), (1.1010, 1.1036, 1.1008, 1.1022),
+            ]
             let start = 1_795_611_600
             for (i, b) in bars.enumerated() {
                 try push.send(Self.ohlc("EURUSD", time: start + i * 300, b.0, b.1, b.2, b.3))
@@ -84,7 +92,9 @@ extension EndToEnd {
             while sweepAlert == nil, kinds.count < 20, let message = try sub.receive() {
                 let frame = String(decoding: message.frames[0], as: UTF8.self)
                 #expect(message.frames.count == 1 && frame.hasPrefix("CITADEL_ALERT {"))
-                let alert = try #require(try JSONSerialization.jsonObject(with: Data(frame.dropFirst("CITADEL_ALERT ".count).utf8)) as? [String: Any])
+                let alert = try #require(
+                    try JSONSerialization.jsonObject(with: Data(frame.dropFirst("CITADEL_ALERT ".count).utf8))
+                        as? [String: Any])
                 kinds.append(alert["kind"] as? String ?? "?")
                 if alert["kind"] as? String == "liquidity_sweep" { sweepAlert = alert }
             }
@@ -97,25 +107,32 @@ extension EndToEnd {
             // Every alert is in Redis too, and the zones query and the HTTP API show the state.
             let redisPort = try #require(bitten.managedRedis).port
             let redis = try RedisConnection(url: RedisURL(host: "127.0.0.1", port: redisPort))
-            #expect(try await eventually {
-                let stored = try redis.command(["LRANGE", "citadel:alerts", "0", "-1"]).array?.compactMap(\.string) ?? []
-                return stored.count == kinds.count && stored.first?.contains("liquidity_sweep") == true
-            })
+            #expect(
+                try await eventually {
+                    let stored =
+                        try redis.command(["LRANGE", "citadel:alerts", "0", "-1"]).array?.compactMap(\.string) ?? []
+                    return stored.count == kinds.count && stored.first?.contains("liquidity_sweep") == true
+                })
             let zones = try Self.request(req, #"{"type":"zones","symbol":"EURUSD"}"#)
             #expect(((zones["sweeps"] as? [[String: Any]]) ?? []).count == 1)
             #expect(((zones["zones"] as? [[String: Any]]) ?? []).contains { ($0["kind"] as? String) == "resistance" })
             let (status, state) = try await HTTP.json(bitten.httpBase + "/citadel/EURUSD")
             #expect(status == 200)
             #expect((state["sweeps"] as? [[String: Any]])?.first?["kind"] as? String == "bullish_sweep")
-            let (scoreStatus, viaHTTP) = try await HTTP.json(bitten.httpBase + "/citadel/score?symbol=EURUSD&direction=SELL&entry=1.1020&sl=1.1045")
+            let (scoreStatus, viaHTTP) = try await HTTP.json(
+                bitten.httpBase + "/citadel/score?symbol=EURUSD&direction=SELL&entry=1.1020&sl=1.1045")
             #expect(scoreStatus == 200)
-            #expect(((viaHTTP["factors"] as? [String: Double])?["sweep_protection"] ?? 0) > 5, "selling with the sweep's reversal")
+            #expect(
+                ((viaHTTP["factors"] as? [String: Double])?["sweep_protection"] ?? 0) > 5,
+                "selling with the sweep's reversal")
             let (bad, badBody) = try await HTTP.json(bitten.httpBase + "/citadel/score?symbol=EURUSD&entry=abc")
             #expect(bad == 400 && (badBody["error"] as? [String: Any])?["code"] as? String == "bad_parameter")
             let (unknown, _) = try await HTTP.json(bitten.httpBase + "/citadel/NZDCAD")
             #expect(unknown == 404)
             let (_, metrics) = try await HTTP.get(bitten.httpBase + "/metrics")
-            #expect(String(decoding: metrics, as: UTF8.self).contains(#"bitten_messages_rejected_total{port="\#(bitten.queryPort)""#))
+            #expect(
+                String(decoding: metrics, as: UTF8.self).contains(
+                    #"bitten_messages_rejected_total{port="\#(bitten.queryPort)""#))
         }
     }
 }

@@ -32,9 +32,10 @@ extension EndToEnd {
             let redis = RedisClient(cluster: url)
             defer { redis.shutdown() }
 
-            var config = FleetConfiguration(count: 30, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
-                                            confirmPort: bitten.confirmPort, heartbeatInterval: .milliseconds(400),
-                                            tickInterval: .milliseconds(200))
+            var config = FleetConfiguration(
+                count: 30, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
+                confirmPort: bitten.confirmPort, heartbeatInterval: .milliseconds(400),
+                tickInterval: .milliseconds(200))
             config.symbols = ["EURUSD", "XAUUSD"]
             // A broker that decorates its names, as real ones do: the EAs send EURUSD.r and GOLD.
             config.symbolSuffix = ".r"
@@ -44,7 +45,9 @@ extension EndToEnd {
             defer { running.cancel() }
 
             // 30 EAs registered: the node hashes are spread over the primaries, active_nodes holds them all.
-            #expect(try await eventually { try await redis.command(["SCARD", "active_nodes"]).int == 30 }, "\(bitten.logTail())")
+            #expect(
+                try await eventually { try await redis.command(["SCARD", "active_nodes"]).int == 30 },
+                "\(bitten.logTail())")
             let perPrimary = try nodeKeysPerPrimary(test.cluster)
             #expect(perPrimary.count == 3 && perPrimary.reduce(0, +) == 30, "\(perPrimary)")
             #expect(perPrimary.filter { $0 > 0 }.count >= 2, "node hashes on one primary only: \(perPrimary)")
@@ -54,7 +57,10 @@ extension EndToEnd {
             #expect(try await redis.command(["LLEN", "node_history:\(first)"]).int ?? 0 >= 1)
 
             // Pings go out and pongs come back over the command channel.
-            #expect(try await eventually { (try await redis.command(["HGET", "node:\(first)", "latency_ms"]).string ?? "") != "" })
+            #expect(
+                try await eventually {
+                    (try await redis.command(["HGET", "node:\(first)", "latency_ms"]).string ?? "") != ""
+                })
 
             // Ticks reach the relay, with the canonical symbol as topic.
             let context = try Context()
@@ -65,7 +71,9 @@ extension EndToEnd {
             try sub.connect("tcp://127.0.0.1:\(bitten.relayPort)")
             let relayed = try #require(try sub.receive())
             #expect(String(decoding: relayed.frames[0], as: UTF8.self) == "XAUUSD", "the topic is the canonical name")
-            #expect(String(decoding: relayed.frames[1], as: UTF8.self).contains(#""symbol":"GOLD""#), "the body is the EA's own")
+            #expect(
+                String(decoding: relayed.frames[1], as: UTF8.self).contains(#""symbol":"GOLD""#),
+                "the body is the EA's own")
             sub.close()
 
             // CITADEL reads the same market.
@@ -74,7 +82,9 @@ extension EndToEnd {
             // Five EAs fall silent: exactly those go offline, with five alerts stored on the cluster and shown by the API.
             let silent = Array(fleet.uuids.suffix(5))
             fleet.silence(silent)
-            #expect(try await eventually { try await redis.command(["SCARD", "active_nodes"]).int == 25 }, "\(bitten.logTail())")
+            #expect(
+                try await eventually { try await redis.command(["SCARD", "active_nodes"]).int == 25 },
+                "\(bitten.logTail())")
             for uuid in silent {
                 #expect(try await redis.command(["HGET", "node:\(uuid)", "offline_reason"]).string == "timeout")
             }
@@ -104,32 +114,47 @@ extension EndToEnd {
             // the user's shard keys are all in one slot.
             let api = bitten.httpBase
             let trader = fleet.uuids[1]
-            let (userStatus, userBody) = try await HTTP.sendJSON("POST", api + "/users", body: #"{"uuid":"\#(trader)","tier":"CORPORAL"}"#)
+            let (userStatus, userBody) = try await HTTP.sendJSON(
+                "POST", api + "/users", body: #"{"uuid":"\#(trader)","tier":"CORPORAL"}"#)
             #expect(userStatus == 201, "\(userBody)")
             let now = Int(Date().timeIntervalSince1970)
-            let (signalStatus, signalBody) = try await HTTP.sendJSON("POST", api + "/signals", body: #"{"signal_id":"CLUSTER_1","symbol":"EURUSD","direction":"BUY","entry_price":1.0852,"sl":1.0832,"tp":1.0892,"timestamp":\#(now)}"#)
+            let (signalStatus, signalBody) = try await HTTP.sendJSON(
+                "POST", api + "/signals",
+                body:
+                    #"{"signal_id":"CLUSTER_1","symbol":"EURUSD","direction":"BUY","entry_price":1.0852,"sl":1.0832,"tp":1.0892,"timestamp":\#(now)}"#
+            )
             #expect(signalStatus == 201, "\(signalBody)")
-            let (fireStatus, fire) = try await HTTP.sendJSON("POST", api + "/fire/CLUSTER_1", body: #"{"user_uuid":"\#(trader)"}"#)
+            let (fireStatus, fire) = try await HTTP.sendJSON(
+                "POST", api + "/fire/CLUSTER_1", body: #"{"user_uuid":"\#(trader)"}"#)
             #expect(fireStatus == 201, "\(fire)\n\(bitten.logTail())")
             #expect(fleet.receivedFires(for: trader).first?.symbol == "EURUSD.r")
             var ticket = 0
-            #expect(try await eventually {
-                let (_, open) = try await HTTP.json(api + "/users/\(trader)/positions")
-                ticket = (open["positions"] as? [[String: Any]])?.first?["ticket"] as? Int ?? 0
-                return ticket > 0
-            }, "\(bitten.logTail())")
-            let (closeStatus, closeBody) = try await HTTP.sendJSON("POST", api + "/positions/\(ticket)/close", body: "{}")
+            #expect(
+                try await eventually {
+                    let (_, open) = try await HTTP.json(api + "/users/\(trader)/positions")
+                    ticket = (open["positions"] as? [[String: Any]])?.first?["ticket"] as? Int ?? 0
+                    return ticket > 0
+                }, "\(bitten.logTail())")
+            let (closeStatus, closeBody) = try await HTTP.sendJSON(
+                "POST", api + "/positions/\(ticket)/close", body: "{}")
             #expect(closeStatus == 202, "\(closeBody)")
-            #expect(try await eventually {
-                let (_, stats) = try await HTTP.json(api + "/stats")
-                return stats["total"] as? Int == 1
-            }, "\(bitten.logTail())")
+            #expect(
+                try await eventually {
+                    let (_, stats) = try await HTTP.json(api + "/stats")
+                    return stats["total"] as? Int == 1
+                }, "\(bitten.logTail())")
             let keys = TradeKeys.of(trader)
             let position = try #require(try await redis.command(["HGETALL", keys.position(ticket)]).hash)
             #expect(position["status"] == "closed" && position["close_price_source"] == "market", "\(position)")
             #expect(try await redis.command(["EXISTS", keys.trade(ticket)]).int == 1)
-            #expect(try await redis.command(["HGET", keys.fire(fire["fire_id"] as? String ?? ""), "state"]).string == "filled")
-            #expect(Set([keys.position(ticket), keys.trade(ticket), keys.confirmations, keys.state, keys.lease].map(ClusterSlot.of)).count == 1)
+            #expect(
+                try await redis.command(["HGET", keys.fire(fire["fire_id"] as? String ?? ""), "state"]).string
+                    == "filled")
+            #expect(
+                Set(
+                    [keys.position(ticket), keys.trade(ticket), keys.confirmations, keys.state, keys.lease].map(
+                        ClusterSlot.of)
+                ).count == 1)
 
             running.cancel()
             _ = try? await running.value
@@ -148,15 +173,17 @@ extension EndToEnd {
             #expect(pids.count == 6 && pids.allSatisfy(processExists))
             let (_, health) = try await HTTP.json(bitten.httpBase + "/health")
             let redisStatus = try #require(health["redis"] as? [String: Any])
-            #expect(redisStatus["mode"] as? String == "cluster" && redisStatus["primaries"] as? Int == 3, "\(redisStatus)")
+            #expect(
+                redisStatus["mode"] as? String == "cluster" && redisStatus["primaries"] as? Int == 3, "\(redisStatus)")
             #expect(redisStatus["reachable"] as? Bool == true)
             // AOF on in each server's own directory.
             let ports = lines.compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }
             for port in ports {
                 let dir = bitten.dataDir.appendingPathComponent("redis-cluster/\(port)")
                 #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("nodes.conf").path))
-                #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("appendonlydir").path)
-                    || FileManager.default.fileExists(atPath: dir.appendingPathComponent("appendonly.aof").path))
+                #expect(
+                    FileManager.default.fileExists(atPath: dir.appendingPathComponent("appendonlydir").path)
+                        || FileManager.default.fileExists(atPath: dir.appendingPathComponent("appendonly.aof").path))
             }
             let took = await bitten.terminate(timeout: .seconds(20))
             #expect(took != nil, "\(bitten.logTail())")

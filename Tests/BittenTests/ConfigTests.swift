@@ -22,8 +22,10 @@ struct ConfigTests {
     }
 
     @Test func yamlFileIsReadThroughTheCommandLineOptions() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-\(UUID().uuidString).yaml").path
-        try "http_port: 7301\nheartbeat_timeout: 12\nredis_url: redis://127.0.0.1:7000/2\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-\(UUID().uuidString).yaml")
+            .path
+        try "http_port: 7301\nheartbeat_timeout: 12\nredis_url: redis://127.0.0.1:7000/2\n".write(
+            toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let options = try ConfigOptions.parse(["--config", path, "--heartbeat-timeout", "9"])
         let config = try options.resolve(environment: ["BITTEN_HTTP_PORT": "7302"])
@@ -34,15 +36,16 @@ struct ConfigTests {
     }
 
     @Test func instrumentsAndTiersComeFromTheConfigFile() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-\(UUID().uuidString).yaml").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-\(UUID().uuidString).yaml")
+            .path
         try """
-            http_port: 7401
-            instruments:
-              EURUSD: {max_lot: 20, lot_step: 0.1}
-              US30: {tick_size: 1, contract_size: 1, pip_size: 1, profit_currency: USD}
-            tiers:
-              RECRUIT: {slots: 2, max_risk_percent: 1.5}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        http_port: 7401
+        instruments:
+          EURUSD: {max_lot: 20, lot_step: 0.1}
+          US30: {tick_size: 1, contract_size: 1, pip_size: 1, profit_currency: USD}
+        tiers:
+          RECRUIT: {slots: 2, max_risk_percent: 1.5}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let config = try ConfigOptions.parse(["--config", path]).resolve(environment: [:])
         #expect(config.httpPort == 7401)
@@ -101,18 +104,24 @@ struct ConfigTests {
             try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "http://nope"], environment: [:], file: [:])
         } throws: { ($0 as? ConfigError)?.setting == "BITTEN_REDIS_URL" }
         // A cluster URL is read into the cluster setting (its mistakes named below).
-        let cluster = try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "redis-cluster://:pw@10.0.0.1:7000,10.0.0.2:7001"], environment: [:], file: [:])
+        let cluster = try ConfigLoader.resolve(
+            options: ["BITTEN_REDIS_URL": "redis-cluster://:pw@10.0.0.1:7000,10.0.0.2:7001"], environment: [:],
+            file: [:])
         #expect(cluster.redisCluster?.seeds.map(\.port) == [7000, 7001] && cluster.redisCluster?.password == "pw")
         #expect(cluster.redisURL == nil && cluster.onCluster)
         let managed = try ConfigLoader.resolve(options: [:], environment: ["BITTEN_REDIS_CLUSTER": "yes"], file: [:])
         #expect(managed.managedCluster && managed.onCluster)
         // A URL of one server wins over the managed cluster.
-        #expect(!(try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "redis://h:1"], environment: ["BITTEN_REDIS_CLUSTER": "yes"], file: [:])).onCluster)
+        #expect(
+            !(try ConfigLoader.resolve(
+                options: ["BITTEN_REDIS_URL": "redis://h:1"], environment: ["BITTEN_REDIS_CLUSTER": "yes"], file: [:]))
+                .onCluster)
         #expect {
             try ConfigLoader.resolve(options: [:], environment: ["BITTEN_REDIS_CLUSTER": "maybe"], file: [:])
         } throws: { ($0 as? ConfigError)?.setting == "BITTEN_REDIS_CLUSTER" }
         #expect {
-            try ConfigLoader.resolve(options: ["BITTEN_REDIS_URL": "redis-cluster://10.0.0.1:7000,,"], environment: [:], file: [:])
+            try ConfigLoader.resolve(
+                options: ["BITTEN_REDIS_URL": "redis-cluster://10.0.0.1:7000,,"], environment: [:], file: [:])
         } throws: { ($0 as? ConfigError)?.description.contains("empty node") == true }
         #expect {
             try ConfigLoader.resolve(options: [:], environment: [:], file: ["BITTEN_HEARTBEAT_TIMEOUT": "-1"])
@@ -143,7 +152,9 @@ struct ConfigTests {
         let bitten = try BittenProcess(arguments: arguments)
         for _ in 0..<200 where bitten.isRunning { try await Task.sleep(for: .milliseconds(25)) }
         #expect(!bitten.isRunning)
-        let errorLines = bitten.logTail().split(separator: "\n").filter { $0.contains("Error") || $0.contains("invalid") }
+        let errorLines = bitten.logTail().split(separator: "\n").filter {
+            $0.contains("Error") || $0.contains("invalid")
+        }
         #expect(errorLines.count == 1, "\(bitten.logTail())")
         #expect(errorLines.first?.contains(setting) == true, "\(bitten.logTail())")
     }
@@ -158,7 +169,8 @@ struct ExposureConfigTests {
         #expect {
             try ConfigLoader.resolve(options: [:], environment: ["BITTEN_BIND_HOST": "*"], file: [:])
         } throws: { ($0 as? ConfigError)?.setting == "BITTEN_HTTP_HOST" }
-        let open = try ConfigLoader.resolve(options: [:], environment: ["BITTEN_HTTP_HOST": "0.0.0.0", "BITTEN_API_TOKEN": "t0ken"], file: [:])
+        let open = try ConfigLoader.resolve(
+            options: [:], environment: ["BITTEN_HTTP_HOST": "0.0.0.0", "BITTEN_API_TOKEN": "t0ken"], file: [:])
         #expect(open.httpHost == "0.0.0.0")
         #expect {
             try ConfigLoader.resolve(options: [:], environment: ["BITTEN_PROTECT_READS": "true"], file: [:])

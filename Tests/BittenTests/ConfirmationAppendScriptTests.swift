@@ -15,9 +15,11 @@ import Testing
         defer { client.shutdown() }
         let redis = try RedisConnection(url: RedisURL(parsing: server.url))
         let (stream, writers) = ("stream:confirmations:{t0}", "confirmations:writers:{t0}")
-        func append(_ writer: String, expected: String, _ items: [(Int, String)]) async throws -> (Int, String, String) {
-            let reply = try await client.evaluate(ConfirmationService.appendScript, keys: [stream, writers],
-                                                  args: [writer, expected] + items.flatMap { [String($0.0), $0.1] })
+        func append(_ writer: String, expected: String, _ items: [(Int, String)]) async throws -> (Int, String, String)
+        {
+            let reply = try await client.evaluate(
+                ConfirmationService.appendScript, keys: [stream, writers],
+                args: [writer, expected] + items.flatMap { [String($0.0), $0.1] })
             let parts = try #require(reply.array)
             return (parts[0].int ?? -1, parts[1].string ?? "?", parts[2].string ?? "?")
         }

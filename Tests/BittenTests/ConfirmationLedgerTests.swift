@@ -27,8 +27,10 @@ struct LedgerHarness {
         func withLock<T>(_ body: (inout Int) -> T) -> T { value.withLock { body(&$0) } }
     }
 
-    static func start(shards: Int = 4, server existing: RedisServerProcess? = nil, instance: String = "ledger-test",
-                      handOver: Bool = false) async throws -> LedgerHarness {
+    static func start(
+        shards: Int = 4, server existing: RedisServerProcess? = nil, instance: String = "ledger-test",
+        handOver: Bool = false
+    ) async throws -> LedgerHarness {
         let server = try existing ?? RedisServerProcess()
         let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 2)
         var settings = TradeEngine.Settings()
@@ -36,12 +38,16 @@ struct LedgerHarness {
         settings.instance = instance
         // Handing over, the reader reads only when woken (or after a minute): it does not race the hand-over.
         settings.pollInterval = handOver ? .seconds(60) : .milliseconds(50)
-        let engine = TradeEngine(redis: client, settings: settings, board: ServiceBoard(), logger: Logger(label: "test"))
+        let engine = TradeEngine(
+            redis: client, settings: settings, board: ServiceBoard(), logger: Logger(label: "test"))
         let task = Task { try await engine.run() }
-        var harness = LedgerHarness(server: server, client: client, engine: engine, store: TradeStore(redis: client, engine: engine),
-                                    redis: try RedisConnection(url: RedisURL(parsing: server.url)), task: task)
+        var harness = LedgerHarness(
+            server: server, client: client, engine: engine, store: TradeStore(redis: client, engine: engine),
+            redis: try RedisConnection(url: RedisURL(parsing: server.url)), task: task)
         harness.handOver = handOver
-        guard try await eventually(.seconds(10), { engine.ownedShards == shards }) else { throw HarnessError("shards not taken") }
+        guard try await eventually(.seconds(10), { engine.ownedShards == shards }) else {
+            throw HarnessError("shards not taken")
+        }
         return harness
     }
 
@@ -65,15 +71,18 @@ struct LedgerHarness {
         let key = keys(uuid).confirmations
         let all = [("user_uuid", uuid)] + fields
         guard handOver else { return try redis.xadd(key, fields: all) }
-        let previous = try redis.command(["XREVRANGE", key, "+", "-", "COUNT", "1"]).array?.first?.array?.first?.string ?? "0"
+        let previous =
+            try redis.command(["XREVRANGE", key, "+", "-", "COUNT", "1"]).array?.first?.array?.first?.string ?? "0"
         let id = try redis.xadd(key, fields: [("m", LedgerRecord.encode(all))])
         let message = StreamEntry(id: id + "#0", fields: all)
         // Decoded as the service decodes it: the message, the time from its text, the quotes that went with it.
         let payload = message["payload"] ?? ""
         let event = (try? EAMessage.decode(Array(payload.utf8), channel: .confirm)).flatMap {
-            LedgerEvent(message: $0, receivedAt: Double(message["received_at"] ?? "") ?? 0, quotes: message["quotes"] ?? "")
+            LedgerEvent(
+                message: $0, receivedAt: Double(message["received_at"] ?? "") ?? 0, quotes: message["quotes"] ?? "")
         }
-        if engine.appended(shard: engine.shard(of: uuid), id: id, after: previous, messages: [message], events: [event]) {
+        if engine.appended(shard: engine.shard(of: uuid), id: id, after: previous, messages: [message], events: [event])
+        {
             handedOver.withLock { $0 += 1 }
         }
         return id
@@ -82,37 +91,49 @@ struct LedgerHarness {
     /// Waits until everything in the user's ledger is applied and committed.
     func settle(_ uuid: String) async throws {
         let shard = engine.shard(of: uuid)
-        let last = try redis.command(["XREVRANGE", keys(uuid).confirmations, "+", "-", "COUNT", "1"]).array?.first?.array?.first?.string ?? "0"
+        let last =
+            try redis.command(["XREVRANGE", keys(uuid).confirmations, "+", "-", "COUNT", "1"]).array?.first?.array?
+            .first?.string ?? "0"
         // Handing over, the reader is left asleep: whatever the hand-over did not take stays unapplied.
         if !handOver { engine.wake() }
         guard try await eventually(.seconds(10), { engine.committedCheckpoint(shard) == last }) else {
-            throw HarnessError("shard \(shard) did not reach \(last): \(engine.committedCheckpoint(shard) ?? "not owned")")
+            throw HarnessError(
+                "shard \(shard) did not reach \(last): \(engine.committedCheckpoint(shard) ?? "not owned")")
         }
     }
 
     /// The user and `count` positions opened through the engine the way the fire desk
     /// and the EA v2.05 do it: reserved, sent, filled by a confirmation on the ledger that reports the balance.
-    func openPositions(_ uuid: String, count: Int, firstTicket: Int = 900_000, balance: Double = 10_000, tier: Tier = .commander,
-                       isBuy: Bool = true) async throws -> [String] {
+    func openPositions(
+        _ uuid: String, count: Int, firstTicket: Int = 900_000, balance: Double = 10_000, tier: Tier = .commander,
+        isBuy: Bool = true
+    ) async throws -> [String] {
         if try await store.user(uuid) == nil {
             try await store.save(UserRecord(uuid: uuid, tier: tier, displayName: uuid, createdAt: 1))
         }
         var ids: [String] = []
         for index in 0..<count {
             let signal = "SIG_L_\(firstTicket + index)"
-            let fire = FireInFlight(id: "", userUUID: uuid, signalID: signal, symbol: "EURUSD", isBuy: isBuy,
-                                    stopLoss: isBuy ? 1.099 : 1.101, takeProfit: isBuy ? 1.102 : 1.098, lot: 0, tickSize: 0.00001,
-                                    tickValue: 1, deadline: 4_000_000_000)
-            let variants = Tier.allCases.map { SizingChoice(key: $0.rawValue + "|", slots: 100, lot: 1, fields: ["lot", "1", "tier", $0.rawValue]) }
+            let fire = FireInFlight(
+                id: "", userUUID: uuid, signalID: signal, symbol: "EURUSD", isBuy: isBuy,
+                stopLoss: isBuy ? 1.099 : 1.101, takeProfit: isBuy ? 1.102 : 1.098, lot: 0, tickSize: 0.00001,
+                tickValue: 1, deadline: 4_000_000_000)
+            let variants = Tier.allCases.map {
+                SizingChoice(key: $0.rawValue + "|", slots: 100, lot: 1, fields: ["lot", "1", "tier", $0.rawValue])
+            }
             let done = try await engine.perform(uuid) {
-                $0.reserve(fire, variants: variants, signalExpiresAt: 4_000_000_000, date: "20261205",
-                           fields: ["kind", "fire", "signal_id", signal, "user_uuid", uuid, "symbol", "EURUSD",
-                                    "direction", isBuy ? "BUY" : "SELL", "entry", "1.1"])
+                $0.reserve(
+                    fire, variants: variants, signalExpiresAt: 4_000_000_000, date: "20261205",
+                    fields: [
+                        "kind", "fire", "signal_id", signal, "user_uuid", uuid, "symbol", "EURUSD",
+                        "direction", isBuy ? "BUY" : "SELL", "entry", "1.1",
+                    ])
             }
             guard case .reserved(let id, _) = done.value else { throw HarnessError("not reserved: \(done.value)") }
             try engine.apply(uuid) { $0.sent(id, at: 1000, deadline: 4_000_000_000) }
             ids.append(id)
-            let payload = #"{"type":"confirmation","command_type":"fire","fire_id":"\#(id)","node_id":"NODE_55501_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(firstTicket + index),"price":1.10000,"lot":1.00,"message":"Trade executed successfully","account":55501,"currency":"USD","balance":\#(String(format: "%.2f", balance)),"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 10:00:00"}"#
+            let payload =
+                #"{"type":"confirmation","command_type":"fire","fire_id":"\#(id)","node_id":"NODE_55501_1","user_uuid":"\#(uuid)","status":"success","ticket":\#(firstTicket + index),"price":1.10000,"lot":1.00,"message":"Trade executed successfully","account":55501,"currency":"USD","balance":\#(String(format: "%.2f", balance)),"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.12.05 10:00:00"}"#
             try append(uuid, [("type", "confirmation"), ("received_at", "1000"), ("payload", payload)])
         }
         try await settle(uuid)
@@ -121,8 +142,10 @@ struct LedgerHarness {
 
     /// The closes as the EA v2.05 answers them (`../shared/fixtures/ea/close_confirmation_v205.json`):
     /// close price 0, the balance after the close; the market quote at arrival goes with the entry.
-    func appendCloses(_ uuid: String, profits: [Int], firstTicket: Int = 900_000, balanceOffset: [Int: Double] = [:],
-                      startBalance: Double = 10_000) throws {
+    func appendCloses(
+        _ uuid: String, profits: [Int], firstTicket: Int = 900_000, balanceOffset: [Int: Double] = [:],
+        startBalance: Double = 10_000
+    ) throws {
         var balance = startBalance
         let template = String(decoding: try Fixtures.data("ea/close_confirmation_v205.json"), as: UTF8.self)
         for (index, profit) in profits.enumerated() {
@@ -132,9 +155,14 @@ struct LedgerHarness {
                 .replacingOccurrences(of: "508812347", with: String(firstTicket + index))
                 .replacingOccurrences(of: "\"lot\":0.35", with: "\"lot\":1.00")
                 .replacingOccurrences(of: "\"account\":94017233", with: "\"account\":55501")
-                .replacingOccurrences(of: "\"balance\":10032.20", with: "\"balance\":" + String(format: "%.2f", balance))
-            try append(uuid, [("type", "close_confirmation"), ("received_at", String(2000 + index)), ("payload", payload),
-                              ("quotes", "EURUSD:\(bid):\(bid):own;XAUUSD:2641.1:2641.5:any")])
+                .replacingOccurrences(
+                    of: "\"balance\":10032.20", with: "\"balance\":" + String(format: "%.2f", balance))
+            try append(
+                uuid,
+                [
+                    ("type", "close_confirmation"), ("received_at", String(2000 + index)), ("payload", payload),
+                    ("quotes", "EURUSD:\(bid):\(bid):own;XAUUSD:2641.1:2641.5:any"),
+                ])
         }
     }
 
@@ -182,14 +210,19 @@ struct ConfirmationLedgerTests {
         // The trade record carries the whole trade (it is the closed position, copied) and expires after 30 days.
         let trade = try ledger.hash(keys.trade(900_007))
         #expect(trade["profit"] == "60.00")
-        for field in ["ticket", "fire_id", "user_uuid", "account", "symbol", "direction", "lot", "open_price", "close_price",
-                      "open_time", "close_time", "duration", "profit", "result"] {
+        for field in [
+            "ticket", "fire_id", "user_uuid", "account", "symbol", "direction", "lot", "open_price", "close_price",
+            "open_time", "close_time", "duration", "profit", "result",
+        ] {
             #expect(!(trade[field] ?? "").isEmpty, "trade 900007 has no \(field): \(trade)")
         }
         #expect(trade["result"] == "win" && trade["status"] == "closed")
         #expect((try ledger.redis.command(["TTL", keys.trade(900_007)]).int ?? 0) > 2_500_000)
         #expect(try await ledger.store.trades(list: "trades:EURUSD", limit: 100).count == 20)
-        #expect(try await ledger.store.trades(list: "trades:recent", limit: 5).map { $0["ticket"] } == ["900019", "900018", "900017", "900016", "900015"])
+        #expect(
+            try await ledger.store.trades(list: "trades:recent", limit: 5).map { $0["ticket"] } == [
+                "900019", "900018", "900017", "900016", "900015",
+            ])
         // Each of the 20 fills and 20 closes went by the path under test.
         #expect(ledger.handedOver.withLock { $0 } == (handOver ? 40 : 0))
         await ledger.stop()
@@ -248,11 +281,15 @@ struct ConfirmationLedgerTests {
                 price: Double(bid), source: "market", byBalance: Double(text)! - reported)
             reported = Double(text)!
             let trade = try ledger.hash(ledger.keys(uuid).trade(900_000 + index))
-            #expect(trade["close_price"] == expected.closePriceText && trade["profit"] == expected.profitText, "\(index): \(trade)")
-            #expect(trade["result"] == expected.result.rawValue && trade["close_price_source"] == expected.closePriceSource)
+            #expect(
+                trade["close_price"] == expected.closePriceText && trade["profit"] == expected.profitText,
+                "\(index): \(trade)")
+            #expect(
+                trade["result"] == expected.result.rawValue && trade["close_price_source"] == expected.closePriceSource)
             #expect(trade["profit_source"] == expected.profitSource)
             #expect(trade["profit_by_price"] == expected.byPriceCents.map { String(format: "%.2f", Double($0) / 100) })
-            #expect(trade["profit_by_balance"] == expected.byBalanceCents.map { String(format: "%.2f", Double($0) / 100) })
+            #expect(
+                trade["profit_by_balance"] == expected.byBalanceCents.map { String(format: "%.2f", Double($0) / 100) })
         }
         await ledger.stop()
     }
@@ -273,23 +310,32 @@ struct ConfirmationLedgerTests {
         await first.stop()
 
         // While no engine runs, the 21st closes, the EA v2.05's way: close price 0, the market quote with the entry.
-        let payload = #"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_55501_1","user_uuid":"\#(uuid)","status":"success","ticket":900020,"close_price":0.00000,"lot":1.00,"message":"Position closed","account":55501,"currency":"USD","balance":10225.00,"equity":10225.00,"free_margin":10225.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#
-        try first.append(uuid, [("type", "close_confirmation"), ("received_at", "3000"), ("payload", payload),
-                                ("quotes", "EURUSD:1.10050:1.10052:own")])
+        let payload =
+            #"{"type":"close_confirmation","command_type":"close_ticket","node_id":"NODE_55501_1","user_uuid":"\#(uuid)","status":"success","ticket":900020,"close_price":0.00000,"lot":1.00,"message":"Position closed","account":55501,"currency":"USD","balance":10225.00,"equity":10225.00,"free_margin":10225.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#
+        try first.append(
+            uuid,
+            [
+                ("type", "close_confirmation"), ("received_at", "3000"), ("payload", payload),
+                ("quotes", "EURUSD:1.10050:1.10052:own"),
+            ])
         let second = try await LedgerHarness.start(server: server)
         try await second.settle(uuid)
         let after = try second.hash(keys.statistics("global_trade_stats"))
         #expect(TradeStats(hash: after).total == 21 && TradeStats(hash: after).net == 225)
         let closed = try second.hash(keys.position(900_020))
-        #expect(closed["profit"] == "50.00" && closed["close_price_source"] == "market" && closed["close_price"] == "1.1005" && closed["profit_source"] == "balance", "\(closed)")
+        #expect(
+            closed["profit"] == "50.00" && closed["close_price_source"] == "market" && closed["close_price"] == "1.1005"
+                && closed["profit_source"] == "balance", "\(closed)")
         #expect(try await second.store.slotsUsed(uuid) == 0)
         await second.stop()
         // Once more on top: the checkpoint is the last entry; nothing is applied again.
         let third = try await LedgerHarness.start(server: server)
         try await third.settle(uuid)
         #expect(try third.hash(keys.statistics("global_trade_stats")) == after)
-        #expect(try third.redis.command(["HGET", keys.state, "checkpoint"]).string
-            == third.redis.command(["XREVRANGE", keys.confirmations, "+", "-", "COUNT", "1"]).array?.first?.array?.first?.string)
+        #expect(
+            try third.redis.command(["HGET", keys.state, "checkpoint"]).string
+                == third.redis.command(["XREVRANGE", keys.confirmations, "+", "-", "COUNT", "1"]).array?.first?.array?
+                .first?.string)
         await third.stop()
     }
 
@@ -307,9 +353,12 @@ struct ConfirmationLedgerTests {
         // Another writer's entry lands first (the first close): this process's entry (the second) does not follow the cursor.
         let template = String(decoding: try Fixtures.data("ea/close_confirmation_v205.json"), as: UTF8.self)
         func close(_ ticket: Int) -> [(String, String)] {
-            let payload = template.replacingOccurrences(of: "user_5512093", with: uuid).replacingOccurrences(of: "508812347", with: String(ticket))
-            return [("user_uuid", uuid), ("type", "close_confirmation"), ("received_at", "2000"), ("payload", payload),
-                    ("quotes", "EURUSD:1.10010:1.10012:own")]
+            let payload = template.replacingOccurrences(of: "user_5512093", with: uuid).replacingOccurrences(
+                of: "508812347", with: String(ticket))
+            return [
+                ("user_uuid", uuid), ("type", "close_confirmation"), ("received_at", "2000"), ("payload", payload),
+                ("quotes", "EURUSD:1.10010:1.10012:own"),
+            ]
         }
         let other = try ledger.redis.xadd(keys.confirmations, fields: close(900_000))
         let own = try ledger.redis.xadd(keys.confirmations, fields: [("m", LedgerRecord.encode(close(900_001)))])
@@ -332,10 +381,15 @@ struct ConfirmationLedgerTests {
         let ledger = try await LedgerHarness.start()
         defer { ledger.server.stop() }
         let payload = String(decoding: try Fixtures.data("ea/confirmation_success.json"), as: UTF8.self)
-        try ledger.append("user_5512093", [("type", "confirmation"), ("received_at", "1000"), ("payload", "{not json")])
+        try ledger.append(
+            "user_5512093", [("type", "confirmation"), ("received_at", "1000"), ("payload", "{not json")])
         try ledger.append("user_5512093", [("type", "confirmation"), ("received_at", "1000"), ("payload", payload)])
-        try ledger.append("user_5512093", [("type", "confirmation"), ("received_at", "1000"), ("payload", payload),
-                                           ("untrusted", "account 1 is not the node's"), ("peer", "10.0.0.9")])
+        try ledger.append(
+            "user_5512093",
+            [
+                ("type", "confirmation"), ("received_at", "1000"), ("payload", payload),
+                ("untrusted", "account 1 is not the node's"), ("peer", "10.0.0.9"),
+            ])
         try await ledger.settle("user_5512093")
         let keys = ledger.keys("user_5512093")
         #expect(try ledger.redis.command(["LLEN", keys.orphans]).int == 1)

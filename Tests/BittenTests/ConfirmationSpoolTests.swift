@@ -6,7 +6,10 @@ import Testing
 /// The spool and journal file format: length-prefixed records, earlier JSON lines still read, torn writes skipped.
 @Suite struct ConfirmationSpoolTests {
     static let awkward: [[String]] = [
-        ["bitten", "1733000000000001", "type", "confirmation", "payload", #"{"message":"Trade executed \"ok\"","lot":0.1}"#],
+        [
+            "bitten", "1733000000000001", "type", "confirmation", "payload",
+            #"{"message":"Trade executed \"ok\"","lot":0.1}"#,
+        ],
         ["bitten", "1733000000000002", "note", "line one\nline two\r\n\t", "empty", ""],
         ["bitten", "1733000000000003", "text", "Café – €5 ✓", "digits", "12:34:56", "hash", "#7:seven"],
         [],

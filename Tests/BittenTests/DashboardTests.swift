@@ -4,7 +4,7 @@ import Testing
 import Yams
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Validates JSON values against the OpenAPI file's schemas (the subset it uses: type, nullable,
@@ -41,13 +41,16 @@ struct SchemaValidator {
     func validate(_ value: Any?, _ schemaIn: [String: Any], at path: String = "$") -> [String] {
         let schema = resolve(schemaIn)
         guard let value, !(value is NSNull) else {
-            return schema["nullable"] as? Bool == true ? [] : ["\(path): null where \(schema["type"] ?? "a value") is required"]
+            return schema["nullable"] as? Bool == true
+                ? [] : ["\(path): null where \(schema["type"] ?? "a value") is required"]
         }
         var problems: [String] = []
         let type = schema["type"] as? String
         switch type {
         case "object":
-            guard let object = value as? [String: Any] else { return ["\(path): expected an object, got \(Swift.type(of: value))"] }
+            guard let object = value as? [String: Any] else {
+                return ["\(path): expected an object, got \(Swift.type(of: value))"]
+            }
             for key in schema["required"] as? [String] ?? [] where object[key] == nil {
                 problems.append("\(path): missing required field `\(key)`")
             }
@@ -94,7 +97,9 @@ struct SchemaValidator {
 }
 
 /// Reads the first Server-Sent Event named `event` from `url` (plain TCP, no URLSession streaming on Linux).
-func firstServerSentEvent(host: String = "127.0.0.1", port: Int, path: String, event: String, timeout: Double = 10) throws -> String {
+func firstServerSentEvent(host: String = "127.0.0.1", port: Int, path: String, event: String, timeout: Double = 10)
+    throws -> String
+{
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
@@ -104,7 +109,9 @@ func firstServerSentEvent(host: String = "127.0.0.1", port: Int, path: String, e
     var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard connected == 0 else { throw TestSupportError("cannot connect to \(host):\(port)") }
     let request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nAccept: text/event-stream\r\n\r\n"
@@ -117,7 +124,8 @@ func firstServerSentEvent(host: String = "127.0.0.1", port: Int, path: String, e
         if n <= 0 { break }
         received += String(decoding: buffer[0..<n], as: UTF8.self)
         if let range = received.range(of: "event: \(event)\n"),
-           let end = received.range(of: "\n\n", range: range.upperBound..<received.endIndex) {
+            let end = received.range(of: "\n\n", range: range.upperBound..<received.endIndex)
+        {
             return String(received[range.lowerBound..<end.lowerBound])
         }
     }
@@ -133,12 +141,13 @@ extension EndToEnd {
             try await bitten.waitUntilHealthy()
             let api = bitten.httpBase
             // The demo fleet registers and the demo trader opens positions.
-            #expect(try await eventually(.seconds(30)) {
-                let (_, health) = try await HTTP.json(api + "/health")
-                let (_, positions) = try await HTTP.json(api + "/positions")
-                return ((health["nodes"] as? [String: Any])?["online"] as? Int) == 25
-                    && !((positions["positions"] as? [Any]) ?? []).isEmpty
-            }, "\(bitten.logTail())")
+            #expect(
+                try await eventually(.seconds(30)) {
+                    let (_, health) = try await HTTP.json(api + "/health")
+                    let (_, positions) = try await HTTP.json(api + "/positions")
+                    return ((health["nodes"] as? [String: Any])?["online"] as? Int) == 25
+                        && !((positions["positions"] as? [Any]) ?? []).isEmpty
+                }, "\(bitten.logTail())")
 
             let (yamlStatus, yamlData) = try await HTTP.get(api + "/openapi.yaml")
             #expect(yamlStatus == 200)
@@ -152,12 +161,16 @@ extension EndToEnd {
             let signalID = try #require(((signals["signals"] as? [[String: Any]])?.first)?["signal_id"] as? String)
             let checks: [(url: String, template: String)] = [
                 ("/health", "/health"), ("/services", "/services"), ("/nodes", "/nodes"),
-                ("/nodes?page=2&page_size=10&status=online&sort=balance&order=desc", "/nodes"), ("/nodes/\(uuid)", "/nodes/{uuid}"),
+                ("/nodes?page=2&page_size=10&status=online&sort=balance&order=desc", "/nodes"),
+                ("/nodes/\(uuid)", "/nodes/{uuid}"),
                 ("/positions", "/positions"), ("/trades", "/trades"), ("/stats", "/stats"), ("/signals", "/signals"),
-                ("/signals/\(signalID)", "/signals/{id}"), ("/fires", "/fires"), ("/fires/\(fireID)", "/fires/{fire_id}"),
-                ("/users", "/users"), ("/users/\(uuid)", "/users/{uuid}"), ("/alerts", "/alerts"), ("/alerts?source=system&limit=5", "/alerts"),
+                ("/signals/\(signalID)", "/signals/{id}"), ("/fires", "/fires"),
+                ("/fires/\(fireID)", "/fires/{fire_id}"),
+                ("/users", "/users"), ("/users/\(uuid)", "/users/{uuid}"), ("/alerts", "/alerts"),
+                ("/alerts?source=system&limit=5", "/alerts"),
                 ("/citadel", "/citadel"), ("/citadel/EURUSD", "/citadel/{symbol}"),
-                ("/citadel/score?symbol=EURUSD&direction=BUY&entry=1.085&sl=1.08", "/citadel/score"), ("/snapshot", "/snapshot"),
+                ("/citadel/score?symbol=EURUSD&direction=BUY&entry=1.085&sl=1.08", "/citadel/score"),
+                ("/snapshot", "/snapshot"),
             ]
             for check in checks {
                 let (status, data) = try await HTTP.get(api + check.url)
@@ -174,7 +187,10 @@ extension EndToEnd {
             let (_, rated) = try await HTTP.json(api + "/health")
             let market = (rated["ports"] as? [[String: Any]] ?? []).first { $0["name"] as? String == "market" }
             #expect((market?["received_per_second"] as? Double ?? 0) > 0, "\(market ?? [:])")
-            #expect((rated["services"] as? [[String: Any]] ?? []).allSatisfy { ($0["uptime_seconds"] as? Double ?? -1) >= 0 })
+            #expect(
+                (rated["services"] as? [[String: Any]] ?? []).allSatisfy {
+                    ($0["uptime_seconds"] as? Double ?? -1) >= 0
+                })
 
             // Pagination and filters.
             let (_, page3) = try await HTTP.json(api + "/nodes?page=3&page_size=10")
@@ -190,17 +206,22 @@ extension EndToEnd {
             // Unknown routes and bad parameters: JSON error with a 4xx.
             let errorSchema = try #require(validator.resolve(["$ref": "#/components/schemas/Error"]) as [String: Any]?)
             let bad: [(String, Int)] = [
-                ("/no/such/route", 404), ("/nodes?page=0", 400), ("/nodes?page_size=5000", 400), ("/nodes?sort=shoe_size", 400),
-                ("/nodes?status=maybe", 400), ("/nodes/not%20a%20uuid", 400), ("/nodes/user_nobody", 404), ("/alerts?limit=0", 400),
+                ("/no/such/route", 404), ("/nodes?page=0", 400), ("/nodes?page_size=5000", 400),
+                ("/nodes?sort=shoe_size", 400),
+                ("/nodes?status=maybe", 400), ("/nodes/not%20a%20uuid", 400), ("/nodes/user_nobody", 404),
+                ("/alerts?limit=0", 400),
                 ("/alerts?source=ufo", 400), ("/trades?day=2026", 400), ("/trades?symbol=EUR%2FUSD", 400),
-                ("/citadel/score?symbol=EURUSD", 400), ("/citadel/score?symbol=EURUSD&entry=abc", 400), ("/citadel/ZZZZZZ", 404),
+                ("/citadel/score?symbol=EURUSD", 400), ("/citadel/score?symbol=EURUSD&entry=abc", 400),
+                ("/citadel/ZZZZZZ", 404),
                 ("/events?interval=0", 400), ("/fires/F-NOPE", 404),
             ]
             for (url, expected) in bad {
                 let (status, data) = try await HTTP.get(api + url)
                 #expect(status == expected, "\(url): \(status)")
                 let body = try? JSONSerialization.jsonObject(with: data)
-                #expect(validator.validate(body, errorSchema).isEmpty, "\(url): \(String(decoding: data, as: UTF8.self).prefix(200))")
+                #expect(
+                    validator.validate(body, errorSchema).isEmpty,
+                    "\(url): \(String(decoding: data, as: UTF8.self).prefix(200))")
             }
 
             // The live stream sends snapshots in the documented shape; the page is served.
@@ -212,19 +233,26 @@ extension EndToEnd {
             // The page, its style and its script are files of the server's own (nothing loaded from elsewhere).
             let (pageStatus, page) = try await HTTP.get(api + "/")
             let html = String(decoding: page, as: UTF8.self)
-            #expect(pageStatus == 200 && html.contains(#"src="/dashboard.js""#) && html.contains(#"href="/dashboard.css""#))
+            #expect(
+                pageStatus == 200 && html.contains(#"src="/dashboard.js""#) && html.contains(#"href="/dashboard.css""#))
             let (scriptStatus, script) = try await HTTP.get(api + "/dashboard.js")
-            #expect(scriptStatus == 200 && String(decoding: script, as: UTF8.self).contains("new EventSource(withToken(\"/events\"))"))
+            #expect(
+                scriptStatus == 200
+                    && String(decoding: script, as: UTF8.self).contains("new EventSource(withToken(\"/events\"))"))
             let (styleStatus, style) = try await HTTP.get(api + "/dashboard.css")
             #expect(styleStatus == 200 && !style.isEmpty)
             for file in [page, script, style] {
                 let text = String(decoding: file, as: UTF8.self)
-                #expect(!text.contains("http://") && !text.contains("https://"), "the page must not load anything from elsewhere")
+                #expect(
+                    !text.contains("http://") && !text.contains("https://"),
+                    "the page must not load anything from elsewhere")
             }
             let (_, metrics) = try await HTTP.get(api + "/metrics")
             let text = String(decoding: metrics, as: UTF8.self)
-            for name in ["bitten_messages_received_total", "bitten_nodes_online", "bitten_health_score", "bitten_fires_total",
-                         "bitten_confirmations_pending", "bitten_redis_command_duration_seconds", "http_server_request_duration"] {
+            for name in [
+                "bitten_messages_received_total", "bitten_nodes_online", "bitten_health_score", "bitten_fires_total",
+                "bitten_confirmations_pending", "bitten_redis_command_duration_seconds", "http_server_request_duration",
+            ] {
                 #expect(text.contains(name), "\(name) missing from /metrics")
             }
         }

@@ -14,7 +14,8 @@ struct EALinksTests {
         #expect(links.silent(longerThan: 45, at: 140).isEmpty)
         let silent = links.silent(longerThan: 45, at: 146)
         #expect(silent.map(\.fd) == [11] && silent.first?.link.host == "127.0.0.2" && silent.first?.link.port == 40002)
-        #expect(links.silent(longerThan: 45, at: 500).isEmpty, "a link that delivered is never silent; a swept one is gone")
+        #expect(
+            links.silent(longerThan: 45, at: 500).isEmpty, "a link that delivered is never silent; a swept one is gone")
         #expect(links.links.keys.sorted() == [10])
     }
 
@@ -56,7 +57,9 @@ struct EALinksTests {
         links.delivered(20, uuid: nil, peerAddress: "127.0.0.3", at: 7)
         links.delivered(20, uuid: "user_c", peerAddress: "127.0.0.3", at: 8)
         links.delivered(20, uuid: nil, peerAddress: "127.0.0.3", at: 9)
-        #expect(links.links[20] == EALinks.Link(host: "127.0.0.3", port: nil, openedAt: 7, uuid: "user_c", lastMessageAt: 9))
+        #expect(
+            links.links[20] == EALinks.Link(host: "127.0.0.3", port: nil, openedAt: 7, uuid: "user_c", lastMessageAt: 9)
+        )
         // A new accept on a reused descriptor is a new link.
         links.opened(20, host: "127.0.0.4", port: 1, at: 10)
         #expect(links.links[20]?.uuid == nil && links.links[20]?.lastMessageAt == nil)

@@ -1,3 +1,5 @@
+import BittenServices
+import Redis
 import Testing
 
 /// The suites that start real `bitten` processes (with Redis, EA fleets and sockets). They run one
@@ -5,9 +7,6 @@ import Testing
 /// relay receipts) starved each other.
 @Suite("End to end, one suite at a time", .serialized)
 enum EndToEnd {}
-
-import BittenServices
-import Redis
 
 /// The trade path's keys as a `bitten` with the default 16 trade shards writes them.
 enum TradeKeys {

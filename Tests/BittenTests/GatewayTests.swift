@@ -21,8 +21,9 @@ extension EndToEnd {
             let sockets = try await ServerSockets.bind(config, selection: .command, logger: Logger(label: "test"))
             let board = ServiceBoard()
             let registry = NodeRegistry(redis: redis, board: board, logger: Logger(label: "test"))
-            let gateway = GatewayService(socket: try #require(sockets.command), registry: registry, board: board,
-                                         port: config.commandPort, pingInterval: .seconds(3600), logger: Logger(label: "test"))
+            let gateway = GatewayService(
+                socket: try #require(sockets.command), registry: registry, board: board,
+                port: config.commandPort, pingInterval: .seconds(3600), logger: Logger(label: "test"))
             let running = Task { try await gateway.run() }
 
             let context = try Context()
@@ -38,11 +39,16 @@ extension EndToEnd {
             }
             let alice = try ea("user_alice_01")
             let bob = try ea("user_bob_0001")
-            #expect(try await eventually(.seconds(5)) { gateway.isConnected("user_alice_01") && gateway.isConnected("user_bob_0001") })
+            #expect(
+                try await eventually(.seconds(5)) {
+                    gateway.isConnected("user_alice_01") && gateway.isConnected("user_bob_0001")
+                })
             let time = MetaTraderTime(epochSeconds: 1_795_529_160)
             try await gateway.send(.ping(targetUUID: "user_bob_0001", pingID: "P-1", timestamp: time))
             let toBob = try #require(try bob.receive())
-            #expect(try EACommand.decode(toBob.payload) == .ping(targetUUID: "user_bob_0001", pingID: "P-1", timestamp: time))
+            #expect(
+                try EACommand.decode(toBob.payload)
+                    == .ping(targetUUID: "user_bob_0001", pingID: "P-1", timestamp: time))
             #expect(try alice.receive() == nil)
 
             await #expect {
@@ -71,8 +77,11 @@ extension EndToEnd {
             #expect(try second.receive() == nil)
 
             await #expect {
-                try await gateway.send(.fire(FireCommand(fireID: "F\"1", targetUUID: "user_bob_0001", symbol: "EURUSD", direction: .buy,
-                                                         entry: 1, sl: 0.9, tp: 1.1, lot: 0.1, signalID: "S", timestamp: time)))
+                try await gateway.send(
+                    .fire(
+                        FireCommand(
+                            fireID: "F\"1", targetUUID: "user_bob_0001", symbol: "EURUSD", direction: .buy,
+                            entry: 1, sl: 0.9, tp: 1.1, lot: 0.1, signalID: "S", timestamp: time)))
             } throws: { ($0 as? GatewayError)?.code == .unencodable }
 
             for socket in [bob, second] { socket.close() }

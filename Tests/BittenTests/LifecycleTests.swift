@@ -29,9 +29,10 @@ extension EndToEnd {
         }
 
         func fleet(_ count: Int, for bitten: BittenProcess) throws -> Fleet {
-            var config = FleetConfiguration(count: count, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
-                                            confirmPort: bitten.confirmPort, heartbeatInterval: .milliseconds(400),
-                                            tickInterval: .milliseconds(200))
+            var config = FleetConfiguration(
+                count: count, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
+                confirmPort: bitten.confirmPort, heartbeatInterval: .milliseconds(400),
+                tickInterval: .milliseconds(200))
             config.symbols = ["EURUSD", "XAUUSD"]
             return try Fleet(configuration: config)
         }
@@ -43,7 +44,8 @@ extension EndToEnd {
             defer { running.cancel() }
 
             // 50 EAs → 50 node hashes with the right fields, and active_nodes = 50.
-            #expect(try await eventually { try redis.command(["SCARD", "active_nodes"]).int == 50 }, "\(bitten.logTail())")
+            #expect(
+                try await eventually { try redis.command(["SCARD", "active_nodes"]).int == 50 }, "\(bitten.logTail())")
             let keys = try redis.command(["KEYS", "node:*"]).array?.compactMap(\.string) ?? []
             #expect(keys.count == 50)
             let first = fleet.uuids[0]
@@ -60,7 +62,9 @@ extension EndToEnd {
             #expect(node["version"] == "2.05")
             #expect(node["status"] == "online")
             #expect(node["node_id"]?.hasPrefix("NODE_70000000_") == true)
-            for field in ["first_seen", "last_seen", "gateway", "symbols", "margin", "free_margin", "margin_level", "equity"] {
+            for field in [
+                "first_seen", "last_seen", "gateway", "symbols", "margin", "free_margin", "margin_level", "equity",
+            ] {
                 #expect(node[field]?.isEmpty == false, "field \(field)")
             }
             #expect(try redis.command(["LLEN", "node_history:\(first)"]).int ?? 0 >= 1)
@@ -79,12 +83,16 @@ extension EndToEnd {
             sub.close()
 
             // Pings go out and pongs come back: latency is recorded.
-            #expect(try await eventually { (try redis.command(["HGET", "node:\(first)", "latency_ms"]).string ?? "") != "" })
+            #expect(
+                try await eventually {
+                    (try redis.command(["HGET", "node:\(first)", "latency_ms"]).string ?? "") != ""
+                })
 
             // 10 EAs stop heartbeating → exactly those 10 go offline, with exactly 10 alerts.
             let silent = Array(fleet.uuids.suffix(10))
             fleet.silence(silent)
-            #expect(try await eventually { try redis.command(["SCARD", "active_nodes"]).int == 40 }, "\(bitten.logTail())")
+            #expect(
+                try await eventually { try redis.command(["SCARD", "active_nodes"]).int == 40 }, "\(bitten.logTail())")
             try await Task.sleep(for: .seconds(3))  // more sweeps: the cooldown must hold the alert count
             let active = Set(try redis.command(["SMEMBERS", "active_nodes"]).array?.compactMap(\.string) ?? [])
             #expect(active == Set(fleet.uuids.prefix(40)))
@@ -105,7 +113,10 @@ extension EndToEnd {
             // Restarting one EA on another account waits for the operator (the node is pinned to its first
             // account), then records an account switch.
             await fleet.restart(first, account: 81_000_001)
-            #expect(try await eventually { try redis.command(["HGET", "node:\(first)", "switch_account"]).string == "81000001" })
+            #expect(
+                try await eventually {
+                    try redis.command(["HGET", "node:\(first)", "switch_account"]).string == "81000001"
+                })
             #expect(try redis.command(["HGET", "node:\(first)", "account"]).string == "70000000")
             let (approved, _) = try await HTTP.sendJSON("POST", bitten.httpBase + "/nodes/\(first)/approve")
             #expect(approved == 200)
@@ -117,7 +128,10 @@ extension EndToEnd {
             // A DISCONNECT marks a node offline at once, with reason disconnect and no alert.
             let leaving = fleet.uuids[1]
             fleet.disconnect([leaving])
-            #expect(try await eventually(.seconds(5)) { try redis.command(["HGET", "node:\(leaving)", "offline_reason"]).string == "disconnect" })
+            #expect(
+                try await eventually(.seconds(5)) {
+                    try redis.command(["HGET", "node:\(leaving)", "offline_reason"]).string == "disconnect"
+                })
             #expect(try redis.command(["LLEN", "system_alerts"]).int == 10)
 
             running.cancel()
@@ -159,15 +173,20 @@ extension EndToEnd {
             #expect(try await eventually { try await rejected(bitten.marketPort) == sent })
             let (_, metricsData) = try await HTTP.get(bitten.httpBase + "/metrics")
             let metrics = String(decoding: metricsData, as: UTF8.self)
-            for reason in ["oversized", "unknown_type", "missing_field", "wrong_type", "non_finite", "truncated", "malformed"] {
+            for reason in [
+                "oversized", "unknown_type", "missing_field", "wrong_type", "non_finite", "truncated", "malformed",
+            ] {
                 #expect(metrics.contains(#"port="\#(bitten.marketPort)",reason="\#(reason)""#), "reason \(reason)")
             }
 
             // Still running: a valid HELLO after the junk is registered.
             var hello = try Fixtures.bytes("ea/hello.json")
-            hello = Array(String(decoding: hello, as: UTF8.self).replacingOccurrences(of: "user_5512093", with: "user_good_001").utf8)
+            hello = Array(
+                String(decoding: hello, as: UTF8.self).replacingOccurrences(of: "user_5512093", with: "user_good_001")
+                    .utf8)
             try dealer.send(Message([hello]))
-            #expect(try await eventually { try redis.command(["SISMEMBER", "active_nodes", "user_good_001"]).int == 1 })
+            #expect(
+                try await eventually { try redis.command(["SISMEMBER", "active_nodes", "user_good_001"]).int == 1 })
             let (status, _) = try await HTTP.get(bitten.httpBase + "/health")
             #expect(status == 200)
             dealer.close()

@@ -30,8 +30,10 @@ import Testing
     }
 
     @Test func everyScriptIsAResourceThatNamesItsKeys() {
-        for script in [LuaScripts.appendConfirmations, LuaScripts.acquireLease, LuaScripts.releaseLease, LuaScripts.commitFenced,
-                       LuaScripts.saveSignal] {
+        for script in [
+            LuaScripts.appendConfirmations, LuaScripts.acquireLease, LuaScripts.releaseLease, LuaScripts.commitFenced,
+            LuaScripts.saveSignal,
+        ] {
             #expect(script.source.hasPrefix("--"))
             #expect(script.source.contains("KEYS[1]") && script.source.contains("-- Returns"))
         }
@@ -52,10 +54,12 @@ import Testing
         #expect(try await redis.run(LuaScripts.acquireLease, keys, ["gw-b", "boot9", "10000"]).isNull)
         #expect(try redis.connection.command(["HGET", keys[1], "fence"]).string == "1")
         // A restart of the same instance (a new boot) takes it back at once, with the next fence.
-        #expect(try await redis.run(LuaScripts.acquireLease, keys, ["gw-a", "boot2", "10000"]).string == "gw-a/boot2|2")
+        #expect(
+            try await redis.run(LuaScripts.acquireLease, keys, ["gw-a", "boot2", "10000"]).string == "gw-a/boot2|2")
         // Once it expired, another instance takes it with the next fence.
         _ = try redis.connection.command(["DEL", keys[0]])
-        #expect(try await redis.run(LuaScripts.acquireLease, keys, ["gw-b", "boot9", "10000"]).string == "gw-b/boot9|3")
+        #expect(
+            try await redis.run(LuaScripts.acquireLease, keys, ["gw-b", "boot9", "10000"]).string == "gw-b/boot9|3")
     }
 
     @Test func releaseLeaseOnlyForItsHolder() async throws {
@@ -80,7 +84,10 @@ import Testing
         #expect(try redis.connection.command(["HGET", keys[1], "lot"]).string == "0.1")
         #expect(try redis.connection.command(["SISMEMBER", keys[2], "1"]).int == 1)
         // A command Redis refuses (a set command on the hash) is reported by position; the ones after it run.
-        let mixed = try await redis.run(LuaScripts.commitFenced, keys, ["gw-a/b|7", "3", "SADD", keys[1], "x", "3", "SADD", keys[2], "2"]).array ?? []
+        let mixed =
+            try await redis.run(
+                LuaScripts.commitFenced, keys, ["gw-a/b|7", "3", "SADD", keys[1], "x", "3", "SADD", keys[2], "2"]
+            ).array ?? []
         let refused = mixed.last?.array ?? []
         #expect(mixed.first?.int == 2 && refused.count == 2 && refused[0].int == 1, "\(mixed)")
         #expect((refused.last?.string ?? "").contains("WRONGTYPE"), "\(mixed)")
@@ -99,7 +106,8 @@ import Testing
         let redis = try Redis()
         defer { redis.stop() }
         let key = ["signal:SIG_1"]
-        #expect(try await redis.run(LuaScripts.saveSignal, key, ["600", "symbol", "EURUSD", "direction", "BUY"]).int == 1)
+        #expect(
+            try await redis.run(LuaScripts.saveSignal, key, ["600", "symbol", "EURUSD", "direction", "BUY"]).int == 1)
         #expect(try await redis.run(LuaScripts.saveSignal, key, ["600", "symbol", "GBPUSD"]).int == 0)
         #expect(try redis.connection.command(["HGET", key[0], "symbol"]).string == "EURUSD")
         let ttl = try redis.connection.command(["TTL", key[0]]).int ?? 0

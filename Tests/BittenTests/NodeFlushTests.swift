@@ -1,4 +1,3 @@
-@testable import BittenCore
 import BittenTestSupport
 import Foundation
 import Logging
@@ -6,6 +5,7 @@ import Redis
 import Synchronization
 import Testing
 
+@testable import BittenCore
 @testable import BittenServices
 
 /// The node registry writes only what changed of a node (a heartbeat moves a few fields, not 44), and
@@ -21,8 +21,9 @@ struct NodeFlushTests {
     }
 
     @Test func aHeartbeatWritesOnlyTheFieldsItChanged() throws {
-        let registry = NodeRegistry(redis: RedisClient(url: RedisURL(host: "127.0.0.1", port: 1)), board: ServiceBoard(),
-                                    logger: Logger(label: "test"), now: { 1000 })
+        let registry = NodeRegistry(
+            redis: RedisClient(url: RedisURL(host: "127.0.0.1", port: 1)), board: ServiceBoard(),
+            logger: Logger(label: "test"), now: { 1000 })
         registry.handle(try Self.hello(), at: 1000)
         let first = try #require(registry.node("user_5512093"))
         var (changes, unchanged) = NodeRegistry.changes(of: [first], since: [:], at: 1000)
@@ -55,15 +56,17 @@ struct NodeFlushTests {
     /// The typed diff against the formatted one: every field whose text differs is in it, and any other
     /// field in it has the same text (a change below the sixth decimal: written again, harmlessly).
     @Test func theTypedDiffCoversEveryFieldThatReadsDifferently() throws {
-        let registry = NodeRegistry(redis: RedisClient(url: RedisURL(host: "127.0.0.1", port: 1)), board: ServiceBoard(),
-                                    logger: Logger(label: "test"), now: { 1000 })
+        let registry = NodeRegistry(
+            redis: RedisClient(url: RedisURL(host: "127.0.0.1", port: 1)), board: ServiceBoard(),
+            logger: Logger(label: "test"), now: { 1000 })
         registry.handle(try Self.hello(), at: 1000)
         let base = try #require(registry.node("user_5512093"))
         var random = SplitMix64(seed: 15)
         let edits: [(inout NodeRecord, inout SplitMix64) -> Void] = [
             { r, g in r.balance = Double(g.next() % 100_000) / 100 }, { r, g in r.equity += g.nextUnit() },
             { r, _ in r.nodeID = "NODE_1_\(r.nodeID.count)" }, { r, g in r.account = Int(g.next() % 1000) },
-            { r, _ in r.broker += "x" }, { r, _ in r.online.toggle() }, { r, _ in r.offlineReason = r.offlineReason == nil ? "timeout" : nil },
+            { r, _ in r.broker += "x" }, { r, _ in r.online.toggle() },
+            { r, _ in r.offlineReason = r.offlineReason == nil ? "timeout" : nil },
             { r, g in r.lastSeen += g.nextUnit() }, { r, g in r.lastHeartbeat += 1e-9 * g.nextUnit() },
             { r, g in r.heartbeatInterval = g.next() % 2 == 0 ? nil : 30 }, { r, g in r.latencyMs = g.nextUnit() },
             { r, _ in r.reconnects += 1 }, { r, _ in r.commandsUnread.toggle() }, { r, _ in r.gateway = "g2" },
@@ -71,12 +74,15 @@ struct NodeFlushTests {
             { r, g in r.pin = NodePin(account: Int(g.next() % 9), server: "S", peer: "10.0.0.1", since: 1) },
             { r, _ in r.pin?.peer = "10.0.0.2" }, { r, g in r.pinnedSeenAt = g.nextUnit() },
             { r, _ in r.pendingSwitch = PendingSwitch(account: 7, server: "S2", peer: "10.0.0.3", at: 2) },
-            { r, _ in r.pendingSwitch = nil }, { r, _ in r.lastRefused = RefusedAttempt(peer: "p", account: 1, reason: "why", at: 3) },
+            { r, _ in r.pendingSwitch = nil },
+            { r, _ in r.lastRefused = RefusedAttempt(peer: "p", account: 1, reason: "why", at: 3) },
             { r, g in r.marginLevel = -g.nextUnit() }, { r, _ in r.symbols += 1 }, { r, _ in r.connectedSince += 5 },
         ]
         for _ in 0..<2_000 {
             var changed = base
-            for _ in 0..<(Int(random.next() % 4) + 1) { edits[Int(random.next() % UInt64(edits.count))](&changed, &random) }
+            for _ in 0..<(Int(random.next() % 4) + 1) {
+                edits[Int(random.next() % UInt64(edits.count))](&changed, &random)
+            }
             let before = Dictionary(base.redisFields, uniquingKeysWith: { a, _ in a })
             let after = Dictionary(changed.redisFields, uniquingKeysWith: { a, _ in a })
             let typed = Dictionary(changed.redisFields(changedSince: base), uniquingKeysWith: { a, _ in a })
@@ -94,12 +100,15 @@ struct NodeFlushTests {
         let redis = RedisClient(url: try RedisURL(parsing: server.url))
         defer { redis.shutdown() }
         let clock = Mutex(1000.0)
-        let registry = NodeRegistry(redis: redis, board: ServiceBoard(), logger: Logger(label: "test"),
-                                    now: { clock.withLock { $0 } })
+        let registry = NodeRegistry(
+            redis: redis, board: ServiceBoard(), logger: Logger(label: "test"),
+            now: { clock.withLock { $0 } })
         let probe = try RedisConnection(url: try RedisURL(parsing: server.url))
         func hash() throws -> [String: String] {
             let items = (try probe.command(["HGETALL", "node:user_5512093"]).array ?? []).compactMap(\.string)
-            return Dictionary(stride(from: 0, to: items.count - 1, by: 2).map { (items[$0], items[$0 + 1]) }, uniquingKeysWith: { a, _ in a })
+            return Dictionary(
+                stride(from: 0, to: items.count - 1, by: 2).map { (items[$0], items[$0 + 1]) },
+                uniquingKeysWith: { a, _ in a })
         }
         registry.handle(try Self.hello(), at: 1000)
         await registry.flush()
@@ -130,8 +139,9 @@ extension NodeFlushTests {
         let redis = RedisClient(url: try RedisURL(parsing: server.url))
         defer { redis.shutdown() }
         let clock = Mutex(1000.0)
-        let registry = NodeRegistry(redis: redis, board: ServiceBoard(), heartbeatWriteInterval: 5, logger: Logger(label: "test"),
-                                    now: { clock.withLock { $0 } })
+        let registry = NodeRegistry(
+            redis: redis, board: ServiceBoard(), heartbeatWriteInterval: 5, logger: Logger(label: "test"),
+            now: { clock.withLock { $0 } })
         let probe = try RedisConnection(url: try RedisURL(parsing: server.url))
         func lastSeen() throws -> String? { try probe.command(["HGET", "node:user_5512093", "last_seen"]).string }
         registry.handle(try Self.hello(), at: 1000)
@@ -181,8 +191,10 @@ final class NodeRegistryClusterTests {
         let template = String(decoding: try Fixtures.bytes("ea/hello.json"), as: UTF8.self)
         let uuids = (0..<40).map { "user_cluster_\($0)" }
         for uuid in uuids {
-            registry.handle(try EAMessage.decode(Array(template.replacingOccurrences(of: "user_5512093", with: uuid).utf8),
-                                                 channel: .command), at: 1000)
+            registry.handle(
+                try EAMessage.decode(
+                    Array(template.replacingOccurrences(of: "user_5512093", with: uuid).utf8),
+                    channel: .command), at: 1000)
         }
         await registry.flush()
         // redis-cli --cluster create gives each of three primaries a third of the slots.
@@ -194,7 +206,9 @@ final class NodeRegistryClusterTests {
         let running = Task { try await restored.run() }
         defer { running.cancel() }
         let deadline = ContinuousClock.now + .seconds(10)
-        while restored.node(uuids[39]) == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        while restored.node(uuids[39]) == nil && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         for uuid in uuids {
             #expect(restored.node(uuid)?.redisFields.map(\.1) == registry.node(uuid)?.redisFields.map(\.1), "\(uuid)")
         }

@@ -24,7 +24,9 @@ extension EndToEnd {
             #expect(lines.count == 20 && lines.allSatisfy { $0.hasPrefix("PASS") }, "\(output)")
             #expect(output.contains("zmq: command \(bitten.commandPort) is ROUTER"))
             #expect(output.contains("synthetic EA"))
-            #expect(output.contains("(Redis 7.") || output.contains("(Redis 6."), "the Redis check names the server's version: \(output)")
+            #expect(
+                output.contains("(Redis 7.") || output.contains("(Redis 6."),
+                "the Redis check names the server's version: \(output)")
 
             // Freeze the managed redis-server: connections are accepted but never answered.
             let redis = try #require(bitten.managedRedis)

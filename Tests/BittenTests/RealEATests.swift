@@ -14,10 +14,11 @@ extension EndToEnd.TradePathTests {
     /// Waits until position `ticket` is closed; returns it.
     func closedPosition(_ system: System, _ ticket: Int) async throws -> [String: Any] {
         var closed: [String: Any] = [:]
-        #expect(try await eventually {
-            closed = try await position(system, ticket)
-            return closed["status"] as? String == "closed"
-        }, "\(system.bitten.logTail())")
+        #expect(
+            try await eventually {
+                closed = try await position(system, ticket)
+                return closed["status"] as? String == "closed"
+            }, "\(system.bitten.logTail())")
         return closed
     }
 
@@ -27,11 +28,12 @@ extension EndToEnd.TradePathTests {
         #expect(status == 201, "\(body)")
         let fireID = try #require(body["fire_id"] as? String)
         var ticket = 0
-        #expect(try await eventually {
-            let (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
-            ticket = record["ticket"] as? Int ?? 0
-            return record["state"] as? String == "filled"
-        }, "\(system.bitten.logTail())")
+        #expect(
+            try await eventually {
+                let (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
+                ticket = record["ticket"] as? Int ?? 0
+                return record["state"] as? String == "filled"
+            }, "\(system.bitten.logTail())")
         return (fireID, ticket)
     }
 
@@ -51,10 +53,11 @@ extension EndToEnd.TradePathTests {
         #expect(before["slots_used"] as? Int == 3)
         let (status, body) = try await HTTP.sendJSON("POST", system.api + "/users/\(uuid)/close-all")
         #expect(status == 202, "\(body)")
-        #expect(try await eventually {
-            let (_, open) = try await HTTP.json(system.api + "/users/\(uuid)/positions")
-            return (open["positions"] as? [Any])?.isEmpty == true
-        }, "\(system.bitten.logTail())")
+        #expect(
+            try await eventually {
+                let (_, open) = try await HTTP.json(system.api + "/users/\(uuid)/positions")
+                return (open["positions"] as? [Any])?.isEmpty == true
+            }, "\(system.bitten.logTail())")
         for ticket in tickets {
             let closed = try await closedPosition(system, ticket)
             #expect(closed["close_reason"] as? String == "close_all", "\(closed)")
@@ -72,7 +75,8 @@ extension EndToEnd.TradePathTests {
         #expect(system.fleet.openTickets(uuid).isEmpty)
         let (_, trades) = try await HTTP.json(system.api + "/trades?account=70000000")
         #expect((trades["trades"] as? [[String: Any]])?.count == 3)
-        #expect((trades["trades"] as? [[String: Any]] ?? []).allSatisfy { $0["close_reason"] as? String == "close_all" })
+        #expect(
+            (trades["trades"] as? [[String: Any]] ?? []).allSatisfy { $0["close_reason"] as? String == "close_all" })
     }
 
     /// The EA never reports a stop-loss hit. The market crossing the stop closes the position in Bitten
@@ -111,12 +115,13 @@ extension EndToEnd.TradePathTests {
         #expect(system.fleet.openTickets(uuid).isEmpty)
         let (_, stats) = try await HTTP.json(system.api + "/stats/users/\(uuid)")
         #expect(stats["losses"] as? Int == 1)
-        #expect(try await eventually {
-            let (_, metrics) = try await HTTP.get(system.api + "/metrics")
-            let line = String(decoding: metrics, as: UTF8.self).split(separator: "\n")
-                .first { $0.hasPrefix("bitten_inferred_close_balance_mismatch_total") }
-            return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map { $0 >= 1 } ?? false
-        }, "the heartbeat balance after a slipped stop was not compared")
+        #expect(
+            try await eventually {
+                let (_, metrics) = try await HTTP.get(system.api + "/metrics")
+                let line = String(decoding: metrics, as: UTF8.self).split(separator: "\n")
+                    .first { $0.hasPrefix("bitten_inferred_close_balance_mismatch_total") }
+                return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map { $0 >= 1 } ?? false
+            }, "the heartbeat balance after a slipped stop was not compared")
         // The slot is free again: the RECRUIT trades.
         system.fleet.setPrice("EURUSD", mid: 1.08520)
         try await Task.sleep(for: .milliseconds(500))
@@ -159,10 +164,13 @@ extension EndToEnd.TradePathTests {
         #expect(opened["sl_dropped"] as? Bool == true, "\(opened)")
         #expect(opened["sl"] as? Double == 0, "\(opened)")
         #expect(opened["tp_dropped"] as? Bool == false, "\(opened)")
-        #expect(try await eventually {
-            let (_, alerts) = try await HTTP.json(system.api + "/alerts?source=system")
-            return (alerts["alerts"] as? [[String: Any]] ?? []).contains { $0["kind"] as? String == "stop_dropped" && $0["uuid"] as? String == uuid }
-        }, "\(system.bitten.logTail())")
+        #expect(
+            try await eventually {
+                let (_, alerts) = try await HTTP.json(system.api + "/alerts?source=system")
+                return (alerts["alerts"] as? [[String: Any]] ?? []).contains {
+                    $0["kind"] as? String == "stop_dropped" && $0["uuid"] as? String == uuid
+                }
+            }, "\(system.bitten.logTail())")
         // Below the stop it would have had: still open (nothing is inferred from a dropped stop).
         try await Task.sleep(for: .seconds(1))
         #expect(try await position(system, ticket)["status"] as? String == "open")
@@ -184,19 +192,23 @@ extension EndToEnd.TradePathTests {
         _ = try await fireAndFill(system, "SIG_SFX_2", uuid)
         #expect(Set(system.fleet.receivedFires(for: uuid).map(\.symbol)) == ["EURUSD.r", "GOLD"])
         let opened = try await position(system, ticket)
-        #expect(opened["symbol"] as? String == "EURUSD" && opened["broker_symbol"] as? String == "EURUSD.r", "\(opened)")
+        #expect(
+            opened["symbol"] as? String == "EURUSD" && opened["broker_symbol"] as? String == "EURUSD.r", "\(opened)")
         // Prices and CITADEL speak canonical names.
         let (_, node) = try await HTTP.json(system.api + "/nodes/\(uuid)")
-        let names = (node["broker_symbols"] as? [[String: String]] ?? []).reduce(into: [String: String]()) { $0[$1["symbol"] ?? ""] = $1["broker_symbol"] }
+        let names = (node["broker_symbols"] as? [[String: String]] ?? []).reduce(into: [String: String]()) {
+            $0[$1["symbol"] ?? ""] = $1["broker_symbol"]
+        }
         #expect(names["EURUSD"] == "EURUSD.r" && names["XAUUSD"] == "GOLD", "\(node)")
         let (citadelStatus, _) = try await HTTP.json(system.api + "/citadel/EURUSD")
         #expect(citadelStatus == 200)
         let (closeStatus, closeBody) = try await HTTP.sendJSON("POST", system.api + "/positions/\(ticket)/close")
         #expect(closeStatus == 202, "\(closeBody)")
-        #expect(try await eventually {
-            let (_, stats) = try await HTTP.json(system.api + "/stats/symbols/EURUSD")
-            return stats["total"] as? Int == 1
-        }, "\(system.bitten.logTail())")
+        #expect(
+            try await eventually {
+                let (_, stats) = try await HTTP.json(system.api + "/stats/symbols/EURUSD")
+                return stats["total"] as? Int == 1
+            }, "\(system.bitten.logTail())")
         let (_, suffixed) = try await HTTP.json(system.api + "/stats/symbols/EURUSD.r")
         #expect(suffixed["total"] as? Int ?? 0 == 0)
         // GBPUSD is not in this broker's Market Watch.
@@ -219,7 +231,8 @@ extension EndToEnd.TradePathTests {
         try await addUser(system, uuid, tier: "RECRUIT")
         let gbpjpy = try #require(system.fleet.quote("GBPJPY"))
         let entry = (gbpjpy.ask * 1000).rounded() / 1000
-        try await postSignal(system, signal("SIG_XJPY_1", symbol: "GBPJPY", entry: entry, sl: entry - 0.400, tp: entry + 0.800))
+        try await postSignal(
+            system, signal("SIG_XJPY_1", symbol: "GBPJPY", entry: entry, sl: entry - 0.400, tp: entry + 0.800))
         // Until the first TICKs of USDJPY and EURUSD are in, there is no chain: refused, nothing reserved.
         var (status, body) = try await fire(system, "SIG_XJPY_1", uuid)
         if status == 422 {
@@ -248,22 +261,27 @@ extension EndToEnd.TradePathTests {
         defer { system.stop() }
         let uuid = system.fleet.uuids[0]
         // Answered pings: a latency, one command at a time.
-        #expect(try await eventually {
-            let (_, node) = try await HTTP.json(system.api + "/nodes/\(uuid)")
-            return node["latency_ms"] as? Double != nil
-        }, "\(system.bitten.logTail())")
+        #expect(
+            try await eventually {
+                let (_, node) = try await HTTP.json(system.api + "/nodes/\(uuid)")
+                return node["latency_ms"] as? Double != nil
+            }, "\(system.bitten.logTail())")
         system.fleet.quiet([uuid])
         try await Task.sleep(for: .seconds(5))
         #expect(system.fleet.unreadCommands(uuid) <= 1, "\(system.fleet.unreadCommands(uuid)) commands waiting")
         var node: [String: Any] = [:]
-        #expect(try await eventually {
-            (_, node) = try await HTTP.json(system.api + "/nodes/\(uuid)")
-            return node["commands_unread"] as? Bool == true
-        }, "\(node)")
-        #expect(try await eventually {
-            let (_, alerts) = try await HTTP.json(system.api + "/alerts?source=system")
-            return (alerts["alerts"] as? [[String: Any]] ?? []).filter { $0["kind"] as? String == "commands_unread" }.count == 1
-        })
+        #expect(
+            try await eventually {
+                (_, node) = try await HTTP.json(system.api + "/nodes/\(uuid)")
+                return node["commands_unread"] as? Bool == true
+            }, "\(node)")
+        #expect(
+            try await eventually {
+                let (_, alerts) = try await HTTP.json(system.api + "/alerts?source=system")
+                return (alerts["alerts"] as? [[String: Any]] ?? []).filter {
+                    $0["kind"] as? String == "commands_unread"
+                }.count == 1
+            })
         #expect(system.fleet.unreadCommands(uuid) <= 1)
         // The chart ticks again: the one ping is answered, and a fire is the next command read.
         try await addUser(system, uuid, tier: "RECRUIT")
@@ -271,14 +289,16 @@ extension EndToEnd.TradePathTests {
         let (status, body) = try await fire(system, "SIG_QUIET_1", uuid)
         #expect(status == 201, "\(body)")
         system.fleet.quiet([uuid], false)
-        #expect(try await eventually {
-            let (_, record) = try await HTTP.json(system.api + "/fires/\(body["fire_id"] as? String ?? "")")
-            return record["state"] as? String == "filled"
-        })
-        #expect(try await eventually {
-            (_, node) = try await HTTP.json(system.api + "/nodes/\(uuid)")
-            return node["commands_unread"] as? Bool == false
-        })
+        #expect(
+            try await eventually {
+                let (_, record) = try await HTTP.json(system.api + "/fires/\(body["fire_id"] as? String ?? "")")
+                return record["state"] as? String == "filled"
+            })
+        #expect(
+            try await eventually {
+                (_, node) = try await HTTP.json(system.api + "/nodes/\(uuid)")
+                return node["commands_unread"] as? Bool == false
+            })
         let read = system.fleet.commandsRead(by: uuid).suffix(3)
         #expect(read.filter { $0.contains(#""type":"fire""#) }.count == 1, "\(read)")
     }

@@ -7,7 +7,9 @@ import Testing
 @Suite("Simulator fidelity: the EA's command reader")
 struct SimulatorFidelityTests {
     @Test func readsTheFirstKeyUpToTheNextDelimiterWithoutEscapes() {
-        let command = Array(#"{"type":"fire","fire_id":"F-1","target_uuid":"user_1234567","symbol":"EURUSD.r","entry": 1.0852,"sl":1.0832,"lot":0.35,"note":"a\"b","type":"close_all"}"#.utf8)
+        let command = Array(
+            #"{"type":"fire","fire_id":"F-1","target_uuid":"user_1234567","symbol":"EURUSD.r","entry": 1.0852,"sl":1.0832,"lot":0.35,"note":"a\"b","type":"close_all"}"#
+                .utf8)
         #expect(EAReader.value(command, "type") == "fire")  // the first one wins
         #expect(EAReader.value(command, "symbol") == "EURUSD.r")
         #expect(EAReader.value(command, "entry") == "1.0852")  // spaces after the colon are skipped
@@ -19,8 +21,9 @@ struct SimulatorFidelityTests {
         #expect(EAReader.value(Array(#"{"hybrid":{"enabled":true,"x":1}}"#.utf8), "hybrid") == "{\"enabled\":true")
         #expect(EAReader.double("0.35") == 0.35 && EAReader.double("") == 0 && EAReader.double("1.5abc") == 1.5)
         // What Bitten's encoder writes, the EA reads back field by field.
-        let fire = FireCommand(fireID: "F-20261124-000042", targetUUID: "user_5512093", symbol: "[DJI30]", direction: .sell,
-                               entry: 44120, sl: 44220, tp: 43920, lot: 0.1, signalID: "SIG_1", timestamp: MetaTraderTime(epochSeconds: 0))
+        let fire = FireCommand(
+            fireID: "F-20261124-000042", targetUUID: "user_5512093", symbol: "[DJI30]", direction: .sell,
+            entry: 44120, sl: 44220, tp: 43920, lot: 0.1, signalID: "SIG_1", timestamp: MetaTraderTime(epochSeconds: 0))
         let bytes = (try? CommandEncoder.encode(.fire(fire))) ?? []
         #expect(EAReader.value(bytes, "symbol") == "[DJI30]")
         #expect(EAReader.value(bytes, "direction") == "SELL")

@@ -15,9 +15,10 @@ struct RunningFleet {
 func startFleet(_ count: Int, for bitten: BittenProcess, prefix: String = "user_sim_", account: Int = 70_000_000)
     async throws -> RunningFleet
 {
-    var config = FleetConfiguration(count: count, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
-                                    confirmPort: bitten.confirmPort, heartbeatInterval: .seconds(1),
-                                    tickInterval: .milliseconds(500))
+    var config = FleetConfiguration(
+        count: count, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
+        confirmPort: bitten.confirmPort, heartbeatInterval: .seconds(1),
+        tickInterval: .milliseconds(500))
     config.uuidPrefix = prefix
     config.accountBase = account
     config.symbols = ["EURUSD"]

@@ -49,7 +49,8 @@ extension EndToEnd {
             func ledgerLength() async throws -> Int {
                 var total = 0
                 for keys in TradeKeys.all {
-                    total += StreamEntry.list(try await client.command(["XRANGE", keys.confirmations, "-", "+"]))
+                    total +=
+                        StreamEntry.list(try await client.command(["XRANGE", keys.confirmations, "-", "+"]))
                         .flatMap(LedgerRecord.messages(of:)).count
                 }
                 return total
@@ -64,17 +65,21 @@ extension EndToEnd {
         }
 
         /// `bitten up` and `eas` simulated EAs, faithful to the EA v2.05 (`configure` changes the fleet).
-        func start(_ backend: Backend = .single, eas: Int = 3, failureRate: Double = 0, environment: [String: String] = [:],
-                   configure: (inout FleetConfiguration) -> Void = { _ in }) async throws -> System {
+        func start(
+            _ backend: Backend = .single, eas: Int = 3, failureRate: Double = 0, environment: [String: String] = [:],
+            configure: (inout FleetConfiguration) -> Void = { _ in }
+        ) async throws -> System {
             var environment = environment
             let cluster = backend == .cluster ? try await TestCluster.start() : nil
             if let cluster { environment["BITTEN_REDIS_URL"] = cluster.cluster.urlText }
-            let bitten = try BittenProcess(environment: ["BITTEN_FIRE_TIMEOUT": "2", "BITTEN_MARKET_CLOSED_SILENCE": "false"]
-                .merging(environment) { _, extra in extra })
+            let bitten = try BittenProcess(
+                environment: ["BITTEN_FIRE_TIMEOUT": "2", "BITTEN_MARKET_CLOSED_SILENCE": "false"]
+                    .merging(environment) { _, extra in extra })
             try await bitten.waitUntilHealthy()
-            var config = FleetConfiguration(count: eas, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
-                                            confirmPort: bitten.confirmPort, heartbeatInterval: .seconds(1),
-                                            tickInterval: .milliseconds(200))
+            var config = FleetConfiguration(
+                count: eas, commandPort: bitten.commandPort, marketPort: bitten.marketPort,
+                confirmPort: bitten.confirmPort, heartbeatInterval: .seconds(1),
+                tickInterval: .milliseconds(200))
             config.symbols = ["EURUSD", "XAUUSD"]
             config.failureRate = failureRate
             config.sendOHLC = false
@@ -91,7 +96,8 @@ extension EndToEnd {
                 client = RedisClient(url: url, poolSize: 1)
                 redis = try RedisConnection(url: url)
             }
-            let system = System(bitten: bitten, fleet: fleet, running: running, redis: redis, client: client, cluster: cluster)
+            let system = System(
+                bitten: bitten, fleet: fleet, running: running, redis: redis, client: client, cluster: cluster)
             let online = try await eventually {
                 let (_, nodes) = try await HTTP.json(bitten.httpBase + "/nodes?status=online")
                 return nodes["total"] as? Int == eas
@@ -101,10 +107,13 @@ extension EndToEnd {
         }
 
         /// A signal in the engine's short form with a fresh timestamp and a unique id.
-        func signal(_ id: String, symbol: String = "EURUSD", direction: String = "BUY", entry: Double = 1.08520,
-                    sl: Double = 1.08320, tp: Double = 1.08920, expiresIn: Double? = nil) -> String {
+        func signal(
+            _ id: String, symbol: String = "EURUSD", direction: String = "BUY", entry: Double = 1.08520,
+            sl: Double = 1.08320, tp: Double = 1.08920, expiresIn: Double? = nil
+        ) -> String {
             let now = Date().timeIntervalSince1970
-            var text = #"{"signal_id":"\#(id)","symbol":"\#(symbol)","direction":"\#(direction)","entry_price":\#(entry),"sl":\#(sl),"tp":\#(tp),"confidence":78.5,"pattern":"LIQUIDITY_SWEEP_REVERSAL","timeframe":"M5","timestamp":\#(Int(now))"#
+            var text =
+                #"{"signal_id":"\#(id)","symbol":"\#(symbol)","direction":"\#(direction)","entry_price":\#(entry),"sl":\#(sl),"tp":\#(tp),"confidence":78.5,"pattern":"LIQUIDITY_SWEEP_REVERSAL","timeframe":"M5","timestamp":\#(Int(now))"#
             if let expiresIn {
                 let t = Date(timeIntervalSince1970: now + expiresIn)
                 let f = ISO8601DateFormatter()
@@ -115,7 +124,8 @@ extension EndToEnd {
         }
 
         func addUser(_ system: System, _ uuid: String, tier: String) async throws {
-            let (status, body) = try await HTTP.sendJSON("POST", system.api + "/users", body: #"{"uuid":"\#(uuid)","tier":"\#(tier)"}"#)
+            let (status, body) = try await HTTP.sendJSON(
+                "POST", system.api + "/users", body: #"{"uuid":"\#(uuid)","tier":"\#(tier)"}"#)
             #expect(status == 201, "\(body)")
         }
 
@@ -162,11 +172,12 @@ extension EndToEnd {
 
             // Confirmation → filled → position open.
             var ticket = 0
-            #expect(try await eventually {
-                let (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
-                ticket = record["ticket"] as? Int ?? 0
-                return record["state"] as? String == "filled"
-            }, "\(system.bitten.logTail())")
+            #expect(
+                try await eventually {
+                    let (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
+                    ticket = record["ticket"] as? Int ?? 0
+                    return record["state"] as? String == "filled"
+                }, "\(system.bitten.logTail())")
             let (_, open) = try await HTTP.json(system.api + "/positions")
             let positions = try #require(open["positions"] as? [[String: Any]])
             #expect(positions.count == 1)
@@ -195,10 +206,11 @@ extension EndToEnd {
             let (closeStatus, closeBody) = try await HTTP.sendJSON("POST", system.api + "/positions/\(ticket)/close")
             #expect(closeStatus == 202, "\(closeBody)")
             var closed: [String: Any] = [:]
-            #expect(try await eventually {
-                (_, closed) = try await HTTP.json(system.api + "/positions/\(ticket)")
-                return closed["status"] as? String == "closed"
-            })
+            #expect(
+                try await eventually {
+                    (_, closed) = try await HTTP.json(system.api + "/positions/\(ticket)")
+                    return closed["status"] as? String == "closed"
+                })
             // The EA v2.05 answers close_ticket with close_price 0: the close is valued at that EA's own quote
             // when the answer came, and the profit is the account's balance difference (one position closed
             // since the fill reported the balance), which is what the broker booked.
@@ -216,7 +228,8 @@ extension EndToEnd {
             #expect(abs(byPrice - expected) < lot * 10, "price-based \(byPrice), balance-based \(expected)")
             let (_, stats) = try await HTTP.json(system.api + "/stats")
             #expect(stats["total"] as? Int == 1)
-            #expect((stats["wins"] as? Int ?? 0) + (stats["losses"] as? Int ?? 0) + (stats["breakeven"] as? Int ?? 0) == 1)
+            #expect(
+                (stats["wins"] as? Int ?? 0) + (stats["losses"] as? Int ?? 0) + (stats["breakeven"] as? Int ?? 0) == 1)
             #expect(abs((stats["net"] as? Double ?? .nan) - expected) < 0.005)
             let (_, symbolStats) = try await HTTP.json(system.api + "/stats/symbols/EURUSD")
             #expect(symbolStats["total"] as? Int == 1)
@@ -249,7 +262,8 @@ extension EndToEnd {
             #expect(status == 409 && code(body) == "ea_offline", "\(body)")
             #expect(try await system.recentFires() == 0, "nothing stored for an offline EA")
 
-            try await postSignal(system, signal("SIG_WRONG_SL", direction: "SELL", entry: 1.08520, sl: 1.08320, tp: 1.08000))
+            try await postSignal(
+                system, signal("SIG_WRONG_SL", direction: "SELL", entry: 1.08520, sl: 1.08320, tp: 1.08000))
             (status, body) = try await fire(system, "SIG_WRONG_SL", uuid)
             #expect(status == 422 && code(body) == "stop_loss_wrong_side", "\(body)")
 
@@ -272,16 +286,20 @@ extension EndToEnd {
             #expect(status == 409 && code(body) == "duplicate", "\(body)")
 
             // Bad input: 4xx with a JSON reason.
-            (status, body) = try await HTTP.sendJSON("POST", system.api + "/signals", body: #"{"signal_id":"X_1","symbol":"EURUSD"}"#)
+            (status, body) = try await HTTP.sendJSON(
+                "POST", system.api + "/signals", body: #"{"signal_id":"X_1","symbol":"EURUSD"}"#)
             #expect(status == 400 && code(body) == "invalid", "\(body)")
             #expect((body["error"] as? [String: Any])?["message"] as? String ?? "" != "")
             (status, body) = try await HTTP.sendJSON("POST", system.api + "/fire/SIG_REF_1", body: "{not json")
             #expect(status == 400 && code(body) == "bad_json", "\(body)")
-            (status, body) = try await HTTP.sendJSON("POST", system.api + "/users", body: #"{"uuid":"user_x_1","tier":"EMPEROR"}"#)
+            (status, body) = try await HTTP.sendJSON(
+                "POST", system.api + "/users", body: #"{"uuid":"user_x_1","tier":"EMPEROR"}"#)
             #expect(status == 400 && code(body) == "bad_field", "\(body)")
-            (status, body) = try await HTTP.sendJSON("POST", system.api + "/users", body: "uuid=x", headers: ["Content-Type": "text/plain"])
+            (status, body) = try await HTTP.sendJSON(
+                "POST", system.api + "/users", body: "uuid=x", headers: ["Content-Type": "text/plain"])
             #expect(status == 415, "\(body)")
-            (status, body) = try await HTTP.sendJSON("POST", system.api + "/signals", body: String(repeating: " ", count: 70_000) + "{}")
+            (status, body) = try await HTTP.sendJSON(
+                "POST", system.api + "/signals", body: String(repeating: " ", count: 70_000) + "{}")
             #expect(status == 413, "\(body)")
             #expect(system.bitten.isRunning)
         }
@@ -295,15 +313,17 @@ extension EndToEnd {
             defer { system.stop() }
             let (first, second) = (system.fleet.uuids[0], system.fleet.uuids[1])
             try await addUser(system, first, tier: "RECRUIT")
-            var (status, body) = try await HTTP.sendJSON("POST", system.api + "/users",
-                                                         body: #"{"uuid":"\#(second)","tier":"commander","risk_override":2}"#)
+            var (status, body) = try await HTTP.sendJSON(
+                "POST", system.api + "/users",
+                body: #"{"uuid":"\#(second)","tier":"commander","risk_override":2}"#)
             #expect(status == 201, "\(body)")
             try await postSignal(system, signal("SIG_TIER_1"))
             let (_, stored) = try await HTTP.json(system.api + "/signals/SIG_TIER_1")
             let multiplier = try #require(stored["citadel_multiplier"] as? Double)
             let sizer = PositionSizer(baseRiskPercent: 1)
             func expectSized(_ body: [String: Any], _ tier: Tier, override: Double?) {
-                let risk = sizer.riskPercent(rule: TierTable.standard.rule(tier), userOverride: override, citadelMultiplier: multiplier)
+                let risk = sizer.riskPercent(
+                    rule: TierTable.standard.rule(tier), userOverride: override, citadelMultiplier: multiplier)
                 let lot = ((10_000 * risk / 100 / 200) / 0.01 + 1e-9).rounded(.down) * 0.01
                 #expect(body["tier"] as? String == tier.rawValue, "\(body)")
                 #expect(abs((body["risk_percent"] as? Double ?? 0) - risk) < 1e-6, "\(body)")
@@ -327,8 +347,11 @@ extension EndToEnd {
             try await postSignal(system, signal("SIG_TIER_2"))
             (status, body) = try await fire(system, "SIG_TIER_2", first)
             #expect(status == 409 && code(body) == "no_free_slot", "\(body)")
-            #expect((body["error"] as? [String: Any])?["message"] as? String ?? "" == "RECRUIT has 1 slot(s) and 1 in use", "\(body)")
-            (status, body) = try await HTTP.sendJSON("PUT", system.api + "/users/\(first)", body: #"{"tier":"CORPORAL"}"#)
+            #expect(
+                (body["error"] as? [String: Any])?["message"] as? String ?? "" == "RECRUIT has 1 slot(s) and 1 in use",
+                "\(body)")
+            (status, body) = try await HTTP.sendJSON(
+                "PUT", system.api + "/users/\(first)", body: #"{"tier":"CORPORAL"}"#)
             #expect(status == 200, "\(body)")
             (status, body) = try await fire(system, "SIG_TIER_2", first)
             #expect(status == 201, "\(body)")
@@ -354,10 +377,11 @@ extension EndToEnd {
             let (status, body) = try await fire(system, "SIG_SILENT_1", uuid)
             #expect(status == 201, "\(body)")
             let fireID = try #require(body["fire_id"] as? String)
-            #expect(try await eventually {
-                let (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
-                return record["state"] as? String == "timed_out"
-            }, "\(system.bitten.logTail())")
+            #expect(
+                try await eventually {
+                    let (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
+                    return record["state"] as? String == "timed_out"
+                }, "\(system.bitten.logTail())")
             let (_, user) = try await HTTP.json(system.api + "/users/\(uuid)")
             #expect(user["slots_used"] as? Int == 0)
             try await Task.sleep(for: .seconds(1))
@@ -375,10 +399,11 @@ extension EndToEnd {
             #expect(status == 201, "\(body)")
             let fireID = try #require(body["fire_id"] as? String)
             var record: [String: Any] = [:]
-            #expect(try await eventually {
-                (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
-                return record["state"] as? String == "rejected"
-            })
+            #expect(
+                try await eventually {
+                    (_, record) = try await HTTP.json(system.api + "/fires/\(fireID)")
+                    return record["state"] as? String == "rejected"
+                })
             #expect((record["ea_message"] as? String)?.contains("10019") == true)
             let (_, open) = try await HTTP.json(system.api + "/positions")
             #expect((open["positions"] as? [Any])?.isEmpty == true)
@@ -401,7 +426,8 @@ extension EndToEnd {
             try await Task.sleep(for: .milliseconds(300))  // let the subscription reach the PUB
             try push.send("ELITE_GUARD_SIGNAL {\"signal_id\":\"BROKEN_1\",")
             // The engine's own shape and prefix, with an expiry still ahead.
-            let future = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3600)).replacingOccurrences(of: "Z", with: "")
+            let future = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3600)).replacingOccurrences(
+                of: "Z", with: "")
             let engine = String(decoding: try Fixtures.data("ea/signal_elite_guard.json"), as: UTF8.self)
                 .replacingOccurrences(of: "2026-11-24T16:10:00", with: future)
             try push.send("ELITE_GUARD_SIGNAL " + engine)
@@ -409,7 +435,8 @@ extension EndToEnd {
             let frame = String(decoding: message.frames[0], as: UTF8.self)
             #expect(frame.hasPrefix("ELITE_GUARD_SIGNAL {"))
             let published = try #require(
-                try JSONSerialization.jsonObject(with: Data(frame.dropFirst("ELITE_GUARD_SIGNAL ".count).utf8)) as? [String: Any])
+                try JSONSerialization.jsonObject(with: Data(frame.dropFirst("ELITE_GUARD_SIGNAL ".count).utf8))
+                    as? [String: Any])
             #expect(published["signal_id"] as? String == "ELITE_GUARD_GBPUSD_1795961400")
             #expect(published["citadel_shielded"] as? Bool == true)
             // Scored by CITADEL: a score in 1–10, its level, the level's multiplier and plain-word insights.
@@ -440,8 +467,9 @@ extension EndToEnd {
                 return .ok
             }
             let port = Mutex<Int?>(nil)
-            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                                  onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+            let app = Application(
+                router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
             let server = Task { try await app.runService() }
             defer { server.cancel() }
             #expect(try await eventually { port.withLock { $0 } != nil })
@@ -454,11 +482,12 @@ extension EndToEnd {
             let (status, body) = try await fire(system, "SIG_HOOK_1", uuid)
             #expect(status == 201, "\(body)")
             let fireID = try #require(body["fire_id"] as? String)
-            #expect(try await eventually {
-                received.withLock { events in
-                    events.contains { $0["event"] == "fire.filled" && $0["fire_id"] == fireID }
-                }
-            }, "\(system.bitten.logTail())")
+            #expect(
+                try await eventually {
+                    received.withLock { events in
+                        events.contains { $0["event"] == "fire.filled" && $0["fire_id"] == fireID }
+                    }
+                }, "\(system.bitten.logTail())")
         }
     }
 }

@@ -12,14 +12,19 @@ extension EndToEnd {
             #expect(status == 200)
             #expect((health["redis"] as? [String: Any])?["reachable"] as? Bool == true)
             let services = (health["services"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
-            #expect(Set(services).isSuperset(of: ["gateway", "telemetry", "confirmations", "nodes", "monitor", "http"]))
+            #expect(
+                Set(services).isSuperset(of: ["gateway", "telemetry", "confirmations", "nodes", "monitor", "http"]))
             let ports = (health["ports"] as? [[String: Any]] ?? []).compactMap { $0["port"] as? Int }
             #expect(Set(ports) == Set(bitten.ports.filter { $0.key != "BITTEN_HTTP_PORT" }.values))
             let redis = try #require(bitten.managedRedis)
             #expect(processExists(redis.pid))
             // AOF is on in the managed Redis's own data directory.
-            #expect(FileManager.default.fileExists(atPath: bitten.dataDir.appendingPathComponent("redis/appendonlydir").path)
-                || FileManager.default.fileExists(atPath: bitten.dataDir.appendingPathComponent("redis/appendonly.aof").path))
+            #expect(
+                FileManager.default.fileExists(
+                    atPath: bitten.dataDir.appendingPathComponent("redis/appendonlydir").path)
+                    || FileManager.default.fileExists(
+                        atPath: bitten.dataDir.appendingPathComponent("redis/appendonly.aof").path)
+            )
 
             let (metricsStatus, metrics) = try await HTTP.get(bitten.httpBase + "/metrics")
             #expect(metricsStatus == 200)

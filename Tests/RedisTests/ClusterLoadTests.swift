@@ -43,7 +43,8 @@ extension LocalClusterTests {
                         count += 1
                         let reply = try await client.command(["INCR", "{hot}:writer:\(writer)"])
                         guard reply.int == count else {
-                            throw RedisError(.unexpectedReply, "writer \(writer): INCR answered \(reply), expected \(count)")
+                            throw RedisError(
+                                .unexpectedReply, "writer \(writer): INCR answered \(reply), expected \(count)")
                         }
                         if count == 5 { progress.started.add(1, ordering: .relaxed) }
                         if progress.migrating.load(ordering: .acquiring) == 2 { after += 1 }
@@ -54,7 +55,9 @@ extension LocalClusterTests {
                 }
             }
             group.addTask {
-                while progress.started.load(ordering: .relaxed) < writers { try await Task.sleep(for: .milliseconds(5)) }
+                while progress.started.load(ordering: .relaxed) < writers {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
                 progress.migrating.store(1, ordering: .releasing)
                 try await Self.onThread {
                     try Self.moveSlot(slot, from: source, to: target, primaries: primaries)
@@ -78,8 +81,10 @@ extension LocalClusterTests {
     }
 
     /// The steps `redis-cli --cluster reshard` takes for one slot, keys moved four at a time.
-    private static func moveSlot(_ slot: Int, from source: ClusterEndpoint, to target: ClusterEndpoint,
-                                 primaries: [ClusterEndpoint]) throws {
+    private static func moveSlot(
+        _ slot: Int, from source: ClusterEndpoint, to target: ClusterEndpoint,
+        primaries: [ClusterEndpoint]
+    ) throws {
         let from = try RedisConnection(url: RedisURL(host: source.host, port: source.port))
         let to = try RedisConnection(url: RedisURL(host: target.host, port: target.port))
         let sourceID = try from.command(["CLUSTER", "MYID"]).orThrow().string ?? ""
@@ -87,7 +92,8 @@ extension LocalClusterTests {
         try to.command(["CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceID]).orThrow()
         try from.command(["CLUSTER", "SETSLOT", String(slot), "MIGRATING", targetID]).orThrow()
         while true {
-            let keys = (try from.command(["CLUSTER", "GETKEYSINSLOT", String(slot), "4"]).array ?? []).compactMap(\.string)
+            let keys = (try from.command(["CLUSTER", "GETKEYSINSLOT", String(slot), "4"]).array ?? []).compactMap(
+                \.string)
             if keys.isEmpty { break }
             try from.command(["MIGRATE", target.host, String(target.port), "", "0", "5000", "KEYS"] + keys).orThrow()
             usleep(5_000)
@@ -135,7 +141,9 @@ extension LocalClusterTests {
             }
         }
         let window = try #require(tookOverAfter, "no write to the dead primary's slots went through within 40 s")
-        print("fail-over: writes to the killed primary's slots went through again after \(window) (\(failures) calls failed meanwhile)")
+        print(
+            "fail-over: writes to the killed primary's slots went through again after \(window) (\(failures) calls failed meanwhile)"
+        )
         let newOwner = try #require(client.topology?.primary(for: ClusterSlot.of(key)))
         #expect(newOwner != victim)
         #expect(map.ranges.contains { $0.replicas.contains(newOwner) }, "the new primary is the old one's replica")
@@ -149,7 +157,9 @@ extension LocalClusterTests {
                 group.addTask {
                     for round in 1...20 {
                         let reply = try await client.command(["INCR", "after:\(caller)"])
-                        guard reply.int == round else { throw RedisError(.unexpectedReply, "caller \(caller): \(reply)") }
+                        guard reply.int == round else {
+                            throw RedisError(.unexpectedReply, "caller \(caller): \(reply)")
+                        }
                     }
                 }
             }

@@ -13,10 +13,14 @@ struct ClusterUnitTests {
         #expect(ClusterSlot.crc16(Array("123456789".utf8)) == 0x31C3)
         #expect(ClusterSlot.of("{user1000}.following") == ClusterSlot.of("{user1000}.followers"))
         #expect(ClusterSlot.of("{user1000}.following") == ClusterSlot.of("user1000"))
-        #expect(Array(ClusterSlot.hashedPart(Array("foo{}{bar}".utf8))) == Array("foo{}{bar}".utf8), "an empty tag hashes the whole key")
+        #expect(
+            Array(ClusterSlot.hashedPart(Array("foo{}{bar}".utf8))) == Array("foo{}{bar}".utf8),
+            "an empty tag hashes the whole key")
         #expect(Array(ClusterSlot.hashedPart(Array("foo{{bar}}zap".utf8))) == Array("{bar".utf8))
         #expect(Array(ClusterSlot.hashedPart(Array("foo{bar}{zap}".utf8))) == Array("bar".utf8))
-        #expect(Array(ClusterSlot.hashedPart(Array("foo{bar".utf8))) == Array("foo{bar".utf8), "no closing brace: the whole key")
+        #expect(
+            Array(ClusterSlot.hashedPart(Array("foo{bar".utf8))) == Array("foo{bar".utf8),
+            "no closing brace: the whole key")
         #expect(ClusterSlot.of("foo") == 12182 && ClusterSlot.of("somekey") == 11058)
         #expect((0..<2000).allSatisfy { (0..<ClusterSlot.count).contains(ClusterSlot.of("key:\($0)")) })
     }
@@ -28,8 +32,10 @@ struct ClusterUnitTests {
         #expect(CommandKeys.of(args("EVALSHA", "abc", "2", "k1", "k2", "argv")) == .keys(args("k1", "k2")))
         #expect(CommandKeys.of(args("EVALSHA", "abc", "0", "argv")) == .none)
         #expect(CommandKeys.of(args("EVALSHA", "abc", "3", "k1")) == .unknown, "numkeys beyond the arguments")
-        #expect(CommandKeys.of(args("XREADGROUP", "GROUP", "g", "c", "COUNT", "10", "BLOCK", "100", "STREAMS", "s1", "s2", ">", ">"))
-            == .keys(args("s1", "s2")))
+        #expect(
+            CommandKeys.of(
+                args("XREADGROUP", "GROUP", "g", "c", "COUNT", "10", "BLOCK", "100", "STREAMS", "s1", "s2", ">", ">"))
+                == .keys(args("s1", "s2")))
         #expect(CommandKeys.of(args("BRPOP", "q1", "q2", "5")) == .keys(args("q1", "q2")))
         #expect(CommandKeys.of(args("PING")) == .none && CommandKeys.of(args("script", "load", "return 1")) == .none)
         #expect(CommandKeys.of(args("SPUBLISH", "chan", "msg")) == .channel(Array("chan".utf8)))
@@ -42,22 +48,35 @@ struct ClusterUnitTests {
             let e = error as? RedisError
             return e?.code == .crossSlot && e!.message.contains("fire:1 (slot") && e!.message.contains("user:2 (slot")
         }
-        #expect { try CommandKeys.slot(of: args("NOSUCHCOMMAND", "x")) } throws: { ($0 as? RedisError)?.code == .crossSlot }
+        #expect { try CommandKeys.slot(of: args("NOSUCHCOMMAND", "x")) } throws: {
+            ($0 as? RedisError)?.code == .crossSlot
+        }
     }
 
     @Test func redirectsAreRead() {
-        #expect(ClusterRedirect(error: "MOVED 3999 127.0.0.1:6381") == .moved(slot: 3999, to: ClusterEndpoint(host: "127.0.0.1", port: 6381)))
-        #expect(ClusterRedirect(error: "ASK 12182 10.0.0.7:7002") == .ask(slot: 12182, to: ClusterEndpoint(host: "10.0.0.7", port: 7002)))
-        #expect(ClusterRedirect(error: "MOVED 3999 ::1:6381") == .moved(slot: 3999, to: ClusterEndpoint(host: "::1", port: 6381)))
+        #expect(
+            ClusterRedirect(error: "MOVED 3999 127.0.0.1:6381")
+                == .moved(slot: 3999, to: ClusterEndpoint(host: "127.0.0.1", port: 6381)))
+        #expect(
+            ClusterRedirect(error: "ASK 12182 10.0.0.7:7002")
+                == .ask(slot: 12182, to: ClusterEndpoint(host: "10.0.0.7", port: 7002)))
+        #expect(
+            ClusterRedirect(error: "MOVED 3999 ::1:6381")
+                == .moved(slot: 3999, to: ClusterEndpoint(host: "::1", port: 6381)))
         #expect(ClusterRedirect(error: "TRYAGAIN Multiple keys request during rehashing of slot") == .tryAgain)
         #expect(ClusterRedirect(error: "CLUSTERDOWN The cluster is down") == .clusterDown)
-        for bad in ["MOVED", "MOVED x 1.2.3.4:5", "MOVED 16384 1.2.3.4:5", "MOVED 1 nohost", "MOVED 1 h:99999", "ERR wrong type", ""] {
+        for bad in [
+            "MOVED", "MOVED x 1.2.3.4:5", "MOVED 16384 1.2.3.4:5", "MOVED 1 nohost", "MOVED 1 h:99999",
+            "ERR wrong type", "",
+        ] {
             #expect(ClusterRedirect(error: bad) == nil, "\(bad)")
         }
     }
 
     @Test func theSlotMapIsReadAndCorrectedByMoved() throws {
-        func node(_ host: String, _ port: Int) -> RedisReply { .array([.string(Array(host.utf8)), .integer(port), .string(Array("id".utf8))]) }
+        func node(_ host: String, _ port: Int) -> RedisReply {
+            .array([.string(Array(host.utf8)), .integer(port), .string(Array("id".utf8))])
+        }
         let reply = RedisReply.array([
             .array([.integer(5461), .integer(10922), node("127.0.0.1", 7001), node("127.0.0.1", 7004)]),
             .array([.integer(0), .integer(5460), node("", 7000), node("127.0.0.1", 7003)]),
@@ -66,16 +85,23 @@ struct ClusterUnitTests {
         var map = try ClusterTopology(slotsReply: reply, askedHost: "10.1.1.1")
         #expect(map.coversAllSlots)
         #expect(map.primary(for: 0) == ClusterEndpoint(host: "10.1.1.1", port: 7000), "an empty host is the node asked")
-        #expect(map.primary(for: 5461)?.port == 7001 && map.primary(for: 16383)?.port == 7002 && map.primary(for: 10922)?.port == 7001)
+        #expect(
+            map.primary(for: 5461)?.port == 7001 && map.primary(for: 16383)?.port == 7002
+                && map.primary(for: 10922)?.port == 7001)
         #expect(map.ranges.first?.replicas == [ClusterEndpoint(host: "127.0.0.1", port: 7003)])
         map.apply(moved: 42, to: ClusterEndpoint(host: "127.0.0.1", port: 7002))
         #expect(map.primary(for: 42)?.port == 7002 && map.primary(for: 43)?.port == 7000)
         #expect(Set(map.primaries.map(\.port)) == [7000, 7001, 7002])
-        let partial = try ClusterTopology(slotsReply: .array([.array([.integer(0), .integer(100), node("h", 1)])]), askedHost: "")
+        let partial = try ClusterTopology(
+            slotsReply: .array([.array([.integer(0), .integer(100), node("h", 1)])]), askedHost: "")
         #expect(!partial.coversAllSlots && partial.primary(for: 101) == nil)
-        #expect(throws: RedisError.self) { try ClusterTopology(slotsReply: .array([.array([.integer(9), .integer(3), node("h", 1)])]), askedHost: "") }
+        #expect(throws: RedisError.self) {
+            try ClusterTopology(slotsReply: .array([.array([.integer(9), .integer(3), node("h", 1)])]), askedHost: "")
+        }
         #expect(throws: RedisError.self) { try ClusterTopology(slotsReply: .status("OK"), askedHost: "") }
-        #expect(throws: RedisError.self) { try ClusterTopology(slotsReply: .array([.array([.integer(0), .integer(3), .integer(5)])]), askedHost: "") }
+        #expect(throws: RedisError.self) {
+            try ClusterTopology(slotsReply: .array([.array([.integer(0), .integer(3), .integer(5)])]), askedHost: "")
+        }
     }
 
     @Test func backOffGrowsResetsAndJitters() {
@@ -111,7 +137,9 @@ struct ClusterUnitTests {
         #expect(backoff.lost(at: 21) == .none, "not connected: nothing to lose")
         backoff.stop()
         #expect(backoff.due(at: 100) == .none && backoff.state == .idle)
-        #expect(backoff.delay(afterFailures: 0) == 0 && backoff.delay(afterFailures: 1) == 0.1 && backoff.delay(afterFailures: 30) == 1)
+        #expect(
+            backoff.delay(afterFailures: 0) == 0 && backoff.delay(afterFailures: 1) == 0.1
+                && backoff.delay(afterFailures: 30) == 1)
     }
 }
 
@@ -125,8 +153,10 @@ final class LocalClusterTests {
 
     @Test func theClientsSlotsAndMapAgreeWithTheServers() throws {
         let asked = try RedisConnection(url: cluster.servers[0].url)
-        let fromSlots = try ClusterTopology(slotsReply: try asked.command(["CLUSTER", "SLOTS"]), askedHost: "127.0.0.1")
-        let fromShards = try ClusterTopology(shardsReply: try asked.command(["CLUSTER", "SHARDS"]), askedHost: "127.0.0.1")
+        let fromSlots = try ClusterTopology(
+            slotsReply: try asked.command(["CLUSTER", "SLOTS"]), askedHost: "127.0.0.1")
+        let fromShards = try ClusterTopology(
+            shardsReply: try asked.command(["CLUSTER", "SHARDS"]), askedHost: "127.0.0.1")
         #expect(fromSlots.coversAllSlots && fromShards.coversAllSlots)
         #expect(fromSlots.primaries.count == 3 && Set(fromSlots.primaries) == Set(fromShards.primaries))
         #expect(fromSlots.ranges.allSatisfy { $0.replicas.count == 1 })
@@ -152,8 +182,14 @@ final class LocalClusterTests {
         }
         // Keys that span slots are refused by the server too (what the client checks before sending).
         let crossSlot = try asked.command(["MSET", "a", "1", "b", "2"])
-        if case .error(let message) = crossSlot { #expect(message.hasPrefix("CROSSSLOT")) } else { Issue.record("\(crossSlot)") }
-        #expect(throws: RedisError.self) { try CommandKeys.slot(of: [Array("MSET".utf8), Array("a".utf8), [49], Array("b".utf8), [50]]) }
+        if case .error(let message) = crossSlot {
+            #expect(message.hasPrefix("CROSSSLOT"))
+        } else {
+            Issue.record("\(crossSlot)")
+        }
+        #expect(throws: RedisError.self) {
+            try CommandKeys.slot(of: [Array("MSET".utf8), Array("a".utf8), [49], Array("b".utf8), [50]])
+        }
     }
 }
 
@@ -169,7 +205,9 @@ struct LocalClusterRestartTests {
     /// What `bitten up --redis-cluster` relies on: the servers started again on the same ports and
     /// directories rejoin from their nodes.conf (no new cluster is created) and keep their data (AOF).
     @Test func itComesBackOnItsPortsWithItsData() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-cluster-restart-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bitten-cluster-restart-\(UUID().uuidString)"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = try await offPool { try LocalRedisCluster(directory: directory, appendOnly: true) }
         let url = try RedisClusterURL(parsing: first.urlText)
@@ -182,8 +220,10 @@ struct LocalClusterRestartTests {
 
         let second = try await offPool { try LocalRedisCluster(ports: ports, directory: directory, appendOnly: true) }
         defer { second.stop() }
-        #expect(try second.servers.map { try RedisConnection(url: $0.url).command(["CLUSTER", "MYID"]).string ?? "" } == ids,
-                "the same nodes, not a new cluster")
+        #expect(
+            try second.servers.map { try RedisConnection(url: $0.url).command(["CLUSTER", "MYID"]).string ?? "" }
+                == ids,
+            "the same nodes, not a new cluster")
         client = RedisClient(cluster: url)
         defer { client.shutdown() }
         for index in 0..<200 {
@@ -196,15 +236,20 @@ struct LocalClusterRestartTests {
 struct ClusterURLTests {
     @Test func parsesSeedsAndCredentialsAndNamesWhatIsWrong() throws {
         let url = try RedisClusterURL(parsing: "redis-cluster://bitten:s3cret@10.0.0.1:7000, 10.0.0.2:7001,redis-c")
-        #expect(url.seeds == [ClusterEndpoint(host: "10.0.0.1", port: 7000), ClusterEndpoint(host: "10.0.0.2", port: 7001),
-                              ClusterEndpoint(host: "redis-c", port: 6379)])
+        #expect(
+            url.seeds == [
+                ClusterEndpoint(host: "10.0.0.1", port: 7000), ClusterEndpoint(host: "10.0.0.2", port: 7001),
+                ClusterEndpoint(host: "redis-c", port: 6379),
+            ])
         #expect(url.user == "bitten" && url.password == "s3cret")
         #expect(!url.description.contains("s3cret") && url.description.contains("***"))
         #expect(url.url(of: url.seeds[1]) == RedisURL(host: "10.0.0.2", port: 7001, user: "bitten", password: "s3cret"))
         #expect(try RedisClusterURL(parsing: "redis-cluster://127.0.0.1:7000/").seeds.count == 1)
-        for (bad, says) in [("redis://h:1", "must start with"), ("redis-cluster://h:1,,h:2", "empty node"),
-                            ("redis-cluster://h:99999", "not host:port"), ("redis-cluster://h:1/3", "database 0"),
-                            ("redis-cluster://:pw@", "empty node")] {
+        for (bad, says) in [
+            ("redis://h:1", "must start with"), ("redis-cluster://h:1,,h:2", "empty node"),
+            ("redis-cluster://h:99999", "not host:port"), ("redis-cluster://h:1/3", "database 0"),
+            ("redis-cluster://:pw@", "empty node"),
+        ] {
             #expect {
                 try RedisClusterURL(parsing: bad)
             } throws: { error in
@@ -237,13 +282,16 @@ extension LocalClusterTests {
         let targetID = try #require(try to.command(["CLUSTER", "MYID"]).string)
         try to.command(["CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceID]).orThrow()
         try from.command(["CLUSTER", "SETSLOT", String(slot), "MIGRATING", targetID]).orThrow()
-        let keys = (try from.command(["CLUSTER", "GETKEYSINSLOT", String(slot), "1000"]).array ?? []).compactMap(\.string)
+        let keys = (try from.command(["CLUSTER", "GETKEYSINSLOT", String(slot), "1000"]).array ?? []).compactMap(
+            \.string)
         #expect(keys.contains(key))
         try from.command(["MIGRATE", target.host, String(target.port), "", "0", "5000", "KEYS"] + keys).orThrow()
         // Moved keys, slot not yet reassigned: the source answers ASK, the client follows it once.
         let asksBefore = try commandCalls("asking", on: to)
         #expect(try await client.command(["GET", key]).string == "7")
-        #expect(try commandCalls("asking", on: to) == asksBefore + 1, "\(asksBefore) \((try? to.command(["INFO", "commandstats"]).string) ?? "")")
+        #expect(
+            try commandCalls("asking", on: to) == asksBefore + 1,
+            "\(asksBefore) \((try? to.command(["INFO", "commandstats"]).string) ?? "")")
         #expect(client.topology?.primary(for: slot) == source, "an ASK does not change the map")
         for primary in map.primaries {
             let connection = try RedisConnection(url: RedisURL(host: primary.host, port: primary.port))
@@ -258,7 +306,8 @@ extension LocalClusterTests {
     func commandCalls(_ name: String, on connection: RedisConnection) throws -> Int {
         let info = try connection.command(["INFO", "commandstats"]).string ?? ""
         guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(name):") }),
-              let calls = line.split(separator: ",").first?.split(separator: "=").last else { return 0 }
+            let calls = line.split(separator: ",").first?.split(separator: "=").last
+        else { return 0 }
         return Int(calls.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 }
@@ -290,7 +339,9 @@ extension RedisClientTests {
                 group.addTask {
                     for expected in 1...200 {
                         let reply = try await mux.command(["INCR", "counter:\(caller)"])
-                        guard reply.int == expected else { throw RedisError(.unexpectedReply, "caller \(caller) got \(reply), wanted \(expected)") }
+                        guard reply.int == expected else {
+                            throw RedisError(.unexpectedReply, "caller \(caller) got \(reply), wanted \(expected)")
+                        }
                     }
                 }
             }
@@ -319,7 +370,9 @@ extension RedisClientTests {
         // killed afterwards: other clients are served (BUSY, SCRIPT KILL) once it has run 50 ms.
         let probe = try RedisConnection(url: url)
         try probe.command(["CONFIG", "SET", "lua-time-limit", "50"]).orThrow()
-        let slow = Task { try await mux.command(["EVAL", "local x = 0 for i = 1, 4000000000 do x = x + 1 end return 'slow'", "0"]) }
+        let slow = Task {
+            try await mux.command(["EVAL", "local x = 0 for i = 1, 4000000000 do x = x + 1 end return 'slow'", "0"])
+        }
         try await Task.sleep(for: .milliseconds(30))
         let cancelledAt = ContinuousClock.now
         slow.cancel()
@@ -366,8 +419,13 @@ extension RedisClientTests {
     @Test func logInGoesFirstOnEveryConnection() async throws {
         let admin = try RedisConnection(url: url)
         try admin.command(["CONFIG", "SET", "requirepass", "s3cret"]).orThrow()
-        defer { _ = try? RedisConnection(url: RedisURL(host: url.host, port: url.port, password: "s3cret")).command(["CONFIG", "SET", "requirepass", ""]) }
-        let mux = RedisMultiplexer(url: RedisURL(host: url.host, port: url.port, password: "s3cret", database: 3), connections: 2)
+        defer {
+            _ = try? RedisConnection(url: RedisURL(host: url.host, port: url.port, password: "s3cret")).command([
+                "CONFIG", "SET", "requirepass", "",
+            ])
+        }
+        let mux = RedisMultiplexer(
+            url: RedisURL(host: url.host, port: url.port, password: "s3cret", database: 3), connections: 2)
         defer { mux.stop() }
         _ = try await mux.command(["SET", "in-three", "yes"])
         let check = try RedisConnection(url: RedisURL(host: url.host, port: url.port, password: "s3cret", database: 3))
@@ -395,13 +453,17 @@ extension LocalClusterTests {
         let url = try RedisClusterURL(parsing: cluster.urlText)
         let client = RedisClient(cluster: url)
         defer { client.shutdown() }
-        #expect(throws: RedisError.self) { try RedisShardedSubscriber(cluster: url, channels: ["events:a", "events:b"]) }
+        #expect(throws: RedisError.self) {
+            try RedisShardedSubscriber(cluster: url, channels: ["events:a", "events:b"])
+        }
         let channel = "bitten:events"
         let subscriber = try RedisShardedSubscriber(cluster: url, channels: [channel])
         defer { subscriber.stop() }
         final class Received: Sendable { let payloads = Mutex<[String]>([]) }
         let received = Received()
-        let reader = Task { for await message in subscriber.messages { received.payloads.withLock { $0.append(message.payload) } } }
+        let reader = Task {
+            for await message in subscriber.messages { received.payloads.withLock { $0.append(message.payload) } }
+        }
         defer { reader.cancel() }
         func eventually(_ condition: () throws -> Bool) async throws -> Bool {
             for _ in 0..<300 {
@@ -422,14 +484,20 @@ extension LocalClusterTests {
         // The slot moves to another primary (a channel holds no keys: the owner changes at once).
         let slot = ClusterSlot.of(channel)
         let target = try #require(map.primaries.first { $0 != source })
-        let targetID = try #require(try RedisConnection(url: RedisURL(host: target.host, port: target.port)).command(["CLUSTER", "MYID"]).string)
+        let targetID = try #require(
+            try RedisConnection(url: RedisURL(host: target.host, port: target.port)).command(["CLUSTER", "MYID"]).string
+        )
         for primary in [target] + map.primaries.filter({ $0 != target }) {
             let connection = try RedisConnection(url: RedisURL(host: primary.host, port: primary.port))
             try connection.command(["CLUSTER", "SETSLOT", String(slot), "NODE", targetID]).orThrow()
         }
-        #expect(try await eventually { subscriber.subscribedOn == target }, "subscribed on \(String(describing: subscriber.subscribedOn))")
+        #expect(
+            try await eventually { subscriber.subscribedOn == target },
+            "subscribed on \(String(describing: subscriber.subscribedOn))")
         // The client follows the MOVED; the message reaches the subscriber on the new owner.
         try await client.command(["SPUBLISH", channel, "three"])
-        #expect(try await eventually { received.payloads.withLock { $0 }.last == "three" }, "\(received.payloads.withLock { $0 })")
+        #expect(
+            try await eventually { received.payloads.withLock { $0 }.last == "three" },
+            "\(received.payloads.withLock { $0 })")
     }
 }

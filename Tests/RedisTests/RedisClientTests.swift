@@ -39,7 +39,10 @@ final class RedisClientTests {
         let connection = try RedisConnection(url: url)
         let version = try connection.serverVersion()
         #expect(version.count >= 2 && version[0] >= 6, "\(version)")
-        #expect(RedisConnection.version(fromInfo: "# Server\r\nredis_version:6.0.16\r\nredis_mode:standalone\r\n") == [6, 0, 16])
+        #expect(
+            RedisConnection.version(fromInfo: "# Server\r\nredis_version:6.0.16\r\nredis_mode:standalone\r\n") == [
+                6, 0, 16,
+            ])
         #expect(RedisConnection.version(fromInfo: "# Server\r\nredis_mode:standalone\r\n") == nil)
         #expect(RedisConnection.version(fromInfo: "redis_version:seven\r\n") == nil)
     }
@@ -104,7 +107,11 @@ final class RedisClientTests {
     @Test func authAndSelectFromURL() throws {
         let admin = try RedisConnection(url: url)
         _ = try admin.command(["CONFIG", "SET", "requirepass", "s3cret"])
-        defer { _ = try? RedisConnection(url: RedisURL(parsing: "redis://:s3cret@127.0.0.1:\(server.port)")).command(["CONFIG", "SET", "requirepass", ""]) }
+        defer {
+            _ = try? RedisConnection(url: RedisURL(parsing: "redis://:s3cret@127.0.0.1:\(server.port)")).command([
+                "CONFIG", "SET", "requirepass", "",
+            ])
+        }
         let authed = try RedisConnection(url: RedisURL(parsing: "redis://:s3cret@127.0.0.1:\(server.port)/3"))
         _ = try authed.command(["SET", "only-in-3", "x"])
         #expect(try authed.command(["GET", "only-in-3"]).string == "x")
@@ -178,7 +185,8 @@ extension RedisClientTests {
         #expect(parked)
         // Shared connections answer while it waits (had the BRPOP been on one of them, this would queue for 3 s).
         for index in 0..<50 { #expect(try await client.command(["INCR", "n"]).int == index + 1) }
-        #expect(try probe.command(["CLIENT", "LIST"]).string?.contains("cmd=brpop") == true, "the pop was still waiting")
+        #expect(
+            try probe.command(["CLIENT", "LIST"]).string?.contains("cmd=brpop") == true, "the pop was still waiting")
         // Nothing arrives: after 3 s (beyond the 1 s read timeout) the pop ends with nil, not a broken connection.
         let reply = try await popped.value
         #expect(reply == .null || reply.array == nil, "\(reply)")

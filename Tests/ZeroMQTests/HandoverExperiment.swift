@@ -31,7 +31,9 @@ struct DuplicateIdentityTests {
         try router.setReceiveTimeout(.milliseconds(300))
         let port = FreePort.next()
         try router.bind("tcp://127.0.0.1:\(port)")
-        func dealer(_ source: String) throws -> Socket { try makeDealer(context, identity: "victim", from: source, to: port) }
+        func dealer(_ source: String) throws -> Socket {
+            try makeDealer(context, identity: "victim", from: source, to: port)
+        }
         var result = Run()
         func drain() throws {
             while let m = try router.receive() { result.delivered.append(String(decoding: m.payload, as: UTF8.self)) }
@@ -98,7 +100,9 @@ struct ConnectionLinkTests {
             monitor.close()
             router.close()
         }
-        func dealer(_ source: String) throws -> Socket { try makeDealer(context, identity: "same-id", from: source, to: port) }
+        func dealer(_ source: String) throws -> Socket {
+            try makeDealer(context, identity: "same-id", from: source, to: port)
+        }
         func event() throws -> MonitorEvent? { try monitor.receive().flatMap { MonitorEvent($0) } }
 
         let first = try dealer("127.0.0.1")
@@ -132,7 +136,9 @@ struct ConnectionLinkTests {
         #expect(kinds.contains(.disconnected) && kinds.contains(.accepted), "\(kinds)")
         try second.send("after the drop")
         let delivered = try #require(try router.receive())
-        #expect(String(decoding: delivered.payload, as: UTF8.self) == "after the drop" && delivered.peerAddress == "127.0.0.2")
+        #expect(
+            String(decoding: delivered.payload, as: UTF8.self) == "after the drop"
+                && delivered.peerAddress == "127.0.0.2")
         try router.send(Message([Array("same-id".utf8), Array("command".utf8)]))
         #expect(try second.receive().map { String(decoding: $0.payload, as: UTF8.self) } == "command")
         second.close()

@@ -65,7 +65,8 @@ struct SocketPairTests {
         var seen: [String: String] = [:]
         for await batch in router.messages {
             for message in batch {
-                seen[String(decoding: message.frames[0], as: UTF8.self)] = String(decoding: message.payload, as: UTF8.self)
+                seen[String(decoding: message.frames[0], as: UTF8.self)] = String(
+                    decoding: message.payload, as: UTF8.self)
             }
             if seen.count == 2 { break }
         }

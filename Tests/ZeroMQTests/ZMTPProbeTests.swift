@@ -28,7 +28,9 @@ struct ZMTPProbeTests {
     }
 
     @Test func refusesGarbageAndLyingLengths() {
-        #expect(throws: ZMTPProbe.Failure.self) { try ZMTPProbe.read(Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".utf8)) }
+        #expect(throws: ZMTPProbe.Failure.self) {
+            try ZMTPProbe.read(Array("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".utf8))
+        }
         #expect(throws: ZMTPProbe.Failure.self) { try ZMTPProbe.read([0x16, 0x03, 0x01]) }  // a TLS client hello
         var full = Self.handshake("DEALER")
         // A property whose value length runs past the command.
@@ -58,7 +60,9 @@ struct ZMTPProbeTests {
         let port = FreePort.next()
         try router.bind("tcp://127.0.0.1:\(port)")
         #expect(try ZMTPProbe.socketType(host: "127.0.0.1", port: port, timeout: 3) == "ROUTER")
-        #expect(throws: ZMTPProbe.Failure.self) { try ZMTPProbe.socketType(host: "127.0.0.1", port: FreePort.next(), timeout: 1) }
+        #expect(throws: ZMTPProbe.Failure.self) {
+            try ZMTPProbe.socketType(host: "127.0.0.1", port: FreePort.next(), timeout: 1)
+        }
     }
 
     /// Each received message carries the sender's IP (`Peer-Address`), here from a second loopback
@@ -73,7 +77,10 @@ struct ZMTPProbeTests {
         try router.bind("tcp://127.0.0.1:\(port)")
         let near = try Socket(context: context, type: .dealer)
         let far = try Socket(context: context, type: .dealer)
-        defer { near.close(); far.close() }
+        defer {
+            near.close()
+            far.close()
+        }
         try near.setIdentity(Array("near".utf8))
         try far.setIdentity(Array("far".utf8))
         try near.connect("tcp://127.0.0.1:\(port)")

@@ -45,29 +45,41 @@ public struct CitadelEngine: Sendable {
     public var symbols: [String] { markets.keys.sorted() }
 
     /// A quote; returns the alerts it raised (spread spikes, and whatever a completed bar raised).
-    public mutating func addTick(symbol: String, bid: Double, ask: Double, volume: Double, at time: Double) -> [CitadelAlert] {
+    public mutating func addTick(symbol: String, bid: Double, ask: Double, volume: Double, at time: Double)
+        -> [CitadelAlert]
+    {
         guard bid > 0, ask >= bid else { return [] }
         ticksSeen += 1
         // Mutated in place: copying the market out and back would copy its rings on every tick.
         let settings = self.settings
         let instruments = self.instruments
-        let completed = markets[symbol, default: SymbolMarket(symbol: symbol, price: bid, settings: settings, instruments: instruments)]
-            .addTick(bid: bid, ask: ask, volume: volume, at: time)
+        let completed = markets[
+            symbol, default: SymbolMarket(symbol: symbol, price: bid, settings: settings, instruments: instruments)
+        ]
+        .addTick(bid: bid, ask: ask, volume: volume, at: time)
         guard let market = markets[symbol] else { return [] }
         var alerts: [CitadelAlert] = []
         // Spread spike against the hour's median (needs a minute of history).
-        let stats = SpreadStats(current: market.spreadPips, median: market.spreadMedian, p90: 0, p99: 0,
-                                samples: market.spreadSampleCount)
+        let stats = SpreadStats(
+            current: market.spreadPips, median: market.spreadMedian, p90: 0, p99: 0,
+            samples: market.spreadSampleCount)
         if stats.samples >= 60, stats.median > 0, stats.current >= settings.spreadSpikeRatio * stats.median,
-           stats.current - stats.median >= 1 {
-            if let alert = raise(CitadelAlert(
-                kind: "manipulation_detected", symbol: symbol, at: time,
-                message: String(format: "%@ spread %.1f pips is %.1f× its hourly median of %.1f", symbol, stats.current,
-                                stats.ratio, stats.median),
-                details: ["reason": .string("spread_spike"), "spread_pips": .number(stats.current, isInteger: false),
-                          "median_pips": .number(stats.median, isInteger: false),
-                          "ratio": .number(stats.ratio, isInteger: false)]))
-            { alerts.append(alert) }
+            stats.current - stats.median >= 1
+        {
+            if let alert = raise(
+                CitadelAlert(
+                    kind: "manipulation_detected", symbol: symbol, at: time,
+                    message: String(
+                        format: "%@ spread %.1f pips is %.1f× its hourly median of %.1f", symbol, stats.current,
+                        stats.ratio, stats.median),
+                    details: [
+                        "reason": .string("spread_spike"), "spread_pips": .number(stats.current, isInteger: false),
+                        "median_pips": .number(stats.median, isInteger: false),
+                        "ratio": .number(stats.ratio, isInteger: false),
+                    ]))
+            {
+                alerts.append(alert)
+            }
         }
         if completed != nil { alerts += onBar(symbol: symbol, at: time) }
         return alerts
@@ -77,8 +89,11 @@ public struct CitadelEngine: Sendable {
     public mutating func addBar(symbol: String, _ bar: Bar, at time: Double) -> [CitadelAlert] {
         let settings = self.settings
         let instruments = self.instruments
-        let added = markets[symbol, default: SymbolMarket(symbol: symbol, price: bar.close, settings: settings, instruments: instruments)]
-            .addFeedBar(bar)
+        let added = markets[
+            symbol,
+            default: SymbolMarket(symbol: symbol, price: bar.close, settings: settings, instruments: instruments)
+        ]
+        .addFeedBar(bar)
         guard added != nil else { return [] }
         return onBar(symbol: symbol, at: time)
     }
@@ -87,50 +102,68 @@ public struct CitadelEngine: Sendable {
     public mutating func addOtherBar(symbol: String, timeframe: String, _ bar: Bar) {
         let settings = self.settings
         let instruments = self.instruments
-        markets[symbol, default: SymbolMarket(symbol: symbol, price: bar.close, settings: settings, instruments: instruments)]
-            .addOtherBar(bar, timeframe: timeframe)
+        markets[
+            symbol,
+            default: SymbolMarket(symbol: symbol, price: bar.close, settings: settings, instruments: instruments)
+        ]
+        .addOtherBar(bar, timeframe: timeframe)
     }
 
     private mutating func onBar(symbol: String, at time: Double) -> [CitadelAlert] {
         guard let market = markets[symbol] else { return [] }
         barsSeen += 1
         let settings = self.settings
-        let events = maps[symbol, default: LiquidityMap(symbol: symbol, settings: settings)].onBar(market: market, at: time)
+        let events = maps[symbol, default: LiquidityMap(symbol: symbol, settings: settings)].onBar(
+            market: market, at: time)
         var alerts: [CitadelAlert] = []
         for event in events {
             switch event {
             case .sweep(let sweep):
                 let candidate = CitadelAlert(
                     kind: "liquidity_sweep", symbol: symbol, at: time,
-                    message: String(format: "%@ %@: pierced the strength-%.0f %@ at %@ by %.1f pips and closed back inside",
-                                    symbol, sweep.kind, sweep.zoneStrength, sweep.zoneKind.rawValue,
-                                    PlainDecimal.format(sweep.zonePrice, maxFractionDigits: 6) ?? "?", sweep.depthPips),
-                    details: ["sweep_type": .string(sweep.kind), "zone_price": .number(sweep.zonePrice, isInteger: false),
-                              "zone_kind": .string(sweep.zoneKind.rawValue),
-                              "zone_strength": .number(sweep.zoneStrength, isInteger: false),
-                              "depth_pips": .number(sweep.depthPips, isInteger: false),
-                              "reversal": .string(sweep.reversal.rawValue)])
+                    message: String(
+                        format: "%@ %@: pierced the strength-%.0f %@ at %@ by %.1f pips and closed back inside",
+                        symbol, sweep.kind, sweep.zoneStrength, sweep.zoneKind.rawValue,
+                        PlainDecimal.format(sweep.zonePrice, maxFractionDigits: 6) ?? "?", sweep.depthPips),
+                    details: [
+                        "sweep_type": .string(sweep.kind), "zone_price": .number(sweep.zonePrice, isInteger: false),
+                        "zone_kind": .string(sweep.zoneKind.rawValue),
+                        "zone_strength": .number(sweep.zoneStrength, isInteger: false),
+                        "depth_pips": .number(sweep.depthPips, isInteger: false),
+                        "reversal": .string(sweep.reversal.rawValue),
+                    ])
                 if let alert = raise(candidate) { alerts.append(alert) }
             case .zoneBroken(let zone, let close):
                 let candidate = CitadelAlert(
                     kind: "zone_broken", symbol: symbol, at: time,
-                    message: String(format: "%@ %@ at %@ broke: price stayed beyond it for %d bars", symbol, zone.kind.rawValue,
-                                    PlainDecimal.format(zone.price, maxFractionDigits: 6) ?? "?", settings.confirmationBars),
-                    details: ["zone_price": .number(zone.price, isInteger: false), "zone_kind": .string(zone.kind.rawValue),
-                              "close": .number(close, isInteger: false)])
+                    message: String(
+                        format: "%@ %@ at %@ broke: price stayed beyond it for %d bars", symbol, zone.kind.rawValue,
+                        PlainDecimal.format(zone.price, maxFractionDigits: 6) ?? "?", settings.confirmationBars),
+                    details: [
+                        "zone_price": .number(zone.price, isInteger: false), "zone_kind": .string(zone.kind.rawValue),
+                        "close": .number(close, isInteger: false),
+                    ])
                 if let alert = raise(candidate) { alerts.append(alert) }
             case .zoneFormed, .zoneTouched:
                 break
             }
         }
         // Volume spike on the bar just completed.
-        if let average = market.averageVolume(), let last = market.bars.last, last.volume >= settings.volumeSpikeRatio * average {
-            if let alert = raise(CitadelAlert(
-                kind: "manipulation_detected", symbol: symbol, at: time,
-                message: String(format: "%@ bar volume %.0f is %.1f× the average", symbol, last.volume, last.volume / average),
-                details: ["reason": .string("volume_spike"), "volume": .number(last.volume, isInteger: false),
-                          "average": .number(average, isInteger: false)]))
-            { alerts.append(alert) }
+        if let average = market.averageVolume(), let last = market.bars.last,
+            last.volume >= settings.volumeSpikeRatio * average
+        {
+            if let alert = raise(
+                CitadelAlert(
+                    kind: "manipulation_detected", symbol: symbol, at: time,
+                    message: String(
+                        format: "%@ bar volume %.0f is %.1f× the average", symbol, last.volume, last.volume / average),
+                    details: [
+                        "reason": .string("volume_spike"), "volume": .number(last.volume, isInteger: false),
+                        "average": .number(average, isInteger: false),
+                    ]))
+            {
+                alerts.append(alert)
+            }
         }
         return alerts
     }
@@ -148,12 +181,15 @@ public struct CitadelEngine: Sendable {
 
     /// Scores a query against the current state.
     public func assess(_ query: ProtectionQuery, at time: Double) -> ProtectionReport {
-        ProtectionModel.assess(query, market: markets[query.symbol], map: maps[query.symbol], settings: settings, at: time)
+        ProtectionModel.assess(
+            query, market: markets[query.symbol], map: maps[query.symbol], settings: settings, at: time)
     }
 
     /// Starts watching a signal for decay until it expires.
     public mutating func watch(signalID: String, query: ProtectionQuery, expiresAt: Double) {
-        if liveSignals.count >= Self.maxLiveSignals, let oldest = liveSignals.min(by: { $0.value.expiresAt < $1.value.expiresAt }) {
+        if liveSignals.count >= Self.maxLiveSignals,
+            let oldest = liveSignals.min(by: { $0.value.expiresAt < $1.value.expiresAt })
+        {
             liveSignals.removeValue(forKey: oldest.key)
         }
         liveSignals[signalID] = (query, expiresAt, false)
@@ -172,18 +208,27 @@ public struct CitadelEngine: Sendable {
                 continue
             }
             guard !entry.stale, let direction = entry.query.direction, let market = markets[entry.query.symbol],
-                  market.bid > 0 else { continue }
-            let decay = ProtectionModel.signalDecay(entry.query, direction: direction, market: market, settings: settings, at: time)
+                market.bid > 0
+            else { continue }
+            let decay = ProtectionModel.signalDecay(
+                entry.query, direction: direction, market: market, settings: settings, at: time)
             guard decay.factor < settings.staleDecay else { continue }
             liveSignals[id]?.stale = true
-            if let alert = raise(CitadelAlert(
-                kind: "signal_stale", symbol: entry.query.symbol, at: time,
-                message: String(format: "signal %@ is stale: decay %.2f (drift %.2f of the stop, spread %.1f× normal, %d minutes old)",
-                                id, decay.factor, decay.drift, decay.spreadRatio, Int(decay.ageSeconds / 60)),
-                details: ["signal_id": .string(id), "decay": .number(decay.factor, isInteger: false),
-                          "drift": .number(decay.drift, isInteger: false),
-                          "spread_ratio": .number(decay.spreadRatio, isInteger: false)]))
-            { alerts.append(alert) }
+            if let alert = raise(
+                CitadelAlert(
+                    kind: "signal_stale", symbol: entry.query.symbol, at: time,
+                    message: String(
+                        format:
+                            "signal %@ is stale: decay %.2f (drift %.2f of the stop, spread %.1f× normal, %d minutes old)",
+                        id, decay.factor, decay.drift, decay.spreadRatio, Int(decay.ageSeconds / 60)),
+                    details: [
+                        "signal_id": .string(id), "decay": .number(decay.factor, isInteger: false),
+                        "drift": .number(decay.drift, isInteger: false),
+                        "spread_ratio": .number(decay.spreadRatio, isInteger: false),
+                    ]))
+            {
+                alerts.append(alert)
+            }
         }
         return alerts
     }
@@ -204,15 +249,18 @@ extension CitadelEngine {
                 "strength": .number((strength * 10).rounded() / 10, isInteger: false),
                 "institutional": .bool(strength >= settings.institutionalStrength),
                 "touches": .number(Double(zone.touches), isInteger: true),
-                "formed_at": .number(zone.formedAt, isInteger: false), "updated_at": .number(zone.updatedAt, isInteger: false),
-                "distance_pips": .number(market.bid > 0 ? ((zone.price - market.mid) / market.pip * 10).rounded() / 10 : 0,
-                                         isInteger: false),
+                "formed_at": .number(zone.formedAt, isInteger: false),
+                "updated_at": .number(zone.updatedAt, isInteger: false),
+                "distance_pips": .number(
+                    market.bid > 0 ? ((zone.price - market.mid) / market.pip * 10).rounded() / 10 : 0,
+                    isInteger: false),
             ])
         }
         let sweeps: [JSONValue] = (map?.recentSweeps(at: time, window: settings.sweepRetention) ?? []).map { sweep in
             .object([
                 "kind": .string(sweep.kind), "zone_price": .number(sweep.zonePrice, isInteger: false),
-                "zone_kind": .string(sweep.zoneKind.rawValue), "zone_strength": .number(sweep.zoneStrength, isInteger: false),
+                "zone_kind": .string(sweep.zoneKind.rawValue),
+                "zone_strength": .number(sweep.zoneStrength, isInteger: false),
                 "depth_pips": .number((sweep.depthPips * 10).rounded() / 10, isInteger: false),
                 "at": .number(sweep.at, isInteger: false), "reversal": .string(sweep.reversal.rawValue),
             ])
@@ -229,7 +277,8 @@ extension CitadelEngine {
             "other_timeframes": .object(market.otherBars.mapValues { .number(Double($0.count), isInteger: true) }),
             "zones": .array(zones), "sweeps": .array(sweeps),
             "spread": .object([
-                "current_pips": .number(spread.current, isInteger: false), "median_pips": .number(spread.median, isInteger: false),
+                "current_pips": .number(spread.current, isInteger: false),
+                "median_pips": .number(spread.median, isInteger: false),
                 "p90_pips": .number(spread.p90, isInteger: false), "p99_pips": .number(spread.p99, isInteger: false),
                 "samples": .number(Double(spread.samples), isInteger: true),
             ]),

@@ -13,7 +13,9 @@ public enum CitadelRequest: Sendable, Equatable {
         let r = try FieldReader(parsing: bytes, maxBytes: maxBytes)
         let type = try r.optionalString("type", maxLength: 32) ?? "protection_query"
         let symbol = try r.string("symbol", maxLength: 32)
-        guard Symbol.isValid(symbol) else { throw WireError(.outOfRange, field: "symbol", "'\(symbol)' is not a valid symbol") }
+        guard Symbol.isValid(symbol) else {
+            throw WireError(.outOfRange, field: "symbol", "'\(symbol)' is not a valid symbol")
+        }
         switch type {
         case "zones":
             return .zones(symbol: symbol)
@@ -33,8 +35,9 @@ public enum CitadelRequest: Sendable, Equatable {
             if let stopLoss, let direction {
                 let rightSide = direction == .buy ? stopLoss < entry : stopLoss > entry
                 guard rightSide else {
-                    throw WireError(.outOfRange, field: slKey,
-                                    "stop \(stopLoss) is on the wrong side of the entry \(entry) for \(direction.rawValue)")
+                    throw WireError(
+                        .outOfRange, field: slKey,
+                        "stop \(stopLoss) is on the wrong side of the entry \(entry) for \(direction.rawValue)")
                 }
             }
             return .protection(ProtectionQuery(symbol: symbol, direction: direction, entry: entry, stopLoss: stopLoss))
@@ -45,7 +48,9 @@ public enum CitadelRequest: Sendable, Equatable {
 
     /// The protocol's error reply.
     public static func errorReply(_ error: WireError) -> JSONValue {
-        .object(["error": .string(error.description), "protection_score": .number(1.0, isInteger: false),
-                 "risk_level": .string("ERROR")])
+        .object([
+            "error": .string(error.description), "protection_score": .number(1.0, isInteger: false),
+            "risk_level": .string("ERROR"),
+        ])
     }
 }

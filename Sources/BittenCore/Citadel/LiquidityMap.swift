@@ -165,12 +165,14 @@ public struct LiquidityMap: Sendable {
                 neighbourLow = min(neighbourLow, market.bars[centre - offset].low, market.bars[centre + offset].low)
             }
             if isHigh {
-                events += addSwing(.resistance, price: candidate.high, prominence: candidate.high - neighbourHigh,
-                                   volume: candidate.volume, market: market, atr: atr, tolerance: tolerance, at: time)
+                events += addSwing(
+                    .resistance, price: candidate.high, prominence: candidate.high - neighbourHigh,
+                    volume: candidate.volume, market: market, atr: atr, tolerance: tolerance, at: time)
             }
             if isLow {
-                events += addSwing(.support, price: candidate.low, prominence: neighbourLow - candidate.low,
-                                   volume: candidate.volume, market: market, atr: atr, tolerance: tolerance, at: time)
+                events += addSwing(
+                    .support, price: candidate.low, prominence: neighbourLow - candidate.low,
+                    volume: candidate.volume, market: market, atr: atr, tolerance: tolerance, at: time)
             }
         }
 
@@ -181,8 +183,10 @@ public struct LiquidityMap: Sendable {
         return events
     }
 
-    private mutating func addSwing(_ kind: Zone.Kind, price: Double, prominence: Double, volume: Double,
-                                   market: SymbolMarket, atr: Double, tolerance: Double, at time: Double)
+    private mutating func addSwing(
+        _ kind: Zone.Kind, price: Double, prominence: Double, volume: Double,
+        market: SymbolMarket, atr: Double, tolerance: Double, at time: Double
+    )
         -> [LiquidityEvent]
     {
         if let index = zones.firstIndex(where: { $0.kind == kind && abs($0.price - price) <= tolerance }) {
@@ -202,9 +206,10 @@ public struct LiquidityMap: Sendable {
         }
         if atr > 0 { strength += min(2, max(0, prominence / atr)) }
         strength += Self.roundNumberBonus(price: price, pip: market.pip)
-        let zone = Zone(id: nextID, kind: kind, price: price, baseStrength: min(10, max(1, strength)), touches: 1,
-                        formedAt: time, updatedAt: time, volumeAtFormation: volume,
-                        lastBar: market.bars.last?.time ?? time)
+        let zone = Zone(
+            id: nextID, kind: kind, price: price, baseStrength: min(10, max(1, strength)), touches: 1,
+            formedAt: time, updatedAt: time, volumeAtFormation: volume,
+            lastBar: market.bars.last?.time ?? time)
         nextID += 1
         zones.append(zone)
         return [.zoneFormed(zone)]

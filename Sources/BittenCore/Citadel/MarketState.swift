@@ -174,8 +174,9 @@ public struct SymbolMarket: Sendable {
             guard !values.isEmpty else { return 0 }
             return values[min(values.count - 1, Int((Double(values.count - 1) * p).rounded()))]
         }
-        return SpreadStats(current: spreadPips, median: percentile(0.5), p90: percentile(0.9), p99: percentile(0.99),
-                           samples: values.count)
+        return SpreadStats(
+            current: spreadPips, median: percentile(0.5), p90: percentile(0.9), p99: percentile(0.99),
+            samples: values.count)
     }
 
     /// Average true range over the last `period` completed bars (nil with fewer than two bars).

@@ -32,7 +32,8 @@ public struct ProtectionFactors: Sendable, Equatable, Codable {
     /// 5 + Σ weight × (factor − 5), clamped to 1–10 and rounded to one decimal.
     public var score: Double {
         let w = Self.weights
-        let raw = 5 + w.zone * (zoneProximity - 5) + w.sweep * (sweepProtection - 5) + w.volatility * (volatility - 5)
+        let raw =
+            5 + w.zone * (zoneProximity - 5) + w.sweep * (sweepProtection - 5) + w.volatility * (volatility - 5)
             + w.time * (timeRisk - 5) + w.confluence * (confluence - 5)
         return (min(10, max(1, raw)) * 10).rounded() / 10
     }
@@ -134,8 +135,9 @@ public enum ProtectionModel {
             let sell = assess(with(query, .sell), market: market, map: map, settings: settings, at: time)
             var riskier = buy.score <= sell.score ? buy : sell
             riskier.direction = nil
-            riskier.insights = Array((["No direction given: scored for the riskier side (\(buy.score <= sell.score ? "BUY" : "SELL"))."]
-                + riskier.insights).prefix(3))
+            riskier.insights = Array(
+                (["No direction given: scored for the riskier side (\(buy.score <= sell.score ? "BUY" : "SELL"))."]
+                    + riskier.insights).prefix(3))
             return riskier
         }
         let pip = market?.pip ?? pipSize(symbol: query.symbol, price: query.entry)
@@ -147,9 +149,11 @@ public enum ProtectionModel {
         if let map, atr > 0 {
             let reach = 2 * atr
             for (zone, strength) in map.currentZones(at: time) {
-                let against = (direction == .buy && zone.kind == .resistance && zone.price >= query.entry)
+                let against =
+                    (direction == .buy && zone.kind == .resistance && zone.price >= query.entry)
                     || (direction == .sell && zone.kind == .support && zone.price <= query.entry)
-                let behind = (direction == .buy && zone.kind == .support && zone.price <= query.entry)
+                let behind =
+                    (direction == .buy && zone.kind == .support && zone.price <= query.entry)
                     || (direction == .sell && zone.kind == .resistance && zone.price >= query.entry)
                 let distance = abs(zone.price - query.entry)
                 guard distance <= reach else { continue }
@@ -157,21 +161,34 @@ public enum ProtectionModel {
                 let sweptAgo = map.recentSweeps(at: time, window: settings.sweepRelevance)
                     .first { abs($0.zonePrice - zone.price) < pip / 2 }.map { Int((time - $0.at) / 60) }
                 let sweptText = sweptAgo.map { " that was swept \($0) minutes ago" } ?? ""
-                let where_ = zone.kind == .resistance ? "under" : "above"
+                let side = zone.kind == .resistance ? "under" : "above"
                 if against {
                     let penalty = 4 * strength / 10 * closeness
                     zoneValue -= penalty
-                    notes.append((penalty, String(format: "Entry sits %.1f pips %@ a strength-%.0f %@%@.",
-                                                  distance / pip, where_, strength, zone.kind.rawValue, sweptText)))
+                    notes.append(
+                        (
+                            penalty,
+                            String(
+                                format: "Entry sits %.1f pips %@ a strength-%.0f %@%@.",
+                                distance / pip, side, strength, zone.kind.rawValue, sweptText)
+                        ))
                 } else if behind {
                     var bonus = 3 * strength / 10 * closeness
                     if let sl = query.stopLoss,
-                       direction == .buy ? sl < zone.price : sl > zone.price { bonus += 1 }
+                        direction == .buy ? sl < zone.price : sl > zone.price
+                    {
+                        bonus += 1
+                    }
                     zoneValue += bonus
-                    notes.append((bonus, String(format: "A strength-%.0f %@ %.1f pips %@ the entry backs the trade%@.",
-                                                strength, zone.kind.rawValue, distance / pip,
-                                                zone.kind == .support ? "below" : "above",
-                                                query.stopLoss == nil ? "" : " with the stop beyond it")))
+                    notes.append(
+                        (
+                            bonus,
+                            String(
+                                format: "A strength-%.0f %@ %.1f pips %@ the entry backs the trade%@.",
+                                strength, zone.kind.rawValue, distance / pip,
+                                zone.kind == .support ? "below" : "above",
+                                query.stopLoss == nil ? "" : " with the stop beyond it")
+                        ))
                 }
             }
         }
@@ -184,12 +201,22 @@ public enum ProtectionModel {
             let minutes = Int((time - latest.at) / 60)
             if latest.reversal == direction {
                 sweepValue += 4 * freshness
-                notes.append((4 * freshness, String(format: "Trades with the reversal of a %.1f-pip %@ %d minutes ago.",
-                                                    latest.depthPips, latest.kind.replacingOccurrences(of: "_", with: " "), minutes)))
+                notes.append(
+                    (
+                        4 * freshness,
+                        String(
+                            format: "Trades with the reversal of a %.1f-pip %@ %d minutes ago.",
+                            latest.depthPips, latest.kind.replacingOccurrences(of: "_", with: " "), minutes)
+                    ))
             } else {
                 sweepValue -= 3 * freshness
-                notes.append((3 * freshness, String(format: "Trades against the reversal of a %@ %d minutes ago.",
-                                                    latest.kind.replacingOccurrences(of: "_", with: " "), minutes)))
+                notes.append(
+                    (
+                        3 * freshness,
+                        String(
+                            format: "Trades against the reversal of a %@ %d minutes ago.",
+                            latest.kind.replacingOccurrences(of: "_", with: " "), minutes)
+                    ))
             }
         }
         sweepValue = clamp(sweepValue)
@@ -205,11 +232,18 @@ public enum ProtectionModel {
             case 1.3..<2.5: volatilityValue = 7 - 5 * (ratio - 1.3) / 1.2
             default: volatilityValue = 2
             }
-            if ratio > 1.6 { notes.append((abs(volatilityValue - 5), String(format: "Volatility is %.1f× its normal level.", ratio))) }
+            if ratio > 1.6 {
+                notes.append((abs(volatilityValue - 5), String(format: "Volatility is %.1f× its normal level.", ratio)))
+            }
             if let sl = query.stopLoss, abs(query.entry - sl) < atr / 2 {
                 volatilityValue -= 2
-                notes.append((2, String(format: "The stop is %.1f pips away, inside half the average bar range (%.1f pips).",
-                                        abs(query.entry - sl) / pip, atr / pip)))
+                notes.append(
+                    (
+                        2,
+                        String(
+                            format: "The stop is %.1f pips away, inside half the average bar range (%.1f pips).",
+                            abs(query.entry - sl) / pip, atr / pip)
+                    ))
             }
         }
         volatilityValue = clamp(volatilityValue)
@@ -227,33 +261,50 @@ public enum ProtectionModel {
             confluenceValue = clamp(10 * d.factor)
             if d.factor < 0.6 {
                 var reasons: [String] = []
-                if d.drift > 0.3 { reasons.append(String(format: "price already ran %.0f%% of the stop distance past the entry", d.drift * 100)) }
-                if d.drift < -0.3 { reasons.append(String(format: "price moved %.0f%% of the way to the stop", -d.drift * 100)) }
+                if d.drift > 0.3 {
+                    reasons.append(
+                        String(format: "price already ran %.0f%% of the stop distance past the entry", d.drift * 100))
+                }
+                if d.drift < -0.3 {
+                    reasons.append(String(format: "price moved %.0f%% of the way to the stop", -d.drift * 100))
+                }
                 if d.spreadRatio > 1.5 { reasons.append(String(format: "the spread is %.1f× normal", d.spreadRatio)) }
-                if d.ageSeconds > settings.signalHorizon / 2 { reasons.append("the signal is \(Int(d.ageSeconds / 60)) minutes old") }
-                notes.append((5 - confluenceValue, "The signal has decayed: " + (reasons.isEmpty ? "conditions changed" : reasons.joined(separator: ", ")) + "."))
+                if d.ageSeconds > settings.signalHorizon / 2 {
+                    reasons.append("the signal is \(Int(d.ageSeconds / 60)) minutes old")
+                }
+                notes.append(
+                    (
+                        5 - confluenceValue,
+                        "The signal has decayed: "
+                            + (reasons.isEmpty ? "conditions changed" : reasons.joined(separator: ", ")) + "."
+                    ))
             }
         }
 
-        let factors = ProtectionFactors(zoneProximity: round1(zoneValue), sweepProtection: round1(sweepValue),
-                                        volatility: round1(volatilityValue), timeRisk: round1(timeValue),
-                                        confluence: round1(confluenceValue))
+        let factors = ProtectionFactors(
+            zoneProximity: round1(zoneValue), sweepProtection: round1(sweepValue),
+            volatility: round1(volatilityValue), timeRisk: round1(timeValue),
+            confluence: round1(confluenceValue))
         let score = factors.score
         let level = RiskLevel(score: score)
         var insights = notes.sorted { $0.weight > $1.weight }.prefix(3).map(\.text)
         if insights.isEmpty {
-            insights = market == nil
+            insights =
+                market == nil
                 ? ["No market data for \(query.symbol) yet: neutral view."]
                 : ["No nearby institutional levels, sweeps or unusual conditions: a neutral setup."]
         }
-        return ProtectionReport(symbol: query.symbol, direction: direction, entry: query.entry, stopLoss: query.stopLoss,
-                                factors: factors, score: score, level: level, multiplier: settings.multiplier(for: level),
-                                recommendation: level.recommendation, insights: insights, decay: decay, at: time)
+        return ProtectionReport(
+            symbol: query.symbol, direction: direction, entry: query.entry, stopLoss: query.stopLoss,
+            factors: factors, score: score, level: level, multiplier: settings.multiplier(for: level),
+            recommendation: level.recommendation, insights: insights, decay: decay, at: time)
     }
 
     /// The decay of a signal against the current market.
-    public static func signalDecay(_ query: ProtectionQuery, direction: Direction, market: SymbolMarket,
-                                   settings: CitadelSettings, at time: Double) -> SignalDecay {
+    public static func signalDecay(
+        _ query: ProtectionQuery, direction: Direction, market: SymbolMarket,
+        settings: CitadelSettings, at time: Double
+    ) -> SignalDecay {
         let atr = market.atr() ?? 0
         let stopDistance = max(query.stopLoss.map { abs(query.entry - $0) } ?? 1.5 * atr, market.pip)
         let price = direction == .buy ? market.ask : market.bid
@@ -267,7 +318,8 @@ public enum ProtectionModel {
         let age = max(0, time - (query.createdAt ?? time))
         let ageTerm = max(0, 1 - age / settings.signalHorizon)
         let factor = 0.4 * driftTerm + 0.25 * spreadTerm + 0.1 * volumeTerm + 0.25 * ageTerm
-        return SignalDecay(drift: drift, spreadRatio: spreadRatio, volumeRatio: volumeRatio, ageSeconds: age, factor: factor)
+        return SignalDecay(
+            drift: drift, spreadRatio: spreadRatio, volumeRatio: volumeRatio, ageSeconds: age, factor: factor)
     }
 
     /// The time-risk value and the session's name at `time` (UTC).

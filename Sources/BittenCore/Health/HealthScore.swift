@@ -15,8 +15,10 @@ public struct HealthInputs: Sendable, Equatable {
     /// Alerts raised in the last 10 minutes.
     public var recentAlerts: Int
 
-    public init(totalNodes: Int, onlineNodes: Int, freshNodes: Int, redisLatency: Duration?, servicesRunning: Int,
-                servicesTotal: Int, recentAlerts: Int) {
+    public init(
+        totalNodes: Int, onlineNodes: Int, freshNodes: Int, redisLatency: Duration?, servicesRunning: Int,
+        servicesTotal: Int, recentAlerts: Int
+    ) {
         self.totalNodes = totalNodes
         self.onlineNodes = onlineNodes
         self.freshNodes = freshNodes

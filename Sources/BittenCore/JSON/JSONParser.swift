@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A strict JSON parser over bytes with errors that name the field being read. It rejects
@@ -25,7 +25,9 @@ public struct JSONParser {
     /// in flat storage (no hashing: the EA's messages are small flat objects read field by field).
     /// `legacyText`: strings that are not valid UTF-8 are read as Windows-1252 (the EA's ANSI code
     /// page) and counted in `JSONFields.legacyTextStrings`, instead of being refused.
-    public static func parseFields(_ input: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes, legacyText: Bool = false)
+    public static func parseFields(
+        _ input: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes, legacyText: Bool = false
+    )
         throws(WireError) -> JSONFields
     {
         guard input.count <= maxBytes else {
@@ -39,7 +41,9 @@ public struct JSONParser {
                 guard parser.index < buffer.count else { throw WireError(.notJSON, "message is empty") }
                 guard buffer[parser.index] == UInt8(ascii: "{") else {
                     if buffer[parser.index] < 0x20 || buffer[parser.index] >= 0x80 {
-                        throw WireError(.notJSON, "message is not JSON text (starts with byte 0x\(String(buffer[parser.index], radix: 16)))")
+                        throw WireError(
+                            .notJSON,
+                            "message is not JSON text (starts with byte 0x\(String(buffer[parser.index], radix: 16)))")
                     }
                     throw WireError(.notObject, "message must be a JSON object")
                 }
@@ -73,7 +77,8 @@ public struct JSONParser {
     private func unexpected(_ what: String) -> WireError {
         guard index < bytes.count else { return truncated() }
         let byte = bytes[index]
-        let shown = byte >= 0x20 && byte < 0x7F ? "'\(Character(UnicodeScalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
+        let shown =
+            byte >= 0x20 && byte < 0x7F ? "'\(Character(UnicodeScalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
         var hint = ""
         if let field = currentField, what.contains("after") {
             hint = " (an unescaped quote inside `\(field)`?)"
@@ -88,8 +93,12 @@ public struct JSONParser {
         case UInt8(ascii: "{"): return try parseObjectBody()
         case UInt8(ascii: "["): return try parseArray()
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
         case UInt8(ascii: "n"):
             if matches("nan") { throw WireError(.nonFinite, field: currentField, "NaN is not a number") }
             try expectLiteral("null")
@@ -227,7 +236,9 @@ public struct JSONParser {
                 index += 2
                 continue
             }
-            if byte < 0x20 { throw WireError(.malformed, field: currentField, "control character in a string at byte \(index)") }
+            if byte < 0x20 {
+                throw WireError(.malformed, field: currentField, "control character in a string at byte \(index)")
+            }
             index += 1
         }
         guard index < bytes.count else { throw truncated() }
@@ -236,7 +247,9 @@ public struct JSONParser {
         // ASCII needs no validation (and the generic validating initialiser is slow).
         if ascii && !hasEscapes { return String(decoding: raw, as: UTF8.self) }
         guard let text = String(validating: raw, as: UTF8.self) else {
-            guard acceptLegacyText else { throw WireError(.malformed, field: currentField, "string is not valid UTF-8") }
+            guard acceptLegacyText else {
+                throw WireError(.malformed, field: currentField, "string is not valid UTF-8")
+            }
             // The EA writes text in the terminal's ANSI code page (Windows-1252 on most terminals):
             // `é` arrives as the single byte 0xE9. Such a string is read as Windows-1252, never refused.
             legacyStrings += 1
@@ -254,7 +267,9 @@ public struct JSONParser {
                 result.unicodeScalars.append(scalar)
                 continue
             }
-            guard let next = iterator.next() else { throw WireError(.malformed, field: currentField, "dangling escape") }
+            guard let next = iterator.next() else {
+                throw WireError(.malformed, field: currentField, "dangling escape")
+            }
             switch next {
             case "\"": result.append("\"")
             case "\\": result.append("\\")
@@ -302,7 +317,9 @@ public struct JSONParser {
     }
 
     private func finishNumber(start: Int, isInteger: Bool, digits: Int) throws(WireError) -> JSONValue {
-        guard digits > 0, index - start <= 64 else { throw WireError(.malformed, field: currentField, "invalid number") }
+        guard digits > 0, index - start <= 64 else {
+            throw WireError(.malformed, field: currentField, "invalid number")
+        }
         let length = index - start
         let value = withUnsafeTemporaryAllocation(of: CChar.self, capacity: 66) { pointer -> Double in
             for offset in 0..<length { pointer[offset] = CChar(bitPattern: bytes[start + offset]) }
@@ -313,7 +330,9 @@ public struct JSONParser {
             return result
         }
         guard !value.isNaN else { throw WireError(.malformed, field: currentField, "invalid number") }
-        guard value.isFinite else { throw WireError(.nonFinite, field: currentField, "number is out of the finite range") }
+        guard value.isFinite else {
+            throw WireError(.nonFinite, field: currentField, "number is out of the finite range")
+        }
         return .number(value, isInteger: isInteger)
     }
 }

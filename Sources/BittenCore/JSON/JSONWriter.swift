@@ -11,7 +11,11 @@ extension JSONValue {
         switch self {
         case .string(let text): JSONValue.writeString(text, to: &out)
         case .number(let value, let isInteger):
-            if isInteger, abs(value) < 9.0e15 { out += String(Int64(value)) } else { out += PlainDecimal.format(value, maxFractionDigits: 10) ?? "null" }
+            if isInteger, abs(value) < 9.0e15 {
+                out += String(Int64(value))
+            } else {
+                out += PlainDecimal.format(value, maxFractionDigits: 10) ?? "null"
+            }
         case .bool(let flag): out += flag ? "true" : "false"
         case .null: out += "null"
         case .array(let items):

@@ -55,15 +55,19 @@ public struct AlertPolicy: Sendable {
                 if let last = lastAlert[key], now - last < cooldown { continue }
                 lastAlert[key] = now
                 for (uuid, _) in nodes { lastAlert[uuid] = now }
-                alerts.append(Alert(kind: "broker_silent", uuid: nil, broker: broker, count: nodes.count,
-                                    reason: "\(nodes.count) of \(online) nodes went quiet together", at: now))
+                alerts.append(
+                    Alert(
+                        kind: "broker_silent", uuid: nil, broker: broker, count: nodes.count,
+                        reason: "\(nodes.count) of \(online) nodes went quiet together", at: now))
                 continue
             }
             for (uuid, reason) in nodes {
                 if let last = lastAlert[uuid], now - last < cooldown { continue }
                 lastAlert[uuid] = now
-                alerts.append(Alert(kind: "node_timeout", uuid: uuid,
-                                    broker: broker, count: 1, reason: reason, at: now))
+                alerts.append(
+                    Alert(
+                        kind: "node_timeout", uuid: uuid,
+                        broker: broker, count: 1, reason: reason, at: now))
             }
         }
         return alerts

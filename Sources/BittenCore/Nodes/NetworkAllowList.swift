@@ -100,9 +100,10 @@ public struct NetworkAllowList: Sendable, Equatable {
         var networks: [Network] = []
         var invalid: [String] = []
         for raw in text.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
-            let entry = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map {
-                $0.trimmingCharacters(in: .whitespaces)
-            } ?? ""
+            let entry =
+                raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map {
+                    $0.trimmingCharacters(in: .whitespaces)
+                } ?? ""
             guard !entry.isEmpty else { continue }
             if let network = Network(entry) { networks.append(network) } else { invalid.append(entry) }
         }

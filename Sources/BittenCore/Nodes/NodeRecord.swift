@@ -98,30 +98,37 @@ public struct NodeRecord: Sendable, Equatable {
         let text: @Sendable (NodeRecord) -> String
         let same: @Sendable (NodeRecord, NodeRecord) -> Bool
 
-        static func of<V: Equatable>(_ name: String, _ value: @escaping @Sendable (NodeRecord) -> V,
-                                     _ text: @escaping @Sendable (V) -> String) -> Column {
+        static func of<V: Equatable>(
+            _ name: String, _ value: @escaping @Sendable (NodeRecord) -> V,
+            _ text: @escaping @Sendable (V) -> String
+        ) -> Column {
             Column(name: name, text: { text(value($0)) }, same: { value($0) == value($1) })
         }
     }
 
     /// The hash's fields in order, each read and formatted in one place.
     static let columns: [Column] = {
-        let num: @Sendable (Double?) -> String = { $0.map { PlainDecimal.format($0, maxFractionDigits: 6) ?? "0" } ?? "" }
+        let num: @Sendable (Double?) -> String = {
+            $0.map { PlainDecimal.format($0, maxFractionDigits: 6) ?? "0" } ?? ""
+        }
         let text: @Sendable (String) -> String = { $0 }
         let int: @Sendable (Int) -> String = { String($0) }
         let optionalInt: @Sendable (Int?) -> String = { $0.map { String($0) } ?? "" }
         let optionalText: @Sendable (String?) -> String = { $0 ?? "" }
         return [
             .of("node_id", { $0.nodeID }, text), .of("uuid", { $0.uuid }, text), .of("account", { $0.account }, int),
-            .of("broker", { $0.broker }, text), .of("server", { $0.server }, text), .of("company", { $0.company }, text),
-            .of("currency", { $0.currency }, text), .of("balance", { $0.balance }, num), .of("equity", { $0.equity }, num),
+            .of("broker", { $0.broker }, text), .of("server", { $0.server }, text),
+            .of("company", { $0.company }, text),
+            .of("currency", { $0.currency }, text), .of("balance", { $0.balance }, num),
+            .of("equity", { $0.equity }, num),
             .of("leverage", { $0.leverage }, int), .of("margin", { $0.margin }, num),
             .of("free_margin", { $0.freeMargin }, num), .of("margin_level", { $0.marginLevel }, num),
             .of("symbols", { $0.symbols }, int), .of("version", { $0.version }, text),
             .of("first_seen", { $0.firstSeen }, num), .of("last_seen", { $0.lastSeen }, num),
             .of("last_heartbeat", { $0.lastHeartbeat }, num), .of("heartbeat_interval", { $0.heartbeatInterval }, num),
             .of("heartbeat_jitter", { $0.heartbeatJitter }, num), .of("latency_ms", { $0.latencyMs }, num),
-            .of("status", { $0.online }, { $0 ? "online" : "offline" }), .of("offline_reason", { $0.offlineReason }, optionalText),
+            .of("status", { $0.online }, { $0 ? "online" : "offline" }),
+            .of("offline_reason", { $0.offlineReason }, optionalText),
             .of("connected_since", { $0.connectedSince }, num), .of("reconnects", { $0.reconnects }, int),
             .of("account_switches", { $0.accountSwitches }, int), .of("gateway", { $0.gateway }, text),
             .of("broker_symbols", { $0.brokerSymbols }, { $0.encoded }),
@@ -131,10 +138,12 @@ public struct NodeRecord: Sendable, Equatable {
             .of("pinned_seen_at", { $0.pinnedSeenAt }, num),
             .of("switch_account", { $0.pendingSwitch?.account }, optionalInt),
             .of("switch_server", { $0.pendingSwitch?.server }, optionalText),
-            .of("switch_peer", { $0.pendingSwitch?.peer }, optionalText), .of("switch_at", { $0.pendingSwitch?.at }, num),
+            .of("switch_peer", { $0.pendingSwitch?.peer }, optionalText),
+            .of("switch_at", { $0.pendingSwitch?.at }, num),
             .of("refused_peer", { $0.lastRefused?.peer }, optionalText),
             .of("refused_account", { $0.lastRefused?.account }, optionalInt),
-            .of("refused_reason", { $0.lastRefused?.reason }, optionalText), .of("refused_at", { $0.lastRefused?.at }, num),
+            .of("refused_reason", { $0.lastRefused?.reason }, optionalText),
+            .of("refused_at", { $0.lastRefused?.at }, num),
         ]
     }()
 
@@ -143,35 +152,41 @@ public struct NodeRecord: Sendable, Equatable {
         guard let uuid = h["uuid"], let nodeID = h["node_id"] else { return nil }
         func d(_ key: String) -> Double { Double(h[key] ?? "") ?? 0 }
         func i(_ key: String) -> Int { Int(h[key] ?? "") ?? 0 }
-        self.init(uuid: uuid, nodeID: nodeID, account: i("account"), broker: h["broker"] ?? "", server: h["server"] ?? "",
-                  company: h["company"] ?? "", currency: h["currency"] ?? "", balance: d("balance"), equity: d("equity"),
-                  leverage: i("leverage"), margin: d("margin"), freeMargin: d("free_margin"),
-                  marginLevel: d("margin_level"), symbols: i("symbols"), version: h["version"] ?? "",
-                  gateway: h["gateway"] ?? "", firstSeen: d("first_seen"), lastSeen: d("last_seen"),
-                  lastHeartbeat: d("last_heartbeat"), heartbeatInterval: Double(h["heartbeat_interval"] ?? ""),
-                  heartbeatJitter: Double(h["heartbeat_jitter"] ?? ""), latencyMs: Double(h["latency_ms"] ?? ""),
-                  online: h["status"] == "online", offlineReason: h["offline_reason"].flatMap { $0.isEmpty ? nil : $0 },
-                  connectedSince: d("connected_since"), reconnects: i("reconnects"), accountSwitches: i("account_switches"))
+        self.init(
+            uuid: uuid, nodeID: nodeID, account: i("account"), broker: h["broker"] ?? "", server: h["server"] ?? "",
+            company: h["company"] ?? "", currency: h["currency"] ?? "", balance: d("balance"), equity: d("equity"),
+            leverage: i("leverage"), margin: d("margin"), freeMargin: d("free_margin"),
+            marginLevel: d("margin_level"), symbols: i("symbols"), version: h["version"] ?? "",
+            gateway: h["gateway"] ?? "", firstSeen: d("first_seen"), lastSeen: d("last_seen"),
+            lastHeartbeat: d("last_heartbeat"), heartbeatInterval: Double(h["heartbeat_interval"] ?? ""),
+            heartbeatJitter: Double(h["heartbeat_jitter"] ?? ""), latencyMs: Double(h["latency_ms"] ?? ""),
+            online: h["status"] == "online", offlineReason: h["offline_reason"].flatMap { $0.isEmpty ? nil : $0 },
+            connectedSince: d("connected_since"), reconnects: i("reconnects"), accountSwitches: i("account_switches"))
         brokerSymbols = BrokerSymbolMap(encoded: h["broker_symbols"] ?? "")
         commandsUnread = h["commands_unread"] == "1"
         if let account = h["pin_account"].flatMap({ Int($0) }) {
-            pin = NodePin(account: account, server: h["pin_server"] ?? "", peer: h["pin_peer"] ?? "", since: d("pin_since"))
+            pin = NodePin(
+                account: account, server: h["pin_server"] ?? "", peer: h["pin_peer"] ?? "", since: d("pin_since"))
         }
         pinnedSeenAt = d("pinned_seen_at")
         if let account = h["switch_account"].flatMap({ Int($0) }) {
-            pendingSwitch = PendingSwitch(account: account, server: h["switch_server"] ?? "", peer: h["switch_peer"] ?? "", at: d("switch_at"))
+            pendingSwitch = PendingSwitch(
+                account: account, server: h["switch_server"] ?? "", peer: h["switch_peer"] ?? "", at: d("switch_at"))
         }
         if let reason = h["refused_reason"], !reason.isEmpty {
-            lastRefused = RefusedAttempt(peer: h["refused_peer"] ?? "", account: Int(h["refused_account"] ?? "") ?? 0, reason: reason,
-                                         at: d("refused_at"))
+            lastRefused = RefusedAttempt(
+                peer: h["refused_peer"] ?? "", account: Int(h["refused_account"] ?? "") ?? 0, reason: reason,
+                at: d("refused_at"))
         }
     }
 
-    public init(uuid: String, nodeID: String, account: Int, broker: String, server: String, company: String,
-                currency: String, balance: Double, equity: Double, leverage: Int, margin: Double, freeMargin: Double,
-                marginLevel: Double, symbols: Int, version: String, gateway: String, firstSeen: Double, lastSeen: Double,
-                lastHeartbeat: Double, heartbeatInterval: Double?, heartbeatJitter: Double?, latencyMs: Double?,
-                online: Bool, offlineReason: String?, connectedSince: Double, reconnects: Int, accountSwitches: Int) {
+    public init(
+        uuid: String, nodeID: String, account: Int, broker: String, server: String, company: String,
+        currency: String, balance: Double, equity: Double, leverage: Int, margin: Double, freeMargin: Double,
+        marginLevel: Double, symbols: Int, version: String, gateway: String, firstSeen: Double, lastSeen: Double,
+        lastHeartbeat: Double, heartbeatInterval: Double?, heartbeatJitter: Double?, latencyMs: Double?,
+        online: Bool, offlineReason: String?, connectedSince: Double, reconnects: Int, accountSwitches: Int
+    ) {
         self.uuid = uuid
         self.nodeID = nodeID
         self.account = account

@@ -14,7 +14,8 @@ public enum PeerMatch: String, Sendable, Equatable {
         case .off: return true
         case .exact: return peer == pinned
         case .subnet24:
-            let a = peer.split(separator: "."), b = pinned.split(separator: ".")
+            let a = peer.split(separator: ".")
+            let b = pinned.split(separator: ".")
             guard a.count == 4, b.count == 4 else { return peer == pinned }
             return a.prefix(3) == b.prefix(3)
         }
@@ -40,8 +41,11 @@ public struct NodeTable: Sendable {
     public var silentAfter: Double = 45
 
     /// An empty table; `gateway` names the process that owns the EA connections.
-    public init(gateway: String = "gateway-1", canon: SymbolCanon = SymbolCanon(known: InstrumentTable.standard.instruments.keys),
-                peerMatch: PeerMatch = .exact) {
+    public init(
+        gateway: String = "gateway-1",
+        canon: SymbolCanon = SymbolCanon(known: InstrumentTable.standard.instruments.keys),
+        peerMatch: PeerMatch = .exact
+    ) {
         self.gateway = gateway
         self.canon = canon
         self.peerMatch = peerMatch
@@ -72,9 +76,10 @@ public struct NodeTable: Sendable {
                 return start..<index
             }
             guard let first = part(), first.count == 4, bytes[first.lowerBound] == UInt8(ascii: "N"),
-                  bytes[first.lowerBound + 1] == UInt8(ascii: "O"), bytes[first.lowerBound + 2] == UInt8(ascii: "D"),
-                  bytes[first.lowerBound + 3] == UInt8(ascii: "E"),
-                  let login = part(), part() != nil else { return nil }
+                bytes[first.lowerBound + 1] == UInt8(ascii: "O"), bytes[first.lowerBound + 2] == UInt8(ascii: "D"),
+                bytes[first.lowerBound + 3] == UInt8(ascii: "E"),
+                let login = part(), part() != nil
+            else { return nil }
             return Int(String(decoding: UnsafeBufferPointer(rebasing: bytes[login]), as: UTF8.self))
         }
     }
@@ -98,7 +103,9 @@ public struct NodeTable: Sendable {
         case .heartbeat(let m): nodeID = m.nodeID
         case .disconnect(let m):
             // Only the running EA may say it stops (anyone may claim a UUID).
-            guard m.nodeID == peek(index, { $0.nodeID }) else { return refuse(uuid, peer: peer, account: 0, "DISCONNECT from another node id", at: now) }
+            guard m.nodeID == peek(index, { $0.nodeID }) else {
+                return refuse(uuid, peer: peer, account: 0, "DISCONNECT from another node id", at: now)
+            }
             return (.accepted, [])
         default: return (.accepted, [])
         }
@@ -112,9 +119,11 @@ public struct NodeTable: Sendable {
         if let peer, !peerMatch.matches(peer, pin.peer) {
             // The same account from another machine: a move once the pinned EA is silent, a duplicate while it lives.
             guard now - peek(index, { $0.lastSeen }) > silentAfter else {
-                let (verdict, events) = refuse(uuid, peer: peer, account: claimed ?? 0,
-                                               "another machine (\(peer)) while the pinned EA (\(pin.peer)) is alive", at: now)
-                let duplicate = NodeEvent.duplicateEA(uuid: uuid, pinnedPeer: pin.peer, peer: peer, account: claimed ?? 0, at: now)
+                let (verdict, events) = refuse(
+                    uuid, peer: peer, account: claimed ?? 0,
+                    "another machine (\(peer)) while the pinned EA (\(pin.peer)) is alive", at: now)
+                let duplicate = NodeEvent.duplicateEA(
+                    uuid: uuid, pinnedPeer: pin.peer, peer: peer, account: claimed ?? 0, at: now)
                 return (verdict, events + [duplicate])
             }
             peek(index) { $0.pin?.peer = peer }
@@ -123,12 +132,16 @@ public struct NodeTable: Sendable {
         return (.accepted, [])
     }
 
-    private mutating func refuse(_ uuid: String, peer: String?, account: Int, _ reason: String, at now: Double) -> (Verdict, [NodeEvent]) {
+    private mutating func refuse(_ uuid: String, peer: String?, account: Int, _ reason: String, at now: Double) -> (
+        Verdict, [NodeEvent]
+    ) {
         update(uuid) { $0.lastRefused = RefusedAttempt(peer: peer ?? "", account: account, reason: reason, at: now) }
         return (.refused(reason), [])
     }
 
-    private mutating func pending(_ uuid: String, pin: NodePin, account: Int, server: String, peer: String?, at now: Double)
+    private mutating func pending(
+        _ uuid: String, pin: NodePin, account: Int, server: String, peer: String?, at now: Double
+    )
         -> (Verdict, [NodeEvent])
     {
         let reason = "account \(account) on \(server) is not the pinned \(pin.account) on \(pin.server)"
@@ -137,8 +150,14 @@ public struct NodeTable: Sendable {
         let known = nodes[uuid]?.pendingSwitch
         // A heartbeat carries no server: the same account again is the same pending switch.
         if known?.account != account || (server != pin.server && known?.server != server) {
-            update(uuid) { $0.pendingSwitch = PendingSwitch(account: account, server: server, peer: peer ?? known?.peer ?? "", at: now) }
-            events.append(.switchPending(uuid: uuid, pinnedAccount: pin.account, account: account, server: server, peer: peer ?? "", at: now))
+            update(uuid) {
+                $0.pendingSwitch = PendingSwitch(
+                    account: account, server: server, peer: peer ?? known?.peer ?? "", at: now)
+            }
+            events.append(
+                .switchPending(
+                    uuid: uuid, pinnedAccount: pin.account, account: account, server: server, peer: peer ?? "", at: now)
+            )
         } else if let peer, !peer.isEmpty, known?.peer.isEmpty == true {
             update(uuid) { $0.pendingSwitch?.peer = peer }
         }
@@ -249,7 +268,8 @@ public struct NodeTable: Sendable {
         // One lookup for the whole heartbeat: the index is used until something is inserted.
         guard let index = nodes.index(forKey: m.targetUUID) else {
             // A heartbeat from an EA we never saw say HELLO (server restarted): register it from what we have.
-            return register(uuid: m.targetUUID, nodeID: m.nodeID, account: 0, broker: "", at: now) + heartbeat(m.targetUUID, at: now)
+            return register(uuid: m.targetUUID, nodeID: m.nodeID, account: 0, broker: "", at: now)
+                + heartbeat(m.targetUUID, at: now)
         }
         peek(index) { $0.apply(m.account) }
         return heartbeat(m.targetUUID, at: now, nodeID: m.nodeID, index: index)
@@ -264,7 +284,9 @@ public struct NodeTable: Sendable {
         var events: [NodeEvent] = []
         let known = peek(index) { $0.account }
         if known != 0, known != m.accountNumber {
-            events += register(uuid: m.userUUID, nodeID: m.nodeID, account: m.accountNumber, broker: peek(index) { $0.broker }, at: now)
+            events += register(
+                uuid: m.userUUID, nodeID: m.nodeID, account: m.accountNumber, broker: peek(index) { $0.broker }, at: now
+            )
             guard let again = nodes.index(forKey: m.userUUID) else { return events }
             index = again
         }
@@ -321,7 +343,9 @@ public struct NodeTable: Sendable {
     /// Pings never delay a fire: the EA reads one command per chart tick, so at most one ping is
     /// outstanding per EA (the next only after its pong), none while another command to it is
     /// unanswered, none to an offline node or while the market is closed.
-    public mutating func pingDecision(_ uuid: String, at now: Double, fireTimeout: Double, marketClosed: Bool) -> PingDecision {
+    public mutating func pingDecision(_ uuid: String, at now: Double, fireTimeout: Double, marketClosed: Bool)
+        -> PingDecision
+    {
         guard let node = nodes[uuid], node.online, !marketClosed else { return .wait }
         if let (_, sentAt) = pings[uuid] {
             guard now - sentAt > fireTimeout, !node.commandsUnread else { return .wait }
@@ -388,7 +412,9 @@ public struct NodeTable: Sendable {
         body(&nodes.values[index])
     }
 
-    private mutating func register(uuid: String, nodeID: String, account: Int, broker: String, at now: Double) -> [NodeEvent] {
+    private mutating func register(uuid: String, nodeID: String, account: Int, broker: String, at now: Double)
+        -> [NodeEvent]
+    {
         guard var node = nodes[uuid] else {
             nodes[uuid] = NodeRecord(
                 uuid: uuid, nodeID: nodeID, account: account, broker: broker, server: "", company: "", currency: "",
@@ -415,8 +441,10 @@ public struct NodeTable: Sendable {
             node.connectedSince = now
             node.heartbeatInterval = nil
             node.heartbeatJitter = nil
-            events.append(.connected(uuid: uuid, nodeID: nodeID, account: account == 0 ? node.account : account,
-                                     broker: broker.isEmpty ? node.broker : broker, at: now, reconnect: true))
+            events.append(
+                .connected(
+                    uuid: uuid, nodeID: nodeID, account: account == 0 ? node.account : account,
+                    broker: broker.isEmpty ? node.broker : broker, at: now, reconnect: true))
         }
         node.nodeID = nodeID
         if account != 0 { node.account = account }
@@ -429,12 +457,16 @@ public struct NodeTable: Sendable {
     }
 
     /// `index`: the node's, when the caller looked it up and inserted nothing since.
-    private mutating func heartbeat(_ uuid: String, at now: Double, nodeID: String? = nil,
-                                    index known: [String: NodeRecord].Index? = nil) -> [NodeEvent] {
+    private mutating func heartbeat(
+        _ uuid: String, at now: Double, nodeID: String? = nil,
+        index known: [String: NodeRecord].Index? = nil
+    ) -> [NodeEvent] {
         var events: [NodeEvent] = []
         var index = known ?? nodes.index(forKey: uuid)
         if let found = index,
-           let current = peek(found, { node in !node.online || (nodeID != nil && nodeID != node.nodeID) ? node.nodeID : nil }) {
+            let current = peek(
+                found, { node in !node.online || (nodeID != nil && nodeID != node.nodeID) ? node.nodeID : nil })
+        {
             events = register(uuid: uuid, nodeID: nodeID ?? current, account: 0, broker: "", at: now)
             index = nodes.index(forKey: uuid)
         }

@@ -87,5 +87,7 @@ public struct BrokerSymbolMap: Sendable, Equatable {
     }
 
     /// The node hash encoding, sorted by canonical name.
-    public var encoded: String { names.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
+    public var encoded: String {
+        names.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
 }

@@ -67,13 +67,15 @@ public struct CloseValuation: Sendable, Equatable {
             closeSource = "balance"
         }
         guard let cents, let closePrice else {
-            return CloseValuation(closePrice: p.openPrice, closePriceSource: "unvalued", profitCents: 0, profitSource: "none",
-                                  result: .unvalued, byPriceCents: nil, byBalanceCents: nil)
+            return CloseValuation(
+                closePrice: p.openPrice, closePriceSource: "unvalued", profitCents: 0, profitSource: "none",
+                result: .unvalued, byPriceCents: nil, byBalanceCents: nil)
         }
         let both = byPrice != nil && byBalanceCents != nil
-        return CloseValuation(closePrice: closePrice, closePriceSource: closeSource ?? "", profitCents: cents, profitSource: profitSource,
-                              result: cents > 0 ? .win : cents < 0 ? .loss : .breakeven,
-                              byPriceCents: both ? byPrice : nil, byBalanceCents: both ? byBalanceCents : nil)
+        return CloseValuation(
+            closePrice: closePrice, closePriceSource: closeSource ?? "", profitCents: cents, profitSource: profitSource,
+            result: cents > 0 ? .win : cents < 0 ? .loss : .breakeven,
+            byPriceCents: both ? byPrice : nil, byBalanceCents: both ? byBalanceCents : nil)
     }
 
     /// The close price as stored: eight decimals without trailing zeros (`1.10025`, `2641`).
@@ -104,7 +106,9 @@ public struct CloseValuation: Sendable, Equatable {
             let parts = entry.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count >= 4, !parts.last!.isEmpty, parts.last!.allSatisfy(\.isLetter) else { continue }
             let symbolPart = parts.dropLast(3).joined(separator: ":")
-            guard !symbolPart.isEmpty, symbolPart == symbol, !parts[parts.count - 3].isEmpty, !parts[parts.count - 2].isEmpty else { continue }
+            guard !symbolPart.isEmpty, symbolPart == symbol, !parts[parts.count - 3].isEmpty,
+                !parts[parts.count - 2].isEmpty
+            else { continue }
             if let price = Double(String(isBuy ? parts[parts.count - 3] : parts[parts.count - 2])), price > 0 {
                 return (price, String(parts.last!))
             }

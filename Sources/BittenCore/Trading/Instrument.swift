@@ -17,9 +17,11 @@ public struct Instrument: Sendable, Equatable, Codable {
     /// derived from the contract size and the profit currency.
     public var tickValue: Double?
 
-    public init(symbol: String, tickSize: Double, contractSize: Double, pipSize: Double, digits: Int,
-                minLot: Double = 0.01, maxLot: Double = 100, lotStep: Double = 0.01, profitCurrency: String,
-                tickValue: Double? = nil) {
+    public init(
+        symbol: String, tickSize: Double, contractSize: Double, pipSize: Double, digits: Int,
+        minLot: Double = 0.01, maxLot: Double = 100, lotStep: Double = 0.01, profitCurrency: String,
+        tickValue: Double? = nil
+    ) {
         self.symbol = symbol
         self.tickSize = tickSize
         self.contractSize = contractSize
@@ -34,7 +36,9 @@ public struct Instrument: Sendable, Equatable, Codable {
 
     /// The value of one tick for one lot in `accountCurrency`, converted from the profit currency
     /// through `converter` (any chain of live quotes), with the conversion used; nil when no chain exists.
-    public func tickValue(accountCurrency: String, converter: CurrencyConverter) -> (value: Double, conversion: CurrencyConverter.Conversion)? {
+    public func tickValue(accountCurrency: String, converter: CurrencyConverter) -> (
+        value: Double, conversion: CurrencyConverter.Conversion
+    )? {
         if let tickValue { return (tickValue, CurrencyConverter.Conversion(rate: 1, path: [accountCurrency])) }
         let inProfitCurrency = tickSize * contractSize
         guard let conversion = converter.convert(from: profitCurrency, to: accountCurrency) else { return nil }
@@ -55,17 +59,22 @@ public struct InstrumentTable: Sendable, Equatable {
 
     static func fx(_ symbol: String) -> Instrument {
         let jpy = symbol.hasSuffix("JPY")
-        return Instrument(symbol: symbol, tickSize: jpy ? 0.001 : 0.00001, contractSize: 100_000,
-                          pipSize: jpy ? 0.01 : 0.0001, digits: jpy ? 3 : 5, profitCurrency: String(symbol.suffix(3)))
+        return Instrument(
+            symbol: symbol, tickSize: jpy ? 0.001 : 0.00001, contractSize: 100_000,
+            pipSize: jpy ? 0.01 : 0.0001, digits: jpy ? 3 : 5, profitCurrency: String(symbol.suffix(3)))
     }
 
     /// The majors, common crosses, JPY pairs, gold and bitcoin with the usual retail-broker specs.
     public static let standard = InstrumentTable(
-        ["EURUSD", "GBPUSD", "AUDUSD", "NZDUSD", "USDCAD", "USDCHF", "EURGBP", "EURAUD", "GBPCHF", "EURCHF",
-         "USDJPY", "EURJPY", "GBPJPY", "AUDJPY", "CHFJPY"].map(fx) + [
-            Instrument(symbol: "XAUUSD", tickSize: 0.01, contractSize: 100, pipSize: 0.1, digits: 2,
-                       profitCurrency: "USD"),
-            Instrument(symbol: "BTCUSD", tickSize: 0.01, contractSize: 1, pipSize: 1, digits: 2, maxLot: 10,
-                       profitCurrency: "USD"),
+        [
+            "EURUSD", "GBPUSD", "AUDUSD", "NZDUSD", "USDCAD", "USDCHF", "EURGBP", "EURAUD", "GBPCHF", "EURCHF",
+            "USDJPY", "EURJPY", "GBPJPY", "AUDJPY", "CHFJPY",
+        ].map(fx) + [
+            Instrument(
+                symbol: "XAUUSD", tickSize: 0.01, contractSize: 100, pipSize: 0.1, digits: 2,
+                profitCurrency: "USD"),
+            Instrument(
+                symbol: "BTCUSD", tickSize: 0.01, contractSize: 1, pipSize: 1, digits: 2, maxLot: 10,
+                profitCurrency: "USD"),
         ])
 }

@@ -16,8 +16,10 @@ public struct OpenPosition: Sendable, Equatable {
     public var tickSize: Double
     public var tickValue: Double
 
-    public init(ticket: Int, fireID: String, userUUID: String, account: Int, symbol: String, isBuy: Bool, lot: Double,
-                openPrice: Double, stopLoss: Double, takeProfit: Double, openTime: Double, tickSize: Double, tickValue: Double) {
+    public init(
+        ticket: Int, fireID: String, userUUID: String, account: Int, symbol: String, isBuy: Bool, lot: Double,
+        openPrice: Double, stopLoss: Double, takeProfit: Double, openTime: Double, tickSize: Double, tickValue: Double
+    ) {
         self.ticket = ticket
         self.fireID = fireID
         self.userUUID = userUUID
@@ -82,7 +84,9 @@ public struct PositionBook: Sendable {
     public mutating func restore(statistics: TradeStatistics, key: String) { self.statistics[key] = statistics }
 
     /// Puts back an account's last balance and the closes it has not seen since.
-    public mutating func restore(balance: Double, closes: Int, of account: Int) { balances[account] = (balance, closes) }
+    public mutating func restore(balance: Double, closes: Int, of account: Int) {
+        balances[account] = (balance, closes)
+    }
 
     /// The open positions of one user, by ticket.
     public func open(of userUUID: String) -> [OpenPosition] {
@@ -96,8 +100,10 @@ public struct PositionBook: Sendable {
     }
 
     /// The EA's answer to `close_ticket` (its price is 0 from the EA v2.05; a price > 0 is used as the EA's).
-    public mutating func closeAnswered(ticket: Int, userUUID: String, closePrice: Double, balance: Double?, quotes: String,
-                                       at: Double) -> [PositionAction] {
+    public mutating func closeAnswered(
+        ticket: Int, userUUID: String, closePrice: Double, balance: Double?, quotes: String,
+        at: Double
+    ) -> [PositionAction] {
         guard let position = positions[ticket], position.userUUID == userUUID else { return [] }
         var price: (Double, String)?
         if closePrice > 0 {
@@ -113,14 +119,19 @@ public struct PositionBook: Sendable {
 
     /// `close_all` answered once, with ticket 0: every open position of that user on that account closes,
     /// each at its market quote; the balance difference values it only when exactly one was open.
-    public mutating func closeAllAnswered(userUUID: String, account: Int, balance: Double?, quotes: String, at: Double) -> [PositionAction] {
-        let open = positions.values.filter { $0.userUUID == userUUID && $0.account == account }.sorted { $0.ticket < $1.ticket }
+    public mutating func closeAllAnswered(userUUID: String, account: Int, balance: Double?, quotes: String, at: Double)
+        -> [PositionAction]
+    {
+        let open = positions.values.filter { $0.userUUID == userUUID && $0.account == account }.sorted {
+            $0.ticket < $1.ticket
+        }
         guard !open.isEmpty else { return reported(balance, of: account) }
         let byBalance = open.count == 1 ? balanceDifference(account, balance) : nil
         var actions: [PositionAction] = []
         for position in open {
             let quoted = CloseValuation.marketPrice(in: quotes, symbol: position.symbol, isBuy: position.isBuy)
-            actions += settle(position, price: quoted.map { ($0.price, "market") }, byBalance: byBalance, reason: "close_all", at: at)
+            actions += settle(
+                position, price: quoted.map { ($0.price, "market") }, byBalance: byBalance, reason: "close_all", at: at)
         }
         actions += reported(balance, of: account)
         return actions
@@ -136,10 +147,12 @@ public struct PositionBook: Sendable {
     }
 
     /// `Position not found`: the broker closed it already; valued at the market if a quote came.
-    public mutating func notFoundAtBroker(ticket: Int, userUUID: String, quotes: String, at: Double) -> [PositionAction] {
+    public mutating func notFoundAtBroker(ticket: Int, userUUID: String, quotes: String, at: Double) -> [PositionAction]
+    {
         guard let position = positions[ticket], position.userUUID == userUUID else { return [] }
         let quoted = CloseValuation.marketPrice(in: quotes, symbol: position.symbol, isBuy: position.isBuy)
-        var actions = settle(position, price: quoted.map { ($0.price, "market") }, byBalance: nil, reason: "closed_at_broker", at: at)
+        var actions = settle(
+            position, price: quoted.map { ($0.price, "market") }, byBalance: nil, reason: "closed_at_broker", at: at)
         actions += unseenClose(position.account)
         return actions
     }
@@ -164,15 +177,22 @@ public struct PositionBook: Sendable {
         return [.balance(account: account, balance: known.balance, closesSince: known.closes)]
     }
 
-    private mutating func settle(_ position: OpenPosition, price: (Double, String)?, byBalance: Double?, reason: String,
-                                 at: Double) -> [PositionAction] {
+    private mutating func settle(
+        _ position: OpenPosition, price: (Double, String)?, byBalance: Double?, reason: String,
+        at: Double
+    ) -> [PositionAction] {
         positions[position.ticket] = nil
         let valuation = CloseValuation.settle(position.terms, price: price?.0, source: price?.1, byBalance: byBalance)
-        var actions: [PositionAction] = [.closed(ClosedTrade(position: position, valuation: valuation, closeTime: at, reason: reason))]
+        var actions: [PositionAction] = [
+            .closed(ClosedTrade(position: position, valuation: valuation, closeTime: at, reason: reason))
+        ]
         guard valuation.counted else { return actions }
-        for key in ["global_trade_stats", "symbol_stats:\(position.symbol)", "account_stats_trades:\(position.account)",
-                    "user_stats:\(position.userUUID)"] {
-            statistics[key, default: TradeStatistics()].record(profitCents: valuation.profitCents, at: PlainDecimal.format(at, maxFractionDigits: 6))
+        for key in [
+            "global_trade_stats", "symbol_stats:\(position.symbol)", "account_stats_trades:\(position.account)",
+            "user_stats:\(position.userUUID)",
+        ] {
+            statistics[key, default: TradeStatistics()].record(
+                profitCents: valuation.profitCents, at: PlainDecimal.format(at, maxFractionDigits: 6))
             actions.append(.statistics(key: key, statistics[key]!))
         }
         return actions

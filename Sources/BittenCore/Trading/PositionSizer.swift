@@ -35,8 +35,10 @@ public struct PositionSizer: Sendable, Equatable {
     }
 
     /// Sizes a trade. `tickValue` is the value of one tick per lot in the account currency.
-    public func size(balance: Double, entry: Double, stopLoss: Double, instrument: Instrument, tickValue: Double,
-                     rule: TierRule, userOverride: Double?, citadelMultiplier: Double) throws(SizingError) -> PositionSize {
+    public func size(
+        balance: Double, entry: Double, stopLoss: Double, instrument: Instrument, tickValue: Double,
+        rule: TierRule, userOverride: Double?, citadelMultiplier: Double
+    ) throws(SizingError) -> PositionSize {
         guard balance.isFinite, balance > 0 else { throw SizingError("account balance \(balance) is not positive") }
         guard tickValue.isFinite, tickValue > 0 else { throw SizingError("tick value \(tickValue) is not positive") }
         let distance = abs(entry - stopLoss)
@@ -49,9 +51,10 @@ public struct PositionSizer: Sendable, Equatable {
         lot = min(max(lot, instrument.minLot), instrument.maxLot)
         let decimals = Self.decimals(of: instrument.lotStep)
         lot = Self.round(lot, decimals)
-        return PositionSize(lot: lot, riskPercent: Self.round(percent, 4),
-                            riskAmount: Self.round(lot * stopTicks * tickValue, 2), stopTicks: stopTicks,
-                            tickValue: tickValue)
+        return PositionSize(
+            lot: lot, riskPercent: Self.round(percent, 4),
+            riskAmount: Self.round(lot * stopTicks * tickValue, 2), stopTicks: stopTicks,
+            tickValue: tickValue)
     }
 
     /// Decimal places of a step such as 0.01 (2) or 0.00001 (5).

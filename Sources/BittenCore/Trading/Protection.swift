@@ -26,7 +26,8 @@ public struct NeutralScorer: ProtectionScorer {
     public init() {}
 
     public func assess(_ signal: Signal, at time: Double) -> ProtectionAssessment {
-        ProtectionAssessment(score: 5, level: "CAUTION", multiplier: 1.0,
-                             insights: ["CITADEL market analysis is not active yet: neutral score, no size adjustment"])
+        ProtectionAssessment(
+            score: 5, level: "CAUTION", multiplier: 1.0,
+            insights: ["CITADEL market analysis is not active yet: neutral score, no size adjustment"])
     }
 }

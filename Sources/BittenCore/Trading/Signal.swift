@@ -120,7 +120,8 @@ public enum ISOTime {
     public static func epochSeconds(_ text: String) -> Double? {
         let bytes = Array(text.utf8)
         guard bytes.count >= 19, bytes[4] == 0x2D, bytes[7] == 0x2D, bytes[10] == 0x54 || bytes[10] == 0x20,
-              bytes[13] == 0x3A, bytes[16] == 0x3A else { return nil }
+            bytes[13] == 0x3A, bytes[16] == 0x3A
+        else { return nil }
         var mt = bytes.prefix(19).map { $0 }
         mt[4] = 0x2E
         mt[7] = 0x2E

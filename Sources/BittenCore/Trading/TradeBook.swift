@@ -18,8 +18,11 @@ public struct FireInFlight: Sendable, Equatable {
     /// The symbol as the user's broker names it ("" when it is the canonical one).
     public var brokerSymbol = ""
 
-    public init(id: String, userUUID: String, signalID: String, symbol: String, isBuy: Bool, stopLoss: Double, takeProfit: Double,
-                lot: Double, tickSize: Double, tickValue: Double, state: FireState = .pending, deadline: Double? = nil) {
+    public init(
+        id: String, userUUID: String, signalID: String, symbol: String, isBuy: Bool, stopLoss: Double,
+        takeProfit: Double,
+        lot: Double, tickSize: Double, tickValue: Double, state: FireState = .pending, deadline: Double? = nil
+    ) {
         self.id = id
         self.userUUID = userUUID
         self.signalID = signalID
@@ -90,7 +93,9 @@ public struct TradeBook: Sendable {
     }
 
     /// Puts back an idempotency marker whose fire is settled and no longer kept.
-    public mutating func restoreMarker(signalID: String, user: String, fireID: String) { fired[signalID + "|" + user] = fireID }
+    public mutating func restoreMarker(signalID: String, user: String, fireID: String) {
+        fired[signalID + "|" + user] = fireID
+    }
 
     /// Puts back an open position (loading a shard): its fire's slot stays taken until it closes.
     public mutating func restore(_ position: OpenPosition) {
@@ -153,8 +158,10 @@ public struct TradeBook: Sendable {
     /// The EA's answer to a fire. A success opens the position (a stop or target on the wrong side of the
     /// fill price is recorded as dropped, 0: the EA removed it), a failure rejects the fire; the answer's
     /// balance is the account's latest. A repeated answer is a duplicate and changes nothing.
-    public mutating func answered(_ id: String, success: Bool, userUUID: String, ticket: Int, price: Double, lot: Double,
-                                  account: Int, balance: Double?, at: Double) -> (FireOutcome, [PositionAction]) {
+    public mutating func answered(
+        _ id: String, success: Bool, userUUID: String, ticket: Int, price: Double, lot: Double,
+        account: Int, balance: Double?, at: Double
+    ) -> (FireOutcome, [PositionAction]) {
         guard var fire = fires[id] else { return (.unknownFire, []) }
         guard fire.userUUID == userUUID else { return (.wrongUser, []) }
         if fire.state == .filled || fire.state == .rejected { return (.duplicate(id), []) }
@@ -171,11 +178,15 @@ public struct TradeBook: Sendable {
         let stopDropped = fire.stopLoss > 0 && (fire.isBuy ? fire.stopLoss >= price : fire.stopLoss <= price)
         let targetDropped = fire.takeProfit > 0 && (fire.isBuy ? fire.takeProfit <= price : fire.takeProfit >= price)
         if was == .timedOut { slots[userUUID, default: []].insert(id) }
-        let position = OpenPosition(ticket: ticket, fireID: id, userUUID: userUUID, account: account, symbol: fire.symbol,
-                                    isBuy: fire.isBuy, lot: lot, openPrice: price, stopLoss: stopDropped ? 0 : fire.stopLoss,
-                                    takeProfit: targetDropped ? 0 : fire.takeProfit, openTime: at, tickSize: fire.tickSize,
-                                    tickValue: fire.tickValue)
-        return (.filled(stopDropped: stopDropped, targetDropped: targetDropped), positions.opened(position, balance: balance))
+        let position = OpenPosition(
+            ticket: ticket, fireID: id, userUUID: userUUID, account: account, symbol: fire.symbol,
+            isBuy: fire.isBuy, lot: lot, openPrice: price, stopLoss: stopDropped ? 0 : fire.stopLoss,
+            takeProfit: targetDropped ? 0 : fire.takeProfit, openTime: at, tickSize: fire.tickSize,
+            tickValue: fire.tickValue)
+        return (
+            .filled(stopDropped: stopDropped, targetDropped: targetDropped),
+            positions.opened(position, balance: balance)
+        )
     }
 
     /// Applies a close event to the positions (see `PositionBook`); each closed position gives its fire's slot back.

@@ -62,8 +62,10 @@ public struct FireAnswer: Sendable, Equatable {
     public var balance: Double?
     public var at: Double
 
-    public init(fireID: String, success: Bool, userUUID: String, ticket: Int, price: Double, lot: Double, message: String,
-                account: Int, balance: Double?, at: Double) {
+    public init(
+        fireID: String, success: Bool, userUUID: String, ticket: Int, price: Double, lot: Double, message: String,
+        account: Int, balance: Double?, at: Double
+    ) {
         self.fireID = fireID
         self.success = success
         self.userUUID = userUUID
@@ -92,8 +94,10 @@ public struct CloseAnswer: Sendable, Equatable {
     public var quotes: String
     public var at: Double
 
-    public init(ticket: Int, success: Bool, closePrice: Double, message: String, account: Int, userUUID: String,
-                commandType: String, balance: Double?, quotes: String, at: Double) {
+    public init(
+        ticket: Int, success: Bool, closePrice: Double, message: String, account: Int, userUUID: String,
+        commandType: String, balance: Double?, quotes: String, at: Double
+    ) {
         self.ticket = ticket
         self.success = success
         self.closePrice = closePrice
@@ -217,10 +221,14 @@ public struct TradeShard: Sendable {
 
     /// Reserves a fire for the user, sized by the variant of the user's tier and risk override as the shard
     /// holds them now (never stale). `fire` carries everything but its id, state and lot.
-    public mutating func reserve(_ fire: FireInFlight, variants: [SizingChoice], signalExpiresAt: Double, date: String,
-                                 fields: [String]) -> ShardReservation {
+    public mutating func reserve(
+        _ fire: FireInFlight, variants: [SizingChoice], signalExpiresAt: Double, date: String,
+        fields: [String]
+    ) -> ShardReservation {
         guard let user = users[fire.userUUID] else { return .noUser }
-        if let existing = book.firedBy(signalID: fire.signalID, user: fire.userUUID) { return .duplicate(fireID: existing) }
+        if let existing = book.firedBy(signalID: fire.signalID, user: fire.userUUID) {
+            return .duplicate(fireID: existing)
+        }
         guard let variant = variants.first(where: { $0.key == user.variantKey }) else {
             return .resize(tier: user.tier, override: user.riskOverride)
         }
@@ -269,15 +277,20 @@ public struct TradeShard: Sendable {
     /// The EA's answer to a fire (exactly once per ledger entry: the owner replays from its checkpoint).
     public mutating func apply(_ answer: FireAnswer, streamID: String) -> String {
         let was = book.fires[answer.fireID]?.state
-        let (outcome, actions) = book.answered(answer.fireID, success: answer.success, userUUID: answer.userUUID, ticket: answer.ticket,
-                                               price: answer.price, lot: answer.lot, account: answer.account,
-                                               balance: answer.balance, at: answer.at)
+        let (outcome, actions) = book.answered(
+            answer.fireID, success: answer.success, userUUID: answer.userUUID, ticket: answer.ticket,
+            price: answer.price, lot: answer.lot, account: answer.account,
+            balance: answer.balance, at: answer.at)
         switch outcome {
         case .unknownFire:
-            changes.append(.orphan(streamID: streamID, fields: [
-                "stream_id": streamID, "fire_id": answer.fireID, "user_uuid": answer.userUUID, "ticket": String(answer.ticket),
-                "status": answer.success ? "success" : "failed", "at": Self.number(answer.at),
-            ]))
+            changes.append(
+                .orphan(
+                    streamID: streamID,
+                    fields: [
+                        "stream_id": streamID, "fire_id": answer.fireID, "user_uuid": answer.userUUID,
+                        "ticket": String(answer.ticket),
+                        "status": answer.success ? "success" : "failed", "at": Self.number(answer.at),
+                    ]))
             return "unknown_fire"
         case .wrongUser: return "wrong_user"
         case .duplicate: return "duplicate"
@@ -285,21 +298,31 @@ public struct TradeShard: Sendable {
         default: break
         }
         guard let fire = book.fires[answer.fireID] else { return "invalid" }
-        var fields = ["confirmed_at", Self.number(answer.at), "ea_message", answer.message, "account", String(answer.account),
-                      "late", was == .timedOut ? "1" : "0"]
+        var fields = [
+            "confirmed_at", Self.number(answer.at), "ea_message", answer.message, "account", String(answer.account),
+            "late", was == .timedOut ? "1" : "0",
+        ]
         var result = "ok"
         if case .filled(let stop, let target) = outcome {
-            fields += ["ticket", String(answer.ticket), "fill_price", Self.number(answer.price), "fill_lot", Self.number(answer.lot)]
+            fields += [
+                "ticket", String(answer.ticket), "fill_price", Self.number(answer.price), "fill_lot",
+                Self.number(answer.lot),
+            ]
             if stop || target {
                 fields += ["sl_dropped", stop ? "1" : "0", "tp_dropped", target ? "1" : "0"]
                 result = stop && target ? "ok:sl_tp_dropped" : stop ? "ok:sl_dropped" : "ok:tp_dropped"
             }
             if let position = book.positions.positions[answer.ticket] {
-                let dropped = stop || target
-                    ? DroppedStops(stopLoss: stop, takeProfit: target, requestedStopLoss: fire.stopLoss, requestedTakeProfit: fire.takeProfit)
+                let dropped =
+                    stop || target
+                    ? DroppedStops(
+                        stopLoss: stop, takeProfit: target, requestedStopLoss: fire.stopLoss,
+                        requestedTakeProfit: fire.takeProfit)
                     : nil
                 changes.append(.fireMoved(id: fire.id, state: .filled, fields: fields))
-                changes.append(.positionOpened(position, signalID: fire.signalID, brokerSymbol: fire.brokerSymbol, dropped: dropped))
+                changes.append(
+                    .positionOpened(
+                        position, signalID: fire.signalID, brokerSymbol: fire.brokerSymbol, dropped: dropped))
             }
         } else {
             changes.append(.fireMoved(id: fire.id, state: .rejected, fields: fields))
@@ -319,13 +342,20 @@ public struct TradeShard: Sendable {
     /// `ok`, `duplicate:<state>` or `not_open`.
     public mutating func requestClose(ticket: Int, command: String, at: Double, deadline: Double) -> String {
         guard let position = book.positions.positions[ticket] else { return "not_open" }
-        if let request = closes[ticket], request.state == .pending || request.state == .sent { return "duplicate:" + request.state.rawValue }
-        let request = CloseRequest(ticket: ticket, userUUID: position.userUUID, command: command, state: .pending, deadline: deadline)
+        if let request = closes[ticket], request.state == .pending || request.state == .sent {
+            return "duplicate:" + request.state.rawValue
+        }
+        let request = CloseRequest(
+            ticket: ticket, userUUID: position.userUUID, command: command, state: .pending, deadline: deadline)
         closes[ticket] = request
-        changes.append(.closeRequest(request, fields: [
-            "ticket", String(ticket), "user_uuid", position.userUUID, "symbol", position.symbol, "command", command,
-            "created_at", Self.number(at), "deadline", Self.number(deadline),
-        ]))
+        changes.append(
+            .closeRequest(
+                request,
+                fields: [
+                    "ticket", String(ticket), "user_uuid", position.userUUID, "symbol", position.symbol, "command",
+                    command,
+                    "created_at", Self.number(at), "deadline", Self.number(deadline),
+                ]))
         return "ok"
     }
 
@@ -351,16 +381,27 @@ public struct TradeShard: Sendable {
     public mutating func apply(_ answer: CloseAnswer, streamID: String) -> String {
         guard answer.success else {
             if closes[answer.ticket] != nil {
-                moveClose(answer.ticket, to: .rejected, deadline: nil,
-                          fields: ["ea_message", answer.message, "confirmed_at", Self.number(answer.at)])
+                moveClose(
+                    answer.ticket, to: .rejected, deadline: nil,
+                    fields: ["ea_message", answer.message, "confirmed_at", Self.number(answer.at)])
             }
-            changes.append(.event("close.rejected", ["ticket": String(answer.ticket), "user_uuid": answer.userUUID,
-                                                     "ea_message": answer.message]))
+            changes.append(
+                .event(
+                    "close.rejected",
+                    [
+                        "ticket": String(answer.ticket), "user_uuid": answer.userUUID,
+                        "ea_message": answer.message,
+                    ]))
             // The broker closed it already (a stop or target hit, or by hand), unseen: closed at the market.
             if answer.message == "Position not found", answer.ticket != 0,
-               book.positions.positions[answer.ticket]?.userUUID == answer.userUUID {
-                closed(book.close { $0.notFoundAtBroker(ticket: answer.ticket, userUUID: answer.userUUID, quotes: answer.quotes,
-                                                        at: answer.at) }, at: answer.at)
+                book.positions.positions[answer.ticket]?.userUUID == answer.userUUID
+            {
+                closed(
+                    book.close {
+                        $0.notFoundAtBroker(
+                            ticket: answer.ticket, userUUID: answer.userUUID, quotes: answer.quotes,
+                            at: answer.at)
+                    }, at: answer.at)
                 return "ok"
             }
             return "rejected"
@@ -369,28 +410,41 @@ public struct TradeShard: Sendable {
             // close_all: ONE answer with ticket 0 for every position of that account.
             guard answer.commandType == "close_all" else { return "ignored" }
             let open = book.positions.open(of: answer.userUUID).filter { $0.account == answer.account }
-            let actions = book.close { $0.closeAllAnswered(userUUID: answer.userUUID, account: answer.account, balance: answer.balance,
-                                                           quotes: answer.quotes, at: answer.at) }
+            let actions = book.close {
+                $0.closeAllAnswered(
+                    userUUID: answer.userUUID, account: answer.account, balance: answer.balance,
+                    quotes: answer.quotes, at: answer.at)
+            }
             closed(actions, at: answer.at)
             return open.isEmpty ? "ignored" : "ok:\(open.count)"
         }
         guard let position = book.positions.positions[answer.ticket] else {
             // Closed before (a repeat) or never known.
             if settledTickets.contains(answer.ticket) { return "duplicate" }
-            changes.append(.orphan(streamID: streamID, fields: [
-                "stream_id": streamID, "ticket": String(answer.ticket), "user_uuid": answer.userUUID, "status": "success", "kind": "close",
-            ]))
+            changes.append(
+                .orphan(
+                    streamID: streamID,
+                    fields: [
+                        "stream_id": streamID, "ticket": String(answer.ticket), "user_uuid": answer.userUUID,
+                        "status": "success", "kind": "close",
+                    ]))
             return "unknown_position"
         }
         guard position.userUUID == answer.userUUID else { return "wrong_user" }
-        closed(book.close { $0.closeAnswered(ticket: answer.ticket, userUUID: answer.userUUID, closePrice: answer.closePrice,
-                                             balance: answer.balance, quotes: answer.quotes, at: answer.at) }, at: answer.at)
+        closed(
+            book.close {
+                $0.closeAnswered(
+                    ticket: answer.ticket, userUUID: answer.userUUID, closePrice: answer.closePrice,
+                    balance: answer.balance, quotes: answer.quotes, at: answer.at)
+            }, at: answer.at)
         return "ok"
     }
 
     /// The market crossed a position's stop loss or take profit (`stop_loss` / `take_profit`).
     public mutating func crossed(ticket: Int, level: Double, reason: String, at: Double) -> String {
-        guard book.positions.positions[ticket] != nil else { return settledTickets.contains(ticket) ? "duplicate" : "unknown_position" }
+        guard book.positions.positions[ticket] != nil else {
+            return settledTickets.contains(ticket) ? "duplicate" : "unknown_position"
+        }
         closed(book.close { $0.crossed(ticket: ticket, level: level, reason: reason, at: at) }, at: at)
         return "ok"
     }
@@ -404,10 +458,13 @@ public struct TradeShard: Sendable {
             settled.append((nil, trade.position.ticket, at))
             touched.insert(trade.position.userUUID)
             if closes[trade.position.ticket] != nil {
-                moveClose(trade.position.ticket, to: .filled, deadline: nil, fields: [
-                    "confirmed_at", Self.number(at), "close_price", trade.valuation.closePriceText, "profit", trade.valuation.profitText,
-                    "close_price_source", trade.valuation.closePriceSource,
-                ])
+                moveClose(
+                    trade.position.ticket, to: .filled, deadline: nil,
+                    fields: [
+                        "confirmed_at", Self.number(at), "close_price", trade.valuation.closePriceText, "profit",
+                        trade.valuation.profitText,
+                        "close_price_source", trade.valuation.closePriceSource,
+                    ])
             }
         }
         record(actions)
@@ -421,7 +478,8 @@ public struct TradeShard: Sendable {
             switch action {
             case .closed(let trade): changes.append(.positionClosed(trade))
             case .statistics(let key, let statistics): changes.append(.statistics(key: key, statistics))
-            case .balance(let account, let balance, let closes): changes.append(.balance(account: account, balance: balance, closesSince: closes))
+            case .balance(let account, let balance, let closes):
+                changes.append(.balance(account: account, balance: balance, closesSince: closes))
             }
         }
     }
@@ -436,7 +494,9 @@ public struct TradeShard: Sendable {
         for bucket in due.keys.filter({ $0 <= second }) {
             var later: [String] = []
             for id in due[bucket] ?? [] {
-                guard let fire = book.fires[id], fire.state == .pending || fire.state == .sent, let deadline = fire.deadline else { continue }
+                guard let fire = book.fires[id], fire.state == .pending || fire.state == .sent,
+                    let deadline = fire.deadline
+                else { continue }
                 if deadline <= at {
                     fires.append(id)
                 } else if Int(deadline.rounded(.down)) == bucket {
@@ -518,9 +578,11 @@ public struct TradeShard: Sendable {
     // MARK: text
 
     private func eventFields(_ fire: FireInFlight) -> [String: String] {
-        var fields = ["fire_id": fire.id, "kind": "fire", "state": fire.state.rawValue, "user_uuid": fire.userUUID,
-                      "signal_id": fire.signalID, "symbol": fire.symbol, "direction": fire.isBuy ? "BUY" : "SELL",
-                      "sl": Self.number(fire.stopLoss), "tp": Self.number(fire.takeProfit), "lot": Self.number(fire.lot)]
+        var fields = [
+            "fire_id": fire.id, "kind": "fire", "state": fire.state.rawValue, "user_uuid": fire.userUUID,
+            "signal_id": fire.signalID, "symbol": fire.symbol, "direction": fire.isBuy ? "BUY" : "SELL",
+            "sl": Self.number(fire.stopLoss), "tp": Self.number(fire.takeProfit), "lot": Self.number(fire.lot),
+        ]
         if !fire.brokerSymbol.isEmpty { fields["broker_symbol"] = fire.brokerSymbol }
         return fields
     }
@@ -531,8 +593,10 @@ public struct TradeShard: Sendable {
         let v = trade.valuation
         return [
             "ticket": String(p.ticket), "fire_id": p.fireID, "user_uuid": p.userUUID, "account": String(p.account),
-            "symbol": p.symbol, "direction": p.isBuy ? "BUY" : "SELL", "lot": number(p.lot), "open_price": number(p.openPrice),
-            "close_price": v.closePriceText, "sl": number(p.stopLoss), "tp": number(p.takeProfit), "open_time": number(p.openTime),
+            "symbol": p.symbol, "direction": p.isBuy ? "BUY" : "SELL", "lot": number(p.lot),
+            "open_price": number(p.openPrice),
+            "close_price": v.closePriceText, "sl": number(p.stopLoss), "tp": number(p.takeProfit),
+            "open_time": number(p.openTime),
             "close_time": number(trade.closeTime), "duration": String(Int((trade.closeTime - p.openTime).rounded())),
             "profit": v.profitText, "result": v.result.rawValue, "close_price_source": v.closePriceSource,
             "close_reason": trade.reason, "profit_source": v.profitSource,

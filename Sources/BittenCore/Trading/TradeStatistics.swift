@@ -73,10 +73,12 @@ public struct TradeStatistics: Sendable, Equatable {
     public var redisFields: [(String, String)] {
         func money(_ cents: Double) -> String { CloseValuation.centsText(Int((cents).rounded())) }
         var fields: [(String, String)] = [
-            ("total", String(total)), ("wins", String(wins)), ("losses", String(losses)), ("breakeven", String(breakeven)),
+            ("total", String(total)), ("wins", String(wins)), ("losses", String(losses)),
+            ("breakeven", String(breakeven)),
             ("gross_profit_cents", String(grossProfitCents)), ("gross_loss_cents", String(grossLossCents)),
             ("largest_win_cents", String(largestWinCents)), ("largest_loss_cents", String(largestLossCents)),
-            ("current_streak", String(currentStreak)), ("best_streak", String(bestStreak)), ("worst_streak", String(worstStreak)),
+            ("current_streak", String(currentStreak)), ("best_streak", String(bestStreak)),
+            ("worst_streak", String(worstStreak)),
             ("win_rate", String(format: "%.2f", winRate)), ("gross_profit", money(Double(grossProfitCents))),
             ("gross_loss", money(Double(grossLossCents))), ("net", money(Double(netCents))),
             ("profit_factor", profitFactor.map { grossLossCents > 0 ? String(format: "%.4f", $0) : "0" } ?? ""),
@@ -92,9 +94,10 @@ public struct TradeStatistics: Sendable, Equatable {
     public init?(redisHash hash: [String: String]) {
         func count(_ key: String) -> Int? { hash[key].map { Int($0) } ?? 0 }
         guard let total = count("total"), let wins = count("wins"), let losses = count("losses"),
-              let breakeven = count("breakeven"), let gross = count("gross_profit_cents"), let loss = count("gross_loss_cents"),
-              let largestWin = count("largest_win_cents"), let largestLoss = count("largest_loss_cents"),
-              let current = count("current_streak"), let best = count("best_streak"), let worst = count("worst_streak")
+            let breakeven = count("breakeven"), let gross = count("gross_profit_cents"),
+            let loss = count("gross_loss_cents"),
+            let largestWin = count("largest_win_cents"), let largestLoss = count("largest_loss_cents"),
+            let current = count("current_streak"), let best = count("best_streak"), let worst = count("worst_streak")
         else { return nil }
         (self.total, self.wins, self.losses, self.breakeven) = (total, wins, losses, breakeven)
         (grossProfitCents, grossLossCents, largestWinCents, largestLossCents) = (gross, loss, largestWin, largestLoss)

@@ -8,8 +8,10 @@ public struct AccountSnapshot: Sendable, Equatable, Codable {
     public var freeMargin: Double?
     public var marginLevel: Double?
 
-    public init(currency: String, balance: Double, equity: Double, leverage: Int, margin: Double? = nil,
-                freeMargin: Double? = nil, marginLevel: Double? = nil) {
+    public init(
+        currency: String, balance: Double, equity: Double, leverage: Int, margin: Double? = nil,
+        freeMargin: Double? = nil, marginLevel: Double? = nil
+    ) {
         self.currency = currency
         self.balance = balance
         self.equity = equity
@@ -24,9 +26,13 @@ public struct AccountSnapshot: Sendable, Equatable, Codable {
         balance = try r.double("balance")
         equity = try r.double("equity")
         leverage = try r.int("leverage", nonNegative: true)
-        margin = requireMargin ? try r.double("margin", nonNegative: true) : try r.optionalDouble("margin", nonNegative: true)
+        margin =
+            requireMargin
+            ? try r.double("margin", nonNegative: true) : try r.optionalDouble("margin", nonNegative: true)
         freeMargin = requireFreeMargin ? try r.double("free_margin") : try r.optionalDouble("free_margin")
-        marginLevel = requireFreeMargin ? try r.double("margin_level")
+        marginLevel =
+            requireFreeMargin
+            ? try r.double("margin_level")
             : try r.optionalDouble("margin_level")
     }
 }

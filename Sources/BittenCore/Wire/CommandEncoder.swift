@@ -33,7 +33,8 @@ public enum CommandEncoder {
         }
         let bytes = writer.finish()
         guard bytes.count <= WireLimits.maxCommandBytes else {
-            throw WireError(.oversized, "command would be \(bytes.count) bytes; the EA reads at most \(WireLimits.maxCommandBytes)")
+            throw WireError(
+                .oversized, "command would be \(bytes.count) bytes; the EA reads at most \(WireLimits.maxCommandBytes)")
         }
         return bytes
     }
@@ -50,7 +51,8 @@ public enum CommandEncoder {
 
         mutating func string(_ key: String, _ value: String) throws(WireError) {
             for scalar in value.unicodeScalars where scalar == "\"" || scalar == "\\" || scalar.value < 0x20 {
-                throw WireError(.unencodable, field: key, "contains a character the EA cannot read (quote, backslash or control)")
+                throw WireError(
+                    .unencodable, field: key, "contains a character the EA cannot read (quote, backslash or control)")
             }
             raw(key, "\"\(value)\"")
         }

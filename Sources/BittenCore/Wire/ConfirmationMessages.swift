@@ -29,7 +29,9 @@ public struct Confirmation: Sendable, Equatable {
             leverage: r.optionalInt("leverage", nonNegative: true) ?? 0, freeMargin: r.double("free_margin"),
             marginLevel: r.double("margin_level"))
         timestamp = try r.timestamp()
-        if succeeded && ticket == 0 { throw WireError(.outOfRange, field: "ticket", "a successful fire needs a ticket") }
+        if succeeded && ticket == 0 {
+            throw WireError(.outOfRange, field: "ticket", "a successful fire needs a ticket")
+        }
     }
 }
 

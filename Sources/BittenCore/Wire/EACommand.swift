@@ -18,8 +18,10 @@ public struct FireCommand: Sendable, Equatable {
     public var source: String
     public var timestamp: MetaTraderTime
 
-    public init(fireID: String, targetUUID: String, symbol: String, direction: Direction, entry: Double, sl: Double,
-                tp: Double, lot: Double, signalID: String, source: String = "bitten", timestamp: MetaTraderTime) {
+    public init(
+        fireID: String, targetUUID: String, symbol: String, direction: Direction, entry: Double, sl: Double,
+        tp: Double, lot: Double, signalID: String, source: String = "bitten", timestamp: MetaTraderTime
+    ) {
         self.fireID = fireID
         self.targetUUID = targetUUID
         self.symbol = symbol
@@ -72,19 +74,22 @@ public enum EACommand: Sendable, Equatable {
             guard let direction = Direction(rawValue: sideText.uppercased()) else {
                 throw WireError(.outOfRange, field: "direction", "'\(sideText)' is neither BUY nor SELL")
             }
-            return .fire(FireCommand(
-                fireID: try r.string("fire_id", maxLength: 64, allowEmpty: false), targetUUID: uuid,
-                symbol: try Symbol.validated(r.string("symbol", maxLength: 32), field: "symbol"), direction: direction,
-                entry: try r.double("entry", nonNegative: true), sl: try r.double("sl", nonNegative: true),
-                tp: try r.double("tp", nonNegative: true), lot: try r.double("lot", nonNegative: true),
-                signalID: try r.string("signal_id", maxLength: 128), source: try r.optionalString("source") ?? "",
-                timestamp: time))
+            return .fire(
+                FireCommand(
+                    fireID: try r.string("fire_id", maxLength: 64, allowEmpty: false), targetUUID: uuid,
+                    symbol: try Symbol.validated(r.string("symbol", maxLength: 32), field: "symbol"),
+                    direction: direction,
+                    entry: try r.double("entry", nonNegative: true), sl: try r.double("sl", nonNegative: true),
+                    tp: try r.double("tp", nonNegative: true), lot: try r.double("lot", nonNegative: true),
+                    signalID: try r.string("signal_id", maxLength: 128), source: try r.optionalString("source") ?? "",
+                    timestamp: time))
         case "close_all":
             return .closeAll(targetUUID: uuid, timestamp: time)
         case "close_ticket":
             return .closeTicket(targetUUID: uuid, ticket: try r.int("ticket", nonNegative: true), timestamp: time)
         case "ping":
-            return .ping(targetUUID: uuid, pingID: try r.string("ping_id", maxLength: 64, allowEmpty: false), timestamp: time)
+            return .ping(
+                targetUUID: uuid, pingID: try r.string("ping_id", maxLength: 64, allowEmpty: false), timestamp: time)
         case let other:
             throw WireError(.unknownType, field: "type", "unknown command type '\(other)'")
         }

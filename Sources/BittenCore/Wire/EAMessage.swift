@@ -11,7 +11,8 @@ public enum EAChannel: String, Sendable, CaseIterable {
     public func accepts(_ type: String) -> Bool {
         switch self {
         case .command: type == "HELLO" || type == "HEARTBEAT"
-        case .market: type == "TICK" || type == "OHLC" || type == "heartbeat" || type == "handshake" || type == "DISCONNECT"
+        case .market:
+            type == "TICK" || type == "OHLC" || type == "heartbeat" || type == "handshake" || type == "DISCONNECT"
         case .confirm: type == "confirmation" || type == "close_confirmation" || type == "pong"
         }
     }
@@ -57,8 +58,9 @@ public enum EAMessage: Sendable, Equatable {
         let type = try reader.string("type", maxLength: 32)
         if let channel, !channel.accepts(type) {
             let known = EAChannel.allCases.contains { $0.accepts(type) }
-            throw WireError(.unknownType, field: "type",
-                            known ? "'\(type)' is not accepted on the \(channel.rawValue) channel" : "unknown type '\(type)'")
+            throw WireError(
+                .unknownType, field: "type",
+                known ? "'\(type)' is not accepted on the \(channel.rawValue) channel" : "unknown type '\(type)'")
         }
         switch type {
         case "HELLO": return .hello(try Hello(reading: reader))

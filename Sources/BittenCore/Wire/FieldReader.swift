@@ -11,7 +11,9 @@ public struct FieldReader: Sendable {
 
     /// Parses bytes (size-checked) and wraps the object. `legacyText`: text that is not UTF-8 is read
     /// as Windows-1252 (the EA's wire) instead of refused.
-    public init(parsing bytes: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes, legacyText: Bool = false) throws(WireError) {
+    public init(parsing bytes: [UInt8], maxBytes: Int = WireLimits.maxMessageBytes, legacyText: Bool = false)
+        throws(WireError)
+    {
         fields = try JSONParser.parseFields(bytes, maxBytes: maxBytes, legacyText: legacyText)
     }
 
@@ -40,7 +42,8 @@ public struct FieldReader: Sendable {
     }
 
     /// An optional string (absent or null → nil).
-    public func optionalString(_ key: String, maxLength: Int = WireLimits.maxStringLength) throws(WireError) -> String? {
+    public func optionalString(_ key: String, maxLength: Int = WireLimits.maxStringLength) throws(WireError) -> String?
+    {
         guard let value = fields[key], value != .null else { return nil }
         return try string(key, maxLength: maxLength)
     }
@@ -75,7 +78,9 @@ public struct FieldReader: Sendable {
         guard value.rounded() == value, abs(value) < 9.0e15 else {
             throw WireError(.wrongType, field: key, "expected an integer, got \(value)")
         }
-        if nonNegative && value < 0 { throw WireError(.outOfRange, field: key, "must not be negative (got \(Int(value)))") }
+        if nonNegative && value < 0 {
+            throw WireError(.outOfRange, field: key, "must not be negative (got \(Int(value)))")
+        }
         return Int(value)
     }
 
@@ -88,7 +93,9 @@ public struct FieldReader: Sendable {
     /// An integer that may also arrive as a string of digits (the EA sends `account_login` as a string).
     public func intOrString(_ key: String) throws(WireError) -> Int {
         if case .string(let text)? = fields[key] {
-            guard let value = Int(text) else { throw WireError(.wrongType, field: key, "expected digits, got '\(text)'") }
+            guard let value = Int(text) else {
+                throw WireError(.wrongType, field: key, "expected digits, got '\(text)'")
+            }
             return value
         }
         return try int(key)
@@ -125,8 +132,10 @@ public enum UserID {
     public static func isValid(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard (3...64).contains(bytes.count) else { return false }
         for byte in bytes {
-            guard (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == 0x5F || byte == 0x2D || byte == 0x2E else { return false }
+            guard
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == 0x5F || byte == 0x2D || byte == 0x2E
+            else { return false }
         }
         return true
     }

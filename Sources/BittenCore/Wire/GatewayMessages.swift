@@ -33,7 +33,9 @@ public struct DealerHeartbeat: Sendable, Equatable {
     public var ticksProcessed: Int
     public var timestamp: MetaTraderTime
 
-    public init(targetUUID: String, nodeID: String, account: AccountSnapshot, ticksProcessed: Int, timestamp: MetaTraderTime) {
+    public init(
+        targetUUID: String, nodeID: String, account: AccountSnapshot, ticksProcessed: Int, timestamp: MetaTraderTime
+    ) {
         self.targetUUID = targetUUID
         self.nodeID = nodeID
         self.account = account

@@ -25,7 +25,8 @@ public enum HeartbeatScanner {
     private static let timestampBit: UInt16 = 1 << 13
 
     /// Required on both (margin is optional).
-    private static let common: UInt16 = typeBit | nodeBit | uuidBit | currencyBit | balanceBit | equityBit | leverageBit
+    private static let common: UInt16 =
+        typeBit | nodeBit | uuidBit | currencyBit | balanceBit | equityBit | leverageBit
         | freeMarginBit | marginLevelBit | ticksBit | timestampBit
     /// Unknown keys kept to notice a repeat; more than this many and the decoder takes the message.
     private static let maxUnknown = 8
@@ -33,7 +34,9 @@ public enum HeartbeatScanner {
     /// Reads `bytes` as the heartbeat of `channel` (`.command`: HEARTBEAT, `.market`: heartbeat) in the
     /// EA's plain form; nil: decode it with `EAMessage.decode`.
     public static func scan(_ bytes: UnsafeRawBufferPointer, channel: EAChannel) -> EAMessage? {
-        guard channel != .confirm, bytes.count <= WireLimits.maxMessageBytes, let base = bytes.baseAddress else { return nil }
+        guard channel != .confirm, bytes.count <= WireLimits.maxMessageBytes, let base = bytes.baseAddress else {
+            return nil
+        }
         let dealer = channel == .command
         // On 5555 the UUID is `target_uuid` and there is no account number; on 5556 `user_uuid` and `account`.
         let required = dealer ? common : common | accountBit | symbolsBit
@@ -42,9 +45,15 @@ public enum HeartbeatScanner {
         // Keys the decoder ignores, kept to notice a repeat: on the stack (every 5556 heartbeat has one,
         // `socket_type`; an array would be a heap allocation per heartbeat).
         var unknown = (count: 0, keys: ((0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0)))
-        var node = (0, 0), uuid = (0, 0), currency = (0, 0), timestamp = (0, 0), accountText: (Int, Int)?
-        var numbers = (account: 0.0, balance: 0.0, equity: 0.0, leverage: 0.0, margin: 0.0, freeMargin: 0.0,
-                       marginLevel: 0.0, symbols: 0.0, ticks: 0.0)
+        var node = (0, 0)
+        var uuid = (0, 0)
+        var currency = (0, 0)
+        var timestamp = (0, 0)
+        var accountText: (Int, Int)?
+        var numbers = (
+            account: 0.0, balance: 0.0, equity: 0.0, leverage: 0.0, margin: 0.0, freeMargin: 0.0,
+            marginLevel: 0.0, symbols: 0.0, ticks: 0.0
+        )
 
         let walked = cursor.walkObject { cursor, key in
             let bit = field(cursor, key, dealer: dealer)
@@ -64,11 +73,21 @@ public enum HeartbeatScanner {
             seen |= bit
             switch bit {
             case typeBit:
-                guard let value = cursor.plainString(), cursor.equals(value, dealer ? "HEARTBEAT" : "heartbeat") else { return false }
-            case nodeBit: guard let v = cursor.plainString() else { return false }; node = v
-            case uuidBit: guard let v = cursor.plainString() else { return false }; uuid = v
-            case currencyBit: guard let v = cursor.plainString() else { return false }; currency = v
-            case timestampBit: guard let v = cursor.plainString() else { return false }; timestamp = v
+                guard let value = cursor.plainString(), cursor.equals(value, dealer ? "HEARTBEAT" : "heartbeat") else {
+                    return false
+                }
+            case nodeBit:
+                guard let v = cursor.plainString() else { return false }
+                node = v
+            case uuidBit:
+                guard let v = cursor.plainString() else { return false }
+                uuid = v
+            case currencyBit:
+                guard let v = cursor.plainString() else { return false }
+                currency = v
+            case timestampBit:
+                guard let v = cursor.plainString() else { return false }
+                timestamp = v
             case accountBit:
                 // The decoder takes the account as digits in a string too.
                 if cursor.peek(UInt8(ascii: "\"")) {
@@ -99,17 +118,21 @@ public enum HeartbeatScanner {
         guard (1...64).contains(node.1), uuid.1 <= 64, currency.1 <= 8, timestamp.1 <= 32 else { return nil }
         let uuidText = cursor.text(uuid)
         guard UserID.isValid(uuidText),
-              let time = MetaTraderTime(bytes: UnsafeBufferPointer(start: cursor.base + timestamp.0, count: timestamp.1)),
-              let leverage = integer(numbers.leverage, nonNegative: true), let ticks = integer(numbers.ticks, nonNegative: true)
+            let time = MetaTraderTime(bytes: UnsafeBufferPointer(start: cursor.base + timestamp.0, count: timestamp.1)),
+            let leverage = integer(numbers.leverage, nonNegative: true),
+            let ticks = integer(numbers.ticks, nonNegative: true)
         else { return nil }
         let hasMargin = seen & marginBit != 0
         guard !hasMargin || numbers.margin >= 0 else { return nil }
-        let account = AccountSnapshot(currency: cursor.text(currency), balance: numbers.balance, equity: numbers.equity,
-                                      leverage: leverage, margin: hasMargin ? numbers.margin : nil,
-                                      freeMargin: numbers.freeMargin, marginLevel: numbers.marginLevel)
+        let account = AccountSnapshot(
+            currency: cursor.text(currency), balance: numbers.balance, equity: numbers.equity,
+            leverage: leverage, margin: hasMargin ? numbers.margin : nil,
+            freeMargin: numbers.freeMargin, marginLevel: numbers.marginLevel)
         if dealer {
-            return .heartbeat(DealerHeartbeat(targetUUID: uuidText, nodeID: cursor.text(node), account: account,
-                                              ticksProcessed: ticks, timestamp: time))
+            return .heartbeat(
+                DealerHeartbeat(
+                    targetUUID: uuidText, nodeID: cursor.text(node), account: account,
+                    ticksProcessed: ticks, timestamp: time))
         }
         let accountNumber: Int
         if let accountText {
@@ -120,9 +143,11 @@ public enum HeartbeatScanner {
             accountNumber = value
         }
         guard let symbols = integer(numbers.symbols, nonNegative: true) else { return nil }
-        return .telemetryHeartbeat(TelemetryHeartbeat(nodeID: cursor.text(node), userUUID: uuidText, accountNumber: accountNumber,
-                                                      account: account, symbolsMonitored: symbols, ticksProcessed: ticks,
-                                                      timestamp: time))
+        return .telemetryHeartbeat(
+            TelemetryHeartbeat(
+                nodeID: cursor.text(node), userUUID: uuidText, accountNumber: accountNumber,
+                account: account, symbolsMonitored: symbols, ticksProcessed: ticks,
+                timestamp: time))
     }
 
     /// `FieldReader.int`: a whole number below 9e15 (negative only where allowed).

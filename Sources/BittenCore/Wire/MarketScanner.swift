@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A TICK or OHLC read by `MarketScanner`.
@@ -53,8 +53,14 @@ public enum MarketScanner {
         var cursor = Cursor(base: base.assumingMemoryBound(to: UInt8.self), end: bytes.count)
         var seen: UInt16 = 0
         var isTick = false
-        var nodeID = (0, 0), uuid = (0, 0), symbol = (0, 0), timestamp = (0, 0), timeframe = (0, 0)
-        var numbers = (bid: 0.0, ask: 0.0, spread: 0.0, volume: 0.0, time: 0.0, open: 0.0, high: 0.0, low: 0.0, close: 0.0)
+        var nodeID = (0, 0)
+        var uuid = (0, 0)
+        var symbol = (0, 0)
+        var timestamp = (0, 0)
+        var timeframe = (0, 0)
+        var numbers = (
+            bid: 0.0, ask: 0.0, spread: 0.0, volume: 0.0, time: 0.0, open: 0.0, high: 0.0, low: 0.0, close: 0.0
+        )
 
         let walked = cursor.walkObject { cursor, key in
             let bit = field(cursor, key)
@@ -64,11 +70,21 @@ public enum MarketScanner {
             case typeBit:
                 guard let value = cursor.plainString() else { return false }
                 if cursor.equals(value, "TICK") { isTick = true } else if !cursor.equals(value, "OHLC") { return false }
-            case nodeBit: guard let v = cursor.plainString() else { return false }; nodeID = v
-            case uuidBit: guard let v = cursor.plainString() else { return false }; uuid = v
-            case symbolBit: guard let v = cursor.plainString() else { return false }; symbol = v
-            case timestampBit: guard let v = cursor.plainString() else { return false }; timestamp = v
-            case timeframeBit: guard let v = cursor.plainString() else { return false }; timeframe = v
+            case nodeBit:
+                guard let v = cursor.plainString() else { return false }
+                nodeID = v
+            case uuidBit:
+                guard let v = cursor.plainString() else { return false }
+                uuid = v
+            case symbolBit:
+                guard let v = cursor.plainString() else { return false }
+                symbol = v
+            case timestampBit:
+                guard let v = cursor.plainString() else { return false }
+                timestamp = v
+            case timeframeBit:
+                guard let v = cursor.plainString() else { return false }
+                timeframe = v
             default:
                 guard let value = cursor.number() else { return false }
                 switch bit {
@@ -89,23 +105,29 @@ public enum MarketScanner {
 
         // The decoder's rules, field by field (`Tick.init(reading:)`, `OHLCBar.init(reading:)`).
         guard (1...64).contains(nodeID.1), uuid.1 <= 64, symbol.1 <= 32, timestamp.1 <= 32 else { return nil }
-        let uuidText = cursor.text(uuid), symbolText = cursor.text(symbol)
+        let uuidText = cursor.text(uuid)
+        let symbolText = cursor.text(symbol)
         guard UserID.isValid(uuidText), Symbol.isValid(symbolText),
-              let time = MetaTraderTime(bytes: UnsafeBufferPointer(start: cursor.base + timestamp.0, count: timestamp.1))
+            let time = MetaTraderTime(bytes: UnsafeBufferPointer(start: cursor.base + timestamp.0, count: timestamp.1))
         else { return nil }
         if isTick {
             guard numbers.bid >= 0, numbers.ask >= 0, numbers.spread >= 0, numbers.volume >= 0 else { return nil }
-            return .tick(Tick(nodeID: cursor.text(nodeID), userUUID: uuidText, symbol: symbolText, bid: numbers.bid,
-                              ask: numbers.ask, spread: numbers.spread, volume: numbers.volume, timestamp: time))
+            return .tick(
+                Tick(
+                    nodeID: cursor.text(nodeID), userUUID: uuidText, symbol: symbolText, bid: numbers.bid,
+                    ask: numbers.ask, spread: numbers.spread, volume: numbers.volume, timestamp: time))
         }
         guard timeframe.1 <= 4 else { return nil }
         let frame = cursor.text(timeframe)
         guard OHLCBar.timeframes.contains(frame), numbers.time >= 0, numbers.time.rounded() == numbers.time,
-              numbers.time < 9.0e15, numbers.open > 0, numbers.high > 0, numbers.low > 0, numbers.close > 0,
-              numbers.high >= numbers.low else { return nil }
-        return .ohlc(OHLCBar(nodeID: cursor.text(nodeID), userUUID: uuidText, symbol: symbolText, timeframe: frame,
-                             time: Int(numbers.time), open: numbers.open, high: numbers.high, low: numbers.low,
-                             close: numbers.close, timestamp: time))
+            numbers.time < 9.0e15, numbers.open > 0, numbers.high > 0, numbers.low > 0, numbers.close > 0,
+            numbers.high >= numbers.low
+        else { return nil }
+        return .ohlc(
+            OHLCBar(
+                nodeID: cursor.text(nodeID), userUUID: uuidText, symbol: symbolText, timeframe: frame,
+                time: Int(numbers.time), open: numbers.open, high: numbers.high, low: numbers.low,
+                close: numbers.close, timestamp: time))
     }
 
     /// The bit of a key, 0 for a key these messages do not have.
@@ -246,7 +268,8 @@ public enum MarketScanner {
             // The decoder reads a number up to the first byte that cannot be in one; anything of that
             // kind here (an exponent, a sign) is left to it.
             switch base[index] {
-            case UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."): return nil
+            case UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."):
+                return nil
             default: break
             }
             let length = index - start

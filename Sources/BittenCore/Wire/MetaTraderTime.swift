@@ -12,7 +12,8 @@ public struct MetaTraderTime: Sendable, Equatable, Comparable, CustomStringConve
     /// Parses `YYYY.MM.DD HH:MM:SS` from its bytes.
     public init?(bytes: UnsafeBufferPointer<UInt8>) {
         guard bytes.count == 19, bytes[4] == 0x2E, bytes[7] == 0x2E, bytes[10] == 0x20, bytes[13] == 0x3A,
-              bytes[16] == 0x3A else { return nil }
+            bytes[16] == 0x3A
+        else { return nil }
         func number(_ range: Range<Int>) -> Int? {
             var value = 0
             for index in range {
@@ -23,10 +24,14 @@ public struct MetaTraderTime: Sendable, Equatable, Comparable, CustomStringConve
             return value
         }
         guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
-              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19) else { return nil }
+            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19)
+        else { return nil }
         guard (1..<13).contains(month), (1...MetaTraderTime.daysIn(month: month, year: year)).contains(day),
-              hour < 24, minute < 60, second < 60 else { return nil }
-        (self.year, self.month, self.day, self.hour, self.minute, self.second) = (year, month, day, hour, minute, second)
+            hour < 24, minute < 60, second < 60
+        else { return nil }
+        (self.year, self.month, self.day, self.hour, self.minute, self.second) = (
+            year, month, day, hour, minute, second
+        )
     }
 
     /// Makes a time from seconds since 1970 (read as UTC).

@@ -40,8 +40,10 @@ public struct TelemetryHeartbeat: Sendable, Equatable {
     public var ticksProcessed: Int
     public var timestamp: MetaTraderTime
 
-    public init(nodeID: String, userUUID: String, accountNumber: Int, account: AccountSnapshot, symbolsMonitored: Int,
-                ticksProcessed: Int, timestamp: MetaTraderTime) {
+    public init(
+        nodeID: String, userUUID: String, accountNumber: Int, account: AccountSnapshot, symbolsMonitored: Int,
+        ticksProcessed: Int, timestamp: MetaTraderTime
+    ) {
         self.nodeID = nodeID
         self.userUUID = userUUID
         self.accountNumber = accountNumber
@@ -91,8 +93,10 @@ public struct Tick: Sendable, Equatable {
     /// Whether the quote can be used as a price: both sides positive and not crossed.
     public var usable: Bool { bid > 0 && ask > 0 && ask >= bid }
 
-    public init(nodeID: String, userUUID: String, symbol: String, bid: Double, ask: Double, spread: Double,
-                volume: Double, timestamp: MetaTraderTime) {
+    public init(
+        nodeID: String, userUUID: String, symbol: String, bid: Double, ask: Double, spread: Double,
+        volume: Double, timestamp: MetaTraderTime
+    ) {
         self.nodeID = nodeID
         self.userUUID = userUUID
         self.symbol = symbol
@@ -133,8 +137,10 @@ public struct OHLCBar: Sendable, Equatable {
     /// The MetaTrader timeframes an OHLC may name.
     public static let timeframes: Set<String> = ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"]
 
-    public init(nodeID: String, userUUID: String, symbol: String, timeframe: String, time: Int, open: Double,
-                high: Double, low: Double, close: Double, timestamp: MetaTraderTime) {
+    public init(
+        nodeID: String, userUUID: String, symbol: String, timeframe: String, time: Int, open: Double,
+        high: Double, low: Double, close: Double, timestamp: MetaTraderTime
+    ) {
         self.nodeID = nodeID
         self.userUUID = userUUID
         self.symbol = symbol
@@ -183,7 +189,8 @@ public enum Symbol {
             switch byte {
             case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: continue
             case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "#"), UInt8(ascii: "-"), UInt8(ascii: "+"),
-                 UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "["), UInt8(ascii: "]"): continue
+                UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "["), UInt8(ascii: "]"):
+                continue
             default: return false
             }
         }

@@ -36,10 +36,12 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
     /// The MetaTrader name of the analysis timeframe (OHLC bars of other timeframes are only kept).
     private let timeframe: String
 
-    public init(settings: CitadelSettings = CitadelSettings(), instruments: InstrumentTable = .standard,
-                query: LoopSocket?, queryPort: Int, alerts: LoopSocket?, redis: RedisClient?, board: ServiceBoard,
-                reviewInterval: Duration = .seconds(5), logger: Logger,
-                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+    public init(
+        settings: CitadelSettings = CitadelSettings(), instruments: InstrumentTable = .standard,
+        query: LoopSocket?, queryPort: Int, alerts: LoopSocket?, redis: RedisClient?, board: ServiceBoard,
+        reviewInterval: Duration = .seconds(5), logger: Logger,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
         self.engine = Mutex(CitadelEngine(settings: settings, instruments: instruments))
         self.timeframe = Self.timeframe(seconds: settings.barSeconds)
         self.query = query
@@ -97,8 +99,9 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
 
     /// Scores a signal at intake and watches it for decay until it expires.
     public func assess(_ signal: Signal, at time: Double) -> ProtectionAssessment {
-        let query = ProtectionQuery(symbol: signal.symbol, direction: signal.direction, entry: signal.entry,
-                                    stopLoss: signal.stopLoss, createdAt: signal.createdAt)
+        let query = ProtectionQuery(
+            symbol: signal.symbol, direction: signal.direction, entry: signal.entry,
+            stopLoss: signal.stopLoss, createdAt: signal.createdAt)
         return engine.withLock { e in
             e.watch(signalID: signal.signalID, query: query, expiresAt: signal.expiresAt)
             return e.assess(query, at: time).assessment
@@ -136,10 +139,12 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
             case .protection(let query):
                 return report(query).json.serialized
             case .zones(let symbol):
-                return (snapshot(symbol: symbol) ?? .object([
-                    "symbol": .string(symbol), "zones": .array([]), "sweeps": .array([]),
-                    "note": .string("no market data for \(symbol) yet"),
-                ])).serialized
+                return
+                    (snapshot(symbol: symbol)
+                    ?? .object([
+                        "symbol": .string(symbol), "zones": .array([]), "sweeps": .array([]),
+                        "note": .string("no market data for \(symbol) yet"),
+                    ])).serialized
             }
         } catch {
             queryMetrics?.rejected(error)
@@ -154,9 +159,12 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
         var replies: [Message] = []
         for message in batch {
             // A multi-frame request is malformed, but REP still owes it one reply.
-            let text = message.frames.count == 1
+            let text =
+                message.frames.count == 1
                 ? reply(to: message.frames[0])
-                : CitadelRequest.errorReply(WireError(.malformed, "expected one JSON frame, got \(message.frames.count)")).serialized
+                : CitadelRequest.errorReply(
+                    WireError(.malformed, "expected one JSON frame, got \(message.frames.count)")
+                ).serialized
             replies.append(Message(strings: [text]))
         }
         query.post(replies)
@@ -174,7 +182,9 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
         alertSocket?.post(alerts.map { Message(strings: ["CITADEL_ALERT " + $0.json.serialized]) })
         for alert in alerts {
             counter(alert.kind).increment()
-            logger.notice("citadel alert", metadata: ["kind": "\(alert.kind)", "symbol": "\(alert.symbol)", "message": "\(alert.message)"])
+            logger.notice(
+                "citadel alert",
+                metadata: ["kind": "\(alert.kind)", "symbol": "\(alert.symbol)", "message": "\(alert.message)"])
         }
         wake.signal()
     }

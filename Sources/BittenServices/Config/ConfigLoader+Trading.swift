@@ -12,27 +12,36 @@ extension ConfigLoader {
     ///
     /// A known symbol or tier keeps the fields not given; a new symbol needs `tick_size`,
     /// `contract_size` and `profit_currency`. Errors name the setting (`instruments.EURUSD.tick_size`).
-    public static func applyTrading(instruments: [String: [String: String]], tiers: [String: [String: String]],
-                                    to config: inout BittenConfig) throws(ConfigError) {
+    public static func applyTrading(
+        instruments: [String: [String: String]], tiers: [String: [String: String]],
+        to config: inout BittenConfig
+    ) throws(ConfigError) {
         for (symbol, fields) in instruments {
             guard Symbol.isValid(symbol) else {
                 throw ConfigError(setting: "instruments.\(symbol)", message: "'\(symbol)' is not a symbol")
             }
-            let reader = FieldValues(prefix: "instruments.\(symbol)", fields: fields,
-                                     known: ["tick_size", "contract_size", "pip_size", "digits", "min_lot", "max_lot",
-                                             "lot_step", "profit_currency", "tick_value"])
+            let reader = FieldValues(
+                prefix: "instruments.\(symbol)", fields: fields,
+                known: [
+                    "tick_size", "contract_size", "pip_size", "digits", "min_lot", "max_lot",
+                    "lot_step", "profit_currency", "tick_value",
+                ])
             try reader.checkKeys()
             var instrument: Instrument
             if let existing = config.instruments[symbol] {
                 instrument = existing
             } else {
                 let tick = try reader.positive("tick_size")
-                guard let tick, let contract = try reader.positive("contract_size"), let currency = fields["profit_currency"] else {
-                    throw ConfigError(setting: "instruments.\(symbol)",
-                                      message: "a new instrument needs tick_size, contract_size and profit_currency")
+                guard let tick, let contract = try reader.positive("contract_size"),
+                    let currency = fields["profit_currency"]
+                else {
+                    throw ConfigError(
+                        setting: "instruments.\(symbol)",
+                        message: "a new instrument needs tick_size, contract_size and profit_currency")
                 }
-                instrument = Instrument(symbol: symbol, tickSize: tick, contractSize: contract, pipSize: tick * 10,
-                                        digits: PositionSizer.decimals(of: tick), profitCurrency: currency)
+                instrument = Instrument(
+                    symbol: symbol, tickSize: tick, contractSize: contract, pipSize: tick * 10,
+                    digits: PositionSizer.decimals(of: tick), profitCurrency: currency)
             }
             if let value = try reader.positive("tick_size") { instrument.tickSize = value }
             if let value = try reader.positive("contract_size") { instrument.contractSize = value }
@@ -44,7 +53,9 @@ extension ConfigLoader {
             if let value = try reader.positive("tick_value") { instrument.tickValue = value }
             if let currency = fields["profit_currency"] {
                 guard currency.count == 3, currency.allSatisfy({ $0.isUppercase }) else {
-                    throw ConfigError(setting: "instruments.\(symbol).profit_currency", message: "'\(currency)' is not a currency code")
+                    throw ConfigError(
+                        setting: "instruments.\(symbol).profit_currency",
+                        message: "'\(currency)' is not a currency code")
                 }
                 instrument.profitCurrency = currency
             }
@@ -55,11 +66,13 @@ extension ConfigLoader {
         }
         for (name, fields) in tiers {
             guard let tier = Tier(name: name) else {
-                throw ConfigError(setting: "tiers.\(name)",
-                                  message: "not a tier (\(Tier.allCases.map(\.rawValue).joined(separator: ", ")))")
+                throw ConfigError(
+                    setting: "tiers.\(name)",
+                    message: "not a tier (\(Tier.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            let reader = FieldValues(prefix: "tiers.\(name)", fields: fields,
-                                     known: ["slots", "max_risk_percent", "risk_multiplier"])
+            let reader = FieldValues(
+                prefix: "tiers.\(name)", fields: fields,
+                known: ["slots", "max_risk_percent", "risk_multiplier"])
             try reader.checkKeys()
             var rule = config.tiers.rule(tier)
             if let slots = try reader.positive("slots") {
@@ -69,7 +82,9 @@ extension ConfigLoader {
                 rule.slots = Int(slots)
             }
             if let value = try reader.positive("max_risk_percent") {
-                guard value <= 100 else { throw ConfigError(setting: "tiers.\(name).max_risk_percent", message: "must be at most 100") }
+                guard value <= 100 else {
+                    throw ConfigError(setting: "tiers.\(name).max_risk_percent", message: "must be at most 100")
+                }
                 rule.maxRiskPercent = value
             }
             if let value = try reader.positive("risk_multiplier") { rule.riskMultiplier = value }
@@ -80,13 +95,16 @@ extension ConfigLoader {
 
 extension ConfigLoader {
     /// Applies the config file's `symbol_aliases:` (broker name → canonical symbol, `GOLD: XAUUSD`).
-    public static func applySymbolAliases(_ aliases: [String: String], to config: inout BittenConfig) throws(ConfigError) {
+    public static func applySymbolAliases(_ aliases: [String: String], to config: inout BittenConfig)
+        throws(ConfigError)
+    {
         for (from, to) in aliases {
             guard Symbol.isValid(from) else {
                 throw ConfigError(setting: "symbol_aliases.\(from)", message: "'\(from)' is not a broker symbol")
             }
             guard Symbol.isValid(to), to == to.uppercased() else {
-                throw ConfigError(setting: "symbol_aliases.\(from)", message: "'\(to)' is not a canonical symbol (upper case)")
+                throw ConfigError(
+                    setting: "symbol_aliases.\(from)", message: "'\(to)' is not a canonical symbol (upper case)")
             }
             config.symbolAliases[from.uppercased()] = to
         }
@@ -101,7 +119,9 @@ struct FieldValues {
 
     func checkKeys() throws(ConfigError) {
         for key in fields.keys where !known.contains(key) {
-            throw ConfigError(setting: "\(prefix).\(key)", message: "unknown field (known: \(known.sorted().joined(separator: ", ")))")
+            throw ConfigError(
+                setting: "\(prefix).\(key)", message: "unknown field (known: \(known.sorted().joined(separator: ", ")))"
+            )
         }
     }
 

@@ -28,13 +28,15 @@ public enum ConfigLoader {
 
     /// All settings, by environment name.
     public static let settings: [String] = [
-        "BITTEN_REDIS_URL", "BITTEN_REDIS_CLUSTER", "BITTEN_DATA_DIR", "BITTEN_BIND_HOST", "BITTEN_HTTP_HOST", "BITTEN_COMMAND_PORT",
+        "BITTEN_REDIS_URL", "BITTEN_REDIS_CLUSTER", "BITTEN_DATA_DIR", "BITTEN_BIND_HOST", "BITTEN_HTTP_HOST",
+        "BITTEN_COMMAND_PORT",
         "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT", "BITTEN_CONFIRM_PORT", "BITTEN_SIGNAL_IN_PORT",
         "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT", "BITTEN_HTTP_PORT",
         "BITTEN_HEARTBEAT_TIMEOUT", "BITTEN_ALERT_COOLDOWN", "BITTEN_PING_INTERVAL", "BITTEN_RELAY_FORMAT",
         "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
-        "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE", "BITTEN_GATEWAY_ID",
+        "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE",
+        "BITTEN_GATEWAY_ID",
         "BITTEN_MALLOC_MMAP_THRESHOLD", "BITTEN_EA_PEER_CHECK", "BITTEN_SWITCH_APPROVE_AFTER", "BITTEN_EA_NETWORKS",
         "BITTEN_TRADE_SHARDS", "BITTEN_FAULT_INJECT",
     ]
@@ -50,7 +52,10 @@ public enum ConfigLoader {
         for (key, value) in values {
             let setting = "BITTEN_" + key.uppercased()
             guard settings.contains(setting) else {
-                throw ConfigError(setting: key, message: "unknown setting in the config file (known: \(settings.map(fileKey).joined(separator: ", ")))")
+                throw ConfigError(
+                    setting: key,
+                    message:
+                        "unknown setting in the config file (known: \(settings.map(fileKey).joined(separator: ", ")))")
             }
             layer[setting] = value
         }
@@ -71,27 +76,32 @@ public enum ConfigLoader {
         func port(_ setting: String, _ keyPath: WritableKeyPath<BittenConfig, Int>) throws(ConfigError) {
             guard let (text, source) = lookup(setting) else { return }
             guard let value = Int(text.trimmingSpaces), (1...65535).contains(value) else {
-                throw ConfigError(setting: setting, message: "'\(text)' from the \(source.rawValue) is not a port (1-65535)")
+                throw ConfigError(
+                    setting: setting, message: "'\(text)' from the \(source.rawValue) is not a port (1-65535)")
             }
             config[keyPath: keyPath] = value
         }
         func seconds(_ setting: String, _ keyPath: WritableKeyPath<BittenConfig, Double>) throws(ConfigError) {
             guard let (text, source) = lookup(setting) else { return }
             guard let value = Double(text.trimmingSpaces), value.isFinite, value > 0, value <= 86_400 else {
-                throw ConfigError(setting: setting, message: "'\(text)' from the \(source.rawValue) is not a number of seconds (0-86400)")
+                throw ConfigError(
+                    setting: setting,
+                    message: "'\(text)' from the \(source.rawValue) is not a number of seconds (0-86400)")
             }
             config[keyPath: keyPath] = value
         }
         if let (text, source) = lookup("BITTEN_REDIS_URL") {
             if text.hasPrefix("redis-cluster://") {
                 do { config.redisCluster = try RedisClusterURL(parsing: text) } catch {
-                    throw ConfigError(setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): \(error.message)")
+                    throw ConfigError(
+                        setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): \(error.message)")
                 }
             } else {
                 do {
                     config.redisURL = try RedisURL(parsing: text)
                 } catch {
-                    throw ConfigError(setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): \(error.message)")
+                    throw ConfigError(
+                        setting: "BITTEN_REDIS_URL", message: "from the \(source.rawValue): \(error.message)")
                 }
             }
         }
@@ -99,7 +109,9 @@ public enum ConfigLoader {
             switch text.lowercased() {
             case "1", "true", "yes", "on": config.managedCluster = true
             case "0", "false", "no", "off": config.managedCluster = false
-            default: throw ConfigError(setting: "BITTEN_REDIS_CLUSTER", message: "'\(text)' from the \(source.rawValue) is not on or off")
+            default:
+                throw ConfigError(
+                    setting: "BITTEN_REDIS_CLUSTER", message: "'\(text)' from the \(source.rawValue) is not on or off")
             }
         }
         if let (text, _) = lookup("BITTEN_DATA_DIR") { config.dataDir = text }
@@ -123,27 +135,38 @@ public enum ConfigLoader {
         try seconds("BITTEN_EA_LINK_TIMEOUT", \.eaLinkTimeout)
         if let (text, source) = lookup("BITTEN_RELAY_FORMAT") {
             guard let format = BittenConfig.RelayFormat(rawValue: text) else {
-                throw ConfigError(setting: "BITTEN_RELAY_FORMAT", message: "'\(text)' from the \(source.rawValue) is neither topic nor legacy")
+                throw ConfigError(
+                    setting: "BITTEN_RELAY_FORMAT",
+                    message: "'\(text)' from the \(source.rawValue) is neither topic nor legacy")
             }
             config.relayFormat = format
         }
         if let (text, _) = lookup("BITTEN_API_TOKEN") { config.apiToken = text }
         if let (text, source) = lookup("BITTEN_EA_PEER_CHECK") {
             guard let match = PeerMatch(rawValue: text.trimmingSpaces.replacingOccurrences(of: "/", with: "")) else {
-                throw ConfigError(setting: "BITTEN_EA_PEER_CHECK", message: "'\(text)' from the \(source.rawValue) is not exact, /24 or off")
+                throw ConfigError(
+                    setting: "BITTEN_EA_PEER_CHECK",
+                    message: "'\(text)' from the \(source.rawValue) is not exact, /24 or off")
             }
             config.eaPeerCheck = match
         }
         if let (text, source) = lookup("BITTEN_EA_NETWORKS") {
             let (list, invalid) = NetworkAllowList.parse(text)
             guard invalid.isEmpty, !list.networks.isEmpty else {
-                throw ConfigError(setting: "BITTEN_EA_NETWORKS", message: "'\(invalid.first ?? text)' from the \(source.rawValue) is not a network (CIDR such as 10.0.0.0/8, comma-separated)")
+                throw ConfigError(
+                    setting: "BITTEN_EA_NETWORKS",
+                    message:
+                        "'\(invalid.first ?? text)' from the \(source.rawValue) is not a network (CIDR such as 10.0.0.0/8, comma-separated)"
+                )
             }
             config.eaNetworks = list
         }
         if let (text, source) = lookup("BITTEN_SWITCH_APPROVE_AFTER") {
             guard let value = Double(text.trimmingSpaces), value.isFinite, value >= 0, value <= 30 * 86_400 else {
-                throw ConfigError(setting: "BITTEN_SWITCH_APPROVE_AFTER", message: "'\(text)' from the \(source.rawValue) is not a number of seconds (0 = off, at most 30 days)")
+                throw ConfigError(
+                    setting: "BITTEN_SWITCH_APPROVE_AFTER",
+                    message:
+                        "'\(text)' from the \(source.rawValue) is not a number of seconds (0 = off, at most 30 days)")
             }
             config.switchApprovalAfter = value
         }
@@ -151,26 +174,34 @@ public enum ConfigLoader {
         try seconds("BITTEN_SIGNAL_TTL", \.signalTTL)
         if let (text, source) = lookup("BITTEN_TRADE_SHARDS") {
             guard let value = Int(text.trimmingSpaces), (1...1024).contains(value) else {
-                throw ConfigError(setting: "BITTEN_TRADE_SHARDS", message: "'\(text)' from the \(source.rawValue) is not a shard count from 1 to 1024")
+                throw ConfigError(
+                    setting: "BITTEN_TRADE_SHARDS",
+                    message: "'\(text)' from the \(source.rawValue) is not a shard count from 1 to 1024")
             }
             config.tradeShards = value
         }
         if let (text, source) = lookup("BITTEN_BASE_RISK") {
             guard let value = Double(text.trimmingSpaces), value >= 1, value <= 2 else {
-                throw ConfigError(setting: "BITTEN_BASE_RISK", message: "'\(text)' from the \(source.rawValue) is not a percent from 1 to 2")
+                throw ConfigError(
+                    setting: "BITTEN_BASE_RISK",
+                    message: "'\(text)' from the \(source.rawValue) is not a percent from 1 to 2")
             }
             config.baseRiskPercent = value
         }
         if let (text, source) = lookup("BITTEN_WEBHOOK_URL") {
             guard text.hasPrefix("http://") || text.hasPrefix("https://") else {
-                throw ConfigError(setting: "BITTEN_WEBHOOK_URL", message: "'\(text)' from the \(source.rawValue) is not an http(s) URL")
+                throw ConfigError(
+                    setting: "BITTEN_WEBHOOK_URL",
+                    message: "'\(text)' from the \(source.rawValue) is not an http(s) URL")
             }
             config.webhookURL = text
         }
         if let (text, source) = lookup("BITTEN_FAULT_INJECT") {
             guard let fault = TradeEngine.Fault(rawValue: text) else {
-                throw ConfigError(setting: "BITTEN_FAULT_INJECT", message: "'\(text)' from the \(source.rawValue) is not one of "
-                    + TradeEngine.Fault.allCases.map(\.rawValue).joined(separator: ", "))
+                throw ConfigError(
+                    setting: "BITTEN_FAULT_INJECT",
+                    message: "'\(text)' from the \(source.rawValue) is not one of "
+                        + TradeEngine.Fault.allCases.map(\.rawValue).joined(separator: ", "))
             }
             config.faultInjection = fault
         }
@@ -179,22 +210,30 @@ public enum ConfigLoader {
             for pair in text.split(separator: ",") {
                 let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).trimmingSpaces }
                 guard parts.count == 2, let level = RiskLevel(rawValue: parts[0].uppercased()),
-                      let value = Double(parts[1]), value >= 0, value <= 3 else {
-                    throw ConfigError(setting: "BITTEN_CITADEL_MULTIPLIERS",
-                                      message: "'\(pair)' from the \(source.rawValue) is not LEVEL=multiplier (levels \(RiskLevel.allCases.map(\.rawValue).joined(separator: ", ")), multiplier 0-3)")
+                    let value = Double(parts[1]), value >= 0, value <= 3
+                else {
+                    throw ConfigError(
+                        setting: "BITTEN_CITADEL_MULTIPLIERS",
+                        message:
+                            "'\(pair)' from the \(source.rawValue) is not LEVEL=multiplier (levels \(RiskLevel.allCases.map(\.rawValue).joined(separator: ", ")), multiplier 0-3)"
+                    )
                 }
                 config.citadel.multipliers[level] = value
             }
         }
         if let (text, source) = lookup("BITTEN_CITADEL_SWEEP_PIPS") {
             guard let value = Double(text.trimmingSpaces), value > 0, value <= 1000 else {
-                throw ConfigError(setting: "BITTEN_CITADEL_SWEEP_PIPS", message: "'\(text)' from the \(source.rawValue) is not a number of pips (0-1000)")
+                throw ConfigError(
+                    setting: "BITTEN_CITADEL_SWEEP_PIPS",
+                    message: "'\(text)' from the \(source.rawValue) is not a number of pips (0-1000)")
             }
             config.citadel.sweepThresholdPips = value
         }
         if let (text, source) = lookup("BITTEN_CITADEL_ALERT_COOLDOWN") {
             guard let value = Double(text.trimmingSpaces), value.isFinite, value >= 0, value <= 86_400 else {
-                throw ConfigError(setting: "BITTEN_CITADEL_ALERT_COOLDOWN", message: "'\(text)' from the \(source.rawValue) is not a number of seconds (0-86400)")
+                throw ConfigError(
+                    setting: "BITTEN_CITADEL_ALERT_COOLDOWN",
+                    message: "'\(text)' from the \(source.rawValue) is not a number of seconds (0-86400)")
             }
             config.citadel.alertCooldown = value
         }
@@ -203,7 +242,9 @@ public enum ConfigLoader {
             case "1", "true", "yes", "on": config.suppressAlertsWhenMarketClosed = true
             case "0", "false", "no", "off": config.suppressAlertsWhenMarketClosed = false
             default:
-                throw ConfigError(setting: "BITTEN_MARKET_CLOSED_SILENCE", message: "'\(text)' from the \(source.rawValue) is not true or false")
+                throw ConfigError(
+                    setting: "BITTEN_MARKET_CLOSED_SILENCE",
+                    message: "'\(text)' from the \(source.rawValue) is not true or false")
             }
         }
         if let (text, source) = lookup("BITTEN_PROTECT_READS") {
@@ -211,12 +252,18 @@ public enum ConfigLoader {
             case "1", "true", "yes", "on": config.protectReads = true
             case "0", "false", "no", "off": config.protectReads = false
             default:
-                throw ConfigError(setting: "BITTEN_PROTECT_READS", message: "'\(text)' from the \(source.rawValue) is not true or false")
+                throw ConfigError(
+                    setting: "BITTEN_PROTECT_READS",
+                    message: "'\(text)' from the \(source.rawValue) is not true or false")
             }
         }
         if let (text, source) = lookup("BITTEN_GATEWAY_ID") {
-            guard (1...32).contains(text.count), text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
-                throw ConfigError(setting: "BITTEN_GATEWAY_ID", message: "'\(text)' from the \(source.rawValue) is not 1-32 letters, digits, - or _")
+            guard (1...32).contains(text.count),
+                text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+            else {
+                throw ConfigError(
+                    setting: "BITTEN_GATEWAY_ID",
+                    message: "'\(text)' from the \(source.rawValue) is not 1-32 letters, digits, - or _")
             }
             config.gatewayID = text
         }
@@ -224,32 +271,46 @@ public enum ConfigLoader {
             switch text.lowercased() {
             case "1", "true", "yes", "on": config.curve = true
             case "0", "false", "no", "off": config.curve = false
-            default: throw ConfigError(setting: "BITTEN_CURVE", message: "'\(text)' from the \(source.rawValue) is not on or off")
+            default:
+                throw ConfigError(
+                    setting: "BITTEN_CURVE", message: "'\(text)' from the \(source.rawValue) is not on or off")
             }
         }
         if let (text, source) = lookup("BITTEN_EA_RATE_LIMIT") {
             guard let value = Double(text.trimmingSpaces), value.isFinite, value >= 0 else {
-                throw ConfigError(setting: "BITTEN_EA_RATE_LIMIT", message: "'\(text)' from the \(source.rawValue) is not a number of messages per second (0 = no limit)")
+                throw ConfigError(
+                    setting: "BITTEN_EA_RATE_LIMIT",
+                    message:
+                        "'\(text)' from the \(source.rawValue) is not a number of messages per second (0 = no limit)")
             }
             config.eaRateLimit = value
         }
         if let (text, source) = lookup("BITTEN_MALLOC_MMAP_THRESHOLD") {
             guard let value = Int(text.trimmingSpaces), value >= 0, value <= 32 * 1024 * 1024 else {
-                throw ConfigError(setting: "BITTEN_MALLOC_MMAP_THRESHOLD", message: "'\(text)' from the \(source.rawValue) is not a size in bytes from 0 (glibc's default) to 33554432")
+                throw ConfigError(
+                    setting: "BITTEN_MALLOC_MMAP_THRESHOLD",
+                    message:
+                        "'\(text)' from the \(source.rawValue) is not a size in bytes from 0 (glibc's default) to 33554432"
+                )
             }
             config.mallocMmapThreshold = value
         }
         // Anyone who can reach the API can trade: it only leaves the machine with a token.
         let loopback = ["127.0.0.1", "localhost", "::1"].contains(config.httpHost) || config.httpHost.hasPrefix("127.")
         if !loopback && (config.apiToken ?? "").isEmpty {
-            throw ConfigError(setting: "BITTEN_HTTP_HOST",
-                              message: "refusing to serve the HTTP API on \(config.httpHost) without BITTEN_API_TOKEN (set a token, or bind 127.0.0.1)")
+            throw ConfigError(
+                setting: "BITTEN_HTTP_HOST",
+                message:
+                    "refusing to serve the HTTP API on \(config.httpHost) without BITTEN_API_TOKEN (set a token, or bind 127.0.0.1)"
+            )
         }
         if config.protectReads && (config.apiToken ?? "").isEmpty {
             throw ConfigError(setting: "BITTEN_PROTECT_READS", message: "needs BITTEN_API_TOKEN")
         }
-        let ports = [config.commandPort, config.marketPort, config.signalPort, config.confirmPort, config.signalInPort,
-                     config.relayPort, config.alertPort, config.queryPort, config.httpPort]
+        let ports = [
+            config.commandPort, config.marketPort, config.signalPort, config.confirmPort, config.signalInPort,
+            config.relayPort, config.alertPort, config.queryPort, config.httpPort,
+        ]
         if Set(ports).count != ports.count {
             throw ConfigError(setting: "ports", message: "two services are configured on the same port")
         }

@@ -66,8 +66,9 @@ extension ConfirmationService {
                             try spool.append(waiting)
                             try journal?.clear()
                         } catch {
-                            logger.error("could not spool confirmations at shutdown (the journal keeps them)",
-                                         metadata: ["entries": "\(waiting.count)"])
+                            logger.error(
+                                "could not spool confirmations at shutdown (the journal keeps them)",
+                                metadata: ["entries": "\(waiting.count)"])
                         }
                     }
                     return
@@ -126,7 +127,13 @@ extension ConfirmationService {
                 open[shard] = at
                 // The script tells whether the stream ended where the engine here stands (so it may take the entry).
                 let expected = handoff == nil ? "" : lastHanded.withLock { $0[shard] } ?? appliedCursor?(shard) ?? ""
-                calls.append(Call(shard: shard, args: ["EVALSHA", "", "2", keys.confirmations, keys.list("confirmations:writers"), entry[0], expected]))
+                calls.append(
+                    Call(
+                        shard: shard,
+                        args: [
+                            "EVALSHA", "", "2", keys.confirmations, keys.list("confirmations:writers"), entry[0],
+                            expected,
+                        ]))
             }
             calls[at].args.append(entry[1])
             calls[at].args.append(LedgerRecord.encode(fields))
@@ -139,17 +146,20 @@ extension ConfirmationService {
         if redis.isCluster {
             // Each shard's ledger is in its own slot: one script call per shard, in order within each.
             for call in calls {
-                replies.append(try await redis.evaluate(Self.appendScript, keys: [call.args[3], call.args[4]], args: Array(call.args.dropFirst(5))))
+                replies.append(
+                    try await redis.evaluate(
+                        Self.appendScript, keys: [call.args[3], call.args[4]], args: Array(call.args.dropFirst(5))))
             }
         } else {
             let prepared = calls.map(\.args)
             replies = try await redis.withConnection { connection in
                 let sha = try connection.scriptSHA(Self.appendScript)
-                let replies = try connection.pipeline(prepared.map { call in
-                    var call = call
-                    call[1] = sha
-                    return call
-                })
+                let replies = try connection.pipeline(
+                    prepared.map { call in
+                        var call = call
+                        call[1] = sha
+                        return call
+                    })
                 if replies.contains(where: RedisConnection.isNoScript) {
                     connection.forgetScripts()
                     throw RedisError(.server, "NOSCRIPT: the append script was reloaded; the batch is sent again")
@@ -168,14 +178,17 @@ extension ConfirmationService {
                 continue
             }
             if count == 0 { continue }
-            guard count == call.messages.count, call.decoded, handoff != nil, let id = parts[1].string, let previous = parts[2].string,
-                  !previous.isEmpty else {
+            guard count == call.messages.count, call.decoded, handoff != nil, let id = parts[1].string,
+                let previous = parts[2].string,
+                !previous.isEmpty
+            else {
                 readerNeeded = true
                 lastHanded.withLock { $0[call.shard] = nil }
                 continue
             }
             let messages = call.messages.enumerated().map { StreamEntry(id: "\(id)#\($0.offset)", fields: $0.element) }
-            handing.append(Handed(shard: call.shard, id: id, previous: previous, messages: messages, events: call.events))
+            handing.append(
+                Handed(shard: call.shard, id: id, previous: previous, messages: messages, events: call.events))
             lastHanded.withLock { $0[call.shard] = id }
         }
         if readerNeeded { onAppended() }
@@ -249,7 +262,8 @@ extension ConfirmationService {
             logger.notice("Redis reachable again; confirmations flow to the stream")
         } else {
             board.set(Self.name, .running, detail: "Redis unreachable: confirmations are spooled to disk")
-            logger.error("Redis unreachable; spooling confirmations", metadata: ["error": "\(error.map { "\($0)" } ?? "")"])
+            logger.error(
+                "Redis unreachable; spooling confirmations", metadata: ["error": "\(error.map { "\($0)" } ?? "")"])
         }
     }
 
@@ -261,14 +275,18 @@ extension ConfirmationService {
                 try spool.append(entries.map(\.entry))
                 spooled = true
             } catch {
-                logger.error("could not spool confirmations", metadata: ["entries": "\(entries.count)", "error": "\(error)"])
+                logger.error(
+                    "could not spool confirmations", metadata: ["entries": "\(entries.count)", "error": "\(error)"])
             }
         }
         if !spooled { queue.withLock { $0.append(contentsOf: entries) } }
         if let suppressed = keptThrottle.allow() {
-            logger.warning("confirmation kept, not applied: the ledger is off here", metadata: [
-                "entries": "\(entries.count)", "reason": "\(reason)", "backlog": "\(backlog)", "suppressed_since_last": "\(suppressed)",
-            ])
+            logger.warning(
+                "confirmation kept, not applied: the ledger is off here",
+                metadata: [
+                    "entries": "\(entries.count)", "reason": "\(reason)", "backlog": "\(backlog)",
+                    "suppressed_since_last": "\(suppressed)",
+                ])
         }
     }
 }

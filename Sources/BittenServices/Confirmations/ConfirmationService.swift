@@ -36,8 +36,11 @@ public final class ConfirmationService: Service, Sendable {
 
     /// Hands appended messages to the trade engine: shard, stream entry id, the id before it, the messages
     /// (`id#n`) and their events. Returns whether the engine applied them.
-    public typealias Handoff = @Sendable (_ shard: Int, _ id: String, _ previous: String, _ messages: [StreamEntry],
-                                          _ events: [LedgerEvent?]) -> Bool
+    public typealias Handoff =
+        @Sendable (
+            _ shard: Int, _ id: String, _ previous: String, _ messages: [StreamEntry],
+            _ events: [LedgerEvent?]
+        ) -> Bool
     /// The last ledger entry the engine applied for a shard (nil: it does not own the shard).
     public typealias AppliedCursor = @Sendable (_ shard: Int) -> String?
 
@@ -90,11 +93,13 @@ public final class ConfirmationService: Service, Sendable {
     /// engine here stands (`Scripts/append_confirmations.lua`).
     static let appendScript = LuaScripts.appendConfirmations
 
-    public init(input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
-                logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
-                spoolDirectory: String? = nil, writerID: String = "bitten", valuation: (any ValuationQuotes)? = nil,
-                ledgerOff: String? = nil, shards: Int = 16, handoff: Handoff? = nil, appliedCursor: AppliedCursor? = nil,
-                onAppended: @escaping @Sendable () -> Void = {}) {
+    public init(
+        input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
+        logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+        spoolDirectory: String? = nil, writerID: String = "bitten", valuation: (any ValuationQuotes)? = nil,
+        ledgerOff: String? = nil, shards: Int = 16, handoff: Handoff? = nil, appliedCursor: AppliedCursor? = nil,
+        onAppended: @escaping @Sendable () -> Void = {}
+    ) {
         self.ledgerOff = ledgerOff
         self.shards = max(1, shards)
         self.valuation = valuation
@@ -110,8 +115,9 @@ public final class ConfirmationService: Service, Sendable {
                 spool = try ConfirmationSpool(directory: spoolDirectory)
                 journal = try ConfirmationSpool(directory: spoolDirectory, name: "confirmations.journal", sync: false)
             } catch {
-                logger.error("cannot open the confirmation spool; entries will wait in memory while Redis is away",
-                             metadata: ["dir": "\(spoolDirectory)", "error": "\(error)"])
+                logger.error(
+                    "cannot open the confirmation spool; entries will wait in memory while Redis is away",
+                    metadata: ["dir": "\(spoolDirectory)", "error": "\(error)"])
             }
         }
         if let spool, let journal, journal.count > 0 {
@@ -121,7 +127,9 @@ public final class ConfirmationService: Service, Sendable {
                 let recovered = try journal.entries()
                 try spool.replace(with: Self.merged(try spool.entries(), recovered))
                 try journal.clear()
-                logger.notice("confirmations of the last run recovered from its journal", metadata: ["entries": "\(recovered.count)"])
+                logger.notice(
+                    "confirmations of the last run recovered from its journal",
+                    metadata: ["entries": "\(recovered.count)"])
             } catch {
                 logger.error("could not recover the confirmation journal", metadata: ["error": "\(error)"])
             }
@@ -153,12 +161,14 @@ public final class ConfirmationService: Service, Sendable {
     }
 
     public func run() async throws {
-        board.set(Self.name, .running, detail: ledgerOff.map { "pongs only (\($0)); confirmations are kept in the spool" })
+        board.set(
+            Self.name, .running, detail: ledgerOff.map { "pongs only (\($0)); confirmations are kept in the spool" })
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await withGracefulShutdownHandler {
                     for await batch in self.input.messages.cancelOnGracefulShutdown() { self.handle(batch) }
-                } onGracefulShutdown: {}
+                } onGracefulShutdown: {
+                }
                 self.stopping.store(true, ordering: .relaxed)
                 self.wakeContinuation.finish()
             }
@@ -197,18 +207,24 @@ public final class ConfirmationService: Service, Sendable {
                         "received_at", receivedAt,
                         "entry_id", writerID + ":" + seq,
                         // Text in the EA's code page is kept as the characters it meant.
-                        "payload", legacy ? Windows1252.decode(message.frames[0]) : String(decoding: message.frames[0], as: UTF8.self),
+                        "payload",
+                        legacy
+                            ? Windows1252.decode(message.frames[0])
+                            : String(decoding: message.frames[0], as: UTF8.self),
                     ]
                     // A confirmation that does not belong to the node (another account, an old node id, another
                     // machine) is kept in the ledger with the reason and never applied.
                     if let account = Self.account(of: decoded), let nodeID = Self.nodeID(of: decoded),
-                       let reason = registry.untrusted(uuid: decoded.userUUID, account: account, nodeID: nodeID, peer: message.peerAddress) {
+                        let reason = registry.untrusted(
+                            uuid: decoded.userUUID, account: account, nodeID: nodeID, peer: message.peerAddress)
+                    {
                         entry += ["untrusted", reason, "peer", message.peerAddress ?? ""]
                     }
                     // The EA never says what it closed at: the market at this moment goes with the entry,
                     // so the close is valued the same however late or often the entry is applied.
                     var quotes = ""
-                    if case .closeConfirmation = decoded, let valued = valuation?.valuationQuotes(for: decoded.userUUID) {
+                    if case .closeConfirmation = decoded, let valued = valuation?.valuationQuotes(for: decoded.userUUID)
+                    {
                         entry += ["quotes", valued]
                         quotes = valued
                     }
@@ -234,8 +250,9 @@ public final class ConfirmationService: Service, Sendable {
                 }
             }
             if !journaled, let suppressed = keptThrottle.allow() {
-                logger.error("confirmation journal not written: a crash now would lose what waits in memory",
-                             metadata: ["suppressed_since_last": "\(suppressed)"])
+                logger.error(
+                    "confirmation journal not written: a crash now would lose what waits in memory",
+                    metadata: ["suppressed_since_last": "\(suppressed)"])
             }
             wakeContinuation.yield()
         }
@@ -261,7 +278,9 @@ public final class ConfirmationService: Service, Sendable {
     func reject(_ error: WireError) {
         metrics.rejected(error)
         if let suppressed = throttle.allow() {
-            logger.warning("message rejected", metadata: ["port": "confirm", "reason": "\(error)", "suppressed_since_last": "\(suppressed)"])
+            logger.warning(
+                "message rejected",
+                metadata: ["port": "confirm", "reason": "\(error)", "suppressed_since_last": "\(suppressed)"])
         }
     }
 }

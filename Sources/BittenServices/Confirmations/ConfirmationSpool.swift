@@ -91,7 +91,9 @@ public final class ConfirmationSpool: Sendable {
             let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             let synced = fsync(fd) == 0
             close(fd)
-            guard written == data.count, synced, rename(temporary, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            guard written == data.count, synced, rename(temporary, path) == 0 else {
+                throw CocoaError(.fileWriteUnknown)
+            }
             // The file open for appending is the old one: the next append opens the new one.
             if state.fd >= 0 { close(state.fd) }
             state.fd = -1

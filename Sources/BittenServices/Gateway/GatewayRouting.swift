@@ -48,7 +48,9 @@ public final class GatewayInbox: Service, Sendable {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let popped: String?
             do {
-                _ = try await redis.command(["SET", alive, String(Int(Date().timeIntervalSince1970)), "EX", String(GatewayRouting.aliveSeconds)])
+                _ = try await redis.command([
+                    "SET", alive, String(Int(Date().timeIntervalSince1970)), "EX", String(GatewayRouting.aliveSeconds),
+                ])
                 popped = try await redis.blockingCommand(["BRPOP", inbox, "1"], waitsUpTo: 1).array?.last?.string
             } catch {
                 errors.note("inbox_pop", error, inbox)
@@ -64,8 +66,9 @@ public final class GatewayInbox: Service, Sendable {
 
     func handle(_ text: String) async {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: String],
-              let request = object["request"], let payload = object["command"],
-              let expires = object["expires_at"].flatMap(Double.init) else {
+            let request = object["request"], let payload = object["command"],
+            let expires = object["expires_at"].flatMap(Double.init)
+        else {
             logger.warning("malformed inbox entry", metadata: ["entry": "\(text.prefix(200))"])
             board.count(Self.name, errors: 1)
             return
@@ -76,7 +79,8 @@ public final class GatewayInbox: Service, Sendable {
             logger.warning("routed command expired before delivery", metadata: ["request": "\(request)"])
             await errors.attempt("routed_reply", request) {
                 try await redis.pipeline([
-                    ["LPUSH", GatewayRouting.reply(request), "transport:expired in the inbox"], ["EXPIRE", GatewayRouting.reply(request), "60"],
+                    ["LPUSH", GatewayRouting.reply(request), "transport:expired in the inbox"],
+                    ["EXPIRE", GatewayRouting.reply(request), "60"],
                 ])
             }
             return
@@ -120,7 +124,8 @@ public final class RoutedCommandChannel: CommandChannel, Sendable {
         if let local, local.isConnected(uuid) { return true }
         do {
             let fields = try await redis.command(["HMGET", RedisKeys.node(uuid), "status", "gateway"]).array ?? []
-            guard fields.count == 2, fields[0].string == "online", let gateway = fields[1].string, !gateway.isEmpty else { return false }
+            guard fields.count == 2, fields[0].string == "online", let gateway = fields[1].string, !gateway.isEmpty
+            else { return false }
             return try await redis.command(["EXISTS", GatewayRouting.alive(gateway)]).int == 1
         } catch {
             return false
@@ -132,7 +137,8 @@ public final class RoutedCommandChannel: CommandChannel, Sendable {
         if let local, local.isConnected(uuid) { return try await local.send(command) }
         let gateway: String
         do {
-            guard let name = try await redis.command(["HGET", RedisKeys.node(uuid), "gateway"]).string, !name.isEmpty else {
+            guard let name = try await redis.command(["HGET", RedisKeys.node(uuid), "gateway"]).string, !name.isEmpty
+            else {
                 throw GatewayError(code: .notConnected, message: "EA \(uuid) is not connected to any gateway")
             }
             gateway = name
@@ -149,16 +155,19 @@ public final class RoutedCommandChannel: CommandChannel, Sendable {
         }
         let request = UUID().uuidString
         let expires = Date().timeIntervalSince1970 + Self.maxAge
-        let entry = (try? JSONSerialization.data(withJSONObject: [
-            "request": request, "command": payload, "uuid": uuid, "expires_at": String(expires),
-        ]))
+        let entry =
+            (try? JSONSerialization.data(withJSONObject: [
+                "request": request, "command": payload, "uuid": uuid, "expires_at": String(expires),
+            ]))
             .map { String(decoding: $0, as: UTF8.self) } ?? ""
         let outcome: String?
         do {
             _ = try await redis.command(["LPUSH", GatewayRouting.inbox(gateway), entry])
             // On a worker connection of its own: the trade client's shared connections carry every fire.
-            outcome = try await redis.blockingCommand(["BRPOP", GatewayRouting.reply(request), String(replyTimeout)],
-                                                      waitsUpTo: Double(replyTimeout)).array?.last?.string
+            outcome = try await redis.blockingCommand(
+                ["BRPOP", GatewayRouting.reply(request), String(replyTimeout)],
+                waitsUpTo: Double(replyTimeout)
+            ).array?.last?.string
         } catch {
             throw GatewayError(code: .transport, message: "routing through gateway \(gateway) failed: \(error)")
         }

@@ -70,10 +70,13 @@ public final class GatewayService: Service, Sendable {
     /// `fireTimeout`: how long an unanswered ping may wait before the node is marked `commands_unread`;
     /// `quietWhenMarketClosed`: no pings Friday 22:00 → Sunday 22:00 UTC; `monitor`: the command socket's
     /// connection events (see `EALinks`), with `linkTimeout` the seconds a new connection may stay silent.
-    public init(socket: LoopSocket, registry: NodeRegistry, board: ServiceBoard, port: Int, pingInterval: Duration,
-                logger: Logger, rateLimit: (rate: Double, burst: Double)? = nil, fireTimeout: Double = 30,
-                quietWhenMarketClosed: Bool = true, alerts: AlertQueue? = nil, monitor: LoopSocket? = nil, linkTimeout: Double = 45,
-                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+    public init(
+        socket: LoopSocket, registry: NodeRegistry, board: ServiceBoard, port: Int, pingInterval: Duration,
+        logger: Logger, rateLimit: (rate: Double, burst: Double)? = nil, fireTimeout: Double = 30,
+        quietWhenMarketClosed: Bool = true, alerts: AlertQueue? = nil, monitor: LoopSocket? = nil,
+        linkTimeout: Double = 45,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
         self.monitor = monitor
         self.linkTimeout = linkTimeout
         self.localPort = socket.boundPort ?? port
@@ -103,11 +106,15 @@ public final class GatewayService: Service, Sendable {
         let route = routes.withLock { $0.byUUID[uuid] }
         let (identity, routeNode) = (route?.identity, route?.nodeID)
         guard let identity else {
-            throw GatewayError(code: .notConnected, message: "EA \(uuid) is not connected (no HELLO or HEARTBEAT received)")
+            throw GatewayError(
+                code: .notConnected, message: "EA \(uuid) is not connected (no HELLO or HEARTBEAT received)")
         }
         if let routeNode, let current = registry.node(uuid)?.nodeID, !current.isEmpty, current != routeNode {
-            throw GatewayError(code: .notConnected,
-                               message: "EA \(uuid) restarted as \(current) and its command connection has not spoken since (the route is \(routeNode)'s)")
+            throw GatewayError(
+                code: .notConnected,
+                message:
+                    "EA \(uuid) restarted as \(current) and its command connection has not spoken since (the route is \(routeNode)'s)"
+            )
         }
         return identity
     }
@@ -150,7 +157,9 @@ public final class GatewayService: Service, Sendable {
         let displaced: String? = routes.withLock { r in
             // Every heartbeat comes here: a route that is already what it says is left alone (one lookup, no write).
             let known = r.byUUID[uuid]
-            if let known, known.identity == identity, nodeID == nil || nodeID!.isEmpty || known.nodeID == nodeID { return nil }
+            if let known, known.identity == identity, nodeID == nil || nodeID!.isEmpty || known.nodeID == nodeID {
+                return nil
+            }
             var displaced: String?
             if let owner = r.byIdentity[identity], owner != uuid {
                 // Two UUIDs that differ only in their last character share a frame: never let a
@@ -167,8 +176,9 @@ public final class GatewayService: Service, Sendable {
             return displaced
         }
         if let displaced {
-            logger.warning("identity frame collision: route removed",
-                           metadata: ["bitten.node.uuid": "\(uuid)", "displaced_uuid": "\(displaced)"])
+            logger.warning(
+                "identity frame collision: route removed",
+                metadata: ["bitten.node.uuid": "\(uuid)", "displaced_uuid": "\(displaced)"])
         }
     }
 
@@ -195,7 +205,8 @@ public final class GatewayService: Service, Sendable {
             for await batch in socket.messages.cancelOnGracefulShutdown() {
                 handle(batch)
             }
-        } onGracefulShutdown: {}
+        } onGracefulShutdown: {
+        }
     }
 
     func handle(_ batch: [Message]) {
@@ -209,7 +220,9 @@ public final class GatewayService: Service, Sendable {
             guard frames.count == 2 || (frames.count == 3 && frames[1].isEmpty) else {
                 if let fd { noteLink(fd, uuid: nil, peer: message.peerAddress, at: at) }
                 rejected += 1
-                reject(WireError(.malformed, "expected identity and one JSON frame, got \(frames.count) frames"), identity: frames.first)
+                reject(
+                    WireError(.malformed, "expected identity and one JSON frame, got \(frames.count) frames"),
+                    identity: frames.first)
                 continue
             }
             if !limiter.withLock({ $0 == nil || $0!.allow(String(decoding: frames[0], as: UTF8.self), at: at) }) {
@@ -240,12 +253,17 @@ public final class GatewayService: Service, Sendable {
                     // A refused connection that holds the routing id would keep the pinned EA out (libzmq gives
                     // the id to one connection at a time): drop it, unless it is an account switch waiting for
                     // an operator, who may approve it.
-                    if let fd, registry.node(decoded.userUUID)?.pendingSwitch == nil, dropLink(fd) { droppedRefused.increment() }
+                    if let fd, registry.node(decoded.userUUID)?.pendingSwitch == nil, dropLink(fd) {
+                        droppedRefused.increment()
+                    }
                     if let suppressed = throttle.allow() {
-                        logger.warning("EA message refused: it does not fit the node's pin", metadata: [
-                            "bitten.node.uuid": "\(decoded.userUUID)", "peer": "\(message.peerAddress ?? "")", "reason": "\(reason)",
-                            "suppressed_since_last": "\(suppressed)",
-                        ])
+                        logger.warning(
+                            "EA message refused: it does not fit the node's pin",
+                            metadata: [
+                                "bitten.node.uuid": "\(decoded.userUUID)", "peer": "\(message.peerAddress ?? "")",
+                                "reason": "\(reason)",
+                                "suppressed_since_last": "\(suppressed)",
+                            ])
                     }
                 }
             } catch {
@@ -260,10 +278,13 @@ public final class GatewayService: Service, Sendable {
     private func reject(_ error: WireError, identity: [UInt8]?) {
         metrics.rejected(error)
         if let suppressed = throttle.allow() {
-            logger.warning("message rejected", metadata: [
-                "port": "command", "reason": "\(error)", "identity": "\(String(decoding: (identity ?? []).prefix(64), as: UTF8.self))",
-                "suppressed_since_last": "\(suppressed)",
-            ])
+            logger.warning(
+                "message rejected",
+                metadata: [
+                    "port": "command", "reason": "\(error)",
+                    "identity": "\(String(decoding: (identity ?? []).prefix(64), as: UTF8.self))",
+                    "suppressed_since_last": "\(suppressed)",
+                ])
         }
     }
 
@@ -280,7 +301,9 @@ public final class GatewayService: Service, Sendable {
     private func noteLink(_ fd: Int32, uuid: String?, peer: String?, at: Double) {
         links.withLock { table in
             // A link whose accept was not seen (rare): learn its far end now, so that a drop can check it.
-            if table.links[fd] == nil, let remote = TCPLink.remoteEndpoint(fd) { table.opened(fd, host: remote.host, port: remote.port, at: at) }
+            if table.links[fd] == nil, let remote = TCPLink.remoteEndpoint(fd) {
+                table.opened(fd, host: remote.host, port: remote.port, at: at)
+            }
             table.delivered(fd, uuid: uuid, peerAddress: peer, at: at)
         }
     }
@@ -288,10 +311,12 @@ public final class GatewayService: Service, Sendable {
     /// Shuts the link down (its DEALER reconnects by itself) if it still is the connection we know.
     @discardableResult
     private func dropLink(_ fd: Int32) -> Bool {
-        guard let link = links.withLock({ table -> EALinks.Link? in
-            defer { table.forget(fd) }
-            return table.links[fd]
-        }) else { return false }
+        guard
+            let link = links.withLock({ table -> EALinks.Link? in
+                defer { table.forget(fd) }
+                return table.links[fd]
+            })
+        else { return false }
         return drop(fd, link)
     }
 
@@ -308,7 +333,8 @@ public final class GatewayService: Service, Sendable {
                     linkEvent(event, at: now())
                 }
             }
-        } onGracefulShutdown: {}
+        } onGracefulShutdown: {
+        }
     }
 
     func linkEvent(_ event: MonitorEvent, at: Double) {
@@ -321,8 +347,9 @@ public final class GatewayService: Service, Sendable {
             let waiting = links.withLock { $0.closed(fd) }
             for (fd, link) in waiting where drop(fd, link) {
                 droppedRestart.increment()
-                logger.info("EA connection closed: a silent connection from the same host (the EA restarted while its old connection still held the routing id) was dropped so that it reconnects and takes the route",
-                            metadata: ["peer": "\(link.host):\(link.port ?? 0)"])
+                logger.info(
+                    "EA connection closed: a silent connection from the same host (the EA restarted while its old connection still held the routing id) was dropped so that it reconnects and takes the route",
+                    metadata: ["peer": "\(link.host):\(link.port ?? 0)"])
             }
         default: break
         }
@@ -346,7 +373,8 @@ public final class GatewayService: Service, Sendable {
     func sweepStaleLinks(at: Double) {
         let candidates = links.withLock { $0.stale(longerThan: linkTimeout, at: at) }
         for (fd, link) in candidates {
-            guard let uuid = link.uuid, let node = registry.node(uuid), node.online, at - node.lastSeen <= linkTimeout else { continue }
+            guard let uuid = link.uuid, let node = registry.node(uuid), node.online, at - node.lastSeen <= linkTimeout
+            else { continue }
             // Taken out as if closed: the silent connections of its host (a restarted EA held off by it) are
             // released at once, as when the monitor reports a close.
             let released = links.withLock { table -> [(fd: Int32, link: EALinks.Link)]? in
@@ -355,9 +383,12 @@ public final class GatewayService: Service, Sendable {
             }
             guard let released, drop(fd, link) else { continue }
             droppedStale.increment()
-            logger.warning("EA connection dropped: silent past the link timeout while its EA is heard on its other channels",
-                           metadata: ["bitten.node.uuid": "\(uuid)", "peer": "\(link.host):\(link.port ?? 0)",
-                                      "silent_seconds": "\(Int(at - (link.lastMessageAt ?? at)))"])
+            logger.warning(
+                "EA connection dropped: silent past the link timeout while its EA is heard on its other channels",
+                metadata: [
+                    "bitten.node.uuid": "\(uuid)", "peer": "\(link.host):\(link.port ?? 0)",
+                    "silent_seconds": "\(Int(at - (link.lastMessageAt ?? at)))",
+                ])
             for (fd, link) in released where drop(fd, link) { droppedRestart.increment() }
         }
     }
@@ -376,15 +407,22 @@ public final class GatewayService: Service, Sendable {
                 return true
             }
             let peer = "\(link.host):\(link.port ?? 0)"
-            let which = candidates.isEmpty
+            let which =
+                candidates.isEmpty
                 ? "an EA with the UUID of a connected node, from a host no connected node uses"
                 : "a second EA on the host of \(candidates.joined(separator: ", "))"
-            logger.warning("EA connection dropped: silent since it connected, its routing id is held by another live connection",
-                           metadata: ["peer": "\(peer)", "silent_seconds": "\(Int(at - link.openedAt))", "same_host_nodes": "\(candidates)"])
+            logger.warning(
+                "EA connection dropped: silent since it connected, its routing id is held by another live connection",
+                metadata: [
+                    "peer": "\(peer)", "silent_seconds": "\(Int(at - link.openedAt))",
+                    "same_host_nodes": "\(candidates)",
+                ])
             if alert {
-                alerts?.raise(kind: "duplicate_ea", uuid: candidates.count == 1 ? candidates[0] : nil, broker: nil,
-                              reason: "a connection from \(link.host) sent nothing for \(Int(linkTimeout)) s: another live connection holds its routing id (\(which)), so libzmq gives it no route and drops what it sends; it was closed and is refused again each time it reconnects while the first one lives",
-                              at: at)
+                alerts?.raise(
+                    kind: "duplicate_ea", uuid: candidates.count == 1 ? candidates[0] : nil, broker: nil,
+                    reason:
+                        "a connection from \(link.host) sent nothing for \(Int(linkTimeout)) s: another live connection holds its routing id (\(which)), so libzmq gives it no route and drops what it sends; it was closed and is refused again each time it reconnects while the first one lives",
+                    at: at)
             }
         }
     }
@@ -395,7 +433,9 @@ public final class GatewayService: Service, Sendable {
     /// timeout marks the node `commands_unread` and raises one alert.
     private func pingLoop() async {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.pingInterval) } } catch { return }
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.pingInterval) } } catch {
+                return
+            }
             await pingRound()
         }
     }
@@ -409,12 +449,16 @@ public final class GatewayService: Service, Sendable {
             switch decision {
             case .wait: continue
             case .unread:
-                logger.warning("EA reads no command: a ping is unanswered", metadata: [
-                    "bitten.node.uuid": "\(uuid)", "waited_seconds": "\(Int(fireTimeout))",
-                ])
-                alerts?.raise(kind: "commands_unread", uuid: uuid, broker: registry.node(uuid)?.broker,
-                              reason: "no answer to a ping for \(Int(fireTimeout)) s: the EA's chart symbol is quiet or the EA is stuck, so commands to it wait",
-                              at: at)
+                logger.warning(
+                    "EA reads no command: a ping is unanswered",
+                    metadata: [
+                        "bitten.node.uuid": "\(uuid)", "waited_seconds": "\(Int(fireTimeout))",
+                    ])
+                alerts?.raise(
+                    kind: "commands_unread", uuid: uuid, broker: registry.node(uuid)?.broker,
+                    reason:
+                        "no answer to a ping for \(Int(fireTimeout)) s: the EA's chart symbol is quiet or the EA is stuck, so commands to it wait",
+                    at: at)
             case .send:
                 let id = "P-\(pingCounter.add(1, ordering: .relaxed).newValue)"
                 registry.pingSent(uuid: uuid, pingID: id)

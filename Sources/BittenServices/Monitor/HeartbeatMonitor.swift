@@ -66,9 +66,11 @@ public final class HeartbeatMonitor: Service, Sendable {
     private let maxAlerts = 1000
     private let queue: AlertQueue?
 
-    public init(registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, alertSocket: LoopSocket?, timeout: Double,
-                cooldown: Double, suppressWhenMarketClosed: Bool = true, checkInterval: Duration? = nil, logger: Logger,
-                queue: AlertQueue? = nil, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+    public init(
+        registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, alertSocket: LoopSocket?, timeout: Double,
+        cooldown: Double, suppressWhenMarketClosed: Bool = true, checkInterval: Duration? = nil, logger: Logger,
+        queue: AlertQueue? = nil, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
         self.queue = queue
         self.registry = registry
         self.redis = redis
@@ -105,7 +107,8 @@ public final class HeartbeatMonitor: Service, Sendable {
                 await sweep()
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.checkInterval) }
             }
-        } onGracefulShutdown: {}
+        } onGracefulShutdown: {
+        }
         board.set(Self.name, .stopped)
     }
 
@@ -122,7 +125,11 @@ public final class HeartbeatMonitor: Service, Sendable {
             pendingAlerts.withLock { $0 += raised + others }
             alertCounter.increment(by: raised.count)
             for alert in raised + others {
-                logger.warning("alert", metadata: ["kind": "\(alert.kind)", "bitten.node.uuid": "\(alert.uuid ?? "")", "reason": "\(alert.reason)"])
+                logger.warning(
+                    "alert",
+                    metadata: [
+                        "kind": "\(alert.kind)", "bitten.node.uuid": "\(alert.uuid ?? "")", "reason": "\(alert.reason)",
+                    ])
             }
         }
         board.count(Self.name, in: events.count, out: raised.count)
@@ -154,10 +161,11 @@ public final class HeartbeatMonitor: Service, Sendable {
             return r.count
         }
         let services = board.all
-        return HealthScore(HealthInputs(
-            totalNodes: counts.total, onlineNodes: counts.online, freshNodes: counts.fresh, redisLatency: latency,
-            servicesRunning: services.filter { $0.state == .running }.count, servicesTotal: services.count,
-            recentAlerts: recentCount))
+        return HealthScore(
+            HealthInputs(
+                totalNodes: counts.total, onlineNodes: counts.online, freshNodes: counts.fresh, redisLatency: latency,
+                servicesRunning: services.filter { $0.state == .running }.count, servicesTotal: services.count,
+                recentAlerts: recentCount))
     }
 
     private func publish(score: HealthScore, at: Double) async {

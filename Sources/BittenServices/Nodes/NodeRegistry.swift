@@ -46,11 +46,13 @@ public final class NodeRegistry: Service, Sendable {
     /// `peerMatch`: how a message's peer address must match the pinned one; `switchApprovalAfter`:
     /// seconds after which a pending account switch is approved when the pinned account never came
     /// back (0 = only an operator approves); `alerts`: where pending switches and duplicate EAs are raised.
-    public init(redis: RedisClient, board: ServiceBoard, gateway: String = "gateway-1",
-                canon: SymbolCanon = SymbolCanon(known: InstrumentTable.standard.instruments.keys),
-                peerMatch: PeerMatch = .exact, switchApprovalAfter: Double = 0, alerts: AlertQueue? = nil,
-                flushInterval: Duration = .milliseconds(200), heartbeatWriteInterval: Double = 5, logger: Logger,
-                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+    public init(
+        redis: RedisClient, board: ServiceBoard, gateway: String = "gateway-1",
+        canon: SymbolCanon = SymbolCanon(known: InstrumentTable.standard.instruments.keys),
+        peerMatch: PeerMatch = .exact, switchApprovalAfter: Double = 0, alerts: AlertQueue? = nil,
+        flushInterval: Duration = .milliseconds(200), heartbeatWriteInterval: Double = 5, logger: Logger,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
         self.state = Mutex(State(table: NodeTable(gateway: gateway, canon: canon, peerMatch: peerMatch)))
         self.alerts = alerts
         self.switchApprovalAfter = switchApprovalAfter
@@ -107,8 +109,12 @@ public final class NodeRegistry: Service, Sendable {
         }
         if case .refused(let reason) = verdict {
             refusedCounter.increment()
-            logger.debug("EA message refused", metadata: ["bitten.node.uuid": "\(message.userUUID)", "reason": "\(reason)",
-                                                          "peer": "\(peer ?? "")"])
+            logger.debug(
+                "EA message refused",
+                metadata: [
+                    "bitten.node.uuid": "\(message.userUUID)", "reason": "\(reason)",
+                    "peer": "\(peer ?? "")",
+                ])
         }
         for event in events { log(event) }
         return verdict
@@ -124,7 +130,10 @@ public final class NodeRegistry: Service, Sendable {
         let at = now()
         let events: [NodeEvent] = state.withLock { s in
             let events = s.table.approveSwitch(uuid, at: at)
-            if !events.isEmpty { s.dirty.insert(uuid); append(events, to: &s) }
+            if !events.isEmpty {
+                s.dirty.insert(uuid)
+                append(events, to: &s)
+            }
             return events
         }
         for event in events { log(event) }
@@ -171,7 +180,9 @@ public final class NodeRegistry: Service, Sendable {
     }
 
     /// The ping loop's decision for each of `uuids` (see `NodeTable.pingDecision`).
-    public func pingDecisions(_ uuids: [String], fireTimeout: Double, marketClosed: Bool) -> [(uuid: String, decision: NodeTable.PingDecision)] {
+    public func pingDecisions(_ uuids: [String], fireTimeout: Double, marketClosed: Bool) -> [(
+        uuid: String, decision: NodeTable.PingDecision
+    )] {
         let at = now()
         return state.withLock { s in
             uuids.map { uuid in
@@ -211,25 +222,39 @@ public final class NodeRegistry: Service, Sendable {
     private func log(_ event: NodeEvent) {
         switch event {
         case .switchPending(let uuid, let pinned, let account, let server, let peer, let at):
-            logger.warning("account switch waits for approval", metadata: [
-                "bitten.node.uuid": "\(uuid)", "pinned_account": "\(pinned)", "account": "\(account)", "server": "\(server)", "peer": "\(peer)",
-            ])
-            alerts?.raise(kind: "account_switch_pending", uuid: uuid,
-                          reason: "account \(account) on \(server) from \(peer) claims \(uuid), pinned to \(pinned): no fires until `bitten node approve \(uuid)` (or dismiss)",
-                          at: at)
+            logger.warning(
+                "account switch waits for approval",
+                metadata: [
+                    "bitten.node.uuid": "\(uuid)", "pinned_account": "\(pinned)", "account": "\(account)",
+                    "server": "\(server)", "peer": "\(peer)",
+                ])
+            alerts?.raise(
+                kind: "account_switch_pending", uuid: uuid,
+                reason:
+                    "account \(account) on \(server) from \(peer) claims \(uuid), pinned to \(pinned): no fires until `bitten node approve \(uuid)` (or dismiss)",
+                at: at)
         case .duplicateEA(let uuid, let pinnedPeer, let peer, let account, let at):
-            logger.warning("second EA refused", metadata: [
-                "bitten.node.uuid": "\(uuid)", "pinned_peer": "\(pinnedPeer)", "peer": "\(peer)", "account": "\(account)",
-            ])
-            alerts?.raise(kind: "duplicate_ea", uuid: uuid,
-                          reason: "a second connection from \(peer) claims \(uuid) while the pinned EA at \(pinnedPeer) is alive: refused",
-                          at: at)
+            logger.warning(
+                "second EA refused",
+                metadata: [
+                    "bitten.node.uuid": "\(uuid)", "pinned_peer": "\(pinnedPeer)", "peer": "\(peer)",
+                    "account": "\(account)",
+                ])
+            alerts?.raise(
+                kind: "duplicate_ea", uuid: uuid,
+                reason:
+                    "a second connection from \(peer) claims \(uuid) while the pinned EA at \(pinnedPeer) is alive: refused",
+                at: at)
         case .accountSwitch(let uuid, let old, let new, _):
-            logger.notice("account switch", metadata: ["bitten.node.uuid": "\(uuid)", "old_account": "\(old)", "new_account": "\(new)"])
+            logger.notice(
+                "account switch",
+                metadata: ["bitten.node.uuid": "\(uuid)", "old_account": "\(old)", "new_account": "\(new)"])
         case .offline(let uuid, _, let reason, _):
             logger.info("node offline", metadata: ["bitten.node.uuid": "\(uuid)", "reason": "\(reason)"])
         case .connected(let uuid, let nodeID, _, _, _, let reconnect):
-            logger.debug("node online", metadata: ["bitten.node.uuid": "\(uuid)", "node_id": "\(nodeID)", "reconnect": "\(reconnect)"])
+            logger.debug(
+                "node online",
+                metadata: ["bitten.node.uuid": "\(uuid)", "node_id": "\(nodeID)", "reconnect": "\(reconnect)"])
         }
     }
 
@@ -268,7 +293,8 @@ public final class NodeRegistry: Service, Sendable {
                 await flush()
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.flushInterval) }
             }
-        } onGracefulShutdown: {}
+        } onGracefulShutdown: {
+        }
         await flush(all: true)
         board.set(Self.name, .stopped)
     }
@@ -277,8 +303,10 @@ public final class NodeRegistry: Service, Sendable {
         for attempt in 0..<20 {
             do {
                 // Shared connections, not a blocking one: on a cluster the hashes live on several primaries.
-                let uuids = try await redis.command(["SMEMBERS", RedisKeys.activeNodes]).array?.compactMap(\.string) ?? []
-                let replies = uuids.isEmpty ? [] : try await redis.pipeline(uuids.map { ["HGETALL", RedisKeys.node($0)] })
+                let uuids =
+                    try await redis.command(["SMEMBERS", RedisKeys.activeNodes]).array?.compactMap(\.string) ?? []
+                let replies =
+                    uuids.isEmpty ? [] : try await redis.pipeline(uuids.map { ["HGETALL", RedisKeys.node($0)] })
                 let records = replies.compactMap { $0.hash.flatMap(NodeRecord.init(redisHash:)) }
                 state.withLock { $0.table.restore(records) }
                 if !records.isEmpty { logger.info("restored nodes", metadata: ["count": "\(records.count)"]) }
@@ -294,7 +322,8 @@ public final class NodeRegistry: Service, Sendable {
     /// Writes what changed; the heartbeat-only changes when `heartbeatWriteInterval` has passed (or `all`).
     public func flush(all: Bool = false) async {
         let started = now()
-        let (records, events, counts): ([NodeRecord], [NodeEvent], [String: (online: Int, total: Int)]) = state.withLock { s in
+        let (records, events, counts): ([NodeRecord], [NodeEvent], [String: (online: Int, total: Int)]) = state.withLock
+        { s in
             if all || started - s.lazyFlushedAt >= heartbeatWriteInterval {
                 // A second of overlap: a message stamped just before the last write may have been applied
                 // just after it (a node written twice is only compared twice: unchanged fields are not sent).
@@ -364,8 +393,10 @@ public final class NodeRegistry: Service, Sendable {
         var unchanged = 0
         for record in records {
             guard let last = written[record.uuid], time - last.fullAt < fullWriteInterval else {
-                changes.append(NodeChange(uuid: record.uuid, fields: record.redisFields, status: record.online,
-                                          written: WrittenNode(record: record, fullAt: time)))
+                changes.append(
+                    NodeChange(
+                        uuid: record.uuid, fields: record.redisFields, status: record.online,
+                        written: WrittenNode(record: record, fullAt: time)))
                 continue
             }
             let changed = record.redisFields(changedSince: last.record)
@@ -374,8 +405,10 @@ public final class NodeRegistry: Service, Sendable {
                 unchanged += 1
                 continue
             }
-            changes.append(NodeChange(uuid: record.uuid, fields: changed, status: status,
-                                      written: WrittenNode(record: record, fullAt: last.fullAt)))
+            changes.append(
+                NodeChange(
+                    uuid: record.uuid, fields: changed, status: status,
+                    written: WrittenNode(record: record, fullAt: last.fullAt)))
         }
         return (changes, unchanged)
     }
@@ -388,36 +421,54 @@ public final class NodeRegistry: Service, Sendable {
             if !change.fields.isEmpty {
                 commands.append(["HSET", RedisKeys.node(change.uuid)] + change.fields.flatMap { [$0.0, $0.1] })
             }
-            if let online = change.status { commands.append([online ? "SADD" : "SREM", RedisKeys.activeNodes, change.uuid]) }
+            if let online = change.status {
+                commands.append([online ? "SADD" : "SREM", RedisKeys.activeNodes, change.uuid])
+            }
         }
         var brokers: Set<String> = []
         for event in events {
             switch event {
             case .connected(let uuid, let nodeID, let account, let broker, let at, let reconnect):
-                commands.append(["LPUSH", RedisKeys.nodeHistory(uuid),
-                                 #"{"event":"\#(reconnect ? "reconnect" : "connect")","node_id":"\#(RedisKeys.safe(nodeID))","account":\#(account),"at":\#(Int(at))}"#])
+                commands.append([
+                    "LPUSH", RedisKeys.nodeHistory(uuid),
+                    #"{"event":"\#(reconnect ? "reconnect" : "connect")","node_id":"\#(RedisKeys.safe(nodeID))","account":\#(account),"at":\#(Int(at))}"#,
+                ])
                 commands.append(["LTRIM", RedisKeys.nodeHistory(uuid), "0", String(historyLength - 1)])
                 commands.append(["HINCRBY", RedisKeys.brokerStats(broker), "connections", "1"])
                 commands.append(["HSET", RedisKeys.brokerStats(broker), "last_seen", String(Int(at))])
                 brokers.insert(broker)
             case .accountSwitch(let uuid, let old, let new, let at):
-                commands.append(["LPUSH", RedisKeys.accountSwitches(uuid), #"{"old_account":\#(old),"new_account":\#(new),"at":\#(Int(at))}"#])
+                commands.append([
+                    "LPUSH", RedisKeys.accountSwitches(uuid),
+                    #"{"old_account":\#(old),"new_account":\#(new),"at":\#(Int(at))}"#,
+                ])
                 commands.append(["LTRIM", RedisKeys.accountSwitches(uuid), "0", String(historyLength - 1)])
             case .offline(let uuid, let broker, let reason, let at):
-                commands.append(["LPUSH", RedisKeys.nodeHistory(uuid), #"{"event":"offline","reason":"\#(reason)","at":\#(Int(at))}"#])
+                commands.append([
+                    "LPUSH", RedisKeys.nodeHistory(uuid),
+                    #"{"event":"offline","reason":"\#(reason)","at":\#(Int(at))}"#,
+                ])
                 commands.append(["LTRIM", RedisKeys.nodeHistory(uuid), "0", String(historyLength - 1)])
                 brokers.insert(broker)
             case .switchPending(let uuid, _, let account, _, _, let at):
-                commands.append(["LPUSH", RedisKeys.nodeHistory(uuid), #"{"event":"switch_pending","account":\#(account),"at":\#(Int(at))}"#])
+                commands.append([
+                    "LPUSH", RedisKeys.nodeHistory(uuid),
+                    #"{"event":"switch_pending","account":\#(account),"at":\#(Int(at))}"#,
+                ])
                 commands.append(["LTRIM", RedisKeys.nodeHistory(uuid), "0", String(historyLength - 1)])
             case .duplicateEA(let uuid, _, _, let account, let at):
-                commands.append(["LPUSH", RedisKeys.nodeHistory(uuid), #"{"event":"duplicate_refused","account":\#(account),"at":\#(Int(at))}"#])
+                commands.append([
+                    "LPUSH", RedisKeys.nodeHistory(uuid),
+                    #"{"event":"duplicate_refused","account":\#(account),"at":\#(Int(at))}"#,
+                ])
                 commands.append(["LTRIM", RedisKeys.nodeHistory(uuid), "0", String(historyLength - 1)])
             }
         }
         for broker in brokers {
             let count = counts[broker] ?? (0, 0)
-            commands.append(["HSET", RedisKeys.brokerStats(broker), "nodes", String(count.total), "online", String(count.online)])
+            commands.append([
+                "HSET", RedisKeys.brokerStats(broker), "nodes", String(count.total), "online", String(count.online),
+            ])
         }
         return commands
     }

@@ -33,7 +33,8 @@ public final class ServiceBoard: Sendable {
     public func register(_ name: String) {
         reports.withLock {
             if $0[name] == nil {
-                $0[name] = ServiceReport(name: name, state: .starting, messagesIn: 0, messagesOut: 0, errors: 0, restarts: 0)
+                $0[name] = ServiceReport(
+                    name: name, state: .starting, messagesIn: 0, messagesOut: 0, errors: 0, restarts: 0)
             }
         }
     }
@@ -42,7 +43,9 @@ public final class ServiceBoard: Sendable {
     public func set(_ name: String, _ state: ServiceState, detail: String? = nil) {
         let time = now()
         reports.withLock {
-            var report = $0[name] ?? ServiceReport(name: name, state: state, messagesIn: 0, messagesOut: 0, errors: 0, restarts: 0)
+            var report =
+                $0[name]
+                ?? ServiceReport(name: name, state: state, messagesIn: 0, messagesOut: 0, errors: 0, restarts: 0)
             if state == .running && report.state != .running {
                 if report.startedAt != nil { report.restarts += 1 }
                 report.startedAt = time

@@ -17,17 +17,23 @@ public final class WireMetrics: Sendable {
         sent = Counter(label: "bitten_messages_sent_total", dimensions: [("port", self.port)])
         var rejected: [WireError.Code: Counter] = [:]
         for code in WireError.Code.allCases where decodes {
-            rejected[code] = Counter(label: "bitten_messages_rejected_total",
-                                     dimensions: [("port", self.port), ("reason", code.rawValue)])
+            rejected[code] = Counter(
+                label: "bitten_messages_rejected_total",
+                dimensions: [("port", self.port), ("reason", code.rawValue)])
         }
         self.rejected = rejected
-        rejectedOther = Counter(label: "bitten_messages_rejected_total", dimensions: [("port", self.port), ("reason", "other")])
+        rejectedOther = Counter(
+            label: "bitten_messages_rejected_total", dimensions: [("port", self.port), ("reason", "other")])
     }
 
     public func receivedMessages(_ count: Int) { if count > 0 { received.increment(by: count) } }
     public func sentMessages(_ count: Int) { if count > 0 { sent.increment(by: count) } }
     public func rejected(_ error: WireError) { (rejected[error.code] ?? rejectedOther).increment() }
     public func rejected(reason: String) {
-        if let code = WireError.Code(rawValue: reason) { rejected[code]?.increment() } else { rejectedOther.increment() }
+        if let code = WireError.Code(rawValue: reason) {
+            rejected[code]?.increment()
+        } else {
+            rejectedOther.increment()
+        }
     }
 }

@@ -2,13 +2,13 @@ import Foundation
 import Logging
 
 #if os(Linux)
-// Declared in <malloc.h>, which Glibc's module does not export.
-/// glibc's `int mallopt(int param, int value)`.
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
-/// glibc's `int malloc_trim(size_t pad)`.
-@_silgen_name("malloc_trim")
-private func glibcMallocTrim(_ pad: Int) -> Int32
+    // Declared in <malloc.h>, which Glibc's module does not export.
+    /// glibc's `int mallopt(int param, int value)`.
+    @_silgen_name("mallopt")
+    private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+    /// glibc's `int malloc_trim(size_t pad)`.
+    @_silgen_name("malloc_trim")
+    private func glibcMallocTrim(_ pad: Int) -> Int32
 #endif
 
 /// Allocator settings and memory readings for a long-running server.
@@ -21,22 +21,24 @@ public enum MemoryTuning {
     /// `mmapThreshold` is 0 or glibc's own `MALLOC_MMAP_THRESHOLD_` is set. Returns whether it applied.
     @discardableResult
     public static func apply(mmapThreshold: Int, logger: Logger) -> Bool {
-        guard mmapThreshold > 0, ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil else { return false }
-        #if os(Linux)
-        guard glibcMallopt(mmapThresholdParameter, Int32(clamping: mmapThreshold)) == 1 else {
-            logger.warning("mallopt(M_MMAP_THRESHOLD) refused", metadata: ["bytes": "\(mmapThreshold)"])
+        guard mmapThreshold > 0, ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil else {
             return false
         }
-        return true
+        #if os(Linux)
+            guard glibcMallopt(mmapThresholdParameter, Int32(clamping: mmapThreshold)) == 1 else {
+                logger.warning("mallopt(M_MMAP_THRESHOLD) refused", metadata: ["bytes": "\(mmapThreshold)"])
+                return false
+            }
+            return true
         #else
-        return false
+            return false
         #endif
     }
 
     /// Hands freed heap pages back to the system (glibc's `malloc_trim`).
     public static func releaseFreedMemory() {
         #if os(Linux)
-        _ = glibcMallocTrim(0)
+            _ = glibcMallocTrim(0)
         #endif
     }
 

@@ -11,9 +11,15 @@ import ZeroMQ
 /// allow-list `allowed_clients` (one Z85 public key per line, `#` comments).
 public enum CurveFiles {
     public static func directory(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("curve") }
-    public static func secretKey(_ dataDir: String) -> String { (directory(dataDir) as NSString).appendingPathComponent("server.key") }
-    public static func publicKey(_ dataDir: String) -> String { (directory(dataDir) as NSString).appendingPathComponent("server.pub") }
-    public static func allowList(_ dataDir: String) -> String { (directory(dataDir) as NSString).appendingPathComponent("allowed_clients") }
+    public static func secretKey(_ dataDir: String) -> String {
+        (directory(dataDir) as NSString).appendingPathComponent("server.key")
+    }
+    public static func publicKey(_ dataDir: String) -> String {
+        (directory(dataDir) as NSString).appendingPathComponent("server.pub")
+    }
+    public static func allowList(_ dataDir: String) -> String {
+        (directory(dataDir) as NSString).appendingPathComponent("allowed_clients")
+    }
     /// The Redis set also read for allowed client keys.
     public static let redisSet = "curve:allowed_clients"
 
@@ -21,7 +27,8 @@ public enum CurveFiles {
     public static func loadSecret(_ dataDir: String) throws -> String {
         let path = secretKey(dataDir)
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            let text = try? String(contentsOfFile: path, encoding: .utf8)
+        else {
             throw StartupError("BITTEN_CURVE is on but \(path) does not exist: run `bitten keys generate` first")
         }
         if let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 {
@@ -34,8 +41,9 @@ public enum CurveFiles {
 
     /// Keys in an allow-list file (40-character Z85 lines; blank lines and `#` comments skipped).
     public static func parseAllowList(_ text: String) -> Set<String> {
-        Set(text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { $0.count == 40 && !$0.hasPrefix("#") })
+        Set(
+            text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { $0.count == 40 && !$0.hasPrefix("#") })
     }
 }
 
@@ -58,7 +66,8 @@ public final class NetworkGate: Sendable {
     private let list: Mutex<NetworkAllowList>
     /// From the setting: always allowed, whatever the file and the set say.
     public let configured: NetworkAllowList
-    private let refusedCounter = Counter(label: "bitten_ea_connections_refused_total", dimensions: [("reason", "network")])
+    private let refusedCounter = Counter(
+        label: "bitten_ea_connections_refused_total", dimensions: [("reason", "network")])
 
     public init(configured: NetworkAllowList) {
         self.configured = configured
@@ -86,8 +95,10 @@ public final class CurveGuard: Service, Sendable {
     private let logger: Logger
     private let board: ServiceBoard
 
-    public init(zap: ZAPHandler, allowList: CurveAllowList?, networks: NetworkGate? = nil, dataDir: String, redis: RedisClient?,
-                board: ServiceBoard, refresh: Duration = .seconds(2), logger: Logger) {
+    public init(
+        zap: ZAPHandler, allowList: CurveAllowList?, networks: NetworkGate? = nil, dataDir: String, redis: RedisClient?,
+        board: ServiceBoard, refresh: Duration = .seconds(2), logger: Logger
+    ) {
         self.zap = zap
         self.allowList = allowList
         self.networks = networks
@@ -103,7 +114,8 @@ public final class CurveGuard: Service, Sendable {
     public func reload() async {
         var detail: [String] = []
         if let allowList {
-            var keys = CurveFiles.parseAllowList((try? String(contentsOfFile: CurveFiles.allowList(dataDir), encoding: .utf8)) ?? "")
+            var keys = CurveFiles.parseAllowList(
+                (try? String(contentsOfFile: CurveFiles.allowList(dataDir), encoding: .utf8)) ?? "")
             if let redis, let members = try? await redis.command(["SMEMBERS", CurveFiles.redisSet]).array {
                 keys.formUnion(members.compactMap(\.string).filter { $0.count == 40 })
             }
@@ -118,11 +130,16 @@ public final class CurveGuard: Service, Sendable {
                 text += "\n" + members.compactMap(\.string).joined(separator: "\n")
             }
             let (loaded, invalid) = NetworkAllowList.parse(text)
-            if !invalid.isEmpty { logger.warning("entries that are not networks are ignored", metadata: ["entries": "\(invalid.prefix(5))"]) }
+            if !invalid.isEmpty {
+                logger.warning(
+                    "entries that are not networks are ignored", metadata: ["entries": "\(invalid.prefix(5))"])
+            }
             let merged = NetworkAllowList(networks.configured.networks + loaded.networks)
             let before = networks.count
             networks.replace(merged)
-            if merged.networks.count != before { logger.notice("EA network allow-list loaded", metadata: ["networks": "\(merged.networks.count)"]) }
+            if merged.networks.count != before {
+                logger.notice("EA network allow-list loaded", metadata: ["networks": "\(merged.networks.count)"])
+            }
             detail.append("\(merged.networks.count) EA networks allowed")
         }
         board.set(Self.name, .running, detail: detail.joined(separator: ", "))

@@ -47,13 +47,17 @@ public final class ServerSockets: Sendable {
     /// 5558) require CURVE and every client key is checked through ZAP against the allow-list.
     /// With `networks`, the same sockets accept connections only from those source networks (ZAP is
     /// asked about every connection, CURVE or not, once the sockets have a ZAP domain).
-    public static func bind(_ config: BittenConfig, selection: Selection = .all, curve: (secretKey: String, allowList: CurveAllowList)? = nil,
-                            networks: NetworkGate? = nil, logger: Logger) async throws -> ServerSockets {
+    public static func bind(
+        _ config: BittenConfig, selection: Selection = .all,
+        curve: (secretKey: String, allowList: CurveAllowList)? = nil,
+        networks: NetworkGate? = nil, logger: Logger
+    ) async throws -> ServerSockets {
         let context = try Context(ioThreads: 2, maxSockets: 4096)
         // The EA-facing loops read a busy socket at most once a millisecond (see SocketLoop.init): sends are
         // never held back, received messages at most 1 ms.
         let eaLoop = try SocketLoop(context: context, name: "zmq-ea", coalesce: .milliseconds(1), logger: logger)
-        let marketLoop = try SocketLoop(context: context, name: "zmq-market", coalesce: .milliseconds(1), logger: logger)
+        let marketLoop = try SocketLoop(
+            context: context, name: "zmq-market", coalesce: .milliseconds(1), logger: logger)
         let auxLoop = try SocketLoop(context: context, name: "zmq-aux", logger: logger)
         // The ZAP endpoint must exist before a CURVE socket accepts its first connection.
         var zap: ZAPHandler?
@@ -66,10 +70,16 @@ public final class ServerSockets: Sendable {
                 let keyAllowed = allowList?.contains(key) ?? true
                 let networkAllowed = networks?.allows(request.address) ?? true
                 if !(keyAllowed && networkAllowed), let suppressed = refusals.allow() {
-                    let why = networkAllowed ? "CURVE client refused: key not in the allow-list"
+                    let why =
+                        networkAllowed
+                        ? "CURVE client refused: key not in the allow-list"
                         : "EA connection refused: source address outside BITTEN_EA_NETWORKS"
-                    zapLogger.warning("\(why)", metadata: [
-                        "address": "\(request.address)", "client_key": "\(key)", "suppressed_since_last": "\(suppressed)"])
+                    zapLogger.warning(
+                        "\(why)",
+                        metadata: [
+                            "address": "\(request.address)", "client_key": "\(key)",
+                            "suppressed_since_last": "\(suppressed)",
+                        ])
                 }
                 if !networkAllowed { networks?.refused() }
                 return keyAllowed && networkAllowed
@@ -77,8 +87,10 @@ public final class ServerSockets: Sendable {
         }
         let curveSecret = curve?.secretKey
         let guarded = zap != nil
-        func open(_ loop: SocketLoop, _ type: SocketType, _ port: Int, _ name: String, _ wanted: Selection,
-                  host: String? = nil, secure: Bool = false, configure: @escaping @Sendable (Socket) throws -> Void = { _ in }) async throws
+        func open(
+            _ loop: SocketLoop, _ type: SocketType, _ port: Int, _ name: String, _ wanted: Selection,
+            host: String? = nil, secure: Bool = false, configure: @escaping @Sendable (Socket) throws -> Void = { _ in }
+        ) async throws
             -> LoopSocket?
         {
             guard selection.contains(wanted) else { return nil }
@@ -98,9 +110,11 @@ public final class ServerSockets: Sendable {
         do {
             // The monitor's PAIR connects first (inproc allows it), so that no accept is missed.
             let monitorEndpoint = "inproc://bitten-command-links"
-            let commandMonitor = selection.contains(.command) ? try await eaLoop.open(.pair) { try $0.connect(monitorEndpoint) } : nil
+            let commandMonitor =
+                selection.contains(.command) ? try await eaLoop.open(.pair) { try $0.connect(monitorEndpoint) } : nil
             let linkTimeout = Duration.milliseconds(Int64(config.eaLinkTimeout * 1000))
-            let command = try await open(eaLoop, .router, config.commandPort, "command channel", .command, secure: true) { socket in
+            let command = try await open(eaLoop, .router, config.commandPort, "command channel", .command, secure: true)
+            { socket in
                 try socket.setRouterMandatory(true)
                 // No handover: a second connection with a routing id that a live connection holds gets no
                 // route (libzmq drops what it sends), so knowing a UUID is not enough to take its commands.
@@ -130,10 +144,11 @@ public final class ServerSockets: Sendable {
             let signalIn = try await open(auxLoop, .pull, config.signalInPort, "signal intake", .signalIn)
             let alerts = try await open(auxLoop, .pub, config.alertPort, "alerts", .alerts)
             let query = try await open(auxLoop, .rep, config.queryPort, "protection queries", .query)
-            return ServerSockets(context: context, eaLoop: eaLoop, marketLoop: marketLoop, auxLoop: auxLoop, command: command,
-                                 commandMonitor: commandMonitor, market: market,
-                                 confirm: confirm, relay: relay, signals: signals, signalIn: signalIn, alerts: alerts,
-                                 query: query, zap: zap)
+            return ServerSockets(
+                context: context, eaLoop: eaLoop, marketLoop: marketLoop, auxLoop: auxLoop, command: command,
+                commandMonitor: commandMonitor, market: market,
+                confirm: confirm, relay: relay, signals: signals, signalIn: signalIn, alerts: alerts,
+                query: query, zap: zap)
         } catch {
             await eaLoop.shutdown()
             await marketLoop.shutdown()
@@ -142,10 +157,12 @@ public final class ServerSockets: Sendable {
         }
     }
 
-    private init(context: Context, eaLoop: SocketLoop, marketLoop: SocketLoop, auxLoop: SocketLoop, command: LoopSocket?,
-                 commandMonitor: LoopSocket?, market: LoopSocket?,
-                 confirm: LoopSocket?, relay: LoopSocket?, signals: LoopSocket?, signalIn: LoopSocket?,
-                 alerts: LoopSocket?, query: LoopSocket?, zap: ZAPHandler?) {
+    private init(
+        context: Context, eaLoop: SocketLoop, marketLoop: SocketLoop, auxLoop: SocketLoop, command: LoopSocket?,
+        commandMonitor: LoopSocket?, market: LoopSocket?,
+        confirm: LoopSocket?, relay: LoopSocket?, signals: LoopSocket?, signalIn: LoopSocket?,
+        alerts: LoopSocket?, query: LoopSocket?, zap: ZAPHandler?
+    ) {
         self.context = context
         self.eaLoop = eaLoop
         self.marketLoop = marketLoop

@@ -18,7 +18,8 @@ public enum LuaScripts {
     /// The script in `Scripts/NAME.lua` of this module's resources.
     static func load(_ name: String) -> RedisScript {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),
-              let source = try? String(contentsOf: url, encoding: .utf8) else {
+            let source = try? String(contentsOf: url, encoding: .utf8)
+        else {
             preconditionFailure("the Lua script \(name).lua is missing from the BittenServices resources")
         }
         return RedisScript(source)

@@ -53,10 +53,13 @@ public final class TelemetryService: Service, Sendable {
     private let observers = Mutex<[@Sendable ([Tick], [OHLCBar]) -> Void]>([])
     private let limiter: Mutex<RateLimiter?>
 
-    public init(input: LoopSocket, relay: LoopSocket?, registry: NodeRegistry, board: ServiceBoard, inputPort: Int,
-                relayPort: Int, format: BittenConfig.RelayFormat, logger: Logger, rateLimit: (rate: Double, burst: Double)? = nil,
-                canon: SymbolCanon? = nil,
-                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+    public init(
+        input: LoopSocket, relay: LoopSocket?, registry: NodeRegistry, board: ServiceBoard, inputPort: Int,
+        relayPort: Int, format: BittenConfig.RelayFormat, logger: Logger,
+        rateLimit: (rate: Double, burst: Double)? = nil,
+        canon: SymbolCanon? = nil,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
         self.canon = canon ?? registry.canon
         self.legacyText = Counter(label: "bitten_legacy_text_messages_total", dimensions: [("port", String(inputPort))])
         self.limiter = Mutex(rateLimit.map { RateLimiter(rate: $0.rate, burst: $0.burst) })
@@ -123,7 +126,8 @@ public final class TelemetryService: Service, Sendable {
             for await batch in input.messages.cancelOnGracefulShutdown() {
                 RawBatch.with(batch) { handle($0) }
             }
-        } onGracefulShutdown: {}
+        } onGracefulShutdown: {
+        }
         await input.stopInlineHandling()
         board.set(Self.name, .stopped)
     }
@@ -237,12 +241,15 @@ public final class TelemetryService: Service, Sendable {
                 tick.symbol = scratch.brokerNames[position]
                 // A zero or crossed quote is accepted and counted, never used as a price nor relayed.
                 guard tick.usable else {
-                    scratch.learned.append(SymbolPair(uuid: tick.userUUID, broker: broker, canonical: tick.symbol, quote: nil))
+                    scratch.learned.append(
+                        SymbolPair(uuid: tick.userUUID, broker: broker, canonical: tick.symbol, quote: nil))
                     unusable += 1
                     continue
                 }
-                let quote = Quote(symbol: tick.symbol, bid: tick.bid, ask: tick.ask, spread: tick.spread, receivedAt: at)
-                scratch.learned.append(SymbolPair(uuid: tick.userUUID, broker: broker, canonical: tick.symbol, quote: quote))
+                let quote = Quote(
+                    symbol: tick.symbol, bid: tick.bid, ask: tick.ask, spread: tick.spread, receivedAt: at)
+                scratch.learned.append(
+                    SymbolPair(uuid: tick.userUUID, broker: broker, canonical: tick.symbol, quote: quote))
                 scratch.ticks.append(tick)
                 relay(symbol: tick.symbol, payload: batch.frame(0, of: index), legacyPrefix: nil)
                 relayed += 1
@@ -275,7 +282,8 @@ public final class TelemetryService: Service, Sendable {
         if !scratch.ticks.isEmpty {
             quotes.withLock { q in
                 for tick in scratch.ticks {
-                    q[tick.symbol] = Quote(symbol: tick.symbol, bid: tick.bid, ask: tick.ask, spread: tick.spread, receivedAt: at)
+                    q[tick.symbol] = Quote(
+                        symbol: tick.symbol, bid: tick.bid, ask: tick.ask, spread: tick.spread, receivedAt: at)
                 }
             }
         }
@@ -285,9 +293,13 @@ public final class TelemetryService: Service, Sendable {
         }
         board.count(Self.name, in: batch.count - rejected, out: relayed, errors: rejected)
         if let offenders = limiter.withLock({ ($0?.refusals.isEmpty ?? true) ? nil : $0!.drainRefusals() }),
-           throttle.allow() != nil {
-            let worst = offenders.sorted { $0.value > $1.value }.prefix(3).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            logger.warning("EAs over their message rate; messages dropped", metadata: ["port": "market", "dropped_by_uuid": "\(worst)"])
+            throttle.allow() != nil
+        {
+            let worst = offenders.sorted { $0.value > $1.value }.prefix(3).map { "\($0.key)=\($0.value)" }.joined(
+                separator: " ")
+            logger.warning(
+                "EAs over their message rate; messages dropped",
+                metadata: ["port": "market", "dropped_by_uuid": "\(worst)"])
         }
     }
 
@@ -310,7 +322,9 @@ public final class TelemetryService: Service, Sendable {
     private func reject(_ error: WireError) {
         metrics.rejected(error)
         if let suppressed = throttle.allow() {
-            logger.warning("message rejected", metadata: ["port": "market", "reason": "\(error)", "suppressed_since_last": "\(suppressed)"])
+            logger.warning(
+                "message rejected",
+                metadata: ["port": "market", "reason": "\(error)", "suppressed_since_last": "\(suppressed)"])
         }
     }
 }
@@ -325,7 +339,8 @@ extension TelemetryService: ValuationQuotes {
         var parts: [String] = []
         func add(_ q: Quote, _ source: String) {
             guard parts.count < Self.maxValuationQuotes, let bid = PlainDecimal.format(q.bid, maxFractionDigits: 8),
-                  let ask = PlainDecimal.format(q.ask, maxFractionDigits: 8) else { return }
+                let ask = PlainDecimal.format(q.ask, maxFractionDigits: 8)
+            else { return }
             parts.append("\(q.symbol):\(bid):\(ask):\(source)")
         }
         for q in own.values.sorted(by: { $0.symbol < $1.symbol }) { add(q, "own") }
@@ -336,7 +351,9 @@ extension TelemetryService: ValuationQuotes {
 
 extension TelemetryService.EAMarket {
     /// Notes a TICK's quote and, the first time, its broker name (appended to `fresh`).
-    mutating func update(_ pair: TelemetryService.SymbolPair, fresh: inout [(uuid: String, broker: String, canonical: String)]) {
+    mutating func update(
+        _ pair: TelemetryService.SymbolPair, fresh: inout [(uuid: String, broker: String, canonical: String)]
+    ) {
         if let quote = pair.quote { quotes[pair.canonical] = quote }
         guard !brokers.contains(pair.broker) else { return }
         if brokers.count >= 1_000 { brokers.removeAll() }

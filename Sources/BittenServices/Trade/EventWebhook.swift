@@ -4,7 +4,7 @@ import Redis
 import ServiceLifecycle
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Forwards every trade event published on the Redis channel `bitten:events` (fills, rejections,
@@ -57,7 +57,8 @@ public final class EventWebhook: Service, Sendable {
             request.httpBody = Data(payload.utf8)
             request.timeoutInterval = 5
             if let (_, response) = try? await URLSession.shared.data(for: request),
-               let status = (response as? HTTPURLResponse)?.statusCode, (200..<300).contains(status) {
+                let status = (response as? HTTPURLResponse)?.statusCode, (200..<300).contains(status)
+            {
                 board.count(Self.name, out: 1)
                 return
             }

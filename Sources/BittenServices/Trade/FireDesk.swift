@@ -26,9 +26,12 @@ public final class FireDesk: Service, Sendable {
     /// Where requests for users of shards another process owns go (nil: refused here, `store_unavailable`).
     private let router: ShardRouter?
 
-    public init(store: TradeStore, engine: TradeEngine, channel: (any CommandChannel)?, registry: NodeRegistry?, quotes: (any QuoteSource)?,
-                settings: TradeSettings, board: ServiceBoard, logger: Logger, router: ShardRouter? = nil,
-                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+    public init(
+        store: TradeStore, engine: TradeEngine, channel: (any CommandChannel)?, registry: NodeRegistry?,
+        quotes: (any QuoteSource)?,
+        settings: TradeSettings, board: ServiceBoard, logger: Logger, router: ShardRouter? = nil,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
         self.router = router
         self.store = store
         self.engine = engine
@@ -117,8 +120,12 @@ public final class FireDesk: Service, Sendable {
         guard SignalID.isValid(signalID) else { throw refuse(.badRequest, "'\(signalID)' is not a valid signal id") }
         guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
         if routing, let router, !engine.owns(userUUID),
-           let records = try await router.route(.fire, shard: engine.shard(of: userUUID), userUUID: userUUID, signalID: signalID) {
-            guard let record = records.first else { throw FireRefusal(.storeUnavailable, "the shard's owner answered no fire") }
+            let records = try await router.route(
+                .fire, shard: engine.shard(of: userUUID), userUUID: userUUID, signalID: signalID)
+        {
+            guard let record = records.first else {
+                throw FireRefusal(.storeUnavailable, "the shard's owner answered no fire")
+            }
             return record
         }
         let at = now()
@@ -137,7 +144,9 @@ public final class FireDesk: Service, Sendable {
             } catch {
                 // The user and an earlier fire come before these refusals.
                 let (known, earlier) = try await guarded {
-                    try engine.read(userUUID) { ($0.users[userUUID] != nil, $0.book.firedBy(signalID: signalID, user: userUUID)) }
+                    try engine.read(userUUID) {
+                        ($0.users[userUUID] != nil, $0.book.firedBy(signalID: signalID, user: userUUID))
+                    }
                 }
                 if !known { throw refuse(.userNotFound, "no user \(userUUID)") }
                 if let earlier, let record = try await duplicate(earlier) { return record }
@@ -153,11 +162,13 @@ public final class FireDesk: Service, Sendable {
                 }
             }
             let deadline = at + settings.confirmationTimeout
-            var fire = FireInFlight(id: "", userUUID: userUUID, signalID: signalID, symbol: signal.symbol, isBuy: plan.direction == .buy,
-                                    stopLoss: signal.stopLoss, takeProfit: signal.takeProfit, lot: 0, tickSize: plan.tickSize,
-                                    tickValue: plan.tickValue, deadline: deadline)
+            var fire = FireInFlight(
+                id: "", userUUID: userUUID, signalID: signalID, symbol: signal.symbol, isBuy: plan.direction == .buy,
+                stopLoss: signal.stopLoss, takeProfit: signal.takeProfit, lot: 0, tickSize: plan.tickSize,
+                tickValue: plan.tickValue, deadline: deadline)
             fire.brokerSymbol = plan.brokerSymbol
-            let fields = recordFields(signal, userUUID: userUUID, direction: plan.direction, at: at, deadline: deadline, plan: plan)
+            let fields = recordFields(
+                signal, userUUID: userUUID, direction: plan.direction, at: at, deadline: deadline, plan: plan)
             let variants = Array(plan.variants.values)
             let t = MetaTraderTime(epochSeconds: Int(at))
             let date = String(format: "%04d%02d%02d", t.year, t.month, t.day)
@@ -173,14 +184,20 @@ public final class FireDesk: Service, Sendable {
                 }
                 if let notStored = done.notStored {
                     // Never sent: rejected (with the next commit that succeeds), so the user may fire again.
-                    try? engine.apply(userUUID) { $0.sendFailed(fireID, reason: "not sent: \(notStored.message)", at: at) }
-                    throw refuse(.storeUnavailable, "fire \(fireID) was not stored, so it was not sent: \(notStored.message)")
+                    try? engine.apply(userUUID) {
+                        $0.sendFailed(fireID, reason: "not sent: \(notStored.message)", at: at)
+                    }
+                    throw refuse(
+                        .storeUnavailable, "fire \(fireID) was not stored, so it was not sent: \(notStored.message)")
                 }
                 var record = ["fire_id": fireID, "state": "pending", "holds_slot": "1"]
                 for i in stride(from: 0, to: fields.count - 1, by: 2) { record[fields[i]] = fields[i + 1] }
-                for i in stride(from: 0, to: variant.fields.count - 1, by: 2) { record[variant.fields[i]] = variant.fields[i + 1] }
-                return try await send(fireID: fireID, signal: signal, userUUID: userUUID, direction: plan.direction,
-                                      lot: variant.lot, brokerSymbol: plan.brokerSymbol, at: at, record: record)
+                for i in stride(from: 0, to: variant.fields.count - 1, by: 2) {
+                    record[variant.fields[i]] = variant.fields[i + 1]
+                }
+                return try await send(
+                    fireID: fireID, signal: signal, userUUID: userUUID, direction: plan.direction,
+                    lot: variant.lot, brokerSymbol: plan.brokerSymbol, at: at, record: record)
             case .duplicate(let first):
                 if let record = try await duplicate(first) { return record }
                 throw refuse(.storeUnavailable, "fire \(first) is recorded but could not be read")
@@ -211,29 +228,39 @@ public final class FireDesk: Service, Sendable {
 
     /// The checks that need no stored state, and the sizes: for every tier without a risk override,
     /// or for `only`.
-    private func plan(_ signal: SignalRecord, userUUID: String, at: Double,
-                      only: (tier: Tier, override: String)?) async throws(FireRefusal) -> FirePlan {
+    private func plan(
+        _ signal: SignalRecord, userUUID: String, at: Double,
+        only: (tier: Tier, override: String)?
+    ) async throws(FireRefusal) -> FirePlan {
         guard signal.expiresAt > at else {
-            throw FireRefusal(.signalExpired, "signal \(signal.signalID) expired at \(Int(signal.expiresAt)) (now \(Int(at)))")
+            throw FireRefusal(
+                .signalExpired, "signal \(signal.signalID) expired at \(Int(signal.expiresAt)) (now \(Int(at)))")
         }
         guard let channel else { throw FireRefusal(.eaOffline, "no gateway in this process can reach EAs") }
         // This process's registry when it has one; in a split deployment, the node hash its gateway writes.
         let known: NodeRecord?
-        if let registry { known = registry.node(userUUID) } else { known = try await guarded { try await store.node(userUUID) } }
+        if let registry {
+            known = registry.node(userUUID)
+        } else {
+            known = try await guarded { try await store.node(userUUID) }
+        }
         guard let node = known, node.online, await channel.reachable(userUUID) else {
             throw FireRefusal(.eaOffline, "the EA of \(userUUID) is not online")
         }
         if let switching = node.pendingSwitch {
-            throw FireRefusal(.pendingSwitch,
-                              "\(userUUID) is pinned to account \(node.pin?.account ?? node.account); account \(switching.account) on \(switching.server) registered from \(switching.peer) and waits for `bitten node approve \(userUUID)`")
+            throw FireRefusal(
+                .pendingSwitch,
+                "\(userUUID) is pinned to account \(node.pin?.account ?? node.account); account \(switching.account) on \(switching.server) registered from \(switching.peer) and waits for `bitten node approve \(userUUID)`"
+            )
         }
         guard let direction = Direction(rawValue: signal.direction) else {
             throw FireRefusal(.badRequest, "signal \(signal.signalID) has direction \(signal.direction)")
         }
         let stopOK = direction == .buy ? signal.stopLoss < signal.entry : signal.stopLoss > signal.entry
         guard stopOK else {
-            throw FireRefusal(.stopLossWrongSide,
-                              "stop loss \(signal.stopLoss) is on the wrong side of entry \(signal.entry) for \(direction.rawValue)")
+            throw FireRefusal(
+                .stopLossWrongSide,
+                "stop loss \(signal.stopLoss) is on the wrong side of entry \(signal.entry) for \(direction.rawValue)")
         }
         guard let instrument = settings.instruments[signal.symbol] else {
             throw FireRefusal(.unknownInstrument, "no instrument definition for \(signal.symbol)")
@@ -246,27 +273,37 @@ public final class FireDesk: Service, Sendable {
             brokerSymbol = name
         } else {
             let listed = node.brokerSymbols.names.keys.sorted().prefix(12).joined(separator: ", ")
-            throw FireRefusal(.symbolNotAtBroker,
-                              "\(signal.symbol) is not listed by the broker of \(userUUID) (\(node.company.isEmpty ? node.server : node.company), lists \(listed))")
+            throw FireRefusal(
+                .symbolNotAtBroker,
+                "\(signal.symbol) is not listed by the broker of \(userUUID) (\(node.company.isEmpty ? node.server : node.company), lists \(listed))"
+            )
         }
         let converter = self.converter(at: at, symbol: signal.symbol, entry: signal.entry)
-        guard let (tickValue, conversion) = instrument.tickValue(accountCurrency: node.currency, converter: converter) else {
+        guard let (tickValue, conversion) = instrument.tickValue(accountCurrency: node.currency, converter: converter)
+        else {
             let hint = converter.missingPairHint(from: instrument.profitCurrency, to: node.currency)
-            throw FireRefusal(.sizing, "cannot value \(signal.symbol) in \(node.currency): no live quotes convert \(instrument.profitCurrency) to \(node.currency) (a quote of \(hint) would)")
+            throw FireRefusal(
+                .sizing,
+                "cannot value \(signal.symbol) in \(node.currency): no live quotes convert \(instrument.profitCurrency) to \(node.currency) (a quote of \(hint) would)"
+            )
         }
-        var plan = FirePlan(direction: direction, balance: node.balance, tickSize: instrument.tickSize, tickValue: tickValue,
-                            conversion: conversion.path.joined(separator: ">"), brokerSymbol: brokerSymbol)
+        var plan = FirePlan(
+            direction: direction, balance: node.balance, tickSize: instrument.tickSize, tickValue: tickValue,
+            conversion: conversion.path.joined(separator: ">"), brokerSymbol: brokerSymbol)
         let cases: [(Tier, String)] = only.map { [$0] } ?? Tier.allCases.map { ($0, "") }
         for (tier, override) in cases {
             let rule = settings.tiers.rule(tier)
             var variant = SizingChoice(key: tier.rawValue + "|" + override, slots: rule.slots, lot: 0, fields: [])
             do {
-                let size = try settings.sizer.size(balance: node.balance, entry: signal.entry, stopLoss: signal.stopLoss,
-                                                   instrument: instrument, tickValue: tickValue, rule: rule,
-                                                   userOverride: Double(override), citadelMultiplier: signal.citadelMultiplier)
+                let size = try settings.sizer.size(
+                    balance: node.balance, entry: signal.entry, stopLoss: signal.stopLoss,
+                    instrument: instrument, tickValue: tickValue, rule: rule,
+                    userOverride: Double(override), citadelMultiplier: signal.citadelMultiplier)
                 variant.lot = size.lot
-                variant.fields = ["lot", n(size.lot), "risk_percent", n(size.riskPercent), "risk_amount", n(size.riskAmount),
-                                  "tier", tier.rawValue]
+                variant.fields = [
+                    "lot", n(size.lot), "risk_percent", n(size.riskPercent), "risk_amount", n(size.riskAmount),
+                    "tier", tier.rawValue,
+                ]
             } catch {
                 variant.error = error.message
             }
@@ -291,21 +328,27 @@ public final class FireDesk: Service, Sendable {
     }
 
     /// The fire record's fields that do not depend on the user's tier.
-    private func recordFields(_ signal: SignalRecord, userUUID: String, direction: Direction, at: Double, deadline: Double,
-                              plan: FirePlan) -> [String] {
+    private func recordFields(
+        _ signal: SignalRecord, userUUID: String, direction: Direction, at: Double, deadline: Double,
+        plan: FirePlan
+    ) -> [String] {
         [
             "kind", "fire", "signal_id", signal.signalID, "user_uuid", userUUID, "symbol", signal.symbol,
-            "direction", direction.rawValue, "entry", n(signal.entry), "sl", n(signal.stopLoss), "tp", n(signal.takeProfit),
+            "direction", direction.rawValue, "entry", n(signal.entry), "sl", n(signal.stopLoss), "tp",
+            n(signal.takeProfit),
             "citadel_multiplier", n(signal.citadelMultiplier), "balance", n(plan.balance),
-            "tick_size", n(plan.tickSize), "tick_value", n(plan.tickValue), "created_at", n(at), "deadline", n(deadline),
+            "tick_size", n(plan.tickSize), "tick_value", n(plan.tickValue), "created_at", n(at), "deadline",
+            n(deadline),
             "broker_symbol", plan.brokerSymbol, "conversion", plan.conversion,
         ]
     }
 
     /// Sends a reserved (and stored) fire to its EA and moves it to `sent`; a send that fails rejects it and
     /// frees the slot and the marker, so the user may fire again. `record` is the fire as stored.
-    private func send(fireID: String, signal: SignalRecord, userUUID: String, direction: Direction, lot: Double,
-                      brokerSymbol: String, at: Double, record: [String: String]) async throws(FireRefusal) -> FireRecord {
+    private func send(
+        fireID: String, signal: SignalRecord, userUUID: String, direction: Direction, lot: Double,
+        brokerSymbol: String, at: Double, record: [String: String]
+    ) async throws(FireRefusal) -> FireRecord {
         guard let channel else { throw refuse(.eaOffline, "no gateway in this process can reach EAs") }
         let command = FireCommand(
             fireID: fireID, targetUUID: userUUID, symbol: brokerSymbol, direction: direction, entry: signal.entry,
@@ -324,14 +367,18 @@ public final class FireDesk: Service, Sendable {
         let sentAt = now()
         let deadline = sentAt + settings.confirmationTimeout
         // Stored with the next commit; an answer that came first (a fill) has moved it on already.
-        let moved = (try? engine.apply(userUUID) {
-            $0.sent(fireID, at: sentAt, deadline: deadline, fields: ["sent_at", n(sentAt)])
-        }) ?? .unknownFire
+        let moved =
+            (try? engine.apply(userUUID) {
+                $0.sent(fireID, at: sentAt, deadline: deadline, fields: ["sent_at", n(sentAt)])
+            }) ?? .unknownFire
         count("sent")
         board.count(Self.name, in: 1, out: 1)
-        logger.info("fire sent", metadata: [
-            "fire_id": "\(fireID)", "bitten.node.uuid": "\(userUUID)", "symbol": "\(signal.symbol)", "lot": "\(lot)",
-        ])
+        logger.info(
+            "fire sent",
+            metadata: [
+                "fire_id": "\(fireID)", "bitten.node.uuid": "\(userUUID)", "symbol": "\(signal.symbol)",
+                "lot": "\(lot)",
+            ])
         if case .moved = moved {
             var sent = record
             sent["state"] = "sent"
@@ -360,14 +407,19 @@ public final class FireDesk: Service, Sendable {
     public func close(ticket: Int, routing: Bool = true) async throws(FireRefusal) -> FireRecord {
         guard let position = openPosition(ticket) else {
             // Open in a shard another process owns: closed there.
-            if routing, let router, let (shard, uuid) = await router.locate(ticket: ticket, owned: Set(engine.ownedShardIndices)),
-               let records = try await router.route(.close, shard: shard, userUUID: uuid, ticket: ticket), let record = records.first {
+            if routing, let router,
+                let (shard, uuid) = await router.locate(ticket: ticket, owned: Set(engine.ownedShardIndices)),
+                let records = try await router.route(.close, shard: shard, userUUID: uuid, ticket: ticket),
+                let record = records.first
+            {
                 return record
             }
             throw refuse(.positionNotFound, "no open position \(ticket)")
         }
-        let records = try await requestClose([position], command: .closeTicket(
-            targetUUID: position.userUUID, ticket: ticket, timestamp: MetaTraderTime(epochSeconds: Int(now()))))
+        let records = try await requestClose(
+            [position],
+            command: .closeTicket(
+                targetUUID: position.userUUID, ticket: ticket, timestamp: MetaTraderTime(epochSeconds: Int(now()))))
         guard let record = records.first else { throw refuse(.positionNotFound, "position \(ticket) closed meanwhile") }
         return record
     }
@@ -376,7 +428,8 @@ public final class FireDesk: Service, Sendable {
     public func closeAll(userUUID: String, routing: Bool = true) async throws(FireRefusal) -> [FireRecord] {
         guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
         if routing, let router, !engine.owns(userUUID),
-           let records = try await router.route(.closeAll, shard: engine.shard(of: userUUID), userUUID: userUUID) {
+            let records = try await router.route(.closeAll, shard: engine.shard(of: userUUID), userUUID: userUUID)
+        {
             return records
         }
         let (known, positions) = try await guarded {
@@ -384,11 +437,14 @@ public final class FireDesk: Service, Sendable {
         }
         guard known else { throw refuse(.userNotFound, "no user \(userUUID)") }
         guard !positions.isEmpty else { return [] }
-        return try await requestClose(positions, command: .closeAll(
-            targetUUID: userUUID, timestamp: MetaTraderTime(epochSeconds: Int(now()))))
+        return try await requestClose(
+            positions,
+            command: .closeAll(
+                targetUUID: userUUID, timestamp: MetaTraderTime(epochSeconds: Int(now()))))
     }
 
-    private func requestClose(_ positions: [OpenPosition], command: EACommand) async throws(FireRefusal) -> [FireRecord] {
+    private func requestClose(_ positions: [OpenPosition], command: EACommand) async throws(FireRefusal) -> [FireRecord]
+    {
         let uuid = command.targetUUID
         guard let channel, registry?.node(uuid)?.online ?? true, await channel.reachable(uuid) else {
             throw refuse(.eaOffline, "the EA of \(uuid) is not online")
@@ -404,8 +460,13 @@ public final class FireDesk: Service, Sendable {
         }
         let reserved = zip(tickets, done.value).filter { $0.1 == "ok" }.map(\.0)
         if let notStored = done.notStored {
-            try? engine.apply(uuid) { shard in for ticket in reserved { shard.closeSendFailed(ticket: ticket, reason: "not sent: \(notStored.message)") } }
-            throw refuse(.storeUnavailable, "the close request was not stored, so it was not sent: \(notStored.message)")
+            try? engine.apply(uuid) { shard in
+                for ticket in reserved {
+                    shard.closeSendFailed(ticket: ticket, reason: "not sent: \(notStored.message)")
+                }
+            }
+            throw refuse(
+                .storeUnavailable, "the close request was not stored, so it was not sent: \(notStored.message)")
         }
         var states: [Int: String] = [:]
         if !reserved.isEmpty {
@@ -413,10 +474,14 @@ public final class FireDesk: Service, Sendable {
                 try await channel.send(command)
                 count("close_sent")
                 let sentAt = now()
-                try? engine.apply(uuid) { shard in for ticket in reserved { shard.closeSent(ticket: ticket, at: sentAt, deadline: deadline) } }
+                try? engine.apply(uuid) { shard in
+                    for ticket in reserved { shard.closeSent(ticket: ticket, at: sentAt, deadline: deadline) }
+                }
                 for ticket in reserved { states[ticket] = "sent" }
             } catch {
-                try? engine.apply(uuid) { shard in for ticket in reserved { shard.closeSendFailed(ticket: ticket, reason: "send failed: \(error)") } }
+                try? engine.apply(uuid) { shard in
+                    for ticket in reserved { shard.closeSendFailed(ticket: ticket, reason: "send failed: \(error)") }
+                }
                 throw FireRefusal(error.code == .notConnected ? .eaOffline : .sendFailed, error.message)
             }
         }
@@ -424,8 +489,10 @@ public final class FireDesk: Service, Sendable {
         for position in positions {
             if let state = states[position.ticket] {
                 let record: [String: String] = [
-                    "state": state, "kind": "close", "ticket": String(position.ticket), "user_uuid": uuid, "symbol": position.symbol,
-                    "command": commandType, "created_at": TradeStore.number(at), "deadline": TradeStore.number(deadline),
+                    "state": state, "kind": "close", "ticket": String(position.ticket), "user_uuid": uuid,
+                    "symbol": position.symbol,
+                    "command": commandType, "created_at": TradeStore.number(at),
+                    "deadline": TradeStore.number(deadline),
                 ]
                 if let built = FireRecord(hash: record) { records.append(built) }
             } else if let record = try await guarded({ try await store.closeRequest(position.ticket, user: uuid) }) {
@@ -444,7 +511,8 @@ public final class FireDesk: Service, Sendable {
                 await sweep()
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.settings.sweepInterval) }
             }
-        } onGracefulShutdown: {}
+        } onGracefulShutdown: {
+        }
         board.set(Self.name, .stopped)
     }
 

@@ -25,11 +25,14 @@ public enum LedgerEvent: Sendable, Equatable {
         guard let receivedAt = entry["received_at"], let at = Double(receivedAt) else { return nil }
         if entry["type"] == InferredClose.type {
             guard let ticket = entry["ticket"].flatMap({ Int($0) }), let reason = entry["reason"],
-                  reason == "stop_loss" || reason == "take_profit", let level = entry["price"].flatMap(Double.init) else { return nil }
+                reason == "stop_loss" || reason == "take_profit", let level = entry["price"].flatMap(Double.init)
+            else { return nil }
             self = .crossed(ticket: ticket, userUUID: entry["user_uuid"] ?? "", reason: reason, level: level, at: at)
             return
         }
-        guard let payload = entry["payload"], let message = try? EAMessage.decode(Array(payload.utf8), channel: .confirm) else { return nil }
+        guard let payload = entry["payload"],
+            let message = try? EAMessage.decode(Array(payload.utf8), channel: .confirm)
+        else { return nil }
         self.init(message: message, receivedAt: at, quotes: entry["quotes"] ?? "")
     }
 
@@ -40,12 +43,16 @@ public enum LedgerEvent: Sendable, Equatable {
         switch message {
         case .confirmation(let c):
             guard !c.fireID.isEmpty else { return nil }
-            self = .fire(FireAnswer(fireID: c.fireID, success: c.succeeded, userUUID: c.userUUID, ticket: c.ticket, price: c.price,
-                                    lot: c.lot, message: c.message, account: c.accountNumber, balance: c.account.balance, at: at))
+            self = .fire(
+                FireAnswer(
+                    fireID: c.fireID, success: c.succeeded, userUUID: c.userUUID, ticket: c.ticket, price: c.price,
+                    lot: c.lot, message: c.message, account: c.accountNumber, balance: c.account.balance, at: at))
         case .closeConfirmation(let c):
-            self = .close(CloseAnswer(ticket: c.ticket, success: c.succeeded, closePrice: c.closePrice, message: c.message,
-                                      account: c.accountNumber, userUUID: c.userUUID, commandType: c.commandType,
-                                      balance: c.account.balance, quotes: quotes, at: at))
+            self = .close(
+                CloseAnswer(
+                    ticket: c.ticket, success: c.succeeded, closePrice: c.closePrice, message: c.message,
+                    account: c.accountNumber, userUUID: c.userUUID, commandType: c.commandType,
+                    balance: c.account.balance, quotes: quotes, at: at))
         default:
             return nil
         }
@@ -58,7 +65,8 @@ extension TradeShard {
         switch event {
         case .fire(let answer): apply(answer, streamID: streamID)
         case .close(let answer): apply(answer, streamID: streamID)
-        case .crossed(let ticket, _, let reason, let level, let at): crossed(ticket: ticket, level: level, reason: reason, at: at)
+        case .crossed(let ticket, _, let reason, let level, let at):
+            crossed(ticket: ticket, level: level, reason: reason, at: at)
         }
     }
 }

@@ -45,7 +45,9 @@ public enum LedgerRecord {
                 index += 1
                 digits += 1
             }
-            guard digits > 0, index < bytes.count, bytes[index] == 0x3A, index + 1 + length <= bytes.count else { return nil }
+            guard digits > 0, index < bytes.count, bytes[index] == 0x3A, index + 1 + length <= bytes.count else {
+                return nil
+            }
             defer { index += 1 + length }
             return String(decoding: bytes[(index + 1)..<(index + 1 + length)], as: UTF8.self)
         }

@@ -25,8 +25,10 @@ public final class PositionTracker: Sendable {
     private let quotes: (any QuoteSource)?
     private let now: @Sendable () -> Double
 
-    public init(store: TradeStore, quotes: (any QuoteSource)?,
-                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+    public init(
+        store: TradeStore, quotes: (any QuoteSource)?,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
         self.store = store
         self.quotes = quotes
         self.now = now
@@ -40,7 +42,9 @@ public final class PositionTracker: Sendable {
         var total = 0.0
         for index in open.indices {
             let position = open[index]
-            var entry = exposure[position.symbol] ?? Exposure(symbol: position.symbol, positions: 0, netLots: 0, unrealizedProfit: 0)
+            var entry =
+                exposure[position.symbol]
+                ?? Exposure(symbol: position.symbol, positions: 0, netLots: 0, unrealizedProfit: 0)
             entry.positions += 1
             entry.netLots += position.direction == "BUY" ? position.lot : -position.lot
             // The user's own broker's quote first (that is where the position is), else any EA's.
@@ -53,7 +57,8 @@ public final class PositionTracker: Sendable {
             }
             exposure[position.symbol] = entry
         }
-        return Snapshot(positions: open, exposure: exposure.values.sorted { $0.symbol < $1.symbol },
-                        unrealizedProfit: (total * 100).rounded() / 100, asOf: at)
+        return Snapshot(
+            positions: open, exposure: exposure.values.sorted { $0.symbol < $1.symbol },
+            unrealizedProfit: (total * 100).rounded() / 100, asOf: at)
     }
 }

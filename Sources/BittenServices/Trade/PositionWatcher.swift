@@ -50,15 +50,21 @@ public final class PositionWatcher: Service, Sendable {
     private let maxQuoteAge: Double
     private let now: @Sendable () -> Double
     private let onAppended: @Sendable () -> Void
-    private let state = Mutex<(positions: [Int: Watched], refreshedAt: Double, checks: [BalanceCheck],
-                               balances: [String: (balance: Double, heartbeat: Double, at: Double)])>(([:], 0, [], [:]))
+    private let state = Mutex<
+        (
+            positions: [Int: Watched], refreshedAt: Double, checks: [BalanceCheck],
+            balances: [String: (balance: Double, heartbeat: Double, at: Double)]
+        )
+    >(([:], 0, [], [:]))
     private let inferred = Counter(label: "bitten_inferred_closes_total")
     private let mismatches = Counter(label: "bitten_inferred_close_balance_mismatch_total")
 
-    public init(store: TradeStore, redis: RedisClient, quotes: any QuoteSource, registry: NodeRegistry?, board: ServiceBoard,
-                logger: Logger, interval: Duration = .milliseconds(250), refreshEvery: Double = 2, maxQuoteAge: Double = 30,
-                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
-                onAppended: @escaping @Sendable () -> Void = {}) {
+    public init(
+        store: TradeStore, redis: RedisClient, quotes: any QuoteSource, registry: NodeRegistry?, board: ServiceBoard,
+        logger: Logger, interval: Duration = .milliseconds(250), refreshEvery: Double = 2, maxQuoteAge: Double = 30,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+        onAppended: @escaping @Sendable () -> Void = {}
+    ) {
         self.store = store
         self.redis = redis
         self.quotes = quotes
@@ -80,7 +86,8 @@ public final class PositionWatcher: Service, Sendable {
                 await check()
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
             }
-        } onGracefulShutdown: {}
+        } onGracefulShutdown: {
+        }
         board.set(Self.name, .stopped)
     }
 
@@ -104,7 +111,10 @@ public final class PositionWatcher: Service, Sendable {
                 let open = try await store.openPositions()
                 state.withLock { s in
                     var next: [Int: Watched] = [:]
-                    for position in open { next[position.ticket] = Watched(position: position, requested: s.positions[position.ticket]?.requested ?? false) }
+                    for position in open {
+                        next[position.ticket] = Watched(
+                            position: position, requested: s.positions[position.ticket]?.requested ?? false)
+                    }
                     s.positions = next
                     s.refreshedAt = at
                 }
@@ -118,7 +128,8 @@ public final class PositionWatcher: Service, Sendable {
             for (ticket, watched) in s.positions where !watched.requested {
                 let p = watched.position
                 guard p.sl > 0 || p.tp > 0 else { continue }
-                let quote = quotes.quote(p.symbol, of: p.userUUID).flatMap { at - $0.receivedAt <= maxQuoteAge ? $0 : nil }
+                let quote =
+                    quotes.quote(p.symbol, of: p.userUUID).flatMap { at - $0.receivedAt <= maxQuoteAge ? $0 : nil }
                     ?? quotes.quote(p.symbol).flatMap { at - $0.receivedAt <= maxQuoteAge ? $0 : nil }
                 guard let quote, let (reason, level) = Self.crossed(p, bid: quote.bid, ask: quote.ask) else { continue }
                 s.positions[ticket]?.requested = true
@@ -126,7 +137,9 @@ public final class PositionWatcher: Service, Sendable {
             }
             return due
         }
-        for (position, reason, level, crossedAt) in due { await append(position, reason: reason, level: level, crossedAt: crossedAt, at: at) }
+        for (position, reason, level, crossedAt) in due {
+            await append(position, reason: reason, level: level, crossedAt: crossedAt, at: at)
+        }
         settleChecks(at: at)
         noteBalances(at: at)
     }
@@ -135,7 +148,8 @@ public final class PositionWatcher: Service, Sendable {
         let price = PlainDecimal.format(level, maxFractionDigits: 8) ?? "0"
         do {
             _ = try await redis.command([
-                "XADD", TradeEngine.ledger(of: p.userUUID, shards: store.shards), "*", "type", InferredClose.type, "user_uuid", p.userUUID,
+                "XADD", TradeEngine.ledger(of: p.userUUID, shards: store.shards), "*", "type", InferredClose.type,
+                "user_uuid", p.userUUID,
                 "ticket", String(p.ticket), "reason", reason, "price", price,
                 "received_at", PlainDecimal.format(at, maxFractionDigits: 6) ?? "0", "entry_id", "watcher:\(p.ticket)",
             ]).orThrow()
@@ -149,16 +163,21 @@ public final class PositionWatcher: Service, Sendable {
         inferred.increment()
         board.count(Self.name, out: 1)
         onAppended()
-        logger.notice("position closed at the broker (inferred: the market crossed its level)", metadata: [
-            "ticket": "\(p.ticket)", "bitten.node.uuid": "\(p.userUUID)", "reason": "\(reason)", "price": "\(price)",
-        ])
+        logger.notice(
+            "position closed at the broker (inferred: the market crossed its level)",
+            metadata: [
+                "ticket": "\(p.ticket)", "bitten.node.uuid": "\(p.userUUID)", "reason": "\(reason)",
+                "price": "\(price)",
+            ])
         // The balance before the close: the one noted on the previous round, taken before the crossing quote
         // came (the broker closed it then); without one the comparison is skipped.
         let profit = p.profit(bid: level, ask: level)
         state.withLock { s in
             guard let before = s.balances[p.userUUID], before.at < crossedAt else { return }
-            s.checks.append(BalanceCheck(uuid: p.userUUID, ticket: p.ticket, balanceBefore: before.balance,
-                                         heartbeatBefore: before.heartbeat, profit: profit, at: at))
+            s.checks.append(
+                BalanceCheck(
+                    uuid: p.userUUID, ticket: p.ticket, balanceBefore: before.balance,
+                    heartbeatBefore: before.heartbeat, profit: profit, at: at))
         }
     }
 
@@ -180,7 +199,8 @@ public final class PositionWatcher: Service, Sendable {
             let all = s.checks
             s.checks.removeAll { check in
                 if at - check.at > 600 { return true }
-                guard let node = registry.node(check.uuid), node.lastHeartbeat > check.heartbeatBefore, node.lastHeartbeat > check.at
+                guard let node = registry.node(check.uuid), node.lastHeartbeat > check.heartbeatBefore,
+                    node.lastHeartbeat > check.at
                 else { return false }
                 if all.filter({ $0.uuid == check.uuid }).count == 1 { ready.append((check, node.balance)) }
                 return true
@@ -191,10 +211,13 @@ public final class PositionWatcher: Service, Sendable {
             let seen = balance - check.balanceBefore
             guard abs(seen - check.profit) > max(0.05, abs(check.profit) * 0.02) else { continue }
             mismatches.increment()
-            logger.warning("inferred close and the EA's balance disagree (the inference stands)", metadata: [
-                "ticket": "\(check.ticket)", "bitten.node.uuid": "\(check.uuid)", "inferred_profit": "\(check.profit)",
-                "balance_change": "\((seen * 100).rounded() / 100)",
-            ])
+            logger.warning(
+                "inferred close and the EA's balance disagree (the inference stands)",
+                metadata: [
+                    "ticket": "\(check.ticket)", "bitten.node.uuid": "\(check.uuid)",
+                    "inferred_profit": "\(check.profit)",
+                    "balance_change": "\((seen * 100).rounded() / 100)",
+                ])
         }
     }
 }

@@ -18,7 +18,12 @@ public enum ShardRouting {
 
     /// A routed fire, close or close-all.
     public struct Request: Codable, Sendable, Equatable {
-        public enum Operation: String, Codable, Sendable { case fire, close, closeAll = "close_all", saveUser = "save_user" }
+        public enum Operation: String, Codable, Sendable {
+            case fire
+            case close
+            case closeAll = "close_all"
+            case saveUser = "save_user"
+        }
         public var request: String
         public var operation: Operation
         public var userUUID: String
@@ -44,7 +49,9 @@ public enum ShardRouting {
         /// The records, or the refusal thrown.
         func result() throws(FireRefusal) -> [FireRecord] {
             if let records { return records }
-            throw FireRefusal(code.flatMap(FireRefusal.Code.init(rawValue:)) ?? .storeUnavailable, message ?? "refused by the shard's owner")
+            throw FireRefusal(
+                code.flatMap(FireRefusal.Code.init(rawValue:)) ?? .storeUnavailable,
+                message ?? "refused by the shard's owner")
         }
     }
 }
@@ -75,7 +82,8 @@ public final class ShardRouter: Sendable {
     func locate(ticket: Int, owned: Set<Int>) async -> (shard: Int, uuid: String)? {
         let candidates = (0..<shards).filter { !owned.contains($0) }
         guard !candidates.isEmpty,
-              let replies = try? await redis.pipeline(candidates.map { ["HMGET", ShardKeys(shard: $0).position(ticket), "status", "user_uuid"] })
+            let replies = try? await redis.pipeline(
+                candidates.map { ["HMGET", ShardKeys(shard: $0).position(ticket), "status", "user_uuid"] })
         else { return nil }
         for (shard, reply) in zip(candidates, replies) {
             let fields = reply.array ?? []
@@ -86,23 +94,31 @@ public final class ShardRouter: Sendable {
 
     /// Sends a request to the owner of `shard` and waits for its outcome; nil when no other process owns
     /// the shard (the caller answers as it would without routing).
-    func route(_ operation: ShardRouting.Request.Operation, shard: Int, userUUID: String, signalID: String? = nil,
-               ticket: Int? = nil, user: UserRecord? = nil) async throws(FireRefusal) -> [FireRecord]? {
+    func route(
+        _ operation: ShardRouting.Request.Operation, shard: Int, userUUID: String, signalID: String? = nil,
+        ticket: Int? = nil, user: UserRecord? = nil
+    ) async throws(FireRefusal) -> [FireRecord]? {
         guard let owner = await otherOwner(of: shard) else { return nil }
-        let request = ShardRouting.Request(request: UUID().uuidString, operation: operation, userUUID: userUUID, signalID: signalID,
-                                           ticket: ticket, user: user, expiresAt: Date().timeIntervalSince1970 + Double(replyTimeout))
+        let request = ShardRouting.Request(
+            request: UUID().uuidString, operation: operation, userUUID: userUUID, signalID: signalID,
+            ticket: ticket, user: user, expiresAt: Date().timeIntervalSince1970 + Double(replyTimeout))
         let reply: String?
         do {
             let entry = String(decoding: try JSONEncoder().encode(request), as: UTF8.self)
             _ = try await redis.command(["LPUSH", ShardRouting.inbox(shard), entry])
-            reply = try await redis.blockingCommand(["BRPOP", ShardRouting.reply(request.request), String(replyTimeout)],
-                                                    waitsUpTo: Double(replyTimeout)).array?.last?.string
+            reply = try await redis.blockingCommand(
+                ["BRPOP", ShardRouting.reply(request.request), String(replyTimeout)],
+                waitsUpTo: Double(replyTimeout)
+            ).array?.last?.string
         } catch {
-            throw FireRefusal(.storeUnavailable, "routing to \(owner), the owner of trade shard \(shard), failed: \(error)")
+            throw FireRefusal(
+                .storeUnavailable, "routing to \(owner), the owner of trade shard \(shard), failed: \(error)")
         }
         guard let reply else {
-            throw FireRefusal(.storeUnavailable,
-                              "routed to \(owner), the owner of trade shard \(shard); no answer within \(replyTimeout) s. It is not sent again from here: look the fire up before firing again")
+            throw FireRefusal(
+                .storeUnavailable,
+                "routed to \(owner), the owner of trade shard \(shard); no answer within \(replyTimeout) s. It is not sent again from here: look the fire up before firing again"
+            )
         }
         guard let outcome = try? JSONDecoder().decode(ShardRouting.Outcome.self, from: Data(reply.utf8)) else {
             throw FireRefusal(.storeUnavailable, "the owner of trade shard \(shard) answered something unreadable")
@@ -124,8 +140,10 @@ public final class ShardInbox: Service, Sendable {
     private let now: @Sendable () -> Double
 
     /// `redis` should be a client of its own: the pop blocks a connection for up to a second.
-    public init(desk: FireDesk, store: TradeStore, engine: TradeEngine, redis: RedisClient, board: ServiceBoard, logger: Logger,
-                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+    public init(
+        desk: FireDesk, store: TradeStore, engine: TradeEngine, redis: RedisClient, board: ServiceBoard, logger: Logger,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
         self.desk = desk
         self.store = store
         self.engine = engine
@@ -153,7 +171,9 @@ public final class ShardInbox: Service, Sendable {
                     popped = try await redis.pipeline(inboxes.map { ["RPOP", $0] }).compactMap(\.string)
                     if popped.isEmpty { try? await Task.sleep(for: .milliseconds(100)) }
                 } else {
-                    popped = try await redis.blockingCommand(["BRPOP"] + inboxes + ["1"], waitsUpTo: 1).array?.last?.string.map { [$0] } ?? []
+                    popped =
+                        try await redis.blockingCommand(["BRPOP"] + inboxes + ["1"], waitsUpTo: 1).array?.last?.string
+                        .map { [$0] } ?? []
                 }
             } catch {
                 errors.note("trade_inbox_pop", error, "")
@@ -182,7 +202,9 @@ public final class ShardInbox: Service, Sendable {
 
     func handle(_ text: String) async {
         guard text.utf8.count <= Self.maxEntryBytes else {
-            logger.warning("oversized trade inbox entry dropped", metadata: ["bytes": "\(text.utf8.count)", "entry": "\(text.prefix(200))"])
+            logger.warning(
+                "oversized trade inbox entry dropped",
+                metadata: ["bytes": "\(text.utf8.count)", "entry": "\(text.prefix(200))"])
             board.count(Self.name, errors: 1)
             return
         }
@@ -190,7 +212,8 @@ public final class ShardInbox: Service, Sendable {
         do {
             request = try JSONDecoder().decode(ShardRouting.Request.self, from: Data(text.utf8))
         } catch {
-            logger.warning("malformed trade inbox entry dropped", metadata: ["entry": "\(text.prefix(200))", "error": "\(error)"])
+            logger.warning(
+                "malformed trade inbox entry dropped", metadata: ["entry": "\(text.prefix(200))", "error": "\(error)"])
             board.count(Self.name, errors: 1)
             return
         }
@@ -198,18 +221,23 @@ public final class ShardInbox: Service, Sendable {
         if now() > request.expiresAt {
             // Its asker has given up: not performed late.
             logger.warning("routed trade request expired in the inbox", metadata: ["request": "\(request.request)"])
-            outcome = ShardRouting.Outcome(refusal: FireRefusal(.storeUnavailable, "expired in the inbox of the shard's owner"))
+            outcome = ShardRouting.Outcome(
+                refusal: FireRefusal(.storeUnavailable, "expired in the inbox of the shard's owner"))
         } else {
             do {
                 switch request.operation {
                 case .fire:
                     outcome = ShardRouting.Outcome(records: [
-                        try await desk.fire(signalID: request.signalID ?? "", userUUID: request.userUUID, routing: false)
+                        try await desk.fire(
+                            signalID: request.signalID ?? "", userUUID: request.userUUID, routing: false)
                     ])
                 case .close:
-                    outcome = ShardRouting.Outcome(records: [try await desk.close(ticket: request.ticket ?? 0, routing: false)])
+                    outcome = ShardRouting.Outcome(records: [
+                        try await desk.close(ticket: request.ticket ?? 0, routing: false)
+                    ])
                 case .closeAll:
-                    outcome = ShardRouting.Outcome(records: try await desk.closeAll(userUUID: request.userUUID, routing: false))
+                    outcome = ShardRouting.Outcome(
+                        records: try await desk.closeAll(userUUID: request.userUUID, routing: false))
                 case .saveUser:
                     try await save(request)
                     outcome = ShardRouting.Outcome(records: [])
@@ -223,7 +251,8 @@ public final class ShardInbox: Service, Sendable {
         await errors.attempt("trade_routed_reply", request.request) {
             let text = String(decoding: try JSONEncoder().encode(outcome), as: UTF8.self)
             _ = try await redis.pipeline([
-                ["LPUSH", ShardRouting.reply(request.request), text], ["EXPIRE", ShardRouting.reply(request.request), "60"],
+                ["LPUSH", ShardRouting.reply(request.request), text],
+                ["EXPIRE", ShardRouting.reply(request.request), "60"],
             ])
         }
     }

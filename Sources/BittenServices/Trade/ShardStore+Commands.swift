@@ -6,7 +6,8 @@ import Redis
 extension ShardStore {
     /// The Redis commands of one commit: per-event writes in order, then what one commit writes once
     /// (statistics, balances, slot counts, list pushes, the checkpoint).
-    static func commands(for changes: [TradeChange], keys: ShardKeys, sequence: Int, lastApplied: String?) -> [[String]] {
+    static func commands(for changes: [TradeChange], keys: ShardKeys, sequence: Int, lastApplied: String?) -> [[String]]
+    {
         var commands: [[String]] = []
         var statistics: [String: TradeStatistics] = [:]
         var statisticsOrder: [String] = []
@@ -24,19 +25,26 @@ extension ShardStore {
         for change in changes {
             switch change {
             case .user(let user, let fields):
-                commands.append(["HSET", keys.user(user.uuid)] + fields
-                    + ["uuid", user.uuid, "tier", user.tier.rawValue, "risk_override", user.riskOverride])
+                commands.append(
+                    ["HSET", keys.user(user.uuid)] + fields
+                        + ["uuid", user.uuid, "tier", user.tier.rawValue, "risk_override", user.riskOverride])
                 commands.append(["SADD", keys.users, user.uuid])
             case .fireCreated(let fire, let expiresAt, let fields):
                 // The caller's fields, then what the shard itself reloads the fire from (so those are always there).
-                var core = ["state", "pending", "holds_slot", "1", "fire_id", fire.id, "shard", String(keys.shard),
-                            "user_uuid", fire.userUUID, "signal_id", fire.signalID, "symbol", fire.symbol,
-                            "direction", fire.isBuy ? "BUY" : "SELL", "sl", n(fire.stopLoss), "tp", n(fire.takeProfit), "lot", n(fire.lot),
-                            "tick_size", n(fire.tickSize), "tick_value", n(fire.tickValue)]
+                var core = [
+                    "state", "pending", "holds_slot", "1", "fire_id", fire.id, "shard", String(keys.shard),
+                    "user_uuid", fire.userUUID, "signal_id", fire.signalID, "symbol", fire.symbol,
+                    "direction", fire.isBuy ? "BUY" : "SELL", "sl", n(fire.stopLoss), "tp", n(fire.takeProfit), "lot",
+                    n(fire.lot),
+                    "tick_size", n(fire.tickSize), "tick_value", n(fire.tickValue),
+                ]
                 if let deadline = fire.deadline { core += ["deadline", n(deadline)] }
                 if !fire.brokerSymbol.isEmpty { core += ["broker_symbol", fire.brokerSymbol] }
                 commands.append(["HSET", keys.fire(fire.id)] + fields + core)
-                commands.append(["HSET", keys.fired, fire.signalID + "|" + fire.userUUID, fire.id + " " + TradeShard.number(expiresAt)])
+                commands.append([
+                    "HSET", keys.fired, fire.signalID + "|" + fire.userUUID,
+                    fire.id + " " + TradeShard.number(expiresAt),
+                ])
                 commands.append(["ZADD", keys.firesInFlight, TradeShard.number(fire.deadline ?? 0), fire.id])
                 recentFires.append(fire.id)
             case .fireMoved(let id, let state, let fields):
@@ -47,14 +55,19 @@ extension ShardStore {
             case .markerForgotten(let signalID, let user):
                 commands.append(["HDEL", keys.fired, signalID + "|" + user])
             case .positionOpened(let p, let signalID, let brokerSymbol, let dropped):
-                var fields = ["ticket", String(p.ticket), "fire_id", p.fireID, "signal_id", signalID, "user_uuid", p.userUUID,
-                              "account", String(p.account), "symbol", p.symbol, "direction", p.isBuy ? "BUY" : "SELL",
-                              "lot", n(p.lot), "open_price", n(p.openPrice), "sl", n(p.stopLoss), "tp", n(p.takeProfit),
-                              "open_time", n(p.openTime), "tick_size", n(p.tickSize), "tick_value", n(p.tickValue), "status", "open"]
+                var fields = [
+                    "ticket", String(p.ticket), "fire_id", p.fireID, "signal_id", signalID, "user_uuid", p.userUUID,
+                    "account", String(p.account), "symbol", p.symbol, "direction", p.isBuy ? "BUY" : "SELL",
+                    "lot", n(p.lot), "open_price", n(p.openPrice), "sl", n(p.stopLoss), "tp", n(p.takeProfit),
+                    "open_time", n(p.openTime), "tick_size", n(p.tickSize), "tick_value", n(p.tickValue), "status",
+                    "open",
+                ]
                 if !brokerSymbol.isEmpty, brokerSymbol != p.symbol { fields += ["broker_symbol", brokerSymbol] }
                 if let dropped {
-                    fields += ["sl_dropped", dropped.stopLoss ? "1" : "0", "tp_dropped", dropped.takeProfit ? "1" : "0",
-                               "sl_requested", n(dropped.requestedStopLoss), "tp_requested", n(dropped.requestedTakeProfit)]
+                    fields += [
+                        "sl_dropped", dropped.stopLoss ? "1" : "0", "tp_dropped", dropped.takeProfit ? "1" : "0",
+                        "sl_requested", n(dropped.requestedStopLoss), "tp_requested", n(dropped.requestedTakeProfit),
+                    ]
                 }
                 commands.append(["HSET", keys.position(p.ticket)] + fields)
                 commands.append(["SADD", keys.openPositions, String(p.ticket)])
@@ -62,12 +75,18 @@ extension ShardStore {
             case .positionClosed(let trade):
                 let p = trade.position
                 let v = trade.valuation
-                var fields = ["status", "closed", "close_price", v.closePriceText, "profit", v.profitText,
-                              "closed_at", n(trade.closeTime), "close_time", n(trade.closeTime),
-                              "duration", String(Int((trade.closeTime - p.openTime).rounded())), "result", v.result.rawValue,
-                              "close_price_source", v.closePriceSource, "close_reason", trade.reason, "profit_source", v.profitSource]
+                var fields = [
+                    "status", "closed", "close_price", v.closePriceText, "profit", v.profitText,
+                    "closed_at", n(trade.closeTime), "close_time", n(trade.closeTime),
+                    "duration", String(Int((trade.closeTime - p.openTime).rounded())), "result", v.result.rawValue,
+                    "close_price_source", v.closePriceSource, "close_reason", trade.reason, "profit_source",
+                    v.profitSource,
+                ]
                 if let byPrice = v.byPriceCents, let byBalance = v.byBalanceCents {
-                    fields += ["profit_by_price", CloseValuation.centsText(byPrice), "profit_by_balance", CloseValuation.centsText(byBalance)]
+                    fields += [
+                        "profit_by_price", CloseValuation.centsText(byPrice), "profit_by_balance",
+                        CloseValuation.centsText(byBalance),
+                    ]
                 }
                 let ticket = String(p.ticket)
                 commands.append(["HSET", keys.position(p.ticket)] + fields)
@@ -94,7 +113,9 @@ extension ShardStore {
                 if request.state == .pending { commands.append(["DEL", key]) }
                 commands.append(["HSET", key, "state", request.state.rawValue, "kind", "close"] + fields)
                 if request.state == .pending || request.state == .sent {
-                    commands.append(["ZADD", keys.closesInFlight, TradeShard.number(request.deadline ?? 0), String(request.ticket)])
+                    commands.append([
+                        "ZADD", keys.closesInFlight, TradeShard.number(request.deadline ?? 0), String(request.ticket),
+                    ])
                 } else {
                     commands.append(["ZREM", keys.closesInFlight, String(request.ticket)])
                 }
@@ -124,10 +145,12 @@ extension ShardStore {
         }
         if !statisticsOrder.isEmpty { commands.append(["SADD", keys.statisticsIndex] + statisticsOrder) }
         if !balances.isEmpty {
-            commands.append(["HSET", keys.balances] + balances.sorted { $0.key < $1.key }.flatMap { [String($0.key), $0.value] })
+            commands.append(
+                ["HSET", keys.balances] + balances.sorted { $0.key < $1.key }.flatMap { [String($0.key), $0.value] })
         }
         if !slots.isEmpty {
-            commands.append(["HSET", keys.slots] + slots.sorted { $0.key < $1.key }.flatMap { [$0.key, String($0.value)] })
+            commands.append(
+                ["HSET", keys.slots] + slots.sorted { $0.key < $1.key }.flatMap { [$0.key, String($0.value)] })
         }
         // The commit's events in one message, one JSON object per line (the webhook posts each on its own).
         if !events.isEmpty { commands.append(["PUBLISH", RedisKeys.events, events.joined(separator: "\n")]) }

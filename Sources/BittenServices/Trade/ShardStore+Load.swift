@@ -14,16 +14,21 @@ extension ShardStore {
     /// Reads the whole shard back.
     public func load() async throws -> Loaded {
         let head = try await redis.pipeline([
-            ["HGETALL", keys.state], ["SMEMBERS", keys.users], ["HGETALL", keys.fired], ["ZRANGE", keys.firesInFlight, "0", "-1"],
-            ["SMEMBERS", keys.openPositions], ["ZRANGE", keys.closesInFlight, "0", "-1"], ["SMEMBERS", keys.statisticsIndex],
+            ["HGETALL", keys.state], ["SMEMBERS", keys.users], ["HGETALL", keys.fired],
+            ["ZRANGE", keys.firesInFlight, "0", "-1"],
+            ["SMEMBERS", keys.openPositions], ["ZRANGE", keys.closesInFlight, "0", "-1"],
+            ["SMEMBERS", keys.statisticsIndex],
             ["HGETALL", keys.balances],
         ])
         for reply in head { try reply.orThrow() }
         let state = head[0].hash ?? [:]
         var shard = TradeShard(index: keys.shard, sequence: Int(state["sequence"] ?? "") ?? 0)
         func strings(_ reply: RedisReply) -> [String] { (reply.array ?? []).compactMap(\.string) }
-        let userIDs = strings(head[1]), fireIDs = strings(head[3]), tickets = strings(head[4]).compactMap { Int($0) }
-        let closeTickets = strings(head[5]).compactMap { Int($0) }, statisticsKeys = strings(head[6])
+        let userIDs = strings(head[1])
+        let fireIDs = strings(head[3])
+        let tickets = strings(head[4]).compactMap { Int($0) }
+        let closeTickets = strings(head[5]).compactMap { Int($0) }
+        let statisticsKeys = strings(head[6])
         var reads: [[String]] = userIDs.map { ["HGETALL", keys.user($0)] }
         reads += fireIDs.map { ["HGETALL", keys.fire($0)] }
         reads += tickets.map { ["HGETALL", keys.position($0)] }
@@ -36,7 +41,10 @@ extension ShardStore {
             }
         }
         var at = 0
-        func next() -> [String: String] { defer { at += 1 }; return hashes[at] }
+        func next() -> [String: String] {
+            defer { at += 1 }
+            return hashes[at]
+        }
         for _ in userIDs {
             let hash = next()
             guard let uuid = hash["uuid"], let tier = hash["tier"].flatMap(Tier.init(name:)) else { continue }
@@ -53,9 +61,13 @@ extension ShardStore {
         }
         for ticket in closeTickets {
             let hash = next()
-            guard let state = hash["state"].flatMap(FireState.init(rawValue:)), let uuid = hash["user_uuid"] else { continue }
-            shard.restore(close: CloseRequest(ticket: ticket, userUUID: uuid, command: hash["command"] ?? "close_ticket", state: state,
-                                              deadline: hash["deadline"].flatMap(Double.init)))
+            guard let state = hash["state"].flatMap(FireState.init(rawValue:)), let uuid = hash["user_uuid"] else {
+                continue
+            }
+            shard.restore(
+                close: CloseRequest(
+                    ticket: ticket, userUUID: uuid, command: hash["command"] ?? "close_ticket", state: state,
+                    deadline: hash["deadline"].flatMap(Double.init)))
         }
         for key in statisticsKeys {
             guard let statistics = TradeStatistics(redisHash: next()) else { continue }
@@ -63,7 +75,9 @@ extension ShardStore {
         }
         for (account, value) in head[7].hash ?? [:] {
             let parts = value.split(separator: "|")
-            guard let number = Int(account), parts.count == 2, let balance = Double(parts[0]), let closes = Int(parts[1]) else { continue }
+            guard let number = Int(account), parts.count == 2, let balance = Double(parts[0]),
+                let closes = Int(parts[1])
+            else { continue }
             shard.restore(balance: balance, closes: closes, of: number)
         }
         for (marker, value) in head[2].hash ?? [:] {
@@ -82,23 +96,29 @@ extension ShardStore {
 
     static func fire(id: String, _ h: [String: String]) -> FireInFlight? {
         func d(_ key: String) -> Double? { h[key].flatMap(Double.init) }
-        guard let state = h["state"].flatMap(FireState.init(rawValue:)), let uuid = h["user_uuid"], let signal = h["signal_id"],
-              let symbol = h["symbol"] else { return nil }
-        var fire = FireInFlight(id: id, userUUID: uuid, signalID: signal, symbol: symbol, isBuy: h["direction"] == "BUY",
-                                stopLoss: d("sl") ?? 0, takeProfit: d("tp") ?? 0, lot: d("lot") ?? 0, tickSize: d("tick_size") ?? 0.00001,
-                                tickValue: d("tick_value") ?? 1, state: state,
-                                deadline: state == .pending || state == .sent ? d("deadline") : nil)
+        guard let state = h["state"].flatMap(FireState.init(rawValue:)), let uuid = h["user_uuid"],
+            let signal = h["signal_id"],
+            let symbol = h["symbol"]
+        else { return nil }
+        var fire = FireInFlight(
+            id: id, userUUID: uuid, signalID: signal, symbol: symbol, isBuy: h["direction"] == "BUY",
+            stopLoss: d("sl") ?? 0, takeProfit: d("tp") ?? 0, lot: d("lot") ?? 0, tickSize: d("tick_size") ?? 0.00001,
+            tickValue: d("tick_value") ?? 1, state: state,
+            deadline: state == .pending || state == .sent ? d("deadline") : nil)
         fire.brokerSymbol = h["broker_symbol"] ?? ""
         return fire
     }
 
     static func position(_ h: [String: String]) -> OpenPosition? {
         func d(_ key: String) -> Double? { h[key].flatMap(Double.init) }
-        guard h["status"] == "open", let ticket = h["ticket"].flatMap({ Int($0) }), let uuid = h["user_uuid"], let symbol = h["symbol"],
-              let lot = d("lot"), let open = d("open_price") else { return nil }
-        return OpenPosition(ticket: ticket, fireID: h["fire_id"] ?? "", userUUID: uuid, account: h["account"].flatMap { Int($0) } ?? 0,
-                            symbol: symbol, isBuy: h["direction"] == "BUY", lot: lot, openPrice: open, stopLoss: d("sl") ?? 0,
-                            takeProfit: d("tp") ?? 0, openTime: d("open_time") ?? 0, tickSize: d("tick_size") ?? 0.00001,
-                            tickValue: d("tick_value") ?? 1)
+        guard h["status"] == "open", let ticket = h["ticket"].flatMap({ Int($0) }), let uuid = h["user_uuid"],
+            let symbol = h["symbol"],
+            let lot = d("lot"), let open = d("open_price")
+        else { return nil }
+        return OpenPosition(
+            ticket: ticket, fireID: h["fire_id"] ?? "", userUUID: uuid, account: h["account"].flatMap { Int($0) } ?? 0,
+            symbol: symbol, isBuy: h["direction"] == "BUY", lot: lot, openPrice: open, stopLoss: d("sl") ?? 0,
+            takeProfit: d("tp") ?? 0, openTime: d("open_time") ?? 0, tickSize: d("tick_size") ?? 0.00001,
+            tickValue: d("tick_value") ?? 1)
     }
 }

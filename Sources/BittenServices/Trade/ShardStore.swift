@@ -26,7 +26,9 @@ public struct ShardStore: Sendable {
     public struct Fenced: Error, CustomStringConvertible {
         public let shard: Int
         public let holder: String
-        public var description: String { "shard \(shard) is no longer ours (lease: \(holder.isEmpty ? "none" : holder))" }
+        public var description: String {
+            "shard \(shard) is no longer ours (lease: \(holder.isEmpty ? "none" : holder))"
+        }
     }
 
     // MARK: lease
@@ -37,7 +39,9 @@ public struct ShardStore: Sendable {
     /// still lives, is refused its next commit.
     public func acquire(instance: String, boot: String, ttl: Duration) async throws -> String? {
         let ms = ttl.components.seconds * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000
-        return try await redis.evaluate(Self.acquireScript, keys: [keys.lease, keys.state], args: [instance, boot, String(max(1, ms))]).string
+        return try await redis.evaluate(
+            Self.acquireScript, keys: [keys.lease, keys.state], args: [instance, boot, String(max(1, ms))]
+        ).string
     }
 
     /// Gives the lease up (only when `token` still holds it).
@@ -58,7 +62,9 @@ public struct ShardStore: Sendable {
     /// in one step, if `token` still holds the lease. Throws `Fenced` when it does not (nothing is written).
     /// Returns the commands Redis refused (the others were stored).
     @discardableResult
-    public func commit(_ changes: [TradeChange], sequence: Int, lastApplied: String?, token: String) async throws -> [CommandFailure] {
+    public func commit(_ changes: [TradeChange], sequence: Int, lastApplied: String?, token: String) async throws
+        -> [CommandFailure]
+    {
         let commands = Self.commands(for: changes, keys: keys, sequence: sequence, lastApplied: lastApplied)
         return try await Self.commit([Pending(store: self, commands: commands, token: token)], redis: redis)[0].get()
     }
@@ -86,9 +92,13 @@ public struct ShardStore: Sendable {
             args.append(String(command.count))
             args += command
             // A PUBLISH names a channel, not a key.
-            if command.count > 1, command[0] != "PUBLISH", touched.insert(command[1]).inserted { keyList.append(command[1]) }
+            if command.count > 1, command[0] != "PUBLISH", touched.insert(command[1]).inserted {
+                keyList.append(command[1])
+            }
             // COPY / SMOVE name a second key.
-            if command[0] == "COPY", command.count > 2, touched.insert(command[2]).inserted { keyList.append(command[2]) }
+            if command[0] == "COPY", command.count > 2, touched.insert(command[2]).inserted {
+                keyList.append(command[2])
+            }
         }
         do {
             // {commands run, {index, error}…}: index is the 1-based position of a refused command.
@@ -96,7 +106,8 @@ public struct ShardStore: Sendable {
             let refused = reply.array?.dropFirst().first?.array ?? []
             return stride(from: 0, to: refused.count - 1, by: 2).compactMap { i -> CommandFailure? in
                 guard let position = refused[i].int, commands.indices.contains(position - 1) else { return nil }
-                return CommandFailure(shard: keys.shard, command: Self.head(commands[position - 1]), error: refused[i + 1].string ?? "")
+                return CommandFailure(
+                    shard: keys.shard, command: Self.head(commands[position - 1]), error: refused[i + 1].string ?? "")
             }
         } catch let error as RedisError where error.message.contains("FENCED") {
             let holder = error.message.components(separatedBy: "FENCED ").last ?? ""
@@ -181,7 +192,8 @@ public struct ShardStore: Sendable {
                 for (position, reply) in replies.enumerated() where position < commands.count {
                     guard case .error(let message) = reply else { continue }
                     let owner = owners[position]
-                    let failure = CommandFailure(shard: pending[owner].store.keys.shard, command: Self.head(commands[position]), error: message)
+                    let failure = CommandFailure(
+                        shard: pending[owner].store.keys.shard, command: Self.head(commands[position]), error: message)
                     if case .success(var failures) = results[owner] {
                         failures.append(failure)
                         results[owner] = .success(failures)

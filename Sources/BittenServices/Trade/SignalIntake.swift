@@ -45,9 +45,11 @@ public final class SignalIntake: Service, Sendable {
     private let throttle = LogThrottle()
     private let now: @Sendable () -> Double
 
-    public init(input: LoopSocket?, publisher: LoopSocket?, store: TradeStore, scorer: any ProtectionScorer,
-                defaultTTL: Double = 7200, board: ServiceBoard, port: Int, logger: Logger,
-                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+    public init(
+        input: LoopSocket?, publisher: LoopSocket?, store: TradeStore, scorer: any ProtectionScorer,
+        defaultTTL: Double = 7200, board: ServiceBoard, port: Int, logger: Logger,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
         self.input = input
         self.publisher = publisher
         self.store = store
@@ -70,8 +72,9 @@ public final class SignalIntake: Service, Sendable {
             throw SignalRejection(code: .invalid, message: "signal rejected: \(error)", wireError: error)
         }
         guard signal.expiresAt > at else {
-            throw SignalRejection(code: .expired, message: "signal \(signal.signalID) expired at \(Int(signal.expiresAt))",
-                                  wireError: nil)
+            throw SignalRejection(
+                code: .expired, message: "signal \(signal.signalID) expired at \(Int(signal.expiresAt))",
+                wireError: nil)
         }
         let assessment = scorer.assess(signal, at: at)
         let record = SignalRecord(signal, score: assessment, receivedAt: at)
@@ -79,7 +82,8 @@ public final class SignalIntake: Service, Sendable {
         do {
             created = try await store.save(record, now: at)
         } catch {
-            throw SignalRejection(code: .storeUnavailable, message: "signal store unavailable: \(error)", wireError: nil)
+            throw SignalRejection(
+                code: .storeUnavailable, message: "signal store unavailable: \(error)", wireError: nil)
         }
         guard created else {
             throw SignalRejection(code: .duplicate, message: "signal \(signal.signalID) exists already", wireError: nil)
@@ -94,9 +98,11 @@ public final class SignalIntake: Service, Sendable {
             publisher.post([Message(strings: [Signal.wirePrefix + json])])
         }
         board.count(Self.name, in: 1, out: 1)
-        logger.info("signal accepted", metadata: [
-            "signal_id": "\(signal.signalID)", "symbol": "\(signal.symbol)", "score": "\(assessment.score)",
-        ])
+        logger.info(
+            "signal accepted",
+            metadata: [
+                "signal_id": "\(signal.signalID)", "symbol": "\(signal.symbol)", "score": "\(assessment.score)",
+            ])
         return record
     }
 
@@ -109,20 +115,28 @@ public final class SignalIntake: Service, Sendable {
                     for message in batch {
                         do throws(SignalRejection) {
                             guard message.frames.count == 1 else {
-                                throw SignalRejection(code: .invalid, message: "expected one frame, got \(message.frames.count)",
-                                                      wireError: WireError(.malformed, "expected one frame"))
+                                throw SignalRejection(
+                                    code: .invalid, message: "expected one frame, got \(message.frames.count)",
+                                    wireError: WireError(.malformed, "expected one frame"))
                             }
                             _ = try await submit(message.frames[0])
                         } catch {
                             board.count(Self.name, errors: 1)
-                            if let wire = error.wireError { metrics.rejected(wire) } else { metrics.rejected(reason: error.code.rawValue) }
+                            if let wire = error.wireError {
+                                metrics.rejected(wire)
+                            } else {
+                                metrics.rejected(reason: error.code.rawValue)
+                            }
                             if let suppressed = throttle.allow() {
-                                logger.warning("signal rejected", metadata: ["reason": "\(error)", "suppressed_since_last": "\(suppressed)"])
+                                logger.warning(
+                                    "signal rejected",
+                                    metadata: ["reason": "\(error)", "suppressed_since_last": "\(suppressed)"])
                             }
                         }
                     }
                 }
-            } onGracefulShutdown: {}
+            } onGracefulShutdown: {
+            }
         } else {
             try? await gracefulShutdown()
         }

@@ -14,8 +14,10 @@ public final class SwallowedErrors: Sendable {
 
     /// Runs `body`; a failure is counted and logged under `operation`, and nil returned.
     @discardableResult
-    public func attempt<T>(_ operation: String, _ context: @autoclosure () -> String = "",
-                           _ body: () async throws -> T) async -> T? {
+    public func attempt<T>(
+        _ operation: String, _ context: @autoclosure () -> String = "",
+        _ body: () async throws -> T
+    ) async -> T? {
         do {
             return try await body()
         } catch {
@@ -34,9 +36,11 @@ public final class SwallowedErrors: Sendable {
         }
         counter.increment()
         if let suppressed = throttle.allow() {
-            logger.warning("trade path: \(operation) failed", metadata: [
-                "error": "\(error)", "context": "\(context)", "suppressed_since_last": "\(suppressed)",
-            ])
+            logger.warning(
+                "trade path: \(operation) failed",
+                metadata: [
+                    "error": "\(error)", "context": "\(context)", "suppressed_since_last": "\(suppressed)",
+                ])
         }
     }
 }

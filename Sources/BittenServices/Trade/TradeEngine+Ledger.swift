@@ -22,12 +22,18 @@ extension TradeEngine {
             }
             let replies: [RedisReply]
             do {
-                replies = try await redis.pipeline(cursors.map { lane, cursor in
-                    ["XRANGE", lane.store.keys.confirmations, cursor == "0" ? "-" : "(" + cursor, "+", "COUNT", String(settings.batch)]
-                })
+                replies = try await redis.pipeline(
+                    cursors.map { lane, cursor in
+                        [
+                            "XRANGE", lane.store.keys.confirmations, cursor == "0" ? "-" : "(" + cursor, "+", "COUNT",
+                            String(settings.batch),
+                        ]
+                    })
             } catch {
                 if let suppressed = throttle.allow() {
-                    logger.warning("trade ledger not read", metadata: ["error": "\(error)", "suppressed_since_last": "\(suppressed)"])
+                    logger.warning(
+                        "trade ledger not read",
+                        metadata: ["error": "\(error)", "suppressed_since_last": "\(suppressed)"])
                 }
                 try? await Task.sleep(for: .milliseconds(200))
                 continue
@@ -56,7 +62,9 @@ extension TradeEngine {
     /// with the events the writer decoded, when this process owns the shard and has applied everything up
     /// to `previous`. No read back, no second decode. Otherwise (another owner, entries of another writer in
     /// between) the reader gets them from the stream as usual. Returns whether they were applied here.
-    public func appended(shard: Int, id: String, after previous: String, messages: [StreamEntry], events: [LedgerEvent?]) -> Bool {
+    public func appended(
+        shard: Int, id: String, after previous: String, messages: [StreamEntry], events: [LedgerEvent?]
+    ) -> Bool {
         guard lanes.indices.contains(shard), messages.count == events.count else { return false }
         return apply(messages, events: events, through: id, on: lanes[shard], after: previous)
     }
@@ -70,7 +78,9 @@ extension TradeEngine {
     /// Applies ledger messages (decoded here unless `events` come with them) that end with stream entry
     /// `last` and follow `cursor`; nothing when the shard is not owned here or `cursor` is not where it stands.
     @discardableResult
-    func apply(_ entries: [StreamEntry], events: [LedgerEvent?]?, through last: String, on lane: Lane, after cursor: String) -> Bool {
+    func apply(
+        _ entries: [StreamEntry], events: [LedgerEvent?]?, through last: String, on lane: Lane, after cursor: String
+    ) -> Bool {
         let results: [String]? = lane.state.withLock { state in
             guard state.shard != nil, state.applied == cursor else { return nil }
             var results: [String] = []
@@ -78,8 +88,9 @@ extension TradeEngine {
             for (index, entry) in entries.enumerated() {
                 if let reason = entry["untrusted"] {
                     // Kept in the ledger (this entry), listed, never applied.
-                    state.shard!.note("\(entry.id) \(entry["user_uuid"] ?? "") from \(entry["peer"] ?? "?"): \(reason)",
-                                      on: "confirmations:untrusted")
+                    state.shard!.note(
+                        "\(entry.id) \(entry["user_uuid"] ?? "") from \(entry["peer"] ?? "?"): \(reason)",
+                        on: "confirmations:untrusted")
                     results.append("rejected_untrusted")
                 } else if let event = events.map({ $0[index] }) ?? LedgerEvent(entry: entry) {
                     results.append(state.shard!.apply(event, streamID: entry.id))
@@ -113,16 +124,20 @@ extension TradeEngine {
             if result.hasSuffix("dropped") { stopsDropped(entry, result) }
             if result == "rejected_untrusted" {
                 let uuid = entry["user_uuid"] ?? ""
-                alerts?.raise(kind: "untrusted_confirmation", uuid: uuid,
-                              reason: "a \(entry["type"] ?? "confirmation") for \(uuid) from \(entry["peer"] ?? "?") was not applied: \(entry["untrusted"] ?? "")",
-                              at: now())
+                alerts?.raise(
+                    kind: "untrusted_confirmation", uuid: uuid,
+                    reason:
+                        "a \(entry["type"] ?? "confirmation") for \(uuid) from \(entry["peer"] ?? "?") was not applied: \(entry["untrusted"] ?? "")",
+                    at: now())
                 if throttle.allow() == nil { continue }
             }
             if !["ok", "duplicate", "rejected", "ignored"].contains(outcome) {
-                logger.warning("confirmation not applied", metadata: [
-                    "stream_id": "\(entry.id)", "outcome": "\(result)", "type": "\(entry["type"] ?? "")",
-                    "bitten.node.uuid": "\(entry["user_uuid"] ?? "")",
-                ])
+                logger.warning(
+                    "confirmation not applied",
+                    metadata: [
+                        "stream_id": "\(entry.id)", "outcome": "\(result)", "type": "\(entry["type"] ?? "")",
+                        "bitten.node.uuid": "\(entry["user_uuid"] ?? "")",
+                    ])
             }
         }
         board.count(Self.name, in: entries.count, out: applied)
@@ -132,14 +147,20 @@ extension TradeEngine {
     /// so the position runs without it. Logged, counted and alerted.
     func stopsDropped(_ entry: StreamEntry, _ result: String) {
         let uuid = entry["user_uuid"] ?? ""
-        var fireID = "", ticket = 0
+        var fireID = ""
+        var ticket = 0
         if case .fire(let answer)? = LedgerEvent(entry: entry) { (fireID, ticket) = (answer.fireID, answer.ticket) }
-        let what = result == "ok:sl_tp_dropped" ? "stop loss and take profit" : (result == "ok:sl_dropped" ? "stop loss" : "take profit")
+        let what =
+            result == "ok:sl_tp_dropped"
+            ? "stop loss and take profit" : (result == "ok:sl_dropped" ? "stop loss" : "take profit")
         droppedStops.increment()
-        logger.warning("position opened without its \(what): it was on the wrong side of the fill price and the EA dropped it",
-                       metadata: ["bitten.node.uuid": "\(uuid)", "bitten.fire.id": "\(fireID)", "ticket": "\(ticket)"])
-        alerts?.raise(kind: result == "ok:tp_dropped" ? "target_dropped" : "stop_dropped", uuid: uuid,
-                      reason: "position \(ticket) (fire \(fireID)) runs without its \(what): it was on the wrong side of the fill price",
-                      at: now())
+        logger.warning(
+            "position opened without its \(what): it was on the wrong side of the fill price and the EA dropped it",
+            metadata: ["bitten.node.uuid": "\(uuid)", "bitten.fire.id": "\(fireID)", "ticket": "\(ticket)"])
+        alerts?.raise(
+            kind: result == "ok:tp_dropped" ? "target_dropped" : "stop_dropped", uuid: uuid,
+            reason:
+                "position \(ticket) (fire \(fireID)) runs without its \(what): it was on the wrong side of the fill price",
+            at: now())
     }
 }

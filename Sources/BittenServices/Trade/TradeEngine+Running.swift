@@ -36,7 +36,8 @@ extension TradeEngine {
         while !stopping {
             for lane in lanes where !stopping {
                 do {
-                    let token = try await lane.store.acquire(instance: settings.instance, boot: boot, ttl: settings.leaseTTL)
+                    let token = try await lane.store.acquire(
+                        instance: settings.instance, boot: boot, ttl: settings.leaseTTL)
                     let held = lane.state.withLock { $0.token }
                     if token == nil {
                         if held != nil { lose(lane, because: "another process took the lease") }
@@ -53,19 +54,24 @@ extension TradeEngine {
                             state.status = "owned"
                         }
                         ledgerWake.signal()
-                        logger.info("trade shard taken", metadata: ["shard": "\(lane.index)", "checkpoint": "\(loaded.checkpoint)"])
+                        logger.info(
+                            "trade shard taken",
+                            metadata: ["shard": "\(lane.index)", "checkpoint": "\(loaded.checkpoint)"])
                     }
                 } catch {
                     if let suppressed = throttle.allow() {
-                        logger.warning("trade shard lease not renewed", metadata: [
-                            "shard": "\(lane.index)", "error": "\(error)", "suppressed_since_last": "\(suppressed)",
-                        ])
+                        logger.warning(
+                            "trade shard lease not renewed",
+                            metadata: [
+                                "shard": "\(lane.index)", "error": "\(error)", "suppressed_since_last": "\(suppressed)",
+                            ])
                     }
                 }
             }
             let owned = ownedShards
-            board.set(Self.name, owned == lanes.count ? .running : .starting,
-                      detail: owned == lanes.count ? nil : "\(owned) of \(lanes.count) trade shards owned here")
+            board.set(
+                Self.name, owned == lanes.count ? .running : .starting,
+                detail: owned == lanes.count ? nil : "\(owned) of \(lanes.count) trade shards owned here")
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: renewEvery) }
         }
     }
@@ -82,7 +88,9 @@ extension TradeEngine {
             defer { state.waiters = [] }
             return state.waiters
         }
-        for waiter in waiters { waiter.resume(throwing: TradeEngineUnavailable("trade shard \(lane.index) lost: \(reason)")) }
+        for waiter in waiters {
+            waiter.resume(throwing: TradeEngineUnavailable("trade shard \(lane.index) lost: \(reason)"))
+        }
         logger.warning("trade shard lost", metadata: ["shard": "\(lane.index)", "reason": "\(reason)"])
     }
 
@@ -118,10 +126,13 @@ extension TradeEngine {
     func commandsRefused(_ refused: [ShardStore.CommandFailure]) {
         commandsRefusedCounter.increment(by: refused.count)
         if let suppressed = throttle.allow() {
-            logger.error("trade commit: Redis refused commands (the rest of the commit is stored)", metadata: [
-                "refused": "\(refused.prefix(5).map(\.description).joined(separator: "; "))", "count": "\(refused.count)",
-                "suppressed_since_last": "\(suppressed)",
-            ])
+            logger.error(
+                "trade commit: Redis refused commands (the rest of the commit is stored)",
+                metadata: [
+                    "refused": "\(refused.prefix(5).map(\.description).joined(separator: "; "))",
+                    "count": "\(refused.count)",
+                    "suppressed_since_last": "\(suppressed)",
+                ])
         }
     }
 
@@ -136,7 +147,8 @@ extension TradeEngine {
     }
 
     func stage(_ fault: Fault, _ taken: [Taken]) {
-        guard settings.fault == fault, taken.contains(where: { $0.changes.contains { if case .fireCreated = $0 { true } else { false } } })
+        guard settings.fault == fault,
+            taken.contains(where: { $0.changes.contains { if case .fireCreated = $0 { true } else { false } } })
         else { return }
         logger.critical("fault injection: the process dies here", metadata: ["fault": "\(fault.rawValue)"])
         _exit(86)
@@ -163,28 +175,38 @@ extension TradeEngine {
                 guard state.shard != nil, let token = state.token else { return nil }
                 let fresh = state.shard!.takeChanges()
                 state.lazy = false
-                guard !fresh.isEmpty || !state.backlog.isEmpty || state.applied != state.committed || !state.waiters.isEmpty else { return nil }
+                guard
+                    !fresh.isEmpty || !state.backlog.isEmpty || state.applied != state.committed
+                        || !state.waiters.isEmpty
+                else { return nil }
                 defer {
                     state.backlog = []
                     state.waiters = []
                 }
-                return Taken(lane: lane, changes: state.backlog + fresh, waiters: state.waiters, sequence: state.shard!.book.sequence,
-                             applied: state.applied, token: token, entries: state.uncommittedEntries,
-                             checkpointMoved: state.applied != state.committed)
+                return Taken(
+                    lane: lane, changes: state.backlog + fresh, waiters: state.waiters,
+                    sequence: state.shard!.book.sequence,
+                    applied: state.applied, token: token, entries: state.uncommittedEntries,
+                    checkpointMoved: state.applied != state.committed)
             }
             if let item { taken.append(item) }
         }
         guard !taken.isEmpty else { return .idle }
         let stored = taken.filter { !$0.changes.isEmpty || $0.checkpointMoved }
         let pending = stored.map {
-            ShardStore.Pending(store: $0.lane.store, commands: ShardStore.commands(for: $0.changes, keys: $0.lane.store.keys, sequence: $0.sequence,
-                                                                                    lastApplied: $0.applied),
-                               token: $0.token)
+            ShardStore.Pending(
+                store: $0.lane.store,
+                commands: ShardStore.commands(
+                    for: $0.changes, keys: $0.lane.store.keys, sequence: $0.sequence,
+                    lastApplied: $0.applied),
+                token: $0.token)
         }
         var results: [Int: Result<[ShardStore.CommandFailure], any Error>] = [:]
         if !pending.isEmpty {
             stage(.exitBeforeCommit, stored)
-            for (item, result) in zip(stored, await ShardStore.commit(pending, redis: redis)) { results[item.lane.index] = result }
+            for (item, result) in zip(stored, await ShardStore.commit(pending, redis: redis)) {
+                results[item.lane.index] = result
+            }
             commitsCounter.increment()
             stage(.exitAfterCommit, stored)
         }
@@ -211,13 +233,16 @@ extension TradeEngine {
                     if state.token == item.token { state.backlog = item.changes + state.backlog }
                 }
                 for waiter in item.waiters {
-                    waiter.resume(throwing: TradeEngineUnavailable("the trade state could not be stored (Redis): \(error)"))
+                    waiter.resume(
+                        throwing: TradeEngineUnavailable("the trade state could not be stored (Redis): \(error)"))
                 }
                 if let suppressed = throttle.allow() {
-                    logger.error("trade commit failed; retrying", metadata: [
-                        "shard": "\(item.lane.index)", "changes": "\(item.changes.count)", "error": "\(error)",
-                        "suppressed_since_last": "\(suppressed)",
-                    ])
+                    logger.error(
+                        "trade commit failed; retrying",
+                        metadata: [
+                            "shard": "\(item.lane.index)", "changes": "\(item.changes.count)", "error": "\(error)",
+                            "suppressed_since_last": "\(suppressed)",
+                        ])
                 }
             }
         }

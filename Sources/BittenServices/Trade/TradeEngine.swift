@@ -93,8 +93,11 @@ public final class TradeEngine: Service, Sendable {
     /// Wakes the committer (one for every shard owned here).
     let commitWake = WakeSignal()
 
-    public init(redis: RedisClient, settings: Settings = Settings(), board: ServiceBoard, logger: Logger, alerts: AlertQueue? = nil,
-                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+    public init(
+        redis: RedisClient, settings: Settings = Settings(), board: ServiceBoard, logger: Logger,
+        alerts: AlertQueue? = nil,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
         self.redis = redis
         self.settings = settings
         self.board = board
@@ -104,9 +107,12 @@ public final class TradeEngine: Service, Sendable {
         boot = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         lanes = (0..<max(1, settings.shards)).map { Lane(index: $0, redis: redis) }
         var outcomes: [String: Counter] = [:]
-        for outcome in ["ok", "duplicate", "unknown_fire", "unknown_position", "wrong_user", "invalid", "rejected", "ignored",
-                        "undecodable", "rejected_untrusted"] {
-            outcomes[outcome] = Counter(label: "bitten_confirmations_processed_total", dimensions: [("outcome", outcome)])
+        for outcome in [
+            "ok", "duplicate", "unknown_fire", "unknown_position", "wrong_user", "invalid", "rejected", "ignored",
+            "undecodable", "rejected_untrusted",
+        ] {
+            outcomes[outcome] = Counter(
+                label: "bitten_confirmations_processed_total", dimensions: [("outcome", outcome)])
         }
         self.outcomes = outcomes
         board.register(Self.name)
@@ -175,7 +181,9 @@ public final class TradeEngine: Service, Sendable {
 
     /// Applies `body` to the user's shard and returns once what it changed is stored. Throws only when the
     /// shard is not available here (nothing was applied).
-    public func perform<T: Sendable>(_ uuid: String, _ body: (inout TradeShard) -> T) async throws(TradeEngineUnavailable) -> Performed<T> {
+    public func perform<T: Sendable>(_ uuid: String, _ body: (inout TradeShard) -> T)
+        async throws(TradeEngineUnavailable) -> Performed<T>
+    {
         let lane = lane(uuid)
         var value: T?
         var failure: TradeEngineUnavailable?
@@ -204,7 +212,8 @@ public final class TradeEngine: Service, Sendable {
     /// Applies `body` to the user's shard; what it changed goes with the next commit, which nobody waits
     /// for: it is made when another change needs one, or after `lazyDelay` at the latest.
     @discardableResult
-    public func apply<T: Sendable>(_ uuid: String, _ body: (inout TradeShard) -> T) throws(TradeEngineUnavailable) -> T {
+    public func apply<T: Sendable>(_ uuid: String, _ body: (inout TradeShard) -> T) throws(TradeEngineUnavailable) -> T
+    {
         let lane = lane(uuid)
         let result: (T, Bool)? = lane.state.withLock { state in
             guard state.shard != nil else { return nil }
@@ -223,7 +232,8 @@ public final class TradeEngine: Service, Sendable {
 
     /// Moves every overdue command of every owned shard to `timed_out`; returns the fire ids and close tickets.
     public func expire(at: Double, reason: String) -> (fires: [String], closes: [Int]) {
-        var fires: [String] = [], closes: [Int] = []
+        var fires: [String] = []
+        var closes: [Int] = []
         for lane in lanes {
             let expired: (fires: [String], closes: [Int]) = lane.state.withLock { state in
                 guard state.shard != nil else { return ([], []) }

@@ -18,8 +18,11 @@ public struct UserRecord: Sendable, Codable, Equatable {
     }
 
     var redisFields: [String] {
-        ["uuid", uuid, "tier", tier.rawValue, "display_name", displayName, "risk_override",
-         riskOverride.flatMap { PlainDecimal.format($0, maxFractionDigits: 4) } ?? "", "created", PlainDecimal.format(createdAt, maxFractionDigits: 3) ?? "0"]
+        [
+            "uuid", uuid, "tier", tier.rawValue, "display_name", displayName, "risk_override",
+            riskOverride.flatMap { PlainDecimal.format($0, maxFractionDigits: 4) } ?? "", "created",
+            PlainDecimal.format(createdAt, maxFractionDigits: 3) ?? "0",
+        ]
     }
 
     init?(hash: [String: String]) {
@@ -70,16 +73,19 @@ public struct SignalRecord: Sendable, Codable, Equatable {
 
     var redisFields: [String] {
         func n(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
-        return ["signal_id", signalID, "symbol", symbol, "direction", direction, "entry", n(entry), "sl", n(stopLoss),
-                "tp", n(takeProfit), "confidence", confidence.map(n) ?? "", "pattern", pattern ?? "", "source", source,
-                "created_at", n(createdAt), "expires_at", n(expiresAt), "received_at", n(receivedAt),
-                "protection_score", n(protectionScore), "risk_level", riskLevel, "citadel_multiplier", n(citadelMultiplier)]
+        return [
+            "signal_id", signalID, "symbol", symbol, "direction", direction, "entry", n(entry), "sl", n(stopLoss),
+            "tp", n(takeProfit), "confidence", confidence.map(n) ?? "", "pattern", pattern ?? "", "source", source,
+            "created_at", n(createdAt), "expires_at", n(expiresAt), "received_at", n(receivedAt),
+            "protection_score", n(protectionScore), "risk_level", riskLevel, "citadel_multiplier", n(citadelMultiplier),
+        ]
     }
 
     init?(hash: [String: String]) {
         guard let id = hash["signal_id"], let symbol = hash["symbol"], let direction = hash["direction"],
-              let entry = hash["entry"].flatMap(Double.init), let sl = hash["sl"].flatMap(Double.init),
-              let tp = hash["tp"].flatMap(Double.init), let expires = hash["expires_at"].flatMap(Double.init) else { return nil }
+            let entry = hash["entry"].flatMap(Double.init), let sl = hash["sl"].flatMap(Double.init),
+            let tp = hash["tp"].flatMap(Double.init), let expires = hash["expires_at"].flatMap(Double.init)
+        else { return nil }
         signalID = id
         self.symbol = symbol
         self.direction = direction
@@ -138,7 +144,8 @@ public struct FireRecord: Sendable, Codable, Equatable {
     public var duplicate: Bool = false
 
     init?(hash: [String: String]) {
-        guard let stateText = hash["state"], let state = FireState(rawValue: stateText), let uuid = hash["user_uuid"] else {
+        guard let stateText = hash["state"], let state = FireState(rawValue: stateText), let uuid = hash["user_uuid"]
+        else {
             return nil
         }
         func d(_ key: String) -> Double? { hash[key].flatMap { $0.isEmpty ? nil : Double($0) } }
@@ -217,8 +224,10 @@ public struct PositionRecord: Sendable, Encodable, Equatable {
 
     init?(hash: [String: String]) {
         func d(_ key: String) -> Double? { hash[key].flatMap { $0.isEmpty ? nil : Double($0) } }
-        guard let ticket = hash["ticket"].flatMap({ Int($0) }), let uuid = hash["user_uuid"], let symbol = hash["symbol"],
-              let direction = hash["direction"], let lot = d("lot"), let open = d("open_price") else { return nil }
+        guard let ticket = hash["ticket"].flatMap({ Int($0) }), let uuid = hash["user_uuid"],
+            let symbol = hash["symbol"],
+            let direction = hash["direction"], let lot = d("lot"), let open = d("open_price")
+        else { return nil }
         self.ticket = ticket
         fireID = hash["fire_id"] ?? ""
         signalID = hash["signal_id"] ?? ""
@@ -254,7 +263,8 @@ public struct PositionRecord: Sendable, Encodable, Equatable {
 
     /// P&L if closed at `quote` (a BUY closes at the bid, a SELL at the ask).
     public func profit(bid: Double, ask: Double) -> Double {
-        let terms = CloseValuation.Position(isBuy: direction == "BUY", openPrice: openPrice, lot: lot, tickSize: tickSize, tickValue: tickValue)
+        let terms = CloseValuation.Position(
+            isBuy: direction == "BUY", openPrice: openPrice, lot: lot, tickSize: tickSize, tickValue: tickValue)
         return Double(terms.unrealizedCents(bid: bid, ask: ask)) / 100
     }
 }

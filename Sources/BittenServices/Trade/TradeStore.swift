@@ -28,16 +28,23 @@ public struct TradeStore: Sendable {
     /// Creates or replaces a user (through the engine that owns the user's shard: this process's, or another
     /// process's through the shard's inbox unless `routing` is false).
     public func save(_ user: UserRecord, routing: Bool = true) async throws {
-        guard let engine else { throw TradeEngineUnavailable("users are saved by the trade engine, which does not run in this process") }
+        guard let engine else {
+            throw TradeEngineUnavailable("users are saved by the trade engine, which does not run in this process")
+        }
         if routing, let router, !engine.owns(user.uuid) {
             do {
-                if try await router.route(.saveUser, shard: engine.shard(of: user.uuid), userUUID: user.uuid, user: user) != nil { return }
+                if try await router.route(
+                    .saveUser, shard: engine.shard(of: user.uuid), userUUID: user.uuid, user: user) != nil
+                {
+                    return
+                }
             } catch {
                 throw TradeEngineUnavailable(error.message)
             }
         }
-        let record = ShardUser(uuid: user.uuid, tier: user.tier,
-                               riskOverride: user.riskOverride.flatMap { PlainDecimal.format($0, maxFractionDigits: 4) } ?? "")
+        let record = ShardUser(
+            uuid: user.uuid, tier: user.tier,
+            riskOverride: user.riskOverride.flatMap { PlainDecimal.format($0, maxFractionDigits: 4) } ?? "")
         let fields = user.redisFields
         let done = try await engine.perform(user.uuid) { $0.save(record, fields: fields) }
         if let error = done.notStored { throw error }
@@ -45,7 +52,9 @@ public struct TradeStore: Sendable {
 
     /// A node as its gateway last wrote it.
     public func node(_ uuid: String) async throws -> NodeRecord? {
-        guard let hash = try await redis.command(["HGETALL", RedisKeys.node(uuid)]).hash, !hash.isEmpty else { return nil }
+        guard let hash = try await redis.command(["HGETALL", RedisKeys.node(uuid)]).hash, !hash.isEmpty else {
+            return nil
+        }
         return NodeRecord(redisHash: hash)
     }
 
@@ -59,7 +68,9 @@ public struct TradeStore: Sendable {
         let members = try await redis.pipeline(allKeys.map { ["SMEMBERS", $0.users] })
         var reads: [[String]] = []
         for (keys, reply) in zip(allKeys, members) {
-            for uuid in (try reply.orThrow().array ?? []).compactMap(\.string) { reads.append(["HGETALL", keys.user(uuid)]) }
+            for uuid in (try reply.orThrow().array ?? []).compactMap(\.string) {
+                reads.append(["HGETALL", keys.user(uuid)])
+            }
         }
         return try await hashes(reads).compactMap(UserRecord.init(hash:)).sorted { $0.uuid < $1.uuid }
     }
@@ -75,7 +86,8 @@ public struct TradeStore: Sendable {
     /// signal with that id exists already.
     public func save(_ signal: SignalRecord, now: Double) async throws -> Bool {
         let ttl = max(60, Int(signal.expiresAt - now) + 86_400)
-        let reply = try await redis.evaluate(LuaScripts.saveSignal, keys: [RedisKeys.signal(signal.signalID)], args: [String(ttl)] + signal.redisFields)
+        let reply = try await redis.evaluate(
+            LuaScripts.saveSignal, keys: [RedisKeys.signal(signal.signalID)], args: [String(ttl)] + signal.redisFields)
         guard reply.int == 1 else { return false }
         // The recent list is another key (another slot on a cluster): listed right after it is stored.
         for reply in try await redis.pipeline([
@@ -98,7 +110,9 @@ public struct TradeStore: Sendable {
     /// One signal with the `received_at` text it is stored with (the stamp `reserveFire` checks, so a
     /// signal read earlier is known to be the one still in Redis).
     public func stampedSignal(_ id: String) async throws -> (signal: SignalRecord, stamp: String)? {
-        guard let hash = try await redis.command(["HGETALL", RedisKeys.signal(id)]).hash, let signal = SignalRecord(hash: hash) else {
+        guard let hash = try await redis.command(["HGETALL", RedisKeys.signal(id)]).hash,
+            let signal = SignalRecord(hash: hash)
+        else {
             return nil
         }
         return (signal, hash["received_at"] ?? "")
@@ -107,7 +121,8 @@ public struct TradeStore: Sendable {
     /// The latest signals, newest first.
     public func recentSignals(limit: Int) async throws -> [SignalRecord] {
         guard limit > 0 else { return [] }
-        let ids = (try await redis.command(["ZREVRANGE", RedisKeys.signalsRecent, "0", String(limit - 1)]).array ?? []).compactMap(\.string)
+        let ids = (try await redis.command(["ZREVRANGE", RedisKeys.signalsRecent, "0", String(limit - 1)]).array ?? [])
+            .compactMap(\.string)
         return try await hashes(ids.map { ["HGETALL", RedisKeys.signal($0)] }).compactMap(SignalRecord.init(hash:))
     }
 
@@ -123,7 +138,8 @@ public struct TradeStore: Sendable {
     /// A fire record.
     public func fire(_ fireID: String) async throws -> FireRecord? {
         guard let shard = Self.shard(ofFire: fireID), shard < shards else { return nil }
-        return try await redis.command(["HGETALL", ShardKeys(shard: shard).fire(fireID)]).hash.flatMap(FireRecord.init(hash:))
+        return try await redis.command(["HGETALL", ShardKeys(shard: shard).fire(fireID)]).hash.flatMap(
+            FireRecord.init(hash:))
     }
 
     /// The latest fires, newest first.
@@ -133,10 +149,13 @@ public struct TradeStore: Sendable {
         let lists = try await redis.pipeline(allKeys.map { ["ZREVRANGE", $0.firesRecent, "0", String(count - 1)] })
         var reads: [[String]] = []
         for (keys, reply) in zip(allKeys, lists) {
-            for id in (try reply.orThrow().array ?? []).compactMap(\.string) { reads.append(["HGETALL", keys.fire(id)]) }
+            for id in (try reply.orThrow().array ?? []).compactMap(\.string) {
+                reads.append(["HGETALL", keys.fire(id)])
+            }
         }
-        return Array(try await hashes(reads).compactMap(FireRecord.init(hash:))
-            .sorted { ($0.createdAt, $0.fireID) > ($1.createdAt, $1.fireID) }.prefix(count))
+        return Array(
+            try await hashes(reads).compactMap(FireRecord.init(hash:))
+                .sorted { ($0.createdAt, $0.fireID) > ($1.createdAt, $1.fireID) }.prefix(count))
     }
 
     /// A close request record (in the user's shard when the user is known, else looked for in every shard).
@@ -154,7 +173,8 @@ public struct TradeStore: Sendable {
 
     /// Open positions, all or one user's.
     public func openPositions(user: String? = nil) async throws -> [PositionRecord] {
-        let sets: [(ShardKeys, String)] = user.map { uuid in [(keys(of: uuid), keys(of: uuid).userPositions(uuid))] }
+        let sets: [(ShardKeys, String)] =
+            user.map { uuid in [(keys(of: uuid), keys(of: uuid).userPositions(uuid))] }
             ?? allKeys.map { ($0, $0.openPositions) }
         let members = try await redis.pipeline(sets.map { ["SMEMBERS", $0.1] })
         var reads: [[String]] = []
@@ -163,7 +183,9 @@ public struct TradeStore: Sendable {
                 if let number = Int(ticket) { reads.append(["HGETALL", keys.position(number)]) }
             }
         }
-        return try await hashes(reads).compactMap(PositionRecord.init(hash:)).filter { $0.status == "open" }.sorted { $0.ticket < $1.ticket }
+        return try await hashes(reads).compactMap(PositionRecord.init(hash:)).filter { $0.status == "open" }.sorted {
+            $0.ticket < $1.ticket
+        }
     }
 
     /// A statistics record (`global_trade_stats`, `symbol_stats:EURUSD`, `account_stats_trades:N`,
@@ -177,7 +199,8 @@ public struct TradeStore: Sendable {
     public func statistics(_ key: String) async throws -> TradeStatistics {
         let candidates = key.hasPrefix("user_stats:") ? [keys(of: String(key.dropFirst("user_stats:".count)))] : allKeys
         let replies = try await redis.pipeline(candidates.map { ["HGETALL", $0.statistics(key)] })
-        return TradeStatistics.merged(try replies.compactMap { try $0.orThrow().hash.flatMap(TradeStatistics.init(redisHash:)) })
+        return TradeStatistics.merged(
+            try replies.compactMap { try $0.orThrow().hash.flatMap(TradeStatistics.init(redisHash:)) })
     }
 
     /// Recent closed trades, newest first, from one of the bounded lists (`trades:recent`, `trades:EURUSD`,
@@ -194,13 +217,17 @@ public struct TradeStore: Sendable {
             }
         }
         func closed(_ trade: [String: String]) -> Double { trade["close_time"].flatMap(Double.init) ?? 0 }
-        return Array(try await hashes(reads).sorted { (closed($0), $0["ticket"] ?? "") > (closed($1), $1["ticket"] ?? "") }.prefix(count))
+        return Array(
+            try await hashes(reads).sorted { (closed($0), $0["ticket"] ?? "") > (closed($1), $1["ticket"] ?? "") }
+                .prefix(count))
     }
 
     /// A trade list's key in one shard.
     static func tradeList(_ list: String, _ keys: ShardKeys) -> String {
         if list == "trades:recent" { return keys.tradesRecent }
-        if list.hasPrefix("trades:account:") { return keys.trades(account: Int(list.dropFirst("trades:account:".count)) ?? 0) }
+        if list.hasPrefix("trades:account:") {
+            return keys.trades(account: Int(list.dropFirst("trades:account:".count)) ?? 0)
+        }
         if list.hasPrefix("trades:day:") { return keys.trades(day: String(list.dropFirst("trades:day:".count))) }
         return keys.trades(symbol: String(list.dropFirst("trades:".count)))
     }

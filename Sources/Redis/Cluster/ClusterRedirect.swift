@@ -10,7 +10,9 @@ public struct ClusterEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `host:port` (IPv6 hosts as Redis writes them, `::1:6379`, or bracketed).
     public init?(_ text: some StringProtocol) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65_535).contains(port)
+        else {
             return nil
         }
         var host = String(text[..<colon])
@@ -40,7 +42,8 @@ public enum ClusterRedirect: Sendable, Equatable {
         switch head {
         case "MOVED", "ASK":
             guard parts.count >= 3, let slot = Int(parts[1]), (0..<ClusterSlot.count).contains(slot),
-                  let endpoint = ClusterEndpoint(parts[2]) else { return nil }
+                let endpoint = ClusterEndpoint(parts[2])
+            else { return nil }
             self = head == "MOVED" ? .moved(slot: slot, to: endpoint) : .ask(slot: slot, to: endpoint)
         case "TRYAGAIN": self = .tryAgain
         case "CLUSTERDOWN": self = .clusterDown

@@ -22,7 +22,7 @@ public enum ClusterSlot {
     /// when that is not empty; otherwise the whole key.
     public static func hashedPart(_ key: [UInt8]) -> ArraySlice<UInt8> {
         guard let open = key.firstIndex(of: UInt8(ascii: "{")),
-              let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
+            let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
         else { return key[...] }
         return key[(open + 1)..<close]
     }
@@ -41,7 +41,10 @@ public enum ClusterSlot {
         let slots = keys.map(of)
         guard slots.allSatisfy({ $0 == slot }) else {
             let named = zip(keys, slots).map { "\(String(decoding: $0.0, as: UTF8.self)) (slot \($0.1))" }
-            throw RedisError(.crossSlot, "\(command) touches keys in different cluster slots: \(named.joined(separator: ", ")); give them one {hash tag}")
+            throw RedisError(
+                .crossSlot,
+                "\(command) touches keys in different cluster slots: \(named.joined(separator: ", ")); give them one {hash tag}"
+            )
         }
         return slot
     }

@@ -20,11 +20,18 @@ public struct ClusterTopology: Sendable, Equatable {
     /// The primary that serves `slot`, if the map has one.
     public func primary(for slot: Int) -> ClusterEndpoint? {
         if let endpoint = moved[slot] { return endpoint }
-        var low = 0, high = ranges.count - 1
+        var low = 0
+        var high = ranges.count - 1
         while low <= high {
             let middle = (low + high) / 2
             let range = ranges[middle].slots
-            if slot < range.lowerBound { high = middle - 1 } else if slot > range.upperBound { low = middle + 1 } else { return ranges[middle].primary }
+            if slot < range.lowerBound {
+                high = middle - 1
+            } else if slot > range.upperBound {
+                low = middle + 1
+            } else {
+                return ranges[middle].primary
+            }
         }
         return nil
     }
@@ -55,7 +62,7 @@ public struct ClusterTopology: Sendable, Equatable {
         var ranges: [Range] = []
         for item in items {
             guard let fields = item.array, fields.count >= 3, let start = fields[0].int, let end = fields[1].int,
-                  start >= 0, start <= end, end < ClusterSlot.count
+                start >= 0, start <= end, end < ClusterSlot.count
             else { throw RedisError(.unexpectedReply, "CLUSTER SLOTS entry \(item) is not [start, end, node, …]") }
             let nodes = try fields[2...].map { (node: RedisReply) throws(RedisError) -> ClusterEndpoint in
                 guard let parts = node.array, parts.count >= 2, let port = parts[1].int else {
@@ -99,7 +106,9 @@ public struct ClusterTopology: Sendable, Equatable {
                 if n["role"]?.string == "master" { primary = endpoint } else { replicas.append(endpoint) }
             }
             guard !bounds.isEmpty else { continue }  // a shard without slots (a primary being added)
-            guard let primary else { throw RedisError(.unexpectedReply, "CLUSTER SHARDS shard with slots \(bounds) has no healthy primary") }
+            guard let primary else {
+                throw RedisError(.unexpectedReply, "CLUSTER SHARDS shard with slots \(bounds) has no healthy primary")
+            }
             var index = 0
             while index < bounds.count {
                 let (start, end) = (bounds[index], bounds[index + 1])

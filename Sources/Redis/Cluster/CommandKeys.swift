@@ -25,7 +25,9 @@ public enum CommandKeys {
         "XTRIM", "XDEL", "XACK", "XCLAIM", "XAUTOCLAIM", "XPENDING", "XSETID", "DUMP", "RESTORE",
         "PFADD", "GETRANGE", "SETRANGE", "BITCOUNT", "GETBIT", "SETBIT",
     ]
-    private static let allKeys: Set<String> = ["DEL", "UNLINK", "EXISTS", "MGET", "TOUCH", "WATCH", "SINTER", "SUNION", "SDIFF", "PFCOUNT"]
+    private static let allKeys: Set<String> = [
+        "DEL", "UNLINK", "EXISTS", "MGET", "TOUCH", "WATCH", "SINTER", "SUNION", "SDIFF", "PFCOUNT",
+    ]
     private static let keyless: Set<String> = [
         "PING", "ECHO", "INFO", "TIME", "DBSIZE", "CLUSTER", "SCRIPT", "FUNCTION", "CONFIG", "CLIENT", "COMMAND",
         "HELLO", "AUTH", "SELECT", "MULTI", "EXEC", "DISCARD", "UNWATCH", "ASKING", "READONLY", "READWRITE", "FLUSHALL",
@@ -45,7 +47,9 @@ public enum CommandKeys {
         case "MSET", "MSETNX":
             return rest.isEmpty ? .unknown : .keys(stride(from: 0, to: rest.count, by: 2).map { rest[$0] })
         case "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO":
-            guard rest.count >= 2, let count = Int(String(decoding: rest[1], as: UTF8.self)), count >= 0, rest.count >= 2 + count else {
+            guard rest.count >= 2, let count = Int(String(decoding: rest[1], as: UTF8.self)), count >= 0,
+                rest.count >= 2 + count
+            else {
                 return .unknown
             }
             return count == 0 ? .none : .keys(Array(rest[2..<(2 + count)]))
@@ -56,7 +60,9 @@ public enum CommandKeys {
         case "SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE":
             return rest.isEmpty ? .unknown : .keys(rest)
         case "XREAD", "XREADGROUP":
-            guard let streams = rest.firstIndex(where: { String(decoding: $0, as: UTF8.self).uppercased() == "STREAMS" }) else { return .unknown }
+            guard
+                let streams = rest.firstIndex(where: { String(decoding: $0, as: UTF8.self).uppercased() == "STREAMS" })
+            else { return .unknown }
             let tail = rest[(streams + 1)...]
             guard !tail.isEmpty, tail.count % 2 == 0 else { return .unknown }
             return .keys(Array(tail.prefix(tail.count / 2)))
@@ -79,7 +85,8 @@ public enum CommandKeys {
         case .keys(let keys): return try ClusterSlot.common(keys, command: name)
         case .channel(let channel): return ClusterSlot.of(channel)
         case .unknown:
-            throw RedisError(.crossSlot, "\(name) is not known to the cluster router (its keys cannot be found); it was not sent")
+            throw RedisError(
+                .crossSlot, "\(name) is not known to the cluster router (its keys cannot be found); it was not sent")
         }
     }
 }

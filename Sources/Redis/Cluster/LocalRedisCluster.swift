@@ -24,13 +24,16 @@ public final class LocalRedisCluster: @unchecked Sendable {
     /// waits until every node reports `cluster_state:ok`. When every server's directory already holds a
     /// `nodes.conf` (a cluster that ran there before, on the same ports), the servers are started on it and
     /// rejoin as they were, with their data (`appendOnly`), instead of being joined anew.
-    public init(primaries: Int = 3, replicasPerPrimary: Int = 1, ports wanted: [Int]? = nil, directory: String,
-                appendOnly: Bool = false, logFiles: Bool = false,
-                nodeTimeout: Duration = .milliseconds(2000), startTimeout: Duration = .seconds(30)) throws(RedisError) {
+    public init(
+        primaries: Int = 3, replicasPerPrimary: Int = 1, ports wanted: [Int]? = nil, directory: String,
+        appendOnly: Bool = false, logFiles: Bool = false,
+        nodeTimeout: Duration = .milliseconds(2000), startTimeout: Duration = .seconds(30)
+    ) throws(RedisError) {
         let count = primaries * (1 + replicasPerPrimary)
         let ports = wanted ?? Self.freePorts(count)
         guard ports.count == count, primaries >= 3 else {
-            throw RedisError(.connectionFailed, "a cluster needs at least 3 primaries and one port per server (\(count))")
+            throw RedisError(
+                .connectionFailed, "a cluster needs at least 3 primaries and one port per server (\(count))")
         }
         self.directory = directory
         self.replicasPerPrimary = replicasPerPrimary
@@ -39,12 +42,18 @@ public final class LocalRedisCluster: @unchecked Sendable {
         do {
             for port in ports {
                 let dir = directory + "/\(port)"
-                started.append(try LocalRedisServer(port: port, directory: dir, appendOnly: appendOnly,
-                                                    logFile: logFiles ? dir + "/redis-server.log" : nil, extraArguments: [
-                    "--cluster-enabled", "yes", "--cluster-config-file", dir + "/nodes.conf",
-                    "--cluster-node-timeout", String(nodeTimeout.components.seconds * 1000 + nodeTimeout.components.attoseconds / 1_000_000_000_000_000),
-                    "--cluster-require-full-coverage", "yes",
-                ]))
+                started.append(
+                    try LocalRedisServer(
+                        port: port, directory: dir, appendOnly: appendOnly,
+                        logFile: logFiles ? dir + "/redis-server.log" : nil,
+                        extraArguments: [
+                            "--cluster-enabled", "yes", "--cluster-config-file", dir + "/nodes.conf",
+                            "--cluster-node-timeout",
+                            String(
+                                nodeTimeout.components.seconds * 1000 + nodeTimeout.components.attoseconds
+                                    / 1_000_000_000_000_000),
+                            "--cluster-require-full-coverage", "yes",
+                        ]))
             }
         } catch {
             for server in started { server.stop() }
@@ -74,7 +83,9 @@ public final class LocalRedisCluster: @unchecked Sendable {
         while chosen.count < count, attempts < 10_000 {
             attempts += 1
             let port = Int.random(in: 20_000...45_000)
-            let taken = chosen.contains { abs($0 - port) < 2 || abs($0 + 10_000 - port) < 2 || abs($0 - 10_000 - port) < 2 }
+            let taken = chosen.contains {
+                abs($0 - port) < 2 || abs($0 + 10_000 - port) < 2 || abs($0 - 10_000 - port) < 2
+            }
             if !taken, isFree(port), isFree(port + 10_000) { chosen.append(port) }
         }
         return chosen
@@ -93,7 +104,9 @@ public final class LocalRedisCluster: @unchecked Sendable {
         address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         } == 0
     }
 
@@ -105,7 +118,10 @@ public final class LocalRedisCluster: @unchecked Sendable {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: cli)
-        process.arguments = ["--cluster", "create"] + ports.map { "127.0.0.1:\($0)" } + ["--cluster-replicas", String(replicas), "--cluster-yes"]
+        process.arguments =
+            ["--cluster", "create"] + ports.map { "127.0.0.1:\($0)" } + [
+                "--cluster-replicas", String(replicas), "--cluster-yes",
+            ]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -125,14 +141,23 @@ public final class LocalRedisCluster: @unchecked Sendable {
         while clock.now < deadline {
             let running = servers.filter(\.isRunning)
             let ok = running.allSatisfy { server in
-                let info = (try? RedisConnection(url: server.url, timeout: .milliseconds(300)).command(["CLUSTER", "INFO"]))?.string ?? ""
+                let info =
+                    (try? RedisConnection(url: server.url, timeout: .milliseconds(300)).command(["CLUSTER", "INFO"]))?
+                    .string ?? ""
                 return info.contains("cluster_state:ok")
             }
-            let replicated = running.first.flatMap { server -> Bool? in
-                guard let reply = try? RedisConnection(url: server.url, timeout: .milliseconds(300)).command(["CLUSTER", "SLOTS"]),
-                      let map = try? ClusterTopology(slotsReply: reply, askedHost: "127.0.0.1") else { return nil }
-                return map.ranges.allSatisfy { $0.replicas.count >= (running.count == servers.count ? replicasPerPrimary : 0) }
-            } ?? false
+            let replicated =
+                running.first.flatMap { server -> Bool? in
+                    guard
+                        let reply = try? RedisConnection(url: server.url, timeout: .milliseconds(300)).command([
+                            "CLUSTER", "SLOTS",
+                        ]),
+                        let map = try? ClusterTopology(slotsReply: reply, askedHost: "127.0.0.1")
+                    else { return nil }
+                    return map.ranges.allSatisfy {
+                        $0.replicas.count >= (running.count == servers.count ? replicasPerPrimary : 0)
+                    }
+                } ?? false
             if ok && replicated { return }
             usleep(100_000)
         }

@@ -34,8 +34,10 @@ public struct ReconnectBackoff: Sendable {
     private var random: @Sendable () -> Double
 
     /// `random` returns values in 0..<1 (a seeded generator in tests).
-    public init(initial: Double = 0.05, maximum: Double = 5, multiplier: Double = 2, jitter: Double = 0.2,
-                random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+    public init(
+        initial: Double = 0.05, maximum: Double = 5, multiplier: Double = 2, jitter: Double = 0.2,
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+    ) {
         self.initial = initial
         self.maximum = maximum
         self.multiplier = multiplier

@@ -29,8 +29,10 @@ public final class RedisClusterClient: @unchecked Sendable {
         var stopped = false
     }
 
-    public init(url: RedisClusterURL, connectionsPerNode: Int = 1, maxAttempts: Int = 6,
-                logger: Logger = Logger(label: "bitten.redis.cluster")) {
+    public init(
+        url: RedisClusterURL, connectionsPerNode: Int = 1, maxAttempts: Int = 6,
+        logger: Logger = Logger(label: "bitten.redis.cluster")
+    ) {
         self.url = url
         self.connectionsPerNode = connectionsPerNode
         self.maxAttempts = maxAttempts
@@ -72,7 +74,8 @@ public final class RedisClusterClient: @unchecked Sendable {
                 var map: ClusterTopology
                 let shards = try await mux.command(["CLUSTER", "SHARDS"])
                 if case .error = shards {
-                    map = try ClusterTopology(slotsReply: try await mux.command(["CLUSTER", "SLOTS"]).orThrow(), askedHost: endpoint.host)
+                    map = try ClusterTopology(
+                        slotsReply: try await mux.command(["CLUSTER", "SLOTS"]).orThrow(), askedHost: endpoint.host)
                 } else {
                     map = try ClusterTopology(shardsReply: shards, askedHost: endpoint.host)
                 }
@@ -102,7 +105,9 @@ public final class RedisClusterClient: @unchecked Sendable {
         }
         guard refresh else { return }
         defer { state.withLock { $0.refreshing = false } }
-        do { try await refreshTopology() } catch { logger.warning("cluster slot map not refreshed", metadata: ["error": "\(error)"]) }
+        do { try await refreshTopology() } catch {
+            logger.warning("cluster slot map not refreshed", metadata: ["error": "\(error)"])
+        }
     }
 
     private func primary(for slot: Int?) async throws -> ClusterEndpoint {
@@ -112,7 +117,8 @@ public final class RedisClusterClient: @unchecked Sendable {
         if slot == nil, let any = map?.primaries.first { return any }
         try await refreshTopology()
         if let slot, let owner = state.withLock({ $0.topology?.primary(for: slot) }) { return owner }
-        throw RedisError(.unavailable, "no primary serves slot \(slot.map(String.init) ?? "any") (the cluster is incomplete)")
+        throw RedisError(
+            .unavailable, "no primary serves slot \(slot.map(String.init) ?? "any") (the cluster is incomplete)")
     }
 
     /// Sends one command to the primary of its slot, following redirects; error replies are values.
@@ -124,7 +130,9 @@ public final class RedisClusterClient: @unchecked Sendable {
             let reply: RedisReply
             do {
                 let mux = try node(endpoint)
-                reply = asking ? try await mux.send([[Array("ASKING".utf8)], command])[1] : try await mux.send([command])[0]
+                reply =
+                    asking
+                    ? try await mux.send([[Array("ASKING".utf8)], command])[1] : try await mux.send([command])[0]
             } catch let error as RedisError where error.code == .unavailable || error.code == .connectionFailed {
                 // Not written: a primary down during a fail-over. Wait, read the map again, retry.
                 try await pause(attempt)
@@ -149,7 +157,9 @@ public final class RedisClusterClient: @unchecked Sendable {
                 endpoint = try await primary(for: slot)
             }
         }
-        throw RedisError(.unavailable, "\(String(decoding: command.first ?? [], as: UTF8.self)) still redirected after \(maxAttempts) attempts")
+        throw RedisError(
+            .unavailable,
+            "\(String(decoding: command.first ?? [], as: UTF8.self)) still redirected after \(maxAttempts) attempts")
     }
 
     /// One command given as text; error replies are thrown.
@@ -196,7 +206,8 @@ public final class RedisClusterClient: @unchecked Sendable {
             guard let own = try CommandKeys.slot(of: command) else { continue }
             if let slot, slot != own {
                 let names = commands.compactMap { $0.count > 1 ? String(decoding: $0[1], as: UTF8.self) : nil }
-                throw RedisError(.crossSlot, "a transaction's keys span slots \(slot) and \(own): \(names.joined(separator: ", "))")
+                throw RedisError(
+                    .crossSlot, "a transaction's keys span slots \(slot) and \(own): \(names.joined(separator: ", "))")
             }
             slot = own
         }
@@ -216,7 +227,9 @@ public final class RedisClusterClient: @unchecked Sendable {
                 return nil
             }.first
             guard let redirect else { return replies }
-            if case .moved(let movedSlot, let to) = redirect { state.withLock { $0.topology?.apply(moved: movedSlot, to: to) } }
+            if case .moved(let movedSlot, let to) = redirect {
+                state.withLock { $0.topology?.apply(moved: movedSlot, to: to) }
+            }
             try await pause(attempt)
             try? await refreshTopology()
         }
@@ -225,11 +238,13 @@ public final class RedisClusterClient: @unchecked Sendable {
 
     /// Sends a keyless command (INFO, DBSIZE, …) to every primary of the slot map at once; the replies
     /// come back per primary, error replies as values, a primary that cannot be reached as its error.
-    public func onEveryPrimary(_ command: [String]) async throws -> [(ClusterEndpoint, Result<RedisReply, RedisError>)] {
+    public func onEveryPrimary(_ command: [String]) async throws -> [(ClusterEndpoint, Result<RedisReply, RedisError>)]
+    {
         if state.withLock({ $0.topology == nil }) { try await refreshTopology() }
         let primaries = state.withLock { $0.topology?.primaries ?? [] }
         let bytes = command.map { Array($0.utf8) }
-        return try await withThrowingTaskGroup(of: (Int, ClusterEndpoint, Result<RedisReply, RedisError>).self) { group in
+        return try await withThrowingTaskGroup(of: (Int, ClusterEndpoint, Result<RedisReply, RedisError>).self) {
+            group in
             for (index, endpoint) in primaries.enumerated() {
                 group.addTask {
                     do {

@@ -27,7 +27,9 @@ public struct RedisClusterURL: Sendable, Equatable, CustomStringConvertible {
             }
         }
         if rest.hasSuffix("/") || rest.hasSuffix("/0") { rest = rest[..<(rest.lastIndex(of: "/") ?? rest.endIndex)] }
-        guard !rest.contains("/") else { throw RedisError(.invalidURL, "a Redis Cluster has only database 0; drop the /database") }
+        guard !rest.contains("/") else {
+            throw RedisError(.invalidURL, "a Redis Cluster has only database 0; drop the /database")
+        }
         var seeds: [ClusterEndpoint] = []
         for part in rest.split(separator: ",", omittingEmptySubsequences: false) {
             let item = part.trimmingCharacters(in: " ")

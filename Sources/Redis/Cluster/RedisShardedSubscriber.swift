@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Sharded pub/sub on a Redis Cluster: `SSUBSCRIBE` on the primary that owns the channels' slot, on a
@@ -27,11 +27,15 @@ public final class RedisShardedSubscriber: @unchecked Sendable {
     private var owner: ClusterEndpoint?
 
     /// Starts a thread that subscribes to `channels`; throws when they span slots.
-    public init(cluster url: RedisClusterURL, channels: [String], logger: Logger = Logger(label: "bitten.redis.pubsub")) throws(RedisError) {
+    public init(cluster url: RedisClusterURL, channels: [String], logger: Logger = Logger(label: "bitten.redis.pubsub"))
+        throws(RedisError)
+    {
         guard let first = channels.first else { throw RedisError(.unexpectedReply, "no channel to subscribe to") }
         let slot = ClusterSlot.of(first)
         if let other = channels.first(where: { ClusterSlot.of($0) != slot }) {
-            throw RedisError(.crossSlot, "sharded channels must share one slot: \(first) is in \(slot), \(other) in \(ClusterSlot.of(other))")
+            throw RedisError(
+                .crossSlot,
+                "sharded channels must share one slot: \(first) is in \(slot), \(other) in \(ClusterSlot.of(other))")
         }
         self.url = url
         self.channels = channels
@@ -65,7 +69,8 @@ public final class RedisShardedSubscriber: @unchecked Sendable {
                 let shards = try connection.command(["CLUSTER", "SHARDS"])
                 let map: ClusterTopology
                 if case .error = shards {
-                    map = try ClusterTopology(slotsReply: try connection.command(["CLUSTER", "SLOTS"]).orThrow(), askedHost: endpoint.host)
+                    map = try ClusterTopology(
+                        slotsReply: try connection.command(["CLUSTER", "SLOTS"]).orThrow(), askedHost: endpoint.host)
                 } else {
                     map = try ClusterTopology(shardsReply: shards, askedHost: endpoint.host)
                 }
@@ -104,9 +109,11 @@ public final class RedisShardedSubscriber: @unchecked Sendable {
                         }
                     case "sunsubscribe":
                         // The slot moved (or the node stopped serving it): subscribe where it is now.
-                        logger.notice("sharded subscription ended by the server; following the slot", metadata: [
-                            "slot": "\(slot)", "was_on": "\(endpoint)",
-                        ])
+                        logger.notice(
+                            "sharded subscription ended by the server; following the slot",
+                            metadata: [
+                                "slot": "\(slot)", "was_on": "\(endpoint)",
+                            ])
                         break reading
                     default: continue
                     }
@@ -121,9 +128,11 @@ public final class RedisShardedSubscriber: @unchecked Sendable {
                     owner = nil
                 }
                 if isStopped { break }
-                logger.warning("sharded subscriber lost its subscription", metadata: ["slot": "\(slot)", "reason": "\(error)"])
+                logger.warning(
+                    "sharded subscriber lost its subscription", metadata: ["slot": "\(slot)", "reason": "\(error)"])
                 previous = nil
-                Thread.sleep(forTimeInterval: Double(backoff.components.seconds) + Double(backoff.components.attoseconds) / 1e18)
+                Thread.sleep(
+                    forTimeInterval: Double(backoff.components.seconds) + Double(backoff.components.attoseconds) / 1e18)
                 backoff = min(backoff * 2, .seconds(5))
             }
         }
