@@ -118,7 +118,7 @@ public final class RedisClient: Service, @unchecked Sendable {
         self.poolSize = max(poolSize, 1)
         self.multiplexer = RedisMultiplexer(
             url: url, connections: connections, connectTimeout: connectTimeout,
-            backoff: (minBackoff, maxBackoff), logger: logger)
+            backoff: (minBackoff, maxBackoff), clientName: logger.label, logger: logger)
     }
 
     /// Starts the blocking workers the first time one is needed.

@@ -48,16 +48,20 @@ public final class RedisMultiplexer: @unchecked Sendable {
 
     // IO-thread state.
     private var links: [Link] = []
+    private let clientName: String?
     private var wakeRead: Int32 = -1
     private var running = true
 
     /// `connections`: how many connections share the load (commands pipeline on each).
     /// `backoff`: the first and the longest pause between failed connection attempts.
+    /// `clientName`: what `CLIENT LIST` shows for these connections (`CLIENT SETNAME`, sent after the
+    /// log-in; a server or ACL user that refuses it changes nothing else).
     public init(
         url: RedisURL, connections: Int = 2, connectTimeout: Duration = .seconds(2),
         backoff: (initial: Duration, maximum: Duration) = (.milliseconds(100), .seconds(5)),
-        logger: Logger = Logger(label: "bitten.redis")
+        clientName: String? = nil, logger: Logger = Logger(label: "bitten.redis")
     ) {
+        self.clientName = clientName.map(Self.clientNameSafe)
         self.url = url
         self.connectionCount = max(1, connections)
         self.connectTimeout = connectTimeout.seconds
@@ -333,6 +337,24 @@ public final class RedisMultiplexer: @unchecked Sendable {
         if !login.isEmpty {
             issue(Job(commands: login, request: Request(expected: login.count, login: link)), on: link)
         }
+        // Nobody waits for this reply: a refusal (an ACL user without CLIENT) leaves the connection as it is.
+        if let clientName {
+            issue(
+                Job(
+                    commands: [[Array("CLIENT".utf8), Array("SETNAME".utf8), Array(clientName.utf8)]],
+                    request: Request(expected: 1)), on: link)
+        }
+    }
+
+    /// A connection name as Redis takes it (no spaces or newlines): anything outside `[A-Za-z0-9._:-]` becomes `_`.
+    static func clientNameSafe(_ name: String) -> String {
+        String(
+            name.unicodeScalars.prefix(64).map { scalar -> Character in
+                switch scalar {
+                case "a"..."z", "A"..."Z", "0"..."9", ".", "_", "-", ":": Character(scalar)
+                default: "_"
+                }
+            })
     }
 
     fileprivate func connectFinished(_ link: Link, ok: Bool, error: String) {
@@ -358,7 +380,7 @@ public final class RedisMultiplexer: @unchecked Sendable {
 
     /// The hiredis context is gone (connection lost, connect failed or timed out): its outstanding
     /// commands have been failed by hiredis; schedule the next attempt.
-    fileprivate func contextFreed(_ link: Link) {
+    func contextFreed(_ link: Link) {
         let wasUp: Bool
         if case .up = link.phase { wasUp = true } else { wasUp = false }
         link.context = nil
@@ -402,11 +424,11 @@ public final class RedisMultiplexer: @unchecked Sendable {
         for job in waiting { job.request.finish(.failure(error)) }
     }
 
-    fileprivate func replied(on link: Link) { link.outstanding = max(0, link.outstanding - 1) }
+    func replied(on link: Link) { link.outstanding = max(0, link.outstanding - 1) }
 
     /// A connection broke: the state says unavailable until a reply or a connection proves otherwise
     /// (the state as of the last command, like the blocking pool's).
-    fileprivate func noteLost() {
+    func noteLost() {
         ready.store(false, ordering: .relaxed)
         let first = status.withLock { state -> Bool in
             guard state != .closed else { return false }
@@ -421,119 +443,9 @@ public final class RedisMultiplexer: @unchecked Sendable {
     }
 
     /// A reply came: the server is there.
-    fileprivate func noteAlive() {
+    func noteAlive() {
         guard !ready.load(ordering: .relaxed) else { return }
         ready.store(true, ordering: .relaxed)
         status.withLock { state in if state != .closed { state = .ready } }
-    }
-}
-
-/// The callback for every command: collects the reply into its request (nil: the connection is gone).
-private func replyCallback(
-    _ ac: UnsafeMutablePointer<redisAsyncContext>?, _ reply: UnsafeMutableRawPointer?, _ token: UnsafeMutableRawPointer?
-) {
-    guard let token else { return }
-    let request = Unmanaged<Request>.fromOpaque(token).takeRetainedValue()
-    if let data = ac?.pointee.data {
-        let link = Unmanaged<Link>.fromOpaque(data).takeUnretainedValue()
-        link.owner?.replied(on: link)
-    }
-    guard let reply else {
-        // Seen by the caller only after the state says so.
-        let owner = ac?.pointee.data.map { Unmanaged<Link>.fromOpaque($0).takeUnretainedValue() }?.owner
-        owner?.noteLost()
-        let server = owner.map { " to \($0.url.host):\($0.url.port)" } ?? ""
-        return request.finish(.failure(RedisError(.io, "connection\(server) lost before the reply")))
-    }
-    if let data = ac?.pointee.data { Unmanaged<Link>.fromOpaque(data).takeUnretainedValue().owner?.noteAlive() }
-    let value = RedisConnection.convert(reply.assumingMemoryBound(to: redisReply.self))
-    if let link = request.login, case .error(let message) = value {
-        link.lastError = "log-in refused: \(message)"
-        if let ac { redisAsyncDisconnect(ac) }
-    }
-    request.collect(value)
-}
-
-/// What the IO thread queues: commands and the caller waiting for their replies.
-struct Job {
-    let commands: [[[UInt8]]]
-    let request: Request
-}
-
-/// One connection of the multiplexer (IO-thread state).
-final class Link {
-    enum Phase {
-        case down
-        case connecting(since: Double)
-        case up
-    }
-    let index: Int
-    var context: UnsafeMutablePointer<redisAsyncContext>?
-    var phase: Phase = .down
-    var wantRead = false
-    var wantWrite = false
-    var outstanding = 0
-    var waiting: [Job] = []
-    var lastError: String?
-    var backoff: ReconnectBackoff
-    weak var owner: RedisMultiplexer?
-
-    init(index: Int, backoff: ReconnectBackoff) {
-        self.index = index
-        self.backoff = backoff
-    }
-
-    func contextFreed() { owner?.contextFreed(self) }
-}
-
-/// A caller waiting for `expected` replies. Finished once: by its last reply, a failure, or cancellation.
-final class Request: @unchecked Sendable {
-    private struct State {
-        var continuation: CheckedContinuation<[RedisReply], any Error>?
-        var early: Result<[RedisReply], any Error>?
-        var finished = false
-    }
-
-    private let state = Mutex(State())
-    let expected: Int
-    /// The link whose log-in this is (AUTH/SELECT), if it is one.
-    let login: Link?
-    /// Replies so far (IO thread only).
-    private var replies: [RedisReply] = []
-
-    init(expected: Int, login: Link? = nil) {
-        self.expected = expected
-        self.login = login
-        replies.reserveCapacity(expected)
-    }
-
-    var isFinished: Bool { state.withLock { $0.finished } }
-
-    /// Attaches the caller; false when the request already finished (cancelled before it was sent).
-    func install(_ continuation: CheckedContinuation<[RedisReply], any Error>) -> Bool {
-        let early: Result<[RedisReply], any Error>? = state.withLock { s in
-            if s.finished { return s.early ?? .failure(CancellationError()) }
-            s.continuation = continuation
-            return nil
-        }
-        guard let early else { return true }
-        continuation.resume(with: early)
-        return false
-    }
-
-    func collect(_ reply: RedisReply) {
-        replies.append(reply)
-        if replies.count == expected { finish(.success(replies)) }
-    }
-
-    func finish(_ result: Result<[RedisReply], any Error>) {
-        let continuation: CheckedContinuation<[RedisReply], any Error>? = state.withLock { s in
-            guard !s.finished else { return nil }
-            s.finished = true
-            if s.continuation == nil { s.early = result }
-            defer { s.continuation = nil }
-            return s.continuation
-        }
-        continuation?.resume(with: result)
     }
 }

@@ -11,20 +11,20 @@ import Synchronization
 public final class FireDesk: Service, Sendable {
     public static let name = "trade"
 
-    private let store: TradeStore
-    private let engine: TradeEngine
-    private let channel: (any CommandChannel)?
-    private let registry: NodeRegistry?
-    private let quotes: (any QuoteSource)?
-    private let settings: TradeSettings
-    private let board: ServiceBoard
-    private let logger: Logger
-    private let now: @Sendable () -> Double
-    private let outcomes: [String: Counter]
-    private let signals = Mutex<[String: SignalRecord]>([:])
-    private let errors: SwallowedErrors
+    let store: TradeStore
+    let engine: TradeEngine
+    let channel: (any CommandChannel)?
+    let registry: NodeRegistry?
+    let quotes: (any QuoteSource)?
+    let settings: TradeSettings
+    let board: ServiceBoard
+    let logger: Logger
+    let now: @Sendable () -> Double
+    let outcomes: [String: Counter]
+    let signals = Mutex<[String: SignalRecord]>([:])
+    let errors: SwallowedErrors
     /// Where requests for users of shards another process owns go (nil: refused here, `store_unavailable`).
-    private let router: ShardRouter?
+    let router: ShardRouter?
 
     public init(
         store: TradeStore, engine: TradeEngine, channel: (any CommandChannel)?, registry: NodeRegistry?,
@@ -51,12 +51,12 @@ public final class FireDesk: Service, Sendable {
         board.register(Self.name)
     }
 
-    private func count(_ outcome: String) { outcomes[outcome]?.increment() }
+    func count(_ outcome: String) { outcomes[outcome]?.increment() }
 
     /// The settings in force.
     public var tradeSettings: TradeSettings { settings }
 
-    private func guarded<T>(_ body: () async throws -> T) async throws(FireRefusal) -> T {
+    func guarded<T>(_ body: () async throws -> T) async throws(FireRefusal) -> T {
         do {
             return try await body()
         } catch let refusal as FireRefusal {
@@ -68,7 +68,7 @@ public final class FireDesk: Service, Sendable {
         }
     }
 
-    private func refuse(_ code: FireRefusal.Code, _ message: String) -> FireRefusal {
+    func refuse(_ code: FireRefusal.Code, _ message: String) -> FireRefusal {
         count("refused")
         board.count(Self.name, errors: 1)
         logger.info("fire refused", metadata: ["code": "\(code.rawValue)", "reason": "\(message)"])
@@ -77,7 +77,7 @@ public final class FireDesk: Service, Sendable {
 
     /// What the checks made of a fire before the reservation: the signal's node, direction and the
     /// sizes for every tier the user may have.
-    private struct FirePlan {
+    struct FirePlan {
         var direction: Direction
         var variants: [String: SizingChoice] = [:]
         var balance: Double
@@ -91,7 +91,7 @@ public final class FireDesk: Service, Sendable {
 
     /// A signal as read, while it has not expired (signals are never changed once stored; `fire` checks
     /// that it was not removed meanwhile).
-    private func signal(_ signalID: String, at: Double) async throws(FireRefusal) -> SignalRecord? {
+    func signal(_ signalID: String, at: Double) async throws(FireRefusal) -> SignalRecord? {
         if let cached = signals.withLock({ $0[signalID] }) { return cached }
         guard let read = try await guarded({ try await store.signal(signalID) }) else { return nil }
         if read.expiresAt > at {
@@ -217,9 +217,9 @@ public final class FireDesk: Service, Sendable {
     }
 
     /// Whether the signal is still stored; nil when Redis could not say.
-    private func signalStored(_ signalID: String) async -> Bool? { try? await store.signalExists(signalID) }
+    func signalStored(_ signalID: String) async -> Bool? { try? await store.signalExists(signalID) }
 
-    private func duplicate(_ fireID: String) async throws(FireRefusal) -> FireRecord? {
+    func duplicate(_ fireID: String) async throws(FireRefusal) -> FireRecord? {
         guard var record = try await guarded({ try await store.fire(fireID) }) else { return nil }
         count("duplicate")
         record.duplicate = true
@@ -228,7 +228,7 @@ public final class FireDesk: Service, Sendable {
 
     /// The checks that need no stored state, and the sizes: for every tier without a risk override,
     /// or for `only`.
-    private func plan(
+    func plan(
         _ signal: SignalRecord, userUUID: String, at: Double,
         only: (tier: Tier, override: String)?
     ) async throws(FireRefusal) -> FirePlan {
@@ -312,11 +312,11 @@ public final class FireDesk: Service, Sendable {
         return plan
     }
 
-    private func n(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
+    func n(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
 
     /// Currency conversion through the live quotes (any EA's freshest), plus the signal's own pair at
     /// its entry when nobody quotes it (USDJPY converts its own JPY profit).
-    private func converter(at: Double, symbol: String, entry: Double) -> CurrencyConverter {
+    func converter(at: Double, symbol: String, entry: Double) -> CurrencyConverter {
         var mids: [(String, Double)] = []
         var quoted = false
         for quote in quotes?.latestQuotes.values ?? [:].values where at - quote.receivedAt <= settings.maxQuoteAge {
@@ -328,7 +328,7 @@ public final class FireDesk: Service, Sendable {
     }
 
     /// The fire record's fields that do not depend on the user's tier.
-    private func recordFields(
+    func recordFields(
         _ signal: SignalRecord, userUUID: String, direction: Direction, at: Double, deadline: Double,
         plan: FirePlan
     ) -> [String] {
@@ -345,7 +345,7 @@ public final class FireDesk: Service, Sendable {
 
     /// Sends a reserved (and stored) fire to its EA and moves it to `sent`; a send that fails rejects it and
     /// frees the slot and the marker, so the user may fire again. `record` is the fire as stored.
-    private func send(
+    func send(
         fireID: String, signal: SignalRecord, userUUID: String, direction: Direction, lot: Double,
         brokerSymbol: String, at: Double, record: [String: String]
     ) async throws(FireRefusal) -> FireRecord {
@@ -396,111 +396,6 @@ public final class FireDesk: Service, Sendable {
             throw FireRefusal(.storeUnavailable, "fire \(fireID) was sent but its record could not be read")
         }
         return stored
-    }
-
-    /// An open position the engine holds (in any shard owned here).
-    private func openPosition(_ ticket: Int) -> OpenPosition? {
-        engine.readAll { shard in shard.book.positions.positions[ticket].map { [$0] } ?? [] }.first
-    }
-
-    /// Asks the EA holding `ticket` to close it.
-    public func close(ticket: Int, routing: Bool = true) async throws(FireRefusal) -> FireRecord {
-        guard let position = openPosition(ticket) else {
-            // Open in a shard another process owns: closed there.
-            if routing, let router,
-                let (shard, uuid) = await router.locate(ticket: ticket, owned: Set(engine.ownedShardIndices)),
-                let records = try await router.route(.close, shard: shard, userUUID: uuid, ticket: ticket),
-                let record = records.first
-            {
-                return record
-            }
-            throw refuse(.positionNotFound, "no open position \(ticket)")
-        }
-        let records = try await requestClose(
-            [position],
-            command: .closeTicket(
-                targetUUID: position.userUUID, ticket: ticket, timestamp: MetaTraderTime(epochSeconds: Int(now()))))
-        guard let record = records.first else { throw refuse(.positionNotFound, "position \(ticket) closed meanwhile") }
-        return record
-    }
-
-    /// Asks a user's EA to close every position.
-    public func closeAll(userUUID: String, routing: Bool = true) async throws(FireRefusal) -> [FireRecord] {
-        guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
-        if routing, let router, !engine.owns(userUUID),
-            let records = try await router.route(.closeAll, shard: engine.shard(of: userUUID), userUUID: userUUID)
-        {
-            return records
-        }
-        let (known, positions) = try await guarded {
-            try engine.read(userUUID) { ($0.users[userUUID] != nil, $0.book.positions.open(of: userUUID)) }
-        }
-        guard known else { throw refuse(.userNotFound, "no user \(userUUID)") }
-        guard !positions.isEmpty else { return [] }
-        return try await requestClose(
-            positions,
-            command: .closeAll(
-                targetUUID: userUUID, timestamp: MetaTraderTime(epochSeconds: Int(now()))))
-    }
-
-    private func requestClose(_ positions: [OpenPosition], command: EACommand) async throws(FireRefusal) -> [FireRecord]
-    {
-        let uuid = command.targetUUID
-        guard let channel, registry?.node(uuid)?.online ?? true, await channel.reachable(uuid) else {
-            throw refuse(.eaOffline, "the EA of \(uuid) is not online")
-        }
-        let at = now()
-        let deadline = at + settings.confirmationTimeout
-        let tickets = positions.map(\.ticket)
-        let commandType = command.typeName
-        let done = try await guarded {
-            try await engine.perform(uuid) { shard in
-                tickets.map { shard.requestClose(ticket: $0, command: commandType, at: at, deadline: deadline) }
-            }
-        }
-        let reserved = zip(tickets, done.value).filter { $0.1 == "ok" }.map(\.0)
-        if let notStored = done.notStored {
-            try? engine.apply(uuid) { shard in
-                for ticket in reserved {
-                    shard.closeSendFailed(ticket: ticket, reason: "not sent: \(notStored.message)")
-                }
-            }
-            throw refuse(
-                .storeUnavailable, "the close request was not stored, so it was not sent: \(notStored.message)")
-        }
-        var states: [Int: String] = [:]
-        if !reserved.isEmpty {
-            do {
-                try await channel.send(command)
-                count("close_sent")
-                let sentAt = now()
-                try? engine.apply(uuid) { shard in
-                    for ticket in reserved { shard.closeSent(ticket: ticket, at: sentAt, deadline: deadline) }
-                }
-                for ticket in reserved { states[ticket] = "sent" }
-            } catch {
-                try? engine.apply(uuid) { shard in
-                    for ticket in reserved { shard.closeSendFailed(ticket: ticket, reason: "send failed: \(error)") }
-                }
-                throw FireRefusal(error.code == .notConnected ? .eaOffline : .sendFailed, error.message)
-            }
-        }
-        var records: [FireRecord] = []
-        for position in positions {
-            if let state = states[position.ticket] {
-                let record: [String: String] = [
-                    "state": state, "kind": "close", "ticket": String(position.ticket), "user_uuid": uuid,
-                    "symbol": position.symbol,
-                    "command": commandType, "created_at": TradeStore.number(at),
-                    "deadline": TradeStore.number(deadline),
-                ]
-                if let built = FireRecord(hash: record) { records.append(built) }
-            } else if let record = try await guarded({ try await store.closeRequest(position.ticket, user: uuid) }) {
-                // Under way already: the request as stored.
-                records.append(record)
-            }
-        }
-        return records
     }
 
     /// Marks overdue commands `timed_out` until shutdown.
