@@ -80,6 +80,16 @@ public struct StreamEntry: Sendable, Equatable {
         self.fields = fields
     }
 
+    /// Whether stream entry id `a` (`ms-seq`, or "0" for the start) comes at or after `b`, in stream order.
+    public static func id(_ a: String, isAtOrAfter b: String) -> Bool {
+        func parts(_ id: String) -> (UInt64, UInt64) {
+            let halves = id.split(separator: "-", maxSplits: 1)
+            return (UInt64(halves.first ?? "") ?? 0, halves.count > 1 ? UInt64(halves[1]) ?? 0 : 0)
+        }
+        let (x, y) = (parts(a), parts(b))
+        return x.0 != y.0 ? x.0 > y.0 : x.1 >= y.1
+    }
+
     /// The entries of an XRANGE / XREADGROUP list reply (`[[id, [field, value, …]], …]`).
     public static func list(_ reply: RedisReply) -> [StreamEntry] {
         var entries: [StreamEntry] = []

@@ -174,6 +174,14 @@ extension Bench {
             print(
                 "trade: \(streamLength) ledger stream entries (a batch each), statistics total \(total), open positions left \(open)"
             )
+            // Whether the engine took the writer's entries as they were appended (decoded once) or read them back.
+            let handed = try await server.counter("bitten_ledger_entries_total", labels: #"path="handed_over""#)
+            let unoffered = try await server.counter("bitten_ledger_entries_total", labels: #"reason="not_offered""#)
+            let refused = try await server.counter("bitten_ledger_entries_total", labels: #"reason="refused""#)
+            let readFirst = try await server.counter("bitten_ledger_entries_total", labels: #"reason="read_first""#)
+            print(
+                "trade: ledger entries handed over by the writer \(handed), read by the engine's reader \(unoffered + refused + readFirst) (\(unoffered) not offered: the stream did not end where the engine stood; \(readFirst) read before their hand-over came; \(refused) refused otherwise)"
+            )
         }
 
         /// The users and one fire per trade, reserved and sent, stored by the trade engine's own store in the

@@ -153,6 +153,18 @@ struct ServerUnderTest {
         return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
     }
 
+    /// The server's `/metrics` text.
+    func metricsText() async throws -> String {
+        let url = URL(string: "http://127.0.0.1:\(port("BITTEN_HTTP_PORT"))/metrics")!
+        return String(decoding: try await URLSession.shared.data(from: url).0, as: UTF8.self)
+    }
+
+    /// A counter's value from `/metrics` (its lines summed where `labels` match, e.g. `path="reader"`).
+    func counter(_ name: String, labels: String = "") async throws -> Int {
+        try await metricsText().split(separator: "\n").filter { $0.hasPrefix(name) && $0.contains(labels) }
+            .compactMap { Double($0.split(separator: " ").last ?? "").map { Int($0) } }.reduce(0, +)
+    }
+
     func healthBlocking() -> [String: Any]? {
         let box = ResultBox()
         let semaphore = DispatchSemaphore(value: 0)

@@ -200,3 +200,15 @@ extension RedisClientTests {
         #expect(try await second.value.array?.last?.string == "hello")
     }
 }
+
+@Suite("Stream entry ids")
+struct StreamEntryIDTests {
+    /// Stream order compares the milliseconds, then the sequence, as numbers (not as text: "9-0" < "10-0").
+    @Test(arguments: [
+        ("10-0", "9-0", true), ("9-0", "10-0", false), ("5-3", "5-3", true), ("5-10", "5-9", true),
+        ("5-9", "5-10", false), ("0", "1-0", false), ("1-0", "0", true), ("1700000000000-0", "1699999999999-42", true),
+    ])
+    func order(_ a: String, _ b: String, _ atOrAfter: Bool) {
+        #expect(StreamEntry.id(a, isAtOrAfter: b) == atOrAfter)
+    }
+}

@@ -175,6 +175,7 @@ extension ConfirmationService {
         for (call, reply) in zip(calls, replies) {
             guard let parts = reply.array, parts.count == 3, let count = parts[0].int else {
                 readerNeeded = true
+                leftUnoffered.increment(by: call.messages.count)
                 continue
             }
             if count == 0 { continue }
@@ -183,6 +184,7 @@ extension ConfirmationService {
                 !previous.isEmpty
             else {
                 readerNeeded = true
+                leftUnoffered.increment(by: count)
                 lastHanded.withLock { $0[call.shard] = nil }
                 continue
             }
@@ -211,8 +213,19 @@ extension ConfirmationService {
         guard let handoff else { return }
         for await batch in handed {
             var readerNeeded = false
-            for item in batch where !handoff(item.shard, item.id, item.previous, item.messages, item.events) {
+            for item in batch {
+                guard !handoff(item.shard, item.id, item.previous, item.messages, item.events) else {
+                    handedOver.increment(by: item.messages.count)
+                    continue
+                }
+                // The reader got there first (its poll, another wake-up): applied already, nothing to wake it for.
+                // Waking it here made it read every batch still on its way, which were refused in turn.
+                if let applied = appliedCursor?(item.shard), StreamEntry.id(applied, isAtOrAfter: item.id) {
+                    readFirst.increment(by: item.messages.count)
+                    continue
+                }
                 readerNeeded = true
+                leftRefused.increment(by: item.messages.count)
                 lastHanded.withLock { if $0[item.shard] == item.id { $0[item.shard] = nil } }
             }
             handedBatches.subtract(1, ordering: .relaxed)

@@ -70,6 +70,17 @@ public final class ConfirmationService: Service, Sendable {
     }
     let (handed, handedContinuation) = AsyncStream<[Handed]>.makeStream()
     let handedBatches = Atomic<Int>(0)
+    /// Ledger entries the engine took from the writer (decoded once), and those left to its reader (read
+    /// back from the stream and decoded again: another writer's entry in between, a shard owned elsewhere,
+    /// a hand-over the engine refused).
+    let handedOver = Counter(label: "bitten_ledger_entries_total", dimensions: [("path", "handed_over")])
+    let leftUnoffered = Counter(
+        label: "bitten_ledger_entries_total", dimensions: [("path", "reader"), ("reason", "not_offered")])
+    let leftRefused = Counter(
+        label: "bitten_ledger_entries_total", dimensions: [("path", "reader"), ("reason", "refused")])
+    /// Refused because the engine's reader had already applied them (no need to wake it again).
+    let readFirst = Counter(
+        label: "bitten_ledger_entries_total", dimensions: [("path", "reader"), ("reason", "read_first")])
     /// The last stream entry handed over per shard: the next one follows it (the engine may not have applied it yet).
     let lastHanded = Mutex<[Int: String]>([:])
     let spool: ConfirmationSpool?
