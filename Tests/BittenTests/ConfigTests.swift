@@ -92,6 +92,22 @@ struct ConfigTests {
         } throws: { ($0 as? ConfigError)?.setting == "BITTEN_CITADEL_SWEEP_PIPS" }
     }
 
+    /// The EA sockets' read coalescing: 1 ms unless set, 0 turns it off, anything outside 0-100 ms is refused.
+    @Test func socketCoalescingIsReadAndChecked() throws {
+        #expect(try ConfigLoader.resolve(options: [:], environment: [:], file: [:]).socketCoalesceMilliseconds == 1)
+        #expect(
+            try ConfigLoader.resolve(options: [:], environment: ["BITTEN_SOCKET_COALESCE_MS": "0"], file: [:])
+                .socketCoalesceMilliseconds == 0)
+        #expect(
+            try ConfigLoader.resolve(options: [:], environment: [:], file: ["BITTEN_SOCKET_COALESCE_MS": "2.5"])
+                .socketCoalesceMilliseconds == 2.5)
+        for bad in ["-1", "250", "soon", "nan"] {
+            #expect {
+                try ConfigLoader.resolve(options: [:], environment: ["BITTEN_SOCKET_COALESCE_MS": bad], file: [:])
+            } throws: { ($0 as? ConfigError)?.setting == "BITTEN_SOCKET_COALESCE_MS" }
+        }
+    }
+
     @Test func badValuesNameTheSetting() throws {
         #expect {
             try ConfigLoader.resolve(options: [:], environment: ["BITTEN_HTTP_PORT": "99999"], file: [:])

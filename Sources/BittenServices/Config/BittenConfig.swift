@@ -79,6 +79,10 @@ public struct BittenConfig: Sendable, Equatable {
     /// stale (`BITTEN_EA_LINK_TIMEOUT`). Longer
     /// than the EA's own 30 s heartbeat, so that a live EA is never cut off.
     public var eaLinkTimeout: Double = 45
+    /// Milliseconds the EA-facing socket loops (5555 + 5558, 5556 + 5560) wait after a wake-up that received
+    /// before they read a busy socket again (`BITTEN_SOCKET_COALESCE_MS`, 0 = read at once; see
+    /// `SocketLoop.init`). Sends never wait; received messages at most this long.
+    public var socketCoalesceMilliseconds: Double = 1
     /// Source networks allowed to connect to 5555, 5556 and 5558 (`BITTEN_EA_NETWORKS`, CIDRs); nil = any.
     public var eaNetworks: NetworkAllowList?
     /// Seconds after which a pending account switch is approved when the pinned account never came back

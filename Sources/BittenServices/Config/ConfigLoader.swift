@@ -38,7 +38,7 @@ public enum ConfigLoader {
         "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE",
         "BITTEN_GATEWAY_ID",
         "BITTEN_MALLOC_MMAP_THRESHOLD", "BITTEN_EA_PEER_CHECK", "BITTEN_SWITCH_APPROVE_AFTER", "BITTEN_EA_NETWORKS",
-        "BITTEN_TRADE_SHARDS", "BITTEN_FAULT_INJECT",
+        "BITTEN_TRADE_SHARDS", "BITTEN_FAULT_INJECT", "BITTEN_SOCKET_COALESCE_MS",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -133,6 +133,14 @@ public enum ConfigLoader {
         try seconds("BITTEN_ALERT_COOLDOWN", \.alertCooldown)
         try seconds("BITTEN_PING_INTERVAL", \.pingInterval)
         try seconds("BITTEN_EA_LINK_TIMEOUT", \.eaLinkTimeout)
+        if let (text, source) = lookup("BITTEN_SOCKET_COALESCE_MS") {
+            guard let value = Double(text.trimmingSpaces), value.isFinite, value >= 0, value <= 100 else {
+                throw ConfigError(
+                    setting: "BITTEN_SOCKET_COALESCE_MS",
+                    message: "'\(text)' from the \(source.rawValue) is not a number of milliseconds (0-100, 0 = off)")
+            }
+            config.socketCoalesceMilliseconds = value
+        }
         if let (text, source) = lookup("BITTEN_RELAY_FORMAT") {
             guard let format = BittenConfig.RelayFormat(rawValue: text) else {
                 throw ConfigError(

@@ -53,11 +53,12 @@ public final class ServerSockets: Sendable {
         networks: NetworkGate? = nil, logger: Logger
     ) async throws -> ServerSockets {
         let context = try Context(ioThreads: 2, maxSockets: 4096)
-        // The EA-facing loops read a busy socket at most once a millisecond (see SocketLoop.init): sends are
-        // never held back, received messages at most 1 ms.
-        let eaLoop = try SocketLoop(context: context, name: "zmq-ea", coalesce: .milliseconds(1), logger: logger)
+        // The EA-facing loops read a busy socket at most once per BITTEN_SOCKET_COALESCE_MS (1 ms; see
+        // SocketLoop.init): sends are never held back, received messages at most that long.
+        let coalesce = Duration.microseconds(Int64(config.socketCoalesceMilliseconds * 1000))
+        let eaLoop = try SocketLoop(context: context, name: "zmq-ea", coalesce: coalesce, logger: logger)
         let marketLoop = try SocketLoop(
-            context: context, name: "zmq-market", coalesce: .milliseconds(1), logger: logger)
+            context: context, name: "zmq-market", coalesce: coalesce, logger: logger)
         let auxLoop = try SocketLoop(context: context, name: "zmq-aux", logger: logger)
         // The ZAP endpoint must exist before a CURVE socket accepts its first connection.
         var zap: ZAPHandler?
