@@ -58,17 +58,19 @@ func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> 
         status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
-/// With `BITTEN_PROTECT_READS`, every call but `/health` needs the API token: the `Authorization:
+/// With `BITTEN_PROTECT_READS`, every call but `/health` and the page's style and script needs the API token: the `Authorization:
 /// Bearer` header, or `access_token` in the query (a browser's EventSource cannot set headers).
 struct ReadTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
-    static var open: Set<String> { ["/health", "/dashboard.css", "/dashboard.js"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
         // Health for probes; the page's style and script hold no data (the page itself and its calls need the token).
-        if Self.open.contains(request.uri.path) { return try await next(request, context) }
+        switch request.uri.path {
+        case "/health", "/dashboard.css", "/dashboard.js": return try await next(request, context)
+        default: break
+        }
         let header = request.headers[.authorization] ?? ""
         let query = request.uri.queryParameters["access_token"].map { "Bearer " + String($0) } ?? ""
         guard BearerToken.matches(header, token) || BearerToken.matches(query, token) else {

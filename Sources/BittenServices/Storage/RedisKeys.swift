@@ -1,5 +1,5 @@
 /// The Redis key schema (see architecture.md and the README): every key Bitten writes is built here or,
-/// for a trade shard's keys, by `ShardKeys` (`RedisKeys.shard(n)`).
+/// for a trade shard's keys, by `ShardKeys`.
 public enum RedisKeys {
     public static func node(_ uuid: String) -> String { "node:\(uuid)" }
     public static let activeNodes = "active_nodes"
@@ -21,8 +21,6 @@ public enum RedisKeys {
     /// The pub/sub channel of trade events (one message per commit, one JSON object per line): the
     /// webhook's and any subscriber's source.
     public static let events = "bitten:events"
-    /// A trade shard's keys (`{t3}`-tagged: one Redis Cluster slot per shard). See `ShardKeys`.
-    public static func shard(_ index: Int) -> ShardKeys { ShardKeys(shard: index) }
 
     // MARK: scale-out routing
 
