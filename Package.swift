@@ -20,6 +20,10 @@ let package = Package(
         // swift-nio's own dependency (already built): its Deque backs the socket and Redis job queues.
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // The HTTP API's server interface is generated from its OpenAPI document (`make openapi`; the generated
+        // code is committed, so builds never run the generator) and served through Hummingbird.
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
     ],
     targets: [
         .systemLibrary(
@@ -66,7 +70,10 @@ let package = Package(
             dependencies: [
                 "BittenCore", "BittenServices", "Redis",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
             ],
+            exclude: ["openapi-generator-config.yaml"],
             // openapi.yaml (the API's one description) and public/ (the dashboard page, its CSS and JS).
             resources: [.copy("Resources")]
         ),
@@ -111,9 +118,10 @@ let package = Package(
         .testTarget(
             name: "BittenTests",
             dependencies: [
-                "bitten", "BittenServices", "EASimulator", "ZeroMQ", "Redis", "BittenTestSupport",
+                "bitten", "BittenServices", "BittenDashboard", "EASimulator", "ZeroMQ", "Redis", "BittenTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

@@ -11,9 +11,8 @@ fi
 # million messages into a stuck subscriber) would starve the timing-sensitive tests beside them, so
 # they run afterwards, one at a time.
 heavy='ChurnTests|FloodTests|StuckSubscriberTests'
-# One style (.swift-format: 4 spaces, 120 columns): any lint warning fails the run (`swift format format
-# --in-place --recursive Sources Tests` fixes most).
-swift format lint --strict --recursive Sources Tests
+# One style (.swift-format: 4 spaces, 120 columns): any lint warning fails the run (`make fmt` fixes most).
+make --no-print-directory fmt-lint
 swift test --skip-build --skip "$heavy"
 swift test --skip-build --no-parallel --filter "$heavy"
 # The dashboard in headless Chromium (see scripts/dashboard-check.sh), on one Redis and on a local cluster.

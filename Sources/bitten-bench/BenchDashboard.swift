@@ -24,7 +24,7 @@ extension Bench {
             print("server: pid \(server.pid), data \(server.dataDir)")
             try register(server)
             let base = "http://127.0.0.1:\(server.port("BITTEN_HTTP_PORT"))"
-            for path in ["/nodes", "/nodes?page=20&page_size=50&sort=balance&order=desc", "/health", "/snapshot"] {
+            for path in ["/nodes", "/nodes?offset=950&limit=50&sort=balance&order=desc", "/health", "/snapshot"] {
                 let samples = try await latencies(base + path)
                 print(
                     String(

@@ -265,7 +265,7 @@ struct SystemRunner {
             deps.notRunning = notRunning
             let httpLogger = Logger(label: "bitten.http")
             group.append(
-                DashboardApp.make(deps, host: config.httpHost, port: config.httpPort, logger: httpLogger) { port in
+                try DashboardApp.make(deps, host: config.httpHost, port: config.httpPort, logger: httpLogger) { port in
                     httpLogger.notice(
                         "HTTP API listening", metadata: ["url": "http://\(config.httpHost):\(port)/health"])
                 })

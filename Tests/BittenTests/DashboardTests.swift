@@ -153,7 +153,7 @@ extension EndToEnd {
             #expect(yamlStatus == 200)
             let validator = try SchemaValidator(yaml: String(decoding: yamlData, as: UTF8.self))
 
-            let (_, nodesPage) = try await HTTP.json(api + "/nodes?page_size=5")
+            let (_, nodesPage) = try await HTTP.json(api + "/nodes?limit=5")
             let uuid = try #require(((nodesPage["nodes"] as? [[String: Any]])?.first)?["uuid"] as? String)
             let (_, fires) = try await HTTP.json(api + "/fires")
             let fireID = try #require(((fires["fires"] as? [[String: Any]])?.first)?["fire_id"] as? String)
@@ -161,7 +161,7 @@ extension EndToEnd {
             let signalID = try #require(((signals["signals"] as? [[String: Any]])?.first)?["signal_id"] as? String)
             let checks: [(url: String, template: String)] = [
                 ("/health", "/health"), ("/services", "/services"), ("/nodes", "/nodes"),
-                ("/nodes?page=2&page_size=10&status=online&sort=balance&order=desc", "/nodes"),
+                ("/nodes?offset=10&limit=10&status=online&sort=balance&order=desc", "/nodes"),
                 ("/nodes/\(uuid)", "/nodes/{uuid}"),
                 ("/positions", "/positions"), ("/trades", "/trades"), ("/stats", "/stats"), ("/signals", "/signals"),
                 ("/signals/\(signalID)", "/signals/{id}"), ("/fires", "/fires"),
@@ -193,20 +193,21 @@ extension EndToEnd {
                 })
 
             // Pagination and filters.
-            let (_, page3) = try await HTTP.json(api + "/nodes?page=3&page_size=10")
+            let (_, page3) = try await HTTP.json(api + "/nodes?offset=20&limit=10")
             #expect(page3["total"] as? Int == 25 && (page3["nodes"] as? [Any])?.count == 5)
             let (_, offline) = try await HTTP.json(api + "/nodes?status=offline")
             #expect(offline["total"] as? Int == 0)
             let (_, searched) = try await HTTP.json(api + "/nodes?q=\(uuid)")
             #expect((searched["nodes"] as? [[String: Any]])?.map { $0["uuid"] as? String } == [uuid])
-            let (_, sorted) = try await HTTP.json(api + "/nodes?sort=uuid&order=desc&page_size=25")
+            let (_, sorted) = try await HTTP.json(api + "/nodes?sort=uuid&order=desc&limit=25")
             let uuids = (sorted["nodes"] as? [[String: Any]] ?? []).compactMap { $0["uuid"] as? String }
             #expect(uuids == uuids.sorted(by: >) && uuids.count == 25)
 
             // Unknown routes and bad parameters: JSON error with a 4xx.
             let errorSchema = try #require(validator.resolve(["$ref": "#/components/schemas/Error"]) as [String: Any]?)
             let bad: [(String, Int)] = [
-                ("/no/such/route", 404), ("/nodes?page=0", 400), ("/nodes?page_size=5000", 400),
+                ("/no/such/route", 404), ("/nodes?offset=-1", 400), ("/nodes?limit=5000", 400),
+                ("/signals?offset=100001", 400),
                 ("/nodes?sort=shoe_size", 400),
                 ("/nodes?status=maybe", 400), ("/nodes/not%20a%20uuid", 400), ("/nodes/user_nobody", 404),
                 ("/alerts?limit=0", 400),

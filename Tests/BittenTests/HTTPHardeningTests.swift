@@ -81,7 +81,7 @@ extension EndToEnd {
                 let (status, body) = try await request("GET", api + path, headers: auth)
                 #expect((400...404).contains(status) && body["error"] != nil, "\(path): \(status) \(body)")
             }
-            #expect(try await request("GET", api + "/nodes?page_size=100000000", headers: auth).0 == 400)
+            #expect(try await request("GET", api + "/nodes?limit=100000000", headers: auth).0 == 400)
             #expect(try await request("GET", api + "/trades?limit=99999999", headers: auth).0 == 400)
 
             // The token never shows in /health or the logs.

@@ -107,7 +107,7 @@ extension EndToEnd {
             #expect(decoded.allSatisfy { $0["kind"] as? String == "node_timeout" })
 
             // The API shows the same picture.
-            let (_, page) = try await HTTP.json(bitten.httpBase + "/nodes?status=offline&page_size=100")
+            let (_, page) = try await HTTP.json(bitten.httpBase + "/nodes?status=offline&limit=100")
             #expect(page["total"] as? Int == 10)
 
             // Restarting one EA on another account waits for the operator (the node is pinned to its first

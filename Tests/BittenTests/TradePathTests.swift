@@ -288,7 +288,8 @@ extension EndToEnd {
             // Bad input: 4xx with a JSON reason.
             (status, body) = try await HTTP.sendJSON(
                 "POST", system.api + "/signals", body: #"{"signal_id":"X_1","symbol":"EURUSD"}"#)
-            #expect(status == 400 && code(body) == "invalid", "\(body)")
+            // JSON of the document's shape, but not a signal (no direction, no prices): refused on its meaning.
+            #expect(status == 422 && code(body) == "invalid", "\(body)")
             #expect((body["error"] as? [String: Any])?["message"] as? String ?? "" != "")
             (status, body) = try await HTTP.sendJSON("POST", system.api + "/fire/SIG_REF_1", body: "{not json")
             #expect(status == 400 && code(body) == "bad_json", "\(body)")

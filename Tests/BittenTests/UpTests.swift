@@ -42,9 +42,9 @@ extension EndToEnd {
             #expect(status == 404)
             let error = body["error"] as? [String: Any]
             #expect(error?["code"] as? String == "not_found")
-            let (badStatus, badBody) = try await HTTP.json(bitten.httpBase + "/nodes?page_size=100000")
+            let (badStatus, badBody) = try await HTTP.json(bitten.httpBase + "/nodes?limit=100000")
             #expect(badStatus == 400)
-            #expect(((badBody["error"] as? [String: Any])?["message"] as? String)?.contains("page_size") == true)
+            #expect(((badBody["error"] as? [String: Any])?["message"] as? String)?.contains("limit") == true)
             _ = await bitten.terminate()
         }
 

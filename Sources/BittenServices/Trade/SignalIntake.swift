@@ -16,15 +16,6 @@ public struct SignalRejection: Error, Sendable, CustomStringConvertible {
     /// The decode error, for `invalid`.
     public let wireError: WireError?
 
-    public var httpStatus: Int {
-        switch code {
-        case .invalid: 400
-        case .duplicate: 409
-        case .expired: 422
-        case .storeUnavailable: 503
-        }
-    }
-
     public var description: String { "\(code.rawValue): \(message)" }
 }
 

@@ -128,7 +128,7 @@ $("node-search").addEventListener("input", (e) => {
   clearTimeout(searchTimer);
   if (searchText.length >= 2) searchTimer = setTimeout(async () => {
     try {
-      const r = await fetch(withToken("/nodes?page_size=100&q=" + encodeURIComponent(searchText)));
+      const r = await fetch(withToken("/nodes?limit=100&q=" + encodeURIComponent(searchText)));
       if (!r.ok) return;
       const page = await r.json();
       rows($("nodes-table").tBodies[0], page.nodes, nodeRow, "no node matches", 9);

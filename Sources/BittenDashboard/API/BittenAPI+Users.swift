@@ -1,0 +1,90 @@
+import BittenCore
+import BittenServices
+import Foundation
+
+/// `/users`: the users, their tier, display name and risk override.
+extension BittenAPI {
+    func listUsers(_ input: Operations.ListUsers.Input) async throws -> Operations.ListUsers.Output {
+        let page = try Page(limit: input.query.limit, offset: input.query.offset)
+        let trade = try trade()
+        var users: [Components.Schemas.User] = []
+        for user in page.cut(try await trade.users().sorted { $0.uuid < $1.uuid }) {
+            users.append(try await view(user, trade))
+        }
+        return .ok(.init(body: .json(.init(limit: page.limit, offset: page.offset, users: users))))
+    }
+
+    func getUser(_ input: Operations.GetUser.Input) async throws -> Operations.GetUser.Output {
+        let uuid = try Self.validUUID(input.path.uuid)
+        let trade = try trade()
+        guard let user = try await trade.user(uuid) else {
+            throw APIError(.notFound, code: "user_not_found", "no user \(uuid)")
+        }
+        return .ok(.init(body: .json(try await view(user, trade))))
+    }
+
+    func createUser(_ input: Operations.CreateUser.Input) async throws -> Operations.CreateUser.Output {
+        guard case .json(let body) = input.body else { preconditionFailure("the only body is JSON") }
+        let trade = try trade()
+        let uuid = try Self.validUUID(body.uuid)
+        let change = try Self.change(tier: body.tier, displayName: body.displayName, riskOverride: body.riskOverride)
+        if try await trade.user(uuid) != nil {
+            throw APIError(.conflict, code: "user_exists", "user \(uuid) exists; PUT /users/\(uuid) changes it")
+        }
+        let user = UserRecord(
+            uuid: uuid, tier: change.tier ?? .recruit, displayName: change.displayName ?? uuid,
+            riskOverride: change.risk.flatMap { $0 }, createdAt: Date().timeIntervalSince1970)
+        try await trade.save(user)
+        return .created(.init(body: .json(try await view(user, trade))))
+    }
+
+    func updateUser(_ input: Operations.UpdateUser.Input) async throws -> Operations.UpdateUser.Output {
+        guard case .json(let body) = input.body else { preconditionFailure("the only body is JSON") }
+        let uuid = try Self.validUUID(input.path.uuid)
+        let change = try Self.change(tier: body.tier, displayName: body.displayName, riskOverride: body.riskOverride)
+        let trade = try trade()
+        guard var user = try await trade.user(uuid) else {
+            throw APIError(.notFound, code: "user_not_found", "no user \(uuid)")
+        }
+        if let tier = change.tier { user.tier = tier }
+        if let name = change.displayName { user.displayName = name }
+        if let risk = change.risk { user.riskOverride = risk }
+        try await trade.save(user)
+        return .ok(.init(body: .json(try await view(user, trade))))
+    }
+
+    /// A user as the API shows it: with the tier's slots and risk, and the slots in use.
+    private func view(_ user: UserRecord, _ trade: any TradeDesk) async throws -> Components.Schemas.User {
+        let rule = trade.tiers.rule(user.tier)
+        return .init(
+            uuid: user.uuid, tier: user.tier.rawValue, displayName: user.displayName, riskOverride: user.riskOverride,
+            createdAt: user.createdAt, slots: rule.slots, slotsUsed: try await trade.slotsUsed(user.uuid),
+            maxRiskPercent: rule.maxRiskPercent)
+    }
+
+    /// What a create or change asks for, checked. `risk` is nil when not given, `.some(nil)` to clear it (0).
+    static func change(
+        tier: String?, displayName: String?, riskOverride: Double?
+    ) throws -> (tier: Tier?, displayName: String?, risk: Double??) {
+        var parsed: Tier?
+        if let tier {
+            guard let known = Tier(name: tier) else {
+                throw APIError(
+                    .badRequest, code: "bad_field",
+                    "tier '\(tier)' is not a tier (\(Tier.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            parsed = known
+        }
+        if let displayName, displayName.count > 64 {
+            throw APIError(.badRequest, code: "bad_field", "display_name is longer than 64 characters")
+        }
+        var risk: Double??
+        if let riskOverride {
+            guard riskOverride.isFinite, (0...10).contains(riskOverride) else {
+                throw APIError(.badRequest, code: "bad_field", "risk_override must be 0-10 percent (0 clears it)")
+            }
+            risk = .some(riskOverride == 0 ? nil : riskOverride)
+        }
+        return (parsed, displayName, risk)
+    }
+}
