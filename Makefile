@@ -19,6 +19,7 @@ run: build
 
 test: deps
 	@scripts/install-deps.sh --browser || echo "could not install Chromium; the browser check will say it is skipped"
+	@scripts/install-deps.sh --fuzzer || echo "could not install schemathesis; the API fuzz check will fail"
 	$(SWIFT) build --build-tests
 	scripts/test.sh
 

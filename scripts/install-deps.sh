@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Bitten needs when they are missing (libzmq, hiredis, redis-server).
-# With --browser, also Chromium and python3 for the dashboard's browser check (tests only).
+# With --browser, also Chromium and python3 for the dashboard's browser check (tests only); with --fuzzer,
+# schemathesis from PyPI for the API contract check (tests only).
 set -euo pipefail
 need=()
+if [ "${1:-}" = "--fuzzer" ]; then
+  if ! command -v st >/dev/null 2>&1; then
+    command -v python3 >/dev/null 2>&1 || "$0" --browser
+    echo "installing: schemathesis (PyPI)"
+    python3 -m pip install -q schemathesis==4.32.5 || python3 -m pip install -q --break-system-packages schemathesis==4.32.5
+  fi
+  exit 0
+fi
 if [ "${1:-}" = "--browser" ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v python3 >/dev/null 2>&1 || need+=(python3)

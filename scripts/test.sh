@@ -18,3 +18,5 @@ swift test --skip-build --no-parallel --filter "$heavy"
 # The dashboard in headless Chromium (see scripts/dashboard-check.sh), on one Redis and on a local cluster.
 scripts/dashboard-check.sh
 scripts/dashboard-check.sh cluster
+# The API contract: schemathesis against the served /openapi.yaml (see scripts/api-fuzz.sh).
+scripts/api-fuzz.sh

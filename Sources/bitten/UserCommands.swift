@@ -87,7 +87,7 @@ struct User: AsyncParsableCommand {
             var body: [String: Any] = [:]
             if let tier { body["tier"] = tier.rawValue }
             if let name { body["display_name"] = name }
-            if let risk { body["risk_override"] = risk == 0 ? NSNull() : risk }
+            if let risk { body["risk_override"] = risk }
             try await APIClient(options).call("PUT", "/users/\(uuid)", body: body)
         }
     }
@@ -100,9 +100,11 @@ struct User: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List users.")
+        static let configuration = CommandConfiguration(abstract: "List users, by UUID.")
         @OptionGroup var options: ConfigOptions
-        func run() async throws { try await APIClient(options).call("GET", "/users") }
+        @Option(help: "How many (1-1000).") var limit = 1000
+        @Option(help: "How many to skip.") var offset = 0
+        func run() async throws { try await APIClient(options).call("GET", "/users?limit=\(limit)&offset=\(offset)") }
     }
 }
 

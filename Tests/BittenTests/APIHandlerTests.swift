@@ -59,6 +59,7 @@ struct APIHandlerTests {
             for bad in [
                 "/nodes?limit=0", "/nodes?limit=501", "/nodes?offset=-1", "/fires?limit=1001",
                 "/fires?offset=100001", "/alerts?limit=0", "/users?offset=-5",
+                "/alerts?symbol=" + String(repeating: "0", count: 33), "/nodes?q=" + String(repeating: "0", count: 129),
             ] {
                 let answer = try await Self.call(client, .get, bad)
                 #expect(answer.status == 400 && answer.code == "bad_parameter", "\(bad): \(answer.json)")
@@ -66,7 +67,7 @@ struct APIHandlerTests {
             // Types and enums are the generated code's: refused before any handler, with what was wrong.
             for bad in ["/nodes?limit=ten", "/nodes?order=sideways", "/nodes?sort=shoe_size", "/alerts?source=ufo"] {
                 let answer = try await Self.call(client, .get, bad)
-                #expect(answer.status == 400 && answer.code == "bad_request", "\(bad): \(answer.json)")
+                #expect(answer.status == 400 && answer.code == "bad_parameter", "\(bad): \(answer.json)")
             }
         }
     }
@@ -111,7 +112,7 @@ struct APIHandlerTests {
             let broken = try await Self.call(client, .post, "/users", body: "{not json")
             #expect(broken.status == 400 && broken.code == "bad_json", "\(broken.json)")
             let wrongType = try await Self.call(client, .post, "/users", body: #"{"uuid":42}"#)
-            #expect(wrongType.status == 400 && wrongType.code == "bad_request", "\(wrongType.json)")
+            #expect(wrongType.status == 400 && wrongType.code == "bad_field", "\(wrongType.json)")
             let message = (wrongType.json["error"] as? [String: Any])?["message"] as? String ?? ""
             #expect(message.contains("uuid"), "\(message)")
             let missing = try await Self.call(client, .post, "/users", body: #"{"tier":"RECRUIT"}"#)
@@ -148,8 +149,10 @@ struct APIHandlerTests {
             #expect(first.status == 201 && first.json["fire_id"] as? String == "F-20261205-00-000001")
             let repeated = try await Self.call(client, .post, "/fire/SIG_1?user=user_a1")
             #expect(repeated.status == 200 && repeated.json["duplicate"] as? Bool == true, "\(repeated.json)")
-            let nobody = try await Self.call(client, .post, "/fire/SIG_1", body: "{}")
+            let nobody = try await Self.call(client, .post, "/fire/SIG_1")
             #expect(nobody.status == 422 && nobody.code == "missing_user")
+            let noUser = try await Self.call(client, .post, "/fire/SIG_1", body: "{}")
+            #expect(noUser.status == 400 && noUser.code == "bad_field", "\(noUser.json)")
             let fires = try await Self.call(client, .get, "/fires?limit=5&offset=0")
             #expect((fires.json["fires"] as? [Any])?.count == 1)
             #expect(try await Self.call(client, .get, "/fires/F-20261205-00-000001").status == 200)
@@ -177,6 +180,15 @@ struct APIHandlerTests {
             let wrongType = try await Self.call(
                 client, .post, "/signals", body: #"{"signal_id":"X_2","entry_price":"high"}"#)
             #expect(wrongType.status == 400)
+            // The document's ranges and patterns, which the generated code does not check, are the handler's.
+            for body in [
+                #"{"signal_id":"X_3","entry_price":20000000}"#, #"{"signal_id":"X_4","direction":"Buy"}"#,
+                #"{"signal_id":"X_5","symbol":"EUR/USD"}"#, #"{"signal_id":"X_6","confidence":101}"#,
+                #"{"signal_id":"X_7","timeframe":"123456789"}"#, #"{"signal_id":"x"}"#,
+            ] {
+                let refused = try await Self.call(client, .post, "/signals", body: body)
+                #expect(refused.status == 400, "\(body): \(refused.json)")
+            }
         }
     }
 

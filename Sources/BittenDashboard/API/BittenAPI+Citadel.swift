@@ -26,24 +26,22 @@ extension BittenAPI {
     func scoreEntry(_ input: Operations.ScoreEntry.Input) async throws -> Operations.ScoreEntry.Output {
         let citadel = try citadel()
         let query = input.query
-        // CITADEL's own query decoder makes the checks (symbol, prices, direction), as for a query over ZeroMQ.
-        var object: [String: JSONValue] = [
-            "type": .string("protection_query"), "symbol": .string(try Self.validSymbol(query.symbol)),
-            "entry": .number(query.entry, isInteger: false),
-        ]
-        if let direction = query.direction { object["direction"] = .string(direction.rawValue) }
-        if let sl = query.sl { object["sl"] = .number(sl, isInteger: false) }
-        do {
-            guard
-                case .protection(let protection) = try CitadelRequest.decode(
-                    Array(JSONValue.object(object).serialized.utf8))
-            else {
-                throw APIError(.badRequest, code: "bad_parameter", "not a protection query")
+        let symbol = try Self.validSymbol(query.symbol)
+        for (name, price) in [("entry", query.entry), ("sl", query.sl ?? 1)] {
+            guard price.isFinite, price > 0, price <= 10_000_000 else {
+                throw APIError(.badRequest, code: "bad_parameter", "\(name) must be a price in (0, 10000000]")
             }
-            return .ok(.init(body: .json(try Contract.convert(json: citadel.report(protection).json))))
-        } catch let error as WireError {
-            throw APIError(.badRequest, code: error.code.rawValue, error.description)
         }
+        let direction = query.direction.map { $0 == .buy ? Direction.buy : Direction.sell }
+        // As over ZeroMQ: a stop on the losing side of the entry, or no score (a well-formed query refused on its
+        // meaning).
+        if let sl = query.sl, let direction, direction == .buy ? sl >= query.entry : sl <= query.entry {
+            throw APIError(
+                .unprocessableContent, code: "stop_loss_wrong_side",
+                "stop \(sl) is on the wrong side of the entry \(query.entry) for \(direction.rawValue)")
+        }
+        let protection = ProtectionQuery(symbol: symbol, direction: direction, entry: query.entry, stopLoss: query.sl)
+        return .ok(.init(body: .json(try Contract.convert(json: citadel.report(protection).json))))
     }
 
     func getCitadelSymbol(_ input: Operations.GetCitadelSymbol.Input) async throws

@@ -19,8 +19,10 @@ extension BittenAPI {
         let all = try nodes().all
         var selected = Array(all.indices)
         if let status = query.status { selected = selected.filter { all[$0].online == (status == .online) } }
-        if let broker = query.broker { selected = selected.filter { all[$0].broker == broker } }
-        if let search = query.q, !search.isEmpty {
+        if let broker = try Self.bounded(query.broker, "broker", max: 128) {
+            selected = selected.filter { all[$0].broker == broker }
+        }
+        if let search = try Self.bounded(query.q, "q", max: 128), !search.isEmpty {
             selected = selected.filter {
                 all[$0].uuid.contains(search) || String(all[$0].account).contains(search)
                     || all[$0].broker.contains(search)

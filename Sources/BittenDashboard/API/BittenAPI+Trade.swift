@@ -28,6 +28,7 @@ extension BittenAPI {
 
     func submitSignal(_ input: Operations.SubmitSignal.Input) async throws -> Operations.SubmitSignal.Output {
         guard case .json(let submission) = input.body else { preconditionFailure("the only body is JSON") }
+        try Self.check(submission)
         // The intake validates and keeps every field as received: it reads the JSON object (the generated type
         // encodes its fields under their names in the document, and every other field as it came).
         let bytes = Array(try JSONEncoder().encode(submission))
@@ -191,6 +192,52 @@ extension BittenAPI {
     static func validSymbol(_ text: String) throws -> String {
         guard Symbol.isValid(text) else {
             throw APIError(.badRequest, code: "bad_parameter", "'\(text)' is not a symbol")
+        }
+        return text
+    }
+
+    /// The constraints of the document the generated code does not check (patterns, ranges, lengths): a body that
+    /// breaks one is a 400, as one of the wrong type is.
+    static func check(_ signal: Components.Schemas.SignalSubmission) throws {
+        func bad(_ field: String, _ rule: String) -> APIError {
+            APIError(.badRequest, code: "bad_field", "\(field) \(rule)")
+        }
+        _ = try validRecordID(signal.signalId, "signal")
+        for (field, value) in [("symbol", signal.symbol), ("pair", signal.pair)] {
+            if let value, !Symbol.isValid(value) { throw bad(field, "'\(value)' is not a symbol") }
+        }
+        for (field, value) in [("direction", signal.direction), ("side", signal.side)] {
+            if let value,
+                Direction(rawValue: value.uppercased()) == nil
+                    || value.uppercased() != value && value.lowercased() != value
+            {
+                throw bad(field, "must be BUY or SELL")
+            }
+        }
+        let prices = [
+            ("entry_price", signal.entryPrice), ("entry", signal.entry), ("stop_loss", signal.stopLoss),
+            ("sl", signal.sl), ("take_profit", signal.takeProfit), ("tp", signal.tp),
+        ]
+        for (field, value) in prices {
+            if let value, !(value > 0 && value <= 10_000_000) { throw bad(field, "must be a price in (0, 10000000]") }
+        }
+        if let confidence = signal.confidence, !(0...100).contains(confidence) {
+            throw bad("confidence", "must be 0-100")
+        }
+        let lengths = [
+            ("expires_at", signal.expiresAt, 40), ("pattern", signal.pattern, 64), ("timeframe", signal.timeframe, 8),
+            ("source", signal.source, 64),
+        ]
+        for (field, value, limit) in lengths where (value?.count ?? 0) > limit {
+            throw bad(field, "is longer than \(limit) characters")
+        }
+    }
+
+    /// A free-text parameter within the length the document gives it.
+    static func bounded(_ text: String?, _ name: String, max: Int) throws -> String? {
+        guard let text else { return nil }
+        guard text.count <= max else {
+            throw APIError(.badRequest, code: "bad_parameter", "\(name) is longer than \(max) characters")
         }
         return text
     }

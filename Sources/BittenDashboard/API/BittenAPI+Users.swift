@@ -68,7 +68,7 @@ extension BittenAPI {
     ) throws -> (tier: Tier?, displayName: String?, risk: Double??) {
         var parsed: Tier?
         if let tier {
-            guard let known = Tier(name: tier) else {
+            guard let known = Tier(name: tier), tier == tier.uppercased() || tier == tier.lowercased() else {
                 throw APIError(
                     .badRequest, code: "bad_field",
                     "tier '\(tier)' is not a tier (\(Tier.allCases.map(\.rawValue).joined(separator: ", ")))")

@@ -42,12 +42,14 @@ struct BittenAPI: APIProtocol {
     func listAlerts(_ input: Operations.ListAlerts.Input) async throws -> Operations.ListAlerts.Output {
         let query = input.query
         let page = try Page(limit: query.limit, offset: query.offset)
+        let kind = try Self.bounded(query.kind, "kind", max: 64)
+        let symbol = try Self.bounded(query.symbol, "symbol", max: 32)
         // Filters apply after the read: read enough that a page of the filtered list can be cut.
-        let filtered = query.kind != nil || query.symbol != nil
+        let filtered = kind != nil || symbol != nil
         var alerts = await ports.system.alerts(
             source: query.source?.rawValue, limit: filtered ? Page.maxLimit + page.end : page.end)
-        if let kind = query.kind { alerts = alerts.filter { $0.kind == kind } }
-        if let symbol = query.symbol { alerts = alerts.filter { $0.symbol == symbol } }
+        if let kind { alerts = alerts.filter { $0.kind == kind } }
+        if let symbol { alerts = alerts.filter { $0.symbol == symbol } }
         return .ok(
             .init(
                 body: .json(

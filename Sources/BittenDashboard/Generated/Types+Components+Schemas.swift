@@ -18,16 +18,16 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/SymbolName`.
         internal typealias SymbolName = Swift.String
-        /// a tier, in capitals or in small letters
+        /// a new user (an optional field sent as null is the same as leaving it out)
         ///
-        /// - Remark: Generated from `#/components/schemas/TierName`.
-        internal typealias TierName = Swift.String
         /// - Remark: Generated from `#/components/schemas/NewUser`.
         internal struct NewUser: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/NewUser/uuid`.
             internal var uuid: Components.Schemas.Uuid
+            /// a tier, in capitals or in small letters
+            ///
             /// - Remark: Generated from `#/components/schemas/NewUser/tier`.
-            internal var tier: Components.Schemas.TierName?
+            internal var tier: Swift.String?
             /// - Remark: Generated from `#/components/schemas/NewUser/display_name`.
             internal var displayName: Swift.String?
             /// % of balance per trade instead of the tier's; 0 = none
@@ -38,12 +38,12 @@ extension Components {
             ///
             /// - Parameters:
             ///   - uuid:
-            ///   - tier:
+            ///   - tier: a tier, in capitals or in small letters
             ///   - displayName:
             ///   - riskOverride: % of balance per trade instead of the tier's; 0 = none
             internal init(
                 uuid: Components.Schemas.Uuid,
-                tier: Components.Schemas.TierName? = nil,
+                tier: Swift.String? = nil,
                 displayName: Swift.String? = nil,
                 riskOverride: Swift.Double? = nil
             ) {
@@ -59,10 +59,14 @@ extension Components {
                 case riskOverride = "risk_override"
             }
         }
+        /// what changes (a field left out or sent as null stays as it is)
+        ///
         /// - Remark: Generated from `#/components/schemas/UserChange`.
         internal struct UserChange: Codable, Hashable, Sendable {
+            /// a tier, in capitals or in small letters
+            ///
             /// - Remark: Generated from `#/components/schemas/UserChange/tier`.
-            internal var tier: Components.Schemas.TierName?
+            internal var tier: Swift.String?
             /// - Remark: Generated from `#/components/schemas/UserChange/display_name`.
             internal var displayName: Swift.String?
             /// % of balance per trade instead of the tier's; 0 clears it
@@ -72,11 +76,11 @@ extension Components {
             /// Creates a new `UserChange`.
             ///
             /// - Parameters:
-            ///   - tier:
+            ///   - tier: a tier, in capitals or in small letters
             ///   - displayName:
             ///   - riskOverride: % of balance per trade instead of the tier's; 0 clears it
             internal init(
-                tier: Components.Schemas.TierName? = nil,
+                tier: Swift.String? = nil,
                 displayName: Swift.String? = nil,
                 riskOverride: Swift.Double? = nil
             ) {
@@ -93,12 +97,12 @@ extension Components {
         /// - Remark: Generated from `#/components/schemas/FireRequest`.
         internal struct FireRequest: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/FireRequest/user_uuid`.
-            internal var userUuid: Components.Schemas.Uuid?
+            internal var userUuid: Components.Schemas.Uuid
             /// Creates a new `FireRequest`.
             ///
             /// - Parameters:
             ///   - userUuid:
-            internal init(userUuid: Components.Schemas.Uuid? = nil) {
+            internal init(userUuid: Components.Schemas.Uuid) {
                 self.userUuid = userUuid
             }
             internal enum CodingKeys: String, CodingKey {
@@ -106,8 +110,9 @@ extension Components {
             }
         }
         /// The engine's form (`signal_id`, `symbol`, `direction`, `entry_price`, `stop_loss`, `take_profit`, …) or the
-        /// short form (`pair`, `side`, `entry`, `sl`, `tp`). Every other field is kept and published again. A body of
-        /// this shape that is not a signal (no symbol, a stop on the wrong side…) is refused with 422.
+        /// short form (`pair`, `side`, `entry`, `sl`, `tp`). Every other field is kept and published again; an optional
+        /// field sent as null is the same as leaving it out. A body of this shape that is not a signal (no symbol, a stop
+        /// on the wrong side, an unreadable time…) is refused with 422, an expired one with 410.
         ///
         ///
         /// - Remark: Generated from `#/components/schemas/SignalSubmission`.

@@ -6529,6 +6529,29 @@ internal enum Operations {
                     }
                 }
             }
+            /// well formed but refused on its meaning (stop on the wrong side, unknown instrument, not a signal…)
+            ///
+            /// - Remark: Generated from `#/paths//citadel/score/get(scoreEntry)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.Unprocessable)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            internal var unprocessableContent: Components.Responses.Unprocessable {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// the service is not running in this process, or Redis is unreachable
             ///
             /// - Remark: Generated from `#/paths//citadel/score/get(scoreEntry)/responses/503`.
@@ -7008,7 +7031,7 @@ internal enum Operations {
                     self.body = body
                 }
             }
-            /// event stream
+            /// event stream: `retry: 3000`, then `event: snapshot` events whose data is a Snapshot
             ///
             /// - Remark: Generated from `#/paths//events/get(streamEvents)/responses/200`.
             ///

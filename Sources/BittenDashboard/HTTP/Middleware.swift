@@ -16,18 +16,26 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as ServerError {
             // No decoded input: the generated code refused the request before any handler ran.
             if error.operationInput == nil && !(error.underlyingError is APIError) {
-                // `bad_json` when the body is not JSON at all, `bad_request` when it or a parameter does not match.
-                // (Foundation's JSON parser says so in its message; a parameter's refusal names the value.)
-                var syntax = false
-                if case .dataCorrupted(let context)? = error.underlyingError as? DecodingError {
-                    syntax = context.codingPath.isEmpty && context.debugDescription.contains("not valid JSON")
+                // `bad_parameter` for a parameter of the wrong type or outside its enum (a request without a body),
+                // `bad_json` for a body that is not JSON (Foundation's parser says "not valid JSON"), `bad_field` for
+                // a body field, `bad_request` for the rest (a missing body…).
+                var code = "bad_request"
+                if let decoding = error.underlyingError as? DecodingError {
+                    if error.requestBody == nil {
+                        code = "bad_parameter"
+                    } else if case .dataCorrupted(let context) = decoding, context.codingPath.isEmpty,
+                        context.debugDescription.contains("not valid JSON")
+                    {
+                        code = "bad_json"
+                    } else {
+                        code = "bad_field"
+                    }
                 }
                 throw APIError(
-                    .badRequest, code: syntax ? "bad_json" : "bad_request",
-                    syntax
+                    .badRequest, code: code,
+                    code == "bad_json"
                         ? "the body is not JSON"
-                        : "the request does not match the API document: "
-                            + Self.reason(error.underlyingError))
+                        : "the request does not match the API document: " + Self.reason(error.underlyingError))
             }
             throw Self.mapped(error.underlyingError, request, context)
         } catch {
