@@ -17,12 +17,12 @@ public enum DashboardApp {
         _ = ProcessStats.started
         let router = try router(
             ports: APIPorts(deps), apiToken: deps.apiToken, protectReads: deps.protectReads, logger: logger)
-        deps.board.register("http")
+        deps.board.register(name)
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "bitten"),
             onServerRunning: { channel in
-                deps.board.set("http", .running)
+                deps.board.set(name, .running)
                 await onRunning(channel.localAddress?.port ?? port)
             },
             logger: logger)

@@ -77,3 +77,26 @@ struct DemoTrader: Service {
         }
     }
 }
+
+/// `bitten up --demo`: simulated EAs (faithful to the EA v2.05, on a broker that decorates its names, `EURUSD.r`,
+/// `GOLD`) and, with the trade path, telemetry and signal intake here, the demo trader.
+enum DemoSystem {
+    static func make(_ config: BittenConfig, _ parts: SystemParts, count: Int) throws -> [any Service] {
+        let host = config.zmqHost == "*" ? "127.0.0.1" : config.zmqHost
+        var demo = FleetConfiguration(
+            count: count, host: host, commandPort: config.commandPort, marketPort: config.marketPort,
+            confirmPort: config.confirmPort, heartbeatInterval: .seconds(5), tickInterval: .seconds(1))
+        demo.symbolSuffix = ".r"
+        demo.brokerSymbols = ["XAUUSD": "GOLD"]
+        demo.marketWatch = ["EURJPY", "GBPJPY", "AUDUSD", "USDCHF"]
+        let fleet = try Fleet(configuration: demo, logger: Logger(label: "bitten.demo"))
+        guard let desk = parts.desk, let store = parts.store, let intake = parts.intake, let telemetry = parts.telemetry
+        else { return [fleet] }
+        return [
+            fleet,
+            DemoTrader(
+                fleet: fleet, intake: intake, desk: desk, store: store, quotes: telemetry, interval: .seconds(10),
+                logger: Logger(label: "bitten.demo")),
+        ]
+    }
+}

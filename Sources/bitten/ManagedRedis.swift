@@ -2,6 +2,8 @@ import BittenServices
 import Foundation
 import Logging
 import Redis
+import ServiceLifecycle
+import Synchronization
 
 /// The redis-server `bitten up` runs when no BITTEN_REDIS_URL is given: data in `DATA_DIR/redis`
 /// with AOF on, a free loopback port, and a state file so that a restarted `bitten up` (after a
@@ -139,5 +141,45 @@ enum ManagedCluster {
         cluster.stop()
         try? FileManager.default.removeItem(atPath: stateFile(dataDir))
         logger.notice("stopped the managed redis cluster", metadata: ["ports": "\(cluster.ports)"])
+    }
+}
+
+/// The managed Redis (one server or a local cluster) as the first service of the group: started before the group
+/// runs (every client needs its address), stopped when the group has shut everything else down (the group stops in
+/// reverse order), or when the group fails.
+final class ManagedRedisService: Service, Sendable {
+    enum Managed: Sendable {
+        case server(LocalRedisServer)
+        case cluster(LocalRedisCluster)
+    }
+
+    let managed: Managed
+    let dataDir: String
+    let logger: Logger
+    private let stopped = Mutex(false)
+
+    init(_ managed: Managed, dataDir: String, logger: Logger) {
+        self.managed = managed
+        self.dataDir = dataDir
+        self.logger = logger
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        stop()
+    }
+
+    /// Stops the server(s), once (also called by the root when the group never ran).
+    func stop() {
+        guard
+            stopped.withLock({ done in
+                defer { done = true }
+                return !done
+            })
+        else { return }
+        switch managed {
+        case .server(let server): ManagedRedis.stop(server, dataDir: dataDir, logger: logger)
+        case .cluster(let cluster): ManagedCluster.stop(cluster, dataDir: dataDir, logger: logger)
+        }
     }
 }

@@ -1,0 +1,59 @@
+import BittenCore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+extension FireDesk {
+    /// The composition root's factory: the fire desk, the inbox of the shards owned here, the watcher that infers
+    /// stop-loss and take-profit hits from the market (the EA never reports them), and the event webhook. Needs the
+    /// trade engine (`TradeEngine.make`, earlier in the list).
+    public static func make(_ config: BittenConfig, _ parts: SystemParts) throws -> [any Service] {
+        guard let engine = parts.engine else { throw StartupError("the fire desk needs the trade engine") }
+        let logger = Logger(label: "bitten.\(name)")
+        var settings = TradeSettings()
+        settings.confirmationTimeout = config.fireTimeout
+        settings.sizer = PositionSizer(baseRiskPercent: config.baseRiskPercent)
+        settings.tiers = config.tiers
+        settings.instruments = config.instruments
+        let store = parts.tradeStore(config)
+        let desk = FireDesk(
+            store: store, engine: engine,
+            channel: RoutedCommandChannel(local: parts.gateway, redis: parts.tradeRedis),
+            registry: parts.registry, quotes: parts.telemetry, settings: settings, board: parts.board, logger: logger,
+            router: store.router)
+        parts.desk = desk
+        parts.tracker = PositionTracker(store: store, quotes: parts.telemetry)
+        var services: [any Service] = [desk]
+        // The inboxes of the shards owned here (a client of its own: the pop blocks a connection).
+        let inboxRedis = parts.backend.client(poolSize: 1, label: "bitten.redis.\(ShardInbox.name)")
+        if !parts.backend.isCluster { services.append(inboxRedis) }
+        services.append(
+            ShardInbox(
+                desk: desk, store: store, engine: engine, redis: inboxRedis, board: parts.board,
+                logger: Logger(label: "bitten.\(ShardInbox.name)")))
+        if let telemetry = parts.telemetry {
+            services.append(
+                PositionWatcher(
+                    store: store, redis: parts.tradeRedis, quotes: telemetry, registry: parts.registry,
+                    board: parts.board, logger: Logger(label: "bitten.\(PositionWatcher.name)"),
+                    onAppended: { engine.wake() }))
+        } else {
+            logger.notice(
+                "no telemetry in this process: stop-loss and take-profit hits are not inferred here (run trade next to telemetry)"
+            )
+        }
+        if let webhook = config.webhookURL, let url = URL(string: webhook) {
+            if case .single(let redisURL) = parts.backend {
+                services.append(
+                    EventWebhook(
+                        url: url, redisURL: redisURL, board: parts.board,
+                        logger: Logger(label: "bitten.\(EventWebhook.name)")))
+            } else {
+                logger.warning(
+                    "BITTEN_WEBHOOK_URL is not served on a Redis Cluster yet: its subscriber reads bitten:events from one server"
+                )
+            }
+        }
+        return services
+    }
+}
