@@ -23,7 +23,7 @@ extension DashboardApp {
         let host = config.httpHost
         return [
             try make(deps, host: host, port: config.httpPort, logger: logger) { port in
-                logger.notice("HTTP API listening", metadata: ["url": "http://\(host):\(port)/health"])
+                logger.notice("HTTP API listening", metadata: ["bitten.url": "http://\(host):\(port)/health"])
             }
         ]
     }

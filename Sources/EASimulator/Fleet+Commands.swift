@@ -190,7 +190,7 @@ extension Fleet {
             s.stats.pongsSent += 1
             return [EAMessages.pong(ea, pingID: EAReader.value(payload, "ping_id"), time: time)]
         default:
-            logger.debug("simulated EA: unknown command type", metadata: ["type": "\(type)"])
+            logger.debug("simulated EA: unknown command type", metadata: ["bitten.type": "\(type)"])
             return []
         }
     }
@@ -217,7 +217,7 @@ extension Fleet {
         do {
             command = try EACommand.decode(payload)
         } catch {
-            logger.warning("simulated EA could not read a command", metadata: ["error": "\(error)"])
+            logger.warning("simulated EA could not read a command", metadata: ["bitten.error": "\(error)"])
             return []
         }
         let time = Self.now()

@@ -46,7 +46,7 @@ public final class Fleet: Service, Sendable {
     let loops: [SocketLoop]
     let ready = Mutex<Bool>(false)
 
-    public init(configuration: FleetConfiguration, logger: Logger = Logger(label: "bitten.simulator")) throws {
+    public init(configuration: FleetConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         let socketsNeeded =
@@ -297,7 +297,7 @@ public final class Fleet: Service, Sendable {
             $0.stats.sent += eas.count * 2
         }
         ready.withLock { $0 = true }
-        logger.info("simulated EAs connected", metadata: ["count": "\(eas.count)"])
+        logger.info("simulated EAs connected", metadata: ["bitten.count": "\(eas.count)"])
     }
 
     /// Sends heartbeats, ticks and bars on schedule until shutdown.

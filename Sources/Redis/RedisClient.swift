@@ -79,7 +79,7 @@ public final class RedisClient: Service, @unchecked Sendable {
     public convenience init(
         url: RedisURL, poolSize: Int = 4, connections: Int = 2, connectTimeout: Duration = .seconds(2),
         minBackoff: Duration = .milliseconds(100), maxBackoff: Duration = .seconds(5),
-        healthInterval: Duration = .seconds(1), logger: Logger = Logger(label: "bitten.redis")
+        healthInterval: Duration = .seconds(1), logger: Logger
     ) {
         self.init(
             url: url, cluster: nil, poolSize: poolSize, connections: connections, connectTimeout: connectTimeout,
@@ -92,7 +92,7 @@ public final class RedisClient: Service, @unchecked Sendable {
     /// `withConnection` (blocking commands on one connection) is not available on a cluster yet.
     public convenience init(
         cluster url: RedisClusterURL, connectionsPerNode: Int = 1, healthInterval: Duration = .seconds(1),
-        logger: Logger = Logger(label: "bitten.redis")
+        logger: Logger
     ) {
         self.init(
             url: url.url(of: url.seeds[0]), cluster: url, poolSize: 1, connections: connectionsPerNode,

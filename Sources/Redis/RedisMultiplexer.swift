@@ -59,7 +59,7 @@ public final class RedisMultiplexer: @unchecked Sendable {
     public init(
         url: RedisURL, connections: Int = 2, connectTimeout: Duration = .seconds(2),
         backoff: (initial: Duration, maximum: Duration) = (.milliseconds(100), .seconds(5)),
-        clientName: String? = nil, logger: Logger = Logger(label: "bitten.redis")
+        clientName: String? = nil, logger: Logger
     ) {
         self.clientName = clientName.map(Self.clientNameSafe)
         self.url = url
@@ -372,7 +372,7 @@ public final class RedisMultiplexer: @unchecked Sendable {
             if case .unavailable = was { return true }
             return false
         }
-        if recovered { logger.info("redis reconnected", metadata: ["redis.url": "\(url)"]) }
+        if recovered { logger.info("redis reconnected", metadata: ["bitten.redis.url": "\(url)"]) }
         let waiting = link.waiting
         link.waiting = []
         for job in waiting where !job.request.isFinished { issue(job, on: link) }
@@ -406,7 +406,10 @@ public final class RedisMultiplexer: @unchecked Sendable {
                 if case .unavailable = was { return false }
                 return true
             }
-            if first { logger.warning("redis unavailable", metadata: ["redis.url": "\(url)", "reason": "\(reason)"]) }
+            if first {
+                logger.warning(
+                    "redis unavailable", metadata: ["bitten.redis.url": "\(url)", "bitten.reason": "\(reason)"])
+            }
         }
     }
 
@@ -438,7 +441,8 @@ public final class RedisMultiplexer: @unchecked Sendable {
             return true
         }
         if first {
-            logger.warning("redis unavailable", metadata: ["redis.url": "\(url)", "reason": "connection lost"])
+            logger.warning(
+                "redis unavailable", metadata: ["bitten.redis.url": "\(url)", "bitten.reason": "connection lost"])
         }
     }
 

@@ -28,7 +28,7 @@ public final class RedisSubscriber: @unchecked Sendable {
     private var subscribed = false
 
     /// Starts a thread that subscribes to `channels`.
-    public init(url: RedisURL, channels: [String], logger: Logger = Logger(label: "bitten.redis.pubsub")) {
+    public init(url: RedisURL, channels: [String], logger: Logger) {
         self.url = url
         self.channels = channels
         self.logger = logger
@@ -77,7 +77,7 @@ public final class RedisSubscriber: @unchecked Sendable {
                     subscribed = false
                 }
                 if isStopped { break }
-                logger.warning("redis subscriber lost its connection", metadata: ["reason": "\(error)"])
+                logger.warning("redis subscriber lost its connection", metadata: ["bitten.reason": "\(error)"])
                 Thread.sleep(
                     forTimeInterval: Double(backoff.components.seconds)
                         + Double(backoff.components.attoseconds) / 1e18)

@@ -99,7 +99,7 @@ extension SocketLoop {
             let rc = pollItems.withUnsafeMutableBufferPointer { zmq_poll($0.baseAddress, Int32(count), -1) }
             if rc < 0 {
                 if zmq_errno() == EINTR { continue }
-                logger.error("zmq_poll failed", metadata: ["error": "\(ZMQError.last("zmq_poll"))"])
+                logger.error("zmq_poll failed", metadata: ["bitten.error": "\(ZMQError.last("zmq_poll"))"])
                 break
             }
             // The wake-up's time when it received and read every socket empty; 0 (no pause) otherwise.
@@ -167,7 +167,7 @@ extension SocketLoop {
                 guard let message = try entry.socket.receive(dontWait: true) else { break }
                 batch.append(message)
             } catch {
-                logger.warning("receive failed", metadata: ["error": "\(error)"])
+                logger.warning("receive failed", metadata: ["bitten.error": "\(error)"])
                 break
             }
         }
@@ -189,7 +189,7 @@ extension SocketLoop {
             do {
                 guard try entry.socket.receive(into: storage, dontWait: true) else { break }
             } catch {
-                logger.warning("receive failed", metadata: ["error": "\(error)"])
+                logger.warning("receive failed", metadata: ["bitten.error": "\(error)"])
                 break
             }
         }

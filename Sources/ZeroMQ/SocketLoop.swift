@@ -79,7 +79,7 @@ public final class SocketLoop: @unchecked Sendable {
     /// end the wait. A quiet socket is read at once; a busy one at most `coalesce` late.
     public init(
         context: Context, name: String = "zmq-loop", maxPendingPerSocket: Int = 10_000,
-        coalesce: Duration = .zero, logger: Logger = Logger(label: "bitten.zmq")
+        coalesce: Duration = .zero, logger: Logger
     ) throws(ZMQError) {
         let parts = coalesce.components
         self.coalesceNanoseconds =

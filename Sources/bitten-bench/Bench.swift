@@ -1,6 +1,7 @@
 import ArgumentParser
 import CZeroMQ
 import Foundation
+import Logging
 import Redis
 import ZeroMQ
 
@@ -67,7 +68,7 @@ struct Bench: AsyncParsableCommand {
         /// The services' client (`RedisClient`, shared non-blocking connections): one caller's round trip,
         /// then many callers at once, beside redis-benchmark in the same run.
         func asyncClient(url: RedisURL) async throws {
-            let client = RedisClient(url: url)
+            let client = RedisClient(url: url, logger: Logger(label: "bitten.test"))
             defer { client.shutdown() }
             try await client.command(["SET", "bench:key", "x"])
             let clock = ContinuousClock()
@@ -183,8 +184,8 @@ struct Bench: AsyncParsableCommand {
         /// The wrapper: loop-owned sockets, batched posts, batches received on an AsyncStream.
         func wrapperZeroMQ(count: Int, payload: [UInt8]) async throws -> Double {
             let context = try Context()
-            let receiver = try SocketLoop(context: context, name: "bench-pull")
-            let sender = try SocketLoop(context: context, name: "bench-push")
+            let receiver = try SocketLoop(context: context, name: "bench-pull", logger: Logger(label: "bitten.test"))
+            let sender = try SocketLoop(context: context, name: "bench-push", logger: Logger(label: "bitten.test"))
             let pull = try await receiver.open(.pull) { socket in
                 try socket.setReceiveHighWaterMark(100_000)
                 try socket.bind("tcp://127.0.0.1:0")

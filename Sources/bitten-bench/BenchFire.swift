@@ -3,6 +3,7 @@ import BittenDashboard
 import BittenServices
 import EASimulator
 import Foundation
+import Logging
 import Redis
 
 extension Bench {
@@ -42,11 +43,12 @@ extension Bench {
             let keyed: RedisClient
             let servers: [RedisConnection]
             if let redisCluster {
-                keyed = RedisClient(cluster: try RedisClusterURL(parsing: redisCluster.urlText))
+                keyed = RedisClient(
+                    cluster: try RedisClusterURL(parsing: redisCluster.urlText), logger: Logger(label: "bitten.test"))
                 servers = try redisCluster.servers.map { try RedisConnection(url: $0.url) }
             } else {
                 let url = RedisURL(host: "127.0.0.1", port: try server.managedRedisPort())
-                keyed = RedisClient(url: url, poolSize: 1)
+                keyed = RedisClient(url: url, poolSize: 1, logger: Logger(label: "bitten.test"))
                 servers = [try RedisConnection(url: url)]
             }
             defer { keyed.shutdown() }

@@ -31,12 +31,13 @@ extension Bench {
                 let started = try LocalRedisCluster(
                     primaries: 3, replicasPerPrimary: 0, directory: directory, appendOnly: !noAOF)
                 (single, redisCluster, urlText) = (nil, started, started.urlText)
-                keyed = RedisClient(cluster: try RedisClusterURL(parsing: started.urlText))
+                keyed = RedisClient(
+                    cluster: try RedisClusterURL(parsing: started.urlText), logger: Logger(label: "bitten.test"))
             } else {
                 let started = try LocalRedisServer(
                     port: LocalRedisServerPort.next(), directory: directory, appendOnly: !noAOF)
                 (single, redisCluster, urlText) = (started, nil, "redis://127.0.0.1:\(started.port)")
-                keyed = RedisClient(url: started.url, poolSize: 2)
+                keyed = RedisClient(url: started.url, poolSize: 2, logger: Logger(label: "bitten.test"))
             }
             defer {
                 keyed.shutdown()

@@ -2,6 +2,7 @@ import ArgumentParser
 import BittenCore
 import BittenServices
 import Foundation
+import Logging
 import Redis
 import ZeroMQ
 
@@ -49,7 +50,7 @@ struct Check: AsyncParsableCommand {
             report(
                 "redis: cluster state",
                 await Result { () async throws(CheckFailure) -> String in
-                    let client = RedisClient(cluster: clusterURL)
+                    let client = RedisClient(cluster: clusterURL, logger: Logger(label: "bitten.test"))
                     defer { client.shutdown() }
                     do {
                         let infos = try await client.commandOnEveryPrimary(["CLUSTER", "INFO"])

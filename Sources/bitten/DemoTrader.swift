@@ -55,11 +55,11 @@ struct DemoTrader: Service {
                     }
                     for uuid in chosen {
                         if let fire = try? await desk.fire(signalID: id, userUUID: uuid) {
-                            logger.debug("demo fire", metadata: ["fire_id": "\(fire.fireID)"])
+                            logger.debug("demo fire", metadata: ["bitten.fire.id": "\(fire.fireID)"])
                         }
                     }
                 } catch {
-                    logger.debug("demo signal refused", metadata: ["reason": "\(error)"])
+                    logger.debug("demo signal refused", metadata: ["bitten.reason": "\(error)"])
                 }
             }
             // Close what has been open for a minute.

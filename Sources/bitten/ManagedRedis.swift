@@ -24,7 +24,8 @@ enum ManagedRedis {
                         == .status("PONG")
                 {
                     logger.notice(
-                        "reusing managed redis-server", metadata: ["pid": "\(parts[0])", "port": "\(parts[1])"])
+                        "reusing managed redis-server",
+                        metadata: ["bitten.process.pid": "\(parts[0])", "bitten.socket.port": "\(parts[1])"])
                     return adopted
                 }
             }
@@ -36,7 +37,10 @@ enum ManagedRedis {
         try "\(server.pid) \(port)\n".write(toFile: stateFile, atomically: true, encoding: .utf8)
         logger.notice(
             "started managed redis-server",
-            metadata: ["pid": "\(server.pid)", "port": "\(port)", "dir": "\(directory)"])
+            metadata: [
+                "bitten.process.pid": "\(server.pid)", "bitten.socket.port": "\(port)",
+                "bitten.process.dir": "\(directory)",
+            ])
         return server
     }
 
@@ -44,7 +48,7 @@ enum ManagedRedis {
         server.stop()
         let stateFile = (dataDir as NSString).appendingPathComponent("redis/managed-redis.state")
         try? FileManager.default.removeItem(atPath: stateFile)
-        logger.notice("stopped managed redis-server", metadata: ["pid": "\(server.pid)"])
+        logger.notice("stopped managed redis-server", metadata: ["bitten.process.pid": "\(server.pid)"])
     }
 }
 
@@ -96,12 +100,13 @@ enum ManagedCluster {
                 let adopted = LocalRedisCluster(adopting: servers, directory: directory)
                 do {
                     try adopted.waitUntilOK(timeout: .seconds(10))
-                    logger.notice("reusing managed redis cluster", metadata: ["ports": "\(adopted.ports)"])
+                    logger.notice(
+                        "reusing managed redis cluster", metadata: ["bitten.socket.ports": "\(adopted.ports)"])
                     return adopted
                 } catch {
                     logger.warning(
                         "the managed cluster left running is not healthy: stopping it",
-                        metadata: ["error": "\(error.message)"])
+                        metadata: ["bitten.error": "\(error.message)"])
                     adopted.stop()
                 }
             }
@@ -133,14 +138,14 @@ enum ManagedCluster {
             .write(toFile: stateFile(dataDir), atomically: true, encoding: .utf8)
         logger.notice(
             ports == nil ? "started a managed redis cluster" : "restarted the managed redis cluster",
-            metadata: ["ports": "\(cluster.ports)", "dir": "\(directory)"])
+            metadata: ["bitten.socket.ports": "\(cluster.ports)", "bitten.process.dir": "\(directory)"])
         return cluster
     }
 
     static func stop(_ cluster: LocalRedisCluster, dataDir: String, logger: Logger) {
         cluster.stop()
         try? FileManager.default.removeItem(atPath: stateFile(dataDir))
-        logger.notice("stopped the managed redis cluster", metadata: ["ports": "\(cluster.ports)"])
+        logger.notice("stopped the managed redis cluster", metadata: ["bitten.socket.ports": "\(cluster.ports)"])
     }
 }
 

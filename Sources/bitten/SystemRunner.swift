@@ -70,15 +70,16 @@ struct SystemRunner {
         logger.notice(
             "bitten starting",
             metadata: [
-                "services": "\(services.map(\.rawValue).sorted().joined(separator: ","))", "redis": "\(backend)",
-                "ports": "\(sockets.bound.map { "\($0.name)=\($0.port)" }.joined(separator: " "))",
+                "bitten.process.services": "\(services.map(\.rawValue).sorted().joined(separator: ","))",
+                "bitten.redis.url": "\(backend)",
+                "bitten.socket.ports": "\(sockets.bound.map { "\($0.name)=\($0.port)" }.joined(separator: " "))",
             ])
         let serviceGroup = ServiceGroup(
             configuration: .init(services: group, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await serviceGroup.run()
         } catch {
-            logger.error("service group failed", metadata: ["error": "\(error)"])
+            logger.error("service group failed", metadata: ["bitten.error": "\(error)"])
             throw error
         }
         logger.notice("bitten stopped")
@@ -129,12 +130,14 @@ struct SystemRunner {
                 CurveFiles.parseAllowList(
                     (try? String(contentsOfFile: CurveFiles.allowList(config.dataDir), encoding: .utf8)) ?? ""))
             curve = (try CurveFiles.loadSecret(config.dataDir), allowList)
-            logger.notice("CURVE on for 5555, 5556, 5558", metadata: ["allowed_keys": "\(allowList.count)"])
+            logger.notice(
+                "CURVE on for 5555, 5556, 5558", metadata: ["bitten.curve.allowed_keys": "\(allowList.count)"])
         }
         let networks = config.eaNetworks.map { NetworkGate(configured: $0) }
         if let networks {
             logger.notice(
-                "EA sockets accept only allowed networks", metadata: ["networks": "\(networks.configured.networks)"])
+                "EA sockets accept only allowed networks",
+                metadata: ["bitten.socket.networks": "\(networks.configured.networks)"])
         }
         return (curve, networks)
     }

@@ -1,6 +1,7 @@
 import BittenTestSupport
 import EASimulator
 import Foundation
+import Logging
 import Redis
 import Testing
 import ZeroMQ
@@ -29,7 +30,7 @@ extension EndToEnd {
             ])
             defer { bitten.terminateAndWait() }
             try await bitten.waitUntilHealthy()
-            let redis = RedisClient(cluster: url)
+            let redis = RedisClient(cluster: url, logger: Logger(label: "bitten.test"))
             defer { redis.shutdown() }
 
             var config = FleetConfiguration(
@@ -40,7 +41,7 @@ extension EndToEnd {
             // A broker that decorates its names, as real ones do: the EAs send EURUSD.r and GOLD.
             config.symbolSuffix = ".r"
             config.brokerSymbols = ["XAUUSD": "GOLD"]
-            let fleet = try Fleet(configuration: config)
+            let fleet = try Fleet(configuration: config, logger: Logger(label: "bitten.test"))
             let running = Task { try await fleet.run() }
             defer { running.cancel() }
 

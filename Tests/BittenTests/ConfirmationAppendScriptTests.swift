@@ -1,5 +1,6 @@
 import BittenTestSupport
 import Foundation
+import Logging
 import Redis
 import Testing
 
@@ -11,7 +12,8 @@ import Testing
     @Test func appendsOnceAndSaysWhetherTheStreamEndedAtTheExpectedEntry() async throws {
         let server = try RedisServerProcess()
         defer { server.stop() }
-        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
+        let client = RedisClient(
+            url: try RedisURL(parsing: server.url), poolSize: 1, logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         let redis = try RedisConnection(url: RedisURL(parsing: server.url))
         let (stream, writers) = ("stream:confirmations:{t0}", "confirmations:writers:{t0}")

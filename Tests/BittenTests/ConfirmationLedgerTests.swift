@@ -32,7 +32,8 @@ struct LedgerHarness {
         handOver: Bool = false
     ) async throws -> LedgerHarness {
         let server = try existing ?? RedisServerProcess()
-        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 2)
+        let client = RedisClient(
+            url: try RedisURL(parsing: server.url), poolSize: 2, logger: Logger(label: "bitten.test"))
         var settings = TradeEngine.Settings()
         settings.shards = shards
         settings.instance = instance

@@ -2,6 +2,7 @@ import BittenCore
 import BittenServices
 import BittenTestSupport
 import Foundation
+import Logging
 import Redis
 import Testing
 import ZeroMQ
@@ -19,7 +20,7 @@ extension EndToEnd {
         /// Users and one sent fire per trade, stored in the sharded schema through the engine's own store (as
         /// the fire desk leaves them), before any `bitten` runs. Returns the fire ids.
         func seed(_ url: String) async throws -> [String] {
-            let client = RedisClient(url: try RedisURL(parsing: url), poolSize: 1)
+            let client = RedisClient(url: try RedisURL(parsing: url), poolSize: 1, logger: Logger(label: "bitten.test"))
             defer { client.shutdown() }
             var shards = (0..<TradeKeys.shards).map { TradeShard(index: $0) }
             for uuid in Self.users {

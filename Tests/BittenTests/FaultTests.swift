@@ -1,6 +1,7 @@
 import BittenTestSupport
 import EASimulator
 import Foundation
+import Logging
 import Redis
 import Testing
 import ZeroMQ
@@ -463,7 +464,7 @@ extension EndToEnd {
                 config.symbols = ["EURUSD"]
                 config.sendOHLC = false
                 config.sharedPushSockets = 4
-                return try Fleet(configuration: config)
+                return try Fleet(configuration: config, logger: Logger(label: "bitten.test"))
             }
             func online() async throws -> Int {
                 let (_, health) = try await HTTP.json(bitten.httpBase + "/health")

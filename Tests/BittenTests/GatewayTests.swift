@@ -13,7 +13,7 @@ extension EndToEnd {
     struct GatewayTests {
         @Test func commandsReachOnlyTheirEAAndUnknownUUIDsAreRefused() async throws {
             let server = try RedisServerProcess()
-            let redis = RedisClient(url: try RedisURL(parsing: server.url))
+            let redis = RedisClient(url: try RedisURL(parsing: server.url), logger: Logger(label: "bitten.test"))
             defer { redis.shutdown() }
             var config = BittenConfig()
             config.zmqHost = "127.0.0.1"

@@ -1,6 +1,7 @@
 import BittenTestSupport
 import EASimulator
 import Foundation
+import Logging
 import Redis
 import Testing
 import ZeroMQ
@@ -34,7 +35,7 @@ extension EndToEnd {
                 confirmPort: bitten.confirmPort, heartbeatInterval: .milliseconds(400),
                 tickInterval: .milliseconds(200))
             config.symbols = ["EURUSD", "XAUUSD"]
-            return try Fleet(configuration: config)
+            return try Fleet(configuration: config, logger: Logger(label: "bitten.test"))
         }
 
         @Test func fiftyEAsRegisterRelayTimeOutAndSwitchAccounts() async throws {

@@ -1,6 +1,7 @@
 import BittenServices
 import BittenTestSupport
 import Foundation
+import Logging
 import Redis
 import Testing
 
@@ -15,7 +16,8 @@ import Testing
 
         init() throws {
             server = try RedisServerProcess()
-            client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
+            client = RedisClient(
+                url: try RedisURL(parsing: server.url), poolSize: 1, logger: Logger(label: "bitten.test"))
             connection = try RedisConnection(url: RedisURL(parsing: server.url))
         }
 

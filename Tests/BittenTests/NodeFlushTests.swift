@@ -22,7 +22,8 @@ struct NodeFlushTests {
 
     @Test func aHeartbeatWritesOnlyTheFieldsItChanged() throws {
         let registry = NodeRegistry(
-            redis: RedisClient(url: RedisURL(host: "127.0.0.1", port: 1)), board: ServiceBoard(),
+            redis: RedisClient(url: RedisURL(host: "127.0.0.1", port: 1), logger: Logger(label: "bitten.test")),
+            board: ServiceBoard(),
             logger: Logger(label: "test"), now: { 1000 })
         registry.handle(try Self.hello(), at: 1000)
         let first = try #require(registry.node("user_5512093"))
@@ -57,7 +58,8 @@ struct NodeFlushTests {
     /// field in it has the same text (a change below the sixth decimal: written again, harmlessly).
     @Test func theTypedDiffCoversEveryFieldThatReadsDifferently() throws {
         let registry = NodeRegistry(
-            redis: RedisClient(url: RedisURL(host: "127.0.0.1", port: 1)), board: ServiceBoard(),
+            redis: RedisClient(url: RedisURL(host: "127.0.0.1", port: 1), logger: Logger(label: "bitten.test")),
+            board: ServiceBoard(),
             logger: Logger(label: "test"), now: { 1000 })
         registry.handle(try Self.hello(), at: 1000)
         let base = try #require(registry.node("user_5512093"))
@@ -97,7 +99,7 @@ struct NodeFlushTests {
     /// fields with a short HSET, and a hash deleted behind the registry's back is whole again a minute later.
     @Test func theHashStaysCompleteInRedis() async throws {
         let server = try RedisServerProcess()
-        let redis = RedisClient(url: try RedisURL(parsing: server.url))
+        let redis = RedisClient(url: try RedisURL(parsing: server.url), logger: Logger(label: "bitten.test"))
         defer { redis.shutdown() }
         let clock = Mutex(1000.0)
         let registry = NodeRegistry(
@@ -136,7 +138,7 @@ extension NodeFlushTests {
     /// goes out with the next flush whatever the interval; the last flush at shutdown writes everything.
     @Test func heartbeatFiguresWaitForTheirIntervalAndStatusDoesNot() async throws {
         let server = try RedisServerProcess()
-        let redis = RedisClient(url: try RedisURL(parsing: server.url))
+        let redis = RedisClient(url: try RedisURL(parsing: server.url), logger: Logger(label: "bitten.test"))
         defer { redis.shutdown() }
         let clock = Mutex(1000.0)
         let registry = NodeRegistry(
@@ -185,7 +187,8 @@ final class NodeRegistryClusterTests {
     init() async throws { running = try await TestCluster.start() }
 
     @Test func nodesAreWrittenAndRestoredAcrossThePrimaries() async throws {
-        let client = RedisClient(cluster: try RedisClusterURL(parsing: cluster.urlText))
+        let client = RedisClient(
+            cluster: try RedisClusterURL(parsing: cluster.urlText), logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         let registry = NodeRegistry(redis: client, board: ServiceBoard(), logger: Logger(label: "test"))
         let template = String(decoding: try Fixtures.bytes("ea/hello.json"), as: UTF8.self)

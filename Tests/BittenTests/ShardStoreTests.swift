@@ -105,7 +105,8 @@ struct ShardStoreTests {
     /// 5 000 fires reserved in one shard are committed whole, their long list and set commands in parts.
     @Test func aBurstOfFiresInOneShardIsOneCommit() async throws {
         let server = try RedisServerProcess()
-        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
+        let client = RedisClient(
+            url: try RedisURL(parsing: server.url), poolSize: 1, logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         let store = ShardStore(redis: client, shard: 3)
         let token = try #require(try await store.acquire(instance: "burst", boot: "b1", ttl: .seconds(10)))
@@ -141,7 +142,8 @@ struct ShardStoreTests {
     /// transaction WATCHes the shard's state hash, which only a new owner's lease and the owner's commits touch).
     @Test func renewingTheLeaseNeverAbortsACommit() async throws {
         let server = try RedisServerProcess()
-        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 2)
+        let client = RedisClient(
+            url: try RedisURL(parsing: server.url), poolSize: 2, logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         let store = ShardStore(redis: client, shard: 3)
         let token = try #require(try await store.acquire(instance: "renew", boot: "b1", ttl: .seconds(30)))
@@ -172,7 +174,8 @@ struct ShardStoreTests {
     @Test(arguments: [false, true]) func aCommandRedisRefusesIsReportedAndTheRestIsStored(scripted: Bool) async throws {
         let server = try RedisServerProcess()
         defer { server.stop() }
-        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
+        let client = RedisClient(
+            url: try RedisURL(parsing: server.url), poolSize: 1, logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         let redis = try RedisConnection(url: RedisURL(parsing: server.url))
         let store = ShardStore(redis: client, shard: 3, scripted: scripted)
@@ -201,7 +204,8 @@ struct ShardStoreTests {
 
     @Test(arguments: [false, true]) func theFencedOwnerCannotWrite(scripted: Bool) async throws {
         let server = try RedisServerProcess()
-        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
+        let client = RedisClient(
+            url: try RedisURL(parsing: server.url), poolSize: 1, logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         let store = ShardStore(redis: client, shard: 3, scripted: scripted)
         let first = try #require(try await store.acquire(instance: "proc-a", boot: "b1", ttl: .seconds(30)))
@@ -240,7 +244,8 @@ struct ShardStoreTests {
 
     @Test func aLoadedShardIsTheShardThatWasCommitted() async throws {
         let server = try RedisServerProcess()
-        let client = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1)
+        let client = RedisClient(
+            url: try RedisURL(parsing: server.url), poolSize: 1, logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         let store = ShardStore(redis: client, shard: 3)
         let token = try #require(try await store.acquire(instance: "proc-a", boot: "b1", ttl: .seconds(10)))
@@ -367,7 +372,8 @@ struct ShardStoreTests {
                 "ok", "ok:sl_dropped", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok:2",
                 "duplicate",
             ])
-        let client = RedisClient(url: try RedisURL(parsing: sharded.url), poolSize: 1)
+        let client = RedisClient(
+            url: try RedisURL(parsing: sharded.url), poolSize: 1, logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         let store = ShardStore(redis: client, shard: 3, scripted: scripted)
         let token = try #require(try await store.acquire(instance: "mixed", boot: "b1", ttl: .seconds(10)))

@@ -1,6 +1,7 @@
 import BittenTestSupport
 import EASimulator
 import Foundation
+import Logging
 
 /// A running fleet of simulated EAs connected to one `bitten` process.
 struct RunningFleet {
@@ -23,7 +24,7 @@ func startFleet(_ count: Int, for bitten: BittenProcess, prefix: String = "user_
     config.accountBase = account
     config.symbols = ["EURUSD"]
     config.sendOHLC = false
-    let fleet = try Fleet(configuration: config)
+    let fleet = try Fleet(configuration: config, logger: Logger(label: "bitten.test"))
     let task = Task { try await fleet.run() }
     let online = try await eventually {
         let (_, health) = try await HTTP.json(bitten.httpBase + "/health")

@@ -4,6 +4,7 @@ import BittenTestSupport
 import EASimulator
 import Foundation
 import Hummingbird
+import Logging
 import Redis
 import Synchronization
 import Testing
@@ -84,16 +85,18 @@ extension EndToEnd {
             config.failureRate = failureRate
             config.sendOHLC = false
             configure(&config)
-            let fleet = try Fleet(configuration: config)
+            let fleet = try Fleet(configuration: config, logger: Logger(label: "bitten.test"))
             let running = Task { try await fleet.run() }
             let client: RedisClient
             let redis: RedisConnection
             if let cluster {
-                client = RedisClient(cluster: try RedisClusterURL(parsing: cluster.cluster.urlText))
+                client = RedisClient(
+                    cluster: try RedisClusterURL(parsing: cluster.cluster.urlText), logger: Logger(label: "bitten.test")
+                )
                 redis = try RedisConnection(url: try #require(cluster.cluster.servers.first).url)
             } else {
                 let url = RedisURL(host: "127.0.0.1", port: try #require(bitten.managedRedis).port)
-                client = RedisClient(url: url, poolSize: 1)
+                client = RedisClient(url: url, poolSize: 1, logger: Logger(label: "bitten.test"))
                 redis = try RedisConnection(url: url)
             }
             let system = System(

@@ -1,5 +1,6 @@
 import BittenTestSupport
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -19,7 +20,8 @@ extension LocalClusterTests {
     /// a resharding (IMPORTING/MIGRATING, MIGRATE a few keys at a time, SETSLOT NODE): every caller sees
     /// every one of its replies in sequence (no error reaches it), and every increment is in the end value.
     @Test func aSlotMovesUnder64WritersWithoutAnErrorOrALostWrite() async throws {
-        let client = RedisClusterClient(url: try RedisClusterURL(parsing: cluster.urlText))
+        let client = RedisClusterClient(
+            url: try RedisClusterURL(parsing: cluster.urlText), logger: Logger(label: "bitten.test"))
         defer { client.stop() }
         let slot = ClusterSlot.of("hot")
         try await client.command(["SET", "{hot}:ready", "1"])
@@ -110,7 +112,8 @@ extension LocalClusterTests {
     /// the new primary by itself, what was replicated before the kill is all there, and calls of many
     /// callers go on.
     @Test func aKilledPrimarysReplicaTakesOverAndCallsGoOn() async throws {
-        let client = RedisClusterClient(url: try RedisClusterURL(parsing: cluster.urlText))
+        let client = RedisClusterClient(
+            url: try RedisClusterURL(parsing: cluster.urlText), logger: Logger(label: "bitten.test"))
         defer { client.stop() }
         for index in 0..<300 { try await client.command(["SET", "f:\(index)", "\(index)"]) }
         let map = try #require(client.topology)
@@ -173,7 +176,8 @@ extension LocalClusterTests {
     /// replies in order, a transaction and a script in one slot, the ones that span slots refused before
     /// they are sent, and blocking work refused with the reason.
     @Test func theServicesClientSpeaksCluster() async throws {
-        let client = RedisClient(cluster: try RedisClusterURL(parsing: cluster.urlText))
+        let client = RedisClient(
+            cluster: try RedisClusterURL(parsing: cluster.urlText), logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         #expect(client.isCluster)
         for index in 0..<100 { try await client.command(["SET", "c:\(index)", "\(index)"]) }

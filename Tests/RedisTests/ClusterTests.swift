@@ -1,5 +1,6 @@
 import BittenTestSupport
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -213,7 +214,7 @@ struct LocalClusterRestartTests {
         let url = try RedisClusterURL(parsing: first.urlText)
         let ports = first.ports
         let ids = try first.servers.map { try RedisConnection(url: $0.url).command(["CLUSTER", "MYID"]).string ?? "" }
-        var client = RedisClient(cluster: url)
+        var client = RedisClient(cluster: url, logger: Logger(label: "bitten.test"))
         for index in 0..<200 { try await client.command(["SET", "node:user_\(index)", String(index)]) }
         client.shutdown()
         try await offPool { first.stop() }
@@ -224,7 +225,7 @@ struct LocalClusterRestartTests {
             try second.servers.map { try RedisConnection(url: $0.url).command(["CLUSTER", "MYID"]).string ?? "" }
                 == ids,
             "the same nodes, not a new cluster")
-        client = RedisClient(cluster: url)
+        client = RedisClient(cluster: url, logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         for index in 0..<200 {
             #expect(try await client.command(["GET", "node:user_\(index)"]).string == String(index))
@@ -264,7 +265,8 @@ extension LocalClusterTests {
     /// Through the cluster client: every command reaches its slot's primary; a slot migrated by hand (the
     /// steps of a resharding) is followed through ASK while it moves and MOVED once it has moved.
     @Test func theClusterClientRoutesAndFollowsAMigratingSlot() async throws {
-        let client = RedisClusterClient(url: try RedisClusterURL(parsing: cluster.urlText))
+        let client = RedisClusterClient(
+            url: try RedisClusterURL(parsing: cluster.urlText), logger: Logger(label: "bitten.test"))
         defer { client.stop() }
         for index in 0..<300 { try await client.command(["SET", "k:\(index)", "\(index)"]) }
         let replies = try await client.pipeline((0..<300).map { [Array("GET".utf8), Array("k:\($0)".utf8)] })
@@ -324,7 +326,8 @@ extension RedisClientTests {
     /// 64 callers at once, 200 commands each, on two connections: every caller gets its own replies in
     /// order, and the server sees two connections, not 64.
     @Test func concurrentCallersShareTwoConnectionsAndGetTheirOwnReplies() async throws {
-        let mux = RedisMultiplexer(url: url, connections: 2, clientName: "mux-share-test")
+        let mux = RedisMultiplexer(
+            url: url, connections: 2, clientName: "mux-share-test", logger: Logger(label: "bitten.test"))
         defer { mux.stop() }
         let probe = try RedisConnection(url: url)
         #expect(try Self.clients(probe, named: "mux-share-test") == 0, "nothing connects before the first call")
@@ -360,7 +363,7 @@ extension RedisClientTests {
 
     /// A cancelled caller returns at once; its reply, when it comes, reaches nobody else.
     @Test func aCancelledCallsReplyDoesNotReachTheNextCaller() async throws {
-        let mux = RedisMultiplexer(url: url, connections: 1)
+        let mux = RedisMultiplexer(url: url, connections: 1, logger: Logger(label: "bitten.test"))
         defer { mux.stop() }
         _ = try await mux.command(["PING"])
         // A script far longer than the test (so a loaded machine cannot let it finish before the cancel),
@@ -393,7 +396,8 @@ extension RedisClientTests {
     /// Down: calls fail at once (no connection attempt per call) and name the server; back up, the
     /// connections come back by themselves.
     @Test func callsFailFastWhileTheServerIsDownAndRecover() async throws {
-        let mux = RedisMultiplexer(url: url, connections: 2, connectTimeout: .milliseconds(500))
+        let mux = RedisMultiplexer(
+            url: url, connections: 2, connectTimeout: .milliseconds(500), logger: Logger(label: "bitten.test"))
         defer { mux.stop() }
         _ = try await mux.command(["SET", "k", "1"])
         server.stop()
@@ -422,12 +426,15 @@ extension RedisClientTests {
             ])
         }
         let mux = RedisMultiplexer(
-            url: RedisURL(host: url.host, port: url.port, password: "s3cret", database: 3), connections: 2)
+            url: RedisURL(host: url.host, port: url.port, password: "s3cret", database: 3), connections: 2,
+            logger: Logger(label: "bitten.test"))
         defer { mux.stop() }
         _ = try await mux.command(["SET", "in-three", "yes"])
         let check = try RedisConnection(url: RedisURL(host: url.host, port: url.port, password: "s3cret", database: 3))
         #expect(try check.command(["GET", "in-three"]).string == "yes")
-        let wrong = RedisMultiplexer(url: RedisURL(host: url.host, port: url.port, password: "nope"), connections: 1)
+        let wrong = RedisMultiplexer(
+            url: RedisURL(host: url.host, port: url.port, password: "nope"), connections: 1,
+            logger: Logger(label: "bitten.test"))
         defer { wrong.stop() }
         await #expect(throws: RedisError.self) { _ = try await wrong.command(["PING"]).orThrow() }
     }
@@ -448,13 +455,15 @@ extension LocalClusterTests {
     /// subscriber follows the slot, so later messages arrive again.
     @Test func shardedSubscribersFollowTheirSlot() async throws {
         let url = try RedisClusterURL(parsing: cluster.urlText)
-        let client = RedisClient(cluster: url)
+        let client = RedisClient(cluster: url, logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         #expect(throws: RedisError.self) {
-            try RedisShardedSubscriber(cluster: url, channels: ["events:a", "events:b"])
+            try RedisShardedSubscriber(
+                cluster: url, channels: ["events:a", "events:b"], logger: Logger(label: "bitten.test"))
         }
         let channel = "bitten:events"
-        let subscriber = try RedisShardedSubscriber(cluster: url, channels: [channel])
+        let subscriber = try RedisShardedSubscriber(
+            cluster: url, channels: [channel], logger: Logger(label: "bitten.test"))
         defer { subscriber.stop() }
         final class Received: Sendable { let payloads = Mutex<[String]>([]) }
         let received = Received()

@@ -1,5 +1,6 @@
 import BittenTestSupport
 import Foundation
+import Logging
 import Testing
 
 @testable import Redis
@@ -93,7 +94,8 @@ final class RedisClientTests {
     }
 
     @Test func publishSubscribeOnDedicatedConnection() async throws {
-        let subscriber = RedisSubscriber(url: url, channels: ["gateway:a", "gateway:b"])
+        let subscriber = RedisSubscriber(
+            url: url, channels: ["gateway:a", "gateway:b"], logger: Logger(label: "bitten.test"))
         for _ in 0..<200 where !subscriber.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
         #expect(subscriber.isSubscribed)
         let publisher = try RedisConnection(url: url)
@@ -144,7 +146,9 @@ final class RedisClientTests {
     }
 
     @Test func poolSurvivesServerRestart() async throws {
-        let client = RedisClient(url: url, poolSize: 2, minBackoff: .milliseconds(50), maxBackoff: .milliseconds(200))
+        let client = RedisClient(
+            url: url, poolSize: 2, minBackoff: .milliseconds(50), maxBackoff: .milliseconds(200),
+            logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         try await client.command("SET", "before", "1")
         #expect(client.state == .ready)
@@ -172,7 +176,8 @@ extension RedisClientTests {
     /// A blocking pop waits on a worker connection of its own: the shared connections keep answering while
     /// it waits, and a wait longer than the connections' read timeout (2 s) ends with nil, not an error.
     @Test func blockingCommandsNeverHoldASharedConnection() async throws {
-        let client = RedisClient(url: url, poolSize: 2, connections: 1, connectTimeout: .seconds(1))
+        let client = RedisClient(
+            url: url, poolSize: 2, connections: 1, connectTimeout: .seconds(1), logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }
         let probe = try RedisConnection(url: url)
         let popped = Task { try await client.blockingCommand(["BRPOP", "inbox:test", "3"], waitsUpTo: 3) }

@@ -1,5 +1,6 @@
 import BittenTestSupport
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -30,7 +31,7 @@ struct SocketPairTests {
     }
 
     @Test func pushPullDeliversInOrder() async throws {
-        let loop = try SocketLoop(context: context)
+        let loop = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
         let pull = try await loop.open(.pull) { try $0.bind("tcp://127.0.0.1:0") }
         let port = try #require(pull.boundPort)
         let push = try await loop.open(.push) { try $0.connect("tcp://127.0.0.1:\(port)") }
@@ -46,7 +47,7 @@ struct SocketPairTests {
     }
 
     @Test func routerDealerWithIdentities() async throws {
-        let loop = try SocketLoop(context: context)
+        let loop = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
         let router = try await loop.open(.router) { socket in
             try socket.setRouterMandatory(true)
             try socket.bind("tcp://127.0.0.1:0")
@@ -79,7 +80,7 @@ struct SocketPairTests {
     }
 
     @Test func routerMandatoryRefusesUnknownIdentity() async throws {
-        let loop = try SocketLoop(context: context)
+        let loop = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
         let router = try await loop.open(.router) { socket in
             try socket.setRouterMandatory(true)
             try socket.bind("tcp://127.0.0.1:0")
@@ -94,7 +95,7 @@ struct SocketPairTests {
     }
 
     @Test func pubSubFiltersByTopic() async throws {
-        let loop = try SocketLoop(context: context)
+        let loop = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
         let pub = try await loop.open(.pub) { try $0.bind("tcp://127.0.0.1:0") }
         let port = try #require(pub.boundPort)
         let sub = try await loop.open(.sub) { socket in
@@ -125,8 +126,8 @@ struct SocketPairTests {
 
     /// A PULL and a PUB on one loop, and a SUB of that PUB on another loop.
     private func forwarder() async throws -> (SocketLoop, SocketLoop, LoopSocket, LoopSocket, LoopSocket) {
-        let loop = try SocketLoop(context: context)
-        let other = try SocketLoop(context: context)
+        let loop = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
+        let other = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
         let pull = try await loop.open(.pull) { try $0.bind("tcp://127.0.0.1:0") }
         let pub = try await loop.open(.pub) { try $0.bind("tcp://127.0.0.1:0") }
         let pubPort = try #require(pub.boundPort)
@@ -211,7 +212,7 @@ struct SocketPairTests {
     }
 
     @Test func reqRepRoundTrip() async throws {
-        let loop = try SocketLoop(context: context)
+        let loop = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
         let rep = try await loop.open(.rep) { try $0.bind("tcp://127.0.0.1:0") }
         let port = try #require(rep.boundPort)
         let server = Task {
@@ -234,7 +235,7 @@ struct SocketPairTests {
     }
 
     @Test func oversizedMessageIsRefusedWithoutCrashing() async throws {
-        let loop = try SocketLoop(context: context)
+        let loop = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
         let pull = try await loop.open(.pull) { socket in
             try socket.setMaxMessageSize(1024)
             try socket.bind("tcp://127.0.0.1:0")
@@ -276,7 +277,7 @@ struct CurveTests {
     @Test func knownKeyIsAdmittedUnknownKeyIsRefused() async throws {
         guard Context.has("curve") else { return }
         let context = try Context()
-        let loop = try SocketLoop(context: context)
+        let loop = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
         let serverKeys = try CurveKeyPair.generate()
         let friend = try CurveKeyPair.generate()
         let stranger = try CurveKeyPair.generate()
@@ -343,11 +344,11 @@ struct SocketLoopCoalescingTests {
     /// that a loaded machine cannot stretch the send past it.)
     @Test func aBusySocketIsReadInBatchesWhileSendsGoOutAtOnce() async throws {
         let context = try Context()
-        let loop = try SocketLoop(context: context, coalesce: .seconds(5))
+        let loop = try SocketLoop(context: context, coalesce: .seconds(5), logger: Logger(label: "bitten.test"))
         let pull = try await loop.open(.pull) { try $0.bind("tcp://127.0.0.1:0") }
         let out = try await loop.open(.push) { try $0.bind("tcp://127.0.0.1:0") }
         let (inPort, outPort) = (try #require(pull.boundPort), try #require(out.boundPort))
-        let peerLoop = try SocketLoop(context: context)
+        let peerLoop = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
         let sender = try await peerLoop.open(.push) { try $0.connect("tcp://127.0.0.1:\(inPort)") }
         let receiver = try await peerLoop.open(.pull) { try $0.connect("tcp://127.0.0.1:\(outPort)") }
         var batches = pull.messages.makeAsyncIterator()
@@ -373,10 +374,10 @@ struct SocketLoopCoalescingTests {
     /// Without `coalesce` (the default) every wake-up reads at once.
     @Test func withoutCoalescingTheNextMessageIsReadAtOnce() async throws {
         let context = try Context()
-        let loop = try SocketLoop(context: context)
+        let loop = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
         let pull = try await loop.open(.pull) { try $0.bind("tcp://127.0.0.1:0") }
         let port = try #require(pull.boundPort)
-        let peerLoop = try SocketLoop(context: context)
+        let peerLoop = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
         let sender = try await peerLoop.open(.push) { try $0.connect("tcp://127.0.0.1:\(port)") }
         var batches = pull.messages.makeAsyncIterator()
         try await sender.send(Message(strings: ["a"]))

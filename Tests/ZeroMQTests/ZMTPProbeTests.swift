@@ -1,5 +1,6 @@
 import BittenTestSupport
 import Foundation
+import Logging
 import Testing
 
 @testable import ZeroMQ
@@ -109,7 +110,7 @@ struct ZMTPProbeTests {
     /// The same through a socket loop (how the server reads its EA sockets).
     @Test func loopSocketsCarryThePeerAddress() async throws {
         let context = try Context()
-        let loop = try SocketLoop(context: context)
+        let loop = try SocketLoop(context: context, logger: Logger(label: "bitten.test"))
         let router = try await loop.open(.router) { socket in
             socket.capturesPeerAddress = true
             try socket.bind("tcp://127.0.0.1:0")

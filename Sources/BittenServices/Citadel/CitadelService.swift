@@ -148,7 +148,7 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
             }
         } catch {
             queryMetrics?.rejected(error)
-            logger.debug("protection query rejected", metadata: ["reason": "\(error)"])
+            logger.debug("protection query rejected", metadata: ["bitten.reason": "\(error)"])
             return CitadelRequest.errorReply(error).serialized
         }
     }
@@ -184,7 +184,10 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
             counter(alert.kind).increment()
             logger.notice(
                 "citadel alert",
-                metadata: ["kind": "\(alert.kind)", "symbol": "\(alert.symbol)", "message": "\(alert.message)"])
+                metadata: [
+                    "bitten.kind": "\(alert.kind)", "bitten.symbol": "\(alert.symbol)",
+                    "bitten.message": "\(alert.message)",
+                ])
         }
         wake.signal()
     }

@@ -33,7 +33,9 @@ extension ConfirmationService {
                         try await append(spooled[start..<min(spooled.count, start + 1000)].map { Accepted(entry: $0) })
                     }
                     try spool.clear()
-                    logger.notice("spooled confirmations replayed", metadata: ["entries": "\(spooled.count)"])
+                    logger.notice(
+                        "spooled confirmations replayed", metadata: ["bitten.confirmations.entries": "\(spooled.count)"]
+                    )
                 }
                 let batch = queue.withLock { Array($0.prefix(1000)) }
                 guard !batch.isEmpty else {
@@ -68,7 +70,7 @@ extension ConfirmationService {
                         } catch {
                             logger.error(
                                 "could not spool confirmations at shutdown (the journal keeps them)",
-                                metadata: ["entries": "\(waiting.count)"])
+                                metadata: ["bitten.confirmations.entries": "\(waiting.count)"])
                         }
                     }
                     return
@@ -276,7 +278,8 @@ extension ConfirmationService {
         } else {
             board.set(Self.name, .running, detail: "Redis unreachable: confirmations are spooled to disk")
             logger.error(
-                "Redis unreachable; spooling confirmations", metadata: ["error": "\(error.map { "\($0)" } ?? "")"])
+                "Redis unreachable; spooling confirmations",
+                metadata: ["bitten.error": "\(error.map { "\($0)" } ?? "")"])
         }
     }
 
@@ -289,7 +292,8 @@ extension ConfirmationService {
                 spooled = true
             } catch {
                 logger.error(
-                    "could not spool confirmations", metadata: ["entries": "\(entries.count)", "error": "\(error)"])
+                    "could not spool confirmations",
+                    metadata: ["bitten.confirmations.entries": "\(entries.count)", "bitten.error": "\(error)"])
             }
         }
         if !spooled { queue.withLock { $0.append(contentsOf: entries) } }
@@ -297,8 +301,9 @@ extension ConfirmationService {
             logger.warning(
                 "confirmation kept, not applied: the ledger is off here",
                 metadata: [
-                    "entries": "\(entries.count)", "reason": "\(reason)", "backlog": "\(backlog)",
-                    "suppressed_since_last": "\(suppressed)",
+                    "bitten.confirmations.entries": "\(entries.count)", "bitten.reason": "\(reason)",
+                    "bitten.confirmations.backlog": "\(backlog)",
+                    "bitten.log.suppressed": "\(suppressed)",
                 ])
         }
     }

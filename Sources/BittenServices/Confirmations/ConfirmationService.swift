@@ -128,7 +128,7 @@ public final class ConfirmationService: Service, Sendable {
             } catch {
                 logger.error(
                     "cannot open the confirmation spool; entries will wait in memory while Redis is away",
-                    metadata: ["dir": "\(spoolDirectory)", "error": "\(error)"])
+                    metadata: ["bitten.process.dir": "\(spoolDirectory)", "bitten.error": "\(error)"])
             }
         }
         if let spool, let journal, journal.count > 0 {
@@ -140,9 +140,9 @@ public final class ConfirmationService: Service, Sendable {
                 try journal.clear()
                 logger.notice(
                     "confirmations of the last run recovered from its journal",
-                    metadata: ["entries": "\(recovered.count)"])
+                    metadata: ["bitten.confirmations.entries": "\(recovered.count)"])
             } catch {
-                logger.error("could not recover the confirmation journal", metadata: ["error": "\(error)"])
+                logger.error("could not recover the confirmation journal", metadata: ["bitten.error": "\(error)"])
             }
         }
         self.spool = spool
@@ -263,7 +263,7 @@ public final class ConfirmationService: Service, Sendable {
             if !journaled, let suppressed = keptThrottle.allow() {
                 logger.error(
                     "confirmation journal not written: a crash now would lose what waits in memory",
-                    metadata: ["suppressed_since_last": "\(suppressed)"])
+                    metadata: ["bitten.log.suppressed": "\(suppressed)"])
             }
             wakeContinuation.yield()
         }
@@ -291,7 +291,10 @@ public final class ConfirmationService: Service, Sendable {
         if let suppressed = throttle.allow() {
             logger.warning(
                 "message rejected",
-                metadata: ["port": "confirm", "reason": "\(error)", "suppressed_since_last": "\(suppressed)"])
+                metadata: [
+                    "bitten.socket.port": "confirm", "bitten.reason": "\(error)",
+                    "bitten.log.suppressed": "\(suppressed)",
+                ])
         }
     }
 }

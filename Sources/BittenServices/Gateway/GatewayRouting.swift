@@ -69,14 +69,14 @@ public final class GatewayInbox: Service, Sendable {
             let request = object["request"], let payload = object["command"],
             let expires = object["expires_at"].flatMap(Double.init)
         else {
-            logger.warning("malformed inbox entry", metadata: ["entry": "\(text.prefix(200))"])
+            logger.warning("malformed inbox entry", metadata: ["bitten.inbox.entry": "\(text.prefix(200))"])
             board.count(Self.name, errors: 1)
             return
         }
         var outcome = "sent"
         // A command that waited too long (this gateway was down or stalled) is not delivered late.
         guard Date().timeIntervalSince1970 <= expires else {
-            logger.warning("routed command expired before delivery", metadata: ["request": "\(request)"])
+            logger.warning("routed command expired before delivery", metadata: ["bitten.inbox.request": "\(request)"])
             await errors.attempt("routed_reply", request) {
                 try await redis.pipeline([
                     ["LPUSH", GatewayRouting.reply(request), "transport:expired in the inbox"],

@@ -60,7 +60,7 @@ extension GatewayService {
                 droppedRestart.increment()
                 logger.info(
                     "EA connection closed: a silent connection from the same host (the EA restarted while its old connection still held the routing id) was dropped so that it reconnects and takes the route",
-                    metadata: ["peer": "\(link.host):\(link.port ?? 0)"])
+                    metadata: ["bitten.node.peer": "\(link.host):\(link.port ?? 0)"])
             }
         default: break
         }
@@ -97,8 +97,8 @@ extension GatewayService {
             logger.warning(
                 "EA connection dropped: silent past the link timeout while its EA is heard on its other channels",
                 metadata: [
-                    "bitten.node.uuid": "\(uuid)", "peer": "\(link.host):\(link.port ?? 0)",
-                    "silent_seconds": "\(Int(at - (link.lastMessageAt ?? at)))",
+                    "bitten.node.uuid": "\(uuid)", "bitten.node.peer": "\(link.host):\(link.port ?? 0)",
+                    "bitten.node.silent_seconds": "\(Int(at - (link.lastMessageAt ?? at)))",
                 ])
             for (fd, link) in released where drop(fd, link) { droppedRestart.increment() }
         }
@@ -125,8 +125,8 @@ extension GatewayService {
             logger.warning(
                 "EA connection dropped: silent since it connected, its routing id is held by another live connection",
                 metadata: [
-                    "peer": "\(peer)", "silent_seconds": "\(Int(at - link.openedAt))",
-                    "same_host_nodes": "\(candidates)",
+                    "bitten.node.peer": "\(peer)", "bitten.node.silent_seconds": "\(Int(at - link.openedAt))",
+                    "bitten.node.same_host": "\(candidates)",
                 ])
             if alert {
                 alerts?.raise(
@@ -163,7 +163,7 @@ extension GatewayService {
                 logger.warning(
                     "EA reads no command: a ping is unanswered",
                     metadata: [
-                        "bitten.node.uuid": "\(uuid)", "waited_seconds": "\(Int(fireTimeout))",
+                        "bitten.node.uuid": "\(uuid)", "bitten.waited_seconds": "\(Int(fireTimeout))",
                     ])
                 alerts?.raise(
                     kind: "commands_unread", uuid: uuid, broker: registry.node(uuid)?.broker,
@@ -176,7 +176,8 @@ extension GatewayService {
                 do {
                     try await send(.ping(targetUUID: uuid, pingID: id, timestamp: time))
                 } catch {
-                    logger.debug("ping not sent", metadata: ["bitten.node.uuid": "\(uuid)", "error": "\(error)"])
+                    logger.debug(
+                        "ping not sent", metadata: ["bitten.node.uuid": "\(uuid)", "bitten.error": "\(error)"])
                 }
             }
         }

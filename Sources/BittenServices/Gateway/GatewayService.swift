@@ -178,7 +178,7 @@ public final class GatewayService: Service, Sendable {
         if let displaced {
             logger.warning(
                 "identity frame collision: route removed",
-                metadata: ["bitten.node.uuid": "\(uuid)", "displaced_uuid": "\(displaced)"])
+                metadata: ["bitten.node.uuid": "\(uuid)", "bitten.node.displaced_uuid": "\(displaced)"])
         }
     }
 
@@ -260,9 +260,10 @@ public final class GatewayService: Service, Sendable {
                         logger.warning(
                             "EA message refused: it does not fit the node's pin",
                             metadata: [
-                                "bitten.node.uuid": "\(decoded.userUUID)", "peer": "\(message.peerAddress ?? "")",
-                                "reason": "\(reason)",
-                                "suppressed_since_last": "\(suppressed)",
+                                "bitten.node.uuid": "\(decoded.userUUID)",
+                                "bitten.node.peer": "\(message.peerAddress ?? "")",
+                                "bitten.reason": "\(reason)",
+                                "bitten.log.suppressed": "\(suppressed)",
                             ])
                     }
                 }
@@ -281,9 +282,9 @@ public final class GatewayService: Service, Sendable {
             logger.warning(
                 "message rejected",
                 metadata: [
-                    "port": "command", "reason": "\(error)",
-                    "identity": "\(String(decoding: (identity ?? []).prefix(64), as: UTF8.self))",
-                    "suppressed_since_last": "\(suppressed)",
+                    "bitten.socket.port": "command", "bitten.reason": "\(error)",
+                    "bitten.node.identity": "\(String(decoding: (identity ?? []).prefix(64), as: UTF8.self))",
+                    "bitten.log.suppressed": "\(suppressed)",
                 ])
         }
     }

@@ -128,7 +128,8 @@ public final class HeartbeatMonitor: Service, Sendable {
                 logger.warning(
                     "alert",
                     metadata: [
-                        "kind": "\(alert.kind)", "bitten.node.uuid": "\(alert.uuid ?? "")", "reason": "\(alert.reason)",
+                        "bitten.kind": "\(alert.kind)", "bitten.node.uuid": "\(alert.uuid ?? "")",
+                        "bitten.reason": "\(alert.reason)",
                     ])
             }
         }

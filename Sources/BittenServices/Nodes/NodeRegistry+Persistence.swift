@@ -33,10 +33,10 @@ extension NodeRegistry {
                     uuids.isEmpty ? [] : try await redis.pipeline(uuids.map { ["HGETALL", RedisKeys.node($0)] })
                 let records = replies.compactMap { $0.hash.flatMap(NodeRecord.init(redisHash:)) }
                 state.withLock { $0.table.restore(records) }
-                if !records.isEmpty { logger.info("restored nodes", metadata: ["count": "\(records.count)"]) }
+                if !records.isEmpty { logger.info("restored nodes", metadata: ["bitten.count": "\(records.count)"]) }
                 return
             } catch {
-                if attempt == 19 { logger.warning("could not restore nodes", metadata: ["error": "\(error)"]) }
+                if attempt == 19 { logger.warning("could not restore nodes", metadata: ["bitten.error": "\(error)"]) }
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }
@@ -70,7 +70,7 @@ extension NodeRegistry {
         do {
             let replies = try await redis.pipeline(commands)
             if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
-                logger.error("node flush had an error reply", metadata: ["reply": "\(failure)"])
+                logger.error("node flush had an error reply", metadata: ["bitten.redis.reply": "\(failure)"])
                 // Whole hashes again next time: what the error left out is not known.
                 written.withLock { w in for record in records { w[record.uuid] = nil } }
             } else {

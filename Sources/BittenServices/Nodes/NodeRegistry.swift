@@ -112,8 +112,8 @@ public final class NodeRegistry: Service, Sendable {
             logger.debug(
                 "EA message refused",
                 metadata: [
-                    "bitten.node.uuid": "\(message.userUUID)", "reason": "\(reason)",
-                    "peer": "\(peer ?? "")",
+                    "bitten.node.uuid": "\(message.userUUID)", "bitten.reason": "\(reason)",
+                    "bitten.node.peer": "\(peer ?? "")",
                 ])
         }
         for event in events { log(event) }
@@ -225,8 +225,9 @@ public final class NodeRegistry: Service, Sendable {
             logger.warning(
                 "account switch waits for approval",
                 metadata: [
-                    "bitten.node.uuid": "\(uuid)", "pinned_account": "\(pinned)", "account": "\(account)",
-                    "server": "\(server)", "peer": "\(peer)",
+                    "bitten.node.uuid": "\(uuid)", "bitten.node.pinned_account": "\(pinned)",
+                    "bitten.node.account": "\(account)",
+                    "bitten.node.server": "\(server)", "bitten.node.peer": "\(peer)",
                 ])
             alerts?.raise(
                 kind: "account_switch_pending", uuid: uuid,
@@ -237,8 +238,9 @@ public final class NodeRegistry: Service, Sendable {
             logger.warning(
                 "second EA refused",
                 metadata: [
-                    "bitten.node.uuid": "\(uuid)", "pinned_peer": "\(pinnedPeer)", "peer": "\(peer)",
-                    "account": "\(account)",
+                    "bitten.node.uuid": "\(uuid)", "bitten.node.pinned_peer": "\(pinnedPeer)",
+                    "bitten.node.peer": "\(peer)",
+                    "bitten.node.account": "\(account)",
                 ])
             alerts?.raise(
                 kind: "duplicate_ea", uuid: uuid,
@@ -248,13 +250,19 @@ public final class NodeRegistry: Service, Sendable {
         case .accountSwitch(let uuid, let old, let new, _):
             logger.notice(
                 "account switch",
-                metadata: ["bitten.node.uuid": "\(uuid)", "old_account": "\(old)", "new_account": "\(new)"])
+                metadata: [
+                    "bitten.node.uuid": "\(uuid)", "bitten.node.old_account": "\(old)",
+                    "bitten.node.new_account": "\(new)",
+                ])
         case .offline(let uuid, _, let reason, _):
-            logger.info("node offline", metadata: ["bitten.node.uuid": "\(uuid)", "reason": "\(reason)"])
+            logger.info("node offline", metadata: ["bitten.node.uuid": "\(uuid)", "bitten.reason": "\(reason)"])
         case .connected(let uuid, let nodeID, _, _, _, let reconnect):
             logger.debug(
                 "node online",
-                metadata: ["bitten.node.uuid": "\(uuid)", "node_id": "\(nodeID)", "reconnect": "\(reconnect)"])
+                metadata: [
+                    "bitten.node.uuid": "\(uuid)", "bitten.node.id": "\(nodeID)",
+                    "bitten.redis.reconnect": "\(reconnect)",
+                ])
         }
     }
 

@@ -26,7 +26,7 @@ public enum MemoryTuning {
         }
         #if os(Linux)
             guard glibcMallopt(mmapThresholdParameter, Int32(clamping: mmapThreshold)) == 1 else {
-                logger.warning("mallopt(M_MMAP_THRESHOLD) refused", metadata: ["bytes": "\(mmapThreshold)"])
+                logger.warning("mallopt(M_MMAP_THRESHOLD) refused", metadata: ["bitten.bytes": "\(mmapThreshold)"])
                 return false
             }
             return true

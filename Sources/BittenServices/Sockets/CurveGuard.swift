@@ -121,7 +121,9 @@ public final class CurveGuard: Service, Sendable {
             }
             let before = allowList.count
             allowList.replace(keys)
-            if keys.count != before { logger.notice("CURVE allow-list loaded", metadata: ["keys": "\(keys.count)"]) }
+            if keys.count != before {
+                logger.notice("CURVE allow-list loaded", metadata: ["bitten.curve.allowed_keys": "\(keys.count)"])
+            }
             detail.append("\(keys.count) client keys allowed")
         }
         if let networks {
@@ -132,13 +134,15 @@ public final class CurveGuard: Service, Sendable {
             let (loaded, invalid) = NetworkAllowList.parse(text)
             if !invalid.isEmpty {
                 logger.warning(
-                    "entries that are not networks are ignored", metadata: ["entries": "\(invalid.prefix(5))"])
+                    "entries that are not networks are ignored",
+                    metadata: ["bitten.socket.networks": "\(invalid.prefix(5))"])
             }
             let merged = NetworkAllowList(networks.configured.networks + loaded.networks)
             let before = networks.count
             networks.replace(merged)
             if merged.networks.count != before {
-                logger.notice("EA network allow-list loaded", metadata: ["networks": "\(merged.networks.count)"])
+                logger.notice(
+                    "EA network allow-list loaded", metadata: ["bitten.socket.networks": "\(merged.networks.count)"])
             }
             detail.append("\(merged.networks.count) EA networks allowed")
         }

@@ -78,8 +78,8 @@ public final class ServerSockets: Sendable {
                     zapLogger.warning(
                         "\(why)",
                         metadata: [
-                            "address": "\(request.address)", "client_key": "\(key)",
-                            "suppressed_since_last": "\(suppressed)",
+                            "bitten.socket.address": "\(request.address)", "bitten.node.client_key": "\(key)",
+                            "bitten.log.suppressed": "\(suppressed)",
                         ])
                 }
                 if !networkAllowed { networks?.refused() }

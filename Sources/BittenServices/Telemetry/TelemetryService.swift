@@ -299,7 +299,7 @@ public final class TelemetryService: Service, Sendable {
                 separator: " ")
             logger.warning(
                 "EAs over their message rate; messages dropped",
-                metadata: ["port": "market", "dropped_by_uuid": "\(worst)"])
+                metadata: ["bitten.socket.port": "market", "bitten.node.dropped_by_uuid": "\(worst)"])
         }
     }
 
@@ -324,7 +324,10 @@ public final class TelemetryService: Service, Sendable {
         if let suppressed = throttle.allow() {
             logger.warning(
                 "message rejected",
-                metadata: ["port": "market", "reason": "\(error)", "suppressed_since_last": "\(suppressed)"])
+                metadata: [
+                    "bitten.socket.port": "market", "bitten.reason": "\(error)",
+                    "bitten.log.suppressed": "\(suppressed)",
+                ])
         }
     }
 }

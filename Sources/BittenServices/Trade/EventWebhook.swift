@@ -68,6 +68,6 @@ public final class EventWebhook: Service, Sendable {
             }
         }
         board.count(Self.name, errors: 1)
-        logger.warning("webhook delivery failed", metadata: ["attempts": "\(attempts)"])
+        logger.warning("webhook delivery failed", metadata: ["bitten.attempts": "\(attempts)"])
     }
 }

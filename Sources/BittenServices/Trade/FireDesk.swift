@@ -71,7 +71,7 @@ public final class FireDesk: Service, Sendable {
     func refuse(_ code: FireRefusal.Code, _ message: String) -> FireRefusal {
         count("refused")
         board.count(Self.name, errors: 1)
-        logger.info("fire refused", metadata: ["code": "\(code.rawValue)", "reason": "\(message)"])
+        logger.info("fire refused", metadata: ["bitten.code": "\(code.rawValue)", "bitten.reason": "\(message)"])
         return FireRefusal(code, message)
     }
 
@@ -361,7 +361,7 @@ public final class FireDesk: Service, Sendable {
             await errors.attempt("reject_unsent_fire", fireID) {
                 try engine.apply(userUUID) { $0.sendFailed(fireID, reason: "send failed: \(error)", at: self.now()) }
             }
-            logger.warning("fire not delivered", metadata: ["fire_id": "\(fireID)", "error": "\(error)"])
+            logger.warning("fire not delivered", metadata: ["bitten.fire.id": "\(fireID)", "bitten.error": "\(error)"])
             throw FireRefusal(error.code == .notConnected ? .eaOffline : .sendFailed, error.message)
         }
         let sentAt = now()
@@ -376,8 +376,8 @@ public final class FireDesk: Service, Sendable {
         logger.info(
             "fire sent",
             metadata: [
-                "fire_id": "\(fireID)", "bitten.node.uuid": "\(userUUID)", "symbol": "\(signal.symbol)",
-                "lot": "\(lot)",
+                "bitten.fire.id": "\(fireID)", "bitten.node.uuid": "\(userUUID)", "bitten.symbol": "\(signal.symbol)",
+                "bitten.fire.lot": "\(lot)",
             ])
         if case .moved = moved {
             var sent = record
@@ -417,11 +417,11 @@ public final class FireDesk: Service, Sendable {
         let expired = engine.expire(at: at, reason: "no confirmation within \(Int(settings.confirmationTimeout)) s")
         for id in expired.fires {
             count("timed_out")
-            logger.warning("command timed out", metadata: ["record": "fire:\(id)"])
+            logger.warning("command timed out", metadata: ["bitten.record": "fire:\(id)"])
         }
         for ticket in expired.closes {
             count("timed_out")
-            logger.warning("command timed out", metadata: ["record": "close:\(ticket)"])
+            logger.warning("command timed out", metadata: ["bitten.record": "close:\(ticket)"])
         }
     }
 }

@@ -120,7 +120,7 @@ public final class PositionWatcher: Service, Sendable {
                 }
             } catch {
                 board.count(Self.name, errors: 1)
-                logger.debug("open positions not readable", metadata: ["error": "\(error)"])
+                logger.debug("open positions not readable", metadata: ["bitten.error": "\(error)"])
             }
         }
         let due: [(PositionRecord, String, Double, Double)] = state.withLock { s in
@@ -157,7 +157,9 @@ public final class PositionWatcher: Service, Sendable {
             // Not in the ledger: looked at again after the next refresh.
             state.withLock { $0.positions[p.ticket]?.requested = false }
             board.count(Self.name, errors: 1)
-            logger.warning("inferred close not appended", metadata: ["ticket": "\(p.ticket)", "error": "\(error)"])
+            logger.warning(
+                "inferred close not appended",
+                metadata: ["bitten.position.ticket": "\(p.ticket)", "bitten.error": "\(error)"])
             return
         }
         inferred.increment()
@@ -166,8 +168,9 @@ public final class PositionWatcher: Service, Sendable {
         logger.notice(
             "position closed at the broker (inferred: the market crossed its level)",
             metadata: [
-                "ticket": "\(p.ticket)", "bitten.node.uuid": "\(p.userUUID)", "reason": "\(reason)",
-                "price": "\(price)",
+                "bitten.position.ticket": "\(p.ticket)", "bitten.node.uuid": "\(p.userUUID)",
+                "bitten.reason": "\(reason)",
+                "bitten.price": "\(price)",
             ])
         // The balance before the close: the one noted on the previous round, taken before the crossing quote
         // came (the broker closed it then); without one the comparison is skipped.
@@ -214,9 +217,9 @@ public final class PositionWatcher: Service, Sendable {
             logger.warning(
                 "inferred close and the EA's balance disagree (the inference stands)",
                 metadata: [
-                    "ticket": "\(check.ticket)", "bitten.node.uuid": "\(check.uuid)",
-                    "inferred_profit": "\(check.profit)",
-                    "balance_change": "\((seen * 100).rounded() / 100)",
+                    "bitten.position.ticket": "\(check.ticket)", "bitten.node.uuid": "\(check.uuid)",
+                    "bitten.position.inferred_profit": "\(check.profit)",
+                    "bitten.position.balance_change": "\((seen * 100).rounded() / 100)",
                 ])
         }
     }

@@ -204,7 +204,7 @@ public final class ShardInbox: Service, Sendable {
         guard text.utf8.count <= Self.maxEntryBytes else {
             logger.warning(
                 "oversized trade inbox entry dropped",
-                metadata: ["bytes": "\(text.utf8.count)", "entry": "\(text.prefix(200))"])
+                metadata: ["bitten.bytes": "\(text.utf8.count)", "bitten.inbox.entry": "\(text.prefix(200))"])
             board.count(Self.name, errors: 1)
             return
         }
@@ -213,14 +213,16 @@ public final class ShardInbox: Service, Sendable {
             request = try JSONDecoder().decode(ShardRouting.Request.self, from: Data(text.utf8))
         } catch {
             logger.warning(
-                "malformed trade inbox entry dropped", metadata: ["entry": "\(text.prefix(200))", "error": "\(error)"])
+                "malformed trade inbox entry dropped",
+                metadata: ["bitten.inbox.entry": "\(text.prefix(200))", "bitten.error": "\(error)"])
             board.count(Self.name, errors: 1)
             return
         }
         let outcome: ShardRouting.Outcome
         if now() > request.expiresAt {
             // Its asker has given up: not performed late.
-            logger.warning("routed trade request expired in the inbox", metadata: ["request": "\(request.request)"])
+            logger.warning(
+                "routed trade request expired in the inbox", metadata: ["bitten.inbox.request": "\(request.request)"])
             outcome = ShardRouting.Outcome(
                 refusal: FireRefusal(.storeUnavailable, "expired in the inbox of the shard's owner"))
         } else {

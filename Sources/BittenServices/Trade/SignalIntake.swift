@@ -92,7 +92,8 @@ public final class SignalIntake: Service, Sendable {
         logger.info(
             "signal accepted",
             metadata: [
-                "signal_id": "\(signal.signalID)", "symbol": "\(signal.symbol)", "score": "\(assessment.score)",
+                "bitten.signal.id": "\(signal.signalID)", "bitten.symbol": "\(signal.symbol)",
+                "bitten.signal.score": "\(assessment.score)",
             ])
         return record
     }
@@ -121,7 +122,7 @@ public final class SignalIntake: Service, Sendable {
                             if let suppressed = throttle.allow() {
                                 logger.warning(
                                     "signal rejected",
-                                    metadata: ["reason": "\(error)", "suppressed_since_last": "\(suppressed)"])
+                                    metadata: ["bitten.reason": "\(error)", "bitten.log.suppressed": "\(suppressed)"])
                             }
                         }
                     }

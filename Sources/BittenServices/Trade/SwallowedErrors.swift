@@ -39,7 +39,8 @@ public final class SwallowedErrors: Sendable {
             logger.warning(
                 "trade path: \(operation) failed",
                 metadata: [
-                    "error": "\(error)", "context": "\(context)", "suppressed_since_last": "\(suppressed)",
+                    "bitten.error": "\(error)", "bitten.context": "\(context)",
+                    "bitten.log.suppressed": "\(suppressed)",
                 ])
         }
     }

@@ -33,7 +33,7 @@ extension TradeEngine {
                 if let suppressed = throttle.allow() {
                     logger.warning(
                         "trade ledger not read",
-                        metadata: ["error": "\(error)", "suppressed_since_last": "\(suppressed)"])
+                        metadata: ["bitten.error": "\(error)", "bitten.log.suppressed": "\(suppressed)"])
                 }
                 try? await Task.sleep(for: .milliseconds(200))
                 continue
@@ -135,7 +135,8 @@ extension TradeEngine {
                 logger.warning(
                     "confirmation not applied",
                     metadata: [
-                        "stream_id": "\(entry.id)", "outcome": "\(result)", "type": "\(entry["type"] ?? "")",
+                        "bitten.trade.stream_id": "\(entry.id)", "bitten.outcome": "\(result)",
+                        "bitten.type": "\(entry["type"] ?? "")",
                         "bitten.node.uuid": "\(entry["user_uuid"] ?? "")",
                     ])
             }
@@ -156,7 +157,9 @@ extension TradeEngine {
         droppedStops.increment()
         logger.warning(
             "position opened without its \(what): it was on the wrong side of the fill price and the EA dropped it",
-            metadata: ["bitten.node.uuid": "\(uuid)", "bitten.fire.id": "\(fireID)", "ticket": "\(ticket)"])
+            metadata: [
+                "bitten.node.uuid": "\(uuid)", "bitten.fire.id": "\(fireID)", "bitten.position.ticket": "\(ticket)",
+            ])
         alerts?.raise(
             kind: result == "ok:tp_dropped" ? "target_dropped" : "stop_dropped", uuid: uuid,
             reason:

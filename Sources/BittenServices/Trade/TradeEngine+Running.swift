@@ -56,14 +56,18 @@ extension TradeEngine {
                         ledgerWake.signal()
                         logger.info(
                             "trade shard taken",
-                            metadata: ["shard": "\(lane.index)", "checkpoint": "\(loaded.checkpoint)"])
+                            metadata: [
+                                "bitten.trade.shard": "\(lane.index)",
+                                "bitten.trade.checkpoint": "\(loaded.checkpoint)",
+                            ])
                     }
                 } catch {
                     if let suppressed = throttle.allow() {
                         logger.warning(
                             "trade shard lease not renewed",
                             metadata: [
-                                "shard": "\(lane.index)", "error": "\(error)", "suppressed_since_last": "\(suppressed)",
+                                "bitten.trade.shard": "\(lane.index)", "bitten.error": "\(error)",
+                                "bitten.log.suppressed": "\(suppressed)",
                             ])
                     }
                 }
@@ -91,7 +95,8 @@ extension TradeEngine {
         for waiter in waiters {
             waiter.resume(throwing: TradeEngineUnavailable("trade shard \(lane.index) lost: \(reason)"))
         }
-        logger.warning("trade shard lost", metadata: ["shard": "\(lane.index)", "reason": "\(reason)"])
+        logger.warning(
+            "trade shard lost", metadata: ["bitten.trade.shard": "\(lane.index)", "bitten.reason": "\(reason)"])
     }
 
     /// Commits for every shard owned here, round after round: a round takes what each shard changed since
@@ -129,9 +134,9 @@ extension TradeEngine {
             logger.error(
                 "trade commit: Redis refused commands (the rest of the commit is stored)",
                 metadata: [
-                    "refused": "\(refused.prefix(5).map(\.description).joined(separator: "; "))",
-                    "count": "\(refused.count)",
-                    "suppressed_since_last": "\(suppressed)",
+                    "bitten.socket.refused": "\(refused.prefix(5).map(\.description).joined(separator: "; "))",
+                    "bitten.count": "\(refused.count)",
+                    "bitten.log.suppressed": "\(suppressed)",
                 ])
         }
     }
@@ -150,7 +155,7 @@ extension TradeEngine {
         guard settings.fault == fault,
             taken.contains(where: { $0.changes.contains { if case .fireCreated = $0 { true } else { false } } })
         else { return }
-        logger.critical("fault injection: the process dies here", metadata: ["fault": "\(fault.rawValue)"])
+        logger.critical("fault injection: the process dies here", metadata: ["bitten.trade.fault": "\(fault.rawValue)"])
         _exit(86)
     }
 
@@ -240,8 +245,9 @@ extension TradeEngine {
                     logger.error(
                         "trade commit failed; retrying",
                         metadata: [
-                            "shard": "\(item.lane.index)", "changes": "\(item.changes.count)", "error": "\(error)",
-                            "suppressed_since_last": "\(suppressed)",
+                            "bitten.trade.shard": "\(item.lane.index)", "bitten.trade.changes": "\(item.changes.count)",
+                            "bitten.error": "\(error)",
+                            "bitten.log.suppressed": "\(suppressed)",
                         ])
                 }
             }

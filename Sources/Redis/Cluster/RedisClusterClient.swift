@@ -31,7 +31,7 @@ public final class RedisClusterClient: @unchecked Sendable {
 
     public init(
         url: RedisClusterURL, connectionsPerNode: Int = 1, maxAttempts: Int = 6,
-        logger: Logger = Logger(label: "bitten.redis.cluster")
+        logger: Logger
     ) {
         self.url = url
         self.connectionsPerNode = connectionsPerNode
@@ -106,7 +106,7 @@ public final class RedisClusterClient: @unchecked Sendable {
         guard refresh else { return }
         defer { state.withLock { $0.refreshing = false } }
         do { try await refreshTopology() } catch {
-            logger.warning("cluster slot map not refreshed", metadata: ["error": "\(error)"])
+            logger.warning("cluster slot map not refreshed", metadata: ["bitten.error": "\(error)"])
         }
     }
 

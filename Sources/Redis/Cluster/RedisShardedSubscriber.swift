@@ -27,7 +27,7 @@ public final class RedisShardedSubscriber: @unchecked Sendable {
     private var owner: ClusterEndpoint?
 
     /// Starts a thread that subscribes to `channels`; throws when they span slots.
-    public init(cluster url: RedisClusterURL, channels: [String], logger: Logger = Logger(label: "bitten.redis.pubsub"))
+    public init(cluster url: RedisClusterURL, channels: [String], logger: Logger)
         throws(RedisError)
     {
         guard let first = channels.first else { throw RedisError(.unexpectedReply, "no channel to subscribe to") }
@@ -112,7 +112,7 @@ public final class RedisShardedSubscriber: @unchecked Sendable {
                         logger.notice(
                             "sharded subscription ended by the server; following the slot",
                             metadata: [
-                                "slot": "\(slot)", "was_on": "\(endpoint)",
+                                "bitten.redis.slot": "\(slot)", "bitten.was_on": "\(endpoint)",
                             ])
                         break reading
                     default: continue
@@ -129,7 +129,8 @@ public final class RedisShardedSubscriber: @unchecked Sendable {
                 }
                 if isStopped { break }
                 logger.warning(
-                    "sharded subscriber lost its subscription", metadata: ["slot": "\(slot)", "reason": "\(error)"])
+                    "sharded subscriber lost its subscription",
+                    metadata: ["bitten.redis.slot": "\(slot)", "bitten.reason": "\(error)"])
                 previous = nil
                 Thread.sleep(
                     forTimeInterval: Double(backoff.components.seconds) + Double(backoff.components.attoseconds) / 1e18)
