@@ -121,7 +121,8 @@ let package = Package(
                 "bitten", "BittenServices", "BittenDashboard", "EASimulator", "ZeroMQ", "Redis", "BittenTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                // In-process requests into the router (RouterClient); HummingbirdTesting would add AsyncHTTPClient.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

@@ -1,7 +1,6 @@
 import BittenCore
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import Logging
 import Testing
 
@@ -20,34 +19,31 @@ struct APIHandlerTests {
         var code: String? { (json["error"] as? [String: Any])?["code"] as? String }
     }
 
-    static func app(
+    static func client(
         nodes: FakeNodes? = FakeNodes(count: 25), trade: FakeTradeDesk? = FakeTradeDesk(), token: String? = nil,
         protectReads: Bool = false, alerts: [AlertRecord] = []
-    ) throws -> some ApplicationProtocol {
+    ) throws -> RouterClient {
         let ports = APIPorts(
             system: FakeSystem(alerts: alerts), nodes: nodes, trade: trade, citadel: nil,
             notRunning: trade == nil ? ["trade": "not in this test"] : [:])
         let router = try DashboardApp.router(
             ports: ports, apiToken: token, protectReads: protectReads, logger: Logger(label: "test"))
-        return Application(router: router)
+        return RouterClient(router)
     }
 
     static func call(
-        _ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, body: String? = nil,
+        _ client: RouterClient, _ method: HTTPRequest.Method, _ uri: String, body: String? = nil,
         headers: HTTPFields = [.contentType: "application/json"]
     ) async throws -> Answer {
-        try await client.execute(
-            uri: uri, method: method, headers: body == nil ? [:] : headers,
-            body: body.map { ByteBuffer(string: $0) }
-        ) { response in
-            let object =
-                (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any]
-            return Answer(status: Int(response.status.code), headers: response.headers, json: object ?? [:])
-        }
+        let response = try await client.execute(
+            uri: uri, method: method, headers: body == nil ? [:] : headers, body: body.map { ByteBuffer(string: $0) })
+        let object = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any]
+        return Answer(status: Int(response.status.code), headers: response.headers, json: object ?? [:])
     }
 
     @Test func listsShareOnePaginationSchemeAndCheckTheirBounds() async throws {
-        try await Self.app().test(.router) { client async throws in
+        do {
+            let client = try Self.client()
             let page = try await Self.call(client, .get, "/nodes?limit=10&offset=20")
             #expect(page.status == 200)
             #expect(page.json["total"] as? Int == 25 && page.json["limit"] as? Int == 10)
@@ -73,7 +69,8 @@ struct APIHandlerTests {
     }
 
     @Test func undeclaredMethodsAre405WithAllow() async throws {
-        try await Self.app().test(.router) { client async throws in
+        do {
+            let client = try Self.client()
             let users = try await Self.call(client, .delete, "/users")
             #expect(users.status == 405 && users.code == "method_not_allowed")
             #expect(users.headers[.allow] == "GET, POST")
@@ -84,7 +81,8 @@ struct APIHandlerTests {
     }
 
     @Test func oneMiddlewareGuardsWritesAndOptionallyReads() async throws {
-        try await Self.app(token: "s3cret").test(.router) { client async throws in
+        do {
+            let client = try Self.client(token: "s3cret")
             let open = try await Self.call(client, .get, "/nodes")
             #expect(open.status == 200)
             let refused = try await Self.call(client, .post, "/users", body: #"{"uuid":"user_new"}"#)
@@ -94,7 +92,8 @@ struct APIHandlerTests {
                 headers: [.contentType: "application/json", .authorization: "Bearer s3cret"])
             #expect(taken.status == 201, "\(taken.json)")
         }
-        try await Self.app(token: "s3cret", protectReads: true).test(.router) { client async throws in
+        do {
+            let client = try Self.client(token: "s3cret", protectReads: true)
             #expect(try await Self.call(client, .get, "/nodes").status == 401)
             #expect(try await Self.call(client, .get, "/nodes?access_token=s3cret").status == 200)
             #expect(try await Self.call(client, .get, "/health").status == 200)
@@ -102,7 +101,8 @@ struct APIHandlerTests {
     }
 
     @Test func bodiesAreJSONBoundedAndChecked() async throws {
-        try await Self.app().test(.router) { client async throws in
+        do {
+            let client = try Self.client()
             let text = try await Self.call(
                 client, .post, "/users", body: "uuid=x", headers: [.contentType: "text/plain"])
             #expect(text.status == 415 && text.code == "unsupported_media_type")
@@ -126,7 +126,8 @@ struct APIHandlerTests {
     }
 
     @Test func usersAreCreatedChangedAndTheirOverrideClearedWithZero() async throws {
-        try await Self.app().test(.router) { client async throws in
+        do {
+            let client = try Self.client()
             let created = try await Self.call(
                 client, .post, "/users", body: #"{"uuid":"user_a1","tier":"commander","risk_override":2}"#)
             #expect(created.status == 201 && created.json["tier"] as? String == "COMMANDER")
@@ -144,7 +145,8 @@ struct APIHandlerTests {
     }
 
     @Test func fireAnswersCreatedThenTheEarlierFireAndRefusalsCarryTheirCode() async throws {
-        try await Self.app().test(.router) { client async throws in
+        do {
+            let client = try Self.client()
             let first = try await Self.call(client, .post, "/fire/SIG_1", body: #"{"user_uuid":"user_a1"}"#)
             #expect(first.status == 201 && first.json["fire_id"] as? String == "F-20261205-00-000001")
             let repeated = try await Self.call(client, .post, "/fire/SIG_1?user=user_a1")
@@ -158,8 +160,8 @@ struct APIHandlerTests {
             #expect(try await Self.call(client, .get, "/fires/F-20261205-00-000001").status == 200)
             #expect(try await Self.call(client, .get, "/fires/F-20261205-00-000009").code == "fire_not_found")
         }
-        try await Self.app(trade: FakeTradeDesk(refusal: FireRefusal(.noFreeSlot, "2 of 2 slots in use"))).test(.router)
-        { client async throws in
+        do {
+            let client = try Self.client(trade: FakeTradeDesk(refusal: FireRefusal(.noFreeSlot, "2 of 2 slots in use")))
             let refused = try await Self.call(client, .post, "/fire/SIG_1", body: #"{"user_uuid":"user_a1"}"#)
             #expect(refused.status == 409 && refused.code == "no_free_slot")
             let close = try await Self.call(client, .post, "/positions/77/close")
@@ -168,7 +170,8 @@ struct APIHandlerTests {
     }
 
     @Test func signalsOfTheRightShapeButNoMeaningAre422() async throws {
-        try await Self.app().test(.router) { client async throws in
+        do {
+            let client = try Self.client()
             let signal =
                 #"{"signal_id":"SIG_OK_1","symbol":"EURUSD","direction":"BUY","entry_price":1.085,"#
                 + #""stop_loss":1.08,"take_profit":1.095,"engine_note":"kept"}"#
@@ -193,7 +196,8 @@ struct APIHandlerTests {
     }
 
     @Test func aServiceThisProcessDoesNotRunIs503WithTheReason() async throws {
-        try await Self.app(nodes: nil, trade: nil).test(.router) { client async throws in
+        do {
+            let client = try Self.client(nodes: nil, trade: nil)
             let fires = try await Self.call(client, .get, "/fires")
             #expect(fires.status == 503 && fires.code == "unavailable")
             #expect(
@@ -215,7 +219,8 @@ struct APIHandlerTests {
                 source: source, kind: kind, symbol: "EURUSD", uuid: nil, message: "alert \(index)",
                 timestamp: Double(100 - index))
         }
-        try await Self.app(alerts: alerts).test(.router) { client async throws in
+        do {
+            let client = try Self.client(alerts: alerts)
             let page = try await Self.call(client, .get, "/alerts?limit=2&offset=1")
             #expect(
                 (page.json["alerts"] as? [[String: Any]])?.compactMap { $0["message"] as? String } == [
