@@ -7,11 +7,20 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=.build/test-output
 mkdir -p "$out"
-if ! command -v st >/dev/null 2>&1; then
+find_st() {
+  command -v st 2>/dev/null && return
+  for dir in "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)" "$HOME/.local/bin"; do
+    [ -x "$dir/st" ] && { echo "$dir/st"; return; }
+  done
+}
+st=$(find_st)
+if [ -z "$st" ]; then
   scripts/install-deps.sh --fuzzer || true
+  hash -r
+  st=$(find_st)
 fi
-if ! command -v st >/dev/null 2>&1; then
-  echo "API fuzz FAILED: schemathesis could not be installed (pip install schemathesis)"
+if [ -z "$st" ]; then
+  echo "API fuzz FAILED: schemathesis could not be installed (pip install schemathesis==4.32.5)"
   exit 1
 fi
 bin=.build/debug/bitten
@@ -38,7 +47,7 @@ for _ in $(seq 200); do
   python3 -c "import urllib.request; urllib.request.urlopen('$base/health', timeout=1)" 2>/dev/null && break
   sleep 0.2
 done
-st --no-color --config-file schemathesis.toml run "$base/openapi.yaml" --url "$base" --checks all \
+"$st" --no-color --config-file schemathesis.toml run "$base/openapi.yaml" --url "$base" --checks all \
   --max-examples "${1:-10}" --seed 20261205 -H "Authorization: Bearer $token" > "$out/api-fuzz.txt" 2>&1
 status=$?
 sed -n '/SUMMARY/,$p' "$out/api-fuzz.txt"
