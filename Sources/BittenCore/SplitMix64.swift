@@ -1,8 +1,11 @@
 /// A small deterministic generator (SplitMix64): the simulator's price walks and the property tests
 /// need repeatable randomness.
 public struct SplitMix64: Sendable {
+    /// The generator's state.
     public var state: UInt64
+    /// A generator from `seed` (the same seed, the same numbers).
     public init(seed: UInt64) { state = seed }
+    /// The next number.
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

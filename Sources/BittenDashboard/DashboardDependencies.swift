@@ -4,12 +4,19 @@ import Redis
 
 /// What the HTTP API reads from the running system.
 public struct DashboardDependencies: Sendable {
+    /// The services board (`/services`, `/health`).
     public var board: ServiceBoard
+    /// The shared Redis client (health and alerts).
     public var redis: RedisClient?
+    /// The node registry, when this process runs it.
     public var registry: NodeRegistry?
+    /// The heartbeat monitor (health score), when this process runs it.
     public var monitor: HeartbeatMonitor?
+    /// The bound sockets (ports and their counters).
     public var sockets: ServerSockets?
+    /// The data directory (free space in `/health`).
     public var dataDir: String
+    /// The version `/health` shows.
     public var version: String
     /// The trade path, when this process runs it.
     public var trade: TradeDependencies?
@@ -25,6 +32,7 @@ public struct DashboardDependencies: Sendable {
     /// Prometheus text of every metric.
     public var metricsText: @Sendable () -> String
 
+    /// What the API reads, from the running system.
     public init(
         board: ServiceBoard, redis: RedisClient?, registry: NodeRegistry?, monitor: HeartbeatMonitor?,
         sockets: ServerSockets?, dataDir: String, version: String, trade: TradeDependencies? = nil,

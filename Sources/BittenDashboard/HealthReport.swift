@@ -56,6 +56,7 @@ struct HealthReport: Encodable {
     }
 }
 
+/// The process's start time and resource use, for `/health`.
 public enum ProcessStats {
     static let started = Date()
 

@@ -25,12 +25,19 @@ public final class BittenProcess: @unchecked Sendable {
 
     /// `http://127.0.0.1:PORT`.
     public var httpBase: String { "http://127.0.0.1:\(ports["BITTEN_HTTP_PORT"] ?? 0)" }
+    /// The EA command port (5555) it bound.
     public var commandPort: Int { ports["BITTEN_COMMAND_PORT"] ?? 0 }
+    /// The market-data port (5556).
     public var marketPort: Int { ports["BITTEN_MARKET_PORT"] ?? 0 }
+    /// The confirmation port (5558).
     public var confirmPort: Int { ports["BITTEN_CONFIRM_PORT"] ?? 0 }
+    /// The relay port (5560).
     public var relayPort: Int { ports["BITTEN_RELAY_PORT"] ?? 0 }
+    /// The alert port (5565).
     public var alertPort: Int { ports["BITTEN_ALERT_PORT"] ?? 0 }
+    /// The CITADEL query port (5566).
     public var queryPort: Int { ports["BITTEN_QUERY_PORT"] ?? 0 }
+    /// The process id.
     public var pid: Int32 { process.processIdentifier }
 
     /// The `bitten` binary next to the test bundle (SwiftPM builds both into the same folder).

@@ -6,9 +6,13 @@ public final class ManualClock: Clock, Sendable {
     public struct Instant: InstantProtocol, Sendable {
         /// Time since the clock's start.
         public var offset: Duration
+        /// An instant `offset` after the clock's origin.
         public init(offset: Duration) { self.offset = offset }
+        /// The instant `duration` later.
         public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        /// The time from here to `other`.
         public func duration(to other: Instant) -> Duration { other.offset - offset }
+        /// Earlier than.
         public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
     }
 
@@ -19,11 +23,15 @@ public final class ManualClock: Clock, Sendable {
 
     private let state = Mutex(State())
 
+    /// A clock at its origin.
     public init() {}
 
+    /// The current instant (moves only when advanced).
     public var now: Instant { state.withLock { $0.now } }
+    /// One nanosecond.
     public var minimumResolution: Duration { .nanoseconds(1) }
 
+    /// Returns once the clock is advanced to `deadline`.
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let ready = state.withLock { state -> Bool in

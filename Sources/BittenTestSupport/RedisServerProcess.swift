@@ -69,6 +69,8 @@ extension RedisServerProcess {
 
 /// A failure inside the test helpers.
 public struct TestSupportError: Error, CustomStringConvertible {
+    /// What went wrong.
     public let description: String
+    /// A failure with its reason.
     public init(_ description: String) { self.description = description }
 }

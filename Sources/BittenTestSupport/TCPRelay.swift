@@ -10,6 +10,7 @@ import Synchronization
 /// (they stay open, like a link whose far end lost power), new connections relay normally. When one
 /// side of a relayed connection closes, the other is closed too.
 public final class TCPRelay: Sendable {
+    /// The port it listens on.
     public let port: Int
     private let listener: Int32
     private let target: Int
@@ -27,6 +28,7 @@ public final class TCPRelay: Sendable {
         var frozen = false
     }
 
+    /// A relay from a free loopback port to `target`.
     public init(to target: Int) throws {
         self.target = target
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

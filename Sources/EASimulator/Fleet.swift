@@ -7,13 +7,21 @@ import ZeroMQ
 
 /// Counters of a running fleet.
 public struct FleetStats: Sendable, Equatable {
+    /// EAs connected.
     public var connected = 0
+    /// Messages sent, all sockets.
     public var sent = 0
+    /// TICK messages sent on 5556.
     public var ticksSent = 0
+    /// HEARTBEAT messages sent on 5555.
     public var heartbeatsSent = 0
+    /// Commands read from 5555.
     public var commandsReceived = 0
+    /// `fire` commands read.
     public var firesReceived = 0
+    /// Trade confirmations sent on 5558.
     public var confirmationsSent = 0
+    /// Answers to the server's pings.
     public var pongsSent = 0
 }
 
@@ -39,6 +47,7 @@ public final class Fleet: Service, Sendable {
         var commandLog: [(uuid: String, text: String)] = []
     }
 
+    /// How many EAs, where they connect, how they behave.
     public let configuration: FleetConfiguration
     let logger: Logger
     let state: Mutex<State>
@@ -46,6 +55,7 @@ public final class Fleet: Service, Sendable {
     let loops: [SocketLoop]
     let ready = Mutex<Bool>(false)
 
+    /// A fleet; it connects when it runs.
     public init(configuration: FleetConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
@@ -210,6 +220,7 @@ public final class Fleet: Service, Sendable {
 
     static func now() -> String { MetaTraderTime(epochSeconds: Int(Date().timeIntervalSince1970)).description }
 
+    /// Connects every EA, then sends on schedule and answers commands until shutdown.
     public func run() async throws {
         try await connectAll()
         // Commands are answered on the socket loop's thread as they arrive, like the EA's own timer

@@ -18,8 +18,11 @@ public struct FleetConfiguration: Sendable {
     public var count: Int
     /// Server host the EAs connect to.
     public var host: String
+    /// The server's command port (5555).
     public var commandPort: Int
+    /// The server's market-data port (5556).
     public var marketPort: Int
+    /// The server's confirmation port (5558).
     public var confirmPort: Int
     /// Every EA's UUID is `uuidPrefix` + a 7-digit number + `x`.
     public var uuidPrefix: String = "user_sim_"
@@ -69,6 +72,7 @@ public struct FleetConfiguration: Sendable {
     /// Loop threads at most.
     public var maxLoops: Int = 4
 
+    /// A fleet of `count` EAs against `host`.
     public init(
         count: Int, host: String = "127.0.0.1", commandPort: Int = 5555, marketPort: Int = 5556,
         confirmPort: Int = 5558, heartbeatInterval: Duration = .seconds(30), tickInterval: Duration? = .seconds(1)

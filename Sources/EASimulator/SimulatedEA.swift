@@ -11,14 +11,18 @@ public struct SimulatedEA: Sendable {
         var tp: Double
     }
 
+    /// The user's UUID (the EA's `target_uuid`).
     public let uuid: String
+    /// The MetaTrader account number.
     public internal(set) var account: Int
+    /// The EA's node id.
     public internal(set) var nodeID: String
     /// Canonical symbols traded (the first is the chart symbol).
     var symbols: [String]
     /// Canonical Market Watch symbols (ticked).
     var marketWatch: [String]
     var currency: String
+    /// The account balance.
     public internal(set) var balance: Double = 10_000
     var equity: Double = 10_000
     var margin: Double = 0
@@ -30,6 +34,7 @@ public struct SimulatedEA: Sendable {
     public internal(set) var silenced = false
     /// A quiet chart symbol: the EA keeps sending its timer messages but reads no command.
     public internal(set) var quiet = false
+    /// True once stopped (a muted, disconnected or restarting EA).
     public internal(set) var stopped = false
     /// Positions the simulated broker closed at their stop loss or take profit (never reported).
     public internal(set) var brokerCloses: [(ticket: Int, reason: String, price: Double, profit: Double)] = []

@@ -16,6 +16,7 @@ public enum RedisClientState: Sendable, Equatable, CustomStringConvertible {
     /// The client has shut down.
     case closed
 
+    /// The state's name (`connected`, `reconnecting`…).
     public var description: String {
         switch self {
         case .connecting: "connecting"

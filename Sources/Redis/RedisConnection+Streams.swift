@@ -75,6 +75,7 @@ public struct StreamEntry: Sendable, Equatable {
     /// The value of the first field named `name`.
     public subscript(_ name: String) -> String? { fields.first(where: { $0.0 == name })?.1 }
 
+    /// An entry with its id and fields.
     public init(id: String, fields: [(String, String)]) {
         self.id = id
         self.fields = fields
@@ -107,6 +108,7 @@ public struct StreamEntry: Sendable, Equatable {
         return entries
     }
 
+    /// Same id and the same fields in the same order.
     public static func == (lhs: StreamEntry, rhs: StreamEntry) -> Bool {
         lhs.id == rhs.id && lhs.fields.map(\.0) == rhs.fields.map(\.0) && lhs.fields.map(\.1) == rhs.fields.map(\.1)
     }

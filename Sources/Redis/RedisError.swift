@@ -36,5 +36,6 @@ public struct RedisError: Error, CustomStringConvertible, Sendable, Equatable {
     /// True for failures where the server may be back later (connection, I/O, back-off).
     public var isConnectionProblem: Bool { [.connectionFailed, .io, .unavailable].contains(code) }
 
+    /// The code and the message.
     public var description: String { "redis \(code.rawValue): \(message)" }
 }

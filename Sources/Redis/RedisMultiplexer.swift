@@ -24,6 +24,7 @@ import Synchronization
 /// - Blocking commands (BRPOP, XREADGROUP BLOCK) must not come here: they would hold a shared
 ///   connection. `RedisClient.withConnection` runs them on a connection of their own.
 public final class RedisMultiplexer: @unchecked Sendable {
+    /// The server.
     public let url: RedisURL
     let connectionCount: Int
     let connectTimeout: Double

@@ -60,6 +60,7 @@ public enum RedisReply: Sendable, Equatable, CustomStringConvertible {
         return self
     }
 
+    /// The reply as `redis-cli` would show it, in one line.
     public var description: String {
         switch self {
         case .string: "\"\(string ?? "")\""

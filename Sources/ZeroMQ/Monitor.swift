@@ -3,6 +3,7 @@ import Glibc
 
 /// One event of a socket monitor (`zmq_socket_monitor`): what happened to which connection.
 public struct MonitorEvent: Sendable, Equatable {
+    /// What happened on the socket.
     public enum Kind: Sendable, Equatable {
         /// A peer's TCP connection was accepted; `value` is its file descriptor.
         case accepted
@@ -14,6 +15,7 @@ public struct MonitorEvent: Sendable, Equatable {
         case other(UInt16)
     }
 
+    /// What happened.
     public let kind: Kind
     /// The event's value: a file descriptor for `accepted` and `disconnected`, an error code for failures.
     public let value: UInt32
@@ -22,13 +24,19 @@ public struct MonitorEvent: Sendable, Equatable {
 
     /// The events `Socket.startMonitor` can ask for.
     public struct Selection: OptionSet, Sendable {
+        /// libzmq's event bits.
         public let rawValue: Int32
+        /// Events from libzmq's bits.
         public init(rawValue: Int32) { self.rawValue = rawValue }
+        /// A connection accepted.
         public static let accepted = Selection(rawValue: ZMQ_EVENT_ACCEPTED)
+        /// A connection closed.
         public static let disconnected = Selection(rawValue: ZMQ_EVENT_DISCONNECTED)
+        /// A ZMTP handshake (and CURVE, if on) completed.
         public static let handshakeSucceeded = Selection(rawValue: ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
     }
 
+    /// An event as libzmq reported it.
     public init(kind: Kind, value: UInt32, endpoint: String) {
         self.kind = kind
         self.value = value

@@ -77,6 +77,7 @@ extension Socket {
         try setOption(ZMQ_TCP_KEEPALIVE_CNT, Int32(max(1, count)), name: "ZMQ_TCP_KEEPALIVE_CNT")
     }
 
+    /// Sets the socket's identity (ZMQ_ROUTING_ID), before it connects.
     public func setIdentity(_ identity: [UInt8]) throws(ZMQError) {
         try setOption(ZMQ_ROUTING_ID, bytes: identity, name: "ZMQ_ROUTING_ID")
     }

@@ -2,9 +2,13 @@ import CZeroMQ
 
 /// One ZAP authentication request (RFC 27) from libzmq.
 public struct ZAPRequest: Sendable, Equatable {
+    /// The request id, echoed in the reply.
     public let requestID: [UInt8]
+    /// The ZAP domain of the socket.
     public let domain: String
+    /// The peer's IP address.
     public let address: String
+    /// `NULL`, `PLAIN` or `CURVE`.
     public let mechanism: String
     /// The client's CURVE public key (32 bytes) when the mechanism is CURVE.
     public let credentials: [UInt8]

@@ -26,6 +26,7 @@ public struct ZMQError: Error, CustomStringConvertible, Sendable, Equatable {
     /// True when a ROUTER_MANDATORY send named an identity that is not connected (`EHOSTUNREACH`).
     public var hostUnreachable: Bool { code == EHOSTUNREACH }
 
+    /// The operation, libzmq's message and the errno.
     public var description: String { "\(operation): \(message) (errno \(code))" }
 }
 

@@ -8,8 +8,11 @@
 public enum ZMTPProbe {
     /// Why the probe failed, in words for the operator.
     public struct Failure: Error, CustomStringConvertible, Sendable, Equatable {
+        /// What went wrong, in one line.
         public let message: String
+        /// A failure with its reason.
         public init(_ message: String) { self.message = message }
+        /// The reason.
         public var description: String { message }
     }
 

@@ -50,6 +50,7 @@ struct APIClient {
 }
 
 extension Tier: ExpressibleByArgument {
+    /// A tier from its name, any case.
     public init?(argument: String) { self.init(name: argument) }
 }
 

@@ -1,10 +1,15 @@
 /// A CITADEL alert. `kind` is the protocol's: `liquidity_sweep`, `manipulation_detected`,
 /// `zone_broken`, `signal_stale`.
 public struct CitadelAlert: Sendable, Equatable {
+    /// What kind it is.
     public var kind: String
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String
+    /// When (epoch seconds).
     public var at: Double
+    /// What happened, for a person.
     public var message: String
+    /// What the alert's kind adds (the zone, the depth of a sweep…).
     public var details: [String: JSONValue]
 
     /// The alert's JSON object (for the PUB frame, Redis and the API).
@@ -22,9 +27,13 @@ public struct CitadelAlert: Sendable, Equatable {
 /// signals it watches for decay. Pure and clock-free: every call takes the time. Not thread-safe; the
 /// service keeps it behind a lock.
 public struct CitadelEngine: Sendable {
+    /// The settings.
     public let settings: CitadelSettings
+    /// The instruments by symbol.
     public let instruments: InstrumentTable
+    /// The market state per symbol.
     public private(set) var markets: [String: SymbolMarket] = [:]
+    /// The liquidity map (zones, sweeps) per symbol.
     public private(set) var maps: [String: LiquidityMap] = [:]
     private var lastAlert: [String: Double] = [:]
     private var liveSignals: [String: (query: ProtectionQuery, expiresAt: Double, stale: Bool)] = [:]
@@ -32,10 +41,13 @@ public struct CitadelEngine: Sendable {
     public private(set) var suppressed: [String: Int] = [:]
     /// Ticks and bars processed.
     public private(set) var ticksSeen = 0
+    /// Bars taken in.
     public private(set) var barsSeen = 0
 
+    /// The live signals watched for decay at most.
     public static let maxLiveSignals = 500
 
+    /// An engine with no market data yet.
     public init(settings: CitadelSettings = CitadelSettings(), instruments: InstrumentTable = .standard) {
         self.settings = settings
         self.instruments = instruments

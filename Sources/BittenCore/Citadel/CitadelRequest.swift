@@ -9,6 +9,7 @@ public enum CitadelRequest: Sendable, Equatable {
     /// The largest request accepted (bytes).
     public static let maxBytes = 4096
 
+    /// A query from its JSON (a protection query or a zones query); a bad one names its field.
     public static func decode(_ bytes: [UInt8]) throws(WireError) -> CitadelRequest {
         let r = try FieldReader(parsing: bytes, maxBytes: maxBytes)
         let type = try r.optionalString("type", maxLength: 32) ?? "protection_query"

@@ -39,6 +39,7 @@ public struct CitadelSettings: Sendable, Equatable {
     public var swingBars = 2
     /// How far (pips) price must pierce a zone for a sweep; per symbol in `sweepThresholdOverrides`.
     public var sweepThresholdPips = 3.0
+    /// Sweep thresholds in pips for symbols that move in larger steps.
     public var sweepThresholdOverrides: [String: Double] = ["XAUUSD": 10, "BTCUSD": 50]
     /// Bars (including the piercing one) within which the close must come back inside.
     public var confirmationBars = 3
@@ -48,6 +49,7 @@ public struct CitadelSettings: Sendable, Equatable {
     public var dailyDecay = 0.95
     /// Seconds after its last touch a zone expires.
     public var zoneLifetime = 86_400.0
+    /// Zones kept per symbol.
     public var maxZones = 15
     /// Zones at least this strong are institutional.
     public var institutionalStrength = 7.0
@@ -76,12 +78,15 @@ public struct CitadelSettings: Sendable, Equatable {
     /// Seconds of spread history for the statistics.
     public var spreadWindow = 3_600.0
 
+    /// The defaults.
     public init() {}
 
+    /// The depth, in price, a pierce needs to count as a sweep on `symbol`.
     public func sweepThreshold(symbol: String, pip: Double) -> Double {
         (sweepThresholdOverrides[symbol] ?? sweepThresholdPips) * pip
     }
 
+    /// The lot multiplier of a risk level.
     public func multiplier(for level: RiskLevel) -> Double { multipliers[level] ?? 1.0 }
 }
 

@@ -2,16 +2,24 @@ import Foundation
 
 /// A support or resistance zone found from a swing.
 public struct Zone: Sendable, Equatable, Codable {
+    /// Below the price (support) or above it (resistance).
     public enum Kind: String, Sendable, Codable { case support, resistance }
 
+    /// The id.
     public var id: Int
+    /// What kind it is.
     public var kind: Kind
+    /// The price.
     public var price: Double
     /// Strength 1–10 as of `updatedAt`; read it with `strength(at:)`, which applies the daily decay.
     public var baseStrength: Double
+    /// How often the price came back to it.
     public var touches: Int
+    /// When the zone formed (epoch seconds).
     public var formedAt: Double
+    /// When the strength was last set (epoch seconds).
     public var updatedAt: Double
+    /// The bar volume when the zone formed.
     public var volumeAtFormation: Double
     /// Open time of the newest bar that formed or touched the zone (one touch per bar).
     public var lastBar: Double
@@ -34,11 +42,15 @@ public struct Zone: Sendable, Equatable, Codable {
 public struct Sweep: Sendable, Equatable, Codable {
     /// `bullish_sweep`: through resistance then back below; `bearish_sweep`: through support then back above.
     public var kind: String
+    /// The swept zone's price.
     public var zonePrice: Double
+    /// The swept zone's kind.
     public var zoneKind: Zone.Kind
+    /// The swept zone's strength.
     public var zoneStrength: Double
     /// How far beyond the zone price went, in pips.
     public var depthPips: Double
+    /// When (epoch seconds).
     public var at: Double
     /// The direction the reversal favours: SELL after a resistance sweep, BUY after a support sweep.
     public var reversal: Direction
@@ -65,12 +77,16 @@ public enum LiquidityEvent: Sendable, Equatable {
 ///   `confirmationBars` bars is a sweep (recorded once); a pierce that stays outside is a break,
 ///   and the zone is removed.
 public struct LiquidityMap: Sendable {
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public let symbol: String
+    /// The zones, strongest first.
     public private(set) var zones: [Zone] = []
+    /// The recent sweeps, oldest first.
     public private(set) var sweeps: [Sweep] = []
     private var nextID = 1
     let settings: CitadelSettings
 
+    /// An empty map for `symbol`.
     public init(symbol: String, settings: CitadelSettings) {
         self.symbol = symbol
         self.settings = settings

@@ -2,13 +2,18 @@
 public struct Ring<Element: Sendable>: Sendable {
     private var storage: [Element] = []
     private var head = 0
+    /// The most it holds.
     public let capacity: Int
 
+    /// A ring of at most `capacity` elements.
     public init(capacity: Int) { self.capacity = max(1, capacity) }
 
+    /// How many.
     public var count: Int { storage.count }
+    /// Whether it holds nothing.
     public var isEmpty: Bool { storage.isEmpty }
 
+    /// Adds an element, dropping the oldest when full.
     public mutating func append(_ element: Element) {
         if storage.count < capacity {
             storage.append(element)
@@ -21,6 +26,7 @@ public struct Ring<Element: Sendable>: Sendable {
     /// The `index`-th element, oldest first.
     public subscript(index: Int) -> Element { storage[(head + index) % storage.count] }
 
+    /// The newest element.
     public var last: Element? { storage.isEmpty ? nil : self[storage.count - 1] }
 
     /// Every element, oldest first.
@@ -32,12 +38,18 @@ public struct Ring<Element: Sendable>: Sendable {
 public struct Bar: Sendable, Equatable, Codable {
     /// Epoch seconds of the bar's open.
     public var time: Double
+    /// The bar's open.
     public var open: Double
+    /// The bar's high.
     public var high: Double
+    /// The bar's low.
     public var low: Double
+    /// The bar's close.
     public var close: Double
+    /// The tick volume.
     public var volume: Double
 
+    /// A bar.
     public init(time: Double, open: Double, high: Double, low: Double, close: Double, volume: Double = 0) {
         self.time = time
         self.open = open
@@ -50,10 +62,15 @@ public struct Bar: Sendable, Equatable, Codable {
 
 /// Spread statistics in pips over the recent window.
 public struct SpreadStats: Sendable, Equatable, Codable {
+    /// The latest spread.
     public var current: Double
+    /// The median.
     public var median: Double
+    /// The 90th percentile.
     public var p90: Double
+    /// The 99th percentile.
     public var p99: Double
+    /// Samples in the window.
     public var samples: Int
     /// current / median (1 when unknown).
     public var ratio: Double { median > 0 ? current / median : 1 }
@@ -63,20 +80,28 @@ public struct SpreadStats: Sendable, Equatable, Codable {
 /// analysis bars (from the EA's OHLC or built from ticks), volume and ATR-style volatility. Every
 /// update is O(1) amortised; statistics are computed when asked.
 public struct SymbolMarket: Sendable {
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public let symbol: String
+    /// The symbol's pip size.
     public private(set) var pip: Double
+    /// The bid.
     public private(set) var bid = 0.0
+    /// The ask.
     public private(set) var ask = 0.0
+    /// When the last tick came (epoch seconds).
     public private(set) var lastTickAt = 0.0
+    /// The recent ticks, oldest first.
     public private(set) var ticks: Ring<TickSample>
     private var spreads: Ring<(time: Double, pips: Double)>
     private var lastSpreadSecond = -1.0
     /// Median spread (pips) and sample count over the window, refreshed when a sample is added (at
     /// most once a second), so the per-tick spike check does not sort.
     public private(set) var spreadMedian = 0.0
+    /// Spread samples taken.
     public private(set) var spreadSampleCount = 0
     private var lastMedianAt = -Double.infinity
     let spreadWindow: Double
+    /// The M5 bars, oldest first.
     public private(set) var bars: Ring<Bar>
     /// The bar being built from ticks.
     public private(set) var forming: Bar?
@@ -84,12 +109,17 @@ public struct SymbolMarket: Sendable {
     public private(set) var feedBars = false
     let barSeconds: Double
 
+    /// One tick as kept in the window.
     public struct TickSample: Sendable, Equatable {
+        /// When (epoch seconds).
         public var time: Double
+        /// The bid.
         public var bid: Double
+        /// The ask.
         public var ask: Double
     }
 
+    /// A symbol's state from its first price.
     public init(symbol: String, price: Double, settings: CitadelSettings, instruments: InstrumentTable = .standard) {
         self.symbol = symbol
         self.pip = pipSize(symbol: symbol, price: price, instruments: instruments)
@@ -101,7 +131,9 @@ public struct SymbolMarket: Sendable {
         self.spreadWindow = settings.spreadWindow
     }
 
+    /// The mid price.
     public var mid: Double { (bid + ask) / 2 }
+    /// The spread in pips.
     public var spreadPips: Double { pip > 0 ? (ask - bid) / pip : 0 }
 
     /// Adds a quote; returns the bar it completed, if any.

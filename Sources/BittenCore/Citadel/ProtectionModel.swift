@@ -2,14 +2,18 @@ import Foundation
 
 /// What CITADEL is asked to score.
 public struct ProtectionQuery: Sendable, Equatable {
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String
     /// Nil: scored for both directions and the riskier one kept.
     public var direction: Direction?
+    /// The entry price.
     public var entry: Double
+    /// The stop loss price (nil: none).
     public var stopLoss: Double?
     /// When the signal was made (nil: now), for the age part of the decay.
     public var createdAt: Double?
 
+    /// A query for an entry (and its stop loss), in one direction or both.
     public init(symbol: String, direction: Direction?, entry: Double, stopLoss: Double?, createdAt: Double? = nil) {
         self.symbol = symbol
         self.direction = direction
@@ -21,12 +25,18 @@ public struct ProtectionQuery: Sendable, Equatable {
 
 /// Each factor's value 0–10 (5 is neutral) and its weight in the score.
 public struct ProtectionFactors: Sendable, Equatable, Codable {
+    /// How far the entry is from the nearest zone.
     public var zoneProximity: Double
+    /// Recent sweeps in the trade's favour or against it.
     public var sweepProtection: Double
+    /// Volatility against its norm.
     public var volatility: Double
+    /// Session and time of day.
     public var timeRisk: Double
+    /// Decay and confluence.
     public var confluence: Double
 
+    /// The factors' weights in the score.
     public static let weights = (zone: 0.30, sweep: 0.25, volatility: 0.20, time: 0.15, confluence: 0.10)
 
     /// 5 + Σ weight × (factor − 5), clamped to 1–10 and rounded to one decimal.
@@ -52,8 +62,11 @@ public struct SignalDecay: Sendable, Equatable, Codable {
     /// Price drift since the signal as a signed fraction of the stop distance (positive: price ran
     /// in the trade's direction, i.e. the entry was run over; negative: towards the stop).
     public var drift: Double
+    /// Spread now over spread when the signal came.
     public var spreadRatio: Double
+    /// Volume now over volume when the signal came.
     public var volumeRatio: Double
+    /// The signal's age, seconds.
     public var ageSeconds: Double
     /// 0.4 × drift term + 0.25 × spread term + 0.1 × volume term + 0.25 × age term.
     public var factor: Double
@@ -68,19 +81,32 @@ public struct SignalDecay: Sendable, Equatable, Codable {
 
 /// CITADEL's full answer for one query.
 public struct ProtectionReport: Sendable, Equatable {
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String
+    /// `BUY` or `SELL`.
     public var direction: Direction?
+    /// The entry price.
     public var entry: Double
+    /// The stop loss price (nil: none).
     public var stopLoss: Double?
+    /// Each factor, 0–10.
     public var factors: ProtectionFactors
+    /// The protection score, 1–10.
     public var score: Double
+    /// The risk level (`FORTRESS` … `DANGER`).
     public var level: RiskLevel
+    /// The lot multiplier CITADEL gives the score.
     public var multiplier: Double
+    /// What to do, in one line.
     public var recommendation: String
+    /// CITADEL's reasons, one line each.
     public var insights: [String]
+    /// How the signal has aged, for a live signal.
     public var decay: SignalDecay?
+    /// When (epoch seconds).
     public var at: Double
 
+    /// The score, level, multiplier and insights a signal record keeps.
     public var assessment: ProtectionAssessment {
         ProtectionAssessment(score: score, level: level.rawValue, multiplier: multiplier, insights: insights)
     }
@@ -127,6 +153,7 @@ public struct ProtectionReport: Sendable, Equatable {
 ///   the rollover hour (21–22 UTC) 2, the weekend 1, Friday evening 3.
 /// - **confluence** (10 %): 10 × the signal's decay factor (drift, spread, volume, age).
 public enum ProtectionModel {
+    /// The protection score of `query` from the market state and the liquidity map (the rules above).
     public static func assess(
         _ query: ProtectionQuery, market: SymbolMarket?, map: LiquidityMap?, settings: CitadelSettings, at time: Double
     ) -> ProtectionReport {

@@ -15,6 +15,7 @@ public struct HealthInputs: Sendable, Equatable {
     /// Alerts raised in the last 10 minutes.
     public var recentAlerts: Int
 
+    /// A score.
     public init(
         totalNodes: Int, onlineNodes: Int, freshNodes: Int, redisLatency: Duration?, servicesRunning: Int,
         servicesTotal: Int, recentAlerts: Int

@@ -29,19 +29,24 @@ public struct JSONFields: Sendable, Equatable {
     /// How many strings of the document were not UTF-8 and were read as Windows-1252.
     public var legacyTextStrings = 0
 
+    /// No fields.
     public init() {}
 
+    /// Fields from a dictionary.
     public init(_ dictionary: [String: JSONValue]) {
         pairs = dictionary.map { ($0.key, $0.value) }
     }
 
+    /// How many.
     public var count: Int { pairs.count }
 
+    /// The position of `key`, if present.
     public func index(of key: String) -> Int? {
         let length = key.utf8.count
         return pairs.firstIndex { $0.key.utf8.count == length && $0.key == key }
     }
 
+    /// The value of `key`.
     public subscript(key: String) -> JSONValue? {
         // Lengths first: a key of another byte length is never compared character by character (and never
         // matches: JSON names are compared code point by code point, not by Unicode canonical equivalence).
@@ -55,5 +60,6 @@ public struct JSONFields: Sendable, Equatable {
         Dictionary(pairs.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
     }
 
+    /// The same keys with the same values.
     public static func == (lhs: JSONFields, rhs: JSONFields) -> Bool { lhs.dictionary == rhs.dictionary }
 }

@@ -11,6 +11,7 @@ public struct AlertPolicy: Sendable {
     public var suppressWhenMarketClosed: Bool = true
     private var lastAlert: [String: Double] = [:]
 
+    /// A policy with a `cooldown` per alert key.
     public init(cooldown: Double = 300, suppressWhenMarketClosed: Bool = true) {
         self.cooldown = cooldown
         self.suppressWhenMarketClosed = suppressWhenMarketClosed
@@ -18,11 +19,17 @@ public struct AlertPolicy: Sendable {
 
     /// An alert to raise.
     public struct Alert: Sendable, Equatable {
+        /// What kind it is.
         public var kind: String
+        /// The user's UUID (the EA's `target_uuid`).
         public var uuid: String?
+        /// The broker's company name.
         public var broker: String?
+        /// How many.
         public var count: Int
+        /// Why.
         public var reason: String
+        /// When (epoch seconds).
         public var at: Double
     }
 

@@ -41,6 +41,7 @@ public struct NetworkAllowList: Sendable, Equatable {
             return false
         }
 
+        /// A one-line description.
         public var description: String {
             if let v4 {
                 let a = v4.address
@@ -50,7 +51,9 @@ public struct NetworkAllowList: Sendable, Equatable {
             return "?"
         }
 
+        /// The same network.
         public static func == (a: Network, b: Network) -> Bool { a.description == b.description }
+        /// Hashes the network's text.
         public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 
         static func ipv4(_ text: String) -> UInt32? {
@@ -90,8 +93,10 @@ public struct NetworkAllowList: Sendable, Equatable {
         }
     }
 
+    /// The allowed networks.
     public private(set) var networks: [Network]
 
+    /// A list of these networks.
     public init(_ networks: [Network] = []) { self.networks = networks }
 
     /// Parses a comma- or line-separated list (blank entries and `#` comments skipped); returns the

@@ -1,12 +1,16 @@
 /// What the first registration of a UUID fixed: the account, the broker server and the machine it
 /// came from. Later messages that disagree are not taken silently (see `NodeTable.admit`).
 public struct NodePin: Sendable, Equatable {
+    /// The MetaTrader account number.
     public var account: Int
+    /// The broker's trade server.
     public var server: String
     /// The peer address (IP) of the EA's command connection.
     public var peer: String
+    /// Since when (epoch seconds).
     public var since: Double
 
+    /// A pin.
     public init(account: Int, server: String, peer: String, since: Double) {
         self.account = account
         self.server = server
@@ -18,53 +22,83 @@ public struct NodePin: Sendable, Equatable {
 /// A registration with another account or server than the pin: waits for an operator (or the quiet
 /// period) before the node moves to it; no fires meanwhile.
 public struct PendingSwitch: Sendable, Equatable {
+    /// The MetaTrader account number.
     public var account: Int
+    /// The broker's trade server.
     public var server: String
+    /// The peer's address.
     public var peer: String
+    /// When (epoch seconds).
     public var at: Double
 }
 
 /// The latest message refused for a node (an intruder, a second terminal, a pending switch).
 public struct RefusedAttempt: Sendable, Equatable {
+    /// The peer's address.
     public var peer: String
+    /// The MetaTrader account number.
     public var account: Int
+    /// Why.
     public var reason: String
+    /// When (epoch seconds).
     public var at: Double
 }
 
 /// Everything known about one EA node (one user UUID).
 public struct NodeRecord: Sendable, Equatable {
+    /// The user's UUID (the EA's `target_uuid`).
     public var uuid: String
+    /// The EA's node id.
     public var nodeID: String
+    /// The MetaTrader account number.
     public var account: Int
+    /// The broker's company name.
     public var broker: String
+    /// The broker's trade server.
     public var server: String
+    /// The broker's company name.
     public var company: String
+    /// The account currency.
     public var currency: String
+    /// The account balance.
     public var balance: Double
+    /// The account equity.
     public var equity: Double
+    /// The account leverage.
     public var leverage: Int
+    /// The margin in use.
     public var margin: Double
+    /// The free margin.
     public var freeMargin: Double
+    /// The margin level, in percent.
     public var marginLevel: Double
+    /// How many symbols the EA lists.
     public var symbols: Int
+    /// The EA's version.
     public var version: String
+    /// The gateway it is connected to.
     public var gateway: String
     /// Epoch seconds (server clock) of the first and latest message.
     public var firstSeen: Double
+    /// When any message came last (epoch seconds).
     public var lastSeen: Double
     /// Server receive time of the latest heartbeat (either channel).
     public var lastHeartbeat: Double
     /// Mean seconds between heartbeats and mean absolute deviation from it.
     public var heartbeatInterval: Double?
+    /// The spread of the heartbeat intervals, seconds.
     public var heartbeatJitter: Double?
     /// Last ping/pong round trip in milliseconds.
     public var latencyMs: Double?
+    /// Whether the node is online.
     public var online: Bool
+    /// Why it went offline (`timeout`, `disconnect`…).
     public var offlineReason: String?
     /// When the current connection began (for uptime).
     public var connectedSince: Double
+    /// Registrations after the first.
     public var reconnects: Int
+    /// Registrations with another account.
     public var accountSwitches: Int
     /// The broker's names of the canonical instruments this EA lists or quotes (`EURUSD` → `EURUSD.r`).
     public var brokerSymbols = BrokerSymbolMap()
@@ -180,6 +214,7 @@ public struct NodeRecord: Sendable, Equatable {
         }
     }
 
+    /// A node.
     public init(
         uuid: String, nodeID: String, account: Int, broker: String, server: String, company: String,
         currency: String, balance: Double, equity: Double, leverage: Int, margin: Double, freeMargin: Double,

@@ -2,13 +2,17 @@
 /// `burst`. Pure and clock-free (every call takes the time). The table is bounded: past `maxKeys`
 /// the keys idle longest are forgotten (a forgotten key starts again with a full bucket).
 public struct RateLimiter: Sendable {
+    /// Messages per second refilled.
     public let rate: Double
+    /// The bucket's size.
     public let burst: Double
+    /// Keys tracked at most (the least recent go first).
     public let maxKeys: Int
     private var buckets: [String: (tokens: Double, at: Double)] = [:]
     /// Messages refused per key since the last `drainRefusals()`.
     public private(set) var refusals: [String: Int] = [:]
 
+    /// A limiter of `rate` per second with bursts of `burst`, for at most `maxKeys` keys.
     public init(rate: Double, burst: Double, maxKeys: Int = 50_000) {
         self.rate = rate
         self.burst = max(1, burst)
@@ -38,6 +42,7 @@ public struct RateLimiter: Sendable {
         return refusals
     }
 
+    /// Keys with a bucket now.
     public var trackedKeys: Int { buckets.count }
 
     private mutating func evict() {

@@ -18,6 +18,7 @@ public struct SymbolCanon: Sendable, Equatable {
         "GER40": "DE40", "DAX40": "DE40", "UK100": "UK100", "FTSE100": "UK100",
     ]
 
+    /// A canon of the `known` symbols, with `aliases` (`GOLD` → `XAUUSD`).
     public init(known: some Sequence<String>, aliases: [String: String] = SymbolCanon.standardAliases) {
         var names = Set(known.map { $0.uppercased() })
         var table: [String: String] = [:]
@@ -60,6 +61,7 @@ public struct BrokerSymbolMap: Sendable, Equatable {
     /// canonical → the broker's name.
     public private(set) var names: [String: String] = [:]
 
+    /// No names known yet.
     public init() {}
 
     /// Reads the node hash encoding; entries that are not valid symbols are skipped.

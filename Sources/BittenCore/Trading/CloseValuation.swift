@@ -7,16 +7,23 @@ import Foundation
 ///
 /// Pure Swift; `PositionBook` applies it to every close, and the trade engine stores the result.
 public struct CloseValuation: Sendable, Equatable {
+    /// How a close counts in the statistics.
     public enum Result: String, Sendable { case win, loss, breakeven, unvalued }
 
     /// The terms of the open position that the valuation needs.
     public struct Position: Sendable, Equatable {
+        /// True for a BUY.
         public var isBuy: Bool
+        /// The price it opened at.
         public var openPrice: Double
+        /// The volume in lots.
         public var lot: Double
+        /// The smallest price step.
         public var tickSize: Double
+        /// The value of one tick for one lot, in the account currency.
         public var tickValue: Double
 
+        /// What a position needs to be valued.
         public init(isBuy: Bool, openPrice: Double, lot: Double, tickSize: Double, tickValue: Double) {
             self.isBuy = isBuy
             self.openPrice = openPrice
@@ -35,15 +42,19 @@ public struct CloseValuation: Sendable, Equatable {
         }
     }
 
+    /// The price it closed at, valued (the EA v2.05 always reports 0; `closePriceSource` says where it came from).
     public var closePrice: Double
     /// `ea`, `market`, `inferred`, `balance` (the price follows from the balance) or `unvalued`.
     public var closePriceSource: String
+    /// The realized profit in cents of the account currency.
     public var profitCents: Int
     /// `price`, `balance`, or `none` when nothing valued it.
     public var profitSource: String
+    /// Win, loss, breakeven or unvalued.
     public var result: Result
     /// Both figures, when a price and a balance difference both valued the close.
     public var byPriceCents: Int?
+    /// The profit the balance difference gives, in cents, when known.
     public var byBalanceCents: Int?
 
     /// Whether the close counts in the statistics (a close nothing could value does not).
@@ -91,6 +102,7 @@ public struct CloseValuation: Sendable, Equatable {
         return (cents < 0 ? "-" : "") + String(magnitude / 100) + (fraction < 10 ? ".0" : ".") + String(fraction)
     }
 
+    /// A price as stored: eight decimals without trailing zeros.
     public static func priceText(_ price: Double) -> String {
         var text = String(format: "%.8f", price)
         while text.hasSuffix("0") { text.removeLast() }

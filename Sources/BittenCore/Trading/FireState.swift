@@ -31,6 +31,7 @@ public enum FireState: String, Sendable, CaseIterable, Codable {
 
 /// Why a fire (or close) was refused, with a stable code (the HTTP API gives each its status).
 public struct FireRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Why a fire or close was refused.
     public enum Code: String, Sendable {
         case badRequest = "bad_request"
         case signalNotFound = "signal_not_found"
@@ -50,13 +51,17 @@ public struct FireRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case storeUnavailable = "store_unavailable"
     }
 
+    /// Why, as a stable code.
     public let code: Code
+    /// What happened, for a person.
     public let message: String
 
+    /// A refusal with its code and message.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
+    /// A one-line description.
     public var description: String { "\(code.rawValue): \(message)" }
 }

@@ -1,5 +1,6 @@
 /// How a symbol trades: price increments, their value, and the lot limits of the broker.
 public struct Instrument: Sendable, Equatable, Codable {
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String
     /// Smallest price change.
     public var tickSize: Double
@@ -7,9 +8,13 @@ public struct Instrument: Sendable, Equatable, Codable {
     public var contractSize: Double
     /// One pip in price (0.0001 for most FX, 0.01 for JPY pairs, 0.1 for gold, 1 for BTC).
     public var pipSize: Double
+    /// Price digits.
     public var digits: Int
+    /// The smallest lot.
     public var minLot: Double
+    /// The largest lot.
     public var maxLot: Double
+    /// The lot step.
     public var lotStep: Double
     /// The currency profit is made in (the quote currency).
     public var profitCurrency: String
@@ -17,6 +22,7 @@ public struct Instrument: Sendable, Equatable, Codable {
     /// derived from the contract size and the profit currency.
     public var tickValue: Double?
 
+    /// An instrument.
     public init(
         symbol: String, tickSize: Double, contractSize: Double, pipSize: Double, digits: Int,
         minLot: Double = 0.01, maxLot: Double = 100, lotStep: Double = 0.01, profitCurrency: String,
@@ -48,8 +54,10 @@ public struct Instrument: Sendable, Equatable, Codable {
 
 /// The symbols Bitten can size trades for.
 public struct InstrumentTable: Sendable, Equatable {
+    /// The instruments by symbol.
     public var instruments: [String: Instrument]
 
+    /// A table of these instruments by symbol.
     public init(_ instruments: [Instrument]) {
         self.instruments = Dictionary(instruments.map { ($0.symbol, $0) }, uniquingKeysWith: { _, last in last })
     }

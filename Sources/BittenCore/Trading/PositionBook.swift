@@ -2,20 +2,34 @@ import Foundation
 
 /// An open position as the trade path keeps it.
 public struct OpenPosition: Sendable, Equatable {
+    /// The broker's ticket of the position.
     public var ticket: Int
+    /// The fire's id (`F-YYYYMMDD-SS-NNNNNN`).
     public var fireID: String
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// The MetaTrader account number.
     public var account: Int
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String
+    /// True for a BUY.
     public var isBuy: Bool
+    /// The volume in lots.
     public var lot: Double
+    /// The price it opened at.
     public var openPrice: Double
+    /// The stop loss price (0: none).
     public var stopLoss: Double
+    /// The take profit price (0: none).
     public var takeProfit: Double
+    /// When it opened (epoch seconds).
     public var openTime: Double
+    /// The smallest price step.
     public var tickSize: Double
+    /// The value of one tick for one lot, in the account currency.
     public var tickValue: Double
 
+    /// An open position.
     public init(
         ticket: Int, fireID: String, userUUID: String, account: Int, symbol: String, isBuy: Bool, lot: Double,
         openPrice: Double, stopLoss: Double, takeProfit: Double, openTime: Double, tickSize: Double, tickValue: Double
@@ -45,8 +59,11 @@ public struct OpenPosition: Sendable, Equatable {
 
 /// A position closed: how, when, for what.
 public struct ClosedTrade: Sendable, Equatable {
+    /// The position as it was open.
     public var position: OpenPosition
+    /// Its close price and profit, and where they came from.
     public var valuation: CloseValuation
+    /// When it closed (epoch seconds).
     public var closeTime: Double
     /// `requested`, `close_all`, `stop_loss`, `take_profit`, `closed_at_broker`.
     public var reason: String
@@ -70,11 +87,14 @@ public enum PositionAction: Sendable, Equatable {
 ///
 /// A `TradeShard` holds one (through its `TradeBook`); the trade engine stores what it returns.
 public struct PositionBook: Sendable {
+    /// The open positions.
     public private(set) var positions: [Int: OpenPosition] = [:]
+    /// Statistics per key (`global_trade_stats`, `symbol_stats:EURUSD`…).
     public private(set) var statistics: [String: TradeStatistics] = [:]
     /// Per account: the balance last reported and the closes since that it did not see.
     public private(set) var balances: [Int: (balance: Double, closes: Int)] = [:]
 
+    /// An empty book.
     public init() {}
 
     /// Puts back an open position as stored (loading a shard).

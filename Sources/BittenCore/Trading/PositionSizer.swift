@@ -1,7 +1,10 @@
 /// Why a trade could not be sized.
 public struct SizingError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What happened, for a person.
     public let message: String
+    /// A refusal with its reason.
     public init(_ message: String) { self.message = message }
+    /// A one-line description.
     public var description: String { message }
 }
 
@@ -26,6 +29,7 @@ public struct PositionSizer: Sendable, Equatable {
     /// Base risk per trade in percent (1–2).
     public var baseRiskPercent: Double
 
+    /// A sizer risking `baseRiskPercent` of the balance by default.
     public init(baseRiskPercent: Double = 1.0) { self.baseRiskPercent = baseRiskPercent }
 
     /// The risk percent for a trade.

@@ -1,15 +1,25 @@
 /// A trade signal from a signal engine, validated. Extra fields the engine sends are kept in
 /// `extras` and published again, untouched.
 public struct Signal: Sendable, Equatable {
+    /// The signal's id.
     public var signalID: String
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String
+    /// `BUY` or `SELL`.
     public var direction: Direction
+    /// The entry price.
     public var entry: Double
+    /// The stop loss price (0: none).
     public var stopLoss: Double
+    /// The take profit price (0: none).
     public var takeProfit: Double
+    /// The signal engine's confidence, 0–100.
     public var confidence: Double?
+    /// The pattern the signal engine saw.
     public var pattern: String?
+    /// The chart timeframe (`M5`, `H1`…).
     public var timeframe: String?
+    /// Where it came from.
     public var source: String
     /// Epoch seconds when the engine made it.
     public var createdAt: Double
@@ -105,6 +115,7 @@ public struct Signal: Sendable, Equatable {
 
 /// Signal identifiers end up in Redis keys: letters, digits, `_ - . :`, 3–128 characters.
 public enum SignalID {
+    /// Letters, digits, `_`, `-`, `.`, `:`; 3 to 128 characters.
     public static func isValid(_ text: String) -> Bool {
         guard (3...128).contains(text.utf8.count) else { return false }
         return text.utf8.allSatisfy { byte in
@@ -117,6 +128,7 @@ public enum SignalID {
 /// ISO 8601 times as signal engines write them: `2026-11-24T16:10:00`, optional fraction, `Z` or
 /// `±HH:MM`; no zone means UTC.
 public enum ISOTime {
+    /// Epoch seconds of an ISO 8601 time, or nil.
     public static func epochSeconds(_ text: String) -> Double? {
         let bytes = Array(text.utf8)
         guard bytes.count >= 19, bytes[4] == 0x2D, bytes[7] == 0x2D, bytes[10] == 0x54 || bytes[10] == 0x20,

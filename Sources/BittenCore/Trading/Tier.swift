@@ -24,6 +24,7 @@ public struct TierRule: Sendable, Equatable, Codable {
     /// Multiplies the base risk.
     public var riskMultiplier: Double
 
+    /// A rule.
     public init(slots: Int, maxRiskPercent: Double, riskMultiplier: Double) {
         self.slots = slots
         self.maxRiskPercent = maxRiskPercent
@@ -33,8 +34,10 @@ public struct TierRule: Sendable, Equatable, Codable {
 
 /// The tier table: slots, maximum risk and risk multiplier per tier.
 public struct TierTable: Sendable, Equatable {
+    /// The rule of each tier.
     public var rules: [Tier: TierRule]
 
+    /// A table of these rules.
     public init(rules: [Tier: TierRule]) { self.rules = rules }
 
     /// The rule of `tier` (the default table's when the configured table lacks it).

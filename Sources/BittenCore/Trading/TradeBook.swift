@@ -2,22 +2,34 @@ import Foundation
 
 /// A trade command in flight: a fire from its reservation to its answer.
 public struct FireInFlight: Sendable, Equatable {
+    /// The id.
     public var id: String
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// The signal's id.
     public var signalID: String
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String
+    /// True for a BUY.
     public var isBuy: Bool
+    /// The stop loss price (0: none).
     public var stopLoss: Double
+    /// The take profit price (0: none).
     public var takeProfit: Double
+    /// The volume in lots.
     public var lot: Double
+    /// The smallest price step.
     public var tickSize: Double
+    /// The value of one tick for one lot, in the account currency.
     public var tickValue: Double
+    /// Where it stands in its lifecycle.
     public var state: FireState
     /// The time by which an answer is due (pending/sent).
     public var deadline: Double?
     /// The symbol as the user's broker names it ("" when it is the canonical one).
     public var brokerSymbol = ""
 
+    /// A fire in flight.
     public init(
         id: String, userUUID: String, signalID: String, symbol: String, isBuy: Bool, stopLoss: Double,
         takeProfit: Double,
@@ -66,17 +78,20 @@ public enum FireOutcome: Sendable, Equatable {
 ///
 /// Each `TradeShard` holds one; the trade engine is its only writer.
 public struct TradeBook: Sendable {
+    /// Fires in flight, by id.
     public private(set) var fires: [String: FireInFlight] = [:]
     /// Per user: the fires holding a slot.
     public private(set) var slots: [String: Set<String>] = [:]
     /// Per signal and user: the fire made for it (a repeat returns it).
     private var fired: [String: String] = [:]
+    /// The open positions.
     public private(set) var positions = PositionBook()
     /// The last fire number handed out (ids count up from it).
     public private(set) var sequence = 0
     /// Between the date and the number in a fire id: a shard's `"03-"`, so that shards never hand out the same id.
     public let idInfix: String
 
+    /// An empty book; fire ids carry `idInfix` and continue from `sequence`.
     public init(idInfix: String = "", sequence: Int = 0) {
         self.idInfix = idInfix
         self.sequence = sequence

@@ -4,19 +4,25 @@ extension TradeShard {
 
     /// Loads state as stored (an owner taking the shard over).
     public mutating func restore(user: ShardUser) { users[user.uuid] = user }
+    /// A fire in flight, as stored (its deadline rescheduled).
     public mutating func restore(fire: FireInFlight) {
         book.restore(fire)
         if fire.state == .pending || fire.state == .sent, let deadline = fire.deadline { schedule(fire.id, deadline) }
     }
+    /// A (signal, user) fire marker, as stored.
     public mutating func restoreMarker(signalID: String, user: String, fireID: String, signalExpiresAt: Double) {
         book.restoreMarker(signalID: signalID, user: user, fireID: fireID)
         markers[signalID, default: (signalExpiresAt, [])].users.append(user)
     }
+    /// An open position, as stored.
     public mutating func restore(position: OpenPosition) { book.restore(position) }
+    /// A close request in flight, as stored.
     public mutating func restore(close: CloseRequest) { closes[close.ticket] = close }
+    /// A statistics record, as stored.
     public mutating func restore(statistics: TradeStatistics, key: String) {
         book.restorePositions { $0.restore(statistics: statistics, key: key) }
     }
+    /// An account's balance after its last valued close, as stored.
     public mutating func restore(balance: Double, closes: Int, of account: Int) {
         book.restorePositions { $0.restore(balance: balance, closes: closes, of: account) }
     }

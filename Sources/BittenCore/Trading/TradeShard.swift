@@ -11,9 +11,13 @@ import Foundation
 /// `ok:sl_tp_dropped`, `ok:N` (positions a `close_all` closed), `duplicate`, `unknown_fire`,
 /// `unknown_position`, `wrong_user`, `invalid`, `rejected`, `ignored`.
 public struct TradeShard: Sendable {
+    /// The shard's number.
     public let index: Int
+    /// Fires in flight, open positions and statistics.
     public internal(set) var book: TradeBook
+    /// The shard's users.
     public internal(set) var users: [String: ShardUser] = [:]
+    /// Close requests in flight, by ticket.
     public internal(set) var closes: [Int: CloseRequest] = [:]
     var changes: [TradeChange] = []
     var touched: Set<String> = []
@@ -25,6 +29,7 @@ public struct TradeShard: Sendable {
     /// Per signal: when it expires and the users who fired it (their markers go once it is long expired).
     var markers: [String: (expiresAt: Double, users: [String])] = [:]
 
+    /// An empty shard; `sequence` continues its fire ids.
     public init(index: Int, sequence: Int = 0) {
         self.index = index
         book = TradeBook(idInfix: String(format: "%02d-", index), sequence: sequence)
@@ -46,6 +51,7 @@ public struct TradeShard: Sendable {
 
     // MARK: users
 
+    /// Saves a user (its fields as stored).
     public mutating func save(_ user: ShardUser, fields: [String]) {
         users[user.uuid] = user
         changes.append(.user(user, fields: fields))

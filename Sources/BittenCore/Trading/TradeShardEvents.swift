@@ -2,11 +2,14 @@ import Foundation
 
 /// A user as a trade shard knows it: what decides a fire's slots and size.
 public struct ShardUser: Sendable, Equatable {
+    /// The user's UUID (the EA's `target_uuid`).
     public var uuid: String
+    /// The user's tier.
     public var tier: Tier
     /// The stored `risk_override` text ("" for none): it picks the sizing variant.
     public var riskOverride: String
 
+    /// A user as the shard holds it.
     public init(uuid: String, tier: Tier, riskOverride: String) {
         self.uuid = uuid
         self.tier = tier
@@ -21,13 +24,16 @@ public struct ShardUser: Sendable, Equatable {
 public struct SizingChoice: Sendable, Equatable {
     /// `TIER|override`, as `ShardUser.variantKey`.
     public var key: String
+    /// The user's slots.
     public var slots: Int
+    /// The volume in lots.
     public var lot: Double
     /// The size's record fields (lot, risk_percent, risk_amount, tier).
     public var fields: [String]
     /// Why this variant could not be sized.
     public var error: String?
 
+    /// A reservation: the marker key, the slots, the lot and the fields to store.
     public init(key: String, slots: Int, lot: Double, fields: [String], error: String? = nil) {
         self.key = key
         self.slots = slots
@@ -51,17 +57,28 @@ public enum ShardReservation: Sendable, Equatable {
 
 /// The EA's answer to a fire (a `confirmation` on 5558).
 public struct FireAnswer: Sendable, Equatable {
+    /// The fire's id (`F-YYYYMMDD-SS-NNNNNN`).
     public var fireID: String
+    /// True when the EA reports success.
     public var success: Bool
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// The broker's ticket of the position.
     public var ticket: Int
+    /// The price.
     public var price: Double
+    /// The volume in lots.
     public var lot: Double
+    /// What happened, for a person.
     public var message: String
+    /// The MetaTrader account number.
     public var account: Int
+    /// The account balance.
     public var balance: Double?
+    /// When (epoch seconds).
     public var at: Double
 
+    /// A fire's answer.
     public init(
         fireID: String, success: Bool, userUUID: String, ticket: Int, price: Double, lot: Double, message: String,
         account: Int, balance: Double?, at: Double
@@ -81,19 +98,28 @@ public struct FireAnswer: Sendable, Equatable {
 
 /// The EA's answer to `close_ticket` or `close_all` (a `close_confirmation`).
 public struct CloseAnswer: Sendable, Equatable {
+    /// The broker's ticket of the position.
     public var ticket: Int
+    /// True when the EA reports success.
     public var success: Bool
+    /// The price it closed at (the EA v2.05 always reports 0: see the close's valuation).
     public var closePrice: Double
+    /// What happened, for a person.
     public var message: String
+    /// The MetaTrader account number.
     public var account: Int
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
     /// `close_ticket` or `close_all` (the EA v2.05 answers `close_all` once, with ticket 0).
     public var commandType: String
+    /// The account balance.
     public var balance: Double?
     /// The market quotes that came with the answer (`SYMBOL:bid:ask:source;…`).
     public var quotes: String
+    /// When (epoch seconds).
     public var at: Double
 
+    /// An answer to a close.
     public init(
         ticket: Int, success: Bool, closePrice: Double, message: String, account: Int, userUUID: String,
         commandType: String, balance: Double?, quotes: String, at: Double
@@ -113,13 +139,18 @@ public struct CloseAnswer: Sendable, Equatable {
 
 /// A request to close a position, from its reservation to its answer (or timeout).
 public struct CloseRequest: Sendable, Equatable {
+    /// The broker's ticket of the position.
     public var ticket: Int
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
     /// `close_ticket` or `close_all`.
     public var command: String
+    /// Where it stands in its lifecycle.
     public var state: FireState
+    /// When the answer is due (epoch seconds).
     public var deadline: Double?
 
+    /// A close request sent for `ticket`.
     public init(ticket: Int, userUUID: String, command: String, state: FireState, deadline: Double?) {
         self.ticket = ticket
         self.userUUID = userUUID
@@ -160,8 +191,12 @@ public enum TradeChange: Sendable, Equatable {
 
 /// A stop or target the EA zeroed at the fill (it was on the wrong side of the fill price).
 public struct DroppedStops: Sendable, Equatable {
+    /// The EA dropped the stop loss.
     public var stopLoss: Bool
+    /// The EA dropped the take profit.
     public var takeProfit: Bool
+    /// The stop loss the fire asked for.
     public var requestedStopLoss: Double
+    /// The take profit the fire asked for.
     public var requestedTakeProfit: Double
 }

@@ -12,22 +12,32 @@ import Foundation
 ///   there is neither;
 /// - averages: gross profit ÷ wins, gross loss ÷ losses (0 without any).
 public struct TradeStatistics: Sendable, Equatable {
+    /// Closed trades counted.
     public private(set) var total = 0
+    /// Trades closed with a profit.
     public private(set) var wins = 0
+    /// Trades closed with a loss.
     public private(set) var losses = 0
+    /// Trades closed at zero.
     public private(set) var breakeven = 0
+    /// The sum of the wins in cents.
     public private(set) var grossProfitCents = 0
     /// Positive: the sum of the losses' magnitudes.
     public private(set) var grossLossCents = 0
+    /// The largest win in cents.
     public private(set) var largestWinCents = 0
     /// Positive: the magnitude of the largest loss.
     public private(set) var largestLossCents = 0
+    /// The current run: positive for wins, negative for losses.
     public private(set) var currentStreak = 0
+    /// The longest run of wins.
     public private(set) var bestStreak = 0
+    /// The longest run of losses.
     public private(set) var worstStreak = 0
     /// When the last trade counted closed (as given with it).
     public private(set) var lastTradeAt: String?
 
+    /// No trades yet.
     public init() {}
 
     /// Counts one closed trade.
@@ -57,14 +67,18 @@ public struct TradeStatistics: Sendable, Equatable {
         profit >= 0 ? Int((profit * 100 + 0.5).rounded(.down)) : -Int((-profit * 100 + 0.5).rounded(.down))
     }
 
+    /// Wins as a share of wins and losses, in percent.
     public var winRate: Double { total == 0 ? 0 : Double(wins) / Double(total) * 100 }
+    /// Gross profit minus gross loss, in cents.
     public var netCents: Int { grossProfitCents - grossLossCents }
+    /// Gross profit over gross loss; nil without a loss.
     public var profitFactor: Double? {
         if grossLossCents > 0 { return Double(grossProfitCents) / Double(grossLossCents) }
         return grossProfitCents == 0 ? 0 : nil
     }
     /// In cents, not rounded.
     public var averageWinCents: Double { wins == 0 ? 0 : Double(grossProfitCents) / Double(wins) }
+    /// The average loss in cents (positive).
     public var averageLossCents: Double { losses == 0 ? 0 : Double(grossLossCents) / Double(losses) }
 
     /// The statistics hash as stored in Redis (`global_trade_stats`, `symbol_stats:SYMBOL`, …): the exact

@@ -1,13 +1,21 @@
 /// The account metrics an EA reports with HELLO and heartbeats.
 public struct AccountSnapshot: Sendable, Equatable, Codable {
+    /// The account currency.
     public var currency: String
+    /// The account balance.
     public var balance: Double
+    /// The account equity.
     public var equity: Double
+    /// The account leverage.
     public var leverage: Int
+    /// The margin in use.
     public var margin: Double?
+    /// The free margin.
     public var freeMargin: Double?
+    /// The margin level, in percent.
     public var marginLevel: Double?
 
+    /// A snapshot.
     public init(
         currency: String, balance: Double, equity: Double, leverage: Int, margin: Double? = nil,
         freeMargin: Double? = nil, marginLevel: Double? = nil

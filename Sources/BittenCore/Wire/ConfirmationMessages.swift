@@ -1,16 +1,28 @@
 /// `confirmation` on 5558: the EA's answer to `fire`.
 public struct Confirmation: Sendable, Equatable {
+    /// The command's type as the EA sent it back.
     public var commandType: String
+    /// The fire's id (`F-YYYYMMDD-SS-NNNNNN`).
     public var fireID: String
+    /// The EA's node id.
     public var nodeID: String
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// True when it succeeded.
     public var succeeded: Bool
+    /// The broker's ticket of the position.
     public var ticket: Int
+    /// The price.
     public var price: Double
+    /// The volume in lots.
     public var lot: Double
+    /// What happened, for a person.
     public var message: String
+    /// The MetaTrader account number.
     public var accountNumber: Int
+    /// The account's balance, equity, margin and currency, as the EA reports them.
     public var account: AccountSnapshot
+    /// When, as the sender stamped it.
     public var timestamp: MetaTraderTime
 
     init(reading r: FieldReader) throws(WireError) {
@@ -37,16 +49,27 @@ public struct Confirmation: Sendable, Equatable {
 
 /// `close_confirmation` on 5558: the EA's answer to `close_all` / `close_ticket`.
 public struct CloseConfirmation: Sendable, Equatable {
+    /// The command's type as the EA sent it back.
     public var commandType: String
+    /// The EA's node id.
     public var nodeID: String
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// True when it succeeded.
     public var succeeded: Bool
+    /// The broker's ticket of the position.
     public var ticket: Int
+    /// The price it closed at (the EA v2.05 always reports 0: see the close's valuation).
     public var closePrice: Double
+    /// The volume in lots.
     public var lot: Double
+    /// What happened, for a person.
     public var message: String
+    /// The MetaTrader account number.
     public var accountNumber: Int
+    /// The account's balance, equity, margin and currency, as the EA reports them.
     public var account: AccountSnapshot
+    /// When, as the sender stamped it.
     public var timestamp: MetaTraderTime
 
     init(reading r: FieldReader) throws(WireError) {
@@ -69,9 +92,13 @@ public struct CloseConfirmation: Sendable, Equatable {
 
 /// `pong` on 5558: the answer to `ping`.
 public struct Pong: Sendable, Equatable {
+    /// The ping this answers.
     public var pingID: String
+    /// The EA's node id.
     public var nodeID: String
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// When, as the sender stamped it.
     public var timestamp: MetaTraderTime
 
     init(reading r: FieldReader) throws(WireError) {

@@ -6,18 +6,30 @@ public enum Direction: String, Sendable, Codable, CaseIterable {
 
 /// `fire`: open a market order on one EA.
 public struct FireCommand: Sendable, Equatable {
+    /// The fire's id (`F-YYYYMMDD-SS-NNNNNN`).
     public var fireID: String
+    /// The user's UUID the EA was set up with (`target_uuid`).
     public var targetUUID: String
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String
+    /// `BUY` or `SELL`.
     public var direction: Direction
+    /// The entry price.
     public var entry: Double
+    /// The stop loss price (0: none).
     public var sl: Double
+    /// The take profit price (0: none).
     public var tp: Double
+    /// The volume in lots.
     public var lot: Double
+    /// The signal's id.
     public var signalID: String
+    /// Where it came from.
     public var source: String
+    /// When, as the sender stamped it.
     public var timestamp: MetaTraderTime
 
+    /// A fire command.
     public init(
         fireID: String, targetUUID: String, symbol: String, direction: Direction, entry: Double, sl: Double,
         tp: Double, lot: Double, signalID: String, source: String = "bitten", timestamp: MetaTraderTime

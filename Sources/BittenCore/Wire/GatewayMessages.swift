@@ -1,14 +1,24 @@
 /// `HELLO` on 5555: the EA announces itself on the command channel.
 public struct Hello: Sendable, Equatable {
+    /// The user's UUID the EA was set up with (`target_uuid`).
     public var targetUUID: String
+    /// The EA's node id.
     public var nodeID: String
+    /// The MetaTrader account number (the login).
     public var accountLogin: Int
+    /// The broker's company name.
     public var broker: String
+    /// The broker's company name.
     public var company: String
+    /// The terminal's name.
     public var terminal: String
+    /// The account's balance, equity, margin and currency, as the EA reports them.
     public var account: AccountSnapshot
+    /// How many symbols the EA lists.
     public var symbols: Int
+    /// The EA's version.
     public var version: String
+    /// When, as the sender stamped it.
     public var timestamp: MetaTraderTime
 
     init(reading r: FieldReader) throws(WireError) {
@@ -27,12 +37,18 @@ public struct Hello: Sendable, Equatable {
 
 /// `HEARTBEAT` on 5555: every 30 s with account metrics.
 public struct DealerHeartbeat: Sendable, Equatable {
+    /// The user's UUID the EA was set up with (`target_uuid`).
     public var targetUUID: String
+    /// The EA's node id.
     public var nodeID: String
+    /// The account's balance, equity, margin and currency, as the EA reports them.
     public var account: AccountSnapshot
+    /// Ticks the EA has processed, as it reports.
     public var ticksProcessed: Int
+    /// When, as the sender stamped it.
     public var timestamp: MetaTraderTime
 
+    /// A registration.
     public init(
         targetUUID: String, nodeID: String, account: AccountSnapshot, ticksProcessed: Int, timestamp: MetaTraderTime
     ) {

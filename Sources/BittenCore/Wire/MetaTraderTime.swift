@@ -73,6 +73,7 @@ public struct MetaTraderTime: Sendable, Equatable, Comparable, CustomStringConve
         return days * 86_400 + hour * 3600 + minute * 60 + second
     }
 
+    /// Earlier than.
     public static func < (lhs: MetaTraderTime, rhs: MetaTraderTime) -> Bool { lhs.epochSeconds < rhs.epochSeconds }
 
     /// The MetaTrader text form.

@@ -1,16 +1,28 @@
 /// `handshake` on 5556, sent once when the EA starts.
 public struct Handshake: Sendable, Equatable {
+    /// The EA's node id.
     public var nodeID: String
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// The MetaTrader account number.
     public var accountNumber: Int
+    /// The broker's company name.
     public var broker: String
+    /// The broker's trade server.
     public var server: String
+    /// The symbol of the chart the EA runs on.
     public var chartSymbol: String
+    /// How many symbols the EA monitors.
     public var monitoredSymbols: Int
+    /// The symbols in the EA's Market Watch.
     public var symbolList: [String]
+    /// The account's balance, equity, margin and currency, as the EA reports them.
     public var account: AccountSnapshot
+    /// The EA's version.
     public var version: String
+    /// The socket type the EA says it uses.
     public var socketType: String
+    /// When, as the sender stamped it.
     public var timestamp: MetaTraderTime
 
     init(reading r: FieldReader) throws(WireError) {
@@ -32,14 +44,22 @@ public struct Handshake: Sendable, Equatable {
 
 /// `heartbeat` on 5556, every 30 s.
 public struct TelemetryHeartbeat: Sendable, Equatable {
+    /// The EA's node id.
     public var nodeID: String
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// The MetaTrader account number.
     public var accountNumber: Int
+    /// The account's balance, equity, margin and currency, as the EA reports them.
     public var account: AccountSnapshot
+    /// Symbols the EA monitors.
     public var symbolsMonitored: Int
+    /// Ticks the EA has processed, as it reports.
     public var ticksProcessed: Int
+    /// When, as the sender stamped it.
     public var timestamp: MetaTraderTime
 
+    /// A handshake.
     public init(
         nodeID: String, userUUID: String, accountNumber: Int, account: AccountSnapshot, symbolsMonitored: Int,
         ticksProcessed: Int, timestamp: MetaTraderTime
@@ -66,9 +86,13 @@ public struct TelemetryHeartbeat: Sendable, Equatable {
 
 /// `DISCONNECT` on 5556, sent when the EA stops.
 public struct Disconnect: Sendable, Equatable {
+    /// The EA's node id.
     public var nodeID: String
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// Ticks the EA has processed, as it reports.
     public var ticksProcessed: Int
+    /// When, as the sender stamped it.
     public var timestamp: MetaTraderTime
 
     init(reading r: FieldReader) throws(WireError) {
@@ -81,18 +105,27 @@ public struct Disconnect: Sendable, Equatable {
 
 /// `TICK` on 5556: one quote.
 public struct Tick: Sendable, Equatable {
+    /// The EA's node id.
     public var nodeID: String
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String
+    /// The bid.
     public var bid: Double
+    /// The ask.
     public var ask: Double
+    /// The spread.
     public var spread: Double
+    /// The tick volume.
     public var volume: Double
+    /// When, as the sender stamped it.
     public var timestamp: MetaTraderTime
 
     /// Whether the quote can be used as a price: both sides positive and not crossed.
     public var usable: Bool { bid > 0 && ask > 0 && ask >= bid }
 
+    /// A heartbeat.
     public init(
         nodeID: String, userUUID: String, symbol: String, bid: Double, ask: Double, spread: Double,
         volume: Double, timestamp: MetaTraderTime
@@ -123,20 +156,31 @@ public struct Tick: Sendable, Equatable {
 
 /// `OHLC` on 5556: one completed bar.
 public struct OHLCBar: Sendable, Equatable {
+    /// The EA's node id.
     public var nodeID: String
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String
+    /// The chart timeframe (`M5`, `H1`…).
     public var timeframe: String
+    /// When (epoch seconds).
     public var time: Int
+    /// The bar's open.
     public var open: Double
+    /// The bar's high.
     public var high: Double
+    /// The bar's low.
     public var low: Double
+    /// The bar's close.
     public var close: Double
+    /// When, as the sender stamped it.
     public var timestamp: MetaTraderTime
 
     /// The MetaTrader timeframes an OHLC may name.
     public static let timeframes: Set<String> = ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MN1"]
 
+    /// A tick.
     public init(
         nodeID: String, userUUID: String, symbol: String, timeframe: String, time: Int, open: Double,
         high: Double, low: Double, close: Double, timestamp: MetaTraderTime

@@ -35,6 +35,7 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
+    /// A one-line description.
     public var description: String {
         if let field { return "\(code.rawValue): field `\(field)`: \(message)" }
         return "\(code.rawValue): \(message)"

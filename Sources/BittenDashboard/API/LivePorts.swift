@@ -52,9 +52,13 @@ struct LiveSystem: SystemStatus {
 
 /// What the trade routes need; nil in a process that does not run the trade path.
 public struct TradeDependencies: Sendable {
+    /// The trade store (users, signals, fires, positions, statistics).
     public var store: TradeStore
+    /// The fire desk (fire, close, close-all).
     public var desk: FireDesk
+    /// Signal intake, when CITADEL runs here.
     public var intake: SignalIntake?
+    /// Open positions priced at the latest quotes.
     public var tracker: PositionTracker
 
     /// The trade path's parts.

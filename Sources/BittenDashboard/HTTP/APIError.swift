@@ -5,8 +5,11 @@ import Hummingbird
 
 /// An API error rendered as `{"error":{"code":…,"message":…}}`.
 public struct APIError: HTTPResponseError, Sendable {
+    /// The HTTP status.
     public let status: HTTPResponse.Status
+    /// A stable code (`bad_parameter`, `no_free_slot`, …).
     public let code: String
+    /// What was wrong, for a person.
     public let message: String
     /// Extra response headers (`Allow` on a 405).
     public var headers: HTTPFields = [:]

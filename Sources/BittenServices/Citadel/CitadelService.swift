@@ -17,7 +17,9 @@ import ZeroMQ
 /// - Alerts go out on 5565 as one frame `CITADEL_ALERT {json}` and into Redis `citadel:alerts`
 ///   (bounded), after the engine's per-symbol, per-kind cooldown.
 public final class CitadelService: Service, ProtectionScorer, Sendable {
+    /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "citadel"
+    /// The CITADEL alerts kept in Redis (`citadel:alerts`).
     public static let maxStoredAlerts = 1000
 
     private let engine: Mutex<CitadelEngine>
@@ -36,6 +38,7 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
     /// The MetaTrader name of the analysis timeframe (OHLC bars of other timeframes are only kept).
     private let timeframe: String
 
+    /// CITADEL on its query socket, publishing alerts, storing them in Redis.
     public init(
         settings: CitadelSettings = CitadelSettings(), instruments: InstrumentTable = .standard,
         query: LoopSocket?, queryPort: Int, alerts: LoopSocket?, redis: RedisClient?, board: ServiceBoard,
@@ -221,6 +224,7 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
         }
     }
 
+    /// Answers protection queries and watches live signals until shutdown.
     public func run() async throws {
         board.set(Self.name, .running)
         if let query { await query.handleInline { [self] batch in answer(batch) } }

@@ -9,8 +9,11 @@ import ServiceLifecycle
 /// Each service folder has a factory, `make(config, parts) -> [any Service]`, that reads what earlier factories
 /// made (the registry, the trade engine, telemetry…) and records what it makes, in the order the root calls them.
 public final class SystemParts {
+    /// One Redis server or a cluster.
     public let backend: RedisBackend
+    /// The bound ZeroMQ sockets and their loops.
     public let sockets: ServerSockets
+    /// What `/services` shows.
     public let board = ServiceBoard()
     /// Alerts the services raise, published by the heartbeat monitor.
     public let alerts = AlertQueue()
@@ -21,22 +24,32 @@ public final class SystemParts {
     public let tradeRedis: RedisClient
     /// The version `/health` shows, and every metric as Prometheus text.
     public let version: String
+    /// Every metric as Prometheus text.
     public let metricsText: @Sendable () -> String
     /// The CURVE allow-list when CURVE is on (the guard reloads it).
     public let curveAllowList: CurveAllowList?
     /// The source networks allowed on the EA sockets, when configured.
     public let networks: NetworkGate?
 
+    /// The registry of EA nodes.
     public var registry: NodeRegistry?
+    /// The EA command channel (5555).
     public var gateway: GatewayService?
+    /// Market data in and relayed (5556, 5560).
     public var telemetry: TelemetryService?
+    /// The heartbeat monitor.
     public var monitor: HeartbeatMonitor?
+    /// The trade state's one writer.
     public var engine: TradeEngine?
+    /// CITADEL.
     public var citadel: CitadelService?
+    /// Signal intake (5559 in, 5557 out).
     public var intake: SignalIntake?
     /// The trade path's parts for the HTTP API, when this process runs it.
     public var store: TradeStore?
+    /// The fire desk.
     public var desk: FireDesk?
+    /// Open positions priced at the latest quotes.
     public var tracker: PositionTracker?
     /// Services this process does not run, and why (shown by `/health`).
     public var notRunning: [String: String] = [:]
@@ -72,6 +85,7 @@ public enum RedisBackend: CustomStringConvertible, Sendable {
     case single(RedisURL)
     case cluster(RedisClusterURL)
 
+    /// Whether this is a Redis Cluster.
     public var isCluster: Bool { if case .cluster = self { true } else { false } }
 
     /// A client of its own; on a cluster `poolSize` is not used (no blocking workers there).
@@ -82,6 +96,7 @@ public enum RedisBackend: CustomStringConvertible, Sendable {
         }
     }
 
+    /// The URL.
     public var description: String {
         switch self {
         case .single(let url): "\(url)"

@@ -17,6 +17,7 @@ public final class WakeSignal: Sendable {
 
     private let state = Mutex(State())
 
+    /// A signal not yet raised.
     public init() {}
 
     /// Wakes the current waiter, or the next one.

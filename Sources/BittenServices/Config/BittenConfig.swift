@@ -18,14 +18,23 @@ public struct BittenConfig: Sendable, Equatable {
     public var httpHost: String = "127.0.0.1"
     /// Where EA-facing ZeroMQ sockets bind (`*` = all interfaces).
     public var zmqHost: String = "*"
+    /// EA command channel (ROUTER).
     public var commandPort: Int = 5555
+    /// EA market data (PULL).
     public var marketPort: Int = 5556
+    /// Shielded signals out (PUB).
     public var signalPort: Int = 5557
+    /// EA confirmations (PULL).
     public var confirmPort: Int = 5558
+    /// Signals in from a signal engine (PULL).
     public var signalInPort: Int = 5559
+    /// Market-data relay (PUB).
     public var relayPort: Int = 5560
+    /// Alerts (PUB).
     public var alertPort: Int = 5565
+    /// CITADEL queries (REP).
     public var queryPort: Int = 5566
+    /// HTTP API and dashboard.
     public var httpPort: Int = 5567
     /// Seconds without a heartbeat before a node is dead.
     public var heartbeatTimeout: Double = 60

@@ -8,11 +8,13 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
     /// A one-line explanation.
     public let message: String
 
+    /// A setting and what is wrong with its value.
     public init(setting: String, message: String) {
         self.setting = setting
         self.message = message
     }
 
+    /// The setting and the reason.
     public var description: String { "invalid \(setting): \(message)" }
 }
 

@@ -44,6 +44,7 @@ public final class ConfirmationService: Service, Sendable {
     /// The last ledger entry the engine applied for a shard (nil: it does not own the shard).
     public typealias AppliedCursor = @Sendable (_ shard: Int) -> String?
 
+    /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "confirmations"
 
     let input: LoopSocket
@@ -104,6 +105,7 @@ public final class ConfirmationService: Service, Sendable {
     /// engine here stands (`Scripts/append_confirmations.lua`).
     static let appendScript = LuaScripts.appendConfirmations
 
+    /// The service on `input`, appending to the ledger (spooled to disk while Redis is down).
     public init(
         input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
         logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
@@ -171,6 +173,7 @@ public final class ConfirmationService: Service, Sendable {
         }
     }
 
+    /// Runs until the group shuts down.
     public func run() async throws {
         board.set(
             Self.name, .running, detail: ledgerOff.map { "pongs only (\($0)); confirmations are kept in the spool" })

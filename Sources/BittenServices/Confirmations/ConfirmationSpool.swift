@@ -13,11 +13,13 @@ import Synchronization
 /// written there before it waits in memory for the ledger, so a process that dies (SIGKILL, a crash) loses
 /// nothing it accepted; the next start moves the journal into the spool.
 public final class ConfirmationSpool: Sendable {
+    /// The spool file.
     public let path: String
     private let sync: Bool
     /// Entries in the file, and the file kept open for appending (-1: not open).
     private let state = Mutex<(count: Int, fd: Int32)>((0, -1))
 
+    /// A spool file in `directory`; `sync` fsyncs every append.
     public init(directory: String, name: String = "confirmations.spool", sync: Bool = true) throws {
         self.sync = sync
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

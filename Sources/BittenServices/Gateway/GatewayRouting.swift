@@ -11,7 +11,9 @@ import ServiceLifecycle
 /// A command whose outcome does not come back in time is reported as not sent by the caller but is
 /// never sent again (the fire record then times out like any unanswered command).
 public enum GatewayRouting {
+    /// The Redis list of commands for a gateway's EAs.
     public static func inbox(_ gateway: String) -> String { RedisKeys.gatewayInbox(gateway) }
+    /// The Redis list a routed command's answer goes to.
     public static func reply(_ request: String) -> String { RedisKeys.gatewayReply(request) }
     /// Set (with a short expiry) by a gateway while its inbox loop runs: a gateway whose key is gone
     /// is down, and its nodes cannot be reached however their hashes read.
@@ -22,6 +24,7 @@ public enum GatewayRouting {
 
 /// The gateway side: pops this gateway's inbox and sends each command to its EA.
 public final class GatewayInbox: Service, Sendable {
+    /// The name on the services board.
     public static let name = "gateway_inbox"
     private let gateway: GatewayService
     private let gatewayID: String
@@ -41,6 +44,7 @@ public final class GatewayInbox: Service, Sendable {
         board.register(Self.name)
     }
 
+    /// Delivers routed commands to this gateway's EAs until shutdown.
     public func run() async throws {
         board.set(Self.name, .running, detail: "inbox \(GatewayRouting.inbox(gatewayID))")
         let inbox = GatewayRouting.inbox(gatewayID)
@@ -112,6 +116,7 @@ public final class RoutedCommandChannel: CommandChannel, Sendable {
     /// Seconds a routed command may wait in an inbox before the gateway drops it.
     public static let maxAge = 10.0
 
+    /// A channel through `local` for its EAs and through Redis for the others.
     public init(local: GatewayService?, redis: RedisClient, replyTimeout: Int = 2) {
         self.local = local
         self.redis = redis
@@ -132,6 +137,7 @@ public final class RoutedCommandChannel: CommandChannel, Sendable {
         }
     }
 
+    /// Sends `command` to its EA, wherever it is connected; delivered once, never re-sent.
     public func send(_ command: EACommand) async throws(GatewayError) {
         let uuid = command.targetUUID
         if let local, local.isConnected(uuid) { return try await local.send(command) }

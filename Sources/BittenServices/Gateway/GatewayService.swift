@@ -8,6 +8,7 @@ import ZeroMQ
 
 /// Why a command could not be handed to an EA.
 public struct GatewayError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// Why a command was not sent.
     public enum Code: String, Sendable {
         /// No HELLO/HEARTBEAT from this UUID since the server started, or its connection is gone.
         case notConnected = "not_connected"
@@ -17,9 +18,12 @@ public struct GatewayError: Error, CustomStringConvertible, Sendable, Equatable 
         case transport
     }
 
+    /// Why.
     public let code: Code
+    /// What happened, for a person.
     public let message: String
 
+    /// The code and the message.
     public var description: String { "\(code.rawValue): \(message)" }
 }
 
@@ -27,6 +31,7 @@ public struct GatewayError: Error, CustomStringConvertible, Sendable, Equatable 
 /// HEARTBEAT (the frame is not the UUID: the EA drops its last character) and sends commands to
 /// exactly that frame with ROUTER_MANDATORY.
 public final class GatewayService: Service, Sendable {
+    /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "gateway"
 
     let socket: LoopSocket
@@ -182,6 +187,7 @@ public final class GatewayService: Service, Sendable {
         }
     }
 
+    /// Handles EA messages on 5555 and pings silent links until shutdown.
     public func run() async throws {
         board.set(Self.name, .running)
         // Received batches are handled on the socket's loop thread (the handler only takes locks and posts):

@@ -9,11 +9,17 @@ import ZeroMQ
 
 /// A raised alert as stored in `system_alerts` and published on the alert PUB.
 public struct SystemAlert: Sendable, Codable, Equatable {
+    /// The alert's kind (`node_timeout`, `broker_silent`, `duplicate_ea`…).
     public var kind: String
+    /// The node concerned, if one.
     public var uuid: String?
+    /// The broker concerned, if one.
     public var broker: String?
+    /// How many nodes it concerns.
     public var count: Int
+    /// Why.
     public var reason: String
+    /// When (epoch seconds).
     public var at: Double
 }
 
@@ -24,6 +30,7 @@ public final class AlertQueue: Sendable {
     private let pending = Mutex<[SystemAlert]>([])
     private let counter = Counter(label: "bitten_alerts_total")
 
+    /// An empty queue.
     public init() {}
 
     /// Queues an alert.
@@ -47,6 +54,7 @@ public final class AlertQueue: Sendable {
 /// Declares silent nodes dead, raises alerts (with cooldowns, market-hours silence and broker-wide
 /// grouping) and computes the system health score every `checkInterval`.
 public final class HeartbeatMonitor: Service, Sendable {
+    /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "monitor"
 
     private let registry: NodeRegistry
@@ -66,6 +74,7 @@ public final class HeartbeatMonitor: Service, Sendable {
     private let maxAlerts = 1000
     private let queue: AlertQueue?
 
+    /// The monitor over `registry`, publishing on `alertSocket`.
     public init(
         registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, alertSocket: LoopSocket?, timeout: Double,
         cooldown: Double, suppressWhenMarketClosed: Bool = true, checkInterval: Duration? = nil, logger: Logger,
@@ -92,7 +101,9 @@ public final class HeartbeatMonitor: Service, Sendable {
 
     /// When freed memory was last handed back to the system, and the resident size right after.
     public struct MemoryRelease: Sendable, Equatable {
+        /// When memory was last handed back.
         public var at: Double
+        /// The RSS right after.
         public var rssBytes: Int
     }
 
@@ -100,6 +111,7 @@ public final class HeartbeatMonitor: Service, Sendable {
     /// live footprint, without the freed heap that RSS carries between releases.
     public var memoryRelease: MemoryRelease? { lastRelease.withLock { $0 } }
 
+    /// Times out silent nodes, raises alerts and scores health until shutdown.
     public func run() async throws {
         board.set(Self.name, .running)
         await withGracefulShutdownHandler {

@@ -8,6 +8,7 @@ public final class LogThrottle: Sendable {
     private let limit: Int
     private let window: Double
 
+    /// At most `limit` lines per `window` seconds.
     public init(limit: Int = 10, window: Double = 60) {
         self.limit = limit
         self.window = window

@@ -8,14 +8,23 @@ public enum ServiceState: String, Sendable, Codable {
 
 /// What the dashboard shows about one service.
 public struct ServiceReport: Sendable, Codable, Equatable {
+    /// The name.
     public var name: String
+    /// Where it stands in its lifecycle.
     public var state: ServiceState
+    /// When it started (epoch seconds).
     public var startedAt: Double?
+    /// When it last did something (epoch seconds).
     public var lastActivity: Double?
+    /// Messages received.
     public var messagesIn: Int
+    /// Messages sent.
     public var messagesOut: Int
+    /// Errors counted.
     public var errors: Int
+    /// Restarts.
     public var restarts: Int
+    /// A line about what it is doing.
     public var detail: String?
     /// Seconds since it started (filled in when read).
     public var uptimeSeconds: Double?

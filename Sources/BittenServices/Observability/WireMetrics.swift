@@ -26,9 +26,13 @@ public final class WireMetrics: Sendable {
             label: "bitten_messages_rejected_total", dimensions: [("port", self.port), ("reason", "other")])
     }
 
+    /// Counts messages received.
     public func receivedMessages(_ count: Int) { if count > 0 { received.increment(by: count) } }
+    /// Counts messages sent.
     public func sentMessages(_ count: Int) { if count > 0 { sent.increment(by: count) } }
+    /// Counts a message refused by its decoder.
     public func rejected(_ error: WireError) { (rejected[error.code] ?? rejectedOther).increment() }
+    /// Counts a message refused for `reason`.
     public func rejected(reason: String) {
         if let code = WireError.Code(rawValue: reason) {
             rejected[code]?.increment()

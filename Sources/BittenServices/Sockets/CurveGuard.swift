@@ -10,13 +10,17 @@ import ZeroMQ
 /// Where CURVE keys live: `$BITTEN_DATA_DIR/curve/server.key` (secret, 0600), `server.pub`, and the
 /// allow-list `allowed_clients` (one Z85 public key per line, `#` comments).
 public enum CurveFiles {
+    /// `DATA_DIR/curve`.
     public static func directory(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("curve") }
+    /// The server's secret key file (0600).
     public static func secretKey(_ dataDir: String) -> String {
         (directory(dataDir) as NSString).appendingPathComponent("server.key")
     }
+    /// The server's public key file.
     public static func publicKey(_ dataDir: String) -> String {
         (directory(dataDir) as NSString).appendingPathComponent("server.pub")
     }
+    /// The allowed client keys, one per line.
     public static func allowList(_ dataDir: String) -> String {
         (directory(dataDir) as NSString).appendingPathComponent("allowed_clients")
     }
@@ -50,9 +54,13 @@ public enum CurveFiles {
 /// The allowed client keys, from the file and the Redis set, swapped in whole on each refresh.
 public final class CurveAllowList: Sendable {
     private let keys = Mutex<Set<String>>([])
+    /// An empty list.
     public init() {}
+    /// Whether `key` may connect.
     public func contains(_ key: String) -> Bool { keys.withLock { $0.contains(key) } }
+    /// Replaces the list (a reload).
     public func replace(_ new: Set<String>) { keys.withLock { $0 = new } }
+    /// How many keys are allowed.
     public var count: Int { keys.withLock { $0.count } }
 }
 
@@ -61,6 +69,7 @@ public final class CurveAllowList: Sendable {
 public final class NetworkGate: Sendable {
     /// The Redis set also read for allowed networks.
     public static let redisSet = "ea:allowed_networks"
+    /// The networks file in the data directory.
     public static func file(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("ea_networks") }
 
     private let list: Mutex<NetworkAllowList>
@@ -69,13 +78,17 @@ public final class NetworkGate: Sendable {
     private let refusedCounter = Counter(
         label: "bitten_ea_connections_refused_total", dimensions: [("reason", "network")])
 
+    /// A gate over the configured networks.
     public init(configured: NetworkAllowList) {
         self.configured = configured
         list = Mutex(configured)
     }
 
+    /// Whether a peer at `address` may connect.
     public func allows(_ address: String) -> Bool { list.withLock { $0.allows(address) } }
+    /// Replaces the networks (a reload).
     public func replace(_ new: NetworkAllowList) { list.withLock { $0 = new } }
+    /// How many networks are allowed.
     public var count: Int { list.withLock { $0.networks.count } }
     /// Counts a refused connection.
     public func refused() { refusedCounter.increment() }
@@ -85,6 +98,7 @@ public final class NetworkGate: Sendable {
 /// every `refresh` (files and Redis sets), so both change without a restart. A refused connection is
 /// logged (throttled) with its address.
 public final class CurveGuard: Service, Sendable {
+    /// The name on the services board.
     public static let name = "curve_guard"
     private let zap: ZAPHandler
     private let allowList: CurveAllowList?
@@ -95,6 +109,7 @@ public final class CurveGuard: Service, Sendable {
     private let logger: Logger
     private let board: ServiceBoard
 
+    /// The ZAP handler's guard over keys and networks, reloading them from the data directory.
     public init(
         zap: ZAPHandler, allowList: CurveAllowList?, networks: NetworkGate? = nil, dataDir: String, redis: RedisClient?,
         board: ServiceBoard, refresh: Duration = .seconds(2), logger: Logger
@@ -149,6 +164,7 @@ public final class CurveGuard: Service, Sendable {
         board.set(Self.name, .running, detail: detail.joined(separator: ", "))
     }
 
+    /// Answers ZAP requests and reloads the lists until shutdown.
     public func run() async throws {
         await reload()
         await withDiscardingTaskGroup { group in

@@ -8,32 +8,55 @@ import ZeroMQ
 public final class ServerSockets: Sendable {
     /// Which sockets to bind.
     public struct Selection: OptionSet, Sendable {
+        /// The sockets' bits.
         public let rawValue: Int
+        /// A selection from its bits.
         public init(rawValue: Int) { self.rawValue = rawValue }
+        /// 5555.
         public static let command = Selection(rawValue: 1 << 0)
+        /// 5556.
         public static let market = Selection(rawValue: 1 << 1)
+        /// 5558.
         public static let confirm = Selection(rawValue: 1 << 2)
+        /// 5560.
         public static let relay = Selection(rawValue: 1 << 3)
+        /// 5557.
         public static let signals = Selection(rawValue: 1 << 4)
+        /// 5559.
         public static let signalIn = Selection(rawValue: 1 << 5)
+        /// 5565.
         public static let alerts = Selection(rawValue: 1 << 6)
+        /// 5566.
         public static let query = Selection(rawValue: 1 << 7)
+        /// Every socket.
         public static let all: Selection = [.command, .market, .confirm, .relay, .signals, .signalIn, .alerts, .query]
     }
 
+    /// The ZeroMQ context of every socket.
     public let context: Context
+    /// The loop thread of the EA command and confirmation sockets.
     public let eaLoop: SocketLoop
+    /// The loop thread of market data and its relay.
     public let marketLoop: SocketLoop
+    /// The loop thread of signals, alerts and queries.
     public let auxLoop: SocketLoop
+    /// 5555, when selected.
     public let command: LoopSocket?
     /// The command socket's connection events (accepted, disconnected), read by the gateway.
     public let commandMonitor: LoopSocket?
+    /// 5556, when selected.
     public let market: LoopSocket?
+    /// 5558, when selected.
     public let confirm: LoopSocket?
+    /// 5560, when selected.
     public let relay: LoopSocket?
+    /// 5557, when selected.
     public let signals: LoopSocket?
+    /// 5559, when selected.
     public let signalIn: LoopSocket?
+    /// 5565, when selected.
     public let alerts: LoopSocket?
+    /// 5566, when selected.
     public let query: LoopSocket?
     /// The ZAP handler when CURVE is on (served by `CurveGuard`).
     public let zap: ZAPHandler?
@@ -202,6 +225,8 @@ public final class ServerSockets: Sendable {
 
 /// A start-up failure with a one-line reason.
 public struct StartupError: Error, CustomStringConvertible, Sendable {
+    /// What failed, in one line.
     public let description: String
+    /// A failure with its reason.
     public init(_ description: String) { self.description = description }
 }

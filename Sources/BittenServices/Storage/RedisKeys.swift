@@ -1,15 +1,23 @@
 /// The Redis key schema (see architecture.md and the README): every key Bitten writes is built here or,
 /// for a trade shard's keys, by `ShardKeys`.
 public enum RedisKeys {
+    /// An EA node's hash.
     public static func node(_ uuid: String) -> String { "node:\(uuid)" }
+    /// The set of online nodes.
     public static let activeNodes = "active_nodes"
+    /// A node's lifecycle history.
     public static func nodeHistory(_ uuid: String) -> String { "node_history:\(uuid)" }
+    /// A node's account switches.
     public static func accountSwitches(_ uuid: String) -> String { "account_switches:\(uuid)" }
+    /// A broker's node counts.
     public static func brokerStats(_ broker: String) -> String { "broker_stats:\(safe(broker))" }
+    /// The latest system alerts.
     public static let systemAlerts = "system_alerts"
     /// CITADEL alerts, newest first, bounded.
     public static let citadelAlerts = "citadel:alerts"
+    /// The services board as last published.
     public static let services = "bitten:services"
+    /// The health score as last published.
     public static let health = "bitten:health"
 
     // MARK: signals and trade events

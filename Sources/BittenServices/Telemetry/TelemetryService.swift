@@ -10,8 +10,11 @@ import ZeroMQ
 public struct Quote: Sendable, Equatable, Codable {
     /// The canonical instrument.
     public var symbol: String
+    /// The bid.
     public var bid: Double
+    /// The ask.
     public var ask: Double
+    /// The spread as the EA reported it.
     public var spread: Double
     /// Server receive time, epoch seconds.
     public var receivedAt: Double
@@ -29,6 +32,7 @@ public protocol ValuationQuotes: Sendable {
 /// DISCONNECTs to the node registry, re-publishes TICK and OHLC by symbol, and keeps the latest
 /// quote per symbol. It never waits for Redis.
 public final class TelemetryService: Service, Sendable {
+    /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "telemetry"
 
     private let input: LoopSocket
@@ -53,6 +57,7 @@ public final class TelemetryService: Service, Sendable {
     private let observers = Mutex<[@Sendable ([Tick], [OHLCBar]) -> Void]>([])
     private let limiter: Mutex<RateLimiter?>
 
+    /// Market data from `input`, relayed on `relay`.
     public init(
         input: LoopSocket, relay: LoopSocket?, registry: NodeRegistry, board: ServiceBoard, inputPort: Int,
         relayPort: Int, format: BittenConfig.RelayFormat, logger: Logger,
@@ -336,6 +341,7 @@ extension TelemetryService: ValuationQuotes {
     /// At most this many quotes go with one close answer.
     static let maxValuationQuotes = 128
 
+    /// The quotes a close answer of this EA is valued at (its own first, then the latest of each symbol), as text.
     public func valuationQuotes(for uuid: String) -> String {
         let own = perEA.withLock { $0[uuid]?.quotes ?? [:] }
         let all = latestQuotes

@@ -14,6 +14,7 @@ import ServiceLifecycle
 /// the newest 10 000 events; older ones are dropped). An event that fails every attempt is counted
 /// as an error of this service.
 public final class EventWebhook: Service, Sendable {
+    /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "webhook"
 
     private let url: URL
@@ -22,6 +23,7 @@ public final class EventWebhook: Service, Sendable {
     private let logger: Logger
     private let attempts: Int
 
+    /// A webhook posting `bitten:events` to `url`, each event tried `attempts` times.
     public init(url: URL, redisURL: RedisURL, attempts: Int = 5, board: ServiceBoard, logger: Logger) {
         self.url = url
         self.redisURL = redisURL
@@ -31,6 +33,7 @@ public final class EventWebhook: Service, Sendable {
         board.register(Self.name)
     }
 
+    /// Runs until the group shuts down.
     public func run() async throws {
         board.set(Self.name, .running, detail: url.host ?? "")
         let subscriber = RedisSubscriber(url: redisURL, channels: [RedisKeys.events], logger: logger)

@@ -9,6 +9,7 @@ import Synchronization
 /// The fire path: checks, sizing, the atomic reservation, the send to exactly one EA, and the
 /// timeouts. Never re-sends: a command without an answer becomes `timed_out` and is reported.
 public final class FireDesk: Service, Sendable {
+    /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "trade"
 
     let store: TradeStore
@@ -26,6 +27,7 @@ public final class FireDesk: Service, Sendable {
     /// Where requests for users of shards another process owns go (nil: refused here, `store_unavailable`).
     let router: ShardRouter?
 
+    /// The fire desk over the store, the engine and the command channel.
     public init(
         store: TradeStore, engine: TradeEngine, channel: (any CommandChannel)?, registry: NodeRegistry?,
         quotes: (any QuoteSource)?,

@@ -6,18 +6,25 @@ import Foundation
 public final class PositionTracker: Sendable {
     /// Net lots and P&L of one symbol.
     public struct Exposure: Sendable, Codable, Equatable {
+        /// The canonical symbol (`EURUSD`), or as the message named it.
         public var symbol: String
+        /// Open positions in the symbol.
         public var positions: Int
         /// Long lots minus short lots.
         public var netLots: Double
+        /// The profit if closed at the latest quote, in the account currency.
         public var unrealizedProfit: Double
     }
 
     /// Everything open, priced now.
     public struct Snapshot: Sendable, Encodable {
+        /// The open positions.
         public var positions: [PositionRecord]
+        /// Net lots and P&L per symbol.
         public var exposure: [Exposure]
+        /// The profit if closed at the latest quote, in the account currency.
         public var unrealizedProfit: Double
+        /// When it was priced (epoch seconds).
         public var asOf: Double
     }
 
@@ -25,6 +32,7 @@ public final class PositionTracker: Sendable {
     private let quotes: (any QuoteSource)?
     private let now: @Sendable () -> Double
 
+    /// A tracker over the store, pricing at `quotes`.
     public init(
         store: TradeStore, quotes: (any QuoteSource)?,
         now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }

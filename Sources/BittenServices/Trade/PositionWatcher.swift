@@ -23,6 +23,7 @@ public enum InferredClose {
 /// profit: a difference is logged and counted (`bitten_inferred_close_balance_mismatch_total`); the
 /// inference stands.
 public final class PositionWatcher: Service, Sendable {
+    /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "position_watcher"
 
     struct Watched: Sendable {
@@ -59,6 +60,7 @@ public final class PositionWatcher: Service, Sendable {
     private let inferred = Counter(label: "bitten_inferred_closes_total")
     private let mismatches = Counter(label: "bitten_inferred_close_balance_mismatch_total")
 
+    /// A watcher over the store's open positions and the latest quotes.
     public init(
         store: TradeStore, redis: RedisClient, quotes: any QuoteSource, registry: NodeRegistry?, board: ServiceBoard,
         logger: Logger, interval: Duration = .milliseconds(250), refreshEvery: Double = 2, maxQuoteAge: Double = 30,
@@ -79,6 +81,7 @@ public final class PositionWatcher: Service, Sendable {
         board.register(Self.name)
     }
 
+    /// Runs until the group shuts down.
     public func run() async throws {
         board.set(Self.name, .running)
         await withGracefulShutdownHandler {

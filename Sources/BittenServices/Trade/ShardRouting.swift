@@ -18,29 +18,41 @@ public enum ShardRouting {
 
     /// A routed fire, close or close-all.
     public struct Request: Codable, Sendable, Equatable {
+        /// What the request asks.
         public enum Operation: String, Codable, Sendable {
             case fire
             case close
             case closeAll = "close_all"
             case saveUser = "save_user"
         }
+        /// The request's id (its answer's list).
         public var request: String
+        /// Fire, close, close-all or save.
         public var operation: Operation
+        /// The user.
         public var userUUID: String
+        /// The signal, for a fire.
         public var signalID: String?
+        /// The ticket, for a close.
         public var ticket: Int?
         /// The user to save (`saveUser`).
         public var user: UserRecord?
+        /// After this, the request is dropped unanswered (the caller has given up).
         public var expiresAt: Double
     }
 
     /// What the owner made of it: the records, or the refusal.
     public struct Outcome: Codable, Sendable {
+        /// The records made, when done.
         public var records: [FireRecord]?
+        /// The refusal's code, when refused.
         public var code: String?
+        /// The refusal's message, when refused.
         public var message: String?
 
+        /// Done, with these records.
         public init(records: [FireRecord]) { self.records = records }
+        /// Refused.
         public init(refusal: FireRefusal) {
             code = refusal.code.rawValue
             message = refusal.message
@@ -129,6 +141,7 @@ public final class ShardRouter: Sendable {
 
 /// The owning side: pops the inboxes of the shards this process owns and performs each request once.
 public final class ShardInbox: Service, Sendable {
+    /// The name on the services board.
     public static let name = "trade_inbox"
     private let desk: FireDesk
     private let store: TradeStore
@@ -155,6 +168,7 @@ public final class ShardInbox: Service, Sendable {
         board.register(Self.name)
     }
 
+    /// Serves the inboxes of the shards owned here until shutdown.
     public func run() async throws {
         board.set(Self.name, .running)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {

@@ -6,6 +6,7 @@ import Redis
 extension ShardStore {
     /// What a new owner starts from: the shard as its last commit left it, and the checkpoint to replay from.
     public struct Loaded: Sendable {
+        /// The shard's state as stored.
         public var shard: TradeShard
         /// The last ledger entry the stored state includes ("0" when none).
         public var checkpoint: String

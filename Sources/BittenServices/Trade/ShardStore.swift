@@ -7,11 +7,14 @@ import Redis
 /// in the shard's slot, on a cluster), and only while the committer holds the shard's lease with the
 /// fence number it was given: an owner that was paused or cut off and lost the lease can never write again.
 public struct ShardStore: Sendable {
+    /// The trade path's client.
     public let redis: RedisClient
+    /// The shard's keys.
     public let keys: ShardKeys
     /// Commits through the fenced script even on one server (as on a cluster).
     let scripted: Bool
 
+    /// The store of shard `shard`.
     public init(redis: RedisClient, shard: Int) {
         self.init(redis: redis, shard: shard, scripted: false)
     }
@@ -24,8 +27,11 @@ public struct ShardStore: Sendable {
 
     /// Why a commit was refused.
     public struct Fenced: Error, CustomStringConvertible {
+        /// The shard.
         public let shard: Int
+        /// Who holds it.
         public let holder: String
+        /// A one-line description.
         public var description: String {
             "shard \(shard) is no longer ours (lease: \(holder.isEmpty ? "none" : holder))"
         }
@@ -72,10 +78,13 @@ public struct ShardStore: Sendable {
     /// A command of a commit that Redis refused (a key of another type, written by hand, most likely): the
     /// rest of the commit is stored, as MULTI/EXEC does, and the refusal is reported, never retried.
     public struct CommandFailure: Sendable, Equatable, CustomStringConvertible {
+        /// The shard.
         public var shard: Int
         /// The command's name and first key.
         public var command: String
+        /// Why.
         public var error: String
+        /// A one-line description.
         public var description: String { "shard \(shard): \(command): \(error)" }
     }
 
@@ -117,8 +126,11 @@ public struct ShardStore: Sendable {
 
     /// One shard's part of a commit round.
     public struct Pending: Sendable {
+        /// The shard's store.
         public var store: ShardStore
+        /// The commit's commands.
         public var commands: [[String]]
+        /// The lease token the commit is fenced with.
         public var token: String
     }
 

@@ -6,16 +6,20 @@ import ZeroMQ
 
 /// Why a signal was not taken.
 public struct SignalRejection: Error, Sendable, CustomStringConvertible {
+    /// The kinds of refusal.
     public enum Code: String, Sendable {
         case invalid, duplicate, expired
         case storeUnavailable = "store_unavailable"
     }
 
+    /// Why, as a stable code.
     public let code: Code
+    /// What happened, for a person.
     public let message: String
     /// The decode error, for `invalid`.
     public let wireError: WireError?
 
+    /// A one-line description.
     public var description: String { "\(code.rawValue): \(message)" }
 }
 
@@ -23,6 +27,7 @@ public struct SignalRejection: Error, Sendable, CustomStringConvertible {
 /// `POST /signals`) are validated, scored by CITADEL, stored as `signal:{id}` until they expire,
 /// and published shielded on 5557 as `ELITE_GUARD_SIGNAL {json}`.
 public final class SignalIntake: Service, Sendable {
+    /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "signal_intake"
 
     private let input: LoopSocket?
@@ -36,6 +41,7 @@ public final class SignalIntake: Service, Sendable {
     private let throttle = LogThrottle()
     private let now: @Sendable () -> Double
 
+    /// Signal intake on `input`, publishing shielded signals on `publisher`.
     public init(
         input: LoopSocket?, publisher: LoopSocket?, store: TradeStore, scorer: any ProtectionScorer,
         defaultTTL: Double = 7200, board: ServiceBoard, port: Int, logger: Logger,
@@ -98,6 +104,7 @@ public final class SignalIntake: Service, Sendable {
         return record
     }
 
+    /// Runs until the group shuts down.
     public func run() async throws {
         board.set(Self.name, .running)
         if let input {

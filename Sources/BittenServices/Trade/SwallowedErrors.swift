@@ -10,6 +10,7 @@ public final class SwallowedErrors: Sendable {
     private let throttle = LogThrottle(limit: 20, window: 60)
     private let counters = Mutex<[String: Counter]>([:])
 
+    /// Errors logged to `logger`.
     public init(logger: Logger) { self.logger = logger }
 
     /// Runs `body`; a failure is counted and logged under `operation`, and nil returned.

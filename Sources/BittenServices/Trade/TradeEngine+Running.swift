@@ -8,6 +8,7 @@ import Synchronization
 
 /// Running: the shard leases, the group commits and what a commit round reports.
 extension TradeEngine {
+    /// Runs until the group shuts down.
     public func run() async throws {
         board.set(Self.name, .starting, detail: "taking \(lanes.count) shards")
         await withGracefulShutdownHandler {

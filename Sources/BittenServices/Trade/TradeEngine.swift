@@ -8,8 +8,11 @@ import Synchronization
 
 /// Why the trade engine could not do something now.
 public struct TradeEngineUnavailable: Error, CustomStringConvertible {
+    /// What happened, for a person.
     public let message: String
+    /// A failure with its reason.
     public init(_ message: String) { self.message = message }
+    /// A one-line description.
     public var description: String { message }
 }
 
@@ -28,12 +31,16 @@ public struct TradeEngineUnavailable: Error, CustomStringConvertible {
 /// One process owns every shard it can get. Shards held by another process are refused here (routing to
 /// their owner is the next step).
 public final class TradeEngine: Service, Sendable {
+    /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "trade_engine"
 
+    /// How the engine runs.
     public struct Settings: Sendable {
+        /// How many trade shards (`BITTEN_TRADE_SHARDS`).
         public var shards = 16
         /// This deployment's name for the process (a restart with the same name takes its shards back at once).
         public var instance = "bitten"
+        /// How long a shard's lease lasts without renewal.
         public var leaseTTL: Duration = .seconds(10)
         /// How often each shard's ledger is read when nothing wakes it (entries from other processes).
         public var pollInterval: Duration = .milliseconds(250)
@@ -44,6 +51,7 @@ public final class TradeEngine: Service, Sendable {
         /// A crash staged on purpose (fault tests only; `BITTEN_FAULT_INJECT`).
         public var fault: Fault?
 
+        /// The defaults.
         public init() {}
     }
 
@@ -74,6 +82,7 @@ public final class TradeEngine: Service, Sendable {
         var lazy = false
     }
 
+    /// The settings.
     public let settings: Settings
     let redis: RedisClient
     let lanes: [Lane]
@@ -93,6 +102,7 @@ public final class TradeEngine: Service, Sendable {
     /// Wakes the committer (one for every shard owned here).
     let commitWake = WakeSignal()
 
+    /// The engine; it takes its shards when it runs.
     public init(
         redis: RedisClient, settings: Settings = Settings(), board: ServiceBoard, logger: Logger,
         alerts: AlertQueue? = nil,
@@ -119,6 +129,7 @@ public final class TradeEngine: Service, Sendable {
         pendingGauge.record(0)
     }
 
+    /// How many shards.
     public var shardCount: Int { lanes.count }
 
     /// The shard of a user.
@@ -174,6 +185,7 @@ public final class TradeEngine: Service, Sendable {
 
     /// What `perform` did: the body's result, and why what it changed is not stored yet (nil: stored).
     public struct Performed<T: Sendable>: Sendable {
+        /// The value.
         public var value: T
         /// The commit failed: the change stays in memory and goes with the next commit that succeeds.
         public var notStored: TradeEngineUnavailable?

@@ -15,6 +15,7 @@ public protocol CommandChannel: Sendable {
 }
 
 extension GatewayService: CommandChannel {
+    /// Whether the EA can take a command now.
     public func reachable(_ uuid: String) async -> Bool { isConnected(uuid) }
 }
 
@@ -32,8 +33,11 @@ extension TelemetryService: QuoteSource {}
 
 /// Trade settings.
 public struct TradeSettings: Sendable, Equatable {
+    /// The tiers' slots and risk.
     public var tiers = TierTable.standard
+    /// The instruments by symbol.
     public var instruments = InstrumentTable.standard
+    /// The position sizer.
     public var sizer = PositionSizer(baseRiskPercent: 1.0)
     /// Seconds to wait for a confirmation before a command is `timed_out`.
     public var confirmationTimeout: Double = 30
@@ -42,5 +46,6 @@ public struct TradeSettings: Sendable, Equatable {
     /// Quotes older than this (seconds) do not convert currencies.
     public var maxQuoteAge: Double = 600
 
+    /// The defaults.
     public init() {}
 }

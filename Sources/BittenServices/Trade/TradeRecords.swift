@@ -2,13 +2,18 @@ import BittenCore
 
 /// A user of the signal service: one EA, one tier.
 public struct UserRecord: Sendable, Codable, Equatable {
+    /// The user's UUID (the EA's `target_uuid`).
     public var uuid: String
+    /// The user's tier.
     public var tier: Tier
+    /// The name shown for the user.
     public var displayName: String
     /// Replaces the base risk percent for this user (still capped by the tier).
     public var riskOverride: Double?
+    /// When it was made (epoch seconds).
     public var createdAt: Double
 
+    /// A user.
     public init(uuid: String, tier: Tier, displayName: String, riskOverride: Double? = nil, createdAt: Double) {
         self.uuid = uuid
         self.tier = tier
@@ -37,20 +42,35 @@ public struct UserRecord: Sendable, Codable, Equatable {
 
 /// A signal as stored and shown: the validated signal plus its CITADEL score.
 public struct SignalRecord: Sendable, Codable, Equatable {
+    /// The signal's id.
     public var signalID: String
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String
+    /// `BUY` or `SELL`.
     public var direction: String
+    /// The entry price.
     public var entry: Double
+    /// The stop loss price (0: none).
     public var stopLoss: Double
+    /// The take profit price (0: none).
     public var takeProfit: Double
+    /// The signal engine's confidence, 0–100.
     public var confidence: Double?
+    /// The pattern the signal engine saw.
     public var pattern: String?
+    /// Where it came from.
     public var source: String
+    /// When it was made (epoch seconds).
     public var createdAt: Double
+    /// After this (epoch seconds) it can no longer be fired.
     public var expiresAt: Double
+    /// When Bitten received it (epoch seconds).
     public var receivedAt: Double
+    /// CITADEL's protection score, 1–10.
     public var protectionScore: Double
+    /// The risk level (`FORTRESS` … `DANGER`).
     public var riskLevel: String
+    /// The lot multiplier of the signal's CITADEL score.
     public var citadelMultiplier: Double
 
     init(_ signal: Signal, score: ProtectionAssessment, receivedAt: Double) {
@@ -106,39 +126,64 @@ public struct SignalRecord: Sendable, Codable, Equatable {
 
 /// A fire (or close request) record, `fire:{fire_id}` / `close:{ticket}`.
 public struct FireRecord: Sendable, Codable, Equatable {
+    /// The fire's id (`F-YYYYMMDD-SS-NNNNNN`).
     public var fireID: String
+    /// What kind it is.
     public var kind: String
+    /// Where it stands in its lifecycle.
     public var state: FireState
+    /// The signal's id.
     public var signalID: String?
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String?
+    /// `BUY` or `SELL`.
     public var direction: String?
+    /// The entry price.
     public var entry: Double?
+    /// The stop loss price (0: none).
     public var sl: Double?
+    /// The take profit price (0: none).
     public var tp: Double?
+    /// The volume in lots.
     public var lot: Double?
+    /// The risk per trade, percent of the balance.
     public var riskPercent: Double?
+    /// The risk per trade, in the account currency.
     public var riskAmount: Double?
     /// The tier the fire was sized for (the user's tier when it was reserved).
     public var tier: String?
+    /// The lot multiplier of the signal's CITADEL score.
     public var citadelMultiplier: Double?
+    /// When it was made (epoch seconds).
     public var createdAt: Double
+    /// When the command went to the EA (epoch seconds).
     public var sentAt: Double?
+    /// When the answer is due (epoch seconds).
     public var deadline: Double?
+    /// When the EA's answer arrived (epoch seconds).
     public var confirmedAt: Double?
+    /// The broker's ticket of the position.
     public var ticket: Int?
+    /// The price the broker filled at.
     public var fillPrice: Double?
+    /// The EA's message with its answer.
     public var eaMessage: String?
+    /// Why.
     public var reason: String?
+    /// The answer came after the deadline.
     public var late: Bool
     /// The symbol as the user's broker names it (what the command carried).
     public var brokerSymbol: String?
     /// Value of one tick per lot in the account currency, and the currencies it was converted through
     /// (`JPY>USD>EUR`).
     public var tickValue: Double?
+    /// The currencies the tick value was converted through (`JPY>USD>EUR`).
     public var conversion: String?
     /// The EA dropped the stop loss / take profit (on the wrong side of the fill price).
     public var slDropped: Bool?
+    /// The EA dropped the take profit (on the wrong side of the fill).
     public var tpDropped: Bool?
     /// True when this answer repeats an earlier fire of the same signal by the same user.
     public var duplicate: Bool = false
@@ -184,21 +229,37 @@ public struct FireRecord: Sendable, Codable, Equatable {
 
 /// An open or closed position, `position:{ticket}`, with its P&L.
 public struct PositionRecord: Sendable, Encodable, Equatable {
+    /// The broker's ticket of the position.
     public var ticket: Int
+    /// The fire's id (`F-YYYYMMDD-SS-NNNNNN`).
     public var fireID: String
+    /// The signal's id.
     public var signalID: String
+    /// The user's UUID (the EA's `target_uuid`).
     public var userUUID: String
+    /// The MetaTrader account number.
     public var account: Int
+    /// The canonical symbol (`EURUSD`), or as the message named it.
     public var symbol: String
+    /// `BUY` or `SELL`.
     public var direction: String
+    /// The volume in lots.
     public var lot: Double
+    /// The price it opened at.
     public var openPrice: Double
+    /// The stop loss price (0: none).
     public var sl: Double
+    /// The take profit price (0: none).
     public var tp: Double
+    /// When it opened (epoch seconds).
     public var openTime: Double
+    /// `open` or `closed`.
     public var status: String
+    /// The price it closed at, valued (the EA v2.05 always reports 0; `closePriceSource` says where it came from).
     public var closePrice: Double?
+    /// When it closed (epoch seconds).
     public var closedAt: Double?
+    /// How long it was open, seconds.
     public var duration: Double?
     /// Realized P&L (closed) in the account currency.
     public var profit: Double?
@@ -210,6 +271,7 @@ public struct PositionRecord: Sendable, Encodable, Equatable {
     public var brokerSymbol: String?
     /// Whether the EA dropped the stop loss / take profit (on the wrong side of the fill price).
     public var slDropped: Bool
+    /// The EA dropped the take profit (on the wrong side of the fill).
     public var tpDropped: Bool
     /// Where the close price came from: `ea`, `market` (the quotes when the EA's answer came),
     /// `inferred` (the stop loss or take profit the market crossed), `balance` (derived from the
@@ -272,25 +334,40 @@ public struct PositionRecord: Sendable, Encodable, Equatable {
 /// Win-rate statistics, as kept in `global_trade_stats`, `symbol_stats:*`, `account_stats_trades:*`
 /// and `user_stats:*`.
 public struct TradeStats: Sendable, Codable, Equatable {
+    /// Closed trades counted.
     public var total: Int
+    /// Trades closed with a profit.
     public var wins: Int
+    /// Trades closed with a loss.
     public var losses: Int
+    /// Trades closed at zero.
     public var breakeven: Int
+    /// Wins as a share of wins and losses, in percent.
     public var winRate: Double
+    /// The sum of the wins.
     public var grossProfit: Double
+    /// The sum of the losses (positive).
     public var grossLoss: Double
+    /// Gross profit minus gross loss.
     public var net: Double
     /// Gross profit ÷ gross loss; nil while there is profit but no loss yet.
     public var profitFactor: Double?
+    /// The average win.
     public var averageWin: Double
+    /// The average loss (positive).
     public var averageLoss: Double
+    /// The largest win.
     public var largestWin: Double
+    /// The largest loss (positive).
     public var largestLoss: Double
     /// Positive: wins in a row now; negative: losses in a row.
     public var currentStreak: Int
+    /// The longest run of wins.
     public var bestStreak: Int
+    /// The longest run of losses.
     public var worstStreak: Int
 
+    /// Statistics from their stored hash.
     public init(hash: [String: String]) {
         func i(_ key: String) -> Int { hash[key].flatMap { Int($0) } ?? 0 }
         func d(_ key: String) -> Double { hash[key].flatMap { Double($0) } ?? 0 }

@@ -7,12 +7,16 @@ import Redis
 /// is their only writer; users are saved through it). A record of one user is read from that user's shard;
 /// lists and statistics that span users are read from every shard and merged.
 public struct TradeStore: Sendable {
+    /// The trade path's Redis client.
     public let redis: RedisClient
+    /// How many trade shards.
     public let shards: Int
+    /// The engine of this process, when it runs one.
     public let engine: TradeEngine?
     /// Where a user of a shard another process owns is saved (nil: refused here).
     public let router: ShardRouter?
 
+    /// The store over `redis`.
     public init(redis: RedisClient, shards: Int = 16, engine: TradeEngine? = nil, router: ShardRouter? = nil) {
         self.redis = redis
         self.shards = engine?.shardCount ?? shards

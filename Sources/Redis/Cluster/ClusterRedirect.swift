@@ -1,8 +1,11 @@
 /// A cluster node's address as Redis writes it in MOVED/ASK errors and topology replies.
 public struct ClusterEndpoint: Sendable, Hashable, CustomStringConvertible {
+    /// Host name or address.
     public var host: String
+    /// TCP port.
     public var port: Int
 
+    /// An endpoint.
     public init(host: String, port: Int) {
         self.host = host
         self.port = port
@@ -21,6 +24,7 @@ public struct ClusterEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
+    /// `host:port` (`[v6]:port` for IPv6).
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 

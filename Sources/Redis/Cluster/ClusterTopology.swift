@@ -3,8 +3,11 @@
 public struct ClusterTopology: Sendable, Equatable {
     /// A slot range and the primary that serves it, with its replicas.
     public struct Range: Sendable, Equatable {
+        /// The slots this range covers.
         public var slots: ClosedRange<Int>
+        /// The primary serving them.
         public var primary: ClusterEndpoint
+        /// Its replicas.
         public var replicas: [ClusterEndpoint]
     }
 
@@ -13,6 +16,7 @@ public struct ClusterTopology: Sendable, Equatable {
     /// Slots moved since the map was read (MOVED), which override the ranges.
     public private(set) var moved: [Int: ClusterEndpoint] = [:]
 
+    /// The topology of these ranges (from `CLUSTER SLOTS`).
     public init(ranges: [Range]) {
         self.ranges = ranges.sorted { $0.slots.lowerBound < $1.slots.lowerBound }
     }

@@ -5,6 +5,7 @@
 /// `initial × multiplier`, … up to `maximum`, each spread by ±`jitter` so that many clients that lost
 /// one server do not come back in step. A successful connection resets the sequence.
 public struct ReconnectBackoff: Sendable {
+    /// Where the back-off stands.
     public enum State: Sendable, Equatable {
         /// Not started, or stopped.
         case idle
@@ -26,10 +27,15 @@ public struct ReconnectBackoff: Sendable {
         case none
     }
 
+    /// The first delay, seconds.
     public let initial: Double
+    /// The longest delay, seconds.
     public let maximum: Double
+    /// How much each failure multiplies the delay.
     public let multiplier: Double
+    /// The share of the delay drawn at random (0–1).
     public let jitter: Double
+    /// Idle, or waiting after some failures.
     public private(set) var state: State = .idle
     private var random: @Sendable () -> Double
 

@@ -13,6 +13,7 @@ import Synchronization
 /// Sharded pub/sub is `RedisShardedSubscriber`. Not done: retrying a command whose connection broke after
 /// it was written (it may have run; the caller gets the error, as with one server).
 public final class RedisClusterClient: @unchecked Sendable {
+    /// The cluster.
     public let url: RedisClusterURL
     private let logger: Logger
     private let connectionsPerNode: Int
@@ -29,6 +30,7 @@ public final class RedisClusterClient: @unchecked Sendable {
         var stopped = false
     }
 
+    /// A client; it learns the slots when it runs.
     public init(
         url: RedisClusterURL, connectionsPerNode: Int = 1, maxAttempts: Int = 6,
         logger: Logger

@@ -1,10 +1,14 @@
 /// Where a Redis Cluster is: `redis-cluster://[[user]:password@]host:port[,host:port…]`. The nodes are
 /// seeds: the client asks the first that answers for the whole map. A cluster has only database 0.
 public struct RedisClusterURL: Sendable, Equatable, CustomStringConvertible {
+    /// The nodes to learn the cluster from.
     public var seeds: [ClusterEndpoint]
+    /// The ACL user, if any.
     public var user: String?
+    /// The password, if any.
     public var password: String?
 
+    /// A cluster URL.
     public init(seeds: [ClusterEndpoint], user: String? = nil, password: String? = nil) {
         self.seeds = seeds
         self.user = user
