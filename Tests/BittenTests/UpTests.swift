@@ -1,5 +1,6 @@
 import BittenTestSupport
 import Foundation
+import Glibc
 import Testing
 
 extension EndToEnd {
@@ -33,6 +34,40 @@ extension EndToEnd {
             let took = await bitten.terminate(timeout: .seconds(10))
             #expect(took != nil && took! < .seconds(5), "took \(String(describing: took))\n\(bitten.logTail())")
             #expect(!processExists(redis.pid), "the managed redis-server must stop with bitten")
+        }
+
+        /// A dashboard's event stream (here with a 60 s interval) ends when the server shuts down: it does not hold
+        /// the stop until its next event.
+        @Test func anOpenEventStreamDoesNotHoldAStop() async throws {
+            let bitten = try BittenProcess()
+            try await bitten.waitUntilHealthy()
+            let port = try #require(bitten.ports["BITTEN_HTTP_PORT"])
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            #expect(connected == 0)
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let request = "GET /events?interval=60 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            _ = request.withCString { send(fd, $0, strlen($0), 0) }
+            var received = ""
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while !received.contains("event: snapshot") {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                guard count > 0 else { break }
+                received += String(decoding: buffer[0..<count], as: UTF8.self)
+            }
+            #expect(received.contains("event: snapshot"), "\(received.prefix(300))")
+            let took = await bitten.terminate(timeout: .seconds(30))
+            #expect(took != nil && took! < .seconds(20), "took \(String(describing: took))\n\(bitten.logTail())")
         }
 
         @Test func unknownRouteIsAJSONError() async throws {

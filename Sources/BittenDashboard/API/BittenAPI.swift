@@ -2,6 +2,7 @@ import BittenCore
 import BittenServices
 import Foundation
 import OpenAPIRuntime
+import ServiceLifecycle
 import Synchronization
 
 /// The HTTP API: the handlers of the operations that `openapi.yaml` declares (the interface, `APIProtocol`, is
@@ -82,10 +83,11 @@ struct BittenAPI: APIProtocol {
         let producer = Task {
             // Reconnect after 3 s if the stream drops; the page falls back to polling if it cannot.
             continuation.yield(ArraySlice("retry: 3000\n\n".utf8))
-            while !Task.isCancelled {
+            // The stream ends when the server shuts down: an open dashboard must not hold a stop for an interval.
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 let text = (try? await api.snapshot().text) ?? "{}"
                 continuation.yield(ArraySlice("event: snapshot\ndata: \(text)\n\n".utf8))
-                try? await Task.sleep(for: .seconds(seconds))
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(seconds)) }
             }
             continuation.finish()
         }
