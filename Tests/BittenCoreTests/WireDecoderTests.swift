@@ -199,6 +199,24 @@ struct WireDecoderTests {
         #expect(throws: WireError.self) { try EAMessage.decode([]) }
     }
 
+    /// `\u` escapes: a character outside the BMP comes as a surrogate pair (JSON.stringify and Python's json write
+    /// it so); an unpaired surrogate or a bad digit is refused with the field.
+    @Test func unicodeEscapesIncludingSurrogatePairs() throws {
+        let text = #"{"note":"\ud83d\ude00 caf\u00e9 \u001f","x":1}"#
+        let fields = try JSONParser.parseObject(Array(text.utf8))
+        #expect(fields["note"] == .string("\u{1F600} caf\u{E9} \u{1F}"))
+        for bad in [
+            #"{"a":"\ud83d"}"#, #"{"a":"\ud83dx"}"#, #"{"a":"\ude00"}"#, #"{"a":"\ud83d\u0041"}"#, #"{"a":"\u+abc"}"#,
+        ] {
+            #expect(throws: WireError.self, "\(bad)") { _ = try JSONParser.parseObject(Array(bad.utf8)) }
+            do {
+                _ = try JSONParser.parseObject(Array(bad.utf8))
+            } catch {
+                #expect(error.code == .malformed && error.field == "a", "\(bad): \(error)")
+            }
+        }
+    }
+
     @Test func metaTraderTimestamps() {
         // date -u -d "2026-11-24 14:06:00" +%s
         #expect(MetaTraderTime("2026.11.24 14:06:00")?.epochSeconds == 1_795_529_160)

@@ -68,6 +68,18 @@ struct APIHandlerTests {
         }
     }
 
+    /// `/trades?day=`: the form is checked (400), then the calendar (422: the document's pattern allows 02-30).
+    @Test func aDayOfTheRightFormThatNoCalendarHasIs422() async throws {
+        let client = try Self.client()
+        #expect(try await Self.call(client, .get, "/trades?day=2026-02-28").status == 200)
+        let impossible = try await Self.call(client, .get, "/trades?day=2026-02-30")
+        #expect(impossible.status == 422 && impossible.code == "no_such_day", "\(impossible.json)")
+        for bad in ["/trades?day=2026", "/trades?day=2026-2-3x", "/trades?day=20260203"] {
+            let answer = try await Self.call(client, .get, bad)
+            #expect(answer.status == 400 && answer.code == "bad_parameter", "\(bad): \(answer.json)")
+        }
+    }
+
     @Test func undeclaredMethodsAre405WithAllow() async throws {
         do {
             let client = try Self.client()

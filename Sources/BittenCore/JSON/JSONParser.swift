@@ -259,6 +259,18 @@ public struct JSONParser {
         return hasEscapes ? try unescape(text) : text
     }
 
+    /// The four hex digits of a `\u` escape.
+    private func hexEscape(_ iterator: inout String.UnicodeScalarView.Iterator) throws(WireError) -> UInt32 {
+        var hex = ""
+        for _ in 0..<4 { if let h = iterator.next() { hex.unicodeScalars.append(h) } }
+        guard hex.unicodeScalars.count == 4, hex.unicodeScalars.allSatisfy(\.properties.isASCIIHexDigit),
+            let code = UInt32(hex, radix: 16)
+        else {
+            throw WireError(.malformed, field: currentField, "invalid \\u escape")
+        }
+        return code
+    }
+
     private func unescape(_ text: String) throws(WireError) -> String {
         var result = ""
         var iterator = text.unicodeScalars.makeIterator()
@@ -280,10 +292,21 @@ public struct JSONParser {
             case "r": result.append("\r")
             case "t": result.append("\t")
             case "u":
-                var hex = ""
-                for _ in 0..<4 { if let h = iterator.next() { hex.unicodeScalars.append(h) } }
-                guard let code = UInt32(hex, radix: 16), let value = Unicode.Scalar(code) else {
-                    throw WireError(.malformed, field: currentField, "invalid \\u escape")
+                // A character outside the BMP is escaped as a UTF-16 surrogate pair (`\ud83d\ude00`, as
+                // JSON.stringify and Python's json write it); a surrogate without its partner is refused.
+                var code = try hexEscape(&iterator)
+                if (0xD800...0xDBFF).contains(code) {
+                    guard iterator.next() == "\\", iterator.next() == "u" else {
+                        throw WireError(.malformed, field: currentField, "unpaired surrogate in a \\u escape")
+                    }
+                    let low = try hexEscape(&iterator)
+                    guard (0xDC00...0xDFFF).contains(low) else {
+                        throw WireError(.malformed, field: currentField, "unpaired surrogate in a \\u escape")
+                    }
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                }
+                guard let value = Unicode.Scalar(code) else {
+                    throw WireError(.malformed, field: currentField, "unpaired surrogate in a \\u escape")
                 }
                 result.unicodeScalars.append(value)
             default: throw WireError(.malformed, field: currentField, "invalid escape \\\(next)")

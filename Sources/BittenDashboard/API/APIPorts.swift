@@ -74,7 +74,7 @@ protocol MarketScores: Sendable {
 extension CitadelService: MarketScores {}
 
 /// One alert of either source, for `/alerts` and the dashboard.
-struct AlertRecord: Sendable, Equatable {
+struct AlertRecord: Sendable, Equatable, Encodable {
     var source: String
     var kind: String
     var symbol: String?

@@ -22,7 +22,7 @@ extension BittenAPI {
         return .ok(
             .init(
                 body: .json(
-                    .init(limit: page.limit, offset: page.offset, signals: try signals.map { try Contract.convert($0) })
+                    .init(limit: page.limit, offset: page.offset, signals: try Contract.convert(signals))
                 )))
     }
 
@@ -72,7 +72,7 @@ extension BittenAPI {
         return .ok(
             .init(
                 body: .json(
-                    .init(limit: page.limit, offset: page.offset, fires: try fires.map { try Contract.convert($0) }))))
+                    .init(limit: page.limit, offset: page.offset, fires: try Contract.convert(fires)))))
     }
 
     func getFire(_ input: Operations.GetFire.Input) async throws -> Operations.GetFire.Output {
@@ -97,7 +97,7 @@ extension BittenAPI {
     {
         do {
             let records = try await trade().closeAll(userUUID: try Self.validUUID(input.path.uuid))
-            return .accepted(.init(body: .json(.init(closes: try records.map { try Contract.convert($0) }))))
+            return .accepted(.init(body: .json(.init(closes: try Contract.convert(records)))))
         } catch let refusal as FireRefusal {
             throw APIError(refusal)
         }
@@ -145,8 +145,14 @@ extension BittenAPI {
             }
             list = "trades:account:\(account)"
         } else if let day = query.day {
-            guard day.utf8.count == 10, ISOTime.epochSeconds(day + "T00:00:00") != nil else {
+            guard day.utf8.count == 10, day.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || ($0 >= 48 && $0 <= 57) }),
+                day.split(separator: "-").map(\.count) == [4, 2, 2]
+            else {
                 throw APIError(.badRequest, code: "bad_parameter", "day must be YYYY-MM-DD")
+            }
+            // The document's pattern cannot say which days a month has: a well-formed day no calendar has is 422.
+            guard ISOTime.epochSeconds(day + "T00:00:00") != nil else {
+                throw APIError(.unprocessableContent, code: "no_such_day", "\(day) is not a day of the calendar")
             }
             list = "trades:day:\(day)"
         }

@@ -34,14 +34,6 @@ struct DashboardSnapshot: Encodable {
         var riskLevel: String
         var receivedAt: Double
     }
-    struct Alert: Encodable {
-        var source: String
-        var kind: String
-        var symbol: String?
-        var uuid: String?
-        var message: String
-        var timestamp: Double
-    }
 
     var at: Double
     var health: HealthReport
@@ -50,7 +42,7 @@ struct DashboardSnapshot: Encodable {
     var stats: TradeStats?
     var symbols: [SymbolStats]
     var signals: [Signal]
-    var alerts: [Alert]
+    var alerts: [AlertRecord]
 
     /// The snapshot at `now`, from the ports (a part whose service is not running, or fails, is left out).
     static func build(_ ports: APIPorts, now: Double) async -> DashboardSnapshot {
@@ -92,11 +84,7 @@ struct DashboardSnapshot: Encodable {
                     protectionScore: $0.protectionScore, riskLevel: $0.riskLevel, receivedAt: $0.receivedAt)
             }
         }
-        let alerts = await ports.system.alerts(source: nil, limit: 20).map {
-            Alert(
-                source: $0.source, kind: $0.kind, symbol: $0.symbol, uuid: $0.uuid, message: $0.message,
-                timestamp: $0.timestamp)
-        }
+        let alerts = await ports.system.alerts(source: nil, limit: 20)
         return DashboardSnapshot(
             at: now, health: health, nodes: nodes, positions: positions, stats: stats, symbols: symbols,
             signals: signals, alerts: alerts)

@@ -52,6 +52,10 @@ public struct BittenConfig: Sendable, Equatable {
     public var protectReads = false
     /// Messages per second each EA may send on 5555 and on 5556 (bursts up to twice that); 0 = no limit.
     public var eaRateLimit: Double = 2000
+    /// The per-EA token bucket of `eaRateLimit` (rate, and bursts of twice it); nil when there is no limit.
+    public var eaRateLimitBucket: (rate: Double, burst: Double)? {
+        eaRateLimit > 0 ? (eaRateLimit, 2 * eaRateLimit) : nil
+    }
     /// Allocations of at least this many bytes get their own mapping, handed back to the system when
     /// freed (`BITTEN_MALLOC_MMAP_THRESHOLD`, glibc's M_MMAP_THRESHOLD; 0 = glibc's default). libzmq's
     /// per-connection buffers (8–18 kB) otherwise fragment the heap as EAs come and go.

@@ -6,12 +6,10 @@ extension GatewayService {
     /// other processes (scale-out, on a connection of its own).
     public static func make(_ config: BittenConfig, _ parts: SystemParts) throws -> [any Service] {
         guard let socket = parts.sockets.command else { return [] }
-        let rateLimit: (rate: Double, burst: Double)? =
-            config.eaRateLimit > 0 ? (config.eaRateLimit, 2 * config.eaRateLimit) : nil
         let gateway = GatewayService(
             socket: socket, registry: try parts.requireRegistry(name), board: parts.board, port: config.commandPort,
             pingInterval: .milliseconds(Int64(config.pingInterval * 1000)), logger: Logger(label: "bitten.\(name)"),
-            rateLimit: rateLimit, fireTimeout: config.fireTimeout,
+            rateLimit: config.eaRateLimitBucket, fireTimeout: config.fireTimeout,
             quietWhenMarketClosed: config.suppressAlertsWhenMarketClosed, alerts: parts.alerts,
             monitor: parts.sockets.commandMonitor, linkTimeout: config.eaLinkTimeout)
         parts.gateway = gateway
