@@ -77,18 +77,38 @@ struct User: AsyncParsableCommand {
     }
 
     struct Set: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Change a user's tier, name or risk override.")
+        static let configuration = CommandConfiguration(
+            abstract: "Change a user's tier, name, risk override or own risk limits.")
         @OptionGroup var options: ConfigOptions
         @Argument var uuid: String
         @Option var tier: Tier?
         @Option var name: String?
         @Option(help: "Risk percent per trade; 0 removes the override.") var risk: Double?
+        @Option(help: "Daily loss limit, % of the day's starting balance (0: the tier's default).") var dailyLoss:
+            Double?
+        @Option(help: "Drawdown limit, % from the equity peak (0: the tier's default).") var drawdown: Double?
+        @Option(help: "Open risk limit, % of the balance at the stops (0: the tier's default).") var openRisk: Double?
+        @Option(help: "Net lots per currency (0: the tier's default).") var exposureLots: Double?
+        @Option(help: "Trades per day (0: the tier's default).") var tradesPerDay: Int?
+        @Option(help: "Losing trades in a row before a cooldown (with --cooldown-minutes; 0: the tier's default).")
+        var lossStreak: Int?
+        @Option(help: "Minutes of cooldown after the losing streak (0: the tier's default).") var cooldownMinutes:
+            Double?
 
         func run() async throws {
             var body: [String: Any] = [:]
             if let tier { body["tier"] = tier.rawValue }
             if let name { body["display_name"] = name }
             if let risk { body["risk_override"] = risk }
+            var limits: [String: Any] = [:]
+            if let dailyLoss { limits["daily_loss"] = dailyLoss }
+            if let drawdown { limits["drawdown"] = drawdown }
+            if let openRisk { limits["open_risk"] = openRisk }
+            if let exposureLots { limits["exposure_lots"] = exposureLots }
+            if let tradesPerDay { limits["trades_per_day"] = tradesPerDay }
+            if let lossStreak { limits["loss_streak"] = lossStreak }
+            if let cooldownMinutes { limits["cooldown_minutes"] = cooldownMinutes }
+            if !limits.isEmpty { body["limits"] = limits }
             try await APIClient(options).call("PUT", "/users/\(uuid)", body: body)
         }
     }

@@ -82,6 +82,7 @@ final class FakeTradeDesk: TradeDesk {
     init(refusal: FireRefusal? = nil) { self.refusal = refusal }
 
     var tiers: TierTable { .standard }
+    var riskLimits: [Tier: RiskLimits] { [.captain: RiskLimits(dailyLossPercent: 5, tradesPerDay: 20)] }
     func user(_ uuid: String) async throws -> UserRecord? { state.withLock { $0.users[uuid] } }
     func users() async throws -> [UserRecord] { state.withLock { Array($0.users.values) } }
     func save(_ user: UserRecord) async throws { state.withLock { $0.users[user.uuid] = user } }
@@ -140,6 +141,20 @@ final class FakeTradeDesk: TradeDesk {
 
     func closeAll(userUUID: String) async throws(FireRefusal) -> [FireRecord] { [] }
 
+    func restrictedUsers() async throws -> [UserRecord] {
+        state.withLock { s in s.users.values.filter { ($0.trading?.state ?? .active) != .active } }
+    }
+
+    func setTrading(userUUID: String, control: TradingControl) async throws(FireRefusal) -> [FireRecord] {
+        let known = state.withLock { s in
+            guard s.users[userUUID] != nil else { return false }
+            s.users[userUUID]?.trading = control
+            return true
+        }
+        guard known else { throw FireRefusal(.userNotFound, "no user \(userUUID)") }
+        return []
+    }
+
     func recentFires(limit: Int) async throws -> [FireRecord] { state.withLock { Array($0.fires.prefix(limit)) } }
     func fireRecord(_ id: String) async throws -> FireRecord? { state.withLock { $0.fires.first { $0.fireID == id } } }
     func position(_ ticket: Int) async throws -> PositionRecord? { nil }
@@ -150,4 +165,32 @@ final class FakeTradeDesk: TradeDesk {
 
     func trades(list: String, limit: Int) async throws -> [[String: String]] { [] }
     func stats(_ key: String) async throws -> TradeStats { TradeStats(hash: [:]) }
+}
+
+/// The system's trading state in memory; every change is acknowledged at once by `processes`.
+final class FakeControl: SystemControl {
+    private let state = Mutex(TradingControl.active)
+    let processes: [String]
+
+    init(processes: [String] = ["bitten/test/1"]) { self.processes = processes }
+
+    func read() async throws -> TradingControl { state.withLock { $0 } }
+
+    func set(_ control: TradingControl) async throws -> TradingControl {
+        state.withLock { current in
+            var stored = control
+            stored.version = current.version + 1
+            current = stored
+            return stored
+        }
+    }
+
+    func acknowledgements() async throws -> [TradingControlStore.Acknowledgement] {
+        let version = state.withLock { $0.version }
+        return processes.map { .init(process: $0, version: version, at: 1_800_000_000) }
+    }
+
+    func awaitAcknowledgements(of version: Int, timeout: Double) async -> (acknowledged: [String], waiting: [String]) {
+        (processes, [])
+    }
 }

@@ -21,10 +21,10 @@ struct APIHandlerTests {
 
     static func client(
         nodes: FakeNodes? = FakeNodes(count: 25), trade: FakeTradeDesk? = FakeTradeDesk(), token: String? = nil,
-        protectReads: Bool = false, alerts: [AlertRecord] = []
+        protectReads: Bool = false, alerts: [AlertRecord] = [], control: FakeControl? = FakeControl()
     ) throws -> RouterClient {
         let ports = APIPorts(
-            system: FakeSystem(alerts: alerts), nodes: nodes, trade: trade, citadel: nil,
+            system: FakeSystem(alerts: alerts), nodes: nodes, trade: trade, citadel: nil, control: control,
             notRunning: trade == nil ? ["trade": "not in this test"] : [:])
         let router = try DashboardApp.router(
             ports: ports, apiToken: token, protectReads: protectReads, logger: Logger(label: "test"))

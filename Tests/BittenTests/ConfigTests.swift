@@ -1,3 +1,4 @@
+import BittenCore
 import BittenServices
 import BittenTestSupport
 import Foundation
@@ -44,7 +45,8 @@ struct ConfigTests {
           EURUSD: {max_lot: 20, lot_step: 0.1}
           US30: {tick_size: 1, contract_size: 1, pip_size: 1, profit_currency: USD}
         tiers:
-          RECRUIT: {slots: 2, max_risk_percent: 1.5}
+          RECRUIT: {slots: 2, max_risk_percent: 1.5, daily_loss: 3, trades_per_day: 5, loss_streak: 3, cooldown_minutes: 60}
+          CAPTAIN: {drawdown: 12.5, open_risk: 6, exposure_lots: 4}
         """.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let config = try ConfigOptions.parse(["--config", path]).resolve(environment: [:])
@@ -58,6 +60,12 @@ struct ConfigTests {
         #expect(config.tiers.rule(.recruit).maxRiskPercent == 1.5)
         #expect(config.tiers.rule(.recruit).riskMultiplier == 1.0)
         #expect(config.tiers.rule(.soldier).slots == 1)
+        #expect(
+            config.riskLimits[.recruit]
+                == RiskLimits(dailyLossPercent: 3, tradesPerDay: 5, lossStreak: 3, cooldownMinutes: 60))
+        #expect(config.riskLimits[.captain] == RiskLimits(drawdownPercent: 12.5, openRiskPercent: 6, exposureLots: 4))
+        #expect(config.riskLimits[.soldier] == nil, "a tier not given has no limits")
+        #expect(config.tiers.rule(.captain).slots == TierTable.standard.rule(.captain).slots)
 
         for (section, setting) in [
             ("instruments:\n  EURUSD: {tick_size: -1}", "instruments.EURUSD.tick_size"),
@@ -65,6 +73,10 @@ struct ConfigTests {
             ("instruments:\n  EURUSD: {tick_sise: 1}", "instruments.EURUSD.tick_sise"),
             ("tiers:\n  EMPEROR: {slots: 1}", "tiers.EMPEROR"),
             ("tiers:\n  RECRUIT: {slots: 1.5}", "tiers.RECRUIT.slots"),
+            ("tiers:\n  RECRUIT: {daily_loss: 101}", "tiers.RECRUIT.daily_loss"),
+            ("tiers:\n  RECRUIT: {trades_per_day: 2.5}", "tiers.RECRUIT.trades_per_day"),
+            ("tiers:\n  RECRUIT: {loss_streak: 3}", "tiers.RECRUIT.loss_streak"),
+            ("tiers:\n  RECRUIT: {drawdown: x}", "tiers.RECRUIT.drawdown"),
         ] {
             try section.write(toFile: path, atomically: true, encoding: .utf8)
             #expect {

@@ -34,7 +34,7 @@ import Testing
     @Test func everyScriptIsAResourceThatNamesItsKeys() {
         for script in [
             LuaScripts.appendConfirmations, LuaScripts.acquireLease, LuaScripts.releaseLease, LuaScripts.commitFenced,
-            LuaScripts.saveSignal,
+            LuaScripts.saveSignal, LuaScripts.setTradingControl,
         ] {
             #expect(script.source.hasPrefix("--"))
             #expect(script.source.contains("KEYS[1]") && script.source.contains("-- Returns"))

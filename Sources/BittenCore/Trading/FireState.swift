@@ -49,6 +49,24 @@ public struct FireRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case positionNotFound = "position_not_found"
         case sendFailed = "send_failed"
         case storeUnavailable = "store_unavailable"
+        /// The system or the user is halted: nothing is sent.
+        case tradingHalted = "trading_halted"
+        /// The system or the user is close-only: closes go, new fires do not.
+        case closeOnly = "close_only"
+        /// A fire would break one of the user's risk limits (`RiskLimits`).
+        case dailyLossLimit = "daily_loss_limit"
+        /// A fire would break the drawdown limit.
+        case drawdownLimit = "drawdown_limit"
+        /// A fire would break the open-risk limit.
+        case openRiskLimit = "open_risk_limit"
+        /// A fire would break the per-currency exposure limit.
+        case exposureLimit = "exposure_limit"
+        /// The user has made as many trades today as allowed.
+        case tradesPerDayLimit = "trades_per_day_limit"
+        /// The user lost N trades in a row and cools down.
+        case lossStreakCooldown = "loss_streak_cooldown"
+        /// The service's total lots on the symbol or the signal would pass its limit.
+        case concentrationLimit = "concentration_limit"
     }
 
     /// Why, as a stable code.

@@ -28,6 +28,8 @@ public struct FireInFlight: Sendable, Equatable {
     public var deadline: Double?
     /// The symbol as the user's broker names it ("" when it is the canonical one).
     public var brokerSymbol = ""
+    /// The signal's entry price (what the risk limits value the stop distance from; 0 when unknown).
+    public var entry = 0.0
 
     /// A fire in flight.
     public init(

@@ -51,8 +51,12 @@ public struct TradeShard: Sendable {
 
     // MARK: users
 
-    /// Saves a user (its fields as stored).
+    /// Saves a user (its fields as stored). Its trading state and risk figures stay as they were: `setTrading`
+    /// changes the state, the trades the figures.
     public mutating func save(_ user: ShardUser, fields: [String]) {
+        var user = user
+        user.trading = users[user.uuid]?.trading ?? .active
+        user.risk = users[user.uuid]?.risk ?? RiskDay()
         users[user.uuid] = user
         changes.append(.user(user, fields: fields))
     }
@@ -61,13 +65,17 @@ public struct TradeShard: Sendable {
 
     /// Reserves a fire for the user, sized by the variant of the user's tier and risk override as the shard
     /// holds them now (never stale). `fire` carries everything but its id, state and lot.
+    /// A user who is close-only or halted at `at` (as the shard holds the user now) is refused.
     public mutating func reserve(
         _ fire: FireInFlight, variants: [SizingChoice], signalExpiresAt: Double, date: String,
-        fields: [String]
+        fields: [String], at: Double? = nil, risk: RiskContext? = nil
     ) -> ShardReservation {
         guard let user = users[fire.userUUID] else { return .noUser }
         if let existing = book.firedBy(signalID: fire.signalID, user: fire.userUUID) {
             return .duplicate(fireID: existing)
+        }
+        if let refusal = user.trading.fireRefusal(at: at ?? -.infinity, subject: "user \(user.uuid)") {
+            return .refused(refusal)
         }
         guard let variant = variants.first(where: { $0.key == user.variantKey }) else {
             return .resize(tier: user.tier, override: user.riskOverride)
@@ -75,8 +83,19 @@ public struct TradeShard: Sendable {
         if let error = variant.error { return .sizingFailed(error) }
         var sized = fire
         sized.lot = variant.lot
+        var figures: RiskDay?
+        if let risk, let at {
+            let checked = check(user, sized, risk, at: at)
+            if let refusal = checked.refusal { return .refused(refusal) }
+            figures = checked.figures
+        }
         switch book.reserve(sized, slots: variant.slots, date: date) {
         case .reserved(let id):
+            if var figures {
+                figures.trades += 1
+                users[user.uuid]?.risk = figures
+                if let stored = users[user.uuid] { changes.append(.user(stored, fields: [])) }
+            }
             guard let created = book.fires[id] else { return .noUser }
             if let deadline = created.deadline { schedule(id, deadline) }
             changes.append(.fireCreated(created, signalExpiresAt: signalExpiresAt, fields: variant.fields + fields))
@@ -209,7 +228,7 @@ public struct TradeShard: Sendable {
         moveClose(ticket, to: .rejected, deadline: nil, fields: ["reason", reason])
     }
 
-    private mutating func moveClose(_ ticket: Int, to state: FireState, deadline: Double?, fields: [String]) {
+    mutating func moveClose(_ ticket: Int, to state: FireState, deadline: Double?, fields: [String]) {
         guard var request = closes[ticket], request.state != state, request.state.canMove(to: state) else { return }
         request.state = state
         request.deadline = deadline
@@ -290,10 +309,11 @@ public struct TradeShard: Sendable {
     }
 
     /// Tickets closed while this shard was in memory (a repeated close answer is a duplicate).
-    private var settledTickets: Set<Int> = []
+    var settledTickets: Set<Int> = []
 
     private mutating func closed(_ actions: [PositionAction], at: Double) {
         for case .closed(let trade) in actions {
+            countInStreak(trade, at: at)
             settledTickets.insert(trade.position.ticket)
             settled.append((nil, trade.position.ticket, at))
             touched.insert(trade.position.userUUID)
@@ -321,69 +341,6 @@ public struct TradeShard: Sendable {
             case .balance(let account, let balance, let closes):
                 changes.append(.balance(account: account, balance: balance, closesSince: closes))
             }
-        }
-    }
-
-    // MARK: time
-
-    /// Commands whose answer is overdue at `at` become `timed_out` (a fire gives its slot back; a late
-    /// answer still fills it). Returns the fire ids and close tickets that timed out.
-    public mutating func expire(at: Double, reason: String) -> (fires: [String], closes: [Int]) {
-        var fires: [String] = []
-        let second = Int(at.rounded(.down))
-        for bucket in due.keys.filter({ $0 <= second }) {
-            var later: [String] = []
-            for id in due[bucket] ?? [] {
-                guard let fire = book.fires[id], fire.state == .pending || fire.state == .sent,
-                    let deadline = fire.deadline
-                else { continue }
-                if deadline <= at {
-                    fires.append(id)
-                } else if Int(deadline.rounded(.down)) == bucket {
-                    later.append(id)  // due later in this second
-                }
-            }
-            due[bucket] = later.isEmpty ? nil : later
-        }
-        fires = Array(Set(fires)).sorted()
-        let fields = ["timed_out_at", Self.number(at), "reason", reason]
-        for id in fires {
-            guard case .moved = book.move(id, to: .timedOut), let fire = book.fires[id] else { continue }
-            changes.append(.fireMoved(id: id, state: .timedOut, fields: fields))
-            var event = eventFields(fire)
-            event["timed_out_at"] = Self.number(at)
-            changes.append(.event("fire.timed_out", event))
-            touched.insert(fire.userUUID)
-            settle(id, at: at)
-        }
-        let overdue = closes.values.filter { $0.deadline.map { $0 <= at } ?? false }.map(\.ticket).sorted()
-        for ticket in overdue { moveClose(ticket, to: .timedOut, deadline: nil, fields: fields) }
-        return (fires, overdue)
-    }
-
-    /// Forgets what no longer decides anything: fires settled before `settledBefore` (their records stay
-    /// stored) and the markers of signals expired before `signalsExpiredBefore` (no fire can be made for
-    /// them). Memory stays bounded by the traffic of the retention window.
-    public mutating func prune(settledBefore: Double, signalsExpiredBefore: Double) {
-        while settledHead < settled.count, settled[settledHead].at < settledBefore {
-            let entry = settled[settledHead]
-            if let id = entry.id, book.fires[id] != nil {
-                book.forget(id)
-                changes.append(.fireForgotten(id: id))
-            }
-            if let ticket = entry.ticket { settledTickets.remove(ticket) }
-            settledHead += 1
-        }
-        if settledHead > 1024, settledHead * 2 > settled.count {
-            settled.removeFirst(settledHead)
-            settledHead = 0
-        }
-        for (signal, entry) in markers where entry.expiresAt < signalsExpiredBefore {
-            for user in entry.users {
-                book.forgetMarker(signalID: signal, user: user)
-                changes.append(.markerForgotten(signalID: signal, user: user))
-            }
-            markers[signal] = nil
         }
     }
 

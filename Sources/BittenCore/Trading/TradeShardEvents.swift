@@ -8,12 +8,24 @@ public struct ShardUser: Sendable, Equatable {
     public var tier: Tier
     /// The stored `risk_override` text ("" for none): it picks the sizing variant.
     public var riskOverride: String
+    /// The user's trading state (an operator's or a risk limit's).
+    public var trading: TradingControl
+    /// The user's own risk limits (over the tier's defaults).
+    public var limits: RiskLimits
+    /// The user's figures for the limits (the trading day, the losing streak).
+    public var risk: RiskDay
 
     /// A user as the shard holds it.
-    public init(uuid: String, tier: Tier, riskOverride: String) {
+    public init(
+        uuid: String, tier: Tier, riskOverride: String, trading: TradingControl = .active, limits: RiskLimits = .none,
+        risk: RiskDay = RiskDay()
+    ) {
         self.uuid = uuid
         self.tier = tier
         self.riskOverride = riskOverride
+        self.trading = trading
+        self.limits = limits
+        self.risk = risk
     }
 
     /// How a sizing variant is found for this user: the tier name and the override text.
@@ -53,6 +65,8 @@ public enum ShardReservation: Sendable, Equatable {
     /// None of the variants fits the user (tier, override text): size for it and ask again.
     case resize(tier: Tier, override: String)
     case sizingFailed(String)
+    /// The user's trading state or a risk limit refuses the fire.
+    case refused(FireRefusal)
 }
 
 /// The EA's answer to a fire (a `confirmation` on 5558).

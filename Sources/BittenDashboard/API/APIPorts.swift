@@ -25,10 +25,14 @@ extension NodeRegistry: NodeDirectory {}
 protocol TradeDesk: Sendable {
     /// The tiers' slots and risk.
     var tiers: TierTable { get }
+    /// The tiers' default risk limits.
+    var riskLimits: [Tier: RiskLimits] { get }
     /// One user.
     func user(_ uuid: String) async throws -> UserRecord?
     /// Every user.
     func users() async throws -> [UserRecord]
+    /// Users whose own trading state is not active.
+    func restrictedUsers() async throws -> [UserRecord]
     /// Creates or changes a user.
     func save(_ user: UserRecord) async throws
     /// The user's slots in use.
@@ -45,6 +49,8 @@ protocol TradeDesk: Sendable {
     func close(ticket: Int) async throws(FireRefusal) -> FireRecord
     /// Sends close_all to a user's EA.
     func closeAll(userUUID: String) async throws(FireRefusal) -> [FireRecord]
+    /// Sets a user's trading state (its `closeAll`: every open position closed as well).
+    func setTrading(userUUID: String, control: TradingControl) async throws(FireRefusal) -> [FireRecord]
     /// The latest fires and closes, newest first.
     func recentFires(limit: Int) async throws -> [FireRecord]
     /// One fire or close record.
@@ -95,20 +101,37 @@ protocol SystemStatus: Sendable {
     func alerts(source: String?, limit: Int) async -> [AlertRecord]
 }
 
+/// The system's trading state as the HTTP API reads and changes it (`TradingControlStore` in a running system).
+protocol SystemControl: Sendable {
+    /// The state in force.
+    func read() async throws -> TradingControl
+    /// Sets it; returns it with its new version.
+    func set(_ control: TradingControl) async throws -> TradingControl
+    /// The running trade processes' acknowledgements.
+    func acknowledgements() async throws -> [TradingControlStore.Acknowledgement]
+    /// Waits until every running trade process enforces `version`, or the time passes.
+    func awaitAcknowledgements(of version: Int, timeout: Double) async -> (acknowledged: [String], waiting: [String])
+}
+
+extension TradingControlStore: SystemControl {}
+
 /// Everything the HTTP API's handlers use: a port per service, nil where this process does not run it.
 struct APIPorts: Sendable {
     var system: any SystemStatus
     var nodes: (any NodeDirectory)?
     var trade: (any TradeDesk)?
     var citadel: (any MarketScores)?
+    /// The system's trading state (nil without Redis).
+    var control: (any SystemControl)?
     /// Services this process does not run, and why (in the 503 of their routes).
     var notRunning: [String: String]
 
     /// The ports.
     init(
         system: any SystemStatus, nodes: (any NodeDirectory)?, trade: (any TradeDesk)?,
-        citadel: (any MarketScores)?, notRunning: [String: String] = [:]
+        citadel: (any MarketScores)?, control: (any SystemControl)? = nil, notRunning: [String: String] = [:]
     ) {
+        self.control = control
         self.system = system
         self.nodes = nodes
         self.trade = trade

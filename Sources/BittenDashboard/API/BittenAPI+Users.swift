@@ -49,6 +49,10 @@ extension BittenAPI {
         if let tier = change.tier { user.tier = tier }
         if let name = change.displayName { user.displayName = name }
         if let risk = change.risk { user.riskOverride = risk }
+        if let limits = body.limits {
+            let changed = try Self.limits(limits, over: user.limits ?? .none)
+            user.limits = changed.isEmpty ? nil : changed
+        }
         try await trade.save(user)
         return .ok(.init(body: .json(try await view(user, trade))))
     }
@@ -59,7 +63,50 @@ extension BittenAPI {
         return .init(
             uuid: user.uuid, tier: user.tier.rawValue, displayName: user.displayName, riskOverride: user.riskOverride,
             createdAt: user.createdAt, slots: rule.slots, slotsUsed: try await trade.slotsUsed(user.uuid),
-            maxRiskPercent: rule.maxRiskPercent)
+            maxRiskPercent: rule.maxRiskPercent, trading: user.trading.map { Self.view($0, system: false) },
+            limits: user.limits.map(Self.view),
+            effectiveLimits: Self.view((user.limits ?? .none).over(trade.riskLimits[user.tier] ?? .none)),
+            risk: user.risk.map {
+                .init(
+                    day: $0.day, startBalance: $0.startBalance, equityPeak: $0.equityPeak, trades: $0.trades,
+                    lossStreak: $0.lossStreak, lastLossAt: $0.lastLossAt)
+            })
+    }
+
+    static func view(_ limits: RiskLimits) -> Components.Schemas.RiskLimits {
+        .init(
+            dailyLoss: limits.dailyLossPercent, drawdown: limits.drawdownPercent, openRisk: limits.openRiskPercent,
+            exposureLots: limits.exposureLots, tradesPerDay: limits.tradesPerDay, lossStreak: limits.lossStreak,
+            cooldownMinutes: limits.cooldownMinutes)
+    }
+
+    /// A change of a user's own limits: a number sets one, 0 clears it (the tier's default applies again).
+    static func limits(_ change: Components.Schemas.RiskLimitsChange, over current: RiskLimits) throws -> RiskLimits {
+        func set<T: BinaryInteger>(_ value: T?, _ old: T?) -> T? { value.map { $0 == 0 ? nil : $0 } ?? old }
+        func set(_ value: Double?, _ old: Double?, _ name: String, max: Double) throws -> Double? {
+            guard let value else { return old }
+            guard value.isFinite, value >= 0, value <= max else {
+                throw APIError(.badRequest, code: "bad_field", "limits.\(name) must be 0-\(Int(max)) (0 clears it)")
+            }
+            return value == 0 ? nil : value
+        }
+        var limits = current
+        limits.dailyLossPercent = try set(change.dailyLoss, current.dailyLossPercent, "daily_loss", max: 100)
+        limits.drawdownPercent = try set(change.drawdown, current.drawdownPercent, "drawdown", max: 100)
+        limits.openRiskPercent = try set(change.openRisk, current.openRiskPercent, "open_risk", max: 100)
+        limits.exposureLots = try set(change.exposureLots, current.exposureLots, "exposure_lots", max: 100_000)
+        limits.tradesPerDay = set(change.tradesPerDay, current.tradesPerDay)
+        limits.lossStreak = set(change.lossStreak, current.lossStreak)
+        limits.cooldownMinutes = try set(
+            change.cooldownMinutes, current.cooldownMinutes, "cooldown_minutes", max: 100_000)
+        if (limits.lossStreak == nil) != (limits.cooldownMinutes == nil),
+            change.lossStreak != nil
+                || change.cooldownMinutes != nil
+        {
+            throw APIError(
+                .badRequest, code: "bad_field", "limits.loss_streak and limits.cooldown_minutes go together")
+        }
+        return limits
     }
 
     /// What a create or change asks for, checked. `risk` is nil when not given, `.some(nil)` to clear it (0).

@@ -1,5 +1,6 @@
 import BittenCore
 import BittenServices
+import Foundation
 
 /// Everything the dashboard shows, in one object: what `/snapshot` answers and `/events` streams.
 struct DashboardSnapshot: Encodable {
@@ -35,14 +36,56 @@ struct DashboardSnapshot: Encodable {
         var receivedAt: Double
     }
 
+    /// The system's trading state and the users not trading normally (the dashboard's banner).
+    struct Trading: Encodable {
+        var state: String
+        var reason: String
+        var by: String
+        var at: Double
+        var version: Int
+        var closeAll: Bool
+        var processes: Int
+        var users: [UserState]
+    }
+    struct UserState: Encodable {
+        var uuid: String
+        var state: String
+        var reason: String
+        var by: String
+        var at: Double
+        var until: Double?
+    }
+
     var at: Double
     var health: HealthReport
+    var trading: Trading?
     var nodes: Nodes?
     var positions: Positions?
     var stats: TradeStats?
     var symbols: [SymbolStats]
     var signals: [Signal]
     var alerts: [AlertRecord]
+
+    /// The trading state, nil when it cannot be read.
+    static func trading(_ ports: APIPorts) async -> Trading? {
+        guard let control = ports.control, let system = try? await control.read() else { return nil }
+        let processes = (try? await control.acknowledgements())?.count ?? 0
+        var users: [UserState] = []
+        if let all = try? await ports.trade?.restrictedUsers() {
+            for user in all {
+                guard let trading = user.trading, trading.effective(at: Date().timeIntervalSince1970) != .active else {
+                    continue
+                }
+                users.append(
+                    .init(
+                        uuid: user.uuid, state: trading.state.rawValue, reason: trading.reason, by: trading.by,
+                        at: trading.at, until: trading.until))
+            }
+        }
+        return Trading(
+            state: system.state.rawValue, reason: system.reason, by: system.by, at: system.at, version: system.version,
+            closeAll: system.closeAll, processes: processes, users: Array(users.prefix(50)))
+    }
 
     /// The snapshot at `now`, from the ports (a part whose service is not running, or fails, is left out).
     static func build(_ ports: APIPorts, now: Double) async -> DashboardSnapshot {
@@ -86,7 +129,8 @@ struct DashboardSnapshot: Encodable {
         }
         let alerts = await ports.system.alerts(source: nil, limit: 20)
         return DashboardSnapshot(
-            at: now, health: health, nodes: nodes, positions: positions, stats: stats, symbols: symbols,
+            at: now, health: health, trading: await trading(ports), nodes: nodes, positions: positions, stats: stats,
+            symbols: symbols,
             signals: signals, alerts: alerts)
     }
 }

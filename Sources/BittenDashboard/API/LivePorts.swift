@@ -8,7 +8,8 @@ extension APIPorts {
     init(_ deps: DashboardDependencies) {
         self.init(
             system: LiveSystem(deps: deps), nodes: deps.registry, trade: deps.trade.map(LiveTradeDesk.init),
-            citadel: deps.citadel, notRunning: deps.notRunning)
+            citadel: deps.citadel, control: deps.redis.map { TradingControlStore(redis: $0) },
+            notRunning: deps.notRunning)
     }
 }
 
@@ -77,8 +78,10 @@ struct LiveTradeDesk: TradeDesk {
     init(_ parts: TradeDependencies) { self.parts = parts }
 
     var tiers: TierTable { parts.desk.tradeSettings.tiers }
+    var riskLimits: [Tier: RiskLimits] { parts.desk.tradeSettings.riskLimits }
     func user(_ uuid: String) async throws -> UserRecord? { try await parts.store.user(uuid) }
     func users() async throws -> [UserRecord] { try await parts.store.users() }
+    func restrictedUsers() async throws -> [UserRecord] { try await parts.store.restrictedUsers() }
     func save(_ user: UserRecord) async throws { try await parts.store.save(user) }
     func slotsUsed(_ uuid: String) async throws -> Int { try await parts.store.slotsUsed(uuid) }
 
@@ -100,6 +103,10 @@ struct LiveTradeDesk: TradeDesk {
 
     func closeAll(userUUID: String) async throws(FireRefusal) -> [FireRecord] {
         try await parts.desk.closeAll(userUUID: userUUID)
+    }
+
+    func setTrading(userUUID: String, control: TradingControl) async throws(FireRefusal) -> [FireRecord] {
+        try await parts.desk.setTrading(userUUID: userUUID, control: control)
     }
 
     func recentFires(limit: Int) async throws -> [FireRecord] { try await parts.store.recentFires(limit: limit) }

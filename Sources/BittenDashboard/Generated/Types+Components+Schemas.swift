@@ -73,25 +73,200 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/UserChange/risk_override`.
             internal var riskOverride: Swift.Double?
+            /// - Remark: Generated from `#/components/schemas/UserChange/limits`.
+            internal var limits: Components.Schemas.RiskLimitsChange?
             /// Creates a new `UserChange`.
             ///
             /// - Parameters:
             ///   - tier: a tier, in capitals or in small letters
             ///   - displayName:
             ///   - riskOverride: % of balance per trade instead of the tier's; 0 clears it
+            ///   - limits:
             internal init(
                 tier: Swift.String? = nil,
                 displayName: Swift.String? = nil,
-                riskOverride: Swift.Double? = nil
+                riskOverride: Swift.Double? = nil,
+                limits: Components.Schemas.RiskLimitsChange? = nil
             ) {
                 self.tier = tier
                 self.displayName = displayName
                 self.riskOverride = riskOverride
+                self.limits = limits
             }
             internal enum CodingKeys: String, CodingKey {
                 case tier
                 case displayName = "display_name"
                 case riskOverride = "risk_override"
+                case limits
+            }
+        }
+        /// the user's own risk limits (a field left out stays as it is; 0 goes back to the tier's default)
+        ///
+        /// - Remark: Generated from `#/components/schemas/RiskLimitsChange`.
+        internal struct RiskLimitsChange: Codable, Hashable, Sendable {
+            /// % of the balance at the start of the trading day
+            ///
+            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/daily_loss`.
+            internal var dailyLoss: Swift.Double?
+            /// % from the equity peak
+            ///
+            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/drawdown`.
+            internal var drawdown: Swift.Double?
+            /// % of the balance, summed over open trades at their stops
+            ///
+            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/open_risk`.
+            internal var openRisk: Swift.Double?
+            /// net lots per currency
+            ///
+            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/exposure_lots`.
+            internal var exposureLots: Swift.Double?
+            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/trades_per_day`.
+            internal var tradesPerDay: Swift.Int?
+            /// losing trades in a row before the cooldown
+            ///
+            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/loss_streak`.
+            internal var lossStreak: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/cooldown_minutes`.
+            internal var cooldownMinutes: Swift.Double?
+            /// Creates a new `RiskLimitsChange`.
+            ///
+            /// - Parameters:
+            ///   - dailyLoss: % of the balance at the start of the trading day
+            ///   - drawdown: % from the equity peak
+            ///   - openRisk: % of the balance, summed over open trades at their stops
+            ///   - exposureLots: net lots per currency
+            ///   - tradesPerDay:
+            ///   - lossStreak: losing trades in a row before the cooldown
+            ///   - cooldownMinutes:
+            internal init(
+                dailyLoss: Swift.Double? = nil,
+                drawdown: Swift.Double? = nil,
+                openRisk: Swift.Double? = nil,
+                exposureLots: Swift.Double? = nil,
+                tradesPerDay: Swift.Int? = nil,
+                lossStreak: Swift.Int? = nil,
+                cooldownMinutes: Swift.Double? = nil
+            ) {
+                self.dailyLoss = dailyLoss
+                self.drawdown = drawdown
+                self.openRisk = openRisk
+                self.exposureLots = exposureLots
+                self.tradesPerDay = tradesPerDay
+                self.lossStreak = lossStreak
+                self.cooldownMinutes = cooldownMinutes
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case dailyLoss = "daily_loss"
+                case drawdown
+                case openRisk = "open_risk"
+                case exposureLots = "exposure_lots"
+                case tradesPerDay = "trades_per_day"
+                case lossStreak = "loss_streak"
+                case cooldownMinutes = "cooldown_minutes"
+            }
+        }
+        /// risk limits (a limit left out is not set)
+        ///
+        /// - Remark: Generated from `#/components/schemas/RiskLimits`.
+        internal struct RiskLimits: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RiskLimits/daily_loss`.
+            internal var dailyLoss: Swift.Double?
+            /// - Remark: Generated from `#/components/schemas/RiskLimits/drawdown`.
+            internal var drawdown: Swift.Double?
+            /// - Remark: Generated from `#/components/schemas/RiskLimits/open_risk`.
+            internal var openRisk: Swift.Double?
+            /// - Remark: Generated from `#/components/schemas/RiskLimits/exposure_lots`.
+            internal var exposureLots: Swift.Double?
+            /// - Remark: Generated from `#/components/schemas/RiskLimits/trades_per_day`.
+            internal var tradesPerDay: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/RiskLimits/loss_streak`.
+            internal var lossStreak: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/RiskLimits/cooldown_minutes`.
+            internal var cooldownMinutes: Swift.Double?
+            /// Creates a new `RiskLimits`.
+            ///
+            /// - Parameters:
+            ///   - dailyLoss:
+            ///   - drawdown:
+            ///   - openRisk:
+            ///   - exposureLots:
+            ///   - tradesPerDay:
+            ///   - lossStreak:
+            ///   - cooldownMinutes:
+            internal init(
+                dailyLoss: Swift.Double? = nil,
+                drawdown: Swift.Double? = nil,
+                openRisk: Swift.Double? = nil,
+                exposureLots: Swift.Double? = nil,
+                tradesPerDay: Swift.Int? = nil,
+                lossStreak: Swift.Int? = nil,
+                cooldownMinutes: Swift.Double? = nil
+            ) {
+                self.dailyLoss = dailyLoss
+                self.drawdown = drawdown
+                self.openRisk = openRisk
+                self.exposureLots = exposureLots
+                self.tradesPerDay = tradesPerDay
+                self.lossStreak = lossStreak
+                self.cooldownMinutes = cooldownMinutes
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case dailyLoss = "daily_loss"
+                case drawdown
+                case openRisk = "open_risk"
+                case exposureLots = "exposure_lots"
+                case tradesPerDay = "trades_per_day"
+                case lossStreak = "loss_streak"
+                case cooldownMinutes = "cooldown_minutes"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RiskFigures`.
+        internal struct RiskFigures: Codable, Hashable, Sendable {
+            /// the trading day (YYYYMMDD) the figures are of; empty before the first trade
+            ///
+            /// - Remark: Generated from `#/components/schemas/RiskFigures/day`.
+            internal var day: Swift.String
+            /// - Remark: Generated from `#/components/schemas/RiskFigures/start_balance`.
+            internal var startBalance: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/RiskFigures/equity_peak`.
+            internal var equityPeak: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/RiskFigures/trades`.
+            internal var trades: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/RiskFigures/loss_streak`.
+            internal var lossStreak: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/RiskFigures/last_loss_at`.
+            internal var lastLossAt: Swift.Double
+            /// Creates a new `RiskFigures`.
+            ///
+            /// - Parameters:
+            ///   - day: the trading day (YYYYMMDD) the figures are of; empty before the first trade
+            ///   - startBalance:
+            ///   - equityPeak:
+            ///   - trades:
+            ///   - lossStreak:
+            ///   - lastLossAt:
+            internal init(
+                day: Swift.String,
+                startBalance: Swift.Double,
+                equityPeak: Swift.Double,
+                trades: Swift.Int,
+                lossStreak: Swift.Int,
+                lastLossAt: Swift.Double
+            ) {
+                self.day = day
+                self.startBalance = startBalance
+                self.equityPeak = equityPeak
+                self.trades = trades
+                self.lossStreak = lossStreak
+                self.lastLossAt = lastLossAt
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case day
+                case startBalance = "start_balance"
+                case equityPeak = "equity_peak"
+                case trades
+                case lossStreak = "loss_streak"
+                case lastLossAt = "last_loss_at"
             }
         }
         /// - Remark: Generated from `#/components/schemas/FireRequest`.
@@ -397,6 +572,238 @@ extension Components {
                     forKey: .source
                 )
                 try encoder.encodeAdditionalProperties(additionalProperties)
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/TradingState`.
+        internal struct TradingState: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/TradingState/state`.
+            internal enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case active = "active"
+                case closeOnly = "close_only"
+                case halted = "halted"
+            }
+            /// - Remark: Generated from `#/components/schemas/TradingState/state`.
+            internal var state: Components.Schemas.TradingState.StatePayload
+            /// - Remark: Generated from `#/components/schemas/TradingState/reason`.
+            internal var reason: Swift.String
+            /// - Remark: Generated from `#/components/schemas/TradingState/by`.
+            internal var by: Swift.String
+            /// epoch seconds; 0 when never set
+            ///
+            /// - Remark: Generated from `#/components/schemas/TradingState/at`.
+            internal var at: Swift.Double
+            /// epoch seconds when it lapses back to active (a risk limit's close-only)
+            ///
+            /// - Remark: Generated from `#/components/schemas/TradingState/until`.
+            internal var until: Swift.Double?
+            /// the system state's version (every change adds one)
+            ///
+            /// - Remark: Generated from `#/components/schemas/TradingState/version`.
+            internal var version: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/TradingState/close_all`.
+            internal var closeAll: Swift.Bool?
+            /// Creates a new `TradingState`.
+            ///
+            /// - Parameters:
+            ///   - state:
+            ///   - reason:
+            ///   - by:
+            ///   - at: epoch seconds; 0 when never set
+            ///   - until: epoch seconds when it lapses back to active (a risk limit's close-only)
+            ///   - version: the system state's version (every change adds one)
+            ///   - closeAll:
+            internal init(
+                state: Components.Schemas.TradingState.StatePayload,
+                reason: Swift.String,
+                by: Swift.String,
+                at: Swift.Double,
+                until: Swift.Double? = nil,
+                version: Swift.Int? = nil,
+                closeAll: Swift.Bool? = nil
+            ) {
+                self.state = state
+                self.reason = reason
+                self.by = by
+                self.at = at
+                self.until = until
+                self.version = version
+                self.closeAll = closeAll
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case state
+                case reason
+                case by
+                case at
+                case until
+                case version
+                case closeAll = "close_all"
+            }
+        }
+        /// who asks and why; user_uuid for one user instead of the system
+        ///
+        /// - Remark: Generated from `#/components/schemas/ControlChange`.
+        internal struct ControlChange: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ControlChange/reason`.
+            internal var reason: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/ControlChange/by`.
+            internal var by: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/ControlChange/user_uuid`.
+            internal var userUuid: Components.Schemas.Uuid?
+            /// close every open position as well (halt and close-only)
+            ///
+            /// - Remark: Generated from `#/components/schemas/ControlChange/close_all`.
+            internal var closeAll: Swift.Bool?
+            /// Creates a new `ControlChange`.
+            ///
+            /// - Parameters:
+            ///   - reason:
+            ///   - by:
+            ///   - userUuid:
+            ///   - closeAll: close every open position as well (halt and close-only)
+            internal init(
+                reason: Swift.String? = nil,
+                by: Swift.String? = nil,
+                userUuid: Components.Schemas.Uuid? = nil,
+                closeAll: Swift.Bool? = nil
+            ) {
+                self.reason = reason
+                self.by = by
+                self.userUuid = userUuid
+                self.closeAll = closeAll
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case reason
+                case by
+                case userUuid = "user_uuid"
+                case closeAll = "close_all"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ControlAck`.
+        internal struct ControlAck: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ControlAck/process`.
+            internal var process: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ControlAck/version`.
+            internal var version: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/ControlAck/at`.
+            internal var at: Swift.Double
+            /// Creates a new `ControlAck`.
+            ///
+            /// - Parameters:
+            ///   - process:
+            ///   - version:
+            ///   - at:
+            internal init(
+                process: Swift.String,
+                version: Swift.Int,
+                at: Swift.Double
+            ) {
+                self.process = process
+                self.version = version
+                self.at = at
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case process
+                case version
+                case at
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/UserTrading`.
+        internal struct UserTrading: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/UserTrading/uuid`.
+            internal var uuid: Swift.String
+            /// - Remark: Generated from `#/components/schemas/UserTrading/trading`.
+            internal var trading: Components.Schemas.TradingState
+            /// Creates a new `UserTrading`.
+            ///
+            /// - Parameters:
+            ///   - uuid:
+            ///   - trading:
+            internal init(
+                uuid: Swift.String,
+                trading: Components.Schemas.TradingState
+            ) {
+                self.uuid = uuid
+                self.trading = trading
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case uuid
+                case trading
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ControlStatus`.
+        internal struct ControlStatus: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ControlStatus/system`.
+            internal var system: Components.Schemas.TradingState
+            /// - Remark: Generated from `#/components/schemas/ControlStatus/processes`.
+            internal var processes: [Components.Schemas.ControlAck]
+            /// users whose own state is not active
+            ///
+            /// - Remark: Generated from `#/components/schemas/ControlStatus/users`.
+            internal var users: [Components.Schemas.UserTrading]
+            /// Creates a new `ControlStatus`.
+            ///
+            /// - Parameters:
+            ///   - system:
+            ///   - processes:
+            ///   - users: users whose own state is not active
+            internal init(
+                system: Components.Schemas.TradingState,
+                processes: [Components.Schemas.ControlAck],
+                users: [Components.Schemas.UserTrading]
+            ) {
+                self.system = system
+                self.processes = processes
+                self.users = users
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case system
+                case processes
+                case users
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ControlResult`.
+        internal struct ControlResult: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ControlResult/user_uuid`.
+            internal var userUuid: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/ControlResult/trading`.
+            internal var trading: Components.Schemas.TradingState
+            /// trade processes that enforce it (system changes)
+            ///
+            /// - Remark: Generated from `#/components/schemas/ControlResult/acknowledged`.
+            internal var acknowledged: [Swift.String]
+            /// running trade processes that had not acknowledged it within 3 s
+            ///
+            /// - Remark: Generated from `#/components/schemas/ControlResult/waiting`.
+            internal var waiting: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/ControlResult/closes`.
+            internal var closes: [Components.Schemas.Fire]
+            /// Creates a new `ControlResult`.
+            ///
+            /// - Parameters:
+            ///   - userUuid:
+            ///   - trading:
+            ///   - acknowledged: trade processes that enforce it (system changes)
+            ///   - waiting: running trade processes that had not acknowledged it within 3 s
+            ///   - closes:
+            internal init(
+                userUuid: Swift.String? = nil,
+                trading: Components.Schemas.TradingState,
+                acknowledged: [Swift.String],
+                waiting: [Swift.String],
+                closes: [Components.Schemas.Fire]
+            ) {
+                self.userUuid = userUuid
+                self.trading = trading
+                self.acknowledged = acknowledged
+                self.waiting = waiting
+                self.closes = closes
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case userUuid = "user_uuid"
+                case trading
+                case acknowledged
+                case waiting
+                case closes
             }
         }
         /// - Remark: Generated from `#/components/schemas/Closes`.
@@ -2169,6 +2576,14 @@ extension Components {
             internal var slotsUsed: Swift.Int
             /// - Remark: Generated from `#/components/schemas/User/max_risk_percent`.
             internal var maxRiskPercent: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/User/trading`.
+            internal var trading: Components.Schemas.TradingState?
+            /// - Remark: Generated from `#/components/schemas/User/limits`.
+            internal var limits: Components.Schemas.RiskLimits?
+            /// - Remark: Generated from `#/components/schemas/User/effective_limits`.
+            internal var effectiveLimits: Components.Schemas.RiskLimits?
+            /// - Remark: Generated from `#/components/schemas/User/risk`.
+            internal var risk: Components.Schemas.RiskFigures?
             /// Creates a new `User`.
             ///
             /// - Parameters:
@@ -2180,6 +2595,10 @@ extension Components {
             ///   - slots:
             ///   - slotsUsed:
             ///   - maxRiskPercent:
+            ///   - trading:
+            ///   - limits:
+            ///   - effectiveLimits:
+            ///   - risk:
             internal init(
                 uuid: Swift.String,
                 tier: Swift.String,
@@ -2188,7 +2607,11 @@ extension Components {
                 createdAt: Swift.Double,
                 slots: Swift.Int,
                 slotsUsed: Swift.Int,
-                maxRiskPercent: Swift.Double
+                maxRiskPercent: Swift.Double,
+                trading: Components.Schemas.TradingState? = nil,
+                limits: Components.Schemas.RiskLimits? = nil,
+                effectiveLimits: Components.Schemas.RiskLimits? = nil,
+                risk: Components.Schemas.RiskFigures? = nil
             ) {
                 self.uuid = uuid
                 self.tier = tier
@@ -2198,6 +2621,10 @@ extension Components {
                 self.slots = slots
                 self.slotsUsed = slotsUsed
                 self.maxRiskPercent = maxRiskPercent
+                self.trading = trading
+                self.limits = limits
+                self.effectiveLimits = effectiveLimits
+                self.risk = risk
             }
             internal enum CodingKeys: String, CodingKey {
                 case uuid
@@ -2208,6 +2635,10 @@ extension Components {
                 case slots
                 case slotsUsed = "slots_used"
                 case maxRiskPercent = "max_risk_percent"
+                case trading
+                case limits
+                case effectiveLimits = "effective_limits"
+                case risk
             }
         }
         /// - Remark: Generated from `#/components/schemas/Users`.
@@ -2778,6 +3209,128 @@ extension Components {
             internal var at: Swift.Double
             /// - Remark: Generated from `#/components/schemas/Snapshot/health`.
             internal var health: Components.Schemas.Health
+            /// the system's trading state (the banner) and the users not trading normally (at most 50)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Snapshot/trading`.
+            internal struct TradingPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/Snapshot/trading/state`.
+                internal enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case active = "active"
+                    case closeOnly = "close_only"
+                    case halted = "halted"
+                }
+                /// - Remark: Generated from `#/components/schemas/Snapshot/trading/state`.
+                internal var state: Components.Schemas.Snapshot.TradingPayload.StatePayload
+                /// - Remark: Generated from `#/components/schemas/Snapshot/trading/reason`.
+                internal var reason: Swift.String
+                /// - Remark: Generated from `#/components/schemas/Snapshot/trading/by`.
+                internal var by: Swift.String
+                /// - Remark: Generated from `#/components/schemas/Snapshot/trading/at`.
+                internal var at: Swift.Double
+                /// - Remark: Generated from `#/components/schemas/Snapshot/trading/version`.
+                internal var version: Swift.Int
+                /// - Remark: Generated from `#/components/schemas/Snapshot/trading/close_all`.
+                internal var closeAll: Swift.Bool
+                /// trade processes enforcing the state
+                ///
+                /// - Remark: Generated from `#/components/schemas/Snapshot/trading/processes`.
+                internal var processes: Swift.Int
+                /// - Remark: Generated from `#/components/schemas/Snapshot/trading/UsersPayload`.
+                internal struct UsersPayloadPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/components/schemas/Snapshot/trading/UsersPayload/uuid`.
+                    internal var uuid: Swift.String
+                    /// - Remark: Generated from `#/components/schemas/Snapshot/trading/UsersPayload/state`.
+                    internal var state: Swift.String
+                    /// - Remark: Generated from `#/components/schemas/Snapshot/trading/UsersPayload/reason`.
+                    internal var reason: Swift.String
+                    /// - Remark: Generated from `#/components/schemas/Snapshot/trading/UsersPayload/by`.
+                    internal var by: Swift.String
+                    /// - Remark: Generated from `#/components/schemas/Snapshot/trading/UsersPayload/at`.
+                    internal var at: Swift.Double
+                    /// - Remark: Generated from `#/components/schemas/Snapshot/trading/UsersPayload/until`.
+                    internal var until: Swift.Double?
+                    /// Creates a new `UsersPayloadPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - uuid:
+                    ///   - state:
+                    ///   - reason:
+                    ///   - by:
+                    ///   - at:
+                    ///   - until:
+                    internal init(
+                        uuid: Swift.String,
+                        state: Swift.String,
+                        reason: Swift.String,
+                        by: Swift.String,
+                        at: Swift.Double,
+                        until: Swift.Double? = nil
+                    ) {
+                        self.uuid = uuid
+                        self.state = state
+                        self.reason = reason
+                        self.by = by
+                        self.at = at
+                        self.until = until
+                    }
+                    internal enum CodingKeys: String, CodingKey {
+                        case uuid
+                        case state
+                        case reason
+                        case by
+                        case at
+                        case until
+                    }
+                }
+                /// - Remark: Generated from `#/components/schemas/Snapshot/trading/users`.
+                internal typealias UsersPayload = [Components.Schemas.Snapshot.TradingPayload.UsersPayloadPayload]
+                /// - Remark: Generated from `#/components/schemas/Snapshot/trading/users`.
+                internal var users: Components.Schemas.Snapshot.TradingPayload.UsersPayload
+                /// Creates a new `TradingPayload`.
+                ///
+                /// - Parameters:
+                ///   - state:
+                ///   - reason:
+                ///   - by:
+                ///   - at:
+                ///   - version:
+                ///   - closeAll:
+                ///   - processes: trade processes enforcing the state
+                ///   - users:
+                internal init(
+                    state: Components.Schemas.Snapshot.TradingPayload.StatePayload,
+                    reason: Swift.String,
+                    by: Swift.String,
+                    at: Swift.Double,
+                    version: Swift.Int,
+                    closeAll: Swift.Bool,
+                    processes: Swift.Int,
+                    users: Components.Schemas.Snapshot.TradingPayload.UsersPayload
+                ) {
+                    self.state = state
+                    self.reason = reason
+                    self.by = by
+                    self.at = at
+                    self.version = version
+                    self.closeAll = closeAll
+                    self.processes = processes
+                    self.users = users
+                }
+                internal enum CodingKeys: String, CodingKey {
+                    case state
+                    case reason
+                    case by
+                    case at
+                    case version
+                    case closeAll = "close_all"
+                    case processes
+                    case users
+                }
+            }
+            /// the system's trading state (the banner) and the users not trading normally (at most 50)
+            ///
+            /// - Remark: Generated from `#/components/schemas/Snapshot/trading`.
+            internal var trading: Components.Schemas.Snapshot.TradingPayload?
             /// - Remark: Generated from `#/components/schemas/Snapshot/nodes`.
             internal struct NodesPayload: Codable, Hashable, Sendable {
                 /// - Remark: Generated from `#/components/schemas/Snapshot/nodes/online`.
@@ -2982,6 +3535,7 @@ extension Components {
             /// - Parameters:
             ///   - at:
             ///   - health:
+            ///   - trading: the system's trading state (the banner) and the users not trading normally (at most 50)
             ///   - nodes:
             ///   - positions:
             ///   - stats:
@@ -2991,6 +3545,7 @@ extension Components {
             internal init(
                 at: Swift.Double,
                 health: Components.Schemas.Health,
+                trading: Components.Schemas.Snapshot.TradingPayload? = nil,
                 nodes: Components.Schemas.Snapshot.NodesPayload? = nil,
                 positions: Components.Schemas.Snapshot.PositionsPayload? = nil,
                 stats: Components.Schemas.Stats? = nil,
@@ -3000,6 +3555,7 @@ extension Components {
             ) {
                 self.at = at
                 self.health = health
+                self.trading = trading
                 self.nodes = nodes
                 self.positions = positions
                 self.stats = stats
@@ -3010,6 +3566,7 @@ extension Components {
             internal enum CodingKeys: String, CodingKey {
                 case at
                 case health
+                case trading
                 case nodes
                 case positions
                 case stats

@@ -124,6 +124,26 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /users/{uuid}/close-all`.
     /// - Remark: Generated from `#/paths//users/{uuid}/close-all/post(closeAllPositions)`.
     func closeAllPositions(_ input: Operations.CloseAllPositions.Input) async throws -> Operations.CloseAllPositions.Output
+    /// The system's trading state (who set it, when, why), each trade process's acknowledgement, and the users not trading normally.
+    ///
+    /// - Remark: HTTP `GET /control`.
+    /// - Remark: Generated from `#/paths//control/get(getControl)`.
+    func getControl(_ input: Operations.GetControl.Input) async throws -> Operations.GetControl.Output
+    /// Halt trading, for the system or (user_uuid) one user: nothing is sent; fires are refused with trading_halted. close_all first closes every open position.
+    ///
+    /// - Remark: HTTP `POST /control/halt`.
+    /// - Remark: Generated from `#/paths//control/halt/post(haltTrading)`.
+    func haltTrading(_ input: Operations.HaltTrading.Input) async throws -> Operations.HaltTrading.Output
+    /// Close-only, for the system or (user_uuid) one user: closes and close-all go through, new fires are refused with close_only.
+    ///
+    /// - Remark: HTTP `POST /control/close-only`.
+    /// - Remark: Generated from `#/paths//control/close-only/post(closeOnlyTrading)`.
+    func closeOnlyTrading(_ input: Operations.CloseOnlyTrading.Input) async throws -> Operations.CloseOnlyTrading.Output
+    /// Trading as usual again, for the system or (user_uuid) one user (also ends a risk limit's close-only).
+    ///
+    /// - Remark: HTTP `POST /control/resume`.
+    /// - Remark: Generated from `#/paths//control/resume/post(resumeTrading)`.
+    func resumeTrading(_ input: Operations.ResumeTrading.Input) async throws -> Operations.ResumeTrading.Output
     /// System alerts and CITADEL alerts, newest first.
     ///
     /// - Remark: HTTP `GET /alerts`.
@@ -479,6 +499,52 @@ extension APIProtocol {
         try await closeAllPositions(Operations.CloseAllPositions.Input(
             path: path,
             headers: headers
+        ))
+    }
+    /// The system's trading state (who set it, when, why), each trade process's acknowledgement, and the users not trading normally.
+    ///
+    /// - Remark: HTTP `GET /control`.
+    /// - Remark: Generated from `#/paths//control/get(getControl)`.
+    internal func getControl(headers: Operations.GetControl.Input.Headers = .init()) async throws -> Operations.GetControl.Output {
+        try await getControl(Operations.GetControl.Input(headers: headers))
+    }
+    /// Halt trading, for the system or (user_uuid) one user: nothing is sent; fires are refused with trading_halted. close_all first closes every open position.
+    ///
+    /// - Remark: HTTP `POST /control/halt`.
+    /// - Remark: Generated from `#/paths//control/halt/post(haltTrading)`.
+    internal func haltTrading(
+        headers: Operations.HaltTrading.Input.Headers = .init(),
+        body: Operations.HaltTrading.Input.Body? = nil
+    ) async throws -> Operations.HaltTrading.Output {
+        try await haltTrading(Operations.HaltTrading.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Close-only, for the system or (user_uuid) one user: closes and close-all go through, new fires are refused with close_only.
+    ///
+    /// - Remark: HTTP `POST /control/close-only`.
+    /// - Remark: Generated from `#/paths//control/close-only/post(closeOnlyTrading)`.
+    internal func closeOnlyTrading(
+        headers: Operations.CloseOnlyTrading.Input.Headers = .init(),
+        body: Operations.CloseOnlyTrading.Input.Body? = nil
+    ) async throws -> Operations.CloseOnlyTrading.Output {
+        try await closeOnlyTrading(Operations.CloseOnlyTrading.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Trading as usual again, for the system or (user_uuid) one user (also ends a risk limit's close-only).
+    ///
+    /// - Remark: HTTP `POST /control/resume`.
+    /// - Remark: Generated from `#/paths//control/resume/post(resumeTrading)`.
+    internal func resumeTrading(
+        headers: Operations.ResumeTrading.Input.Headers = .init(),
+        body: Operations.ResumeTrading.Input.Body? = nil
+    ) async throws -> Operations.ResumeTrading.Output {
+        try await resumeTrading(Operations.ResumeTrading.Input(
+            headers: headers,
+            body: body
         ))
     }
     /// System alerts and CITADEL alerts, newest first.

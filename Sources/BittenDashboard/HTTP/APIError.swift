@@ -48,6 +48,9 @@ extension FireRefusal {
         case .signalNotFound, .userNotFound, .positionNotFound: 404
         case .signalExpired: 410
         case .eaOffline, .noFreeSlot, .sendFailed, .pendingSwitch: 409
+        case .tradingHalted, .closeOnly, .dailyLossLimit, .drawdownLimit, .openRiskLimit, .exposureLimit,
+            .tradesPerDayLimit, .lossStreakCooldown, .concentrationLimit:
+            409
         case .storeUnavailable: 503
         }
     }

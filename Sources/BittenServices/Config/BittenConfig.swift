@@ -73,6 +73,12 @@ public struct BittenConfig: Sendable, Equatable {
     public var tradeShards = 16
     /// Base risk per trade in percent (1-2).
     public var baseRiskPercent: Double = 1.0
+    /// Each tier's default risk limits (`tiers:` in the config file: `daily_loss`, `drawdown`, `open_risk`,
+    /// `exposure_lots`, `trades_per_day`, `loss_streak` + `cooldown_minutes`); a tier not listed has none.
+    public var riskLimits: [Tier: RiskLimits] = [:]
+    /// What an open trade without a stop loss counts as in the open-risk limit, in % of the balance
+    /// (`BITTEN_NO_STOP_RISK`).
+    public var noStopRiskPercent: Double = 10
     /// Lifetime of a signal that arrives without `expires_at`, in seconds.
     public var signalTTL: Double = 7200
     /// Where trade events are POSTed, if anywhere.

@@ -72,7 +72,7 @@ extension ConfigLoader {
             }
             let reader = FieldValues(
                 prefix: "tiers.\(name)", fields: fields,
-                known: ["slots", "max_risk_percent", "risk_multiplier"])
+                known: Set(["slots", "max_risk_percent", "risk_multiplier"]).union(Self.limitFields))
             try reader.checkKeys()
             var rule = config.tiers.rule(tier)
             if let slots = try reader.positive("slots") {
@@ -89,11 +89,49 @@ extension ConfigLoader {
             }
             if let value = try reader.positive("risk_multiplier") { rule.riskMultiplier = value }
             config.tiers.rules[tier] = rule
+            let limits = try Self.limits(reader, over: config.riskLimits[tier] ?? .none)
+            config.riskLimits[tier] = limits.isEmpty ? nil : limits
         }
     }
 }
 
 extension ConfigLoader {
+    /// The risk-limit fields of a tier in the config file (`RiskLimits`).
+    static let limitFields: Set<String> = [
+        "daily_loss", "drawdown", "open_risk", "exposure_lots", "trades_per_day", "loss_streak", "cooldown_minutes",
+    ]
+
+    /// A tier's default risk limits from its fields (percent limits up to 100; a streak needs its cooldown).
+    static func limits(_ reader: FieldValues, over base: RiskLimits) throws(ConfigError) -> RiskLimits {
+        var limits = base
+        func percent(_ key: String) throws(ConfigError) -> Double? {
+            guard let value = try reader.positive(key) else { return nil }
+            guard value <= 100 else {
+                throw ConfigError(setting: "\(reader.prefix).\(key)", message: "must be at most 100")
+            }
+            return value
+        }
+        func whole(_ key: String) throws(ConfigError) -> Int? {
+            guard let value = try reader.positive(key) else { return nil }
+            guard value == value.rounded(), value <= 1_000_000 else {
+                throw ConfigError(setting: "\(reader.prefix).\(key)", message: "must be a whole number")
+            }
+            return Int(value)
+        }
+        if let value = try percent("daily_loss") { limits.dailyLossPercent = value }
+        if let value = try percent("drawdown") { limits.drawdownPercent = value }
+        if let value = try percent("open_risk") { limits.openRiskPercent = value }
+        if let value = try reader.positive("exposure_lots") { limits.exposureLots = value }
+        if let value = try whole("trades_per_day") { limits.tradesPerDay = value }
+        if let value = try whole("loss_streak") { limits.lossStreak = value }
+        if let value = try reader.positive("cooldown_minutes") { limits.cooldownMinutes = value }
+        if (limits.lossStreak == nil) != (limits.cooldownMinutes == nil) {
+            throw ConfigError(
+                setting: "\(reader.prefix).loss_streak", message: "loss_streak and cooldown_minutes go together")
+        }
+        return limits
+    }
+
     /// Applies the config file's `symbol_aliases:` (broker name → canonical symbol, `GOLD: XAUUSD`).
     public static func applySymbolAliases(_ aliases: [String: String], to config: inout BittenConfig)
         throws(ConfigError)

@@ -36,6 +36,7 @@ public enum ConfigLoader {
         "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT", "BITTEN_HTTP_PORT",
         "BITTEN_HEARTBEAT_TIMEOUT", "BITTEN_ALERT_COOLDOWN", "BITTEN_PING_INTERVAL", "BITTEN_RELAY_FORMAT",
         "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
+        "BITTEN_NO_STOP_RISK",
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
         "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE",
         "BITTEN_GATEWAY_ID",
@@ -197,6 +198,14 @@ public enum ConfigLoader {
                     message: "'\(text)' from the \(source.rawValue) is not a percent from 1 to 2")
             }
             config.baseRiskPercent = value
+        }
+        if let (text, source) = lookup("BITTEN_NO_STOP_RISK") {
+            guard let value = Double(text.trimmingSpaces), value > 0, value <= 100 else {
+                throw ConfigError(
+                    setting: "BITTEN_NO_STOP_RISK",
+                    message: "'\(text)' from the \(source.rawValue) is not a percent above 0, at most 100")
+            }
+            config.noStopRiskPercent = value
         }
         if let (text, source) = lookup("BITTEN_WEBHOOK_URL") {
             guard text.hasPrefix("http://") || text.hasPrefix("https://") else {

@@ -14,6 +14,8 @@ public enum LuaScripts {
     public static let commitFenced = load("commit_fenced")
     /// Stores a new signal, never overwriting one (`TradeStore.saveSignal`).
     public static let saveSignal = load("save_signal")
+    /// Sets the system's trading state with the next version (`TradingControlStore.set`).
+    public static let setTradingControl = load("set_trading_control")
 
     /// The script in `Scripts/NAME.lua` of this module's resources.
     static func load(_ name: String) -> RedisScript {

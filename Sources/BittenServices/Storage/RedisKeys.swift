@@ -20,6 +20,17 @@ public enum RedisKeys {
     /// The health score as last published.
     public static let health = "bitten:health"
 
+    // MARK: operator controls
+
+    /// The system's trading state (`TradingControlStore`): state, reason, by, at, version, close_all.
+    public static let tradingControl = "bitten:control"
+    /// Per trade process: the version of the trading state it enforces and when it said so.
+    public static let tradingControlAcks = "bitten:control:acks"
+    /// Who performed the close-all of a state change for one shard (claimed once).
+    public static func tradingCloseAll(version: Int, shard: Int) -> String {
+        "bitten:control:closeall:\(version):\(shard)"
+    }
+
     // MARK: signals and trade events
 
     /// A signal as stored with its CITADEL score (`TradeStore`).

@@ -33,6 +33,8 @@ public struct ShardKeys: Sendable, Equatable {
     public var users: String { "users:\(tag)" }
     /// A user's hash.
     public func user(_ uuid: String) -> String { "user:\(tag):\(uuid)" }
+    /// The shard's users whose own trading state is not `active` (close-only or halted).
+    public var restrictedUsers: String { "users:restricted:\(tag)" }
     /// A fire's hash.
     public func fire(_ id: String) -> String { "fire:\(tag):\(id)" }
     /// Fires held in memory (pending, sent, timed out and not yet forgotten), by creation time.

@@ -35,8 +35,11 @@ extension FireDesk {
         return record
     }
 
-    /// Asks a user's EA to close every position.
-    public func closeAll(userUUID: String, routing: Bool = true) async throws(FireRefusal) -> [FireRecord] {
+    /// Asks a user's EA to close every position. `forced`: an operator's close-all that goes even while trading
+    /// is halted (`bitten halt --close-all`).
+    public func closeAll(userUUID: String, routing: Bool = true, forced: Bool = false) async throws(FireRefusal)
+        -> [FireRecord]
+    {
         guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
         if routing, let router, !engine.owns(userUUID),
             let records = try await router.route(.closeAll, shard: engine.shard(of: userUUID), userUUID: userUUID)
@@ -51,11 +54,22 @@ extension FireDesk {
         return try await requestClose(
             positions,
             command: .closeAll(
-                targetUUID: userUUID, timestamp: MetaTraderTime(epochSeconds: Int(now()))))
+                targetUUID: userUUID, timestamp: MetaTraderTime(epochSeconds: Int(now()))), forced: forced)
     }
 
-    func requestClose(_ positions: [OpenPosition], command: EACommand) async throws(FireRefusal) -> [FireRecord] {
+    func requestClose(_ positions: [OpenPosition], command: EACommand, forced: Bool = false) async throws(FireRefusal)
+        -> [FireRecord]
+    {
         let uuid = command.targetUUID
+        if !forced {
+            // Closes go while trading is close-only, not while it is halted (the system's or the user's).
+            let at = now()
+            if let refusal = control?.refusal(fire: false, at: at) { throw refuse(refusal.code, refusal.message) }
+            let user = try? engine.read(uuid) { $0.users[uuid]?.trading }
+            if let user, let refusal = user.closeRefusal(at: at, subject: "user \(uuid)") {
+                throw refuse(refusal.code, refusal.message)
+            }
+        }
         guard let channel, registry?.node(uuid)?.online ?? true, await channel.reachable(uuid) else {
             throw refuse(.eaOffline, "the EA of \(uuid) is not online")
         }
@@ -80,6 +94,13 @@ extension FireDesk {
         }
         var states: [Int: String] = [:]
         if !reserved.isEmpty {
+            if let refusal = control?.enter(fire: false, forced: forced) {
+                try? engine.apply(uuid) { shard in
+                    for ticket in reserved { shard.closeSendFailed(ticket: ticket, reason: refusal.description) }
+                }
+                throw refuse(refusal.code, refusal.message)
+            }
+            defer { control?.leave() }
             do {
                 try await channel.send(command)
                 count("close_sent")

@@ -15,15 +15,24 @@ extension FireDesk {
         settings.sizer = PositionSizer(baseRiskPercent: config.baseRiskPercent)
         settings.tiers = config.tiers
         settings.instruments = config.instruments
+        settings.riskLimits = config.riskLimits
+        settings.noStopRiskPercent = config.noStopRiskPercent
         let store = parts.tradeStore(config)
+        let controlStore = TradingControlStore(redis: parts.tradeRedis)
+        let control = TradingSwitch(
+            store: controlStore, instance: config.gatewayID, board: parts.board,
+            logger: Logger(label: "bitten.\(TradingSwitch.name)"))
         let desk = FireDesk(
             store: store, engine: engine,
             channel: RoutedCommandChannel(local: parts.gateway, redis: parts.tradeRedis),
             registry: parts.registry, quotes: parts.telemetry, settings: settings, board: parts.board, logger: logger,
-            router: store.router)
+            router: store.router, control: control)
+        control.onCloseAll { [weak desk] (state: TradingControl) in
+            await desk?.closeAllOwned(state, store: controlStore, process: control.process)
+        }
         parts.desk = desk
         parts.tracker = PositionTracker(store: store, quotes: parts.telemetry)
-        var services: [any Service] = [desk]
+        var services: [any Service] = [control, desk]
         // The inboxes of the shards owned here (a client of its own: the pop blocks a connection).
         let inboxRedis = parts.backend.client(poolSize: 1, label: "bitten.redis.\(ShardInbox.name)")
         if !parts.backend.isCluster { services.append(inboxRedis) }

@@ -23,18 +23,26 @@ public final class FireDesk: Service, Sendable {
     let now: @Sendable () -> Double
     let outcomes: [String: Counter]
     let signals = Mutex<[String: SignalRecord]>([:])
+    /// Users put in close-only by a loss limit the market crossed.
+    let limitCrossings = Counter(label: "bitten_risk_limit_crossings_total")
+    /// When the market was last swept against the loss limits.
+    let limitSweptAt = Mutex(0.0)
     let errors: SwallowedErrors
     /// Where requests for users of shards another process owns go (nil: refused here, `store_unavailable`).
     let router: ShardRouter?
+    /// The system's trading state as this process enforces it (nil: always active, as in unit tests).
+    let control: TradingSwitch?
 
     /// The fire desk over the store, the engine and the command channel.
     public init(
         store: TradeStore, engine: TradeEngine, channel: (any CommandChannel)?, registry: NodeRegistry?,
         quotes: (any QuoteSource)?,
         settings: TradeSettings, board: ServiceBoard, logger: Logger, router: ShardRouter? = nil,
+        control: TradingSwitch? = nil,
         now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) {
         self.router = router
+        self.control = control
         self.store = store
         self.engine = engine
         self.channel = channel
@@ -131,6 +139,15 @@ public final class FireDesk: Service, Sendable {
             return record
         }
         let at = now()
+        if let refusal = control?.refusal(fire: true, at: at) {
+            // A repeat of a fire made before still gets that fire's record.
+            if let earlier = try? engine.read(userUUID, { $0.book.firedBy(signalID: signalID, user: userUUID) }),
+                let record = try await duplicate(earlier)
+            {
+                return record
+            }
+            throw refuse(refusal.code, refusal.message)
+        }
         guard let signal = try await self.signal(signalID, at: at) else {
             throw refuse(.signalNotFound, "no signal \(signalID)")
         }
@@ -169,6 +186,8 @@ public final class FireDesk: Service, Sendable {
                 stopLoss: signal.stopLoss, takeProfit: signal.takeProfit, lot: 0, tickSize: plan.tickSize,
                 tickValue: plan.tickValue, deadline: deadline)
             fire.brokerSymbol = plan.brokerSymbol
+            fire.entry = signal.entry
+            let risk = riskContext(userUUID: userUUID, balance: plan.balance, at: at)
             let fields = recordFields(
                 signal, userUUID: userUUID, direction: plan.direction, at: at, deadline: deadline, plan: plan)
             let variants = Array(plan.variants.values)
@@ -176,7 +195,9 @@ public final class FireDesk: Service, Sendable {
             let date = String(format: "%04d%02d%02d", t.year, t.month, t.day)
             let done = try await guarded {
                 try await engine.perform(userUUID) {
-                    $0.reserve(fire, variants: variants, signalExpiresAt: signal.expiresAt, date: date, fields: fields)
+                    $0.reserve(
+                        fire, variants: variants, signalExpiresAt: signal.expiresAt, date: date, fields: fields,
+                        at: at, risk: risk)
                 }
             }
             switch done.value {
@@ -211,6 +232,8 @@ public final class FireDesk: Service, Sendable {
                 throw refuse(.userNotFound, "no user \(userUUID)")
             case .sizingFailed(let message):
                 throw refuse(.sizing, message)
+            case .refused(let refusal):
+                throw refuse(refusal.code, refusal.message)
             case .resize(let tier, let override):
                 only = (tier, override)
             }
@@ -235,6 +258,16 @@ public final class FireDesk: Service, Sendable {
         brokerSymbol: String, at: Double, record: [String: String]
     ) async throws(FireRefusal) -> FireRecord {
         guard let channel else { throw refuse(.eaOffline, "no gateway in this process can reach EAs") }
+        // The system's state, once more at the door: a halt taken since the checks sends nothing.
+        if let refusal = control?.enter(fire: true) {
+            await errors.attempt("reject_unsent_fire", fireID) {
+                try engine.apply(userUUID) {
+                    $0.sendFailed(fireID, reason: "not sent: \(refusal.description)", at: self.now())
+                }
+            }
+            throw refuse(refusal.code, refusal.message)
+        }
+        defer { control?.leave() }
         let command = FireCommand(
             fireID: fireID, targetUUID: userUUID, symbol: brokerSymbol, direction: direction, entry: signal.entry,
             sl: signal.stopLoss, tp: signal.takeProfit, lot: lot, signalID: signal.signalID, source: "bitten",
@@ -296,9 +329,11 @@ public final class FireDesk: Service, Sendable {
         board.set(Self.name, .stopped)
     }
 
-    /// One pass over overdue commands: they become `timed_out` (stored with the next commit).
+    /// One pass over overdue commands: they become `timed_out` (stored with the next commit); then the market
+    /// against the users' loss limits.
     public func sweep() async {
         let at = now()
+        await sweepLimits(at: at)
         let expired = engine.expire(at: at, reason: "no confirmation within \(Int(settings.confirmationTimeout)) s")
         for id in expired.fires {
             count("timed_out")

@@ -24,6 +24,7 @@ public enum ShardRouting {
             case close
             case closeAll = "close_all"
             case saveUser = "save_user"
+            case setTrading = "set_trading"
         }
         /// The request's id (its answer's list).
         public var request: String
@@ -37,6 +38,8 @@ public enum ShardRouting {
         public var ticket: Int?
         /// The user to save (`saveUser`).
         public var user: UserRecord?
+        /// The user's new trading state (`setTrading`; its `closeAll` closes every open position).
+        public var control: TradingControl?
         /// After this, the request is dropped unanswered (the caller has given up).
         public var expiresAt: Double
     }
@@ -108,12 +111,13 @@ public final class ShardRouter: Sendable {
     /// the shard (the caller answers as it would without routing).
     func route(
         _ operation: ShardRouting.Request.Operation, shard: Int, userUUID: String, signalID: String? = nil,
-        ticket: Int? = nil, user: UserRecord? = nil
+        ticket: Int? = nil, user: UserRecord? = nil, control: TradingControl? = nil
     ) async throws(FireRefusal) -> [FireRecord]? {
         guard let owner = await otherOwner(of: shard) else { return nil }
         let request = ShardRouting.Request(
             request: UUID().uuidString, operation: operation, userUUID: userUUID, signalID: signalID,
-            ticket: ticket, user: user, expiresAt: Date().timeIntervalSince1970 + Double(replyTimeout))
+            ticket: ticket, user: user, control: control, expiresAt: Date().timeIntervalSince1970 + Double(replyTimeout)
+        )
         let reply: String?
         do {
             let entry = String(decoding: try JSONEncoder().encode(request), as: UTF8.self)
@@ -211,6 +215,14 @@ public final class ShardInbox: Service, Sendable {
         }
     }
 
+    /// A routed trading state, with the state it carries.
+    private func setTrading(_ request: ShardRouting.Request) async throws(FireRefusal) -> [FireRecord] {
+        guard let control = request.control else {
+            throw FireRefusal(.badRequest, "a routed trading state without one")
+        }
+        return try await desk.setTrading(userUUID: request.userUUID, control: control, routing: false)
+    }
+
     /// Bytes an inbox entry may have (a routed request is a few hundred).
     static let maxEntryBytes = 16_384
 
@@ -257,6 +269,8 @@ public final class ShardInbox: Service, Sendable {
                 case .saveUser:
                     try await save(request)
                     outcome = ShardRouting.Outcome(records: [])
+                case .setTrading:
+                    outcome = ShardRouting.Outcome(records: try await setTrading(request))
                 }
                 board.count(Self.name, in: 1, out: 1)
             } catch {

@@ -27,8 +27,12 @@ extension ShardStore {
             case .user(let user, let fields):
                 commands.append(
                     ["HSET", keys.user(user.uuid)] + fields
-                        + ["uuid", user.uuid, "tier", user.tier.rawValue, "risk_override", user.riskOverride])
+                        + ["uuid", user.uuid, "tier", user.tier.rawValue, "risk_override", user.riskOverride]
+                        + user.trading.userFields + user.limits.userFields + user.risk.userFields)
                 commands.append(["SADD", keys.users, user.uuid])
+                commands.append([
+                    user.trading.state == .active ? "SREM" : "SADD", keys.restrictedUsers, user.uuid,
+                ])
             case .fireCreated(let fire, let expiresAt, let fields):
                 // The caller's fields, then what the shard itself reloads the fire from (so those are always there).
                 var core = [

@@ -49,7 +49,11 @@ extension ShardStore {
         for _ in userIDs {
             let hash = next()
             guard let uuid = hash["uuid"], let tier = hash["tier"].flatMap(Tier.init(name:)) else { continue }
-            shard.restore(user: ShardUser(uuid: uuid, tier: tier, riskOverride: hash["risk_override"] ?? ""))
+            shard.restore(
+                user: ShardUser(
+                    uuid: uuid, tier: tier, riskOverride: hash["risk_override"] ?? "",
+                    trading: TradingControl(userHash: hash), limits: RiskLimits(userHash: hash),
+                    risk: RiskDay(userHash: hash)))
         }
         for id in fireIDs {
             let hash = next()
@@ -107,6 +111,7 @@ extension ShardStore {
             tickValue: d("tick_value") ?? 1, state: state,
             deadline: state == .pending || state == .sent ? d("deadline") : nil)
         fire.brokerSymbol = h["broker_symbol"] ?? ""
+        fire.entry = h["entry"].flatMap(Double.init) ?? 0
         return fire
     }
 

@@ -259,4 +259,18 @@ public final class TradeEngine: Service, Sendable {
         }
         return (fires, closes)
     }
+
+    /// Changes every shard owned here (stored with the next commits); the results, shard after shard.
+    public func applyAll<T: Sendable>(_ body: (inout TradeShard) -> [T]) -> [T] {
+        var results: [T] = []
+        for lane in lanes {
+            let part: [T] = lane.state.withLock { state in
+                guard state.shard != nil else { return [] }
+                return body(&state.shard!)
+            }
+            results += part
+            if lane.state.withLock({ $0.shard?.hasChanges ?? false }) { commitWake.signal() }
+        }
+        return results
+    }
 }

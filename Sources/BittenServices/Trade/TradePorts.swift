@@ -39,6 +39,10 @@ public struct TradeSettings: Sendable, Equatable {
     public var instruments = InstrumentTable.standard
     /// The position sizer.
     public var sizer = PositionSizer(baseRiskPercent: 1.0)
+    /// Each tier's default risk limits.
+    public var riskLimits: [Tier: RiskLimits] = [:]
+    /// What an open trade without a stop counts as in the open-risk limit, in % of the balance.
+    public var noStopRiskPercent: Double = 10
     /// Seconds to wait for a confirmation before a command is `timed_out`.
     public var confirmationTimeout: Double = 30
     /// How often overdue commands are looked for.

@@ -12,14 +12,26 @@ public struct UserRecord: Sendable, Codable, Equatable {
     public var riskOverride: Double?
     /// When it was made (epoch seconds).
     public var createdAt: Double
+    /// The user's own trading state as stored (nil: never set, active). Changed only through
+    /// `FireDesk.setTrading`: saving a user keeps it.
+    public var trading: TradingControl?
+    /// The user's own risk limits (over the tier's defaults); nil for none.
+    public var limits: RiskLimits?
+    /// The user's figures for the limits as stored (read only: the trade engine keeps them).
+    public var risk: RiskDay?
 
     /// A user.
-    public init(uuid: String, tier: Tier, displayName: String, riskOverride: Double? = nil, createdAt: Double) {
+    public init(
+        uuid: String, tier: Tier, displayName: String, riskOverride: Double? = nil, createdAt: Double,
+        trading: TradingControl? = nil, limits: RiskLimits? = nil
+    ) {
+        self.limits = limits
         self.uuid = uuid
         self.tier = tier
         self.displayName = displayName
         self.riskOverride = riskOverride
         self.createdAt = createdAt
+        self.trading = trading
     }
 
     var redisFields: [String] {
@@ -37,6 +49,10 @@ public struct UserRecord: Sendable, Codable, Equatable {
         displayName = hash["display_name"] ?? uuid
         riskOverride = hash["risk_override"].flatMap(Double.init)
         createdAt = hash["created"].flatMap(Double.init) ?? 0
+        trading = hash["trading_state"] == nil ? nil : TradingControl(userHash: hash)
+        let limits = RiskLimits(userHash: hash)
+        self.limits = limits.isEmpty ? nil : limits
+        risk = hash["risk_day"] == nil ? nil : RiskDay(userHash: hash)
     }
 }
 

@@ -48,7 +48,8 @@ public struct TradeStore: Sendable {
         }
         let record = ShardUser(
             uuid: user.uuid, tier: user.tier,
-            riskOverride: user.riskOverride.flatMap { PlainDecimal.format($0, maxFractionDigits: 4) } ?? "")
+            riskOverride: user.riskOverride.flatMap { PlainDecimal.format($0, maxFractionDigits: 4) } ?? "",
+            limits: user.limits ?? .none)
         let fields = user.redisFields
         let done = try await engine.perform(user.uuid) { $0.save(record, fields: fields) }
         if let error = done.notStored { throw error }
@@ -70,6 +71,19 @@ public struct TradeStore: Sendable {
     /// Every user, sorted by UUID.
     public func users() async throws -> [UserRecord] {
         let members = try await redis.pipeline(allKeys.map { ["SMEMBERS", $0.users] })
+        var reads: [[String]] = []
+        for (keys, reply) in zip(allKeys, members) {
+            for uuid in (try reply.orThrow().array ?? []).compactMap(\.string) {
+                reads.append(["HGETALL", keys.user(uuid)])
+            }
+        }
+        return try await hashes(reads).compactMap(UserRecord.init(hash:)).sorted { $0.uuid < $1.uuid }
+    }
+
+    /// Users whose own trading state is not `active` (as stored; one whose close-only lapsed may still be listed
+    /// until its next change), sorted by UUID.
+    public func restrictedUsers() async throws -> [UserRecord] {
+        let members = try await redis.pipeline(allKeys.map { ["SMEMBERS", $0.restrictedUsers] })
         var reads: [[String]] = []
         for (keys, reply) in zip(allKeys, members) {
             for uuid in (try reply.orThrow().array ?? []).compactMap(\.string) {

@@ -48,8 +48,29 @@ function drawSymbols(canvas, symbols) {
   ctx.fillStyle = "#8b98a5"; ctx.fillText("bars: net P&L · blue: win rate", w - 170, 12);
 }
 
+// The trading state: a banner while the system is halted or close-only, or while users are restricted.
+function renderTrading(t) {
+  const banner = $("trading-banner");
+  if (!t || (t.state === "active" && !t.users.length)) { banner.hidden = true; banner.innerHTML = ""; return; }
+  banner.hidden = false;
+  const users = t.users.map((u) => `${esc(u.uuid)} (${esc(u.state.replace("_", "-"))}${u.reason ? ": " + esc(u.reason) : ""}, by ${esc(u.by)}${u.until ? ", until " + clock(u.until) : ""})`);
+  if (t.state === "active") {
+    banner.className = "banner close_only";
+    banner.innerHTML = `<strong>${t.users.length} USER${t.users.length === 1 ? "" : "S"} RESTRICTED</strong> ${users.slice(0, 5).join(" · ")}${t.users.length > 5 ? " …" : ""}`;
+    return;
+  }
+  banner.className = "banner " + esc(t.state);
+  banner.setAttribute("data-state", t.state);
+  banner.innerHTML = `<strong>${t.state === "halted" ? "TRADING HALTED" : "CLOSE-ONLY"}</strong>` +
+    `${t.state === "halted" ? "nothing is sent; fires are refused" : "closes go through; new fires are refused"}` +
+    ` · by <b>${esc(t.by || "?")}</b> at ${esc(new Date(t.at * 1000).toLocaleString())}` +
+    `${t.reason ? " · “" + esc(t.reason) + "”" : ""}${t.close_all ? " · every position asked to close" : ""}` +
+    ` <span class="dim">· enforced by ${t.processes} trade process${t.processes === 1 ? "" : "es"}${users.length ? " · users: " + users.slice(0, 5).join(" · ") : ""}</span>`;
+}
+
 function render(s) {
   snapshot = s;
+  renderTrading(s.trading);
   const hp = s.health || {};
   const score = hp.health_score;
   const arc = $("gauge-arc"), label = $("health-score");

@@ -1,0 +1,99 @@
+import BittenCore
+import Foundation
+import Hummingbird
+import Testing
+
+@testable import BittenDashboard
+@testable import BittenServices
+
+/// `/control` through the router client against fakes: the system's state, a user's, what is refused, and what
+/// the page and `GET /control` show.
+@Suite("HTTP API: trading controls (router client, fake ports)")
+struct ControlAPITests {
+    typealias API = APIHandlerTests
+
+    @Test func haltCloseOnlyAndResumeTheSystemWithWhoAndWhy() async throws {
+        let control = FakeControl(processes: ["bitten/a/1", "bitten/b/2"])
+        let client = try API.client(control: control)
+        let halted = try await API.call(
+            client, .post, "/control/halt", body: #"{"reason":"broker outage","by":"alice@ops","close_all":true}"#)
+        #expect(halted.status == 200, "\(halted.json)")
+        let trading = halted.json["trading"] as? [String: Any] ?? [:]
+        #expect(trading["state"] as? String == "halted" && trading["by"] as? String == "alice@ops")
+        #expect(trading["reason"] as? String == "broker outage" && trading["close_all"] as? Bool == true)
+        #expect(trading["version"] as? Int == 1)
+        #expect(halted.json["acknowledged"] as? [String] == ["bitten/a/1", "bitten/b/2"])
+        #expect(try await control.read().state == .halted)
+        // No body at all: the system, by "api".
+        let closeOnly = try await API.call(client, .post, "/control/close-only")
+        #expect(closeOnly.status == 200, "\(closeOnly.json)")
+        #expect((closeOnly.json["trading"] as? [String: Any])?["by"] as? String == "api")
+        #expect(try await control.read().state == .closeOnly)
+        let shown = try await API.call(client, .get, "/control")
+        #expect((shown.json["system"] as? [String: Any])?["state"] as? String == "close_only")
+        #expect((shown.json["processes"] as? [Any])?.count == 2)
+        #expect(try await API.call(client, .post, "/control/resume", body: "{}").status == 200)
+        let resumed = try await control.read()
+        #expect(resumed.state == .active && resumed.version == 3)
+        // The snapshot carries it for the page's banner.
+        _ = try await API.call(client, .post, "/control/halt", body: #"{"reason":"news"}"#)
+        try await Task.sleep(for: .milliseconds(1_100))  // the snapshot is cached for a second
+        let snapshot = try await API.call(client, .get, "/snapshot")
+        let banner = snapshot.json["trading"] as? [String: Any] ?? [:]
+        #expect(banner["state"] as? String == "halted" && banner["reason"] as? String == "news", "\(snapshot.json)")
+    }
+
+    @Test func aUsersStateGoesThroughTheTradeDeskAndIsListed() async throws {
+        let trade = FakeTradeDesk()
+        try await trade.save(UserRecord(uuid: "user_007", tier: .captain, displayName: "Bond", createdAt: 1))
+        let client = try API.client(trade: trade)
+        let done = try await API.call(
+            client, .post, "/control/close-only", body: #"{"user_uuid":"user_007","reason":"margin call"}"#)
+        #expect(done.status == 200 && done.json["user_uuid"] as? String == "user_007", "\(done.json)")
+        #expect((done.json["trading"] as? [String: Any])?["version"] == nil)
+        let listed = try await API.call(client, .get, "/control")
+        let users = listed.json["users"] as? [[String: Any]] ?? []
+        #expect(users.count == 1 && users.first?["uuid"] as? String == "user_007")
+        #expect((users.first?["trading"] as? [String: Any])?["reason"] as? String == "margin call")
+        let user = try await API.call(client, .get, "/users/user_007")
+        #expect((user.json["trading"] as? [String: Any])?["state"] as? String == "close_only", "\(user.json)")
+        // The system was not touched.
+        #expect((listed.json["system"] as? [String: Any])?["state"] as? String == "active")
+        let unknown = try await API.call(client, .post, "/control/halt", body: #"{"user_uuid":"nobody"}"#)
+        #expect(unknown.status == 404 && unknown.code == "user_not_found")
+    }
+
+    @Test func badChangesAreRefusedWithTheirReason() async throws {
+        let client = try API.client(token: "t0k")
+        let auth: HTTPFields = [.contentType: "application/json", .authorization: "Bearer t0k"]
+        #expect(try await API.call(client, .post, "/control/halt", body: "{}").status == 401)
+        #expect(try await API.call(client, .get, "/control").status == 200)
+        let resumeAll = try await API.call(
+            client, .post, "/control/resume", body: #"{"close_all":true}"#, headers: auth)
+        #expect(resumeAll.status == 400 && resumeAll.code == "bad_field", "\(resumeAll.json)")
+        let long = try await API.call(
+            client, .post, "/control/halt", body: #"{"reason":"\#(String(repeating: "x", count: 201))"}"#,
+            headers: auth)
+        #expect(long.status == 400, "\(long.json)")
+        let badUser = try await API.call(client, .post, "/control/halt", body: #"{"user_uuid":"a b"}"#, headers: auth)
+        #expect(badUser.status == 400, "\(badUser.json)")
+        let wrongType = try await API.call(client, .post, "/control/halt", body: #"{"close_all":"yes"}"#, headers: auth)
+        #expect(wrongType.status == 400 && wrongType.code == "bad_field", "\(wrongType.json)")
+        #expect(try await API.call(client, .get, "/control/halt").status == 405)
+    }
+
+    @Test func withoutRedisTheControlsAre503() async throws {
+        let client = try API.client(control: nil)
+        let answer = try await API.call(client, .post, "/control/halt", body: "{}")
+        #expect(answer.status == 503 && answer.code == "unavailable")
+    }
+
+    @Test func limitAndStateRefusalsAreConflicts() {
+        for code in [
+            FireRefusal.Code.tradingHalted, .closeOnly, .dailyLossLimit, .drawdownLimit, .openRiskLimit, .exposureLimit,
+            .tradesPerDayLimit, .lossStreakCooldown, .concentrationLimit,
+        ] {
+            #expect(FireRefusal(code, "x").httpStatus == 409)
+        }
+    }
+}
