@@ -27,17 +27,57 @@ extension Bench {
                 "Run on a loopback Redis Cluster of three primaries (no replicas, AOF everysec) instead of the managed Redis."
         )
         var cluster = false
+        @Option(
+            help:
+                "The operator controls while firing: off (no flight recorder, no risk limits), on (the recorder and every risk limit, set so that none refuses), or both: off then on in one run, each on a fresh server, with both p99s."
+        )
+        var controls: Controls = .both
+
+        enum Controls: String, ExpressibleByArgument, CaseIterable { case off, on, both }
 
         func run() async throws {
+            switch controls {
+            case .off, .on:
+                _ = try await measure(controlsOn: controls == .on, burstToo: burst > 0)
+            case .both:
+                let off = try await measure(controlsOn: false, burstToo: false)
+                let on = try await measure(controlsOn: true, burstToo: burst > 0)
+                print(
+                    String(
+                        format:
+                            "fire: controls off → on: server accepted → EA received p99 %.2f → %.2f ms (%+.1f %%), client → EA p99 %.2f → %.2f ms (%+.1f %%)",
+                        off.accepted * 1000, on.accepted * 1000, (on.accepted / off.accepted - 1) * 100,
+                        off.request * 1000, on.request * 1000, (on.request / off.request - 1) * 100))
+            }
+        }
+
+        /// The environment of a server with every control on: the flight recorder (on by default) and each risk
+        /// limit on the bench's tier, generous enough that none refuses (so every check runs in full).
+        func controlsEnvironment(_ on: Bool) throws -> [String: String] {
+            guard on else { return ["BITTEN_FLIGHT_RECORDER": "off"] }
+            let path = NSTemporaryDirectory() + "bitten-bench-controls-\(getpid()).yaml"
+            try """
+            tiers:
+              COMMANDER: {daily_loss: 90, drawdown: 90, open_risk: 100, exposure_lots: 1000000, trades_per_day: 1000000,
+                          loss_streak: 1000, cooldown_minutes: 1}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+            return ["BITTEN_FLIGHT_RECORDER": "on", "BITTEN_CONFIG": path]
+        }
+
+        /// One server, one fleet, the fire phase (and the burst): p99 from accepted and from the request to the EA.
+        func measure(controlsOn: Bool, burstToo: Bool) async throws -> (accepted: Double, request: Double) {
+            print("fire: operator controls \(controlsOn ? "ON (flight recorder + every risk limit)" : "OFF")")
             var redisCluster: LocalRedisCluster?
             if cluster {
-                let directory = NSTemporaryDirectory() + "bitten-bench-fire-cluster-\(getpid())"
+                let directory =
+                    NSTemporaryDirectory() + "bitten-bench-fire-cluster-\(getpid())\(controlsOn ? "-on" : "-off")"
                 redisCluster = try LocalRedisCluster(
                     primaries: 3, replicasPerPrimary: 0, directory: directory, appendOnly: true)
             }
             defer { redisCluster?.stop() }
-            let server = try ServerUnderTest.start(
-                environment: redisCluster.map { ["BITTEN_REDIS_URL": $0.urlText] } ?? [:])
+            var environment = try controlsEnvironment(controlsOn)
+            if let redisCluster { environment["BITTEN_REDIS_URL"] = redisCluster.urlText }
+            let server = try ServerUnderTest.start(environment: environment, tag: controlsOn ? "-on" : "-off")
             defer { server.stop() }
             // Keys through a client (on a cluster, each to its slot's primary); CPU per server process.
             let keyed: RedisClient
@@ -138,10 +178,11 @@ extension Bench {
             print(
                 "fire: \(fleet.receivedFires().count) fire commands received by the fleet, \(wrong) for an unknown UUID"
             )
-            if burst > 0 {
+            if burstToo {
                 try await burstPhase(
                     http: http, keyed: keyed, redisCPU: redisCPU, fleet: fleet, uuids: uuids, server: server)
             }
+            return (percentile(fromAccepted, 0.99), percentile(fromRequest, 0.99))
         }
 
         /// One signal fired by `burst` users at once (concurrent HTTP calls): how long until the last EA has

@@ -107,7 +107,7 @@ struct ServerUnderTest {
         return beside
     }
 
-    static func start(environment extra: [String: String] = [:]) throws -> ServerUnderTest {
+    static func start(environment extra: [String: String] = [:], tag: String = "") throws -> ServerUnderTest {
         let names = [
             "BITTEN_HTTP_PORT", "BITTEN_COMMAND_PORT", "BITTEN_MARKET_PORT", "BITTEN_SIGNAL_PORT",
             "BITTEN_CONFIRM_PORT",
@@ -119,7 +119,7 @@ struct ServerUnderTest {
             while ports.values.contains(port) { port = LocalRedisServerPort.next() }
             ports[name] = port
         }
-        let dataDir = NSTemporaryDirectory() + "bitten-bench-\(getpid())"
+        let dataDir = NSTemporaryDirectory() + "bitten-bench-\(getpid())\(tag)"
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BITTEN_") }
         for (name, port) in ports { environment[name] = String(port) }
         environment["BITTEN_DATA_DIR"] = dataDir

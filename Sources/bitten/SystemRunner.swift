@@ -25,6 +25,7 @@ struct SystemRunner {
         let list: [(Bool, Factory)] = [
             (true, CurveGuard.make),
             (needsRegistry, NodeRegistry.make),
+            (services.contains(.trade) || services.contains(.citadel), FlightRecorder.make),
             (services.contains(.trade), TradeEngine.make),
             (services.contains(.gateway), GatewayService.make),
             (services.contains(.telemetry), TelemetryService.make),

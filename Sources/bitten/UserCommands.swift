@@ -20,6 +20,19 @@ struct APIClient {
 
     /// Sends the request, prints the JSON answer, and exits non-zero on a 4xx/5xx.
     func call(_ method: String, _ path: String, body: [String: Any]? = nil) async throws {
+        let (status, data) = try await send(method, path, body: body)
+        if let object = try? JSONSerialization.jsonObject(with: data),
+            let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        {
+            print(String(decoding: pretty, as: UTF8.self))
+        } else {
+            print(String(decoding: data, as: UTF8.self))
+        }
+        if status >= 400 { throw ExitCode(1) }
+    }
+
+    /// Sends the request; the status and the body (exits when bitten cannot be reached).
+    func send(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> (Int, Data) {
         guard let url = URL(string: base + path) else { throw ValidationError("bad path \(path)") }
         var request = URLRequest(url: url)
         request.httpMethod = method
@@ -37,15 +50,7 @@ struct APIClient {
             print("bitten is not reachable at \(base): \(error.localizedDescription)")
             throw ExitCode(1)
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        if let object = try? JSONSerialization.jsonObject(with: data),
-            let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        {
-            print(String(decoding: pretty, as: UTF8.self))
-        } else {
-            print(String(decoding: data, as: UTF8.self))
-        }
-        if status >= 400 { throw ExitCode(1) }
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
 }
 

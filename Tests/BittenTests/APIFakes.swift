@@ -194,3 +194,25 @@ final class FakeControl: SystemControl {
         (processes, [])
     }
 }
+
+/// Traces in memory: one signal with an intake and two fires.
+final class FakeTraces: TraceSource {
+    func fire(_ fireID: String) async throws -> [TraceReader.Entry] {
+        guard fireID.hasPrefix("F-1") else { return [] }
+        return [
+            .init(step: "checks", at: 1, data: ["signal_id": "SIG_T", "lot": "0.5"]),
+            .init(step: "sent", at: 2, data: ["command": "{}"]),
+        ]
+    }
+
+    func signal(_ signalID: String, limit: Int, offset: Int) async throws -> (
+        steps: [TraceReader.Entry], fires: [String], totalFires: Int
+    ) {
+        guard signalID == "SIG_T" else { return ([], [], 0) }
+        let fires = ["F-10", "F-11"]
+        return (
+            [.init(step: "intake", at: 0, data: ["raw": "{}"])], Array(fires.dropFirst(offset).prefix(limit)),
+            fires.count
+        )
+    }
+}

@@ -25,6 +25,7 @@ struct APIHandlerTests {
     ) throws -> RouterClient {
         let ports = APIPorts(
             system: FakeSystem(alerts: alerts), nodes: nodes, trade: trade, citadel: nil, control: control,
+            traces: FakeTraces(),
             notRunning: trade == nil ? ["trade": "not in this test"] : [:])
         let router = try DashboardApp.router(
             ports: ports, apiToken: token, protectReads: protectReads, logger: Logger(label: "test"))

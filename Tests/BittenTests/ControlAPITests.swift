@@ -82,6 +82,21 @@ struct ControlAPITests {
         #expect(try await API.call(client, .get, "/control/halt").status == 405)
     }
 
+    @Test func tracesOfASignalAndAFire() async throws {
+        let client = try API.client()
+        let fire = try await API.call(client, .get, "/fires/F-10/trace")
+        #expect(fire.status == 200 && fire.json["signal_id"] as? String == "SIG_T", "\(fire.json)")
+        #expect((fire.json["steps"] as? [[String: Any]])?.map { $0["step"] as? String } == ["checks", "sent"])
+        let signal = try await API.call(client, .get, "/signals/SIG_T/trace?limit=1&offset=1")
+        #expect(signal.status == 200 && signal.json["total_fires"] as? Int == 2, "\(signal.json)")
+        #expect((signal.json["fires"] as? [[String: Any]])?.first?["fire_id"] as? String == "F-11")
+        let none = try await API.call(client, .get, "/signals/NOPE/trace")
+        #expect(none.status == 404 && none.code == "trace_not_found")
+        #expect(try await API.call(client, .get, "/fires/F-99/trace").status == 404)
+        #expect(try await API.call(client, .get, "/signals/SIG_T/trace?limit=0").status == 400)
+        #expect(try await API.call(client, .get, "/fires/bad%20id/trace").status == 400)
+    }
+
     @Test func withoutRedisTheControlsAre503() async throws {
         let client = try API.client(control: nil)
         let answer = try await API.call(client, .post, "/control/halt", body: "{}")

@@ -115,6 +115,18 @@ protocol SystemControl: Sendable {
 
 extension TradingControlStore: SystemControl {}
 
+/// The flight recorder's traces as the HTTP API reads them (`TraceReader` in a running system).
+protocol TraceSource: Sendable {
+    /// A fire's steps, oldest first.
+    func fire(_ fireID: String) async throws -> [TraceReader.Entry]
+    /// A signal's own steps and a page of its fires.
+    func signal(_ signalID: String, limit: Int, offset: Int) async throws -> (
+        steps: [TraceReader.Entry], fires: [String], totalFires: Int
+    )
+}
+
+extension TraceReader: TraceSource {}
+
 /// Everything the HTTP API's handlers use: a port per service, nil where this process does not run it.
 struct APIPorts: Sendable {
     var system: any SystemStatus
@@ -123,15 +135,19 @@ struct APIPorts: Sendable {
     var citadel: (any MarketScores)?
     /// The system's trading state (nil without Redis).
     var control: (any SystemControl)?
+    /// The flight recorder's traces (nil without Redis).
+    var traces: (any TraceSource)?
     /// Services this process does not run, and why (in the 503 of their routes).
     var notRunning: [String: String]
 
     /// The ports.
     init(
         system: any SystemStatus, nodes: (any NodeDirectory)?, trade: (any TradeDesk)?,
-        citadel: (any MarketScores)?, control: (any SystemControl)? = nil, notRunning: [String: String] = [:]
+        citadel: (any MarketScores)?, control: (any SystemControl)? = nil, traces: (any TraceSource)? = nil,
+        notRunning: [String: String] = [:]
     ) {
         self.control = control
+        self.traces = traces
         self.system = system
         self.nodes = nodes
         self.trade = trade

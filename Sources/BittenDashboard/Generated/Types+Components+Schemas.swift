@@ -806,6 +806,131 @@ extension Components {
                 case closes
             }
         }
+        /// - Remark: Generated from `#/components/schemas/TraceStep`.
+        internal struct TraceStep: Codable, Hashable, Sendable {
+            /// intake, refused, checks, sent, filled, rejected, timed_out, position_opened, close_sent, close_filled, closed, …
+            ///
+            /// - Remark: Generated from `#/components/schemas/TraceStep/step`.
+            internal var step: Swift.String
+            /// - Remark: Generated from `#/components/schemas/TraceStep/at`.
+            internal var at: Swift.Double
+            /// - Remark: Generated from `#/components/schemas/TraceStep/data`.
+            internal struct DataPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                internal var additionalProperties: [String: Swift.String]
+                /// Creates a new `DataPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                internal init(additionalProperties: [String: Swift.String] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                internal init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                internal func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/TraceStep/data`.
+            internal var data: Components.Schemas.TraceStep.DataPayload
+            /// Creates a new `TraceStep`.
+            ///
+            /// - Parameters:
+            ///   - step: intake, refused, checks, sent, filled, rejected, timed_out, position_opened, close_sent, close_filled, closed, …
+            ///   - at:
+            ///   - data:
+            internal init(
+                step: Swift.String,
+                at: Swift.Double,
+                data: Components.Schemas.TraceStep.DataPayload
+            ) {
+                self.step = step
+                self.at = at
+                self.data = data
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case step
+                case at
+                case data
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/FireTrace`.
+        internal struct FireTrace: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/FireTrace/fire_id`.
+            internal var fireId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/FireTrace/signal_id`.
+            internal var signalId: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/FireTrace/steps`.
+            internal var steps: [Components.Schemas.TraceStep]
+            /// Creates a new `FireTrace`.
+            ///
+            /// - Parameters:
+            ///   - fireId:
+            ///   - signalId:
+            ///   - steps:
+            internal init(
+                fireId: Swift.String,
+                signalId: Swift.String? = nil,
+                steps: [Components.Schemas.TraceStep]
+            ) {
+                self.fireId = fireId
+                self.signalId = signalId
+                self.steps = steps
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case fireId = "fire_id"
+                case signalId = "signal_id"
+                case steps
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/SignalTrace`.
+        internal struct SignalTrace: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/SignalTrace/signal_id`.
+            internal var signalId: Swift.String
+            /// - Remark: Generated from `#/components/schemas/SignalTrace/steps`.
+            internal var steps: [Components.Schemas.TraceStep]
+            /// - Remark: Generated from `#/components/schemas/SignalTrace/fires`.
+            internal var fires: [Components.Schemas.FireTrace]
+            /// - Remark: Generated from `#/components/schemas/SignalTrace/total_fires`.
+            internal var totalFires: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/SignalTrace/limit`.
+            internal var limit: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/SignalTrace/offset`.
+            internal var offset: Swift.Int
+            /// Creates a new `SignalTrace`.
+            ///
+            /// - Parameters:
+            ///   - signalId:
+            ///   - steps:
+            ///   - fires:
+            ///   - totalFires:
+            ///   - limit:
+            ///   - offset:
+            internal init(
+                signalId: Swift.String,
+                steps: [Components.Schemas.TraceStep],
+                fires: [Components.Schemas.FireTrace],
+                totalFires: Swift.Int,
+                limit: Swift.Int,
+                offset: Swift.Int
+            ) {
+                self.signalId = signalId
+                self.steps = steps
+                self.fires = fires
+                self.totalFires = totalFires
+                self.limit = limit
+                self.offset = offset
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case signalId = "signal_id"
+                case steps
+                case fires
+                case totalFires = "total_fires"
+                case limit
+                case offset
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/Closes`.
         internal struct Closes: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Closes/closes`.

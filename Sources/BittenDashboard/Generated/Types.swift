@@ -83,6 +83,11 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /signals/{id}`.
     /// - Remark: Generated from `#/paths//signals/{id}/get(getSignal)`.
     func getSignal(_ input: Operations.GetSignal.Input) async throws -> Operations.GetSignal.Output
+    /// The signal's flight record: its intake (raw message, CITADEL score and insights), the attempts refused before they became fires, and its fires (limit/offset), each with every step.
+    ///
+    /// - Remark: HTTP `GET /signals/{id}/trace`.
+    /// - Remark: Generated from `#/paths//signals/{id}/trace/get(getSignalTrace)`.
+    func getSignalTrace(_ input: Operations.GetSignalTrace.Input) async throws -> Operations.GetSignalTrace.Output
     /// Fire a signal for one user; idempotent per (signal, user).
     ///
     /// The user is the body's `user_uuid`, or the query's `user` (then the body may be empty).
@@ -98,6 +103,11 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /fires/{fire_id}`.
     /// - Remark: Generated from `#/paths//fires/{fire_id}/get(getFire)`.
     func getFire(_ input: Operations.GetFire.Input) async throws -> Operations.GetFire.Output
+    /// A fire's flight record: every check with its inputs, the command exactly as sent, each EA answer, the position, the close and where its price came from.
+    ///
+    /// - Remark: HTTP `GET /fires/{fire_id}/trace`.
+    /// - Remark: Generated from `#/paths//fires/{fire_id}/trace/get(getFireTrace)`.
+    func getFireTrace(_ input: Operations.GetFireTrace.Input) async throws -> Operations.GetFireTrace.Output
     /// - Remark: HTTP `GET /users`.
     /// - Remark: Generated from `#/paths//users/get(listUsers)`.
     func listUsers(_ input: Operations.ListUsers.Input) async throws -> Operations.ListUsers.Output
@@ -382,6 +392,21 @@ extension APIProtocol {
             headers: headers
         ))
     }
+    /// The signal's flight record: its intake (raw message, CITADEL score and insights), the attempts refused before they became fires, and its fires (limit/offset), each with every step.
+    ///
+    /// - Remark: HTTP `GET /signals/{id}/trace`.
+    /// - Remark: Generated from `#/paths//signals/{id}/trace/get(getSignalTrace)`.
+    internal func getSignalTrace(
+        path: Operations.GetSignalTrace.Input.Path,
+        query: Operations.GetSignalTrace.Input.Query = .init(),
+        headers: Operations.GetSignalTrace.Input.Headers = .init()
+    ) async throws -> Operations.GetSignalTrace.Output {
+        try await getSignalTrace(Operations.GetSignalTrace.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
     /// Fire a signal for one user; idempotent per (signal, user).
     ///
     /// The user is the body's `user_uuid`, or the query's `user` (then the body may be empty).
@@ -421,6 +446,19 @@ extension APIProtocol {
         headers: Operations.GetFire.Input.Headers = .init()
     ) async throws -> Operations.GetFire.Output {
         try await getFire(Operations.GetFire.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// A fire's flight record: every check with its inputs, the command exactly as sent, each EA answer, the position, the close and where its price came from.
+    ///
+    /// - Remark: HTTP `GET /fires/{fire_id}/trace`.
+    /// - Remark: Generated from `#/paths//fires/{fire_id}/trace/get(getFireTrace)`.
+    internal func getFireTrace(
+        path: Operations.GetFireTrace.Input.Path,
+        headers: Operations.GetFireTrace.Input.Headers = .init()
+    ) async throws -> Operations.GetFireTrace.Output {
+        try await getFireTrace(Operations.GetFireTrace.Input(
             path: path,
             headers: headers
         ))

@@ -15,7 +15,7 @@ extension CitadelService {
         let intake = SignalIntake(
             input: parts.sockets.signalIn, publisher: parts.sockets.signals, store: parts.tradeStore(config),
             scorer: citadel, defaultTTL: config.signalTTL, board: parts.board, port: config.signalInPort,
-            logger: Logger(label: "bitten.\(SignalIntake.name)"))
+            logger: Logger(label: "bitten.\(SignalIntake.name)"), recorder: parts.recorder)
         parts.intake = intake
         return [citadel, intake]
     }

@@ -49,6 +49,8 @@ public final class SystemParts {
     public var store: TradeStore?
     /// The fire desk.
     public var desk: FireDesk?
+    /// The flight recorder (signal and fire traces), when on.
+    public var recorder: FlightRecorder?
     /// Open positions priced at the latest quotes.
     public var tracker: PositionTracker?
     /// Services this process does not run, and why (shown by `/health`).

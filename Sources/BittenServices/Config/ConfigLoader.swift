@@ -36,7 +36,7 @@ public enum ConfigLoader {
         "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT", "BITTEN_HTTP_PORT",
         "BITTEN_HEARTBEAT_TIMEOUT", "BITTEN_ALERT_COOLDOWN", "BITTEN_PING_INTERVAL", "BITTEN_RELAY_FORMAT",
         "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
-        "BITTEN_NO_STOP_RISK",
+        "BITTEN_NO_STOP_RISK", "BITTEN_FLIGHT_RECORDER",
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
         "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE",
         "BITTEN_GATEWAY_ID",
@@ -198,6 +198,16 @@ public enum ConfigLoader {
                     message: "'\(text)' from the \(source.rawValue) is not a percent from 1 to 2")
             }
             config.baseRiskPercent = value
+        }
+        if let (text, source) = lookup("BITTEN_FLIGHT_RECORDER") {
+            switch text.trimmingSpaces.lowercased() {
+            case "on", "true", "1", "yes": config.flightRecorder = true
+            case "off", "false", "0", "no": config.flightRecorder = false
+            default:
+                throw ConfigError(
+                    setting: "BITTEN_FLIGHT_RECORDER", message: "'\(text)' from the \(source.rawValue) is not on or off"
+                )
+            }
         }
         if let (text, source) = lookup("BITTEN_NO_STOP_RISK") {
             guard let value = Double(text.trimmingSpaces), value > 0, value <= 100 else {

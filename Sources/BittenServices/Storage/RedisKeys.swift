@@ -31,6 +31,15 @@ public enum RedisKeys {
         "bitten:control:closeall:\(version):\(shard)"
     }
 
+    // MARK: the flight recorder
+
+    /// A signal's own trace (intake, refused attempts): a stream, kept 30 days.
+    public static func signalTrace(_ id: String) -> String { "trace:signal:\(id)" }
+    /// The fires made of a signal, by time.
+    public static func signalTraceFires(_ id: String) -> String { "trace:signal:\(id):fires" }
+    /// A fire's trace (checks, command, answers, close): a stream, kept 30 days.
+    public static func fireTrace(_ id: String) -> String { "trace:fire:\(id)" }
+
     // MARK: signals and trade events
 
     /// A signal as stored with its CITADEL score (`TradeStore`).

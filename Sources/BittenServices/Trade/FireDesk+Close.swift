@@ -105,6 +105,13 @@ extension FireDesk {
                 try await channel.send(command)
                 count("close_sent")
                 let sentAt = now()
+                if let recorder {
+                    for position in positions where reserved.contains(position.ticket) {
+                        traceSent(
+                            recorder, position.fireID, command, at: sentAt, to: uuid, step: "close_sent",
+                            extra: ["ticket": String(position.ticket), "forced": forced ? "1" : "0"])
+                    }
+                }
                 try? engine.apply(uuid) { shard in
                     for ticket in reserved { shard.closeSent(ticket: ticket, at: sentAt, deadline: deadline) }
                 }

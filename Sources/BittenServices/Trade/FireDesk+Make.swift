@@ -26,7 +26,7 @@ extension FireDesk {
             store: store, engine: engine,
             channel: RoutedCommandChannel(local: parts.gateway, redis: parts.tradeRedis),
             registry: parts.registry, quotes: parts.telemetry, settings: settings, board: parts.board, logger: logger,
-            router: store.router, control: control)
+            router: store.router, control: control, recorder: parts.recorder)
         control.onCloseAll { [weak desk] (state: TradingControl) in
             await desk?.closeAllOwned(state, store: controlStore, process: control.process)
         }

@@ -32,15 +32,18 @@ public final class FireDesk: Service, Sendable {
     let router: ShardRouter?
     /// The system's trading state as this process enforces it (nil: always active, as in unit tests).
     let control: TradingSwitch?
+    /// Where every fire's steps are recorded (nil: not recorded).
+    let recorder: FlightRecorder?
 
     /// The fire desk over the store, the engine and the command channel.
     public init(
         store: TradeStore, engine: TradeEngine, channel: (any CommandChannel)?, registry: NodeRegistry?,
         quotes: (any QuoteSource)?,
         settings: TradeSettings, board: ServiceBoard, logger: Logger, router: ShardRouter? = nil,
-        control: TradingSwitch? = nil,
+        control: TradingSwitch? = nil, recorder: FlightRecorder? = nil,
         now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) {
+        self.recorder = recorder
         self.router = router
         self.control = control
         self.store = store
@@ -138,6 +141,18 @@ public final class FireDesk: Service, Sendable {
             }
             return record
         }
+        do {
+            return try await fireHere(signalID: signalID, userUUID: userUUID)
+        } catch {
+            recorder?.signal(
+                signalID, "refused", at: now(),
+                ["user_uuid": userUUID, "code": error.code.rawValue, "message": error.message])
+            throw error
+        }
+    }
+
+    /// A fire for a user of a shard this process owns (the checks, the reservation and the send).
+    func fireHere(signalID: String, userUUID: String) async throws(FireRefusal) -> FireRecord {
         let at = now()
         if let refusal = control?.refusal(fire: true, at: at) {
             // A repeat of a fire made before still gets that fire's record.
@@ -218,6 +233,7 @@ public final class FireDesk: Service, Sendable {
                 for i in stride(from: 0, to: variant.fields.count - 1, by: 2) {
                     record[variant.fields[i]] = variant.fields[i + 1]
                 }
+                if let recorder { traceChecks(recorder, fireID: fireID, record: record, userUUID: userUUID, at: at) }
                 return try await send(
                     fireID: fireID, signal: signal, userUUID: userUUID, direction: plan.direction,
                     lot: variant.lot, brokerSymbol: plan.brokerSymbol, at: at, record: record)
@@ -275,6 +291,7 @@ public final class FireDesk: Service, Sendable {
         do {
             try await channel.send(.fire(command))
         } catch {
+            recorder?.fire(fireID, "send_failed", at: now(), ["error": "\(error)"])
             count("send_failed")
             await errors.attempt("reject_unsent_fire", fireID) {
                 try engine.apply(userUUID) { $0.sendFailed(fireID, reason: "send failed: \(error)", at: self.now()) }
@@ -284,6 +301,7 @@ public final class FireDesk: Service, Sendable {
         }
         let sentAt = now()
         let deadline = sentAt + settings.confirmationTimeout
+        if let recorder { traceSent(recorder, fireID, .fire(command), at: sentAt, to: userUUID) }
         // Stored with the next commit; an answer that came first (a fill) has moved it on already.
         let moved =
             (try? engine.apply(userUUID) {

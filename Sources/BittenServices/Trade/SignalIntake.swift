@@ -40,13 +40,15 @@ public final class SignalIntake: Service, Sendable {
     private let logger: Logger
     private let throttle = LogThrottle()
     private let now: @Sendable () -> Double
+    private let recorder: FlightRecorder?
 
     /// Signal intake on `input`, publishing shielded signals on `publisher`.
     public init(
         input: LoopSocket?, publisher: LoopSocket?, store: TradeStore, scorer: any ProtectionScorer,
-        defaultTTL: Double = 7200, board: ServiceBoard, port: Int, logger: Logger,
+        defaultTTL: Double = 7200, board: ServiceBoard, port: Int, logger: Logger, recorder: FlightRecorder? = nil,
         now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) {
+        self.recorder = recorder
         self.input = input
         self.publisher = publisher
         self.store = store
@@ -94,6 +96,17 @@ public final class SignalIntake: Service, Sendable {
             ])
             publisher.post([Message(strings: [Signal.wirePrefix + json])])
         }
+        recorder?.signal(
+            signal.signalID, "intake", at: at,
+            [
+                "raw": String(decoding: bytes.prefix(8_192), as: UTF8.self), "symbol": signal.symbol,
+                "direction": record.direction, "entry": TradeStore.number(signal.entry),
+                "sl": TradeStore.number(signal.stopLoss), "tp": TradeStore.number(signal.takeProfit),
+                "expires_at": TradeStore.number(signal.expiresAt),
+                "citadel_score": TradeStore.number(assessment.score), "citadel_level": assessment.level,
+                "citadel_multiplier": TradeStore.number(assessment.multiplier),
+                "citadel_insights": assessment.insights.joined(separator: " | "),
+            ])
         board.count(Self.name, in: 1, out: 1)
         logger.info(
             "signal accepted",

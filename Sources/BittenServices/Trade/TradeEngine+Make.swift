@@ -12,7 +12,7 @@ extension TradeEngine {
         settings.fault = config.faultInjection
         let engine = TradeEngine(
             redis: parts.tradeRedis, settings: settings, board: parts.board, logger: Logger(label: "bitten.\(name)"),
-            alerts: parts.alerts)
+            alerts: parts.alerts, recorder: parts.recorder)
         parts.engine = engine
         return [engine]
     }

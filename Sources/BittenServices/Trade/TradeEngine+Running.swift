@@ -180,6 +180,7 @@ extension TradeEngine {
             let item: Taken? = lane.state.withLock { state in
                 guard state.shard != nil, let token = state.token else { return nil }
                 let fresh = state.shard!.takeChanges()
+                if let recorder, !fresh.isEmpty { Self.trace(fresh, in: state.shard!, to: recorder, at: now()) }
                 state.lazy = false
                 guard
                     !fresh.isEmpty || !state.backlog.isEmpty || state.applied != state.committed

@@ -89,6 +89,8 @@ public final class TradeEngine: Service, Sendable {
     let board: ServiceBoard
     let logger: Logger
     let alerts: AlertQueue?
+    /// Where the fires' answers, positions and closes are recorded (nil: not recorded).
+    let recorder: FlightRecorder?
     let boot: String
     let now: @Sendable () -> Double
     let outcomes: [String: Counter]
@@ -105,9 +107,10 @@ public final class TradeEngine: Service, Sendable {
     /// The engine; it takes its shards when it runs.
     public init(
         redis: RedisClient, settings: Settings = Settings(), board: ServiceBoard, logger: Logger,
-        alerts: AlertQueue? = nil,
+        alerts: AlertQueue? = nil, recorder: FlightRecorder? = nil,
         now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) {
+        self.recorder = recorder
         self.redis = redis
         self.settings = settings
         self.board = board

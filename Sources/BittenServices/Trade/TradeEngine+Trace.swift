@@ -1,0 +1,44 @@
+import BittenCore
+import Foundation
+
+/// The trade engine's steps in the flight recorder: each EA answer as the shard took it (the fire's new state with
+/// what the EA said), the position it opened, each close request, and the close with where its price came from.
+extension TradeEngine {
+    static func trace(_ changes: [TradeChange], in shard: TradeShard, to recorder: FlightRecorder, at: Double) {
+        for change in changes {
+            switch change {
+            case .fireMoved(let id, let state, let fields) where state != .sent:
+                recorder.fire(id, state.rawValue, at: at, pairs(fields))
+            case .positionOpened(let p, _, let brokerSymbol, let dropped):
+                var fields = [
+                    "ticket": String(p.ticket), "account": String(p.account),
+                    "open_price": TradeShard.number(p.openPrice),
+                    "lot": TradeShard.number(p.lot), "sl": TradeShard.number(p.stopLoss),
+                    "tp": TradeShard.number(p.takeProfit), "broker_symbol": brokerSymbol,
+                ]
+                if let dropped {
+                    fields["sl_dropped"] = dropped.stopLoss ? "1" : "0"
+                    fields["tp_dropped"] = dropped.takeProfit ? "1" : "0"
+                }
+                recorder.fire(p.fireID, "position_opened", at: at, fields)
+            case .positionClosed(let trade):
+                recorder.fire(trade.position.fireID, "closed", at: at, TradeShard.tradeFields(trade))
+            case .closeRequest(let request, let fields) where request.state != .sent:
+                // (Sent: the fire desk records it with the command.) Open still (a request, or its answer before the close): the position names its fire.
+                guard let fire = shard.book.positions.positions[request.ticket]?.fireID else { continue }
+                var data = pairs(fields)
+                data["ticket"] = String(request.ticket)
+                data["command"] = request.command
+                recorder.fire(fire, "close_" + request.state.rawValue, at: at, data)
+            default:
+                continue
+            }
+        }
+    }
+
+    static func pairs(_ fields: [String]) -> [String: String] {
+        var map: [String: String] = [:]
+        for i in stride(from: 0, to: fields.count - 1, by: 2) { map[fields[i]] = fields[i + 1] }
+        return map
+    }
+}

@@ -1,0 +1,58 @@
+import BittenCore
+import BittenTestSupport
+import Foundation
+import Logging
+import Redis
+import Testing
+
+@testable import BittenServices
+
+/// The flight recorder against real Redis: steps written in one pipeline and read back in order, each trace bounded
+/// and kept 30 days, a signal listing its fires, and a buffer that keeps what Redis could not take (up to its bound).
+@Suite("Flight recorder (real Redis)")
+struct FlightRecorderTests {
+    @Test func stepsAreWrittenBoundedKeptAndReadBack() async throws {
+        let server = try RedisServerProcess()
+        defer { server.stop() }
+        let redis = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1, logger: Logger(label: "t"))
+        defer { redis.shutdown() }
+        let recorder = FlightRecorder(redis: redis, board: ServiceBoard(), logger: Logger(label: "t"))
+        recorder.signal("SIG_1", "intake", at: 10, ["raw": #"{"signal_id":"SIG_1"}"#, "citadel_score": "7.5"])
+        recorder.signal("SIG_1", "refused", at: 11, ["user_uuid": "nobody", "code": "user_not_found"])
+        recorder.fire("F-1", signalID: "SIG_1", "checks", at: 12, ["lot": "0.5", "balance": "10000"])
+        recorder.fire("F-1", "sent", at: 13, ["command": #"{"type":"fire"}"#])
+        recorder.fire("F-2", signalID: "SIG_1", "checks", at: 14, [:])
+        await recorder.flush()
+        let reader = TraceReader(redis: redis)
+        let fire = try await reader.fire("F-1")
+        #expect(fire.map(\.step) == ["checks", "sent"] && fire.map(\.at) == [12, 13])
+        #expect(fire.first?.data["lot"] == "0.5" && fire.last?.data["command"] == #"{"type":"fire"}"#)
+        let signal = try await reader.signal("SIG_1", limit: 1, offset: 1)
+        #expect(
+            signal.steps.map(\.step) == ["intake", "refused"] && signal.steps.first?.data["citadel_score"] == "7.5")
+        #expect(signal.fires == ["F-2"] && signal.totalFires == 2)
+        for key in ["trace:fire:F-1", "trace:signal:SIG_1", "trace:signal:SIG_1:fires"] {
+            let ttl = try await redis.command(["TTL", key]).int ?? -1
+            #expect(ttl > 29 * 86_400 && ttl <= 30 * 86_400, "\(key): \(ttl)")
+        }
+        // Bounded: a fire keeps about its last maxFireSteps steps (Redis trims whole nodes: "~").
+        for i in 0..<(FlightRecorder.maxFireSteps * 3) { recorder.fire("F-3", "answer", at: Double(i), [:]) }
+        await recorder.flush()
+        let kept = try await reader.fire("F-3")
+        #expect(kept.count >= FlightRecorder.maxFireSteps && kept.count < FlightRecorder.maxFireSteps * 2)
+        #expect(kept.last?.at == Double(FlightRecorder.maxFireSteps * 3 - 1), "the newest are kept")
+    }
+
+    @Test func whatRedisCouldNotTakeIsKeptUpToTheBound() async throws {
+        let server = try RedisServerProcess()
+        let redis = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1, logger: Logger(label: "t"))
+        defer { redis.shutdown() }
+        let recorder = FlightRecorder(
+            redis: redis, board: ServiceBoard(), logger: Logger(label: "t"), maxBuffered: 3)
+        _ = try await redis.command(["PING"])
+        server.stop()
+        for i in 0..<5 { recorder.fire("F-9", "step\(i)", at: Double(i), [:]) }
+        await recorder.flush()
+        #expect(recorder.buffer.withLock { $0.map(\.step) } == ["step2", "step3", "step4"], "the oldest dropped")
+    }
+}
