@@ -148,4 +148,20 @@ struct RiskLimitsTests {
         #expect(abs(risk - 200) < 1e-6)
         #expect(RiskExposure.risk(entry: 1.1, stopLoss: 0, lot: 2, tickSize: 0.00001, tickValue: 1) == nil)
     }
+
+    @Test func concentrationLimitsParseAndAShardSumsWhatItHolds() {
+        #expect(ConcentrationLimits.parseSymbols("100")?.any == 100)
+        let parsed = ConcentrationLimits.parseSymbols("EURUSD=200, xauusd=50,*=100")
+        #expect(parsed?.perSymbol == ["EURUSD": 200, "XAUUSD": 50] && parsed?.any == 100)
+        for bad in ["", "0", "EURUSD=", "EURUSD=-1", "a b=3", "EURUSD=x"] {
+            #expect(ConcentrationLimits.parseSymbols(bad) == nil, "\(bad)")
+        }
+        let limits = ConcentrationLimits(perSymbol: ["EURUSD": 200], anySymbol: 100)
+        #expect(limits.limit(symbol: "EURUSD") == 200 && limits.limit(symbol: "GBPUSD") == 100)
+        var shard = TradeShardTests.shard()
+        _ = TradeShardRiskTests.reserve(&shard, "S1", lot: 0.5, context: TradeShardRiskTests.context())
+        _ = TradeShardRiskTests.reserve(&shard, "S2", lot: 0.25, context: TradeShardRiskTests.context())
+        let held = shard.heldLots
+        #expect(held.bySymbol == ["EURUSD": 0.75] && held.bySignal == ["S1": 0.5, "S2": 0.25])
+    }
 }

@@ -87,6 +87,28 @@ struct ConfigTests {
         }
     }
 
+    @Test func operatorControlSettingsAreCheckedByName() throws {
+        let config = try ConfigLoader.resolve(
+            options: [:],
+            environment: [
+                "BITTEN_MAX_LOTS_PER_SYMBOL": "EURUSD=200,*=50", "BITTEN_MAX_LOTS_PER_SIGNAL": "25",
+                "BITTEN_FLIGHT_RECORDER": "off", "BITTEN_NO_STOP_RISK": "5",
+            ], file: [:])
+        #expect(config.concentration == ConcentrationLimits(perSymbol: ["EURUSD": 200], anySymbol: 50, perSignal: 25))
+        #expect(!config.flightRecorder && config.noStopRiskPercent == 5)
+        #expect(try ConfigLoader.resolve(options: [:], environment: [:], file: [:]).flightRecorder)
+        for (name, value) in [
+            ("BITTEN_MAX_LOTS_PER_SYMBOL", "EURUSD:200"), ("BITTEN_MAX_LOTS_PER_SIGNAL", "-1"),
+            ("BITTEN_FLIGHT_RECORDER", "maybe"), ("BITTEN_NO_STOP_RISK", "0"),
+        ] {
+            #expect {
+                try ConfigLoader.resolve(options: [:], environment: [name: value], file: [:])
+            } throws: { error in
+                (error as? ConfigError)?.setting == name
+            }
+        }
+    }
+
     @Test func citadelSettingsComeFromTheEnvironmentOrFile() throws {
         let config = try ConfigLoader.resolve(
             options: [:], environment: ["BITTEN_CITADEL_MULTIPLIERS": "danger=0, FORTRESS=1.5"],

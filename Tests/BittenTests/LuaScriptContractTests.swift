@@ -34,7 +34,7 @@ import Testing
     @Test func everyScriptIsAResourceThatNamesItsKeys() {
         for script in [
             LuaScripts.appendConfirmations, LuaScripts.acquireLease, LuaScripts.releaseLease, LuaScripts.commitFenced,
-            LuaScripts.saveSignal, LuaScripts.setTradingControl,
+            LuaScripts.saveSignal, LuaScripts.setTradingControl, LuaScripts.holdLots,
         ] {
             #expect(script.source.hasPrefix("--"))
             #expect(script.source.contains("KEYS[1]") && script.source.contains("-- Returns"))
@@ -62,6 +62,22 @@ import Testing
         _ = try redis.connection.command(["DEL", keys[0]])
         #expect(
             try await redis.run(LuaScripts.acquireLease, keys, ["gw-b", "boot9", "10000"]).string == "gw-b/boot9|3")
+    }
+
+    @Test func holdLotsChecksTheSumOfEveryFieldThenAddsTheFiresHold() async throws {
+        let redis = try Redis()
+        defer { redis.stop() }
+        let key = "concentration:symbol:EURUSD"
+        _ = try redis.connection.command(["HSET", key, "0", "1.5", "7", "2"])
+        let held = try await redis.run(LuaScripts.holdLots, [key], ["h:F-1-03-1", "1.5", "5", "0"]).array ?? []
+        #expect(held.first?.int == 1 && held.last?.string == "5", "3.5 + 1.5 = 5: at the limit, held")
+        #expect(try redis.connection.command(["HGET", key, "h:F-1-03-1"]).string == "1.5")
+        let refused = try await redis.run(LuaScripts.holdLots, [key], ["h:F-1-03-2", "0.01", "5", "0"]).array ?? []
+        #expect(refused.first?.int == 0 && refused.last?.string == "5", "past the limit: refused, nothing added")
+        #expect(try redis.connection.command(["HEXISTS", key, "h:F-1-03-2"]).int == 0)
+        #expect(try redis.connection.command(["TTL", key]).int == -1)
+        _ = try await redis.run(LuaScripts.holdLots, ["concentration:signal:S"], ["h:F-1-01-1", "0.2", "1", "600"])
+        #expect((try redis.connection.command(["TTL", "concentration:signal:S"]).int ?? 0) > 500)
     }
 
     @Test func releaseLeaseOnlyForItsHolder() async throws {

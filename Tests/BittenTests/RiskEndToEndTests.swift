@@ -84,5 +84,39 @@ extension EndToEnd {
                 "POST", system.api + "/control/resume", body: #"{"user_uuid":"\#(crossing)"}"#)
             #expect(resumed == 200, "\(resumedBody)")
         }
+
+        /// The service's lots per signal: a fire that would pass the total across all users is refused (its record
+        /// rejected, nothing sent); once the first position closes, its lots come off and the fire goes.
+        @Test func aConcentrationLimitRefusesPastTheTotalAndFreesWhatCloses() async throws {
+            let system = try await path.start(eas: 2, environment: ["BITTEN_MAX_LOTS_PER_SIGNAL": "1"])
+            defer { system.stop() }
+            let (first, second) = (system.fleet.uuids[0], system.fleet.uuids[1])
+            for uuid in [first, second] { try await path.addUser(system, uuid, tier: "CAPTAIN") }
+            system.fleet.setPrice("EURUSD", mid: 1.08520)
+            try await path.postSignal(system, path.signal("CONC_1"))
+            let (status, fire) = try await path.fire(system, "CONC_1", first)
+            #expect(status == 201, "\(fire)")
+            let lot = fire["lot"] as? Double ?? 0
+            try #require(lot > 0.5 && lot <= 1, "the first fire's lot \(lot) leaves less than itself under 1")
+            let (refused, refusal) = try await path.fire(system, "CONC_1", second)
+            #expect(refused == 409 && path.code(refusal) == "concentration_limit", "\(refusal)")
+            let message = (refusal["error"] as? [String: Any])?["message"] as? String ?? ""
+            #expect(message.contains("signal CONC_1") && message.contains("limit of 1"), "\(message)")
+            #expect(system.fleet.receivedFires(for: second).isEmpty, "nothing was sent to the second EA")
+            var ticket = 0
+            #expect(
+                try await eventually {
+                    let (_, record) = try await HTTP.json(system.api + "/fires/\(fire["fire_id"] as? String ?? "")")
+                    ticket = record["ticket"] as? Int ?? 0
+                    return ticket > 0
+                })
+            let (closing, _) = try await HTTP.sendJSON("POST", system.api + "/positions/\(ticket)/close")
+            #expect(closing == 202)
+            #expect(
+                try await eventually {
+                    let (status, _) = try await path.fire(system, "CONC_1", second)
+                    return status == 201
+                }, "the closed position's lots came off")
+        }
     }
 }

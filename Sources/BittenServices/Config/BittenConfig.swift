@@ -79,6 +79,8 @@ public struct BittenConfig: Sendable, Equatable {
     /// What an open trade without a stop loss counts as in the open-risk limit, in % of the balance
     /// (`BITTEN_NO_STOP_RISK`).
     public var noStopRiskPercent: Double = 10
+    /// The service's concentration limits (`BITTEN_MAX_LOTS_PER_SYMBOL`, `BITTEN_MAX_LOTS_PER_SIGNAL`).
+    public var concentration = ConcentrationLimits()
     /// Whether the flight recorder keeps every signal's and fire's steps (`BITTEN_FLIGHT_RECORDER`).
     public var flightRecorder = true
     /// Lifetime of a signal that arrives without `expires_at`, in seconds.

@@ -36,7 +36,7 @@ public enum ConfigLoader {
         "BITTEN_RELAY_PORT", "BITTEN_ALERT_PORT", "BITTEN_QUERY_PORT", "BITTEN_HTTP_PORT",
         "BITTEN_HEARTBEAT_TIMEOUT", "BITTEN_ALERT_COOLDOWN", "BITTEN_PING_INTERVAL", "BITTEN_RELAY_FORMAT",
         "BITTEN_API_TOKEN", "BITTEN_MARKET_CLOSED_SILENCE", "BITTEN_FIRE_TIMEOUT", "BITTEN_BASE_RISK",
-        "BITTEN_NO_STOP_RISK", "BITTEN_FLIGHT_RECORDER",
+        "BITTEN_NO_STOP_RISK", "BITTEN_FLIGHT_RECORDER", "BITTEN_MAX_LOTS_PER_SYMBOL", "BITTEN_MAX_LOTS_PER_SIGNAL",
         "BITTEN_SIGNAL_TTL", "BITTEN_WEBHOOK_URL", "BITTEN_CITADEL_MULTIPLIERS", "BITTEN_CITADEL_SWEEP_PIPS",
         "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE",
         "BITTEN_GATEWAY_ID",
@@ -198,6 +198,25 @@ public enum ConfigLoader {
                     message: "'\(text)' from the \(source.rawValue) is not a percent from 1 to 2")
             }
             config.baseRiskPercent = value
+        }
+        if let (text, source) = lookup("BITTEN_MAX_LOTS_PER_SYMBOL") {
+            guard let parsed = ConcentrationLimits.parseSymbols(text) else {
+                throw ConfigError(
+                    setting: "BITTEN_MAX_LOTS_PER_SYMBOL",
+                    message:
+                        "'\(text)' from the \(source.rawValue) is not lots (100) or SYMBOL=lots pairs (EURUSD=200,*=100)"
+                )
+            }
+            config.concentration.perSymbol = parsed.perSymbol
+            config.concentration.anySymbol = parsed.any
+        }
+        if let (text, source) = lookup("BITTEN_MAX_LOTS_PER_SIGNAL") {
+            guard let value = Double(text.trimmingSpaces), value.isFinite, value > 0 else {
+                throw ConfigError(
+                    setting: "BITTEN_MAX_LOTS_PER_SIGNAL",
+                    message: "'\(text)' from the \(source.rawValue) is not a number of lots above 0")
+            }
+            config.concentration.perSignal = value
         }
         if let (text, source) = lookup("BITTEN_FLIGHT_RECORDER") {
             switch text.trimmingSpaces.lowercased() {

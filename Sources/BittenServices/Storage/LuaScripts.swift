@@ -16,6 +16,8 @@ public enum LuaScripts {
     public static let saveSignal = load("save_signal")
     /// Sets the system's trading state with the next version (`TradingControlStore.set`).
     public static let setTradingControl = load("set_trading_control")
+    /// Holds lots against a service-wide concentration limit (`Concentration`).
+    public static let holdLots = load("hold_lots")
 
     /// The script in `Scripts/NAME.lua` of this module's resources.
     static func load(_ name: String) -> RedisScript {

@@ -31,6 +31,15 @@ public enum RedisKeys {
         "bitten:control:closeall:\(version):\(shard)"
     }
 
+    // MARK: concentration limits
+
+    /// Lots open or in flight on a symbol, a field per trade shard.
+    public static func concentrationSymbol(_ symbol: String) -> String { "concentration:symbol:\(safe(symbol))" }
+    /// Lots open or in flight of a signal, a field per trade shard.
+    public static func concentrationSignal(_ id: String) -> String { "concentration:signal:\(id)" }
+    /// Every concentration key ever held (the owners look through them for holds left by a crash).
+    public static let concentrationKeys = "concentration:keys"
+
     // MARK: the flight recorder
 
     /// A signal's own trace (intake, refused attempts): a stream, kept 30 days.

@@ -17,6 +17,7 @@ extension FireDesk {
         settings.instruments = config.instruments
         settings.riskLimits = config.riskLimits
         settings.noStopRiskPercent = config.noStopRiskPercent
+        settings.concentration = config.concentration
         let store = parts.tradeStore(config)
         let controlStore = TradingControlStore(redis: parts.tradeRedis)
         let control = TradingSwitch(

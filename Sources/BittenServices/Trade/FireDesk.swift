@@ -27,6 +27,8 @@ public final class FireDesk: Service, Sendable {
     let limitCrossings = Counter(label: "bitten_risk_limit_crossings_total")
     /// When the market was last swept against the loss limits.
     let limitSweptAt = Mutex(0.0)
+    /// The concentration totals this process holds and writes.
+    let concentration = Mutex(ConcentrationState())
     let errors: SwallowedErrors
     /// Where requests for users of shards another process owns go (nil: refused here, `store_unavailable`).
     let router: ShardRouter?
@@ -234,6 +236,19 @@ public final class FireDesk: Service, Sendable {
                     record[variant.fields[i]] = variant.fields[i + 1]
                 }
                 if let recorder { traceChecks(recorder, fireID: fireID, record: record, userUUID: userUUID, at: at) }
+                if let refusal = await holdConcentration(
+                    fireID: fireID, symbol: signal.symbol, signalID: signalID, lot: variant.lot,
+                    signalExpiresAt: signal.expiresAt, at: at)
+                {
+                    await errors.attempt("reject_unsent_fire", fireID) {
+                        try engine.apply(userUUID) {
+                            $0.sendFailed(fireID, reason: "not sent: \(refusal.description)", at: self.now())
+                        }
+                    }
+                    recorder?.fire(
+                        fireID, "refused", at: now(), ["code": refusal.code.rawValue, "message": refusal.message])
+                    throw refuse(refusal.code, refusal.message)
+                }
                 return try await send(
                     fireID: fireID, signal: signal, userUUID: userUUID, direction: plan.direction,
                     lot: variant.lot, brokerSymbol: plan.brokerSymbol, at: at, record: record)
@@ -352,6 +367,7 @@ public final class FireDesk: Service, Sendable {
     public func sweep() async {
         let at = now()
         await sweepLimits(at: at)
+        await resyncConcentration(at: at)
         let expired = engine.expire(at: at, reason: "no confirmation within \(Int(settings.confirmationTimeout)) s")
         for id in expired.fires {
             count("timed_out")

@@ -43,6 +43,8 @@ public struct TradeSettings: Sendable, Equatable {
     public var riskLimits: [Tier: RiskLimits] = [:]
     /// What an open trade without a stop counts as in the open-risk limit, in % of the balance.
     public var noStopRiskPercent: Double = 10
+    /// The service's concentration limits (lots per symbol and per signal across all users).
+    public var concentration = ConcentrationLimits()
     /// Seconds to wait for a confirmation before a command is `timed_out`.
     public var confirmationTimeout: Double = 30
     /// How often overdue commands are looked for.
