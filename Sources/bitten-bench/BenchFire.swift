@@ -51,8 +51,9 @@ extension Bench {
             }
         }
 
-        /// The environment of a server with every control on: the flight recorder (on by default) and each risk
-        /// limit on the bench's tier, generous enough that none refuses (so every check runs in full).
+        /// The environment of a server with every control on: the flight recorder (on by default), each risk limit
+        /// on the bench's tier and both concentration limits, generous enough that none refuses (so every check runs
+        /// in full).
         func controlsEnvironment(_ on: Bool) throws -> [String: String] {
             guard on else { return ["BITTEN_FLIGHT_RECORDER": "off"] }
             let path = NSTemporaryDirectory() + "bitten-bench-controls-\(getpid()).yaml"
@@ -61,7 +62,10 @@ extension Bench {
               COMMANDER: {daily_loss: 90, drawdown: 90, open_risk: 100, exposure_lots: 1000000, trades_per_day: 1000000,
                           loss_streak: 1000, cooldown_minutes: 1}
             """.write(toFile: path, atomically: true, encoding: .utf8)
-            return ["BITTEN_FLIGHT_RECORDER": "on", "BITTEN_CONFIG": path]
+            return [
+                "BITTEN_FLIGHT_RECORDER": "on", "BITTEN_CONFIG": path, "BITTEN_MAX_LOTS_PER_SYMBOL": "1000000",
+                "BITTEN_MAX_LOTS_PER_SIGNAL": "1000000",
+            ]
         }
 
         /// One server, one fleet, the fire phase (and the burst): p99 from accepted and from the request to the EA.

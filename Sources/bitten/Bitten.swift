@@ -12,7 +12,8 @@ struct Bitten: AsyncParsableCommand {
         version: version,
         subcommands: [
             Up.self, Run.self, Status.self, Check.self, Stop.self, Logs.self, Keys.self, User.self, NodeCommand.self,
-            Fire.self, Halt.self, CloseOnly.self, Resume.self, ControlShow.self, Trace.self, Simulate.self,
+            Fire.self, Halt.self, CloseOnly.self, Resume.self, ControlShow.self, Trace.self, ReplayCommand.self,
+            Simulate.self,
         ]
     )
 }

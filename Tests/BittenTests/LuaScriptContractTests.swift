@@ -34,7 +34,7 @@ import Testing
     @Test func everyScriptIsAResourceThatNamesItsKeys() {
         for script in [
             LuaScripts.appendConfirmations, LuaScripts.acquireLease, LuaScripts.releaseLease, LuaScripts.commitFenced,
-            LuaScripts.saveSignal, LuaScripts.setTradingControl, LuaScripts.holdLots,
+            LuaScripts.saveSignal, LuaScripts.setTradingControl, LuaScripts.holdLots, LuaScripts.resyncLots,
         ] {
             #expect(script.source.hasPrefix("--"))
             #expect(script.source.contains("KEYS[1]") && script.source.contains("-- Returns"))
@@ -64,11 +64,12 @@ import Testing
             try await redis.run(LuaScripts.acquireLease, keys, ["gw-b", "boot9", "10000"]).string == "gw-b/boot9|3")
     }
 
-    @Test func holdLotsChecksTheSumOfEveryFieldThenAddsTheFiresHold() async throws {
+    @Test func holdLotsKeepsARunningTotalAndResyncLotsReplacesHoldsWithTheShardsFigure() async throws {
         let redis = try Redis()
         defer { redis.stop() }
         let key = "concentration:symbol:EURUSD"
-        _ = try redis.connection.command(["HSET", key, "0", "1.5", "7", "2"])
+        _ = try await redis.run(LuaScripts.resyncLots, [key], ["0", "1.5", "0"])
+        _ = try await redis.run(LuaScripts.resyncLots, [key], ["7", "2", "0"])
         let held = try await redis.run(LuaScripts.holdLots, [key], ["h:F-1-03-1", "1.5", "5", "0"]).array ?? []
         #expect(held.first?.int == 1 && held.last?.string == "5", "3.5 + 1.5 = 5: at the limit, held")
         #expect(try redis.connection.command(["HGET", key, "h:F-1-03-1"]).string == "1.5")
@@ -76,6 +77,18 @@ import Testing
         #expect(refused.first?.int == 0 && refused.last?.string == "5", "past the limit: refused, nothing added")
         #expect(try redis.connection.command(["HEXISTS", key, "h:F-1-03-2"]).int == 0)
         #expect(try redis.connection.command(["TTL", key]).int == -1)
+        // Shard 3 now counts the fire itself (1.5): its hold goes, the total stays 5.
+        let total = try await redis.run(LuaScripts.resyncLots, [key], ["3", "1.5", "0", "h:F-1-03-1", "h:none"])
+        let stillHeld = try redis.connection.command(["HEXISTS", key, "h:F-1-03-1"]).int
+        #expect(total.string == "5" && stillHeld == 0)
+        // The fire's position closes: shard 3 at 0; only a release of a hold: "" leaves the shards' fields.
+        #expect(try await redis.run(LuaScripts.resyncLots, [key], ["3", "0", "0"]).string == "3.5")
+        _ = try await redis.run(LuaScripts.holdLots, [key], ["h:F-1-00-9", "1", "5", "0"])
+        #expect(try await redis.run(LuaScripts.resyncLots, [key], ["", "0", "0", "h:F-1-00-9"]).string == "3.5")
+        // Everything at 0: the key goes.
+        _ = try await redis.run(LuaScripts.resyncLots, [key], ["0", "0", "0"])
+        #expect(try await redis.run(LuaScripts.resyncLots, [key], ["7", "0", "0"]).string == "0")
+        #expect(try redis.connection.command(["EXISTS", key]).int == 0)
         _ = try await redis.run(LuaScripts.holdLots, ["concentration:signal:S"], ["h:F-1-01-1", "0.2", "1", "600"])
         #expect((try redis.connection.command(["TTL", "concentration:signal:S"]).int ?? 0) > 500)
     }

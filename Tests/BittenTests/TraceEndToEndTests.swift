@@ -78,5 +78,59 @@ extension EndToEnd {
                 #expect(output.contains(line), "`bitten trace` lacks \(line):\n\(output)")
             }
         }
+
+        /// A recorded day replayed with a tighter limit: the trades past it are refused, the rest unchanged.
+        @Test func aRecordedDayReplayedWithATighterLimitRefusesWhatItShould() async throws {
+            let system = try await path.start(eas: 1)
+            defer { system.stop() }
+            let uuid = try #require(system.fleet.uuids.first)
+            try await path.addUser(system, uuid, tier: "CAPTAIN")
+            var fireIDs: [String] = []
+            for id in ["REPLAY_1", "REPLAY_2", "REPLAY_3"] {
+                try await path.postSignal(system, path.signal(id))
+                let (status, fire) = try await path.fire(system, id, uuid)
+                #expect(status == 201, "\(fire)")
+                fireIDs.append(fire["fire_id"] as? String ?? "")
+            }
+            #expect(
+                try await eventually {
+                    let (_, open) = try await HTTP.json(system.api + "/users/\(uuid)/positions")
+                    return (open["positions"] as? [Any])?.count == 3
+                })
+            let (closing, _) = try await HTTP.sendJSON("POST", system.api + "/users/\(uuid)/close-all")
+            #expect(closing == 202)
+            #expect(
+                try await eventually {
+                    var closed = 0
+                    for id in fireIDs {
+                        let (_, trace) = try await HTTP.json(system.api + "/fires/\(id)/trace")
+                        let steps = trace["steps"] as? [[String: Any]] ?? []
+                        if steps.contains(where: { $0["step"] as? String == "closed" }) { closed += 1 }
+                    }
+                    return closed == 3
+                })
+            var environment = system.bitten.ports.mapValues(String.init)
+            environment["BITTEN_DATA_DIR"] = system.bitten.dataDir.path
+            environment["BITTEN_BIND_HOST"] = "127.0.0.1"
+            let formatter = DateFormatter()
+            formatter.dateFormat = "yyyy-MM-dd"
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            let today = formatter.string(from: Date())
+            // The configuration in force: nothing differs.
+            let (same, sameOutput) = try runBitten(["replay", "--from", today], environment: environment)
+            #expect(same == 0 && sameOutput.contains("refused: 0; resized: 0; unchanged: 3"), "\(sameOutput)")
+            // Two trades a day for CAPTAIN: the third is refused, and its P&L is gone from the replayed total.
+            let path = NSTemporaryDirectory() + "bitten-replay-\(getpid()).yaml"
+            try "tiers:\n  CAPTAIN: {trades_per_day: 2}\n".write(toFile: path, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let (code, output) = try runBitten(["replay", "--from", today, "--config", path], environment: environment)
+            #expect(code == 0, "\(output)")
+            #expect(output.contains("refused: 1 (trades_per_day_limit 1); resized: 0; unchanged: 2"), "\(output)")
+            let refusedLine = output.split(separator: "\n").first { $0.hasPrefix(fireIDs[2]) } ?? ""
+            #expect(refusedLine.contains("refused trades_per_day_limit"), "\(output)")
+            // One fire alone, and a signal.
+            let (one, oneOutput) = try runBitten(["replay", "--from", fireIDs[0], "--all"], environment: environment)
+            #expect(one == 0 && oneOutput.contains("1 recorded fire(s) of 1 signal(s)"), "\(oneOutput)")
+        }
     }
 }

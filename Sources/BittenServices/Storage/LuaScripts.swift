@@ -18,6 +18,8 @@ public enum LuaScripts {
     public static let setTradingControl = load("set_trading_control")
     /// Holds lots against a service-wide concentration limit (`Concentration`).
     public static let holdLots = load("hold_lots")
+    /// A shard's exact lots into a concentration total, clearing the holds it now counts (`Concentration`).
+    public static let resyncLots = load("resync_lots")
 
     /// The script in `Scripts/NAME.lua` of this module's resources.
     static func load(_ name: String) -> RedisScript {

@@ -3,13 +3,12 @@ import Foundation
 import Logging
 import Redis
 
-/// The service's concentration limits on the fire desk. A fire holds its lots against the symbol's and the
-/// signal's totals across all users after its reservation and before its send (one Lua step per key: the sum of
-/// every field plus the lots must stay within the limit; the hold is a field of its own, `h:FIRE_ID`). Once a
-/// second the owner of each shard writes its exact lots (open positions and fires in flight, from memory) into its
-/// field and deletes the holds that this figure now counts: the lots of fires that ended come off, and a hold is
-/// never counted twice for long (at worst, a hold checked between the two writes sees it twice: a refusal, never an
-/// excess).
+/// The service's concentration limits on the fire desk. A fire holds its lots against the symbol's and the signal's
+/// totals across all users after its reservation and before its send: one Lua step per key (`hold_lots`: the running
+/// total plus the lots must stay within the limit; the hold is a field of its own, `h:FIRE_ID`), both keys at once.
+/// Once a second the owner of each shard writes its exact lots (open positions and fires in flight, from memory)
+/// into its field and removes the holds that figure now counts, in one Lua step per key (`resync_lots`): the lots of
+/// fires that ended come off, and a hold is never counted twice.
 extension FireDesk {
     /// Holds a reserved fire's lots; the refusal when a limit would be passed (or the totals cannot be read).
     func holdConcentration(
@@ -18,7 +17,6 @@ extension FireDesk {
         let limits = settings.concentration
         guard !limits.isEmpty else { return nil }
         let field = "h:" + fireID
-        var held: [String] = []
         var checks: [(key: String, limit: Double, ttl: Int, what: String)] = []
         if let limit = limits.limit(symbol: symbol) {
             checks.append((RedisKeys.concentrationSymbol(symbol), limit, 0, symbol))
@@ -27,41 +25,71 @@ extension FireDesk {
             let ttl = max(60, Int(signalExpiresAt - at) + 2 * 86_400)
             checks.append((RedisKeys.concentrationSignal(signalID), limit, ttl, "signal \(signalID)"))
         }
-        for check in checks {
-            do {
-                let reply = try await store.redis.evaluate(
-                    LuaScripts.holdLots, keys: [check.key], args: [field, n(lot), n(check.limit), String(check.ttl)])
+        // Every key at once (each its own step; a key refused gives the holds of the others back).
+        let replies = await withTaskGroup(of: (Int, Result<RedisReply, any Error>).self) { group in
+            for (index, check) in checks.enumerated() {
+                group.addTask {
+                    do {
+                        return (
+                            index,
+                            .success(
+                                try await self.store.redis.evaluate(
+                                    LuaScripts.holdLots, keys: [check.key],
+                                    args: [field, self.n(lot), self.n(check.limit), String(check.ttl)]))
+                        )
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            var replies: [Int: Result<RedisReply, any Error>] = [:]
+            for await (index, reply) in group { replies[index] = reply }
+            return replies
+        }
+        var held: [String] = []
+        var refusal: FireRefusal?
+        for (index, check) in checks.enumerated() {
+            switch replies[index] {
+            case .success(let reply)?:
                 let parts = reply.array ?? []
                 guard parts.count == 2, let total = parts[1].string.flatMap(Double.init) else {
-                    await release(held, field: field)
-                    return FireRefusal(.storeUnavailable, "the concentration totals answered \(reply)")
+                    refusal = refusal ?? FireRefusal(.storeUnavailable, "the concentration totals answered \(reply)")
+                    continue
                 }
-                if parts[0].int != 1 {
-                    await release(held, field: field)
-                    return FireRefusal(
-                        .concentrationLimit,
-                        "\(check.what) has \(n(total)) lots open or in flight across all users; \(n(lot)) more would pass the limit of \(n(check.limit))"
-                    )
+                if parts[0].int == 1 {
+                    held.append(check.key)
+                } else {
+                    refusal =
+                        refusal
+                        ?? FireRefusal(
+                            .concentrationLimit,
+                            "\(check.what) has \(n(total)) lots open or in flight across all users; \(n(lot)) more would pass the limit of \(n(check.limit))"
+                        )
                 }
-                held.append(check.key)
-                concentration.withLock { $0.holds[check.key, default: []].insert(fireID) }
-            } catch {
-                await release(held, field: field)
-                return FireRefusal(.storeUnavailable, "the concentration totals could not be read: \(error)")
+            case .failure(let error)?:
+                refusal =
+                    refusal ?? FireRefusal(.storeUnavailable, "the concentration totals could not be read: \(error)")
+            case nil:
+                refusal = refusal ?? FireRefusal(.storeUnavailable, "the concentration totals did not answer")
             }
         }
-        return nil
-    }
-
-    private func release(_ keys: [String], field: String) async {
-        guard !keys.isEmpty else { return }
-        await errors.attempt("concentration_release", keys.joined(separator: ",")) {
-            _ = try await store.redis.pipeline(keys.map { ["HDEL", $0, field] })
+        if refusal != nil {
+            // The holds of a refused fire go back at once (the fire is rejected: nothing is sent).
+            for key in held {
+                await errors.attempt("concentration_release", fireID) {
+                    _ = try await store.redis.evaluate(LuaScripts.resyncLots, keys: [key], args: ["", "0", "0", field])
+                }
+            }
+        } else {
+            concentration.withLock { state in
+                for key in held { state.holds[key, default: []].insert(fireID) }
+            }
         }
+        return refusal
     }
 
-    /// Each owned shard's exact lots, written into its field, and the holds of the fires that figure counts
-    /// deleted (once a second).
+    /// Each owned shard's exact lots into the totals, and the holds they now count removed (once a second). Once a
+    /// minute every key ever held is looked through as well, for holds an earlier process left (a crash).
     func resyncConcentration(at: Double) async {
         guard !settings.concentration.isEmpty else { return }
         guard
@@ -73,59 +101,74 @@ extension FireDesk {
                     }() : false
             })
         else { return }
-        let snapshots = engine.readAll { shard in [(shard.index, shard.heldLots, Set(shard.book.fires.keys))] }
+        let scan = concentration.withLock { state in
+            at - state.scannedAt >= 60
+                ? {
+                    state.scannedAt = at
+                    return true
+                }() : false
+        }
+        var extra: [String] = []
+        if scan, let all = try? await store.redis.command(["SMEMBERS", RedisKeys.concentrationKeys]).array {
+            extra = all.compactMap(\.string)
+        }
+        await resync(keys: extra, shards: nil, scanning: scan)
+    }
+
+    /// Writes the exact lots of the owned shards (`shards`: only these) for the keys they hold, held or wrote
+    /// before, and `keys`.
+    func resync(keys: [String], shards only: Set<Int>?, scanning: Bool = false) async {
+        let snapshots = engine.readAll { shard in
+            only.map { $0.contains(shard.index) } ?? true
+                ? [(shard.index, shard.heldLots, Set(shard.book.fires.keys))] : []
+        }
         guard !snapshots.isEmpty else { return }
-        var (before, holds, every) = concentration.withLock { ($0.written, $0.holds, at - $0.scannedAt >= 60) }
-        if every {
-            // Once a minute every key ever held, so that holds left by an earlier process (a crash) are cleared too.
-            if let all = try? await store.redis.command(["SMEMBERS", RedisKeys.concentrationKeys]).array {
-                for key in all.compactMap(\.string) where holds[key] == nil { holds[key] = [] }
+        let (before, holds) = concentration.withLock { ($0.written, $0.holds) }
+        var leftovers: [String: [String]] = [:]
+        if scanning, !keys.isEmpty, let replies = try? await store.redis.pipeline(keys.map { ["HKEYS", $0] }) {
+            for (key, reply) in zip(keys, replies) {
+                leftovers[key] = (reply.array ?? []).compactMap(\.string).filter { $0.hasPrefix("h:") }
             }
-            concentration.withLock { $0.scannedAt = at }
         }
-        var plans: [(shard: Int, key: String, lots: Double?, known: Set<String>)] = []
-        var written: [Int: Set<String>] = [:]
-        for (shard, held, known) in snapshots {
-            var keys: [String: Double] = [:]
-            for (symbol, lots) in held.bySymbol { keys[RedisKeys.concentrationSymbol(symbol)] = lots }
-            for (signal, lots) in held.bySignal { keys[RedisKeys.concentrationSignal(signal)] = lots }
-            for key in Set(keys.keys).union(before[shard] ?? []).union(holds.keys).sorted() {
-                plans.append((shard, key, keys[key].flatMap { $0 > 1e-9 ? $0 : nil }, known))
-            }
-            written[shard] = Set(keys.keys)
-        }
-        guard !plans.isEmpty else { return }
-        let cleared = Set(plans.map(\.key))
+        var written: [Int: [String: Double]] = [:]
+        var removed: [String: Set<String>] = [:]
+        var gone: [String] = []
         do {
-            let fields = try await store.redis.pipeline(plans.map { ["HKEYS", $0.key] })
-            var commands: [[String]] = []
-            var gone = cleared
-            for (plan, reply) in zip(plans, fields) {
-                if plan.lots != nil || !(reply.array ?? []).isEmpty { gone.remove(plan.key) }
-                let field = String(plan.shard)
-                if let lots = plan.lots {
-                    commands.append(["HSET", plan.key, field, n(lots)])
-                    if plan.key.hasPrefix("concentration:signal:") { commands.append(["EXPIRE", plan.key, "172800"]) }
-                } else {
-                    commands.append(["HDEL", plan.key, field])
-                }
-                // The holds this shard's figure now counts (their fires are in its memory).
-                for name in (try reply.orThrow().array ?? []).compactMap(\.string) where name.hasPrefix("h:") {
-                    let fire = String(name.dropFirst(2))
-                    if TradeStore.shard(ofFire: fire) == plan.shard, plan.known.contains(fire) {
-                        commands.append(["HDEL", plan.key, name])
+            for (shard, held, known) in snapshots {
+                var lots: [String: Double] = [:]
+                for (symbol, value) in held.bySymbol { lots[RedisKeys.concentrationSymbol(symbol)] = value }
+                for (signal, value) in held.bySignal { lots[RedisKeys.concentrationSignal(signal)] = value }
+                let previous = before[shard] ?? [:]
+                let candidates = Set(lots.keys).union(previous.keys).union(holds.keys).union(keys)
+                for key in candidates.sorted() {
+                    // The holds of this shard's fires that its figure now counts.
+                    var clear = (holds[key] ?? []).filter {
+                        TradeStore.shard(ofFire: $0) == shard && known.contains($0)
                     }
+                    for name in leftovers[key] ?? [] {
+                        let fire = String(name.dropFirst(2))
+                        if TradeStore.shard(ofFire: fire) == shard, known.contains(fire) { clear.insert(fire) }
+                    }
+                    let value = lots[key] ?? 0
+                    guard !clear.isEmpty || abs(value - (previous[key] ?? 0)) > 1e-9 || scanning else { continue }
+                    let ttl = key.hasPrefix("concentration:signal:") ? "172800" : "0"
+                    let total = try await store.redis.evaluate(
+                        LuaScripts.resyncLots, keys: [key],
+                        args: [String(shard), n(value), value > 0 ? ttl : "0"] + clear.sorted().map { "h:" + $0 })
+                    if value > 1e-9 { written[shard, default: [:]][key] = value }
+                    removed[key, default: []].formUnion(clear)
+                    if total.string == "0" { gone.append(key) }
                 }
             }
-            commands.append(["SADD", RedisKeys.concentrationKeys] + cleared.sorted())
-            // Keys with nothing left in them (expired signals) leave the list.
-            if !gone.isEmpty { commands.append(["SREM", RedisKeys.concentrationKeys] + gone.sorted()) }
-            for reply in try await store.redis.pipeline(commands) { try reply.orThrow() }
-            let known = snapshots.reduce(into: Set<String>()) { $0.formUnion($1.2) }
+            var commands: [[String]] = []
+            let listed = written.values.flatMap(\.keys)
+            if !listed.isEmpty { commands.append(["SADD", RedisKeys.concentrationKeys] + Set(listed).sorted()) }
+            if !gone.isEmpty { commands.append(["SREM", RedisKeys.concentrationKeys] + Set(gone).sorted()) }
+            if !commands.isEmpty { _ = try await store.redis.pipeline(commands) }
             concentration.withLock { state in
-                state.written = written
-                for key in cleared {
-                    state.holds[key]?.subtract(known)
+                for (shard, _, _) in snapshots { state.written[shard] = written[shard] ?? [:] }
+                for (key, fires) in removed {
+                    state.holds[key]?.subtract(fires)
                     if state.holds[key]?.isEmpty == true { state.holds[key] = nil }
                 }
             }
@@ -137,12 +180,10 @@ extension FireDesk {
 
 /// What the fire desk knows of the concentration totals it writes.
 struct ConcentrationState {
-    /// When the totals were last written.
-    var syncedAt = 0.0
-    /// The keys each shard wrote last time (a key no longer held is cleared).
-    var written: [Int: Set<String>] = [:]
-    /// Holds this process made that no resync has cleared yet, by key.
+    /// When the totals were last written, and every key ever held last looked through.
+    var syncedAt = 0.0, scannedAt = 0.0
+    /// The lots each shard wrote last time, by key (a key no longer held is set to 0).
+    var written: [Int: [String: Double]] = [:]
+    /// Holds this process made that no resync has removed yet, by key.
     var holds: [String: Set<String>] = [:]
-    /// When every key ever held was last looked through.
-    var scannedAt = 0.0
 }

@@ -154,12 +154,7 @@ public final class FlightRecorder: Service, Sendable {
         board.set(Self.name, .stopped)
     }
 
-    static func json(_ fields: [String: String]) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else {
-            return "{}"
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func json(_ fields: [String: String]) -> String { JSONValue.serialize(fields) }
 }
 
 /// Reading traces back (`GET /signals/{id}/trace`, `GET /fires/{id}/trace`, `bitten trace`).

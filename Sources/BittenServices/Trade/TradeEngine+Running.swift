@@ -176,11 +176,21 @@ extension TradeEngine {
     @discardableResult
     func commitRound() async -> CommitOutcome {
         var taken: [Taken] = []
+        var traced: [(changes: [TradeChange], closeFires: [Int: String])] = []
+        defer {
+            // Outside the lanes' locks: the recorder only needs the changes and the fires of the close requests.
+            if let recorder {
+                let at = now()
+                for (changes, closeFires) in traced {
+                    Self.trace(changes, closeFires: closeFires, to: recorder, at: at)
+                }
+            }
+        }
         for lane in lanes {
             let item: Taken? = lane.state.withLock { state in
                 guard state.shard != nil, let token = state.token else { return nil }
                 let fresh = state.shard!.takeChanges()
-                if let recorder, !fresh.isEmpty { Self.trace(fresh, in: state.shard!, to: recorder, at: now()) }
+                if recorder != nil, !fresh.isEmpty { traced.append((fresh, Self.closeFires(fresh, in: state.shard!))) }
                 state.lazy = false
                 guard
                     !fresh.isEmpty || !state.backlog.isEmpty || state.applied != state.committed

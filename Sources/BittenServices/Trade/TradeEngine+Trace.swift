@@ -4,7 +4,16 @@ import Foundation
 /// The trade engine's steps in the flight recorder: each EA answer as the shard took it (the fire's new state with
 /// what the EA said), the position it opened, each close request, and the close with where its price came from.
 extension TradeEngine {
-    static func trace(_ changes: [TradeChange], in shard: TradeShard, to recorder: FlightRecorder, at: Double) {
+    /// The fires of the close requests among `changes` (their positions are open still), read under the lane's lock.
+    static func closeFires(_ changes: [TradeChange], in shard: TradeShard) -> [Int: String] {
+        var fires: [Int: String] = [:]
+        for case .closeRequest(let request, _) in changes where request.state != .sent {
+            if let fire = shard.book.positions.positions[request.ticket]?.fireID { fires[request.ticket] = fire }
+        }
+        return fires
+    }
+
+    static func trace(_ changes: [TradeChange], closeFires: [Int: String], to recorder: FlightRecorder, at: Double) {
         for change in changes {
             switch change {
             case .fireMoved(let id, let state, let fields) where state != .sent:
@@ -25,7 +34,7 @@ extension TradeEngine {
                 recorder.fire(trade.position.fireID, "closed", at: at, TradeShard.tradeFields(trade))
             case .closeRequest(let request, let fields) where request.state != .sent:
                 // (Sent: the fire desk records it with the command.) Open still (a request, or its answer before the close): the position names its fire.
-                guard let fire = shard.book.positions.positions[request.ticket]?.fireID else { continue }
+                guard let fire = closeFires[request.ticket] else { continue }
                 var data = pairs(fields)
                 data["ticket"] = String(request.ticket)
                 data["command"] = request.command
