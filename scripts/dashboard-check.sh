@@ -29,6 +29,19 @@ expect=()
 if [ "$mode" = cluster ]; then expect=(--expect-text "cluster, 3 primaries" --expect-text "win rate"); fi
 python3 scripts/dashboard_check.py "$base/" "$out/$name.png" --timeout 40 "${expect[@]}"
 status=$?
+if [ $status -eq 0 ] && [ "$mode" = single ]; then
+  # The trading-state banner: halt the system through the API; the page must say so, with who and why.
+  python3 - "$base" <<'PY'
+import json, sys, urllib.request
+body = json.dumps({"reason": "dashboard check", "by": "ci"}).encode()
+request = urllib.request.Request(sys.argv[1] + "/control/halt", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+print("halt:", urllib.request.urlopen(request, timeout=10).status)
+PY
+  python3 scripts/dashboard_check.py "$base/" "$out/$name-halted.png" --timeout 40 \
+    --expect-text "TRADING HALTED" --expect-text "dashboard check" --expect-text "by ci"
+  status=$?
+fi
 if [ $status -ne 0 ]; then
   echo "--- server log tail ---"; tail -20 "$server_log"
 fi

@@ -33,12 +33,18 @@ extension Bench {
         )
         var controls: Controls = .both
 
-        enum Controls: String, ExpressibleByArgument, CaseIterable { case off, on, both }
+        enum Controls: String, ExpressibleByArgument, CaseIterable {
+            case off, on, both
+            /// One control alone (to see what each costs).
+            case recorder, limits, concentration
+        }
 
         func run() async throws {
             switch controls {
             case .off, .on:
                 _ = try await measure(controlsOn: controls == .on, burstToo: burst > 0)
+            case .recorder, .limits, .concentration:
+                _ = try await measure(controlsOn: true, burstToo: burst > 0, only: controls)
             case .both:
                 let off = try await measure(controlsOn: false, burstToo: false)
                 let on = try await measure(controlsOn: true, burstToo: burst > 0)
@@ -54,14 +60,24 @@ extension Bench {
         /// The environment of a server with every control on: the flight recorder (on by default), each risk limit
         /// on the bench's tier and both concentration limits, generous enough that none refuses (so every check runs
         /// in full).
-        func controlsEnvironment(_ on: Bool) throws -> [String: String] {
+        func controlsEnvironment(_ on: Bool, only: Controls? = nil) throws -> [String: String] {
             guard on else { return ["BITTEN_FLIGHT_RECORDER": "off"] }
+            switch only {
+            case .recorder?: return ["BITTEN_FLIGHT_RECORDER": "on"]
+            case .concentration?:
+                return [
+                    "BITTEN_FLIGHT_RECORDER": "off", "BITTEN_MAX_LOTS_PER_SYMBOL": "1000000",
+                    "BITTEN_MAX_LOTS_PER_SIGNAL": "1000000",
+                ]
+            default: break
+            }
             let path = NSTemporaryDirectory() + "bitten-bench-controls-\(getpid()).yaml"
             try """
             tiers:
               COMMANDER: {daily_loss: 90, drawdown: 90, open_risk: 100, exposure_lots: 1000000, trades_per_day: 1000000,
                           loss_streak: 1000, cooldown_minutes: 1}
             """.write(toFile: path, atomically: true, encoding: .utf8)
+            if only == .limits { return ["BITTEN_FLIGHT_RECORDER": "off", "BITTEN_CONFIG": path] }
             return [
                 "BITTEN_FLIGHT_RECORDER": "on", "BITTEN_CONFIG": path, "BITTEN_MAX_LOTS_PER_SYMBOL": "1000000",
                 "BITTEN_MAX_LOTS_PER_SIGNAL": "1000000",
@@ -69,8 +85,12 @@ extension Bench {
         }
 
         /// One server, one fleet, the fire phase (and the burst): p99 from accepted and from the request to the EA.
-        func measure(controlsOn: Bool, burstToo: Bool) async throws -> (accepted: Double, request: Double) {
-            print("fire: operator controls \(controlsOn ? "ON (flight recorder + every risk limit)" : "OFF")")
+        func measure(controlsOn: Bool, burstToo: Bool, only: Controls? = nil) async throws -> (
+            accepted: Double, request: Double
+        ) {
+            print(
+                "fire: operator controls \(only.map { "\($0.rawValue) only" } ?? (controlsOn ? "ON (flight recorder, every risk limit, concentration limits)" : "OFF"))"
+            )
             var redisCluster: LocalRedisCluster?
             if cluster {
                 let directory =
@@ -79,7 +99,7 @@ extension Bench {
                     primaries: 3, replicasPerPrimary: 0, directory: directory, appendOnly: true)
             }
             defer { redisCluster?.stop() }
-            var environment = try controlsEnvironment(controlsOn)
+            var environment = try controlsEnvironment(controlsOn, only: only)
             if let redisCluster { environment["BITTEN_REDIS_URL"] = redisCluster.urlText }
             let server = try ServerUnderTest.start(environment: environment, tag: controlsOn ? "-on" : "-off")
             defer { server.stop() }
