@@ -20,9 +20,11 @@ struct ShardStoreTests {
     }
 
     static func fire(_ signal: String, user: String = user) -> FireInFlight {
-        FireInFlight(
+        var fire = FireInFlight(
             id: "", userUUID: user, signalID: signal, symbol: "EURUSD", isBuy: true, stopLoss: 1.099, takeProfit: 1.102,
             lot: 0, tickSize: 0.00001, tickValue: 1, deadline: 1130)
+        fire.entry = 1.1  // as the fire desk sets it (the signal's entry, also in the record's fields)
+        return fire
     }
 
     /// The fire record's other fields, as the fire desk writes them.

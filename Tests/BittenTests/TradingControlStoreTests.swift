@@ -84,7 +84,8 @@ struct TradingControlStoreTests {
         #expect(gate.enter(fire: true) == nil)
         let halted = try await store.set(TradingControl(state: .halted, reason: "test", by: "me", at: clock.now()))
         let polling = Task { await gate.poll() }
-        try await Task.sleep(for: .milliseconds(100))
+        // Taken at once, before the drain (however busy the machine is).
+        for _ in 0..<500 where gate.current?.state != .halted { try await Task.sleep(for: .milliseconds(10)) }
         #expect(gate.enter(fire: true)?.code == .tradingHalted, "taken at once, before the drain")
         #expect(try await store.acknowledgements().first?.version == 0, "not acknowledged while a send is in flight")
         gate.leave()

@@ -42,6 +42,8 @@ extension ShardStore {
                     n(fire.lot),
                     "tick_size", n(fire.tickSize), "tick_value", n(fire.tickValue),
                 ]
+                // The entry the risk limits value a fire in flight from (reloaded with it).
+                if fire.entry > 0 { core += ["entry", n(fire.entry)] }
                 if let deadline = fire.deadline { core += ["deadline", n(deadline)] }
                 if !fire.brokerSymbol.isEmpty { core += ["broker_symbol", fire.brokerSymbol] }
                 commands.append(["HSET", keys.fire(fire.id)] + fields + core)
