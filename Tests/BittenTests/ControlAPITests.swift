@@ -70,7 +70,11 @@ struct ControlAPITests {
         #expect(try await API.call(client, .get, "/control").status == 200)
         let resumeAll = try await API.call(
             client, .post, "/control/resume", body: #"{"close_all":true}"#, headers: auth)
-        #expect(resumeAll.status == 400 && resumeAll.code == "bad_field", "\(resumeAll.json)")
+        #expect(resumeAll.status == 422 && resumeAll.code == "close_all_on_resume", "\(resumeAll.json)")
+        // null is "left out": the system.
+        let nullUser = try await API.call(
+            client, .post, "/control/close-only", body: #"{"user_uuid":null,"close_all":null}"#, headers: auth)
+        #expect(nullUser.status == 200 && nullUser.json["user_uuid"] == nil, "\(nullUser.json)")
         let long = try await API.call(
             client, .post, "/control/halt", body: #"{"reason":"\#(String(repeating: "x", count: 201))"}"#,
             headers: auth)
@@ -95,6 +99,29 @@ struct ControlAPITests {
         #expect(try await API.call(client, .get, "/fires/F-99/trace").status == 404)
         #expect(try await API.call(client, .get, "/signals/SIG_T/trace?limit=0").status == 400)
         #expect(try await API.call(client, .get, "/fires/bad%20id/trace").status == 400)
+    }
+
+    @Test func aUsersOwnLimitsAreCheckedSetAndShownOverTheTiers() async throws {
+        let trade = FakeTradeDesk()
+        try await trade.save(UserRecord(uuid: "user_042", tier: .captain, displayName: "L", createdAt: 1))
+        let client = try API.client(trade: trade)
+        let set = try await API.call(
+            client, .put, "/users/user_042", body: #"{"limits":{"daily_loss":3,"loss_streak":2,"cooldown_minutes":30}}"#
+        )
+        #expect(set.status == 200, "\(set.json)")
+        let effective = set.json["effective_limits"] as? [String: Any] ?? [:]
+        #expect(effective["daily_loss"] as? Double == 3 && effective["trades_per_day"] as? Int == 20, "\(effective)")
+        #expect((set.json["limits"] as? [String: Any])?["loss_streak"] as? Int == 2)
+        // 0 goes back to the tier's default; a streak without its cooldown is refused on its meaning.
+        let cleared = try await API.call(client, .put, "/users/user_042", body: #"{"limits":{"daily_loss":0}}"#)
+        #expect((cleared.json["effective_limits"] as? [String: Any])?["daily_loss"] as? Double == 5, "\(cleared.json)")
+        let alone = try await API.call(
+            client, .put, "/users/user_042", body: #"{"limits":{"cooldown_minutes":0}}"#)
+        #expect(alone.status == 422 && alone.code == "bad_limits", "\(alone.json)")
+        for bad in [#"{"trades_per_day":1000001}"#, #"{"loss_streak":-1}"#, #"{"daily_loss":101}"#] {
+            let answer = try await API.call(client, .put, "/users/user_042", body: #"{"limits":\#(bad)}"#)
+            #expect(answer.status == 400, "\(bad): \(answer.json)")
+        }
     }
 
     @Test func withoutRedisTheControlsAre503() async throws {

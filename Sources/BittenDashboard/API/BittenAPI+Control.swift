@@ -87,7 +87,9 @@ extension BittenAPI {
     {
         let closeAll = body?.closeAll ?? false
         if closeAll, state == .active {
-            throw APIError(.badRequest, code: "bad_field", "close_all goes with halt or close-only, not resume")
+            throw APIError(
+                .unprocessableContent, code: "close_all_on_resume", "close_all goes with halt or close-only, not resume"
+            )
         }
         let reason = try Self.bounded(body?.reason, "reason", max: 200) ?? ""
         let by = try Self.bounded(body?.by, "by", max: 64) ?? "api"

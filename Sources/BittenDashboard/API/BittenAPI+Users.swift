@@ -81,8 +81,16 @@ extension BittenAPI {
     }
 
     /// A change of a user's own limits: a number sets one, 0 clears it (the tier's default applies again).
-    static func limits(_ change: Components.Schemas.RiskLimitsChange, over current: RiskLimits) throws -> RiskLimits {
-        func set<T: BinaryInteger>(_ value: T?, _ old: T?) -> T? { value.map { $0 == 0 ? nil : $0 } ?? old }
+    static func limits(_ change: Components.Schemas.UserChange.LimitsPayload, over current: RiskLimits) throws
+        -> RiskLimits
+    {
+        func set(_ value: Int?, _ old: Int?, _ name: String, max: Int) throws -> Int? {
+            guard let value else { return old }
+            guard (0...max).contains(value) else {
+                throw APIError(.badRequest, code: "bad_field", "limits.\(name) must be 0-\(max) (0 clears it)")
+            }
+            return value == 0 ? nil : value
+        }
         func set(_ value: Double?, _ old: Double?, _ name: String, max: Double) throws -> Double? {
             guard let value else { return old }
             guard value.isFinite, value >= 0, value <= max else {
@@ -95,8 +103,8 @@ extension BittenAPI {
         limits.drawdownPercent = try set(change.drawdown, current.drawdownPercent, "drawdown", max: 100)
         limits.openRiskPercent = try set(change.openRisk, current.openRiskPercent, "open_risk", max: 100)
         limits.exposureLots = try set(change.exposureLots, current.exposureLots, "exposure_lots", max: 100_000)
-        limits.tradesPerDay = set(change.tradesPerDay, current.tradesPerDay)
-        limits.lossStreak = set(change.lossStreak, current.lossStreak)
+        limits.tradesPerDay = try set(change.tradesPerDay, current.tradesPerDay, "trades_per_day", max: 1_000_000)
+        limits.lossStreak = try set(change.lossStreak, current.lossStreak, "loss_streak", max: 1_000)
         limits.cooldownMinutes = try set(
             change.cooldownMinutes, current.cooldownMinutes, "cooldown_minutes", max: 100_000)
         if (limits.lossStreak == nil) != (limits.cooldownMinutes == nil),
@@ -104,7 +112,7 @@ extension BittenAPI {
                 || change.cooldownMinutes != nil
         {
             throw APIError(
-                .badRequest, code: "bad_field", "limits.loss_streak and limits.cooldown_minutes go together")
+                .unprocessableContent, code: "bad_limits", "limits.loss_streak and limits.cooldown_minutes go together")
         }
         return limits
     }

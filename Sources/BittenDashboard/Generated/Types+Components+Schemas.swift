@@ -73,20 +73,87 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/UserChange/risk_override`.
             internal var riskOverride: Swift.Double?
+            /// the user's own risk limits (a field left out stays as it is; 0 goes back to the tier's default)
+            ///
             /// - Remark: Generated from `#/components/schemas/UserChange/limits`.
-            internal var limits: Components.Schemas.RiskLimitsChange?
+            internal struct LimitsPayload: Codable, Hashable, Sendable {
+                /// % of the balance at the start of the trading day
+                ///
+                /// - Remark: Generated from `#/components/schemas/UserChange/limits/daily_loss`.
+                internal var dailyLoss: Swift.Double?
+                /// % from the equity peak
+                ///
+                /// - Remark: Generated from `#/components/schemas/UserChange/limits/drawdown`.
+                internal var drawdown: Swift.Double?
+                /// % of the balance, summed over open trades at their stops
+                ///
+                /// - Remark: Generated from `#/components/schemas/UserChange/limits/open_risk`.
+                internal var openRisk: Swift.Double?
+                /// net lots per currency
+                ///
+                /// - Remark: Generated from `#/components/schemas/UserChange/limits/exposure_lots`.
+                internal var exposureLots: Swift.Double?
+                /// - Remark: Generated from `#/components/schemas/UserChange/limits/trades_per_day`.
+                internal var tradesPerDay: Swift.Int?
+                /// losing trades in a row before the cooldown (set together with cooldown_minutes, else 422)
+                ///
+                /// - Remark: Generated from `#/components/schemas/UserChange/limits/loss_streak`.
+                internal var lossStreak: Swift.Int?
+                /// - Remark: Generated from `#/components/schemas/UserChange/limits/cooldown_minutes`.
+                internal var cooldownMinutes: Swift.Double?
+                /// Creates a new `LimitsPayload`.
+                ///
+                /// - Parameters:
+                ///   - dailyLoss: % of the balance at the start of the trading day
+                ///   - drawdown: % from the equity peak
+                ///   - openRisk: % of the balance, summed over open trades at their stops
+                ///   - exposureLots: net lots per currency
+                ///   - tradesPerDay:
+                ///   - lossStreak: losing trades in a row before the cooldown (set together with cooldown_minutes, else 422)
+                ///   - cooldownMinutes:
+                internal init(
+                    dailyLoss: Swift.Double? = nil,
+                    drawdown: Swift.Double? = nil,
+                    openRisk: Swift.Double? = nil,
+                    exposureLots: Swift.Double? = nil,
+                    tradesPerDay: Swift.Int? = nil,
+                    lossStreak: Swift.Int? = nil,
+                    cooldownMinutes: Swift.Double? = nil
+                ) {
+                    self.dailyLoss = dailyLoss
+                    self.drawdown = drawdown
+                    self.openRisk = openRisk
+                    self.exposureLots = exposureLots
+                    self.tradesPerDay = tradesPerDay
+                    self.lossStreak = lossStreak
+                    self.cooldownMinutes = cooldownMinutes
+                }
+                internal enum CodingKeys: String, CodingKey {
+                    case dailyLoss = "daily_loss"
+                    case drawdown
+                    case openRisk = "open_risk"
+                    case exposureLots = "exposure_lots"
+                    case tradesPerDay = "trades_per_day"
+                    case lossStreak = "loss_streak"
+                    case cooldownMinutes = "cooldown_minutes"
+                }
+            }
+            /// the user's own risk limits (a field left out stays as it is; 0 goes back to the tier's default)
+            ///
+            /// - Remark: Generated from `#/components/schemas/UserChange/limits`.
+            internal var limits: Components.Schemas.UserChange.LimitsPayload?
             /// Creates a new `UserChange`.
             ///
             /// - Parameters:
             ///   - tier: a tier, in capitals or in small letters
             ///   - displayName:
             ///   - riskOverride: % of balance per trade instead of the tier's; 0 clears it
-            ///   - limits:
+            ///   - limits: the user's own risk limits (a field left out stays as it is; 0 goes back to the tier's default)
             internal init(
                 tier: Swift.String? = nil,
                 displayName: Swift.String? = nil,
                 riskOverride: Swift.Double? = nil,
-                limits: Components.Schemas.RiskLimitsChange? = nil
+                limits: Components.Schemas.UserChange.LimitsPayload? = nil
             ) {
                 self.tier = tier
                 self.displayName = displayName
@@ -98,71 +165,6 @@ extension Components {
                 case displayName = "display_name"
                 case riskOverride = "risk_override"
                 case limits
-            }
-        }
-        /// the user's own risk limits (a field left out stays as it is; 0 goes back to the tier's default)
-        ///
-        /// - Remark: Generated from `#/components/schemas/RiskLimitsChange`.
-        internal struct RiskLimitsChange: Codable, Hashable, Sendable {
-            /// % of the balance at the start of the trading day
-            ///
-            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/daily_loss`.
-            internal var dailyLoss: Swift.Double?
-            /// % from the equity peak
-            ///
-            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/drawdown`.
-            internal var drawdown: Swift.Double?
-            /// % of the balance, summed over open trades at their stops
-            ///
-            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/open_risk`.
-            internal var openRisk: Swift.Double?
-            /// net lots per currency
-            ///
-            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/exposure_lots`.
-            internal var exposureLots: Swift.Double?
-            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/trades_per_day`.
-            internal var tradesPerDay: Swift.Int?
-            /// losing trades in a row before the cooldown
-            ///
-            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/loss_streak`.
-            internal var lossStreak: Swift.Int?
-            /// - Remark: Generated from `#/components/schemas/RiskLimitsChange/cooldown_minutes`.
-            internal var cooldownMinutes: Swift.Double?
-            /// Creates a new `RiskLimitsChange`.
-            ///
-            /// - Parameters:
-            ///   - dailyLoss: % of the balance at the start of the trading day
-            ///   - drawdown: % from the equity peak
-            ///   - openRisk: % of the balance, summed over open trades at their stops
-            ///   - exposureLots: net lots per currency
-            ///   - tradesPerDay:
-            ///   - lossStreak: losing trades in a row before the cooldown
-            ///   - cooldownMinutes:
-            internal init(
-                dailyLoss: Swift.Double? = nil,
-                drawdown: Swift.Double? = nil,
-                openRisk: Swift.Double? = nil,
-                exposureLots: Swift.Double? = nil,
-                tradesPerDay: Swift.Int? = nil,
-                lossStreak: Swift.Int? = nil,
-                cooldownMinutes: Swift.Double? = nil
-            ) {
-                self.dailyLoss = dailyLoss
-                self.drawdown = drawdown
-                self.openRisk = openRisk
-                self.exposureLots = exposureLots
-                self.tradesPerDay = tradesPerDay
-                self.lossStreak = lossStreak
-                self.cooldownMinutes = cooldownMinutes
-            }
-            internal enum CodingKeys: String, CodingKey {
-                case dailyLoss = "daily_loss"
-                case drawdown
-                case openRisk = "open_risk"
-                case exposureLots = "exposure_lots"
-                case tradesPerDay = "trades_per_day"
-                case lossStreak = "loss_streak"
-                case cooldownMinutes = "cooldown_minutes"
             }
         }
         /// risk limits (a limit left out is not set)
@@ -647,9 +649,11 @@ extension Components {
             internal var reason: Swift.String?
             /// - Remark: Generated from `#/components/schemas/ControlChange/by`.
             internal var by: Swift.String?
+            /// one user instead of the system (null or left out: the system)
+            ///
             /// - Remark: Generated from `#/components/schemas/ControlChange/user_uuid`.
-            internal var userUuid: Components.Schemas.Uuid?
-            /// close every open position as well (halt and close-only)
+            internal var userUuid: Swift.String?
+            /// close every open position as well (halt and close-only; 422 with resume)
             ///
             /// - Remark: Generated from `#/components/schemas/ControlChange/close_all`.
             internal var closeAll: Swift.Bool?
@@ -658,12 +662,12 @@ extension Components {
             /// - Parameters:
             ///   - reason:
             ///   - by:
-            ///   - userUuid:
-            ///   - closeAll: close every open position as well (halt and close-only)
+            ///   - userUuid: one user instead of the system (null or left out: the system)
+            ///   - closeAll: close every open position as well (halt and close-only; 422 with resume)
             internal init(
                 reason: Swift.String? = nil,
                 by: Swift.String? = nil,
-                userUuid: Components.Schemas.Uuid? = nil,
+                userUuid: Swift.String? = nil,
                 closeAll: Swift.Bool? = nil
             ) {
                 self.reason = reason

@@ -6006,6 +6006,29 @@ internal enum Operations {
                     }
                 }
             }
+            /// well formed but refused on its meaning (stop on the wrong side, unknown instrument, not a signal…)
+            ///
+            /// - Remark: Generated from `#/paths//users/{uuid}/put(updateUser)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.Unprocessable)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            internal var unprocessableContent: Components.Responses.Unprocessable {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// the service is not running in this process, or Redis is unreachable
             ///
             /// - Remark: Generated from `#/paths//users/{uuid}/put(updateUser)/responses/503`.
@@ -6884,6 +6907,29 @@ internal enum Operations {
                     }
                 }
             }
+            /// well formed but refused on its meaning (stop on the wrong side, unknown instrument, not a signal…)
+            ///
+            /// - Remark: Generated from `#/paths//control/halt/post(haltTrading)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.Unprocessable)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            internal var unprocessableContent: Components.Responses.Unprocessable {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// the service is not running in this process, or Redis is unreachable
             ///
             /// - Remark: Generated from `#/paths//control/halt/post(haltTrading)/responses/503`.
@@ -7143,6 +7189,29 @@ internal enum Operations {
                     }
                 }
             }
+            /// well formed but refused on its meaning (stop on the wrong side, unknown instrument, not a signal…)
+            ///
+            /// - Remark: Generated from `#/paths//control/close-only/post(closeOnlyTrading)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.Unprocessable)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            internal var unprocessableContent: Components.Responses.Unprocessable {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// the service is not running in this process, or Redis is unreachable
             ///
             /// - Remark: Generated from `#/paths//control/close-only/post(closeOnlyTrading)/responses/503`.
@@ -7397,6 +7466,29 @@ internal enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unsupportedMediaType",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// well formed but refused on its meaning (stop on the wrong side, unknown instrument, not a signal…)
+            ///
+            /// - Remark: Generated from `#/paths//control/resume/post(resumeTrading)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Components.Responses.Unprocessable)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            internal var unprocessableContent: Components.Responses.Unprocessable {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
                             response: self
                         )
                     }

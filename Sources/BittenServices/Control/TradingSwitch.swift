@@ -99,13 +99,15 @@ public final class TradingSwitch: Service, Sendable {
         do {
             let read = try await store.read()
             let at = now()
+            // Whatever is stored is in force (a version that went back means the key was reset: taken as well).
             let previous = inner.withLock { state -> TradingControl? in
                 let previous = state.control
-                if previous == nil || read.version >= previous!.version { state.control = read }
+                state.control = read
                 state.readAt = at
                 return previous
             }
-            if previous == nil || read.version > previous!.version {
+            var closeAll: TradingControl?
+            if previous == nil || read.version != previous!.version || read.state != previous!.state {
                 await drainSends()
                 if let previous, previous.state != read.state || read.closeAll {
                     logger.notice(
@@ -115,15 +117,13 @@ public final class TradingSwitch: Service, Sendable {
                             "bitten.trading.reason": "\(read.reason)", "bitten.trading.version": "\(read.version)",
                         ])
                 }
-                if read.closeAll, read.state != .active, at - read.at < 86_400,
-                    let handler = closeAllHandler.withLock({ $0 })
-                {
-                    await handler(read)
-                }
+                if read.closeAll, read.state != .active, at - read.at < 86_400 { closeAll = read }
             }
             try await store.acknowledge(process: process, version: read.version)
             inner.withLock { $0.acknowledged = read.version }
             board.set(Self.name, .running, detail: read.state.rawValue)
+            // After the acknowledgement (no fire goes any more): the positions of a close-all, however many.
+            if let closeAll, let handler = closeAllHandler.withLock({ $0 }) { await handler(closeAll) }
         } catch {
             board.count(Self.name, errors: 1)
             board.set(Self.name, .running, detail: "cannot read the trading state: \(error)")
@@ -135,6 +135,12 @@ public final class TradingSwitch: Service, Sendable {
     private func drainSends() async {
         for _ in 0..<2_000 where inner.withLock({ $0.sends }) > 0 {
             try? await Task.sleep(for: .milliseconds(2))
+        }
+        let left = inner.withLock { $0.sends }
+        if left > 0 {
+            logger.warning(
+                "trading state acknowledged while sends are still under way after 4 s",
+                metadata: ["bitten.trading.sends": "\(left)"])
         }
     }
 
