@@ -71,9 +71,13 @@ public final class FlightRecorder: Service, Sendable {
         append(Step(signalID: signalID, fireID: fireID, step: step, at: at, fields: fields))
     }
 
-    private func append(_ step: Step) {
+    private func append(_ step: Step) { enqueue(front: [], back: [step]) }
+
+    /// Adds steps to the buffer (in front: those a flush could not write); past `maxBuffered` the oldest go.
+    private func enqueue(front: [Step], back: [Step]) {
         let overflow = buffer.withLock { steps -> Int in
-            steps.append(step)
+            if !front.isEmpty { steps.insert(contentsOf: front, at: 0) }
+            steps.append(contentsOf: back)
             guard steps.count > maxBuffered else { return 0 }
             let extra = steps.count - maxBuffered
             steps.removeFirst(extra)
@@ -126,14 +130,7 @@ public final class FlightRecorder: Service, Sendable {
             board.count(Self.name, in: steps.count, out: steps.count)
         } catch {
             board.count(Self.name, errors: 1)
-            buffer.withLock { $0.insert(contentsOf: steps, at: 0) }
-            let overflow = buffer.withLock { steps -> Int in
-                guard steps.count > maxBuffered else { return 0 }
-                let extra = steps.count - maxBuffered
-                steps.removeFirst(extra)
-                return extra
-            }
-            if overflow > 0 { dropped.increment(by: overflow) }
+            enqueue(front: steps, back: [])
             logger.warning(
                 "trace not written; kept for the next try",
                 metadata: ["bitten.error": "\(error)", "bitten.trace.steps": "\(steps.count)"])

@@ -69,21 +69,15 @@ public struct TradeStore: Sendable {
     }
 
     /// Every user, sorted by UUID.
-    public func users() async throws -> [UserRecord] {
-        let members = try await redis.pipeline(allKeys.map { ["SMEMBERS", $0.users] })
-        var reads: [[String]] = []
-        for (keys, reply) in zip(allKeys, members) {
-            for uuid in (try reply.orThrow().array ?? []).compactMap(\.string) {
-                reads.append(["HGETALL", keys.user(uuid)])
-            }
-        }
-        return try await hashes(reads).compactMap(UserRecord.init(hash:)).sorted { $0.uuid < $1.uuid }
-    }
+    public func users() async throws -> [UserRecord] { try await users(listedIn: \.users) }
 
     /// Users whose own trading state is not `active` (as stored; one whose close-only lapsed may still be listed
     /// until its next change), sorted by UUID.
-    public func restrictedUsers() async throws -> [UserRecord] {
-        let members = try await redis.pipeline(allKeys.map { ["SMEMBERS", $0.restrictedUsers] })
+    public func restrictedUsers() async throws -> [UserRecord] { try await users(listedIn: \.restrictedUsers) }
+
+    /// The users each shard lists in one of its sets, sorted by UUID.
+    private func users(listedIn set: KeyPath<ShardKeys, String>) async throws -> [UserRecord] {
+        let members = try await redis.pipeline(allKeys.map { ["SMEMBERS", $0[keyPath: set]] })
         var reads: [[String]] = []
         for (keys, reply) in zip(allKeys, members) {
             for uuid in (try reply.orThrow().array ?? []).compactMap(\.string) {
