@@ -203,10 +203,13 @@ extension EndToEnd {
             let system = try await crashAndRestart("exit_before_commit", signal: "FAULT_BEFORE_1")
             defer { system.stop() }
             let (second, fleet, uuid) = (system.second, system.fleet, system.uuid)
+            // Online as reloaded from Redis is not enough: the EA's command link must have reached the new process
+            // (its next heartbeat), or the send fails ea_offline.
+            let restarted = Date().timeIntervalSince1970
             #expect(
                 try await eventually(.seconds(10)) {
-                    let (_, nodes) = try await HTTP.json(second.httpBase + "/nodes?status=online")
-                    return nodes["total"] as? Int == 1
+                    let (_, node) = try await HTTP.json(second.httpBase + "/nodes/\(uuid)")
+                    return node["status"] as? String == "online" && (node["last_heartbeat"] as? Double ?? 0) > restarted
                 })
             let (_, before) = try await HTTP.json(second.httpBase + "/users/\(uuid)")
             #expect(before["slots_used"] as? Int == 0, "\(before)")
