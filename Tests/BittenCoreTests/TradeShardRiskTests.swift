@@ -49,7 +49,7 @@ struct TradeShardRiskTests {
         #expect(refusal.code == .openRiskLimit && refusal.message.contains("3 %"), "\(refusal.message)")
         #expect(shard.users[Self.user]?.risk.trades == 2 && shard.users[Self.user]?.risk.startBalance == 10_000)
         let changes = shard.takeChanges()
-        #expect(changes.contains { if case .user(let u, _) = $0 { u.risk.trades == 2 } else { false } })
+        #expect(changes.contains { if case .userRisk(_, let figures) = $0 { figures.trades == 2 } else { false } })
         // A smaller trade still fits; then the day's third trade is the last.
         guard case .reserved = Self.reserve(&shard, "S4", lot: 0.4, context: context) else {
             throw TradeShardTests.Failure("S4")

@@ -87,7 +87,7 @@ extension TradeShard {
         guard trade.valuation.counted, var user = users[trade.position.userUUID] else { return }
         user.risk.closed(profit: Double(trade.valuation.profitCents) / 100, at: at)
         users[user.uuid] = user
-        changes.append(.user(user, fields: []))
+        changes.append(.userRisk(uuid: user.uuid, user.risk))
     }
 
     /// The market against the daily-loss and drawdown limits of every user with open positions: a user whose loss
@@ -109,7 +109,7 @@ extension TradeShard {
             let newDay = rolled.day != user.risk.day
             user.risk = rolled
             users[uuid] = user
-            if newDay { changes.append(.user(user, fields: [])) }
+            if newDay { changes.append(.userRisk(uuid: uuid, rolled)) }
             let nothing = RiskExposure(symbol: "", isBuy: true, lot: 0, riskAtStop: 0)
             let inputs = RiskCheck.Inputs(balance: context.balance, unrealized: unrealized, open: open, new: nothing)
             guard let refusal = RiskCheck.refusal(market, day: rolled, at: at, inputs) else { continue }

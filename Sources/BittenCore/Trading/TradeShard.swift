@@ -94,7 +94,7 @@ public struct TradeShard: Sendable {
             if var figures {
                 figures.trades += 1
                 users[user.uuid]?.risk = figures
-                if let stored = users[user.uuid] { changes.append(.user(stored, fields: [])) }
+                changes.append(.userRisk(uuid: user.uuid, figures))
             }
             guard let created = book.fires[id] else { return .noUser }
             if let deadline = created.deadline { schedule(id, deadline) }

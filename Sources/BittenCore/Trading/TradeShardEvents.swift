@@ -178,6 +178,9 @@ public struct CloseRequest: Sendable, Equatable {
 /// store decides how it is written (`TradeChange`s of one commit go to Redis in one atomic step).
 public enum TradeChange: Sendable, Equatable {
     case user(ShardUser, fields: [String])
+    /// A user's figures for the risk limits changed (a fire counted, a close in the streak, a new day): only they
+    /// are written, not the whole user.
+    case userRisk(uuid: String, RiskDay)
     /// A new fire (`pending`, holding a slot) and its idempotency marker; `fields` are the record's others.
     case fireCreated(FireInFlight, signalExpiresAt: Double, fields: [String])
     /// A fire moved to `state`, with these record fields set.

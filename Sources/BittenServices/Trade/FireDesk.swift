@@ -208,8 +208,7 @@ public final class FireDesk: Service, Sendable {
             let fields = recordFields(
                 signal, userUUID: userUUID, direction: plan.direction, at: at, deadline: deadline, plan: plan)
             let variants = Array(plan.variants.values)
-            let t = MetaTraderTime(epochSeconds: Int(at))
-            let date = String(format: "%04d%02d%02d", t.year, t.month, t.day)
+            let date = RiskDay.day(of: at)
             let done = try await guarded {
                 try await engine.perform(userUUID) {
                     $0.reserve(

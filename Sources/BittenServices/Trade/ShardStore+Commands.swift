@@ -129,6 +129,8 @@ extension ShardStore {
                 slots[user] = used
             case .orphan(_, let fields):
                 push(keys.orphans, json(fields))
+            case .userRisk(let uuid, let figures):
+                commands.append(["HSET", keys.user(uuid)] + figures.userFields)
             case .note(let list, let value):
                 push(keys.list(list), value)
             case .event(let name, var fields):
