@@ -32,6 +32,11 @@ extension Bench {
                 "The operator controls while firing: off (no flight recorder, no risk limits), on (the recorder and every risk limit, set so that none refuses), or both: off then on in one run, each on a fresh server, with both p99s."
         )
         var controls: Controls = .both
+        @Option(
+            help:
+                "With --controls both: rounds of off then on (each on fresh servers); the figures compared are the medians of the rounds' p99s (one round is at the mercy of this machine's noise)."
+        )
+        var rounds = 3
 
         enum Controls: String, ExpressibleByArgument, CaseIterable {
             case off, on, both
@@ -46,15 +51,38 @@ extension Bench {
             case .recorder, .limits, .concentration:
                 _ = try await measure(controlsOn: true, burstToo: burst > 0, only: controls)
             case .both:
-                let off = try await measure(controlsOn: false, burstToo: false)
-                let on = try await measure(controlsOn: true, burstToo: burst > 0)
+                var offs: [(accepted: Double, request: Double)] = []
+                var ons: [(accepted: Double, request: Double)] = []
+                let count = max(1, rounds)
+                for round in 1...count {
+                    print("fire: round \(round) of \(count)")
+                    offs.append(try await measure(controlsOn: false, burstToo: false))
+                    // The burst (when asked) once, in the last round with the controls on.
+                    ons.append(try await measure(controlsOn: true, burstToo: burst > 0 && round == count))
+                }
+                let list = { (values: [Double]) in
+                    values.map { String(format: "%.2f", $0 * 1000) }.joined(separator: ", ")
+                }
+                print(
+                    "fire: p99 accepted → EA by round (ms): off [\(list(offs.map(\.accepted)))], on [\(list(ons.map(\.accepted)))]"
+                )
+                let off = (accepted: Self.median(offs.map(\.accepted)), request: Self.median(offs.map(\.request)))
+                let on = (accepted: Self.median(ons.map(\.accepted)), request: Self.median(ons.map(\.request)))
                 print(
                     String(
                         format:
-                            "fire: controls off → on: server accepted → EA received p99 %.2f → %.2f ms (%+.1f %%), client → EA p99 %.2f → %.2f ms (%+.1f %%)",
-                        off.accepted * 1000, on.accepted * 1000, (on.accepted / off.accepted - 1) * 100,
+                            "fire: controls off → on, median of %d rounds: server accepted → EA received p99 %.2f → %.2f ms (%+.1f %%), client → EA p99 %.2f → %.2f ms (%+.1f %%)",
+                        count, off.accepted * 1000, on.accepted * 1000, (on.accepted / off.accepted - 1) * 100,
                         off.request * 1000, on.request * 1000, (on.request / off.request - 1) * 100))
             }
+        }
+
+        /// The middle value (the mean of the two middle ones for an even count).
+        static func median(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            guard !sorted.isEmpty else { return 0 }
+            let middle = sorted.count / 2
+            return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
         }
 
         /// The environment of a server with every control on: the flight recorder (on by default), each risk limit

@@ -130,6 +130,8 @@ struct ServerUnderTest {
         process.arguments = ["up", "--log-level", "warning"]
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
+        // A fresh system each time (a second round with the same tag must not find the first one's users).
+        try? FileManager.default.removeItem(atPath: dataDir)
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: dataDir + "/server.log", contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: dataDir + "/server.log"))
@@ -142,9 +144,13 @@ struct ServerUnderTest {
         throw ValidationError("bitten up did not become healthy; see \(dataDir)/server.log")
     }
 
+    /// Stops the server; its data (the managed Redis's files, the log) goes too unless `BITTEN_BENCH_KEEP` is set.
     func stop() {
         kill(pid, SIGTERM)
         for _ in 0..<200 where process.isRunning { Thread.sleep(forTimeInterval: 0.05) }
+        if ProcessInfo.processInfo.environment["BITTEN_BENCH_KEEP"] == nil, !process.isRunning {
+            try? FileManager.default.removeItem(atPath: dataDir)
+        }
     }
 
     func health() async throws -> [String: Any] {

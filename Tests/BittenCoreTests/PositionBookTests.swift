@@ -119,4 +119,30 @@ struct PositionBookTests {
                 at: 3))[0]
         #expect(ea.valuation.closePriceSource == "ea" && ea.valuation.profitCents == 5_000)
     }
+
+    /// A user's open positions come from the book's index by user: it follows every way a position opens, is
+    /// restored, is replaced and closes (a request, close_all, a crossed stop, a ticket the broker no longer has).
+    @Test func theOpenPositionsOfAUserFollowEveryOpenAndClose() {
+        var book = PositionBook()
+        _ = book.opened(Self.position(3, user: "user_a"), balance: nil)
+        _ = book.opened(Self.position(1, user: "user_a"), balance: nil)
+        _ = book.opened(Self.position(2, account: 77, user: "user_a"), balance: nil)
+        _ = book.opened(Self.position(4, user: "user_b"), balance: nil)
+        book.restore(Self.position(5, user: "user_c"))
+        #expect(book.open(of: "user_a").map(\.ticket) == [1, 2, 3])
+        #expect(Set(book.holders) == ["user_a", "user_b", "user_c"])
+        // The same ticket restored for another user moves to that user.
+        book.restore(Self.position(5, user: "user_b"))
+        #expect(book.open(of: "user_c").isEmpty && book.open(of: "user_b").map(\.ticket) == [4, 5])
+        _ = book.closeAnswered(
+            ticket: 1, userUUID: "user_a", closePrice: 0, balance: nil, quotes: Self.quotes(bid: 1.1), at: 2)
+        #expect(book.open(of: "user_a").map(\.ticket) == [2, 3])
+        _ = book.closeAllAnswered(
+            userUUID: "user_a", account: 55501, balance: nil, quotes: Self.quotes(bid: 1.1), at: 3)
+        #expect(book.open(of: "user_a").map(\.ticket) == [2])
+        _ = book.crossed(ticket: 2, level: 1.099, reason: "stop_loss", at: 4)
+        #expect(book.open(of: "user_a").isEmpty && !book.holders.contains("user_a"))
+        _ = book.notFoundAtBroker(ticket: 4, userUUID: "user_b", quotes: Self.quotes(bid: 1.1), at: 5)
+        #expect(book.open(of: "user_b").map(\.ticket) == [5] && Set(book.holders) == ["user_b"])
+    }
 }

@@ -118,6 +118,9 @@ struct RiskLimitsTests {
     @Test func theDayRollsAtMidnightAndTheStreakCountsLossesInARow() {
         let midnight = RiskDay.nextDay(after: Self.at)
         #expect(RiskDay.day(of: midnight - 1) == Self.today && RiskDay.day(of: midnight) != Self.today)
+        // The day's text, digits by hand: zero-padded, and across a year's and a leap day's end.
+        #expect(RiskDay.day(of: 0) == "19700101" && RiskDay.day(of: 951_868_799) == "20000229")
+        #expect(RiskDay.day(of: 1_798_761_599) == "20261231" && RiskDay.day(of: 1_798_761_600) == "20270101")
         #expect(Int(midnight) % 86_400 == 0 && midnight > Self.at && midnight - Self.at <= 86_400)
         var day = RiskDay(day: Self.today, startBalance: 9_000, equityPeak: 11_000, trades: 7)
         let same = day.rolled(at: Self.at + 60, balance: 8_000, equity: 11_500)

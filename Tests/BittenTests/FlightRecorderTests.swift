@@ -3,6 +3,7 @@ import BittenTestSupport
 import Foundation
 import Logging
 import Redis
+import Synchronization
 import Testing
 
 @testable import BittenServices
@@ -53,6 +54,40 @@ struct FlightRecorderTests {
         server.stop()
         for i in 0..<5 { recorder.fire("F-9", "step\(i)", at: Double(i), [:]) }
         await recorder.flush()
-        #expect(recorder.buffer.withLock { $0.map(\.step) } == ["step2", "step3", "step4"], "the oldest dropped")
+        let kept = recorder.buffer.withLock { entries in
+            entries.map { entry -> String in
+                if case .step(let step) = entry { return step.step }
+                return "later"
+            }
+        }
+        #expect(kept == ["step2", "step3", "step4"], "the oldest dropped")
+    }
+
+    /// Steps recorded as their inputs (`later`) are made at the flush, in order with the others, and a flush
+    /// larger than one pipeline's chunk writes every step.
+    @Test func stepsMadeAtTheFlushAreWrittenInOrderAcrossChunks() async throws {
+        let server = try RedisServerProcess()
+        defer { server.stop() }
+        let redis = RedisClient(url: try RedisURL(parsing: server.url), poolSize: 1, logger: Logger(label: "t"))
+        defer { redis.shutdown() }
+        let recorder = FlightRecorder(redis: redis, board: ServiceBoard(), logger: Logger(label: "t"))
+        let made = Mutex(0)
+        recorder.fire("F-L", signalID: "SIG_L", "checks", at: 1, ["lot": "0.1"])
+        recorder.later {
+            made.withLock { $0 += 1 }
+            return (2...(FlightRecorder.chunk * 2 + 1)).map {
+                FlightRecorder.Step(
+                    signalID: nil, fireID: "F-L", step: "answer", at: Double($0), fields: ["n": "\($0)"])
+            }
+        }
+        recorder.fire("F-L", "closed", at: Double(FlightRecorder.chunk * 2 + 2), [:])
+        #expect(made.withLock { $0 } == 0, "nothing is made before the flush")
+        await recorder.flush()
+        #expect(made.withLock { $0 } == 1)
+        let steps = try await TraceReader(redis: redis).fire("F-L")
+        #expect(steps.count == FlightRecorder.chunk * 2 + 2)
+        #expect(steps.map(\.at) == (1...(FlightRecorder.chunk * 2 + 2)).map(Double.init))
+        #expect(steps.first?.step == "checks" && steps.last?.step == "closed" && steps[1].data["n"] == "2")
+        #expect(try await TraceReader(redis: redis).signal("SIG_L", limit: 10, offset: 0).fires == ["F-L"])
     }
 }

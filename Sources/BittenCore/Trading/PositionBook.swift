@@ -89,6 +89,8 @@ public enum PositionAction: Sendable, Equatable {
 public struct PositionBook: Sendable {
     /// The open positions.
     public private(set) var positions: [Int: OpenPosition] = [:]
+    /// The tickets of each user's open positions (so that a user's positions are found without looking at all).
+    private var tickets: [String: Set<Int>] = [:]
     /// Statistics per key (`global_trade_stats`, `symbol_stats:EURUSD`…).
     public private(set) var statistics: [String: TradeStatistics] = [:]
     /// Per account: the balance last reported and the closes since that it did not see.
@@ -98,7 +100,7 @@ public struct PositionBook: Sendable {
     public init() {}
 
     /// Puts back an open position as stored (loading a shard).
-    public mutating func restore(_ position: OpenPosition) { positions[position.ticket] = position }
+    public mutating func restore(_ position: OpenPosition) { put(position) }
 
     /// Puts back a statistics record as stored.
     public mutating func restore(statistics: TradeStatistics, key: String) { self.statistics[key] = statistics }
@@ -110,12 +112,29 @@ public struct PositionBook: Sendable {
 
     /// The open positions of one user, by ticket.
     public func open(of userUUID: String) -> [OpenPosition] {
-        positions.values.filter { $0.userUUID == userUUID }.sorted { $0.ticket < $1.ticket }
+        (tickets[userUUID] ?? []).sorted().compactMap { positions[$0] }
+    }
+
+    /// The users with open positions.
+    public var holders: Dictionary<String, Set<Int>>.Keys { tickets.keys }
+
+    /// Adds (or replaces) an open position, and indexes it under its user.
+    private mutating func put(_ position: OpenPosition) {
+        if let earlier = positions[position.ticket] { take(earlier.ticket) }
+        positions[position.ticket] = position
+        tickets[position.userUUID, default: []].insert(position.ticket)
+    }
+
+    /// Removes an open position and its index entry.
+    private mutating func take(_ ticket: Int) {
+        guard let position = positions.removeValue(forKey: ticket) else { return }
+        tickets[position.userUUID]?.remove(ticket)
+        if tickets[position.userUUID]?.isEmpty == true { tickets[position.userUUID] = nil }
     }
 
     /// A fill opened a position; its answer carried the account's balance.
     public mutating func opened(_ position: OpenPosition, balance: Double?) -> [PositionAction] {
-        positions[position.ticket] = position
+        put(position)
         return reported(balance, of: position.account)
     }
 
@@ -142,9 +161,7 @@ public struct PositionBook: Sendable {
     public mutating func closeAllAnswered(userUUID: String, account: Int, balance: Double?, quotes: String, at: Double)
         -> [PositionAction]
     {
-        let open = positions.values.filter { $0.userUUID == userUUID && $0.account == account }.sorted {
-            $0.ticket < $1.ticket
-        }
+        let open = self.open(of: userUUID).filter { $0.account == account }
         guard !open.isEmpty else { return reported(balance, of: account) }
         let byBalance = open.count == 1 ? balanceDifference(account, balance) : nil
         var actions: [PositionAction] = []
@@ -201,7 +218,7 @@ public struct PositionBook: Sendable {
         _ position: OpenPosition, price: (Double, String)?, byBalance: Double?, reason: String,
         at: Double
     ) -> [PositionAction] {
-        positions[position.ticket] = nil
+        take(position.ticket)
         let valuation = CloseValuation.settle(position.terms, price: price?.0, source: price?.1, byBalance: byBalance)
         var actions: [PositionAction] = [
             .closed(ClosedTrade(position: position, valuation: valuation, closeTime: at, reason: reason))

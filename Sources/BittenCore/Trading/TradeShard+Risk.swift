@@ -98,8 +98,7 @@ extension TradeShard {
         at: Double, defaults: [Tier: RiskLimits], context: (String) -> RiskContext?
     ) -> [(user: String, refusal: FireRefusal)] {
         var flipped: [(user: String, refusal: FireRefusal)] = []
-        let holders = Set(book.positions.positions.values.map(\.userUUID))
-        for uuid in holders.sorted() {
+        for uuid in book.positions.holders.sorted() {
             guard var user = users[uuid], user.trading.effective(at: at) == .active else { continue }
             let all = limits(of: user, defaults: defaults)
             let market = RiskLimits(dailyLossPercent: all.dailyLossPercent, drawdownPercent: all.drawdownPercent)

@@ -130,21 +130,28 @@ extension FireDesk {
                 leftovers[key] = (reply.array ?? []).compactMap(\.string).filter { $0.hasPrefix("h:") }
             }
         }
+        // The holds by the shard of their fire, sorted out once (not once per shard and key).
+        var holdsByShard: [Int: [String: Set<String>]] = [:]
+        for (key, fires) in holds {
+            for fire in fires {
+                guard let index = TradeStore.shard(ofFire: fire) else { continue }
+                holdsByShard[index, default: [:]][key, default: []].insert(fire)
+            }
+        }
         var written: [Int: [String: Double]] = [:]
         var removed: [String: Set<String>] = [:]
         var gone: [String] = []
         do {
             for (shard, held, known) in snapshots {
+                let own = holdsByShard[shard] ?? [:]
                 var lots: [String: Double] = [:]
                 for (symbol, value) in held.bySymbol { lots[RedisKeys.concentrationSymbol(symbol)] = value }
                 for (signal, value) in held.bySignal { lots[RedisKeys.concentrationSignal(signal)] = value }
                 let previous = before[shard] ?? [:]
-                let candidates = Set(lots.keys).union(previous.keys).union(holds.keys).union(keys)
+                let candidates = Set(lots.keys).union(previous.keys).union(own.keys).union(keys)
                 for key in candidates.sorted() {
                     // The holds of this shard's fires that its figure now counts.
-                    var clear = (holds[key] ?? []).filter {
-                        TradeStore.shard(ofFire: $0) == shard && known.contains($0)
-                    }
+                    var clear = (own[key] ?? []).filter { known.contains($0) }
                     for name in leftovers[key] ?? [] {
                         let fire = String(name.dropFirst(2))
                         if TradeStore.shard(ofFire: fire) == shard, known.contains(fire) { clear.insert(fire) }

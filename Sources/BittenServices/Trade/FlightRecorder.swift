@@ -10,9 +10,12 @@ import Synchronization
 /// (`trace:signal:{id}` for the intake and the refused attempts, `trace:fire:{id}` for a fire's checks, the command
 /// as sent, the EA's answers, the close; `trace:signal:{id}:fires`, the fires of the signal). Each is bounded.
 ///
-/// Recording costs the fire path one append to a buffer in memory; a background task writes the buffer in one
-/// pipeline every `flushInterval`. When Redis is away the buffer keeps up to `maxBuffered` steps, then drops the
-/// oldest ones and counts them (`bitten_trace_dropped_total`): the trace never holds a fire back.
+/// Recording costs the fire path one append to a buffer in memory: a step, or what a step is made of (`later`:
+/// its inputs, made into steps at the flush, so that the fire path and the trade engine's commits only copy
+/// values). A background task writes the buffer every `flushInterval`, in pipelines of at most `chunk` steps, and
+/// lets other tasks run between chunks, so that a flush never holds a thread of the shared pool for long. When
+/// Redis is away the buffer keeps up to `maxBuffered` entries, then drops the oldest ones and counts them
+/// (`bitten_trace_dropped_total`): the trace never holds a fire back.
 public final class FlightRecorder: Service, Sendable {
     /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "flight_recorder"
@@ -42,7 +45,9 @@ public final class FlightRecorder: Service, Sendable {
     let logger: Logger
     let flushInterval: Duration
     let maxBuffered: Int
-    let buffer = Mutex<[Step]>([])
+    let buffer = Mutex<[Pending]>([])
+    /// The most steps one pipeline of a flush writes.
+    static let chunk = 64
     let dropped = Counter(label: "bitten_trace_dropped_total")
     let written = Counter(label: "bitten_trace_steps_total")
 
@@ -71,10 +76,20 @@ public final class FlightRecorder: Service, Sendable {
         append(Step(signalID: signalID, fireID: fireID, step: step, at: at, fields: fields))
     }
 
-    private func append(_ step: Step) { enqueue(front: [], back: [step]) }
+    /// Records the steps `make` gives, made at the next flush from the values it captured (so that recording
+    /// costs the caller a copy of its inputs, not the steps' text).
+    public func later(_ make: @escaping @Sendable () -> [Step]) { enqueue(front: [], back: [.later(make)]) }
 
-    /// Adds steps to the buffer (in front: those a flush could not write); past `maxBuffered` the oldest go.
-    private func enqueue(front: [Step], back: [Step]) {
+    private func append(_ step: Step) { enqueue(front: [], back: [.step(step)]) }
+
+    /// What the buffer holds: a step, or steps still to be made.
+    enum Pending: Sendable {
+        case step(Step)
+        case later(@Sendable () -> [Step])
+    }
+
+    /// Adds entries to the buffer (in front: those a flush could not write); past `maxBuffered` the oldest go.
+    private func enqueue(front: [Pending], back: [Pending]) {
         let overflow = buffer.withLock { steps -> Int in
             if !front.isEmpty { steps.insert(contentsOf: front, at: 0) }
             steps.append(contentsOf: back)
@@ -86,14 +101,45 @@ public final class FlightRecorder: Service, Sendable {
         if overflow > 0 { dropped.increment(by: overflow) }
     }
 
-    /// Writes what is buffered (one pipeline); on failure the steps go back in front of the buffer.
+    /// Writes what is buffered, `chunk` steps per pipeline, letting other tasks run between chunks; on failure
+    /// the steps not written go back in front of the buffer.
     public func flush() async {
-        let steps = buffer.withLock { steps -> [Step] in
-            defer { steps.removeAll(keepingCapacity: true) }
-            return steps
+        let pending = buffer.withLock { entries -> [Pending] in
+            defer { entries.removeAll(keepingCapacity: true) }
+            return entries
         }
-        guard !steps.isEmpty else { return }
+        guard !pending.isEmpty else { return }
+        var steps: [Step] = []
+        steps.reserveCapacity(pending.count)
+        for (index, entry) in pending.enumerated() {
+            switch entry {
+            case .step(let step): steps.append(step)
+            case .later(let make): steps += make()
+            }
+            if index % Self.chunk == Self.chunk - 1 { await Task.yield() }
+        }
+        var start = 0
+        while start < steps.count {
+            let end = min(steps.count, start + Self.chunk)
+            do {
+                try await write(steps[start..<end])
+            } catch {
+                board.count(Self.name, errors: 1)
+                enqueue(front: steps[start...].map { .step($0) }, back: [])
+                logger.warning(
+                    "trace not written; kept for the next try",
+                    metadata: ["bitten.error": "\(error)", "bitten.trace.steps": "\(steps.count - start)"])
+                return
+            }
+            start = end
+            await Task.yield()
+        }
+    }
+
+    /// One pipeline: each step appended to its stream, the fires listed under their signals, the keys' lifetimes.
+    private func write(_ steps: ArraySlice<Step>) async throws {
         var commands: [[String]] = []
+        commands.reserveCapacity(steps.count * 2)
         var expiring: Set<String> = []
         let ttl = String(Self.retention)
         for step in steps {
@@ -124,17 +170,9 @@ public final class FlightRecorder: Service, Sendable {
             }
         }
         for key in expiring.sorted() { commands.append(["EXPIRE", key, ttl]) }
-        do {
-            for reply in try await redis.pipeline(commands) { try reply.orThrow() }
-            written.increment(by: steps.count)
-            board.count(Self.name, in: steps.count, out: steps.count)
-        } catch {
-            board.count(Self.name, errors: 1)
-            enqueue(front: steps, back: [])
-            logger.warning(
-                "trace not written; kept for the next try",
-                metadata: ["bitten.error": "\(error)", "bitten.trace.steps": "\(steps.count)"])
-        }
+        for reply in try await redis.pipeline(commands) { try reply.orThrow() }
+        written.increment(by: steps.count)
+        board.count(Self.name, in: steps.count, out: steps.count)
     }
 
     /// Writes the buffer every `flushInterval` until shutdown, then once more.

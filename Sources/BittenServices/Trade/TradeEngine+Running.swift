@@ -178,11 +178,13 @@ extension TradeEngine {
         var taken: [Taken] = []
         var traced: [(changes: [TradeChange], closeFires: [Int: String])] = []
         defer {
-            // Outside the lanes' locks: the recorder only needs the changes and the fires of the close requests.
-            if let recorder {
+            // Outside the lanes' locks, and made into steps at the recorder's flush, not here: the recorder only
+            // needs the changes and the fires of the close requests.
+            if let recorder, !traced.isEmpty {
                 let at = now()
-                for (changes, closeFires) in traced {
-                    Self.trace(changes, closeFires: closeFires, to: recorder, at: at)
+                let batch = traced
+                recorder.later {
+                    batch.flatMap { Self.traceSteps($0.changes, closeFires: $0.closeFires, at: at) }
                 }
             }
         }

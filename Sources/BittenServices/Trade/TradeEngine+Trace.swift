@@ -13,11 +13,16 @@ extension TradeEngine {
         return fires
     }
 
-    static func trace(_ changes: [TradeChange], closeFires: [Int: String], to recorder: FlightRecorder, at: Double) {
+    /// The steps of `changes` (made at the recorder's flush, not in the commit loop).
+    static func traceSteps(_ changes: [TradeChange], closeFires: [Int: String], at: Double) -> [FlightRecorder.Step] {
+        var steps: [FlightRecorder.Step] = []
+        func fire(_ id: String, _ step: String, _ fields: [String: String]) {
+            steps.append(FlightRecorder.Step(signalID: nil, fireID: id, step: step, at: at, fields: fields))
+        }
         for change in changes {
             switch change {
             case .fireMoved(let id, let state, let fields) where state != .sent:
-                recorder.fire(id, state.rawValue, at: at, pairs(fields))
+                fire(id, state.rawValue, pairs(fields))
             case .positionOpened(let p, _, let brokerSymbol, let dropped):
                 var fields = [
                     "ticket": String(p.ticket), "account": String(p.account),
@@ -29,20 +34,22 @@ extension TradeEngine {
                     fields["sl_dropped"] = dropped.stopLoss ? "1" : "0"
                     fields["tp_dropped"] = dropped.takeProfit ? "1" : "0"
                 }
-                recorder.fire(p.fireID, "position_opened", at: at, fields)
+                fire(p.fireID, "position_opened", fields)
             case .positionClosed(let trade):
-                recorder.fire(trade.position.fireID, "closed", at: at, TradeShard.tradeFields(trade))
+                fire(trade.position.fireID, "closed", TradeShard.tradeFields(trade))
             case .closeRequest(let request, let fields) where request.state != .sent:
-                // (Sent: the fire desk records it with the command.) Open still (a request, or its answer before the close): the position names its fire.
-                guard let fire = closeFires[request.ticket] else { continue }
+                // (Sent: the fire desk records it with the command.) Open still (a request, or its answer before
+                // the close): the position names its fire.
+                guard let fireID = closeFires[request.ticket] else { continue }
                 var data = pairs(fields)
                 data["ticket"] = String(request.ticket)
                 data["command"] = request.command
-                recorder.fire(fire, "close_" + request.state.rawValue, at: at, data)
+                fire(fireID, "close_" + request.state.rawValue, data)
             default:
                 continue
             }
         }
+        return steps
     }
 
     static func pairs(_ fields: [String]) -> [String: String] {
