@@ -24,6 +24,8 @@ let package = Package(
         // code is committed, so builds never run the generator) and served through Hummingbird.
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
+        // The Telegram front's HTTPS client (the Bot API) and its calls into Bitten's own HTTP API.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -78,6 +80,18 @@ let package = Package(
             // openapi.yaml (the API's one description) and public/ (the dashboard page, its CSS and JS).
             resources: [.copy("Resources")]
         ),
+        // The Telegram front (`bitten run telegram`): the Bot API over HTTPS, users' commands into Bitten's HTTP API.
+        .target(
+            name: "BittenTelegram",
+            dependencies: [
+                "BittenCore", "BittenServices", "Redis",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "EASimulator",
             dependencies: [
@@ -89,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "bitten",
             dependencies: [
-                "BittenCore", "BittenServices", "BittenDashboard", "EASimulator", "ZeroMQ", "Redis",
+                "BittenCore", "BittenServices", "BittenDashboard", "BittenTelegram", "EASimulator", "ZeroMQ", "Redis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -119,7 +133,8 @@ let package = Package(
         .testTarget(
             name: "BittenTests",
             dependencies: [
-                "bitten", "BittenServices", "BittenDashboard", "EASimulator", "ZeroMQ", "Redis", "BittenTestSupport",
+                "bitten", "BittenServices", "BittenDashboard", "BittenTelegram", "EASimulator", "ZeroMQ", "Redis",
+                "BittenTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 // In-process requests into the router (RouterClient); HummingbirdTesting would add AsyncHTTPClient.

@@ -1,6 +1,7 @@
 import BittenCore
 import BittenDashboard
 import BittenServices
+import BittenTelegram
 import EASimulator
 import Foundation
 import Logging
@@ -34,6 +35,8 @@ struct SystemRunner {
             (services.contains(.citadel), CitadelService.make),
             (services.contains(.trade), FireDesk.make),
             (services.contains(.http), DashboardApp.make),
+            // The Telegram front, when BITTEN_TELEGRAM_TOKEN is set (it builds nothing otherwise).
+            (services.contains(.telegram), TelegramService.make),
             (demoEAs > 0, { config, parts in try DemoSystem.make(config, parts, count: demoEAs) }),
         ]
         return list.filter(\.0).map(\.1)

@@ -59,11 +59,11 @@ extension Tier: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
 }
 
-/// `bitten user add|set|show|list`.
+/// `bitten user add|set|show|list|link`.
 struct User: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage users (UUID, tier, risk override) of a running bitten.",
-        subcommands: [Add.self, Set.self, Show.self, List.self])
+        subcommands: [Add.self, Set.self, Show.self, List.self, Link.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user.")
@@ -123,6 +123,27 @@ struct User: AsyncParsableCommand {
         @OptionGroup var options: ConfigOptions
         @Argument var uuid: String
         func run() async throws { try await APIClient(options).call("GET", "/users/\(uuid)") }
+    }
+
+    struct Link: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Print a one-time code that links the user's Telegram chat (the user sends /start CODE to the bot).")
+        @OptionGroup var options: ConfigOptions
+        @Argument var uuid: String
+
+        func run() async throws {
+            let client = try APIClient(options)
+            let (status, data) = try await client.send("POST", "/users/\(uuid)/telegram-link")
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+            guard status == 201, let code = object["code"] as? String else {
+                print(String(decoding: data, as: UTF8.self))
+                throw ExitCode(1)
+            }
+            let minutes = (object["expires_in"] as? Int ?? 900) / 60
+            print(code)
+            print("The user sends /start \(code) to the bot within \(minutes) minutes; the code works once.")
+        }
     }
 
     struct List: AsyncParsableCommand {

@@ -22,6 +22,37 @@ struct ConfigTests {
         #expect(config.heartbeatTimeout == 60)
     }
 
+    /// The Telegram front's settings: a token of the bot's shape, http(s) URLs, integer operator chats, a channel's id
+    /// or @name; anything else is refused by name (the token's value is never echoed).
+    @Test func telegramSettingsAreChecked() throws {
+        let none = try ConfigLoader.resolve(options: [:], environment: [:], file: [:])
+        #expect(none.telegram.token == nil && none.telegram.apiBase == "https://api.telegram.org")
+        let config = try ConfigLoader.resolve(
+            options: [:],
+            environment: [
+                "BITTEN_TELEGRAM_TOKEN": "123456:AAbb_cc-DDeeFF", "BITTEN_TELEGRAM_API": "http://127.0.0.1:9",
+                "BITTEN_TELEGRAM_OPERATORS": "11, -1002", "BITTEN_TELEGRAM_CHANNEL": "@bitten_signals",
+            ], file: [:])
+        #expect(config.telegram.token == "123456:AAbb_cc-DDeeFF" && config.telegram.apiBase == "http://127.0.0.1:9")
+        #expect(config.telegram.operators == [11, -1002] && config.telegram.channel == "@bitten_signals")
+        let bad: [(String, String)] = [
+            ("BITTEN_TELEGRAM_TOKEN", "secret-without-colon"), ("BITTEN_TELEGRAM_TOKEN", "abc:0123456789"),
+            ("BITTEN_TELEGRAM_TOKEN", "12:short"), ("BITTEN_TELEGRAM_API", "ftp://api.telegram.org"),
+            ("BITTEN_TELEGRAM_BITTEN_URL", "localhost:5567"), ("BITTEN_TELEGRAM_OPERATORS", "11,ops"),
+            ("BITTEN_TELEGRAM_CHANNEL", "bitten signals"),
+        ]
+        for (setting, value) in bad {
+            #expect(throws: ConfigError.self, "\(setting)=\(value)") {
+                try ConfigLoader.resolve(options: [:], environment: [setting: value], file: [:])
+            }
+        }
+        do {
+            _ = try ConfigLoader.resolve(options: [:], environment: ["BITTEN_TELEGRAM_TOKEN": "12:short"], file: [:])
+        } catch {
+            #expect(error.setting == "BITTEN_TELEGRAM_TOKEN" && !error.message.contains("short"), "\(error)")
+        }
+    }
+
     @Test func yamlFileIsReadThroughTheCommandLineOptions() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("bitten-\(UUID().uuidString).yaml")
             .path

@@ -127,6 +127,14 @@ protocol TraceSource: Sendable {
 
 extension TraceReader: TraceSource {}
 
+/// The Telegram front's link codes.
+protocol ChatLinks: Sendable {
+    /// A new one-time code that links a chat to `uuid`.
+    func makeLinkCode(for uuid: String) async throws -> String
+}
+
+extension TelegramStore: ChatLinks {}
+
 /// Everything the HTTP API's handlers use: a port per service, nil where this process does not run it.
 struct APIPorts: Sendable {
     var system: any SystemStatus
@@ -137,6 +145,8 @@ struct APIPorts: Sendable {
     var control: (any SystemControl)?
     /// The flight recorder's traces (nil without Redis).
     var traces: (any TraceSource)?
+    /// The Telegram front's link codes (nil without Redis).
+    var links: (any ChatLinks)?
     /// Services this process does not run, and why (in the 503 of their routes).
     var notRunning: [String: String]
 
@@ -144,8 +154,9 @@ struct APIPorts: Sendable {
     init(
         system: any SystemStatus, nodes: (any NodeDirectory)?, trade: (any TradeDesk)?,
         citadel: (any MarketScores)?, control: (any SystemControl)? = nil, traces: (any TraceSource)? = nil,
-        notRunning: [String: String] = [:]
+        links: (any ChatLinks)? = nil, notRunning: [String: String] = [:]
     ) {
+        self.links = links
         self.control = control
         self.traces = traces
         self.system = system

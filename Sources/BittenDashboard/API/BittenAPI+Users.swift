@@ -143,3 +143,25 @@ extension BittenAPI {
         return (parsed, displayName, risk)
     }
 }
+
+/// `POST /users/{uuid}/telegram-link`: a one-time code for the Telegram front.
+extension BittenAPI {
+    func createTelegramLink(_ input: Operations.CreateTelegramLink.Input) async throws
+        -> Operations.CreateTelegramLink.Output
+    {
+        let uuid = try Self.validUUID(input.path.uuid)
+        guard let links = ports.links else {
+            throw APIError(.serviceUnavailable, code: "unavailable", "Telegram links need Redis")
+        }
+        guard try await trade().user(uuid) != nil else {
+            throw APIError(.notFound, code: "user_not_found", "no user \(uuid)")
+        }
+        let code: String
+        do { code = try await links.makeLinkCode(for: uuid) } catch {
+            throw APIError(
+                .serviceUnavailable, code: "store_unavailable", "the link code could not be stored: \(error)")
+        }
+        return .created(
+            .init(body: .json(.init(userUuid: uuid, code: code, expiresIn: TelegramStore.linkTTL))))
+    }
+}

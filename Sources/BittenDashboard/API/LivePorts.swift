@@ -9,7 +9,7 @@ extension APIPorts {
         self.init(
             system: LiveSystem(deps: deps), nodes: deps.registry, trade: deps.trade.map(LiveTradeDesk.init),
             citadel: deps.citadel, control: deps.redis.map { TradingControlStore(redis: $0) },
-            traces: deps.redis.map { TraceReader(redis: $0) },
+            traces: deps.redis.map { TraceReader(redis: $0) }, links: deps.redis.map { TelegramStore(redis: $0) },
             notRunning: deps.notRunning)
     }
 }

@@ -950,6 +950,39 @@ extension Components {
                 case closes
             }
         }
+        /// - Remark: Generated from `#/components/schemas/TelegramLink`.
+        internal struct TelegramLink: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/TelegramLink/user_uuid`.
+            internal var userUuid: Swift.String
+            /// send /start CODE to the bot; it works once
+            ///
+            /// - Remark: Generated from `#/components/schemas/TelegramLink/code`.
+            internal var code: Swift.String
+            /// seconds the code stays usable
+            ///
+            /// - Remark: Generated from `#/components/schemas/TelegramLink/expires_in`.
+            internal var expiresIn: Swift.Int
+            /// Creates a new `TelegramLink`.
+            ///
+            /// - Parameters:
+            ///   - userUuid:
+            ///   - code: send /start CODE to the bot; it works once
+            ///   - expiresIn: seconds the code stays usable
+            internal init(
+                userUuid: Swift.String,
+                code: Swift.String,
+                expiresIn: Swift.Int
+            ) {
+                self.userUuid = userUuid
+                self.code = code
+                self.expiresIn = expiresIn
+            }
+            internal enum CodingKeys: String, CodingKey {
+                case userUuid = "user_uuid"
+                case code
+                case expiresIn = "expires_in"
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/Error`.
         internal struct _Error: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Error/error`.

@@ -134,6 +134,11 @@ internal protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /users/{uuid}/close-all`.
     /// - Remark: Generated from `#/paths//users/{uuid}/close-all/post(closeAllPositions)`.
     func closeAllPositions(_ input: Operations.CloseAllPositions.Input) async throws -> Operations.CloseAllPositions.Output
+    /// A one-time code that links a Telegram chat to the user (the user sends /start CODE to the bot).
+    ///
+    /// - Remark: HTTP `POST /users/{uuid}/telegram-link`.
+    /// - Remark: Generated from `#/paths//users/{uuid}/telegram-link/post(createTelegramLink)`.
+    func createTelegramLink(_ input: Operations.CreateTelegramLink.Input) async throws -> Operations.CreateTelegramLink.Output
     /// The system's trading state (who set it, when, why), each trade process's acknowledgement, and the users not trading normally.
     ///
     /// - Remark: HTTP `GET /control`.
@@ -535,6 +540,19 @@ extension APIProtocol {
         headers: Operations.CloseAllPositions.Input.Headers = .init()
     ) async throws -> Operations.CloseAllPositions.Output {
         try await closeAllPositions(Operations.CloseAllPositions.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// A one-time code that links a Telegram chat to the user (the user sends /start CODE to the bot).
+    ///
+    /// - Remark: HTTP `POST /users/{uuid}/telegram-link`.
+    /// - Remark: Generated from `#/paths//users/{uuid}/telegram-link/post(createTelegramLink)`.
+    internal func createTelegramLink(
+        path: Operations.CreateTelegramLink.Input.Path,
+        headers: Operations.CreateTelegramLink.Input.Headers = .init()
+    ) async throws -> Operations.CreateTelegramLink.Output {
+        try await createTelegramLink(Operations.CreateTelegramLink.Input(
             path: path,
             headers: headers
         ))

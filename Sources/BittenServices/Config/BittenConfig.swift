@@ -87,6 +87,8 @@ public struct BittenConfig: Sendable, Equatable {
     public var signalTTL: Double = 7200
     /// Where trade events are POSTed, if anywhere.
     public var webhookURL: String?
+    /// The Telegram front (`BITTEN_TELEGRAM_*`).
+    public var telegram = TelegramConfig()
     /// A crash the trade engine stages on purpose, for the fault tests only (`TradeEngine.Fault`).
     public var faultInjection: TradeEngine.Fault?
     /// Slots, maximum risk and risk multiplier per tier (config file section `tiers:`).

@@ -41,7 +41,8 @@ public enum ConfigLoader {
         "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE",
         "BITTEN_GATEWAY_ID",
         "BITTEN_MALLOC_MMAP_THRESHOLD", "BITTEN_EA_PEER_CHECK", "BITTEN_SWITCH_APPROVE_AFTER", "BITTEN_EA_NETWORKS",
-        "BITTEN_TRADE_SHARDS", "BITTEN_FAULT_INJECT", "BITTEN_SOCKET_COALESCE_MS",
+        "BITTEN_TRADE_SHARDS", "BITTEN_FAULT_INJECT", "BITTEN_SOCKET_COALESCE_MS", "BITTEN_TELEGRAM_TOKEN",
+        "BITTEN_TELEGRAM_API", "BITTEN_TELEGRAM_OPERATORS", "BITTEN_TELEGRAM_CHANNEL", "BITTEN_TELEGRAM_BITTEN_URL",
     ]
 
     /// The YAML key of a setting: `BITTEN_HTTP_PORT` → `http_port`.
@@ -359,6 +360,7 @@ public enum ConfigLoader {
             config.commandPort, config.marketPort, config.signalPort, config.confirmPort, config.signalInPort,
             config.relayPort, config.alertPort, config.queryPort, config.httpPort,
         ]
+        try applyTelegram(lookup, to: &config)
         if Set(ports).count != ports.count {
             throw ConfigError(setting: "ports", message: "two services are configured on the same port")
         }
