@@ -185,21 +185,41 @@ extension TelegramService {
         guard let user = await ask(chat, { try await $0.get("/users/\(uuid)") }) else { return }
         guard user.status == 200 else { return say(chat, Self.failure(user)) }
         let node = await ask(chat, { try await $0.get("/nodes/\(uuid)") })
-        let online = node?.status == 200 ? (node?.body["status"] as? String ?? "unknown") : "never seen"
-        let trading = user.body["trading"] as? [String: Any] ?? [:]
-        let risk = user.body["risk"] as? [String: Any] ?? [:]
-        let limits = user.body["effective_limits"] as? [String: Any] ?? [:]
+        say(
+            chat,
+            Self.statusLines(user: user.body, node: node?.status == 200 ? node?.body : nil).joined(separator: "\n"))
+    }
+
+    /// The lines of `/status` from the user's record (`GET /users/{uuid}`) and the EA's (`GET /nodes/{uuid}`).
+    static func statusLines(user: [String: Any], node: [String: Any]?) -> [String] {
+        let trading = user["trading"] as? [String: Any] ?? [:]
+        let risk = user["risk"] as? [String: Any] ?? [:]
+        let limits = user["effective_limits"] as? [String: Any] ?? [:]
+        let reason = (trading["reason"] as? String).flatMap { $0.isEmpty ? nil : " (\($0))" } ?? ""
         var lines = [
-            "EA: \(online)",
-            "Trading: \(trading["state"] as? String ?? "active")"
-                + ((trading["reason"] as? String).flatMap { $0.isEmpty ? nil : " (\($0))" } ?? ""),
-            "Slots: \(user.body["slots_used"] as? Int ?? 0) of \(user.body["slots"] as? Int ?? 0) (\(user.body["tier"] as? String ?? ""))",
-            "Trades today: \(risk["trades"] as? Int ?? 0)"
-                + ((limits["trades_per_day"] as? Int).map { " of \($0)" } ?? ""),
+            "EA: \(node?["status"] as? String ?? "never seen")",
+            "Trading: \(trading["state"] as? String ?? "active")\(reason)",
+            "Slots: \(whole(user["slots_used"]) ?? 0) of \(whole(user["slots"]) ?? 0) (\(user["tier"] as? String ?? ""))",
+            "Trades today: \(whole(risk["trades"]) ?? 0)" + (whole(limits["trades_per_day"]).map { " of \($0)" } ?? ""),
         ]
-        if let daily = limits["daily_loss"] { lines.append("Daily loss limit: \(Self.number(daily))%") }
-        if let streak = risk["loss_streak"] as? Int, streak > 0 { lines.append("Losses in a row: \(streak)") }
-        say(chat, lines.joined(separator: "\n"))
+        let equity = node?["equity"] as? Double ?? node?["balance"] as? Double
+        let start = risk["start_balance"] as? Double ?? 0
+        let today = risk["day"] as? String == RiskDay.day(of: Date().timeIntervalSince1970)
+        if let equity, start > 0, today {
+            let loss = max(0, (start - equity) / start * 100)
+            lines.append(
+                "Loss today: \(number(loss.rounded(toPlaces: 2)))%"
+                    + (limits["daily_loss"].map { " of \(number($0))% allowed" } ?? ""))
+        } else if let daily = limits["daily_loss"] {
+            lines.append("Daily loss limit: \(number(daily))%")
+        }
+        let peak = risk["equity_peak"] as? Double ?? 0
+        if let equity, peak > 0, let drawdown = limits["drawdown"] {
+            let down = max(0, (peak - equity) / peak * 100)
+            lines.append("Drawdown: \(number(down.rounded(toPlaces: 2)))% of \(number(drawdown))% allowed")
+        }
+        if let streak = whole(risk["loss_streak"]), streak > 0 { lines.append("Losses in a row: \(streak)") }
+        return lines
     }
 
     /// Operators' commands.
@@ -246,7 +266,18 @@ extension TelegramService {
         return PlainDecimal.format(value, maxFractionDigits: 5) ?? "?"
     }
 
+    /// A JSON number as an integer (JSON does not tell 10 from 10.0).
+    static func whole(_ value: Any?) -> Int? { value as? Int ?? (value as? Double).map { Int($0) } }
+
     static func money(_ value: Double) -> String {
         (value >= 0 ? "+" : "-") + (PlainDecimal.format(abs(value), maxFractionDigits: 2) ?? "?")
+    }
+}
+
+extension Double {
+    /// Rounded to `places` decimals.
+    func rounded(toPlaces places: Int) -> Double {
+        let scale = Foundation.pow(10, Double(places))
+        return (self * scale).rounded() / scale
     }
 }

@@ -1,3 +1,4 @@
+import BittenCore
 import BittenServices
 import Foundation
 import Logging
@@ -85,6 +86,29 @@ struct TelegramTests {
             TelegramService.notice("fire.rejected", ["fire_id": "F-2", "ea_message": "no money"])?.contains("no money")
                 == true)
         #expect(TelegramService.notice("user.trading", [:]) == nil)
+    }
+
+    /// `/status` from the user's and the EA's records: the EA, the state with its reason, slots, trades against the
+    /// day's limit, the loss today and the drawdown at the EA's equity against their limits.
+    @Test func statusSaysWhatIsUsedToday() {
+        let today = RiskDay.day(of: Date().timeIntervalSince1970)
+        let user: [String: Any] = [
+            "tier": "CAPTAIN", "slots": 5, "slots_used": 2,
+            "trading": ["state": "close_only", "reason": "daily loss 3.1% past 3%"],
+            "risk": ["day": today, "start_balance": 10_000.0, "equity_peak": 10_500.0, "trades": 4, "loss_streak": 2],
+            "effective_limits": ["daily_loss": 3.0, "drawdown": 10.0, "trades_per_day": 10],
+        ]
+        let lines = TelegramService.statusLines(user: user, node: ["status": "online", "equity": 9_690.0])
+        #expect(
+            lines == [
+                "EA: online", "Trading: close_only (daily loss 3.1% past 3%)", "Slots: 2 of 5 (CAPTAIN)",
+                "Trades today: 4 of 10", "Loss today: 3.1% of 3% allowed", "Drawdown: 7.71% of 10% allowed",
+                "Losses in a row: 2",
+            ], "\(lines)")
+        // No EA seen and no trade today: the limit alone.
+        let quiet = TelegramService.statusLines(
+            user: ["risk": ["day": "", "start_balance": 0.0], "effective_limits": ["daily_loss": 3.0]], node: nil)
+        #expect(quiet.first == "EA: never seen" && quiet.contains("Daily loss limit: 3%"), "\(quiet)")
     }
 
     /// The queue never sends more than its rate in any second: 45 messages at 30 a second take at least 1.4 s, and
