@@ -136,9 +136,14 @@ extension TelegramService {
         else {
             return refuse(chat, "not_your_position", "Ticket \(ticket) is not one of your open positions.")
         }
-        guard let answer = await ask(chat, { try await $0.post("/positions/\(ticket)/close") }) else { return }
+        await requestClose("/positions/\(ticket)/close", chat: chat, sent: "Close of #\(ticket) sent to your EA.")
+    }
+
+    /// A close request: `sent` when the API took it, its refusal otherwise.
+    func requestClose(_ path: String, chat: Int64, sent: String) async {
+        guard let answer = await ask(chat, { try await $0.post(path) }) else { return }
         if (200..<300).contains(answer.status) {
-            say(chat, "Close of #\(ticket) sent to your EA.")
+            say(chat, sent)
         } else {
             refuse(chat, "close_refused", Self.failure(answer))
         }
@@ -157,12 +162,7 @@ extension TelegramService {
     }
 
     func closeAll(uuid: String, chat: Int64) async {
-        guard let answer = await ask(chat, { try await $0.post("/users/\(uuid)/close-all") }) else { return }
-        if (200..<300).contains(answer.status) {
-            say(chat, "Close-all sent to your EA.")
-        } else {
-            refuse(chat, "close_refused", Self.failure(answer))
-        }
+        await requestClose("/users/\(uuid)/close-all", chat: chat, sent: "Close-all sent to your EA.")
     }
 
     /// `/stats`.

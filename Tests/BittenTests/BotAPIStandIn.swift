@@ -101,33 +101,42 @@ final class BotAPIStandIn: Sendable {
     /// Queues a text message from `chat` (a private chat: the user's id is the chat's).
     @discardableResult
     func message(from chat: Int64, _ text: String) -> Int64 {
-        shared.state.withLock { s in
-            let id = s.nextUpdateID
-            s.nextUpdateID += 1
-            s.updates.append([
-                "update_id": id,
+        queue { id in
+            [
                 "message": [
                     "message_id": Int(id), "chat": ["id": chat, "type": "private"], "from": ["id": chat],
                     "text": text,
-                ],
-            ])
-            return id
+                ]
+            ]
         }
     }
 
     /// Queues a button press by `user` on a message in `chat`.
     func press(by user: Int64, in chat: Int64, data: String) {
-        shared.state.withLock { s in
-            let id = s.nextUpdateID
-            s.nextUpdateID += 1
-            s.updates.append([
-                "update_id": id,
+        queue { id in
+            [
                 "callback_query": [
                     "id": "cb\(id)", "from": ["id": user], "data": data,
                     "message": ["message_id": 1, "chat": ["id": chat]],
-                ],
-            ])
+                ]
+            ]
         }
+    }
+
+    /// Queues an update made of its number; returns the number.
+    @discardableResult
+    func queue(_ make: (Int64) -> [String: Any]) -> Int64 {
+        shared.state.withLock { s in
+            let id = s.nextUpdateID
+            s.nextUpdateID += 1
+            s.updates.append(make(id).merging(["update_id": id]) { $1 })
+            return id
+        }
+    }
+
+    /// The texts the bot answered button presses with, in order.
+    var answers: [String] {
+        calls.filter { $0.method == "answerCallbackQuery" }.compactMap { $0.body["text"] as? String }
     }
 
     /// Fails the next `count` calls of `method`.

@@ -90,10 +90,8 @@ extension EndToEnd {
             standIn.press(by: Self.userChat, in: Self.userChat, data: "fire:SIG_TG_2:\(uuid)")
             #expect(
                 try await eventually {
-                    standIn.calls.filter { $0.method == "answerCallbackQuery" }.compactMap {
-                        $0.body["text"] as? String
-                    }
-                    .contains { $0.contains("not one of Bitten's") }
+                    standIn.answers
+                        .contains { $0.contains("not one of Bitten's") }
                 })
             // /closeall asks first; a press from another chat is refused; the owner's press closes.
             standIn.message(from: Self.userChat, "/closeall")
@@ -103,9 +101,7 @@ extension EndToEnd {
             standIn.press(by: Self.strangerChat, in: Self.userChat, data: confirm)
             #expect(
                 try await eventually {
-                    standIn.calls.filter { $0.method == "answerCallbackQuery" }.compactMap {
-                        $0.body["text"] as? String
-                    }.contains { $0.contains("Link your account first") }
+                    standIn.answers.contains { $0.contains("Link your account first") }
                 })
             standIn.press(by: Self.userChat, in: Self.userChat, data: confirm)
             #expect(try await eventually { standIn.texts(to: Self.userChat).contains("Close-all sent to your EA.") })
@@ -113,9 +109,7 @@ extension EndToEnd {
             standIn.press(by: Self.userChat, in: Self.userChat, data: confirm)
             #expect(
                 try await eventually {
-                    standIn.calls.filter { $0.method == "answerCallbackQuery" }.compactMap {
-                        $0.body["text"] as? String
-                    }.contains { $0.contains("has expired") }
+                    standIn.answers.contains { $0.contains("has expired") }
                 })
 
             // The operator halts from Telegram: fires are refused with trading_halted.
