@@ -88,6 +88,23 @@ extension FireDesk {
         return refusal
     }
 
+    /// Gives back the lots a fire held (a fire that will not be sent: its reservation was not stored).
+    func releaseConcentration(_ fireID: String) async {
+        let field = "h:" + fireID
+        let keys = concentration.withLock { state in state.holds.filter { $0.value.contains(fireID) }.map(\.key) }
+        for key in keys.sorted() {
+            await errors.attempt("concentration_release", fireID) {
+                _ = try await store.redis.evaluate(LuaScripts.resyncLots, keys: [key], args: ["", "0", "0", field])
+            }
+        }
+        concentration.withLock { state in
+            for key in keys {
+                state.holds[key]?.remove(fireID)
+                if state.holds[key]?.isEmpty == true { state.holds[key] = nil }
+            }
+        }
+    }
+
     /// Each owned shard's exact lots into the totals, and the holds they now count removed (once a second). Once a
     /// minute every key ever held is looked through as well, for holds an earlier process left (a crash).
     func resyncConcentration(at: Double) async {
@@ -101,12 +118,16 @@ extension FireDesk {
                     }() : false
             })
         else { return }
+        // Once a minute, and as soon as a shard is owned that was not looked through yet (at start the shards load
+        // after the first sweeps: a scan before that would find nothing to clear and wait a minute).
+        let owned = Set(engine.ownedShardIndices)
         let scan = concentration.withLock { state in
-            at - state.scannedAt >= 60
-                ? {
-                    state.scannedAt = at
-                    return true
-                }() : false
+            guard !owned.isEmpty, at - state.scannedAt >= 60 || !owned.isSubset(of: state.scannedShards) else {
+                return false
+            }
+            state.scannedAt = at
+            state.scannedShards = owned
+            return true
         }
         var extra: [String] = []
         if scan, let all = try? await store.redis.command(["SMEMBERS", RedisKeys.concentrationKeys]).array {
@@ -118,18 +139,21 @@ extension FireDesk {
     /// Writes the exact lots of the owned shards (`shards`: only these) for the keys they hold, held or wrote
     /// before, and `keys`.
     func resync(keys: [String], shards only: Set<Int>?, scanning: Bool = false) async {
-        let snapshots = engine.readAll { shard in
-            only.map { $0.contains(shard.index) } ?? true
-                ? [(shard.index, shard.heldLots, Set(shard.book.fires.keys))] : []
-        }
-        guard !snapshots.isEmpty else { return }
-        let (before, holds) = concentration.withLock { ($0.written, $0.holds) }
+        // The holds in Redis are read before the shards: a fire holds its lots only once its reservation is in its
+        // shard's memory, so a hold read here whose fire the shard does not know was left by a process that died
+        // before the reservation was stored (its lots were never going to be sent), and goes.
         var leftovers: [String: [String]] = [:]
         if scanning, !keys.isEmpty, let replies = try? await store.redis.pipeline(keys.map { ["HKEYS", $0] }) {
             for (key, reply) in zip(keys, replies) {
                 leftovers[key] = (reply.array ?? []).compactMap(\.string).filter { $0.hasPrefix("h:") }
             }
         }
+        let snapshots = engine.readAll { shard in
+            only.map { $0.contains(shard.index) } ?? true
+                ? [(shard.index, shard.heldLots, Set(shard.book.fires.keys))] : []
+        }
+        guard !snapshots.isEmpty else { return }
+        let (before, holds) = concentration.withLock { ($0.written, $0.holds) }
         // The holds by the shard of their fire, sorted out once (not once per shard and key).
         var holdsByShard: [Int: [String: Set<String>]] = [:]
         for (key, fires) in holds {
@@ -152,9 +176,10 @@ extension FireDesk {
                 for key in candidates.sorted() {
                     // The holds of this shard's fires that its figure now counts.
                     var clear = (own[key] ?? []).filter { known.contains($0) }
+                    // Left in Redis: counted now (known), or never to be sent (unknown to its owner).
                     for name in leftovers[key] ?? [] {
                         let fire = String(name.dropFirst(2))
-                        if TradeStore.shard(ofFire: fire) == shard, known.contains(fire) { clear.insert(fire) }
+                        if TradeStore.shard(ofFire: fire) == shard { clear.insert(fire) }
                     }
                     let value = lots[key] ?? 0
                     guard !clear.isEmpty || abs(value - (previous[key] ?? 0)) > 1e-9 || scanning else { continue }
@@ -189,6 +214,8 @@ extension FireDesk {
 struct ConcentrationState {
     /// When the totals were last written, and every key ever held last looked through.
     var syncedAt = 0.0, scannedAt = 0.0
+    /// The shards owned at that look.
+    var scannedShards: Set<Int> = []
     /// The lots each shard wrote last time, by key (a key no longer held is set to 0).
     var written: [Int: [String: Double]] = [:]
     /// Holds this process made that no resync has removed yet, by key.

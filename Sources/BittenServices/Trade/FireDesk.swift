@@ -209,20 +209,41 @@ public final class FireDesk: Service, Sendable {
                 signal, userUUID: userUUID, direction: plan.direction, at: at, deadline: deadline, plan: plan)
             let variants = Array(plan.variants.values)
             let date = RiskDay.day(of: at)
+            // The concentration totals are held while the reservation is being stored (not after it): the hold's
+            // round trip to Redis goes alongside the commit's.
+            let holding = Mutex<Task<FireRefusal?, Never>?>(nil)
+            let concentrated = !settings.concentration.isEmpty
             let done = try await guarded {
-                try await engine.perform(userUUID) {
-                    $0.reserve(
-                        fire, variants: variants, signalExpiresAt: signal.expiresAt, date: date, fields: fields,
-                        at: at, risk: risk)
-                }
+                try await engine.perform(
+                    userUUID,
+                    {
+                        $0.reserve(
+                            fire, variants: variants, signalExpiresAt: signal.expiresAt, date: date, fields: fields,
+                            at: at, risk: risk)
+                    },
+                    decided: { value in
+                        guard concentrated, case .reserved(let fireID, let key) = value,
+                            let lot = plan.variants[key]?.lot
+                        else { return }
+                        holding.withLock {
+                            $0 = Task {
+                                await self.holdConcentration(
+                                    fireID: fireID, symbol: signal.symbol, signalID: signalID, lot: lot,
+                                    signalExpiresAt: signal.expiresAt, at: at)
+                            }
+                        }
+                    })
             }
+            let held = holding.withLock { $0 }
             switch done.value {
             case .reserved(let fireID, let key):
                 guard let variant = plan.variants[key] else {
                     throw refuse(.storeUnavailable, "fire \(fireID) reserved with an unknown size '\(key)'")
                 }
                 if let notStored = done.notStored {
-                    // Never sent: rejected (with the next commit that succeeds), so the user may fire again.
+                    // Never sent: rejected (with the next commit that succeeds), so the user may fire again; its
+                    // lots held alongside the commit go back.
+                    if let held, await held.value == nil { await releaseConcentration(fireID) }
                     try? engine.apply(userUUID) {
                         $0.sendFailed(fireID, reason: "not sent: \(notStored.message)", at: at)
                     }
@@ -235,10 +256,7 @@ public final class FireDesk: Service, Sendable {
                     record[variant.fields[i]] = variant.fields[i + 1]
                 }
                 if let recorder { traceChecks(recorder, fireID: fireID, record: record, userUUID: userUUID, at: at) }
-                if let refusal = await holdConcentration(
-                    fireID: fireID, symbol: signal.symbol, signalID: signalID, lot: variant.lot,
-                    signalExpiresAt: signal.expiresAt, at: at)
-                {
+                if let refusal = await held?.value {
                     await errors.attempt("reject_unsent_fire", fireID) {
                         try engine.apply(userUUID) {
                             $0.sendFailed(fireID, reason: "not sent: \(refusal.description)", at: self.now())

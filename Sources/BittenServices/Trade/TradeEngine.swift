@@ -195,8 +195,11 @@ public final class TradeEngine: Service, Sendable {
     }
 
     /// Applies `body` to the user's shard and returns once what it changed is stored. Throws only when the
-    /// shard is not available here (nothing was applied).
-    public func perform<T: Sendable>(_ uuid: String, _ body: (inout TradeShard) -> T)
+    /// shard is not available here (nothing was applied). `decided` sees the body's result as soon as it is
+    /// decided, outside the lane's lock, while the commit is still under way (work that can go alongside it).
+    public func perform<T: Sendable>(
+        _ uuid: String, _ body: (inout TradeShard) -> T, decided: ((T) -> Void)? = nil
+    )
         async throws(TradeEngineUnavailable) -> Performed<T>
     {
         let lane = lane(uuid)
@@ -211,6 +214,7 @@ public final class TradeEngine: Service, Sendable {
                     state.waiters.append(continuation)
                     return true
                 }
+                if registered != nil, let decided, let value { decided(value) }
                 switch registered {
                 case nil: continuation.resume(throwing: unavailable(lane))
                 case true?: commitWake.signal()
