@@ -45,6 +45,8 @@ extension Bench {
         }
 
         func run() async throws {
+            // The config file the controls' servers read goes with the run.
+            defer { try? FileManager.default.removeItem(atPath: Self.controlsFile) }
             switch controls {
             case .off, .on:
                 _ = try await measure(controlsOn: controls == .on, burstToo: burst > 0)
@@ -77,6 +79,9 @@ extension Bench {
             }
         }
 
+        /// The config file of the servers with the controls on (their tiers' risk limits).
+        static var controlsFile: String { NSTemporaryDirectory() + "bitten-bench-controls-\(getpid()).yaml" }
+
         /// The middle value (the mean of the two middle ones for an even count).
         static func median(_ values: [Double]) -> Double {
             let sorted = values.sorted()
@@ -99,7 +104,7 @@ extension Bench {
                 ]
             default: break
             }
-            let path = NSTemporaryDirectory() + "bitten-bench-controls-\(getpid()).yaml"
+            let path = Self.controlsFile
             try """
             tiers:
               COMMANDER: {daily_loss: 90, drawdown: 90, open_risk: 100, exposure_lots: 1000000, trades_per_day: 1000000,
