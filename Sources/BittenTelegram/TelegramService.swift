@@ -46,7 +46,7 @@ public final class TelegramService: Service, Sendable {
     /// Everything the bot sends.
     public let outbox: BotOutbox
     let handled = Counter(label: "bitten_telegram_updates_total")
-    let refusals = Mutex<[String: Counter]>([:])
+    let refusals = CounterFamily("bitten_telegram_refused_total", dimension: "reason")
 
     /// A Telegram front: the Bot API `api`, Bitten's API `bitten`, its state in `store`, signals read from `signals`,
     /// trade events from `redisURL`'s `bitten:events` (nil: no notifications).
@@ -152,13 +152,7 @@ public final class TelegramService: Service, Sendable {
 
     /// A refusal: one line to the chat, counted by its reason.
     func refuse(_ chat: Int64?, _ reason: String, _ message: String) {
-        let counter = refusals.withLock { counters in
-            if let counter = counters[reason] { return counter }
-            let counter = Counter(label: "bitten_telegram_refused_total", dimensions: [("reason", reason)])
-            counters[reason] = counter
-            return counter
-        }
-        counter.increment()
+        refusals.increment(reason)
         logger.info(
             "Telegram input refused", metadata: ["bitten.reason": "\(reason)", "bitten.telegram.chat": "\(chat ?? 0)"])
         if let chat { say(chat, message) }

@@ -34,7 +34,7 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
     private let wake = WakeSignal()
     private let reviewInterval: Duration
     private let queryMetrics: WireMetrics?
-    private let alertCounters = Mutex<[String: Counter]>([:])
+    private let alertCounters = CounterFamily("bitten_citadel_alerts_total", dimension: "kind")
     /// The MetaTrader name of the analysis timeframe (OHLC bars of other timeframes are only kept).
     private let timeframe: String
 
@@ -195,14 +195,7 @@ public final class CitadelService: Service, ProtectionScorer, Sendable {
         wake.signal()
     }
 
-    private func counter(_ kind: String) -> Counter {
-        alertCounters.withLock { counters in
-            if let counter = counters[kind] { return counter }
-            let counter = Counter(label: "bitten_citadel_alerts_total", dimensions: [("kind", kind)])
-            counters[kind] = counter
-            return counter
-        }
-    }
+    private func counter(_ kind: String) -> Counter { alertCounters.counter(kind) }
 
     private func store() async {
         guard let redis else { return pending.withLock { $0 = [] } }

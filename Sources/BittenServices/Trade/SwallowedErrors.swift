@@ -8,7 +8,7 @@ import Synchronization
 public final class SwallowedErrors: Sendable {
     private let logger: Logger
     private let throttle = LogThrottle(limit: 20, window: 60)
-    private let counters = Mutex<[String: Counter]>([:])
+    private let counters = CounterFamily("bitten_trade_errors_total", dimension: "operation")
 
     /// Errors logged to `logger`.
     public init(logger: Logger) { self.logger = logger }
@@ -29,13 +29,7 @@ public final class SwallowedErrors: Sendable {
 
     /// Counts and logs one failure.
     public func note(_ operation: String, _ error: any Error, _ context: String = "") {
-        let counter = counters.withLock { c in
-            if let counter = c[operation] { return counter }
-            let counter = Counter(label: "bitten_trade_errors_total", dimensions: [("operation", operation)])
-            c[operation] = counter
-            return counter
-        }
-        counter.increment()
+        counters.increment(operation)
         if let suppressed = throttle.allow() {
             logger.warning(
                 "trade path: \(operation) failed",
