@@ -128,7 +128,8 @@ extension EndToEnd {
             let (fireStatus, fire) = try await HTTP.sendJSON(
                 "POST", api + "/fire/CLUSTER_1", body: #"{"user_uuid":"\#(trader)"}"#)
             #expect(fireStatus == 201, "\(fire)\n\(bitten.logTail())")
-            #expect(fleet.receivedFires(for: trader).first?.symbol == "EURUSD.r")
+            // The EA reads its commands on its next chart tick (the v2.05): received soon after the 201, not at it.
+            #expect(try await eventually(.seconds(5)) { fleet.receivedFires(for: trader).first?.symbol == "EURUSD.r" })
             var ticket = 0
             #expect(
                 try await eventually {

@@ -21,7 +21,7 @@ extension FireDesk {
         fireID: String, record: [String: String], user: ShardUser?, system: TradingState?,
         settings: TradeSettings, at: Double
     ) -> FlightRecorder.Step {
-        let n = { (value: Double) in PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
+        let n = TradeShard.number
         var fields = record
         fields["fire_id"] = nil
         fields["state"] = nil
