@@ -257,6 +257,30 @@ struct APIHandlerTests {
         #expect(source == OpenAPIDocument.yaml, "openapi.yaml changed since `make openapi`: run it, commit Generated/")
     }
 
+    /// The fire path maps a fire record to the API's `Fire` field by field (`Contract.fire`): it must give what the
+    /// trip through JSON gives, for every state and kind, with every field set and with only the required ones, and
+    /// refuse a kind the document does not list.
+    @Test func theDirectFireMappingGivesWhatTheJSONContractGives() throws {
+        let full = FakeTradeDesk.record(id: "F-1", "SIG_1", "user_a1")
+        var bare = try #require(FireRecord(hash: ["state": "pending", "user_uuid": "user_b2", "fire_id": "F-2"]))
+        bare.duplicate = true
+        for base in [full, bare] {
+            for state in FireState.allCases {
+                for kind in ["fire", "close"] {
+                    var record = base
+                    record.state = state
+                    record.kind = kind
+                    let viaJSON: Components.Schemas.Fire = try Contract.convert(record)
+                    #expect(try Contract.fire(record) == viaJSON, "\(state) \(kind)")
+                }
+            }
+        }
+        var odd = full
+        odd.kind = "modify"
+        #expect(throws: Contract.Violation.self) { try Contract.fire(odd) }
+        #expect(throws: Contract.Violation.self) { let _: Components.Schemas.Fire = try Contract.convert(odd) }
+    }
+
     /// The generated types keep only the fields the document lists: every field a record encodes must be there,
     /// or the API would silently drop it.
     @Test func theDocumentListsEveryFieldOfTheRecords() throws {

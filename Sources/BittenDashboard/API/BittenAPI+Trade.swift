@@ -59,7 +59,7 @@ extension BittenAPI {
         let signalID = try Self.validRecordID(input.path.signalId, "signal")
         do {
             let record = try await trade().fire(signalID: signalID, userUUID: try Self.validUUID(user))
-            let fire: Components.Schemas.Fire = try Contract.convert(record)
+            let fire = try Contract.fire(record)
             return record.duplicate ? .ok(.init(body: .json(fire))) : .created(.init(body: .json(fire)))
         } catch let refusal as FireRefusal {
             throw APIError(refusal)
@@ -72,7 +72,7 @@ extension BittenAPI {
         return .ok(
             .init(
                 body: .json(
-                    .init(limit: page.limit, offset: page.offset, fires: try Contract.convert(fires)))))
+                    .init(limit: page.limit, offset: page.offset, fires: try Contract.fires(fires)))))
     }
 
     func getFire(_ input: Operations.GetFire.Input) async throws -> Operations.GetFire.Output {
@@ -80,13 +80,13 @@ extension BittenAPI {
         guard let record = try await trade().fireRecord(id) else {
             throw APIError(.notFound, code: "fire_not_found", "no fire \(id)")
         }
-        return .ok(.init(body: .json(try Contract.convert(record))))
+        return .ok(.init(body: .json(try Contract.fire(record))))
     }
 
     func closePosition(_ input: Operations.ClosePosition.Input) async throws -> Operations.ClosePosition.Output {
         do {
             let record = try await trade().close(ticket: try Self.validTicket(input.path.ticket))
-            return .accepted(.init(body: .json(try Contract.convert(record))))
+            return .accepted(.init(body: .json(try Contract.fire(record))))
         } catch let refusal as FireRefusal {
             throw APIError(refusal)
         }
@@ -97,7 +97,7 @@ extension BittenAPI {
     {
         do {
             let records = try await trade().closeAll(userUUID: try Self.validUUID(input.path.uuid))
-            return .accepted(.init(body: .json(.init(closes: try Contract.convert(records)))))
+            return .accepted(.init(body: .json(.init(closes: try Contract.fires(records)))))
         } catch let refusal as FireRefusal {
             throw APIError(refusal)
         }
