@@ -36,12 +36,18 @@ struct FlightRecorderTests {
             let ttl = try await redis.command(["TTL", key]).int ?? -1
             #expect(ttl > 29 * 86_400 && ttl <= 30 * 86_400, "\(key): \(ttl)")
         }
-        // Bounded: a fire keeps about its last maxFireSteps steps (Redis trims whole nodes: "~").
-        for i in 0..<(FlightRecorder.maxFireSteps * 3) { recorder.fire("F-3", "answer", at: Double(i), [:]) }
+        // A fire's checks and its command, recorded in one flush, share one stream entry.
+        #expect(try await redis.command(["XLEN", "trace:fire:F-1"]).int == 1)
+        // Bounded: a fire's stream keeps about maxFireSteps entries (Redis trims whole nodes: "~"), and the reader
+        // gives its last maxFireSteps steps.
+        let many = FlightRecorder.maxFireSteps * FlightRecorder.stepsPerEntry * 3
+        for i in 0..<many { recorder.fire("F-3", "answer", at: Double(i), [:]) }
         await recorder.flush()
         let kept = try await reader.fire("F-3")
-        #expect(kept.count >= FlightRecorder.maxFireSteps && kept.count < FlightRecorder.maxFireSteps * 2)
-        #expect(kept.last?.at == Double(FlightRecorder.maxFireSteps * 3 - 1), "the newest are kept")
+        #expect(kept.count == FlightRecorder.maxFireSteps)
+        #expect(kept.last?.at == Double(many - 1) && kept.first?.at == Double(many - FlightRecorder.maxFireSteps))
+        let length = try await redis.command(["XLEN", "trace:fire:F-3"]).int ?? 0
+        #expect(length >= FlightRecorder.maxFireSteps && length < FlightRecorder.maxFireSteps * 2, "\(length)")
     }
 
     @Test func whatRedisCouldNotTakeIsKeptUpToTheBound() async throws {

@@ -8,12 +8,15 @@ import Synchronization
 
 /// The flight recorder: every step of a signal and of each fire made of it, kept 30 days in Redis streams
 /// (`trace:signal:{id}` for the intake and the refused attempts, `trace:fire:{id}` for a fire's checks, the command
-/// as sent, the EA's answers, the close; `trace:signal:{id}:fires`, the fires of the signal). Each is bounded.
+/// as sent, the EA's answers, the close; `trace:signal:{id}:fires`, the fires of the signal). Each is bounded. A trace's steps written by one flush share
+/// one stream entry (`step`, `at`, `data` for each, in order; at most `stepsPerEntry`), so a fire's checks and its
+/// command as sent cost one XADD.
 ///
 /// Recording costs the fire path one append to a buffer in memory: a step, or what a step is made of (`later`:
 /// its inputs, made into steps at the flush, so that the fire path and the trade engine's commits only copy
-/// values). A background task writes the buffer every `flushInterval`, in pipelines of at most `chunk` steps, and
-/// lets other tasks run between chunks, so that a flush never holds a thread of the shared pool for long. When
+/// values). A background task writes the buffer every `flushInterval`, in pipelines of at most `chunk` steps made on
+/// a thread of the recorder's own at the lowest CPU priority, so that a flush never takes a thread of the shared pool
+/// from the fire path. When
 /// Redis is away the buffer keeps up to `maxBuffered` entries, then drops the oldest ones and counts them
 /// (`bitten_trace_dropped_total`): the trace never holds a fire back.
 public final class FlightRecorder: Service, Sendable {
@@ -46,6 +49,8 @@ public final class FlightRecorder: Service, Sendable {
     let flushInterval: Duration
     let maxBuffered: Int
     let buffer = Mutex<[Pending]>([])
+    /// Where the steps and their text are made (a thread of its own, at the lowest priority).
+    let thread = BackgroundThread()
     /// The most steps one pipeline of a flush writes.
     static let chunk = 64
     let dropped = Counter(label: "bitten_trace_dropped_total")
@@ -101,79 +106,117 @@ public final class FlightRecorder: Service, Sendable {
         if overflow > 0 { dropped.increment(by: overflow) }
     }
 
-    /// Writes what is buffered, `chunk` steps per pipeline, letting other tasks run between chunks; on failure
-    /// the steps not written go back in front of the buffer.
+    /// Writes what is buffered, `chunk` steps per pipeline; on failure the steps not written go back in front of
+    /// the buffer. The steps and their text are made on the recorder's own low-priority thread (`BackgroundThread`):
+    /// on a busy machine that work waits for the time the fire path leaves over, instead of taking a thread of the
+    /// shared pool from it every flush.
     public func flush() async {
         let pending = buffer.withLock { entries -> [Pending] in
             defer { entries.removeAll(keepingCapacity: true) }
             return entries
         }
         guard !pending.isEmpty else { return }
+        let chunks: [Chunk]
+        do {
+            chunks = try await thread.run { Self.prepare(pending) }
+        } catch {
+            // The thread is gone (shutdown): the entries stay for the last flush's next try.
+            enqueue(front: pending, back: [])
+            return
+        }
+        for (index, chunk) in chunks.enumerated() {
+            do {
+                for reply in try await redis.pipeline(chunk.commands) { try reply.orThrow() }
+                written.increment(by: chunk.steps.count)
+                board.count(Self.name, in: chunk.steps.count, out: chunk.steps.count)
+            } catch {
+                board.count(Self.name, errors: 1)
+                let left = chunks[index...].flatMap(\.steps)
+                enqueue(front: left.map { .step($0) }, back: [])
+                logger.warning(
+                    "trace not written; kept for the next try",
+                    metadata: ["bitten.error": "\(error)", "bitten.trace.steps": "\(left.count)"])
+                return
+            }
+        }
+    }
+
+    /// At most `chunk` steps and the commands that write them (one pipeline).
+    struct Chunk: Sendable {
+        var steps: [Step]
+        var commands: [[String]]
+    }
+
+    /// The buffered entries as steps (those recorded as inputs made now), in pipelines of `chunk` steps.
+    static func prepare(_ pending: [Pending]) -> [Chunk] {
         var steps: [Step] = []
         steps.reserveCapacity(pending.count)
-        for (index, entry) in pending.enumerated() {
+        for entry in pending {
             switch entry {
             case .step(let step): steps.append(step)
             case .later(let make): steps += make()
             }
-            if index % Self.chunk == Self.chunk - 1 { await Task.yield() }
         }
-        var start = 0
-        while start < steps.count {
-            let end = min(steps.count, start + Self.chunk)
-            do {
-                try await write(steps[start..<end])
-            } catch {
-                board.count(Self.name, errors: 1)
-                enqueue(front: steps[start...].map { .step($0) }, back: [])
-                logger.warning(
-                    "trace not written; kept for the next try",
-                    metadata: ["bitten.error": "\(error)", "bitten.trace.steps": "\(steps.count - start)"])
-                return
-            }
-            start = end
-            await Task.yield()
+        return stride(from: 0, to: steps.count, by: chunk).map { start in
+            let part = Array(steps[start..<min(steps.count, start + chunk)])
+            return Chunk(steps: part, commands: commands(for: part))
         }
     }
 
-    /// One pipeline: each step appended to its stream, the fires listed under their signals, the keys' lifetimes.
-    private func write(_ steps: ArraySlice<Step>) async throws {
-        var commands: [[String]] = []
-        commands.reserveCapacity(steps.count * 2)
-        var expiring: Set<String> = []
-        let ttl = String(Self.retention)
+    /// The most steps one stream entry holds (a trace's steps of one flush share an entry, up to this many).
+    static let stepsPerEntry = 8
+
+    /// One pipeline: the steps of each trace appended as one stream entry per trace (its steps one after the other,
+    /// `step`, `at`, `data` each), the fires listed under their signals with one ZADD per signal, the keys'
+    /// lifetimes. A fire's checks and its command as sent, recorded together, cost one XADD instead of two.
+    static func commands(for steps: [Step]) -> [[String]] {
+        var byKey: [String: [Step]] = [:]
+        var keyOrder: [String] = []
+        var listed: [String: [String]] = [:]
+        var listOrder: [String] = []
         for step in steps {
-            var data = step.fields
-            data["step"] = step.step
-            let json = Self.json(data)
-            let at = PlainDecimal.format(step.at, maxFractionDigits: 6) ?? "0"
+            let key: String
             if let fire = step.fireID {
-                let key = RedisKeys.fireTrace(fire)
-                commands.append([
-                    "XADD", key, "MAXLEN", "~", String(Self.maxFireSteps), "*", "step", step.step, "at", at, "data",
-                    json,
-                ])
-                expiring.insert(key)
+                key = RedisKeys.fireTrace(fire)
                 if let signal = step.signalID {
                     let list = RedisKeys.signalTraceFires(signal)
-                    commands.append(["ZADD", list, at, fire])
-                    commands.append(["ZREMRANGEBYRANK", list, "0", String(-Self.maxSignalSteps - 1)])
-                    expiring.insert(list)
+                    if listed[list] == nil { listOrder.append(list) }
+                    listed[list, default: []] += [Self.at(step.at), fire]
                 }
             } else if let signal = step.signalID {
-                let key = RedisKeys.signalTrace(signal)
-                commands.append([
-                    "XADD", key, "MAXLEN", "~", String(Self.maxSignalSteps), "*", "step", step.step, "at", at, "data",
-                    json,
-                ])
-                expiring.insert(key)
+                key = RedisKeys.signalTrace(signal)
+            } else {
+                continue
             }
+            if byKey[key] == nil { keyOrder.append(key) }
+            byKey[key, default: []].append(step)
         }
-        for key in expiring.sorted() { commands.append(["EXPIRE", key, ttl]) }
-        for reply in try await redis.pipeline(commands) { try reply.orThrow() }
-        written.increment(by: steps.count)
-        board.count(Self.name, in: steps.count, out: steps.count)
+        var commands: [[String]] = []
+        commands.reserveCapacity(keyOrder.count * 2 + listOrder.count * 3)
+        let ttl = String(Self.retention)
+        for key in keyOrder {
+            let keySteps = byKey[key]!
+            let bound = keySteps[0].fireID != nil ? Self.maxFireSteps : Self.maxSignalSteps
+            for start in stride(from: 0, to: keySteps.count, by: Self.stepsPerEntry) {
+                var add = ["XADD", key, "MAXLEN", "~", String(bound), "*"]
+                for step in keySteps[start..<min(keySteps.count, start + Self.stepsPerEntry)] {
+                    var data = step.fields
+                    data["step"] = step.step
+                    add += ["step", step.step, "at", Self.at(step.at), "data", Self.json(data)]
+                }
+                commands.append(add)
+            }
+            commands.append(["EXPIRE", key, ttl])
+        }
+        for list in listOrder {
+            commands.append(["ZADD", list] + listed[list]!)
+            commands.append(["ZREMRANGEBYRANK", list, "0", String(-Self.maxSignalSteps - 1)])
+            commands.append(["EXPIRE", list, ttl])
+        }
+        return commands
     }
+
+    static func at(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 6) ?? "0" }
 
     /// Writes the buffer every `flushInterval` until shutdown, then once more.
     public func run() async throws {
@@ -186,6 +229,7 @@ public final class FlightRecorder: Service, Sendable {
         } onGracefulShutdown: {
         }
         await flush()
+        await thread.shutdown()
         board.set(Self.name, .stopped)
     }
 
@@ -212,7 +256,7 @@ public struct TraceReader: Sendable {
 
     /// A fire's steps, oldest first.
     public func fire(_ fireID: String) async throws -> [Entry] {
-        try await entries(RedisKeys.fireTrace(fireID))
+        try await entries(RedisKeys.fireTrace(fireID), keep: FlightRecorder.maxFireSteps)
     }
 
     /// A signal's own steps, oldest first, and its fires (oldest first, `offset` and `limit` of them).
@@ -224,17 +268,38 @@ public struct TraceReader: Sendable {
             ["ZCARD", RedisKeys.signalTraceFires(signalID)],
         ])
         let fires = (try replies[0].orThrow().array ?? []).compactMap(\.string)
-        return (try await entries(RedisKeys.signalTrace(signalID)), fires, try replies[1].orThrow().int ?? 0)
+        return (
+            try await entries(RedisKeys.signalTrace(signalID), keep: FlightRecorder.maxSignalSteps), fires,
+            try replies[1].orThrow().int ?? 0
+        )
     }
 
-    func entries(_ key: String) async throws -> [Entry] {
-        StreamEntry.list(try await redis.command(["XRANGE", key, "-", "+"])).compactMap { entry in
-            guard let step = entry["step"], let at = entry["at"].flatMap(Double.init) else { return nil }
-            let data =
-                entry["data"].flatMap {
-                    try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String]
-                } ?? [:]
-            return Entry(step: step, at: at, data: data)
+    /// A trace's steps, oldest first: each entry holds one or more (`step`, `at`, `data`, …), the latest
+    /// `maxFireSteps` of a fire (its stream is trimmed by entries, which hold up to `stepsPerEntry` steps each).
+    func entries(_ key: String, keep: Int = .max) async throws -> [Entry] {
+        var steps: [Entry] = []
+        for entry in StreamEntry.list(try await redis.command(["XRANGE", key, "-", "+"])) {
+            var current: (step: String, at: Double?, data: [String: String])?
+            func close() {
+                if let done = current, let at = done.at {
+                    steps.append(Entry(step: done.step, at: at, data: done.data))
+                }
+                current = nil
+            }
+            for (name, value) in entry.fields {
+                switch name {
+                case "step":
+                    close()
+                    current = (value, nil, [:])
+                case "at": current?.at = Double(value)
+                case "data":
+                    current?.data =
+                        (try? JSONSerialization.jsonObject(with: Data(value.utf8)) as? [String: String]) ?? [:]
+                default: continue
+                }
+            }
+            close()
         }
+        return steps.count > keep ? Array(steps.suffix(keep)) : steps
     }
 }
