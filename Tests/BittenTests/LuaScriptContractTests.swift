@@ -70,10 +70,10 @@ import Testing
         let key = "concentration:symbol:EURUSD"
         _ = try await redis.run(LuaScripts.resyncLots, [key], ["0", "1.5", "0"])
         _ = try await redis.run(LuaScripts.resyncLots, [key], ["7", "2", "0"])
-        let held = try await redis.run(LuaScripts.holdLots, [key], ["h:F-1-03-1", "1.5", "5", "0"]).array ?? []
+        let held = try await redis.run(LuaScripts.holdLots, [key], ["5", "0", "h:F-1-03-1", "1.5"]).array ?? []
         #expect(held.first?.int == 1 && held.last?.string == "5", "3.5 + 1.5 = 5: at the limit, held")
         #expect(try redis.connection.command(["HGET", key, "h:F-1-03-1"]).string == "1.5")
-        let refused = try await redis.run(LuaScripts.holdLots, [key], ["h:F-1-03-2", "0.01", "5", "0"]).array ?? []
+        let refused = try await redis.run(LuaScripts.holdLots, [key], ["5", "0", "h:F-1-03-2", "0.01"]).array ?? []
         #expect(refused.first?.int == 0 && refused.last?.string == "5", "past the limit: refused, nothing added")
         #expect(try redis.connection.command(["HEXISTS", key, "h:F-1-03-2"]).int == 0)
         #expect(try redis.connection.command(["TTL", key]).int == -1)
@@ -83,14 +83,24 @@ import Testing
         #expect(total.string == "5" && stillHeld == 0)
         // The fire's position closes: shard 3 at 0; only a release of a hold: "" leaves the shards' fields.
         #expect(try await redis.run(LuaScripts.resyncLots, [key], ["3", "0", "0"]).string == "3.5")
-        _ = try await redis.run(LuaScripts.holdLots, [key], ["h:F-1-00-9", "1", "5", "0"])
+        _ = try await redis.run(LuaScripts.holdLots, [key], ["5", "0", "h:F-1-00-9", "1"])
         #expect(try await redis.run(LuaScripts.resyncLots, [key], ["", "0", "0", "h:F-1-00-9"]).string == "3.5")
         // Everything at 0: the key goes.
         _ = try await redis.run(LuaScripts.resyncLots, [key], ["0", "0", "0"])
         #expect(try await redis.run(LuaScripts.resyncLots, [key], ["7", "0", "0"]).string == "0")
         #expect(try redis.connection.command(["EXISTS", key]).int == 0)
-        _ = try await redis.run(LuaScripts.holdLots, ["concentration:signal:S"], ["h:F-1-01-1", "0.2", "1", "600"])
+        _ = try await redis.run(LuaScripts.holdLots, ["concentration:signal:S"], ["1", "600", "h:F-1-01-1", "0.2"])
         #expect((try redis.connection.command(["TTL", "concentration:signal:S"]).int ?? 0) > 500)
+        // Several fires in one call, in order: the second would pass the limit and is refused; the third, smaller,
+        // still fits; the total counts the held ones only.
+        let batch =
+            try await redis.run(
+                LuaScripts.holdLots, ["concentration:symbol:GBPUSD"],
+                ["1", "0", "h:F-1-02-1", "0.6", "h:F-1-02-2", "0.5", "h:F-1-02-3", "0.4"]
+            ).array ?? []
+        #expect(batch.map { $0.int.map(String.init) ?? $0.string ?? "?" } == ["1", "0.6", "0", "0.6", "1", "1"])
+        #expect(try redis.connection.command(["HGET", "concentration:symbol:GBPUSD", "total"]).string == "1")
+        #expect(try redis.connection.command(["HEXISTS", "concentration:symbol:GBPUSD", "h:F-1-02-2"]).int == 0)
     }
 
     @Test func releaseLeaseOnlyForItsHolder() async throws {

@@ -5,7 +5,8 @@ import Redis
 
 /// The service's concentration limits on the fire desk. A fire holds its lots against the symbol's and the signal's
 /// totals across all users after its reservation and before its send: one Lua step per key (`hold_lots`: the running
-/// total plus the lots must stay within the limit; the hold is a field of its own, `h:FIRE_ID`), both keys at once.
+/// total plus the lots must stay within the limit; the hold is a field of its own, `h:FIRE_ID`), both keys at once,
+/// each step carrying every fire's hold that arrived while the key's previous step was on its way (`LotHolds`).
 /// Once a second the owner of each shard writes its exact lots (open positions and fires in flight, from memory)
 /// into its field and removes the holds that figure now counts, in one Lua step per key (`resync_lots`): the lots of
 /// fires that ended come off, and a hold is never counted twice.
@@ -25,52 +26,31 @@ extension FireDesk {
             let ttl = max(60, Int(signalExpiresAt - at) + 2 * 86_400)
             checks.append((RedisKeys.concentrationSignal(signalID), limit, ttl, "signal \(signalID)"))
         }
-        // Every key at once (each its own step; a key refused gives the holds of the others back).
-        let replies = await withTaskGroup(of: (Int, Result<RedisReply, any Error>).self) { group in
-            for (index, check) in checks.enumerated() {
-                group.addTask {
-                    do {
-                        return (
-                            index,
-                            .success(
-                                try await self.store.redis.evaluate(
-                                    LuaScripts.holdLots, keys: [check.key],
-                                    args: [field, self.n(lot), self.n(check.limit), String(check.ttl)]))
-                        )
-                    } catch {
-                        return (index, .failure(error))
-                    }
-                }
-            }
-            var replies: [Int: Result<RedisReply, any Error>] = [:]
-            for await (index, reply) in group { replies[index] = reply }
-            return replies
-        }
+        // Every key at once, each gathered with the other fires' holds on it (`LotHolds`); a key refused gives the
+        // holds of the others back.
+        let replies = await lotHolds.hold(
+            checks.map { check in
+                (
+                    check.key,
+                    LotHolds.Request(field: field, lots: lot, limit: check.limit, ttl: check.ttl, deliver: { _ in })
+                )
+            })
         var held: [String] = []
         var refusal: FireRefusal?
-        for (index, check) in checks.enumerated() {
-            switch replies[index] {
-            case .success(let reply)?:
-                let parts = reply.array ?? []
-                guard parts.count == 2, let total = parts[1].string.flatMap(Double.init) else {
-                    refusal = refusal ?? FireRefusal(.storeUnavailable, "the concentration totals answered \(reply)")
-                    continue
-                }
-                if parts[0].int == 1 {
-                    held.append(check.key)
-                } else {
-                    refusal =
-                        refusal
-                        ?? FireRefusal(
-                            .concentrationLimit,
-                            "\(check.what) has \(n(total)) lots open or in flight across all users; \(n(lot)) more would pass the limit of \(n(check.limit))"
-                        )
-                }
-            case .failure(let error)?:
+        for (check, reply) in zip(checks, replies) {
+            switch reply {
+            case .success(let answer) where answer.held:
+                held.append(check.key)
+            case .success(let answer):
+                refusal =
+                    refusal
+                    ?? FireRefusal(
+                        .concentrationLimit,
+                        "\(check.what) has \(n(answer.total)) lots open or in flight across all users; \(n(lot)) more would pass the limit of \(n(check.limit))"
+                    )
+            case .failure(let error):
                 refusal =
                     refusal ?? FireRefusal(.storeUnavailable, "the concentration totals could not be read: \(error)")
-            case nil:
-                refusal = refusal ?? FireRefusal(.storeUnavailable, "the concentration totals did not answer")
             }
         }
         if refusal != nil {

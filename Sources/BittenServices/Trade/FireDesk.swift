@@ -29,6 +29,8 @@ public final class FireDesk: Service, Sendable {
     let limitSweptAt = Mutex(0.0)
     /// The concentration totals this process holds and writes.
     let concentration = Mutex(ConcentrationState())
+    /// The concentration holds on their way to Redis, gathered per key.
+    let lotHolds: LotHolds
     let errors: SwallowedErrors
     /// Where requests for users of shards another process owns go (nil: refused here, `store_unavailable`).
     let router: ShardRouter?
@@ -58,6 +60,7 @@ public final class FireDesk: Service, Sendable {
         self.logger = logger
         self.now = now
         self.errors = SwallowedErrors(logger: logger)
+        self.lotHolds = LotHolds(redis: store.redis)
         var outcomes: [String: Counter] = [:]
         for outcome in ["sent", "duplicate", "refused", "send_failed", "timed_out", "close_sent"] {
             outcomes[outcome] = Counter(label: "bitten_fires_total", dimensions: [("outcome", outcome)])

@@ -1,0 +1,52 @@
+import BittenTestSupport
+import Foundation
+import Logging
+import Redis
+import Synchronization
+import Testing
+
+@testable import BittenServices
+
+/// The concentration holds gathered per key, against real Redis: many fires holding at once on one key get exactly
+/// as many holds as the limit allows, in far fewer `hold_lots` calls than fires; each answer reaches its own fire.
+@Suite("Concentration holds gathered per key (real Redis)")
+struct LotHoldsTests {
+    @Test func concurrentHoldsOnOneKeyAreGatheredAndStopExactlyAtTheLimit() async throws {
+        let server = try RedisServerProcess()
+        defer { server.stop() }
+        let url = try RedisURL(parsing: server.url)
+        let redis = RedisClient(url: url, poolSize: 2, logger: Logger(label: "bitten.test"))
+        defer { redis.shutdown() }
+        let probe = try RedisConnection(url: url)
+        let holds = LotHolds(redis: redis)
+        let key = "concentration:symbol:EURUSD"
+        _ = try probe.command(["CONFIG", "RESETSTAT"])
+        let fires = 400
+        let answers = await withTaskGroup(of: (Int, Bool).self) { group in
+            for i in 0..<fires {
+                group.addTask {
+                    let reply = await holds.hold([
+                        (key, LotHolds.Request(field: "h:F-\(i)", lots: 0.1, limit: 10, ttl: 0, deliver: { _ in }))
+                    ])
+                    guard case .success(let answer)? = reply.first else { return (i, false) }
+                    return (i, answer.held)
+                }
+            }
+            var answers: [Int: Bool] = [:]
+            for await (i, held) in group { answers[i] = held }
+            return answers
+        }
+        let held = answers.filter(\.value).map(\.key)
+        #expect(answers.count == fires)
+        #expect(held.count == 100, "10 lots of 0.1: exactly 100 holds")
+        #expect(Double(try probe.command(["HGET", key, "total"]).string ?? "") == 10)
+        // Each fire's answer is its own: the fires told "held" are exactly the fields in the hash.
+        let fields = Set(
+            (try probe.command(["HKEYS", key]).array ?? []).compactMap(\.string).filter { $0.hasPrefix("h:") })
+        #expect(fields == Set(held.map { "h:F-\($0)" }))
+        let stats = try probe.command(["INFO", "commandstats"]).string ?? ""
+        let line = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_evalsha:") } ?? ""
+        let calls = Int(line.split(separator: ",").first?.split(separator: "=").last ?? "") ?? fires
+        #expect(calls < fires / 2, "\(calls) hold_lots calls for \(fires) fires")
+    }
+}
