@@ -19,16 +19,15 @@ struct LotHoldsTests {
         defer { redis.shutdown() }
         let probe = try RedisConnection(url: url)
         let holds = LotHolds(redis: redis)
-        let key = "concentration:symbol:EURUSD"
+        let key = "concentration:{lots}:symbol:EURUSD"
         _ = try probe.command(["CONFIG", "RESETSTAT"])
         let fires = 400
         let answers = await withTaskGroup(of: (Int, Bool).self) { group in
             for i in 0..<fires {
                 group.addTask {
-                    let reply = await holds.hold([
-                        (key, LotHolds.Request(field: "h:F-\(i)", lots: 0.1, limit: 10, ttl: 0, deliver: { _ in }))
-                    ])
-                    guard case .success(let answer)? = reply.first else { return (i, false) }
+                    let reply = await holds.hold(
+                        field: "h:F-\(i)", lots: 0.1, on: [LotHolds.Limit(key: key, limit: 10, ttl: 0)])
+                    guard case .success(let answer) = reply else { return (i, false) }
                     return (i, answer.held)
                 }
             }

@@ -67,14 +67,17 @@ import Testing
     @Test func holdLotsKeepsARunningTotalAndResyncLotsReplacesHoldsWithTheShardsFigure() async throws {
         let redis = try Redis()
         defer { redis.stop() }
-        let key = "concentration:symbol:EURUSD"
+        let key = "concentration:{lots}:symbol:EURUSD"
         _ = try await redis.run(LuaScripts.resyncLots, [key], ["0", "1.5", "0"])
         _ = try await redis.run(LuaScripts.resyncLots, [key], ["7", "2", "0"])
         let held = try await redis.run(LuaScripts.holdLots, [key], ["5", "0", "h:F-1-03-1", "1.5"]).array ?? []
-        #expect(held.first?.int == 1 && held.last?.string == "5", "3.5 + 1.5 = 5: at the limit, held")
+        #expect(held.first?.int == 1 && held.count == 3, "3.5 + 1.5 = 5: at the limit, held")
+        #expect(try redis.connection.command(["HGET", key, "total"]).string == "5")
         #expect(try redis.connection.command(["HGET", key, "h:F-1-03-1"]).string == "1.5")
         let refused = try await redis.run(LuaScripts.holdLots, [key], ["5", "0", "h:F-1-03-2", "0.01"]).array ?? []
-        #expect(refused.first?.int == 0 && refused.last?.string == "5", "past the limit: refused, nothing added")
+        #expect(
+            refused.first?.int == 0 && refused[1].int == 1 && refused.last?.string == "5",
+            "past the limit: refused by key 1, nothing added")
         #expect(try redis.connection.command(["HEXISTS", key, "h:F-1-03-2"]).int == 0)
         #expect(try redis.connection.command(["TTL", key]).int == -1)
         // Shard 3 now counts the fire itself (1.5): its hold goes, the total stays 5.
@@ -89,18 +92,34 @@ import Testing
         _ = try await redis.run(LuaScripts.resyncLots, [key], ["0", "0", "0"])
         #expect(try await redis.run(LuaScripts.resyncLots, [key], ["7", "0", "0"]).string == "0")
         #expect(try redis.connection.command(["EXISTS", key]).int == 0)
-        _ = try await redis.run(LuaScripts.holdLots, ["concentration:signal:S"], ["1", "600", "h:F-1-01-1", "0.2"])
-        #expect((try redis.connection.command(["TTL", "concentration:signal:S"]).int ?? 0) > 500)
-        // Several fires in one call, in order: the second would pass the limit and is refused; the third, smaller,
-        // still fits; the total counts the held ones only.
+        let signal = "concentration:{lots}:signal:S"
+        _ = try await redis.run(LuaScripts.holdLots, [signal], ["1", "600", "h:F-1-01-1", "0.2"])
+        #expect((try redis.connection.command(["TTL", signal]).int ?? 0) > 500)
+        // Several fires in one call on two keys, in order, each held on both or on neither: the symbol (limit 1)
+        // takes 0.6, the second fire (0.5) would pass it and is refused by key 1 with nothing held on key 2; the
+        // third (0.3) passes the symbol but the signal (limit 1, 0.2 held) has only 0.2 left after the first, so it
+        // is refused by key 2; the fourth (0.1) fits both.
+        let symbol = "concentration:{lots}:symbol:GBPUSD"
         let batch =
             try await redis.run(
-                LuaScripts.holdLots, ["concentration:symbol:GBPUSD"],
-                ["1", "0", "h:F-1-02-1", "0.6", "h:F-1-02-2", "0.5", "h:F-1-02-3", "0.4"]
+                LuaScripts.holdLots, [symbol, signal],
+                [
+                    "1", "0", "1", "600", "h:F-1-02-1", "0.6", "h:F-1-02-2", "0.5", "h:F-1-02-3", "0.3", "h:F-1-02-4",
+                    "0.1",
+                ]
             ).array ?? []
-        #expect(batch.map { $0.int.map(String.init) ?? $0.string ?? "?" } == ["1", "0.6", "0", "0.6", "1", "1"])
-        #expect(try redis.connection.command(["HGET", "concentration:symbol:GBPUSD", "total"]).string == "1")
-        #expect(try redis.connection.command(["HEXISTS", "concentration:symbol:GBPUSD", "h:F-1-02-2"]).int == 0)
+        #expect(
+            batch.map { $0.int.map(String.init) ?? $0.string ?? "?" } == [
+                "1", "0", "", "0", "1", "0.6", "0", "2", "0.8", "1", "0", "",
+            ])
+        #expect(try redis.connection.command(["HGET", symbol, "total"]).string == "0.7")
+        #expect(try redis.connection.command(["HGET", signal, "total"]).string == "0.9")
+        for (key, field, there) in [
+            (symbol, "h:F-1-02-2", 0), (signal, "h:F-1-02-2", 0), (symbol, "h:F-1-02-3", 0),
+            (signal, "h:F-1-02-3", 0), (symbol, "h:F-1-02-4", 1), (signal, "h:F-1-02-4", 1),
+        ] {
+            #expect(try redis.connection.command(["HEXISTS", key, field]).int == there, "\(key) \(field)")
+        }
     }
 
     @Test func releaseLeaseOnlyForItsHolder() async throws {

@@ -33,12 +33,15 @@ public enum RedisKeys {
 
     // MARK: concentration limits
 
-    /// Lots open or in flight on a symbol, a field per trade shard.
-    public static func concentrationSymbol(_ symbol: String) -> String { "concentration:symbol:\(safe(symbol))" }
+    /// Lots open or in flight on a symbol, a field per trade shard. The concentration keys share one hash tag, so
+    /// that a fire holds its symbol's and its signal's lots in one step, on a Redis Cluster too.
+    public static func concentrationSymbol(_ symbol: String) -> String { "concentration:{lots}:symbol:\(safe(symbol))" }
     /// Lots open or in flight of a signal, a field per trade shard.
-    public static func concentrationSignal(_ id: String) -> String { "concentration:signal:\(id)" }
+    public static func concentrationSignal(_ id: String) -> String { "concentration:{lots}:signal:\(id)" }
     /// Every concentration key ever held (the owners look through them for holds left by a crash).
-    public static let concentrationKeys = "concentration:keys"
+    public static let concentrationKeys = "concentration:{lots}:keys"
+    /// Whether a concentration key is a signal's (kept two days past the signal, not for ever).
+    public static func isConcentrationSignal(_ key: String) -> Bool { key.hasPrefix("concentration:{lots}:signal:") }
 
     // MARK: the flight recorder
 

@@ -4,9 +4,10 @@ import Logging
 import Redis
 
 /// The service's concentration limits on the fire desk. A fire holds its lots against the symbol's and the signal's
-/// totals across all users after its reservation and before its send: one Lua step per key (`hold_lots`: the running
-/// total plus the lots must stay within the limit; the hold is a field of its own, `h:FIRE_ID`), both keys at once,
-/// each step carrying every fire's hold that arrived while the key's previous step was on its way (`LotHolds`).
+/// totals across all users after its reservation and before its send: one Lua step for both keys (`hold_lots`: on
+/// each key the running total plus the lots must stay within the limit; the hold is a field of its own,
+/// `h:FIRE_ID`; held on both or on none), each step carrying every fire's hold that arrived while the previous step
+/// on the same keys was on its way (`LotHolds`).
 /// Once a second the owner of each shard writes its exact lots (open positions and fires in flight, from memory)
 /// into its field and removes the holds that figure now counts, in one Lua step per key (`resync_lots`): the lots of
 /// fires that ended come off, and a hold is never counted twice.
@@ -26,44 +27,23 @@ extension FireDesk {
             let ttl = max(60, Int(signalExpiresAt - at) + 2 * 86_400)
             checks.append((RedisKeys.concentrationSignal(signalID), limit, ttl, "signal \(signalID)"))
         }
-        // Every key at once, each gathered with the other fires' holds on it (`LotHolds`); a key refused gives the
-        // holds of the others back.
-        let replies = await lotHolds.hold(
-            checks.map { check in
-                (
-                    check.key,
-                    LotHolds.Request(field: field, lots: lot, limit: check.limit, ttl: check.ttl, deliver: { _ in })
-                )
-            })
-        var held: [String] = []
+        // Every key in one step (held on all or none), gathered with the other fires' holds on the same keys.
+        let reply = await lotHolds.hold(
+            field: field, lots: lot, on: checks.map { LotHolds.Limit(key: $0.key, limit: $0.limit, ttl: $0.ttl) })
         var refusal: FireRefusal?
-        for (check, reply) in zip(checks, replies) {
-            switch reply {
-            case .success(let answer) where answer.held:
-                held.append(check.key)
-            case .success(let answer):
-                refusal =
-                    refusal
-                    ?? FireRefusal(
-                        .concentrationLimit,
-                        "\(check.what) has \(n(answer.total)) lots open or in flight across all users; \(n(lot)) more would pass the limit of \(n(check.limit))"
-                    )
-            case .failure(let error):
-                refusal =
-                    refusal ?? FireRefusal(.storeUnavailable, "the concentration totals could not be read: \(error)")
-            }
-        }
-        if refusal != nil {
-            // The holds of a refused fire go back at once (the fire is rejected: nothing is sent).
-            for key in held {
-                await errors.attempt("concentration_release", fireID) {
-                    _ = try await store.redis.evaluate(LuaScripts.resyncLots, keys: [key], args: ["", "0", "0", field])
-                }
-            }
-        } else {
+        switch reply {
+        case .success(let answer) where answer.held:
             concentration.withLock { state in
-                for key in held { state.holds[key, default: []].insert(fireID) }
+                for check in checks { state.holds[check.key, default: []].insert(fireID) }
             }
+        case .success(let answer):
+            let check = checks[min(answer.refusedBy ?? 0, checks.count - 1)]
+            refusal = FireRefusal(
+                .concentrationLimit,
+                "\(check.what) has \(n(answer.total)) lots open or in flight across all users; \(n(lot)) more would pass the limit of \(n(check.limit))"
+            )
+        case .failure(let error):
+            refusal = FireRefusal(.storeUnavailable, "the concentration totals could not be read: \(error)")
         }
         return refusal
     }
@@ -163,7 +143,7 @@ extension FireDesk {
                     }
                     let value = lots[key] ?? 0
                     guard !clear.isEmpty || abs(value - (previous[key] ?? 0)) > 1e-9 || scanning else { continue }
-                    let ttl = key.hasPrefix("concentration:signal:") ? "172800" : "0"
+                    let ttl = RedisKeys.isConcentrationSignal(key) ? "172800" : "0"
                     let total = try await store.redis.evaluate(
                         LuaScripts.resyncLots, keys: [key],
                         args: [String(shard), n(value), value > 0 ? ttl : "0"] + clear.sorted().map { "h:" + $0 })

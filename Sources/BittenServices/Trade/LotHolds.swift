@@ -3,18 +3,32 @@ import Foundation
 import Redis
 import Synchronization
 
-/// The concentration holds of many fires, gathered per key: while one `hold_lots` call for a key is on its way to
-/// Redis, the holds that arrive meanwhile wait and go together in the next call (the group commit's idea, for the
-/// totals). Under load a signal fired by many users costs one call per key per round trip instead of one per fire;
-/// a lone fire goes at once, as before. The holds of one call are decided in the order they arrived.
+/// The concentration holds of many fires, gathered per set of keys: while one `hold_lots` call for those keys is on
+/// its way to Redis, the holds that arrive meanwhile wait and go together in the next call (the group commit's idea,
+/// for the totals). A fire holds on all its keys (its symbol's and its signal's) in one step, or on none. Under load
+/// a signal fired by many users costs one call per round trip instead of one per fire; a lone fire goes at once. The
+/// holds of one call are decided in the order they arrived.
 final class LotHolds: Sendable {
-    /// One fire's hold on one key, and where its answer goes (`held`, and the total after, or before a refusal).
-    struct Request: Sendable {
-        var field: String
-        var lots: Double
+    /// One key a fire holds on: its limit, and how long the key is kept (0: for ever).
+    struct Limit: Sendable, Equatable {
+        var key: String
         var limit: Double
         var ttl: Int
-        var deliver: @Sendable (Result<(held: Bool, total: Double), any Error>) -> Void
+    }
+
+    /// What `hold_lots` answered for one fire: held on every key, or refused by the key at `refusedBy` (an index
+    /// into the fire's limits) whose total was `total`.
+    struct Answer: Sendable, Equatable {
+        var held: Bool
+        var refusedBy: Int?
+        var total: Double
+    }
+
+    private struct Request: Sendable {
+        var field: String
+        var lots: Double
+        var limits: [Limit]
+        var deliver: @Sendable (Result<Answer, any Error>) -> Void
     }
 
     private struct Queue {
@@ -29,69 +43,57 @@ final class LotHolds: Sendable {
 
     init(redis: RedisClient) { self.redis = redis }
 
-    /// Queues a hold on `key`; its answer goes to `request.deliver` once its call returns.
-    func hold(_ key: String, _ request: Request) {
-        let start = queues.withLock { queues -> Bool in
-            queues[key, default: Queue()].waiting.append(request)
-            guard !queues[key]!.busy else { return false }
-            queues[key]!.busy = true
-            return true
-        }
-        if start { Task { await self.drain(key) } }
-    }
-
-    /// Holds every fire of `requests` (one per key) and returns their answers in the same order.
-    func hold(_ requests: [(key: String, request: Request)]) async -> [Result<(held: Bool, total: Double), any Error>] {
-        guard !requests.isEmpty else { return [] }
+    /// Holds a fire's `lots` (its hold field `field`) on every key of `limits`, gathered with the other fires' holds
+    /// on the same keys.
+    func hold(field: String, lots: Double, on limits: [Limit]) async -> Result<Answer, any Error> {
+        guard !limits.isEmpty else { return .success(Answer(held: true, refusedBy: nil, total: 0)) }
+        let name = limits.map(\.key).joined(separator: "\n")
         return await withCheckedContinuation { continuation in
-            let gathered = Mutex<(left: Int, results: [Result<(held: Bool, total: Double), any Error>?])>(
-                (requests.count, Array(repeating: nil, count: requests.count)))
-            for (index, item) in requests.enumerated() {
-                var request = item.request
-                request.deliver = { result in
-                    let done = gathered.withLock { state -> [Result<(held: Bool, total: Double), any Error>]? in
-                        state.results[index] = result
-                        state.left -= 1
-                        return state.left == 0 ? state.results.map { $0! } : nil
-                    }
-                    if let done { continuation.resume(returning: done) }
-                }
-                hold(item.key, request)
+            let request = Request(field: field, lots: lots, limits: limits) { continuation.resume(returning: $0) }
+            let start = queues.withLock { queues -> Bool in
+                queues[name, default: Queue()].waiting.append(request)
+                guard !queues[name]!.busy else { return false }
+                queues[name]!.busy = true
+                return true
             }
+            if start { Task { await self.drain(name) } }
         }
     }
 
-    /// Sends the key's waiting holds, a call at a time, until none waits.
-    private func drain(_ key: String) async {
+    /// Sends the waiting holds on one set of keys, a call at a time, until none waits.
+    private func drain(_ name: String) async {
         while true {
             let batch = queues.withLock { queues -> [Request] in
-                guard var queue = queues[key], !queue.waiting.isEmpty else {
-                    queues[key] = nil
+                guard var queue = queues[name], !queue.waiting.isEmpty else {
+                    queues[name] = nil
                     return []
                 }
-                // One limit per call (a key's limit comes from the configuration: the same for all, in practice).
-                let limit = queue.waiting[0].limit
-                let count = min(
-                    Self.maxPerCall, queue.waiting.prefix { $0.limit == limit }.count)
+                // One set of limits per call (they come from the configuration: the same for all, in practice).
+                let limits = queue.waiting[0].limits
+                let count = min(Self.maxPerCall, queue.waiting.prefix { $0.limits == limits }.count)
                 let batch = Array(queue.waiting.prefix(count))
                 queue.waiting.removeFirst(count)
-                queues[key] = queue
+                queues[name] = queue
                 return batch
             }
-            guard !batch.isEmpty else { return }
-            var args = [number(batch[0].limit), String(batch.map(\.ttl).max() ?? 0)]
-            args.reserveCapacity(2 + batch.count * 2)
+            guard let limits = batch.first?.limits else { return }
+            var args = limits.flatMap { [number($0.limit), String($0.ttl)] }
+            args.reserveCapacity(args.count + batch.count * 2)
             for request in batch { args += [request.field, number(request.lots)] }
             do {
-                let parts = try await redis.evaluate(LuaScripts.holdLots, keys: [key], args: args).array ?? []
+                let parts =
+                    try await redis.evaluate(LuaScripts.holdLots, keys: limits.map(\.key), args: args).array
+                    ?? []
                 for (index, request) in batch.enumerated() {
-                    guard parts.count == batch.count * 2, let flag = parts[index * 2].int,
-                        let total = parts[index * 2 + 1].string.flatMap(Double.init)
+                    guard parts.count == batch.count * 3, let flag = parts[index * 3].int,
+                        let key = parts[index * 3 + 1].int
                     else {
-                        request.deliver(.failure(Malformed(count: parts.count, expected: batch.count * 2)))
+                        request.deliver(.failure(Malformed(count: parts.count, expected: batch.count * 3)))
                         continue
                     }
-                    request.deliver(.success((flag == 1, total)))
+                    let total = parts[index * 3 + 2].string.flatMap(Double.init) ?? 0
+                    request.deliver(
+                        .success(Answer(held: flag == 1, refusedBy: flag == 1 ? nil : key - 1, total: total)))
                 }
             } catch {
                 for request in batch { request.deliver(.failure(error)) }
@@ -99,7 +101,7 @@ final class LotHolds: Sendable {
         }
     }
 
-    /// `hold_lots` answered something else than a flag and a total per hold.
+    /// `hold_lots` answered something else than a flag, a key and a total per hold.
     struct Malformed: Error, CustomStringConvertible {
         var count: Int
         var expected: Int

@@ -1,29 +1,49 @@
--- Holds fires' lots against a service-wide concentration limit (a symbol's or a signal's), several fires at once in
--- the order given. The hash keeps a running `total` of its other fields (each trade shard's exact lots, written by
--- its owner, and the holds of fires it has not counted yet), so a hold costs the same however many fields there are:
--- the total plus a fire's lots must stay within the limit; then the fire's hold is added to the fields and to the
--- total. A fire refused leaves nothing; the fires after it are checked against the total without it.
--- KEYS[1] totals  concentration:symbol:{SYMBOL} or concentration:signal:{ID}
--- ARGV[1] the limit, ARGV[2] seconds to keep the key (0: for ever), then per fire: the hold's field (h:FIRE_ID), lots
--- Returns per fire {1, total after} when held, {0, total before} when the limit would be passed (totals as text),
--- one after the other: {held, total, held, total, …}.
-local limit, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
-local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
-local added, replies = 0, {}
-for i = 3, #ARGV, 2 do
-  local lots = tonumber(ARGV[i + 1])
-  if total + lots > limit + 1e-9 then
-    replies[#replies + 1] = 0
-  else
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-    total = total + lots
-    added = added + lots
-    replies[#replies + 1] = 1
-  end
-  replies[#replies + 1] = tostring(total)
+-- Holds fires' lots against the service-wide concentration limits (a symbol's, a signal's), several fires at once in
+-- the order given, every key of a fire in the same step: a fire is held on all its keys or on none. Each hash keeps a
+-- running `total` of its other fields (each trade shard's exact lots, written by its owner, and the holds of fires
+-- it has not counted yet), so a hold costs the same however many fields there are: on every key the total plus the
+-- fire's lots must stay within that key's limit; then the fire's hold is added to the fields and to the totals. A
+-- fire refused leaves nothing; the fires after it are checked against the totals without it. The keys share one
+-- hash tag (`concentration:{lots}:…`), so this works on a Redis Cluster too.
+-- KEYS[1], KEYS[2] … the totals: concentration:{lots}:symbol:SYMBOL, concentration:{lots}:signal:ID (one or both)
+-- ARGV[1..2n] per key: its limit, seconds to keep it (0: for ever); then per fire: the hold's field (h:FIRE_ID), lots
+-- Returns per fire {1, 0, ''} when held, or {0, k, total of key k} when key k (from 1) would pass its limit, one
+-- after the other: {held, key, total, held, key, total, …}.
+local n = #KEYS
+local totals, added = {}, {}
+for k = 1, n do
+  totals[k] = tonumber(redis.call('HGET', KEYS[k], 'total') or '0')
+  added[k] = 0
 end
-if added > 0 then
-  redis.call('HINCRBYFLOAT', KEYS[1], 'total', tostring(added))
-  if ttl > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+local replies = {}
+for i = 2 * n + 1, #ARGV, 2 do
+  local lots = tonumber(ARGV[i + 1])
+  local refusedBy = 0
+  for k = 1, n do
+    if totals[k] + lots > tonumber(ARGV[2 * k - 1]) + 1e-9 then
+      refusedBy = k
+      break
+    end
+  end
+  if refusedBy > 0 then
+    replies[#replies + 1] = 0
+    replies[#replies + 1] = refusedBy
+    replies[#replies + 1] = tostring(totals[refusedBy])
+  else
+    for k = 1, n do
+      redis.call('HSET', KEYS[k], ARGV[i], ARGV[i + 1])
+      totals[k] = totals[k] + lots
+      added[k] = added[k] + lots
+    end
+    replies[#replies + 1] = 1
+    replies[#replies + 1] = 0
+    replies[#replies + 1] = ''
+  end
+end
+for k = 1, n do
+  if added[k] > 0 then
+    redis.call('HINCRBYFLOAT', KEYS[k], 'total', tostring(added[k]))
+    if tonumber(ARGV[2 * k]) > 0 then redis.call('EXPIRE', KEYS[k], ARGV[2 * k]) end
+  end
 end
 return replies

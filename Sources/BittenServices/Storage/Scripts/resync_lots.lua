@@ -1,6 +1,6 @@
 -- A trade shard's exact lots into a concentration hash (see hold_lots.lua), in one step: its field is set (or
 -- removed at 0), the holds that figure now counts are removed, and the running `total` follows.
--- KEYS[1] totals  concentration:symbol:{SYMBOL} or concentration:signal:{ID}
+-- KEYS[1] totals  concentration:{lots}:symbol:SYMBOL or concentration:{lots}:signal:ID
 -- ARGV[1] the shard's field ("": leave the shards' fields alone, only remove holds), ARGV[2] its lots (0: none),
 -- ARGV[3] seconds to keep the key (0: as it is), ARGV[4...] hold fields to remove (h:FIRE_ID)
 -- Returns the total after.
