@@ -106,8 +106,10 @@ extension TradeShard {
             let (open, unrealized) = exposures(of: uuid, quote: context.quote)
             let rolled = user.risk.rolled(at: at, balance: context.balance, equity: context.balance + unrealized)
             let newDay = rolled.day != user.risk.day
-            user.risk = rolled
-            users[uuid] = user
+            if rolled != user.risk {
+                user.risk = rolled
+                users[uuid] = user
+            }
             if newDay { changes.append(.userRisk(uuid: uuid, rolled)) }
             let nothing = RiskExposure(symbol: "", isBuy: true, lot: 0, riskAtStop: 0)
             let inputs = RiskCheck.Inputs(balance: context.balance, unrealized: unrealized, open: open, new: nothing)

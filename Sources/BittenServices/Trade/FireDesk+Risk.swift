@@ -33,7 +33,9 @@ extension FireDesk {
                     }() : false
             })
         else { return }
-        let flipped = engine.applyAll { shard in
+        // Shard by shard, letting the fire path's tasks run in between (with every user holding positions, the
+        // whole sweep takes milliseconds).
+        let flipped = await engine.applyEach { shard in
             shard.sweepLimits(at: at, defaults: settings.riskLimits) { uuid in
                 guard let node = registry.node(uuid), node.balance > 0 else { return nil }
                 return self.riskContext(userUUID: uuid, balance: node.balance, at: at)

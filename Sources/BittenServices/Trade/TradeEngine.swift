@@ -267,6 +267,22 @@ public final class TradeEngine: Service, Sendable {
         return (fires, closes)
     }
 
+    /// As `applyAll`, letting other tasks run between shards: for a sweep of every shard (the risk limits' market
+    /// sweep), so that it never holds a thread of the shared pool for the whole of its work.
+    public func applyEach<T: Sendable>(_ body: (inout TradeShard) -> [T]) async -> [T] {
+        var results: [T] = []
+        for lane in lanes {
+            let part: [T] = lane.state.withLock { state in
+                guard state.shard != nil else { return [] }
+                return body(&state.shard!)
+            }
+            results += part
+            if lane.state.withLock({ $0.shard?.hasChanges ?? false }) { commitWake.signal() }
+            await Task.yield()
+        }
+        return results
+    }
+
     /// Changes every shard owned here (stored with the next commits); the results, shard after shard.
     public func applyAll<T: Sendable>(_ body: (inout TradeShard) -> [T]) -> [T] {
         var results: [T] = []
