@@ -43,6 +43,10 @@ extension Bench {
                 keyed.shutdown()
                 single?.stop()
                 redisCluster?.stop()
+                // The bench's Redis data goes with the run (BITTEN_BENCH_KEEP=1 keeps it, as for the servers).
+                if ProcessInfo.processInfo.environment["BITTEN_BENCH_KEEP"] == nil {
+                    try? FileManager.default.removeItem(atPath: directory)
+                }
             }
             // One connection per server: CPU time and command statistics are per process.
             let servers = try (redisCluster?.servers.map(\.url) ?? single.map { [$0.url] } ?? []).map {

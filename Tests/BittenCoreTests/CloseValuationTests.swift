@@ -74,6 +74,28 @@ struct CloseValuationTests {
         #expect(CloseValuation.marketPrice(in: "", symbol: "EURUSD", isBuy: true) == nil)
     }
 
+    /// Prices, ids and dates are printed by hand on the trade path (once per close, per fire): the same text as
+    /// Foundation's `String(format:)` gave, over prices of every size the brokers quote.
+    @Test func handMadeTextsMatchTheFormatter() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let digits = Int.random(in: 0...5, using: &generator)
+            let scale = [1.0, 10, 100, 1_000, 100_000, 1e7][Int.random(in: 0...5, using: &generator)]
+            let price = (Double(Int.random(in: 0...9_999_999, using: &generator)) / scale).rounded(toPlaces: digits)
+            var expected = String(format: "%.8f", price)
+            while expected.hasSuffix("0") { expected.removeLast() }
+            if expected.hasSuffix(".") { expected.removeLast() }
+            #expect(CloseValuation.priceText(price) == expected, "\(price)")
+            #expect(CloseValuation.priceText(-price) == (price == 0 ? "-0" : "-" + expected), "\(-price)")
+        }
+        for value in [0, 7, 42, 999_999, 1_000_000, 123_456_789] {
+            #expect(PlainDecimal.padded(value, width: 6) == String(format: "%06d", value))
+        }
+        let time = MetaTraderTime(epochSeconds: 1_709_164_800)  // 2024-02-29
+        #expect(time.dateText == "2024-02-29")
+        #expect(MetaTraderTime(epochSeconds: 0).dateText == "1970-01-01")
+    }
+
     @Test func centsPrintAsPercentPointTwoF() {
         #expect(CloseValuation.centsText(-1234) == "-12.34" && CloseValuation.centsText(5) == "0.05")
         #expect(
@@ -84,5 +106,12 @@ struct CloseValuationTests {
             let cents = Int(random.next() % 2_000_001) - 1_000_000
             #expect(CloseValuation.centsText(cents) == String(format: "%.2f", Double(cents) / 100), "\(cents)")
         }
+    }
+}
+
+extension Double {
+    fileprivate func rounded(toPlaces places: Int) -> Double {
+        let scale = (0..<places).reduce(1.0) { value, _ in value * 10 }
+        return (self * scale).rounded() / scale
     }
 }

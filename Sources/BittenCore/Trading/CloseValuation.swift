@@ -104,6 +104,10 @@ public struct CloseValuation: Sendable, Equatable {
 
     /// A price as stored: eight decimals without trailing zeros.
     public static func priceText(_ price: Double) -> String {
+        // Digits by hand (once per close); Foundation's formatter only for what that cannot print.
+        if price != 0 || price.sign == .plus, let text = PlainDecimal.format(price, maxFractionDigits: 8) {
+            return text
+        }
         var text = String(format: "%.8f", price)
         while text.hasSuffix("0") { text.removeLast() }
         if text.hasSuffix(".") { text.removeLast() }

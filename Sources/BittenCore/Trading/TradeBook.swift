@@ -151,7 +151,7 @@ public struct TradeBook: Sendable {
         guard used < allowed else { return .noSlot(used: used) }
         sequence += 1
         var reserved = fire
-        reserved.id = "F-\(date)-\(idInfix)" + String(format: "%06d", sequence)
+        reserved.id = "F-\(date)-\(idInfix)" + PlainDecimal.padded(sequence, width: 6)
         reserved.state = .pending
         fires[reserved.id] = reserved
         fired[marker] = reserved.id

@@ -53,4 +53,19 @@ public enum PlainDecimal {
         for _ in 0..<n { result *= 10 }
         return result
     }
+
+    /// `value` (not negative) in decimal, zero-padded to at least `width` digits: `String(format: "%06d")` without
+    /// Foundation's formatter (about a microsecond each), for ids and dates made per fire and per close.
+    public static func padded(_ value: Int, width: Int) -> String {
+        precondition(value >= 0, "padded takes a value that is not negative")
+        var digits: [UInt8] = []
+        digits.reserveCapacity(max(width, 20))
+        var rest = value
+        repeat {
+            digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            rest /= 10
+        } while rest > 0
+        while digits.count < width { digits.append(UInt8(ascii: "0")) }
+        return String(decoding: digits.reversed(), as: UTF8.self)
+    }
 }

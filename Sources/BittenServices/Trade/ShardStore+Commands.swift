@@ -102,7 +102,7 @@ extension ShardStore {
                 commands.append(["COPY", keys.position(p.ticket), keys.trade(p.ticket), "REPLACE"])
                 commands.append(["EXPIRE", keys.trade(p.ticket), "2592000"])
                 let t = MetaTraderTime(epochSeconds: Int(trade.closeTime))
-                let day = String(format: "%04d-%02d-%02d", t.year, t.month, t.day)
+                let day = t.dateText
                 push(keys.closedPositions(p.userUUID), ticket)
                 push(keys.trades(symbol: p.symbol), ticket)
                 push(keys.trades(account: p.account), ticket)
