@@ -272,12 +272,7 @@ public final class TradeEngine: Service, Sendable {
     public func applyEach<T: Sendable>(_ body: (inout TradeShard) -> [T]) async -> [T] {
         var results: [T] = []
         for lane in lanes {
-            let part: [T] = lane.state.withLock { state in
-                guard state.shard != nil else { return [] }
-                return body(&state.shard!)
-            }
-            results += part
-            if lane.state.withLock({ $0.shard?.hasChanges ?? false }) { commitWake.signal() }
+            results += apply(on: lane, body)
             await Task.yield()
         }
         return results
@@ -285,15 +280,16 @@ public final class TradeEngine: Service, Sendable {
 
     /// Changes every shard owned here (stored with the next commits); the results, shard after shard.
     public func applyAll<T: Sendable>(_ body: (inout TradeShard) -> [T]) -> [T] {
-        var results: [T] = []
-        for lane in lanes {
-            let part: [T] = lane.state.withLock { state in
-                guard state.shard != nil else { return [] }
-                return body(&state.shard!)
-            }
-            results += part
-            if lane.state.withLock({ $0.shard?.hasChanges ?? false }) { commitWake.signal() }
+        lanes.flatMap { apply(on: $0, body) }
+    }
+
+    /// `body` on one lane's shard (nothing when the shard is not owned), and the committer woken for what changed.
+    private func apply<T: Sendable>(on lane: Lane, _ body: (inout TradeShard) -> [T]) -> [T] {
+        let part: [T] = lane.state.withLock { state in
+            guard state.shard != nil else { return [] }
+            return body(&state.shard!)
         }
-        return results
+        if lane.state.withLock({ $0.shard?.hasChanges ?? false }) { commitWake.signal() }
+        return part
     }
 }
