@@ -170,6 +170,7 @@ extension Bench {
             let start = Date().timeIntervalSince1970 + 0.2
             let rate = Double(self.rate)
             let cpuBefore = (server.cpuSeconds(), redisCPU(), (ProcessStats.cpuSeconds ?? 0))
+            let switchesBefore = server.contextSwitches()
             let results = try await http.run(jobs: count, connections: connections) { i in
                 ("/fire/BENCH_FIRE_1", #"{"user_uuid":"\#(uuids[i])"}"#, start + Double(i) / rate)
             }
@@ -180,6 +181,7 @@ extension Bench {
                 return (result.index, result.sentAt, result.status, fireID)
             }
             let issued = Date().timeIntervalSince1970 - start
+            let switches = server.contextSwitches() - switchesBefore
             // Where the two cores went while the fires were issued (the fleet of simulated EAs runs in this process).
             let busy = (
                 (server.cpuSeconds() - cpuBefore.0) / issued * 100, (redisCPU() - cpuBefore.1) / issued * 100,
@@ -231,6 +233,11 @@ extension Bench {
                     format:
                         "fire: CPU while firing (%% of one core, %d cores): server %.0f%%, Redis %.0f%%, HTTP client + simulated fleet %.0f%%",
                     ProcessInfo.processInfo.activeProcessorCount, busy.0, busy.1, busy.2))
+            print(
+                String(
+                    format:
+                        "fire: server CPU %.0f µs per fire, %.1f context switches per fire (thread hand-offs; each costs tens of µs on a VM)",
+                    busy.0 / 100 * issued / Double(max(count, 1)) * 1e6, Double(switches) / Double(max(count, 1))))
             let wrong = fleet.receivedFires().filter { fire in !uuids.contains(fire.targetUUID) }.count
             print(
                 "fire: \(fleet.receivedFires().count) fire commands received by the fleet, \(wrong) for an unknown UUID"

@@ -204,6 +204,22 @@ struct ServerUnderTest {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// Context switches of every thread of the server so far (voluntary and not, from `/proc/PID/task/*/status`;
+    /// threads that ended are not counted). On a VM each one costs tens of microseconds of CPU, so the switches per
+    /// fire say how many thread hand-offs a fire costs.
+    func contextSwitches() -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.reduce(0) { total, task in
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8) else {
+                return total
+            }
+            return text.split(separator: "\n").reduce(total) { sum, line in
+                guard line.hasSuffix("ctxt_switches") == false, line.contains("ctxt_switches:") else { return sum }
+                return sum + (Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0)
+            }
+        }
+    }
+
     /// used_cpu_user + used_cpu_sys of the Redis server behind `redis`, in seconds.
     static func redisCPUSeconds(_ redis: RedisConnection) -> Double {
         guard let reply = try? redis.command(["INFO", "cpu"]), let info = reply.string else { return 0 }
