@@ -25,8 +25,9 @@ struct LotHoldsTests {
         let answers = await withTaskGroup(of: (Int, Bool).self) { group in
             for i in 0..<fires {
                 group.addTask {
-                    let reply = await holds.hold(
-                        field: "h:F-\(i)", lots: 0.1, on: [LotHolds.Limit(key: key, limit: 10, ttl: 0)])
+                    let reply = await holds.submit(
+                        field: "h:F-\(i)", lots: 0.1, on: [LotHolds.Limit(key: key, limit: 10, ttl: 0)]
+                    ).answer
                     guard case .success(let answer) = reply else { return (i, false) }
                     return (i, answer.held)
                 }

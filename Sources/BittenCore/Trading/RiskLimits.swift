@@ -113,13 +113,7 @@ public struct RiskDay: Sendable, Equatable, Codable {
     public static func day(of time: Double) -> String {
         // Digits by hand: this runs at every fire and for every user at every sweep (String(format:) costs ~µs).
         let t = MetaTraderTime(epochSeconds: Int(time))
-        var digits = [UInt8](repeating: 0x30, count: 8)
-        var value = t.year * 10_000 + t.month * 100 + t.day
-        for index in stride(from: 7, through: 0, by: -1) {
-            digits[index] = 0x30 + UInt8(value % 10)
-            value /= 10
-        }
-        return String(decoding: digits, as: UTF8.self)
+        return PlainDecimal.padded(t.year * 10_000 + t.month * 100 + t.day, width: 8)
     }
 
     /// When the trading day of `time` ends (the next 00:00).

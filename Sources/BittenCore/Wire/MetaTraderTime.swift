@@ -84,10 +84,7 @@ public struct MetaTraderTime: Sendable, Equatable, Comparable, CustomStringConve
 
     /// The MetaTrader text form.
     public var description: String {
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
+        let pad = PlainDecimal.padded
         return "\(pad(year, 4)).\(pad(month, 2)).\(pad(day, 2)) \(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))"
     }
 }

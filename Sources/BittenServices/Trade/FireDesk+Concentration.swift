@@ -12,40 +12,49 @@ import Redis
 /// into its field and removes the holds that figure now counts, in one Lua step per key (`resync_lots`): the lots of
 /// fires that ended come off, and a hold is never counted twice.
 extension FireDesk {
-    /// Holds a reserved fire's lots; the refusal when a limit would be passed (or the totals cannot be read).
-    func holdConcentration(
+    /// Submits a reserved fire's hold on its symbol's and its signal's totals (nil: no concentration limit applies
+    /// to it). Costs the caller no task: the fire desk submits it while the reservation is being stored and reads
+    /// the answer (`concentrationRefusal`) after.
+    func startConcentrationHold(
         fireID: String, symbol: String, signalID: String, lot: Double, signalExpiresAt: Double, at: Double
-    ) async -> FireRefusal? {
+    ) -> ConcentrationHold? {
         let limits = settings.concentration
-        guard !limits.isEmpty else { return nil }
-        let field = "h:" + fireID
-        var checks: [(key: String, limit: Double, ttl: Int, what: String)] = []
+        var checks: [ConcentrationHold.Check] = []
         if let limit = limits.limit(symbol: symbol) {
-            checks.append((RedisKeys.concentrationSymbol(symbol), limit, 0, symbol))
+            checks.append(
+                .init(limit: .init(key: RedisKeys.concentrationSymbol(symbol), limit: limit, ttl: 0), what: symbol))
         }
         if let limit = limits.perSignal {
             let ttl = max(60, Int(signalExpiresAt - at) + 2 * 86_400)
-            checks.append((RedisKeys.concentrationSignal(signalID), limit, ttl, "signal \(signalID)"))
+            checks.append(
+                .init(
+                    limit: .init(key: RedisKeys.concentrationSignal(signalID), limit: limit, ttl: ttl),
+                    what: "signal \(signalID)"))
         }
+        guard !checks.isEmpty else { return nil }
         // Every key in one step (held on all or none), gathered with the other fires' holds on the same keys.
-        let reply = await lotHolds.hold(
-            field: field, lots: lot, on: checks.map { LotHolds.Limit(key: $0.key, limit: $0.limit, ttl: $0.ttl) })
-        var refusal: FireRefusal?
-        switch reply {
+        let ticket = lotHolds.submit(field: "h:" + fireID, lots: lot, on: checks.map(\.limit))
+        return ConcentrationHold(fireID: fireID, lot: lot, checks: checks, ticket: ticket)
+    }
+
+    /// What became of a submitted hold: nil when held (and then recorded as this process's), else the refusal (a
+    /// limit would be passed, or the totals could not be read). Read once per hold.
+    func concentrationRefusal(_ hold: ConcentrationHold) async -> FireRefusal? {
+        switch await hold.ticket.answer {
         case .success(let answer) where answer.held:
             concentration.withLock { state in
-                for check in checks { state.holds[check.key, default: []].insert(fireID) }
+                for check in hold.checks { state.holds[check.limit.key, default: []].insert(hold.fireID) }
             }
+            return nil
         case .success(let answer):
-            let check = checks[min(answer.refusedBy ?? 0, checks.count - 1)]
-            refusal = FireRefusal(
+            let check = hold.checks[min(answer.refusedBy ?? 0, hold.checks.count - 1)]
+            return FireRefusal(
                 .concentrationLimit,
-                "\(check.what) has \(n(answer.total)) lots open or in flight across all users; \(n(lot)) more would pass the limit of \(n(check.limit))"
+                "\(check.what) has \(n(answer.total)) lots open or in flight across all users; \(n(hold.lot)) more would pass the limit of \(n(check.limit.limit))"
             )
         case .failure(let error):
-            refusal = FireRefusal(.storeUnavailable, "the concentration totals could not be read: \(error)")
+            return FireRefusal(.storeUnavailable, "the concentration totals could not be read: \(error)")
         }
-        return refusal
     }
 
     /// Gives back the lots a fire held (a fire that will not be sent: its reservation was not stored).
@@ -168,6 +177,20 @@ extension FireDesk {
             logger.warning("concentration totals not written", metadata: ["bitten.error": "\(error)"])
         }
     }
+}
+
+/// A fire's concentration hold submitted to `LotHolds`, and what its answer is read against.
+struct ConcentrationHold: Sendable {
+    /// One key the fire holds on, and how a refusal names it.
+    struct Check: Sendable {
+        var limit: LotHolds.Limit
+        var what: String
+    }
+
+    var fireID: String
+    var lot: Double
+    var checks: [Check]
+    var ticket: LotHolds.Ticket
 }
 
 /// What the fire desk knows of the concentration totals it writes.

@@ -214,7 +214,7 @@ public final class FireDesk: Service, Sendable {
             let date = RiskDay.day(of: at)
             // The concentration totals are held while the reservation is being stored (not after it): the hold's
             // round trip to Redis goes alongside the commit's.
-            let holding = Mutex<Task<FireRefusal?, Never>?>(nil)
+            let holding = Mutex<ConcentrationHold?>(nil)
             let concentrated = !settings.concentration.isEmpty
             let done = try await guarded {
                 try await engine.perform(
@@ -228,13 +228,10 @@ public final class FireDesk: Service, Sendable {
                         guard concentrated, case .reserved(let fireID, let key) = value,
                             let lot = plan.variants[key]?.lot
                         else { return }
-                        holding.withLock {
-                            $0 = Task {
-                                await self.holdConcentration(
-                                    fireID: fireID, symbol: signal.symbol, signalID: signalID, lot: lot,
-                                    signalExpiresAt: signal.expiresAt, at: at)
-                            }
-                        }
+                        let hold = self.startConcentrationHold(
+                            fireID: fireID, symbol: signal.symbol, signalID: signalID, lot: lot,
+                            signalExpiresAt: signal.expiresAt, at: at)
+                        holding.withLock { $0 = hold }
                     })
             }
             let held = holding.withLock { $0 }
@@ -246,7 +243,7 @@ public final class FireDesk: Service, Sendable {
                 if let notStored = done.notStored {
                     // Never sent: rejected (with the next commit that succeeds), so the user may fire again; its
                     // lots held alongside the commit go back.
-                    if let held, await held.value == nil { await releaseConcentration(fireID) }
+                    if let held, await concentrationRefusal(held) == nil { await releaseConcentration(fireID) }
                     try? engine.apply(userUUID) {
                         $0.sendFailed(fireID, reason: "not sent: \(notStored.message)", at: at)
                     }
@@ -259,7 +256,7 @@ public final class FireDesk: Service, Sendable {
                     record[variant.fields[i]] = variant.fields[i + 1]
                 }
                 if let recorder { traceChecks(recorder, fireID: fireID, record: record, userUUID: userUUID, at: at) }
-                if let refusal = await held?.value {
+                if let held, let refusal = await concentrationRefusal(held) {
                     await errors.attempt("reject_unsent_fire", fireID) {
                         try engine.apply(userUUID) {
                             $0.sendFailed(fireID, reason: "not sent: \(refusal.description)", at: self.now())

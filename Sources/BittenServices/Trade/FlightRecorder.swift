@@ -8,17 +8,16 @@ import Synchronization
 
 /// The flight recorder: every step of a signal and of each fire made of it, kept 30 days in Redis streams
 /// (`trace:signal:{id}` for the intake and the refused attempts, `trace:fire:{id}` for a fire's checks, the command
-/// as sent, the EA's answers, the close; `trace:signal:{id}:fires`, the fires of the signal). Each is bounded. A trace's steps written by one flush share
-/// one stream entry (`step`, `at`, `data` for each, in order; at most `stepsPerEntry`), so a fire's checks and its
-/// command as sent cost one XADD.
+/// as sent, the EA's answers, the close; `trace:signal:{id}:fires`, the fires of the signal). Each is bounded. A
+/// trace's steps written by one flush share one stream entry (`step`, `at`, `data` for each, in order; at most
+/// `stepsPerEntry`), so a fire's checks and its command as sent cost one XADD.
 ///
 /// Recording costs the fire path one append to a buffer in memory: a step, or what a step is made of (`later`:
 /// its inputs, made into steps at the flush, so that the fire path and the trade engine's commits only copy
 /// values). A background task writes the buffer every `flushInterval`, in pipelines of at most `chunk` steps made on
 /// a thread of the recorder's own at the lowest CPU priority, so that a flush never takes a thread of the shared pool
-/// from the fire path. When
-/// Redis is away the buffer keeps up to `maxBuffered` entries, then drops the oldest ones and counts them
-/// (`bitten_trace_dropped_total`): the trace never holds a fire back.
+/// from the fire path. When Redis is away the buffer keeps up to `maxBuffered` entries, then drops the oldest ones
+/// and counts them (`bitten_trace_dropped_total`): the trace never holds a fire back.
 public final class FlightRecorder: Service, Sendable {
     /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "flight_recorder"

@@ -24,11 +24,47 @@ final class LotHolds: Sendable {
         var total: Double
     }
 
+    /// One fire's hold on its way to Redis: `answer` gives what `hold_lots` decided, at once when it has already
+    /// come. Submitting costs the caller no task of its own (the fire desk submits from inside the reservation's
+    /// commit and reads the answer after it); one reader per ticket.
+    final class Ticket: Sendable {
+        private let state = Mutex<
+            (answer: Result<Answer, any Error>?, waiter: CheckedContinuation<Result<Answer, any Error>, Never>?)
+        >((nil, nil))
+
+        fileprivate init() {}
+
+        fileprivate init(answer: Result<Answer, any Error>) { state.withLock { $0.answer = answer } }
+
+        fileprivate func deliver(_ answer: Result<Answer, any Error>) {
+            let waiter = state.withLock { state in
+                state.answer = answer
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: answer)
+        }
+
+        /// The answer, once it has come.
+        var answer: Result<Answer, any Error> {
+            get async {
+                await withCheckedContinuation { continuation in
+                    let ready = state.withLock { state -> Result<Answer, any Error>? in
+                        if let answer = state.answer { return answer }
+                        state.waiter = continuation
+                        return nil
+                    }
+                    if let ready { continuation.resume(returning: ready) }
+                }
+            }
+        }
+    }
+
     private struct Request: Sendable {
         var field: String
         var lots: Double
         var limits: [Limit]
-        var deliver: @Sendable (Result<Answer, any Error>) -> Void
+        var ticket: Ticket
     }
 
     private struct Queue {
@@ -44,20 +80,20 @@ final class LotHolds: Sendable {
     init(redis: RedisClient) { self.redis = redis }
 
     /// Holds a fire's `lots` (its hold field `field`) on every key of `limits`, gathered with the other fires' holds
-    /// on the same keys.
-    func hold(field: String, lots: Double, on limits: [Limit]) async -> Result<Answer, any Error> {
-        guard !limits.isEmpty else { return .success(Answer(held: true, refusedBy: nil, total: 0)) }
+    /// on the same keys; the ticket gives the answer.
+    func submit(field: String, lots: Double, on limits: [Limit]) -> Ticket {
+        guard !limits.isEmpty else { return Ticket(answer: .success(Answer(held: true, refusedBy: nil, total: 0))) }
         let name = limits.map(\.key).joined(separator: "\n")
-        return await withCheckedContinuation { continuation in
-            let request = Request(field: field, lots: lots, limits: limits) { continuation.resume(returning: $0) }
-            let start = queues.withLock { queues -> Bool in
-                queues[name, default: Queue()].waiting.append(request)
-                guard !queues[name]!.busy else { return false }
-                queues[name]!.busy = true
-                return true
-            }
-            if start { Task { await self.drain(name) } }
+        let ticket = Ticket()
+        let start = queues.withLock { queues -> Bool in
+            queues[name, default: Queue()].waiting.append(
+                Request(field: field, lots: lots, limits: limits, ticket: ticket))
+            guard !queues[name]!.busy else { return false }
+            queues[name]!.busy = true
+            return true
         }
+        if start { Task { await self.drain(name) } }
+        return ticket
     }
 
     /// Sends the waiting holds on one set of keys, a call at a time, until none waits.
@@ -77,9 +113,9 @@ final class LotHolds: Sendable {
                 return batch
             }
             guard let limits = batch.first?.limits else { return }
-            var args = limits.flatMap { [number($0.limit), String($0.ttl)] }
+            var args = limits.flatMap { [TradeShard.number($0.limit), String($0.ttl)] }
             args.reserveCapacity(args.count + batch.count * 2)
-            for request in batch { args += [request.field, number(request.lots)] }
+            for request in batch { args += [request.field, TradeShard.number(request.lots)] }
             do {
                 let parts =
                     try await redis.evaluate(LuaScripts.holdLots, keys: limits.map(\.key), args: args).array
@@ -88,15 +124,15 @@ final class LotHolds: Sendable {
                     guard parts.count == batch.count * 3, let flag = parts[index * 3].int,
                         let key = parts[index * 3 + 1].int
                     else {
-                        request.deliver(.failure(Malformed(count: parts.count, expected: batch.count * 3)))
+                        request.ticket.deliver(.failure(Malformed(count: parts.count, expected: batch.count * 3)))
                         continue
                     }
                     let total = parts[index * 3 + 2].string.flatMap(Double.init) ?? 0
-                    request.deliver(
+                    request.ticket.deliver(
                         .success(Answer(held: flag == 1, refusedBy: flag == 1 ? nil : key - 1, total: total)))
                 }
             } catch {
-                for request in batch { request.deliver(.failure(error)) }
+                for request in batch { request.ticket.deliver(.failure(error)) }
             }
         }
     }
@@ -107,6 +143,4 @@ final class LotHolds: Sendable {
         var expected: Int
         var description: String { "hold_lots answered \(count) values for \(expected)" }
     }
-
-    private func number(_ value: Double) -> String { PlainDecimal.format(value, maxFractionDigits: 8) ?? "0" }
 }
