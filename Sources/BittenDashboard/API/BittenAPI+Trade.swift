@@ -136,15 +136,12 @@ extension BittenAPI {
     func listTrades(_ input: Operations.ListTrades.Input) async throws -> Operations.ListTrades.Output {
         let query = input.query
         let page = try Page(limit: query.limit, offset: query.offset)
-        var list = "trades:recent"
-        if let symbol = query.symbol {
-            list = "trades:\(try Self.validSymbol(symbol))"
-        } else if let account = query.account {
-            guard account >= 0 else {
-                throw APIError(.badRequest, code: "bad_parameter", "account must be a non-negative number")
-            }
-            list = "trades:account:\(account)"
-        } else if let day = query.day {
+        // Every parameter given is checked, also those the list chosen does not use (symbol, then account, then day).
+        let symbol = try query.symbol.map(Self.validSymbol)
+        if let account = query.account, account < 0 {
+            throw APIError(.badRequest, code: "bad_parameter", "account must be a non-negative number")
+        }
+        if let day = query.day {
             guard day.utf8.count == 10, day.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || ($0 >= 48 && $0 <= 57) }),
                 day.split(separator: "-").map(\.count) == [4, 2, 2]
             else {
@@ -154,6 +151,13 @@ extension BittenAPI {
             guard ISOTime.epochSeconds(day + "T00:00:00") != nil else {
                 throw APIError(.unprocessableContent, code: "no_such_day", "\(day) is not a day of the calendar")
             }
+        }
+        var list = "trades:recent"
+        if let symbol {
+            list = "trades:\(symbol)"
+        } else if let account = query.account {
+            list = "trades:account:\(account)"
+        } else if let day = query.day {
             list = "trades:day:\(day)"
         }
         let trades = page.cut(try await trade().trades(list: list, limit: page.end))
