@@ -16,6 +16,7 @@ extension FireDesk {
 
     /// Asks the EA holding `ticket` to close it.
     public func close(ticket: Int, routing: Bool = true) async throws(FireRefusal) -> FireRecord {
+        await engine.waitUntilAllTried()
         guard let position = openPosition(ticket) else {
             // Open in a shard another process owns: closed there.
             if routing, let router,
@@ -41,6 +42,7 @@ extension FireDesk {
         -> [FireRecord]
     {
         guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
+        await engine.waitUntilTried(userUUID)
         if routing, let router, !engine.owns(userUUID),
             let records = try await router.route(.closeAll, shard: engine.shard(of: userUUID), userUUID: userUUID)
         {

@@ -11,6 +11,7 @@ extension FireDesk {
         -> [FireRecord]
     {
         guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
+        await engine.waitUntilTried(userUUID)
         if routing, let router, !engine.owns(userUUID),
             let records = try await router.route(
                 .setTrading, shard: engine.shard(of: userUUID), userUUID: userUUID, control: control)

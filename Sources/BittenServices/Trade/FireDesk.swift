@@ -137,6 +137,7 @@ public final class FireDesk: Service, Sendable {
     public func fire(signalID: String, userUUID: String, routing: Bool = true) async throws(FireRefusal) -> FireRecord {
         guard SignalID.isValid(signalID) else { throw refuse(.badRequest, "'\(signalID)' is not a valid signal id") }
         guard UserID.isValid(userUUID) else { throw refuse(.badRequest, "'\(userUUID)' is not a valid user UUID") }
+        await engine.waitUntilTried(userUUID)
         if routing, let router, !engine.owns(userUUID),
             let records = try await router.route(
                 .fire, shard: engine.shard(of: userUUID), userUUID: userUUID, signalID: signalID)

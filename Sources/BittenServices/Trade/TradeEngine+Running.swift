@@ -31,53 +31,64 @@ extension TradeEngine {
 
     var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 
-    /// Takes and renews the leases; a shard newly taken (or taken back with a new fence) is loaded first.
+    /// Takes and renews the leases; a shard newly taken (or taken back with a new fence) is loaded first. The
+    /// shards are tended side by side: at a start, every shard is taken and loaded in about the time of one.
     func leaseLoop() async {
         let renewEvery = settings.leaseTTL / 4
         while !stopping {
-            for lane in lanes where !stopping {
-                do {
-                    let token = try await lane.store.acquire(
-                        instance: settings.instance, boot: boot, ttl: settings.leaseTTL)
-                    let held = lane.state.withLock { $0.token }
-                    if token == nil {
-                        if held != nil { lose(lane, because: "another process took the lease") }
-                        lane.state.withLock { $0.status = "owned by another process" }
-                    } else if token != held {
-                        if held != nil { lose(lane, because: "the lease was taken over") }
-                        let loaded = try await lane.store.load()
-                        lane.state.withLock { state in
-                            state.shard = loaded.shard
-                            state.token = token
-                            state.applied = loaded.checkpoint
-                            state.committed = loaded.checkpoint
-                            state.backlog = []
-                            state.status = "owned"
-                        }
-                        ledgerWake.signal()
-                        logger.info(
-                            "trade shard taken",
-                            metadata: [
-                                "bitten.trade.shard": "\(lane.index)",
-                                "bitten.trade.checkpoint": "\(loaded.checkpoint)",
-                            ])
-                    }
-                } catch {
-                    if let suppressed = throttle.allow() {
-                        logger.warning(
-                            "trade shard lease not renewed",
-                            metadata: [
-                                "bitten.trade.shard": "\(lane.index)", "bitten.error": "\(error)",
-                                "bitten.log.suppressed": "\(suppressed)",
-                            ])
-                    }
-                }
+            await withDiscardingTaskGroup { group in
+                for lane in lanes { group.addTask { await self.tend(lane) } }
             }
             let owned = ownedShards
             board.set(
                 Self.name, owned == lanes.count ? .running : .starting,
                 detail: owned == lanes.count ? nil : "\(owned) of \(lanes.count) trade shards owned here")
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: renewEvery) }
+        }
+    }
+
+    /// Takes or renews one shard's lease; loads the shard when it is newly taken.
+    private func tend(_ lane: Lane) async {
+        guard !stopping else { return }
+        do {
+            let token = try await lane.store.acquire(
+                instance: settings.instance, boot: boot, ttl: settings.leaseTTL)
+            let held = lane.state.withLock { $0.token }
+            if token == nil {
+                if held != nil { lose(lane, because: "another process took the lease") }
+                lane.state.withLock { state in
+                    state.status = "owned by another process"
+                    state.tried = true
+                }
+            } else if token != held {
+                if held != nil { lose(lane, because: "the lease was taken over") }
+                let loaded = try await lane.store.load()
+                lane.state.withLock { state in
+                    state.shard = loaded.shard
+                    state.token = token
+                    state.applied = loaded.checkpoint
+                    state.committed = loaded.checkpoint
+                    state.backlog = []
+                    state.status = "owned"
+                    state.tried = true
+                }
+                ledgerWake.signal()
+                logger.info(
+                    "trade shard taken",
+                    metadata: [
+                        "bitten.trade.shard": "\(lane.index)",
+                        "bitten.trade.checkpoint": "\(loaded.checkpoint)",
+                    ])
+            }
+        } catch {
+            if let suppressed = throttle.allow() {
+                logger.warning(
+                    "trade shard lease not renewed",
+                    metadata: [
+                        "bitten.trade.shard": "\(lane.index)", "bitten.error": "\(error)",
+                        "bitten.log.suppressed": "\(suppressed)",
+                    ])
+            }
         }
     }
 

@@ -76,6 +76,8 @@ public final class TradeEngine: Service, Sendable {
         var backlog: [TradeChange] = []
         var waiters: [CheckedContinuation<Void, any Error>] = []
         var status = "not loaded"
+        /// This process has tried to take the shard since it started (taken, or found owned by another).
+        var tried = false
         /// Ledger entries applied in memory and not yet stored.
         var uncommittedEntries = 0
         /// Changes nobody waits for are in memory: they go with the next commit, at the latest after `lazyDelay`.
@@ -152,6 +154,27 @@ public final class TradeEngine: Service, Sendable {
     /// Whether this process owns the shard of `uuid` (loaded and ready).
     public func owns(_ uuid: String) -> Bool { lane(uuid).state.withLock { $0.shard != nil } }
 
+    /// How long a request waits for a shard this process is still taking when it starts.
+    static let startupWait: Duration = .seconds(5)
+
+    /// Waits while this process, just started, has not yet tried to take the shard of `uuid` (its lease is being
+    /// taken or its state loaded), for `startupWait` at most: a request that comes in the first moments after
+    /// a start is then answered, not refused as "not loaded". At once when the shard was tried (owned here or
+    /// by another process).
+    public func waitUntilTried(_ uuid: String) async { await waitUntilTried([lane(uuid)]) }
+
+    /// As `waitUntilTried(_:)`, for every shard (a request that looks in all of them).
+    public func waitUntilAllTried() async { await waitUntilTried(lanes) }
+
+    private func waitUntilTried(_ lanes: [Lane]) async {
+        func untried() -> Bool { lanes.contains { lane in !lane.state.withLock { $0.tried } } }
+        guard untried() else { return }
+        let deadline = ContinuousClock.now + Self.startupWait
+        while untried(), ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// Shards this process owns, loaded and ready.
     public var ownedShards: Int { lanes.reduce(0) { $0 + ($1.state.withLock { $0.shard != nil } ? 1 : 0) } }
 
@@ -202,6 +225,7 @@ public final class TradeEngine: Service, Sendable {
     )
         async throws(TradeEngineUnavailable) -> Performed<T>
     {
+        await waitUntilTried(uuid)
         let lane = lane(uuid)
         var value: T?
         var failure: TradeEngineUnavailable?

@@ -35,6 +35,7 @@ public struct TradeStore: Sendable {
         guard let engine else {
             throw TradeEngineUnavailable("users are saved by the trade engine, which does not run in this process")
         }
+        await engine.waitUntilTried(user.uuid)
         if routing, let router, !engine.owns(user.uuid) {
             do {
                 if try await router.route(
