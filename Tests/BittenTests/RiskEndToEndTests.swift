@@ -112,9 +112,13 @@ extension EndToEnd {
         }
 
         /// The service's lots per signal: a fire that would pass the total across all users is refused (its record
-        /// rejected, nothing sent); once the first position closes, its lots come off and the fire goes.
-        @Test func aConcentrationLimitRefusesPastTheTotalAndFreesWhatCloses() async throws {
-            let system = try await path.start(eas: 2, environment: ["BITTEN_MAX_LOTS_PER_SIGNAL": "1"])
+        /// rejected, nothing sent); once the first position closes, its lots come off and the fire goes. On one server
+        /// the holds ride inside the commits' transactions, on a cluster beside the shards' scripts.
+        @Test(arguments: EndToEnd.TradePathTests.Backend.allCases)
+        func aConcentrationLimitRefusesPastTheTotalAndFreesWhatCloses(_ backend: EndToEnd.TradePathTests.Backend)
+            async throws
+        {
+            let system = try await path.start(backend, eas: 2, environment: ["BITTEN_MAX_LOTS_PER_SIGNAL": "1"])
             defer { system.stop() }
             let (first, second) = (system.fleet.uuids[0], system.fleet.uuids[1])
             for uuid in [first, second] { try await path.addUser(system, uuid, tier: "CAPTAIN") }

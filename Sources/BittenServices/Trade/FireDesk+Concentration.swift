@@ -6,8 +6,8 @@ import Redis
 /// The service's concentration limits on the fire desk. A fire holds its lots against the symbol's and the signal's
 /// totals across all users after its reservation and before its send: one Lua step for both keys (`hold_lots`: on
 /// each key the running total plus the lots must stay within the limit; the hold is a field of its own,
-/// `h:FIRE_ID`; held on both or on none), each step carrying every fire's hold that arrived while the previous step
-/// on the same keys was on its way (`LotHolds`).
+/// `h:FIRE_ID`; held on both or on none), each step carrying every fire's hold that arrived since the trade engine's
+/// last commit round, inside the next round (`LotHolds` riding the engine, `CommitRider`).
 /// Once a second the owner of each shard writes its exact lots (open positions and fires in flight, from memory)
 /// into its field and removes the holds that figure now counts, in one Lua step per key (`resync_lots`): the lots of
 /// fires that ended come off, and a hold is never counted twice.

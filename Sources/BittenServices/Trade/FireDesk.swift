@@ -60,7 +60,7 @@ public final class FireDesk: Service, Sendable {
         self.logger = logger
         self.now = now
         self.errors = SwallowedErrors(logger: logger)
-        self.lotHolds = LotHolds(redis: store.redis)
+        self.lotHolds = LotHolds(redis: store.redis, riding: engine)
         var outcomes: [String: Counter] = [:]
         for outcome in ["sent", "duplicate", "refused", "send_failed", "timed_out", "close_sent"] {
             outcomes[outcome] = Counter(label: "bitten_fires_total", dimensions: [("outcome", outcome)])
@@ -213,8 +213,8 @@ public final class FireDesk: Service, Sendable {
                 signal, userUUID: userUUID, direction: plan.direction, at: at, deadline: deadline, plan: plan)
             let variants = Array(plan.variants.values)
             let date = RiskDay.day(of: at)
-            // The concentration totals are held while the reservation is being stored (not after it): the hold's
-            // round trip to Redis goes alongside the commit's.
+            // The concentration totals are held while the reservation is being stored (not after it): the hold rides
+            // the commit round that stores it (`LotHolds`, `CommitRider`).
             let holding = Mutex<ConcentrationHold?>(nil)
             let concentrated = !settings.concentration.isEmpty
             let done = try await guarded {

@@ -3,14 +3,15 @@ import Foundation
 import Redis
 import Synchronization
 
-/// The concentration holds of many fires, gathered per set of keys: while one `hold_lots` call for those keys is on
-/// its way to Redis, the holds that arrive meanwhile wait and go together in the next call (the group commit's idea,
-/// for the totals). A fire holds on all its keys (its symbol's and its signal's) in one step, or on none. Under load
+/// The concentration holds of many fires, gathered per set of keys. Riding a trade engine (the fire desk's), the holds
+/// that arrive between two commit rounds go with the next round, one `hold_lots` call per set of keys; on their own,
+/// while one call for those keys is on its way to Redis, the holds that arrive meanwhile wait and go together in the
+/// next call (the group commit's idea, for the totals). A fire holds on all its keys (its symbol's and its signal's) in one step, or on none. Under load
 /// a signal fired by many users costs one call per round trip instead of one per fire; a lone fire goes at once. The
 /// holds of one call are decided in the order they arrived.
 final class LotHolds: Sendable {
     /// One key a fire holds on: its limit, and how long the key is kept (0: for ever).
-    struct Limit: Sendable, Equatable {
+    struct Limit: Sendable, Hashable {
         var key: String
         var limit: Double
         var ttl: Int
@@ -74,17 +75,39 @@ final class LotHolds: Sendable {
 
     private let redis: RedisClient
     private let queues = Mutex<[String: Queue]>([:])
+    /// The engine whose commit rounds carry the holds (nil: each set of keys has a task of its own).
+    private weak let engine: TradeEngine?
+    /// Holds waiting for the next commit round, in the order they came (riding the engine's commits).
+    private let riders = Mutex<[Request]>([])
     /// Holds per call are capped (one Lua call blocks Redis while it runs).
     static let maxPerCall = 500
 
-    init(redis: RedisClient) { self.redis = redis }
+    /// Holds that go by calls of their own, one set of keys at a time.
+    init(redis: RedisClient) {
+        self.redis = redis
+        engine = nil
+    }
+
+    /// Holds that ride `engine`'s commit rounds: a fire's hold goes to Redis with the commit of its reservation
+    /// (inside the round's transaction on one server), with no task and no round trip of its own. The rounds go one
+    /// after another, so the holds on a set of keys are still decided in the order they came.
+    init(redis: RedisClient, riding engine: TradeEngine) {
+        self.redis = redis
+        self.engine = engine
+        engine.carry(self)
+    }
 
     /// Holds a fire's `lots` (its hold field `field`) on every key of `limits`, gathered with the other fires' holds
     /// on the same keys; the ticket gives the answer.
     func submit(field: String, lots: Double, on limits: [Limit]) -> Ticket {
         guard !limits.isEmpty else { return Ticket(answer: .success(Answer(held: true, refusedBy: nil, total: 0))) }
-        let name = limits.map(\.key).joined(separator: "\n")
         let ticket = Ticket()
+        if let engine {
+            riders.withLock { $0.append(Request(field: field, lots: lots, limits: limits, ticket: ticket)) }
+            engine.wakeCommitter()
+            return ticket
+        }
+        let name = limits.map(\.key).joined(separator: "\n")
         let start = queues.withLock { queues -> Bool in
             queues[name, default: Queue()].waiting.append(
                 Request(field: field, lots: lots, limits: limits, ticket: ticket))
@@ -113,27 +136,42 @@ final class LotHolds: Sendable {
                 return batch
             }
             guard let limits = batch.first?.limits else { return }
-            var args = limits.flatMap { [TradeShard.number($0.limit), String($0.ttl)] }
-            args.reserveCapacity(args.count + batch.count * 2)
-            for request in batch { args += [request.field, TradeShard.number(request.lots)] }
             do {
-                let parts =
-                    try await redis.evaluate(LuaScripts.holdLots, keys: limits.map(\.key), args: args).array
-                    ?? []
-                for (index, request) in batch.enumerated() {
-                    guard parts.count == batch.count * 3, let flag = parts[index * 3].int,
-                        let key = parts[index * 3 + 1].int
-                    else {
-                        request.ticket.deliver(.failure(Malformed(count: parts.count, expected: batch.count * 3)))
-                        continue
-                    }
-                    let total = parts[index * 3 + 2].string.flatMap(Double.init) ?? 0
-                    request.ticket.deliver(
-                        .success(Answer(held: flag == 1, refusedBy: flag == 1 ? nil : key - 1, total: total)))
-                }
+                let call = Self.call(batch, limits: limits)
+                Self.deliver(
+                    .success(try await redis.evaluate(call.script, keys: call.keys, args: call.args)), to: batch)
             } catch {
-                for request in batch { request.ticket.deliver(.failure(error)) }
+                Self.deliver(.failure(error), to: batch)
             }
+        }
+    }
+
+    /// One `hold_lots` call for holds on the same limits.
+    private static func call(_ batch: [Request], limits: [Limit]) -> CommitRider.Call {
+        var args = limits.flatMap { [TradeShard.number($0.limit), String($0.ttl)] }
+        args.reserveCapacity(args.count + batch.count * 2)
+        for request in batch { args += [request.field, TradeShard.number(request.lots)] }
+        return CommitRider.Call(script: LuaScripts.holdLots, keys: limits.map(\.key), args: args)
+    }
+
+    /// What one `hold_lots` call answered, to each of its holds.
+    private static func deliver(_ reply: Result<RedisReply, any Error>, to batch: [Request]) {
+        let parts: [RedisReply]
+        do {
+            parts = try reply.get().orThrow().array ?? []
+        } catch {
+            for request in batch { request.ticket.deliver(.failure(error)) }
+            return
+        }
+        for (index, request) in batch.enumerated() {
+            guard parts.count == batch.count * 3, let flag = parts[index * 3].int, let key = parts[index * 3 + 1].int
+            else {
+                request.ticket.deliver(.failure(Malformed(count: parts.count, expected: batch.count * 3)))
+                continue
+            }
+            let total = parts[index * 3 + 2].string.flatMap(Double.init) ?? 0
+            request.ticket.deliver(
+                .success(Answer(held: flag == 1, refusedBy: flag == 1 ? nil : key - 1, total: total)))
         }
     }
 
@@ -142,5 +180,33 @@ final class LotHolds: Sendable {
         var count: Int
         var expected: Int
         var description: String { "hold_lots answered \(count) values for \(expected)" }
+    }
+}
+
+extension LotHolds: CommitRiding {
+    var waitingToRide: Bool { riders.withLock { !$0.isEmpty } }
+
+    /// The holds waiting, as one `hold_lots` call per set of limits (in the order the sets came), each call at most
+    /// `maxPerCall` holds.
+    func takeRiders() -> [CommitRider] {
+        let waiting = riders.withLock { riders in
+            defer { riders = [] }
+            return riders
+        }
+        var order: [[Limit]] = []
+        var groups: [[Limit]: [Request]] = [:]
+        for request in waiting {
+            if groups[request.limits] == nil { order.append(request.limits) }
+            groups[request.limits, default: []].append(request)
+        }
+        return order.flatMap { limits in
+            let requests = groups[limits]!
+            return stride(from: 0, to: requests.count, by: Self.maxPerCall).map { start in
+                let batch = Array(requests[start..<min(requests.count, start + Self.maxPerCall)])
+                return CommitRider(calls: [Self.call(batch, limits: limits)]) { replies in
+                    Self.deliver(replies.map { $0.first ?? .null }, to: batch)
+                }
+            }
+        }
     }
 }

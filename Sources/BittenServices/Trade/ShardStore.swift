@@ -141,10 +141,26 @@ public struct ShardStore: Sendable {
     /// written and the round is checked and sent once more, then fails (to be tried again). On a
     /// cluster each shard's commit is its own fenced script, all at once.
     /// A stored commit reports the commands Redis refused (`CommandFailure`); the rest of it is stored.
+    /// `riders` go with the round (`CommitRider`): in its transaction on one server, beside it on a cluster.
     public static func commit(_ pending: [Pending], redis: RedisClient) async -> [Result<[CommandFailure], any Error>] {
-        guard !pending.isEmpty else { return [] }
+        await commit(pending, riders: [], redis: redis)
+    }
+
+    static func commit(_ pending: [Pending], riders: [CommitRider], redis: RedisClient) async
+        -> [Result<[CommandFailure], any Error>]
+    {
+        guard !pending.isEmpty else {
+            await CommitRider.run(riders, redis: redis)
+            return []
+        }
         if pending.contains(where: \.store.scripted) {
             return await withTaskGroup(of: (Int, Result<[CommandFailure], any Error>).self) { group in
+                if !riders.isEmpty {
+                    group.addTask {
+                        await CommitRider.run(riders, redis: redis)
+                        return (-1, .success([]))
+                    }
+                }
                 for (index, item) in pending.enumerated() {
                     group.addTask {
                         do {
@@ -155,12 +171,16 @@ public struct ShardStore: Sendable {
                     }
                 }
                 var finished: [(Int, Result<[CommandFailure], any Error>)] = []
-                for await item in group { finished.append(item) }
+                for await item in group where item.0 >= 0 { finished.append(item) }
                 return finished.sorted { $0.0 < $1.0 }.map(\.1)
             }
         }
+        let riding = CommitRider.commands(riders)
+        // Set once the transaction ran (or failed): the riders are told after, outside the connection's thread.
+        var riderReplies: Result<[RedisReply], any Error> = .success([])
+        defer { CommitRider.finish(riders, with: riderReplies) }
         do {
-            return try await redis.withConnection { connection in
+            let (results, replies) = try await redis.withConnection { connection in
                 let leases = pending.map(\.store.keys.lease)
                 // WATCHed: each shard's state hash, which a new owner's lease bumps (its `fence`) and only the
                 // owner's commits write; not the lease itself, which every renewal touches.
@@ -181,8 +201,10 @@ public struct ShardStore: Sendable {
                 }
                 guard !commands.isEmpty else {
                     _ = try? connection.command(["UNWATCH"])
-                    return results
+                    return (results, riding.isEmpty ? [] : try connection.pipeline(riding))
                 }
+                let shardCommands = commands.count
+                commands += riding
                 var replies: [RedisReply]
                 do {
                     replies = try connection.transaction(commands)
@@ -201,7 +223,7 @@ public struct ShardStore: Sendable {
                     replies = try connection.transaction(commands)
                 }
                 // EXEC runs every command; one Redis refuses is in its reply, the others are stored.
-                for (position, reply) in replies.enumerated() where position < commands.count {
+                for (position, reply) in replies.enumerated() where position < shardCommands {
                     guard case .error(let message) = reply else { continue }
                     let owner = owners[position]
                     let failure = CommandFailure(
@@ -211,9 +233,12 @@ public struct ShardStore: Sendable {
                         results[owner] = .success(failures)
                     }
                 }
-                return results
+                return (results, Array(replies.dropFirst(shardCommands)))
             }
+            riderReplies = .success(replies)
+            return results
         } catch {
+            riderReplies = .failure(error)
             return pending.map { _ in .failure(error) }
         }
     }

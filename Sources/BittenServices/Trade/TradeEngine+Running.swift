@@ -119,9 +119,10 @@ extension TradeEngine {
         while !stopping {
             await commitWake.wait()
             // Only changes nobody waits for: a moment for more to join them (ended by one somebody waits for).
-            let lazyOnly = lanes.allSatisfy { lane in
-                lane.state.withLock { $0.waiters.isEmpty && $0.uncommittedEntries == 0 && $0.backlog.isEmpty }
-            }
+            let lazyOnly =
+                lanes.allSatisfy { lane in
+                    lane.state.withLock { $0.waiters.isEmpty && $0.uncommittedEntries == 0 && $0.backlog.isEmpty }
+                } && !(riding.withLock { $0.source }?.waitingToRide ?? false)
             if lazyOnly { await commitWake.wait(timeout: Self.lazyDelay) }
             while !stopping {
                 let outcome = await commitRound()
@@ -221,7 +222,8 @@ extension TradeEngine {
             }
             if let item { taken.append(item) }
         }
-        guard !taken.isEmpty else { return .idle }
+        let riders = riding.withLock { $0.source }?.takeRiders() ?? []
+        guard !taken.isEmpty || !riders.isEmpty else { return .idle }
         let stored = taken.filter { !$0.changes.isEmpty || $0.checkpointMoved }
         let pending = stored.map {
             ShardStore.Pending(
@@ -234,11 +236,13 @@ extension TradeEngine {
         var results: [Int: Result<[ShardStore.CommandFailure], any Error>] = [:]
         if !pending.isEmpty {
             stage(.exitBeforeCommit, stored)
-            for (item, result) in zip(stored, await ShardStore.commit(pending, redis: redis)) {
+            for (item, result) in zip(stored, await ShardStore.commit(pending, riders: riders, redis: redis)) {
                 results[item.lane.index] = result
             }
             commitsCounter.increment()
             stage(.exitAfterCommit, stored)
+        } else {
+            await CommitRider.run(riders, redis: redis)
         }
         var failed = false
         for item in taken {

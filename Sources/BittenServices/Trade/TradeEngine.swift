@@ -105,6 +105,8 @@ public final class TradeEngine: Service, Sendable {
     let ledgerWake = WakeSignal()
     /// Wakes the committer (one for every shard owned here).
     let commitWake = WakeSignal()
+    /// What rides with each commit round (`CommitRider`): asked once per round (held weakly: it holds the engine).
+    let riding = Mutex(RidingSource())
 
     /// The engine; it takes its shards when it runs.
     public init(
@@ -269,6 +271,12 @@ public final class TradeEngine: Service, Sendable {
         if result.1 { commitWake.signal() }
         return result.0
     }
+
+    /// Has `source` asked, once per commit round, for scripts to send with the round (one source: the last given).
+    func carry(_ source: any CommitRiding) { riding.withLock { $0.source = source } }
+
+    /// Wakes the committer for riders that wait (a round goes even when no shard has anything to store).
+    func wakeCommitter() { commitWake.signal() }
 
     /// How long changes nobody waits for may stay uncommitted.
     static let lazyDelay: Duration = .milliseconds(20)
