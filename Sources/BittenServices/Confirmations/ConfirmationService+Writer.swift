@@ -297,14 +297,12 @@ extension ConfirmationService {
             }
         }
         if !spooled { queue.withLock { $0.append(contentsOf: entries) } }
-        if let suppressed = keptThrottle.allow() {
-            logger.warning(
-                "confirmation kept, not applied: the ledger is off here",
-                metadata: [
-                    "bitten.confirmations.entries": "\(entries.count)", "bitten.reason": "\(reason)",
-                    "bitten.confirmations.backlog": "\(backlog)",
-                    "bitten.log.suppressed": "\(suppressed)",
-                ])
-        }
+        keptThrottle.log(
+            logger, .warning,
+            "confirmation kept, not applied: the ledger is off here",
+            metadata: [
+                "bitten.confirmations.entries": "\(entries.count)", "bitten.reason": "\(reason)",
+                "bitten.confirmations.backlog": "\(backlog)",
+            ])
     }
 }

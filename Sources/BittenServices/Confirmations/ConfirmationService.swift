@@ -263,10 +263,10 @@ public final class ConfirmationService: Service, Sendable {
                     return false
                 }
             }
-            if !journaled, let suppressed = keptThrottle.allow() {
-                logger.error(
-                    "confirmation journal not written: a crash now would lose what waits in memory",
-                    metadata: ["bitten.log.suppressed": "\(suppressed)"])
+            if !journaled {
+                keptThrottle.log(
+                    logger, .error,
+                    "confirmation journal not written: a crash now would lose what waits in memory")
             }
             wakeContinuation.yield()
         }
@@ -291,13 +291,11 @@ public final class ConfirmationService: Service, Sendable {
 
     func reject(_ error: WireError) {
         metrics.rejected(error)
-        if let suppressed = throttle.allow() {
-            logger.warning(
-                "message rejected",
-                metadata: [
-                    "bitten.socket.port": "confirm", "bitten.reason": "\(error)",
-                    "bitten.log.suppressed": "\(suppressed)",
-                ])
-        }
+        throttle.log(
+            logger, .warning,
+            "message rejected",
+            metadata: [
+                "bitten.socket.port": "confirm", "bitten.reason": "\(error)",
+            ])
     }
 }

@@ -262,16 +262,14 @@ public final class GatewayService: Service, Sendable {
                     if let fd, registry.node(decoded.userUUID)?.pendingSwitch == nil, dropLink(fd) {
                         droppedRefused.increment()
                     }
-                    if let suppressed = throttle.allow() {
-                        logger.warning(
-                            "EA message refused: it does not fit the node's pin",
-                            metadata: [
-                                "bitten.node.uuid": "\(decoded.userUUID)",
-                                "bitten.node.peer": "\(message.peerAddress ?? "")",
-                                "bitten.reason": "\(reason)",
-                                "bitten.log.suppressed": "\(suppressed)",
-                            ])
-                    }
+                    throttle.log(
+                        logger, .warning,
+                        "EA message refused: it does not fit the node's pin",
+                        metadata: [
+                            "bitten.node.uuid": "\(decoded.userUUID)",
+                            "bitten.node.peer": "\(message.peerAddress ?? "")",
+                            "bitten.reason": "\(reason)",
+                        ])
                 }
             } catch {
                 if let fd { noteLink(fd, uuid: nil, peer: message.peerAddress, at: at) }
@@ -284,15 +282,13 @@ public final class GatewayService: Service, Sendable {
 
     func reject(_ error: WireError, identity: [UInt8]?) {
         metrics.rejected(error)
-        if let suppressed = throttle.allow() {
-            logger.warning(
-                "message rejected",
-                metadata: [
-                    "bitten.socket.port": "command", "bitten.reason": "\(error)",
-                    "bitten.node.identity": "\(String(decoding: (identity ?? []).prefix(64), as: UTF8.self))",
-                    "bitten.log.suppressed": "\(suppressed)",
-                ])
-        }
+        throttle.log(
+            logger, .warning,
+            "message rejected",
+            metadata: [
+                "bitten.socket.port": "command", "bitten.reason": "\(error)",
+                "bitten.node.identity": "\(String(decoding: (identity ?? []).prefix(64), as: UTF8.self))",
+            ])
     }
 
     static func nodeID(of message: EAMessage) -> String? {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// Lets through at most `limit` log lines per `window` seconds, so that a flood of bad input is
@@ -29,5 +30,18 @@ public final class LogThrottle: Sendable {
             defer { s.suppressed = 0 }
             return s.suppressed
         }
+    }
+
+    /// Logs `message` at `level` unless held back, with `metadata` and how many lines were held back since the last
+    /// one let through (`bitten.log.suppressed`).
+    public func log(
+        _ logger: Logger, _ level: Logger.Level, _ message: @autoclosure () -> Logger.Message,
+        metadata: @autoclosure () -> Logger.Metadata = [:], file: String = #fileID, function: String = #function,
+        line: UInt = #line, now: Double = Date().timeIntervalSince1970
+    ) {
+        guard let suppressed = allow(now: now) else { return }
+        var all = metadata()
+        all["bitten.log.suppressed"] = "\(suppressed)"
+        logger.log(level: level, message(), metadata: all, file: file, function: function, line: line)
     }
 }

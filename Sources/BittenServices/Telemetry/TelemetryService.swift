@@ -326,14 +326,12 @@ public final class TelemetryService: Service, Sendable {
 
     private func reject(_ error: WireError) {
         metrics.rejected(error)
-        if let suppressed = throttle.allow() {
-            logger.warning(
-                "message rejected",
-                metadata: [
-                    "bitten.socket.port": "market", "bitten.reason": "\(error)",
-                    "bitten.log.suppressed": "\(suppressed)",
-                ])
-        }
+        throttle.log(
+            logger, .warning,
+            "message rejected",
+            metadata: [
+                "bitten.socket.port": "market", "bitten.reason": "\(error)",
+            ])
     }
 }
 

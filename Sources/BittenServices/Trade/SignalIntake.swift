@@ -139,11 +139,10 @@ public final class SignalIntake: Service, Sendable {
                             } else {
                                 metrics.rejected(reason: error.code.rawValue)
                             }
-                            if let suppressed = throttle.allow() {
-                                logger.warning(
-                                    "signal rejected",
-                                    metadata: ["bitten.reason": "\(error)", "bitten.log.suppressed": "\(suppressed)"])
-                            }
+                            throttle.log(
+                                logger, .warning,
+                                "signal rejected",
+                                metadata: ["bitten.reason": "\(error)"])
                         }
                     }
                 }

@@ -30,13 +30,11 @@ public final class SwallowedErrors: Sendable {
     /// Counts and logs one failure.
     public func note(_ operation: String, _ error: any Error, _ context: String = "") {
         counters.increment(operation)
-        if let suppressed = throttle.allow() {
-            logger.warning(
-                "trade path: \(operation) failed",
-                metadata: [
-                    "bitten.error": "\(error)", "bitten.context": "\(context)",
-                    "bitten.log.suppressed": "\(suppressed)",
-                ])
-        }
+        throttle.log(
+            logger, .warning,
+            "trade path: \(operation) failed",
+            metadata: [
+                "bitten.error": "\(error)", "bitten.context": "\(context)",
+            ])
     }
 }

@@ -30,11 +30,10 @@ extension TradeEngine {
                         ]
                     })
             } catch {
-                if let suppressed = throttle.allow() {
-                    logger.warning(
-                        "trade ledger not read",
-                        metadata: ["bitten.error": "\(error)", "bitten.log.suppressed": "\(suppressed)"])
-                }
+                throttle.log(
+                    logger, .warning,
+                    "trade ledger not read",
+                    metadata: ["bitten.error": "\(error)"])
                 try? await Task.sleep(for: .milliseconds(200))
                 continue
             }

@@ -81,14 +81,12 @@ extension TradeEngine {
                     ])
             }
         } catch {
-            if let suppressed = throttle.allow() {
-                logger.warning(
-                    "trade shard lease not renewed",
-                    metadata: [
-                        "bitten.trade.shard": "\(lane.index)", "bitten.error": "\(error)",
-                        "bitten.log.suppressed": "\(suppressed)",
-                    ])
-            }
+            throttle.log(
+                logger, .warning,
+                "trade shard lease not renewed",
+                metadata: [
+                    "bitten.trade.shard": "\(lane.index)", "bitten.error": "\(error)",
+                ])
         }
     }
 
@@ -143,15 +141,13 @@ extension TradeEngine {
     /// sent again, so one bad key never holds a shard's commits back).
     func commandsRefused(_ refused: [ShardStore.CommandFailure]) {
         commandsRefusedCounter.increment(by: refused.count)
-        if let suppressed = throttle.allow() {
-            logger.error(
-                "trade commit: Redis refused commands (the rest of the commit is stored)",
-                metadata: [
-                    "bitten.socket.refused": "\(refused.prefix(5).map(\.description).joined(separator: "; "))",
-                    "bitten.count": "\(refused.count)",
-                    "bitten.log.suppressed": "\(suppressed)",
-                ])
-        }
+        throttle.log(
+            logger, .error,
+            "trade commit: Redis refused commands (the rest of the commit is stored)",
+            metadata: [
+                "bitten.socket.refused": "\(refused.prefix(5).map(\.description).joined(separator: "; "))",
+                "bitten.count": "\(refused.count)",
+            ])
     }
 
     /// Where the fault tests make the engine's process die (`_exit(86)`, no clean-up, like SIGKILL), on the
@@ -270,15 +266,13 @@ extension TradeEngine {
                     waiter.resume(
                         throwing: TradeEngineUnavailable("the trade state could not be stored (Redis): \(error)"))
                 }
-                if let suppressed = throttle.allow() {
-                    logger.error(
-                        "trade commit failed; retrying",
-                        metadata: [
-                            "bitten.trade.shard": "\(item.lane.index)", "bitten.trade.changes": "\(item.changes.count)",
-                            "bitten.error": "\(error)",
-                            "bitten.log.suppressed": "\(suppressed)",
-                        ])
-                }
+                throttle.log(
+                    logger, .error,
+                    "trade commit failed; retrying",
+                    metadata: [
+                        "bitten.trade.shard": "\(item.lane.index)", "bitten.trade.changes": "\(item.changes.count)",
+                        "bitten.error": "\(error)",
+                    ])
             }
         }
         recordPending()
