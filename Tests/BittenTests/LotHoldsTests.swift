@@ -11,15 +11,30 @@ import Testing
 /// as many holds as the limit allows, in far fewer `hold_lots` calls than fires; each answer reaches its own fire.
 @Suite("Concentration holds gathered per key (real Redis)")
 struct LotHoldsTests {
+    /// A redis-server, a client and a probe connection to it.
+    struct Fixture {
+        let server: RedisServerProcess
+        let redis: RedisClient
+        let probe: RedisConnection
+
+        init() throws {
+            server = try RedisServerProcess()
+            let url = try RedisURL(parsing: server.url)
+            redis = RedisClient(url: url, poolSize: 2, logger: Logger(label: "bitten.test"))
+            probe = try RedisConnection(url: url)
+        }
+
+        func stop() {
+            redis.shutdown()
+            server.stop()
+        }
+    }
+
     @Test func concurrentHoldsOnOneKeyAreGatheredAndStopExactlyAtTheLimit() async throws {
-        let server = try RedisServerProcess()
-        defer { server.stop() }
-        let url = try RedisURL(parsing: server.url)
-        let redis = RedisClient(url: url, poolSize: 2, logger: Logger(label: "bitten.test"))
-        defer { redis.shutdown() }
-        let probe = try RedisConnection(url: url)
-        let holds = LotHolds(redis: redis)
-        let calls = try await holdConcurrently(holds, probe: probe, command: "evalsha")
+        let fixture = try Fixture()
+        defer { fixture.stop() }
+        let holds = LotHolds(redis: fixture.redis)
+        let calls = try await holdConcurrently(holds, probe: fixture.probe, command: "evalsha")
         #expect(calls < 200, "\(calls) hold_lots calls for 400 fires")
     }
 
@@ -27,20 +42,16 @@ struct LotHoldsTests {
     /// many as the limit allows, each its own, in fewer calls than fires, and with no call of their own (they go as EVAL
     /// in the rounds).
     @Test func holdsRidingTheCommitRoundsStopExactlyAtTheLimit() async throws {
-        let server = try RedisServerProcess()
-        defer { server.stop() }
-        let url = try RedisURL(parsing: server.url)
-        let redis = RedisClient(url: url, poolSize: 2, logger: Logger(label: "bitten.test"))
-        defer { redis.shutdown() }
-        let probe = try RedisConnection(url: url)
+        let fixture = try Fixture()
+        defer { fixture.stop() }
         var settings = TradeEngine.Settings()
         settings.shards = 2
         let engine = TradeEngine(
-            redis: redis, settings: settings, board: ServiceBoard(), logger: Logger(label: "bitten.test"))
+            redis: fixture.redis, settings: settings, board: ServiceBoard(), logger: Logger(label: "bitten.test"))
         let running = Task { try await engine.run() }
         defer { running.cancel() }
-        let holds = LotHolds(redis: redis, riding: engine)
-        let calls = try await holdConcurrently(holds, probe: probe, command: "eval")
+        let holds = LotHolds(redis: fixture.redis, riding: engine)
+        let calls = try await holdConcurrently(holds, probe: fixture.probe, command: "eval")
         // EVAL (with the source) is how riders go; a hold's own call would be an EVALSHA.
         #expect(calls >= 1 && calls < 200, "\(calls) hold_lots calls for 400 fires")
         running.cancel()
