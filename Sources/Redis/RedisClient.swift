@@ -131,8 +131,11 @@ public final class RedisClient: Service, @unchecked Sendable {
         }
         guard start else { return }
         for index in 0..<poolSize {
-            let thread = Thread { [self] in self.work() }
-            thread.name = "redis-\(index)"
+            // Named from inside: on Linux a name set before the start does not reach the kernel (`top -H`, perf).
+            let thread = Thread { [self] in
+                Thread.current.name = "redis-\(index)"
+                self.work()
+            }
             thread.start()
         }
     }

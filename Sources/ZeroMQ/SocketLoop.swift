@@ -95,7 +95,11 @@ public final class SocketLoop: @unchecked Sendable {
         self.wakeWrite = fds[1]
         self.logger = logger
         self.maxPendingPerSocket = maxPendingPerSocket
-        let thread = Thread { [self] in self.runLoop() }
+        // Named from inside as well: on Linux a name set before the start does not reach the kernel (`top -H`, perf).
+        let thread = Thread { [self] in
+            Thread.current.name = name
+            self.runLoop()
+        }
         thread.name = name
         thread.stackSize = 1 << 20
         thread.start()

@@ -36,6 +36,21 @@ final class RedisClientTests {
         #expect(try connection.command(["GET", "bin"]) == .string(binary))
     }
 
+    /// The client's threads carry their names to the kernel, so `top -H` and `perf` tell them apart (a name set on a
+    /// Foundation `Thread` before its start does not get there on Linux).
+    @Test func theClientsThreadsAreNamedForTheKernel() async throws {
+        let client = RedisClient(url: url, poolSize: 1, logger: Logger(label: "bitten.test"))
+        defer { client.shutdown() }
+        _ = try await client.command(["PING"])
+        _ = try await client.withConnection { try $0.command(["PING"]) }
+        let names = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap {
+            try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(names.contains("redis-io"), "\(names)")
+        #expect(names.contains("redis-0"), "\(names)")
+    }
+
     @Test func serverVersionIsReadFromInfo() throws {
         let connection = try RedisConnection(url: url)
         let version = try connection.serverVersion()
