@@ -214,7 +214,7 @@ struct ServerUnderTest {
                 return total
             }
             return text.split(separator: "\n").reduce(total) { sum, line in
-                guard line.hasSuffix("ctxt_switches") == false, line.contains("ctxt_switches:") else { return sum }
+                guard line.contains("ctxt_switches:") else { return sum }
                 return sum + (Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0)
             }
         }

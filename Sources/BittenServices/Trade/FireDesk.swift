@@ -60,7 +60,7 @@ public final class FireDesk: Service, Sendable {
         self.logger = logger
         self.now = now
         self.errors = SwallowedErrors(logger: logger)
-        self.lotHolds = LotHolds(redis: store.redis, riding: engine)
+        self.lotHolds = LotHolds(riding: engine)
         var outcomes: [String: Counter] = [:]
         for outcome in ["sent", "duplicate", "refused", "send_failed", "timed_out", "close_sent"] {
             outcomes[outcome] = Counter(label: "bitten_fires_total", dimensions: [("outcome", outcome)])

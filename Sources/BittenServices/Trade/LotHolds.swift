@@ -3,12 +3,11 @@ import Foundation
 import Redis
 import Synchronization
 
-/// The concentration holds of many fires, gathered per set of keys. Riding a trade engine (the fire desk's), the holds
-/// that arrive between two commit rounds go with the next round, one `hold_lots` call per set of keys; on their own,
-/// while one call for those keys is on its way to Redis, the holds that arrive meanwhile wait and go together in the
-/// next call (the group commit's idea, for the totals). A fire holds on all its keys (its symbol's and its signal's) in one step, or on none. Under load
-/// a signal fired by many users costs one call per round trip instead of one per fire; a lone fire goes at once. The
-/// holds of one call are decided in the order they arrived.
+/// The concentration holds of many fires, gathered per set of keys and riding a trade engine's commit rounds (the fire
+/// desk's engine): the holds that arrive between two rounds go with the next round, one `hold_lots` call per set of
+/// keys, inside the round's transaction on one server (`CommitRider`). A fire holds on all its keys (its symbol's and
+/// its signal's) in one step, or on none. Under load a signal fired by many users costs one call per round instead of
+/// one per fire. The rounds go one after another, and the holds of one call are decided in the order they arrived.
 final class LotHolds: Sendable {
     /// One key a fire holds on: its limit, and how long the key is kept (0: for ever).
     struct Limit: Sendable, Hashable {
@@ -68,31 +67,16 @@ final class LotHolds: Sendable {
         var ticket: Ticket
     }
 
-    private struct Queue {
-        var busy = false
-        var waiting: [Request] = []
-    }
-
-    private let redis: RedisClient
-    private let queues = Mutex<[String: Queue]>([:])
-    /// The engine whose commit rounds carry the holds (nil: each set of keys has a task of its own).
+    /// The engine whose commit rounds carry the holds.
     private weak let engine: TradeEngine?
-    /// Holds waiting for the next commit round, in the order they came (riding the engine's commits).
+    /// Holds waiting for the next commit round, in the order they came.
     private let riders = Mutex<[Request]>([])
     /// Holds per call are capped (one Lua call blocks Redis while it runs).
     static let maxPerCall = 500
 
-    /// Holds that go by calls of their own, one set of keys at a time.
-    init(redis: RedisClient) {
-        self.redis = redis
-        engine = nil
-    }
-
-    /// Holds that ride `engine`'s commit rounds: a fire's hold goes to Redis with the commit of its reservation
-    /// (inside the round's transaction on one server), with no task and no round trip of its own. The rounds go one
-    /// after another, so the holds on a set of keys are still decided in the order they came.
-    init(redis: RedisClient, riding engine: TradeEngine) {
-        self.redis = redis
+    /// Holds that ride `engine`'s commit rounds: a fire's hold goes to Redis with the commit of its reservation, with
+    /// no task and no round trip of its own.
+    init(riding engine: TradeEngine) {
         self.engine = engine
         engine.carry(self)
     }
@@ -101,49 +85,13 @@ final class LotHolds: Sendable {
     /// on the same keys; the ticket gives the answer.
     func submit(field: String, lots: Double, on limits: [Limit]) -> Ticket {
         guard !limits.isEmpty else { return Ticket(answer: .success(Answer(held: true, refusedBy: nil, total: 0))) }
+        guard let engine else {
+            return Ticket(answer: .failure(RedisError(.closed, "the trade engine that carries the holds is gone")))
+        }
         let ticket = Ticket()
-        if let engine {
-            riders.withLock { $0.append(Request(field: field, lots: lots, limits: limits, ticket: ticket)) }
-            engine.wakeCommitter()
-            return ticket
-        }
-        let name = limits.map(\.key).joined(separator: "\n")
-        let start = queues.withLock { queues -> Bool in
-            queues[name, default: Queue()].waiting.append(
-                Request(field: field, lots: lots, limits: limits, ticket: ticket))
-            guard !queues[name]!.busy else { return false }
-            queues[name]!.busy = true
-            return true
-        }
-        if start { Task { await self.drain(name) } }
+        riders.withLock { $0.append(Request(field: field, lots: lots, limits: limits, ticket: ticket)) }
+        engine.wakeCommitter()
         return ticket
-    }
-
-    /// Sends the waiting holds on one set of keys, a call at a time, until none waits.
-    private func drain(_ name: String) async {
-        while true {
-            let batch = queues.withLock { queues -> [Request] in
-                guard var queue = queues[name], !queue.waiting.isEmpty else {
-                    queues[name] = nil
-                    return []
-                }
-                // One set of limits per call (they come from the configuration: the same for all, in practice).
-                let limits = queue.waiting[0].limits
-                let count = min(Self.maxPerCall, queue.waiting.prefix { $0.limits == limits }.count)
-                let batch = Array(queue.waiting.prefix(count))
-                queue.waiting.removeFirst(count)
-                queues[name] = queue
-                return batch
-            }
-            guard let limits = batch.first?.limits else { return }
-            do {
-                let call = Self.call(batch, limits: limits)
-                Self.deliver(
-                    .success(try await redis.evaluate(call.script, keys: call.keys, args: call.args)), to: batch)
-            } catch {
-                Self.deliver(.failure(error), to: batch)
-            }
-        }
     }
 
     /// One `hold_lots` call for holds on the same limits.

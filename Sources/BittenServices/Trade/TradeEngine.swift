@@ -162,7 +162,8 @@ public final class TradeEngine: Service, Sendable {
     /// Waits while this process, just started, has not yet tried to take the shard of `uuid` (its lease is being
     /// taken or its state loaded), for `startupWait` at most: a request that comes in the first moments after
     /// a start is then answered, not refused as "not loaded". At once when the shard was tried (owned here or
-    /// by another process).
+    /// by another process). The entry points (the fire desk's, the user store's) call it before they decide where a
+    /// request goes.
     public func waitUntilTried(_ uuid: String) async { await waitUntilTried([lane(uuid)]) }
 
     /// As `waitUntilTried(_:)`, for every shard (a request that looks in all of them).
@@ -227,7 +228,6 @@ public final class TradeEngine: Service, Sendable {
     )
         async throws(TradeEngineUnavailable) -> Performed<T>
     {
-        await waitUntilTried(uuid)
         let lane = lane(uuid)
         var value: T?
         var failure: TradeEngineUnavailable?
