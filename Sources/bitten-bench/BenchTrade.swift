@@ -16,6 +16,8 @@ extension Bench {
         @Option(help: "Users the trades are spread over.") var users = 100
         @Option(help: "Trade shards (BITTEN_TRADE_SHARDS of the server).") var shards = 16
         @Flag(help: "Run Redis without AOF (to see what durability costs).") var noAOF = false
+        @Flag(help: "Run the server without its flight recorder (to see what recording each EA answer costs).")
+        var noRecorder = false
         @Flag(help: "Run on a loopback Redis Cluster of three primaries (no replicas) instead of one server.")
         var cluster = false
 
@@ -57,6 +59,7 @@ extension Bench {
             let fireIDs = try await seed(keyed, uuids: uuids)
             let server = try ServerUnderTest.start(environment: [
                 "BITTEN_REDIS_URL": urlText, "BITTEN_TRADE_SHARDS": String(shards),
+                "BITTEN_FLIGHT_RECORDER": noRecorder ? "off" : "on",
             ])
             defer { server.stop() }
             let keys = (0..<shards).map { ShardKeys(shard: $0) }
@@ -81,6 +84,9 @@ extension Bench {
             let aofBefore = servers.map(ServerUnderTest.redisAOF)
             let (serverCPU, redisCPUBefore) = (server.cpuSeconds(), redisCPU())
             for connection in servers { _ = try connection.command(["CONFIG", "RESETSTAT"]) }
+            let probes = try (redisCluster?.servers.map(\.url) ?? single.map { [$0.url] } ?? []).map {
+                try RedisPingProbe(url: $0)
+            }
             let start = Date()
             for i in 0..<trades {
                 let uuid = uuids[i % users]
@@ -110,6 +116,7 @@ extension Bench {
             let aofRewritten = zip(aofAfter, aofBefore).contains { $0.rewrites != $1.rewrites }
             let perServer = zip(servers.map(ServerUnderTest.redisCPUSeconds), perServerBefore).map { $0 - $1 }
             let serverUsed = server.cpuSeconds() - serverCPU
+            let pings = probes.flatMap { $0.stop() }.sorted()
             let streamLength = try await sum { ["XLEN", $0.confirmations] }
             let open = try await sum { ["SCARD", $0.openPositions] }
             push.close()
@@ -156,8 +163,17 @@ extension Bench {
                     perConfirmation * 1e6, redisUsed / elapsed * 100, 1 / max(perConfirmation, 1e-9),
                     serverUsed / Double(trades * 2) * 1e6))
             if aofRewritten {
+                // The fork that starts a rewrite stops Redis too (a PING above may have waited for it).
+                let forks = servers.compactMap { connection in
+                    (try? connection.command(["INFO", "stats"]).string).flatMap {
+                        RedisConnection.infoField("latest_fork_usec", in: $0).flatMap { Int($0) }
+                    }
+                }
                 print(
-                    "trade: AOF bytes per confirmation not measured: Redis rewrote its append-only file during the run")
+                    String(
+                        format:
+                            "trade: AOF bytes per confirmation not measured: Redis rewrote its append-only file during the run (its fork stopped Redis for %.1f ms)",
+                        Double(forks.max() ?? 0) / 1000))
             } else if !noAOF {
                 print(
                     String(
@@ -172,6 +188,13 @@ extension Bench {
                             String(format: "%.0f%% of a core", seconds / elapsed * 100)
                         }.joined(separator: ", "))
             }
+            // While one command runs, Redis answers nobody else: a fire's commit waits behind a long one.
+            print(
+                String(
+                    format:
+                        "trade: a PING to Redis every ms during the run (%d, all servers): p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d took 10 ms or more",
+                    pings.count, Self.percentile(pings, 0.5) * 1000, Self.percentile(pings, 0.99) * 1000,
+                    (pings.last ?? 0) * 1000, pings.filter { $0 >= 0.010 }.count))
             print(
                 String(
                     format: "trade: per shard %.0f confirmations/s (%d shards on %@)",
@@ -187,6 +210,10 @@ extension Bench {
             print(
                 "trade: ledger entries handed over by the writer \(handed), read by the engine's reader \(unoffered + refused + readFirst) (\(unoffered) not offered: the stream did not end where the engine stood; \(readFirst) read before their hand-over came; \(refused) refused otherwise)"
             )
+        }
+
+        static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
         }
 
         /// The users and one fire per trade, reserved and sent, stored by the trade engine's own store in the

@@ -247,6 +247,42 @@ struct ServerUnderTest {
     }
 }
 
+/// How long Redis keeps a client waiting while the bench runs: a thread of its own sends PING on its own
+/// connection every millisecond and times each answer. While one command runs (a whole MULTI/EXEC, a
+/// script), Redis answers nobody else, so a long commit shows here as a slow PING (as it would for a fire's
+/// commit waiting behind it).
+final class RedisPingProbe: @unchecked Sendable {
+    private let lock = NSLock()
+    private var times: [Double] = []
+    private var running = true
+    private let done = DispatchSemaphore(value: 0)
+
+    init(url: RedisURL) throws {
+        _ = try RedisConnection(url: url).command(["PING"])
+        Thread.detachNewThread { [self] in
+            guard let connection = try? RedisConnection(url: url) else {
+                done.signal()
+                return
+            }
+            while lock.withLock({ running }) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try? connection.command(["PING"])
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                lock.withLock { times.append(seconds) }
+                usleep(1_000)
+            }
+            done.signal()
+        }
+    }
+
+    /// Stops the probe; the PING times in seconds, in order.
+    func stop() -> [Double] {
+        lock.withLock { running = false }
+        done.wait()
+        return lock.withLock { times }
+    }
+}
+
 final class ResultBox: @unchecked Sendable {
     var value: [String: Any]?
 }

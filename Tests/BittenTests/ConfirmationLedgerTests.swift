@@ -29,7 +29,7 @@ struct LedgerHarness {
 
     static func start(
         shards: Int = 4, server existing: RedisServerProcess? = nil, instance: String = "ledger-test",
-        handOver: Bool = false
+        handOver: Bool = false, maxUncommitted: Int? = nil
     ) async throws -> LedgerHarness {
         let server = try existing ?? RedisServerProcess()
         let client = RedisClient(
@@ -39,6 +39,7 @@ struct LedgerHarness {
         settings.instance = instance
         // Handing over, the reader reads only when woken (or after a minute): it does not race the hand-over.
         settings.pollInterval = handOver ? .seconds(60) : .milliseconds(50)
+        if let maxUncommitted { settings.maxUncommitted = maxUncommitted }
         let engine = TradeEngine(
             redis: client, settings: settings, board: ServiceBoard(), logger: Logger(label: "test"))
         let task = Task { try await engine.run() }

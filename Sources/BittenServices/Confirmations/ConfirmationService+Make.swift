@@ -9,8 +9,12 @@ extension ConfirmationService {
         guard let socket = parts.sockets.confirm else { return [] }
         var handoff: Handoff?
         var appliedCursor: AppliedCursor?
+        var pacing: HandOverPacing?
         let engine = parts.engine
         if let engine {
+            pacing = HandOverPacing(
+                coming: { engine.handOverComing(shard: $0, through: $1) }, room: { await engine.waitForRoom(shard: $0) }
+            )
             handoff = { shard, id, previous, messages, events in
                 engine.appended(shard: shard, id: id, after: previous, messages: messages, events: events)
             }
@@ -23,7 +27,7 @@ extension ConfirmationService {
                 spoolDirectory: (config.dataDir as NSString).appendingPathComponent("spool"),
                 writerID: config.gatewayID, valuation: parts.telemetry,
                 ledgerOff: parts.notRunning["confirmation_ledger"], shards: config.tradeShards, handoff: handoff,
-                appliedCursor: appliedCursor, onAppended: { engine?.wake() })
+                appliedCursor: appliedCursor, pacing: pacing, onAppended: { engine?.wake() })
         ]
     }
 }

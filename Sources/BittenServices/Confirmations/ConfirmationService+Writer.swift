@@ -194,6 +194,7 @@ extension ConfirmationService {
             handing.append(
                 Handed(shard: call.shard, id: id, previous: previous, messages: messages, events: call.events))
             lastHanded.withLock { $0[call.shard] = id }
+            pacing?.coming(call.shard, id)
         }
         if readerNeeded { onAppended() }
         if !handing.isEmpty {
@@ -216,6 +217,7 @@ extension ConfirmationService {
         for await batch in handed {
             var readerNeeded = false
             for item in batch {
+                await pacing?.room(item.shard)
                 guard !handoff(item.shard, item.id, item.previous, item.messages, item.events) else {
                     handedOver.increment(by: item.messages.count)
                     continue

@@ -43,6 +43,26 @@ public final class ConfirmationService: Service, Sendable {
         ) -> Bool
     /// The last ledger entry the engine applied for a shard (nil: it does not own the shard).
     public typealias AppliedCursor = @Sendable (_ shard: Int) -> String?
+    /// The engine's side of the hand-over beside `Handoff`: `coming` is told, as soon as a batch is appended,
+    /// the last stream entry about to be handed over for a shard (its reader leaves that ledger alone
+    /// meanwhile); `room` returns once the engine may apply more of a shard's messages (it has not applied too
+    /// many ahead of its commits): the hand-over waits for it, so a burst reaches the engine no faster than it
+    /// is stored.
+    public struct HandOverPacing: Sendable {
+        /// Announces the last entry about to be handed over for a shard.
+        public var coming: @Sendable (_ shard: Int, _ id: String) -> Void
+        /// Returns once the shard may apply more.
+        public var room: @Sendable (_ shard: Int) async -> Void
+
+        /// The pacing of a hand-over.
+        public init(
+            coming: @escaping @Sendable (_ shard: Int, _ id: String) -> Void,
+            room: @escaping @Sendable (_ shard: Int) async -> Void
+        ) {
+            self.coming = coming
+            self.room = room
+        }
+    }
 
     /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "confirmations"
@@ -60,6 +80,7 @@ public final class ConfirmationService: Service, Sendable {
     let onAppended: @Sendable () -> Void
     let handoff: Handoff?
     let appliedCursor: AppliedCursor?
+    let pacing: HandOverPacing?
     /// Appended messages on their way to the engine, applied in order by a task of their own while the writer
     /// appends the next batch.
     struct Handed: Sendable {
@@ -111,7 +132,7 @@ public final class ConfirmationService: Service, Sendable {
         logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
         spoolDirectory: String? = nil, writerID: String = "bitten", valuation: (any ValuationQuotes)? = nil,
         ledgerOff: String? = nil, shards: Int = 16, handoff: Handoff? = nil, appliedCursor: AppliedCursor? = nil,
-        onAppended: @escaping @Sendable () -> Void = {}
+        pacing: HandOverPacing? = nil, onAppended: @escaping @Sendable () -> Void = {}
     ) {
         self.ledgerOff = ledgerOff
         self.shards = max(1, shards)
@@ -120,6 +141,7 @@ public final class ConfirmationService: Service, Sendable {
         self.onAppended = onAppended
         self.handoff = handoff
         self.appliedCursor = appliedCursor
+        self.pacing = pacing
         self.writerID = writerID
         var spool: ConfirmationSpool?
         var journal: ConfirmationSpool?

@@ -13,8 +13,19 @@ extension TradeEngine {
     /// a wake-up (an append in this process) or `pollInterval` (appends of other processes) when nothing did.
     func ledgerLoop() async {
         while !stopping {
-            let cursors: [(Lane, String)] = lanes.compactMap { lane in
-                lane.state.withLock { $0.shard != nil ? (lane, $0.applied) : nil }
+            // A shard that has applied its share ahead of its commits is left until one has stored them.
+            let cursors: [(Lane, String, Int)] = lanes.compactMap { lane in
+                lane.state.withLock { state in
+                    guard state.shard != nil else { return nil }
+                    // Left to this process's writer, which is about to hand it over (read back from the stream,
+                    // its entries would be decoded twice and the hand-over would find them taken).
+                    if let coming = state.handOverComing, coming.since.duration(to: .now) < Self.handOverGrace {
+                        return nil
+                    }
+                    let room = settings.maxUncommitted - state.uncommittedEntries
+                    state.ledgerHeld = room <= 0
+                    return room > 0 ? (lane, state.applied, min(settings.batch, room)) : nil
+                }
             }
             guard !cursors.isEmpty else {
                 await ledgerWake.wait(timeout: settings.pollInterval)
@@ -23,10 +34,10 @@ extension TradeEngine {
             let replies: [RedisReply]
             do {
                 replies = try await redis.pipeline(
-                    cursors.map { lane, cursor in
+                    cursors.map { lane, cursor, count in
                         [
                             "XRANGE", lane.store.keys.confirmations, cursor == "0" ? "-" : "(" + cursor, "+", "COUNT",
-                            String(settings.batch),
+                            String(count),
                         ]
                     })
             } catch {
@@ -38,7 +49,7 @@ extension TradeEngine {
                 continue
             }
             var any = false
-            for ((lane, cursor), reply) in zip(cursors, replies) {
+            for ((lane, cursor, _), reply) in zip(cursors, replies) {
                 guard case .array = reply else { continue }
                 let entries = StreamEntry.list(reply)
                 guard !entries.isEmpty else { continue }
@@ -65,7 +76,37 @@ extension TradeEngine {
         shard: Int, id: String, after previous: String, messages: [StreamEntry], events: [LedgerEvent?]
     ) -> Bool {
         guard lanes.indices.contains(shard), messages.count == events.count else { return false }
-        return apply(messages, events: events, through: id, on: lanes[shard], after: previous)
+        let applied = apply(messages, events: events, through: id, on: lanes[shard], after: previous)
+        // Refused, the reader must read it now; the last one announced, the reader may read what comes after.
+        lanes[shard].state.withLock { state in
+            if !applied || state.handOverComing?.id == id { state.handOverComing = nil }
+        }
+        return applied
+    }
+
+    /// This process's writer has appended stream entry `id` to `shard`'s ledger and is about to hand it over
+    /// (`appended`): until it does, or for `handOverGrace` at most, the reader leaves that ledger alone.
+    public func handOverComing(shard: Int, through id: String) {
+        guard lanes.indices.contains(shard) else { return }
+        lanes[shard].state.withLock { $0.handOverComing = (id, .now) }
+    }
+
+    /// How long the reader leaves a ledger to a hand-over announced and not yet made.
+    static let handOverGrace: Duration = .seconds(1)
+
+    /// Returns once `shard` may apply more ledger messages (`Settings.maxUncommitted`): at once, unless it has
+    /// applied that many ahead of its commits; then after a commit has stored them. The confirmation writer
+    /// waits here before it hands a batch over, so a burst is applied (and stored) in bounded commits.
+    public func waitForRoom(shard: Int) async {
+        guard lanes.indices.contains(shard) else { return }
+        let lane = lanes[shard]
+        func full() -> Bool {
+            lane.state.withLock { $0.shard != nil && $0.uncommittedEntries >= settings.maxUncommitted }
+        }
+        while !stopping, full() {
+            commitWake.signal()
+            await roomWake.wait(timeout: .milliseconds(100))
+        }
     }
 
     /// The last ledger entry applied in memory for `shard` ("0": none), while this process owns it.

@@ -241,6 +241,8 @@ extension TradeEngine {
             await CommitRider.run(riders, redis: redis)
         }
         var failed = false
+        var roomMade = false
+        var ledgerFreed = false
         for item in taken {
             switch results[item.lane.index] ?? .success([]) {
             case .success(let refused):
@@ -249,6 +251,11 @@ extension TradeEngine {
                     if state.token == item.token {
                         state.committed = item.applied
                         state.uncommittedEntries -= item.entries
+                        roomMade = roomMade || item.entries > 0
+                        if state.ledgerHeld {
+                            state.ledgerHeld = false
+                            ledgerFreed = true
+                        }
                     }
                 }
                 for waiter in item.waiters { waiter.resume() }
@@ -276,6 +283,9 @@ extension TradeEngine {
             }
         }
         recordPending()
+        // A shard whose ledger waited for this commit may go on.
+        if roomMade { roomWake.signal() }
+        if ledgerFreed { ledgerWake.signal() }
         return failed ? .failed : .committed
     }
 }

@@ -46,6 +46,11 @@ public final class TradeEngine: Service, Sendable {
         public var pollInterval: Duration = .milliseconds(250)
         /// Entries read from a ledger at a time.
         public var batch = 1_000
+        /// Ledger messages a shard applies in memory ahead of its commits. Past this, the shard's ledger waits
+        /// (the writer's hand-over and the reader alike) until a commit has stored them: a burst of
+        /// confirmations goes to Redis in commits of bounded size, so no single commit holds Redis (and every
+        /// fire's commit waiting behind it) for long, and the memory they take stays bounded.
+        public var maxUncommitted = 256
         /// Seconds a settled fire (or closed ticket) stays in memory (a repeated answer is recognised in that time).
         public var retention: Double = 86_400
         /// A crash staged on purpose (fault tests only; `BITTEN_FAULT_INJECT`).
@@ -72,6 +77,10 @@ public final class TradeEngine: Service, Sendable {
         /// The last ledger entry applied in memory, and the last one stored with a commit.
         var applied: String = "0"
         var committed: String = "0"
+        /// The reader left this shard's ledger unread: it had applied `Settings.maxUncommitted` ahead.
+        var ledgerHeld = false
+        /// The last entry this process's writer announced it will hand over (`handOverComing`), and when.
+        var handOverComing: (id: String, since: ContinuousClock.Instant)?
         /// Changes taken for a commit that failed: they go first in the next one.
         var backlog: [TradeChange] = []
         var waiters: [CheckedContinuation<Void, any Error>] = []
@@ -103,6 +112,8 @@ public final class TradeEngine: Service, Sendable {
     let pendingGauge = Gauge(label: "bitten_confirmations_pending")
     let throttle = LogThrottle()
     let ledgerWake = WakeSignal()
+    /// Raised after a commit that stored ledger messages: a shard that was full may apply again.
+    let roomWake = WakeSignal()
     /// Wakes the committer (one for every shard owned here).
     let commitWake = WakeSignal()
     /// What rides with each commit round (`CommitRider`): asked once per round (held weakly: it holds the engine).

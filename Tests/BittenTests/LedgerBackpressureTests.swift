@@ -1,0 +1,85 @@
+import BittenCore
+import BittenServices
+import BittenTestSupport
+import Foundation
+import Redis
+import Testing
+
+/// A burst of confirmations is applied no faster than it is stored: each shard applies at most
+/// `TradeEngine.Settings.maxUncommitted` ledger messages ahead of its commits, so the commits stay small (a
+/// commit of thousands of messages held Redis, and every fire's commit behind it, for hundreds of ms).
+@Suite("Ledger back-pressure against real Redis")
+struct LedgerBackpressureTests {
+    /// The reader, finding 24 closes waiting, reads them 4 at a time, each 4 stored before the next are read:
+    /// at least 6 commits, and every close counted once.
+    @Test func theReaderAppliesABacklogInBoundedCommits() async throws {
+        let ledger = try await LedgerHarness.start(shards: 1, maxUncommitted: 4)
+        defer { ledger.server.stop() }
+        let uuid = "user_burst_01"
+        _ = try await ledger.openPositions(uuid, count: 24)
+        _ = try ledger.redis.command(["CONFIG", "RESETSTAT"])
+        // Appended faster than the reader's 50 ms poll: it finds all 24 waiting.
+        try ledger.appendCloses(uuid, profits: Array(repeating: 10, count: 24))
+        try await ledger.settle(uuid)
+        let stats = try ledger.redis.command(["INFO", "commandstats"]).string ?? ""
+        let line = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_exec:") } ?? ""
+        let commits = Int(line.split(separator: ",").first?.split(separator: "=").last ?? "") ?? 0
+        #expect(commits >= 6, "\(line)")
+        let keys = ledger.keys(uuid)
+        #expect(TradeStats(hash: try ledger.hash(keys.statistics("global_trade_stats"))).total == 24)
+        #expect(try await ledger.store.openPositions().isEmpty)
+        await ledger.stop()
+    }
+
+    /// The writer's hand-over waits (`waitForRoom`) while its shard has applied its share and cannot store it
+    /// (Redis down), and goes on once a commit has stored it: nothing piles up in memory meanwhile, nothing
+    /// is lost.
+    @Test func theHandOverWaitsUntilACommitHasStoredWhatWasApplied() async throws {
+        let server = try RedisServerProcess(appendOnly: true)
+        let ledger = try await LedgerHarness.start(shards: 1, server: server, handOver: true, maxUncommitted: 4)
+        defer { ledger.server.stop() }
+        let uuid = "user_burst_02"
+        _ = try await ledger.openPositions(uuid, count: 4)
+        let shard = ledger.engine.shard(of: uuid)
+        let keys = ledger.keys(uuid)
+        // Four closes appended to the ledger (as the writer does); Redis goes down before they are handed over.
+        let template = String(decoding: try Fixtures.data("ea/close_confirmation_v205.json"), as: UTF8.self)
+        var appended: [(id: String, message: StreamEntry)] = []
+        for ticket in 900_000..<900_004 {
+            let payload = template.replacingOccurrences(of: "user_5512093", with: uuid).replacingOccurrences(
+                of: "508812347", with: String(ticket))
+            let fields = [
+                ("user_uuid", uuid), ("type", "close_confirmation"), ("received_at", "2000"), ("payload", payload),
+                ("quotes", "EURUSD:1.10010:1.10012:own"),
+            ]
+            let id = try ledger.redis.xadd(keys.confirmations, fields: [("m", LedgerRecord.encode(fields))])
+            appended.append((id, StreamEntry(id: id + "#0", fields: fields)))
+        }
+        server.stop()
+        var previous = try #require(ledger.engine.appliedCursor(shard))
+        for (id, message) in appended {
+            #expect(
+                ledger.engine.appended(
+                    shard: shard, id: id, after: previous, messages: [message], events: [LedgerEvent(entry: message)]))
+            previous = id
+        }
+        let engine = ledger.engine
+        let waiting = Task {
+            await engine.waitForRoom(shard: shard)
+            return Date()
+        }
+        try await Task.sleep(for: .milliseconds(600))
+        // Four applied, none stored: the hand-over of a fifth waits.
+        #expect(engine.committedCheckpoint(shard) != previous)
+        let restarted = Date()
+        try server.start()
+        #expect(await waiting.value >= restarted)
+        // It went on because the four were stored.
+        #expect(ledger.engine.committedCheckpoint(shard) == previous)
+        // (The harness's own connection went with the first server.)
+        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        let statistics = try redis.command(["HGETALL", keys.statistics("global_trade_stats")]).hash ?? [:]
+        #expect(TradeStats(hash: statistics).total == 4)
+        await ledger.stop()
+    }
+}
