@@ -3,6 +3,7 @@ import BittenServices
 import BittenTestSupport
 import EASimulator
 import Foundation
+import Synchronization
 import Testing
 
 extension EndToEnd {
@@ -18,10 +19,14 @@ extension EndToEnd {
             defer { system.stop() }
             let uuids = system.fleet.uuids
             for uuid in uuids { try await path.addUser(system, uuid, tier: "COMMANDER") }
-            let signals = (0..<30).map { "HALT_STREAM_\($0)" }
+            let signals = (0..<60).map { "HALT_STREAM_\($0)" }
             for id in signals { try await path.postSignal(system, path.signal(id)) }
-            // COMMANDER: 15 slots; 30 signals x 6 users = 180 fires, more than the slots, so some are no_free_slot.
+            // COMMANDER: 15 slots; up to 60 signals x 6 users = 360 fires, more than the slots, so some are
+            // no_free_slot.
             let api = system.api
+            // When the halt was acknowledged: each caller goes on until it has asked a few fires after that (a
+            // fixed number of fires could all be asked before a slow acknowledgement, which tests nothing).
+            let acknowledged = Acknowledged()
             // Each caller returns its outcomes (asked at, status, code); the operator's task returns the moment its
             // halt was acknowledged, as status 0.
             let results = try await withThrowingTaskGroup(of: [(asked: Double, status: Int, code: String?)].self) {
@@ -31,6 +36,11 @@ extension EndToEnd {
                         var outcomes: [(asked: Double, status: Int, code: String?)] = []
                         for (index, id) in signals.enumerated() where index % 3 == caller {
                             for uuid in uuids {
+                                if let at = acknowledged.at.withLock({ $0 }),
+                                    outcomes.count(where: { $0.asked > at }) >= 3
+                                {
+                                    return outcomes
+                                }
                                 let asked = Date().timeIntervalSince1970
                                 let (status, body) = try await HTTP.sendJSON(
                                     "POST", api + "/fire/\(id)", body: #"{"user_uuid":"\#(uuid)"}"#)
@@ -48,7 +58,9 @@ extension EndToEnd {
                     #expect(status == 200, "\(body)")
                     #expect((body["acknowledged"] as? [String])?.count == 1, "one trade process: \(body)")
                     #expect((body["waiting"] as? [String]) == [], "\(body)")
-                    return [(Date().timeIntervalSince1970, 0, nil)]
+                    let at = Date().timeIntervalSince1970
+                    acknowledged.at.withLock { $0 = at }
+                    return [(at, 0, nil)]
                 }
                 var all: [(asked: Double, status: Int, code: String?)] = []
                 for try await part in group { all += part }
@@ -81,6 +93,11 @@ extension EndToEnd {
                     let (_, open) = try await HTTP.json(system.api + "/positions")
                     return (open["positions"] as? [Any])?.count == sentIDs.count
                 })
+        }
+
+        /// When the operator's halt was acknowledged, shared with the callers.
+        final class Acknowledged: Sendable {
+            let at = Mutex<Double?>(nil)
         }
 
         /// `bitten halt` is kept in Redis: a server killed with SIGKILL comes back halted, with who and why; `bitten

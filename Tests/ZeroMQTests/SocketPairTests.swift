@@ -222,14 +222,24 @@ struct SocketPairTests {
                 }
             }
         }
-        // A plain blocking REQ on this test's own thread, as a client tool would use it.
-        let req = try Socket(context: context, type: .req)
-        try req.setReceiveTimeout(.seconds(5))
-        try req.connect("tcp://127.0.0.1:\(port)")
-        try req.send("ping")
-        let answer = try #require(try req.receive())
-        #expect(String(decoding: answer.payload, as: UTF8.self) == "echo:ping")
-        req.close()
+        // A plain blocking REQ on a thread of its own, as a client tool would use it (blocking one of the few
+        // threads of the test's pool could leave none to run the REP side, under a busy parallel run).
+        let context = context
+        let answer: String? = await withCheckedContinuation { done in
+            Thread.detachNewThread {
+                do {
+                    let req = try Socket(context: context, type: .req)
+                    defer { req.close() }
+                    try req.setReceiveTimeout(.seconds(10))
+                    try req.connect("tcp://127.0.0.1:\(port)")
+                    try req.send("ping")
+                    done.resume(returning: try req.receive().map { String(decoding: $0.payload, as: UTF8.self) })
+                } catch {
+                    done.resume(returning: "error: \(error)")
+                }
+            }
+        }
+        #expect(answer == "echo:ping")
         await loop.shutdown()
         server.cancel()
     }
