@@ -31,6 +31,36 @@ struct LedgerBackpressureTests {
         await ledger.stop()
     }
 
+    /// While this process's writer has announced a hand-over for a ledger, the reader leaves that ledger alone
+    /// (it would read the entries back and decode them twice); once the writer withdraws, or after the grace of
+    /// 1 s when nothing comes, the reader reads it as usual.
+    @Test func theReaderLeavesAnAnnouncedLedgerToTheHandOver() async throws {
+        let ledger = try await LedgerHarness.start(shards: 1)
+        defer { ledger.server.stop() }
+        let uuid = "user_burst_03"
+        _ = try await ledger.openPositions(uuid, count: 2)
+        let shard = ledger.engine.shard(of: uuid)
+        let before = try #require(ledger.engine.committedCheckpoint(shard))
+        ledger.engine.handOverAnnounced(shard: shard)
+        try ledger.appendCloses(uuid, profits: [10])
+        ledger.engine.wake()
+        // The reader polls every 50 ms: left alone, the entry would be applied by now.
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(ledger.engine.committedCheckpoint(shard) == before)
+        ledger.engine.handOverWithdrawn(shard: shard)
+        try await ledger.settle(uuid)
+        // Announced and never handed over: the reader takes it after the grace.
+        let second = try #require(ledger.engine.committedCheckpoint(shard))
+        ledger.engine.handOverAnnounced(shard: shard)
+        try ledger.appendCloses(uuid, profits: [20], firstTicket: 900_001)
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(ledger.engine.committedCheckpoint(shard) == second)
+        try await ledger.settle(uuid)
+        let keys = ledger.keys(uuid)
+        #expect(TradeStats(hash: try ledger.hash(keys.statistics("global_trade_stats"))).total == 2)
+        await ledger.stop()
+    }
+
     /// The writer's hand-over waits (`waitForRoom`) while its shard has applied its share and cannot store it
     /// (Redis down), and goes on once a commit has stored it: nothing piles up in memory meanwhile, nothing
     /// is lost.

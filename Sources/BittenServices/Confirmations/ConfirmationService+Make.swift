@@ -9,12 +9,10 @@ extension ConfirmationService {
         guard let socket = parts.sockets.confirm else { return [] }
         var handoff: Handoff?
         var appliedCursor: AppliedCursor?
-        var pacing: HandOverPacing?
+        var pacing: (any HandOverPacing)?
         let engine = parts.engine
         if let engine {
-            pacing = HandOverPacing(
-                coming: { engine.handOverComing(shard: $0, through: $1) }, room: { await engine.waitForRoom(shard: $0) }
-            )
+            pacing = engine
             handoff = { shard, id, previous, messages, events in
                 engine.appended(shard: shard, id: id, after: previous, messages: messages, events: events)
             }

@@ -144,6 +144,18 @@ extension ConfirmationService {
             calls[at].decoded = calls[at].decoded && accepted.decoded
         }
         guard !calls.isEmpty else { return }
+        // The engine's reader leaves these ledgers to the hand-over from now on (withdrawn if nothing comes).
+        if handoff != nil { for call in calls { pacing?.handOverAnnounced(shard: call.shard) } }
+        do {
+            try await append(calls)
+        } catch {
+            for call in calls { pacing?.handOverWithdrawn(shard: call.shard) }
+            throw error
+        }
+    }
+
+    /// Sends the script calls and hands what was appended over.
+    private func append(_ calls: [Call]) async throws {
         var replies: [RedisReply] = []
         if redis.isCluster {
             // Each shard's ledger is in its own slot: one script call per shard, in order within each.
@@ -178,9 +190,13 @@ extension ConfirmationService {
             guard let parts = reply.array, parts.count == 3, let count = parts[0].int else {
                 readerNeeded = true
                 leftUnoffered.increment(by: call.messages.count)
+                pacing?.handOverWithdrawn(shard: call.shard)
                 continue
             }
-            if count == 0 { continue }
+            if count == 0 {
+                pacing?.handOverWithdrawn(shard: call.shard)
+                continue
+            }
             guard count == call.messages.count, call.decoded, handoff != nil, let id = parts[1].string,
                 let previous = parts[2].string,
                 !previous.isEmpty
@@ -188,13 +204,14 @@ extension ConfirmationService {
                 readerNeeded = true
                 leftUnoffered.increment(by: count)
                 lastHanded.withLock { $0[call.shard] = nil }
+                pacing?.handOverWithdrawn(shard: call.shard)
                 continue
             }
             let messages = call.messages.enumerated().map { StreamEntry(id: "\(id)#\($0.offset)", fields: $0.element) }
             handing.append(
                 Handed(shard: call.shard, id: id, previous: previous, messages: messages, events: call.events))
             lastHanded.withLock { $0[call.shard] = id }
-            pacing?.coming(call.shard, id)
+            pacing?.handOverComing(shard: call.shard, through: id)
         }
         if readerNeeded { onAppended() }
         if !handing.isEmpty {
@@ -217,7 +234,7 @@ extension ConfirmationService {
         for await batch in handed {
             var readerNeeded = false
             for item in batch {
-                await pacing?.room(item.shard)
+                await pacing?.waitForRoom(shard: item.shard)
                 guard !handoff(item.shard, item.id, item.previous, item.messages, item.events) else {
                     handedOver.increment(by: item.messages.count)
                     continue

@@ -43,25 +43,19 @@ public final class ConfirmationService: Service, Sendable {
         ) -> Bool
     /// The last ledger entry the engine applied for a shard (nil: it does not own the shard).
     public typealias AppliedCursor = @Sendable (_ shard: Int) -> String?
-    /// The engine's side of the hand-over beside `Handoff`: `coming` is told, as soon as a batch is appended,
-    /// the last stream entry about to be handed over for a shard (its reader leaves that ledger alone
-    /// meanwhile); `room` returns once the engine may apply more of a shard's messages (it has not applied too
-    /// many ahead of its commits): the hand-over waits for it, so a burst reaches the engine no faster than it
-    /// is stored.
-    public struct HandOverPacing: Sendable {
-        /// Announces the last entry about to be handed over for a shard.
-        public var coming: @Sendable (_ shard: Int, _ id: String) -> Void
-        /// Returns once the shard may apply more.
-        public var room: @Sendable (_ shard: Int) async -> Void
-
-        /// The pacing of a hand-over.
-        public init(
-            coming: @escaping @Sendable (_ shard: Int, _ id: String) -> Void,
-            room: @escaping @Sendable (_ shard: Int) async -> Void
-        ) {
-            self.coming = coming
-            self.room = room
-        }
+    /// The engine's side of the hand-over beside `Handoff` (`TradeEngine`): told what is about to be handed over,
+    /// so its reader leaves those ledgers alone meanwhile (read back from the stream, the entries would be
+    /// decoded twice and the hand-over would find them taken); and asked for room, so a burst reaches the engine
+    /// no faster than it is stored.
+    public protocol HandOverPacing: Sendable {
+        /// An append to `shard`'s ledger is on its way (sent before the append; its id is not known yet).
+        func handOverAnnounced(shard: Int)
+        /// Stream entry `id` of `shard`'s ledger is about to be handed over.
+        func handOverComing(shard: Int, through id: String)
+        /// Nothing is coming for `shard` after all (the append failed, or its entry is left to the reader).
+        func handOverWithdrawn(shard: Int)
+        /// Returns once the engine may apply more of `shard`'s messages.
+        func waitForRoom(shard: Int) async
     }
 
     /// The name on the services board, in the CLI and in `logs/`.
@@ -80,7 +74,7 @@ public final class ConfirmationService: Service, Sendable {
     let onAppended: @Sendable () -> Void
     let handoff: Handoff?
     let appliedCursor: AppliedCursor?
-    let pacing: HandOverPacing?
+    let pacing: (any HandOverPacing)?
     /// Appended messages on their way to the engine, applied in order by a task of their own while the writer
     /// appends the next batch.
     struct Handed: Sendable {
@@ -132,7 +126,7 @@ public final class ConfirmationService: Service, Sendable {
         logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
         spoolDirectory: String? = nil, writerID: String = "bitten", valuation: (any ValuationQuotes)? = nil,
         ledgerOff: String? = nil, shards: Int = 16, handoff: Handoff? = nil, appliedCursor: AppliedCursor? = nil,
-        pacing: HandOverPacing? = nil, onAppended: @escaping @Sendable () -> Void = {}
+        pacing: (any HandOverPacing)? = nil, onAppended: @escaping @Sendable () -> Void = {}
     ) {
         self.ledgerOff = ledgerOff
         self.shards = max(1, shards)

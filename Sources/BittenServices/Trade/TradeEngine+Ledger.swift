@@ -8,7 +8,7 @@ import Synchronization
 
 /// The ledger side: reading each owned shard's confirmation stream and applying it (or what this process's
 /// confirmation writer hands over).
-extension TradeEngine {
+extension TradeEngine: ConfirmationService.HandOverPacing {
     /// Reads every owned shard's ledger after its cursor, in one pipeline, and applies what came; waits for
     /// a wake-up (an append in this process) or `pollInterval` (appends of other processes) when nothing did.
     func ledgerLoop() async {
@@ -84,11 +84,23 @@ extension TradeEngine {
         return applied
     }
 
-    /// This process's writer has appended stream entry `id` to `shard`'s ledger and is about to hand it over
-    /// (`appended`): until it does, or for `handOverGrace` at most, the reader leaves that ledger alone.
+    /// This process's writer is appending to `shard`'s ledger to hand it over: until it has (`appended`) or
+    /// withdraws, or for `handOverGrace` at most, the reader leaves that ledger alone.
+    public func handOverAnnounced(shard: Int) {
+        guard lanes.indices.contains(shard) else { return }
+        lanes[shard].state.withLock { $0.handOverComing = (nil, .now) }
+    }
+
+    /// This process's writer has appended stream entry `id` to `shard`'s ledger and is about to hand it over.
     public func handOverComing(shard: Int, through id: String) {
         guard lanes.indices.contains(shard) else { return }
         lanes[shard].state.withLock { $0.handOverComing = (id, .now) }
+    }
+
+    /// Nothing is coming for `shard` after all: the reader reads its ledger again.
+    public func handOverWithdrawn(shard: Int) {
+        guard lanes.indices.contains(shard) else { return }
+        lanes[shard].state.withLock { $0.handOverComing = nil }
     }
 
     /// How long the reader leaves a ledger to a hand-over announced and not yet made.

@@ -79,8 +79,9 @@ public final class TradeEngine: Service, Sendable {
         var committed: String = "0"
         /// The reader left this shard's ledger unread: it had applied `Settings.maxUncommitted` ahead.
         var ledgerHeld = false
-        /// The last entry this process's writer announced it will hand over (`handOverComing`), and when.
-        var handOverComing: (id: String, since: ContinuousClock.Instant)?
+        /// What this process's writer announced it will hand over, and when: the last entry (`handOverComing`),
+        /// or nil while its append is on its way (`handOverAnnounced`).
+        var handOverComing: (id: String?, since: ContinuousClock.Instant)?
         /// Changes taken for a commit that failed: they go first in the next one.
         var backlog: [TradeChange] = []
         var waiters: [CheckedContinuation<Void, any Error>] = []
