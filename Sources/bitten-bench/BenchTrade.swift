@@ -116,7 +116,17 @@ extension Bench {
             let aofRewritten = zip(aofAfter, aofBefore).contains { $0.rewrites != $1.rewrites }
             let perServer = zip(servers.map(ServerUnderTest.redisCPUSeconds), perServerBefore).map { $0 - $1 }
             let serverUsed = server.cpuSeconds() - serverCPU
-            let pings = probes.flatMap { $0.stop() }.sorted()
+            let probed = probes.map { $0.stop() }
+            let probedFor = Date().timeIntervalSince(start)
+            let pings = probed.flatMap { $0 }.sorted()
+            // A request that comes at a random moment and finds Redis busy waits out the rest of that command: on
+            // average Σ d² / 2T (a PING stuck behind a long command is one sample, however long it waited).
+            let meanWait =
+                probed.map { times in times.reduce(0) { $0 + $1 * $1 } / (2 * probedFor) }.reduce(0, +)
+                / Double(max(1, probed.count))
+            let stalled =
+                probed.map { times in times.filter { $0 >= 0.010 }.reduce(0, +) }.reduce(0, +)
+                / Double(max(1, probed.count))
             let streamLength = try await sum { ["XLEN", $0.confirmations] }
             let open = try await sum { ["SCARD", $0.openPositions] }
             push.close()
@@ -195,6 +205,11 @@ extension Bench {
                         "trade: a PING to Redis every ms during the run (%d, all servers): p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d took 10 ms or more",
                     pings.count, Self.percentile(pings, 0.5) * 1000, Self.percentile(pings, 0.99) * 1000,
                     (pings.last ?? 0) * 1000, pings.filter { $0 >= 0.010 }.count))
+            print(
+                String(
+                    format:
+                        "trade: a request at a random moment waits %.2f ms for Redis on average; Redis was held %.0f%% of the run by waits of 10 ms or more",
+                    meanWait * 1000, stalled / probedFor * 100))
             print(
                 String(
                     format: "trade: per shard %.0f confirmations/s (%d shards on %@)",
