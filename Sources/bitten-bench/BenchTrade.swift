@@ -16,6 +16,11 @@ extension Bench {
         @Option(help: "Users the trades are spread over.") var users = 100
         @Option(help: "Trade shards (BITTEN_TRADE_SHARDS of the server).") var shards = 16
         @Flag(help: "Run Redis without AOF (to see what durability costs).") var noAOF = false
+        @Option(
+            help:
+                "Ledger messages a shard applies ahead of its commits (BITTEN_TRADE_APPLY_AHEAD of the server): lower, shorter waits for Redis during the burst; higher, fewer and larger commits."
+        )
+        var applyAhead = 256
         @Flag(help: "Run the server without its flight recorder (to see what recording each EA answer costs).")
         var noRecorder = false
         @Flag(help: "Run on a loopback Redis Cluster of three primaries (no replicas) instead of one server.")
@@ -59,7 +64,7 @@ extension Bench {
             let fireIDs = try await seed(keyed, uuids: uuids)
             let server = try ServerUnderTest.start(environment: [
                 "BITTEN_REDIS_URL": urlText, "BITTEN_TRADE_SHARDS": String(shards),
-                "BITTEN_FLIGHT_RECORDER": noRecorder ? "off" : "on",
+                "BITTEN_FLIGHT_RECORDER": noRecorder ? "off" : "on", "BITTEN_TRADE_APPLY_AHEAD": String(applyAhead),
             ])
             defer { server.stop() }
             let keys = (0..<shards).map { ShardKeys(shard: $0) }

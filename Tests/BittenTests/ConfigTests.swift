@@ -173,6 +173,22 @@ struct ConfigTests {
         }
     }
 
+    /// How far a trade shard applies ahead of its commits: 256 unless set, 1-100000, anything else refused.
+    @Test func tradeApplyAheadIsReadAndChecked() throws {
+        #expect(try ConfigLoader.resolve(options: [:], environment: [:], file: [:]).tradeApplyAhead == 256)
+        #expect(
+            try ConfigLoader.resolve(options: [:], environment: ["BITTEN_TRADE_APPLY_AHEAD": "64"], file: [:])
+                .tradeApplyAhead == 64)
+        #expect(
+            try ConfigLoader.resolve(options: [:], environment: [:], file: ["BITTEN_TRADE_APPLY_AHEAD": "1024"])
+                .tradeApplyAhead == 1024)
+        for bad in ["0", "-5", "100001", "lots", "2.5"] {
+            #expect {
+                try ConfigLoader.resolve(options: [:], environment: ["BITTEN_TRADE_APPLY_AHEAD": bad], file: [:])
+            } throws: { ($0 as? ConfigError)?.setting == "BITTEN_TRADE_APPLY_AHEAD" }
+        }
+    }
+
     @Test func badValuesNameTheSetting() throws {
         #expect {
             try ConfigLoader.resolve(options: [:], environment: ["BITTEN_HTTP_PORT": "99999"], file: [:])

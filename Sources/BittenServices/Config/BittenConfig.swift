@@ -71,6 +71,10 @@ public struct BittenConfig: Sendable, Equatable {
     /// one writer. Every process of a deployment must use the same number (it decides which ledger stream
     /// and keys a user's records are in).
     public var tradeShards = 16
+    /// Ledger messages a trade shard applies ahead of its commits (`BITTEN_TRADE_APPLY_AHEAD`): past this, a
+    /// burst of confirmations waits for a commit to store them, so no commit holds Redis for long. Lower: shorter
+    /// waits for everyone else during a burst; higher: fewer, larger commits (more confirmations per second).
+    public var tradeApplyAhead = 256
     /// Base risk per trade in percent (1-2).
     public var baseRiskPercent: Double = 1.0
     /// Each tier's default risk limits (`tiers:` in the config file: `daily_loss`, `drawdown`, `open_risk`,

@@ -41,7 +41,8 @@ public enum ConfigLoader {
         "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE",
         "BITTEN_GATEWAY_ID",
         "BITTEN_MALLOC_MMAP_THRESHOLD", "BITTEN_EA_PEER_CHECK", "BITTEN_SWITCH_APPROVE_AFTER", "BITTEN_EA_NETWORKS",
-        "BITTEN_TRADE_SHARDS", "BITTEN_FAULT_INJECT", "BITTEN_SOCKET_COALESCE_MS", "BITTEN_TELEGRAM_TOKEN",
+        "BITTEN_TRADE_SHARDS", "BITTEN_TRADE_APPLY_AHEAD", "BITTEN_FAULT_INJECT", "BITTEN_SOCKET_COALESCE_MS",
+        "BITTEN_TELEGRAM_TOKEN",
         "BITTEN_TELEGRAM_API", "BITTEN_TELEGRAM_OPERATORS", "BITTEN_TELEGRAM_CHANNEL", "BITTEN_TELEGRAM_BITTEN_URL",
     ]
 
@@ -191,6 +192,14 @@ public enum ConfigLoader {
                     message: "'\(text)' from the \(source.rawValue) is not a shard count from 1 to 1024")
             }
             config.tradeShards = value
+        }
+        if let (text, source) = lookup("BITTEN_TRADE_APPLY_AHEAD") {
+            guard let value = Int(text.trimmingSpaces), (1...100_000).contains(value) else {
+                throw ConfigError(
+                    setting: "BITTEN_TRADE_APPLY_AHEAD",
+                    message: "'\(text)' from the \(source.rawValue) is not a number of messages from 1 to 100000")
+            }
+            config.tradeApplyAhead = value
         }
         if let (text, source) = lookup("BITTEN_BASE_RISK") {
             guard let value = Double(text.trimmingSpaces), value >= 1, value <= 2 else {

@@ -8,6 +8,7 @@ extension TradeEngine {
     public static func make(_ config: BittenConfig, _ parts: SystemParts) throws -> [any Service] {
         var settings = Settings()
         settings.shards = config.tradeShards
+        settings.maxUncommitted = config.tradeApplyAhead
         settings.instance = config.gatewayID
         settings.fault = config.faultInjection
         let engine = TradeEngine(
