@@ -95,6 +95,19 @@ public enum ConfigLoader {
             }
             config[keyPath: keyPath] = value
         }
+        func count(
+            _ setting: String, _ keyPath: WritableKeyPath<BittenConfig, Int>, _ range: ClosedRange<Int>, of what: String
+        ) throws(ConfigError) {
+            guard let (text, source) = lookup(setting) else { return }
+            guard let value = Int(text.trimmingSpaces), range.contains(value) else {
+                throw ConfigError(
+                    setting: setting,
+                    message:
+                        "'\(text)' from the \(source.rawValue) is not a \(what) from \(range.lowerBound) to \(range.upperBound)"
+                )
+            }
+            config[keyPath: keyPath] = value
+        }
         if let (text, source) = lookup("BITTEN_REDIS_URL") {
             if text.hasPrefix("redis-cluster://") {
                 do { config.redisCluster = try RedisClusterURL(parsing: text) } catch {
@@ -185,22 +198,8 @@ public enum ConfigLoader {
         }
         try seconds("BITTEN_FIRE_TIMEOUT", \.fireTimeout)
         try seconds("BITTEN_SIGNAL_TTL", \.signalTTL)
-        if let (text, source) = lookup("BITTEN_TRADE_SHARDS") {
-            guard let value = Int(text.trimmingSpaces), (1...1024).contains(value) else {
-                throw ConfigError(
-                    setting: "BITTEN_TRADE_SHARDS",
-                    message: "'\(text)' from the \(source.rawValue) is not a shard count from 1 to 1024")
-            }
-            config.tradeShards = value
-        }
-        if let (text, source) = lookup("BITTEN_TRADE_APPLY_AHEAD") {
-            guard let value = Int(text.trimmingSpaces), (1...100_000).contains(value) else {
-                throw ConfigError(
-                    setting: "BITTEN_TRADE_APPLY_AHEAD",
-                    message: "'\(text)' from the \(source.rawValue) is not a number of messages from 1 to 100000")
-            }
-            config.tradeApplyAhead = value
-        }
+        try count("BITTEN_TRADE_SHARDS", \.tradeShards, 1...1024, of: "shard count")
+        try count("BITTEN_TRADE_APPLY_AHEAD", \.tradeApplyAhead, 1...100_000, of: "number of messages")
         if let (text, source) = lookup("BITTEN_BASE_RISK") {
             guard let value = Double(text.trimmingSpaces), value >= 1, value <= 2 else {
                 throw ConfigError(
