@@ -1,6 +1,7 @@
-import BittenServices
 import Foundation
 import Testing
+
+@testable import BittenServices
 
 @Suite struct WakeSignalTests {
     @Test func signalBeforeWaitIsKept() async {
@@ -50,5 +51,45 @@ import Testing
         let again = ContinuousClock.now
         await wake.wait(timeout: .seconds(30))
         #expect(ContinuousClock.now - again < .seconds(5))
+    }
+
+    /// A signal that comes before the time limit takes the limit out of the deadline thread's list (nothing is
+    /// left to fire later).
+    @Test func aSignalTakesItsTimeLimitOut() async {
+        let deadlines = WakeDeadlines()
+        let wake = WakeSignal(deadlines: deadlines)
+        let waiter = Task { await wake.wait(timeout: .seconds(30)) }
+        var waited = 0
+        while deadlines.pending == 0, waited < 500 {
+            try? await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        #expect(deadlines.pending == 1)
+        wake.signal()
+        await waiter.value
+        #expect(deadlines.pending == 0)
+    }
+
+    /// The deadline thread sleeps until the earliest limit: a limit earlier than the one it sleeps until wakes it.
+    @Test func anEarlierLimitEndsItsWaitInTime() async {
+        let deadlines = WakeDeadlines()
+        let late = WakeSignal(deadlines: deadlines)
+        let soon = WakeSignal(deadlines: deadlines)
+        let long = Task { await late.wait(timeout: .seconds(60)) }
+        var waited = 0
+        while deadlines.pending == 0, waited < 500 {
+            try? await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+        let start = ContinuousClock.now
+        await soon.wait(timeout: .milliseconds(100))
+        let took = ContinuousClock.now - start
+        #expect(took >= .milliseconds(90))
+        #expect(took < .seconds(10), "a 100 ms limit ended after \(took): the thread slept on to the 60 s one")
+        #expect(deadlines.pending == 1)
+        late.signal()
+        await long.value
+        #expect(deadlines.pending == 0)
     }
 }
