@@ -7,25 +7,14 @@ extension ConfirmationService {
     /// this process appends, its trade engine applies at once (when it owns the shard).
     public static func make(_ config: BittenConfig, _ parts: SystemParts) throws -> [any Service] {
         guard let socket = parts.sockets.confirm else { return [] }
-        var handoff: Handoff?
-        var appliedCursor: AppliedCursor?
-        var pacing: (any HandOverPacing)?
-        let engine = parts.engine
-        if let engine {
-            pacing = engine
-            handoff = { shard, id, previous, messages, events in
-                engine.appended(shard: shard, id: id, after: previous, messages: messages, events: events)
-            }
-            appliedCursor = { engine.appliedCursor($0) }
-        }
         return [
             ConfirmationService(
                 input: socket, registry: try parts.requireRegistry(name), redis: parts.redis, board: parts.board,
                 port: config.confirmPort, logger: Logger(label: "bitten.\(name)"),
                 spoolDirectory: (config.dataDir as NSString).appendingPathComponent("spool"),
                 writerID: config.gatewayID, valuation: parts.telemetry,
-                ledgerOff: parts.notRunning["confirmation_ledger"], shards: config.tradeShards, handoff: handoff,
-                appliedCursor: appliedCursor, pacing: pacing, onAppended: { engine?.wake() })
+                ledgerOff: parts.notRunning["confirmation_ledger"], shards: config.tradeShards,
+                handOver: parts.engine)
         ]
     }
 }

@@ -104,7 +104,7 @@ extension ConfirmationService {
 
     /// Appends entries through the idempotent script, one call (one stream entry) per shard and writer
     /// (entries from an older spool may carry another writer id), each shard's in order. What was appended
-    /// goes to the engine here when it takes it (`handoff`); the reader is woken for the rest.
+    /// goes to the engine here when it takes it (`HandOver`); the reader is woken for the rest.
     func append(_ entries: [Accepted]) async throws {
         var calls: [Call] = []
         var open: [Int: Int] = [:]  // shard → index of its current call
@@ -128,7 +128,8 @@ extension ConfirmationService {
                 at = calls.count
                 open[shard] = at
                 // The script tells whether the stream ended where the engine here stands (so it may take the entry).
-                let expected = handoff == nil ? "" : lastHanded.withLock { $0[shard] } ?? appliedCursor?(shard) ?? ""
+                let expected =
+                    handOver == nil ? "" : lastHanded.withLock { $0[shard] } ?? handOver?.appliedCursor(shard) ?? ""
                 calls.append(
                     Call(
                         shard: shard,
@@ -145,11 +146,11 @@ extension ConfirmationService {
         }
         guard !calls.isEmpty else { return }
         // The engine's reader leaves these ledgers to the hand-over from now on (withdrawn if nothing comes).
-        if handoff != nil { for call in calls { pacing?.handOverAnnounced(shard: call.shard) } }
+        if let handOver { for call in calls { handOver.handOverAnnounced(shard: call.shard) } }
         do {
             try await append(calls)
         } catch {
-            for call in calls { pacing?.handOverWithdrawn(shard: call.shard) }
+            for call in calls { handOver?.handOverWithdrawn(shard: call.shard) }
             throw error
         }
     }
@@ -190,30 +191,30 @@ extension ConfirmationService {
             guard let parts = reply.array, parts.count == 3, let count = parts[0].int else {
                 readerNeeded = true
                 leftUnoffered.increment(by: call.messages.count)
-                pacing?.handOverWithdrawn(shard: call.shard)
+                handOver?.handOverWithdrawn(shard: call.shard)
                 continue
             }
             if count == 0 {
-                pacing?.handOverWithdrawn(shard: call.shard)
+                handOver?.handOverWithdrawn(shard: call.shard)
                 continue
             }
-            guard count == call.messages.count, call.decoded, handoff != nil, let id = parts[1].string,
+            guard count == call.messages.count, call.decoded, handOver != nil, let id = parts[1].string,
                 let previous = parts[2].string,
                 !previous.isEmpty
             else {
                 readerNeeded = true
                 leftUnoffered.increment(by: count)
                 lastHanded.withLock { $0[call.shard] = nil }
-                pacing?.handOverWithdrawn(shard: call.shard)
+                handOver?.handOverWithdrawn(shard: call.shard)
                 continue
             }
             let messages = call.messages.enumerated().map { StreamEntry(id: "\(id)#\($0.offset)", fields: $0.element) }
             handing.append(
                 Handed(shard: call.shard, id: id, previous: previous, messages: messages, events: call.events))
             lastHanded.withLock { $0[call.shard] = id }
-            pacing?.handOverComing(shard: call.shard, through: id)
+            handOver?.handOverComing(shard: call.shard, through: id)
         }
-        if readerNeeded { onAppended() }
+        if readerNeeded { handOver?.wake() }
         if !handing.isEmpty {
             // A few batches ahead of the engine at most: beyond that the writer waits (memory stays bounded).
             while handedBatches.load(ordering: .relaxed) >= Self.handedAhead, !Task.isCancelled {
@@ -230,18 +231,22 @@ extension ConfirmationService {
     /// Applies handed-over batches in order; one the engine does not take (the shard moved, another writer's
     /// entry in between) is left to its reader, which is woken.
     func handOverLoop() async {
-        guard let handoff else { return }
+        guard let handOver else { return }
         for await batch in handed {
             var readerNeeded = false
             for item in batch {
-                await pacing?.waitForRoom(shard: item.shard)
-                guard !handoff(item.shard, item.id, item.previous, item.messages, item.events) else {
+                await handOver.waitForRoom(shard: item.shard)
+                guard
+                    !handOver.appended(
+                        shard: item.shard, id: item.id, after: item.previous, messages: item.messages,
+                        events: item.events)
+                else {
                     handedOver.increment(by: item.messages.count)
                     continue
                 }
                 // The reader got there first (its poll, another wake-up): applied already, nothing to wake it for.
                 // Waking it here made it read every batch still on its way, which were refused in turn.
-                if let applied = appliedCursor?(item.shard), StreamEntry.id(applied, isAtOrAfter: item.id) {
+                if let applied = handOver.appliedCursor(item.shard), StreamEntry.id(applied, isAtOrAfter: item.id) {
                     readFirst.increment(by: item.messages.count)
                     continue
                 }
@@ -250,7 +255,7 @@ extension ConfirmationService {
                 lastHanded.withLock { if $0[item.shard] == item.id { $0[item.shard] = nil } }
             }
             handedBatches.subtract(1, ordering: .relaxed)
-            if readerNeeded { onAppended() }
+            if readerNeeded { handOver.wake() }
         }
     }
 

@@ -21,9 +21,9 @@ import ZeroMQ
 /// writer and shard (`confirmations:writers:{tN}`) and skips anything at or below it, so a retried
 /// pipeline or a replayed spool never adds an entry twice. A batch of entries is one script call per shard.
 ///
-/// The trade engine of the same process takes what was appended straight from here (`handoff`), with the
+/// The trade engine of the same process takes what was appended straight from here (`HandOver`), with the
 /// events already decoded, when it owns the shard and stands right before the new stream entry; otherwise
-/// (`onAppended`) its reader reads the stream.
+/// its reader reads the stream (woken).
 public final class ConfirmationService: Service, Sendable {
     /// An accepted entry: what the journal and the ledger keep (`writer, sequence, field, value, …`) and,
     /// when this process decoded the message, its ledger event.
@@ -34,20 +34,19 @@ public final class ConfirmationService: Service, Sendable {
         var event: LedgerEvent?
     }
 
-    /// Hands appended messages to the trade engine: shard, stream entry id, the id before it, the messages
-    /// (`id#n`) and their events. Returns whether the engine applied them.
-    public typealias Handoff =
-        @Sendable (
-            _ shard: Int, _ id: String, _ previous: String, _ messages: [StreamEntry],
-            _ events: [LedgerEvent?]
+    /// The trade engine of the same process (`TradeEngine`), as the writer sees it: it applies what was just
+    /// appended (`appended`), says where it stands (`appliedCursor`), is told what is about to be handed over, so
+    /// that its reader leaves those ledgers alone meanwhile (read back from the stream, the entries would be decoded
+    /// twice and the hand-over would find them taken), gives room, so that a burst reaches it no faster than it is
+    /// stored, and has its reader woken for entries it is left to read (`wake`).
+    public protocol HandOver: Sendable {
+        /// Applies the messages appended to `shard`'s ledger as stream entry `id`, right after `previous`
+        /// (`messages` named `id#n`, with the events the writer decoded); whether it applied them.
+        func appended(
+            shard: Int, id: String, after previous: String, messages: [StreamEntry], events: [LedgerEvent?]
         ) -> Bool
-    /// The last ledger entry the engine applied for a shard (nil: it does not own the shard).
-    public typealias AppliedCursor = @Sendable (_ shard: Int) -> String?
-    /// The engine's side of the hand-over beside `Handoff` (`TradeEngine`): told what is about to be handed over,
-    /// so its reader leaves those ledgers alone meanwhile (read back from the stream, the entries would be
-    /// decoded twice and the hand-over would find them taken); and asked for room, so a burst reaches the engine
-    /// no faster than it is stored.
-    public protocol HandOverPacing: Sendable {
+        /// The last ledger entry applied for `shard` (nil: the shard is not owned here).
+        func appliedCursor(_ shard: Int) -> String?
         /// An append to `shard`'s ledger is on its way (sent before the append; its id is not known yet).
         func handOverAnnounced(shard: Int)
         /// Stream entry `id` of `shard`'s ledger is about to be handed over.
@@ -56,6 +55,8 @@ public final class ConfirmationService: Service, Sendable {
         func handOverWithdrawn(shard: Int)
         /// Returns once the engine may apply more of `shard`'s messages.
         func waitForRoom(shard: Int) async
+        /// Entries were appended that only the engine's reader will apply: it reads the stream now.
+        func wake()
     }
 
     /// The name on the services board, in the CLI and in `logs/`.
@@ -71,10 +72,8 @@ public final class ConfirmationService: Service, Sendable {
     let now: @Sendable () -> Double
     let queue = Mutex<Deque<Accepted>>([])
     let (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-    let onAppended: @Sendable () -> Void
-    let handoff: Handoff?
-    let appliedCursor: AppliedCursor?
-    let pacing: (any HandOverPacing)?
+    /// The trade engine of this process (nil: none here; its readers elsewhere read the ledger).
+    let handOver: (any HandOver)?
     /// Appended messages on their way to the engine, applied in order by a task of their own while the writer
     /// appends the next batch.
     struct Handed: Sendable {
@@ -125,17 +124,13 @@ public final class ConfirmationService: Service, Sendable {
         input: LoopSocket, registry: NodeRegistry, redis: RedisClient, board: ServiceBoard, port: Int,
         logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
         spoolDirectory: String? = nil, writerID: String = "bitten", valuation: (any ValuationQuotes)? = nil,
-        ledgerOff: String? = nil, shards: Int = 16, handoff: Handoff? = nil, appliedCursor: AppliedCursor? = nil,
-        pacing: (any HandOverPacing)? = nil, onAppended: @escaping @Sendable () -> Void = {}
+        ledgerOff: String? = nil, shards: Int = 16, handOver: (any HandOver)? = nil
     ) {
         self.ledgerOff = ledgerOff
         self.shards = max(1, shards)
         self.valuation = valuation
         self.legacyText = Counter(label: "bitten_legacy_text_messages_total", dimensions: [("port", String(port))])
-        self.onAppended = onAppended
-        self.handoff = handoff
-        self.appliedCursor = appliedCursor
-        self.pacing = pacing
+        self.handOver = handOver
         self.writerID = writerID
         var spool: ConfirmationSpool?
         var journal: ConfirmationSpool?

@@ -8,7 +8,7 @@ import Synchronization
 
 /// The ledger side: reading each owned shard's confirmation stream and applying it (or what this process's
 /// confirmation writer hands over).
-extension TradeEngine: ConfirmationService.HandOverPacing {
+extension TradeEngine: ConfirmationService.HandOver {
     /// Reads every owned shard's ledger after its cursor, in one pipeline, and applies what came; waits for
     /// a wake-up (an append in this process) or `pollInterval` (appends of other processes) when nothing did.
     func ledgerLoop() async {
