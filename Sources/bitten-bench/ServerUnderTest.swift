@@ -3,6 +3,7 @@ import EASimulator
 import Foundation
 import Logging
 import Redis
+import Synchronization
 import ZeroMQ
 
 #if canImport(FoundationNetworking)
@@ -251,10 +252,9 @@ struct ServerUnderTest {
 /// connection every millisecond and times each answer. While one command runs (a whole MULTI/EXEC, a
 /// script), Redis answers nobody else, so a long commit shows here as a slow PING (as it would for a fire's
 /// commit waiting behind it).
-final class RedisPingProbe: @unchecked Sendable {
-    private let lock = NSLock()
-    private var times: [Double] = []
-    private var running = true
+final class RedisPingProbe: Sendable {
+    /// The PING times so far (seconds, in order) and whether the probe goes on.
+    private let state = Mutex<(times: [Double], running: Bool)>(([], true))
     private let done = DispatchSemaphore(value: 0)
 
     init(url: RedisURL) throws {
@@ -264,11 +264,11 @@ final class RedisPingProbe: @unchecked Sendable {
                 done.signal()
                 return
             }
-            while lock.withLock({ running }) {
+            while state.withLock({ $0.running }) {
                 let start = DispatchTime.now().uptimeNanoseconds
                 _ = try? connection.command(["PING"])
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                lock.withLock { times.append(seconds) }
+                state.withLock { $0.times.append(seconds) }
                 usleep(1_000)
             }
             done.signal()
@@ -277,9 +277,9 @@ final class RedisPingProbe: @unchecked Sendable {
 
     /// Stops the probe; the PING times in seconds, in order.
     func stop() -> [Double] {
-        lock.withLock { running = false }
+        state.withLock { $0.running = false }
         done.wait()
-        return lock.withLock { times }
+        return state.withLock { $0.times }
     }
 }
 
