@@ -167,7 +167,7 @@ public final class RedisConnection {
 
     /// EXEC's replies out of the replies to MULTI, the queued commands and EXEC; throws when the
     /// transaction was refused or aborted.
-    static func execResult(_ replies: [RedisReply]) throws(RedisError) -> [RedisReply] {
+    public static func execResult(_ replies: [RedisReply]) throws(RedisError) -> [RedisReply] {
         for reply in replies.dropLast() {
             if case .error(let message) = reply {
                 throw RedisError(.server, "transaction refused: \(message)")

@@ -142,11 +142,13 @@ public struct ShardStore: Sendable {
     /// cluster each shard's commit is its own fenced script, all at once.
     /// A stored commit reports the commands Redis refused (`CommandFailure`); the rest of it is stored.
     /// `riders` go with the round (`CommitRider`): in its transaction on one server, beside it on a cluster.
+    /// With a `lane` (one server), the round goes on the lane's own connection, which keeps the shards WATCHed
+    /// between rounds (`CommitLane`).
     public static func commit(_ pending: [Pending], redis: RedisClient) async -> [Result<[CommandFailure], any Error>] {
         await commit(pending, riders: [], redis: redis)
     }
 
-    static func commit(_ pending: [Pending], riders: [CommitRider], redis: RedisClient) async
+    static func commit(_ pending: [Pending], riders: [CommitRider], redis: RedisClient, lane: CommitLane? = nil) async
         -> [Result<[CommandFailure], any Error>]
     {
         guard !pending.isEmpty else {
@@ -180,60 +182,14 @@ public struct ShardStore: Sendable {
         var riderReplies: Result<[RedisReply], any Error> = .success([])
         defer { CommitRider.finish(riders, with: riderReplies) }
         do {
-            let (results, replies) = try await redis.withConnection { connection in
-                let leases = pending.map(\.store.keys.lease)
-                // WATCHed: each shard's state hash, which a new owner's lease bumps (its `fence`) and only the
-                // owner's commits write; not the lease itself, which every renewal touches.
-                let watched = pending.map(\.store.keys.state)
-                let head = try connection.pipeline([["WATCH"] + watched] + leases.map { ["GET", $0] })
-                try head[0].orThrow()
-                var results = [Result<[CommandFailure], any Error>](repeating: .success([]), count: pending.count)
-                var commands: [[String]] = []
-                var owners: [Int] = []  // the pending commit each command belongs to
-                for (index, item) in pending.enumerated() {
-                    let holder = try head[index + 1].orThrow().string
-                    if holder == item.token {
-                        commands += item.commands
-                        owners += Array(repeating: index, count: item.commands.count)
-                    } else {
-                        results[index] = .failure(Fenced(shard: item.store.keys.shard, holder: holder ?? ""))
-                    }
+            let (results, replies): ([Result<[CommandFailure], any Error>], [RedisReply])
+            if let lane {
+                (results, replies) = try await Self.commit(pending, riding: riding, lane: lane)
+            } else {
+                (results, replies) = try await redis.withConnection { connection in
+                    let done = try Self.transact(pending, riding: riding, on: connection, verified: nil)
+                    return (done.results, done.riders)
                 }
-                guard !commands.isEmpty else {
-                    _ = try? connection.command(["UNWATCH"])
-                    return (results, riding.isEmpty ? [] : try connection.pipeline(riding))
-                }
-                let shardCommands = commands.count
-                commands += riding
-                var replies: [RedisReply]
-                do {
-                    replies = try connection.transaction(commands)
-                } catch let error as RedisError where error.code == .transactionAborted {
-                    // A lease was touched between the check and EXEC (its owner renewing it, most often):
-                    // nothing was written; checked and sent once more.
-                    let again = try connection.pipeline([["WATCH"] + watched] + leases.map { ["GET", $0] })
-                    try again[0].orThrow()
-                    for (index, item) in pending.enumerated() {
-                        guard case .success = results[index] else { continue }
-                        if try again[index + 1].orThrow().string != item.token {
-                            _ = try? connection.command(["UNWATCH"])
-                            throw error
-                        }
-                    }
-                    replies = try connection.transaction(commands)
-                }
-                // EXEC runs every command; one Redis refuses is in its reply, the others are stored.
-                for (position, reply) in replies.enumerated() where position < shardCommands {
-                    guard case .error(let message) = reply else { continue }
-                    let owner = owners[position]
-                    let failure = CommandFailure(
-                        shard: pending[owner].store.keys.shard, command: Self.head(commands[position]), error: message)
-                    if case .success(var failures) = results[owner] {
-                        failures.append(failure)
-                        results[owner] = .success(failures)
-                    }
-                }
-                return (results, Array(replies.dropFirst(shardCommands)))
             }
             riderReplies = .success(replies)
             return results

@@ -23,6 +23,7 @@ extension TradeEngine {
         }
         // What is still in memory and uncommitted goes now; the leases are given back for the next run.
         await commitRound()
+        commitLane?.shutdown()
         for lane in lanes {
             if let token = lane.state.withLock({ $0.token }) { try? await lane.store.release(token: token) }
         }
@@ -232,7 +233,9 @@ extension TradeEngine {
         var results: [Int: Result<[ShardStore.CommandFailure], any Error>] = [:]
         if !pending.isEmpty {
             stage(.exitBeforeCommit, stored)
-            for (item, result) in zip(stored, await ShardStore.commit(pending, riders: riders, redis: redis)) {
+            for (item, result) in zip(
+                stored, await ShardStore.commit(pending, riders: riders, redis: redis, lane: commitLane))
+            {
                 results[item.lane.index] = result
             }
             commitsCounter.increment()

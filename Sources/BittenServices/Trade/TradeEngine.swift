@@ -119,6 +119,9 @@ public final class TradeEngine: Service, Sendable {
     let commitWake = WakeSignal()
     /// What rides with each commit round (`CommitRider`): asked once per round (held weakly: it holds the engine).
     let riding = Mutex(RidingSource())
+    /// The commit rounds' own connection on one server, which keeps the shards WATCHed between rounds (nil: a
+    /// cluster, where each shard's commit is a fenced script).
+    let commitLane: CommitLane?
 
     /// The engine; it takes its shards when it runs.
     public init(
@@ -135,6 +138,7 @@ public final class TradeEngine: Service, Sendable {
         self.now = now
         boot = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         lanes = (0..<max(1, settings.shards)).map { Lane(index: $0, redis: redis) }
+        commitLane = redis.isCluster ? nil : CommitLane(url: redis.url)
         var outcomes: [String: Counter] = [:]
         for outcome in [
             "ok", "duplicate", "unknown_fire", "unknown_position", "wrong_user", "invalid", "rejected", "ignored",

@@ -1,0 +1,170 @@
+import Foundation
+import Redis
+import Synchronization
+
+/// The trade engine's commit connection on one server: a blocking connection of its own (`RedisWorker`) that keeps
+/// the shards it has checked WATCHed from one commit round to the next, so that a round usually costs one round
+/// trip instead of two.
+///
+/// A round on one server is fenced by WATCHing each shard's state hash (which a new owner's lease bumps, its
+/// `fence`) and reading the shard's lease after the WATCH: if the lease is the committer's token and the state is
+/// untouched until EXEC, nobody took the shard in between. Each round sends, after its EXEC and in the same write,
+/// the WATCH of every shard it found its own and the GET of their leases. The next round whose shards are all among
+/// those skips its own WATCH and GET: the same two facts hold (the lease was the token after the WATCH; EXEC fails if
+/// the state changed since). When EXEC fails (a shard changed hands, or this process took one again), every shard is
+/// checked afresh, those no longer held are left out, and the round is sent once more, as before.
+public final class CommitLane: Sendable {
+    /// A shard this connection checked and WATCHes: the token its lease held after the WATCH, and its keys.
+    struct Verified: Sendable, Equatable {
+        var token: String
+        var state: String
+        var lease: String
+    }
+
+    let worker: RedisWorker
+    /// The shards the connection WATCHes since its last EXEC, by index (empty: none, or not known).
+    let verified = Mutex<[Int: Verified]>([:])
+    /// Rounds that had to WATCH and read the leases first (a round trip more); for the tests and the bench.
+    let checkedRounds = Atomic<Int>(0)
+
+    /// A lane to the server at `url` (its connection opens with the first round).
+    public init(url: RedisURL) { worker = RedisWorker(url: url, name: "redis-commit") }
+
+    /// Ends its thread.
+    public func shutdown() { worker.shutdown() }
+}
+
+extension ShardStore {
+    /// Stores a round on `lane` (one server): see `CommitLane`.
+    static func commit(_ pending: [Pending], riding: [[String]], lane: CommitLane) async throws -> (
+        [Result<[CommandFailure], any Error>], [RedisReply]
+    ) {
+        try await lane.worker.run { connection, same in
+            do {
+                let known = same ? lane.verified.withLock { $0 } : [:]
+                let done = try transact(pending, riding: riding, on: connection, verified: known, lane: lane)
+                lane.verified.withLock { $0 = done.verified ?? [:] }
+                return (done.results, done.riders)
+            } catch {
+                lane.verified.withLock { $0 = [:] }
+                if !connection.isBroken { _ = try? connection.command(["UNWATCH"]) }
+                throw error
+            }
+        }
+    }
+
+    /// One round on a blocking connection: each shard's lease checked (WATCH its state, GET its lease) unless
+    /// `verified` holds it with the same token, the commands of the shards still held in one MULTI/EXEC with
+    /// `riding` after them. With `verified` (a lane), the WATCH and the lease reads for the next round follow EXEC
+    /// in the same write, and what they found is returned; without, nothing stays WATCHed.
+    static func transact(
+        _ pending: [Pending], riding: [[String]], on connection: RedisConnection, verified: [Int: CommitLane.Verified]?,
+        lane: CommitLane? = nil
+    ) throws -> (
+        results: [Result<[CommandFailure], any Error>], riders: [RedisReply], verified: [Int: CommitLane.Verified]?
+    ) {
+        var known = verified ?? [:]
+        let own = pending.map {
+            CommitLane.Verified(token: $0.token, state: $0.store.keys.state, lease: $0.store.keys.lease)
+        }
+        let indices = pending.map(\.store.keys.shard)
+        /// WATCHes the shards' states, then reads their leases (one MGET).
+        func check(_ shards: [(Int, CommitLane.Verified)]) throws -> [Int: String] {
+            lane?.checkedRounds.add(1, ordering: .relaxed)
+            let head = try connection.pipeline([["WATCH"] + shards.map(\.1.state), ["MGET"] + shards.map(\.1.lease)])
+            try head[0].orThrow()
+            let leases = try head[1].orThrow().array ?? []
+            guard leases.count == shards.count else {
+                throw RedisError(.unexpectedReply, "MGET answered \(leases.count) leases for \(shards.count)")
+            }
+            var holders: [Int: String] = [:]
+            for (shard, lease) in zip(shards, leases) { holders[shard.0] = lease.string }
+            return holders
+        }
+        var holders: [Int: String] = [:]
+        if verified != nil, zip(indices, own).allSatisfy({ known[$0.0]?.token == $0.1.token }) {
+            for (index, item) in zip(indices, own) { holders[index] = item.token }
+        } else {
+            holders = try check(Array(zip(indices, own)))
+        }
+        /// The shards still held and their commands (with `riding` after them); the others refused (`Fenced`).
+        func build() -> (results: [Result<[CommandFailure], any Error>], commands: [[String]], owners: [Int]) {
+            var results = [Result<[CommandFailure], any Error>](repeating: .success([]), count: pending.count)
+            var commands: [[String]] = []
+            var owners: [Int] = []  // the pending commit each command belongs to
+            for (offset, item) in pending.enumerated() {
+                if holders[indices[offset]] == item.token {
+                    commands += item.commands
+                    owners += Array(repeating: offset, count: item.commands.count)
+                } else {
+                    results[offset] = .failure(Fenced(shard: indices[offset], holder: holders[indices[offset]] ?? ""))
+                }
+            }
+            return (results, commands + riding, owners)
+        }
+        /// The shards to keep WATCHed for the next round: those known and those found held now.
+        func keeping() -> [(Int, CommitLane.Verified)] {
+            guard verified != nil else { return [] }
+            var keep = known
+            for (index, item) in zip(indices, own) where holders[index] == item.token { keep[index] = item }
+            return keep.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        }
+        var round = build()
+        var keep = keeping()
+        var replies: [RedisReply] = []
+        var after: [RedisReply] = []
+        for attempt in 0..<2 {
+            guard round.commands.count > riding.count else {
+                _ = try? connection.command(["UNWATCH"])
+                return (
+                    round.results, riding.isEmpty ? [] : try connection.pipeline(riding), verified == nil ? nil : [:]
+                )
+            }
+            let tail = keep.isEmpty ? [] : [["WATCH"] + keep.map(\.1.state), ["MGET"] + keep.map(\.1.lease)]
+            let all = try connection.pipeline([["MULTI"]] + round.commands + [["EXEC"]] + tail)
+            let split = round.commands.count + 2
+            let outcome = Result { () throws(RedisError) -> [RedisReply] in
+                try RedisConnection.execResult(Array(all.prefix(split)))
+            }
+            if case .failure(let error) = outcome, error.code == .transactionAborted, attempt == 0 {
+                // A shard changed hands since it was checked (its new owner's lease, or this process taking it
+                // again): nothing was written. Every shard checked afresh; those no longer held are refused and
+                // WATCHed no more, the rest sent once more.
+                _ = try? connection.command(["UNWATCH"])
+                var every = Dictionary(uniqueKeysWithValues: zip(indices, own))
+                for (index, item) in known where every[index] == nil { every[index] = item }
+                let fresh = try check(every.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+                known = known.filter { fresh[$0.key] == $0.value.token }
+                holders = fresh
+                round = build()
+                keep = keeping()
+                continue
+            }
+            replies = try outcome.get()
+            after = Array(all.dropFirst(split))
+            break
+        }
+        var results = round.results
+        let shardCommands = round.commands.count - riding.count
+        // EXEC runs every command; one Redis refuses is in its reply, the others are stored.
+        for (position, reply) in replies.enumerated() where position < shardCommands {
+            guard case .error(let message) = reply else { continue }
+            let owner = round.owners[position]
+            let failure = CommandFailure(shard: indices[owner], command: head(round.commands[position]), error: message)
+            if case .success(var failures) = results[owner] {
+                failures.append(failure)
+                results[owner] = .success(failures)
+            }
+        }
+        var next: [Int: CommitLane.Verified]?
+        if verified != nil {
+            // After EXEC: the WATCH, then the leases as read after it.
+            var found: [Int: CommitLane.Verified] = [:]
+            if after.count == 2, case .status = after[0], let leases = after[1].array, leases.count == keep.count {
+                for ((index, item), lease) in zip(keep, leases) where lease.string == item.token { found[index] = item }
+            }
+            next = found
+        }
+        return (results, Array(replies.dropFirst(shardCommands)), next)
+    }
+}
