@@ -9,10 +9,10 @@ import Synchronization
 /// A round on one server is fenced by WATCHing each shard's state hash (which a new owner's lease bumps, its
 /// `fence`) and reading the shard's lease after the WATCH: if the lease is the committer's token and the state is
 /// untouched until EXEC, nobody took the shard in between. Each round sends, after its EXEC and in the same write,
-/// the WATCH of every shard it found its own and the GET of their leases. The next round whose shards are all among
-/// those skips its own WATCH and GET: the same two facts hold (the lease was the token after the WATCH; EXEC fails if
-/// the state changed since). When EXEC fails (a shard changed hands, or this process took one again), every shard is
-/// checked afresh, those no longer held are left out, and the round is sent once more, as before.
+/// the WATCH of every shard it found its own and one MGET of their leases. The next round whose shards are all
+/// among those skips its own WATCH and lease read: the same two facts hold (the lease was the token after the
+/// WATCH; EXEC fails if the state changed since). When EXEC fails (a shard changed hands, or this process took one
+/// again), every shard is checked afresh, those no longer held are left out, and the round is sent once more.
 public final class CommitLane: Sendable {
     /// A shard this connection checked and WATCHes: the token its lease held after the WATCH, and its keys.
     struct Verified: Sendable, Equatable {
@@ -24,7 +24,7 @@ public final class CommitLane: Sendable {
     let worker: RedisWorker
     /// The shards the connection WATCHes since its last EXEC, by index (empty: none, or not known).
     let verified = Mutex<[Int: Verified]>([:])
-    /// Rounds that had to WATCH and read the leases first (a round trip more); for the tests and the bench.
+    /// Rounds that had to WATCH and read the leases first (a round trip more); for the tests.
     let checkedRounds = Atomic<Int>(0)
 
     /// A lane to the server at `url` (its connection opens with the first round).
@@ -53,7 +53,7 @@ extension ShardStore {
         }
     }
 
-    /// One round on a blocking connection: each shard's lease checked (WATCH its state, GET its lease) unless
+    /// One round on a blocking connection: each shard's lease checked (WATCH its state, then read its lease) unless
     /// `verified` holds it with the same token, the commands of the shards still held in one MULTI/EXEC with
     /// `riding` after them. With `verified` (a lane), the WATCH and the lease reads for the next round follow EXEC
     /// in the same write, and what they found is returned; without, nothing stays WATCHed.
