@@ -49,13 +49,19 @@ struct CommitLaneTests {
         await ShardStore.commit(pending, riders: [], redis: setup.client, lane: setup.lane)
     }
 
-    @Test func roundsAfterTheFirstNeedNoCheckOfTheirOwn() async throws {
-        let setup = try Self.setUp()
-        defer { setup.stop() }
+    /// Shards 3 and 4, both taken by proc-a: their stores and tokens.
+    static func twoShards(_ setup: Setup) async throws -> (ShardStore, String, ShardStore, String) {
         let three = ShardStore(redis: setup.client, shard: 3)
         let four = ShardStore(redis: setup.client, shard: 4)
         let t3 = try #require(try await three.acquire(instance: "proc-a", boot: "b1", ttl: .seconds(30)))
         let t4 = try #require(try await four.acquire(instance: "proc-a", boot: "b1", ttl: .seconds(30)))
+        return (three, t3, four, t4)
+    }
+
+    @Test func roundsAfterTheFirstNeedNoCheckOfTheirOwn() async throws {
+        let setup = try Self.setUp()
+        defer { setup.stop() }
+        let (three, t3, four, t4) = try await Self.twoShards(setup)
         for value in 1...5 {
             let pending =
                 value == 1
@@ -99,10 +105,7 @@ struct CommitLaneTests {
     @Test func aLostShardNotInTheRoundIsLeftOutOfTheWatch() async throws {
         let setup = try Self.setUp()
         defer { setup.stop() }
-        let three = ShardStore(redis: setup.client, shard: 3)
-        let four = ShardStore(redis: setup.client, shard: 4)
-        let t3 = try #require(try await three.acquire(instance: "proc-a", boot: "b1", ttl: .seconds(30)))
-        let t4 = try #require(try await four.acquire(instance: "proc-a", boot: "b1", ttl: .seconds(30)))
+        let (three, t3, four, t4) = try await Self.twoShards(setup)
         let both = [Self.round(three, token: t3, value: 1), Self.round(four, token: t4, value: 1)]
         for result in await Self.commit(both, setup) { _ = try result.get() }
         _ = try setup.admin.command(["PEXPIRE", ShardKeys(shard: 4).lease, "1"]).orThrow()

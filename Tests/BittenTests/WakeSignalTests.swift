@@ -53,17 +53,22 @@ import Testing
         #expect(ContinuousClock.now - again < .seconds(5))
     }
 
+    /// Returns once `deadlines` keeps a limit (a waiter started in a task has got to its wait), or after 5 s.
+    static func untilALimitIsKept(_ deadlines: WakeDeadlines) async {
+        var waited = 0
+        while deadlines.pending == 0, waited < 500 {
+            try? await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+    }
+
     /// A signal that comes before the time limit takes the limit out of the deadline thread's list (nothing is
     /// left to fire later).
     @Test func aSignalTakesItsTimeLimitOut() async {
         let deadlines = WakeDeadlines()
         let wake = WakeSignal(deadlines: deadlines)
         let waiter = Task { await wake.wait(timeout: .seconds(30)) }
-        var waited = 0
-        while deadlines.pending == 0, waited < 500 {
-            try? await Task.sleep(for: .milliseconds(10))
-            waited += 1
-        }
+        await Self.untilALimitIsKept(deadlines)
         #expect(deadlines.pending == 1)
         wake.signal()
         await waiter.value
@@ -76,11 +81,7 @@ import Testing
         let late = WakeSignal(deadlines: deadlines)
         let soon = WakeSignal(deadlines: deadlines)
         let long = Task { await late.wait(timeout: .seconds(60)) }
-        var waited = 0
-        while deadlines.pending == 0, waited < 500 {
-            try? await Task.sleep(for: .milliseconds(10))
-            waited += 1
-        }
+        await Self.untilALimitIsKept(deadlines)
         try? await Task.sleep(for: .milliseconds(50))
         let start = ContinuousClock.now
         await soon.wait(timeout: .milliseconds(100))
