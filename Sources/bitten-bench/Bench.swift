@@ -14,6 +14,13 @@ enum LocalRedisServerPort {
 /// starts the `bitten` executable built beside this one (`bitten up`) and measures it from outside.
 @main
 struct Bench: AsyncParsableCommand {
+    /// The `p` percentile of `values` by nearest rank (NaN when there are none): one definition for every bench.
+    static func percentile(_ values: [Double], _ p: Double) -> Double {
+        guard !values.isEmpty else { return .nan }
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, max(0, Int((Double(sorted.count) * p).rounded(.up)) - 1))]
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "bitten-bench",
         abstract: "Bitten's benchmarks (numbers live here, not in tests).",

@@ -217,17 +217,17 @@ extension Bench {
             print(
                 String(
                     format: "fire: server accepted → EA received: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-                    percentile(fromAccepted, 0.50) * 1000, percentile(fromAccepted, 0.99) * 1000,
+                    Bench.percentile(fromAccepted, 0.50) * 1000, Bench.percentile(fromAccepted, 0.99) * 1000,
                     (fromAccepted.max() ?? 0) * 1000))
             print(
                 String(
                     format:
                         "fire: server accepted → handed to libzmq (checks, sizing, reservation, send): p50 %.2f ms, p99 %.2f ms",
-                    percentile(handedOver, 0.50) * 1000, percentile(handedOver, 0.99) * 1000))
+                    Bench.percentile(handedOver, 0.50) * 1000, Bench.percentile(handedOver, 0.99) * 1000))
             print(
                 String(
                     format: "fire: client sends HTTP → EA received: p50 %.2f ms, p99 %.2f ms",
-                    percentile(fromRequest, 0.50) * 1000, percentile(fromRequest, 0.99) * 1000))
+                    Bench.percentile(fromRequest, 0.50) * 1000, Bench.percentile(fromRequest, 0.99) * 1000))
             print(
                 String(
                     format:
@@ -246,7 +246,7 @@ extension Bench {
                 try await burstPhase(
                     http: http, keyed: keyed, redisCPU: redisCPU, fleet: fleet, uuids: uuids, server: server)
             }
-            return (percentile(fromAccepted, 0.99), percentile(fromRequest, 0.99))
+            return (Bench.percentile(fromAccepted, 0.99), Bench.percentile(fromRequest, 0.99))
         }
 
         /// One signal fired by `burst` users at once (concurrent HTTP calls): how long until the last EA has
@@ -304,12 +304,6 @@ extension Bench {
                 String(
                     format: "burst: CPU server %.2f s (%.0f µs per fire), Redis %.2f s", used.0,
                     used.0 / Double(max(1, count)) * 1e6, used.1))
-        }
-
-        func percentile(_ values: [Double], _ p: Double) -> Double {
-            guard !values.isEmpty else { return .nan }
-            let sorted = values.sorted()
-            return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
         }
     }
 }

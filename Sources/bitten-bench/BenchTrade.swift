@@ -208,7 +208,7 @@ extension Bench {
                 String(
                     format:
                         "trade: a PING to Redis every ms during the run (%d, all servers): p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d took 10 ms or more",
-                    pings.count, Self.percentile(pings, 0.5) * 1000, Self.percentile(pings, 0.99) * 1000,
+                    pings.count, Bench.percentile(pings, 0.5) * 1000, Bench.percentile(pings, 0.99) * 1000,
                     (pings.last ?? 0) * 1000, pings.filter { $0 >= 0.010 }.count))
             print(
                 String(
@@ -230,10 +230,6 @@ extension Bench {
             print(
                 "trade: ledger entries handed over by the writer \(handed), read by the engine's reader \(unoffered + refused + readFirst) (\(unoffered) not offered: the stream did not end where the engine stood; \(readFirst) read before their hand-over came; \(refused) refused otherwise)"
             )
-        }
-
-        static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
         }
 
         /// The users and one fire per trade, reserved and sent, stored by the trade engine's own store in the

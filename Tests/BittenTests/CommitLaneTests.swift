@@ -76,7 +76,7 @@ struct CommitLaneTests {
         #expect(setup.lane.checkedRounds.load(ordering: .relaxed) == 2)
         #expect(try setup.admin.command(["GET", "lane-test:{t3}"]).string == "5")
         #expect(try setup.admin.command(["GET", "lane-test:{t4}"]).string == "4")
-        #expect(Set(setup.lane.verified.withLock { $0.keys }) == [3, 4])
+        #expect(Set(setup.lane.watched.keys) == [3, 4])
     }
 
     @Test func aShardTakenBetweenRoundsIsRefusedAndNothingOfItWritten() async throws {
@@ -85,7 +85,7 @@ struct CommitLaneTests {
         let three = ShardStore(redis: setup.client, shard: 3)
         let first = try #require(try await three.acquire(instance: "proc-a", boot: "b1", ttl: .seconds(30)))
         for result in await Self.commit([Self.round(three, token: first, value: 1)], setup) { _ = try result.get() }
-        #expect(setup.lane.verified.withLock { $0[3]?.token } == first)
+        #expect(setup.lane.watched[3]?.token == first)
         // proc-a pauses past its lease; proc-b takes the shard (its fence bumps the state hash).
         _ = try setup.admin.command(["PEXPIRE", ShardKeys(shard: 3).lease, "1"]).orThrow()
         try await Task.sleep(for: .milliseconds(20))
@@ -93,7 +93,7 @@ struct CommitLaneTests {
         let results = await Self.commit([Self.round(three, token: first, value: 2)], setup)
         #expect(throws: ShardStore.Fenced.self) { try results[0].get() }
         #expect(try setup.admin.command(["GET", "lane-test:{t3}"]).string == "1", "nothing of the fenced round")
-        #expect(setup.lane.verified.withLock { $0[3] } == nil)
+        #expect(setup.lane.watched[3] == nil)
         // The new owner's round goes through.
         for result in await Self.commit([Self.round(three, token: second, value: 3)], setup) { _ = try result.get() }
         #expect(try setup.admin.command(["GET", "lane-test:{t3}"]).string == "3")
@@ -120,7 +120,7 @@ struct CommitLaneTests {
             }
         }
         #expect(try setup.admin.command(["GET", "lane-test:{t3}"]).string == "4")
-        #expect(setup.lane.verified.withLock { Set($0.keys) } == [3])
+        #expect(Set(setup.lane.watched.keys) == [3])
         // Checked: the first round, and the round after the takeover (once); not the rounds after it.
         #expect(setup.lane.checkedRounds.load(ordering: .relaxed) == 2)
     }

@@ -157,6 +157,15 @@ struct ConfigTests {
         } throws: { ($0 as? ConfigError)?.setting == "BITTEN_CITADEL_SWEEP_PIPS" }
     }
 
+    /// Each of `values` for `setting` is refused with an error that names the setting.
+    static func expectRefused(_ setting: String, _ values: [String]) {
+        for bad in values {
+            #expect {
+                try ConfigLoader.resolve(options: [:], environment: [setting: bad], file: [:])
+            } throws: { ($0 as? ConfigError)?.setting == setting }
+        }
+    }
+
     /// The EA sockets' read coalescing: 1 ms unless set, 0 turns it off, anything outside 0-100 ms is refused.
     @Test func socketCoalescingIsReadAndChecked() throws {
         #expect(try ConfigLoader.resolve(options: [:], environment: [:], file: [:]).socketCoalesceMilliseconds == 1)
@@ -166,11 +175,7 @@ struct ConfigTests {
         #expect(
             try ConfigLoader.resolve(options: [:], environment: [:], file: ["BITTEN_SOCKET_COALESCE_MS": "2.5"])
                 .socketCoalesceMilliseconds == 2.5)
-        for bad in ["-1", "250", "soon", "nan"] {
-            #expect {
-                try ConfigLoader.resolve(options: [:], environment: ["BITTEN_SOCKET_COALESCE_MS": bad], file: [:])
-            } throws: { ($0 as? ConfigError)?.setting == "BITTEN_SOCKET_COALESCE_MS" }
-        }
+        Self.expectRefused("BITTEN_SOCKET_COALESCE_MS", ["-1", "250", "soon", "nan"])
     }
 
     /// How far a trade shard applies ahead of its commits: 256 unless set, 1-100000, anything else refused.
@@ -182,11 +187,7 @@ struct ConfigTests {
         #expect(
             try ConfigLoader.resolve(options: [:], environment: [:], file: ["BITTEN_TRADE_APPLY_AHEAD": "1024"])
                 .tradeApplyAhead == 1024)
-        for bad in ["0", "-5", "100001", "lots", "2.5"] {
-            #expect {
-                try ConfigLoader.resolve(options: [:], environment: ["BITTEN_TRADE_APPLY_AHEAD": bad], file: [:])
-            } throws: { ($0 as? ConfigError)?.setting == "BITTEN_TRADE_APPLY_AHEAD" }
-        }
+        Self.expectRefused("BITTEN_TRADE_APPLY_AHEAD", ["0", "-5", "100001", "lots", "2.5"])
     }
 
     @Test func badValuesNameTheSetting() throws {

@@ -128,8 +128,8 @@ extension ConfirmationService {
                 at = calls.count
                 open[shard] = at
                 // The script tells whether the stream ended where the engine here stands (so it may take the entry).
-                let expected =
-                    handOver == nil ? "" : lastHanded.withLock { $0[shard] } ?? handOver?.appliedCursor(shard) ?? ""
+                var expected = ""
+                if let handOver { expected = lastHanded.withLock { $0[shard] } ?? handOver.appliedCursor(shard) ?? "" }
                 calls.append(
                     Call(
                         shard: shard,

@@ -1,10 +1,11 @@
 import Foundation
+import Logging
 import Redis
 import Synchronization
 
-/// The trade engine's commit connection on one server: a blocking connection of its own (`RedisWorker`) that keeps
-/// the shards it has checked WATCHed from one commit round to the next, so that a round usually costs one round
-/// trip instead of two.
+/// The trade engine's commit connection on one server: a blocking connection of its own (a `RedisClient` with one
+/// worker, used only through `withConnection`) that keeps the shards it has checked WATCHed from one commit round
+/// to the next, so that a round usually costs one round trip instead of two.
 ///
 /// A round on one server is fenced by WATCHing each shard's state hash (which a new owner's lease bumps, its
 /// `fence`) and reading the shard's lease after the WATCH: if the lease is the committer's token and the state is
@@ -21,17 +22,42 @@ public final class CommitLane: Sendable {
         var lease: String
     }
 
-    let worker: RedisWorker
-    /// The shards the connection WATCHes since its last EXEC, by index (empty: none, or not known).
-    let verified = Mutex<[Int: Verified]>([:])
+    /// The shards WATCHed on a connection since its last EXEC. The client replaces its connection only after a
+    /// command on it failed, and a round that fails forgets what it WATCHed, so a new connection (even one at the
+    /// address of the old) never inherits a WATCH it does not have; the identity is one more guard.
+    private struct Watching {
+        var connection: ObjectIdentifier?
+        var shards: [Int: Verified] = [:]
+    }
+
+    /// One blocking worker and its connection; nothing else uses it.
+    let client: RedisClient
+    private let watching = Mutex(Watching())
     /// Rounds that had to WATCH and read the leases first (a round trip more); for the tests.
     let checkedRounds = Atomic<Int>(0)
 
     /// A lane to the server at `url` (its connection opens with the first round).
-    public init(url: RedisURL) { worker = RedisWorker(url: url, name: "redis-commit") }
+    public init(url: RedisURL) {
+        client = RedisClient(url: url, poolSize: 1, logger: Logger(label: "bitten.redis.commit"))
+    }
 
     /// Ends its thread.
-    public func shutdown() { worker.shutdown() }
+    public func shutdown() { client.shutdown() }
+
+    /// The shards the lane's connection WATCHes now, by index.
+    var watched: [Int: Verified] { watching.withLock { $0.shards } }
+
+    /// The shards `connection` WATCHes (none when it is not the connection the last round left them on).
+    func watched(on connection: RedisConnection) -> [Int: Verified] {
+        let identity = ObjectIdentifier(connection)
+        return watching.withLock { $0.connection == identity ? $0.shards : [:] }
+    }
+
+    /// What `connection` WATCHes after a round (nothing: after a failure, once UNWATCHed).
+    func watch(_ shards: [Int: Verified], on connection: RedisConnection) {
+        let identity = ObjectIdentifier(connection)
+        watching.withLock { $0 = Watching(connection: identity, shards: shards) }
+    }
 }
 
 extension ShardStore {
@@ -39,14 +65,14 @@ extension ShardStore {
     static func commit(_ pending: [Pending], riding: [[String]], lane: CommitLane) async throws -> (
         [Result<[CommandFailure], any Error>], [RedisReply]
     ) {
-        try await lane.worker.run { connection, same in
+        try await lane.client.withConnection { connection in
             do {
-                let known = same ? lane.verified.withLock { $0 } : [:]
-                let done = try transact(pending, riding: riding, on: connection, verified: known, lane: lane)
-                lane.verified.withLock { $0 = done.verified ?? [:] }
+                let done = try transact(
+                    pending, riding: riding, on: connection, verified: lane.watched(on: connection), lane: lane)
+                lane.watch(done.verified ?? [:], on: connection)
                 return (done.results, done.riders)
             } catch {
-                lane.verified.withLock { $0 = [:] }
+                lane.watch([:], on: connection)
                 if !connection.isBroken { _ = try? connection.command(["UNWATCH"]) }
                 throw error
             }
