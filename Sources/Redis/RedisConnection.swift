@@ -13,6 +13,8 @@ public final class RedisConnection {
     /// True once an I/O error has made the connection unusable.
     public private(set) var isBroken = false
     private var scriptSHAs: [String: String] = [:]
+    /// The arguments of the batch being sent; its memory is reused by the next (`ArgumentBuffer.reset`).
+    private var batch = ArgumentBuffer()
 
     /// Connects, then sends AUTH and SELECT as the URL asks.
     public init(url: RedisURL, timeout: Duration = .seconds(2)) throws(RedisError) {
@@ -117,31 +119,40 @@ public final class RedisConnection {
     /// Sends every command in one write (`redisAppendCommandArgv`), then reads the replies in order
     /// (`redisGetReply`). All arguments are copied once into one buffer for the whole batch.
     public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
-        var arguments = ArgumentBuffer()
-        for command in commands {
-            arguments.beginCommand()
-            for arg in command {
-                var text = arg
-                text.withUTF8 { arguments.append($0) }
+        try pipeline(joining: [commands])
+    }
+
+    /// Pipelines the commands of `groups` one group after the other, as one batch (the groups are not
+    /// joined into one array first: a commit round's parts go out as they are).
+    public func pipeline(joining groups: [[[String]]]) throws(RedisError) -> [RedisReply] {
+        defer { batch.reset() }
+        for group in groups {
+            for command in group {
+                batch.beginCommand()
+                for arg in command {
+                    var text = arg
+                    text.withUTF8 { batch.append($0) }
+                }
             }
         }
-        return try send(arguments)
+        return try send(&batch)
     }
 
     /// Pipelines binary-safe commands.
     public func pipeline(bytes commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
-        var arguments = ArgumentBuffer()
+        defer { batch.reset() }
         for command in commands {
-            arguments.beginCommand()
-            for arg in command { arg.withUnsafeBufferPointer { arguments.append($0) } }
+            batch.beginCommand()
+            for arg in command { arg.withUnsafeBufferPointer { batch.append($0) } }
         }
-        return try send(arguments)
+        return try send(&batch)
     }
 
-    private func send(_ arguments: ArgumentBuffer) throws(RedisError) -> [RedisReply] {
+    private func send(_ arguments: inout ArgumentBuffer) throws(RedisError) -> [RedisReply] {
         let ctx = try liveContext()
+        let commands = arguments.commands
         let appended: Bool = arguments.withArgv { argv, lengths in
-            for (start, count) in arguments.commands {
+            for (start, count) in commands {
                 guard redisAppendCommandArgv(ctx, Int32(count), argv + start, lengths + start) == REDIS_OK else {
                     return false
                 }
@@ -150,8 +161,8 @@ public final class RedisConnection {
         }
         guard appended else { throw ioFailure(ctx) }
         var replies: [RedisReply] = []
-        replies.reserveCapacity(arguments.commands.count)
-        for _ in arguments.commands {
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(ctx, &raw) == REDIS_OK, let raw else { throw ioFailure(ctx) }
             replies.append(RedisConnection.convert(raw.assumingMemoryBound(to: redisReply.self)))

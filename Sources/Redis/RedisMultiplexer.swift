@@ -281,9 +281,10 @@ public final class RedisMultiplexer: @unchecked Sendable {
             arguments.beginCommand()
             for arg in command { arg.withUnsafeBufferPointer { arguments.append($0) } }
         }
+        let commands = arguments.commands
         let issued: Int = arguments.withArgv { argv, lengths in
             var count = 0
-            for (start, argc) in arguments.commands {
+            for (start, argc) in commands {
                 let token = Unmanaged.passRetained(job.request).toOpaque()
                 let rc = redisAsyncCommandArgv(ac, replyCallback, token, Int32(argc), argv + start, lengths + start)
                 guard rc == REDIS_OK else {

@@ -38,6 +38,25 @@ final class RedisClientTests {
 
     /// The client's threads carry their names to the kernel, so `top -H` and `perf` tell them apart (a name set on a
     /// Foundation `Thread` before its start does not get there on Linux).
+    /// A connection reuses the memory of its last batch for the next: batches of every size, one after the
+    /// other (the largest past what it keeps), text and bytes, empty arguments, each answered in full.
+    @Test func batchesOfEverySizeOneAfterTheOtherOnOneConnection() throws {
+        let connection = try RedisConnection(url: url)
+        let big = String(repeating: "v", count: 2_000)
+        for count in [3, 6_000, 2, 0, 5] {
+            let commands = (0..<count).map { ["SET", "batch:\($0)", $0 % 2 == 0 ? big + String($0) : ""] }
+            #expect(try connection.pipeline(commands).allSatisfy { $0 == .status("OK") })
+            let read = try connection.pipeline(joining: [[["GET", "batch:0"]], [], [["GET", "batch:1"], ["PING"]]])
+            #expect(read.count == 3 && read[2] == .status("PONG"))
+            if count > 1 { #expect(read[0].string == big + "0" && read[1].string == "") }
+        }
+        let bytes: [[[UInt8]]] = [
+            [Array("SET".utf8), Array("batch:b".utf8), [0, 255, 10]], [Array("GET".utf8), Array("batch:b".utf8)],
+        ]
+        #expect(try connection.pipeline(bytes: bytes).last == .string([0, 255, 10]))
+        #expect(try connection.pipeline([["DBSIZE"]]).first?.int == 6_001)
+    }
+
     @Test func theClientsThreadsAreNamedForTheKernel() async throws {
         let client = RedisClient(url: url, poolSize: 1, logger: Logger(label: "bitten.test"))
         defer { client.shutdown() }

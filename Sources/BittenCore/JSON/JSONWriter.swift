@@ -39,14 +39,34 @@ extension JSONValue {
 
     /// A flat object of strings as compact JSON, keys sorted (the events and notes the trade engine stores).
     public static func serialize(_ fields: [String: String]) -> String {
+        var pairs: [(key: String, value: String)] = []
+        pairs.reserveCapacity(fields.count)
+        for pair in fields { pairs.append(pair) }
+        pairs.sort { $0.key < $1.key }
+        return serialize(pairs)
+    }
+
+    /// `fields` with `key` set to `value` (replacing a field of that name), as `serialize(_:)` writes it, without
+    /// copying the dictionary to set one field.
+    public static func serialize(_ fields: [String: String], setting key: String, to value: String) -> String {
+        var pairs: [(key: String, value: String)] = []
+        pairs.reserveCapacity(fields.count + 1)
+        for pair in fields where pair.key != key { pairs.append(pair) }
+        pairs.append((key: key, value: value))
+        pairs.sort { $0.key < $1.key }
+        return serialize(pairs)
+    }
+
+    /// Pairs already in key order as a compact JSON object.
+    private static func serialize(_ pairs: [(key: String, value: String)]) -> String {
         var out: [UInt8] = []
-        out.reserveCapacity(fields.count * 24)
+        out.reserveCapacity(pairs.count * 32)
         out.append(0x7B)
-        for (index, key) in fields.keys.sorted().enumerated() {
+        for (index, pair) in pairs.enumerated() {
             if index > 0 { out.append(0x2C) }
-            appendString(key, to: &out)
+            appendString(pair.key, to: &out)
             out.append(0x3A)
-            appendString(fields[key]!, to: &out)
+            appendString(pair.value, to: &out)
         }
         out.append(0x7D)
         return String(decoding: out, as: UTF8.self)
@@ -72,6 +92,16 @@ extension JSONValue {
     /// Appends a JSON string literal as UTF-8 bytes (quotes, backslashes and control characters escaped).
     public static func appendString(_ text: String, to out: inout [UInt8]) {
         out.append(0x22)
+        // Most text needs no escape: its bytes appended whole, in one scan of the contiguous storage.
+        let whole: Bool? = text.utf8.withContiguousStorageIfAvailable { bytes in
+            for byte in bytes where byte < 0x20 || byte == 0x22 || byte == 0x5C { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if whole == true {
+            out.append(0x22)
+            return
+        }
         var text = text
         text.withUTF8 { bytes in
             var start = 0

@@ -17,6 +17,10 @@ extension ShardStore {
         var listOrder: [String] = []
         var expiring: Set<String> = []
         var recentFires: [String] = []
+        var dayTexts: [Int: String] = [:]
+        // Each user's latest risk figures, written once per commit (a user's HSET carries them as well).
+        var risks: [String: RiskDay] = [:]
+        var riskOrder: [String] = []
         var events: [String] = []
         func push(_ list: String, _ value: String) {
             if lists[list] == nil { listOrder.append(list) }
@@ -25,6 +29,7 @@ extension ShardStore {
         for change in changes {
             switch change {
             case .user(let user, let fields):
+                risks[user.uuid] = nil
                 commands.append(
                     ["HSET", keys.user(user.uuid)] + fields
                         + ["uuid", user.uuid, "tier", user.tier.rawValue, "risk_override", user.riskOverride]
@@ -101,8 +106,16 @@ extension ShardStore {
                 // The trade record is the closed position copied (one command instead of every field again).
                 commands.append(["COPY", keys.position(p.ticket), keys.trade(p.ticket), "REPLACE"])
                 commands.append(["EXPIRE", keys.trade(p.ticket), "2592000"])
-                let t = MetaTraderTime(epochSeconds: Int(trade.closeTime))
-                let day = t.dateText
+                // The day's text once per day of a commit (most of a commit's closes share one).
+                let seconds = Int(trade.closeTime)
+                let dayIndex = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+                let day =
+                    dayTexts[dayIndex]
+                    ?? {
+                        let text = MetaTraderTime(epochSeconds: seconds).dateText
+                        dayTexts[dayIndex] = text
+                        return text
+                    }()
                 push(keys.closedPositions(p.userUUID), ticket)
                 push(keys.trades(symbol: p.symbol), ticket)
                 push(keys.trades(account: p.account), ticket)
@@ -110,8 +123,8 @@ extension ShardStore {
                 push(keys.tradesRecent, ticket)
                 expiring.insert(keys.trades(day: day))
             case .statistics(let key, let value):
-                let stored = keys.statistics(key)
-                if statistics.updateValue(value, forKey: stored) == nil { statisticsOrder.append(stored) }
+                // By the domain's key: the stored key is built once per record and commit, not once per event.
+                if statistics.updateValue(value, forKey: key) == nil { statisticsOrder.append(key) }
             case .balance(let account, let balance, let closes):
                 balances[account] = CloseValuation.centsText(TradeStatistics.cents(balance)) + "|" + String(closes)
             case .closeRequest(let request, let fields):
@@ -130,13 +143,17 @@ extension ShardStore {
             case .orphan(_, let fields):
                 push(keys.orphans, json(fields))
             case .userRisk(let uuid, let figures):
-                commands.append(["HSET", keys.user(uuid)] + figures.userFields)
+                if risks.updateValue(figures, forKey: uuid) == nil { riskOrder.append(uuid) }
             case .note(let list, let value):
                 push(keys.list(list), value)
-            case .event(let name, var fields):
-                fields["event"] = name
-                events.append(json(fields))
+            case .event(let name, let fields):
+                events.append(JSONValue.serialize(fields, setting: "event", to: name))
             }
+        }
+        for uuid in riskOrder {
+            // Listed again after a user's HSET dropped it: written once, with the latest figures.
+            guard let figures = risks.removeValue(forKey: uuid) else { continue }
+            commands.append(["HSET", keys.user(uuid)] + figures.userFields)
         }
         for list in listOrder { commands.append(["LPUSH", list] + lists[list]!) }
         // Trimmed on every commit that pushed (one cheap command per list per commit, not per event).
@@ -148,10 +165,11 @@ extension ShardStore {
             commands.append(add)
             commands.append(["ZREMRANGEBYRANK", keys.firesRecent, "0", String(-listLimit - 1)])
         }
-        for key in statisticsOrder {
-            commands.append(["HSET", key] + statistics[key]!.redisFields.flatMap { [$0.0, $0.1] })
+        let statisticsKeys = statisticsOrder.map { keys.statistics($0) }
+        for (key, stored) in zip(statisticsOrder, statisticsKeys) {
+            commands.append(["HSET", stored] + statistics[key]!.redisFields.flatMap { [$0.0, $0.1] })
         }
-        if !statisticsOrder.isEmpty { commands.append(["SADD", keys.statisticsIndex] + statisticsOrder) }
+        if !statisticsKeys.isEmpty { commands.append(["SADD", keys.statisticsIndex] + statisticsKeys) }
         if !balances.isEmpty {
             commands.append(
                 ["HSET", keys.balances] + balances.sorted { $0.key < $1.key }.flatMap { [String($0.key), $0.value] })
@@ -166,6 +184,7 @@ extension ShardStore {
         if let lastApplied { state += ["checkpoint", lastApplied] }
         commands.append(state)
         // A script can hand at most ~8 000 values to one call (Lua's stack): long commands go in parts.
+        guard commands.contains(where: { $0.count > 2 + partItems }) else { return commands }
         return commands.flatMap { split($0) }
     }
 

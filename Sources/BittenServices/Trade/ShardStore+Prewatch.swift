@@ -113,20 +113,24 @@ extension ShardStore {
         } else {
             holders = try check(Array(zip(indices, own)))
         }
-        /// The shards still held and their commands (with `riding` after them); the others refused (`Fenced`).
-        func build() -> (results: [Result<[CommandFailure], any Error>], commands: [[String]], owners: [Int]) {
+        /// The shards still held and their commands, each commit's as one group (with `riding` after them, and
+        /// `count` commands in all); the others refused (`Fenced`). The groups go out as they are, not joined.
+        func build() -> (
+            results: [Result<[CommandFailure], any Error>], groups: [[[String]]], count: Int, owners: [Int]
+        ) {
             var results = [Result<[CommandFailure], any Error>](repeating: .success([]), count: pending.count)
-            var commands: [[String]] = []
+            var groups: [[[String]]] = []
             var owners: [Int] = []  // the pending commit each command belongs to
             for (offset, item) in pending.enumerated() {
                 if holders[indices[offset]] == item.token {
-                    commands += item.commands
-                    owners += Array(repeating: offset, count: item.commands.count)
+                    groups.append(item.commands)
+                    owners += repeatElement(offset, count: item.commands.count)
                 } else {
                     results[offset] = .failure(Fenced(shard: indices[offset], holder: holders[indices[offset]] ?? ""))
                 }
             }
-            return (results, commands + riding, owners)
+            groups.append(riding)
+            return (results, groups, owners.count + riding.count, owners)
         }
         /// The shards to keep WATCHed for the next round: those known and those found held now.
         func keeping() -> [(Int, CommitLane.Verified)] {
@@ -140,15 +144,15 @@ extension ShardStore {
         var replies: [RedisReply] = []
         var after: [RedisReply] = []
         for attempt in 0..<2 {
-            guard round.commands.count > riding.count else {
+            guard round.count > riding.count else {
                 _ = try? connection.command(["UNWATCH"])
                 return (
                     round.results, riding.isEmpty ? [] : try connection.pipeline(riding), verified == nil ? nil : [:]
                 )
             }
             let tail = keep.isEmpty ? [] : [["WATCH"] + keep.map(\.1.state), ["MGET"] + keep.map(\.1.lease)]
-            let all = try connection.pipeline([["MULTI"]] + round.commands + [["EXEC"]] + tail)
-            let split = round.commands.count + 2
+            let all = try connection.pipeline(joining: [[["MULTI"]]] + round.groups + [[["EXEC"]], tail])
+            let split = round.count + 2
             let outcome = Result { () throws(RedisError) -> [RedisReply] in
                 try RedisConnection.execResult(Array(all.prefix(split)))
             }
@@ -171,12 +175,13 @@ extension ShardStore {
             break
         }
         var results = round.results
-        let shardCommands = round.commands.count - riding.count
+        let shardCommands = round.owners.count
         // EXEC runs every command; one Redis refuses is in its reply, the others are stored.
         for (position, reply) in replies.enumerated() where position < shardCommands {
             guard case .error(let message) = reply else { continue }
             let owner = round.owners[position]
-            let failure = CommandFailure(shard: indices[owner], command: head(round.commands[position]), error: message)
+            let command = round.groups.joined().dropFirst(position).first ?? []
+            let failure = CommandFailure(shard: indices[owner], command: head(command), error: message)
             if case .success(var failures) = results[owner] {
                 failures.append(failure)
                 results[owner] = .success(failures)
