@@ -212,7 +212,8 @@ extension TradeEngine {
                     state.waiters = []
                 }
                 return Taken(
-                    lane: lane, changes: state.backlog + fresh, waiters: state.waiters,
+                    // Joined only when a failed round left a backlog (a join copies every change).
+                    lane: lane, changes: state.backlog.isEmpty ? fresh : state.backlog + fresh, waiters: state.waiters,
                     sequence: state.shard!.book.sequence,
                     applied: state.applied, token: token, entries: state.uncommittedEntries,
                     checkpointMoved: state.applied != state.committed)
