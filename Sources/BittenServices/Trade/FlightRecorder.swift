@@ -199,9 +199,9 @@ public final class FlightRecorder: Service, Sendable {
             for start in stride(from: 0, to: keySteps.count, by: Self.stepsPerEntry) {
                 var add = ["XADD", key, "MAXLEN", "~", String(bound), "*"]
                 for step in keySteps[start..<min(keySteps.count, start + Self.stepsPerEntry)] {
-                    var data = step.fields
-                    data["step"] = step.step
-                    add += ["step", step.step, "at", Self.at(step.at), "data", Self.json(data)]
+                    // The step's name goes into its data as well, without copying the fields to set it.
+                    let data = JSONValue.serialize(step.fields, setting: "step", to: step.step)
+                    add += ["step", step.step, "at", Self.at(step.at), "data", data]
                 }
                 commands.append(add)
             }
@@ -231,8 +231,6 @@ public final class FlightRecorder: Service, Sendable {
         await thread.shutdown()
         board.set(Self.name, .stopped)
     }
-
-    static func json(_ fields: [String: String]) -> String { JSONValue.serialize(fields) }
 }
 
 /// Reading traces back (`GET /signals/{id}/trace`, `GET /fires/{id}/trace`, `bitten trace`).
