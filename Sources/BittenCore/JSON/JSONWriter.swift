@@ -39,22 +39,25 @@ extension JSONValue {
 
     /// A flat object of strings as compact JSON, keys sorted (the events and notes the trade engine stores).
     public static func serialize(_ fields: [String: String]) -> String {
-        var pairs: [(key: String, value: String)] = []
-        pairs.reserveCapacity(fields.count)
-        for pair in fields { pairs.append(pair) }
-        pairs.sort { $0.key < $1.key }
-        return serialize(pairs)
+        serialize(sortedPairs(fields, setting: nil))
     }
 
     /// `fields` with `key` set to `value` (replacing a field of that name), as `serialize(_:)` writes it, without
     /// copying the dictionary to set one field.
     public static func serialize(_ fields: [String: String], setting key: String, to value: String) -> String {
+        serialize(sortedPairs(fields, setting: (key, value)))
+    }
+
+    /// The fields (with `extra` set) as pairs in key order.
+    private static func sortedPairs(_ fields: [String: String], setting extra: (key: String, value: String)?)
+        -> [(key: String, value: String)]
+    {
         var pairs: [(key: String, value: String)] = []
         pairs.reserveCapacity(fields.count + 1)
-        for pair in fields where pair.key != key { pairs.append(pair) }
-        pairs.append((key: key, value: value))
+        for pair in fields where pair.key != extra?.key { pairs.append(pair) }
+        if let extra { pairs.append(extra) }
         pairs.sort { $0.key < $1.key }
-        return serialize(pairs)
+        return pairs
     }
 
     /// Pairs already in key order as a compact JSON object.

@@ -106,16 +106,16 @@ extension ShardStore {
                 // The trade record is the closed position copied (one command instead of every field again).
                 commands.append(["COPY", keys.position(p.ticket), keys.trade(p.ticket), "REPLACE"])
                 commands.append(["EXPIRE", keys.trade(p.ticket), "2592000"])
-                // The day's text once per day of a commit (most of a commit's closes share one).
-                let seconds = Int(trade.closeTime)
-                let dayIndex = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-                let day =
-                    dayTexts[dayIndex]
-                    ?? {
-                        let text = MetaTraderTime(epochSeconds: seconds).dateText
-                        dayTexts[dayIndex] = text
-                        return text
-                    }()
+                // The day's text made once per day of a commit (most of a commit's closes share one).
+                let t = MetaTraderTime(epochSeconds: Int(trade.closeTime))
+                let dayNumber = t.year * 10_000 + t.month * 100 + t.day
+                let day: String
+                if let known = dayTexts[dayNumber] {
+                    day = known
+                } else {
+                    day = t.dateText
+                    dayTexts[dayNumber] = day
+                }
                 push(keys.closedPositions(p.userUUID), ticket)
                 push(keys.trades(symbol: p.symbol), ticket)
                 push(keys.trades(account: p.account), ticket)
