@@ -177,6 +177,73 @@ extension NodeFlushTests {
     }
 }
 
+extension NodeFlushTests {
+    /// A heartbeat write of thousands of nodes is spread over the flushes that follow (a share each, the whole
+    /// queue within half the interval) instead of one flush holding the registry for all of them; a status change
+    /// still goes out with the next flush, and the last flush at shutdown writes whatever still waits.
+    @Test func aLargeHeartbeatWriteIsSpreadOverTheNextFlushes() async throws {
+        let server = try RedisServerProcess()
+        let redis = RedisClient(url: try RedisURL(parsing: server.url), logger: Logger(label: "bitten.test"))
+        defer { redis.shutdown() }
+        let clock = Mutex(1000.0)
+        // 5 s between heartbeat writes, a flush every 200 ms: the queue goes out over 12 flushes.
+        let registry = NodeRegistry(
+            redis: redis, board: ServiceBoard(), flushInterval: .milliseconds(200), heartbeatWriteInterval: 5,
+            logger: Logger(label: "test"), now: { clock.withLock { $0 } })
+        let probe = try RedisConnection(url: try RedisURL(parsing: server.url))
+        let count = 2_400
+        let uuids = (0..<count).map { "user_spread_\($0)" }
+        let hello = String(decoding: try Fixtures.bytes("ea/hello.json"), as: UTF8.self)
+        let beat = String(decoding: try Fixtures.bytes("ea/heartbeat_dealer.json"), as: UTF8.self)
+        func message(_ template: String, _ uuid: String) throws -> EAMessage {
+            try EAMessage.decode(
+                Array(template.replacingOccurrences(of: "user_5512093", with: uuid).utf8), channel: .command)
+        }
+        func written(_ at: String, of nodes: [String]) throws -> Int {
+            try probe.pipeline(nodes.map { ["HGET", "node:\($0)", "last_seen"] }).filter { $0.string == at }.count
+        }
+        for uuid in uuids { registry.handle(try message(hello, uuid), at: 1000) }
+        await registry.flush()
+        #expect(try written("1000", of: uuids) == count, "new nodes (a status change) go out with the next flush, all")
+
+        for uuid in uuids { registry.handle(try message(beat, uuid), at: 1002) }
+        clock.withLock { $0 = 1005 }
+        await registry.flush()
+        #expect(try written("1002", of: uuids) == 200, "the first flush after the interval writes a share: 2 400 / 12")
+        // The node last in the queue: its status changes now, and must not wait for its turn.
+        let last = try #require(registry.state.withLock { $0.lazyDue.last })
+        let others = uuids.filter { $0 != last }
+        clock.withLock { $0 = 1005.2 }
+        await registry.flush()
+        #expect(try written("1002", of: others) == 400, "the next flush the next share")
+
+        let bye = try EAMessage.decode(
+            Array(
+                String(decoding: try Fixtures.bytes("ea/disconnect.json"), as: UTF8.self)
+                    .replacingOccurrences(of: "user_5512093", with: last).utf8), channel: .market)
+        registry.handle(bye, at: 1005.3)
+        clock.withLock { $0 = 1005.4 }
+        await registry.flush()
+        #expect(try probe.command(["HGET", "node:\(last)", "status"]).string == "offline", "not behind the queue")
+        #expect(try written("1002", of: others) == 600)
+
+        for step in 3..<12 {
+            clock.withLock { $0 = 1005.4 + Double(step) * 0.2 }
+            await registry.flush()
+        }
+        #expect(try written("1002", of: others) == count - 1, "the whole queue within 12 flushes")
+
+        // The last flush writes everything that waits, whatever the share.
+        for uuid in others { registry.handle(try message(beat, uuid), at: 1011) }
+        clock.withLock { $0 = 1011 }
+        await registry.flush()
+        // (The node that went offline may be in this share or not: the queue's order is the table's.)
+        #expect((199...200).contains(try written("1011", of: others)), "a new heartbeat write: a share again")
+        await registry.flush(all: true)
+        #expect(try written("1011", of: others) == count - 1, "and at shutdown every node at once")
+    }
+}
+
 /// The node registry on a Redis Cluster (three primaries on loopback): what one registry flushes, a
 /// new one restores, the node hashes spread over the primaries.
 @Suite("Node registry on a Redis Cluster", .serialized)

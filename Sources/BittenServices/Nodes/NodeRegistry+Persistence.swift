@@ -42,8 +42,8 @@ extension NodeRegistry {
         }
     }
 
-    /// Writes every changed node and pending event in one pipeline. On failure they stay queued.
-    /// Writes what changed; the heartbeat-only changes when `heartbeatWriteInterval` has passed (or `all`).
+    /// Writes every changed node and pending event in one pipeline. On failure they stay queued. The heartbeat-only
+    /// changes are due every `heartbeatWriteInterval` and go out a share per flush (all of them with `all`).
     public func flush(all: Bool = false) async {
         let started = now()
         let (records, events, counts): ([NodeRecord], [NodeEvent], [String: (online: Int, total: Int)]) = state.withLock
@@ -51,10 +51,10 @@ extension NodeRegistry {
             if all || started - s.lazyFlushedAt >= heartbeatWriteInterval {
                 // A second of overlap: a message stamped just before the last write may have been applied
                 // just after it (a node written twice is only compared twice: unchanged fields are not sent).
-                let since = s.lazyFlushedAt - 1
-                for (uuid, node) in s.table.nodes where node.lastSeen >= since { s.dirty.insert(uuid) }
+                markLazyDue(since: s.lazyFlushedAt - 1, in: &s)
                 s.lazyFlushedAt = started
             }
+            takeLazyShare(all: all, from: &s)
             let records = s.dirty.compactMap { s.table.nodes[$0] }
             let events = s.events
             s.dirty.removeAll(keepingCapacity: true)
@@ -86,6 +86,37 @@ extension NodeRegistry {
                 s.events = events + s.events
             }
             board.count(Self.name, errors: 1)
+        }
+    }
+
+    /// The heartbeat write's due nodes: every node seen since `since` joins those still queued (in order, once
+    /// each), and each flush from now on writes a share of them, the queue written out within half the interval.
+    func markLazyDue(since: Double, in s: inout State) {
+        var due = Array(s.lazyDue[s.lazyCursor...])
+        let queued = Set(due)
+        let nodes = s.table.nodes
+        // By index: reading a node's `lastSeen` in place, not a copy of each 44-field record.
+        for index in nodes.indices where nodes.values[index].lastSeen >= since {
+            let uuid = nodes.keys[index]
+            if !queued.contains(uuid) { due.append(uuid) }
+        }
+        s.lazyDue = due
+        s.lazyCursor = 0
+        let seconds = Double(flushInterval.components.seconds) + Double(flushInterval.components.attoseconds) / 1e18
+        let flushes = max(1, Int(heartbeatWriteInterval / max(seconds, 0.001) / 2))
+        s.lazyShare = max(Self.minLazyShare, (due.count + flushes - 1) / flushes)
+    }
+
+    /// Moves this flush's share of the due nodes (all of them with `all`) to the dirty set.
+    func takeLazyShare(all: Bool, from s: inout State) {
+        let left = s.lazyDue.count - s.lazyCursor
+        guard left > 0 else { return }
+        let take = all ? left : min(left, s.lazyShare)
+        for uuid in s.lazyDue[s.lazyCursor..<(s.lazyCursor + take)] { s.dirty.insert(uuid) }
+        s.lazyCursor += take
+        if s.lazyCursor == s.lazyDue.count {
+            s.lazyDue.removeAll(keepingCapacity: true)
+            s.lazyCursor = 0
         }
     }
 
