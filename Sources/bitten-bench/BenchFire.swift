@@ -37,6 +37,11 @@ extension Bench {
                 "With --controls both: rounds of off then on (each on fresh servers); the figures compared are the medians of the rounds' p99s (one round is at the mercy of this machine's noise)."
         )
         var rounds = 3
+        @Option(
+            help:
+                "Write every fire's latencies to this CSV file (accepted_at epoch s, accepted → EA s, accepted → handed to libzmq s), to see when the slow ones happen (the last server measured when several are)."
+        )
+        var latencyCSV: String?
 
         enum Controls: String, ExpressibleByArgument, CaseIterable {
             case off, on, both
@@ -202,10 +207,20 @@ extension Bench {
                 pipeline.append(["HMGET", ShardKeys(shard: shard).fire(fireID), "created_at", "sent_at"])
             }
             var handedOver: [Double] = []
+            var rows: [String] = []
+            defer {
+                if let latencyCSV {
+                    let text = (["accepted_at,accepted_to_ea,accepted_to_libzmq"] + rows).joined(separator: "\n")
+                    try? text.write(toFile: latencyCSV, atomically: true, encoding: .utf8)
+                }
+            }
             for ((_, at), reply) in zip(ids, try await keyed.pipeline(pipeline)) {
                 let times = (reply.array ?? []).map { $0.string.flatMap(Double.init) }
                 guard times.count == 2, let created = times[0] else { continue }
                 fromAccepted.append(at - created)
+                if latencyCSV != nil {
+                    rows.append("\(created),\(at - created),\(times[1].map { String($0 - created) } ?? "")")
+                }
                 if let sentAt = times[1] { handedOver.append(sentAt - created) }
             }
             let failed = sent.filter { $0.2 != 201 }.count
