@@ -94,7 +94,7 @@ public final class RedisMultiplexer: @unchecked Sendable {
         guard start else { return }
         // Named from inside: on Linux a name set before the start does not reach the kernel (`top -H`, perf).
         let thread = Thread { [self] in
-            Thread.current.name = "redis-io"
+            Thread.current.name = RedisClient.threadName("redis-io", label: logger.label)
             loop()
         }
         thread.stackSize = 1 << 20

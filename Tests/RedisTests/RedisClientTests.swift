@@ -66,8 +66,18 @@ final class RedisClientTests {
             try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        #expect(names.contains("redis-io"), "\(names)")
-        #expect(names.contains("redis-0"), "\(names)")
+        #expect(names.contains("redis-io-test"), "\(names)")
+        #expect(names.contains("redis-test-0"), "\(names)")
+    }
+
+    @Test func threadNamesTellTheClientsApartWithinTheKernelsFifteenBytes() {
+        #expect(RedisClient.threadName("redis", label: "bitten.redis", index: 3) == "redis-3")
+        #expect(RedisClient.threadName("redis", label: "bitten.redis.trade", index: 11) == "redis-trade-11")
+        #expect(RedisClient.threadName("redis", label: "bitten.redis.commit", index: 0) == "redis-commit-0")
+        #expect(RedisClient.threadName("redis-io", label: "bitten.redis.commit") == "redis-io-commit")
+        #expect(RedisClient.threadName("redis-io", label: "bitten.redis") == "redis-io")
+        let long = RedisClient.threadName("redis", label: "a.verylonglabel", index: 123)
+        #expect(long == "redis-verylo-12" && long.utf8.count == 15)
     }
 
     @Test func serverVersionIsReadFromInfo() throws {
