@@ -60,6 +60,8 @@ public final class RedisClient: Service, @unchecked Sendable {
     private let cluster: RedisClusterClient?
     private let clusterState = Mutex<RedisClientState>(.connecting)
     private let scriptSHAs = Mutex<[String: String]>([:])
+    /// Runs tasks that prefer it on the blocking workers (`RedisWorkerExecutor`).
+    public let executor = RedisWorkerExecutor()
 
     private let connectTimeout: Duration
     private let minBackoff: Duration
@@ -73,6 +75,8 @@ public final class RedisClient: Service, @unchecked Sendable {
         /// has noted a broken connection (so a caller that sees an error also sees the state change).
         let body: (RedisConnection) -> () -> Void
         let fail: (RedisError) -> Void
+        /// A task's job (`RedisWorkerExecutor`): run as it is, whatever the connection's state.
+        var task: UnownedJob? = nil
     }
 
     /// Creates the client; nothing connects and no thread starts until the first call (or `run()`).
@@ -120,10 +124,11 @@ public final class RedisClient: Service, @unchecked Sendable {
         self.multiplexer = RedisMultiplexer(
             url: url, connections: connections, connectTimeout: connectTimeout,
             backoff: (minBackoff, maxBackoff), clientName: logger.label, logger: logger)
+        executor.attach(self)
     }
 
     /// Starts the blocking workers the first time one is needed.
-    private func startWorkers() {
+    func startWorkers() {
         let start: Bool = condition.withLock {
             guard !workersStarted, !stopped else { return false }
             workersStarted = true
@@ -141,13 +146,16 @@ public final class RedisClient: Service, @unchecked Sendable {
         }
     }
 
-    /// A thread's name (the kernel keeps 15 bytes): `role`, the last part of the client's log label unless that is
-    /// `redis` (`bitten.redis.commit` → `commit`, at most 6 characters of it), and the index: `redis-0`,
-    /// `redis-trade-3`, `redis-commit-0`, `redis-io-trade`. Two clients' threads tell apart in `top -H` and perf.
+    /// A thread's name (the kernel keeps 15 bytes): `role`, a tag made of the last part of the client's log label
+    /// unless that is `redis` (`commit`; `trade_inbox` → `tinbox`: the first letters of its words but the last; at
+    /// most 6 characters), and the index: `redis-0`, `redis-trade-3`, `redis-commit-0`, `redis-io-tinbox`. Two
+    /// clients' threads tell apart in `top -H` and perf.
     public static func threadName(_ role: String, label: String, index: Int? = nil) -> String {
         let last = label.split(separator: ".").last.map(String.init) ?? ""
+        let words = last.split(separator: "_")
+        let tag = words.dropLast().map { String($0.prefix(1)) }.joined() + (words.last ?? "")
         var name = role
-        if !last.isEmpty && last != "redis" { name += "-" + last.prefix(6) }
+        if !tag.isEmpty && last != "redis" { name += "-" + tag.prefix(6) }
         if let index { name += "-\(index)" }
         return String(name.utf8.prefix(15)) ?? name
     }
@@ -328,17 +336,30 @@ public final class RedisClient: Service, @unchecked Sendable {
             condition.broadcast()
             return rest
         }
-        for job in pending { job.fail(RedisError(.closed, "client shut down")) }
+        for job in pending {
+            if let task = job.task {
+                globalConcurrentExecutor.enqueue(ExecutorJob(task))
+            } else {
+                job.fail(RedisError(.closed, "client shut down"))
+            }
+        }
     }
 
-    private func enqueue(_ job: Job) {
+    func enqueue(_ job: Job) {
+        if job.task != nil { startWorkers() }
         let accepted: Bool = condition.withLock {
             guard !stopped else { return false }
             jobs.append(job)
             condition.signal()
             return true
         }
-        if !accepted { job.fail(RedisError(.closed, "client shut down")) }
+        guard !accepted else { return }
+        if let task = job.task {
+            // A task's job always runs: after shutdown on Swift's own pool.
+            globalConcurrentExecutor.enqueue(ExecutorJob(task))
+        } else {
+            job.fail(RedisError(.closed, "client shut down"))
+        }
     }
 
     private func nextJob() -> Job? {
@@ -351,7 +372,12 @@ public final class RedisClient: Service, @unchecked Sendable {
 
     private func work() {
         var connection: RedisConnection?
+        let executor = self.executor.asUnownedTaskExecutor()
         while let job = nextJob() {
+            if let task = job.task {
+                task.runSynchronously(on: executor)
+                continue
+            }
             if connection?.isBroken ?? false { connection = nil }
             if connection == nil {
                 switch connect() {

@@ -70,12 +70,38 @@ final class RedisClientTests {
         #expect(names.contains("redis-test-0"), "\(names)")
     }
 
+    @Test func aTaskPreferringTheWorkerExecutorRunsWithItsBlockingWorkOnTheWorkerThread() async throws {
+        let client = RedisClient(url: url, poolSize: 1, logger: Logger(label: "bitten.redis.lane"))
+        @Sendable func thread() -> String {
+            (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+        }
+        let (before, inside, after, reply) = try await withTaskExecutorPreference(client.executor) {
+            let before = thread()
+            let (inside, reply) = try await client.withConnection { (thread(), try $0.command(["PING"])) }
+            return (before, inside, thread(), reply)
+        }
+        #expect(reply == .status("PONG"))
+        #expect(
+            before == "redis-lane-0" && inside == "redis-lane-0" && after == "redis-lane-0",
+            "\(before) \(inside) \(after)")
+        // Shut down, the executor still runs what prefers it (on Swift's pool): nothing waits for ever.
+        client.shutdown()
+        let late = await withTaskExecutorPreference(client.executor) { thread() }
+        #expect(late != "redis-lane-0")
+        await #expect(throws: RedisError.self) {
+            try await withTaskExecutorPreference(client.executor) { try await client.withConnection { _ in 1 } }
+        }
+    }
+
     @Test func threadNamesTellTheClientsApartWithinTheKernelsFifteenBytes() {
         #expect(RedisClient.threadName("redis", label: "bitten.redis", index: 3) == "redis-3")
         #expect(RedisClient.threadName("redis", label: "bitten.redis.trade", index: 11) == "redis-trade-11")
         #expect(RedisClient.threadName("redis", label: "bitten.redis.commit", index: 0) == "redis-commit-0")
         #expect(RedisClient.threadName("redis-io", label: "bitten.redis.commit") == "redis-io-commit")
         #expect(RedisClient.threadName("redis-io", label: "bitten.redis") == "redis-io")
+        #expect(RedisClient.threadName("redis", label: "bitten.redis.trade_inbox", index: 0) == "redis-tinbox-0")
+        #expect(RedisClient.threadName("redis-io", label: "bitten.redis.gateway_inbox") == "redis-io-ginbox")
         let long = RedisClient.threadName("redis", label: "a.verylonglabel", index: 123)
         #expect(long == "redis-verylo-12" && long.utf8.count == 15)
     }

@@ -5,7 +5,8 @@ import Synchronization
 
 /// The trade engine's commit connection on one server: a blocking connection of its own (a `RedisClient` with one
 /// worker, used only through `withConnection`) that keeps the shards it has checked WATCHed from one commit round
-/// to the next, so that a round usually costs one round trip instead of two.
+/// to the next, so that a round usually costs one round trip instead of two. The engine's commit loop runs on its
+/// worker's thread (`RedisWorkerExecutor`), so a round's blocking work costs no hand-off to the pool and back.
 ///
 /// A round on one server is fenced by WATCHing each shard's state hash (which a new owner's lease bumps, its
 /// `fence`) and reading the shard's lease after the WATCH: if the lease is the committer's token and the state is

@@ -15,7 +15,11 @@ extension TradeEngine {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.leaseLoop() }
                 group.addTask { await self.ledgerLoop() }
-                group.addTask { await self.commitLoop() }
+                // On one server the rounds run on the commit lane's own thread: each round's blocking EXEC and the
+                // code around it follow one another there, with no hand-off to the pool and back per round.
+                group.addTask {
+                    await withTaskExecutorPreference(self.commitLane?.client.executor) { await self.commitLoop() }
+                }
             }
         } onGracefulShutdown: {
             self.commitWake.signal()
