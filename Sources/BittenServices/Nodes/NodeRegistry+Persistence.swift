@@ -102,8 +102,7 @@ extension NodeRegistry {
         }
         s.lazyDue = due
         s.lazyCursor = 0
-        let seconds = Double(flushInterval.components.seconds) + Double(flushInterval.components.attoseconds) / 1e18
-        let flushes = max(1, Int(heartbeatWriteInterval / max(seconds, 0.001) / 2))
+        let flushes = max(1, Int(heartbeatWriteInterval / max(flushInterval / .seconds(1), 0.001) / 2))
         s.lazyShare = max(Self.minLazyShare, (due.count + flushes - 1) / flushes)
     }
 

@@ -20,7 +20,7 @@ public final class NodeRegistry: Service, Sendable {
         /// The nodes whose figures that write found due, oldest first from `lazyCursor`: a flush writes
         /// `lazyShare` of them, so that the write of thousands of nodes is spread over several flushes instead of
         /// holding this lock and a thread of the pool for all of them at once (at 5 000 EAs that one flush took
-        /// ~40 ms of CPU every 5 s, and the fires waiting behind it set the fire latency's p99).
+        /// ~40 ms of CPU every 5 s, while every heartbeat waited for this lock).
         var lazyDue: [String] = []
         var lazyCursor = 0
         var lazyShare = 0
