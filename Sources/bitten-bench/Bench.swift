@@ -24,7 +24,9 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bitten-bench",
         abstract: "Bitten's benchmarks (numbers live here, not in tests).",
-        subcommands: [Transport.self, Lifecycle.self, Trade.self, FireLatency.self, Citadel.self, Dashboard.self])
+        subcommands: [
+            Transport.self, Lifecycle.self, Trade.self, Writes.self, FireLatency.self, Citadel.self, Dashboard.self,
+        ])
 
     struct Transport: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
