@@ -4,8 +4,8 @@ import Redis
 
 extension Bench {
     /// `bitten-bench writes`: what each part of a confirmation's writes costs Redis, with no server in between (the
-    /// trade engine's write shape today, then the same without one part at a time, then the shape issue 16 asks
-    /// for), each trade a fill and a close, committed in MULTI/EXEC batches as the engine does.
+    /// trade engine's write shape, the same with its sets changed once per event as before, without one part at a
+    /// time, and the shape issue 16 asks for), each trade a fill and a close, in MULTI/EXEC commits as the engine's.
     struct Writes: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
@@ -28,16 +28,20 @@ extension Bench {
             var tradeCopy = true
             /// The position's fields as written today (one hash field each), or packed into a few.
             var fieldPerValue = true
+            /// The open-ticket sets and the in-flight set changed once per key and commit (every member in one
+            /// SADD, SREM or ZREM), as the engine does since 2026-12-06, or once per event as before.
+            var setsPerCommit = true
         }
 
         static let shapes: [Shape] = [
-            Shape(name: "today"),
+            Shape(name: "the engine's"),
+            Shape(name: "sets changed once per event", setsPerCommit: false),
             Shape(name: "without the fire hash at the fill", fireHash: false),
             Shape(name: "without the trade copy", tradeCopy: false),
             Shape(name: "without the shard open set", shardOpenSet: false),
             Shape(name: "position fields packed", fieldPerValue: false),
             Shape(
-                name: "issue 16's shape (all four)", fireHash: false, shardOpenSet: false, tradeCopy: false,
+                name: "issue 16's shape (the four above)", fireHash: false, shardOpenSet: false, tradeCopy: false,
                 fieldPerValue: false),
         ]
 
@@ -54,7 +58,7 @@ extension Bench {
             }
             let connection = try RedisConnection(url: redis.url)
             print(
-                "writes: \(trades) trades (\(2 * trades) confirmations) per shape and round, \(batch) trades per MULTI/EXEC, \(rounds) round(s), AOF \(noAOF ? "off" : "everysec"); each round's shapes on the same Redis, one after the other"
+                "writes: \(trades) trades (\(2 * trades) confirmations) per shape and round, \(batch) trades per MULTI/EXEC, \(rounds) round(s), AOF \(noAOF ? "off" : "everysec"); each shape from an empty keyspace, one after the other on the same Redis"
             )
             var cpu: [[Double]] = Array(repeating: [], count: Self.shapes.count)
             var aof: [[Double]] = Array(repeating: [], count: Self.shapes.count)
@@ -65,13 +69,17 @@ extension Bench {
                 let order = round % 2 == 0 ? Array(Self.shapes.indices) : Array(Self.shapes.indices.reversed())
                 for index in order {
                     let shape = Self.shapes[index]
+                    // Each shape from an empty keyspace (the keys of the shapes before would slow the later ones).
+                    _ = try connection.command(["FLUSHALL", "SYNC"]).orThrow()
                     let cpuBefore = ServerUnderTest.redisCPUSeconds(connection)
                     let aofBefore = ServerUnderTest.redisAOF(connection).bytes
                     var commands = 0
                     var arguments = 0
-                    for start in stride(from: 0, to: trades, by: batch) {
-                        let block = Self.commit(
-                            shape: shape, tickets: (next + start)..<(next + min(trades, start + batch)))
+                    // Each commit fills a batch and closes the one filled before (the last commit only closes).
+                    for start in stride(from: 0, to: trades + batch, by: batch) {
+                        let filling = (next + min(trades, start))..<(next + min(trades, start + batch))
+                        let closing = (next + max(0, start - batch))..<(next + min(trades, start))
+                        let block = Self.commit(shape: shape, filling: filling, closing: closing)
                         commands += block.count
                         arguments += block.reduce(0) { $0 + $1.count }
                         _ = try RedisConnection.execResult(try connection.pipeline([["MULTI"]] + block + [["EXEC"]]))
@@ -104,33 +112,63 @@ extension Bench {
 }
 
 extension Bench.Writes {
-    /// One commit of the trades `tickets` (each filled and closed in it) in `shape`: per trade what the trade engine
-    /// writes for a fill and a close (values as the bench's EA sends them), per commit what it writes once.
-    static func commit(shape: Shape, tickets: Range<Int>) -> [[String]] {
-        let shard = "{t\(tickets.lowerBound / 1_000 % 16)}"
+    /// The hash tag of a ticket's shard (a thousand tickets each).
+    static func tag(_ ticket: Int) -> String { "{t\(ticket / 1_000 % 16)}" }
+
+    /// One commit in `shape`: the fills of the trades `filling` and the closes of the trades `closing` (filled one
+    /// commit earlier, as when fills and closes arrive apart), what the trade engine writes for each (values as the
+    /// bench's EA sends them), then what it writes once per commit.
+    static func commit(shape: Shape, filling: Range<Int>, closing: Range<Int>) -> [[String]] {
+        let shard = tag(filling.lowerBound)
         var commands: [[String]] = []
         var ledger = ["XADD", "stream:confirmations:\(shard)", "*"]
         var events: [String] = []
-        for ticket in tickets {
-            let t = String(ticket)
-            let user = "user_bench_\(ticket % 100)"
-            let fire = "F-20261205-03-\(String(format: "%06d", ticket % 1_000_000))"
-            let position = "position:\(shard):\(t)"
-            for kind in ["fire", "close_ticket"] {
-                ledger += ["m", message(kind: kind, fire: fire, user: user, ticket: t)]
-                events.append(
-                    #"{"event":"\#(kind == "fire" ? "fire.filled" : "position.closed")","fire_id":"\#(fire)","ticket":"\#(t)","user_uuid":"\#(user)","symbol":"EURUSD","lot":"0.1","price":"1.085","profit":"11.00"}"#
-                )
+        // With `setsPerCommit`: each set's members gathered, one SADD or SREM (ZREM) per key and commit.
+        var adds: [(String, [String])] = []
+        var removes: [(String, [String])] = []
+        func change(_ command: String, _ key: String, _ member: String) {
+            guard !shape.setsPerCommit else {
+                if command == "SADD" {
+                    if let at = adds.firstIndex(where: { $0.0 == key }) {
+                        adds[at].1.append(member)
+                    } else {
+                        adds.append((key, [member]))
+                    }
+                } else {
+                    if let at = removes.firstIndex(where: { $0.0 == key }) {
+                        removes[at].1.append(member)
+                    } else {
+                        removes.append((key, [member]))
+                    }
+                }
+                return
             }
-            // The fill.
+            commands.append([command, key, member])
+        }
+        func names(_ ticket: Int) -> (t: String, user: String, fire: String, position: String, shard: String) {
+            let t = String(ticket)
+            return (
+                t, "user_bench_\(ticket % 100)", "F-20261205-03-\(String(format: "%06d", ticket % 1_000_000))",
+                "position:\(tag(ticket)):\(t)", tag(ticket)
+            )
+        }
+        func confirmation(_ kind: String, _ ticket: Int) {
+            let (t, user, fire, _, _) = names(ticket)
+            ledger += ["m", message(kind: kind, fire: fire, user: user, ticket: t)]
+            events.append(
+                #"{"event":"\#(kind == "fire" ? "fire.filled" : "position.closed")","fire_id":"\#(fire)","ticket":"\#(t)","user_uuid":"\#(user)","symbol":"EURUSD","lot":"0.1","price":"1.085","profit":"11.00"}"#
+            )
+        }
+        for ticket in filling {
+            let (t, user, fire, position, tag) = names(ticket)
+            confirmation("fire", ticket)
             if shape.fireHash {
                 commands.append([
-                    "HSET", "fire:\(shard):\(fire)", "state", "filled", "confirmed_at", "1796599089.398496",
-                    "ea_message",
+                    "HSET", "fire:\(tag):\(fire)", "state", "filled", "confirmed_at", "1796599089.398496", "ea_message",
                     "Trade executed successfully via DEALER", "account", "80000", "late", "0", "ticket", t,
                     "fill_price", "1.085", "fill_lot", "0.1",
                 ])
-                commands.append(["ZREM", "fires:inflight:\(shard)", fire])
+                change("ZREM", "fires:inflight:\(tag)", fire)
             }
             if shape.fieldPerValue {
                 commands.append([
@@ -146,9 +184,12 @@ extension Bench.Writes {
                     "\(fire)|SIG_BENCH_\(ticket % 100)|\(user)|80000|EURUSD|BUY|0.1|1.085|1.08|1.09|1796599089.398496|0.00001|1",
                 ])
             }
-            if shape.shardOpenSet { commands.append(["SADD", "open_positions:\(shard)", t]) }
-            commands.append(["SADD", "user_positions:\(shard):\(user)", t])
-            // The close.
+            if shape.shardOpenSet { change("SADD", "open_positions:\(tag)", t) }
+            change("SADD", "user_positions:\(tag):\(user)", t)
+        }
+        for ticket in closing {
+            let (t, user, _, position, tag) = names(ticket)
+            confirmation("close_ticket", ticket)
             if shape.fieldPerValue {
                 commands.append([
                     "HSET", position, "status", "closed", "close_price", "1.0861", "profit", "11.00", "closed_at",
@@ -161,18 +202,21 @@ extension Bench.Writes {
                     "1.0861|11.00|1796599090.1|1|win|ea|requested|balance",
                 ])
             }
-            if shape.shardOpenSet { commands.append(["SREM", "open_positions:\(shard)", t]) }
-            commands.append(["SREM", "user_positions:\(shard):\(user)", t])
+            if shape.shardOpenSet { change("SREM", "open_positions:\(tag)", t) }
+            change("SREM", "user_positions:\(tag):\(user)", t)
             if shape.tradeCopy {
-                commands.append(["COPY", position, "trade:\(shard):\(t)", "REPLACE"])
-                commands.append(["PEXPIREAT", "trade:\(shard):\(t)", "1799191090000"])
+                commands.append(["COPY", position, "trade:\(tag):\(t)", "REPLACE"])
+                commands.append(["PEXPIREAT", "trade:\(tag):\(t)", "1799191090000"])
             }
         }
+        for (key, members) in adds { commands.append(["SADD", key] + members) }
+        for (key, members) in removes { commands.append([key.hasPrefix("fires:") ? "ZREM" : "SREM", key] + members) }
         // Once per commit.
-        let closed = tickets.map(String.init)
+        let closed = closing.map(String.init)
         commands.insert(ledger, at: 0)
-        commands.insert(["HSET", "confirmations:writers:\(shard)", "gateway-1", String(tickets.upperBound)], at: 1)
-        for list in ["trades:recent:\(shard)", "trades:\(shard):EURUSD", "trades:day:\(shard):2026-12-06"] {
+        commands.insert(["HSET", "confirmations:writers:\(shard)", "gateway-1", String(filling.upperBound)], at: 1)
+        for list in ["trades:recent:\(shard)", "trades:\(shard):EURUSD", "trades:day:\(shard):2026-12-06"]
+        where !closed.isEmpty {
             commands.append(["LPUSH", list] + closed)
             commands.append(["LTRIM", list, "0", "999"])
         }
@@ -189,7 +233,7 @@ extension Bench.Writes {
         commands.append(["HSET", "account_balance:\(shard)", "80000", "1002200|2000"])
         commands.append(["HSET", "slots:\(shard)", "user_bench_0", "0"])
         commands.append(["PUBLISH", "bitten:events", events.joined(separator: "\n")])
-        commands.append(["HSET", "shard:\(shard)", "sequence", String(tickets.upperBound), "checkpoint", "0-1"])
+        commands.append(["HSET", "shard:\(shard)", "sequence", String(filling.upperBound), "checkpoint", "0-1"])
         return commands
     }
 

@@ -22,6 +22,8 @@ extension ShardStore {
         var risks: [String: RiskDay] = [:]
         var riskOrder: [String] = []
         var events: [String] = []
+        // Set, sorted-set and marker members, changed once per key and commit.
+        var members = MemberChanges()
         func push(_ list: String, _ value: String) {
             if lists[list] == nil { listOrder.append(list) }
             lists[list, default: []].append(value)
@@ -34,10 +36,12 @@ extension ShardStore {
                     ["HSET", keys.user(user.uuid)] + fields
                         + ["uuid", user.uuid, "tier", user.tier.rawValue, "risk_override", user.riskOverride]
                         + user.trading.userFields + user.limits.userFields + user.risk.userFields)
-                commands.append(["SADD", keys.users, user.uuid])
-                commands.append([
-                    user.trading.state == .active ? "SREM" : "SADD", keys.restrictedUsers, user.uuid,
-                ])
+                members.add(keys.users, .set, user.uuid)
+                if user.trading.state == .active {
+                    members.remove(keys.restrictedUsers, .set, user.uuid)
+                } else {
+                    members.add(keys.restrictedUsers, .set, user.uuid)
+                }
             case .fireCreated(let fire, let expiresAt, let fields):
                 // The caller's fields, then what the shard itself reloads the fire from (so those are always there).
                 var core = [
@@ -52,19 +56,18 @@ extension ShardStore {
                 if let deadline = fire.deadline { core += ["deadline", n(deadline)] }
                 if !fire.brokerSymbol.isEmpty { core += ["broker_symbol", fire.brokerSymbol] }
                 commands.append(["HSET", keys.fire(fire.id)] + fields + core)
-                commands.append([
-                    "HSET", keys.fired, fire.signalID + "|" + fire.userUUID,
-                    fire.id + " " + TradeShard.number(expiresAt),
-                ])
-                commands.append(["ZADD", keys.firesInFlight, TradeShard.number(fire.deadline ?? 0), fire.id])
+                members.add(
+                    keys.fired, .hash, fire.signalID + "|" + fire.userUUID, fire.id + " " + TradeShard.number(expiresAt)
+                )
+                members.add(keys.firesInFlight, .sortedSet, fire.id, TradeShard.number(fire.deadline ?? 0))
                 recentFires.append(fire.id)
             case .fireMoved(let id, let state, let fields):
                 commands.append(["HSET", keys.fire(id), "state", state.rawValue] + fields)
-                if state.isFinal { commands.append(["ZREM", keys.firesInFlight, id]) }
+                if state.isFinal { members.remove(keys.firesInFlight, .sortedSet, id) }
             case .fireForgotten(let id):
-                commands.append(["ZREM", keys.firesInFlight, id])
+                members.remove(keys.firesInFlight, .sortedSet, id)
             case .markerForgotten(let signalID, let user):
-                commands.append(["HDEL", keys.fired, signalID + "|" + user])
+                members.remove(keys.fired, .hash, signalID + "|" + user)
             case .positionOpened(let p, let signalID, let brokerSymbol, let dropped):
                 var fields = [
                     "ticket", String(p.ticket), "fire_id", p.fireID, "signal_id", signalID, "user_uuid", p.userUUID,
@@ -81,8 +84,8 @@ extension ShardStore {
                     ]
                 }
                 commands.append(["HSET", keys.position(p.ticket)] + fields)
-                commands.append(["SADD", keys.openPositions, String(p.ticket)])
-                commands.append(["SADD", keys.userPositions(p.userUUID), String(p.ticket)])
+                members.add(keys.openPositions, .set, String(p.ticket))
+                members.add(keys.userPositions(p.userUUID), .set, String(p.ticket))
             case .positionClosed(let trade):
                 let p = trade.position
                 let v = trade.valuation
@@ -101,8 +104,8 @@ extension ShardStore {
                 }
                 let ticket = String(p.ticket)
                 commands.append(["HSET", keys.position(p.ticket)] + fields)
-                commands.append(["SREM", keys.openPositions, ticket])
-                commands.append(["SREM", keys.userPositions(p.userUUID), ticket])
+                members.remove(keys.openPositions, .set, ticket)
+                members.remove(keys.userPositions(p.userUUID), .set, ticket)
                 // The trade record is the closed position copied (one command instead of every field again).
                 commands.append(["COPY", keys.position(p.ticket), keys.trade(p.ticket), "REPLACE"])
                 commands.append(["EXPIRE", keys.trade(p.ticket), "2592000"])
@@ -132,11 +135,11 @@ extension ShardStore {
                 if request.state == .pending { commands.append(["DEL", key]) }
                 commands.append(["HSET", key, "state", request.state.rawValue, "kind", "close"] + fields)
                 if request.state == .pending || request.state == .sent {
-                    commands.append([
-                        "ZADD", keys.closesInFlight, TradeShard.number(request.deadline ?? 0), String(request.ticket),
-                    ])
+                    members.add(
+                        keys.closesInFlight, .sortedSet, String(request.ticket),
+                        TradeShard.number(request.deadline ?? 0))
                 } else {
-                    commands.append(["ZREM", keys.closesInFlight, String(request.ticket)])
+                    members.remove(keys.closesInFlight, .sortedSet, String(request.ticket))
                 }
             case .slots(let user, let used):
                 slots[user] = used
@@ -155,6 +158,7 @@ extension ShardStore {
             guard let figures = risks.removeValue(forKey: uuid) else { continue }
             commands.append(["HSET", keys.user(uuid)] + figures.userFields)
         }
+        commands += members.commands
         for list in listOrder { commands.append(["LPUSH", list] + lists[list]!) }
         // Trimmed on every commit that pushed (one cheap command per list per commit, not per event).
         for list in listOrder { commands.append(["LTRIM", list, "0", String(listLimit - 1)]) }
