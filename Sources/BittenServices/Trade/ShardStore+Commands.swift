@@ -4,8 +4,8 @@ import Redis
 
 /// What one commit writes, as Redis commands.
 extension ShardStore {
-    /// The Redis commands of one commit: per-event writes in order, then what one commit writes once
-    /// (statistics, balances, slot counts, list pushes, the checkpoint).
+    /// The Redis commands of one commit: per-event writes in order, then what one commit writes once (each
+    /// collection key's added and removed members, statistics, balances, slot counts, list pushes, the checkpoint).
     static func commands(for changes: [TradeChange], keys: ShardKeys, sequence: Int, lastApplied: String?) -> [[String]]
     {
         var commands: [[String]] = []
