@@ -29,7 +29,7 @@ struct LedgerHarness {
 
     static func start(
         shards: Int = 4, server existing: RedisServerProcess? = nil, instance: String = "ledger-test",
-        handOver: Bool = false, maxUncommitted: Int? = nil
+        handOver: Bool = false, maxUncommitted: Int? = nil, handOverGrace: Duration? = nil
     ) async throws -> LedgerHarness {
         let server = try existing ?? RedisServerProcess()
         let client = RedisClient(
@@ -40,6 +40,7 @@ struct LedgerHarness {
         // Handing over, the reader reads only when woken (or after a minute): it does not race the hand-over.
         settings.pollInterval = handOver ? .seconds(60) : .milliseconds(50)
         if let maxUncommitted { settings.maxUncommitted = maxUncommitted }
+        if let handOverGrace { settings.handOverGrace = handOverGrace }
         let engine = TradeEngine(
             redis: client, settings: settings, board: ServiceBoard(), logger: Logger(label: "test"))
         let task = Task { try await engine.run() }

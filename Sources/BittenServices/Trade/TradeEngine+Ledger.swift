@@ -19,7 +19,7 @@ extension TradeEngine: ConfirmationService.HandOver {
                     guard state.shard != nil else { return nil }
                     // Left to this process's writer, which is about to hand it over (read back from the stream,
                     // its entries would be decoded twice and the hand-over would find them taken).
-                    if let coming = state.handOverComing, coming.since.duration(to: .now) < Self.handOverGrace {
+                    if let coming = state.handOverComing, coming.since.duration(to: .now) < settings.handOverGrace {
                         return nil
                     }
                     let room = settings.maxUncommitted - state.uncommittedEntries
@@ -85,7 +85,7 @@ extension TradeEngine: ConfirmationService.HandOver {
     }
 
     /// This process's writer is appending to `shard`'s ledger to hand it over: until it has (`appended`) or
-    /// withdraws, or for `handOverGrace` at most, the reader leaves that ledger alone.
+    /// withdraws, or for `Settings.handOverGrace` at most, the reader leaves that ledger alone.
     public func handOverAnnounced(shard: Int) {
         guard lanes.indices.contains(shard) else { return }
         lanes[shard].state.withLock { $0.handOverComing = (nil, .now) }
@@ -102,9 +102,6 @@ extension TradeEngine: ConfirmationService.HandOver {
         guard lanes.indices.contains(shard) else { return }
         lanes[shard].state.withLock { $0.handOverComing = nil }
     }
-
-    /// How long the reader leaves a ledger to a hand-over announced and not yet made.
-    static let handOverGrace: Duration = .seconds(1)
 
     /// Returns once `shard` may apply more ledger messages (`Settings.maxUncommitted`): at once, unless it has
     /// applied that many ahead of its commits; then after a commit has stored them. The confirmation writer

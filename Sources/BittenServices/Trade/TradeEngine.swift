@@ -51,6 +51,8 @@ public final class TradeEngine: Service, Sendable {
         /// confirmations goes to Redis in commits of bounded size, so no single commit holds Redis (and every
         /// fire's commit waiting behind it) for long, and the memory they take stays bounded.
         public var maxUncommitted = 256
+        /// How long the reader leaves a ledger to a hand-over this process's writer announced and has not made.
+        public var handOverGrace: Duration = .seconds(1)
         /// Seconds a settled fire (or closed ticket) stays in memory (a repeated answer is recognised in that time).
         public var retention: Double = 86_400
         /// A crash staged on purpose (fault tests only; `BITTEN_FAULT_INJECT`).
