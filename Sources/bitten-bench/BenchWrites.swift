@@ -194,12 +194,12 @@ extension Bench.Writes {
                 commands.append([
                     "HSET", position, "status", "closed", "close_price", "1.0861", "profit", "11.00", "closed_at",
                     "1796599090.1", "close_time", "1796599090.1", "duration", "1", "result", "win",
-                    "close_price_source", "ea", "close_reason", "requested", "profit_source", "balance",
+                    "close_price_source", "market", "close_reason", "requested", "profit_source", "balance",
                 ])
             } else {
                 commands.append([
                     "HSET", position, "status", "closed", "close",
-                    "1.0861|11.00|1796599090.1|1|win|ea|requested|balance",
+                    "1.0861|11.00|1796599090.1|1|win|market|requested|balance",
                 ])
             }
             if shape.shardOpenSet { change("SREM", "open_positions:\(tag)", t) }
@@ -237,12 +237,17 @@ extension Bench.Writes {
         return commands
     }
 
-    /// A confirmation as the ledger keeps it: the writer's fields and the EA's raw message (~520 bytes).
+    /// A confirmation as the ledger keeps it: the writer's fields and the EA's raw message (~520 bytes), as v2.05
+    /// sends it: a fill's `confirmation` with its price, a close's `close_confirmation` with `close_price` 0 and the
+    /// balance after the close (`../shared/fixtures/ea/close_confirmation_v205.json`).
     static func message(kind: String, fire: String, user: String, ticket: String) -> String {
         let payload =
-            #"{"type":"confirmation","command_type":"\#(kind)","fire_id":"\#(fire)","node_id":"NODE_1_1","user_uuid":"\#(user)","status":"success","ticket":\#(ticket),"price":1.08500,"lot":0.10,"message":"Trade executed successfully via DEALER","account":80000,"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 14:06:02"}"#
+            kind == "fire"
+            ? #"{"type":"confirmation","command_type":"fire","fire_id":"\#(fire)","node_id":"NODE_1_1","user_uuid":"\#(user)","status":"success","ticket":\#(ticket),"price":1.08500,"lot":0.10,"message":"Trade executed successfully via DEALER","account":80000,"currency":"USD","balance":10000.00,"equity":10000.00,"free_margin":10000.00,"margin_level":0.00,"timestamp":"2026.11.24 14:06:02"}"#
+            : #"{"type":"close_confirmation","command_type":"\#(kind)","node_id":"NODE_1_1","user_uuid":"\#(user)","status":"success","ticket":\#(ticket),"close_price":0.00000,"lot":0.10,"message":"Position closed successfully","account":80000,"currency":"USD","balance":10011.00,"equity":10011.00,"free_margin":10011.00,"margin_level":0.00,"timestamp":"2026.11.24 15:12:44"}"#
         let fields = [
-            ("type", "confirmation"), ("user_uuid", user), ("received_at", "1796599089.398496"),
+            ("type", kind == "fire" ? "confirmation" : "close_confirmation"), ("user_uuid", user),
+            ("received_at", "1796599089.398496"),
             ("entry_id", "gateway-1:1796599089398495"), ("payload", payload),
         ]
         return fields.map { "\($0.0.utf8.count):\($0.0)\($0.1.utf8.count):\($0.1)" }.joined()

@@ -22,6 +22,10 @@ extension ShardStore {
             var kind: Kind
             var order: [String] = []
             var last: [String: String?] = [:]
+
+            mutating func record(_ member: String, _ value: String?) {
+                if last.updateValue(value, forKey: member) == nil { order.append(member) }
+            }
         }
 
         private var keys: [String] = []
@@ -37,13 +41,11 @@ extension ShardStore {
             record(key, kind, member, nil)
         }
 
+        /// One lookup of the key per change (this runs for every event of every commit).
         private mutating func record(_ key: String, _ kind: Kind, _ member: String, _ value: String?) {
-            if changes[key] == nil {
-                keys.append(key)
-                changes[key] = Changes(kind: kind)
-            }
-            changes[key]!.kind = kind
-            if changes[key]!.last.updateValue(value, forKey: member) == nil { changes[key]!.order.append(member) }
+            let known = changes.count
+            changes[key, default: Changes(kind: kind)].record(member, value)
+            if changes.count > known { keys.append(key) }
         }
 
         /// The commands, per key in the order first changed: its additions, then its removals.
