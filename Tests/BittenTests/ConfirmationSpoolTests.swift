@@ -21,6 +21,18 @@ import Testing
         #expect(ConfirmationSpool.parse(bytes) == Self.awkward)
     }
 
+    @Test func lengthPrefixesAreDecimalAtEveryDigitCount() {
+        // Items of 0 to 100 000 bytes: each prefix is its byte count in decimal, whatever its number of digits.
+        let sizes = [0, 1, 9, 10, 11, 99, 100, 101, 999, 1_000, 9_999, 10_000, 100_000]
+        let entry = sizes.map { String(repeating: "é", count: $0 / 2) + String(repeating: "x", count: $0 % 2) }
+        let bytes = ConfirmationSpool.lines([entry])
+        var expected: [UInt8] = [UInt8(ascii: "#")]
+        for item in entry { expected += Array("\(item.utf8.count):\(item)".utf8) }
+        expected.append(10)
+        #expect(bytes == expected)
+        #expect(ConfirmationSpool.parse(bytes) == [entry])
+    }
+
     @Test func aTornLastRecordIsSkippedAndTheRestKept() {
         let whole = ConfirmationSpool.lines(Array(Self.awkward.prefix(3)))
         let last = ConfirmationSpool.lines([Self.awkward[2]])
@@ -57,6 +69,20 @@ import Testing
             try spool.append([Self.awkward[2]])
             #expect(try spool.entries() == [Self.awkward[0], Self.awkward[2]], "cut after \(cut) bytes")
         }
+    }
+
+    @Test func appendsOfEverySizeAfterOneAnotherKeepOnlyTheirOwnRecords() throws {
+        // The append buffer is kept between appends (up to `keptBuffer`): a smaller batch after a larger one, and
+        // one past the kept size, write their own records and nothing of the one before.
+        let directory = NSTemporaryDirectory() + "bitten-spool-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let spool = try ConfirmationSpool(directory: directory, name: "confirmations.journal", sync: false)
+        let large = (0..<300).map { ["bitten", String($0), "payload", String(repeating: "x", count: 1_000)] }
+        let huge = [["bitten", "300", "payload", String(repeating: "y", count: ConfirmationSpool.keptBuffer + 1)]]
+        let batches = [large, [Self.awkward[1]], huge, [Self.awkward[2]], Array(large.prefix(2))]
+        for batch in batches { try spool.append(batch) }
+        #expect(try spool.entries() == batches.flatMap { $0 })
+        #expect(spool.count == batches.reduce(0) { $0 + $1.count })
     }
 
     @Test func appendReplaceAndClearOnDisk() throws {

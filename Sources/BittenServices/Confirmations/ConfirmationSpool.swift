@@ -16,8 +16,12 @@ public final class ConfirmationSpool: Sendable {
     /// The spool file.
     public let path: String
     private let sync: Bool
-    /// Entries in the file, and the file kept open for appending (-1: not open).
-    private let state = Mutex<(count: Int, fd: Int32)>((0, -1))
+    /// Entries in the file, the file kept open for appending (-1: not open), and the bytes of the last append
+    /// (kept for the next one: a batch's records are a large allocation, which this process maps and unmaps
+    /// each time, page faults and all, unless it is kept).
+    private let state = Mutex<(count: Int, fd: Int32, buffer: [UInt8])>((0, -1, []))
+    /// The most bytes the kept buffer holds on to between appends.
+    static let keptBuffer = 4 << 20
 
     /// A spool file in `directory`; `sync` fsyncs every append.
     public init(directory: String, name: String = "confirmations.spool", sync: Bool = true) throws {
@@ -50,15 +54,17 @@ public final class ConfirmationSpool: Sendable {
     /// write that does not go through whole is cut back off, so the file never holds half a record.
     public func append(_ entries: [[String]]) throws {
         guard !entries.isEmpty else { return }
-        let data = Self.lines(entries)
         try state.withLock { state in
             if state.fd < 0 {
                 state.fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
                 guard state.fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
             }
+            state.buffer.removeAll(keepingCapacity: true)
+            Self.appendLines(entries, to: &state.buffer)
+            defer { if state.buffer.capacity > Self.keptBuffer { state.buffer = [] } }
             let before = lseek(state.fd, 0, SEEK_END)
-            let written = data.withUnsafeBytes { write(state.fd, $0.baseAddress, $0.count) }
-            guard written == data.count, !sync || fsync(state.fd) == 0 else {
+            let written = state.buffer.withUnsafeBytes { write(state.fd, $0.baseAddress, $0.count) }
+            guard written == state.buffer.count, !sync || fsync(state.fd) == 0 else {
                 if before >= 0 { _ = ftruncate(state.fd, before) }
                 throw CocoaError(.fileWriteUnknown)
             }
@@ -106,20 +112,47 @@ public final class ConfirmationSpool: Sendable {
     /// The records of `entries`, one after the other.
     static func lines(_ entries: [[String]]) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(entries.reduce(0) { total, entry in entry.reduce(total + 2) { $0 + $1.utf8.count + 6 } })
+        appendLines(entries, to: &bytes)
+        return bytes
+    }
+
+    /// The records of `entries` after what `bytes` holds.
+    static func appendLines(_ entries: [[String]], to bytes: inout [UInt8]) {
+        var capacity = bytes.count
+        for entry in entries {
+            capacity += 2
+            for item in entry { capacity += item.utf8.count + 8 }
+        }
+        bytes.reserveCapacity(capacity)
         for entry in entries {
             bytes.append(0x23)  // #
             for item in entry {
                 var item = item
                 item.withUTF8 { utf8 in
-                    bytes.append(contentsOf: String(utf8.count).utf8)
+                    appendDecimal(utf8.count, to: &bytes)
                     bytes.append(0x3A)  // :
                     bytes.append(contentsOf: utf8)
                 }
             }
             bytes.append(10)
         }
-        return bytes
+    }
+
+    /// `value` (not negative) in decimal digits, with no `String` made for it (a journal line has one per item, and
+    /// every accepted confirmation is journaled).
+    static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        if value < 10 {
+            bytes.append(0x30 &+ UInt8(truncatingIfNeeded: value))
+            return
+        }
+        var divisor = 10
+        while value / divisor >= 10 { divisor &*= 10 }
+        var rest = value
+        while divisor > 0 {
+            bytes.append(0x30 &+ UInt8(truncatingIfNeeded: rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
     }
 
     static func read(_ path: String) throws -> [[String]] {
