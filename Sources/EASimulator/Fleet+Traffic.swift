@@ -10,11 +10,14 @@ extension Fleet {
     /// Sends heartbeats, ticks and bars on schedule until shutdown.
     func clockLoop() async {
         let clock = ContinuousClock()
-        let phases = max(1, configuration.heartbeatPhases)
+        let phases = configuration.heartbeatPhases > 0 ? configuration.heartbeatPhases : loops.count
         let beat = configuration.heartbeatInterval / phases
         var phase = 0
         var nextHeartbeat = clock.now + beat
-        var nextTick = clock.now + (configuration.tickInterval ?? .seconds(3600))
+        let tickPhases = configuration.tickPhases > 0 ? configuration.tickPhases : loops.count
+        let tickStep = (configuration.tickInterval ?? .seconds(3600)) / tickPhases
+        var tickPhase = 0
+        var nextTick = clock.now + tickStep
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let wake = min(nextHeartbeat, nextTick)
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(until: wake, clock: clock) } } catch {
@@ -27,10 +30,11 @@ extension Fleet {
                 nextHeartbeat = nextHeartbeat + beat
                 if nextHeartbeat < now { nextHeartbeat = now + beat }
             }
-            if let interval = configuration.tickInterval, now >= nextTick {
-                sendTicks()
-                nextTick = nextTick + interval
-                if nextTick < now { nextTick = now + interval }
+            if configuration.tickInterval != nil, now >= nextTick {
+                sendTicks(phase: tickPhase, of: tickPhases)
+                tickPhase = (tickPhase + 1) % tickPhases
+                nextTick = nextTick + tickStep
+                if nextTick < now { nextTick = now + tickStep }
             }
         }
     }
@@ -57,33 +61,22 @@ extension Fleet {
         }
     }
 
-    func sendTicks() {
+    /// Ticks of one phase: the EAs on every `phases`-th socket loop. The market moves, and the minute's bars
+    /// are completed, at the first phase of each interval.
+    func sendTicks(phase: Int = 0, of phases: Int = 1) {
         let time = Self.now()
         let epoch = Int(Date().timeIntervalSince1970)
         let all = sockets.withLock { $0 }
         let sendBars = configuration.sendOHLC
         let faithful = configuration.fidelity == .v205
         let watch = configuration.allSymbols
+        let loopCount = loops.count
         let out: [(Int, [Message], [String])] = state.withLock { s in
-            s.market.step()
-            var barMessages: [String: (Int, Double, Double, Double, Double)] = [:]
-            for symbol in watch {
-                guard let q = s.market.quote(symbol) else { continue }
-                let minute = epoch / 60
-                if var bar = s.bars[symbol], bar.minute == minute {
-                    bar.high = max(bar.high, q.bid)
-                    bar.low = min(bar.low, q.bid)
-                    bar.close = q.bid
-                    s.bars[symbol] = bar
-                } else {
-                    if let bar = s.bars[symbol], sendBars {
-                        barMessages[symbol] = (bar.minute * 60, bar.open, bar.high, bar.low, bar.close)
-                    }
-                    s.bars[symbol] = (q.bid, q.bid, q.bid, q.bid, minute)
-                }
-            }
+            if phase == 0 { moveMarket(&s, watch: watch, epoch: epoch, sendBars: sendBars) }
+            let barMessages = s.completedBars
             var result: [(Int, [Message], [String])] = []
-            for i in s.eas.indices where !s.eas[i].silenced && !s.eas[i].stopped {
+            for i in s.eas.indices
+            where (i % loopCount) % phases == phase && !s.eas[i].silenced && !s.eas[i].stopped {
                 var messages: [Message] = []
                 for symbol in s.eas[i].marketWatch {
                     guard let q = s.market.quote(symbol), let digits = s.market.instruments[symbol]?.digits else {
@@ -99,8 +92,8 @@ extension Fleet {
                         messages.append(
                             wire(
                                 EAMessages.ohlc(
-                                    s.eas[i], symbol: name, barTime: bar.0, open: bar.1, high: bar.2, low: bar.3,
-                                    close: bar.4, digits: digits, time: time)))
+                                    s.eas[i], symbol: name, barTime: bar.time, open: bar.open, high: bar.high,
+                                    low: bar.low, close: bar.close, digits: digits, time: time)))
                     }
                 }
                 s.eas[i].ticks += messages.count
@@ -125,6 +118,27 @@ extension Fleet {
         for (i, messages, replies) in out where i < all.count {
             all[i].market.post(messages)
             if !replies.isEmpty { all[i].confirm.post(replies.map { wire($0) }) }
+        }
+    }
+
+    /// The market's move of one tick interval, and the minute bars it completes (kept for every phase's EAs).
+    private func moveMarket(_ s: inout State, watch: [String], epoch: Int, sendBars: Bool) {
+        s.market.step()
+        s.completedBars = [:]
+        let minute = epoch / 60
+        for symbol in watch {
+            guard let q = s.market.quote(symbol) else { continue }
+            if var bar = s.bars[symbol], bar.minute == minute {
+                bar.high = max(bar.high, q.bid)
+                bar.low = min(bar.low, q.bid)
+                bar.close = q.bid
+                s.bars[symbol] = bar
+            } else {
+                if let bar = s.bars[symbol], sendBars {
+                    s.completedBars[symbol] = (bar.minute * 60, bar.open, bar.high, bar.low, bar.close)
+                }
+                s.bars[symbol] = (q.bid, q.bid, q.bid, q.bid, minute)
+            }
         }
     }
 }

@@ -41,6 +41,8 @@ public final class Fleet: Service, Sendable {
         var stats = FleetStats()
         var nextTicket = 500_000_000
         var bars: [String: (open: Double, high: Double, low: Double, close: Double, minute: Int)] = [:]
+        /// The bars completed at this tick interval's first phase, sent by the EAs of every phase of it.
+        var completedBars: [String: (time: Int, open: Double, high: Double, low: Double, close: Double)] = [:]
         var fires: [FireCommand] = []
         var fireReceivedAt: [String: Double] = [:]
         var muted: Set<String> = []

@@ -51,10 +51,15 @@ public struct FleetConfiguration: Sendable {
     /// Seconds between heartbeats on each channel (the real EA: 30 s).
     public var heartbeatInterval: Duration = .seconds(30)
     /// Heartbeat phases: 1 sends every EA's heartbeat at once; n sends a 1/n share of the EAs every
-    /// interval/n, as independent terminals do (each EA still beats once per interval).
+    /// interval/n, as independent terminals do (each EA still beats once per interval); 0 gives each loop
+    /// thread's EAs a phase of their own (the finest spread: a wave wakes one loop).
     public var heartbeatPhases: Int = 1
     /// How often each EA sends a TICK for each of its symbols.
     public var tickInterval: Duration? = .seconds(1)
+    /// Tick phases, as `heartbeatPhases`: 1 sends every EA's ticks at once (the market moves once per
+    /// interval, at the first phase); n sends a 1/n share every interval/n, as terminals whose one-second
+    /// timers run on clocks of their own do; 0 gives each loop thread's EAs a phase of their own.
+    public var tickPhases: Int = 1
     /// Symbols each EA monitors.
     public var symbols: [String] = ["EURUSD", "GBPUSD", "USDJPY", "XAUUSD"]
     /// Share of fires answered with a failed confirmation.

@@ -18,7 +18,21 @@ extension Bench {
         @Option(help: "Sockets per loop thread of the simulated fleet (fewer: commands reach the EAs sooner).")
         var socketsPerLoop = 10
         @Option(help: "Most loop threads of the simulated fleet.") var maxLoops = 600
-        @Option(help: "Heartbeat waves per interval (1: every EA beats at the same moment).") var heartbeatPhases = 20
+        @Option(
+            help:
+                "Seconds between an EA's heartbeats (on 5555 and on 5556 each; the EA v2.05: 30, on the broker's clock)."
+        )
+        var heartbeatInterval: Double = 30
+        @Option(
+            help:
+                "Heartbeat and tick waves per interval (1: every EA beats, or ticks, at the same moment; 0: one wave per loop thread of the fleet, 10 EAs each, the closest the fleet comes to terminals whose timers run on clocks of their own, as real ones do)."
+        )
+        var heartbeatPhases = 0
+        @Option(
+            help:
+                "Seconds between an EA's TICKs on 5556 (the EA v2.05: 1, for each symbol whose quote moved; 0: none)."
+        )
+        var tickInterval: Double = 1
         @Option(help: "Keep-alive HTTP connections the client spreads the fires over.") var connections = 16
         @Option(help: "Burst phase: one signal fired by this many users at once (0: no burst).") var burst = 5000
         @Option(help: "Concurrent HTTP connections of the burst.") var burstConnections = 64
@@ -156,8 +170,10 @@ extension Bench {
             defer { keyed.shutdown() }
             let redisCPU: () -> Double = { servers.reduce(0) { $0 + ServerUnderTest.redisCPUSeconds($1) } }
             let (fleet, running) = try await server.startFleet(
-                eas: eas, heartbeat: .seconds(10), tickInterval: nil, socketsPerLoop: socketsPerLoop,
-                maxLoops: maxLoops, heartbeatPhases: heartbeatPhases)
+                eas: eas, heartbeat: .milliseconds(Int64(heartbeatInterval * 1000)),
+                tickInterval: tickInterval > 0 ? .milliseconds(Int64(tickInterval * 1000)) : nil,
+                socketsPerLoop: socketsPerLoop, maxLoops: maxLoops,
+                heartbeatPhases: heartbeatPhases, tickPhases: heartbeatPhases)
             defer { running.cancel() }
             let uuids = fleet.uuids
             let http = BenchHTTP(host: "127.0.0.1", port: server.port("BITTEN_HTTP_PORT"))

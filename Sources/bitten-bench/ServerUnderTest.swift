@@ -23,7 +23,7 @@ struct ServerUnderTest {
     /// waits (at most 2 minutes) until they are all online.
     func startFleet(
         eas: Int, heartbeat: Duration, tickInterval: Duration?, socketsPerLoop: Int = 3000, maxLoops: Int = 32,
-        heartbeatPhases: Int = 20
+        heartbeatPhases: Int = 20, tickPhases: Int = 1
     ) async throws -> (Fleet, Task<Void, any Error>) {
         var config = FleetConfiguration(
             count: eas, commandPort: port("BITTEN_COMMAND_PORT"), marketPort: port("BITTEN_MARKET_PORT"),
@@ -37,6 +37,7 @@ struct ServerUnderTest {
         config.maxLoops = maxLoops
         // Terminals beat on their own clocks: spread each interval's heartbeats over it in waves.
         config.heartbeatPhases = heartbeatPhases
+        config.tickPhases = tickPhases
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         let fleet = try Fleet(configuration: config, logger: logger)

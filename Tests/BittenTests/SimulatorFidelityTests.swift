@@ -1,4 +1,5 @@
 import BittenCore
+import Logging
 import Testing
 
 @testable import EASimulator
@@ -39,5 +40,31 @@ struct SimulatorFidelityTests {
         suffixed.brokerSymbols = ["XAUUSD": "GOLD"]
         #expect(suffixed.brokerName("EURUSD") == "EURUSDm" && suffixed.brokerName("XAUUSD") == "GOLD")
         #expect(Windows1252.encode(config.company).contains(0xE9))  // the company name is written in the code page
+    }
+
+    @Test func ticksInPhasesReachEveryEAOncePerIntervalAndMoveTheMarketOnce() async throws {
+        // 40 EAs on 4 loop threads (3 sockets each), their ticks in 4 phases: a phase is one loop's EAs.
+        var config = FleetConfiguration(count: 40)
+        config.socketsPerLoop = 30
+        config.maxLoops = 4
+        config.tickPhases = 4
+        config.sendOHLC = false
+        let fleet = try Fleet(configuration: config, logger: Logger(label: "bitten.test"))
+        #expect(fleet.loops.count == 4)
+        let quote = { fleet.state.withLock { $0.market.quote("EURUSD")?.bid } }
+        let before = quote()
+        fleet.sendTicks(phase: 0, of: 4)
+        let moved = quote()
+        let first = fleet.state.withLock { $0.eas.map(\.ticks) }
+        let symbols = first[0]
+        #expect(symbols == config.allSymbols.count)
+        #expect(first.indices.allSatisfy { first[$0] == ($0 % 4 == 0 ? symbols : 0) }, "\(first)")
+        for phase in 1..<4 { fleet.sendTicks(phase: phase, of: 4) }
+        let all = fleet.state.withLock { $0.eas.map(\.ticks) }
+        #expect(all.allSatisfy { $0 == symbols }, "\(all)")
+        #expect(fleet.stats.ticksSent == 40 * symbols)
+        // The market moved at the first phase only.
+        #expect(before != moved && quote() == moved)
+        for loop in fleet.loops { await loop.shutdown() }
     }
 }
