@@ -260,6 +260,36 @@ struct TradeShardTests {
         #expect(array == strings)
     }
 
+    @Test func writtenEventsAreTheTextTheStoreWouldWriteEachWrittenOnce() throws {
+        var shard = Self.shard()
+        let id = try reserved(&shard, "S1")
+        _ = shard.sent(id, at: 100, deadline: 130)
+        _ = shard.takeChanges()
+        #expect(shard.apply(fill(id, ticket: 501), streamID: "1-0") == "ok")
+        // What the events are before they are written, to compare with the text after.
+        var unwritten = shard
+        let events = unwritten.takeChanges().compactMap { change -> String? in
+            guard case .event(let name, let fields) = change else { return nil }
+            return JSONValue.serialize(fields, setting: "event", to: name)
+        }
+        #expect(events.count == 1 && events[0].contains(#""event":"fire.filled""#), "\(events)")
+        shard.writeEvents()
+        // A later change is looked at by the next call; those already written are left as they are.
+        shard.note("n", on: "notes")
+        shard.writeEvents()
+        let written = shard.takeChanges()
+        #expect(!written.contains { if case .event = $0 { true } else { false } })
+        #expect(written.compactMap { if case .eventText(let text) = $0 { text } else { nil } } == events)
+        #expect(written.contains(.note(list: "notes", value: "n")))
+        // After a take, the next changes are written from the start again.
+        let second = try reserved(&shard, "S2")
+        _ = shard.sendFailed(second, reason: "not sent", at: 105)
+        shard.writeEvents()
+        let after = shard.takeChanges()
+        #expect(after.contains { if case .eventText(let text) = $0 { text.contains("fire.rejected") } else { false } })
+        #expect(!after.contains { if case .event = $0 { true } else { false } })
+    }
+
     @Test func aFailedSendFreesTheMarkerAndForgettingBoundsMemory() throws {
         var shard = Self.shard()
         let id = try reserved(&shard, "S1")

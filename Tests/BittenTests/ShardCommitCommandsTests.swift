@@ -93,6 +93,22 @@ struct ShardCommitCommandsTests {
         #expect(lines[1] == JSONValue.serialize(["ticket": "9", "event": "position.closed"]))
     }
 
+    /// Events written before the commit (`TradeShard.writeEvents()`) go into the same PUBLISH, in their order among
+    /// the others, as they were written.
+    @Test func writtenEventsGoOutAsWritten() throws {
+        let written = JSONValue.serialize(["ticket": "7", "event": "position.closed"])
+        let writes = Self.commands([
+            .event("fire.filled", ["fire_id": "F-1"]), .eventText(written), .event("fire.sent", ["fire_id": "F-2"]),
+        ])
+        let publish = try #require(writes.first { $0[0] == "PUBLISH" })
+        #expect(writes.filter { $0[0] == "PUBLISH" }.count == 1)
+        #expect(
+            publish[2].split(separator: "\n").map(String.init) == [
+                JSONValue.serialize(["fire_id": "F-1", "event": "fire.filled"]), written,
+                JSONValue.serialize(["fire_id": "F-2", "event": "fire.sent"]),
+            ])
+    }
+
     /// Closes of one commit on two days (server time) go to each day's list, each list once with its lifetime.
     @Test func closesGoToTheListOfTheirDay() {
         var shard = TradeShard(index: 3)

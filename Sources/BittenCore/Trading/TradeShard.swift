@@ -20,6 +20,8 @@ public struct TradeShard: Sendable {
     /// Close requests in flight, by ticket.
     public internal(set) var closes: [Int: CloseRequest] = [:]
     var changes: [TradeChange] = []
+    /// How many of `changes` `writeEvents()` has looked through.
+    var eventsWritten = 0
     var touched: Set<String> = []
     /// Settled fires and closed tickets in the order they settled, dropped from memory by `prune`.
     var settled: [(id: String?, ticket: Int?, at: Double)] = []
@@ -39,8 +41,20 @@ public struct TradeShard: Sendable {
     public mutating func takeChanges() -> [TradeChange] {
         for user in touched.sorted() { changes.append(.slots(user: user, used: book.slotsUsed(user))) }
         touched.removeAll(keepingCapacity: true)
+        eventsWritten = 0
         defer { changes.removeAll(keepingCapacity: true) }
         return changes
+    }
+
+    /// Writes the events among the changes not yet taken as their JSON objects (`eventText`), each once: the same
+    /// text the store would write for them, made now by the caller instead of by the commit.
+    public mutating func writeEvents() {
+        while eventsWritten < changes.count {
+            if case .event(let name, let fields) = changes[eventsWritten] {
+                changes[eventsWritten] = .eventText(JSONValue.serialize(fields, setting: "event", to: name))
+            }
+            eventsWritten += 1
+        }
     }
 
     /// Whether changes wait to be taken.

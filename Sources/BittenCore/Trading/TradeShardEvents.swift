@@ -204,6 +204,9 @@ public enum TradeChange: Sendable, Equatable {
     case note(list: String, value: String)
     /// A fire or close event for subscribers (`fire.filled`, `position.closed`, `close.rejected`, …).
     case event(String, [String: String])
+    /// An `event` already written as its JSON object, its name set as `event` (`TradeShard.writeEvents()`: the
+    /// trade engine writes them where it applies confirmations, so its commits do not spend their time on them).
+    case eventText(String)
 }
 
 /// A stop or target the EA zeroed at the fill (it was on the wrong side of the fill price).

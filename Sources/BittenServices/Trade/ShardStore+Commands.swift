@@ -151,6 +151,8 @@ extension ShardStore {
                 push(keys.list(list), value)
             case .event(let name, let fields):
                 events.append(JSONValue.serialize(fields, setting: "event", to: name))
+            case .eventText(let text):
+                events.append(text)
             }
         }
         for uuid in riskOrder {

@@ -147,6 +147,8 @@ extension TradeEngine: ConfirmationService.HandOver {
                     results.append("undecodable")
                 }
             }
+            // Their events written here, outside the commit round (which one thread makes for every shard).
+            state.shard!.writeEvents()
             // The checkpoint is the last stream entry (all its messages are applied with it).
             state.applied = last
             state.uncommittedEntries += entries.count
