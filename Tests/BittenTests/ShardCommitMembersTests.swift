@@ -16,13 +16,9 @@ struct ShardCommitMembersTests {
     }
 
     @Test func eachCollectionKeyIsChangedOncePerCommitWithEveryMembersLastChange() async throws {
-        let server = try RedisServerProcess()
-        let client = RedisClient(
-            url: try RedisURL(parsing: server.url), poolSize: 1, logger: Logger(label: "bitten.test"))
+        let (server, client, store, token) = try await ShardStoreTests.ownedShard("members")
         defer { client.shutdown() }
-        let store = ShardStore(redis: client, shard: 3)
         let keys = store.keys
-        let token = try #require(try await store.acquire(instance: "members", boot: "m1", ttl: .seconds(10)))
         let redis = try RedisConnection(url: RedisURL(parsing: server.url))
         func members(_ command: [String]) throws -> Set<String> {
             Set(try redis.command(command).array?.compactMap(\.string) ?? [])

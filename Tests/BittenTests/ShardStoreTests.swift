@@ -37,6 +37,21 @@ struct ShardStoreTests {
         ]
     }
 
+    /// A Redis of its own, a client on it (the caller shuts it down) and shard 3's store whose lease `instance` took.
+    static func ownedShard(
+        _ instance: String, poolSize: Int = 1, ttl: Duration = .seconds(10), scripted: Bool = false
+    ) async throws -> (server: RedisServerProcess, client: RedisClient, store: ShardStore, token: String) {
+        let server = try RedisServerProcess()
+        let client = RedisClient(
+            url: try RedisURL(parsing: server.url), poolSize: poolSize, logger: Logger(label: "bitten.test"))
+        let store = ShardStore(redis: client, shard: 3, scripted: scripted)
+        guard let token = try await store.acquire(instance: instance, boot: "b1", ttl: ttl) else {
+            client.shutdown()
+            throw RedisError(.unexpectedReply, "shard 3's lease was not taken by \(instance)")
+        }
+        return (server, client, store, token)
+    }
+
     /// A shard with the user and `count` fires reserved and sent.
     static func shardWithFires(_ count: Int, index: Int = 3) -> (TradeShard, [String]) {
         var shard = TradeShard(index: index)
@@ -106,12 +121,8 @@ struct ShardStoreTests {
     /// A burst bigger than a script can take in one call (Lua hands at most ~8 000 values to a command):
     /// 5 000 fires reserved in one shard are committed whole, their long list and set commands in parts.
     @Test func aBurstOfFiresInOneShardIsOneCommit() async throws {
-        let server = try RedisServerProcess()
-        let client = RedisClient(
-            url: try RedisURL(parsing: server.url), poolSize: 1, logger: Logger(label: "bitten.test"))
+        let (server, client, store, token) = try await Self.ownedShard("burst")
         defer { client.shutdown() }
-        let store = ShardStore(redis: client, shard: 3)
-        let token = try #require(try await store.acquire(instance: "burst", boot: "b1", ttl: .seconds(10)))
         var shard = TradeShard(index: 3)
         for u in 0..<5_000 {
             shard.save(
@@ -143,12 +154,8 @@ struct ShardStoreTests {
     /// The owner renews its lease every few seconds while it commits: a renewal never aborts a commit (the
     /// transaction WATCHes the shard's state hash, which only a new owner's lease and the owner's commits touch).
     @Test func renewingTheLeaseNeverAbortsACommit() async throws {
-        let server = try RedisServerProcess()
-        let client = RedisClient(
-            url: try RedisURL(parsing: server.url), poolSize: 2, logger: Logger(label: "bitten.test"))
+        let (server, client, store, token) = try await Self.ownedShard("renew", poolSize: 2, ttl: .seconds(30))
         defer { client.shutdown() }
-        let store = ShardStore(redis: client, shard: 3)
-        let token = try #require(try await store.acquire(instance: "renew", boot: "b1", ttl: .seconds(30)))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for _ in 0..<400 {
@@ -245,12 +252,8 @@ struct ShardStoreTests {
     }
 
     @Test func aLoadedShardIsTheShardThatWasCommitted() async throws {
-        let server = try RedisServerProcess()
-        let client = RedisClient(
-            url: try RedisURL(parsing: server.url), poolSize: 1, logger: Logger(label: "bitten.test"))
+        let (server, client, store, token) = try await Self.ownedShard("proc-a")
         defer { client.shutdown() }
-        let store = ShardStore(redis: client, shard: 3)
-        let token = try #require(try await store.acquire(instance: "proc-a", boot: "b1", ttl: .seconds(10)))
         var (shard, ids) = Self.shardWithFires(6)
         _ = shard.apply(
             FireAnswer(
