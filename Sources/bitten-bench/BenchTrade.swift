@@ -227,8 +227,9 @@ extension Bench {
             let unoffered = try await server.counter("bitten_ledger_entries_total", labels: #"reason="not_offered""#)
             let refused = try await server.counter("bitten_ledger_entries_total", labels: #"reason="refused""#)
             let readFirst = try await server.counter("bitten_ledger_entries_total", labels: #"reason="read_first""#)
+            let caughtUp = try await server.counter("bitten_ledger_caught_up_entries_total", labels: "")
             print(
-                "trade: ledger entries handed over by the writer \(handed), read by the engine's reader \(unoffered + refused + readFirst) (\(unoffered) not offered: the stream did not end where the engine stood; \(readFirst) read before their hand-over came; \(refused) refused otherwise)"
+                "trade: ledger entries handed over by the writer \(handed), read back from the stream \(unoffered + refused + readFirst) (\(unoffered) not offered: the stream did not end where the engine stood, \(caughtUp) of all read back by the engine catching up before a hand-over; \(readFirst) read before their hand-over came; \(refused) refused otherwise)"
             )
         }
 

@@ -170,6 +170,18 @@ struct LedgerHarness {
     }
 
     func hash(_ key: String) throws -> [String: String] { try redis.command(["HGETALL", key]).hash ?? [:] }
+
+    /// The fields of the EA v2.05's answer to `close_ticket` for `ticket` (close price 0), as the confirmation
+    /// writer puts them in a ledger message, with the market quote at arrival.
+    static func closeFields(_ uuid: String, ticket: Int) throws -> [(String, String)] {
+        let template = String(decoding: try Fixtures.data("ea/close_confirmation_v205.json"), as: UTF8.self)
+        let payload = template.replacingOccurrences(of: "user_5512093", with: uuid).replacingOccurrences(
+            of: "508812347", with: String(ticket))
+        return [
+            ("user_uuid", uuid), ("type", "close_confirmation"), ("received_at", "2000"), ("payload", payload),
+            ("quotes", "EURUSD:1.10010:1.10012:own"),
+        ]
+    }
 }
 
 /// The trade engine applying the confirmation ledger: statistics, valuation, replay, orphans, against real Redis.
@@ -354,18 +366,10 @@ struct ConfirmationLedgerTests {
         let shard = ledger.engine.shard(of: uuid)
         let cursor = try #require(ledger.engine.appliedCursor(shard))
         // Another writer's entry lands first (the first close): this process's entry (the second) does not follow the cursor.
-        let template = String(decoding: try Fixtures.data("ea/close_confirmation_v205.json"), as: UTF8.self)
-        func close(_ ticket: Int) -> [(String, String)] {
-            let payload = template.replacingOccurrences(of: "user_5512093", with: uuid).replacingOccurrences(
-                of: "508812347", with: String(ticket))
-            return [
-                ("user_uuid", uuid), ("type", "close_confirmation"), ("received_at", "2000"), ("payload", payload),
-                ("quotes", "EURUSD:1.10010:1.10012:own"),
-            ]
-        }
-        let other = try ledger.redis.xadd(keys.confirmations, fields: close(900_000))
-        let own = try ledger.redis.xadd(keys.confirmations, fields: [("m", LedgerRecord.encode(close(900_001)))])
-        let message = StreamEntry(id: own + "#0", fields: close(900_001))
+        func close(_ ticket: Int) throws -> [(String, String)] { try LedgerHarness.closeFields(uuid, ticket: ticket) }
+        let other = try ledger.redis.xadd(keys.confirmations, fields: try close(900_000))
+        let own = try ledger.redis.xadd(keys.confirmations, fields: [("m", LedgerRecord.encode(try close(900_001)))])
+        let message = StreamEntry(id: own + "#0", fields: try close(900_001))
         let event = LedgerEvent(entry: message)
         #expect(event != nil)
         #expect(!ledger.engine.appended(shard: shard, id: own, after: other, messages: [message], events: [event]))

@@ -62,6 +62,41 @@ struct LedgerBackpressureTests {
         await ledger.stop()
     }
 
+    /// Entries the writer appended before a batch and left to the reader (not offered: the shard was not owned
+    /// here yet, another writer's entry came between) are read by the engine itself when that batch is handed
+    /// over (`catchUp`): in steps of at most `maxUncommitted`, each stored before the next is read; then the batch
+    /// is taken, and every close is counted once. At or past the entry, or on a shard not owned here, there is
+    /// nothing to read.
+    @Test func theEngineCatchesUpWithEntriesLeftToTheReaderBeforeAHandOver() async throws {
+        let ledger = try await LedgerHarness.start(shards: 1, handOver: true, maxUncommitted: 2)
+        defer { ledger.server.stop() }
+        let uuid = "user_catch_up_1"
+        _ = try await ledger.openPositions(uuid, count: 5)
+        let shard = ledger.engine.shard(of: uuid)
+        let keys = ledger.keys(uuid)
+        // Four closes; the first three were left to the reader (asleep here), the fourth is being handed over.
+        let appended = try ledger.appendRaw(uuid, tickets: 900_000..<900_004)
+        let (left, own) = (appended[2].id, appended[3])
+        let event = LedgerEvent(entry: own.message)
+        // It does not follow where the engine stands: refused, as before.
+        #expect(
+            !ledger.engine.appended(shard: shard, id: own.id, after: left, messages: [own.message], events: [event]))
+        _ = try ledger.redis.command(["CONFIG", "RESETSTAT"])
+        #expect(await ledger.engine.catchUp(shard: shard, through: left))
+        #expect(ledger.engine.appliedCursor(shard) == left)
+        let stats = try ledger.redis.command(["INFO", "commandstats"]).string ?? ""
+        let line = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_xrange:") } ?? ""
+        #expect(line.hasPrefix("cmdstat_xrange:calls=2,"), "two steps of at most two: \(line)")
+        #expect(ledger.engine.appended(shard: shard, id: own.id, after: left, messages: [own.message], events: [event]))
+        #expect(!(await ledger.engine.catchUp(shard: shard, through: appended[0].id)))
+        #expect(!(await ledger.engine.catchUp(shard: 99, through: left)))
+        #expect(ledger.engine.appliedCursor(shard) == own.id)
+        try await ledger.settle(uuid)
+        #expect(TradeStats(hash: try ledger.hash(keys.statistics("global_trade_stats"))).total == 4)
+        #expect(try await ledger.store.openPositions().count == 1)
+        await ledger.stop()
+    }
+
     /// The writer's hand-over waits (`waitForRoom`) while its shard has applied its share and cannot store it
     /// (Redis down), and goes on once a commit has stored it: nothing piles up in memory meanwhile, nothing
     /// is lost.
@@ -74,18 +109,7 @@ struct LedgerBackpressureTests {
         let shard = ledger.engine.shard(of: uuid)
         let keys = ledger.keys(uuid)
         // Four closes appended to the ledger (as the writer does); Redis goes down before they are handed over.
-        let template = String(decoding: try Fixtures.data("ea/close_confirmation_v205.json"), as: UTF8.self)
-        var appended: [(id: String, message: StreamEntry)] = []
-        for ticket in 900_000..<900_004 {
-            let payload = template.replacingOccurrences(of: "user_5512093", with: uuid).replacingOccurrences(
-                of: "508812347", with: String(ticket))
-            let fields = [
-                ("user_uuid", uuid), ("type", "close_confirmation"), ("received_at", "2000"), ("payload", payload),
-                ("quotes", "EURUSD:1.10010:1.10012:own"),
-            ]
-            let id = try ledger.redis.xadd(keys.confirmations, fields: [("m", LedgerRecord.encode(fields))])
-            appended.append((id, StreamEntry(id: id + "#0", fields: fields)))
-        }
+        let appended = try ledger.appendRaw(uuid, tickets: 900_000..<900_004)
         server.stop()
         var previous = try #require(ledger.engine.appliedCursor(shard))
         for (id, message) in appended {
@@ -112,5 +136,18 @@ struct LedgerBackpressureTests {
         let statistics = try redis.command(["HGETALL", keys.statistics("global_trade_stats")]).hash ?? [:]
         #expect(TradeStats(hash: statistics).total == 4)
         await ledger.stop()
+    }
+}
+
+extension LedgerHarness {
+    /// Closes appended to the user's ledger as the confirmation writer appends them (one `m` message per stream
+    /// entry), neither handed over nor read (the reader is asleep while handing over): each stream entry's id and
+    /// its message.
+    func appendRaw(_ uuid: String, tickets: Range<Int>) throws -> [(id: String, message: StreamEntry)] {
+        try tickets.map { ticket in
+            let fields = try Self.closeFields(uuid, ticket: ticket)
+            let id = try redis.xadd(keys(uuid).confirmations, fields: [("m", LedgerRecord.encode(fields))])
+            return (id, StreamEntry(id: id + "#0", fields: fields))
+        }
     }
 }

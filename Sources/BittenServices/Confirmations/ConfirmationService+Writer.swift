@@ -204,7 +204,10 @@ extension ConfirmationService {
             else {
                 readerNeeded = true
                 leftUnoffered.increment(by: count)
-                lastHanded.withLock { $0[call.shard] = nil }
+                // The ledger ends with this entry now: the next batch follows it and is offered (the engine catches
+                // up to it first), instead of every later batch following an entry the engine has not applied yet.
+                let end = handOver?.appliedCursor(call.shard) != nil ? parts[1].string : nil
+                lastHanded.withLock { $0[call.shard] = end }
                 handOver?.handOverWithdrawn(shard: call.shard)
                 continue
             }
@@ -236,6 +239,12 @@ extension ConfirmationService {
             var readerNeeded = false
             for item in batch {
                 await handOver.waitForRoom(shard: item.shard)
+                // Entries before this batch were left to the reader (not offered): the engine reads them first.
+                if let applied = handOver.appliedCursor(item.shard),
+                    !StreamEntry.id(applied, isAtOrAfter: item.previous)
+                {
+                    _ = await handOver.catchUp(shard: item.shard, through: item.previous)
+                }
                 guard
                     !handOver.appended(
                         shard: item.shard, id: item.id, after: item.previous, messages: item.messages,

@@ -47,6 +47,9 @@ public final class ConfirmationService: Service, Sendable {
         ) -> Bool
         /// The last ledger entry applied for `shard` (nil: the shard is not owned here).
         func appliedCursor(_ shard: Int) -> String?
+        /// Reads and applies `shard`'s ledger up to `previous` (entries left to the reader that come before a batch
+        /// about to be handed over); whether the engine now stands at `previous`.
+        func catchUp(shard: Int, through previous: String) async -> Bool
         /// An append to `shard`'s ledger is on its way (sent before the append; its id is not known yet).
         func handOverAnnounced(shard: Int)
         /// Stream entry `id` of `shard`'s ledger is about to be handed over.
@@ -96,7 +99,8 @@ public final class ConfirmationService: Service, Sendable {
     /// Refused because the engine's reader had already applied them (no need to wake it again).
     let readFirst = Counter(
         label: "bitten_ledger_entries_total", dimensions: [("path", "reader"), ("reason", "read_first")])
-    /// The last stream entry handed over per shard: the next one follows it (the engine may not have applied it yet).
+    /// The last stream entry appended per shard by this writer, handed over or left to the reader: the next one
+    /// follows it (the engine may not have applied it yet; it catches up before a hand-over).
     let lastHanded = Mutex<[Int: String]>([:])
     let spool: ConfirmationSpool?
     /// Every accepted entry until it is in the ledger (or the spool): what a dead process held in memory.

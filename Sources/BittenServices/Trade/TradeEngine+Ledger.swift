@@ -84,6 +84,50 @@ extension TradeEngine: ConfirmationService.HandOver {
         return applied
     }
 
+    /// Reads and applies `shard`'s ledger up to stream entry `previous` (included), where a batch the writer is
+    /// about to hand over follows: entries appended before it that were left to the reader (not offered: the
+    /// shard was not owned here yet, another writer's entry came between) and that the reader, kept away from a
+    /// ledger with a hand-over coming, has not applied yet. Without this every later batch would follow an entry
+    /// the engine has not applied, be refused in turn and be read back from the stream, for as long as the
+    /// writer stays ahead: under a steady load, for good. In bounded steps, as the reader does (room for
+    /// `Settings.maxUncommitted`); returns whether the engine now stands at `previous`. Stops (false) when the
+    /// shard is not owned here, the engine is already past `previous`, or the ledger cannot be read.
+    public func catchUp(shard: Int, through previous: String) async -> Bool {
+        guard lanes.indices.contains(shard) else { return false }
+        let lane = lanes[shard]
+        while !stopping {
+            await waitForRoom(shard: shard)
+            let step: (cursor: String, count: Int)? = lane.state.withLock { state in
+                guard state.shard != nil, state.applied != previous,
+                    !StreamEntry.id(state.applied, isAtOrAfter: previous)
+                else { return nil }
+                return (state.applied, min(settings.batch, max(settings.maxUncommitted - state.uncommittedEntries, 1)))
+            }
+            guard let step else { break }
+            let entries: [StreamEntry]
+            do {
+                let start = step.cursor == "0" ? "-" : "(" + step.cursor
+                entries = StreamEntry.list(
+                    try await redis.command([
+                        "XRANGE", lane.store.keys.confirmations, start, previous, "COUNT", String(step.count),
+                    ]))
+            } catch {
+                throttle.log(
+                    logger, .warning, "trade ledger not read (catching up before a hand-over)",
+                    metadata: ["bitten.error": "\(error)"])
+                return false
+            }
+            // Nothing up to `previous` (not in this ledger): left to the reader.
+            guard let last = entries.last?.id else { break }
+            let messages = entries.flatMap(LedgerRecord.messages(of:))
+            // Not applied when the reader (past its grace) got there first: the next step starts where it stopped.
+            if apply(messages, events: nil, through: last, on: lane, after: step.cursor) {
+                caughtUp.increment(by: messages.count)
+            }
+        }
+        return appliedCursor(shard) == previous
+    }
+
     /// This process's writer is appending to `shard`'s ledger to hand it over: until it has (`appended`) or
     /// withdraws, or for `Settings.handOverGrace` at most, the reader leaves that ledger alone.
     public func handOverAnnounced(shard: Int) {

@@ -112,6 +112,8 @@ public final class TradeEngine: Service, Sendable {
     let commitFailures = Counter(label: "bitten_trade_commit_failures_total")
     let commandsRefusedCounter = Counter(label: "bitten_trade_commit_commands_refused_total")
     let droppedStops = Counter(label: "bitten_stops_dropped_total")
+    /// Ledger messages the writer left to the reader that the engine read itself before a hand-over (`catchUp`).
+    let caughtUp = Counter(label: "bitten_ledger_caught_up_entries_total")
     let pendingGauge = Gauge(label: "bitten_confirmations_pending")
     let throttle = LogThrottle()
     let ledgerWake = WakeSignal()
