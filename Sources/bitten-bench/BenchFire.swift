@@ -187,6 +187,18 @@ extension Bench {
             let signal =
                 #"{"signal_id":"BENCH_FIRE_1","symbol":"EURUSD","direction":"BUY","entry":1.0852,"sl":1.0832,"tp":1.0892}"#
             _ = try await http.post("/signals", signal)
+            // The fleet's own load (heartbeats, TICKs) before any fire: what every figure per fire below includes.
+            let idleFrom = (Date().timeIntervalSince1970, server.cpuSeconds(), server.contextSwitches())
+            try await Task.sleep(for: .seconds(2))
+            let idleFor = Date().timeIntervalSince1970 - idleFrom.0
+            let idle = (
+                (server.cpuSeconds() - idleFrom.1) / idleFor, Double(server.contextSwitches() - idleFrom.2) / idleFor
+            )
+            print(
+                String(
+                    format:
+                        "fire: server with the fleet online and no fire: %.0f%% of one core, %.0f context switches/s",
+                    idle.0 * 100, idle.1))
             let count = min(fires, uuids.count)
             let start = Date().timeIntervalSince1970 + 0.2
             let rate = Double(self.rate)
@@ -269,6 +281,12 @@ extension Bench {
                     format:
                         "fire: server CPU %.0f µs per fire, %.1f context switches per fire (thread hand-offs; each costs tens of µs on a VM)",
                     busy.0 / 100 * issued / Double(max(count, 1)) * 1e6, Double(switches) / Double(max(count, 1))))
+            print(
+                String(
+                    format:
+                        "fire: above the fleet's own load: %.0f µs of server CPU and %.1f context switches per fire",
+                    (busy.0 / 100 - idle.0) * issued / Double(max(count, 1)) * 1e6,
+                    (Double(switches) - idle.1 * issued) / Double(max(count, 1))))
             let wrong = fleet.receivedFires().filter { fire in !uuids.contains(fire.targetUUID) }.count
             print(
                 "fire: \(fleet.receivedFires().count) fire commands received by the fleet, \(wrong) for an unknown UUID"
