@@ -190,6 +190,17 @@ struct ConfigTests {
         Self.expectRefused("BITTEN_TRADE_APPLY_AHEAD", ["0", "-5", "100001", "lots", "2.5"])
     }
 
+    @Test func ledgerRetentionIsReadAndChecked() throws {
+        #expect(try ConfigLoader.resolve(options: [:], environment: [:], file: [:]).ledgerRetentionDays == 30)
+        #expect(
+            try ConfigLoader.resolve(options: [:], environment: ["BITTEN_LEDGER_RETENTION_DAYS": "0"], file: [:])
+                .ledgerRetentionDays == 0)
+        #expect(
+            try ConfigLoader.resolve(options: [:], environment: [:], file: ["BITTEN_LEDGER_RETENTION_DAYS": "7.5"])
+                .ledgerRetentionDays == 7.5)
+        Self.expectRefused("BITTEN_LEDGER_RETENTION_DAYS", ["-1", "3651", "forever", "nan", "inf"])
+    }
+
     @Test func badValuesNameTheSetting() throws {
         #expect {
             try ConfigLoader.resolve(options: [:], environment: ["BITTEN_HTTP_PORT": "99999"], file: [:])

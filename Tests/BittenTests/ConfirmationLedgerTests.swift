@@ -29,7 +29,8 @@ struct LedgerHarness {
 
     static func start(
         shards: Int = 4, server existing: RedisServerProcess? = nil, instance: String = "ledger-test",
-        handOver: Bool = false, maxUncommitted: Int? = nil, handOverGrace: Duration? = nil
+        handOver: Bool = false, maxUncommitted: Int? = nil, handOverGrace: Duration? = nil,
+        configure: (inout TradeEngine.Settings) -> Void = { _ in }
     ) async throws -> LedgerHarness {
         let server = try existing ?? RedisServerProcess()
         let client = RedisClient(
@@ -41,6 +42,7 @@ struct LedgerHarness {
         settings.pollInterval = handOver ? .seconds(60) : .milliseconds(50)
         if let maxUncommitted { settings.maxUncommitted = maxUncommitted }
         if let handOverGrace { settings.handOverGrace = handOverGrace }
+        configure(&settings)
         let engine = TradeEngine(
             redis: client, settings: settings, board: ServiceBoard(), logger: Logger(label: "test"))
         let task = Task { try await engine.run() }

@@ -75,6 +75,10 @@ public struct BittenConfig: Sendable, Equatable {
     /// burst of confirmations waits for a commit to store them, so no commit holds Redis for long. Lower: shorter
     /// waits for everyone else during a burst; higher: fewer, larger commits (more confirmations per second).
     public var tradeApplyAhead = 256
+    /// Days a trade shard's confirmation ledger keeps the entries its commits have stored
+    /// (`BITTEN_LEDGER_RETENTION_DAYS`, 0 = for ever): older ones are trimmed, so the ledger does not grow for
+    /// ever. An entry the shard's checkpoint has not passed is never trimmed.
+    public var ledgerRetentionDays: Double = 30
     /// Base risk per trade in percent (1-2).
     public var baseRiskPercent: Double = 1.0
     /// Each tier's default risk limits (`tiers:` in the config file: `daily_loss`, `drawdown`, `open_risk`,

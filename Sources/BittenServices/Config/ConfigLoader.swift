@@ -41,7 +41,8 @@ public enum ConfigLoader {
         "BITTEN_CITADEL_ALERT_COOLDOWN", "BITTEN_PROTECT_READS", "BITTEN_EA_RATE_LIMIT", "BITTEN_CURVE",
         "BITTEN_GATEWAY_ID",
         "BITTEN_MALLOC_MMAP_THRESHOLD", "BITTEN_EA_PEER_CHECK", "BITTEN_SWITCH_APPROVE_AFTER", "BITTEN_EA_NETWORKS",
-        "BITTEN_TRADE_SHARDS", "BITTEN_TRADE_APPLY_AHEAD", "BITTEN_FAULT_INJECT", "BITTEN_SOCKET_COALESCE_MS",
+        "BITTEN_TRADE_SHARDS", "BITTEN_TRADE_APPLY_AHEAD", "BITTEN_LEDGER_RETENTION_DAYS", "BITTEN_FAULT_INJECT",
+        "BITTEN_SOCKET_COALESCE_MS",
         "BITTEN_TELEGRAM_TOKEN",
         "BITTEN_TELEGRAM_API", "BITTEN_TELEGRAM_OPERATORS", "BITTEN_TELEGRAM_CHANNEL", "BITTEN_TELEGRAM_BITTEN_URL",
     ]
@@ -200,6 +201,15 @@ public enum ConfigLoader {
         try seconds("BITTEN_SIGNAL_TTL", \.signalTTL)
         try count("BITTEN_TRADE_SHARDS", \.tradeShards, 1...1024, of: "shard count")
         try count("BITTEN_TRADE_APPLY_AHEAD", \.tradeApplyAhead, 1...100_000, of: "number of messages")
+        if let (text, source) = lookup("BITTEN_LEDGER_RETENTION_DAYS") {
+            guard let value = Double(text.trimmingSpaces), value.isFinite, value >= 0, value <= 3_650 else {
+                throw ConfigError(
+                    setting: "BITTEN_LEDGER_RETENTION_DAYS",
+                    message:
+                        "'\(text)' from the \(source.rawValue) is not a number of days from 0 (kept for ever) to 3650")
+            }
+            config.ledgerRetentionDays = value
+        }
         if let (text, source) = lookup("BITTEN_BASE_RISK") {
             guard let value = Double(text.trimmingSpaces), value >= 1, value <= 2 else {
                 throw ConfigError(

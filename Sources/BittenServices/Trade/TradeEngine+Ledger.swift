@@ -128,6 +128,44 @@ extension TradeEngine: ConfirmationService.HandOver {
         return appliedCursor(shard) == previous
     }
 
+    /// Trims `lane`'s ledger (at most once per `Settings.ledgerTrimEvery`): the entries older than
+    /// `Settings.ledgerRetention`, and only those its commits have stored (`ledgerTrimID`), so the ledger does not
+    /// grow for ever and a restart or a takeover still finds every entry after the checkpoint it replays from.
+    /// Trimmed by whole stream nodes (`MINID ~`, 10 000 entries at most per call): cheap for Redis, and what a
+    /// call leaves goes with the next.
+    func trimLedger(_ lane: Lane) async {
+        guard settings.ledgerRetention > 0 else { return }
+        let committed: String? = lane.state.withLock { state in
+            guard state.token != nil else { return nil }
+            if let at = state.trimmedAt, at.duration(to: .now) < settings.ledgerTrimEvery { return nil }
+            state.trimmedAt = .now
+            return state.committed
+        }
+        guard let committed,
+            let minID = Self.ledgerTrimID(committed: committed, now: now(), retention: settings.ledgerRetention)
+        else { return }
+        do {
+            let trimmed =
+                try await redis.command([
+                    "XTRIM", lane.store.keys.confirmations, "MINID", "~", minID, "LIMIT", "10000",
+                ]).int ?? 0
+            trimmedEntries.increment(by: trimmed)
+        } catch {
+            throttle.log(
+                logger, .warning, "trade ledger not trimmed",
+                metadata: ["bitten.trade.shard": "\(lane.index)", "bitten.error": "\(error)"])
+        }
+    }
+
+    /// Below which stream id a ledger may be trimmed: the older of `now` less `retention` and the entry the
+    /// shard's commits stored last (`committed`; an entry after it is still to be replayed). Nil when nothing
+    /// may go: no entry stored yet ("0"), or a retention reaching before 1970.
+    static func ledgerTrimID(committed: String, now: Double, retention: Double) -> String? {
+        guard committed != "0", let stored = UInt64(committed.split(separator: "-").first ?? ""), now > retention
+        else { return nil }
+        return "\(min(UInt64((now - retention) * 1000), stored))-0"
+    }
+
     /// This process's writer is appending to `shard`'s ledger to hand it over: until it has (`appended`) or
     /// withdraws, or for `Settings.handOverGrace` at most, the reader leaves that ledger alone.
     public func handOverAnnounced(shard: Int) {

@@ -9,6 +9,7 @@ extension TradeEngine {
         var settings = Settings()
         settings.shards = config.tradeShards
         settings.maxUncommitted = config.tradeApplyAhead
+        settings.ledgerRetention = config.ledgerRetentionDays * 86_400
         settings.instance = config.gatewayID
         settings.fault = config.faultInjection
         let engine = TradeEngine(

@@ -85,6 +85,7 @@ extension TradeEngine {
                         "bitten.trade.checkpoint": "\(loaded.checkpoint)",
                     ])
             }
+            if token != nil { await trimLedger(lane) }
         } catch {
             throttle.log(
                 logger, .warning,

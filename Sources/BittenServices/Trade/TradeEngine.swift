@@ -55,6 +55,10 @@ public final class TradeEngine: Service, Sendable {
         public var handOverGrace: Duration = .seconds(1)
         /// Seconds a settled fire (or closed ticket) stays in memory (a repeated answer is recognised in that time).
         public var retention: Double = 86_400
+        /// Seconds a shard's ledger keeps the entries its commits stored (0: for ever); see `trimLedger`.
+        public var ledgerRetention: Double = 30 * 86_400
+        /// How often an owned shard's ledger is trimmed (at a lease renewal).
+        public var ledgerTrimEvery: Duration = .seconds(60)
         /// A crash staged on purpose (fault tests only; `BITTEN_FAULT_INJECT`).
         public var fault: Fault?
 
@@ -79,6 +83,8 @@ public final class TradeEngine: Service, Sendable {
         /// The last ledger entry applied in memory, and the last one stored with a commit.
         var applied: String = "0"
         var committed: String = "0"
+        /// When this shard's ledger was last trimmed (`trimLedger`).
+        var trimmedAt: ContinuousClock.Instant?
         /// The reader left this shard's ledger unread: it had applied `Settings.maxUncommitted` ahead.
         var ledgerHeld = false
         /// What this process's writer announced it will hand over, and when: the last entry (`handOverComing`),
@@ -114,6 +120,8 @@ public final class TradeEngine: Service, Sendable {
     let droppedStops = Counter(label: "bitten_stops_dropped_total")
     /// Ledger messages the writer left to the reader that the engine read itself before a hand-over (`catchUp`).
     let caughtUp = Counter(label: "bitten_ledger_caught_up_entries_total")
+    /// Ledger entries trimmed past their retention (`trimLedger`).
+    let trimmedEntries = Counter(label: "bitten_ledger_trimmed_entries_total")
     let pendingGauge = Gauge(label: "bitten_confirmations_pending")
     let throttle = LogThrottle()
     let ledgerWake = WakeSignal()
