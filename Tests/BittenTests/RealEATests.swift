@@ -100,8 +100,8 @@ extension EndToEnd.TradePathTests {
         var (status, body) = try await fire(system, "SIG_SL_2", uuid)
         #expect(status == 409, "\(body)")
 
-        // The watcher re-reads open positions every 2 s and notes each user's balance every round: a stop hit
-        // in real life comes long after the fill; here, give it one refresh first.
+        // The watcher re-reads open positions every 2 s: a stop hit in real life comes long after the fill; here,
+        // give it one refresh first.
         try await Task.sleep(for: .milliseconds(2500))
         system.fleet.setPrice("EURUSD", mid: stop - 0.0005)
         let closed = try await closedPosition(system, ticket)

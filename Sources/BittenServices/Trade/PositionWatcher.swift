@@ -51,12 +51,7 @@ public final class PositionWatcher: Service, Sendable {
     private let maxQuoteAge: Double
     private let now: @Sendable () -> Double
     private let onAppended: @Sendable () -> Void
-    private let state = Mutex<
-        (
-            positions: [Int: Watched], refreshedAt: Double, checks: [BalanceCheck],
-            balances: [String: (balance: Double, heartbeat: Double, at: Double)]
-        )
-    >(([:], 0, [], [:]))
+    private let state = Mutex<(positions: [Int: Watched], refreshedAt: Double, checks: [BalanceCheck])>(([:], 0, []))
     private let inferred = Counter(label: "bitten_inferred_closes_total")
     private let mismatches = Counter(label: "bitten_inferred_close_balance_mismatch_total")
 
@@ -144,7 +139,6 @@ public final class PositionWatcher: Service, Sendable {
             await append(position, reason: reason, level: level, crossedAt: crossedAt, at: at)
         }
         settleChecks(at: at)
-        noteBalances(at: at)
     }
 
     private func append(_ p: PositionRecord, reason: String, level: Double, crossedAt: Double, at: Double) async {
@@ -175,25 +169,17 @@ public final class PositionWatcher: Service, Sendable {
                 "bitten.reason": "\(reason)",
                 "bitten.price": "\(price)",
             ])
-        // The balance before the close: the one noted on the previous round, taken before the crossing quote
-        // came (the broker closed it then); without one the comparison is skipped.
+        // The balance before the close: the EA's last heartbeat's, when that came before the crossing quote (the
+        // broker closed the position then); a heartbeat after it may already carry the close: no comparison.
         let profit = p.profit(bid: level, ask: level)
+        guard let before = registry?.node(p.userUUID), before.lastHeartbeat > 0, before.lastHeartbeat < crossedAt
+        else { return }
         state.withLock { s in
-            guard let before = s.balances[p.userUUID], before.at < crossedAt else { return }
             s.checks.append(
                 BalanceCheck(
                     uuid: p.userUUID, ticket: p.ticket, balanceBefore: before.balance,
-                    heartbeatBefore: before.heartbeat, profit: profit, at: at))
+                    heartbeatBefore: before.lastHeartbeat, profit: profit, at: at))
         }
-    }
-
-    /// Notes the balance of every user with a watched position, for the next round's comparisons.
-    private func noteBalances(at: Double) {
-        guard let registry else { return }
-        let users = state.withLock { Set($0.positions.values.map(\.position.userUUID)) }
-        var noted: [String: (balance: Double, heartbeat: Double, at: Double)] = [:]
-        for uuid in users { if let node = registry.node(uuid) { noted[uuid] = (node.balance, node.lastHeartbeat, at) } }
-        state.withLock { $0.balances = noted }
     }
 
     /// A heartbeat after an inferred close carries the balance after it: compare (only when it is the
