@@ -25,37 +25,41 @@ struct LedgerRetentionTests {
         #expect(TradeEngine.ledgerTrimID(committed: "1800000000000-5", now: now, retention: now + 1) == nil)
     }
 
-    /// Against real Redis, a retention of 1 ms: 300 entries from 1970 and the opening fills, all stored, are
+    /// Against real Redis, a retention of 1 ms: 30 entries from 1970 and the opening fills, all stored, are
     /// trimmed (by whole stream nodes); two closes appended after the checkpoint and not yet applied stay, although
     /// older than the retention, and are then applied, each once.
     @Test func storedEntriesPastTheRetentionAreTrimmedAndNothingAfterTheCheckpoint() async throws {
         let ledger = try await LedgerHarness.start(shards: 1, handOver: true) { settings in
             settings.ledgerRetention = 0.001
             settings.ledgerTrimEvery = .zero
-            // Renewed (and so trimmed) every 500 ms; a shorter lease was lost on a loaded CI machine.
-            settings.leaseTTL = .seconds(2)
         }
         defer { ledger.server.stop() }
         let uuid = "user_retention_1"
         let keys = ledger.keys(uuid)
-        for sequence in 1...300 {
+        // Stream nodes of 10 entries (100 by default): trimming goes by whole nodes.
+        _ = try ledger.redis.command(["CONFIG", "SET", "stream-node-max-entries", "10"])
+        for sequence in 1...30 {
             _ = try ledger.redis.command(["XADD", keys.confirmations, "1000-\(sequence)", "m", "x"])
         }
         func count(_ start: String, _ end: String) throws -> Int {
             try ledger.redis.command(["XRANGE", keys.confirmations, start, end]).array?.count ?? -1
         }
+        // The engine trims at each lease renewal (every 2.5 s); here, when the test says.
+        let shard = ledger.engine.shard(of: uuid)
+        func trim() async { await ledger.engine.trimLedger(ledger.engine.lanes[shard]) }
         // Nothing stored yet: nothing trimmed.
-        try await Task.sleep(for: .milliseconds(700))
-        #expect(try count("-", "1000-300") == 300)
+        await trim()
+        #expect(try count("-", "1000-30") == 30)
         ledger.engine.wake()
         _ = try await ledger.openPositions(uuid, count: 2)
-        let shard = ledger.engine.shard(of: uuid)
         let checkpoint = try #require(ledger.engine.committedCheckpoint(shard))
         // The reader is asleep (handing over): these two wait after the checkpoint.
         let waiting = try ledger.appendRaw(uuid, tickets: 900_000..<900_002)
-        #expect(try await eventually(.seconds(10)) { try count("-", "1000-300") < 100 })
-        // More trims (one every 500 ms) leave what follows the checkpoint alone.
-        try await Task.sleep(for: .milliseconds(1200))
+        await trim()
+        #expect(try count("-", "1000-30") < 10)
+        // More trims leave what follows the checkpoint alone.
+        await trim()
+        await trim()
         #expect(try count(checkpoint, "+") == 3)
         #expect(ledger.engine.committedCheckpoint(shard) == checkpoint)
         ledger.engine.wake()
