@@ -51,7 +51,11 @@ public final class PositionWatcher: Service, Sendable {
     private let maxQuoteAge: Double
     private let now: @Sendable () -> Double
     private let onAppended: @Sendable () -> Void
-    private let state = Mutex<(positions: [Int: Watched], refreshedAt: Double, checks: [BalanceCheck])>(([:], 0, []))
+    /// The watched positions by ticket, when they were last refreshed, the balance checks waiting, and each shard's
+    /// checkpoint when its positions were last read ("" for none).
+    private let state = Mutex<
+        (positions: [Int: Watched], refreshedAt: Double, checks: [BalanceCheck], read: [Int: String])
+    >(([:], 0, [], [:]))
     private let inferred = Counter(label: "bitten_inferred_closes_total")
     private let mismatches = Counter(label: "bitten_inferred_close_balance_mismatch_total")
 
@@ -106,14 +110,23 @@ public final class PositionWatcher: Service, Sendable {
         guard quotes.latestQuotes.values.contains(where: { at - $0.receivedAt <= maxQuoteAge }) else { return }
         if state.withLock({ at - $0.refreshedAt >= refreshEvery }) {
             do {
-                let open = try await store.openPositions()
+                // Only the shards whose checkpoint moved since their positions were read (a shard's positions change
+                // only with the ledger entries it applies): with nothing happening, one HGET per shard, not one
+                // HGETALL per open position.
+                let checkpoints = try await store.checkpoints()
+                let read = state.withLock { $0.read }
+                let stale = Set(checkpoints.indices.filter { read[$0] != (checkpoints[$0] ?? "") })
+                let open = stale.isEmpty ? [] : try await store.openPositions(shards: stale)
                 state.withLock { s in
-                    var next: [Int: Watched] = [:]
+                    var next = s.positions.filter {
+                        !stale.contains(ShardKeys.shard(of: $0.value.position.userUUID, count: store.shards))
+                    }
                     for position in open {
                         next[position.ticket] = Watched(
                             position: position, requested: s.positions[position.ticket]?.requested ?? false)
                     }
                     s.positions = next
+                    for shard in stale { s.read[shard] = checkpoints[shard] ?? "" }
                     s.refreshedAt = at
                 }
             } catch {

@@ -184,11 +184,11 @@ public struct TradeStore: Sendable {
         try await hashes(allKeys.map { ["HGETALL", $0.position(ticket)] }).first.flatMap(PositionRecord.init(hash:))
     }
 
-    /// Open positions, all or one user's.
-    public func openPositions(user: String? = nil) async throws -> [PositionRecord] {
+    /// Open positions, all or one user's, or those of the shards in `only`.
+    public func openPositions(user: String? = nil, shards only: Set<Int>? = nil) async throws -> [PositionRecord] {
         let sets: [(ShardKeys, String)] =
             user.map { uuid in [(keys(of: uuid), keys(of: uuid).userPositions(uuid))] }
-            ?? allKeys.map { ($0, $0.openPositions) }
+            ?? allKeys.filter { only?.contains($0.shard) ?? true }.map { ($0, $0.openPositions) }
         let members = try await redis.pipeline(sets.map { ["SMEMBERS", $0.1] })
         var reads: [[String]] = []
         for ((keys, _), reply) in zip(sets, members) {
@@ -199,6 +199,13 @@ public struct TradeStore: Sendable {
         return try await hashes(reads).compactMap(PositionRecord.init(hash:)).filter { $0.status == "open" }.sorted {
             $0.ticket < $1.ticket
         }
+    }
+
+    /// Each shard's ledger checkpoint as its last commit stored it (nil: none yet), by shard. A shard's open
+    /// positions change only with the ledger entries it applies, which move the checkpoint in the same commit: an
+    /// unchanged checkpoint means unchanged positions.
+    public func checkpoints() async throws -> [String?] {
+        try await redis.pipeline(allKeys.map { ["HGET", $0.state, "checkpoint"] }).map { try $0.orThrow().string }
     }
 
     /// A statistics record (`global_trade_stats`, `symbol_stats:EURUSD`, `account_stats_trades:N`,
