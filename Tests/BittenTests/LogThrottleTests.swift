@@ -1,5 +1,8 @@
 import BittenServices
+import BittenTestSupport
+import Foundation
 import Logging
+import Redis
 import Synchronization
 import Testing
 
@@ -37,5 +40,34 @@ struct LogThrottleTests {
         #expect(logged.map(\.0) == [.warning, .warning, .error])
         #expect(logged.map { $0.2["bitten.log.suppressed"]?.description } == ["0", "0", "3"])
         #expect(logged[0].2["bitten.reason"]?.description == "x")
+    }
+
+    /// A flood of ledger entries the trade engine cannot apply (here 80 unreadable ones) is counted and logged 50
+    /// times a minute at most, not once each: every one is still applied past (the checkpoint moves over them).
+    @Test func aFloodOfConfirmationsNotAppliedIsLoggedWithinTheLimit() async throws {
+        let server = try RedisServerProcess()
+        defer { server.stop() }
+        let client = RedisClient(
+            url: try RedisURL(parsing: server.url), poolSize: 2, logger: Logger(label: "bitten.test"))
+        defer { client.shutdown() }
+        let lines = Capture.Lines()
+        var settings = TradeEngine.Settings()
+        settings.shards = 1
+        settings.pollInterval = .milliseconds(50)
+        let engine = TradeEngine(
+            redis: client, settings: settings, board: ServiceBoard(),
+            logger: Logger(label: "bitten.test") { _ in Capture(lines: lines) })
+        let running = Task { try await engine.run() }
+        #expect(try await eventually(.seconds(10)) { engine.ownedShards == 1 })
+        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        var last = ""
+        for _ in 0..<80 { last = try redis.xadd(ShardKeys(shard: 0).confirmations, fields: [("m", "unreadable")]) }
+        engine.wake()
+        #expect(try await eventually(.seconds(10)) { engine.committedCheckpoint(0) == last })
+        let notApplied = lines.value.withLock { $0.filter { $0.1 == "confirmation not applied" } }
+        #expect(notApplied.count == 50)
+        #expect(notApplied.allSatisfy { $0.2["bitten.outcome"]?.description == "undecodable" })
+        running.cancel()
+        _ = await running.result
     }
 }

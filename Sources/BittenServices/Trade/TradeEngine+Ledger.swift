@@ -265,7 +265,8 @@ extension TradeEngine: ConfirmationService.HandOver {
                 if throttle.allow() == nil { continue }
             }
             if !["ok", "duplicate", "rejected", "ignored"].contains(outcome) {
-                logger.warning(
+                notAppliedLog.log(
+                    logger, .warning,
                     "confirmation not applied",
                     metadata: [
                         "bitten.trade.stream_id": "\(entry.id)", "bitten.outcome": "\(result)",

@@ -124,6 +124,9 @@ public final class TradeEngine: Service, Sendable {
     let trimmedEntries = Counter(label: "bitten_ledger_trimmed_entries_total")
     let pendingGauge = Gauge(label: "bitten_confirmations_pending")
     let throttle = LogThrottle()
+    /// The "confirmation not applied" lines (each is counted in `bitten_confirmations_processed_total` all the
+    /// same): a flood of unknown fires or unreadable entries does not flood the log.
+    let notAppliedLog = LogThrottle(limit: 50, window: 60)
     let ledgerWake = WakeSignal()
     /// Raised after a commit that stored ledger messages: a shard that was full may apply again.
     let roomWake = WakeSignal()
