@@ -3,9 +3,10 @@ import Redis
 
 /// Finds TCP ports on the loopback interface that are free right now.
 ///
-/// Ports come from 20000–32767, below Linux's ephemeral range (32768–60999): a port the kernel picks
+/// Ports come from 23000–32767, below Linux's ephemeral range (32768–60999): a port the kernel picks
 /// for a port-0 bind or an outgoing connection of a parallel test can then never take ours between
-/// the check and the bind (seen as a flaky "Address already in use").
+/// the check and the bind (seen as a flaky "Address already in use"). Local Redis Clusters take
+/// 10000–12999 and their bus ports 20000–22999 (`LocalRedisCluster.freePorts`), apart from these too.
 public enum FreePort {
     private static let taken = NSLock()
     nonisolated(unsafe) private static var handedOut: Set<Int> = []
@@ -13,7 +14,7 @@ public enum FreePort {
     /// A port on 127.0.0.1 that nothing listens on at this moment (and not handed out before by this process).
     public static func next() -> Int {
         for _ in 0..<1000 {
-            let port = Int.random(in: 20_000...32_767)
+            let port = Int.random(in: 23_000...32_767)
             taken.lock()
             let fresh = handedOut.insert(port).inserted
             taken.unlock()
