@@ -21,10 +21,7 @@ struct LedgerBackpressureTests {
         // Appended faster than the reader's 50 ms poll: it finds all 24 waiting.
         try ledger.appendCloses(uuid, profits: Array(repeating: 10, count: 24))
         try await ledger.settle(uuid)
-        let stats = try ledger.redis.command(["INFO", "commandstats"]).string ?? ""
-        let line = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_exec:") } ?? ""
-        let commits = Int(line.split(separator: ",").first?.split(separator: "=").last ?? "") ?? 0
-        #expect(commits >= 6, "\(line)")
+        #expect(try ledger.calls("exec") >= 6)
         let keys = ledger.keys(uuid)
         #expect(TradeStats(hash: try ledger.hash(keys.statistics("global_trade_stats"))).total == 24)
         #expect(try await ledger.store.openPositions().isEmpty)
@@ -84,9 +81,7 @@ struct LedgerBackpressureTests {
         _ = try ledger.redis.command(["CONFIG", "RESETSTAT"])
         #expect(await ledger.engine.catchUp(shard: shard, through: left))
         #expect(ledger.engine.appliedCursor(shard) == left)
-        let stats = try ledger.redis.command(["INFO", "commandstats"]).string ?? ""
-        let line = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_xrange:") } ?? ""
-        #expect(line.hasPrefix("cmdstat_xrange:calls=2,"), "two steps of at most two: \(line)")
+        #expect(try ledger.calls("xrange") == 2, "two steps of at most two")
         #expect(ledger.engine.appended(shard: shard, id: own.id, after: left, messages: [own.message], events: [event]))
         #expect(!(await ledger.engine.catchUp(shard: shard, through: appended[0].id)))
         #expect(!(await ledger.engine.catchUp(shard: 99, through: left)))
@@ -140,6 +135,13 @@ struct LedgerBackpressureTests {
 }
 
 extension LedgerHarness {
+    /// How many times Redis ran `command` (lower case) since its last `CONFIG RESETSTAT`.
+    func calls(_ command: String) throws -> Int {
+        let stats = try redis.command(["INFO", "commandstats"]).string ?? ""
+        let line = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_\(command):") }
+        return line.flatMap { Int($0.split(separator: "=")[1].split(separator: ",")[0]) } ?? 0
+    }
+
     /// Closes appended to the user's ledger as the confirmation writer appends them (one `m` message per stream
     /// entry), neither handed over nor read (the reader is asleep while handing over): each stream entry's id and
     /// its message.

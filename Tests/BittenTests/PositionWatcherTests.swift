@@ -40,11 +40,7 @@ struct PositionWatcherTests {
         func pass() async throws -> [Int] {
             _ = try ledger.redis.command(["CONFIG", "RESETSTAT"])
             await watcher.check()
-            let stats = try ledger.redis.command(["INFO", "commandstats"]).string ?? ""
-            return ["hgetall", "smembers"].map { command in
-                let line = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_\(command):") }
-                return line.flatMap { Int($0.split(separator: "=")[1].split(separator: ",")[0]) } ?? 0
-            }
+            return [try ledger.calls("hgetall"), try ledger.calls("smembers")]
         }
         // The first pass reads every shard (4 SMEMBERS) and both positions.
         #expect(try await pass() == [2, 4])
