@@ -48,7 +48,7 @@ extension Bench {
         var controls: Controls = .both
         @Option(
             help:
-                "With --controls both: rounds of off then on (each on fresh servers); the figures compared are the medians of the rounds' p99s (one round is at the mercy of this machine's noise)."
+                "With --controls both: rounds of off then on, then on then off (each on fresh servers); the figures compared are the medians of the rounds' p99s (one round is at the mercy of this machine's noise)."
         )
         var rounds = 3
         @Option(
@@ -77,9 +77,17 @@ extension Bench {
                 let count = max(1, rounds)
                 for round in 1...count {
                     print("fire: round \(round) of \(count)")
-                    offs.append(try await measure(controlsOn: false, burstToo: false))
+                    // Off then on, then on then off (ABBA): a drift of the machine over the run (its page cache,
+                    // another process waking) weighs on both sides alike instead of always on the second.
                     // The burst (when asked) once, in the last round with the controls on.
-                    ons.append(try await measure(controlsOn: true, burstToo: burst > 0 && round == count))
+                    let burstNow = burst > 0 && round == count
+                    if round % 2 == 1 {
+                        offs.append(try await measure(controlsOn: false, burstToo: false))
+                        ons.append(try await measure(controlsOn: true, burstToo: burstNow))
+                    } else {
+                        ons.append(try await measure(controlsOn: true, burstToo: burstNow))
+                        offs.append(try await measure(controlsOn: false, burstToo: false))
+                    }
                 }
                 let list = { (values: [Double]) in
                     values.map { String(format: "%.2f", $0 * 1000) }.joined(separator: ", ")
@@ -95,6 +103,16 @@ extension Bench {
                             "fire: controls off → on, median of %d rounds: server accepted → EA received p99 %.2f → %.2f ms (%+.1f %%), client → EA p99 %.2f → %.2f ms (%+.1f %%)",
                         count, off.accepted * 1000, on.accepted * 1000, (on.accepted / off.accepted - 1) * 100,
                         off.request * 1000, on.request * 1000, (on.request / off.request - 1) * 100))
+                // Paired: each round's on against its own off (both ran within a minute of each other).
+                let ratios = zip(offs, ons).map { $1.accepted / $0.accepted }
+                let offSpread = (offs.map(\.accepted).max() ?? 0) / max(offs.map(\.accepted).min() ?? 1, 1e-9)
+                print(
+                    String(
+                        format:
+                            "fire: controls off → on, median of the rounds' own ratios: %+.1f %% (rounds: %@); off against off across rounds varies by up to %.0f %% (the noise a single round's comparison carries)",
+                        (Self.median(ratios) - 1) * 100,
+                        ratios.map { String(format: "%+.0f %%", ($0 - 1) * 100) }.joined(separator: ", "),
+                        (offSpread - 1) * 100))
             }
         }
 
