@@ -51,8 +51,6 @@ public final class SystemParts {
     public var desk: FireDesk?
     /// The flight recorder (signal and fire traces), when on.
     public var recorder: FlightRecorder?
-    /// Open positions priced at the latest quotes.
-    public var tracker: PositionTracker?
     /// Services this process does not run, and why (shown by `/health`).
     public var notRunning: [String: String] = [:]
 

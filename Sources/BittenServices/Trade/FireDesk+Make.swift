@@ -32,7 +32,6 @@ extension FireDesk {
             await desk?.closeAllOwned(state, store: controlStore, process: control.process)
         }
         parts.desk = desk
-        parts.tracker = PositionTracker(store: store, quotes: parts.telemetry)
         var services: [any Service] = [control, desk]
         // The inboxes of the shards owned here (a client of its own: the pop blocks a connection).
         let inboxRedis = parts.backend.client(poolSize: 1, label: "bitten.redis.\(ShardInbox.name)")
@@ -42,9 +41,15 @@ extension FireDesk {
                 desk: desk, store: store, engine: engine, redis: inboxRedis, board: parts.board,
                 logger: Logger(label: "bitten.\(ShardInbox.name)")))
         if let telemetry = parts.telemetry {
+            // The watcher's own client: its re-reads of every open position (pipelines of 500 HGETALLs, every 2 s
+            // under load) would otherwise queue the fire path's commands on the trade client's connections behind
+            // them, for tens of milliseconds each time.
+            let watcherRedis = parts.backend.client(poolSize: 1, label: "bitten.redis.\(PositionWatcher.name)")
+            if !parts.backend.isCluster { services.append(watcherRedis) }
             services.append(
                 PositionWatcher(
-                    store: store, redis: parts.tradeRedis, quotes: telemetry, registry: parts.registry,
+                    store: TradeStore(redis: watcherRedis, shards: config.tradeShards), redis: watcherRedis,
+                    quotes: telemetry, registry: parts.registry,
                     board: parts.board, logger: Logger(label: "bitten.\(PositionWatcher.name)"),
                     onAppended: { engine.wake() }))
         } else {
