@@ -22,6 +22,10 @@ public enum InferredClose {
 /// Afterwards it compares the EA's next heartbeat balance with the balance before plus the inferred
 /// profit: a difference is logged and counted (`bitten_inferred_close_balance_mismatch_total`); the
 /// inference stands.
+///
+/// Every `refreshEvery` seconds it learns which positions are open in the shards whose ledger moved, and reads the
+/// records of those it does not watch yet (a record does not change while its position is open); every
+/// `fullRefreshEvery` seconds it reads every record again.
 public final class PositionWatcher: Service, Sendable {
     /// The name on the services board, in the CLI and in `logs/`.
     public static let name = "position_watcher"
@@ -48,21 +52,27 @@ public final class PositionWatcher: Service, Sendable {
     private let logger: Logger
     private let interval: Duration
     private let refreshEvery: Double
+    private let fullRefreshEvery: Double
     private let maxQuoteAge: Double
     private let now: @Sendable () -> Double
     private let onAppended: @Sendable () -> Void
-    /// The watched positions by ticket, when they were last refreshed, the balance checks waiting, and each shard's
-    /// checkpoint when its positions were last read ("" for none).
+    /// The watched positions by ticket, when they were last refreshed (and every record read again), the balance
+    /// checks waiting, and each shard's checkpoint when its positions were last read ("" for none).
     private let state = Mutex<
-        (positions: [Int: Watched], refreshedAt: Double, checks: [BalanceCheck], read: [Int: String])
-    >(([:], 0, [], [:]))
+        (
+            positions: [Int: Watched], refreshedAt: Double, fullyReadAt: Double, checks: [BalanceCheck],
+            read: [Int: String]
+        )
+    >(([:], 0, 0, [], [:]))
     private let inferred = Counter(label: "bitten_inferred_closes_total")
     private let mismatches = Counter(label: "bitten_inferred_close_balance_mismatch_total")
 
     /// A watcher over the store's open positions and the latest quotes.
     public init(
         store: TradeStore, redis: RedisClient, quotes: any QuoteSource, registry: NodeRegistry?, board: ServiceBoard,
-        logger: Logger, interval: Duration = .milliseconds(250), refreshEvery: Double = 2, maxQuoteAge: Double = 30,
+        logger: Logger, interval: Duration = .milliseconds(250), refreshEvery: Double = 2,
+        fullRefreshEvery: Double = 30,
+        maxQuoteAge: Double = 30,
         now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
         onAppended: @escaping @Sendable () -> Void = {}
     ) {
@@ -74,6 +84,7 @@ public final class PositionWatcher: Service, Sendable {
         self.logger = logger
         self.interval = interval
         self.refreshEvery = refreshEvery
+        self.fullRefreshEvery = fullRefreshEvery
         self.maxQuoteAge = maxQuoteAge
         self.now = now
         self.onAppended = onAppended
@@ -102,6 +113,9 @@ public final class PositionWatcher: Service, Sendable {
         return nil
     }
 
+    /// The tickets watched now.
+    var watchedTickets: Set<Int> { state.withLock { Set($0.positions.keys) } }
+
     /// One pass: refresh the open positions now and then, look for crossed levels, append inferred
     /// closes, and settle the balance checks whose heartbeat has come.
     public func check() async {
@@ -113,21 +127,31 @@ public final class PositionWatcher: Service, Sendable {
                 // Only the shards whose checkpoint moved since their positions were read (a shard's positions change
                 // only with the ledger entries it applies): with nothing happening, one HGET per shard, not one
                 // HGETALL per open position.
+                // Of those, only the positions not watched yet are read whole (a position's record does not change
+                // while it is open); the others only need to be still in their shard's open set. Every
+                // `fullRefreshEvery` seconds every record is read again all the same.
                 let checkpoints = try await store.checkpoints()
-                let read = state.withLock { $0.read }
-                let stale = Set(checkpoints.indices.filter { read[$0] != (checkpoints[$0] ?? "") })
-                let open = stale.isEmpty ? [] : try await store.openPositions(shards: stale)
+                let (read, full, watched) = state.withLock { s in
+                    (s.read, at - s.fullyReadAt >= fullRefreshEvery, Set(s.positions.keys))
+                }
+                let known = full ? [] : watched
+                let stale = Set(checkpoints.indices.filter { full || read[$0] != (checkpoints[$0] ?? "") })
+                let (open, new) =
+                    stale.isEmpty
+                    ? ([], []) : try await store.openPositions(shards: stale, skipping: known)
                 state.withLock { s in
                     var next = s.positions.filter {
                         !stale.contains(ShardKeys.shard(of: $0.value.position.userUUID, count: store.shards))
+                            || (known.contains($0.key) && open.contains($0.key))
                     }
-                    for position in open {
+                    for position in new {
                         next[position.ticket] = Watched(
                             position: position, requested: s.positions[position.ticket]?.requested ?? false)
                     }
                     s.positions = next
                     for shard in stale { s.read[shard] = checkpoints[shard] ?? "" }
                     s.refreshedAt = at
+                    if full { s.fullyReadAt = at }
                 }
             } catch {
                 board.count(Self.name, errors: 1)

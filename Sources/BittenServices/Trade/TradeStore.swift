@@ -186,19 +186,30 @@ public struct TradeStore: Sendable {
 
     /// Open positions, all or one user's, or those of the shards in `only`.
     public func openPositions(user: String? = nil, shards only: Set<Int>? = nil) async throws -> [PositionRecord] {
+        try await openPositions(user: user, shards: only, skipping: []).read
+    }
+
+    /// Every ticket open in `shards` (or of `user`), and the records of those not in `known`: a position's record is
+    /// written once when it opens and changes only when it closes (which takes its ticket out of the open set), so a
+    /// caller holding a ticket's record needs only to learn whether it is still open.
+    public func openPositions(user: String? = nil, shards only: Set<Int>?, skipping known: Set<Int>) async throws -> (
+        open: Set<Int>, read: [PositionRecord]
+    ) {
         let sets: [(ShardKeys, String)] =
             user.map { uuid in [(keys(of: uuid), keys(of: uuid).userPositions(uuid))] }
             ?? allKeys.filter { only?.contains($0.shard) ?? true }.map { ($0, $0.openPositions) }
         let members = try await redis.pipeline(sets.map { ["SMEMBERS", $0.1] })
+        var open: Set<Int> = []
         var reads: [[String]] = []
         for ((keys, _), reply) in zip(sets, members) {
             for ticket in (try reply.orThrow().array ?? []).compactMap(\.string) {
-                if let number = Int(ticket) { reads.append(["HGETALL", keys.position(number)]) }
+                guard let number = Int(ticket) else { continue }
+                open.insert(number)
+                if !known.contains(number) { reads.append(["HGETALL", keys.position(number)]) }
             }
         }
-        return try await hashes(reads).compactMap(PositionRecord.init(hash:)).filter { $0.status == "open" }.sorted {
-            $0.ticket < $1.ticket
-        }
+        let read = try await hashes(reads).compactMap(PositionRecord.init(hash:)).filter { $0.status == "open" }
+        return (open, read.sorted { $0.ticket < $1.ticket })
     }
 
     /// Each shard's ledger checkpoint as its last commit stored it (nil: none yet), by shard. A shard's open
