@@ -51,6 +51,11 @@ extension Bench {
                 "With --controls both: rounds of off then on, then on then off (each on fresh servers); the figures compared are the medians of the rounds' p99s (one round is at the mercy of this machine's noise)."
         )
         var rounds = 3
+        @Flag(
+            help:
+                "An operator's dashboard open while firing: GET /snapshot once a second (what the server builds for an open dashboard's event stream)."
+        )
+        var dashboard = false
         @Option(
             help:
                 "Write every fire's latencies to this CSV file (accepted_at epoch s, accepted → EA s, accepted → handed to libzmq s), to see when the slow ones happen (the last server measured when several are)."
@@ -222,8 +227,28 @@ extension Bench {
             let rate = Double(self.rate)
             let cpuBefore = (server.cpuSeconds(), redisCPU(), (ProcessStats.cpuSeconds ?? 0))
             let switchesBefore = server.contextSwitches()
+            // The operator's dashboard, when asked: one snapshot a second while the fires go out.
+            let watching: Task<(read: Int, failed: Int), Never>? =
+                dashboard
+                ? Task {
+                    var counts = (read: 0, failed: 0)
+                    while !Task.isCancelled {
+                        if (try? await http.get("/snapshot"))?.status == 200 {
+                            counts.read += 1
+                        } else {
+                            counts.failed += 1
+                        }
+                        try? await Task.sleep(for: .seconds(1))
+                    }
+                    return counts
+                } : nil
             let results = try await http.run(jobs: count, connections: connections) { i in
                 ("/fire/BENCH_FIRE_1", #"{"user_uuid":"\#(uuids[i])"}"#, start + Double(i) / rate)
+            }
+            watching?.cancel()
+            if let snapshots = await watching?.value {
+                print(
+                    "fire: a dashboard open: \(snapshots.read) snapshots read while firing, \(snapshots.failed) failed")
             }
             let sent = results.map { result -> (Int, Double, Int, String?) in
                 let fireID =

@@ -29,7 +29,7 @@ struct BenchHTTP {
     /// request's path and body and when it is due (epoch seconds); each result carries the moment
     /// the request was written, the status and the body.
     func run(
-        jobs: Int, connections: Int,
+        jobs: Int, connections: Int, method: HTTPMethod = .POST,
         request: @escaping @Sendable (Int) -> (path: String, body: String, due: Double)
     )
         async throws -> [(index: Int, sentAt: Double, status: Int, body: [UInt8])]
@@ -50,7 +50,7 @@ struct BenchHTTP {
                             let job = request(index)
                             let wait = job.due - Date().timeIntervalSince1970
                             if wait > 0 { try await Task.sleep(for: .microseconds(Int64(wait * 1_000_000))) }
-                            var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: job.path)
+                            var head = HTTPRequestHead(version: .http1_1, method: method, uri: job.path)
                             head.headers.add(name: "Host", value: host)
                             head.headers.add(name: "Content-Type", value: "application/json")
                             head.headers.add(name: "Content-Length", value: String(job.body.utf8.count))
@@ -77,6 +77,12 @@ struct BenchHTTP {
             for try await part in group { all += part }
             return all
         }
+    }
+
+    /// One GET on a fresh connection.
+    func get(_ path: String) async throws -> (status: Int, body: [UInt8]) {
+        let result = try await run(jobs: 1, connections: 1, method: .GET) { _ in (path, "", 0) }
+        return (result.first?.status ?? 0, result.first?.body ?? [])
     }
 
     /// One request on a fresh connection.
