@@ -30,7 +30,7 @@ struct LedgerHarness {
     static func start(
         shards: Int = 4, server existing: RedisServerProcess? = nil, instance: String = "ledger-test",
         handOver: Bool = false, maxUncommitted: Int? = nil, handOverGrace: Duration? = nil,
-        configure: (inout TradeEngine.Settings) -> Void = { _ in }
+        logger: Logger = Logger(label: "test"), configure: (inout TradeEngine.Settings) -> Void = { _ in }
     ) async throws -> LedgerHarness {
         let server = try existing ?? RedisServerProcess()
         let client = RedisClient(
@@ -44,7 +44,7 @@ struct LedgerHarness {
         if let handOverGrace { settings.handOverGrace = handOverGrace }
         configure(&settings)
         let engine = TradeEngine(
-            redis: client, settings: settings, board: ServiceBoard(), logger: Logger(label: "test"))
+            redis: client, settings: settings, board: ServiceBoard(), logger: logger)
         let task = Task { try await engine.run() }
         var harness = LedgerHarness(
             server: server, client: client, engine: engine, store: TradeStore(redis: client, engine: engine),

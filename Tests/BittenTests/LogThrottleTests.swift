@@ -45,29 +45,19 @@ struct LogThrottleTests {
     /// A flood of ledger entries the trade engine cannot apply (here 80 unreadable ones) is counted and logged 50
     /// times a minute at most, not once each: every one is still applied past (the checkpoint moves over them).
     @Test func aFloodOfConfirmationsNotAppliedIsLoggedWithinTheLimit() async throws {
-        let server = try RedisServerProcess()
-        defer { server.stop() }
-        let client = RedisClient(
-            url: try RedisURL(parsing: server.url), poolSize: 2, logger: Logger(label: "bitten.test"))
-        defer { client.shutdown() }
         let lines = Capture.Lines()
-        var settings = TradeEngine.Settings()
-        settings.shards = 1
-        settings.pollInterval = .milliseconds(50)
-        let engine = TradeEngine(
-            redis: client, settings: settings, board: ServiceBoard(),
-            logger: Logger(label: "bitten.test") { _ in Capture(lines: lines) })
-        let running = Task { try await engine.run() }
-        #expect(try await eventually(.seconds(10)) { engine.ownedShards == 1 })
-        let redis = try RedisConnection(url: RedisURL(parsing: server.url))
+        let ledger = try await LedgerHarness.start(
+            shards: 1, logger: Logger(label: "bitten.test") { _ in Capture(lines: lines) })
+        defer { ledger.server.stop() }
         var last = ""
-        for _ in 0..<80 { last = try redis.xadd(ShardKeys(shard: 0).confirmations, fields: [("m", "unreadable")]) }
-        engine.wake()
-        #expect(try await eventually(.seconds(10)) { engine.committedCheckpoint(0) == last })
+        for _ in 0..<80 {
+            last = try ledger.redis.xadd(ShardKeys(shard: 0).confirmations, fields: [("m", "unreadable")])
+        }
+        ledger.engine.wake()
+        #expect(try await eventually(.seconds(10)) { ledger.engine.committedCheckpoint(0) == last })
         let notApplied = lines.value.withLock { $0.filter { $0.1 == "confirmation not applied" } }
         #expect(notApplied.count == 50)
         #expect(notApplied.allSatisfy { $0.2["bitten.outcome"]?.description == "undecodable" })
-        running.cancel()
-        _ = await running.result
+        await ledger.stop()
     }
 }
