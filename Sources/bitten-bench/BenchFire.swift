@@ -226,6 +226,7 @@ extension Bench {
             let start = Date().timeIntervalSince1970 + 0.2
             let rate = Double(self.rate)
             let cpuBefore = (server.cpuSeconds(), redisCPU(), (ProcessStats.cpuSeconds ?? 0))
+            let machineBefore = MachineCPU.now()
             let switchesBefore = server.contextSwitches()
             // The operator's dashboard, when asked: one snapshot a second while the fires go out.
             let watching: Task<(read: Int, failed: Int), Never>? =
@@ -263,6 +264,9 @@ extension Bench {
                 (server.cpuSeconds() - cpuBefore.0) / issued * 100, (redisCPU() - cpuBefore.1) / issued * 100,
                 ((ProcessStats.cpuSeconds ?? 0) - cpuBefore.2) / issued * 100
             )
+            let rest = MachineCPU.rest(
+                from: machineBefore, to: MachineCPU.now(), known: (busy.0 + busy.1 + busy.2) / 100 * issued,
+                over: issued)
             try await Task.sleep(for: .seconds(2))
             let received = fleet.fireReceiveTimes
             var fromRequest: [Double] = []
@@ -319,6 +323,13 @@ extension Bench {
                     format:
                         "fire: CPU while firing (%% of one core, %d cores): server %.0f%%, Redis %.0f%%, HTTP client + simulated fleet %.0f%%",
                     ProcessInfo.processInfo.activeProcessorCount, busy.0, busy.1, busy.2))
+            if let rest {
+                print(
+                    String(
+                        format:
+                            "fire: the rest of this machine while firing: %.0f%% of one core (other processes and the kernel's threads: what preempts the server here and there), hypervisor steal %.0f%%",
+                        rest.others, rest.steal))
+            }
             print(
                 String(
                     format:

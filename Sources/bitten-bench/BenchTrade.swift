@@ -1,5 +1,6 @@
 import ArgumentParser
 import BittenCore
+import BittenDashboard
 import BittenServices
 import Foundation
 import Logging
@@ -88,6 +89,7 @@ extension Bench {
             let perServerBefore = servers.map(ServerUnderTest.redisCPUSeconds)
             let aofBefore = servers.map(ServerUnderTest.redisAOF)
             let (serverCPU, redisCPUBefore) = (server.cpuSeconds(), redisCPU())
+            let (machineBefore, benchBefore) = (MachineCPU.now(), ProcessStats.cpuSeconds ?? 0)
             for connection in servers { _ = try connection.command(["CONFIG", "RESETSTAT"]) }
             let probes = try (redisCluster?.servers.map(\.url) ?? single.map { [$0.url] } ?? []).map {
                 try RedisPingProbe(url: $0)
@@ -121,6 +123,9 @@ extension Bench {
             let aofRewritten = zip(aofAfter, aofBefore).contains { $0.rewrites != $1.rewrites }
             let perServer = zip(servers.map(ServerUnderTest.redisCPUSeconds), perServerBefore).map { $0 - $1 }
             let serverUsed = server.cpuSeconds() - serverCPU
+            let rest = MachineCPU.rest(
+                from: machineBefore, to: MachineCPU.now(),
+                known: serverUsed + redisUsed + (ProcessStats.cpuSeconds ?? 0) - benchBefore, over: elapsed)
             let probed = probes.map { $0.stop() }
             let probedFor = Date().timeIntervalSince(start)
             let pings = probed.flatMap { $0 }.sorted()
@@ -177,6 +182,13 @@ extension Bench {
                         "trade: Redis CPU %.1f µs per confirmation (%.0f%% of a core during the run, all servers): at most %.0f confirmations/s with Redis alone on a whole core; server CPU %.1f µs per confirmation",
                     perConfirmation * 1e6, redisUsed / elapsed * 100, 1 / max(perConfirmation, 1e-9),
                     serverUsed / Double(trades * 2) * 1e6))
+            if let rest {
+                print(
+                    String(
+                        format:
+                            "trade: the rest of this machine during the run: %.0f%% of one core (other processes, the kernel's threads, an AOF rewrite's child), hypervisor steal %.0f%%",
+                        rest.others, rest.steal))
+            }
             if aofRewritten {
                 // The fork that starts a rewrite stops Redis too (a PING above may have waited for it).
                 let forks = servers.compactMap { connection in
