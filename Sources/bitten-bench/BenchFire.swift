@@ -61,6 +61,11 @@ extension Bench {
                 "Write every fire's latencies to this CSV file (accepted_at epoch s, accepted → EA s, accepted → handed to libzmq s), to see when the slow ones happen (the last server measured when several are)."
         )
         var latencyCSV: String?
+        @Flag(
+            help:
+                "Every fire names a malformed user UUID, so the server refuses it at validation (400) before the trade engine, Redis or an EA: what the HTTP path alone costs per request, the floor under a fire's CPU (each refusal also logs one info line). No burst."
+        )
+        var refused = false
 
         enum Controls: String, ExpressibleByArgument, CaseIterable {
             case off, on, both
@@ -71,11 +76,14 @@ extension Bench {
         func run() async throws {
             // The config file the controls' servers read goes with the run.
             defer { try? FileManager.default.removeItem(atPath: Self.controlsFile) }
+            if refused, controls == .both {
+                throw ValidationError("--refused measures one server: give --controls off (or on, or one control)")
+            }
             switch controls {
             case .off, .on:
-                _ = try await measure(controlsOn: controls == .on, burstToo: burst > 0)
+                _ = try await measure(controlsOn: controls == .on, burstToo: burst > 0 && !refused)
             case .recorder, .limits, .concentration:
-                _ = try await measure(controlsOn: true, burstToo: burst > 0, only: controls)
+                _ = try await measure(controlsOn: true, burstToo: burst > 0 && !refused, only: controls)
             case .both:
                 var offs: [(accepted: Double, request: Double)] = []
                 var ons: [(accepted: Double, request: Double)] = []
@@ -119,44 +127,6 @@ extension Bench {
                         ratios.map { String(format: "%+.0f %%", ($0 - 1) * 100) }.joined(separator: ", "),
                         (offSpread - 1) * 100))
             }
-        }
-
-        /// The config file of the servers with the controls on (their tiers' risk limits).
-        static var controlsFile: String { NSTemporaryDirectory() + "bitten-bench-controls-\(getpid()).yaml" }
-
-        /// The middle value (the mean of the two middle ones for an even count).
-        static func median(_ values: [Double]) -> Double {
-            let sorted = values.sorted()
-            guard !sorted.isEmpty else { return 0 }
-            let middle = sorted.count / 2
-            return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-        }
-
-        /// The environment of a server with every control on: the flight recorder (on by default), each risk limit
-        /// on the bench's tier and both concentration limits, generous enough that none refuses (so every check runs
-        /// in full).
-        func controlsEnvironment(_ on: Bool, only: Controls? = nil) throws -> [String: String] {
-            guard on else { return ["BITTEN_FLIGHT_RECORDER": "off"] }
-            switch only {
-            case .recorder?: return ["BITTEN_FLIGHT_RECORDER": "on"]
-            case .concentration?:
-                return [
-                    "BITTEN_FLIGHT_RECORDER": "off", "BITTEN_MAX_LOTS_PER_SYMBOL": "1000000",
-                    "BITTEN_MAX_LOTS_PER_SIGNAL": "1000000",
-                ]
-            default: break
-            }
-            let path = Self.controlsFile
-            try """
-            tiers:
-              COMMANDER: {daily_loss: 90, drawdown: 90, open_risk: 100, exposure_lots: 1000000, trades_per_day: 1000000,
-                          loss_streak: 1000, cooldown_minutes: 1}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
-            if only == .limits { return ["BITTEN_FLIGHT_RECORDER": "off", "BITTEN_CONFIG": path] }
-            return [
-                "BITTEN_FLIGHT_RECORDER": "on", "BITTEN_CONFIG": path, "BITTEN_MAX_LOTS_PER_SYMBOL": "1000000",
-                "BITTEN_MAX_LOTS_PER_SIGNAL": "1000000",
-            ]
         }
 
         /// One server, one fleet, the fire phase (and the burst): p99 from accepted and from the request to the EA.
@@ -244,7 +214,8 @@ extension Bench {
                     return counts
                 } : nil
             let results = try await http.run(jobs: count, connections: connections) { i in
-                ("/fire/BENCH_FIRE_1", #"{"user_uuid":"\#(uuids[i])"}"#, start + Double(i) / rate)
+                let body = refused ? #"{"user_uuid":"not a UUID!"}"# : #"{"user_uuid":"\#(uuids[i])"}"#
+                return ("/fire/BENCH_FIRE_1", body, start + Double(i) / rate)
             }
             watching?.cancel()
             if let snapshots = await watching?.value {
@@ -304,20 +275,26 @@ extension Bench {
                     format:
                         "fire: %d EAs online, %d fires issued in %.2f s (%.0f/s asked, %.0f/s achieved), %d refused, %d reached their EA",
                     eas, count, issued, rate, Double(count) / issued, failed, fromRequest.count))
-            print(
-                String(
-                    format: "fire: server accepted → EA received: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-                    Bench.percentile(fromAccepted, 0.50) * 1000, Bench.percentile(fromAccepted, 0.99) * 1000,
-                    (fromAccepted.max() ?? 0) * 1000))
-            print(
-                String(
-                    format:
-                        "fire: server accepted → handed to libzmq (checks, sizing, reservation, send): p50 %.2f ms, p99 %.2f ms",
-                    Bench.percentile(handedOver, 0.50) * 1000, Bench.percentile(handedOver, 0.99) * 1000))
-            print(
-                String(
-                    format: "fire: client sends HTTP → EA received: p50 %.2f ms, p99 %.2f ms",
-                    Bench.percentile(fromRequest, 0.50) * 1000, Bench.percentile(fromRequest, 0.99) * 1000))
+            if refused {
+                print(
+                    "fire: every fire was refused at validation (--refused): no latency to an EA, the CPU below is the HTTP path's"
+                )
+            } else {
+                print(
+                    String(
+                        format: "fire: server accepted → EA received: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                        Bench.percentile(fromAccepted, 0.50) * 1000, Bench.percentile(fromAccepted, 0.99) * 1000,
+                        (fromAccepted.max() ?? 0) * 1000))
+                print(
+                    String(
+                        format:
+                            "fire: server accepted → handed to libzmq (checks, sizing, reservation, send): p50 %.2f ms, p99 %.2f ms",
+                        Bench.percentile(handedOver, 0.50) * 1000, Bench.percentile(handedOver, 0.99) * 1000))
+                print(
+                    String(
+                        format: "fire: client sends HTTP → EA received: p50 %.2f ms, p99 %.2f ms",
+                        Bench.percentile(fromRequest, 0.50) * 1000, Bench.percentile(fromRequest, 0.99) * 1000))
+            }
             print(
                 String(
                     format:
