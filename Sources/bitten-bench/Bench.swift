@@ -21,6 +21,15 @@ struct Bench: AsyncParsableCommand {
         return sorted[min(sorted.count - 1, max(0, Int((Double(sorted.count) * p).rounded(.up)) - 1))]
     }
 
+    /// The middle value of `values` (the mean of the two middle ones for an even count; 0 for none): the figure a
+    /// bench's rounds are summed up by.
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "bitten-bench",
         abstract: "Bitten's benchmarks (numbers live here, not in tests).",

@@ -1,18 +1,9 @@
 import Foundation
 
-/// The fire bench's operator controls: the environment and config file of a server with them on, and the median the
-/// rounds are compared by.
+/// The fire bench's operator controls: the environment and config file of a server with them on.
 extension Bench.FireLatency {
     /// The config file of the servers with the controls on (their tiers' risk limits).
     static var controlsFile: String { NSTemporaryDirectory() + "bitten-bench-controls-\(getpid()).yaml" }
-
-    /// The middle value (the mean of the two middle ones for an even count).
-    static func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return 0 }
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-    }
 
     /// The environment of a server with every control on: the flight recorder (on by default), each risk limit
     /// on the bench's tier and both concentration limits, generous enough that none refuses (so every check runs

@@ -108,8 +108,8 @@ extension Bench {
                 print(
                     "fire: p99 accepted → EA by round (ms): off [\(list(offs.map(\.accepted)))], on [\(list(ons.map(\.accepted)))]"
                 )
-                let off = (accepted: Self.median(offs.map(\.accepted)), request: Self.median(offs.map(\.request)))
-                let on = (accepted: Self.median(ons.map(\.accepted)), request: Self.median(ons.map(\.request)))
+                let off = (accepted: Bench.median(offs.map(\.accepted)), request: Bench.median(offs.map(\.request)))
+                let on = (accepted: Bench.median(ons.map(\.accepted)), request: Bench.median(ons.map(\.request)))
                 print(
                     String(
                         format:
@@ -123,7 +123,7 @@ extension Bench {
                     String(
                         format:
                             "fire: controls off → on, median of the rounds' own ratios: %+.1f %% (rounds: %@); off against off across rounds varies by up to %.0f %% (the noise a single round's comparison carries)",
-                        (Self.median(ratios) - 1) * 100,
+                        (Bench.median(ratios) - 1) * 100,
                         ratios.map { String(format: "%+.0f %%", ($0 - 1) * 100) }.joined(separator: ", "),
                         (offSpread - 1) * 100))
             }

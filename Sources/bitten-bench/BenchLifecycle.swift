@@ -74,14 +74,13 @@ extension Bench {
                     ratios.append(relay.rate / plain * 100)
                     costs.append(cpu / Double(relay.sent) * 1e6)
                 }
-                func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
                 print(
                     String(
                         format:
                             "relay: median of %d rounds: %.0f%% of the plain libzmq relay (rounds: %@); %.0f%% of a plain PUSH->PULL; %.2f µs of server CPU per message",
-                        ratios.count, median(ratios),
+                        ratios.count, Bench.median(ratios),
                         ratios.map { String(format: "%.0f%%", $0) }.joined(separator: " "),
-                        median(transportRatios), median(costs)))
+                        Bench.median(transportRatios), Bench.median(costs)))
             }
             if selected.contains("load") { try await load(server) }
             if selected.contains("memory") { try memory(server, loadEAs: selected.contains("load") ? eas : 0) }

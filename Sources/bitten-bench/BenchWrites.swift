@@ -91,17 +91,16 @@ extension Bench {
                     counts[index] = (Double(commands) / confirmations, Double(arguments) / confirmations)
                 }
             }
-            func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-            let base = median(cpu[0])
+            let base = Bench.median(cpu[0])
             for (index, shape) in Self.shapes.enumerated() {
-                let figure = median(cpu[index])
+                let figure = Bench.median(cpu[index])
                 print(
                     String(
                         format:
                             "writes: %@ Redis %5.1f µs per confirmation (%+4.0f%%; rounds %@), AOF %4.0f bytes, %4.1f commands and %5.1f arguments per confirmation",
                         shape.name.padding(toLength: 34, withPad: " ", startingAt: 0), figure,
                         (figure / base - 1) * 100,
-                        cpu[index].map { String(format: "%.1f", $0) }.joined(separator: "/"), median(aof[index]),
+                        cpu[index].map { String(format: "%.1f", $0) }.joined(separator: "/"), Bench.median(aof[index]),
                         counts[index].commands, counts[index].arguments))
             }
             print(
